@@ -1,0 +1,36 @@
+# Two entry points on a fresh machine (see README):
+#   make reproduce   set up .venv, install pinned dependencies, run the main job
+#   make test        set up .venv, install pinned dependencies, lint, run the test suite
+# Set-up is incremental: it re-runs only when the lock files or pyproject.toml change.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.ephys2type-installed
+# Keep BLAS/torch to the machine's cores and caches out of the home folder during tests.
+export OMP_NUM_THREADS ?= 2
+
+.PHONY: reproduce test lint install clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): $(BIN)/python requirements.lock requirements-dev.lock pyproject.toml
+	$(BIN)/python -m pip install --disable-pip-version-check "torch==2.13.0"
+	$(BIN)/python -m pip install --disable-pip-version-check -r requirements.lock -r requirements-dev.lock
+	$(BIN)/python -m pip install --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+install: $(STAMP)
+
+reproduce: $(STAMP)
+	$(BIN)/ephys2type data info
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+
+test: lint
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

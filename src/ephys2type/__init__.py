@@ -1,0 +1,33 @@
+"""ephys2type: the transcriptomic type of cortical interneurons from Patch-seq electrophysiology.
+
+Quick start::
+
+    import ephys2type as e2t
+    mouse = e2t.load_mouse()            # QC'd mouse cells, mouse5 labels
+    human = e2t.load_human(features="aligned", labels="aligned4")
+"""
+
+from __future__ import annotations
+
+from .align import to_aligned
+from .datasets import load_human, load_mouse, load_species, load_table
+from .errors import Ephys2TypeError
+from .patchseq import PatchSeqData
+from .qc import apply_qc
+from .schema import FeatureSchema, get_schema
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Ephys2TypeError",
+    "FeatureSchema",
+    "PatchSeqData",
+    "__version__",
+    "apply_qc",
+    "get_schema",
+    "load_human",
+    "load_mouse",
+    "load_species",
+    "load_table",
+    "to_aligned",
+]

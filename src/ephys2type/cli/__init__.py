@@ -1,0 +1,65 @@
+"""The ``ephys2type`` command line.
+
+Every command has ``--help``. Problems with the user's input end in one ``error:`` line on
+stderr and exit status 2, never a traceback, and nothing the user had is overwritten.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+
+import typer
+
+from ..errors import Ephys2TypeError
+from ..tables import Ephys2TypeWarning
+from . import data as data_cmds
+
+app = typer.Typer(
+    name="ephys2type",
+    help=(
+        "Which transcriptomic type is this interneuron? Predict cortical GABAergic subclasses "
+        "from Patch-seq electrophysiology (IPFX features), in mouse and human."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+app.add_typer(data_cmds.data_app, name="data")
+app.command("qc")(data_cmds.qc)
+
+
+def _error_line(message: str) -> None:
+    text = " ".join(str(message).split())  # one line, whatever the message held
+    sys.stderr.write(f"error: {text}\n")
+    sys.stderr.flush()
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    if issubclass(category, Ephys2TypeWarning):
+        sys.stderr.write(f"warning: {' '.join(str(message).split())}\n")
+    else:
+        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: run the app, turning input errors into one line and exit 2."""
+    warnings.showwarning = _show_warning
+    try:
+        app(args=argv, prog_name="ephys2type")
+    except Ephys2TypeError as exc:
+        _error_line(str(exc))
+        raise SystemExit(2) from None
+    except MemoryError:
+        _error_line("out of memory")
+        raise SystemExit(1) from None
+    except Exception as exc:
+        if os.environ.get("EPHYS2TYPE_DEBUG"):
+            raise
+        _error_line(
+            f"internal error ({type(exc).__name__}: {exc}); this is a bug in ephys2type, "
+            f"set EPHYS2TYPE_DEBUG=1 to see the traceback"
+        )
+        raise SystemExit(1) from None

@@ -1,0 +1,295 @@
+"""``ephys2type data ...`` and ``ephys2type qc``: inspect the reference data, schemas and QC."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ..datasets import load_species
+from ..fetch import REGISTRY, fetch
+from ..files import atomic_write_text
+from ..labels import default_scheme, scheme_names
+from ..qc import profiles, qc_config
+from ..schema import get_schema
+
+data_app = typer.Typer(
+    help="Inspect the bundled reference data, feature families and label schemes.",
+    no_args_is_help=True,
+)
+
+SPECIES = ("mouse", "human")
+
+
+def console() -> Console:
+    """Rich console for tables; at least 120 columns wide when writing to a file or pipe."""
+    width = shutil.get_terminal_size((120, 24)).columns
+    return Console(highlight=False, soft_wrap=False, width=max(width, 100))
+
+
+def _check_choice(value: str, choices, what: str) -> str:
+    if value not in choices:
+        raise typer.BadParameter(f"{what} must be one of {', '.join(choices)}, not {value!r}")
+    return value
+
+
+SpeciesOpt = Annotated[str, typer.Option("--species", "-s", help="mouse or human.")]
+ProfileOpt = Annotated[
+    str, typer.Option("--profile", "-p", help="QC profile from qc.toml: default, complete, none.")
+]
+
+
+@data_app.command("info")
+def info(
+    profile: ProfileOpt = "default",
+) -> None:
+    """Cells per class after QC, for both species under every label scheme."""
+    _check_choice(profile, profiles(), "--profile")
+    out = console()
+    for species in SPECIES:
+        raw = load_species(species, labels=None, qc=None)
+        table = Table(
+            title=f"{species}: {len(raw)} cells with features, QC profile {profile!r}",
+            title_justify="left",
+        )
+        table.add_column("label scheme")
+        table.add_column("cells", justify="right")
+        table.add_column("classes", justify="right")
+        table.add_column("cells per class")
+        for scheme in scheme_names(species):
+            data = load_species(species, labels=scheme, qc=profile)
+            counts = data.class_counts()
+            if len(counts) > 8:
+                top = counts.sort_values(ascending=False)
+                shown = (
+                    f"{len(counts)} types, {top.iloc[0]}-{top.iloc[-1]} cells each "
+                    f"(largest: {top.index[0]})"
+                )
+            else:
+                shown = ", ".join(f"{k} {v}" for k, v in counts.items())
+            name = scheme + (" (default)" if scheme == default_scheme(species) else "")
+            table.add_row(name, str(len(data)), str(len(counts)), shown)
+        out.print(table)
+        for note in raw.notes:
+            out.print(f"  note: {note}")
+        out.print()
+
+
+@data_app.command("families")
+def families(
+    species: SpeciesOpt = "mouse",
+    schema: Annotated[
+        Path | None,
+        typer.Option(help="A schema file (TOML/JSON) instead of a built-in schema."),
+    ] = None,
+) -> None:
+    """List the feature families of a schema with their columns and units.
+
+    --species takes mouse, human or aligned (the cross-species schema).
+    """
+    if schema is None:
+        _check_choice(species, (*SPECIES, "aligned"), "--species")
+    sch = get_schema(schema if schema is not None else species)
+    out = console()
+    out.print(f"schema {sch.name!r}: {sch.description}")
+    out.print(f"{len(sch.families)} families, {len(sch.columns)} features")
+    table = Table(show_lines=True)
+    table.add_column("family")
+    table.add_column("flags")
+    table.add_column("features (unit)")
+    for fam in sch.families:
+        flags = ", ".join(
+            f for f, on in (("essential", fam.essential), ("optional", fam.optional)) if on
+        )
+        cols = []
+        for f in fam.features:
+            src = ""
+            if f.sources:
+                src = " <- " + "; ".join(
+                    f"{sp}: {s.column}" + (f" - {s.minus}" if s.minus else "")
+                    for sp, s in f.sources.items()
+                )
+            cols.append(f"{f.name} ({f.unit}){src}")
+        table.add_row(f"{fam.name}\n{fam.title}", flags, "\n".join(cols))
+    out.print(table)
+
+
+@data_app.command("alignment")
+def alignment(profile: ProfileOpt = "default") -> None:
+    """Check the cross-species alignment: each aligned feature's median in mouse and human.
+
+    Every median must lie in the feature's plausible range (in the aligned unit) and the two
+    species must agree within a factor of 10, so a unit slip shows up as a failed row.
+    """
+    from ..align import MAX_SPECIES_RATIO, alignment_report
+
+    _check_choice(profile, profiles(), "--profile")
+    report = alignment_report(
+        load_species("mouse", labels="aligned4", qc=profile),
+        load_species("human", labels="aligned4", qc=profile),
+    )
+    table = Table(title=f"aligned features, QC profile {profile!r}", title_justify="left")
+    for col in ("feature", "unit", "plausible median", "mouse", "human", "ratio", "check"):
+        table.add_column(col, justify="left" if col in ("feature", "unit", "check") else "right")
+    for name, row in report.iterrows():
+        table.add_row(
+            name,
+            row["unit"],
+            f"{row['low']:g} to {row['high']:g}",
+            f"{row['mouse_median']:.4g}",
+            f"{row['human_median']:.4g}",
+            f"{row['ratio']:.2f}",
+            "ok" if row["ok"] else "FAILED",
+        )
+    out = console()
+    out.print(table)
+    failed = int((~report["ok"]).sum())
+    out.print(
+        f"{len(report) - failed} of {len(report)} features pass (range check, and species "
+        f"medians within {MAX_SPECIES_RATIO:g}x)"
+    )
+    if failed:
+        raise typer.Exit(1)
+
+
+@data_app.command("fetch")
+def fetch_cmd() -> None:
+    """Find (or download) every reference file and check its SHA-256."""
+    out = console()
+    table = Table(title="reference files", title_justify="left")
+    table.add_column("file")
+    table.add_column("found in")
+    table.add_column("SHA-256")
+    for name in REGISTRY:
+        f = fetch(name)
+        table.add_row(name, f"{f.origin}: {f.path.parent}", f.sha256[:16] + "... ok")
+    out.print(table)
+
+
+def qc(
+    species: SpeciesOpt = "mouse",
+    labels: Annotated[
+        str | None,
+        typer.Option(
+            "--labels", "-l", help="Label scheme (default: mouse5 for mouse, revised for human)."
+        ),
+    ] = None,
+    profile: ProfileOpt = "default",
+    drops: Annotated[
+        Path | None, typer.Option(help="Write the dropped cells with their reasons to this CSV.")
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Overwrite the --drops file if it exists.")] = False,
+) -> None:
+    """Apply a QC profile: cells dropped per rule, and cells kept per class."""
+    _check_choice(species, SPECIES, "--species")
+    _check_choice(profile, profiles(), "--profile")
+    scheme = labels or default_scheme(species)
+    data = load_species(species, labels=scheme, qc=profile)
+    report = data.qc
+    out = console()
+    out.print(
+        f"{species}, labels {scheme!r}, QC profile {profile!r}: "
+        f"{qc_config()['profiles'][profile]['description']}"
+    )
+    rules = Table(title=f"{report.n_input} cells in -> {report.n_kept} kept", title_justify="left")
+    rules.add_column("rule")
+    rules.add_column("dropped", justify="right")
+    rules.add_column("example")
+    for rule, n in report.rule_counts().items():
+        example = report.drops.loc[report.drops["rule"] == rule, "detail"]
+        rules.add_row(rule, str(n), example.iloc[0] if len(example) else "")
+    out.print(rules)
+    kept = Table(title="kept per class", title_justify="left")
+    kept.add_column("class")
+    kept.add_column("cells", justify="right")
+    for cls, n in data.class_counts().items():
+        kept.add_row(str(cls), str(n))
+    kept.add_row("total", str(len(data)))
+    out.print(kept)
+    if drops is not None:
+        atomic_write_text(drops, report.drops.to_csv(), overwrite=force)
+        out.print(f"wrote {len(report.drops)} dropped cells to {drops}")
+
+
+@data_app.command("check")
+def check(
+    features: Annotated[Path, typer.Argument(help="Features CSV: one row per cell.")],
+    labels: Annotated[
+        Path | None, typer.Option("--labels", help="Labels CSV with the same cell ids.")
+    ] = None,
+    schema: Annotated[
+        str, typer.Option(help="Schema: mouse, human, aligned, or a TOML/JSON file.")
+    ] = "mouse",
+    id_column: Annotated[str, typer.Option(help="Cell id column in both files.")] = "cell_id",
+    label_column: Annotated[
+        str, typer.Option(help="Label column in the labels file.")
+    ] = "subclass",
+    donor_column: Annotated[
+        str | None, typer.Option(help="Donor column in the labels file (for grouped CV).")
+    ] = None,
+    label_scheme: Annotated[
+        str,
+        typer.Option(help="as_is (labels as written) or a built-in scheme such as mouse5."),
+    ] = "as_is",
+    species: Annotated[
+        str | None, typer.Option(help="Species of the cells (default: the schema's species).")
+    ] = None,
+    profile: Annotated[
+        str | None, typer.Option("--profile", "-p", help="QC profile to apply (default: none).")
+    ] = None,
+    write_aligned: Annotated[
+        Path | None,
+        typer.Option(help="Write the features in the aligned cross-species schema to this CSV."),
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Overwrite the --write-aligned file.")] = False,
+) -> None:
+    """Validate your own IPFX feature table (and labels) against a schema.
+
+    Checks columns, numbers, ids, units and labels, and prints what ephys2type would use.
+    """
+    from ..align import to_aligned
+    from ..datasets import load_table
+
+    if profile is not None:
+        _check_choice(profile, profiles(), "--profile")
+    data = load_table(
+        features,
+        labels,
+        schema,
+        species=species,
+        id_column=id_column,
+        label_column=label_column,
+        donor_column=donor_column,
+        label_scheme=label_scheme,
+        qc=profile,
+    )
+    if write_aligned is not None:
+        aligned = to_aligned(data)  # before printing: a failure must come before any output
+    out = console()
+    out.print(
+        f"{features}: {len(data)} cells x {data.X.shape[1]} features, schema "
+        f"{data.schema.name!r} ({len(data.schema.families)} families)"
+    )
+    missing = data.X.isna().mean()
+    out.print(
+        f"missing values: {data.X.isna().to_numpy().mean():.1%} overall; most missing: "
+        + ", ".join(f"{c} {v:.0%}" for c, v in missing.nlargest(3).items())
+    )
+    if data.qc is not None:
+        out.print(
+            "QC: "
+            + ", ".join(f"{r} {n}" for r, n in data.qc.rule_counts().items())
+            + f" -> {len(data)} kept"
+        )
+    if data.y is not None:
+        out.print("classes: " + ", ".join(f"{k} {v}" for k, v in data.class_counts().items()))
+    if write_aligned is not None:
+        atomic_write_text(write_aligned, aligned.X.to_csv(index_label=id_column), overwrite=force)
+        out.print(
+            f"wrote {aligned.X.shape[1]} aligned features for {len(aligned)} cells to "
+            f"{write_aligned}"
+        )

@@ -1,0 +1,294 @@
+"""Load the Allen Institute Patch-seq tables, or a user's own IPFX export, as PatchSeqData.
+
+``load_mouse()`` and ``load_human()`` read the bundled reference tables (found and checked
+by :mod:`ephys2type.fetch`), attach labels under a label scheme, apply a QC profile and
+optionally convert to the aligned cross-species schema. ``load_table()`` does the same for
+any features CSV plus an optional labels CSV.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import replace
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from .align import to_aligned
+from .errors import TableError
+from .fetch import fetch
+from .labels import AS_IS, default_scheme, get_scheme
+from .patchseq import PatchSeqData
+from .qc import apply_qc, excluded_subclasses, non_feature_columns
+from .schema import FeatureSchema, get_schema
+from .tables import (
+    Ephys2TypeWarning,
+    check_columns,
+    check_units,
+    collapse_duplicate_rows,
+    index_by_id,
+    read_csv_text,
+    read_feature_table,
+    to_numeric,
+)
+
+MOUSE_FEATURES = "gouwens2020_mouse/efeature.csv"
+MOUSE_META = "gouwens2020_mouse/20200711_patchseq_metadata_mouse.csv"
+HUMAN_FEATURES = "lee2023_human/LeeDalley_ephys_fx.csv"
+HUMAN_META = "lee2023_human/LeeDalley_manuscript_metadata_v2.csv"
+
+Features = Literal["native", "aligned"]
+
+
+def load_mouse(
+    *,
+    labels: str | None = "mouse5",
+    qc: str | None = "default",
+    features: Features = "native",
+) -> PatchSeqData:
+    """Mouse visual cortex interneurons (Gouwens et al. 2020), 4,435 cells before QC.
+
+    Parameters
+    ----------
+    labels : label scheme (``mouse5``, ``aligned4``, ``ttype``), or None for no labels.
+    qc : QC profile (``default``, ``complete``, ``none``), or None to keep every cell.
+    features : ``native`` (the mouse schema) or ``aligned`` (cross-species schema).
+    """
+    X, meta, sources = _mouse_tables()
+    data = PatchSeqData(
+        X=X.copy(), meta=meta.copy(), schema=get_schema("mouse"), species="mouse", sources=sources
+    )
+    return _finish(data, labels=labels, qc=qc, features=features)
+
+
+def load_human(
+    *,
+    labels: str | None = "revised",
+    qc: str | None = "default",
+    features: Features = "native",
+) -> PatchSeqData:
+    """Human neocortex interneurons (Lee, Dalley et al. 2023), 704 cells before QC.
+
+    Parameters
+    ----------
+    labels : label scheme (``revised`` (default), ``subclass``, ``aligned4``, ``ttype``), or None.
+    qc : QC profile (``default``, ``complete``, ``none``), or None to keep every cell.
+    features : ``native`` (the human schema) or ``aligned`` (cross-species schema).
+    """
+    X, meta, sources, notes = _human_tables()
+    data = PatchSeqData(
+        X=X.copy(),
+        meta=meta.copy(),
+        schema=get_schema("human"),
+        species="human",
+        sources=sources,
+        notes=notes,
+    )
+    return _finish(data, labels=labels, qc=qc, features=features)
+
+
+def load_species(species: str, **kwargs) -> PatchSeqData:
+    """``load_mouse`` or ``load_human`` by name."""
+    if species == "mouse":
+        return load_mouse(**kwargs)
+    if species == "human":
+        return load_human(**kwargs)
+    raise TableError(f"unknown species {species!r}; bundled data: mouse, human")
+
+
+def load_table(
+    features: str | Path,
+    labels: str | Path | None = None,
+    schema: str | Path | FeatureSchema = "mouse",
+    *,
+    species: str | None = None,
+    id_column: str = "cell_id",
+    label_column: str = "subclass",
+    donor_column: str | None = None,
+    label_scheme: str = AS_IS,
+    qc: str | None = None,
+    aligned: bool = False,
+) -> PatchSeqData:
+    """Load a user's own IPFX feature table (and optional labels) like the bundled data.
+
+    ``features`` is a CSV with one row per cell, an ``id_column`` and every column of
+    ``schema`` (extra columns are ignored with a warning). ``labels`` is a CSV with the same
+    ids, the ``label_column`` and optionally a donor column; other columns become metadata.
+    With ``label_scheme="as_is"`` labels are used as written; a built-in scheme (e.g.
+    ``mouse5``) maps them, given ``species``.
+    """
+    schema = get_schema(schema)
+    species = species or schema.species
+    X = read_feature_table(features, schema, id_column=id_column)
+    meta = pd.DataFrame(index=X.index)
+    if labels is not None:
+        lab = _read_labels(labels, id_column, X.index, required=[label_column])
+        meta = lab.reindex(X.index)
+        meta["label"] = meta[label_column]
+        if label_scheme != AS_IS and label_column != "subclass" and "subclass" not in meta:
+            meta["subclass"] = meta[label_column]
+    meta.insert(0, "species", species)
+    if donor_column is not None:
+        if donor_column not in meta.columns:
+            raise TableError(f"{labels}: no donor column {donor_column!r}")
+        meta["donor"] = meta[donor_column]
+    elif "donor" not in meta.columns:
+        meta["donor"] = meta.index.to_numpy()  # each cell its own group
+    data = PatchSeqData(X=X, meta=meta, schema=schema, species=species)
+    return _finish(
+        data,
+        labels=label_scheme if labels is not None else None,
+        qc=qc,
+        features="aligned" if aligned else "native",
+    )
+
+
+def _finish(
+    data: PatchSeqData, *, labels: str | None, qc: str | None, features: Features
+) -> PatchSeqData:
+    if labels is not None:
+        scheme = get_scheme(labels, data.species)
+        y = scheme.apply(data.meta, excluded=excluded_subclasses(data.species))
+        data = replace(data, y=y, label_scheme=scheme.name)
+    if qc is not None:
+        data = apply_qc(data, qc)
+    if features == "aligned":
+        data = to_aligned(data)
+    elif features != "native":
+        raise TableError(f"features must be 'native' or 'aligned', not {features!r}")
+    return data
+
+
+def _read_labels(
+    path: str | Path, id_column: str, feature_ids: pd.Index, *, required: list[str]
+) -> pd.DataFrame:
+    raw = read_csv_text(path, what="label table")
+    for col in [id_column, *required]:
+        if col not in raw.columns:
+            shown = ", ".join(list(raw.columns)[:8])
+            raise TableError(f"{path}: no column {col!r} (columns: {shown})")
+    raw, collapsed = collapse_duplicate_rows(raw, id_column, path=path)
+    if collapsed:
+        warnings.warn(
+            f"{path}: {len(collapsed)} cell id(s) listed twice with identical rows; kept once "
+            f"({', '.join(collapsed[:3])})",
+            Ephys2TypeWarning,
+            stacklevel=3,
+        )
+    lab = index_by_id(raw, id_column, path=path)
+    matched = lab.index.isin(feature_ids)
+    if not matched.any():
+        raise TableError(
+            f"{path}: no label row matches a feature row (label ids look like "
+            f"{lab.index[0]!r}, feature ids like {feature_ids[0]!r})"
+        )
+    if not matched.all():
+        warnings.warn(
+            f"{path}: {int((~matched).sum())} label row(s) match no feature row and are ignored",
+            Ephys2TypeWarning,
+            stacklevel=3,
+        )
+    for col in lab.columns:
+        lab[col] = lab[col].str.strip()
+    return lab
+
+
+@lru_cache(maxsize=2)
+def _mouse_tables() -> tuple[pd.DataFrame, pd.DataFrame, dict[str, str]]:
+    fx_file, meta_file = fetch(MOUSE_FEATURES), fetch(MOUSE_META)
+    schema = get_schema("mouse")
+    raw = read_csv_text(fx_file.path, what="feature table")
+    extra = check_columns(raw, schema, path=fx_file.path, ignore=non_feature_columns("mouse"))
+    if extra:
+        raise TableError(f"{fx_file.path}: unexpected columns {extra}")
+    X = to_numeric(raw, schema.columns, path=fx_file.path)
+    session = raw["ID"].str.extract(r"ses-(\d+)_", expand=False)
+    if session.isna().any():
+        pos = int(np.flatnonzero(session.isna().to_numpy())[0])
+        raise TableError(f"{fx_file.path}: line {pos + 2}: cannot read the session id from ID")
+    X.index = index_by_id(pd.DataFrame({"ses": session}), "ses", path=fx_file.path).index
+
+    mraw = read_csv_text(meta_file.path, what="metadata table")
+    m = index_by_id(mraw, "ephys_session_id", path=meta_file.path)
+    m = m.reindex(X.index)
+    cell_id = m["cell_specimen_id"].fillna("ses-" + pd.Series(X.index, index=X.index))
+    meta = pd.DataFrame(
+        {
+            "species": "mouse",
+            "donor": m["donor_id"],
+            "subclass": m["t_type"].str.split().str[0],
+            "t_type": m["t_type"],
+            "structure": m["structure"],
+            "condition": "acute",
+            "genotype": m["full_genotype"],
+            "soma_depth": pd.to_numeric(m["cell_soma_normalized_depth"], errors="coerce"),
+            "ephys_session_id": X.index.to_numpy(),
+            "nwb_file": raw["ID"].to_numpy(),
+        },
+        index=X.index,
+    )
+    new_index = pd.Index(cell_id.to_numpy(dtype=object), name="cell_id")
+    if new_index.has_duplicates:
+        raise TableError(f"{meta_file.path}: duplicate cell_specimen_id")
+    X.index, meta.index = new_index, new_index
+    check_units(X, schema, path=fx_file.path)
+    return X, meta, {fx_file.name: fx_file.sha256, meta_file.name: meta_file.sha256}
+
+
+@lru_cache(maxsize=2)
+def _human_tables() -> tuple[pd.DataFrame, pd.DataFrame, dict[str, str], tuple[str, ...]]:
+    fx_file, meta_file = fetch(HUMAN_FEATURES), fetch(HUMAN_META)
+    schema = get_schema("human")
+    X = read_feature_table(fx_file.path, schema, id_column="specimen_id")
+
+    mraw = read_csv_text(meta_file.path, what="metadata table")
+    mraw.columns = [c.strip() for c in mraw.columns]
+    mraw, collapsed = collapse_duplicate_rows(mraw, "specimen_id_x", path=meta_file.path)
+    m = index_by_id(mraw, "specimen_id_x", path=meta_file.path)
+    unmatched = int((~m.index.isin(X.index)).sum())
+    m = m.reindex(X.index)
+    meta = pd.DataFrame(
+        {
+            "species": "human",
+            "donor": m["Donor"].str.upper(),
+            "subclass": m["subclass_label"],
+            "revised_subclass": m["Revised_subclass_label"],
+            "t_type": m["Transcriptomic_type"],
+            "structure": m["structure"],
+            "condition": m["condition"],
+            "layer": m["Cortical_layer"],
+            "disease": m["disease_category"],
+            "days_in_culture": pd.to_numeric(m["Days_In_culture"], errors="coerce"),
+        },
+        index=X.index,
+    )
+    notes = []
+    if collapsed:
+        notes.append(
+            f"{meta_file.name}: {len(collapsed)} specimen listed twice with identical rows "
+            f"({', '.join(collapsed)}), kept once"
+        )
+    if unmatched:
+        notes.append(f"{meta_file.name}: {unmatched} metadata rows have no electrophysiology")
+    sources = {fx_file.name: fx_file.sha256, meta_file.name: meta_file.sha256}
+    return X, meta, sources, tuple(notes)
+
+
+def available_schemes(species: str) -> list[str]:
+    """Label schemes that apply to the bundled data of ``species``."""
+    from .labels import scheme_names
+
+    return scheme_names(species)
+
+
+__all__ = [
+    "available_schemes",
+    "default_scheme",
+    "load_human",
+    "load_mouse",
+    "load_species",
+    "load_table",
+]

@@ -1,0 +1,79 @@
+"""Atomic writes that never clobber what the user already has.
+
+A file is written under a temporary name in its destination folder and renamed into place
+only when complete, so an interrupted or failed write leaves nothing that looks finished.
+An existing destination is an error unless ``overwrite=True``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from .errors import Ephys2TypeError, OutputExistsError
+
+
+def _check_target(path: Path, overwrite: bool) -> None:
+    if path.exists() and not overwrite:
+        raise OutputExistsError(f"{path} already exists; choose another path or pass --force")
+    if not path.parent.exists():
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise Ephys2TypeError(f"{path.parent}: cannot create folder ({exc.strerror})") from exc
+
+
+def atomic_write_bytes(path: str | Path, data: bytes, *, overwrite: bool = False) -> Path:
+    """Write ``data`` to ``path`` atomically (temporary file + rename)."""
+    path = Path(path)
+    _check_target(path, overwrite)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise Ephys2TypeError(f"{path}: write failed ({exc.strerror or exc})") from exc
+        raise
+    return path
+
+
+def atomic_write_text(path: str | Path, text: str, *, overwrite: bool = False) -> Path:
+    """Write UTF-8 ``text`` to ``path`` atomically."""
+    return atomic_write_bytes(path, text.encode("utf-8"), overwrite=overwrite)
+
+
+@contextlib.contextmanager
+def atomic_directory(path: str | Path, *, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temporary folder that becomes ``path`` only if the block completes.
+
+    On any exception (including Ctrl-C) the temporary folder is removed and ``path`` is
+    untouched. With ``overwrite=True`` an existing ``path`` is replaced at the very end.
+    """
+    path = Path(path)
+    _check_target(path, overwrite)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
+    try:
+        yield tmp
+        if path.exists():
+            old = path.with_name(f".{path.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(path, old)
+            os.replace(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, path)
+    except BaseException as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, OSError) and not isinstance(exc, Ephys2TypeError):
+            raise Ephys2TypeError(f"{path}: write failed ({exc.strerror or exc})") from exc
+        raise

@@ -1,0 +1,213 @@
+"""Read feature and label tables strictly, with errors that name file, column and line.
+
+Everything the user hands to ephys2type as a CSV passes through here, the bundled Allen
+tables included, so one set of checks guards every entry point: the file exists and is
+UTF-8 comma-separated text with a header and at least one row; the id column exists, has no
+blanks and no duplicates; every column the schema needs is present; every value is a number
+or empty (NaN); no value is infinite; column medians are in the schema's plausible range
+(so a table in seconds where milliseconds are expected is caught).
+
+Line numbers count the header as line 1, assuming one line per record.
+"""
+
+from __future__ import annotations
+
+import csv
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import TableError
+from .schema import FeatureSchema
+
+#: Minimum number of values in a column before its median is checked against the schema.
+MIN_CELLS_FOR_UNIT_CHECK = 20
+
+
+class Ephys2TypeWarning(UserWarning):
+    """Something the user should know about their input, which did not stop the run."""
+
+
+def _line(frame: pd.DataFrame, pos: int) -> int:
+    """File line of the row at position ``pos`` (tables keep read_csv's 0-based row labels)."""
+    label = frame.index[pos]
+    return int(label) + 2 if isinstance(label, (int, np.integer)) else pos + 2
+
+
+def read_csv_text(path: str | Path, *, what: str = "table") -> pd.DataFrame:
+    """Read a CSV as strings (empty cells and NA markers become NaN), refusing malformed files."""
+    path = Path(path)
+    if not path.exists():
+        raise TableError(f"{path}: {what} not found")
+    if path.is_dir():
+        raise TableError(f"{path}: is a folder, expected a CSV {what}")
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as fh:
+            first = fh.readline()
+    except UnicodeDecodeError as exc:
+        raise TableError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+    except OSError as exc:
+        raise TableError(f"{path}: cannot read {what} ({exc.strerror})") from exc
+    if not first.strip():
+        raise TableError(f"{path}: {what} is empty")
+    header = next(csv.reader([first]))
+    if len(header) == 1:
+        for sep, label in ((";", "semicolon"), ("\t", "tab"), ("|", "pipe")):
+            if sep in header[0]:
+                raise TableError(
+                    f"{path}: {what} looks {label}-separated; ephys2type reads comma-separated "
+                    f"files (save it as CSV with ',' between columns)"
+                )
+    names = [h.strip() for h in header]
+    if any(n == "" for n in names):
+        pos = names.index("")
+        raise TableError(f"{path}: column {pos + 1} of the header has no name")
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise TableError(f"{path}: duplicate column name(s) in the header: {', '.join(dupes)}")
+    try:
+        frame = pd.read_csv(
+            path, dtype=str, encoding="utf-8-sig", skipinitialspace=True, on_bad_lines="error"
+        )
+    except UnicodeDecodeError as exc:
+        raise TableError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+    except pd.errors.EmptyDataError as exc:
+        raise TableError(f"{path}: {what} is empty") from exc
+    except (pd.errors.ParserError, csv.Error, ValueError) as exc:
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise TableError(f"{path}: cannot parse {what} as CSV ({msg})") from exc
+    frame.columns = [str(c).strip() for c in frame.columns]
+    if frame.empty:
+        raise TableError(f"{path}: {what} has a header but no rows")
+    return frame
+
+
+def index_by_id(frame: pd.DataFrame, id_column: str, *, path: str | Path) -> pd.DataFrame:
+    """Index a table by its cell-id column, refusing blank and duplicate ids."""
+    if id_column not in frame.columns:
+        shown = ", ".join(list(frame.columns)[:8]) + (", ..." if frame.shape[1] > 8 else "")
+        raise TableError(f"{path}: no id column {id_column!r} (columns: {shown})")
+    ids = frame[id_column].astype("string").str.strip()
+    blank = ids.isna() | (ids == "")
+    if blank.any():
+        pos = int(np.flatnonzero(blank.to_numpy())[0])
+        raise TableError(f"{path}: line {_line(frame, pos)}: empty cell id in column {id_column!r}")
+    dup = ids.duplicated(keep=False)
+    if dup.any():
+        first = ids[dup].iloc[0]
+        lines = [_line(frame, int(p)) for p in np.flatnonzero((ids == first).to_numpy())]
+        raise TableError(
+            f"{path}: duplicate cell id {first!r} in column {id_column!r} "
+            f"(lines {', '.join(map(str, lines[:5]))})"
+        )
+    out = frame.drop(columns=[id_column])
+    out.index = pd.Index(ids.to_numpy(dtype=object), name="cell_id")
+    return out
+
+
+def to_numeric(frame: pd.DataFrame, columns: Sequence[str], *, path: str | Path) -> pd.DataFrame:
+    """Convert ``columns`` of a string table to float64; text or infinity is an error.
+
+    ``frame`` keeps read_csv's row labels, so errors give the right file line.
+    """
+    data: dict[str, np.ndarray] = {}
+    for col in columns:
+        raw = frame[col]
+        num = pd.to_numeric(raw, errors="coerce").astype("float64")
+        bad = num.isna() & raw.notna() & (raw.astype("string").str.strip() != "")
+        if bad.any():
+            pos = int(np.flatnonzero(bad.to_numpy())[0])
+            raise TableError(
+                f"{path}: column {col!r}, line {_line(frame, pos)}: "
+                f"value {raw.iloc[pos]!r} is not a number"
+            )
+        values = num.to_numpy()
+        inf = np.isinf(values)
+        if inf.any():
+            pos = int(np.flatnonzero(inf)[0])
+            raise TableError(
+                f"{path}: column {col!r}, line {_line(frame, pos)}: value {raw.iloc[pos]!r} is "
+                f"infinite; use an empty cell for a missing value"
+            )
+        data[col] = values
+    return pd.DataFrame(data, index=frame.index, columns=list(columns))
+
+
+def check_columns(
+    frame: pd.DataFrame, schema: FeatureSchema, *, path: str | Path, ignore: Sequence[str] = ()
+) -> list[str]:
+    """Raise if a schema column is missing; return the extra (ignored) columns."""
+    missing = [c for c in schema.columns if c not in frame.columns]
+    if missing:
+        shown = ", ".join(missing[:12]) + (
+            f", ... ({len(missing)} in all)" if len(missing) > 12 else ""
+        )
+        raise TableError(
+            f"{path}: missing {len(missing)} column(s) required by schema {schema.name!r}: {shown}"
+        )
+    known = set(schema.columns) | set(ignore)
+    return [c for c in frame.columns if c not in known]
+
+
+def check_units(frame: pd.DataFrame, schema: FeatureSchema, *, path: str | Path) -> None:
+    """Refuse a column whose median is far outside the schema's plausible range for its unit."""
+    for feat in schema.features:
+        if feat.median_range is None or feat.name not in frame.columns:
+            continue
+        values = frame[feat.name].dropna()
+        if len(values) < MIN_CELLS_FOR_UNIT_CHECK:
+            continue
+        med = float(values.median())
+        lo, hi = feat.median_range
+        if not (lo <= med <= hi):
+            raise TableError(
+                f"{path}: column {feat.name!r} has median {med:.4g}, outside the plausible "
+                f"range {lo:g} to {hi:g} {feat.unit}; is it in another unit? (schema "
+                f"{schema.name!r} expects {feat.unit})"
+            )
+
+
+def read_feature_table(
+    path: str | Path,
+    schema: FeatureSchema,
+    *,
+    id_column: str,
+    ignore: Sequence[str] = (),
+    check_unit_ranges: bool = True,
+) -> pd.DataFrame:
+    """Read an IPFX feature table: float64 columns in schema order, indexed by cell id.
+
+    Columns not in the schema (and not in ``ignore``) are dropped with a warning.
+    """
+    raw = read_csv_text(path, what="feature table")
+    extra = check_columns(raw, schema, path=path, ignore=[id_column, *ignore])
+    if extra:
+        shown = ", ".join(extra[:8]) + (", ..." if len(extra) > 8 else "")
+        warnings.warn(
+            f"{path}: ignoring {len(extra)} column(s) not in schema {schema.name!r}: {shown}",
+            Ephys2TypeWarning,
+            stacklevel=2,
+        )
+    X = to_numeric(raw, schema.columns, path=path)
+    X.index = index_by_id(raw[[id_column]], id_column, path=path).index
+    if check_unit_ranges:
+        check_units(X, schema, path=path)
+    return X
+
+
+def collapse_duplicate_rows(
+    frame: pd.DataFrame, id_column: str, *, path: str | Path
+) -> tuple[pd.DataFrame, list[str]]:
+    """Drop rows that repeat another row exactly; conflicting rows with one id stay an error.
+
+    Returns the de-duplicated table and the ids that were collapsed.
+    """
+    ids = frame[id_column].astype("string").str.strip()
+    exact = frame.assign(**{id_column: ids}).duplicated(keep="first")
+    collapsed = sorted(set(ids[exact].dropna()))
+    out = frame.loc[~exact.to_numpy()].copy()
+    out[id_column] = ids[~exact.to_numpy()]
+    return out, collapsed

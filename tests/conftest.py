@@ -1,0 +1,113 @@
+"""Test isolation: caches in a temporary folder, headless plotting, few threads."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+_TMP = Path(tempfile.mkdtemp(prefix="ephys2type-tests-"))
+os.environ["MPLCONFIGDIR"] = str(_TMP / "mpl")
+os.environ["MPLBACKEND"] = "Agg"
+os.environ["EPHYS2TYPE_CACHE"] = str(_TMP / "cache")
+os.environ["NUMBA_CACHE_DIR"] = str(_TMP / "numba")
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+os.environ.pop("EPHYS2TYPE_DATA", None)
+
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+from ephys2type.cli import main  # noqa: E402
+
+
+def pytest_collection_modifyitems(config, items):
+    if os.environ.get("EPHYS2TYPE_NETWORK_TESTS") == "1":
+        return
+    skip = pytest.mark.skip(reason="network test; set EPHYS2TYPE_NETWORK_TESTS=1 to run")
+    for item in items:
+        if "network" in item.keywords:
+            item.add_marker(skip)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(_TMP, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def _torch_threads():
+    """Keep torch (when a test uses it) to the 2 cores CI has."""
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is a dependency
+        yield
+        return
+    torch.set_num_threads(2)
+    yield
+
+
+class CliResult:
+    def __init__(self, code: int, out: str, err: str):
+        self.code, self.out, self.err = code, out, err
+
+    def __repr__(self) -> str:
+        return f"CliResult(code={self.code}, err={self.err!r})"
+
+
+@pytest.fixture
+def run_cli(capsys):
+    """Run ``ephys2type`` in-process; returns exit code, stdout and stderr."""
+
+    def run(*args: str) -> CliResult:
+        capsys.readouterr()
+        try:
+            main([str(a) for a in args])
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        captured = capsys.readouterr()
+        return CliResult(code, captured.out, captured.err)
+
+    return run
+
+
+def _assert_clean_error(result: CliResult, *needles: str) -> None:
+    """Exit 2, exactly one 'error:' line on stderr, no traceback, mentioning each needle."""
+    assert result.code == 2, result
+    lines = [ln for ln in result.err.splitlines() if ln.strip()]
+    errors = [ln for ln in lines if ln.startswith("error:")]
+    assert len(errors) == 1, result.err
+    assert "Traceback" not in result.err and "Traceback" not in result.out
+    for needle in needles:
+        assert needle in errors[0], (needle, errors[0])
+
+
+@pytest.fixture
+def clean_error():
+    """``clean_error(result, *needles)`` asserts a one-line error, exit code 2, no traceback."""
+    return _assert_clean_error
+
+
+@pytest.fixture(scope="session")
+def mouse_raw():
+    from ephys2type import load_mouse
+
+    return load_mouse(labels=None, qc=None)
+
+
+@pytest.fixture
+def user_tables(tmp_path, mouse_raw):
+    """A small user export in the mouse schema: features.csv and labels.csv (40 cells)."""
+    from ephys2type import load_mouse
+
+    data = load_mouse(labels="mouse5", qc="default")
+    cells = data.X.index[:: max(1, len(data) // 40)][:40]
+    feats = data.X.loc[cells].copy()
+    feats.insert(0, "cell_id", cells)
+    labels = pd.DataFrame(
+        {"cell_id": cells, "subclass": data.y.loc[cells], "donor": data.groups.loc[cells]}
+    )
+    fpath, lpath = tmp_path / "features.csv", tmp_path / "labels.csv"
+    feats.to_csv(fpath, index=False)
+    labels.to_csv(lpath, index=False)
+    return fpath, lpath
