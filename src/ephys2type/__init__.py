@@ -9,14 +9,14 @@ Quick start::
 
 from __future__ import annotations
 
+__version__ = "0.1.0"
+
 from .align import to_aligned
 from .datasets import load_human, load_mouse, load_species, load_table
 from .errors import Ephys2TypeError
 from .patchseq import PatchSeqData
 from .qc import apply_qc
 from .schema import FeatureSchema, get_schema
-
-__version__ = "0.1.0"
 
 __all__ = [
     "Ephys2TypeError",

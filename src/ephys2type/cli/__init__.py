@@ -15,6 +15,7 @@ import typer
 from ..errors import Ephys2TypeError
 from ..tables import Ephys2TypeWarning
 from . import data as data_cmds
+from . import evaluate as evaluate_cmds
 
 app = typer.Typer(
     name="ephys2type",
@@ -29,6 +30,8 @@ app = typer.Typer(
 )
 app.add_typer(data_cmds.data_app, name="data")
 app.command("qc")(data_cmds.qc)
+app.command("evaluate")(evaluate_cmds.evaluate)
+app.command("spca")(evaluate_cmds.spca)
 
 
 def _error_line(message: str) -> None:

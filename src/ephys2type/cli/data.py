@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from ..datasets import load_species
@@ -16,31 +14,13 @@ from ..files import atomic_write_text
 from ..labels import default_scheme, scheme_names
 from ..qc import profiles, qc_config
 from ..schema import get_schema
+from .common import SPECIES, ProfileOpt, SpeciesOpt, console
+from .common import check_choice as _check_choice
 
 data_app = typer.Typer(
     help="Inspect the bundled reference data, feature families and label schemes.",
     no_args_is_help=True,
 )
-
-SPECIES = ("mouse", "human")
-
-
-def console() -> Console:
-    """Rich console for tables; at least 120 columns wide when writing to a file or pipe."""
-    width = shutil.get_terminal_size((120, 24)).columns
-    return Console(highlight=False, soft_wrap=False, width=max(width, 100))
-
-
-def _check_choice(value: str, choices, what: str) -> str:
-    if value not in choices:
-        raise typer.BadParameter(f"{what} must be one of {', '.join(choices)}, not {value!r}")
-    return value
-
-
-SpeciesOpt = Annotated[str, typer.Option("--species", "-s", help="mouse or human.")]
-ProfileOpt = Annotated[
-    str, typer.Option("--profile", "-p", help="QC profile from qc.toml: default, complete, none.")
-]
 
 
 @data_app.command("info")
@@ -49,8 +29,8 @@ def info(
 ) -> None:
     """Cells per class after QC, for both species under every label scheme."""
     _check_choice(profile, profiles(), "--profile")
-    out = console()
-    for species in SPECIES:
+    tables, notes = [], []
+    for species in SPECIES:  # load everything first: an error comes before any output
         raw = load_species(species, labels=None, qc=None)
         table = Table(
             title=f"{species}: {len(raw)} cells with features, QC profile {profile!r}",
@@ -60,7 +40,8 @@ def info(
         table.add_column("cells", justify="right")
         table.add_column("classes", justify="right")
         table.add_column("cells per class")
-        for scheme in scheme_names(species):
+        schemes = sorted(scheme_names(species), key=lambda s: s != default_scheme(species))
+        for scheme in schemes:
             data = load_species(species, labels=scheme, qc=profile)
             counts = data.class_counts()
             if len(counts) > 8:
@@ -73,8 +54,12 @@ def info(
                 shown = ", ".join(f"{k} {v}" for k, v in counts.items())
             name = scheme + (" (default)" if scheme == default_scheme(species) else "")
             table.add_row(name, str(len(data)), str(len(counts)), shown)
+        tables.append(table)
+        notes.append(raw.notes)
+    out = console()
+    for table, species_notes in zip(tables, notes, strict=True):
         out.print(table)
-        for note in raw.notes:
+        for note in species_notes:
             out.print(f"  note: {note}")
         out.print()
 

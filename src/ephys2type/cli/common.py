@@ -1,0 +1,106 @@
+"""Options, console and progress bar shared by the commands."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from ..datasets import load_species
+from ..labels import default_scheme
+from ..patchseq import PatchSeqData
+from ..qc import profiles
+
+SPECIES = ("mouse", "human")
+
+SpeciesOpt = Annotated[str, typer.Option("--species", "-s", help="mouse or human.")]
+LabelsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--labels", "-l", help="Label scheme (default: mouse5 for mouse, revised for human)."
+    ),
+]
+ProfileOpt = Annotated[
+    str, typer.Option("--profile", "-p", help="QC profile from qc.toml: default, complete, none.")
+]
+FeaturesOpt = Annotated[
+    str, typer.Option(help="native (the species' own schema) or aligned (cross-species).")
+]
+OutOpt = Annotated[
+    Path | None, typer.Option("--out", "-o", help="Results folder (default: under results/).")
+]
+ForceOpt = Annotated[bool, typer.Option(help="Replace the results folder if it exists.")]
+
+
+def console() -> Console:
+    """Rich console for tables; at least 100 columns wide when writing to a file or pipe."""
+    width = shutil.get_terminal_size((120, 24)).columns
+    return Console(highlight=False, soft_wrap=False, width=max(width, 100))
+
+
+def check_choice(value: str, choices: Sequence[str], what: str) -> str:
+    if value not in choices:
+        raise typer.BadParameter(f"{what} must be one of {', '.join(choices)}, not {value!r}")
+    return value
+
+
+def load_for_command(species: str, labels: str | None, profile: str, features: str) -> PatchSeqData:
+    """Validate the common data options and load the QC'd data."""
+    check_choice(species, SPECIES, "--species")
+    check_choice(profile, profiles(), "--profile")
+    check_choice(features, ("native", "aligned"), "--features")
+    return load_species(
+        species, labels=labels or default_scheme(species), qc=profile, features=features
+    )
+
+
+@contextmanager
+def progress_bar(total: int, description: str) -> Iterator[callable]:
+    """A rich progress bar (on stderr); yields ``advance(text)``."""
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[step]}"),
+        console=Console(stderr=True),
+        transient=False,
+    )
+    with progress:
+        task = progress.add_task(description, total=total, step="")
+
+        def advance(text: str) -> None:
+            progress.update(task, advance=1, step=text)
+
+        yield advance
+
+
+def fmt_ci(summary: dict, pct: bool = True) -> str:
+    """'92.3 ± 1.1 [91.2, 93.4]' from a metric summary."""
+    k = 100 if pct else 1
+    return (
+        f"{k * summary['mean']:.2f} ± {k * summary['sd']:.2f} "
+        f"[{k * summary['ci_low']:.2f}, {k * summary['ci_high']:.2f}]"
+    )
+
+
+def fmt_diff(result: dict) -> str:
+    """'+1.23 [-0.40, +2.86]' (points) from a paired comparison."""
+    return (
+        f"{100 * result['mean_diff']:+.2f} "
+        f"[{100 * result['ci_low']:+.2f}, {100 * result['ci_high']:+.2f}]"
+    )

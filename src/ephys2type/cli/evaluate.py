@@ -1,0 +1,190 @@
+"""``ephys2type evaluate`` and ``ephys2type spca``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from ..evaluate import run_evaluation, write_evaluation
+from ..files import atomic_directory
+from ..metrics import HEADLINE
+from ..models import get_model, model_names
+from ..splits import PROTOCOLS, SplitPlan, make_plan
+from .common import (
+    FeaturesOpt,
+    ForceOpt,
+    LabelsOpt,
+    OutOpt,
+    ProfileOpt,
+    SpeciesOpt,
+    check_choice,
+    console,
+    fmt_ci,
+    fmt_diff,
+    load_for_command,
+    progress_bar,
+)
+
+
+def evaluate(
+    species: SpeciesOpt = "mouse",
+    labels: LabelsOpt = None,
+    model: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--model",
+            "-m",
+            help="Model name; repeat to compare models on the same folds (see --list-models).",
+        ),
+    ] = None,
+    protocol: Annotated[
+        str, typer.Option(help="strat5x5 (default), group5x5 (donor-grouped) or holdout.")
+    ] = "strat5x5",
+    seeds: Annotated[int, typer.Option(min=1, help="Number of seeds (repeats).")] = 5,
+    folds: Annotated[int, typer.Option(min=2, help="Folds per seed (k-fold protocols).")] = 5,
+    profile: ProfileOpt = "default",
+    features: FeaturesOpt = "native",
+    plan_file: Annotated[
+        Path | None,
+        typer.Option("--plan", help="Reuse the split_plan.json of an earlier run (paired runs)."),
+    ] = None,
+    out: OutOpt = None,
+    force: ForceOpt = False,
+    list_models: Annotated[bool, typer.Option(help="List the models and exit.")] = False,
+) -> None:
+    """Cross-validate models on one split plan; write metrics, predictions and figures.
+
+    Every model runs on identical folds, so the run also reports paired differences
+    (corrected resampled t-test). Results go to results/<species>_<labels>_<features>_<protocol>
+    unless --out is given; an existing folder is never overwritten without --force.
+    """
+    out_console = console()
+    if list_models:
+        for name in model_names():
+            out_console.print(f"{name:16s} {get_model(name).description}")
+        return
+    names = model or ["rf"]
+    specs = [get_model(n) for n in names]  # unknown names fail before any work
+    check_choice(protocol, list(PROTOCOLS), "--protocol")
+    data = load_for_command(species, labels, profile, features)
+    if plan_file is not None:
+        plan = SplitPlan.load(plan_file)
+        plan.check_matches(data)
+    else:
+        plan = make_plan(data, protocol, seeds=seeds, n_folds=folds)
+    out_dir = out or Path("results") / (
+        f"{species}_{data.label_scheme}_{features}_{plan.protocol}_{'+'.join(names)}"
+    )
+    if out_dir.exists() and not force:
+        from ..errors import OutputExistsError
+
+        raise OutputExistsError(f"{out_dir} already exists; choose another --out or pass --force")
+    out_console.print(
+        f"{plan.dataset['description']}; {plan.protocol}: {len(plan.folds)} fits per model"
+    )
+    with progress_bar(len(plan.folds) * len(specs), "evaluate") as advance:
+        evaluation = run_evaluation(data, specs, plan, progress=advance)
+    write_evaluation(evaluation, out_dir, overwrite=force)
+    print_evaluation(evaluation, out_console)
+    out_console.print(f"results: {out_dir}")
+
+
+def print_evaluation(evaluation, out_console) -> None:
+    table = Table(
+        title="mean ± SD over folds [95% CI, corrected resampled t], in %", title_justify="left"
+    )
+    table.add_column("model")
+    for metric in HEADLINE:
+        table.add_column(metric, justify="right")
+    for name in evaluation.models:
+        s = evaluation.summary(name)
+        table.add_row(name, *(fmt_ci(s[m]) for m in HEADLINE))
+    out_console.print(table)
+    names = list(evaluation.models)
+    if len(names) > 1:
+        comp = Table(
+            title="paired differences on identical folds (macro-F1, accuracy), in points",
+            title_justify="left",
+        )
+        for col in ("a - b", "macro-F1 diff [95% CI]", "p", "accuracy diff [95% CI]", "p"):
+            comp.add_column(col, justify="left" if col == "a - b" else "right")
+        for i, a in enumerate(names):
+            for b in names[i + 1 :]:
+                f1 = evaluation.compare(a, b, "macro_f1")
+                acc = evaluation.compare(a, b, "accuracy")
+                comp.add_row(
+                    f"{a} - {b}", fmt_diff(f1), f"{f1['p']:.3g}", fmt_diff(acc), f"{acc['p']:.3g}"
+                )
+        out_console.print(comp)
+
+
+def spca(
+    species: SpeciesOpt = "mouse",
+    labels: LabelsOpt = None,
+    profile: ProfileOpt = "default",
+    embedding: Annotated[str, typer.Option(help="umap (if installed, else PCA) or pca.")] = "umap",
+    seeds: Annotated[int, typer.Option(min=1, help="Seeds for the cross-validated k-NN.")] = 1,
+    out: OutOpt = None,
+    force: ForceOpt = False,
+) -> None:
+    """Subclass separation in per-family sparse-PCA space: embedding, loadings, numbers.
+
+    Writes embedding.png (cells coloured by subclass), loadings.png, silhouette.png,
+    metrics.json (silhouette per subclass; cross-validated k-NN accuracy in sPCA space and on
+    standardized features) and the components and embedding as CSV.
+    """
+    from ..evaluate import dumps_json
+    from ..plots import plot_class_bars, plot_embedding, plot_loadings, save_figure
+    from ..separation import separation
+
+    check_choice(embedding, ("umap", "pca"), "--embedding")
+    data = load_for_command(species, labels, profile, "native")
+    out_dir = out or Path("results") / f"spca_{species}_{data.label_scheme}"
+    if out_dir.exists() and not force:
+        from ..errors import OutputExistsError
+
+        raise OutputExistsError(f"{out_dir} already exists; choose another --out or pass --force")
+    out_console = console()
+    out_console.print(
+        f"{species}: {len(data)} cells, labels {data.label_scheme}; fitting "
+        f"sparse PCA per family, embedding and cross-validated k-NN ..."
+    )
+    result = separation(data, embedding=embedding, seeds=seeds)
+    desc = f"{species}, {data.label_scheme}, {len(data)} cells"
+    with atomic_directory(out_dir, overwrite=force) as tmp:
+        metrics = {"dataset": result.plan.dataset, **result.to_metrics()}
+        (tmp / "metrics.json").write_text(dumps_json(metrics))
+        result.components.to_csv(tmp / "components.csv", float_format="%.6g")
+        result.embedding.assign(label=data.y).to_csv(tmp / "embedding.csv", float_format="%.6g")
+        result.loadings.to_csv(tmp / "loadings.csv", float_format="%.6g")
+        ax = plot_embedding(
+            result.embedding.to_numpy(),
+            data.y.to_numpy(),
+            title=f"sparse PCA components ({result.components.shape[1]}), {desc}",
+            axis_label=result.embedding_method,
+        )
+        save_figure(ax.figure, tmp / "embedding.png")
+        ax = plot_loadings(result.loadings, title=f"sparse PCA loadings per family, {species}")
+        save_figure(ax.figure, tmp / "loadings.png")
+        ax = plot_class_bars(
+            result.silhouette.drop("all"),
+            xlabel="mean silhouette",
+            title=f"silhouette in sPCA space, {desc}",
+        )
+        save_figure(ax.figure, tmp / "silhouette.png")
+    table = Table(title=f"subclass separation, {desc}", title_justify="left")
+    table.add_column("class")
+    table.add_column("mean silhouette", justify="right")
+    for cls, v in result.silhouette.items():
+        table.add_row(str(cls), f"{v:.3f}")
+    out_console.print(table)
+    for space, res in result.knn.items():
+        out_console.print(
+            f"{result.n_neighbors}-NN, {space}: accuracy {fmt_ci(res['accuracy'])}, "
+            f"balanced accuracy {fmt_ci(res['balanced_accuracy'])} (%; strat 5-fold x "
+            f"{len(result.plan.seeds)} seed(s), sPCA refitted in each fold)"
+        )
+    out_console.print(f"{result.components.shape[1]} components; results: {out_dir}")

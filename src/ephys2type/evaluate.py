@@ -1,0 +1,271 @@
+"""Run models over a split plan and write their results as files a user can diff.
+
+:func:`run_evaluation` fits each model on every training fold of one :class:`SplitPlan`
+and predicts the matching test fold, so every model is scored on identical folds.
+:class:`Evaluation` summarises the scores (mean, SD, corrected 95% CI), compares models
+pairwise with the corrected resampled t-test, and :func:`write_evaluation` writes
+``metrics.json``, ``fold_metrics.csv``, ``oof_predictions.csv``, ``split_plan.json``,
+confusion-matrix PNGs and ``timings.json`` (the one file that differs between identical runs).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from importlib import metadata
+from itertools import combinations
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import clone
+
+from . import __version__
+from .files import atomic_directory
+from .metrics import CI_METHOD, HEADLINE, fold_scores, paired_test, pooled_confusion, summarize
+from .models import ModelSpec, get_model
+from .patchseq import PatchSeqData
+from .splits import SplitPlan
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class Evaluation:
+    """Scores and out-of-fold predictions of several models on one split plan."""
+
+    plan: SplitPlan
+    classes: list[str]
+    models: dict[str, str]
+    fold_metrics: pd.DataFrame
+    predictions: pd.DataFrame
+    explanations: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+    @property
+    def n_train(self) -> float:
+        return float(self.fold_metrics.groupby("model")["n_train"].mean().iloc[0])
+
+    @property
+    def n_test(self) -> float:
+        return float(self.fold_metrics.groupby("model")["n_test"].mean().iloc[0])
+
+    def scores(self, model: str, metric: str) -> np.ndarray:
+        rows = self.fold_metrics[self.fold_metrics["model"] == model]
+        return rows.sort_values(["seed", "fold"])[metric].to_numpy()
+
+    def summary(self, model: str) -> dict[str, Any]:
+        rows = self.fold_metrics[self.fold_metrics["model"] == model].sort_values(["seed", "fold"])
+        seeds = rows["seed"].to_numpy()
+        out = {m: summarize(rows[m], self.n_train, self.n_test, seeds) for m in HEADLINE}
+        out["per_class"] = {
+            cls: {
+                k: summarize(rows[f"{k}:{cls}"], self.n_train, self.n_test)["mean"]
+                for k in ("precision", "recall", "f1")
+            }
+            for cls in self.classes
+        }
+        return out
+
+    def compare(self, a: str, b: str, metric: str = "macro_f1") -> dict[str, Any]:
+        """Paired difference ``a - b`` on identical folds, with corrected CI and p-value."""
+        result = paired_test(
+            self.scores(a, metric), self.scores(b, metric), self.n_train, self.n_test
+        )
+        return {"a": a, "b": b, "metric": metric, **result}
+
+    def confusion(self, model: str) -> np.ndarray:
+        p = self.predictions[self.predictions["model"] == model]
+        return pooled_confusion(p["true"], p["predicted"], self.classes)
+
+    def table(self) -> pd.DataFrame:
+        """One row per model: mean, SD and CI of the headline metrics."""
+        rows = []
+        for model in self.models:
+            s = self.summary(model)
+            row = {"model": model}
+            for m in HEADLINE:
+                row |= {
+                    f"{m}": s[m]["mean"],
+                    f"{m}_sd": s[m]["sd"],
+                    f"{m}_ci_low": s[m]["ci_low"],
+                    f"{m}_ci_high": s[m]["ci_high"],
+                }
+            rows.append(row)
+        return pd.DataFrame(rows).set_index("model")
+
+    def to_metrics(self) -> dict[str, Any]:
+        """Everything ``metrics.json`` holds: protocol, data, versions, scores, comparisons."""
+        names = list(self.models)
+        return {
+            "ephys2type": __version__,
+            "versions": package_versions(),
+            "dataset": self.plan.dataset,
+            "protocol": {
+                "name": self.plan.protocol,
+                "description": self.plan.description,
+                "seeds": list(self.plan.seeds),
+                "n_folds": self.plan.n_folds,
+                "n_fits_per_model": len(self.plan.folds),
+                "split_plan_sha256": self.plan.sha256,
+                "mean_n_train": self.n_train,
+                "mean_n_test": self.n_test,
+                "inner_validation_fraction": self.plan.inner_validation,
+            },
+            "ci_method": CI_METHOD,
+            "classes": self.classes,
+            "models": {
+                name: {
+                    "description": self.models[name],
+                    **self.summary(name),
+                    "confusion": self.confusion(name).tolist(),
+                }
+                for name in names
+            },
+            "comparisons": [
+                self.compare(a, b, metric) for a, b in combinations(names, 2) for metric in HEADLINE
+            ],
+        }
+
+
+def package_versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for pkg in ("numpy", "pandas", "scikit-learn", "imbalanced-learn", "torch", "scipy"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
+
+
+def fold_seed(seed: int, fold: int) -> int:
+    """The random_state a model gets on one fold: distinct per fold, fixed by the plan."""
+    return 1000 * seed + fold
+
+
+def run_evaluation(
+    data: PatchSeqData,
+    models: Sequence[str | ModelSpec],
+    plan: SplitPlan,
+    *,
+    progress: Progress | None = None,
+) -> Evaluation:
+    """Fit every model on every training fold of ``plan`` and score its test fold."""
+    plan.check_matches(data)
+    specs = [get_model(m) if isinstance(m, str) else m for m in models]
+    classes = data.classes
+    X, y = data.X, data.y.to_numpy()
+    fold_rows, pred_frames = [], []
+    explanations: dict[str, list[pd.DataFrame]] = {}
+    for spec in specs:
+        for fold in plan.folds:
+            estimator = clone(spec.build(data.schema, fold_seed(fold.seed, fold.fold)))
+            t0 = time.perf_counter()
+            estimator.fit(X.iloc[fold.train], y[fold.train])
+            t1 = time.perf_counter()
+            X_test = X.iloc[fold.test]
+            proba = estimator.predict_proba(X_test)
+            t2 = time.perf_counter()
+            model_classes = list(estimator.classes_)
+            proba_df = pd.DataFrame(proba, columns=model_classes).reindex(
+                columns=classes, fill_value=0.0
+            )
+            predicted = np.asarray(classes)[proba_df.to_numpy().argmax(axis=1)]
+            scores = fold_scores(y[fold.test], predicted, classes)
+            fold_rows.append(
+                {
+                    "model": spec.name,
+                    "seed": fold.seed,
+                    "fold": fold.fold,
+                    "n_train": len(fold.train),
+                    "n_test": len(fold.test),
+                    "fit_seconds": t1 - t0,
+                    "predict_seconds": t2 - t1,
+                    **scores,
+                }
+            )
+            frame = pd.DataFrame(
+                {
+                    "model": spec.name,
+                    "seed": fold.seed,
+                    "fold": fold.fold,
+                    "cell_id": X_test.index.to_numpy(),
+                    "true": y[fold.test],
+                    "predicted": predicted,
+                }
+            )
+            frame[[f"proba:{c}" for c in classes]] = proba_df.to_numpy()
+            pred_frames.append(frame)
+            explain = getattr(estimator, "explain", None)
+            if callable(explain):
+                extra = explain(X_test).reset_index(drop=True)
+                extra.insert(0, "cell_id", X_test.index.to_numpy())
+                extra.insert(0, "fold", fold.fold)
+                extra.insert(0, "seed", fold.seed)
+                explanations.setdefault(spec.name, []).append(extra)
+            if progress is not None:
+                progress(f"{spec.name} seed {fold.seed} fold {fold.fold}")
+    return Evaluation(
+        plan=plan,
+        classes=classes,
+        models={s.name: s.description for s in specs},
+        fold_metrics=pd.DataFrame(fold_rows),
+        predictions=pd.concat(pred_frames, ignore_index=True),
+        explanations={k: pd.concat(v, ignore_index=True) for k, v in explanations.items()},
+    )
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, float | np.floating):
+        return None if not math.isfinite(float(obj)) else float(obj)
+    return obj
+
+
+def dumps_json(obj: Any) -> str:
+    """Deterministic JSON (NaN and infinities become null)."""
+    return json.dumps(_jsonable(obj), indent=2, allow_nan=False) + "\n"
+
+
+def write_evaluation(
+    evaluation: Evaluation,
+    out_dir: str | Path,
+    *,
+    overwrite: bool = False,
+    extra_metrics: dict[str, Any] | None = None,
+) -> Path:
+    """Write the results folder atomically: it appears complete, or not at all."""
+    from .plots import plot_confusion, save_figure
+
+    out_dir = Path(out_dir)
+    metrics = evaluation.to_metrics() | (extra_metrics or {})
+    timing_cols = ["fit_seconds", "predict_seconds"]
+    with atomic_directory(out_dir, overwrite=overwrite) as tmp:
+        (tmp / "metrics.json").write_text(dumps_json(metrics))
+        (tmp / "split_plan.json").write_text(evaluation.plan.to_json())
+        evaluation.fold_metrics.drop(columns=timing_cols).to_csv(
+            tmp / "fold_metrics.csv", index=False, float_format="%.10g"
+        )
+        evaluation.predictions.to_csv(tmp / "oof_predictions.csv", index=False, float_format="%.6g")
+        for name, frame in evaluation.explanations.items():
+            frame.to_csv(tmp / f"explanations_{name}.csv", index=False, float_format="%.6g")
+        timings = evaluation.fold_metrics.groupby("model")[timing_cols].agg(["sum", "mean"])
+        timings.columns = [f"{a}_{b}" for a, b in timings.columns]
+        (tmp / "timings.json").write_text(dumps_json(timings.to_dict(orient="index")))
+        for name in evaluation.models:
+            fig = plot_confusion(
+                evaluation.confusion(name),
+                evaluation.classes,
+                title=f"{name}: {evaluation.plan.dataset.get('description', '')}",
+            ).figure
+            save_figure(fig, tmp / f"confusion_{name}.png")
+    return out_dir

@@ -1,0 +1,107 @@
+"""Classification metrics, summaries with confidence intervals, and paired tests.
+
+Folds of repeated cross-validation share training cells, so the spread of fold scores
+understates the uncertainty of the mean. Intervals and tests here use the corrected
+resampled t statistic of Nadeau & Bengio (2003): the variance of the J fold scores (or of
+the J paired differences) is inflated by ``1/J + n_test/n_train`` instead of ``1/J``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from scipy import stats
+from sklearn.metrics import (
+    accuracy_score,
+    balanced_accuracy_score,
+    confusion_matrix,
+    f1_score,
+    precision_recall_fscore_support,
+)
+
+HEADLINE = ("accuracy", "balanced_accuracy", "macro_f1")
+CI_METHOD = (
+    "95% interval from the corrected resampled t statistic (Nadeau & Bengio 2003): "
+    "mean +- t(0.975, J-1) * sqrt((1/J + n_test/n_train) * var) over the J folds"
+)
+
+
+def fold_scores(y_true: Sequence, y_pred: Sequence, classes: Sequence[str]) -> dict[str, float]:
+    """Headline and per-class scores of one fold."""
+    out = {
+        "accuracy": accuracy_score(y_true, y_pred),
+        "balanced_accuracy": balanced_accuracy_score(y_true, y_pred),
+        "macro_f1": f1_score(
+            y_true, y_pred, labels=list(classes), average="macro", zero_division=0
+        ),
+    }
+    p, r, f, _ = precision_recall_fscore_support(
+        y_true, y_pred, labels=list(classes), zero_division=0
+    )
+    for cls, pi, ri, fi in zip(classes, p, r, f, strict=True):
+        out[f"precision:{cls}"] = pi
+        out[f"recall:{cls}"] = ri
+        out[f"f1:{cls}"] = fi
+    return {k: float(v) for k, v in out.items()}
+
+
+def corrected_interval(
+    values: Sequence[float], n_train: float, n_test: float, level: float = 0.95
+) -> tuple[float, float, float]:
+    """Mean and corrected resampled-t interval of fold scores (or paired differences)."""
+    v = np.asarray(values, dtype=float)
+    j = len(v)
+    mean = float(v.mean())
+    if j < 2:
+        return mean, float("nan"), float("nan")
+    se = np.sqrt((1 / j + n_test / n_train) * v.var(ddof=1))
+    half = float(stats.t.ppf(0.5 + level / 2, j - 1) * se)
+    return mean, mean - half, mean + half
+
+
+def summarize(
+    values: Sequence[float], n_train: float, n_test: float, seeds: Sequence[int] | None = None
+) -> dict[str, Any]:
+    """Mean, SD over folds, corrected 95% CI, and the per-seed means."""
+    v = np.asarray(values, dtype=float)
+    mean, lo, hi = corrected_interval(v, n_train, n_test)
+    out: dict[str, Any] = {
+        "mean": mean,
+        "sd": float(v.std(ddof=1)) if len(v) > 1 else float("nan"),
+        "ci_low": lo,
+        "ci_high": hi,
+        "n_folds": len(v),
+    }
+    if seeds is not None:
+        seeds = np.asarray(seeds)
+        per_seed = {int(s): float(v[seeds == s].mean()) for s in np.unique(seeds)}
+        out["per_seed"] = per_seed
+        out["sd_between_seeds"] = (
+            float(np.std(list(per_seed.values()), ddof=1)) if len(per_seed) > 1 else float("nan")
+        )
+    return out
+
+
+def paired_test(
+    a: Sequence[float], b: Sequence[float], n_train: float, n_test: float
+) -> dict[str, float]:
+    """Corrected resampled paired t-test of ``a - b`` over identical folds."""
+    d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    j = len(d)
+    mean, lo, hi = corrected_interval(d, n_train, n_test)
+    var = d.var(ddof=1) if j > 1 else 0.0
+    if j < 2:
+        t, p = float("nan"), float("nan")
+    elif var == 0:  # identical differences on every fold
+        t, p = (0.0, 1.0) if mean == 0 else (float(np.sign(mean) * np.inf), 0.0)
+    else:
+        t = float(mean / np.sqrt((1 / j + n_test / n_train) * var))
+        p = float(2 * stats.t.sf(abs(t), j - 1))
+    return {"mean_diff": mean, "ci_low": lo, "ci_high": hi, "t": t, "p": p, "n_folds": int(j)}
+
+
+def pooled_confusion(y_true: Sequence, y_pred: Sequence, classes: Sequence[str]) -> np.ndarray:
+    """Confusion counts (rows: true class, columns: predicted class)."""
+    return confusion_matrix(y_true, y_pred, labels=list(classes))

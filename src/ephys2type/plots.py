@@ -1,0 +1,140 @@
+"""Figures. Each function takes ``ax=`` (a new figure when None) and returns the axes.
+
+Figures are built with matplotlib's object API (no pyplot state), so they work headless and
+never leak open figures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+#: One colour per subclass, stable across every figure and species.
+CLASS_COLOURS = {
+    "Lamp5": "#2CA02C",
+    "Pvalb": "#D62728",
+    "Sncg": "#E377C2",
+    "Sst": "#FF7F0E",
+    "Vip": "#6A3D9A",
+}
+
+
+def class_colour(cls: str, i: int) -> str:
+    if cls in CLASS_COLOURS:
+        return CLASS_COLOURS[cls]
+    palette = ("#4C72B0", "#55A868", "#C44E52", "#8172B2", "#CCB974", "#64B5CD", "#8C8C8C")
+    return palette[i % len(palette)]
+
+
+def new_axes(figsize: tuple[float, float] = (5.0, 4.0)) -> Axes:
+    fig = Figure(figsize=figsize, layout="constrained")
+    return fig.add_subplot()
+
+
+def save_figure(fig: Figure, path: str | Path, dpi: int = 150) -> Path:
+    fig.savefig(path, dpi=dpi)
+    return Path(path)
+
+
+def plot_confusion(
+    counts: np.ndarray,
+    classes: Sequence[str],
+    *,
+    ax: Axes | None = None,
+    title: str | None = None,
+) -> Axes:
+    """Row-normalised confusion matrix (recall on the diagonal), with counts in each cell."""
+    ax = ax or new_axes((1.2 * len(classes) + 2.2, 1.1 * len(classes) + 1.6))
+    counts = np.asarray(counts, dtype=float)
+    rows = counts.sum(axis=1, keepdims=True)
+    frac = np.divide(counts, rows, out=np.zeros_like(counts), where=rows > 0)
+    image = ax.imshow(frac, cmap="Blues", vmin=0, vmax=1)
+    for i in range(len(classes)):
+        for j in range(len(classes)):
+            colour = "white" if frac[i, j] > 0.6 else "black"
+            ax.text(
+                j,
+                i,
+                f"{frac[i, j]:.2f}\n({int(counts[i, j])})",
+                ha="center",
+                va="center",
+                fontsize=8,
+                color=colour,
+            )
+    ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
+    ax.set_yticks(range(len(classes)), classes)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    if title:
+        ax.set_title(title, fontsize=9)
+    ax.figure.colorbar(image, ax=ax, fraction=0.046, label="fraction of true class")
+    return ax
+
+
+def plot_embedding(
+    coords: np.ndarray,
+    labels: Sequence[str],
+    *,
+    ax: Axes | None = None,
+    title: str | None = None,
+    axis_label: str = "UMAP",
+) -> Axes:
+    """2-D embedding of cells coloured by class."""
+    ax = ax or new_axes((6.0, 5.0))
+    labels = np.asarray(labels)
+    for i, cls in enumerate(sorted(set(labels))):
+        sel = labels == cls
+        ax.scatter(
+            coords[sel, 0],
+            coords[sel, 1],
+            s=4,
+            alpha=0.7,
+            color=class_colour(cls, i),
+            label=f"{cls} ({sel.sum()})",
+            rasterized=True,
+        )
+    ax.set_xlabel(f"{axis_label} 1")
+    ax.set_ylabel(f"{axis_label} 2")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.legend(markerscale=3, fontsize=8, frameon=False, loc="best")
+    if title:
+        ax.set_title(title, fontsize=9)
+    return ax
+
+
+def plot_loadings(
+    loadings: pd.DataFrame, *, ax: Axes | None = None, title: str | None = None
+) -> Axes:
+    """Heat map of sparse-PCA loadings (features x components); zeros left blank."""
+    ax = ax or new_axes((0.35 * loadings.shape[1] + 3.5, 0.22 * loadings.shape[0] + 1.5))
+    values = loadings.to_numpy(dtype=float)
+    limit = np.nanmax(np.abs(values)) or 1.0
+    masked = np.ma.masked_where(values == 0, values)
+    image = ax.imshow(masked, cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto")
+    ax.set_xticks(range(loadings.shape[1]), loadings.columns, rotation=90, fontsize=6)
+    ax.set_yticks(range(loadings.shape[0]), loadings.index, fontsize=6)
+    ax.figure.colorbar(image, ax=ax, fraction=0.03, label="loading")
+    if title:
+        ax.set_title(title, fontsize=9)
+    return ax
+
+
+def plot_class_bars(
+    values: pd.Series, *, ax: Axes | None = None, xlabel: str = "", title: str | None = None
+) -> Axes:
+    """Horizontal bars per class (e.g. mean silhouette), coloured by class."""
+    ax = ax or new_axes((5.0, 0.4 * len(values) + 1.2))
+    colours = [class_colour(str(c), i) for i, c in enumerate(values.index)]
+    ax.barh(range(len(values)), values.to_numpy(), color=colours)
+    ax.set_yticks(range(len(values)), [str(c) for c in values.index])
+    ax.axvline(0, color="black", lw=0.8)
+    ax.set_xlabel(xlabel)
+    if title:
+        ax.set_title(title, fontsize=9)
+    return ax

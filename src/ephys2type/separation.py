@@ -1,0 +1,157 @@
+"""How well do subclasses separate in per-family sparse-PCA space? Numbers and figures.
+
+"Separated" is made measurable two ways. The silhouette of each subclass (mean over its
+cells) in the z-scored sPCA space, fitted once on all cells, describes the geometry. The
+k-nearest-neighbour accuracy is predictive and honest: it is cross-validated with the sparse
+PCA refitted inside each training fold, and set beside the same k-NN on the standardized
+features so the effect of the sPCA step itself is visible.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import clone
+from sklearn.metrics import balanced_accuracy_score, silhouette_samples
+from sklearn.neighbors import KNeighborsClassifier
+
+from .metrics import summarize
+from .patchseq import PatchSeqData
+from .pipeline import FamilySparsePCA, make_pipeline, preprocessing_steps
+from .splits import SplitPlan, make_plan
+
+
+@dataclass
+class Separation:
+    """sPCA components of all cells, their 2-D embedding, and the separation numbers."""
+
+    components: pd.DataFrame
+    embedding: pd.DataFrame
+    embedding_method: str
+    loadings: pd.DataFrame
+    silhouette: pd.Series
+    knn: dict[str, dict[str, Any]]
+    plan: SplitPlan
+    n_neighbors: int
+
+    def to_metrics(self) -> dict[str, Any]:
+        return {
+            "n_components": int(self.components.shape[1]),
+            "components_per_family": self.components.columns.str.split(":")
+            .str[0]
+            .value_counts(sort=False)
+            .to_dict(),
+            "silhouette_per_class": self.silhouette.drop("all").to_dict(),
+            "silhouette_all": float(self.silhouette["all"]),
+            "knn": self.knn,
+            "knn_neighbors": self.n_neighbors,
+            "embedding": self.embedding_method,
+            "split_plan_sha256": self.plan.sha256,
+        }
+
+
+def fit_components(
+    data: PatchSeqData, *, random_state: int = 0
+) -> tuple[pd.DataFrame, FamilySparsePCA]:
+    """Impute, standardize and fit family sparse PCA on all cells (descriptive use only)."""
+    steps = preprocessing_steps(data.schema, spca=True, random_state=random_state)
+    Z = data.X.to_numpy()
+    for _, step in steps:
+        Z = step.fit_transform(Z)
+    spca = steps[-1][1]
+    return pd.DataFrame(Z, index=data.X.index, columns=spca.get_feature_names_out()), spca
+
+
+def loadings_table(data: PatchSeqData, spca: FamilySparsePCA) -> pd.DataFrame:
+    """Features x kept components, zeros where a feature does not load."""
+    names = spca.get_feature_names_out()
+    table = pd.DataFrame(0.0, index=data.schema.columns, columns=names)
+    start = 0
+    for cols, comps in spca.loadings():
+        for i, comp in enumerate(comps):
+            table.iloc[cols, start + i] = comp
+        start += len(comps)
+    return table
+
+
+def embed_2d(Z: np.ndarray, method: str = "umap", random_state: int = 0) -> tuple[np.ndarray, str]:
+    """A 2-D view of the components: UMAP if installed (and asked for), else PCA."""
+    if method == "umap":
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # numba/umap deprecation chatter
+                import umap
+
+                reducer = umap.UMAP(
+                    n_neighbors=30, min_dist=0.3, random_state=random_state, n_jobs=1
+                )
+                return reducer.fit_transform(Z), "UMAP"
+        except ImportError:
+            pass
+    from sklearn.decomposition import PCA
+
+    return PCA(n_components=2, random_state=random_state).fit_transform(Z), "PCA"
+
+
+def knn_accuracy(
+    data: PatchSeqData, plan: SplitPlan, *, spca: bool, n_neighbors: int = 15
+) -> dict[str, Any]:
+    """Cross-validated k-NN accuracy, with everything (sPCA included) fitted in-fold."""
+    X, y = data.X, data.y.to_numpy()
+    acc, bal, seeds = [], [], []
+    for fold in plan.folds:
+        pipe = clone(
+            make_pipeline(
+                KNeighborsClassifier(n_neighbors=n_neighbors),
+                data.schema,
+                spca=spca,
+                random_state=fold.seed,
+            )
+        )
+        pipe.fit(X.iloc[fold.train], y[fold.train])
+        pred = pipe.predict(X.iloc[fold.test])
+        acc.append(float(np.mean(pred == y[fold.test])))
+        bal.append(float(balanced_accuracy_score(y[fold.test], pred)))
+        seeds.append(fold.seed)
+    n_train = float(np.mean([len(f.train) for f in plan.folds]))
+    n_test = float(np.mean([len(f.test) for f in plan.folds]))
+    return {
+        "accuracy": summarize(acc, n_train, n_test, seeds),
+        "balanced_accuracy": summarize(bal, n_train, n_test, seeds),
+    }
+
+
+def separation(
+    data: PatchSeqData,
+    *,
+    embedding: str = "umap",
+    seeds: int = 1,
+    n_neighbors: int = 15,
+    random_state: int = 0,
+) -> Separation:
+    """Fit sPCA on all cells, embed, and measure subclass separation (see module docstring)."""
+    components, spca = fit_components(data, random_state=random_state)
+    Z = components.to_numpy()
+    sil = pd.Series(silhouette_samples(Z, data.y.to_numpy()), index=data.X.index)
+    per_class = sil.groupby(data.y.to_numpy()).mean()
+    per_class["all"] = float(sil.mean())
+    coords, method = embed_2d(Z, embedding, random_state)
+    plan = make_plan(data, "strat5x5", seeds=seeds)
+    knn = {
+        "spca": knn_accuracy(data, plan, spca=True, n_neighbors=n_neighbors),
+        "standardized": knn_accuracy(data, plan, spca=False, n_neighbors=n_neighbors),
+    }
+    return Separation(
+        components=components,
+        embedding=pd.DataFrame(coords, index=data.X.index, columns=[f"{method}1", f"{method}2"]),
+        embedding_method=method,
+        loadings=loadings_table(data, spca),
+        silhouette=per_class,
+        knn=knn,
+        plan=plan,
+        n_neighbors=n_neighbors,
+    )

@@ -1,0 +1,161 @@
+"""The evaluation harness and `ephys2type evaluate` on the real data (small, fast settings)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ephys2type import load_human
+from ephys2type.evaluate import run_evaluation, write_evaluation
+from ephys2type.models import get_model, model_names
+from ephys2type.splits import make_plan
+
+
+@pytest.fixture(scope="module")
+def human():
+    return load_human()
+
+
+@pytest.fixture(scope="module")
+def evaluation(human):
+    plan = make_plan(human, "strat5x5", seeds=2, n_folds=3)
+    return run_evaluation(human, ["logreg", "rf"], plan)
+
+
+def test_every_cell_is_predicted_once_per_seed(evaluation, human):
+    preds = evaluation.predictions
+    for _, part in preds.groupby(["model", "seed"]):
+        assert sorted(part["cell_id"]) == sorted(human.X.index)
+        assert np.allclose(part.filter(like="proba:").sum(axis=1), 1.0)
+    assert set(preds["model"]) == {"logreg", "rf"}
+    truth = human.y.reindex(preds["cell_id"]).to_numpy()
+    assert (preds["true"].to_numpy() == truth).all()
+
+
+def test_scores_match_the_predictions(evaluation):
+    preds = evaluation.predictions
+    rows = evaluation.fold_metrics
+    for _, row in rows.iterrows():
+        part = preds[
+            (preds.model == row.model) & (preds.seed == row.seed) & (preds.fold == row.fold)
+        ]
+        assert row["accuracy"] == pytest.approx((part.true == part.predicted).mean())
+
+
+def test_summary_and_paired_comparison(evaluation):
+    s = evaluation.summary("rf")
+    for metric in ("accuracy", "balanced_accuracy", "macro_f1"):
+        assert s[metric]["ci_low"] < s[metric]["mean"] < s[metric]["ci_high"]
+        assert s[metric]["n_folds"] == 6
+    assert set(s["per_class"]) == {"Lamp5", "Pvalb", "Sst", "Vip"}
+    comp = evaluation.compare("rf", "logreg", "macro_f1")
+    diff = evaluation.scores("rf", "macro_f1") - evaluation.scores("logreg", "macro_f1")
+    assert comp["mean_diff"] == pytest.approx(diff.mean())
+    assert 0 <= comp["p"] <= 1
+
+
+def test_results_folder(evaluation, tmp_path):
+    out = write_evaluation(evaluation, tmp_path / "run")
+    names = {p.name for p in out.iterdir()}
+    assert names == {
+        "metrics.json",
+        "split_plan.json",
+        "fold_metrics.csv",
+        "oof_predictions.csv",
+        "timings.json",
+        "confusion_logreg.png",
+        "confusion_rf.png",
+    }
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["protocol"]["name"] == "strat5x5"
+    assert metrics["protocol"]["seeds"] == [0, 1]
+    assert metrics["protocol"]["split_plan_sha256"] == evaluation.plan.sha256
+    assert metrics["dataset"]["class_counts"] == {"Lamp5": 66, "Pvalb": 350, "Sst": 144, "Vip": 106}
+    assert metrics["dataset"]["sources"]["lee2023_human/LeeDalley_ephys_fx.csv"].startswith(
+        "1ec12b02"
+    )
+    assert "scikit-learn" in metrics["versions"] and "torch" in metrics["versions"]
+    assert {c["metric"] for c in metrics["comparisons"]} == {
+        "accuracy",
+        "balanced_accuracy",
+        "macro_f1",
+    }
+    oof = pd.read_csv(out / "oof_predictions.csv", dtype={"cell_id": str})
+    assert len(oof) == 2 * 2 * 666
+    with pytest.raises(Exception, match="already exists"):
+        write_evaluation(evaluation, out)
+
+
+def test_same_seed_gives_identical_metrics_file(human, tmp_path):
+    plan = make_plan(human, "strat5x5", seeds=1, n_folds=3)
+    a = write_evaluation(run_evaluation(human, ["rf"], plan), tmp_path / "a")
+    b = write_evaluation(run_evaluation(human, ["rf"], plan), tmp_path / "b")
+    assert (a / "metrics.json").read_bytes() == (b / "metrics.json").read_bytes()
+    assert (a / "oof_predictions.csv").read_bytes() == (b / "oof_predictions.csv").read_bytes()
+
+
+def test_model_registry():
+    assert {"rf", "rf-spca", "hgb", "logreg"} <= set(model_names())
+    assert "500 trees" in get_model("rf").description
+    with pytest.raises(Exception, match="unknown model"):
+        get_model("svm")
+
+
+def test_evaluate_command(run_cli, clean_error, tmp_path):
+    out = tmp_path / "run"
+    args = [
+        "evaluate",
+        "--species",
+        "human",
+        "--model",
+        "logreg",
+        "--model",
+        "rf",
+        "--seeds",
+        "1",
+        "--folds",
+        "3",
+        "--out",
+        out,
+    ]
+    result = run_cli(*args)
+    assert result.code == 0, result
+    assert "logreg - rf" in result.out and "macro_f1" in result.out
+    assert (out / "metrics.json").exists()
+    clean_error(run_cli(*args), "already exists")
+    # reuse the plan of the first run: identical folds, identical plan hash
+    again = run_cli(
+        "evaluate",
+        "--species",
+        "human",
+        "--model",
+        "logreg",
+        "--plan",
+        out / "split_plan.json",
+        "--out",
+        tmp_path / "again",
+    )
+    assert again.code == 0, again
+    first = json.loads((out / "metrics.json").read_text())
+    second = json.loads((tmp_path / "again" / "metrics.json").read_text())
+    assert first["protocol"]["split_plan_sha256"] == second["protocol"]["split_plan_sha256"]
+    assert first["models"]["logreg"] == second["models"]["logreg"]
+    clean_error(
+        run_cli(
+            "evaluate",
+            "--species",
+            "mouse",
+            "--model",
+            "logreg",
+            "--plan",
+            out / "split_plan.json",
+            "--out",
+            tmp_path / "x",
+        ),
+        "cannot be reused",
+    )
+    clean_error(run_cli("evaluate", "--model", "svm", "--out", tmp_path / "y"), "unknown model")
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()

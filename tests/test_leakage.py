@@ -1,0 +1,148 @@
+"""No test cell ever reaches imputation, scaling, sparse PCA, SMOTE or the model's fit.
+
+Two independent proofs, both through the real evaluation harness:
+
+1. spies between the pipeline steps record the cell ids each step is *fitted* on; they must
+   be exactly the training cells of the fold;
+2. poisoning: replacing a fold's test cells by absurd values must not change a single byte
+   of what the final model is trained on (after imputation, scaling, sparse PCA and SMOTE),
+   while poisoning one training cell does change it (so the check can fail).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from imblearn.over_sampling import SMOTE
+from imblearn.pipeline import Pipeline
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
+from sklearn.impute import SimpleImputer
+from sklearn.preprocessing import StandardScaler
+
+from ephys2type import load_mouse
+from ephys2type.evaluate import run_evaluation
+from ephys2type.models import ModelSpec
+from ephys2type.pipeline import FamilySparsePCA
+from ephys2type.splits import make_plan
+
+LOG: dict[str, list] = {}
+
+
+class Spy(TransformerMixin, BaseEstimator):
+    """Pass-through step that records the cell ids it is fitted on."""
+
+    def __init__(self, key: str = "", where: str = ""):
+        self.key = key
+        self.where = where
+
+    def fit(self, X, y=None):
+        LOG.setdefault(self.key, []).append((self.where, frozenset(X.index)))
+        self.columns_ = np.asarray(X.columns, dtype=object)
+        return self
+
+    def transform(self, X):
+        return X
+
+    def get_feature_names_out(self, input_features=None):
+        return self.columns_
+
+
+class FingerprintClassifier(ClassifierMixin, BaseEstimator):
+    """Records a hash of exactly what it is trained on; predicts the majority class."""
+
+    def __init__(self, key: str = ""):
+        self.key = key
+
+    def fit(self, X, y):
+        data = np.ascontiguousarray(np.asarray(X, dtype=np.float64))
+        labels = np.asarray(y).astype(str)
+        digest = hashlib.sha256(data.tobytes() + "|".join(labels).encode()).hexdigest()
+        LOG.setdefault(self.key, []).append(("model", digest, len(data)))
+        self.classes_, counts = np.unique(labels, return_counts=True)
+        self.prior_ = counts / counts.sum()
+        return self
+
+    def predict_proba(self, X):
+        return np.tile(self.prior_, (len(X), 1))
+
+
+def _full_pipeline(schema, seed, key, spies: bool) -> Pipeline:
+    steps = []
+    if spies:
+        steps.append(("spy_input", Spy(key, "input")))
+    steps.append(("impute", SimpleImputer(strategy="median", keep_empty_features=True)))
+    if spies:
+        steps.append(("spy_imputed", Spy(key, "imputed")))
+    steps.append(("scale", StandardScaler()))
+    if spies:
+        steps.append(("spy_scaled", Spy(key, "scaled")))
+    steps.append(("spca", FamilySparsePCA(families=schema.family_index(), random_state=seed)))
+    if spies:
+        steps.append(("spy_spca", Spy(key, "spca")))
+    steps += [("smote", SMOTE(random_state=seed)), ("model", FingerprintClassifier(key))]
+    pipe = Pipeline(steps)
+    return pipe.set_output(transform="pandas") if spies else pipe
+
+
+@pytest.fixture(scope="module")
+def small():
+    data = load_mouse()
+    rng = np.random.default_rng(0)
+    cells = data.X.index[np.sort(rng.choice(len(data), 400, replace=False))]
+    return data.subset(cells)
+
+
+def test_spies_see_only_training_cells(small):
+    key = "spies"
+    LOG.pop(key, None)
+    spec = ModelSpec("spy", "", lambda schema, seed: _full_pipeline(schema, seed, key, True))
+    plan = make_plan(small, "strat5x5", seeds=[0, 1], n_folds=3)
+    run_evaluation(small, [spec], plan)
+    fits = [e for e in LOG[key] if e[0] != "model"]
+    per_fold = len(fits) // len(plan.folds)
+    assert per_fold == 4 and len(fits) == 4 * len(plan.folds)
+    cells = np.asarray(plan.cells)
+    for i, fold in enumerate(plan.folds):
+        train, test = set(cells[fold.train]), set(cells[fold.test])
+        for where, seen in fits[i * per_fold : (i + 1) * per_fold]:
+            assert seen == train, f"{where} step of fold {i} was fitted on other cells"
+            assert not seen & test
+    # SMOTE balanced the classes with synthetic cells made from training cells only
+    models = [e for e in LOG[key] if e[0] == "model"]
+    assert all(n > len(plan.folds[0].train) for _, _, n in models)
+
+
+def _fingerprints(data, plan, key):
+    LOG.pop(key, None)
+    spec = ModelSpec("fp", "", lambda schema, seed: _full_pipeline(schema, seed, key, False))
+    run_evaluation(data, [spec], plan)
+    return [e[1] for e in LOG[key]]
+
+
+def _poison(data, rows):
+    X = data.X.copy()
+    block = X.iloc[rows].to_numpy().copy()
+    block[:] = 1e6
+    block[:, ::3] = np.nan
+    X.iloc[rows] = block
+    return replace(data, X=X)
+
+
+def test_poisoned_test_cells_change_nothing_the_model_learns(small):
+    plan = make_plan(small, "strat5x5", seeds=[3], n_folds=3)
+    clean = _fingerprints(small, plan, "clean")
+    fold = plan.folds[0]
+    poisoned = _fingerprints(_poison(small, fold.test), plan, "poisoned")
+    assert poisoned[0] == clean[0]
+    # the other folds train on some of those cells, so they must change: the check has teeth
+    assert poisoned[1] != clean[1] and poisoned[2] != clean[2]
+
+
+def test_poisoning_one_training_cell_is_detected(small):
+    plan = make_plan(small, "strat5x5", seeds=[3], n_folds=3)
+    clean = _fingerprints(small, plan, "clean2")
+    poisoned = _fingerprints(_poison(small, plan.folds[0].train[:1]), plan, "poisoned2")
+    assert poisoned[0] != clean[0]

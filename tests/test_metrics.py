@@ -1,0 +1,54 @@
+"""Metrics, corrected intervals and the paired test, against hand-computed values."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from ephys2type.metrics import corrected_interval, fold_scores, paired_test, summarize
+
+
+def test_fold_scores():
+    y = ["a", "a", "a", "b", "b", "c"]
+    p = ["a", "a", "b", "b", "b", "a"]
+    s = fold_scores(y, p, ["a", "b", "c"])
+    assert s["accuracy"] == pytest.approx(4 / 6)
+    assert s["balanced_accuracy"] == pytest.approx((2 / 3 + 1 + 0) / 3)
+    f1_a, f1_b, f1_c = 2 / 3, 0.8, 0.0  # a: P 2/3 R 2/3; b: P 2/3 R 1
+    assert s["f1:a"] == pytest.approx(f1_a) and s["f1:b"] == pytest.approx(f1_b)
+    assert s["macro_f1"] == pytest.approx((f1_a + f1_b + f1_c) / 3)
+    assert s["recall:c"] == 0.0 and s["precision:c"] == 0.0
+
+
+def test_corrected_interval_by_hand():
+    v = np.array([0.90, 0.92, 0.91, 0.93, 0.89, 0.90])
+    mean, lo, hi = corrected_interval(v, n_train=400, n_test=100)
+    se = np.sqrt((1 / 6 + 100 / 400) * v.var(ddof=1))
+    half = stats.t.ppf(0.975, 5) * se
+    assert mean == pytest.approx(v.mean())
+    assert (lo, hi) == pytest.approx((v.mean() - half, v.mean() + half))
+    naive = stats.t.ppf(0.975, 5) * v.std(ddof=1) / np.sqrt(6)
+    assert hi - mean > naive  # wider than the naive interval that ignores overlap
+
+
+def test_summarize_reports_per_seed():
+    s = summarize([1, 2, 3, 4], 4, 1, seeds=[0, 0, 1, 1])
+    assert s["per_seed"] == {0: 1.5, 1: 3.5}
+    assert s["mean"] == 2.5 and s["n_folds"] == 4
+    assert s["sd"] == pytest.approx(np.std([1, 2, 3, 4], ddof=1))
+
+
+def test_paired_test():
+    rng = np.random.default_rng(0)
+    a = rng.normal(0.8, 0.02, 25)
+    same = paired_test(a, a, 400, 100)
+    assert same["mean_diff"] == 0 and same["p"] == 1.0
+    better = paired_test(a + 0.05 + rng.normal(0, 0.005, 25), a, 400, 100)
+    assert better["mean_diff"] == pytest.approx(0.05, abs=0.005)
+    assert better["p"] < 1e-6 and better["ci_low"] > 0
+    noise = paired_test(a + rng.normal(0, 0.02, 25), a, 400, 100)
+    assert noise["p"] > 0.05 and noise["ci_low"] < 0 < noise["ci_high"]
+    d = better["mean_diff"]
+    diffs = (a + 0.05 + rng.normal(0, 0.005, 25)) - a
+    assert np.sign(better["t"]) == np.sign(d) and len(diffs) == better["n_folds"]
