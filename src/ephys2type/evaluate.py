@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
+from sklearn.pipeline import Pipeline
 
 from . import __version__
 from .files import atomic_directory
@@ -200,9 +201,8 @@ def run_evaluation(
             )
             frame[[f"proba:{c}" for c in classes]] = proba_df.to_numpy()
             pred_frames.append(frame)
-            explain = getattr(estimator, "explain", None)
-            if callable(explain):
-                extra = explain(X_test).reset_index(drop=True)
+            extra = explain(estimator, X_test)
+            if extra is not None:
                 extra.insert(0, "cell_id", X_test.index.to_numpy())
                 extra.insert(0, "fold", fold.fold)
                 extra.insert(0, "seed", fold.seed)
@@ -217,6 +217,16 @@ def run_evaluation(
         predictions=pd.concat(pred_frames, ignore_index=True),
         explanations={k: pd.concat(v, ignore_index=True) for k, v in explanations.items()},
     )
+
+
+def explain(estimator, X: pd.DataFrame) -> pd.DataFrame | None:
+    """Per-cell explanation (e.g. attention over families) if the model offers one."""
+    final = estimator[-1] if isinstance(estimator, Pipeline) else estimator
+    method = getattr(final, "explain", None)
+    if not callable(method):
+        return None
+    Xt = estimator[:-1].transform(X) if isinstance(estimator, Pipeline) else X
+    return method(Xt).reset_index(drop=True)
 
 
 def _jsonable(obj: Any) -> Any:

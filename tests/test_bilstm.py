@@ -1,0 +1,191 @@
+"""The attention BiLSTM: scikit-learn conformance, masking, heads, determinism, no leakage."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import ClassVar
+
+import numpy as np
+import pytest
+import torch
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from ephys2type import load_human
+from ephys2type.bilstm import (
+    VARIANTS,
+    FamilyAttentionBiLSTM,
+    FamilyBiLSTMClassifier,
+    FamilyMask,
+    bilstm_pipeline,
+)
+from ephys2type.evaluate import run_evaluation
+from ephys2type.models import ModelSpec, get_model
+from ephys2type.splits import make_plan
+
+QUICK = {"max_epochs": 8, "patience": 4}
+
+
+@parametrize_with_checks(
+    [FamilyBiLSTMClassifier(max_epochs=3, random_state=0), FamilyMask()],
+)
+def test_sklearn_conformance(estimator, check):
+    check(estimator)
+
+
+@pytest.fixture(scope="module")
+def human():
+    data = load_human()
+    rng = np.random.default_rng(1)
+    return data.subset(data.X.index[np.sort(rng.choice(len(data), 300, replace=False))])
+
+
+def test_family_mask_flags_missing_families():
+    X = np.array([[1.0, np.nan, np.nan], [np.nan, np.nan, 2.0], [np.nan, np.nan, np.nan]])
+    out = FamilyMask([[0, 1], [2]]).fit_transform(X)
+    assert out.shape == (3, 5)
+    assert out[:, 3:].tolist() == [[1, 0], [0, 1], [0, 0]]
+    assert np.isnan(out[0, 1])  # features pass through untouched
+
+
+@torch.no_grad()
+def test_attention_masks_missing_families():
+    torch.manual_seed(0)
+    module = FamilyAttentionBiLSTM([[0, 1], [2], [3, 4, 5]], 6, 3).eval()
+    x = torch.randn(4, 6)
+    mask = torch.tensor([[1, 1, 1], [1, 0, 1], [0, 0, 1], [0, 0, 0]], dtype=torch.bool)
+    logits, weights = module(x, mask)
+    assert logits.shape == (4, 3)
+    assert torch.allclose(weights.sum(dim=1), torch.ones(4))
+    assert weights[1, 1] == 0 and weights[2, 0] == 0 and weights[2, 1] == 0
+    assert weights[2, 2] == pytest.approx(1.0)
+    assert (weights[3] > 0).all()  # no family at all: attend to everything rather than NaN
+    # a masked family's values cannot change the output
+    x2 = x.clone()
+    x2[1, 2] = 1e3
+    assert torch.allclose(module(x2, mask)[0][1], logits[1], atol=1e-6)
+
+
+@torch.no_grad()
+def test_mean_pooling_weights_present_families_equally():
+    module = FamilyAttentionBiLSTM([[0], [1], [2]], 3, 2, attention=False).eval()
+    _, weights = module(torch.randn(2, 3), torch.tensor([[1, 1, 0], [1, 1, 1]], dtype=torch.bool))
+    assert torch.allclose(weights[0], torch.tensor([0.5, 0.5, 0.0]))
+    assert torch.allclose(weights[1], torch.full((3,), 1 / 3))
+
+
+@pytest.mark.parametrize("name", list(VARIANTS))
+def test_every_variant_trains_and_explains(human, name):
+    pipe = get_model(name).build(human.schema, 0)
+    pipe.set_params(**{f"model__{k}": v for k, v in QUICK.items()})
+    pipe.fit(human.X, human.y)
+    proba = pipe.predict_proba(human.X)
+    assert proba.shape == (300, 4) and np.allclose(proba.sum(axis=1), 1)
+    attention = pipe[-1].explain(pipe[:-1].transform(human.X))
+    assert list(attention.columns) == [f"attention:{f}" for f in human.schema.family_names]
+    assert np.allclose(attention.sum(axis=1), 1, atol=1e-5)
+    # chirp is missing for most human cells: it must get zero attention there
+    no_chirp = human.X[human.schema.family("chirp").columns].isna().all(axis=1).to_numpy()
+    assert no_chirp.sum() > 50
+    assert (attention.loc[no_chirp, "attention:chirp"] == 0).all()
+
+
+def test_smote_touches_only_the_inner_training_part(human):
+    model = bilstm_pipeline(human.schema, 0, resample="smote", **QUICK).fit(human.X, human.y)[-1]
+    assert model.n_val_ == round(0.2 * 300)
+    counts = human.y.value_counts()
+    assert model.n_train_ > 300 - model.n_val_  # synthetic cells added to training only
+    assert model.n_train_ == pytest.approx(len(counts) * counts.max() * 0.8, rel=0.05)
+
+
+def test_same_seed_same_probabilities(human):
+    a = bilstm_pipeline(human.schema, 7, resample="smote", **QUICK).fit(human.X, human.y)
+    b = bilstm_pipeline(human.schema, 7, resample="smote", **QUICK).fit(human.X, human.y)
+    c = bilstm_pipeline(human.schema, 8, resample="smote", **QUICK).fit(human.X, human.y)
+    pa, pb, pc = (m.predict_proba(human.X) for m in (a, b, c))
+    assert np.array_equal(pa, pb)
+    assert not np.array_equal(pa, pc)
+
+
+def test_seeded_fit_leaves_global_rng_alone(human):
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    bilstm_pipeline(human.schema, 0, **QUICK).fit(human.X, human.y)
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_arcface_logits_are_bounded_cosines(human):
+    pipe = bilstm_pipeline(human.schema, 0, head="arcface", **QUICK).fit(human.X, human.y)
+    logits = pipe[-1].decision_function(pipe[:-1].transform(human.X))
+    assert np.abs(logits).max() <= 16.0 + 1e-4
+
+
+def test_early_stopping_keeps_the_best_epoch(human):
+    model = bilstm_pipeline(human.schema, 0, max_epochs=60, patience=5).fit(human.X, human.y)[-1]
+    losses = [h["val_loss"] for h in model.history_]
+    assert model.best_epoch_ == int(np.argmin(losses)) + 1
+    assert model.n_epochs_ <= 60 and len(losses) == model.n_epochs_
+
+
+@pytest.mark.parametrize(
+    ("param", "value", "message"),
+    [
+        ("head", "cosine", "head must be"),
+        ("loss", "hinge", "loss must be"),
+        ("resample", "adasyn", "resample must be"),
+        ("validation_fraction", 1.0, "in \\[0, 1\\)"),
+    ],
+)
+def test_bad_parameters(param, value, message):
+    X, y = np.random.default_rng(0).normal(size=(20, 3)), np.array([0, 1] * 10)
+    with pytest.raises(ValueError, match=message):
+        FamilyBiLSTMClassifier(**{param: value}).fit(X, y)
+
+
+class FingerprintBiLSTM(FamilyBiLSTMClassifier):
+    log: ClassVar[list[str]] = []
+
+    def fit(self, X, y):
+        super().fit(X, y)
+        state = b"".join(t.numpy().tobytes() for t in self.module_.state_dict().values())
+        FingerprintBiLSTM.log.append(hashlib.sha256(state).hexdigest())
+        return self
+
+
+def _fingerprint_spec():
+    def build(schema, seed):
+        pipe = bilstm_pipeline(schema, seed, resample="smote", **QUICK)
+        pipe.steps[-1] = ("model", FingerprintBiLSTM(**pipe[-1].get_params()))
+        return pipe
+
+    return ModelSpec("fp", "", build)
+
+
+def test_poisoned_test_cells_do_not_change_the_trained_network(human):
+    plan = make_plan(human, "strat5x5", seeds=[0], n_folds=3)
+    FingerprintBiLSTM.log = []
+    run_evaluation(human, [_fingerprint_spec()], plan)
+    clean = list(FingerprintBiLSTM.log)
+    X = human.X.copy()
+    block = X.iloc[plan.folds[0].test].to_numpy().copy()
+    block[:] = 1e6
+    X.iloc[plan.folds[0].test] = block
+    from dataclasses import replace
+
+    FingerprintBiLSTM.log = []
+    run_evaluation(replace(human, X=X), [_fingerprint_spec()], plan)
+    poisoned = FingerprintBiLSTM.log
+    assert poisoned[0] == clean[0]  # fold 0 never saw its poisoned test cells
+    assert poisoned[1] != clean[1]  # fold 1 trains on them, so the check can fail
+
+
+def test_harness_writes_attention(human, tmp_path):
+    spec = get_model("bilstm")
+    quick = ModelSpec(
+        "bilstm", spec.description, lambda schema, seed: bilstm_pipeline(schema, seed, **QUICK)
+    )
+    plan = make_plan(human, "strat5x5", seeds=[0], n_folds=3)
+    evaluation = run_evaluation(human, [quick], plan)
+    att = evaluation.explanations["bilstm"]
+    assert len(att) == 300 and set(att["cell_id"]) == set(human.X.index)
+    assert np.allclose(att.filter(like="attention:").sum(axis=1), 1, atol=1e-5)
