@@ -18,7 +18,7 @@ from ephys2type.bilstm import (
     FamilyMask,
     bilstm_pipeline,
 )
-from ephys2type.evaluate import run_evaluation
+from ephys2type.evaluate import run_evaluation, write_evaluation
 from ephys2type.models import ModelSpec, get_model
 from ephys2type.splits import make_plan
 
@@ -179,13 +179,31 @@ def test_poisoned_test_cells_do_not_change_the_trained_network(human):
     assert poisoned[1] != clean[1]  # fold 1 trains on them, so the check can fail
 
 
-def test_harness_writes_attention(human, tmp_path):
+def test_harness_reports_attention_and_importance(human, tmp_path):
     spec = get_model("bilstm")
     quick = ModelSpec(
         "bilstm", spec.description, lambda schema, seed: bilstm_pipeline(schema, seed, **QUICK)
     )
     plan = make_plan(human, "strat5x5", seeds=[0], n_folds=3)
-    evaluation = run_evaluation(human, [quick], plan)
-    att = evaluation.explanations["bilstm"]
-    assert len(att) == 300 and set(att["cell_id"]) == set(human.X.index)
-    assert np.allclose(att.filter(like="attention:").sum(axis=1), 1, atol=1e-5)
+    evaluation = run_evaluation(human, [quick, "logreg"], plan, importance=True)
+    preds = evaluation.predictions
+    att_cols = [f"attention:{f}" for f in human.schema.family_names]
+    mine = preds[preds.model == "bilstm"]
+    assert len(mine) == 300 and np.allclose(mine[att_cols].sum(axis=1), 1, atol=1e-5)
+    assert preds.loc[preds.model == "logreg", att_cols].isna().all().all()
+    table = evaluation.attention("bilstm")
+    assert list(table.index) == [*human.classes, "all cells"]
+    assert evaluation.attention("logreg") is None
+    imp = evaluation.importance
+    assert len(imp) == 2 * 3 * len(human.schema.families)
+    interp = evaluation.interpretability("bilstm")
+    rho = interp["spearman_attention_vs_importance"]
+    assert -1 <= rho["rho_of_means"] <= 1 and rho["n_families"] == 7
+    assert "mean_attention" not in evaluation.interpretability("logreg")
+    out = write_evaluation(evaluation, tmp_path / "run")
+    assert {
+        "attention_bilstm.png",
+        "importance_bilstm.png",
+        "importance_logreg.png",
+        "family_importance.csv",
+    } <= {p.name for p in out.iterdir()}

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 
@@ -45,7 +46,8 @@ class Evaluation:
     models: dict[str, str]
     fold_metrics: pd.DataFrame
     predictions: pd.DataFrame
-    explanations: dict[str, pd.DataFrame] = field(default_factory=dict)
+    importance: pd.DataFrame | None = None
+    families: list[str] = field(default_factory=list)
 
     @property
     def n_train(self) -> float:
@@ -99,6 +101,49 @@ class Evaluation:
             rows.append(row)
         return pd.DataFrame(rows).set_index("model")
 
+    def attention(self, model: str) -> pd.DataFrame | None:
+        """Mean attention per true class x family, over all out-of-fold predictions."""
+        cols = [f"attention:{f}" for f in self.families]
+        p = self.predictions[self.predictions["model"] == model]
+        if not set(cols) <= set(p.columns) or p[cols].isna().all().all():
+            return None
+        table = p.groupby("true")[cols].mean()
+        table.columns = self.families
+        table.loc["all cells"] = p[cols].mean().to_numpy()
+        return table
+
+    def interpretability(self, model: str) -> dict[str, Any] | None:
+        """Family permutation importance, mean attention, and their rank correlation."""
+        out: dict[str, Any] = {}
+        att = self.attention(model)
+        if att is not None:
+            out["mean_attention"] = att.loc["all cells"].to_dict()
+            out["attention_per_class"] = att.drop(index="all cells").to_dict(orient="index")
+        if self.importance is not None and not self.importance.empty:
+            imp = self.importance[self.importance["model"] == model]
+            mean_imp = imp.groupby("family")["importance"].mean().reindex(self.families)
+            out["permutation_importance_macro_f1"] = mean_imp.to_dict()
+            if att is not None:
+                rho, p = stats.spearmanr(att.loc["all cells"].to_numpy(), mean_imp.to_numpy())
+                per_fold = []
+                pred = self.predictions[self.predictions["model"] == model]
+                cols = [f"attention:{f}" for f in self.families]
+                for (seed, fold), part in imp.groupby(["seed", "fold"]):
+                    fold_att = pred[(pred.seed == seed) & (pred.fold == fold)][cols].mean()
+                    r = stats.spearmanr(
+                        fold_att.to_numpy(),
+                        part.set_index("family").loc[self.families, "importance"],
+                    )
+                    per_fold.append(r.statistic)
+                out["spearman_attention_vs_importance"] = {
+                    "rho_of_means": float(rho),
+                    "p_of_means": float(p),
+                    "n_families": len(self.families),
+                    "rho_per_fold_mean": float(np.nanmean(per_fold)),
+                    "rho_per_fold_sd": float(np.nanstd(per_fold, ddof=1)),
+                }
+        return out or None
+
     def to_metrics(self) -> dict[str, Any]:
         """Everything ``metrics.json`` holds: protocol, data, versions, scores, comparisons."""
         names = list(self.models)
@@ -124,6 +169,11 @@ class Evaluation:
                     "description": self.models[name],
                     **self.summary(name),
                     "confusion": self.confusion(name).tolist(),
+                    **(
+                        {"interpretability": interp}
+                        if (interp := self.interpretability(name))
+                        else {}
+                    ),
                 }
                 for name in names
             },
@@ -153,69 +203,107 @@ def run_evaluation(
     models: Sequence[str | ModelSpec],
     plan: SplitPlan,
     *,
+    importance: bool = False,
+    importance_repeats: int = 3,
     progress: Progress | None = None,
 ) -> Evaluation:
-    """Fit every model on every training fold of ``plan`` and score its test fold."""
+    """Fit every model on every training fold of ``plan`` and score its test fold.
+
+    With ``importance=True``, each fitted model is also scored with each feature family
+    permuted across its test cells (family permutation importance, in macro-F1 points).
+    """
     plan.check_matches(data)
     specs = [get_model(m) if isinstance(m, str) else m for m in models]
-    classes = data.classes
-    X, y = data.X, data.y.to_numpy()
-    fold_rows, pred_frames = [], []
-    explanations: dict[str, list[pd.DataFrame]] = {}
+    fold_rows, pred_frames, importance_rows = [], [], []
     for spec in specs:
         for fold in plan.folds:
-            estimator = clone(spec.build(data.schema, fold_seed(fold.seed, fold.fold)))
-            t0 = time.perf_counter()
-            estimator.fit(X.iloc[fold.train], y[fold.train])
-            t1 = time.perf_counter()
-            X_test = X.iloc[fold.test]
-            proba = estimator.predict_proba(X_test)
-            t2 = time.perf_counter()
-            model_classes = list(estimator.classes_)
-            proba_df = pd.DataFrame(proba, columns=model_classes).reindex(
-                columns=classes, fill_value=0.0
+            row, frame, imp = _evaluate_fold(
+                spec, data, fold, importance=importance, repeats=importance_repeats
             )
-            predicted = np.asarray(classes)[proba_df.to_numpy().argmax(axis=1)]
-            scores = fold_scores(y[fold.test], predicted, classes)
-            fold_rows.append(
-                {
-                    "model": spec.name,
-                    "seed": fold.seed,
-                    "fold": fold.fold,
-                    "n_train": len(fold.train),
-                    "n_test": len(fold.test),
-                    "fit_seconds": t1 - t0,
-                    "predict_seconds": t2 - t1,
-                    **scores,
-                }
-            )
-            frame = pd.DataFrame(
-                {
-                    "model": spec.name,
-                    "seed": fold.seed,
-                    "fold": fold.fold,
-                    "cell_id": X_test.index.to_numpy(),
-                    "true": y[fold.test],
-                    "predicted": predicted,
-                }
-            )
-            frame[[f"proba:{c}" for c in classes]] = proba_df.to_numpy()
+            fold_rows.append(row)
             pred_frames.append(frame)
-            extra = explain(estimator, X_test)
-            if extra is not None:
-                extra.insert(0, "cell_id", X_test.index.to_numpy())
-                extra.insert(0, "fold", fold.fold)
-                extra.insert(0, "seed", fold.seed)
-                explanations.setdefault(spec.name, []).append(extra)
+            importance_rows += imp
             if progress is not None:
                 progress(f"{spec.name} seed {fold.seed} fold {fold.fold}")
     return Evaluation(
         plan=plan,
-        classes=classes,
+        classes=data.classes,
         models={s.name: s.description for s in specs},
         fold_metrics=pd.DataFrame(fold_rows),
         predictions=pd.concat(pred_frames, ignore_index=True),
-        explanations={k: pd.concat(v, ignore_index=True) for k, v in explanations.items()},
+        importance=pd.DataFrame(importance_rows) if importance else None,
+        families=data.schema.family_names,
+    )
+
+
+def _evaluate_fold(spec: ModelSpec, data: PatchSeqData, fold, *, importance: bool, repeats: int):
+    classes = data.classes
+    X, y = data.X, data.y.to_numpy()
+    seed = fold_seed(fold.seed, fold.fold)
+    estimator = clone(spec.build(data.schema, seed))
+    t0 = time.perf_counter()
+    estimator.fit(X.iloc[fold.train], y[fold.train])
+    t1 = time.perf_counter()
+    X_test, y_test = X.iloc[fold.test], y[fold.test]
+    proba = class_probabilities(estimator, X_test, classes)
+    t2 = time.perf_counter()
+    predicted = np.asarray(classes)[proba.argmax(axis=1)]
+    row = {
+        "model": spec.name,
+        "seed": fold.seed,
+        "fold": fold.fold,
+        "n_train": len(fold.train),
+        "n_test": len(fold.test),
+        "fit_seconds": t1 - t0,
+        "predict_seconds": t2 - t1,
+        **fold_scores(y_test, predicted, classes),
+    }
+    frame = pd.DataFrame(
+        {
+            "model": spec.name,
+            "seed": fold.seed,
+            "fold": fold.fold,
+            "cell_id": X_test.index.to_numpy(),
+            "true": y_test,
+            "predicted": predicted,
+        }
+    )
+    frame[[f"proba:{c}" for c in classes]] = proba
+    extra = explain(estimator, X_test)
+    if extra is not None:
+        frame[list(extra.columns)] = extra.to_numpy()
+    imp = []
+    if importance:
+        base = fold_scores(y_test, predicted, classes)["macro_f1"]
+        rng = np.random.default_rng(seed)
+        for fam in data.schema.families:
+            drops = []
+            for _ in range(repeats):
+                shuffled = X_test.copy()
+                shuffled[fam.columns] = X_test[fam.columns].to_numpy()[rng.permutation(len(X_test))]
+                pred = np.asarray(classes)[
+                    class_probabilities(estimator, shuffled, classes).argmax(axis=1)
+                ]
+                drops.append(base - fold_scores(y_test, pred, classes)["macro_f1"])
+            imp.append(
+                {
+                    "model": spec.name,
+                    "seed": fold.seed,
+                    "fold": fold.fold,
+                    "family": fam.name,
+                    "importance": float(np.mean(drops)),
+                }
+            )
+    return row, frame, imp
+
+
+def class_probabilities(estimator, X: pd.DataFrame, classes: Sequence[str]) -> np.ndarray:
+    """predict_proba with columns in ``classes`` order (zeros for classes the model lacks)."""
+    proba = estimator.predict_proba(X)
+    return (
+        pd.DataFrame(proba, columns=list(estimator.classes_))
+        .reindex(columns=list(classes), fill_value=0.0)
+        .to_numpy()
     )
 
 
@@ -254,7 +342,7 @@ def write_evaluation(
     extra_metrics: dict[str, Any] | None = None,
 ) -> Path:
     """Write the results folder atomically: it appears complete, or not at all."""
-    from .plots import plot_confusion, save_figure
+    from .plots import plot_attention, plot_confusion, plot_importance, save_figure
 
     out_dir = Path(out_dir)
     metrics = evaluation.to_metrics() | (extra_metrics or {})
@@ -266,8 +354,10 @@ def write_evaluation(
             tmp / "fold_metrics.csv", index=False, float_format="%.10g"
         )
         evaluation.predictions.to_csv(tmp / "oof_predictions.csv", index=False, float_format="%.6g")
-        for name, frame in evaluation.explanations.items():
-            frame.to_csv(tmp / f"explanations_{name}.csv", index=False, float_format="%.6g")
+        if evaluation.importance is not None:
+            evaluation.importance.to_csv(
+                tmp / "family_importance.csv", index=False, float_format="%.6g"
+            )
         timings = evaluation.fold_metrics.groupby("model")[timing_cols].agg(["sum", "mean"])
         timings.columns = [f"{a}_{b}" for a, b in timings.columns]
         (tmp / "timings.json").write_text(dumps_json(timings.to_dict(orient="index")))
@@ -278,4 +368,16 @@ def write_evaluation(
                 title=f"{name}: {evaluation.plan.dataset.get('description', '')}",
             ).figure
             save_figure(fig, tmp / f"confusion_{name}.png")
+            att = evaluation.attention(name)
+            if att is not None:
+                ax = plot_attention(att, title=f"{name}: mean attention per class")
+                save_figure(ax.figure, tmp / f"attention_{name}.png")
+            interp = evaluation.interpretability(name) or {}
+            if "permutation_importance_macro_f1" in interp:
+                ax = plot_importance(
+                    pd.Series(interp["permutation_importance_macro_f1"]),
+                    pd.Series(interp.get("mean_attention", {}), dtype=float),
+                    title=f"{name}: family permutation importance (test folds)",
+                )
+                save_figure(ax.figure, tmp / f"importance_{name}.png")
     return out_dir

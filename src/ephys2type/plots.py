@@ -138,3 +138,61 @@ def plot_class_bars(
     if title:
         ax.set_title(title, fontsize=9)
     return ax
+
+
+def plot_attention(
+    table: pd.DataFrame, *, ax: Axes | None = None, title: str | None = None
+) -> Axes:
+    """Heat map of mean attention (rows: classes, columns: feature families)."""
+    ax = ax or new_axes((0.9 * table.shape[1] + 2.5, 0.45 * table.shape[0] + 1.6))
+    values = table.to_numpy(dtype=float)
+    image = ax.imshow(values, cmap="viridis", aspect="auto", vmin=0)
+    for i in range(values.shape[0]):
+        for j in range(values.shape[1]):
+            colour = "black" if values[i, j] > 0.6 * values.max() else "white"
+            ax.text(j, i, f"{values[i, j]:.2f}", ha="center", va="center", fontsize=7, color=colour)
+    ax.set_xticks(range(table.shape[1]), table.columns, rotation=45, ha="right")
+    ax.set_yticks(range(table.shape[0]), table.index)
+    ax.figure.colorbar(image, ax=ax, fraction=0.046, label="mean attention")
+    if title:
+        ax.set_title(title, fontsize=9)
+    return ax
+
+
+def plot_importance(
+    importance: pd.Series,
+    attention: pd.Series | None = None,
+    *,
+    ax: Axes | None = None,
+    title: str | None = None,
+) -> Axes:
+    """Family permutation importance (macro-F1 drop), with mean attention beside it."""
+    ax = ax or new_axes((6.0, 0.45 * len(importance) + 1.5))
+    pos = np.arange(len(importance))
+    has_att = attention is not None and not attention.empty
+    height = 0.4 if has_att else 0.8
+    ax.barh(
+        pos - (height / 2 if has_att else 0),
+        100 * importance.to_numpy(),
+        height=height,
+        color="#4C72B0",
+        label="macro-F1 drop when permuted (points)",
+    )
+    ax.set_yticks(pos, importance.index)
+    ax.axvline(0, color="black", lw=0.8)
+    ax.set_xlabel("macro-F1 drop (points)")
+    if has_att:
+        twin = ax.twiny()
+        twin.barh(
+            pos + height / 2,
+            attention.reindex(importance.index).to_numpy(),
+            height=height,
+            color="#DD8452",
+            label="mean attention",
+        )
+        twin.set_xlabel("mean attention")
+        handles = ax.get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0]
+        ax.legend(handles=handles, fontsize=7, loc="lower right", frameon=False)
+    if title:
+        ax.set_title(title, fontsize=9)
+    return ax

@@ -51,6 +51,10 @@ def evaluate(
         Path | None,
         typer.Option("--plan", help="Reuse the split_plan.json of an earlier run (paired runs)."),
     ] = None,
+    importance: Annotated[
+        bool,
+        typer.Option(help="Also compute family permutation importance on the test folds."),
+    ] = False,
     out: OutOpt = None,
     force: ForceOpt = False,
     list_models: Annotated[bool, typer.Option(help="List the models and exit.")] = False,
@@ -86,7 +90,7 @@ def evaluate(
         f"{plan.dataset['description']}; {plan.protocol}: {len(plan.folds)} fits per model"
     )
     with progress_bar(len(plan.folds) * len(specs), "evaluate") as advance:
-        evaluation = run_evaluation(data, specs, plan, progress=advance)
+        evaluation = run_evaluation(data, specs, plan, importance=importance, progress=advance)
     write_evaluation(evaluation, out_dir, overwrite=force)
     print_evaluation(evaluation, out_console)
     out_console.print(f"results: {out_dir}")
