@@ -68,6 +68,8 @@ def test_results_folder(evaluation, tmp_path):
         "timings.json",
         "confusion_logreg.png",
         "confusion_rf.png",
+        "reliability_logreg.png",
+        "reliability_rf.png",
     }
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["protocol"]["name"] == "strat5x5"
@@ -83,6 +85,8 @@ def test_results_folder(evaluation, tmp_path):
         "balanced_accuracy",
         "macro_f1",
     }
+    calibration = metrics["models"]["rf"]["calibration"]
+    assert 0 <= calibration["ece"] < 0.5 and sum(b["n"] for b in calibration["bins"]) == 1332
     oof = pd.read_csv(out / "oof_predictions.csv", dtype={"cell_id": str})
     assert len(oof) == 2 * 2 * 666
     with pytest.raises(Exception, match="already exists"):

@@ -52,3 +52,33 @@ def test_paired_test():
     d = better["mean_diff"]
     diffs = (a + 0.05 + rng.normal(0, 0.005, 25)) - a
     assert np.sign(better["t"]) == np.sign(d) and len(diffs) == better["n_folds"]
+
+
+def test_expected_calibration_error():
+    from ephys2type.metrics import expected_calibration_error
+
+    rng = np.random.default_rng(0)
+    n = 20000
+    conf = rng.uniform(0.5, 1.0, n)
+    correct = rng.uniform(size=n) < conf  # calibrated by construction
+    proba = np.column_stack([conf, 1 - conf])
+    y = np.where(correct, "a", "b")
+    good = expected_calibration_error(y, proba, ["a", "b"])
+    assert good["ece"] < 0.02
+    overconfident = np.column_stack([np.full(n, 0.99), np.full(n, 0.01)])
+    bad = expected_calibration_error(
+        np.where(rng.uniform(size=n) < 0.7, "a", "b"), overconfident, ["a", "b"]
+    )
+    assert bad["ece"] == pytest.approx(0.29, abs=0.02)
+    assert sum(b["n"] for b in good["bins"]) == n
+
+
+def test_temperature_scaling_recovers_the_temperature():
+    from ephys2type.bilstm import fit_temperature
+
+    rng = np.random.default_rng(1)
+    logits = rng.normal(scale=4.0, size=(5000, 4))
+    p = np.exp(logits / 2.5)
+    p /= p.sum(axis=1, keepdims=True)
+    y = np.array([rng.choice(4, p=row) for row in p])
+    assert fit_temperature(logits, y) == pytest.approx(2.5, rel=0.1)

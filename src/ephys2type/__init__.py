@@ -18,6 +18,21 @@ from .patchseq import PatchSeqData
 from .qc import apply_qc
 from .schema import FeatureSchema, get_schema
 
+
+def load_model(path):
+    """Load a saved model folder (see :func:`ephys2type.persist.load_model`)."""
+    from .persist import load_model as _load
+
+    return _load(path)
+
+
+def train_model(data, model="bilstm-smote", *, random_state=0):
+    """Train on all cells of ``data`` (see :func:`ephys2type.persist.train_model`)."""
+    from .persist import train_model as _train
+
+    return _train(data, model, random_state=random_state)
+
+
 __all__ = [
     "Ephys2TypeError",
     "FeatureSchema",
@@ -26,8 +41,10 @@ __all__ = [
     "apply_qc",
     "get_schema",
     "load_human",
+    "load_model",
     "load_mouse",
     "load_species",
     "load_table",
     "to_aligned",
+    "train_model",
 ]

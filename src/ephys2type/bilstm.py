@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -125,11 +126,18 @@ class FamilyAttentionBiLSTM(nn.Module):
             nn.Linear(2 * lstm_size, lstm_size), nn.Tanh(), nn.Linear(lstm_size, 1, bias=False)
         )
         self.dropout = nn.Dropout(dropout)
-        self.head = (
-            ArcFaceHead(2 * lstm_size, n_classes, arcface_scale, arcface_margin)
-            if head == "arcface"
-            else LinearHead(2 * lstm_size, n_classes)
-        )
+        self._head_spec = (head, 2 * lstm_size, n_classes, arcface_scale, arcface_margin)
+        self.heads = nn.ModuleDict({"main": self._make_head()})
+
+    def _make_head(self) -> nn.Module:
+        kind, dim, n_classes, scale, margin = self._head_spec
+        if kind == "arcface":
+            return ArcFaceHead(dim, n_classes, scale, margin)
+        return LinearHead(dim, n_classes)
+
+    def add_head(self, name: str) -> None:
+        """A second classifier on the shared trunk (multi-task training across species)."""
+        self.heads[name] = self._make_head()
 
     def embed(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Cell embedding and attention weights over families (masked families get 0)."""
@@ -145,9 +153,121 @@ class FamilyAttentionBiLSTM(nn.Module):
         z = torch.bmm(weights.unsqueeze(1), h).squeeze(1)
         return self.dropout(z), weights
 
-    def forward(self, x, mask, y=None):
+    def forward(self, x, mask, y=None, head: str = "main"):
         z, weights = self.embed(x, mask)
-        return self.head(z, y), weights
+        return self.heads[head](z, y), weights
+
+
+#: Parameter-name prefixes of the shared trunk (everything but the heads).
+TRUNK = ("encoder.", "lstm.", "score.")
+
+
+@dataclass
+class TrainSet:
+    """Tensors of one training (or validation) set and the head and weights it uses."""
+
+    x: torch.Tensor
+    mask: torch.Tensor
+    y: torch.Tensor
+    class_weights: torch.Tensor
+    head: str = "main"
+    loss_scale: float = 1.0
+
+
+@dataclass
+class TrainConfig:
+    loss: str = "ce"
+    focal_gamma: float = 2.0
+    lr: float = 1e-3
+    weight_decay: float = 1e-2
+    batch_size: int = 128
+    max_epochs: int = 150
+    patience: int = 15
+    frozen_epochs: int = 0  # epochs at the start during which only the heads learn
+
+
+def fit_module(
+    module: FamilyAttentionBiLSTM,
+    train: Sequence[TrainSet],
+    val: TrainSet | None,
+    config: TrainConfig,
+    rng: np.random.Generator,
+) -> tuple[list[dict], int]:
+    """AdamW training with early stopping on ``val`` (class-weighted cross-entropy).
+
+    Batches of all ``train`` sets are shuffled together each epoch; a batch's loss uses its
+    set's head and is scaled by its ``loss_scale``. During the first ``frozen_epochs`` only
+    the heads are trained (and early stopping waits). The best weights are kept.
+    Returns the per-epoch history and the best epoch (1-based).
+    """
+    optimizer = torch.optim.AdamW(
+        module.parameters(), lr=config.lr, weight_decay=config.weight_decay
+    )
+    best, best_state, best_epoch, wait, history = math.inf, None, 0, 0, []
+    for epoch in range(config.max_epochs):
+        frozen = epoch < config.frozen_epochs
+        for name, param in module.named_parameters():
+            param.requires_grad_(not (frozen and name.startswith(TRUNK)))
+        module.train()
+        batches = [
+            (k, torch.as_tensor(idx))
+            for k, ts in enumerate(train)
+            for idx in np.array_split(
+                rng.permutation(len(ts.y)), max(1, int(np.ceil(len(ts.y) / config.batch_size)))
+            )
+        ]
+        total, count = 0.0, 0
+        for b in rng.permutation(len(batches)):
+            k, idx = batches[b]
+            ts = train[k]
+            logits, _ = module(ts.x[idx], ts.mask[idx], ts.y[idx], head=ts.head)
+            if config.loss == "focal":
+                loss = focal_loss(logits, ts.y[idx], ts.class_weights, config.focal_gamma)
+            else:
+                loss = F.cross_entropy(logits, ts.y[idx], weight=ts.class_weights)
+            optimizer.zero_grad()
+            (ts.loss_scale * loss).backward()
+            nn.utils.clip_grad_norm_(module.parameters(), 5.0)
+            optimizer.step()
+            total += loss.item() * len(idx)
+            count += len(idx)
+        record = {"epoch": epoch + 1, "train_loss": total / max(count, 1)}
+        if val is not None:
+            module.eval()
+            with torch.no_grad():
+                logits, _ = module(val.x, val.mask, head=val.head)
+                score = float(F.cross_entropy(logits, val.y, weight=val.class_weights))
+            record["val_loss"] = score
+            if score < best - 1e-4:
+                best, wait, best_epoch = score, 0, epoch + 1
+                best_state = copy.deepcopy(module.state_dict())
+            elif not frozen:
+                wait += 1
+        history.append(record)
+        if val is not None and wait >= config.patience:
+            break
+    for param in module.parameters():
+        param.requires_grad_(True)
+    if best_state is not None:
+        module.load_state_dict(best_state)
+    else:
+        best_epoch = len(history)
+    module.eval()
+    return history, best_epoch
+
+
+def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
+    """The temperature T minimising the negative log-likelihood of softmax(logits / T)."""
+    from scipy.optimize import minimize_scalar
+    from scipy.special import log_softmax
+
+    logits = np.asarray(logits, dtype=np.float64)
+
+    def nll(log_t: float) -> float:
+        return float(-log_softmax(logits / np.exp(log_t), axis=1)[np.arange(len(y)), y].mean())
+
+    result = minimize_scalar(nll, bounds=(np.log(0.05), np.log(20.0)), method="bounded")
+    return float(np.exp(result.x))
 
 
 def focal_loss(logits, y, alpha, gamma):
@@ -181,6 +301,8 @@ class FamilyBiLSTMClassifier(ClassifierMixin, BaseEstimator):
         training stops after ``patience`` epochs without a better validation loss and keeps
         the best weights. validation_fraction : inner validation share of the training data
         (stratified); 0 trains for ``max_epochs`` without early stopping.
+    calibrate : fit a softmax temperature on the inner validation split (temperature
+        scaling, Guo et al. 2017), so probabilities are calibrated; predictions are unchanged.
     random_state : seed for initialisation, batching, dropout, the split and SMOTE.
     """
 
@@ -206,6 +328,7 @@ class FamilyBiLSTMClassifier(ClassifierMixin, BaseEstimator):
         max_epochs: int = 150,
         patience: int = 15,
         validation_fraction: float = 0.2,
+        calibrate: bool = True,
         random_state: int | None = None,
     ):
         self.families = families
@@ -228,6 +351,7 @@ class FamilyBiLSTMClassifier(ClassifierMixin, BaseEstimator):
         self.max_epochs = max_epochs
         self.patience = patience
         self.validation_fraction = validation_fraction
+        self.calibrate = calibrate
         self.random_state = random_state
 
     # -- data layout ---------------------------------------------------------------------------
@@ -268,6 +392,20 @@ class FamilyBiLSTMClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError("validation_fraction must be in [0, 1)")
 
     def fit(self, X, y):
+        return self._fit(X, y)
+
+    def _fit(
+        self,
+        X,
+        y,
+        *,
+        init_module: FamilyAttentionBiLSTM | None = None,
+        extra: Sequence[tuple[np.ndarray, np.ndarray, str, float]] = (),
+        **config_overrides,
+    ):
+        """Fit, optionally continuing from ``init_module`` (a trained network with the same
+        classes) and training extra (X, y, head, loss_scale) sets alongside, e.g. another
+        species on its own head. ``config_overrides`` change :class:`TrainConfig` fields."""
         self._check_params()
         X, y = validate_data(self, X, y, dtype=np.float32)
         check_classification_targets(y)
@@ -288,7 +426,24 @@ class FamilyBiLSTMClassifier(ClassifierMixin, BaseEstimator):
         self.n_train_, self.n_val_ = len(y_tr), 0 if y_val is None else len(y_val)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            self._train(X_tr, y_tr, X_val, y_val, rng)
+            module = self._new_module() if init_module is None else copy.deepcopy(init_module)
+            sets = [self._trainset(X_tr, y_tr)]
+            for X_e, y_e, head, scale in extra:
+                if head not in module.heads:
+                    module.add_head(head)
+                sets.append(
+                    self._trainset(
+                        np.asarray(X_e, dtype=np.float32), self._encoder.transform(y_e), head, scale
+                    )
+                )
+            val = None if X_val is None else self._trainset(X_val, y_val)
+            history, best = fit_module(module, sets, val, self._config(**config_overrides), rng)
+        self._finish(module, history, best)
+        self.temperature_ = 1.0
+        if self.calibrate and val is not None:
+            with torch.no_grad():
+                logits, _ = module(val.x, val.mask)
+            self.temperature_ = fit_temperature(logits.numpy(), y_val)
         return self
 
     def _inner_split(self, X, codes, seed):
@@ -319,13 +474,8 @@ class FamilyBiLSTMClassifier(ClassifierMixin, BaseEstimator):
         w = np.where(counts > 0, counts.sum() / (len(counts) * np.maximum(counts, 1)), 0.0)
         return torch.as_tensor(w / w[counts > 0].mean(), dtype=torch.float32)
 
-    def _loss(self, logits, y, weights):
-        if self.loss == "focal":
-            return focal_loss(logits, y, weights, self.focal_gamma)
-        return F.cross_entropy(logits, y, weight=weights)
-
-    def _train(self, X_tr, y_tr, X_val, y_val, rng) -> None:
-        module = FamilyAttentionBiLSTM(
+    def _new_module(self) -> FamilyAttentionBiLSTM:
+        return FamilyAttentionBiLSTM(
             self.families_,
             self.n_features_,
             len(self.classes_),
@@ -337,55 +487,33 @@ class FamilyBiLSTMClassifier(ClassifierMixin, BaseEstimator):
             arcface_scale=self.arcface_scale,
             arcface_margin=self.arcface_margin,
         )
-        weights = self._class_weights(y_tr)
-        optimizer = torch.optim.AdamW(
-            module.parameters(), lr=self.lr, weight_decay=self.weight_decay
+
+    def _config(self, **overrides) -> TrainConfig:
+        base = TrainConfig(
+            loss=self.loss,
+            focal_gamma=self.focal_gamma,
+            lr=self.lr,
+            weight_decay=self.weight_decay,
+            batch_size=self.batch_size,
+            max_epochs=self.max_epochs,
+            patience=self.patience,
         )
-        x_tr, m_tr = self._split(X_tr)
-        t_tr = torch.as_tensor(y_tr, dtype=torch.long)
-        if X_val is not None:
-            x_val, m_val = self._split(X_val)
-            t_val = torch.as_tensor(y_val, dtype=torch.long)
-            val_weights = self._class_weights(y_val)
-        best, best_state, wait = math.inf, None, 0
-        self.history_ = []
-        for epoch in range(self.max_epochs):
-            module.train()
-            order = torch.as_tensor(rng.permutation(len(t_tr)))
-            total = 0.0
-            for start in range(0, len(order), self.batch_size):
-                idx = order[start : start + self.batch_size]
-                logits, _ = module(x_tr[idx], m_tr[idx], t_tr[idx])
-                loss = self._loss(logits, t_tr[idx], weights)
-                optimizer.zero_grad()
-                loss.backward()
-                nn.utils.clip_grad_norm_(module.parameters(), 5.0)
-                optimizer.step()
-                total += loss.item() * len(idx)
-            record = {"epoch": epoch + 1, "train_loss": total / len(order)}
-            if X_val is not None:
-                module.eval()
-                with torch.no_grad():
-                    logits, _ = module(x_val, m_val)
-                    val = float(F.cross_entropy(logits, t_val, weight=val_weights))
-                record["val_loss"] = val
-                if val < best - 1e-4:
-                    best, wait = val, 0
-                    best_state = copy.deepcopy(module.state_dict())
-                    self.best_epoch_ = epoch + 1
-                else:
-                    wait += 1
-            self.history_.append(record)
-            if X_val is not None and wait >= self.patience:
-                break
-        if best_state is not None:
-            module.load_state_dict(best_state)
-        else:
-            self.best_epoch_ = len(self.history_)
-        module.eval()
-        self.n_epochs_ = len(self.history_)
-        self.n_iter_ = self.n_epochs_
-        self.module_ = module
+        return replace(base, **overrides)
+
+    def _trainset(self, X, codes, head: str = "main", scale: float = 1.0) -> TrainSet:
+        x, mask = self._split(X)
+        return TrainSet(
+            x,
+            mask,
+            torch.as_tensor(codes, dtype=torch.long),
+            self._class_weights(codes),
+            head,
+            scale,
+        )
+
+    def _finish(self, module, history, best_epoch) -> None:
+        self.module_, self.history_, self.best_epoch_ = module, history, best_epoch
+        self.n_epochs_ = self.n_iter_ = len(history)
 
     # -- prediction ----------------------------------------------------------------------------
 
@@ -407,7 +535,7 @@ class FamilyBiLSTMClassifier(ClassifierMixin, BaseEstimator):
         return logits[:, 1] - logits[:, 0] if len(self.classes_) == 2 else logits
 
     def predict_proba(self, X) -> np.ndarray:
-        logits = self._forward_all(X)[0].astype(np.float64)
+        logits = self._forward_all(X)[0].astype(np.float64) / self.temperature_
         logits -= logits.max(axis=1, keepdims=True)
         p = np.exp(logits)
         return p / p.sum(axis=1, keepdims=True)
@@ -463,33 +591,39 @@ class FamilyMask(TransformerMixin, BaseEstimator):
         return tags
 
 
-def bilstm_pipeline(schema: FeatureSchema, seed: int, **params) -> Pipeline:
-    """flags -> impute -> scale (flags untouched) -> FamilyBiLSTMClassifier, fitted in-fold."""
+def family_preprocessor(schema: FeatureSchema) -> Pipeline:
+    """Family flags -> median imputation -> standardization; the flags pass through unscaled.
+
+    Output columns: the schema's features (standardized) followed by one presence flag per
+    family, the layout :class:`FamilyBiLSTMClassifier` expects with ``mask_columns=True``.
+    """
     families = schema.family_index()
     n = len(schema.columns)
-    prep = ColumnTransformer(
+    features = Pipeline(
         [
-            (
-                "features",
-                Pipeline(
-                    [
-                        ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
-                        ("scale", StandardScaler()),
-                    ]
-                ),
-                list(range(n)),
-            )
-        ],
-        remainder="passthrough",
+            ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
+            ("scale", StandardScaler()),
+        ]
     )
-    model = FamilyBiLSTMClassifier(
-        families=families,
+    prep = ColumnTransformer([("features", features, list(range(n)))], remainder="passthrough")
+    return Pipeline([("mask", FamilyMask(families)), ("prep", prep)])
+
+
+def bilstm_classifier(schema: FeatureSchema, seed: int, **params) -> FamilyBiLSTMClassifier:
+    """The classifier configured for a schema's families (input: family_preprocessor output)."""
+    return FamilyBiLSTMClassifier(
+        families=schema.family_index(),
         family_names=schema.family_names,
         mask_columns=True,
         random_state=seed,
         **params,
     )
-    return Pipeline([("mask", FamilyMask(families)), ("prep", prep), ("model", model)])
+
+
+def bilstm_pipeline(schema: FeatureSchema, seed: int, **params) -> Pipeline:
+    """flags -> impute -> scale (flags untouched) -> FamilyBiLSTMClassifier, fitted in-fold."""
+    steps = family_preprocessor(schema).steps
+    return Pipeline([*steps, ("model", bilstm_classifier(schema, seed, **params))])
 
 
 #: The paper's model (attention, SMOTE, cross-entropy, linear head) and one-factor ablations.

@@ -29,7 +29,15 @@ from sklearn.pipeline import Pipeline
 
 from . import __version__
 from .files import atomic_directory
-from .metrics import CI_METHOD, HEADLINE, fold_scores, paired_test, pooled_confusion, summarize
+from .metrics import (
+    CI_METHOD,
+    HEADLINE,
+    expected_calibration_error,
+    fold_scores,
+    paired_test,
+    pooled_confusion,
+    summarize,
+)
 from .models import ModelSpec, get_model
 from .patchseq import PatchSeqData
 from .splits import SplitPlan
@@ -80,6 +88,12 @@ class Evaluation:
             self.scores(a, metric), self.scores(b, metric), self.n_train, self.n_test
         )
         return {"a": a, "b": b, "metric": metric, **result}
+
+    def calibration(self, model: str) -> dict[str, Any]:
+        """ECE and reliability bins of the out-of-fold probabilities (all seeds pooled)."""
+        p = self.predictions[self.predictions["model"] == model]
+        proba = p[[f"proba:{c}" for c in self.classes]].to_numpy()
+        return expected_calibration_error(p["true"], proba, self.classes)
 
     def confusion(self, model: str) -> np.ndarray:
         p = self.predictions[self.predictions["model"] == model]
@@ -169,6 +183,7 @@ class Evaluation:
                     "description": self.models[name],
                     **self.summary(name),
                     "confusion": self.confusion(name).tolist(),
+                    "calibration": self.calibration(name),
                     **(
                         {"interpretability": interp}
                         if (interp := self.interpretability(name))
@@ -340,9 +355,19 @@ def write_evaluation(
     *,
     overwrite: bool = False,
     extra_metrics: dict[str, Any] | None = None,
+    extra_files: Callable[[Path], None] | None = None,
 ) -> Path:
-    """Write the results folder atomically: it appears complete, or not at all."""
-    from .plots import plot_attention, plot_confusion, plot_importance, save_figure
+    """Write the results folder atomically: it appears complete, or not at all.
+
+    ``extra_files(folder)`` may add files to the folder before it is moved into place.
+    """
+    from .plots import (
+        plot_attention,
+        plot_confusion,
+        plot_importance,
+        plot_reliability,
+        save_figure,
+    )
 
     out_dir = Path(out_dir)
     metrics = evaluation.to_metrics() | (extra_metrics or {})
@@ -368,6 +393,8 @@ def write_evaluation(
                 title=f"{name}: {evaluation.plan.dataset.get('description', '')}",
             ).figure
             save_figure(fig, tmp / f"confusion_{name}.png")
+            ax = plot_reliability(evaluation.calibration(name), title=f"{name}: reliability")
+            save_figure(ax.figure, tmp / f"reliability_{name}.png")
             att = evaluation.attention(name)
             if att is not None:
                 ax = plot_attention(att, title=f"{name}: mean attention per class")
@@ -380,4 +407,6 @@ def write_evaluation(
                     title=f"{name}: family permutation importance (test folds)",
                 )
                 save_figure(ax.figure, tmp / f"importance_{name}.png")
+        if extra_files is not None:
+            extra_files(tmp)
     return out_dir

@@ -105,3 +105,35 @@ def paired_test(
 def pooled_confusion(y_true: Sequence, y_pred: Sequence, classes: Sequence[str]) -> np.ndarray:
     """Confusion counts (rows: true class, columns: predicted class)."""
     return confusion_matrix(y_true, y_pred, labels=list(classes))
+
+
+def expected_calibration_error(
+    y_true: Sequence, proba: np.ndarray, classes: Sequence[str], n_bins: int = 15
+) -> dict[str, Any]:
+    """Top-label expected calibration error and the reliability-diagram bins.
+
+    Cells are binned by the probability of their predicted class; ECE is the cell-weighted
+    mean gap between that confidence and the accuracy within each bin.
+    """
+    proba = np.asarray(proba, dtype=float)
+    confidence = proba.max(axis=1)
+    correct = np.asarray(classes)[proba.argmax(axis=1)] == np.asarray(y_true)
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    which = np.clip(np.digitize(confidence, edges[1:-1]), 0, n_bins - 1)
+    bins, ece = [], 0.0
+    for b in range(n_bins):
+        sel = which == b
+        if not sel.any():
+            continue
+        acc, conf = float(correct[sel].mean()), float(confidence[sel].mean())
+        ece += sel.mean() * abs(acc - conf)
+        bins.append(
+            {
+                "low": float(edges[b]),
+                "high": float(edges[b + 1]),
+                "n": int(sel.sum()),
+                "accuracy": acc,
+                "confidence": conf,
+            }
+        )
+    return {"ece": float(ece), "n_bins": n_bins, "bins": bins}

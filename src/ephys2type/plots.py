@@ -196,3 +196,74 @@ def plot_importance(
     if title:
         ax.set_title(title, fontsize=9)
     return ax
+
+
+def plot_learning_curve(curve: pd.DataFrame, *, title: str | None = None) -> Figure:
+    """Macro-F1 of each transfer arm and its reference vs training cells, and the gain."""
+    fig = Figure(figsize=(9.5, 4.0), layout="constrained")
+    left, right = fig.subplots(1, 2)
+    palette = ("#4C72B0", "#DD8452", "#55A868", "#C44E52")
+    for i, (arm, part) in enumerate(curve.groupby("arm", sort=False)):
+        part = part.sort_values("n_train_cells")
+        x = part["n_train_cells"].to_numpy()
+        colour = palette[i % len(palette)]
+        for prefix, style, label in (
+            ("arm", "-", arm),
+            ("reference", "--", part["reference"].iloc[0]),
+        ):
+            y = 100 * part[f"{prefix}_macro_f1"].to_numpy()
+            lo = 100 * part[f"{prefix}_ci_low"].to_numpy()
+            hi = 100 * part[f"{prefix}_ci_high"].to_numpy()
+            left.plot(
+                x, y, style, marker="o", color=colour if prefix == "arm" else "#555555", label=label
+            )
+            left.fill_between(x, lo, hi, alpha=0.12, color=colour if prefix == "arm" else "#555555")
+        gain = 100 * part["gain"].to_numpy()
+        right.errorbar(
+            x,
+            gain,
+            yerr=[
+                gain - 100 * part["gain_ci_low"].to_numpy(),
+                100 * part["gain_ci_high"].to_numpy() - gain,
+            ],
+            marker="o",
+            capsize=3,
+            color=colour,
+            label=f"{arm} - {part['reference'].iloc[0]}",
+        )
+    for ax in (left, right):
+        ax.set_xscale("log")
+        ax.set_xlabel("target training cells per fold")
+    left.set_ylabel("macro-F1 (%)")
+    left.legend(fontsize=7, frameon=False)
+    right.axhline(0, color="black", lw=0.8)
+    right.set_ylabel("gain in macro-F1 (points, 95% CI)")
+    right.legend(fontsize=7, frameon=False)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    return fig
+
+
+def plot_reliability(
+    calibration: dict, *, ax: Axes | None = None, title: str | None = None
+) -> Axes:
+    """Reliability diagram: accuracy vs confidence per bin, with the diagonal and the ECE."""
+    ax = ax or new_axes((4.2, 4.0))
+    bins = calibration["bins"]
+    conf = np.array([b["confidence"] for b in bins])
+    acc = np.array([b["accuracy"] for b in bins])
+    n = np.array([b["n"] for b in bins], dtype=float)
+    ax.plot([0, 1], [0, 1], "--", color="#888888", lw=1, label="perfect calibration")
+    ax.plot(conf, acc, "-", color="#4C72B0", lw=1)
+    ax.scatter(
+        conf, acc, s=20 + 180 * n / n.max(), color="#4C72B0", zorder=3, label="bins (size: cells)"
+    )
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("confidence (probability of the predicted class)")
+    ax.set_ylabel("accuracy")
+    ax.text(0.04, 0.92, f"ECE = {100 * calibration['ece']:.2f}%", transform=ax.transAxes)
+    ax.legend(fontsize=7, loc="lower right", frameon=False)
+    if title:
+        ax.set_title(title, fontsize=9)
+    return ax

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import csv
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -108,11 +108,19 @@ def index_by_id(frame: pd.DataFrame, id_column: str, *, path: str | Path) -> pd.
     return out
 
 
-def to_numeric(frame: pd.DataFrame, columns: Sequence[str], *, path: str | Path) -> pd.DataFrame:
-    """Convert ``columns`` of a string table to float64; text or infinity is an error.
+def to_numeric(
+    frame: pd.DataFrame,
+    columns: Sequence[str],
+    *,
+    path: str | Path,
+    locate: Callable[[int], str] | None = None,
+) -> pd.DataFrame:
+    """Convert ``columns`` of a table to float64; text or infinity is an error.
 
-    ``frame`` keeps read_csv's row labels, so errors give the right file line.
+    Errors name the place as ``locate(position)``; by default the file line, which is right
+    because ``frame`` keeps read_csv's row labels.
     """
+    where = locate or (lambda pos: f"line {_line(frame, pos)}")
     data: dict[str, np.ndarray] = {}
     for col in columns:
         raw = frame[col]
@@ -121,15 +129,14 @@ def to_numeric(frame: pd.DataFrame, columns: Sequence[str], *, path: str | Path)
         if bad.any():
             pos = int(np.flatnonzero(bad.to_numpy())[0])
             raise TableError(
-                f"{path}: column {col!r}, line {_line(frame, pos)}: "
-                f"value {raw.iloc[pos]!r} is not a number"
+                f"{path}: column {col!r}, {where(pos)}: value {raw.iloc[pos]!r} is not a number"
             )
         values = num.to_numpy()
         inf = np.isinf(values)
         if inf.any():
             pos = int(np.flatnonzero(inf)[0])
             raise TableError(
-                f"{path}: column {col!r}, line {_line(frame, pos)}: value {raw.iloc[pos]!r} is "
+                f"{path}: column {col!r}, {where(pos)}: value {raw.iloc[pos]!r} is "
                 f"infinite; use an empty cell for a missing value"
             )
         data[col] = values

@@ -11,11 +11,14 @@ import sys
 import warnings
 
 import typer
+from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
 
 from ..errors import Ephys2TypeError
 from ..tables import Ephys2TypeWarning
 from . import data as data_cmds
 from . import evaluate as evaluate_cmds
+from . import models as model_cmds
+from . import transfer as transfer_cmds
 
 app = typer.Typer(
     name="ephys2type",
@@ -32,6 +35,9 @@ app.add_typer(data_cmds.data_app, name="data")
 app.command("qc")(data_cmds.qc)
 app.command("evaluate")(evaluate_cmds.evaluate)
 app.command("spca")(evaluate_cmds.spca)
+app.command("transfer")(transfer_cmds.transfer)
+app.command("train")(model_cmds.train)
+app.command("predict")(model_cmds.predict)
 
 
 def _error_line(message: str) -> None:
@@ -51,7 +57,21 @@ def main(argv: list[str] | None = None) -> None:
     """Console entry point: run the app, turning input errors into one line and exit 2."""
     warnings.showwarning = _show_warning
     try:
-        app(args=argv, prog_name="ephys2type")
+        code = app(args=argv, prog_name="ephys2type", standalone_mode=False)
+    except NoArgsIsHelpError:  # the help text has been shown
+        raise SystemExit(0) from None
+    except UsageError as exc:  # bad option or value: one line, with where to get help
+        hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
+        _error_line(exc.format_message() + hint)
+        raise SystemExit(exc.exit_code) from None
+    except ClickException as exc:
+        _error_line(exc.format_message())
+        raise SystemExit(exc.exit_code) from None
+    except typer.Exit as exc:
+        raise SystemExit(exc.exit_code) from None
+    except (typer.Abort, KeyboardInterrupt):
+        _error_line("interrupted")
+        raise SystemExit(130) from None
     except Ephys2TypeError as exc:
         _error_line(str(exc))
         raise SystemExit(2) from None
@@ -66,3 +86,4 @@ def main(argv: list[str] | None = None) -> None:
             f"set EPHYS2TYPE_DEBUG=1 to see the traceback"
         )
         raise SystemExit(1) from None
+    raise SystemExit(code if isinstance(code, int) else 0)

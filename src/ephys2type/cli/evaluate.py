@@ -96,7 +96,7 @@ def evaluate(
     out_console.print(f"results: {out_dir}")
 
 
-def print_evaluation(evaluation, out_console) -> None:
+def print_evaluation(evaluation, out_console, *, pairs: bool = True) -> None:
     table = Table(
         title="mean ± SD over folds [95% CI, corrected resampled t], in %", title_justify="left"
     )
@@ -108,7 +108,7 @@ def print_evaluation(evaluation, out_console) -> None:
         table.add_row(name, *(fmt_ci(s[m]) for m in HEADLINE))
     out_console.print(table)
     names = list(evaluation.models)
-    if len(names) > 1:
+    if pairs and len(names) > 1:
         comp = Table(
             title="paired differences on identical folds (macro-F1, accuracy), in points",
             title_justify="left",

@@ -1,0 +1,114 @@
+"""``ephys2type train`` and ``ephys2type predict``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from ..errors import OutputExistsError
+from ..files import atomic_write_text
+from .common import (
+    FeaturesOpt,
+    ForceOpt,
+    LabelsOpt,
+    ProfileOpt,
+    SpeciesOpt,
+    console,
+    load_for_command,
+)
+
+
+def train(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Model folder to create.")],
+    species: SpeciesOpt = "mouse",
+    labels: LabelsOpt = None,
+    model: Annotated[
+        str,
+        typer.Option(
+            "--model",
+            "-m",
+            help="bilstm-smote (default), another BiLSTM variant, rf, hgb or logreg.",
+        ),
+    ] = "bilstm-smote",
+    features: FeaturesOpt = "native",
+    profile: ProfileOpt = "default",
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    force: ForceOpt = False,
+) -> None:
+    """Train a model on every QC'd cell of a species and save it (safe to load).
+
+    The folder holds model.json (schema, classes, preprocessing, calibration, provenance)
+    and the weights: model.pt (a torch state_dict) or model.skops (tree/linear models).
+    """
+    from ..persist import train_model
+
+    if out.exists() and not force:
+        raise OutputExistsError(f"{out} already exists; choose another --out or pass --force")
+    data = load_for_command(species, labels, profile, features)
+    out_console = console()
+    out_console.print(
+        f"training {model} on {len(data)} {species} cells ({data.label_scheme}, "
+        f"{data.schema.name} features) ..."
+    )
+    trained = train_model(data, model, random_state=seed)
+    trained.save(out, overwrite=force)
+    out_console.print(
+        f"saved {trained!r} to {out} (probability temperature {trained.temperature:.3f})"
+    )
+
+
+def predict(
+    model: Annotated[Path, typer.Option("--model", "-m", help="A model folder from `train`.")],
+    features: Annotated[Path, typer.Option("--features", "-f", help="Features CSV of the cells.")],
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write predictions to this CSV.")
+    ] = None,
+    id_column: Annotated[str, typer.Option(help="Cell id column of the features CSV.")] = "cell_id",
+    force: ForceOpt = False,
+) -> None:
+    """Predict the class of each cell in a features CSV with a saved model.
+
+    Columns are checked against the model's schema (missing columns are listed; extra columns
+    are ignored with a warning; empty cells are imputed with the training medians; text or
+    infinite values are refused with their row and column). Each cell gets its predicted
+    class, calibrated probabilities, the feature families with the most attention (BiLSTM),
+    and a flag when it lies outside the training distribution.
+    """
+    from ..persist import load_model, predict_file
+
+    if out is not None and out.exists() and not force:
+        raise OutputExistsError(f"{out} already exists; choose another --out or pass --force")
+    trained = load_model(model)
+    preds = predict_file(trained, features, id_column=id_column)
+    if out is not None:
+        atomic_write_text(out, preds.to_csv(float_format="%.6g"), overwrite=force)
+    out_console = console()
+    counts = preds["predicted"].value_counts().reindex(trained.classes, fill_value=0)
+    out_console.print(
+        f"{len(preds)} cells: "
+        + ", ".join(f"{c} {n}" for c, n in counts.items())
+        + f"; {int(preds['out_of_distribution'].sum())} outside the training distribution"
+    )
+    table = Table(
+        title=f"predictions ({trained.info.get('model')}, trained on "
+        f"{trained.info.get('n_cells')} {trained.info.get('species')} cells)",
+        title_justify="left",
+    )
+    shown = preds.head(20)
+    for col in ("cell_id", "predicted", "probability", "top_families", "out_of_distribution"):
+        if col == "cell_id" or col in shown.columns:
+            table.add_column(col)
+    for cell, row in shown.iterrows():
+        values = [str(cell), row["predicted"], f"{row['probability']:.2f}"]
+        if "top_families" in shown.columns:
+            values.append(row["top_families"])
+        values.append("yes" if row["out_of_distribution"] else "")
+        table.add_row(*values)
+    out_console.print(table)
+    if len(preds) > len(shown):
+        out_console.print(f"... {len(preds) - len(shown)} more; use --out to write them all")
+    if out is not None:
+        out_console.print(f"predictions written to {out}")

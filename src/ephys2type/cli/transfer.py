@@ -1,0 +1,179 @@
+"""``ephys2type transfer``: does the other species make calls on this one better?"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from ..errors import OutputExistsError
+from ..evaluate import write_evaluation
+from ..splits import PROTOCOLS, make_plan
+from .common import (
+    SPECIES,
+    ForceOpt,
+    OutOpt,
+    ProfileOpt,
+    check_choice,
+    console,
+    fmt_diff,
+    load_for_command,
+    progress_bar,
+)
+from .evaluate import print_evaluation
+
+
+def transfer(
+    source: Annotated[str, typer.Option(help="Species to learn from: mouse or human.")] = "mouse",
+    target: Annotated[str, typer.Option(help="Species whose cells are classified.")] = "human",
+    protocol: Annotated[
+        str, typer.Option(help="Target folds: strat5x5 (default) or group5x5 (donor-grouped).")
+    ] = "strat5x5",
+    seeds: Annotated[int, typer.Option(min=1, help="Number of seeds (repeats).")] = 5,
+    folds: Annotated[int, typer.Option(min=2, help="Folds per seed.")] = 5,
+    coral: Annotated[
+        bool, typer.Option(help="CORAL: map source features to the target fold's covariance.")
+    ] = False,
+    strategy: Annotated[
+        list[str] | None,
+        typer.Option("--strategy", help="Transfer strategies (default: all four)."),
+    ] = None,
+    fractions: Annotated[
+        str,
+        typer.Option(
+            help="Learning-curve fractions of the target training fold, "
+            "comma-separated; empty for none."
+        ),
+    ] = "0.1,0.25,0.5",
+    curve_arm: Annotated[
+        list[str] | None,
+        typer.Option("--curve-arm", help="Strategies on the learning curve (default: joint)."),
+    ] = None,
+    max_epochs: Annotated[
+        int | None, typer.Option(min=1, help="Cap BiLSTM training epochs (quick runs).")
+    ] = None,
+    profile: ProfileOpt = "default",
+    out: OutOpt = None,
+    force: ForceOpt = False,
+) -> None:
+    """Pretrain on one species, fine-tune on the other (aligned schema, aligned4 labels).
+
+    Runs target-only baselines (BiLSTM, random forest, gradient boosting), zero-shot, three
+    fine-tuning strategies and pooled forests on identical target folds, reports each
+    transfer arm minus its target-only reference with a corrected 95% CI and p-value, and a
+    learning curve over the share of target training cells.
+    """
+    check_choice(source, SPECIES, "--source")
+    check_choice(target, SPECIES, "--target")
+    if source == target:
+        raise typer.BadParameter("--source and --target must be different species")
+    from ..transfer import STRATEGIES, run_transfer
+
+    check_choice(protocol, [p for p in PROTOCOLS if p != "holdout"], "--protocol")
+    strategies = strategy or list(STRATEGIES)
+    for s in strategies:
+        check_choice(s, STRATEGIES, "--strategy")
+    curve_arms = curve_arm or ["joint"]
+    for s in curve_arms:
+        check_choice(s, [x for x in STRATEGIES if x in strategies], "--curve-arm")
+    try:
+        fraction_list = [float(f) for f in fractions.split(",") if f.strip()]
+    except ValueError as exc:
+        raise typer.BadParameter(f"--fractions must be numbers like 0.1,0.25: {exc}") from None
+    if any(not 0 < f < 1 for f in fraction_list):
+        raise typer.BadParameter("--fractions must lie strictly between 0 and 1")
+    src = load_for_command(source, "aligned4", profile, "aligned")
+    tgt = load_for_command(target, "aligned4", profile, "aligned")
+    out_dir = out or Path("results") / f"transfer_{source}_to_{target}_{protocol}" + (
+        "_coral" if coral else ""
+    )
+    if out_dir.exists() and not force:
+        raise OutputExistsError(f"{out_dir} already exists; choose another --out or pass --force")
+    plan = make_plan(tgt, protocol, seeds=seeds, n_folds=folds)
+    n_arms = 3 + len(strategies) + 2
+    n_curve = len({a for c in curve_arms for a in (c, "ref")}) * len(fraction_list)
+    out_console = console()
+    out_console.print(
+        f"source: {src.plan_description if hasattr(src, 'plan_description') else len(src)} "
+        f"{source} cells; target: {plan.dataset['description']}; {plan.description}"
+    )
+    params = {"resample": "smote"} | ({"max_epochs": max_epochs} if max_epochs else {})
+    with progress_bar(len(plan.folds) * (n_arms + n_curve), "transfer") as advance:
+        result = run_transfer(
+            src,
+            tgt,
+            plan,
+            coral=coral,
+            bilstm_params=params,
+            strategies=strategies,
+            fractions=fraction_list,
+            curve_arms=curve_arms,
+            progress=advance,
+        )
+
+    def extra(folder: Path) -> None:
+        from ..plots import plot_learning_curve, save_figure
+
+        if result.curve is not None:
+            result.curve.to_csv(folder / "learning_curve.csv", index=False, float_format="%.6g")
+            fig = plot_learning_curve(
+                result.curve,
+                title=f"{source} -> {target}: gain from {source} data vs "
+                f"{target} training cells ({plan.description})",
+            )
+            save_figure(fig, folder / "learning_curve.png")
+        result.gains("macro_f1").to_csv(folder / "gains.csv", float_format="%.6g")
+
+    write_evaluation(
+        result.evaluation,
+        out_dir,
+        overwrite=force,
+        extra_metrics=result.to_metrics(),
+        extra_files=extra,
+    )
+    print_evaluation(result.evaluation, out_console, pairs=False)
+    print_gains(result, out_console)
+    out_console.print(f"results: {out_dir}")
+
+
+def print_gains(result, out_console) -> None:
+    table = Table(
+        title=f"transfer minus {result.target}-only on identical folds (points, 95% CI)",
+        title_justify="left",
+    )
+    for col in ("arm", "reference", "macro-F1 gain", "p", "accuracy gain", "p"):
+        table.add_column(col, justify="left" if col in ("arm", "reference") else "right")
+    f1, acc = result.gains("macro_f1"), result.gains("accuracy")
+    for arm in f1.index:
+        table.add_row(
+            arm,
+            f1.loc[arm, "reference"],
+            fmt_diff(f1.loc[arm]),
+            f"{f1.loc[arm, 'p']:.3g}",
+            fmt_diff(acc.loc[arm]),
+            f"{acc.loc[arm, 'p']:.3g}",
+        )
+    out_console.print(table)
+    if result.curve is not None:
+        curve = Table(title="learning curve (macro-F1, %)", title_justify="left")
+        for col in ("fraction", "cells", "arm", "arm macro-F1", "reference macro-F1", "gain", "p"):
+            curve.add_column(col, justify="left" if col == "arm" else "right")
+        for _, r in result.curve.sort_values(["arm", "fraction"]).iterrows():
+            curve.add_row(
+                f"{r['fraction']:g}",
+                f"{r['n_train_cells']:.0f}",
+                r["arm"],
+                f"{100 * r['arm_macro_f1']:.2f}",
+                f"{100 * r['reference_macro_f1']:.2f}",
+                fmt_diff(
+                    {
+                        "mean_diff": r["gain"],
+                        "ci_low": r["gain_ci_low"],
+                        "ci_high": r["gain_ci_high"],
+                    }
+                ),
+                f"{r['gain_p']:.3g}",
+            )
+        out_console.print(curve)

@@ -1,0 +1,232 @@
+"""Train -> save -> load -> predict, and every way a model folder or features file can be bad."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import pickle
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import ephys2type
+from ephys2type import load_human
+from ephys2type.errors import Ephys2TypeError, ModelFileError, TableError
+from ephys2type.persist import load_model, train_model
+from ephys2type.tables import Ephys2TypeWarning
+
+
+@pytest.fixture(scope="module")
+def human():
+    data = load_human()
+    rng = np.random.default_rng(3)
+    return data.subset(data.X.index[np.sort(rng.choice(len(data), 300, replace=False))])
+
+
+@pytest.fixture(scope="module")
+def saved(human, tmp_path_factory):
+    """A trained BiLSTM and a random forest, each saved once."""
+    root = tmp_path_factory.mktemp("models")
+    out = {}
+    for name in ("bilstm-smote", "rf"):
+        trained = train_model(human, name, random_state=0)
+        out[name] = (trained, trained.save(root / name))
+    return out
+
+
+def test_loaded_bilstm_predicts_like_the_fitted_pipeline(saved, human):
+    trained, path = saved["bilstm-smote"]
+    loaded = load_model(path)
+    expected = trained.pipeline_.predict_proba(human.X)
+    assert np.allclose(loaded.predict_proba(human.X), expected, atol=1e-6)
+    assert loaded.classes == list(trained.pipeline_.classes_)
+    assert loaded.temperature == trained.temperature != 1.0
+    assert loaded.info["n_cells"] == 300 and loaded.info["species"] == "human"
+
+
+def test_loaded_forest_predicts_like_the_fitted_pipeline(saved, human):
+    trained, path = saved["rf"]
+    loaded = load_model(path)
+    logits = np.log(np.clip(trained.pipeline_.predict_proba(human.X), 1e-12, None))
+    logits /= trained.temperature
+    expected = np.exp(logits - logits.max(axis=1, keepdims=True))
+    expected /= expected.sum(axis=1, keepdims=True)
+    assert np.allclose(loaded.predict_proba(human.X), expected, atol=1e-9)
+
+
+def test_prediction_table(saved, human):
+    loaded = ephys2type.load_model(saved["bilstm-smote"][1])
+    preds = loaded.predict(human.X)
+    assert list(preds.index) == list(human.X.index)
+    assert set(preds["predicted"]) <= set(loaded.classes)
+    assert np.allclose(preds.filter(like="proba:").sum(axis=1), 1)
+    assert preds["top_families"].str.count(";").eq(1).all()
+    # the training cells themselves are mostly in distribution; an absurd cell is not
+    assert preds["out_of_distribution"].mean() < 0.02
+    odd = human.X.iloc[[0]].copy() * 50
+    assert loaded.predict(odd)["out_of_distribution"].iloc[0]
+
+
+def test_missing_values_are_imputed_with_training_medians(saved, human):
+    loaded = load_model(saved["bilstm-smote"][1])
+    sub = human.schema.family("subthreshold").columns
+    complete = human.X.index[human.X[sub].notna().all(axis=1)][0]
+    cell = human.X.loc[[complete]].copy()
+    before = int(cell.isna().sum(axis=1).iloc[0])
+    gone = sub[:5]  # part of the family: it stays present, the values are imputed
+    cell[gone] = np.nan
+    filled = cell.copy()
+    idx = [human.schema.columns.index(c) for c in gone]
+    filled[gone] = loaded.preprocessing.medians[idx]
+    assert np.allclose(loaded.predict_proba(cell), loaded.predict_proba(filled))
+    assert loaded.predict(cell)["n_missing_features"].iloc[0] == before + 5
+
+
+def test_bad_feature_tables_for_prediction(saved, human):
+    loaded = load_model(saved["rf"][1])
+    with pytest.raises(TableError, match="missing 2 column"):
+        loaded.predict(human.X.drop(columns=["tau", "sag"]))
+    bad = human.X.astype(object)
+    bad.iloc[3, 2] = "oops"
+    with pytest.raises(TableError, match=r"row '\w+'.*'oops'"):
+        loaded.predict(bad)
+    inf = human.X.copy()
+    inf.iloc[1, 0] = np.inf
+    with pytest.raises(TableError, match="infinite"):
+        loaded.predict(inf)
+    with pytest.warns(Ephys2TypeWarning, match="ignoring 1 column"):
+        loaded.predict(human.X.assign(notes=1.0))
+    with pytest.raises(TableError, match="empty"):
+        loaded.predict(human.X.iloc[:0])
+
+
+def _copy(path, tmp_path, name="copy"):
+    target = tmp_path / name
+    shutil.copytree(path, target)
+    return target
+
+
+def _rehash(folder, weights_name):
+    sidecar = json.loads((folder / "model.json").read_text())
+    sidecar["weights_sha256"] = hashlib.sha256((folder / weights_name).read_bytes()).hexdigest()
+    (folder / "model.json").write_text(json.dumps(sidecar))
+
+
+def test_corrupted_and_truncated_weights(saved, tmp_path):
+    folder = _copy(saved["bilstm-smote"][1], tmp_path)
+    data = (folder / "model.pt").read_bytes()
+    (folder / "model.pt").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ModelFileError, match="SHA-256 does not match"):
+        load_model(folder)
+    _rehash(folder, "model.pt")  # even with a matching hash, a truncated file is refused
+    with pytest.raises(ModelFileError, match="not a plain weights file"):
+        load_model(folder)
+
+
+class Exploit:
+    def __reduce__(self):
+        return (print, ("this must never run",))
+
+
+def test_a_pickle_with_code_is_refused(saved, tmp_path, capsys):
+    folder = _copy(saved["bilstm-smote"][1], tmp_path)
+    (folder / "model.pt").write_bytes(pickle.dumps({"w": Exploit()}))
+    _rehash(folder, "model.pt")
+    with pytest.raises(ModelFileError, match="refused to load"):
+        load_model(folder)
+    torch_file = tmp_path / "exploit.pt"
+    torch.save({"w": Exploit()}, torch_file)
+    (folder / "model.pt").write_bytes(torch_file.read_bytes())
+    _rehash(folder, "model.pt")
+    with pytest.raises(ModelFileError, match="refused to load"):
+        load_model(folder)
+    assert "this must never run" not in capsys.readouterr().out
+
+
+def test_untrusted_types_in_a_skops_file_are_refused(saved, tmp_path):
+    import skops.io as sio
+    from sklearn.preprocessing import FunctionTransformer
+
+    folder = _copy(saved["rf"][1], tmp_path)
+    sio.dump(FunctionTransformer(func=shutil.rmtree), folder / "model.skops")
+    _rehash(folder, "model.skops")
+    with pytest.raises(ModelFileError, match="refused to load types"):
+        load_model(folder)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda f: (f / "model.json").unlink(), "not an ephys2type model folder"),
+        (lambda f: (f / "model.json").write_text("{trunc"), "corrupted sidecar"),
+        (lambda f: (f / "model.json").write_text('{"format": "other"}'), "not an ephys2type"),
+        (lambda f: (f / "model.pt").unlink(), "weights file model.pt is missing"),
+    ],
+)
+def test_broken_model_folders(saved, tmp_path, edit, message):
+    folder = _copy(saved["bilstm-smote"][1], tmp_path)
+    edit(folder)
+    with pytest.raises(ModelFileError, match=message):
+        load_model(folder)
+
+
+def test_newer_format_and_mismatched_sidecar(saved, tmp_path):
+    folder = _copy(saved["bilstm-smote"][1], tmp_path)
+    sidecar = json.loads((folder / "model.json").read_text())
+    (folder / "model.json").write_text(json.dumps(sidecar | {"format_version": 99}))
+    with pytest.raises(ModelFileError, match="format version 99"):
+        load_model(folder)
+    sidecar["hyperparameters"]["width"] = 16  # weights no longer fit the network
+    (folder / "model.json").write_text(json.dumps(sidecar))
+    with pytest.raises(ModelFileError, match="do not fit"):
+        load_model(folder)
+    with pytest.raises(ModelFileError, match="no such model folder"):
+        load_model(tmp_path / "nowhere")
+
+
+def test_models_that_cannot_be_saved(human):
+    with pytest.raises(Ephys2TypeError, match="cannot be saved"):
+        train_model(human, "rf-spca")
+
+
+def test_train_and_predict_commands(run_cli, clean_error, tmp_path, human):
+    model_dir = tmp_path / "model"
+    result = run_cli("train", "--species", "human", "--model", "logreg", "--out", model_dir)
+    assert result.code == 0, result
+    clean_error(
+        run_cli("train", "--species", "human", "--model", "logreg", "--out", model_dir),
+        "already exists",
+    )
+    cells = human.X.iloc[:25].copy()
+    cells.insert(0, "cell_id", cells.index)
+    features = tmp_path / "cells.csv"
+    cells.to_csv(features, index=False)
+    out = tmp_path / "preds.csv"
+    result = run_cli("predict", "--model", model_dir, "--features", features, "--out", out)
+    assert result.code == 0, result
+    assert "25 cells:" in result.out
+    preds = pd.read_csv(out, index_col="cell_id", dtype={"cell_id": str})
+    assert list(preds.index) == list(human.X.index[:25])
+    clean_error(
+        run_cli("predict", "--model", model_dir, "--features", features, "--out", out),
+        "already exists",
+    )
+    # bad features file: one error naming column and line, and nothing written
+    cells = cells.astype(object)
+    cells.iloc[4, 3] = "n/a?"
+    cells.to_csv(features, index=False)
+    clean_error(
+        run_cli(
+            "predict", "--model", model_dir, "--features", features, "--out", tmp_path / "new.csv"
+        ),
+        "line 6",
+        "not a number",
+    )
+    assert not (tmp_path / "new.csv").exists()
+    clean_error(
+        run_cli("predict", "--model", tmp_path / "nope", "--features", features),
+        "no such model folder",
+    )
