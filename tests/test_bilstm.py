@@ -6,6 +6,7 @@ import hashlib
 from typing import ClassVar
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from sklearn.utils.estimator_checks import parametrize_with_checks
@@ -207,3 +208,11 @@ def test_harness_reports_attention_and_importance(human, tmp_path):
         "importance_logreg.png",
         "family_importance.csv",
     } <= {p.name for p in out.iterdir()}
+
+
+def test_parallel_folds_match_a_serial_run(human):
+    quick = ModelSpec("q", "", lambda schema, seed: bilstm_pipeline(schema, seed, **QUICK))
+    plan = make_plan(human, "strat5x5", seeds=[0], n_folds=3)
+    serial = run_evaluation(human, [quick, "rf"], plan, n_jobs=1)
+    parallel = run_evaluation(human, [quick, "rf"], plan, n_jobs=2)
+    pd.testing.assert_frame_equal(serial.predictions, parallel.predictions)

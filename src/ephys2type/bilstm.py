@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -256,6 +257,17 @@ def fit_module(
     return history, best_epoch
 
 
+@contextmanager
+def torch_threads(n: int):
+    """Run a block with ``n`` torch threads, then restore the previous setting."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(max(1, int(n)))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
 def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
     """The temperature T minimising the negative log-likelihood of softmax(logits / T)."""
     from scipy.optimize import minimize_scalar
@@ -303,6 +315,9 @@ class FamilyBiLSTMClassifier(ClassifierMixin, BaseEstimator):
         (stratified); 0 trains for ``max_epochs`` without early stopping.
     calibrate : fit a softmax temperature on the inner validation split (temperature
         scaling, Guo et al. 2017), so probabilities are calibrated; predictions are unchanged.
+    n_threads : torch threads while fitting and predicting (restored afterwards). One thread
+        is fastest for these small networks and makes results independent of the machine's
+        thread count; parallelise over folds instead.
     random_state : seed for initialisation, batching, dropout, the split and SMOTE.
     """
 
@@ -329,6 +344,7 @@ class FamilyBiLSTMClassifier(ClassifierMixin, BaseEstimator):
         patience: int = 15,
         validation_fraction: float = 0.2,
         calibrate: bool = True,
+        n_threads: int = 1,
         random_state: int | None = None,
     ):
         self.families = families
@@ -352,6 +368,7 @@ class FamilyBiLSTMClassifier(ClassifierMixin, BaseEstimator):
         self.patience = patience
         self.validation_fraction = validation_fraction
         self.calibrate = calibrate
+        self.n_threads = n_threads
         self.random_state = random_state
 
     # -- data layout ---------------------------------------------------------------------------
@@ -424,7 +441,7 @@ class FamilyBiLSTMClassifier(ClassifierMixin, BaseEstimator):
         if self.resample == "smote":
             X_tr, y_tr = self._smote(X_tr, y_tr, seed)
         self.n_train_, self.n_val_ = len(y_tr), 0 if y_val is None else len(y_val)
-        with torch.random.fork_rng(devices=[]):
+        with torch.random.fork_rng(devices=[]), torch_threads(self.n_threads):
             torch.manual_seed(seed)
             module = self._new_module() if init_module is None else copy.deepcopy(init_module)
             sets = [self._trainset(X_tr, y_tr)]
@@ -522,7 +539,7 @@ class FamilyBiLSTMClassifier(ClassifierMixin, BaseEstimator):
         X = validate_data(self, X, dtype=np.float32, reset=False)
         x, mask = self._split(X)
         logits, weights = [], []
-        with torch.no_grad():
+        with torch.no_grad(), torch_threads(self.n_threads):
             for start in range(0, len(x), 8192):
                 out, w = self.module_(x[start : start + 8192], mask[start : start + 8192])
                 logits.append(out)

@@ -220,26 +220,45 @@ def run_evaluation(
     *,
     importance: bool = False,
     importance_repeats: int = 3,
+    n_jobs: int = 1,
     progress: Progress | None = None,
 ) -> Evaluation:
     """Fit every model on every training fold of ``plan`` and score its test fold.
 
     With ``importance=True``, each fitted model is also scored with each feature family
     permuted across its test cells (family permutation importance, in macro-F1 points).
+    ``n_jobs`` > 1 runs folds in parallel processes, each limited to one thread; the
+    results are identical to a serial run.
     """
     plan.check_matches(data)
     specs = [get_model(m) if isinstance(m, str) else m for m in models]
-    fold_rows, pred_frames, importance_rows = [], [], []
-    for spec in specs:
-        for fold in plan.folds:
-            row, frame, imp = _evaluate_fold(
-                spec, data, fold, importance=importance, repeats=importance_repeats
+    tasks = [(spec, fold) for spec in specs for fold in plan.folds]
+    if n_jobs == 1:
+        results = (
+            _evaluate_fold(spec, data, fold, importance=importance, repeats=importance_repeats)
+            for spec, fold in tasks
+        )
+    else:
+        from joblib import Parallel, delayed
+
+        results = Parallel(n_jobs=n_jobs, return_as="generator")(
+            delayed(_evaluate_fold)(
+                spec,
+                data,
+                fold,
+                importance=importance,
+                repeats=importance_repeats,
+                single_thread=True,
             )
-            fold_rows.append(row)
-            pred_frames.append(frame)
-            importance_rows += imp
-            if progress is not None:
-                progress(f"{spec.name} seed {fold.seed} fold {fold.fold}")
+            for spec, fold in tasks
+        )
+    fold_rows, pred_frames, importance_rows = [], [], []
+    for (spec, fold), (row, frame, imp) in zip(tasks, results, strict=True):
+        fold_rows.append(row)
+        pred_frames.append(frame)
+        importance_rows += imp
+        if progress is not None:
+            progress(f"{spec.name} seed {fold.seed} fold {fold.fold}")
     return Evaluation(
         plan=plan,
         classes=data.classes,
@@ -251,11 +270,31 @@ def run_evaluation(
     )
 
 
-def _evaluate_fold(spec: ModelSpec, data: PatchSeqData, fold, *, importance: bool, repeats: int):
+def _evaluate_fold(
+    spec: ModelSpec,
+    data: PatchSeqData,
+    fold,
+    *,
+    importance: bool,
+    repeats: int,
+    single_thread: bool = False,
+):
+    """Fit one model on one fold; score it (and its family importance) on the test cells."""
+    if not single_thread:
+        return _fold(spec, data, fold, importance, repeats, one_job=False)
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1):  # one worker among several: do not oversubscribe the cores
+        return _fold(spec, data, fold, importance, repeats, one_job=True)
+
+
+def _fold(spec: ModelSpec, data: PatchSeqData, fold, importance: bool, repeats: int, one_job: bool):
     classes = data.classes
     X, y = data.X, data.y.to_numpy()
     seed = fold_seed(fold.seed, fold.fold)
     estimator = clone(spec.build(data.schema, seed))
+    if one_job:
+        estimator.set_params(**{k: 1 for k in estimator.get_params() if k.endswith("n_jobs")})
     t0 = time.perf_counter()
     estimator.fit(X.iloc[fold.train], y[fold.train])
     t1 = time.perf_counter()

@@ -211,10 +211,15 @@ class PooledClassifier(ClassifierMixin, BaseEstimator):
     indicator column (1 = target); each species imputed and standardized on its own cells."""
 
     def __init__(
-        self, source: SourceData | None = None, model: str = "rf", random_state: int | None = None
+        self,
+        source: SourceData | None = None,
+        model: str = "rf",
+        n_jobs: int = 2,
+        random_state: int | None = None,
     ):
         self.source = source
         self.model = model
+        self.n_jobs = n_jobs
         self.random_state = random_state
 
     def _prep(self) -> Pipeline:
@@ -238,7 +243,10 @@ class PooledClassifier(ClassifierMixin, BaseEstimator):
         labels = np.concatenate([self.source.y.to_numpy(), np.asarray(y)])
         if self.model == "rf":
             est = RandomForestClassifier(
-                n_estimators=500, class_weight="balanced", n_jobs=2, random_state=self.random_state
+                n_estimators=500,
+                class_weight="balanced",
+                n_jobs=self.n_jobs,
+                random_state=self.random_state,
             )
         else:
             est = HistGradientBoostingClassifier(
@@ -414,6 +422,7 @@ def run_transfer(
     fractions: Sequence[float] = (0.1, 0.25, 0.5),
     curve_arms: Sequence[str] = ("joint",),
     importance: bool = False,
+    n_jobs: int = 1,
     progress: Progress | None = None,
 ) -> TransferResult:
     """All arms on ``plan`` (target folds), then the learning curve over training fractions."""
@@ -422,7 +431,7 @@ def run_transfer(
         src, target.species, coral=coral, bilstm_params=bilstm_params, strategies=strategies
     )
     evaluation = run_evaluation(
-        target, list(arms.values()), plan, importance=importance, progress=progress
+        target, list(arms.values()), plan, importance=importance, n_jobs=n_jobs, progress=progress
     )
     curve = None
     if fractions:
@@ -434,7 +443,7 @@ def run_transfer(
         needed = sorted({n for pair in pairs for n in pair})
         for fraction in fractions:
             specs = [subsampled(arms[n], fraction) for n in needed]
-            part = run_evaluation(target, specs, plan, progress=progress)
+            part = run_evaluation(target, specs, plan, n_jobs=n_jobs, progress=progress)
             rows += _curve_rows(part, pairs, fraction, f"@{fraction:g}")
         rows += _curve_rows(evaluation, pairs, 1.0, "")
         curve = pd.DataFrame(rows)

@@ -104,3 +104,14 @@ def fmt_diff(result: dict) -> str:
         f"{100 * result['mean_diff']:+.2f} "
         f"[{100 * result['ci_low']:+.2f}, {100 * result['ci_high']:+.2f}]"
     )
+
+
+JobsOpt = Annotated[
+    int,
+    typer.Option(
+        "--jobs",
+        "-j",
+        min=1,
+        help="Folds fitted in parallel (processes; results are identical to a serial run).",
+    ),
+]

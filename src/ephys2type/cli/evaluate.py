@@ -16,6 +16,7 @@ from ..splits import PROTOCOLS, SplitPlan, make_plan
 from .common import (
     FeaturesOpt,
     ForceOpt,
+    JobsOpt,
     LabelsOpt,
     OutOpt,
     ProfileOpt,
@@ -55,6 +56,7 @@ def evaluate(
         bool,
         typer.Option(help="Also compute family permutation importance on the test folds."),
     ] = False,
+    jobs: JobsOpt = 1,
     out: OutOpt = None,
     force: ForceOpt = False,
     list_models: Annotated[bool, typer.Option(help="List the models and exit.")] = False,
@@ -90,7 +92,9 @@ def evaluate(
         f"{plan.dataset['description']}; {plan.protocol}: {len(plan.folds)} fits per model"
     )
     with progress_bar(len(plan.folds) * len(specs), "evaluate") as advance:
-        evaluation = run_evaluation(data, specs, plan, importance=importance, progress=advance)
+        evaluation = run_evaluation(
+            data, specs, plan, importance=importance, n_jobs=jobs, progress=advance
+        )
     write_evaluation(evaluation, out_dir, overwrite=force)
     print_evaluation(evaluation, out_console)
     out_console.print(f"results: {out_dir}")

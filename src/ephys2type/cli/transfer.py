@@ -14,6 +14,7 @@ from ..splits import PROTOCOLS, make_plan
 from .common import (
     SPECIES,
     ForceOpt,
+    JobsOpt,
     OutOpt,
     ProfileOpt,
     check_choice,
@@ -55,6 +56,7 @@ def transfer(
         int | None, typer.Option(min=1, help="Cap BiLSTM training epochs (quick runs).")
     ] = None,
     profile: ProfileOpt = "default",
+    jobs: JobsOpt = 1,
     out: OutOpt = None,
     force: ForceOpt = False,
 ) -> None:
@@ -110,6 +112,7 @@ def transfer(
             strategies=strategies,
             fractions=fraction_list,
             curve_arms=curve_arms,
+            n_jobs=jobs,
             progress=advance,
         )
 
