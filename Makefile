@@ -24,7 +24,7 @@ $(STAMP): $(BIN)/python requirements.lock requirements-dev.lock pyproject.toml
 install: $(STAMP)
 
 reproduce: $(STAMP)
-	$(BIN)/ephys2type data info
+	$(BIN)/ephys2type reproduce
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

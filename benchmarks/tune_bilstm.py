@@ -87,8 +87,8 @@ def main() -> None:
         .mean()
         .unstack()
     )
-    table["mean_macro_f1"] = table["tuning_macro_f1"].mean(axis=1)
-    table = table.sort_values("mean_macro_f1", ascending=False)
+    table[("mean_macro_f1", "both")] = table["tuning_macro_f1"].mean(axis=1)
+    table = table.sort_values(("mean_macro_f1", "both"), ascending=False)
     print(table.round(4).to_string())
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(

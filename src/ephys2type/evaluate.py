@@ -294,7 +294,12 @@ def _fold(spec: ModelSpec, data: PatchSeqData, fold, importance: bool, repeats: 
     seed = fold_seed(fold.seed, fold.fold)
     estimator = clone(spec.build(data.schema, seed))
     if one_job:
-        estimator.set_params(**{k: 1 for k in estimator.get_params() if k.endswith("n_jobs")})
+        busy = {
+            k: 1
+            for k, v in estimator.get_params().items()
+            if k.endswith("n_jobs") and v not in (None, 1)
+        }
+        estimator.set_params(**busy)
     t0 = time.perf_counter()
     estimator.fit(X.iloc[fold.train], y[fold.train])
     t1 = time.perf_counter()
@@ -426,10 +431,12 @@ def write_evaluation(
         timings.columns = [f"{a}_{b}" for a, b in timings.columns]
         (tmp / "timings.json").write_text(dumps_json(timings.to_dict(orient="index")))
         for name in evaluation.models:
+            data = evaluation.plan.dataset
             fig = plot_confusion(
                 evaluation.confusion(name),
                 evaluation.classes,
-                title=f"{name}: {evaluation.plan.dataset.get('description', '')}",
+                title=f"{name}\n{data.get('species', '')}, {data.get('label_scheme', '')}, "
+                f"{evaluation.plan.description}",
             ).figure
             save_figure(fig, tmp / f"confusion_{name}.png")
             ax = plot_reliability(evaluation.calibration(name), title=f"{name}: reliability")

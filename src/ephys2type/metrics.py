@@ -62,11 +62,21 @@ def corrected_interval(
 
 
 def summarize(
-    values: Sequence[float], n_train: float, n_test: float, seeds: Sequence[int] | None = None
+    values: Sequence[float],
+    n_train: float,
+    n_test: float,
+    seeds: Sequence[int] | None = None,
+    bounds: tuple[float, float] | None = (0.0, 1.0),
 ) -> dict[str, Any]:
-    """Mean, SD over folds, corrected 95% CI, and the per-seed means."""
+    """Mean, SD over folds, corrected 95% CI, and the per-seed means.
+
+    The interval is clipped to ``bounds`` (proportions cannot leave [0, 1], though a
+    t-interval over few folds can).
+    """
     v = np.asarray(values, dtype=float)
     mean, lo, hi = corrected_interval(v, n_train, n_test)
+    if bounds is not None and np.isfinite(lo):
+        lo, hi = max(lo, bounds[0]), min(hi, bounds[1])
     out: dict[str, Any] = {
         "mean": mean,
         "sd": float(v.std(ddof=1)) if len(v) > 1 else float("nan"),

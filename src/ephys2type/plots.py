@@ -192,7 +192,14 @@ def plot_importance(
         )
         twin.set_xlabel("mean attention")
         handles = ax.get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0]
-        ax.legend(handles=handles, fontsize=7, loc="lower right", frameon=False)
+        ax.legend(
+            handles=handles,
+            fontsize=7,
+            loc="upper center",
+            bbox_to_anchor=(0.5, -0.16),
+            ncol=2,
+            frameon=False,
+        )
     if title:
         ax.set_title(title, fontsize=9)
     return ax

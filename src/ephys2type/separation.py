@@ -130,6 +130,7 @@ def separation(
     *,
     embedding: str = "umap",
     seeds: int = 1,
+    n_folds: int = 5,
     n_neighbors: int = 15,
     random_state: int = 0,
 ) -> Separation:
@@ -140,7 +141,7 @@ def separation(
     per_class = sil.groupby(data.y.to_numpy()).mean()
     per_class["all"] = float(sil.mean())
     coords, method = embed_2d(Z, embedding, random_state)
-    plan = make_plan(data, "strat5x5", seeds=seeds)
+    plan = make_plan(data, "strat5x5", seeds=seeds, n_folds=n_folds)
     knn = {
         "spca": knn_accuracy(data, plan, spca=True, n_neighbors=n_neighbors),
         "standardized": knn_accuracy(data, plan, spca=False, n_neighbors=n_neighbors),

@@ -419,6 +419,7 @@ def run_transfer(
     coral: bool = False,
     bilstm_params: dict | None = None,
     strategies: Sequence[str] = STRATEGIES,
+    pooled: Sequence[str] = ("rf", "hgb"),
     fractions: Sequence[float] = (0.1, 0.25, 0.5),
     curve_arms: Sequence[str] = ("joint",),
     importance: bool = False,
@@ -428,7 +429,12 @@ def run_transfer(
     """All arms on ``plan`` (target folds), then the learning curve over training fractions."""
     src = SourceData.from_data(source)
     arms = transfer_arms(
-        src, target.species, coral=coral, bilstm_params=bilstm_params, strategies=strategies
+        src,
+        target.species,
+        coral=coral,
+        bilstm_params=bilstm_params,
+        strategies=strategies,
+        pooled=pooled,
     )
     evaluation = run_evaluation(
         target, list(arms.values()), plan, importance=importance, n_jobs=n_jobs, progress=progress

@@ -18,6 +18,7 @@ from ..tables import Ephys2TypeWarning
 from . import data as data_cmds
 from . import evaluate as evaluate_cmds
 from . import models as model_cmds
+from . import reproduce as reproduce_cmds
 from . import transfer as transfer_cmds
 
 app = typer.Typer(
@@ -38,6 +39,7 @@ app.command("spca")(evaluate_cmds.spca)
 app.command("transfer")(transfer_cmds.transfer)
 app.command("train")(model_cmds.train)
 app.command("predict")(model_cmds.predict)
+app.command("reproduce")(reproduce_cmds.reproduce)
 
 
 def _error_line(message: str) -> None:

@@ -1,0 +1,66 @@
+"""``ephys2type reproduce``: the whole study on the bundled data, and its report."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from .common import JobsOpt, console
+
+
+def reproduce(
+    quick: Annotated[
+        bool, typer.Option(help="1 seed x 3 folds, capped epochs, fewer models (about 3 min).")
+    ] = False,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Run folder (default results/reproduce[-quick])."),
+    ] = None,
+    jobs: JobsOpt = 2,
+) -> None:
+    """Run QC, sPCA separation, baselines, the BiLSTM and its ablations, and transfer;
+    write report.html (self-contained), report.md and summary.json.
+
+    Stages whose configuration, data and code are unchanged are reused from an earlier run
+    into the same folder; everything else is recomputed. The report is written last.
+    """
+    from ..reproduce import ReproduceConfig, Reproduction
+
+    config = ReproduceConfig.quick_run(jobs) if quick else ReproduceConfig.full(jobs)
+    out = out or Path("results") / ("reproduce-quick" if quick else "reproduce")
+    progress = Progress(
+        TextColumn("[bold]{task.description:<22}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[step]}"),
+        console=Console(stderr=True),
+    )
+
+    def stage_progress(name: str, total: int):
+        task = progress.add_task(name, total=total, step="")
+
+        def advance(text: str) -> None:
+            progress.update(task, advance=1, step=text)
+
+        return advance
+
+    start = time.perf_counter()
+    run = Reproduction(config, out, stage_progress=stage_progress)
+    with progress:
+        run.run()
+    out_console = console()
+    table = Table(title=f"stages ({'quick' if quick else 'full'} run)", title_justify="left")
+    table.add_column("stage")
+    table.add_column("time", justify="right")
+    for r in run.results:
+        table.add_row(r.name, "cached" if r.cached else f"{r.seconds:.1f} s")
+    table.add_row("total", f"{time.perf_counter() - start:.1f} s")
+    out_console.print(table)
+    out_console.print(f"report: {out / 'report.html'}")

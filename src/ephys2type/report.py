@@ -1,0 +1,585 @@
+"""The reproduction report: one self-contained HTML page, a Markdown twin, and summary.json.
+
+Every number carries its protocol (species, labels, split plan, seeds, cells). Verdicts
+("beats", "is worse than", "is not distinguishable from") are derived from the paired
+corrected t-test's 95% interval, never written by hand.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import html
+import json
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .evaluate import dumps_json
+from .files import atomic_write_text
+
+if TYPE_CHECKING:
+    from .reproduce import Reproduction
+
+#: Published numbers of the study we reproduce (Schwider & Ramezani 2026), in percent.
+PAPER = {
+    "mouse_cells": 3699,
+    "human_cells": 506,
+    "mouse_rf_accuracy": 90.72,
+    "mouse_bilstm_smote_accuracy": 92.35,
+    "human_rf_accuracy": 75.18,
+    "human_bilstm_smote_macro_f1": 67.54,
+    "transfer_human_only_macro_f1": 65.80,
+    "transfer_macro_f1": 67.95,
+}
+
+
+def _load(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _pct(summary: dict[str, Any] | None) -> str:
+    if not summary:
+        return "n/a"
+    return (
+        f"{100 * summary['mean']:.2f} ± {100 * summary['sd']:.2f} "
+        f"[{100 * summary['ci_low']:.2f}, {100 * summary['ci_high']:.2f}]"
+    )
+
+
+def _diff(c: dict[str, Any] | None) -> str:
+    if not c:
+        return "n/a"
+    return (
+        f"{100 * c['mean_diff']:+.2f} [{100 * c['ci_low']:+.2f}, {100 * c['ci_high']:+.2f}], "
+        f"p = {c['p']:.3g}"
+    )
+
+
+def _because(c: dict[str, Any] | None) -> str:
+    """'(difference -0.31 points, 95% CI -1.69 to +1.08, p = 0.44)'."""
+    if not c:
+        return "(no paired comparison available)"
+    return (
+        f"(difference {100 * c['mean_diff']:+.2f} points, 95% CI {100 * c['ci_low']:+.2f} to "
+        f"{100 * c['ci_high']:+.2f}, p = {c['p']:.3g})"
+    )
+
+
+def verdict(c: dict[str, Any] | None) -> str:
+    """'beats', 'is worse than' or 'is not distinguishable from' (95% CI of the difference)."""
+    if not c or c["ci_low"] is None:
+        return "cannot be compared with"
+    if c["ci_low"] > 0:
+        return "beats"
+    if c["ci_high"] < 0:
+        return "is worse than"
+    return "is not distinguishable from"
+
+
+def _comparison(metrics: dict[str, Any], a: str, b: str, metric: str) -> dict[str, Any] | None:
+    for c in metrics.get("comparisons", []):
+        if c["metric"] == metric and {c["a"], c["b"]} == {a, b}:
+            if c["a"] == a:
+                return c
+            return {
+                **c,
+                "a": a,
+                "b": b,
+                "mean_diff": -c["mean_diff"],
+                "ci_low": -c["ci_high"],
+                "ci_high": -c["ci_low"],
+                "t": -c["t"],
+            }
+    return None
+
+
+def _protocol(metrics: dict[str, Any]) -> str:
+    d, p = metrics["dataset"], metrics["protocol"]
+    return (
+        f"{d['species']}, labels {d['label_scheme']}, QC {d['qc_profile']}, "
+        f"{d['features']} features, {d['n_cells']} cells; {p['description']}"
+    )
+
+
+class ReportBuilder:
+    """Collects sections as (HTML, Markdown) pairs and figures to embed."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.html: list[str] = []
+        self.md: list[str] = []
+
+    def heading(self, text: str, level: int = 2) -> None:
+        anchor = "".join(ch if ch.isalnum() else "-" for ch in text.lower()).strip("-")
+        self.html.append(f'<h{level} id="{anchor}">{html.escape(text)}</h{level}>')
+        self.md.append(f"\n{'#' * level} {text}\n")
+
+    def para(self, text: str, cls: str = "") -> None:
+        attr = f' class="{cls}"' if cls else ""
+        self.html.append(f"<p{attr}>{html.escape(text)}</p>")
+        self.md.append(f"\n{text}\n")
+
+    def table(self, header: list[str], rows: list[list[Any]], caption: str = "") -> None:
+        cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
+        head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
+        body = "".join(
+            "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>"
+            for row in rows
+        )
+        self.html.append(f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+        md = [
+            f"\n{caption}\n" if caption else "",
+            "| " + " | ".join(map(str, header)) + " |",
+            "|" + "---|" * len(header),
+        ]
+        md += ["| " + " | ".join(str(v).replace("|", "\\|") for v in row) + " |" for row in rows]
+        self.md.append("\n".join(md) + "\n")
+
+    def figures(self, paths: list[Path], caption: str = "") -> None:
+        cells = []
+        for path in paths:
+            if not path.exists():
+                continue
+            data = base64.b64encode(path.read_bytes()).decode()
+            rel = path.relative_to(self.root).as_posix()
+            cells.append(
+                f'<figure><img alt="{html.escape(rel)}" src="data:image/png;base64,'
+                f'{data}"><figcaption>{html.escape(rel)}</figcaption></figure>'
+            )
+            self.md.append(f"![{rel}]({rel})")
+        if cells:
+            cap = f"<p class='caption'>{html.escape(caption)}</p>" if caption else ""
+            self.html.append(f"<div class='figures'>{''.join(cells)}</div>{cap}")
+
+    def render_html(self, title: str) -> str:
+        style = resources.files("ephys2type").joinpath("resources", "report.css").read_text()
+        body = "\n".join(self.html)
+        return (
+            f"<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+            f"<meta name='viewport' content='width=device-width,initial-scale=1'>"
+            f"<title>{html.escape(title)}</title><style>{style}</style></head>"
+            f"<body>{body}</body></html>\n"
+        )
+
+
+def write_report(run: Reproduction) -> Path:
+    """Build report.html, report.md and summary.json in the run folder (written last)."""
+    root = run.out
+    cfg = run.config
+    b = ReportBuilder(root)
+    title = "ephys2type: reproduction of electrophysiology-to-transcriptomics mapping"
+    b.html.append(f"<h1>{html.escape(title)}</h1>")
+    b.md.append(f"# {title}\n")
+    from . import __version__
+
+    b.para(
+        f"Generated {dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M UTC')} by ephys2type "
+        f"{__version__}; protocol: {cfg.protocol_note()}; folds run {cfg.jobs} at a time. "
+        "Intervals are 95% corrected resampled-t intervals (Nadeau & Bengio 2003) over the "
+        "folds; paired differences compare two models on identical folds.",
+        "note",
+    )
+    if cfg.quick:
+        b.para(
+            "QUICK MODE: 1 seed x 3 folds, BiLSTM training capped at "
+            f"{cfg.max_epochs} epochs, a reduced model list and PCA instead of UMAP. "
+            "These numbers show that everything runs; use the full run for conclusions.",
+            "quick",
+        )
+    b.html.append(
+        "<nav><a href='#our-numbers-beside-the-paper-s'>Summary</a>"
+        "<a href='#data-and-quality-control'>Data</a>"
+        "<a href='#subclass-separation-in-sparse-pca-space'>sPCA</a>"
+        "<a href='#classifiers'>Classifiers</a>"
+        "<a href='#interpretability-attention-over-feature-families'>Attention</a>"
+        "<a href='#mouse-to-human-transfer'>Transfer</a>"
+        "<a href='#run'>Run</a></nav>"
+    )
+
+    models = {s.name: _load(root / s.name / "results" / "metrics.json") for s in cfg.model_stages}
+    transfer = {
+        p: _load(root / f"transfer_{p}" / "results" / "metrics.json")
+        for p in cfg.transfer_protocols
+    }
+    qc = _load(root / "qc" / "qc.json") or {}
+    summary_rows = _summary(b, models, transfer, qc)
+    _data_section(b, qc)
+    _spca_section(b, root)
+    _classifier_section(b, root, cfg, models)
+    _attention_section(b, root, cfg, models)
+    _transfer_section(b, root, transfer)
+    _run_section(b, run)
+
+    (root / "report.md").write_text("\n".join(b.md) + "\n")
+    summary = {
+        "config": {
+            "quick": cfg.quick,
+            "seeds": cfg.seeds,
+            "folds": cfg.folds,
+            "max_epochs": cfg.max_epochs,
+        },
+        "paper_vs_ours": summary_rows,
+        "stages": [
+            {"stage": r.name, "seconds": r.seconds, "cached": r.cached} for r in run.results
+        ],
+    }
+    atomic_write_text(root / "summary.json", dumps_json(summary), overwrite=True)
+    atomic_write_text(root / "report.html", b.render_html(title), overwrite=True)
+    return root / "report.html"
+
+
+def _model(metrics: dict | None, name: str) -> dict | None:
+    return None if metrics is None else metrics["models"].get(name)
+
+
+def _summary(b: ReportBuilder, models: dict, transfer: dict, qc: dict) -> list[dict[str, Any]]:
+    b.heading("Our numbers beside the paper's")
+    rows: list[dict[str, Any]] = []
+    missing = "not run in this configuration"
+
+    def add(what: str, paper: Any, ours: str, protocol: str) -> None:
+        rows.append({"quantity": what, "paper": paper, "ours": ours, "protocol": protocol})
+
+    for species, key in (("mouse", "mouse5/default"), ("human", "revised/default")):
+        schemes = qc.get(species, {}).get("schemes", {})
+        complete = key.replace("default", "complete")
+        ours = (
+            f"{schemes[key]['n_cells']} (default QC); {schemes[complete]['n_cells']} "
+            "(complete cases)"
+            if key in schemes
+            else missing
+        )
+        add(
+            f"{species} cells after QC",
+            PAPER[f"{species}_cells"],
+            ours,
+            f"{species}, labels {key.split('/')[0]}",
+        )
+
+    def model_row(stage: str, what: str, model: str, metric: str, paper_key: str) -> None:
+        m = models.get(stage)
+        summary = (_model(m, model) or {}).get(metric) if m else None
+        add(
+            what,
+            PAPER[paper_key],
+            _pct(summary) if summary else missing,
+            _protocol(m) if m else stage.removeprefix("models_").replace("_", ", labels ", 1),
+        )
+
+    model_row("models_mouse_mouse5", "mouse rf accuracy (%)", "rf", "accuracy", "mouse_rf_accuracy")
+    model_row(
+        "models_mouse_mouse5",
+        "mouse bilstm-smote accuracy (%)",
+        "bilstm-smote",
+        "accuracy",
+        "mouse_bilstm_smote_accuracy",
+    )
+    for stage, label in (
+        ("models_human_revised", "revised"),
+        ("models_human_subclass", "subclass"),
+    ):
+        model_row(
+            stage, f"human rf accuracy (%), labels {label}", "rf", "accuracy", "human_rf_accuracy"
+        )
+        model_row(
+            stage,
+            f"human bilstm-smote macro-F1 (%), labels {label}",
+            "bilstm-smote",
+            "macro_f1",
+            "human_bilstm_smote_macro_f1",
+        )
+    t = transfer.get("strat5x5")
+    protocol = _protocol(t) + ", aligned features" if t else "human, labels aligned4"
+    human_only = t["models"].get("human_bilstm") if t else None
+    add(
+        "human-only macro-F1 (%), aligned 4-class",
+        PAPER["transfer_human_only_macro_f1"],
+        _pct(human_only["macro_f1"]) if human_only else missing,
+        protocol,
+    )
+    joint = t["models"].get("joint") if t else None
+    gain = {g["arm"]: g for g in t["transfer"]["gains_macro_f1"]}.get("joint") if t else None
+    add(
+        "transfer (pretrain mouse, joint + fine-tune) macro-F1 (%)",
+        PAPER["transfer_macro_f1"],
+        _pct(joint["macro_f1"]) + f"; gain {_diff(gain)}" if joint else missing,
+        protocol,
+    )
+    m5 = models.get("models_mouse_mouse5")
+    b.table(
+        ["quantity", "paper", "ours: mean ± SD [95% CI]", "protocol"],
+        [[r["quantity"], r["paper"], r["ours"], r["protocol"]] for r in rows],
+    )
+    verdicts = []
+    if m5:
+        c = _comparison(m5, "bilstm-smote", "rf", "accuracy")
+        verdicts.append(
+            f"Mouse: the BiLSTM + SMOTE {verdict(c)} the random forest in accuracy {_because(c)}."
+        )
+        c = _comparison(m5, "bilstm-smote", "hgb", "accuracy")
+        verdicts.append(
+            f"Mouse: the BiLSTM + SMOTE {verdict(c)} gradient boosting in accuracy {_because(c)}."
+        )
+    mh = models.get("models_human_revised")
+    if mh:
+        c = _comparison(mh, "bilstm-smote", "rf", "macro_f1")
+        verdicts.append(
+            f"Human (revised labels): the BiLSTM + SMOTE {verdict(c)} the random "
+            f"forest in macro-F1 {_because(c)}."
+        )
+    if t:
+        for g in t["transfer"]["gains_macro_f1"]:
+            verdicts.append(
+                f"Transfer arm {g['arm']} {verdict(g)} {g['reference']} in human "
+                f"macro-F1 {_because(g)}."
+            )
+    for v in verdicts:
+        b.para(v)
+    return rows
+
+
+def _data_section(b: ReportBuilder, qc: dict) -> None:
+    b.heading("Data and quality control")
+    b.para(
+        "Mouse: Gouwens et al. 2020 (visual cortex, IPFX cell record); human: Lee, Dalley "
+        "et al. 2023 (neocortex). QC rules are data (resources/qc.toml): unlabeled and "
+        "out-of-scope cells, cells missing a whole essential family or more than 20% of the "
+        "counted features, impossible values, classes under 10 cells. The paper's QC is "
+        "not published, so counts differ (see README)."
+    )
+    rows = []
+    for species, block in qc.items():
+        for key, s in block["schemes"].items():
+            scheme, profile = key.split("/")
+            if profile == "none":
+                continue
+            counts = ", ".join(f"{k} {v}" for k, v in s["class_counts"].items())
+            if len(s["class_counts"]) > 8:
+                counts = f"{len(s['class_counts'])} t-types"
+            rows.append([species, scheme, profile, s["n_cells"], counts])
+    b.table(["species", "labels", "QC", "cells", "cells per class"], rows)
+    for species, block in qc.items():
+        for note in block.get("notes", []):
+            b.para(f"{species}: {note}", "note")
+
+
+def _spca_section(b: ReportBuilder, root: Path) -> None:
+    b.heading("Subclass separation in sparse-PCA space")
+    rows = []
+    for species in ("mouse", "human"):
+        m = _load(root / f"spca_{species}" / "metrics.json")
+        if not m:
+            continue
+        sil = ", ".join(f"{k} {v:.2f}" for k, v in m["silhouette_per_class"].items())
+        rows.append(
+            [
+                species,
+                m["n_components"],
+                sil,
+                f"{m['silhouette_all']:.3f}",
+                _pct(m["knn"]["spca"]["accuracy"]),
+                _pct(m["knn"]["standardized"]["accuracy"]),
+            ]
+        )
+    b.table(
+        [
+            "species",
+            "sPCA components",
+            "mean silhouette per subclass",
+            "overall",
+            "15-NN accuracy, sPCA (%)",
+            "15-NN accuracy, standardized features (%)",
+        ],
+        rows,
+        "Silhouettes on all cells; k-NN accuracy cross-validated with sPCA refitted in each "
+        "training fold.",
+    )
+    b.figures([root / f"spca_{s}" / "embedding.png" for s in ("mouse", "human")])
+    b.figures(
+        [root / "spca_mouse" / "loadings.png"],
+        "Loadings of the kept sparse components per feature family (mouse). The human "
+        "loadings (93 features) are in spca_human/loadings.png and loadings.csv.",
+    )
+
+
+def _classifier_section(b: ReportBuilder, root: Path, cfg, models: dict) -> None:
+    b.heading("Classifiers")
+    b.para(
+        "Every model of a dataset ran on the same split plan; preprocessing (imputation, "
+        "scaling, sparse PCA, SMOTE, early stopping) is fitted inside each training fold. "
+        "BiLSTM variants: bilstm-smote is the paper's model (attention, SMOTE, cross-entropy, "
+        "linear head); each other variant changes one of those."
+    )
+    for stage in cfg.model_stages:
+        m = models.get(stage.name)
+        if not m:
+            continue
+        b.heading(f"{stage.species}, labels {stage.labels}", 3)
+        b.para(_protocol(m), "note")
+        rows = []
+        for name, r in m["models"].items():
+            vs_rf = _comparison(m, name, "rf", "macro_f1") if name != "rf" else None
+            vs_hgb = _comparison(m, name, "hgb", "macro_f1") if name != "hgb" else None
+            rows.append(
+                [
+                    name,
+                    _pct(r["accuracy"]),
+                    _pct(r["balanced_accuracy"]),
+                    _pct(r["macro_f1"]),
+                    f"{100 * r['calibration']['ece']:.1f}",
+                    _diff(vs_rf) if vs_rf else "",
+                    _diff(vs_hgb) if vs_hgb else "",
+                ]
+            )
+        b.table(
+            [
+                "model",
+                "accuracy (%)",
+                "balanced accuracy (%)",
+                "macro-F1 (%)",
+                "ECE (%)",
+                "macro-F1 minus rf (points)",
+                "macro-F1 minus hgb (points)",
+            ],
+            rows,
+        )
+        classes = m["classes"]
+        rows = [
+            [name] + [f"{100 * r['per_class'][c]['f1']:.1f}" for c in classes]
+            for name, r in m["models"].items()
+        ]
+        b.table(["model", *[f"F1 {c}" for c in classes]], rows, "Per-class F1 (%)")
+        folder = root / stage.name / "results"
+        b.figures(
+            [
+                folder / "confusion_rf.png",
+                folder / "confusion_bilstm-smote.png",
+                folder / "reliability_bilstm-smote.png",
+            ]
+        )
+
+
+def _attention_section(b: ReportBuilder, root: Path, cfg, models: dict) -> None:
+    b.heading("Interpretability: attention over feature families")
+    b.para(
+        "Mean attention per true class (out-of-fold cells) and, as a check that attention "
+        "means something, family permutation importance on the test folds (macro-F1 drop "
+        "when a family's values are shuffled across cells), with their Spearman rank "
+        "correlation."
+    )
+    rows = []
+    for stage in cfg.model_stages:
+        m = models.get(stage.name)
+        interp = (_model(m, "bilstm-smote") or {}).get("interpretability") if m else None
+        if not interp or "spearman_attention_vs_importance" not in interp:
+            continue
+        rho = interp["spearman_attention_vs_importance"]
+        att = interp["mean_attention"]
+        imp = interp["permutation_importance_macro_f1"]
+        top_att = max(att, key=att.get)
+        top_imp = max(imp, key=imp.get)
+        rows.append(
+            [
+                f"{stage.species}, {stage.labels}",
+                top_att,
+                top_imp,
+                f"{rho['rho_of_means']:.2f} (n = {rho['n_families']} families)",
+                f"{rho['rho_per_fold_mean']:.2f} ± {rho['rho_per_fold_sd']:.2f}",
+            ]
+        )
+        folder = root / stage.name / "results"
+        b.figures(
+            [folder / "attention_bilstm-smote.png", folder / "importance_bilstm-smote.png"],
+            f"{stage.species}, {stage.labels}",
+        )
+    if rows:
+        b.table(
+            [
+                "dataset",
+                "most attended family",
+                "most important family",
+                "Spearman rho, attention vs importance",
+                "rho per fold (mean ± SD)",
+            ],
+            rows,
+        )
+
+
+def _transfer_section(b: ReportBuilder, root: Path, transfer: dict) -> None:
+    b.heading("Mouse-to-human transfer")
+    b.para(
+        "Aligned 4-class task (Lamp5, Pvalb, Sst, Vip; mouse Sncg -> Vip) on 25 aligned "
+        "features. Each species is imputed and standardized on its own cells (human: the "
+        "training fold). Every arm ran on the same human folds; gains are paired."
+    )
+    for protocol, t in transfer.items():
+        if not t:
+            continue
+        b.heading(f"protocol {protocol}", 3)
+        b.para(_protocol(t), "note")
+        rows = [
+            [
+                name,
+                r["description"],
+                _pct(r["accuracy"]),
+                _pct(r["macro_f1"]),
+                ", ".join(f"{c} {100 * v['f1']:.0f}" for c, v in r["per_class"].items()),
+            ]
+            for name, r in t["models"].items()
+        ]
+        b.table(["arm", "what", "accuracy (%)", "macro-F1 (%)", "per-class F1 (%)"], rows)
+        rows = [
+            [g["arm"], g["reference"], _diff(g), verdict(g)]
+            for g in t["transfer"]["gains_macro_f1"]
+        ]
+        b.table(["transfer arm", "compared with", "macro-F1 gain (points)", "verdict"], rows)
+        if "learning_curve" in t:
+            rows = [
+                [
+                    f"{r['fraction']:g}",
+                    f"{r['n_train_cells']:.0f}",
+                    r["arm"],
+                    f"{100 * r['arm_macro_f1']:.2f}",
+                    f"{100 * r['reference_macro_f1']:.2f}",
+                    _diff(
+                        {
+                            "mean_diff": r["gain"],
+                            "ci_low": r["gain_ci_low"],
+                            "ci_high": r["gain_ci_high"],
+                            "p": r["gain_p"],
+                        }
+                    ),
+                ]
+                for r in t["learning_curve"]
+            ]
+            b.table(
+                [
+                    "fraction",
+                    "human training cells",
+                    "arm",
+                    "arm macro-F1",
+                    "human-only macro-F1",
+                    "gain",
+                ],
+                rows,
+                "Learning curve",
+            )
+        b.figures([root / f"transfer_{protocol}" / "results" / "learning_curve.png"])
+
+
+def _run_section(b: ReportBuilder, run: Reproduction) -> None:
+    b.heading("Run")
+    rows = [[r.name, "cached" if r.cached else f"{r.seconds:.1f} s"] for r in run.results]
+    total = sum(r.seconds for r in run.results)
+    rows.append(["total (this run)", f"{total:.1f} s"])
+    b.table(["stage", "time"], rows)
+    b.para(
+        "Machine-readable results: <stage>/results/metrics.json, fold_metrics.csv, "
+        "oof_predictions.csv (with per-cell attention), split_plan.json; summary.json in "
+        "this folder.",
+        "note",
+    )

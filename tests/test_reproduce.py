@@ -1,0 +1,134 @@
+"""The reproduction pipeline: stages, caching keyed by configuration/data/code, the report."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ephys2type import reproduce as repro
+from ephys2type.reproduce import ModelStage, ReproduceConfig, Reproduction
+
+TINY = ReproduceConfig(
+    quick=True,
+    seeds=1,
+    folds=2,
+    jobs=1,
+    max_epochs=3,
+    embedding="pca",
+    spca_species=("mouse",),
+    model_stages=(
+        ModelStage(
+            "models_human_revised",
+            "human",
+            "revised",
+            ("rf", "logreg", "bilstm-smote"),
+            importance=True,
+        ),
+    ),
+    transfer_protocols=("strat5x5",),
+    transfer_fractions=(0.5,),
+    transfer_strategies=("joint",),
+    transfer_pooled=(),
+)
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "tiny"
+    run = Reproduction(TINY, out)
+    run.run()
+    return run
+
+
+def test_every_stage_and_the_report_are_written(first_run):
+    out = first_run.out
+    assert [r.name for r in first_run.results] == [
+        "qc",
+        "spca_mouse",
+        "models_human_revised",
+        "transfer_strat5x5",
+    ]
+    assert not any(r.cached for r in first_run.results)
+    html = (out / "report.html").read_text()
+    for text in (
+        "Our numbers beside the paper",
+        "QUICK MODE",
+        "90.72",
+        "67.95",
+        "data:image/png;base64,",
+        "Mouse-to-human transfer",
+        "attention",
+    ):
+        assert text in html, text
+    assert "<script" not in html  # self-contained, static
+    summary = json.loads((out / "summary.json").read_text())
+    quantities = {r["quantity"] for r in summary["paper_vs_ours"]}
+    assert "mouse cells after QC" in quantities
+    assert any("transfer" in q for q in quantities)
+    assert (out / "report.md").read_text().startswith("# ephys2type")
+    metrics = json.loads((out / "models_human_revised" / "results" / "metrics.json").read_text())
+    assert metrics["protocol"]["seeds"] == [0] and metrics["protocol"]["n_folds"] == 2
+
+
+def test_unchanged_stages_are_reused(first_run):
+    again = Reproduction(TINY, first_run.out)
+    again.run()
+    assert all(r.cached for r in again.results)
+    assert (first_run.out / "report.html").exists()
+
+
+def test_a_changed_configuration_or_code_recomputes(first_run, monkeypatch):
+    from dataclasses import replace
+
+    changed = replace(TINY, transfer_fractions=(0.25,))
+    run = Reproduction(changed, first_run.out)
+    run.run()
+    cached = {r.name: r.cached for r in run.results}
+    assert not cached["transfer_strat5x5"] and cached["models_human_revised"]
+    monkeypatch.setattr(repro, "code_fingerprint", lambda: "another version of the code")
+    run = Reproduction(changed, first_run.out)
+    run.run()
+    assert not any(r.cached for r in run.results)
+
+
+def test_an_interrupted_run_leaves_no_report(first_run, monkeypatch, tmp_path):
+    import shutil
+
+    out = tmp_path / "copy"
+    shutil.copytree(first_run.out, out)
+
+    def boom(self, species):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Reproduction, "stage_spca", boom)
+    monkeypatch.setattr(repro, "code_fingerprint", lambda: "new code")
+    with pytest.raises(KeyboardInterrupt):
+        Reproduction(TINY, out).run()
+    assert not (out / "report.html").exists() and not (out / "summary.json").exists()
+    # the stage finished before the interruption is complete and current; nothing is
+    # half-written
+    qc = json.loads((out / "qc" / "stage.json").read_text())
+    assert qc["key"] != json.loads((first_run.out / "qc" / "stage.json").read_text())["key"]
+    assert not list(out.glob(".*partial"))
+
+
+def test_quick_and_full_configurations():
+    quick, full = ReproduceConfig.quick_run(), ReproduceConfig.full()
+    assert quick.quick and quick.seeds == 1 and full.seeds == 5 and full.folds == 5
+    names = {s.name for s in full.model_stages}
+    assert names == {
+        "models_mouse_mouse5",
+        "models_mouse_aligned4",
+        "models_human_revised",
+        "models_human_subclass",
+    }
+    ablations = set(repro.BILSTM_ABLATIONS)
+    for stage in full.model_stages[:3]:
+        assert ablations <= set(stage.models) and {"rf", "hgb"} <= set(stage.models)
+    assert full.transfer_protocols == ("strat5x5", "group5x5")
+
+
+def test_reproduce_command_help(run_cli):
+    result = run_cli("reproduce", "--help")
+    assert result.code == 0 and "--quick" in result.out
