@@ -23,7 +23,7 @@ TINY = ReproduceConfig(
             "human",
             "revised",
             ("rf", "logreg", "bilstm-smote"),
-            importance=True,
+            importance=("bilstm-smote",),
         ),
     ),
     transfer_protocols=("strat5x5",),

@@ -202,7 +202,7 @@ def fit_module(
     Returns the per-epoch history and the best epoch (1-based).
     """
     optimizer = torch.optim.AdamW(
-        module.parameters(), lr=config.lr, weight_decay=config.weight_decay
+        module.parameters(), lr=config.lr, weight_decay=config.weight_decay, foreach=True
     )
     best, best_state, best_epoch, wait, history = math.inf, None, 0, 0, []
     for epoch in range(config.max_epochs):

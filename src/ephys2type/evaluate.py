@@ -133,30 +133,51 @@ class Evaluation:
         if att is not None:
             out["mean_attention"] = att.loc["all cells"].to_dict()
             out["attention_per_class"] = att.drop(index="all cells").to_dict(orient="index")
-        if self.importance is not None and not self.importance.empty:
+        if self.importance is not None and (self.importance["model"] == model).any():
             imp = self.importance[self.importance["model"] == model]
             mean_imp = imp.groupby("family")["importance"].mean().reindex(self.families)
             out["permutation_importance_macro_f1"] = mean_imp.to_dict()
             if att is not None:
-                rho, p = stats.spearmanr(att.loc["all cells"].to_numpy(), mean_imp.to_numpy())
-                per_fold = []
-                pred = self.predictions[self.predictions["model"] == model]
-                cols = [f"attention:{f}" for f in self.families]
-                for (seed, fold), part in imp.groupby(["seed", "fold"]):
-                    fold_att = pred[(pred.seed == seed) & (pred.fold == fold)][cols].mean()
-                    r = stats.spearmanr(
-                        fold_att.to_numpy(),
-                        part.set_index("family").loc[self.families, "importance"],
-                    )
-                    per_fold.append(r.statistic)
-                out["spearman_attention_vs_importance"] = {
-                    "rho_of_means": float(rho),
-                    "p_of_means": float(p),
-                    "n_families": len(self.families),
-                    "rho_per_fold_mean": float(np.nanmean(per_fold)),
-                    "rho_per_fold_sd": float(np.nanstd(per_fold, ddof=1)),
-                }
+                out["spearman_attention_vs_importance"] = self._attention_vs_importance(
+                    model, att.loc["all cells"], mean_imp, imp
+                )
         return out or None
+
+    def _attention_vs_importance(self, model, mean_att, mean_imp, imp) -> dict[str, Any]:
+        """Spearman correlation of attention and importance: of the fold means, and per fold.
+
+        Undefined (None) when either is constant, e.g. attention under mean pooling.
+        """
+
+        def rho(a, b) -> tuple[float | None, float | None]:
+            a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+            if np.ptp(a) < 1e-12 or np.ptp(b) < 1e-12:
+                return None, None
+            r = stats.spearmanr(a, b)
+            return float(r.statistic), float(r.pvalue)
+
+        pred = self.predictions[self.predictions["model"] == model]
+        cols = [f"attention:{f}" for f in self.families]
+        per_fold = []
+        for (seed, fold), part in imp.groupby(["seed", "fold"]):
+            fold_att = pred[(pred.seed == seed) & (pred.fold == fold)][cols].mean()
+            r, _ = rho(fold_att, part.set_index("family").loc[self.families, "importance"])
+            if r is not None:
+                per_fold.append(r)
+        r_means, p_means = rho(mean_att, mean_imp)
+        return {
+            "rho_of_means": r_means,
+            "p_of_means": p_means,
+            "n_families": len(self.families),
+            "rho_per_fold_mean": float(np.mean(per_fold)) if per_fold else None,
+            "rho_per_fold_sd": float(np.std(per_fold, ddof=1)) if len(per_fold) > 1 else None,
+            "n_folds_defined": len(per_fold),
+            **(
+                {}
+                if r_means is not None
+                else {"note": "attention or importance is constant across families; undefined"}
+            ),
+        }
 
     def to_metrics(self) -> dict[str, Any]:
         """Everything ``metrics.json`` holds: protocol, data, versions, scores, comparisons."""
@@ -218,24 +239,29 @@ def run_evaluation(
     models: Sequence[str | ModelSpec],
     plan: SplitPlan,
     *,
-    importance: bool = False,
+    importance: bool | Sequence[str] = False,
     importance_repeats: int = 3,
     n_jobs: int = 1,
     progress: Progress | None = None,
 ) -> Evaluation:
     """Fit every model on every training fold of ``plan`` and score its test fold.
 
-    With ``importance=True``, each fitted model is also scored with each feature family
-    permuted across its test cells (family permutation importance, in macro-F1 points).
+    With ``importance``, each fitted model (``True``: every model; a list: the models named)
+    is also scored with each feature family permuted across its test cells (family
+    permutation importance, in macro-F1 points).
     ``n_jobs`` > 1 runs folds in parallel processes, each limited to one thread; the
     results are identical to a serial run.
     """
     plan.check_matches(data)
     specs = [get_model(m) if isinstance(m, str) else m for m in models]
     tasks = [(spec, fold) for spec in specs for fold in plan.folds]
+    wanted = {s.name for s in specs} if importance is True else set(importance or ())
+
     if n_jobs == 1:
         results = (
-            _evaluate_fold(spec, data, fold, importance=importance, repeats=importance_repeats)
+            _evaluate_fold(
+                spec, data, fold, importance=spec.name in wanted, repeats=importance_repeats
+            )
             for spec, fold in tasks
         )
     else:
@@ -246,7 +272,7 @@ def run_evaluation(
                 spec,
                 data,
                 fold,
-                importance=importance,
+                importance=spec.name in wanted,
                 repeats=importance_repeats,
                 single_thread=True,
             )

@@ -147,3 +147,24 @@ def expected_calibration_error(
             }
         )
     return {"ece": float(ece), "n_bins": n_bins, "bins": bins}
+
+
+def format_summary(summary: dict[str, Any] | None) -> str:
+    """'92.17 ± 0.89 [91.18, 93.16]': mean ± SD [95% CI] of a proportion, in percent."""
+    if summary is None or len(summary) == 0:
+        return "n/a"
+    return (
+        f"{100 * summary['mean']:.2f} ± {100 * summary['sd']:.2f} "
+        f"[{100 * summary['ci_low']:.2f}, {100 * summary['ci_high']:.2f}]"
+    )
+
+
+def format_difference(result: dict[str, Any] | None, *, with_p: bool = False) -> str:
+    """'+1.23 [-0.40, +2.86]' (points, 95% CI) of a paired comparison, optionally with p."""
+    if result is None or len(result) == 0:
+        return "n/a"
+    text = (
+        f"{100 * result['mean_diff']:+.2f} "
+        f"[{100 * result['ci_low']:+.2f}, {100 * result['ci_high']:+.2f}]"
+    )
+    return text + (f", p = {result['p']:.3g}" if with_p else "")

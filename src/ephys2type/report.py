@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from .evaluate import dumps_json
 from .files import atomic_write_text
+from .metrics import format_difference, format_summary
 
 if TYPE_CHECKING:
     from .reproduce import Reproduction
@@ -42,21 +43,11 @@ def _load(path: Path) -> dict[str, Any] | None:
 
 
 def _pct(summary: dict[str, Any] | None) -> str:
-    if not summary:
-        return "n/a"
-    return (
-        f"{100 * summary['mean']:.2f} ± {100 * summary['sd']:.2f} "
-        f"[{100 * summary['ci_low']:.2f}, {100 * summary['ci_high']:.2f}]"
-    )
+    return format_summary(summary)
 
 
 def _diff(c: dict[str, Any] | None) -> str:
-    if not c:
-        return "n/a"
-    return (
-        f"{100 * c['mean_diff']:+.2f} [{100 * c['ci_low']:+.2f}, {100 * c['ci_high']:+.2f}], "
-        f"p = {c['p']:.3g}"
-    )
+    return format_difference(c, with_p=True)
 
 
 def _because(c: dict[str, Any] | None) -> str:
@@ -487,8 +478,8 @@ def _attention_section(b: ReportBuilder, root: Path, cfg, models: dict) -> None:
                 f"{stage.species}, {stage.labels}",
                 top_att,
                 top_imp,
-                f"{rho['rho_of_means']:.2f} (n = {rho['n_families']} families)",
-                f"{rho['rho_per_fold_mean']:.2f} ± {rho['rho_per_fold_sd']:.2f}",
+                _rho(rho["rho_of_means"]) + f" (n = {rho['n_families']} families)",
+                _rho(rho["rho_per_fold_mean"]) + " ± " + _rho(rho["rho_per_fold_sd"]),
             ]
         )
         folder = root / stage.name / "results"
@@ -507,6 +498,10 @@ def _attention_section(b: ReportBuilder, root: Path, cfg, models: dict) -> None:
             ],
             rows,
         )
+
+
+def _rho(value: float | None) -> str:
+    return "undefined" if value is None else f"{value:.2f}"
 
 
 def _transfer_section(b: ReportBuilder, root: Path, transfer: dict) -> None:

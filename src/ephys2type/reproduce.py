@@ -42,7 +42,7 @@ class ModelStage:
     species: str
     labels: str
     models: tuple[str, ...]
-    importance: bool = False
+    importance: tuple[str, ...] = ()  # models whose family permutation importance is computed
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,7 @@ class ReproduceConfig:
     model_stages: tuple[ModelStage, ...] = ()
     transfer_protocols: tuple[str, ...] = ("strat5x5", "group5x5")
     transfer_fractions: tuple[float, ...] = (0.1, 0.25, 0.5)
+    transfer_curve_protocols: tuple[str, ...] = ("strat5x5",)  # learning curve only here
     transfer_strategies: tuple[str, ...] = ("zero-shot", "finetune", "freeze-warmup", "joint")
     transfer_pooled: tuple[str, ...] = ("rf", "hgb")
 
@@ -73,7 +74,7 @@ class ReproduceConfig:
                     "mouse",
                     "mouse5",
                     baselines + BILSTM_ABLATIONS,
-                    importance=True,
+                    importance=("bilstm-smote",),
                 ),
                 ModelStage(
                     "models_mouse_aligned4",
@@ -86,7 +87,7 @@ class ReproduceConfig:
                     "human",
                     "revised",
                     baselines + BILSTM_ABLATIONS,
-                    importance=True,
+                    importance=("bilstm-smote",),
                 ),
                 ModelStage(
                     "models_human_subclass",
@@ -112,7 +113,7 @@ class ReproduceConfig:
                     "mouse",
                     "mouse5",
                     ("rf", "hgb", "logreg", *BILSTM_ABLATIONS),
-                    importance=True,
+                    importance=("bilstm-smote",),
                 ),
                 ModelStage(
                     "models_mouse_aligned4", "mouse", "aligned4", ("rf", "logreg", "bilstm-smote")
@@ -122,7 +123,7 @@ class ReproduceConfig:
                     "human",
                     "revised",
                     ("rf", "hgb", "logreg", *BILSTM_ABLATIONS),
-                    importance=True,
+                    importance=("bilstm-smote",),
                 ),
                 ModelStage(
                     "models_human_subclass", "human", "subclass", ("rf", "logreg", "bilstm-smote")
@@ -274,8 +275,7 @@ class Reproduction:
         return self._run_stage("qc", {"profiles": "all"}, 2, work)
 
     def stage_spca(self, species: str) -> StageResult:
-        from .plots import plot_class_bars, plot_embedding, plot_loadings, save_figure
-        from .separation import separation
+        from .separation import separation, write_separation
 
         spec = {
             "species": species,
@@ -289,33 +289,7 @@ class Reproduction:
             result = separation(
                 data, embedding=self.config.embedding, seeds=1, n_folds=self.config.folds
             )
-            (folder / "metrics.json").write_text(
-                dumps_json({"dataset": result.plan.dataset, **result.to_metrics()})
-            )
-            result.loadings.to_csv(folder / "loadings.csv", float_format="%.6g")
-            result.embedding.assign(label=data.y).to_csv(
-                folder / "embedding.csv", float_format="%.6g"
-            )
-            desc = f"{species}, {data.label_scheme}, {len(data)} cells"
-            ax = plot_embedding(
-                result.embedding.to_numpy(),
-                data.y.to_numpy(),
-                title=f"sparse PCA ({result.components.shape[1]} components), {desc}",
-                axis_label=result.embedding_method,
-            )
-            save_figure(ax.figure, folder / "embedding.png")
-            save_figure(
-                plot_loadings(result.loadings, title=f"sparse PCA loadings, {species}").figure,
-                folder / "loadings.png",
-            )
-            save_figure(
-                plot_class_bars(
-                    result.silhouette.drop("all"),
-                    xlabel="mean silhouette",
-                    title=f"silhouette in sPCA space, {desc}",
-                ).figure,
-                folder / "silhouette.png",
-            )
+            write_separation(result, data, folder)
             advance(species)
 
         return self._run_stage(f"spca_{species}", spec, 1, work)
@@ -360,11 +334,14 @@ class Reproduction:
         return self._run_stage(stage.name, spec, len(plan.folds) * len(stage.models), work)
 
     def stage_transfer(self, protocol: str) -> StageResult:
-        from .plots import plot_learning_curve, save_figure
-        from .transfer import run_transfer
+        from .transfer import run_transfer, write_transfer
 
         params = {"resample": "smote", **self._bilstm_params()}
-        fractions = self.config.transfer_fractions
+        fractions = (
+            self.config.transfer_fractions
+            if protocol in self.config.transfer_curve_protocols
+            else ()
+        )
         strategies, pooled = self.config.transfer_strategies, self.config.transfer_pooled
         curve = ("joint",) if "joint" in strategies else strategies[-1:]
         spec = {
@@ -396,20 +373,6 @@ class Reproduction:
                 progress=advance,
             )
 
-            def extra(results_folder: Path) -> None:
-                result.curve.to_csv(
-                    results_folder / "learning_curve.csv", index=False, float_format="%.6g"
-                )
-                fig = plot_learning_curve(result.curve, title=f"mouse -> human, {plan.description}")
-                save_figure(fig, results_folder / "learning_curve.png")
-                result.gains("macro_f1").to_csv(results_folder / "gains.csv", float_format="%.6g")
-
-            write_evaluation(
-                result.evaluation,
-                folder / "results",
-                overwrite=True,
-                extra_metrics=result.to_metrics(),
-                extra_files=extra,
-            )
+            write_transfer(result, folder / "results", overwrite=True)
 
         return self._run_stage(f"transfer_{protocol}", spec, n_fits, work)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -156,3 +157,31 @@ def separation(
         plan=plan,
         n_neighbors=n_neighbors,
     )
+
+
+def write_separation(result: Separation, data: PatchSeqData, folder: Path) -> None:
+    """Write metrics.json, components/embedding/loadings CSVs and the three figures."""
+    from .evaluate import dumps_json
+    from .plots import plot_class_bars, plot_embedding, plot_loadings, save_figure
+
+    metrics = {"dataset": result.plan.dataset, **result.to_metrics()}
+    (folder / "metrics.json").write_text(dumps_json(metrics))
+    result.components.to_csv(folder / "components.csv", float_format="%.6g")
+    result.embedding.assign(label=data.y).to_csv(folder / "embedding.csv", float_format="%.6g")
+    result.loadings.to_csv(folder / "loadings.csv", float_format="%.6g")
+    desc = f"{data.species}, {data.label_scheme}, {len(data)} cells"
+    ax = plot_embedding(
+        result.embedding.to_numpy(),
+        data.y.to_numpy(),
+        title=f"sparse PCA ({result.components.shape[1]} components), {desc}",
+        axis_label=result.embedding_method,
+    )
+    save_figure(ax.figure, folder / "embedding.png")
+    ax = plot_loadings(result.loadings, title=f"sparse PCA loadings per family, {data.species}")
+    save_figure(ax.figure, folder / "loadings.png")
+    ax = plot_class_bars(
+        result.silhouette.drop("all"),
+        xlabel="mean silhouette",
+        title=f"silhouette in sPCA space, {desc}",
+    )
+    save_figure(ax.figure, folder / "silhouette.png")

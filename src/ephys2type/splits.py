@@ -178,6 +178,12 @@ def make_plan(
         raise Ephys2TypeError("at least one seed is needed")
     y = data.y.to_numpy()
     counts = pd.Series(y).value_counts()
+    if len(counts) == 0:
+        raise Ephys2TypeError("no labelled cells to split")
+    if len(counts) == 1:
+        raise Ephys2TypeError(
+            f"classification needs at least two classes; all {len(y)} cells are {counts.index[0]!r}"
+        )
     if protocol != "holdout" and counts.min() < n_folds:
         raise Ephys2TypeError(
             f"class {counts.idxmin()!r} has {counts.min()} cells, fewer than the {n_folds} "

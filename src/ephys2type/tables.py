@@ -25,6 +25,9 @@ from .schema import FeatureSchema
 
 #: Minimum number of values in a column before its median is checked against the schema.
 MIN_CELLS_FOR_UNIT_CHECK = 20
+#: No IPFX feature in any unit comes near this; larger values are corrupt input (and would
+#: overflow standardization).
+MAX_ABS_VALUE = 1e9
 
 
 class Ephys2TypeWarning(UserWarning):
@@ -132,6 +135,13 @@ def to_numeric(
                 f"{path}: column {col!r}, {where(pos)}: value {raw.iloc[pos]!r} is not a number"
             )
         values = num.to_numpy()
+        huge = np.abs(np.nan_to_num(values, posinf=0.0, neginf=0.0)) > MAX_ABS_VALUE
+        if huge.any():
+            pos = int(np.flatnonzero(huge)[0])
+            raise TableError(
+                f"{path}: column {col!r}, {where(pos)}: value {raw.iloc[pos]!r} is implausibly "
+                f"large for an IPFX feature (beyond ±{MAX_ABS_VALUE:g})"
+            )
         inf = np.isinf(values)
         if inf.any():
             pos = int(np.flatnonzero(inf)[0])
@@ -190,6 +200,7 @@ def read_feature_table(
     Columns not in the schema (and not in ``ignore``) are dropped with a warning.
     """
     raw = read_csv_text(path, what="feature table")
+    index = index_by_id(raw, id_column, path=path).index  # id column present, no blanks/dupes
     extra = check_columns(raw, schema, path=path, ignore=[id_column, *ignore])
     if extra:
         shown = ", ".join(extra[:8]) + (", ..." if len(extra) > 8 else "")
@@ -199,7 +210,7 @@ def read_feature_table(
             stacklevel=2,
         )
     X = to_numeric(raw, schema.columns, path=path)
-    X.index = index_by_id(raw[[id_column]], id_column, path=path).index
+    X.index = index
     if check_unit_ranges:
         check_units(X, schema, path=path)
     return X

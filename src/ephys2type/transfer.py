@@ -24,6 +24,7 @@ import hashlib
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -38,7 +39,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .align import aligned_schema
 from .bilstm import bilstm_classifier, bilstm_pipeline, family_preprocessor
-from .evaluate import Evaluation, Progress, run_evaluation
+from .evaluate import Evaluation, Progress, run_evaluation, write_evaluation
 from .evaluate import explain as explain_estimator
 from .models import ModelSpec, get_model
 from .patchseq import PatchSeqData
@@ -482,3 +483,27 @@ def _curve_rows(evaluation: Evaluation, pairs, fraction: float, suffix: str) -> 
             }
         )
     return rows
+
+
+def write_transfer(result: TransferResult, out_dir: str | Path, *, overwrite: bool = False) -> Path:
+    """Write a transfer run like ``evaluate`` does, plus gains.csv and the learning curve."""
+    from .plots import plot_learning_curve, save_figure
+
+    def extra(folder: Path) -> None:
+        result.gains("macro_f1").to_csv(folder / "gains.csv", float_format="%.6g")
+        if result.curve is not None:
+            result.curve.to_csv(folder / "learning_curve.csv", index=False, float_format="%.6g")
+            fig = plot_learning_curve(
+                result.curve,
+                title=f"{result.source} -> {result.target}: gain from {result.source} data vs "
+                f"{result.target} training cells ({result.evaluation.plan.description})",
+            )
+            save_figure(fig, folder / "learning_curve.png")
+
+    return write_evaluation(
+        result.evaluation,
+        out_dir,
+        overwrite=overwrite,
+        extra_metrics=result.to_metrics(),
+        extra_files=extra,
+    )

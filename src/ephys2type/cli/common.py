@@ -89,23 +89,6 @@ def progress_bar(total: int, description: str) -> Iterator[callable]:
         yield advance
 
 
-def fmt_ci(summary: dict, pct: bool = True) -> str:
-    """'92.3 ± 1.1 [91.2, 93.4]' from a metric summary."""
-    k = 100 if pct else 1
-    return (
-        f"{k * summary['mean']:.2f} ± {k * summary['sd']:.2f} "
-        f"[{k * summary['ci_low']:.2f}, {k * summary['ci_high']:.2f}]"
-    )
-
-
-def fmt_diff(result: dict) -> str:
-    """'+1.23 [-0.40, +2.86]' (points) from a paired comparison."""
-    return (
-        f"{100 * result['mean_diff']:+.2f} "
-        f"[{100 * result['ci_low']:+.2f}, {100 * result['ci_high']:+.2f}]"
-    )
-
-
 JobsOpt = Annotated[
     int,
     typer.Option(

@@ -11,6 +11,8 @@ from rich.table import Table
 from ..evaluate import run_evaluation, write_evaluation
 from ..files import atomic_directory
 from ..metrics import HEADLINE
+from ..metrics import format_difference as fmt_diff
+from ..metrics import format_summary as fmt_ci
 from ..models import get_model, model_names
 from ..splits import PROTOCOLS, SplitPlan, make_plan
 from .common import (
@@ -23,8 +25,6 @@ from .common import (
     SpeciesOpt,
     check_choice,
     console,
-    fmt_ci,
-    fmt_diff,
     load_for_command,
     progress_bar,
 )
@@ -46,8 +46,30 @@ def evaluate(
     ] = "strat5x5",
     seeds: Annotated[int, typer.Option(min=1, help="Number of seeds (repeats).")] = 5,
     folds: Annotated[int, typer.Option(min=2, help="Folds per seed (k-fold protocols).")] = 5,
-    profile: ProfileOpt = "default",
+    profile: Annotated[
+        str | None,
+        typer.Option(
+            "--profile",
+            "-p",
+            help="QC profile (default: 'default' for the bundled data, 'none' for --table).",
+        ),
+    ] = None,
     features: FeaturesOpt = "native",
+    table: Annotated[
+        Path | None,
+        typer.Option(help="Evaluate your own features CSV instead of the bundled data."),
+    ] = None,
+    table_labels: Annotated[
+        Path | None, typer.Option(help="Labels CSV for --table (cell ids, labels, donors).")
+    ] = None,
+    schema: Annotated[
+        str, typer.Option(help="Schema of --table: mouse, human, aligned, or a TOML/JSON file.")
+    ] = "mouse",
+    id_column: Annotated[str, typer.Option(help="Cell id column of --table files.")] = "cell_id",
+    label_column: Annotated[str, typer.Option(help="Label column of --table-labels.")] = "subclass",
+    donor_column: Annotated[
+        str | None, typer.Option(help="Donor column of --table-labels (for group5x5).")
+    ] = None,
     plan_file: Annotated[
         Path | None,
         typer.Option("--plan", help="Reuse the split_plan.json of an earlier run (paired runs)."),
@@ -75,14 +97,33 @@ def evaluate(
     names = model or ["rf"]
     specs = [get_model(n) for n in names]  # unknown names fail before any work
     check_choice(protocol, list(PROTOCOLS), "--protocol")
-    data = load_for_command(species, labels, profile, features)
+    if table is not None:
+        from ..datasets import load_table
+        from ..errors import Ephys2TypeError
+
+        if table_labels is None:
+            raise Ephys2TypeError("--table needs --table-labels (a CSV with the cells' labels)")
+        data = load_table(
+            table,
+            table_labels,
+            schema,
+            id_column=id_column,
+            label_column=label_column,
+            donor_column=donor_column,
+            qc=profile or "none",
+            aligned=features == "aligned",
+        )
+        origin = table.stem
+    else:
+        data = load_for_command(species, labels, profile or "default", features)
+        origin = species
     if plan_file is not None:
         plan = SplitPlan.load(plan_file)
         plan.check_matches(data)
     else:
         plan = make_plan(data, protocol, seeds=seeds, n_folds=folds)
     out_dir = out or Path("results") / (
-        f"{species}_{data.label_scheme}_{features}_{plan.protocol}_{'+'.join(names)}"
+        f"{origin}_{data.label_scheme}_{features}_{plan.protocol}_{'+'.join(names)}"
     )
     if out_dir.exists() and not force:
         from ..errors import OutputExistsError
@@ -144,9 +185,7 @@ def spca(
     metrics.json (silhouette per subclass; cross-validated k-NN accuracy in sPCA space and on
     standardized features) and the components and embedding as CSV.
     """
-    from ..evaluate import dumps_json
-    from ..plots import plot_class_bars, plot_embedding, plot_loadings, save_figure
-    from ..separation import separation
+    from ..separation import separation, write_separation
 
     check_choice(embedding, ("umap", "pca"), "--embedding")
     data = load_for_command(species, labels, profile, "native")
@@ -163,26 +202,7 @@ def spca(
     result = separation(data, embedding=embedding, seeds=seeds)
     desc = f"{species}, {data.label_scheme}, {len(data)} cells"
     with atomic_directory(out_dir, overwrite=force) as tmp:
-        metrics = {"dataset": result.plan.dataset, **result.to_metrics()}
-        (tmp / "metrics.json").write_text(dumps_json(metrics))
-        result.components.to_csv(tmp / "components.csv", float_format="%.6g")
-        result.embedding.assign(label=data.y).to_csv(tmp / "embedding.csv", float_format="%.6g")
-        result.loadings.to_csv(tmp / "loadings.csv", float_format="%.6g")
-        ax = plot_embedding(
-            result.embedding.to_numpy(),
-            data.y.to_numpy(),
-            title=f"sparse PCA components ({result.components.shape[1]}), {desc}",
-            axis_label=result.embedding_method,
-        )
-        save_figure(ax.figure, tmp / "embedding.png")
-        ax = plot_loadings(result.loadings, title=f"sparse PCA loadings per family, {species}")
-        save_figure(ax.figure, tmp / "loadings.png")
-        ax = plot_class_bars(
-            result.silhouette.drop("all"),
-            xlabel="mean silhouette",
-            title=f"silhouette in sPCA space, {desc}",
-        )
-        save_figure(ax.figure, tmp / "silhouette.png")
+        write_separation(result, data, tmp)
     table = Table(title=f"subclass separation, {desc}", title_justify="left")
     table.add_column("class")
     table.add_column("mean silhouette", justify="right")

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from ..errors import OutputExistsError
-from ..evaluate import write_evaluation
+from ..metrics import format_difference as fmt_diff
 from ..splits import PROTOCOLS, make_plan
 from .common import (
     SPECIES,
@@ -19,7 +19,6 @@ from .common import (
     ProfileOpt,
     check_choice,
     console,
-    fmt_diff,
     load_for_command,
     progress_bar,
 )
@@ -71,7 +70,7 @@ def transfer(
     check_choice(target, SPECIES, "--target")
     if source == target:
         raise typer.BadParameter("--source and --target must be different species")
-    from ..transfer import STRATEGIES, run_transfer
+    from ..transfer import STRATEGIES, run_transfer, write_transfer
 
     check_choice(protocol, [p for p in PROTOCOLS if p != "holdout"], "--protocol")
     strategies = strategy or list(STRATEGIES)
@@ -116,26 +115,7 @@ def transfer(
             progress=advance,
         )
 
-    def extra(folder: Path) -> None:
-        from ..plots import plot_learning_curve, save_figure
-
-        if result.curve is not None:
-            result.curve.to_csv(folder / "learning_curve.csv", index=False, float_format="%.6g")
-            fig = plot_learning_curve(
-                result.curve,
-                title=f"{source} -> {target}: gain from {source} data vs "
-                f"{target} training cells ({plan.description})",
-            )
-            save_figure(fig, folder / "learning_curve.png")
-        result.gains("macro_f1").to_csv(folder / "gains.csv", float_format="%.6g")
-
-    write_evaluation(
-        result.evaluation,
-        out_dir,
-        overwrite=force,
-        extra_metrics=result.to_metrics(),
-        extra_files=extra,
-    )
+    write_transfer(result, out_dir, overwrite=force)
     print_evaluation(result.evaluation, out_console, pairs=False)
     print_gains(result, out_console)
     out_console.print(f"results: {out_dir}")

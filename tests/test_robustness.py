@@ -1,0 +1,214 @@
+"""Property-based and fault-injection tests: malformed input never crashes an entry point.
+
+For every generated input, `data check`, `evaluate` and `predict` either succeed or end in one
+clean error line with exit status 2; no traceback, no partial output, no existing file touched.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from ephys2type import load_mouse
+from ephys2type.files import atomic_directory, atomic_write_text
+from fuzzing import check_outputs, mutations, run, write_tables
+
+EXAMPLES = 25  # per entry point in the timed suite; benchmarks/fuzz_inputs.py runs many more
+SETTINGS = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+
+
+def _base_tables():
+    data = load_mouse()
+    rng = np.random.default_rng(0)
+    cells = np.concatenate(
+        [
+            rng.choice(np.flatnonzero(data.y.to_numpy() == cls), 8, replace=False)
+            for cls in data.classes
+        ]
+    )
+    X = data.X.iloc[np.sort(cells)]
+    features = X.copy()
+    features.insert(0, "cell_id", X.index)
+    labels = pd.DataFrame(
+        {
+            "cell_id": X.index,
+            "subclass": data.y.loc[X.index].to_numpy(),
+            "donor": data.groups.loc[X.index].to_numpy(),
+        }
+    )
+    return features.reset_index(drop=True), labels
+
+
+FEATURES, LABELS = _base_tables()
+COLUMNS = list(FEATURES.columns[1:])
+
+
+def _judge(outcome, new_file: Path, folder: Path, precious_bytes: bytes):
+    assert outcome.kind != "crash", (outcome.code, outcome.err[-2000:])
+    problems = check_outputs(outcome, new_file, folder / "precious.txt", precious_bytes)
+    assert not problems, problems
+
+
+def _folder() -> tuple[tempfile.TemporaryDirectory, Path, bytes]:
+    tmp = tempfile.TemporaryDirectory()
+    folder = Path(tmp.name)
+    content = b"the user's own notes; must never change\n"
+    (folder / "precious.txt").write_bytes(content)
+    return tmp, folder, content
+
+
+@SETTINGS
+@given(mutations(COLUMNS, len(FEATURES)))
+def test_data_check_never_crashes(mutation):
+    tmp, folder, precious = _folder()
+    with tmp:
+        fpath, lpath = write_tables(FEATURES, LABELS, mutation, folder)
+        out = folder / "aligned.csv"
+        outcome = run("data", "check", fpath, "--labels", lpath, "--write-aligned", out)
+        _judge(outcome, out, folder, precious)
+
+
+@SETTINGS
+@given(mutations(COLUMNS, len(FEATURES)))
+def test_evaluate_never_crashes(mutation):
+    tmp, folder, precious = _folder()
+    with tmp:
+        fpath, lpath = write_tables(FEATURES, LABELS, mutation, folder)
+        out = folder / "run"
+        outcome = run(
+            "evaluate",
+            "--table",
+            fpath,
+            "--table-labels",
+            lpath,
+            "--model",
+            "logreg",
+            "--seeds",
+            "1",
+            "--folds",
+            "2",
+            "--out",
+            out,
+        )
+        _judge(outcome, out, folder, precious)
+        if outcome.kind == "ok":
+            assert (out / "metrics.json").exists()
+
+
+@pytest.fixture(scope="module")
+def small_model(tmp_path_factory):
+    from ephys2type.persist import train_model
+
+    path = tmp_path_factory.mktemp("model") / "logreg"
+    data = load_mouse()
+    train_model(data.subset(data.X.index[::10]), "logreg").save(path)
+    return path
+
+
+@SETTINGS
+@given(mutation=mutations(COLUMNS, len(FEATURES)))
+def test_predict_never_crashes(small_model, mutation):
+    tmp, folder, precious = _folder()
+    with tmp:
+        fpath, _ = write_tables(FEATURES, LABELS, mutation, folder)
+        out = folder / "preds.csv"
+        outcome = run("predict", "--model", small_model, "--features", fpath, "--out", out)
+        _judge(outcome, out, folder, precious)
+        if outcome.kind == "ok":
+            assert len(pd.read_csv(out)) >= 1
+
+
+# --- fault injection -----------------------------------------------------------------------
+
+
+def test_a_write_failing_midway_leaves_nothing(tmp_path, monkeypatch):
+    target = tmp_path / "results"
+
+    class DiskFull(OSError):
+        pass
+
+    with pytest.raises(Exception, match="write failed"), atomic_directory(target) as tmp:
+        (tmp / "metrics.json").write_text("{}")
+        raise DiskFull(28, "No space left on device")
+    assert not target.exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failing_file_write_keeps_the_old_file(tmp_path, monkeypatch):
+    import os
+
+    path = tmp_path / "preds.csv"
+    path.write_text("old")
+
+    def broken_replace(src, dst):
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(os, "replace", broken_replace)
+    with pytest.raises(Exception, match="write failed"):
+        atomic_write_text(path, "new", overwrite=True)
+    assert path.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["preds.csv"]
+
+
+def test_evaluate_with_a_failing_disk_writes_nothing(run_cli, clean_error, tmp_path, monkeypatch):
+    from ephys2type import evaluate as evaluate_mod
+
+    original = evaluate_mod.Evaluation.to_metrics
+
+    def fail_midway(self):
+        original(self)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(evaluate_mod.Evaluation, "to_metrics", fail_midway)
+    out = tmp_path / "run"
+    result = run_cli(
+        "evaluate",
+        "--species",
+        "human",
+        "--model",
+        "logreg",
+        "--seeds",
+        "1",
+        "--folds",
+        "2",
+        "--out",
+        out,
+    )
+    assert result.code != 0 and "Traceback" not in result.err
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_same_command_same_seed_byte_identical_metrics(run_cli, tmp_path):
+    files = []
+    for name in ("a", "b"):
+        out = tmp_path / name
+        result = run_cli(
+            "evaluate",
+            "--species",
+            "human",
+            "--model",
+            "rf",
+            "--model",
+            "bilstm-smote",
+            "--seeds",
+            "1",
+            "--folds",
+            "3",
+            "--out",
+            out,
+        )
+        assert result.code == 0, result
+        files.append((out / "metrics.json").read_bytes())
+    assert files[0] == files[1]
+    assert json.loads(files[0])["protocol"]["seeds"] == [0]
