@@ -216,3 +216,30 @@ def test_parallel_folds_match_a_serial_run(human):
     serial = run_evaluation(human, [quick, "rf"], plan, n_jobs=1)
     parallel = run_evaluation(human, [quick, "rf"], plan, n_jobs=2)
     pd.testing.assert_frame_equal(serial.predictions, parallel.predictions)
+
+
+def test_works_after_scaling_and_smote_in_an_imblearn_pipeline(human):
+    from imblearn.over_sampling import SMOTE
+    from imblearn.pipeline import Pipeline
+    from sklearn.impute import SimpleImputer
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.preprocessing import StandardScaler
+
+    pipe = Pipeline(
+        [
+            ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
+            ("scale", StandardScaler()),
+            ("smote", SMOTE(random_state=0)),
+            (
+                "model",
+                FamilyBiLSTMClassifier(
+                    families=human.schema.family_index(), random_state=0, **QUICK
+                ),
+            ),
+        ]
+    )
+    # parameters are settable through the pipeline, so sklearn tools can tune them
+    search = GridSearchCV(pipe, {"model__width": [8, 16]}, cv=2, scoring="f1_macro")
+    search.fit(human.X.to_numpy(), human.y.to_numpy())
+    assert search.best_params_["model__width"] in (8, 16)
+    assert search.predict_proba(human.X.to_numpy()).shape == (300, 4)

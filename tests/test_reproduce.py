@@ -132,3 +132,12 @@ def test_quick_and_full_configurations():
 def test_reproduce_command_help(run_cli):
     result = run_cli("reproduce", "--help")
     assert result.code == 0 and "--quick" in result.out
+
+
+def test_report_can_be_rebuilt_without_recomputing(first_run, run_cli, clean_error, tmp_path):
+    (first_run.out / "report.html").unlink()
+    result = run_cli("report", first_run.out)
+    assert result.code == 0, result
+    html = (first_run.out / "report.html").read_text()
+    assert "Our numbers beside the paper" in html
+    clean_error(run_cli("report", tmp_path), "not a reproduce run folder")

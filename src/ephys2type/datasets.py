@@ -20,7 +20,7 @@ import pandas as pd
 from .align import to_aligned
 from .errors import TableError
 from .fetch import fetch
-from .labels import AS_IS, default_scheme, get_scheme
+from .labels import AS_IS, get_scheme
 from .patchseq import PatchSeqData
 from .qc import apply_qc, excluded_subclasses, non_feature_columns
 from .schema import FeatureSchema, get_schema
@@ -277,16 +277,7 @@ def _human_tables() -> tuple[pd.DataFrame, pd.DataFrame, dict[str, str], tuple[s
     return X, meta, sources, tuple(notes)
 
 
-def available_schemes(species: str) -> list[str]:
-    """Label schemes that apply to the bundled data of ``species``."""
-    from .labels import scheme_names
-
-    return scheme_names(species)
-
-
 __all__ = [
-    "available_schemes",
-    "default_scheme",
     "load_human",
     "load_mouse",
     "load_species",

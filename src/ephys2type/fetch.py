@@ -151,8 +151,3 @@ def _download(name: str, root: Path, looked: str) -> None:
             f"{URLS[name]} failed ({reason}); set {ENV_DATA} to a folder that holds the "
             f"Allen tables, or connect to the internet."
         ) from exc
-
-
-def fetch_all(*, download: bool = True) -> dict[str, DataFile]:
-    """Verify every registered reference file; returns name -> :class:`DataFile`."""
-    return {name: fetch(name, download=download) for name in REGISTRY}

@@ -74,6 +74,6 @@ def atomic_directory(path: str | Path, *, overwrite: bool = False) -> Iterator[P
             os.replace(tmp, path)
     except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
-        if isinstance(exc, OSError) and not isinstance(exc, Ephys2TypeError):
+        if isinstance(exc, OSError):
             raise Ephys2TypeError(f"{path}: write failed ({exc.strerror or exc})") from exc
         raise

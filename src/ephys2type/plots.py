@@ -238,8 +238,11 @@ def plot_learning_curve(curve: pd.DataFrame, *, title: str | None = None) -> Fig
             color=colour,
             label=f"{arm} - {part['reference'].iloc[0]}",
         )
+    ticks = np.unique(np.round(curve["n_train_cells"].to_numpy()).astype(int))
     for ax in (left, right):
         ax.set_xscale("log")
+        ax.set_xticks(ticks, [str(t) for t in ticks])
+        ax.minorticks_off()
         ax.set_xlabel("target training cells per fold")
     left.set_ylabel("macro-F1 (%)")
     left.legend(fontsize=7, frameon=False)

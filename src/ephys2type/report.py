@@ -130,15 +130,17 @@ class ReportBuilder:
         md += ["| " + " | ".join(str(v).replace("|", "\\|") for v in row) + " |" for row in rows]
         self.md.append("\n".join(md) + "\n")
 
-    def figures(self, paths: list[Path], caption: str = "") -> None:
+    def figures(self, paths: list[Path], caption: str = "", *, wide: bool = False) -> None:
+        """Embed PNG figures side by side (``wide``: one figure across the page)."""
         cells = []
+        cls = "figure wide" if wide else "figure"
         for path in paths:
             if not path.exists():
                 continue
             data = base64.b64encode(path.read_bytes()).decode()
             rel = path.relative_to(self.root).as_posix()
             cells.append(
-                f'<figure><img alt="{html.escape(rel)}" src="data:image/png;base64,'
+                f'<figure class="{cls}"><img alt="{html.escape(rel)}" src="data:image/png;base64,'
                 f'{data}"><figcaption>{html.escape(rel)}</figcaption></figure>'
             )
             self.md.append(f"![{rel}]({rel})")
@@ -330,6 +332,21 @@ def _summary(b: ReportBuilder, models: dict, transfer: dict, qc: dict) -> list[d
             )
     for v in verdicts:
         b.para(v)
+    hr, hs = _model(mh, "rf"), _model(models.get("models_human_subclass"), "rf")
+    if hr and hs:
+        paper = PAPER["human_rf_accuracy"]
+        by_label = {
+            "Revised_subclass_label": 100 * hr["accuracy"]["mean"],
+            "subclass_label": 100 * hs["accuracy"]["mean"],
+        }
+        closer = min(by_label, key=lambda k: abs(by_label[k] - paper))
+        other = next(k for k in by_label if k != closer)
+        b.para(
+            f"Human labels: the paper's human random-forest accuracy ({paper:.2f}%) is closer "
+            f"to ours with {closer} ({by_label[closer]:.2f}%) than with {other} "
+            f"({by_label[other]:.2f}%); the two columns disagree for 81 cells.",
+            "note",
+        )
     return rows
 
 
@@ -462,7 +479,7 @@ def _attention_section(b: ReportBuilder, root: Path, cfg, models: dict) -> None:
         "when a family's values are shuffled across cells), with their Spearman rank "
         "correlation."
     )
-    rows = []
+    rows, shown = [], []
     for stage in cfg.model_stages:
         m = models.get(stage.name)
         interp = (_model(m, "bilstm-smote") or {}).get("interpretability") if m else None
@@ -471,22 +488,16 @@ def _attention_section(b: ReportBuilder, root: Path, cfg, models: dict) -> None:
         rho = interp["spearman_attention_vs_importance"]
         att = interp["mean_attention"]
         imp = interp["permutation_importance_macro_f1"]
-        top_att = max(att, key=att.get)
-        top_imp = max(imp, key=imp.get)
         rows.append(
             [
                 f"{stage.species}, {stage.labels}",
-                top_att,
-                top_imp,
+                max(att, key=att.get),
+                max(imp, key=imp.get),
                 _rho(rho["rho_of_means"]) + f" (n = {rho['n_families']} families)",
                 _rho(rho["rho_per_fold_mean"]) + " ± " + _rho(rho["rho_per_fold_sd"]),
             ]
         )
-        folder = root / stage.name / "results"
-        b.figures(
-            [folder / "attention_bilstm-smote.png", folder / "importance_bilstm-smote.png"],
-            f"{stage.species}, {stage.labels}",
-        )
+        shown.append(stage)
     if rows:
         b.table(
             [
@@ -498,6 +509,10 @@ def _attention_section(b: ReportBuilder, root: Path, cfg, models: dict) -> None:
             ],
             rows,
         )
+    for stage in shown:
+        folder = root / stage.name / "results"
+        b.heading(f"{stage.species}, labels {stage.labels}", 3)
+        b.figures([folder / "attention_bilstm-smote.png", folder / "importance_bilstm-smote.png"])
 
 
 def _rho(value: float | None) -> str:
@@ -563,7 +578,7 @@ def _transfer_section(b: ReportBuilder, root: Path, transfer: dict) -> None:
                 rows,
                 "Learning curve",
             )
-        b.figures([root / f"transfer_{protocol}" / "results" / "learning_curve.png"])
+        b.figures([root / f"transfer_{protocol}" / "results" / "learning_curve.png"], wide=True)
 
 
 def _run_section(b: ReportBuilder, run: Reproduction) -> None:

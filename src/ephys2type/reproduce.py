@@ -133,6 +133,27 @@ class ReproduceConfig:
             transfer_fractions=(0.25,),
         )
 
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> ReproduceConfig:
+        fields = dict(raw)
+        fields["model_stages"] = tuple(
+            ModelStage(**{**s, "models": tuple(s["models"]), "importance": tuple(s["importance"])})
+            for s in raw["model_stages"]
+        )
+        for key in (
+            "transfer_protocols",
+            "transfer_fractions",
+            "transfer_curve_protocols",
+            "transfer_strategies",
+            "transfer_pooled",
+            "spca_species",
+        ):
+            fields[key] = tuple(raw[key])
+        return cls(**fields)
+
     def protocol_note(self) -> str:
         note = f"stratified {self.folds}-fold CV x {self.seeds} seed(s)"
         if self.max_epochs:
@@ -157,6 +178,36 @@ class StageResult:
     folder: Path
     seconds: float
     cached: bool
+
+
+def rebuild_report(out: str | Path) -> Path:
+    """Write the report again from a run folder's finished stages, without recomputing.
+
+    Stage times are those recorded when each stage ran.
+    """
+    from .errors import Ephys2TypeError
+    from .report import write_report
+
+    out = Path(out)
+    try:
+        config = ReproduceConfig.from_dict(json.loads((out / "run.json").read_text()))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise Ephys2TypeError(f"{out}: not a reproduce run folder (no readable run.json)") from exc
+    run = Reproduction(config, out)
+    for name in [
+        "qc",
+        *(f"spca_{s}" for s in config.spca_species),
+        *(s.name for s in config.model_stages),
+        *(f"transfer_{p}" for p in config.transfer_protocols),
+    ]:
+        try:
+            stage = json.loads((out / name / "stage.json").read_text())
+        except (OSError, ValueError) as exc:
+            raise Ephys2TypeError(
+                f"{out / name}: stage missing or incomplete; run `ephys2type reproduce` again"
+            ) from exc
+        run.results.append(StageResult(name, out / name, float(stage["seconds"]), False))
+    return write_report(run)
 
 
 class Reproduction:
@@ -228,10 +279,9 @@ class Reproduction:
         from .report import write_report
 
         self.out.mkdir(parents=True, exist_ok=True)
-        for stale in ("report.html", "report.md", "summary.json"):
-            (self.out / stale).unlink(
-                missing_ok=True
-            )  # never leave an old report beside new stages
+        for stale in ("report.html", "report.md", "summary.json"):  # no old report beside
+            (self.out / stale).unlink(missing_ok=True)  # new stages
+        (self.out / "run.json").write_text(dumps_json(self.config.to_dict()))
         for species in ("mouse", "human"):
             self._sources |= load_species(species, labels=None, qc=None).sources
         self.stage_qc()

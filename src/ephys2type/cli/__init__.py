@@ -40,6 +40,7 @@ app.command("transfer")(transfer_cmds.transfer)
 app.command("train")(model_cmds.train)
 app.command("predict")(model_cmds.predict)
 app.command("reproduce")(reproduce_cmds.reproduce)
+app.command("report")(reproduce_cmds.report)
 
 
 def _error_line(message: str) -> None:

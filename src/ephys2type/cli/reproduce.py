@@ -64,3 +64,17 @@ def reproduce(
     table.add_row("total", f"{time.perf_counter() - start:.1f} s")
     out_console.print(table)
     out_console.print(f"report: {out / 'report.html'}")
+
+
+def report(
+    run_folder: Annotated[Path, typer.Argument(help="A folder written by `ephys2type reproduce`.")],
+) -> None:
+    """Write report.html, report.md and summary.json again from a finished run folder.
+
+    Nothing is recomputed: the report is built from the stages' saved results, e.g. after
+    upgrading ephys2type's report layout.
+    """
+    from ..reproduce import rebuild_report
+
+    path = rebuild_report(run_folder)
+    console().print(f"report: {path}")
