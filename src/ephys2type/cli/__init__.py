@@ -6,6 +6,7 @@ stderr and exit status 2, never a traceback, and nothing the user had is overwri
 
 from __future__ import annotations
 
+import inspect
 import os
 import sys
 import warnings
@@ -41,6 +42,21 @@ app.command("train")(model_cmds.train)
 app.command("predict")(model_cmds.predict)
 app.command("reproduce")(reproduce_cmds.reproduce)
 app.command("report")(reproduce_cmds.report)
+
+
+def _reflow_help(*apps: typer.Typer) -> None:
+    """Join the wrapped lines of each command's docstring into paragraphs.
+
+    Typer's rich help keeps a docstring's line breaks and then wraps again at the terminal
+    width, which leaves ragged half-empty lines; one paragraph per line wraps cleanly.
+    """
+    for sub in apps:
+        for command in sub.registered_commands:
+            doc = inspect.getdoc(command.callback) or ""
+            command.help = "\n\n".join(" ".join(p.split()) for p in doc.split("\n\n"))
+
+
+_reflow_help(app, data_cmds.data_app)
 
 
 def _error_line(message: str) -> None:

@@ -1,0 +1,27 @@
+"""Every command has readable ``--help``."""
+
+from __future__ import annotations
+
+import pytest
+
+from ephys2type.cli import app
+from ephys2type.cli.data import data_app
+
+COMMANDS = [(c.name,) for c in app.registered_commands] + [
+    ("data", c.name) for c in data_app.registered_commands
+]
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
+def test_every_command_has_help(run_cli, command):
+    result = run_cli(*command, "--help")
+    assert result.code == 0, result
+    assert f"Usage: ephys2type {' '.join(command)}" in result.out
+    assert "--help" in result.out
+
+
+@pytest.mark.parametrize("typer_app", [app, data_app], ids=["ephys2type", "data"])
+def test_help_paragraphs_are_reflowed(typer_app):
+    for command in typer_app.registered_commands:
+        paragraphs = command.help.split("\n\n")
+        assert command.help.strip() and all("\n" not in p for p in paragraphs), command.name
