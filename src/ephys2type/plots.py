@@ -49,7 +49,7 @@ def plot_confusion(
     title: str | None = None,
 ) -> Axes:
     """Row-normalised confusion matrix (recall on the diagonal), with counts in each cell."""
-    ax = ax or new_axes((1.2 * len(classes) + 2.2, 1.1 * len(classes) + 1.6))
+    ax = ax or new_axes((0.8 * len(classes) + 2.0, 0.75 * len(classes) + 1.5))
     counts = np.asarray(counts, dtype=float)
     rows = counts.sum(axis=1, keepdims=True)
     frac = np.divide(counts, rows, out=np.zeros_like(counts), where=rows > 0)
@@ -63,7 +63,7 @@ def plot_confusion(
                 f"{frac[i, j]:.2f}\n({int(counts[i, j])})",
                 ha="center",
                 va="center",
-                fontsize=8,
+                fontsize=9,
                 color=colour,
             )
     ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
@@ -117,8 +117,8 @@ def plot_loadings(
     limit = np.nanmax(np.abs(values)) or 1.0
     masked = np.ma.masked_where(values == 0, values)
     image = ax.imshow(masked, cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto")
-    ax.set_xticks(range(loadings.shape[1]), loadings.columns, rotation=90, fontsize=6)
-    ax.set_yticks(range(loadings.shape[0]), loadings.index, fontsize=6)
+    ax.set_xticks(range(loadings.shape[1]), loadings.columns, rotation=90, fontsize=8)
+    ax.set_yticks(range(loadings.shape[0]), loadings.index, fontsize=8)
     ax.figure.colorbar(image, ax=ax, fraction=0.03, label="loading")
     if title:
         ax.set_title(title, fontsize=9)
@@ -144,13 +144,13 @@ def plot_attention(
     table: pd.DataFrame, *, ax: Axes | None = None, title: str | None = None
 ) -> Axes:
     """Heat map of mean attention (rows: classes, columns: feature families)."""
-    ax = ax or new_axes((0.9 * table.shape[1] + 2.5, 0.45 * table.shape[0] + 1.6))
+    ax = ax or new_axes((0.75 * table.shape[1] + 2.2, 0.5 * table.shape[0] + 1.6))
     values = table.to_numpy(dtype=float)
     image = ax.imshow(values, cmap="viridis", aspect="auto", vmin=0)
     for i in range(values.shape[0]):
         for j in range(values.shape[1]):
             colour = "black" if values[i, j] > 0.6 * values.max() else "white"
-            ax.text(j, i, f"{values[i, j]:.2f}", ha="center", va="center", fontsize=7, color=colour)
+            ax.text(j, i, f"{values[i, j]:.2f}", ha="center", va="center", fontsize=9, color=colour)
     ax.set_xticks(range(table.shape[1]), table.columns, rotation=45, ha="right")
     ax.set_yticks(range(table.shape[0]), table.index)
     ax.figure.colorbar(image, ax=ax, fraction=0.046, label="mean attention")

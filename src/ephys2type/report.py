@@ -114,6 +114,13 @@ class ReportBuilder:
         self.html.append(f"<p{attr}>{html.escape(text)}</p>")
         self.md.append(f"\n{text}\n")
 
+    def bullets(self, items: list[str]) -> None:
+        if not items:
+            return
+        lis = "".join(f"<li>{html.escape(item)}</li>" for item in items)
+        self.html.append(f"<ul>{lis}</ul>")
+        self.md.append("\n" + "\n".join(f"- {item}" for item in items) + "\n")
+
     def table(self, header: list[str], rows: list[list[Any]], caption: str = "") -> None:
         cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
         head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
@@ -330,8 +337,7 @@ def _summary(b: ReportBuilder, models: dict, transfer: dict, qc: dict) -> list[d
                 f"Transfer arm {g['arm']} {verdict(g)} {g['reference']} in human "
                 f"macro-F1 {_because(g)}."
             )
-    for v in verdicts:
-        b.para(v)
+    b.bullets(verdicts)
     hr, hs = _model(mh, "rf"), _model(models.get("models_human_subclass"), "rf")
     if hr and hs:
         paper = PAPER["human_rf_accuracy"]
@@ -411,6 +417,7 @@ def _spca_section(b: ReportBuilder, root: Path) -> None:
         [root / "spca_mouse" / "loadings.png"],
         "Loadings of the kept sparse components per feature family (mouse). The human "
         "loadings (93 features) are in spca_human/loadings.png and loadings.csv.",
+        wide=True,
     )
 
 
@@ -462,13 +469,8 @@ def _classifier_section(b: ReportBuilder, root: Path, cfg, models: dict) -> None
         ]
         b.table(["model", *[f"F1 {c}" for c in classes]], rows, "Per-class F1 (%)")
         folder = root / stage.name / "results"
-        b.figures(
-            [
-                folder / "confusion_rf.png",
-                folder / "confusion_bilstm-smote.png",
-                folder / "reliability_bilstm-smote.png",
-            ]
-        )
+        b.figures([folder / "confusion_rf.png", folder / "confusion_bilstm-smote.png"])
+        b.figures([folder / "reliability_rf.png", folder / "reliability_bilstm-smote.png"])
 
 
 def _attention_section(b: ReportBuilder, root: Path, cfg, models: dict) -> None:
