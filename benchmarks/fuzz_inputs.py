@@ -5,19 +5,23 @@ feature/label tables with the same generators as tests/test_robustness.py and co
 ended in a valid result, how many in one clean error line (exit 2), and how many crashed
 (must be 0). Run on demand:
 
-    .venv/bin/python benchmarks/fuzz_inputs.py [--examples 200] [--out benchmarks/results/fuzz.json]
+    .venv/bin/python benchmarks/fuzz_inputs.py [--examples 200] [--seed S] [--out FILE]
+
+The default explores new inputs on every run (a fresh seed, printed and saved); --seed repeats
+a run exactly.
 """
 
 from __future__ import annotations
 
 import argparse
+import secrets
 import sys
 import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given, seed, settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
@@ -28,10 +32,11 @@ from fuzzing import check_outputs, mutations, run, write_tables
 from test_robustness import COLUMNS, FEATURES, LABELS
 
 
-def fuzz(name: str, command, n: int) -> dict:
+def fuzz(name: str, command, n: int, random_state: int) -> dict:
     counts: Counter = Counter()
     crashes: list[str] = []
 
+    @seed(random_state)
     @settings(max_examples=n, deadline=None, database=None, suppress_health_check=list(HealthCheck))
     @given(mutations(COLUMNS, len(FEATURES)))
     def one(mutation):
@@ -69,8 +74,16 @@ def fuzz(name: str, command, n: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--examples", type=int, default=200)
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="hypothesis seed (default: a fresh one, printed and saved, so a run can be repeated)",
+    )
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/fuzz.json"))
     args = parser.parse_args()
+    random_state = args.seed if args.seed is not None else secrets.randbelow(2**32)
+    print(f"seed {random_state}")
     with tempfile.TemporaryDirectory() as tmp:
         model = Path(tmp) / "model"
         data = load_mouse()
@@ -110,7 +123,9 @@ def main() -> None:
                 out,
             ),
         }
-        results = [fuzz(name, cmd, args.examples) for name, cmd in entry_points.items()]
+        results = [
+            fuzz(name, cmd, args.examples, random_state) for name, cmd in entry_points.items()
+        ]
     print(f"{'entry point':12s} {'inputs':>7s} {'ok':>5s} {'clean error':>12s} {'crash':>6s}")
     for r in results:
         print(
@@ -120,7 +135,8 @@ def main() -> None:
         for c in r["crashes"]:
             print("   crash:", c)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(dumps_json({"examples_per_entry_point": args.examples, "results": results}))
+    summary = {"seed": random_state, "examples_per_entry_point": args.examples, "results": results}
+    args.out.write_text(dumps_json(summary))
     print(f"written to {args.out}")
     if any(r["crash"] for r in results):
         raise SystemExit(1)
