@@ -157,7 +157,7 @@ def test_data_info_prints_counts_for_every_scheme(run_cli):
         "Lamp5 466, Pvalb 764, Sst 1717, Vip 959",
         "Lamp5 66, Pvalb 350, Sst 144, Vip 106",
         "Lamp5 74, Pvalb 280, Sst 214, Vip 98",
-        "55 types",
-        "17 types",
+        "55 types of 10 to 258 cells",
+        "17 types of 10 to 141 cells",
     ):
         assert text in result.out, text

@@ -47,7 +47,7 @@ def info(
             if len(counts) > 8:
                 top = counts.sort_values(ascending=False)
                 shown = (
-                    f"{len(counts)} types, {top.iloc[0]}-{top.iloc[-1]} cells each "
+                    f"{len(counts)} types of {top.iloc[-1]} to {top.iloc[0]} cells "
                     f"(largest: {top.index[0]})"
                 )
             else:
