@@ -16,7 +16,7 @@ from .common import JobsOpt, console
 
 def reproduce(
     quick: Annotated[
-        bool, typer.Option(help="1 seed x 3 folds, capped epochs, fewer models (about 3 min).")
+        bool, typer.Option(help="1 seed x 3 folds, capped epochs, fewer models (about 2 min).")
     ] = False,
     out: Annotated[
         Path | None,
