@@ -18,7 +18,8 @@ import pandas as pd
 import torch
 
 from ephys2type import load_mouse
-from ephys2type.evaluate import dumps_json, fold_seed
+from ephys2type.evaluate import fold_seed
+from ephys2type.files import dumps_json
 from ephys2type.models import get_model
 from ephys2type.splits import make_plan
 

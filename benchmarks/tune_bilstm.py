@@ -22,7 +22,7 @@ from sklearn.model_selection import train_test_split
 
 from ephys2type import load_human, load_mouse
 from ephys2type.bilstm import bilstm_pipeline
-from ephys2type.evaluate import dumps_json
+from ephys2type.files import dumps_json
 from ephys2type.splits import make_plan
 
 CONFIGS = {

@@ -16,6 +16,7 @@ from ephys2type.transfer import (
     Subsample,
     TransferClassifier,
     coral,
+    count_fits,
     reference_arm,
     run_transfer,
     transfer_arms,
@@ -125,9 +126,18 @@ def test_unknown_strategy(mouse, human):
 
 def test_run_transfer_reports_gains_and_a_learning_curve(mouse, human):
     plan = make_plan(human, "strat5x5", seeds=1, n_folds=3)
+    steps = []
     result = run_transfer(
-        mouse, human, plan, bilstm_params=QUICK, strategies=("zero-shot", "joint"), fractions=(0.5,)
+        mouse,
+        human,
+        plan,
+        bilstm_params=QUICK,
+        strategies=("zero-shot", "joint"),
+        fractions=(0.5,),
+        progress=steps.append,
     )
+    # the progress total the commands announce is the number of fits actually made
+    assert len(steps) == count_fits(3, strategies=("zero-shot", "joint"), fractions=(0.5,))
     names = list(result.evaluation.models)
     assert names == [
         "human_bilstm",

@@ -10,8 +10,6 @@ confusion-matrix PNGs and ``timings.json`` (the one file that differs between id
 
 from __future__ import annotations
 
-import json
-import math
 import platform
 import time
 from collections.abc import Callable, Sequence
@@ -28,7 +26,7 @@ from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 
 from . import __version__
-from .files import atomic_directory
+from .files import atomic_directory, dumps_json
 from .metrics import (
     CI_METHOD,
     HEADLINE,
@@ -400,23 +398,6 @@ def explain(estimator, X: pd.DataFrame) -> pd.DataFrame | None:
         return None
     Xt = estimator[:-1].transform(X) if isinstance(estimator, Pipeline) else X
     return method(Xt).reset_index(drop=True)
-
-
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, float | np.floating):
-        return None if not math.isfinite(float(obj)) else float(obj)
-    return obj
-
-
-def dumps_json(obj: Any) -> str:
-    """Deterministic JSON (NaN and infinities become null)."""
-    return json.dumps(_jsonable(obj), indent=2, allow_nan=False) + "\n"
 
 
 def write_evaluation(

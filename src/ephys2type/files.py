@@ -2,17 +2,23 @@
 
 A file is written under a temporary name in its destination folder and renamed into place
 only when complete, so an interrupted or failed write leaves nothing that looks finished.
-An existing destination is an error unless ``overwrite=True``.
+An existing destination is an error unless ``overwrite=True``. Results are JSON written by
+:func:`dumps_json`, the same bytes for the same numbers.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
+import math
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from .errors import Ephys2TypeError, OutputExistsError
 
@@ -77,3 +83,20 @@ def atomic_directory(path: str | Path, *, overwrite: bool = False) -> Iterator[P
         if isinstance(exc, OSError):
             raise Ephys2TypeError(f"{path}: write failed ({exc.strerror or exc})") from exc
         raise
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, float | np.floating):
+        return None if not math.isfinite(float(obj)) else float(obj)
+    return obj
+
+
+def dumps_json(obj: Any) -> str:
+    """Deterministic JSON (NaN and infinities become null)."""
+    return json.dumps(_jsonable(obj), indent=2, allow_nan=False) + "\n"

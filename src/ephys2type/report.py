@@ -15,8 +15,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .evaluate import dumps_json
-from .files import atomic_write_text
+from .files import atomic_write_text, dumps_json
 from .metrics import format_difference, format_summary
 
 if TYPE_CHECKING:

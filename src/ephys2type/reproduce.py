@@ -21,8 +21,8 @@ from typing import Any
 
 from . import __version__
 from .datasets import load_species
-from .evaluate import dumps_json, run_evaluation, write_evaluation
-from .files import atomic_directory
+from .evaluate import run_evaluation, write_evaluation
+from .files import atomic_directory, dumps_json
 from .splits import make_plan
 
 BILSTM_ABLATIONS = (
@@ -384,7 +384,7 @@ class Reproduction:
         return self._run_stage(stage.name, spec, len(plan.folds) * len(stage.models), work)
 
     def stage_transfer(self, protocol: str) -> StageResult:
-        from .transfer import run_transfer, write_transfer
+        from .transfer import count_fits, run_transfer, write_transfer
 
         params = {"resample": "smote", **self._bilstm_params()}
         fractions = (
@@ -407,7 +407,13 @@ class Reproduction:
         source = load_species("mouse", labels="aligned4", features="aligned")
         target = load_species("human", labels="aligned4", features="aligned")
         plan = make_plan(target, protocol, seeds=self.config.seeds, n_folds=self.config.folds)
-        n_fits = len(plan.folds) * (3 + len(strategies) + len(pooled) + 2 * len(fractions))
+        n_fits = count_fits(
+            len(plan.folds),
+            strategies=strategies,
+            pooled=pooled,
+            fractions=fractions,
+            curve_arms=curve,
+        )
 
         def work(folder: Path, advance) -> None:
             result = run_transfer(

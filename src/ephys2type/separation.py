@@ -161,7 +161,7 @@ def separation(
 
 def write_separation(result: Separation, data: PatchSeqData, folder: Path) -> None:
     """Write metrics.json, components/embedding/loadings CSVs and the three figures."""
-    from .evaluate import dumps_json
+    from .files import dumps_json
     from .plots import plot_class_bars, plot_embedding, plot_loadings, save_figure
 
     metrics = {"dataset": result.plan.dataset, **result.to_metrics()}

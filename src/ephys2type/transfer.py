@@ -443,10 +443,7 @@ def run_transfer(
     curve = None
     if fractions:
         rows = []
-        pairs = [
-            (name.replace("-", "_"), reference_arm(name.replace("-", "_"), target.species))
-            for name in curve_arms
-        ]
+        pairs = _curve_pairs(curve_arms, target.species)
         needed = sorted({n for pair in pairs for n in pair})
         for fraction in fractions:
             specs = [subsampled(arms[n], fraction) for n in needed]
@@ -455,6 +452,30 @@ def run_transfer(
         rows += _curve_rows(evaluation, pairs, 1.0, "")
         curve = pd.DataFrame(rows)
     return TransferResult(evaluation, curve, target.species, source.species, coral)
+
+
+def _curve_pairs(curve_arms: Sequence[str], target: str) -> list[tuple[str, str]]:
+    """(arm, target-only reference) pairs on the learning curve."""
+    return [
+        (name.replace("-", "_"), reference_arm(name.replace("-", "_"), target))
+        for name in curve_arms
+    ]
+
+
+def count_fits(
+    n_folds: int,
+    *,
+    strategies: Sequence[str] = STRATEGIES,
+    pooled: Sequence[str] = ("rf", "hgb"),
+    fractions: Sequence[float] = (0.1, 0.25, 0.5),
+    curve_arms: Sequence[str] = ("joint",),
+    target: str = "human",
+) -> int:
+    """How many models :func:`run_transfer` fits with these arguments (for progress bars)."""
+    n_arms = 3 + len(strategies) + len(pooled)  # 3 target-only baselines
+    pairs = _curve_pairs(curve_arms, target) if fractions else []
+    n_curve = len({n for pair in pairs for n in pair}) * len(fractions)
+    return n_folds * (n_arms + n_curve)
 
 
 def _curve_rows(evaluation: Evaluation, pairs, fraction: float, suffix: str) -> list[dict]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
@@ -20,6 +20,7 @@ from rich.progress import (
 )
 
 from ..datasets import load_species
+from ..errors import OutputExistsError
 from ..labels import default_scheme
 from ..patchseq import PatchSeqData
 from ..qc import profiles
@@ -51,6 +52,12 @@ def console() -> Console:
     return Console(highlight=False, soft_wrap=False, width=max(width, 100))
 
 
+def refuse_existing(out: Path, force: bool) -> None:
+    """Refuse an existing output before any work is done (the write itself checks again)."""
+    if out.exists() and not force:
+        raise OutputExistsError(f"{out} already exists; choose another --out or pass --force")
+
+
 def check_choice(value: str, choices: Sequence[str], what: str) -> str:
     if value not in choices:
         raise typer.BadParameter(f"{what} must be one of {', '.join(choices)}, not {value!r}")
@@ -67,26 +74,35 @@ def load_for_command(species: str, labels: str | None, profile: str, features: s
     )
 
 
-@contextmanager
-def progress_bar(total: int, description: str) -> Iterator[callable]:
-    """A rich progress bar (on stderr); yields ``advance(text)``."""
-    progress = Progress(
-        TextColumn("[bold]{task.description}"),
+def new_progress(*, label_width: int = 0, remaining: bool = True) -> Progress:
+    """Rich progress bars on stderr: label, bar, n/total, times, and the current step."""
+    columns = [
+        TextColumn(f"[bold]{{task.description:<{label_width}}}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        TimeRemainingColumn(),
+        *([TimeRemainingColumn()] if remaining else []),
         TextColumn("{task.fields[step]}"),
-        console=Console(stderr=True),
-        transient=False,
-    )
+    ]
+    return Progress(*columns, console=Console(stderr=True), transient=False)
+
+
+def add_bar(progress: Progress, description: str, total: int) -> Callable[[str], None]:
+    """Add a bar to ``progress``; returns ``advance(text)``, one step per call."""
+    task = progress.add_task(description, total=total, step="")
+
+    def advance(text: str) -> None:
+        progress.update(task, advance=1, step=text)
+
+    return advance
+
+
+@contextmanager
+def progress_bar(total: int, description: str) -> Iterator[Callable[[str], None]]:
+    """A rich progress bar (on stderr); yields ``advance(text)``."""
+    progress = new_progress()
     with progress:
-        task = progress.add_task(description, total=total, step="")
-
-        def advance(text: str) -> None:
-            progress.update(task, advance=1, step=text)
-
-        yield advance
+        yield add_bar(progress, description, total)
 
 
 JobsOpt = Annotated[

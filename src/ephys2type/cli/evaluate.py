@@ -27,6 +27,7 @@ from .common import (
     console,
     load_for_command,
     progress_bar,
+    refuse_existing,
 )
 
 
@@ -125,10 +126,7 @@ def evaluate(
     out_dir = out or Path("results") / (
         f"{origin}_{data.label_scheme}_{features}_{plan.protocol}_{'+'.join(names)}"
     )
-    if out_dir.exists() and not force:
-        from ..errors import OutputExistsError
-
-        raise OutputExistsError(f"{out_dir} already exists; choose another --out or pass --force")
+    refuse_existing(out_dir, force)
     out_console.print(
         f"{plan.dataset['description']}; {plan.protocol}: {len(plan.folds)} fits per model"
     )
@@ -190,10 +188,7 @@ def spca(
     check_choice(embedding, ("umap", "pca"), "--embedding")
     data = load_for_command(species, labels, profile, "native")
     out_dir = out or Path("results") / f"spca_{species}_{data.label_scheme}"
-    if out_dir.exists() and not force:
-        from ..errors import OutputExistsError
-
-        raise OutputExistsError(f"{out_dir} already exists; choose another --out or pass --force")
+    refuse_existing(out_dir, force)
     out_console = console()
     out_console.print(
         f"{species}: {len(data)} cells, labels {data.label_scheme}; fitting "

@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from ..errors import OutputExistsError
 from ..files import atomic_write_text
 from .common import (
     FeaturesOpt,
@@ -18,6 +17,7 @@ from .common import (
     SpeciesOpt,
     console,
     load_for_command,
+    refuse_existing,
 )
 
 
@@ -45,8 +45,7 @@ def train(
     """
     from ..persist import train_model
 
-    if out.exists() and not force:
-        raise OutputExistsError(f"{out} already exists; choose another --out or pass --force")
+    refuse_existing(out, force)
     data = load_for_command(species, labels, profile, features)
     out_console = console()
     out_console.print(
@@ -79,8 +78,8 @@ def predict(
     """
     from ..persist import load_model, predict_file
 
-    if out is not None and out.exists() and not force:
-        raise OutputExistsError(f"{out} already exists; choose another --out or pass --force")
+    if out is not None:
+        refuse_existing(out, force)
     trained = load_model(model)
     preds = predict_file(trained, features, id_column=id_column)
     if out is not None:

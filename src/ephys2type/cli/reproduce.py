@@ -7,11 +7,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from .common import JobsOpt, console
+from .common import JobsOpt, add_bar, console, new_progress
 
 
 def reproduce(
@@ -34,22 +32,10 @@ def reproduce(
 
     config = ReproduceConfig.quick_run(jobs) if quick else ReproduceConfig.full(jobs)
     out = out or Path("results") / ("reproduce-quick" if quick else "reproduce")
-    progress = Progress(
-        TextColumn("[bold]{task.description:<22}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("{task.fields[step]}"),
-        console=Console(stderr=True),
-    )
+    progress = new_progress(label_width=22, remaining=False)
 
     def stage_progress(name: str, total: int):
-        task = progress.add_task(name, total=total, step="")
-
-        def advance(text: str) -> None:
-            progress.update(task, advance=1, step=text)
-
-        return advance
+        return add_bar(progress, name, total)
 
     start = time.perf_counter()
     run = Reproduction(config, out, stage_progress=stage_progress)

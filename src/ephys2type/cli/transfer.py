@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from ..errors import OutputExistsError
 from ..metrics import format_difference as fmt_diff
 from ..splits import PROTOCOLS, make_plan
 from .common import (
@@ -21,6 +20,7 @@ from .common import (
     console,
     load_for_command,
     progress_bar,
+    refuse_existing,
 )
 from .evaluate import print_evaluation
 
@@ -70,7 +70,7 @@ def transfer(
     check_choice(target, SPECIES, "--target")
     if source == target:
         raise typer.BadParameter("--source and --target must be different species")
-    from ..transfer import STRATEGIES, run_transfer, write_transfer
+    from ..transfer import STRATEGIES, count_fits, run_transfer, write_transfer
 
     check_choice(protocol, [p for p in PROTOCOLS if p != "holdout"], "--protocol")
     strategies = strategy or list(STRATEGIES)
@@ -90,18 +90,22 @@ def transfer(
     out_dir = out or Path("results") / f"transfer_{source}_to_{target}_{protocol}" + (
         "_coral" if coral else ""
     )
-    if out_dir.exists() and not force:
-        raise OutputExistsError(f"{out_dir} already exists; choose another --out or pass --force")
+    refuse_existing(out_dir, force)
     plan = make_plan(tgt, protocol, seeds=seeds, n_folds=folds)
-    n_arms = 3 + len(strategies) + 2
-    n_curve = len({a for c in curve_arms for a in (c, "ref")}) * len(fraction_list)
+    n_fits = count_fits(
+        len(plan.folds),
+        strategies=strategies,
+        fractions=fraction_list,
+        curve_arms=curve_arms,
+        target=target,
+    )
     out_console = console()
     out_console.print(
-        f"source: {src.plan_description if hasattr(src, 'plan_description') else len(src)} "
-        f"{source} cells; target: {plan.dataset['description']}; {plan.description}"
+        f"source: {len(src)} {source} cells; target: {plan.dataset['description']}; "
+        f"{plan.description}"
     )
     params = {"resample": "smote"} | ({"max_epochs": max_epochs} if max_epochs else {})
-    with progress_bar(len(plan.folds) * (n_arms + n_curve), "transfer") as advance:
+    with progress_bar(n_fits, "transfer") as advance:
         result = run_transfer(
             src,
             tgt,
