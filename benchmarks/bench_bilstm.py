@@ -18,10 +18,10 @@ import pandas as pd
 import torch
 
 from ephys2type import load_mouse
-from ephys2type.evaluate import fold_seed
+from ephys2type.evaluation.runner import fold_seed
+from ephys2type.evaluation.splits import make_plan
 from ephys2type.files import dumps_json
-from ephys2type.models import get_model
-from ephys2type.splits import make_plan
+from ephys2type.models.registry import get_model
 
 TRAIN_TARGET_S = 20.0
 PREDICT_TARGET = 20_000

@@ -17,9 +17,9 @@ import time
 from pathlib import Path
 
 from ephys2type import load_mouse
-from ephys2type.evaluate import run_evaluation
+from ephys2type.evaluation.runner import run_evaluation
+from ephys2type.evaluation.splits import make_plan
 from ephys2type.files import dumps_json
-from ephys2type.splits import make_plan
 
 TARGET_SECONDS = 120.0
 

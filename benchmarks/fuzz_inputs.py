@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from ephys2type import load_mouse
 from ephys2type.files import dumps_json
-from ephys2type.persist import train_model
+from ephys2type.persist.train import train_model
 from fuzzing import check_outputs, mutations, run, write_tables
 from test_robustness import COLUMNS, FEATURES, LABELS
 

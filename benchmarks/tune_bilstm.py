@@ -21,9 +21,9 @@ from sklearn.metrics import f1_score
 from sklearn.model_selection import train_test_split
 
 from ephys2type import load_human, load_mouse
-from ephys2type.bilstm import bilstm_pipeline
+from ephys2type.evaluation.splits import make_plan
 from ephys2type.files import dumps_json
-from ephys2type.splits import make_plan
+from ephys2type.models.bilstm.estimator import bilstm_pipeline
 
 CONFIGS = {
     "A lr3e-3 w32 d0.1": {"lr": 3e-3, "width": 32, "lstm_size": 32, "dropout": 0.1},

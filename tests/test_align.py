@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from ephys2type import load_human, load_mouse
-from ephys2type.align import alignment_report, to_aligned
-from ephys2type.schema import FeatureSchema, get_schema
+from ephys2type.data.align import alignment_report, to_aligned
+from ephys2type.data.schema import FeatureSchema, get_schema
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,7 @@ import pandas as pd
 import pytest
 
 from ephys2type import load_table
-from ephys2type.errors import TableError
-from ephys2type.tables import Ephys2TypeWarning
+from ephys2type.errors import Ephys2TypeWarning, TableError
 
 
 def _edit_features(fpath, how):

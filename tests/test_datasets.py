@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from ephys2type import PatchSeqData, load_human, load_mouse, load_table
+from ephys2type.data.schema import get_schema
 from ephys2type.errors import SchemaError
-from ephys2type.schema import get_schema
 
 
 def test_mouse_raw_table(mouse_raw):

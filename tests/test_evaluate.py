@@ -9,9 +9,10 @@ import pandas as pd
 import pytest
 
 from ephys2type import load_human
-from ephys2type.evaluate import run_evaluation, write_evaluation
-from ephys2type.models import get_model, model_names
-from ephys2type.splits import make_plan
+from ephys2type.evaluation.runner import run_evaluation
+from ephys2type.evaluation.splits import make_plan
+from ephys2type.evaluation.writers import write_evaluation
+from ephys2type.models.registry import get_model, model_names
 
 
 @pytest.fixture(scope="module")

@@ -6,9 +6,9 @@ import shutil
 
 import pytest
 
-from ephys2type import fetch as fetch_mod
+from ephys2type.data import fetch as fetch_mod
+from ephys2type.data.fetch import REGISTRY, URLS, fetch, sha256_of, shared_data_dir
 from ephys2type.errors import DataFileError
-from ephys2type.fetch import REGISTRY, URLS, fetch, sha256_of, shared_data_dir
 
 NAME = "lee2023_human/DataS1_Donor_table.csv"  # the smallest file
 
@@ -119,7 +119,7 @@ def test_cli_reports_a_checksum_mismatch(monkeypatch, tmp_path, run_cli, clean_e
     copy = _copy("lee2023_human/LeeDalley_ephys_fx.csv", tmp_path / "mydata")
     copy.write_bytes(copy.read_bytes().replace(b"0.0", b"0.1", 1))
     monkeypatch.setenv("EPHYS2TYPE_DATA", str(tmp_path / "mydata"))
-    from ephys2type import datasets
+    from ephys2type.data import datasets
 
     datasets._human_tables.cache_clear()
     try:

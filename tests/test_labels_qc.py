@@ -6,11 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from ephys2type.data.container import PatchSeqData
+from ephys2type.data.labels import default_scheme, get_scheme, scheme_names
+from ephys2type.data.qc import apply_qc
+from ephys2type.data.schema import FeatureSchema
 from ephys2type.errors import SchemaError, TableError
-from ephys2type.labels import default_scheme, get_scheme, scheme_names
-from ephys2type.patchseq import PatchSeqData
-from ephys2type.qc import apply_qc
-from ephys2type.schema import FeatureSchema
 
 
 def test_scheme_catalogue():

@@ -19,14 +19,12 @@ import pytest
 from imblearn.over_sampling import SMOTE
 from imblearn.pipeline import Pipeline
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
-from sklearn.impute import SimpleImputer
-from sklearn.preprocessing import StandardScaler
 
 from ephys2type import load_mouse
-from ephys2type.evaluate import run_evaluation
-from ephys2type.models import ModelSpec
-from ephys2type.pipeline import FamilySparsePCA
-from ephys2type.splits import make_plan
+from ephys2type.evaluation.runner import run_evaluation
+from ephys2type.evaluation.splits import make_plan
+from ephys2type.models.preprocessing import preprocessing_steps
+from ephys2type.models.registry import ModelSpec
 
 LOG: dict[str, list] = {}
 
@@ -70,18 +68,12 @@ class FingerprintClassifier(ClassifierMixin, BaseEstimator):
 
 
 def _full_pipeline(schema, seed, key, spies: bool) -> Pipeline:
-    steps = []
-    if spies:
-        steps.append(("spy_input", Spy(key, "input")))
-    steps.append(("impute", SimpleImputer(strategy="median", keep_empty_features=True)))
-    if spies:
-        steps.append(("spy_imputed", Spy(key, "imputed")))
-    steps.append(("scale", StandardScaler()))
-    if spies:
-        steps.append(("spy_scaled", Spy(key, "scaled")))
-    steps.append(("spca", FamilySparsePCA(families=schema.family_index(), random_state=seed)))
-    if spies:
-        steps.append(("spy_spca", Spy(key, "spca")))
+    """Our own in-fold steps (impute + scale, family sparse PCA), spies between them."""
+    steps = [("spy_input", Spy(key, "input"))] if spies else []
+    for name, step in preprocessing_steps(schema, spca=True, random_state=seed):
+        steps.append((name, step))
+        if spies:
+            steps.append((f"spy_{name}", Spy(key, name)))
     steps += [("smote", SMOTE(random_state=seed)), ("model", FingerprintClassifier(key))]
     pipe = Pipeline(steps)
     return pipe.set_output(transform="pandas") if spies else pipe
@@ -103,7 +95,7 @@ def test_spies_see_only_training_cells(small):
     run_evaluation(small, [spec], plan)
     fits = [e for e in LOG[key] if e[0] != "model"]
     per_fold = len(fits) // len(plan.folds)
-    assert per_fold == 4 and len(fits) == 4 * len(plan.folds)
+    assert per_fold == 3 and len(fits) == 3 * len(plan.folds)
     cells = np.asarray(plan.cells)
     for i, fold in enumerate(plan.folds):
         train, test = set(cells[fold.train]), set(cells[fold.test])

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from ephys2type.metrics import corrected_interval, fold_scores, paired_test, summarize
+from ephys2type.evaluation.stats import corrected_interval, fold_scores, paired_test, summarize
 
 
 def test_fold_scores():
@@ -55,7 +55,7 @@ def test_paired_test():
 
 
 def test_expected_calibration_error():
-    from ephys2type.metrics import expected_calibration_error
+    from ephys2type.evaluation.stats import expected_calibration_error
 
     rng = np.random.default_rng(0)
     n = 20000
@@ -74,7 +74,7 @@ def test_expected_calibration_error():
 
 
 def test_temperature_scaling_recovers_the_temperature():
-    from ephys2type.bilstm import fit_temperature
+    from ephys2type.models.calibration import fit_temperature
 
     rng = np.random.default_rng(1)
     logits = rng.normal(scale=4.0, size=(5000, 4))

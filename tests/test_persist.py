@@ -14,9 +14,9 @@ import torch
 
 import ephys2type
 from ephys2type import load_human
-from ephys2type.errors import Ephys2TypeError, ModelFileError, TableError
-from ephys2type.persist import load_model, train_model
-from ephys2type.tables import Ephys2TypeWarning
+from ephys2type.errors import Ephys2TypeError, Ephys2TypeWarning, ModelFileError, TableError
+from ephys2type.persist.format import load_model
+from ephys2type.persist.train import train_model
 
 
 @pytest.fixture(scope="module")
@@ -50,11 +50,11 @@ def test_loaded_bilstm_predicts_like_the_fitted_pipeline(saved, human):
 def test_loaded_forest_predicts_like_the_fitted_pipeline(saved, human):
     trained, path = saved["rf"]
     loaded = load_model(path)
-    logits = np.log(np.clip(trained.pipeline_.predict_proba(human.X), 1e-12, None))
-    logits /= trained.temperature
-    expected = np.exp(logits - logits.max(axis=1, keepdims=True))
-    expected /= expected.sum(axis=1, keepdims=True)
+    # the temperature is scikit-learn's own (CalibratedClassifierCV, method="temperature"),
+    # and the loaded model reproduces that calibrated classifier
+    expected = trained.calibrated_.predict_proba(human.X)
     assert np.allclose(loaded.predict_proba(human.X), expected, atol=1e-9)
+    assert loaded.temperature == trained.temperature != 1.0
 
 
 def test_prediction_table(saved, human):
@@ -80,7 +80,7 @@ def test_missing_values_are_imputed_with_training_medians(saved, human):
     cell[gone] = np.nan
     filled = cell.copy()
     idx = [human.schema.columns.index(c) for c in gone]
-    filled[gone] = loaded.preprocessing.medians[idx]
+    filled[gone] = loaded.preprocessing.medians_[idx]
     assert np.allclose(loaded.predict_proba(cell), loaded.predict_proba(filled))
     assert loaded.predict(cell)["n_missing_features"].iloc[0] == before + 5
 

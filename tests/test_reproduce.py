@@ -6,8 +6,11 @@ import json
 
 import pytest
 
-from ephys2type import reproduce as repro
-from ephys2type.reproduce import ModelStage, ReproduceConfig, Reproduction
+from ephys2type.models.registry import BILSTM_ABLATIONS
+from ephys2type.study import reproduce as repro
+from ephys2type.study.config import ModelStage, ReproduceConfig
+from ephys2type.study.report.sections import write_report
+from ephys2type.study.reproduce import Reproduction
 
 TINY = ReproduceConfig(
     quick=True,
@@ -123,7 +126,8 @@ def test_quick_and_full_configurations():
         "models_human_revised",
         "models_human_subclass",
     }
-    ablations = set(repro.BILSTM_ABLATIONS)
+    ablations = set(BILSTM_ABLATIONS)
+    assert BILSTM_ABLATIONS[0] == "bilstm-smote" and len(ablations) == 5
     for stage in full.model_stages[:3]:
         assert ablations <= set(stage.models) and {"rf", "hgb"} <= set(stage.models)
     assert full.transfer_protocols == ("strat5x5", "group5x5")
@@ -141,3 +145,30 @@ def test_report_can_be_rebuilt_without_recomputing(first_run, run_cli, clean_err
     html = (first_run.out / "report.html").read_text()
     assert "Our numbers beside the paper" in html
     clean_error(run_cli("report", tmp_path), "not a reproduce run folder")
+
+
+def test_presets_are_data_and_round_trip():
+    quick = ReproduceConfig.quick_run(jobs=1)
+    assert ReproduceConfig.from_dict(json.loads(json.dumps(quick.to_dict()))) == quick
+    # "kind:bilstm" in the TOML expands to the registry's BiLSTM models, in order
+    stage = next(s for s in quick.model_stages if s.labels == "mouse5")
+    assert stage.models[-len(BILSTM_ABLATIONS) :] == BILSTM_ABLATIONS
+    with pytest.raises(ValueError, match="unknown reproduce settings"):
+        ReproduceConfig.from_dict({"seedz": 3})
+
+
+def test_the_report_finds_stages_by_what_they_declare(first_run, tmp_path):
+    """A stage renamed in the configuration is still reported (not silently 'not run')."""
+    import shutil
+
+    out = tmp_path / "renamed"
+    shutil.copytree(first_run.out, out)
+    config = json.loads((out / "run.json").read_text())
+    config["model_stages"][0]["name"] = "human_cells_revised_labels"
+    (out / "run.json").write_text(json.dumps(config))
+    (out / "models_human_revised").rename(out / "human_cells_revised_labels")
+    write_report(out)
+    summary = json.loads((out / "summary.json").read_text())
+    rows = {r["quantity"]: r["ours"] for r in summary["paper_vs_ours"]}
+    assert "not run" not in rows["human rf accuracy (%), labels revised"]
+    assert "not run" in rows["human rf accuracy (%), labels subclass"]  # truly not run

@@ -108,7 +108,7 @@ def test_evaluate_never_crashes(mutation):
 
 @pytest.fixture(scope="module")
 def small_model(tmp_path_factory):
-    from ephys2type.persist import train_model
+    from ephys2type.persist.train import train_model
 
     path = tmp_path_factory.mktemp("model") / "logreg"
     data = load_mouse()
@@ -162,7 +162,7 @@ def test_a_failing_file_write_keeps_the_old_file(tmp_path, monkeypatch):
 
 
 def test_evaluate_with_a_failing_disk_writes_nothing(run_cli, clean_error, tmp_path, monkeypatch):
-    from ephys2type import evaluate as evaluate_mod
+    from ephys2type.evaluation import results as evaluate_mod
 
     original = evaluate_mod.Evaluation.to_metrics
 

@@ -7,16 +7,16 @@ import json
 import pandas as pd
 import pytest
 
-from ephys2type.errors import SchemaError
-from ephys2type.fetch import fetch
-from ephys2type.qc import non_feature_columns, qc_config
-from ephys2type.schema import (
+from ephys2type.data.fetch import fetch
+from ephys2type.data.qc import non_feature_columns, qc_config
+from ephys2type.data.schema import (
     BUILTIN_SCHEMAS,
     FeatureSchema,
     conversion_factor,
     get_schema,
     units_table,
 )
+from ephys2type.errors import SchemaError
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from ephys2type.pipeline import FamilySparsePCA
+from ephys2type.models.preprocessing import FamilySparsePCA
 
 
 @parametrize_with_checks([FamilySparsePCA(random_state=0)])

@@ -8,7 +8,7 @@ import pytest
 
 from ephys2type import load_human
 from ephys2type.errors import Ephys2TypeError
-from ephys2type.splits import SplitPlan, make_plan
+from ephys2type.evaluation.splits import SplitPlan, make_plan
 
 
 @pytest.fixture(scope="module")

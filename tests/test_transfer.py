@@ -1,42 +1,62 @@
-"""Mouse-to-human transfer: preprocessing per species, CORAL, arms, learning curve, CLI."""
+"""Mouse-to-human transfer: preprocessing per species, CORAL, arms, learning curve, CLI.
+
+Estimator and experiment tests run on synthetic source/target cells that share their class
+structure (fast); the command-line tests run on the real aligned tables.
+"""
 
 from __future__ import annotations
 
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from ephys2type import load_human, load_mouse
-from ephys2type.splits import make_plan
-from ephys2type.transfer import (
-    _PRETRAINED,
+from ephys2type.evaluation.runner import fold_seed, plan_seed
+from ephys2type.evaluation.splits import make_plan
+from ephys2type.evaluation.transfer import (
+    TransferSettings,
+    reference_arm,
+    run_transfer,
+    transfer_arms,
+)
+from ephys2type.models.transfer import estimators
+from ephys2type.models.transfer.estimators import (
     PooledClassifier,
     SourceData,
     Subsample,
     TransferClassifier,
     coral,
-    count_fits,
-    reference_arm,
-    run_transfer,
-    transfer_arms,
 )
+from ephys2type.testing.synthetic import make_synthetic
 
 QUICK = {"resample": "smote", "max_epochs": 6, "patience": 3}
 
 
+@parametrize_with_checks(
+    [
+        TransferClassifier(bilstm_params={"max_epochs": 3}, random_state=0),
+        PooledClassifier(model="hgb", random_state=0),
+        Subsample(estimator=PooledClassifier(model="hgb"), fraction=1.0),
+    ]
+)
+def test_sklearn_conformance(estimator, check):
+    check(estimator)
+
+
 @pytest.fixture(scope="module")
 def mouse():
-    data = load_mouse(labels="aligned4", features="aligned")
-    rng = np.random.default_rng(0)
-    return data.subset(data.X.index[np.sort(rng.choice(len(data), 800, replace=False))])
+    return make_synthetic(600, species="mouse", random_state=1)
 
 
 @pytest.fixture(scope="module")
 def human():
-    data = load_human(labels="aligned4", features="aligned")
-    rng = np.random.default_rng(0)
-    return data.subset(data.X.index[np.sort(rng.choice(len(data), 240, replace=False))])
+    return make_synthetic(240, species="human", shift=0.4, random_state=2)
+
+
+def _tc(**params) -> TransferClassifier:
+    return TransferClassifier(families=[[i] for i in range(19)], bilstm_params=QUICK, **params)
 
 
 def test_coral_matches_the_target_covariance():
@@ -50,51 +70,57 @@ def test_coral_matches_the_target_covariance():
 
 def test_each_species_is_standardized_on_its_own_cells(mouse, human):
     src = SourceData.from_data(mouse)
-    model = TransferClassifier(src, "finetune", bilstm_params=QUICK, random_state=0)
-    model.fit(human.X, human.y)
-    human_mean = model.target_prep_.named_steps["prep"].transformers_[0][1]["scale"].mean_
-    mouse_mean = model.source_prep_.named_steps["prep"].transformers_[0][1]["scale"].mean_
+    model = TransferClassifier(
+        strategy="finetune",
+        families=human.schema.family_index(),
+        bilstm_params=QUICK,
+        random_state=0,
+    )
+    model.fit(human.X, human.y, source=src)
     expected_h = human.X.fillna(human.X.median()).mean().to_numpy()
     expected_m = mouse.X.fillna(mouse.X.median()).mean().to_numpy()
-    assert np.allclose(human_mean, expected_h) and np.allclose(mouse_mean, expected_m)
-    assert not np.allclose(human_mean, mouse_mean)
+    assert np.allclose(model.target_prep_.means_, expected_h)
+    assert np.allclose(model.source_prep_.means_, expected_m)
+    assert not np.allclose(model.target_prep_.means_, model.source_prep_.means_)
     proba = model.predict_proba(human.X)
-    assert proba.shape == (240, 4) and list(model.classes_) == ["Lamp5", "Pvalb", "Sst", "Vip"]
+    assert proba.shape == (240, 4) and list(model.classes_) == human.classes
 
 
 def test_zero_shot_never_uses_target_labels(mouse, human):
     src = SourceData.from_data(mouse)
-    a = TransferClassifier(src, "zero-shot", bilstm_params=QUICK, random_state=0)
-    b = TransferClassifier(src, "zero-shot", bilstm_params=QUICK, random_state=0)
     shuffled = human.y.sample(frac=1, random_state=1).to_numpy()
-    pa = a.fit(human.X, human.y).predict_proba(human.X)
-    pb = b.fit(human.X, shuffled).predict_proba(human.X)
-    assert np.array_equal(pa, pb)
+    pa = _tc(strategy="zero-shot", random_state=0).fit(human.X, human.y, source=src)
+    pb = _tc(strategy="zero-shot", random_state=0).fit(human.X, shuffled, source=src)
+    assert np.array_equal(pa.predict_proba(human.X), pb.predict_proba(human.X))
+    with pytest.raises(ValueError, match="needs source data"):
+        _tc(strategy="zero-shot").fit(human.X, human.y)
 
 
-def test_pretraining_is_shared_by_the_folds_of_a_seed(mouse, human):
-    _PRETRAINED.clear()
+def test_without_a_source_it_is_a_target_only_model(human):
+    model = _tc(strategy="finetune", random_state=0).fit(human.X, human.y)
+    assert model.source_prep_ is None and set(model.stages_) == {"target_epochs"}
+    assert model.predict(human.X).shape == (240,)
+
+
+def test_pretraining_is_shared_by_the_folds_given_one_pretrain_seed(mouse, human):
+    estimators.clear_pretrained_cache()
     src = SourceData.from_data(mouse)
-    for fold in range(3):  # folds 0-2 of plan seed 2 -> random_state 2000 + fold
-        TransferClassifier(src, "finetune", bilstm_params=QUICK, random_state=2000 + fold).fit(
-            human.X, human.y
-        )
-    assert len(_PRETRAINED) == 1
-    TransferClassifier(src, "finetune", bilstm_params=QUICK, random_state=3000).fit(
-        human.X, human.y
-    )
-    assert len(_PRETRAINED) == 2
-    TransferClassifier(src, "finetune", coral=True, bilstm_params=QUICK, random_state=3001).fit(
-        human.X, human.y
-    )
-    assert len(_PRETRAINED) == 2  # CORAL makes the source fold-specific: never cached
+    for fold in range(3):  # folds 0-2 of plan seed 2
+        seed = fold_seed(2, fold)
+        _tc(pretrain_seed=plan_seed(seed), random_state=seed).fit(human.X, human.y, source=src)
+    assert len(estimators._PRETRAINED) == 1
+    _tc(pretrain_seed=3, random_state=fold_seed(3, 0)).fit(human.X, human.y, source=src)
+    assert len(estimators._PRETRAINED) == 2
+    _tc(coral=True, pretrain_seed=3, random_state=3001).fit(human.X, human.y, source=src)
+    assert len(estimators._PRETRAINED) == 2  # CORAL makes the source fold-specific: never cached
+    assert plan_seed(fold_seed(7, 4)) == 7
 
 
 @pytest.mark.parametrize("strategy", ["freeze-warmup", "joint"])
 def test_other_strategies_train(mouse, human, strategy):
-    model = TransferClassifier(
-        SourceData.from_data(mouse), strategy, bilstm_params=QUICK, random_state=0
-    ).fit(human.X, human.y)
+    model = _tc(strategy=strategy, random_state=0).fit(
+        human.X, human.y, source=SourceData.from_data(mouse)
+    )
     assert model.predict(human.X).shape == (240,)
     assert set(model.stages_) >= {"finetune_epochs"}
     attention = model.explain(human.X)
@@ -102,18 +128,26 @@ def test_other_strategies_train(mouse, human, strategy):
 
 
 def test_pooled_forest_marks_the_species(mouse, human):
-    model = PooledClassifier(SourceData.from_data(mouse), "rf", random_state=0)
-    model.fit(human.X, human.y)
+    model = PooledClassifier(model="rf", random_state=0)
+    model.fit(human.X, human.y, source=SourceData.from_data(mouse))
     assert model.estimator_.n_features_in_ == human.X.shape[1] + 1
     assert model.predict_proba(human.X).shape == (240, 4)
     with pytest.raises(ValueError, match="model must be"):
-        PooledClassifier(SourceData.from_data(mouse), "svm").fit(human.X, human.y)
+        PooledClassifier(model="svm").fit(human.X, human.y)
+
+
+def test_a_source_with_other_columns_is_refused(human):
+    src = SourceData(pd.DataFrame(np.zeros((10, 3))), pd.Series(["a", "b"] * 5))
+    with pytest.raises(ValueError, match="same \\(aligned\\) columns"):
+        PooledClassifier().fit(human.X, human.y, source=src)
 
 
 def test_subsample_is_stratified(human):
     from sklearn.tree import DecisionTreeClassifier
 
-    model = Subsample(DecisionTreeClassifier(random_state=0), 0.25, random_state=0)
+    model = Subsample(
+        estimator=DecisionTreeClassifier(random_state=0), fraction=0.25, random_state=0
+    )
     model.fit(human.X.fillna(0), human.y)
     assert model.n_train_ == 60
     assert set(model.classes_) == set(human.y)
@@ -121,23 +155,20 @@ def test_subsample_is_stratified(human):
 
 def test_unknown_strategy(mouse, human):
     with pytest.raises(ValueError, match="strategy must be"):
-        TransferClassifier(SourceData.from_data(mouse), "distill").fit(human.X, human.y)
+        _tc(strategy="distill").fit(human.X, human.y, source=SourceData.from_data(mouse))
+    with pytest.raises(ValueError, match="unknown strategy"):
+        TransferSettings(strategies=("distill",))
 
 
 def test_run_transfer_reports_gains_and_a_learning_curve(mouse, human):
     plan = make_plan(human, "strat5x5", seeds=1, n_folds=3)
     steps = []
-    result = run_transfer(
-        mouse,
-        human,
-        plan,
-        bilstm_params=QUICK,
-        strategies=("zero-shot", "joint"),
-        fractions=(0.5,),
-        progress=steps.append,
+    settings = TransferSettings(
+        strategies=("zero-shot", "joint"), fractions=(0.5,), bilstm_params=QUICK
     )
+    result = run_transfer(mouse, human, plan, settings, progress=steps.append)
     # the progress total the commands announce is the number of fits actually made
-    assert len(steps) == count_fits(3, strategies=("zero-shot", "joint"), fractions=(0.5,))
+    assert len(steps) == settings.count_fits(3)
     names = list(result.evaluation.models)
     assert names == [
         "human_bilstm",
@@ -162,8 +193,20 @@ def test_run_transfer_reports_gains_and_a_learning_curve(mouse, human):
     assert reference_arm("pooled_hgb") == "human_hgb" and reference_arm("joint") == "human_bilstm"
 
 
+def test_settings_are_the_one_source_of_defaults():
+    s = TransferSettings()
+    assert s.strategies == ("zero-shot", "finetune", "freeze-warmup", "joint")
+    assert s.curve == ("joint",) and s.fractions == (0.1, 0.25, 0.5)
+    assert TransferSettings(strategies=("finetune",)).curve == ("finetune",)
+    assert s.with_max_epochs(5).bilstm_params == {"resample": "smote", "max_epochs": 5}
+    # 3 target-only + 4 strategies + 2 pooled arms, + joint and its reference at 3 fractions
+    assert s.count_fits(10) == 10 * (3 + 4 + 2 + 2 * 3)
+
+
 def test_arms_for_the_other_direction(human):
-    arms = transfer_arms(SourceData.from_data(human), "mouse", strategies=("finetune",))
+    arms = transfer_arms(
+        SourceData.from_data(human), "mouse", TransferSettings(strategies=("finetune",))
+    )
     assert list(arms) == [
         "mouse_bilstm",
         "mouse_rf",
@@ -173,6 +216,7 @@ def test_arms_for_the_other_direction(human):
         "pooled_hgb",
     ]
     assert "pretrained on human" in arms["finetune"].description
+    assert arms["finetune"].fit_params["source"].name.startswith("human")
 
 
 def test_transfer_command_validation(run_cli, clean_error, tmp_path):

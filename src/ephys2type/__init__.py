@@ -9,26 +9,26 @@ Quick start::
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from ephys2type.data.align import to_aligned
+from ephys2type.data.container import PatchSeqData
+from ephys2type.data.datasets import load_human, load_mouse, load_species, load_table
+from ephys2type.data.qc import apply_qc
+from ephys2type.data.schema import FeatureSchema, get_schema
+from ephys2type.errors import Ephys2TypeError
 
-from .align import to_aligned
-from .datasets import load_human, load_mouse, load_species, load_table
-from .errors import Ephys2TypeError
-from .patchseq import PatchSeqData
-from .qc import apply_qc
-from .schema import FeatureSchema, get_schema
+from ._version import __version__
 
 
 def load_model(path):
     """Load a saved model folder (see :func:`ephys2type.persist.load_model`)."""
-    from .persist import load_model as _load
+    from ephys2type.persist.format import load_model as _load
 
     return _load(path)
 
 
 def train_model(data, model="bilstm-smote", *, random_state=0):
     """Train on all cells of ``data`` (see :func:`ephys2type.persist.train_model`)."""
-    from .persist import train_model as _train
+    from ephys2type.persist.train import train_model as _train
 
     return _train(data, model, random_state=random_state)
 

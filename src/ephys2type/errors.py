@@ -3,7 +3,8 @@
 Every problem caused by the user's input (a missing file, a checksum mismatch, a bad
 column, an unknown label, ...) is raised as an :class:`Ephys2TypeError`. The command line
 prints its message as one line and exits with status 2; Python callers can catch it.
-Anything else that escapes is a bug in ephys2type.
+Anything else that escapes is a bug in ephys2type. Problems that do not stop a run are
+:class:`Ephys2TypeWarning` warnings (the command line prints them as one ``warning:`` line).
 """
 
 from __future__ import annotations
@@ -31,3 +32,7 @@ class ModelFileError(Ephys2TypeError):
 
 class OutputExistsError(Ephys2TypeError):
     """Writing would overwrite something the user already has."""
+
+
+class Ephys2TypeWarning(UserWarning):
+    """Something the user should know about their input, which did not stop the run."""

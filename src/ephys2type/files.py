@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import Ephys2TypeError, OutputExistsError
+from ephys2type.errors import Ephys2TypeError, OutputExistsError
 
 
 def _check_target(path: Path, overwrite: bool) -> None:

@@ -12,10 +12,10 @@ import sys
 import warnings
 
 import typer
-from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
+from typer.exceptions import TyperException
 
-from ..errors import Ephys2TypeError
-from ..tables import Ephys2TypeWarning
+from ephys2type.errors import Ephys2TypeError, Ephys2TypeWarning
+
 from . import data as data_cmds
 from . import evaluate as evaluate_cmds
 from . import models as model_cmds
@@ -77,14 +77,16 @@ def main(argv: list[str] | None = None) -> None:
     warnings.showwarning = _show_warning
     try:
         code = app(args=argv, prog_name="ephys2type", standalone_mode=False)
-    except NoArgsIsHelpError:  # the help text has been shown
-        raise SystemExit(0) from None
-    except UsageError as exc:  # bad option or value: one line, with where to get help
-        hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
+    except TyperException as exc:  # typer's public base of its usage and parameter errors
+        ctx, message = getattr(exc, "ctx", None), exc.format_message()
+        if not message.strip():  # a group called without a command: typer showed its help
+            raise SystemExit(0) from None
+        if message.lstrip().startswith("Usage:"):  # the same, with plain (non-rich) help text
+            sys.stdout.write(message + "\n")
+            raise SystemExit(0) from None
+        # bad option or value: one line, with where to get help
+        hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
         _error_line(exc.format_message() + hint)
-        raise SystemExit(exc.exit_code) from None
-    except ClickException as exc:
-        _error_line(exc.format_message())
         raise SystemExit(exc.exit_code) from None
     except typer.Exit as exc:
         raise SystemExit(exc.exit_code) from None

@@ -19,11 +19,11 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from ..datasets import load_species
-from ..errors import OutputExistsError
-from ..labels import default_scheme
-from ..patchseq import PatchSeqData
-from ..qc import profiles
+from ephys2type.data.container import PatchSeqData
+from ephys2type.data.datasets import load_species
+from ephys2type.data.labels import default_scheme
+from ephys2type.data.qc import profiles
+from ephys2type.errors import OutputExistsError
 
 SPECIES = ("mouse", "human")
 

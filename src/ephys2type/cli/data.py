@@ -8,12 +8,13 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from ..datasets import load_species
-from ..fetch import REGISTRY, fetch
-from ..files import atomic_write_text
-from ..labels import default_scheme, scheme_names
-from ..qc import profiles, qc_config
-from ..schema import get_schema
+from ephys2type.data.datasets import load_species
+from ephys2type.data.fetch import REGISTRY, fetch
+from ephys2type.data.labels import default_scheme, scheme_names
+from ephys2type.data.qc import profiles, qc_config
+from ephys2type.data.schema import get_schema
+from ephys2type.files import atomic_write_text
+
 from .common import SPECIES, ProfileOpt, SpeciesOpt, console
 from .common import check_choice as _check_choice
 
@@ -110,7 +111,7 @@ def alignment(profile: ProfileOpt = "default") -> None:
     Every median must lie in the feature's plausible range (in the aligned unit) and the two
     species must agree within a factor of 10, so a unit slip shows up as a failed row.
     """
-    from ..align import MAX_SPECIES_RATIO, alignment_report
+    from ephys2type.data.align import MAX_SPECIES_RATIO, alignment_report
 
     _check_choice(profile, profiles(), "--profile")
     report = alignment_report(
@@ -236,8 +237,8 @@ def check(
 
     Checks columns, numbers, ids, units and labels, and prints what ephys2type would use.
     """
-    from ..align import to_aligned
-    from ..datasets import load_table
+    from ephys2type.data.align import to_aligned
+    from ephys2type.data.datasets import load_table
 
     if profile is not None:
         _check_choice(profile, profiles(), "--profile")

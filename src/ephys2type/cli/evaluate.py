@@ -8,13 +8,15 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from ..evaluate import run_evaluation, write_evaluation
-from ..files import atomic_directory
-from ..metrics import HEADLINE
-from ..metrics import format_difference as fmt_diff
-from ..metrics import format_summary as fmt_ci
-from ..models import get_model, model_names
-from ..splits import PROTOCOLS, SplitPlan, make_plan
+from ephys2type.evaluation.runner import run_evaluation
+from ephys2type.evaluation.splits import PROTOCOLS, SplitPlan, make_plan
+from ephys2type.evaluation.stats import HEADLINE
+from ephys2type.evaluation.stats import format_difference as fmt_diff
+from ephys2type.evaluation.stats import format_summary as fmt_ci
+from ephys2type.evaluation.writers import write_evaluation
+from ephys2type.files import atomic_directory
+from ephys2type.models.registry import get_model, model_names
+
 from .common import (
     FeaturesOpt,
     ForceOpt,
@@ -99,8 +101,8 @@ def evaluate(
     specs = [get_model(n) for n in names]  # unknown names fail before any work
     check_choice(protocol, list(PROTOCOLS), "--protocol")
     if table is not None:
-        from ..datasets import load_table
-        from ..errors import Ephys2TypeError
+        from ephys2type.data.datasets import load_table
+        from ephys2type.errors import Ephys2TypeError
 
         if table_labels is None:
             raise Ephys2TypeError("--table needs --table-labels (a CSV with the cells' labels)")
@@ -183,7 +185,7 @@ def spca(
     metrics.json (silhouette per subclass; cross-validated k-NN accuracy in sPCA space and on
     standardized features) and the components and embedding as CSV.
     """
-    from ..separation import separation, write_separation
+    from ephys2type.study.separation import separation, write_separation
 
     check_choice(embedding, ("umap", "pca"), "--embedding")
     data = load_for_command(species, labels, profile, "native")

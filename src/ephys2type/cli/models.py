@@ -8,7 +8,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from ..files import atomic_write_text
+from ephys2type.files import atomic_write_text
+
 from .common import (
     FeaturesOpt,
     ForceOpt,
@@ -43,7 +44,7 @@ def train(
     The folder holds model.json (schema, classes, preprocessing, calibration, provenance)
     and the weights: model.pt (a torch state_dict) or model.skops (tree/linear models).
     """
-    from ..persist import train_model
+    from ephys2type.persist.train import train_model
 
     refuse_existing(out, force)
     data = load_for_command(species, labels, profile, features)
@@ -76,7 +77,8 @@ def predict(
     class, calibrated probabilities, the feature families with the most attention (BiLSTM),
     and a flag when it lies outside the training distribution.
     """
-    from ..persist import load_model, predict_file
+    from ephys2type.persist.format import load_model
+    from ephys2type.persist.predict import predict_file
 
     if out is not None:
         refuse_existing(out, force)

@@ -28,7 +28,8 @@ def reproduce(
     Stages whose configuration, data and code are unchanged are reused from an earlier run
     into the same folder; everything else is recomputed. The report is written last.
     """
-    from ..reproduce import ReproduceConfig, Reproduction
+    from ephys2type.study.config import ReproduceConfig
+    from ephys2type.study.reproduce import Reproduction
 
     config = ReproduceConfig.quick_run(jobs) if quick else ReproduceConfig.full(jobs)
     out = out or Path("results") / ("reproduce-quick" if quick else "reproduce")
@@ -60,7 +61,7 @@ def report(
     Nothing is recomputed: the report is built from the stages' saved results, e.g. after
     upgrading ephys2type's report layout.
     """
-    from ..reproduce import rebuild_report
+    from ephys2type.study.reproduce import rebuild_report
 
     path = rebuild_report(run_folder)
     console().print(f"report: {path}")

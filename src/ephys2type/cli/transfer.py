@@ -8,8 +8,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from ..metrics import format_difference as fmt_diff
-from ..splits import PROTOCOLS, make_plan
+from ephys2type.evaluation.splits import PROTOCOLS, make_plan
+from ephys2type.evaluation.stats import format_difference as fmt_diff
+
 from .common import (
     SPECIES,
     ForceOpt,
@@ -70,14 +71,14 @@ def transfer(
     check_choice(target, SPECIES, "--target")
     if source == target:
         raise typer.BadParameter("--source and --target must be different species")
-    from ..transfer import STRATEGIES, count_fits, run_transfer, write_transfer
+    from ephys2type.evaluation.transfer import TransferSettings, run_transfer, write_transfer
+    from ephys2type.models.transfer.estimators import STRATEGIES
 
     check_choice(protocol, [p for p in PROTOCOLS if p != "holdout"], "--protocol")
     strategies = strategy or list(STRATEGIES)
     for s in strategies:
         check_choice(s, STRATEGIES, "--strategy")
-    curve_arms = curve_arm or ["joint"]
-    for s in curve_arms:
+    for s in curve_arm or []:
         check_choice(s, [x for x in STRATEGIES if x in strategies], "--curve-arm")
     try:
         fraction_list = [float(f) for f in fractions.split(",") if f.strip()]
@@ -85,39 +86,27 @@ def transfer(
         raise typer.BadParameter(f"--fractions must be numbers like 0.1,0.25: {exc}") from None
     if any(not 0 < f < 1 for f in fraction_list):
         raise typer.BadParameter("--fractions must lie strictly between 0 and 1")
+    settings = TransferSettings(
+        strategies=tuple(strategies),
+        fractions=tuple(fraction_list),
+        curve_arms=tuple(curve_arm) if curve_arm else None,
+        coral=coral,
+    ).with_max_epochs(max_epochs)
     src = load_for_command(source, "aligned4", profile, "aligned")
     tgt = load_for_command(target, "aligned4", profile, "aligned")
-    out_dir = out or Path("results") / f"transfer_{source}_to_{target}_{protocol}" + (
-        "_coral" if coral else ""
+    out_dir = out or Path("results") / (
+        f"transfer_{source}_to_{target}_{protocol}" + ("_coral" if coral else "")
     )
     refuse_existing(out_dir, force)
     plan = make_plan(tgt, protocol, seeds=seeds, n_folds=folds)
-    n_fits = count_fits(
-        len(plan.folds),
-        strategies=strategies,
-        fractions=fraction_list,
-        curve_arms=curve_arms,
-        target=target,
-    )
+    n_fits = settings.count_fits(len(plan.folds), target=target)
     out_console = console()
     out_console.print(
         f"source: {len(src)} {source} cells; target: {plan.dataset['description']}; "
         f"{plan.description}"
     )
-    params = {"resample": "smote"} | ({"max_epochs": max_epochs} if max_epochs else {})
     with progress_bar(n_fits, "transfer") as advance:
-        result = run_transfer(
-            src,
-            tgt,
-            plan,
-            coral=coral,
-            bilstm_params=params,
-            strategies=strategies,
-            fractions=fraction_list,
-            curve_arms=curve_arms,
-            n_jobs=jobs,
-            progress=advance,
-        )
+        result = run_transfer(src, tgt, plan, settings, n_jobs=jobs, progress=advance)
 
     write_transfer(result, out_dir, overwrite=force)
     print_evaluation(result.evaluation, out_console, pairs=False)

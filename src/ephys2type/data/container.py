@@ -3,16 +3,42 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from .errors import Ephys2TypeError
-from .schema import FeatureSchema
+from ephys2type.data.schema import FeatureSchema
+from ephys2type.errors import Ephys2TypeError
 
-if TYPE_CHECKING:
-    from .qc import QCReport
+
+@dataclass(frozen=True)
+class QCReport:
+    """What QC did: the profile, per-rule drops, and the cells kept per class."""
+
+    profile: str
+    label_scheme: str | None
+    n_input: int
+    rules: tuple[str, ...]
+    drops: pd.DataFrame  # index: cell_id; columns: rule, detail
+
+    @property
+    def n_kept(self) -> int:
+        return self.n_input - len(self.drops)
+
+    def rule_counts(self) -> pd.Series:
+        """Cells dropped per rule, in profile order (zeros included)."""
+        counts = self.drops["rule"].value_counts()
+        return pd.Series({r: int(counts.get(r, 0)) for r in self.rules}, dtype="int64")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "profile": self.profile,
+            "label_scheme": self.label_scheme,
+            "n_input": self.n_input,
+            "n_kept": self.n_kept,
+            "dropped_per_rule": self.rule_counts().to_dict(),
+        }
 
 
 @dataclass(frozen=True, eq=False)

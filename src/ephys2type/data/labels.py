@@ -13,8 +13,8 @@ from functools import cache
 
 import pandas as pd
 
-from .errors import SchemaError, TableError
-from .schema import load_resource_toml
+from ephys2type.data.schema import load_resource_toml
+from ephys2type.errors import SchemaError, TableError
 
 AS_IS = "as_is"
 

@@ -14,32 +14,33 @@ error that names the file and says what to do, never a silent fallback.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from .errors import DataFileError
+from ephys2type.errors import DataFileError
 
 ENV_DATA = "EPHYS2TYPE_DATA"
 ENV_CACHE = "EPHYS2TYPE_CACHE"
 
 
-def _read_registry() -> tuple[dict[str, str], dict[str, str]]:
-    text = resources.files("ephys2type").joinpath("resources", "registry.txt").read_text("utf-8")
-    hashes, urls = {}, {}
-    for line in text.splitlines():
-        if line.strip() and not line.startswith("#"):
-            name, digest, url = line.split()
-            hashes[name] = digest.removeprefix("sha256:")
-            urls[name] = url
-    return hashes, urls
+def _pooch(root: Path | None = None):
+    """A pooch for the cache folder, with the registry file (``name sha256:digest url``)."""
+    import pooch
+
+    fetcher = pooch.create(path=root or cache_dir(), base_url="", retry_if_failed=1)
+    with resources.as_file(
+        resources.files("ephys2type").joinpath("resources", "registry.txt")
+    ) as f:
+        fetcher.load_registry(f)
+    return fetcher
 
 
-#: file name (relative to the data folder) -> SHA-256 of the published bytes, and
-#: file name -> upstream raw-file address (repository at a pinned commit).
-REGISTRY, URLS = _read_registry()
+def _registry() -> tuple[dict[str, str], dict[str, str]]:
+    fetcher = _pooch(Path("."))
+    hashes = {name: digest.removeprefix("sha256:") for name, digest in fetcher.registry.items()}
+    return hashes, dict(fetcher.urls)
 
 
 @dataclass(frozen=True)
@@ -53,8 +54,8 @@ class DataFile:
 
 
 def project_root() -> Path:
-    """The source checkout that holds this package (``src/ephys2type`` -> two levels up)."""
-    return Path(__file__).resolve().parents[2]
+    """The source checkout that holds this package (``src/ephys2type/data`` -> three levels up)."""
+    return Path(__file__).resolve().parents[3]
 
 
 def shared_data_dir() -> Path:
@@ -70,13 +71,16 @@ def cache_dir() -> Path:
     return Path(env) if env else Path(pooch.os_cache("ephys2type"))
 
 
+#: file name (relative to the data folder) -> SHA-256 of the published bytes, and
+#: file name -> upstream raw-file address (repository at a pinned commit).
+REGISTRY, URLS = _registry()
+
+
 def sha256_of(path: Path) -> str:
-    """SHA-256 of a file's bytes, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    """SHA-256 of a file's bytes (pooch's ``file_hash``)."""
+    import pooch
+
+    return pooch.file_hash(str(path), alg="sha256")
 
 
 _verified: dict[tuple[str, int, int], str] = {}
@@ -133,17 +137,8 @@ def fetch(name: str, *, download: bool = True) -> DataFile:
 
 
 def _download(name: str, root: Path, looked: str) -> None:
-    import pooch
-
-    registry = pooch.create(
-        path=root,
-        base_url="",
-        registry={name: f"sha256:{REGISTRY[name]}"},
-        urls={name: URLS[name]},
-        retry_if_failed=1,
-    )
     try:
-        registry.fetch(name, progressbar=False)
+        _pooch(root).fetch(name, progressbar=False)
     except Exception as exc:  # network errors come in many types (requests, OSError, ...)
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise DataFileError(

@@ -1,4 +1,4 @@
-"""Train a model on all cells, save it safely, load it back, and predict new cells.
+"""The model-folder format: a trained model, saved safely and loaded back.
 
 A saved model is a folder:
 
@@ -10,9 +10,10 @@ A saved model is a folder:
 ``model.skops``  tree and linear models, read with skops and an explicit allow-list of types.
 
 Nothing is ever unpickled: a model folder someone sent you cannot run code on load. The
-loaded model predicts through a small numeric path (flags, median imputation,
-standardization, network or estimator, temperature) that a test proves equal to the
-in-memory pipeline.
+loaded model predicts through the same
+:class:`~ephys2type.models.preprocessing.FamilyPreprocessor` and
+:func:`~ephys2type.models.calibration.softmax` as training (a test proves the loaded model
+equal to the in-memory pipeline). Torch is imported only for BiLSTM models.
 """
 
 from __future__ import annotations
@@ -27,18 +28,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 from sklearn.covariance import LedoitWolf
-from sklearn.model_selection import train_test_split
 
-from . import __version__
-from .errors import Ephys2TypeError, ModelFileError, TableError
-from .evaluate import package_versions
-from .files import atomic_directory
-from .models import get_model
-from .patchseq import PatchSeqData
-from .schema import FeatureSchema
-from .tables import Ephys2TypeWarning, read_feature_table, to_numeric
+from ephys2type.data.schema import FeatureSchema
+from ephys2type.data.tables import to_numeric
+from ephys2type.errors import Ephys2TypeWarning, ModelFileError, TableError
+from ephys2type.files import atomic_directory
+from ephys2type.models.calibration import probability_logits, softmax
+from ephys2type.models.preprocessing import FamilyPreprocessor
 
 FORMAT = "ephys2type-model"
 FORMAT_VERSION = 1
@@ -47,42 +44,7 @@ SIDECAR, TORCH_FILE, SKOPS_FILE = "model.json", "model.pt", "model.skops"
 SKOPS_ALLOWED = frozenset(
     {"sklearn.tree._tree.Tree", "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"}
 )
-SKLEARN_MODELS = ("rf", "hgb", "logreg")
 OOD_QUANTILE = 0.995
-
-
-@dataclass
-class Preprocessing:
-    """Training-fold statistics: medians to impute, means and scales to standardize."""
-
-    medians: np.ndarray
-    means: np.ndarray
-    scales: np.ndarray
-    families: list[list[int]]
-
-    def transform(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Standardized, imputed features and the family-presence flags."""
-        X = np.asarray(X, dtype=np.float64)
-        flags = np.column_stack([~np.isnan(X[:, f]).all(axis=1) for f in self.families])
-        filled = np.where(np.isnan(X), self.medians, X)
-        return (filled - self.means) / self.scales, flags.astype(np.float64)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "medians": self.medians.tolist(),
-            "means": self.means.tolist(),
-            "scales": self.scales.tolist(),
-            "families": self.families,
-        }
-
-    @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> Preprocessing:
-        return cls(
-            np.asarray(raw["medians"], float),
-            np.asarray(raw["means"], float),
-            np.asarray(raw["scales"], float),
-            [list(map(int, f)) for f in raw["families"]],
-        )
 
 
 @dataclass
@@ -133,7 +95,7 @@ class TrainedModel:
         kind: str,
         schema: FeatureSchema,
         classes: list[str],
-        preprocessing: Preprocessing,
+        preprocessing: FamilyPreprocessor,
         predictor: Any,
         temperature: float,
         ood: OutOfDistribution,
@@ -188,32 +150,28 @@ class TrainedModel:
         )
 
     def _scores(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
-        Z, flags = self.preprocessing.transform(X.to_numpy())
+        """Calibrated probabilities, attention (BiLSTM) and the standardized features."""
+        Z, flags = self.preprocessing.standardize(X)
         if self.kind == "bilstm":
+            import torch
+
             with torch.no_grad():
                 logits, att = self.predictor(
                     torch.as_tensor(Z, dtype=torch.float32), torch.as_tensor(flags > 0.5)
                 )
-            logits, attention = logits.numpy().astype(np.float64), att.numpy()
+            logits, attention = logits.numpy(), att.numpy()
         else:
-            proba = self.predictor.predict_proba(Z)
-            logits, attention = np.log(np.clip(proba, 1e-12, None)), None
-        return logits / self.temperature, attention, Z
+            logits, attention = probability_logits(self.predictor.predict_proba(Z)), None
+        return softmax(logits, self.temperature), attention, Z
 
     def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
         """Calibrated class probabilities (columns in ``classes`` order)."""
-        logits, _, _ = self._scores(self._matrix(features))
-        logits -= logits.max(axis=1, keepdims=True)
-        p = np.exp(logits)
-        return p / p.sum(axis=1, keepdims=True)
+        return self._scores(self._matrix(features))[0]
 
     def predict(self, features: pd.DataFrame, *, top: int = 2) -> pd.DataFrame:
         """One row per cell: class, probabilities, attention, out-of-distribution flag."""
         X = self._matrix(features)
-        logits, attention, Z = self._scores(X)
-        logits -= logits.max(axis=1, keepdims=True)
-        proba = np.exp(logits)
-        proba /= proba.sum(axis=1, keepdims=True)
+        proba, attention, Z = self._scores(X)
         out = pd.DataFrame(index=X.index.rename("cell_id"))
         out["predicted"] = np.asarray(self.classes)[proba.argmax(axis=1)]
         out["probability"] = proba.max(axis=1)
@@ -239,6 +197,8 @@ class TrainedModel:
         path = Path(path)
         buffer = io.BytesIO()
         if self.kind == "bilstm":
+            import torch
+
             torch.save(self.predictor.state_dict(), buffer)
             weights_name = TORCH_FILE
         else:
@@ -265,104 +225,6 @@ class TrainedModel:
             (tmp / weights_name).write_bytes(weights)
             (tmp / SIDECAR).write_text(json.dumps(sidecar, indent=1) + "\n")
         return path
-
-
-# --------------------------------------------------------------------------------------------
-# training
-
-
-def train_model(
-    data: PatchSeqData, model: str = "bilstm-smote", *, random_state: int = 0
-) -> TrainedModel:
-    """Fit ``model`` on every cell of ``data`` and package it for saving and prediction.
-
-    The BiLSTM takes its early-stopping and temperature-scaling split from the cells
-    (20%, stratified). Tree and linear models are fitted on 80% of the cells and their
-    probability temperature on the other 20%, the same split.
-    """
-    from .bilstm import VARIANTS
-
-    if data.y is None or data.y.isna().any():
-        raise Ephys2TypeError("training needs a label for every cell (apply QC first)")
-    if model not in VARIANTS and model not in SKLEARN_MODELS:
-        raise Ephys2TypeError(
-            f"model {model!r} cannot be saved; savable models: "
-            f"{', '.join([*VARIANTS, *SKLEARN_MODELS])}"
-        )
-    X, y = data.X, data.y.to_numpy()
-    pipe = get_model(model).build(data.schema, random_state)
-    info = {
-        "model": model,
-        "description": get_model(model).description,
-        "species": data.species,
-        "label_scheme": data.label_scheme,
-        "qc_profile": data.qc.profile if data.qc else None,
-        "n_cells": len(data),
-        "class_counts": {str(k): int(v) for k, v in data.class_counts().items()},
-        "sources": dict(sorted(data.sources.items())),
-        "random_state": random_state,
-        "ephys2type": __version__,
-        "versions": package_versions(),
-    }
-    if model in VARIANTS:
-        pipe.fit(X, y)
-        features = pipe.named_steps["prep"].named_transformers_["features"]
-        net = pipe.named_steps["model"]
-        prep = _preprocessing(features["impute"], features["scale"], data.schema)
-        hyper = {
-            k: v
-            for k, v in net.get_params().items()
-            if k not in ("families", "family_names", "random_state")
-        }
-        hyper["epochs_trained"], hyper["best_epoch"] = net.n_epochs_, net.best_epoch_
-        predictor, temperature, kind = net.module_, net.temperature_, "bilstm"
-        classes = list(net.classes_)
-    else:
-        from .bilstm import fit_temperature
-
-        fit_idx, val_idx = train_test_split(
-            np.arange(len(y)), test_size=0.2, stratify=y, random_state=random_state
-        )
-        pipe.fit(X.iloc[fit_idx], y[fit_idx])
-        prep = _preprocessing(pipe.named_steps["impute"], pipe.named_steps["scale"], data.schema)
-        predictor = pipe.named_steps["model"]
-        classes = list(predictor.classes_)
-        val_p = pipe.predict_proba(X.iloc[val_idx])
-        codes = np.searchsorted(np.asarray(classes), y[val_idx])
-        temperature = fit_temperature(np.log(np.clip(val_p, 1e-12, None)), codes)
-        hyper = {k: v for k, v in predictor.get_params().items() if _jsonable(v)}
-        kind = "sklearn"
-    Z, _ = prep.transform(X.to_numpy())
-    trained = TrainedModel(
-        kind=kind,
-        schema=data.schema,
-        classes=classes,
-        preprocessing=prep,
-        predictor=predictor,
-        temperature=temperature,
-        ood=OutOfDistribution.fit(Z),
-        info=info,
-        hyperparameters=hyper,
-    )
-    trained.pipeline_ = pipe  # the fitted scikit-learn pipeline (in memory only, not saved)
-    return trained
-
-
-def _preprocessing(imputer, scaler, schema: FeatureSchema) -> Preprocessing:
-    return Preprocessing(
-        np.asarray(imputer.statistics_, float),
-        np.asarray(scaler.mean_, float),
-        np.asarray(scaler.scale_, float),
-        schema.family_index(),
-    )
-
-
-def _jsonable(value: Any) -> bool:
-    try:
-        json.dumps(value)
-        return True
-    except TypeError:
-        return False
 
 
 # --------------------------------------------------------------------------------------------
@@ -404,9 +266,9 @@ def load_model(path: str | Path) -> TrainedModel:
             )
         schema = FeatureSchema.from_dict(sidecar["schema"], origin=str(sidecar_path))
         classes = [str(c) for c in sidecar["classes"]]
-        prep = Preprocessing.from_dict(sidecar["preprocessing"])
-        if len(prep.medians) != len(schema.columns):
+        if len(sidecar["preprocessing"]["medians"]) != len(schema.columns):
             raise ModelFileError(f"{sidecar_path}: preprocessing does not match the schema")
+        prep = FamilyPreprocessor.from_dict(sidecar["preprocessing"], feature_names=schema.columns)
         hyper = sidecar["hyperparameters"]
         if sidecar["kind"] == "bilstm":
             predictor = _load_network(weights, weights_path, schema, classes, hyper)
@@ -434,7 +296,9 @@ def load_model(path: str | Path) -> TrainedModel:
 def _load_network(
     weights: bytes, where: Path, schema: FeatureSchema, classes: list[str], hyper: dict[str, Any]
 ):
-    from .bilstm import FamilyAttentionBiLSTM
+    import torch
+
+    from ephys2type.models.bilstm.network import FamilyAttentionBiLSTM, NetworkConfig
 
     try:
         state = torch.load(io.BytesIO(weights), map_location="cpu", weights_only=True)
@@ -444,16 +308,7 @@ def _load_network(
             f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
         ) from exc
     module = FamilyAttentionBiLSTM(
-        schema.family_index(),
-        len(schema.columns),
-        len(classes),
-        width=int(hyper["width"]),
-        lstm_size=int(hyper["lstm_size"]),
-        dropout=float(hyper["dropout"]),
-        attention=bool(hyper["attention"]),
-        head=str(hyper["head"]),
-        arcface_scale=float(hyper["arcface_scale"]),
-        arcface_margin=float(hyper["arcface_margin"]),
+        schema.family_index(), len(schema.columns), len(classes), NetworkConfig.from_params(hyper)
     )
     try:
         module.load_state_dict(state)
@@ -479,11 +334,3 @@ def _load_skops(weights: bytes, where: Path):
         return sio.loads(weights, trusted=sorted(untrusted))
     except Exception as exc:
         raise ModelFileError(f"{where}: cannot load the estimator ({exc})") from exc
-
-
-def predict_file(
-    model: TrainedModel, features_csv: str | Path, *, id_column: str = "cell_id"
-) -> pd.DataFrame:
-    """Read a features CSV (checked against the model's schema) and predict every cell."""
-    X = read_feature_table(features_csv, model.schema, id_column=id_column)
-    return model.predict(X)

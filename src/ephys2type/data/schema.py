@@ -19,7 +19,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from .errors import SchemaError
+from ephys2type.errors import SchemaError
 
 BUILTIN_SCHEMAS = ("mouse", "human", "aligned")
 

@@ -8,17 +8,17 @@ the per-rule counts add up to the cells removed.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from functools import cache
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from .errors import SchemaError
-from .labels import get_scheme
-from .patchseq import PatchSeqData
-from .schema import load_resource_toml
+from ephys2type.data.container import PatchSeqData, QCReport
+from ephys2type.data.labels import get_scheme
+from ephys2type.data.schema import load_resource_toml
+from ephys2type.errors import SchemaError
 
 RULES: dict[str, Callable[..., pd.Series]] = {}
 
@@ -41,35 +41,6 @@ def non_feature_columns(species: str) -> list[str]:
     """Bookkeeping and deliberately unused columns of the bundled table for ``species``."""
     cfg = qc_config()
     return [*cfg["non_features"].get(species, []), *cfg["unused_features"].get(species, [])]
-
-
-@dataclass(frozen=True)
-class QCReport:
-    """What QC did: the profile, per-rule drops, and the cells kept per class."""
-
-    profile: str
-    label_scheme: str | None
-    n_input: int
-    rules: tuple[str, ...]
-    drops: pd.DataFrame  # index: cell_id; columns: rule, detail
-
-    @property
-    def n_kept(self) -> int:
-        return self.n_input - len(self.drops)
-
-    def rule_counts(self) -> pd.Series:
-        """Cells dropped per rule, in profile order (zeros included)."""
-        counts = self.drops["rule"].value_counts()
-        return pd.Series({r: int(counts.get(r, 0)) for r in self.rules}, dtype="int64")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "profile": self.profile,
-            "label_scheme": self.label_scheme,
-            "n_input": self.n_input,
-            "n_kept": self.n_kept,
-            "dropped_per_rule": self.rule_counts().to_dict(),
-        }
 
 
 def _rule(name: str) -> Callable[[Callable[..., pd.Series]], Callable[..., pd.Series]]:

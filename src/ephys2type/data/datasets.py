@@ -17,15 +17,13 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from .align import to_aligned
-from .errors import TableError
-from .fetch import fetch
-from .labels import AS_IS, get_scheme
-from .patchseq import PatchSeqData
-from .qc import apply_qc, excluded_subclasses, non_feature_columns
-from .schema import FeatureSchema, get_schema
-from .tables import (
-    Ephys2TypeWarning,
+from ephys2type.data.align import to_aligned
+from ephys2type.data.container import PatchSeqData
+from ephys2type.data.fetch import fetch
+from ephys2type.data.labels import AS_IS, get_scheme
+from ephys2type.data.qc import apply_qc, excluded_subclasses, non_feature_columns
+from ephys2type.data.schema import FeatureSchema, get_schema
+from ephys2type.data.tables import (
     check_columns,
     check_units,
     collapse_duplicate_rows,
@@ -34,6 +32,7 @@ from .tables import (
     read_feature_table,
     to_numeric,
 )
+from ephys2type.errors import Ephys2TypeWarning, TableError
 
 MOUSE_FEATURES = "gouwens2020_mouse/efeature.csv"
 MOUSE_META = "gouwens2020_mouse/20200711_patchseq_metadata_mouse.csv"
@@ -170,7 +169,7 @@ def _read_labels(
         if col not in raw.columns:
             shown = ", ".join(list(raw.columns)[:8])
             raise TableError(f"{path}: no column {col!r} (columns: {shown})")
-    raw, collapsed = collapse_duplicate_rows(raw, id_column, path=path)
+    raw, collapsed = collapse_duplicate_rows(raw, id_column)
     if collapsed:
         warnings.warn(
             f"{path}: {len(collapsed)} cell id(s) listed twice with identical rows; kept once "
@@ -246,7 +245,7 @@ def _human_tables() -> tuple[pd.DataFrame, pd.DataFrame, dict[str, str], tuple[s
 
     mraw = read_csv_text(meta_file.path, what="metadata table")
     mraw.columns = [c.strip() for c in mraw.columns]
-    mraw, collapsed = collapse_duplicate_rows(mraw, "specimen_id_x", path=meta_file.path)
+    mraw, collapsed = collapse_duplicate_rows(mraw, "specimen_id_x")
     m = index_by_id(mraw, "specimen_id_x", path=meta_file.path)
     unmatched = int((~m.index.isin(X.index)).sum())
     m = m.reindex(X.index)

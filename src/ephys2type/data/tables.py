@@ -20,18 +20,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import TableError
-from .schema import FeatureSchema
+from ephys2type.data.schema import FeatureSchema
+from ephys2type.errors import Ephys2TypeWarning, TableError
 
 #: Minimum number of values in a column before its median is checked against the schema.
 MIN_CELLS_FOR_UNIT_CHECK = 20
 #: No IPFX feature in any unit comes near this; larger values are corrupt input (and would
 #: overflow standardization).
 MAX_ABS_VALUE = 1e9
-
-
-class Ephys2TypeWarning(UserWarning):
-    """Something the user should know about their input, which did not stop the run."""
 
 
 def _line(frame: pd.DataFrame, pos: int) -> int:
@@ -216,9 +212,7 @@ def read_feature_table(
     return X
 
 
-def collapse_duplicate_rows(
-    frame: pd.DataFrame, id_column: str, *, path: str | Path
-) -> tuple[pd.DataFrame, list[str]]:
+def collapse_duplicate_rows(frame: pd.DataFrame, id_column: str) -> tuple[pd.DataFrame, list[str]]:
     """Drop rows that repeat another row exactly; conflicting rows with one id stay an error.
 
     Returns the de-duplicated table and the ids that were collapsed.

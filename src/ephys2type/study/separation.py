@@ -20,10 +20,10 @@ from sklearn.base import clone
 from sklearn.metrics import balanced_accuracy_score, silhouette_samples
 from sklearn.neighbors import KNeighborsClassifier
 
-from .metrics import summarize
-from .patchseq import PatchSeqData
-from .pipeline import FamilySparsePCA, make_pipeline, preprocessing_steps
-from .splits import SplitPlan, make_plan
+from ephys2type.data.container import PatchSeqData
+from ephys2type.evaluation.splits import SplitPlan, make_plan
+from ephys2type.evaluation.stats import summarize
+from ephys2type.models.preprocessing import FamilySparsePCA, make_pipeline, preprocessing_steps
 
 
 @dataclass
@@ -161,8 +161,13 @@ def separation(
 
 def write_separation(result: Separation, data: PatchSeqData, folder: Path) -> None:
     """Write metrics.json, components/embedding/loadings CSVs and the three figures."""
-    from .files import dumps_json
-    from .plots import plot_class_bars, plot_embedding, plot_loadings, save_figure
+    from ephys2type.evaluation.plots import (
+        plot_class_bars,
+        plot_embedding,
+        plot_loadings,
+        save_figure,
+    )
+    from ephys2type.files import dumps_json
 
     metrics = {"dataset": result.plan.dataset, **result.to_metrics()}
     (folder / "metrics.json").write_text(dumps_json(metrics))

@@ -13,9 +13,9 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from .errors import SchemaError
-from .patchseq import PatchSeqData
-from .schema import FeatureSchema, conversion_factor, get_schema
+from ephys2type.data.container import PatchSeqData
+from ephys2type.data.schema import FeatureSchema, conversion_factor, get_schema
+from ephys2type.errors import SchemaError
 
 
 def aligned_schema() -> FeatureSchema:

@@ -1,180 +1,56 @@
 """The reproduction report: one self-contained HTML page, a Markdown twin, and summary.json.
 
-Every number carries its protocol (species, labels, split plan, seeds, cells). Verdicts
-("beats", "is worse than", "is not distinguishable from") are derived from the paired
-corrected t-test's 95% interval, never written by hand.
+Built from the run folder alone: ``run.json`` (the configuration, which declares each stage's
+species, labels and protocol) and the stage folders. A stage is found by what it declares,
+so renaming a stage in a preset cannot make the report read "not run".
 """
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import html
-import json
-from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .files import atomic_write_text, dumps_json
-from .metrics import format_difference, format_summary
-
-if TYPE_CHECKING:
-    from .reproduce import Reproduction
-
-#: Published numbers of the study we reproduce (Schwider & Ramezani 2026), in percent.
-PAPER = {
-    "mouse_cells": 3699,
-    "human_cells": 506,
-    "mouse_rf_accuracy": 90.72,
-    "mouse_bilstm_smote_accuracy": 92.35,
-    "human_rf_accuracy": 75.18,
-    "human_bilstm_smote_macro_f1": 67.54,
-    "transfer_human_only_macro_f1": 65.80,
-    "transfer_macro_f1": 67.95,
-}
+from ephys2type._version import __version__
+from ephys2type.files import atomic_write_text, dumps_json
+from ephys2type.study.config import ReproduceConfig
+from ephys2type.study.report.builder import (
+    PAPER,
+    ReportBuilder,
+    because,
+    find_comparison,
+    fmt_gain,
+    fmt_pct,
+    load_json,
+    protocol_text,
+    verdict,
+)
 
 
-def _load(path: Path) -> dict[str, Any] | None:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
+def write_report(
+    out: str | Path, config: ReproduceConfig | None = None, stages: list[dict] | None = None
+) -> Path:
+    """Build report.html, report.md and summary.json in the run folder ``out`` (written last).
 
-
-def _pct(summary: dict[str, Any] | None) -> str:
-    return format_summary(summary)
-
-
-def _diff(c: dict[str, Any] | None) -> str:
-    return format_difference(c, with_p=True)
-
-
-def _because(c: dict[str, Any] | None) -> str:
-    """'(difference -0.31 points, 95% CI -1.69 to +1.08, p = 0.44)'."""
-    if not c:
-        return "(no paired comparison available)"
-    return (
-        f"(difference {100 * c['mean_diff']:+.2f} points, 95% CI {100 * c['ci_low']:+.2f} to "
-        f"{100 * c['ci_high']:+.2f}, p = {c['p']:.3g})"
-    )
-
-
-def verdict(c: dict[str, Any] | None) -> str:
-    """'beats', 'is worse than' or 'is not distinguishable from' (95% CI of the difference)."""
-    if not c or c["ci_low"] is None:
-        return "cannot be compared with"
-    if c["ci_low"] > 0:
-        return "beats"
-    if c["ci_high"] < 0:
-        return "is worse than"
-    return "is not distinguishable from"
-
-
-def _comparison(metrics: dict[str, Any], a: str, b: str, metric: str) -> dict[str, Any] | None:
-    for c in metrics.get("comparisons", []):
-        if c["metric"] == metric and {c["a"], c["b"]} == {a, b}:
-            if c["a"] == a:
-                return c
-            return {
-                **c,
-                "a": a,
-                "b": b,
-                "mean_diff": -c["mean_diff"],
-                "ci_low": -c["ci_high"],
-                "ci_high": -c["ci_low"],
-                "t": -c["t"],
+    ``config`` defaults to the folder's ``run.json``; ``stages`` lists
+    ``{"stage", "seconds", "cached"}`` of this run (default: as recorded in each stage.json).
+    """
+    root = Path(out)
+    cfg = config or ReproduceConfig.from_dict(load_json(root / "run.json") or {})
+    if stages is None:
+        stages = [
+            {
+                "stage": s,
+                "seconds": (load_json(root / s / "stage.json") or {}).get("seconds", 0.0),
+                "cached": False,
             }
-    return None
-
-
-def _protocol(metrics: dict[str, Any]) -> str:
-    d, p = metrics["dataset"], metrics["protocol"]
-    return (
-        f"{d['species']}, labels {d['label_scheme']}, QC {d['qc_profile']}, "
-        f"{d['features']} features, {d['n_cells']} cells; {p['description']}"
-    )
-
-
-class ReportBuilder:
-    """Collects sections as (HTML, Markdown) pairs and figures to embed."""
-
-    def __init__(self, root: Path):
-        self.root = root
-        self.html: list[str] = []
-        self.md: list[str] = []
-
-    def heading(self, text: str, level: int = 2) -> None:
-        anchor = "".join(ch if ch.isalnum() else "-" for ch in text.lower()).strip("-")
-        self.html.append(f'<h{level} id="{anchor}">{html.escape(text)}</h{level}>')
-        self.md.append(f"\n{'#' * level} {text}\n")
-
-    def para(self, text: str, cls: str = "") -> None:
-        attr = f' class="{cls}"' if cls else ""
-        self.html.append(f"<p{attr}>{html.escape(text)}</p>")
-        self.md.append(f"\n{text}\n")
-
-    def bullets(self, items: list[str]) -> None:
-        if not items:
-            return
-        lis = "".join(f"<li>{html.escape(item)}</li>" for item in items)
-        self.html.append(f"<ul>{lis}</ul>")
-        self.md.append("\n" + "\n".join(f"- {item}" for item in items) + "\n")
-
-    def table(self, header: list[str], rows: list[list[Any]], caption: str = "") -> None:
-        cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
-        head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
-        body = "".join(
-            "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>"
-            for row in rows
-        )
-        self.html.append(f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
-        md = [
-            f"\n{caption}\n" if caption else "",
-            "| " + " | ".join(map(str, header)) + " |",
-            "|" + "---|" * len(header),
+            for s in cfg.stage_folders()
         ]
-        md += ["| " + " | ".join(str(v).replace("|", "\\|") for v in row) + " |" for row in rows]
-        self.md.append("\n".join(md) + "\n")
-
-    def figures(self, paths: list[Path], caption: str = "", *, wide: bool = False) -> None:
-        """Embed PNG figures side by side (``wide``: one figure across the page)."""
-        cells = []
-        cls = "figure wide" if wide else "figure"
-        for path in paths:
-            if not path.exists():
-                continue
-            data = base64.b64encode(path.read_bytes()).decode()
-            rel = path.relative_to(self.root).as_posix()
-            cells.append(
-                f'<figure class="{cls}"><img alt="{html.escape(rel)}" src="data:image/png;base64,'
-                f'{data}"><figcaption>{html.escape(rel)}</figcaption></figure>'
-            )
-            self.md.append(f"![{rel}]({rel})")
-        if cells:
-            cap = f"<p class='caption'>{html.escape(caption)}</p>" if caption else ""
-            self.html.append(f"<div class='figures'>{''.join(cells)}</div>{cap}")
-
-    def render_html(self, title: str) -> str:
-        style = resources.files("ephys2type").joinpath("resources", "report.css").read_text()
-        body = "\n".join(self.html)
-        return (
-            f"<!doctype html><html lang='en'><head><meta charset='utf-8'>"
-            f"<meta name='viewport' content='width=device-width,initial-scale=1'>"
-            f"<title>{html.escape(title)}</title><style>{style}</style></head>"
-            f"<body>{body}</body></html>\n"
-        )
-
-
-def write_report(run: Reproduction) -> Path:
-    """Build report.html, report.md and summary.json in the run folder (written last)."""
-    root = run.out
-    cfg = run.config
     b = ReportBuilder(root)
     title = "ephys2type: reproduction of electrophysiology-to-transcriptomics mapping"
     b.html.append(f"<h1>{html.escape(title)}</h1>")
     b.md.append(f"# {title}\n")
-    from . import __version__
-
     b.para(
         f"Generated {dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M UTC')} by ephys2type "
         f"{__version__}; protocol: {cfg.protocol_note()}; folds run {cfg.jobs} at a time. "
@@ -199,19 +75,22 @@ def write_report(run: Reproduction) -> Path:
         "<a href='#run'>Run</a></nav>"
     )
 
-    models = {s.name: _load(root / s.name / "results" / "metrics.json") for s in cfg.model_stages}
+    models = {
+        (s.species, s.labels): load_json(root / s.name / "results" / "metrics.json")
+        for s in cfg.model_stages
+    }
     transfer = {
-        p: _load(root / f"transfer_{p}" / "results" / "metrics.json")
+        p: load_json(root / f"transfer_{p}" / "results" / "metrics.json")
         for p in cfg.transfer_protocols
     }
-    qc = _load(root / "qc" / "qc.json") or {}
+    qc = load_json(root / "qc" / "qc.json") or {}
     summary_rows = _summary(b, models, transfer, qc)
     _data_section(b, qc)
     _spca_section(b, root)
     _classifier_section(b, root, cfg, models)
     _attention_section(b, root, cfg, models)
     _transfer_section(b, root, transfer)
-    _run_section(b, run)
+    _run_section(b, stages)
 
     (root / "report.md").write_text("\n".join(b.md) + "\n")
     summary = {
@@ -222,9 +101,7 @@ def write_report(run: Reproduction) -> Path:
             "max_epochs": cfg.max_epochs,
         },
         "paper_vs_ours": summary_rows,
-        "stages": [
-            {"stage": r.name, "seconds": r.seconds, "cached": r.cached} for r in run.results
-        ],
+        "stages": [dict(s) for s in stages],
     }
     atomic_write_text(root / "summary.json", dumps_json(summary), overwrite=True)
     atomic_write_text(root / "report.html", b.render_html(title), overwrite=True)
@@ -259,28 +136,28 @@ def _summary(b: ReportBuilder, models: dict, transfer: dict, qc: dict) -> list[d
             f"{species}, labels {key.split('/')[0]}",
         )
 
-    def model_row(stage: str, what: str, model: str, metric: str, paper_key: str) -> None:
+    def model_row(
+        stage: tuple[str, str], what: str, model: str, metric: str, paper_key: str
+    ) -> None:
         m = models.get(stage)
         summary = (_model(m, model) or {}).get(metric) if m else None
         add(
             what,
             PAPER[paper_key],
-            _pct(summary) if summary else missing,
-            _protocol(m) if m else stage.removeprefix("models_").replace("_", ", labels ", 1),
+            fmt_pct(summary) if summary else missing,
+            protocol_text(m) if m else f"{stage[0]}, labels {stage[1]}",
         )
 
-    model_row("models_mouse_mouse5", "mouse rf accuracy (%)", "rf", "accuracy", "mouse_rf_accuracy")
+    model_row(("mouse", "mouse5"), "mouse rf accuracy (%)", "rf", "accuracy", "mouse_rf_accuracy")
     model_row(
-        "models_mouse_mouse5",
+        ("mouse", "mouse5"),
         "mouse bilstm-smote accuracy (%)",
         "bilstm-smote",
         "accuracy",
         "mouse_bilstm_smote_accuracy",
     )
-    for stage, label in (
-        ("models_human_revised", "revised"),
-        ("models_human_subclass", "subclass"),
-    ):
+    for label in ("revised", "subclass"):
+        stage = ("human", label)
         model_row(
             stage, f"human rf accuracy (%), labels {label}", "rf", "accuracy", "human_rf_accuracy"
         )
@@ -292,12 +169,12 @@ def _summary(b: ReportBuilder, models: dict, transfer: dict, qc: dict) -> list[d
             "human_bilstm_smote_macro_f1",
         )
     t = transfer.get("strat5x5")
-    protocol = _protocol(t) + ", aligned features" if t else "human, labels aligned4"
+    protocol = protocol_text(t) + ", aligned features" if t else "human, labels aligned4"
     human_only = t["models"].get("human_bilstm") if t else None
     add(
         "human-only macro-F1 (%), aligned 4-class",
         PAPER["transfer_human_only_macro_f1"],
-        _pct(human_only["macro_f1"]) if human_only else missing,
+        fmt_pct(human_only["macro_f1"]) if human_only else missing,
         protocol,
     )
     joint = t["models"].get("joint") if t else None
@@ -305,39 +182,39 @@ def _summary(b: ReportBuilder, models: dict, transfer: dict, qc: dict) -> list[d
     add(
         "transfer (pretrain mouse, joint + fine-tune) macro-F1 (%)",
         PAPER["transfer_macro_f1"],
-        _pct(joint["macro_f1"]) + f"; gain {_diff(gain)}" if joint else missing,
+        fmt_pct(joint["macro_f1"]) + f"; gain {fmt_gain(gain)}" if joint else missing,
         protocol,
     )
-    m5 = models.get("models_mouse_mouse5")
+    m5 = models.get(("mouse", "mouse5"))
     b.table(
         ["quantity", "paper", "ours: mean ± SD [95% CI]", "protocol"],
         [[r["quantity"], r["paper"], r["ours"], r["protocol"]] for r in rows],
     )
     verdicts = []
     if m5:
-        c = _comparison(m5, "bilstm-smote", "rf", "accuracy")
+        c = find_comparison(m5, "bilstm-smote", "rf", "accuracy")
         verdicts.append(
-            f"Mouse: the BiLSTM + SMOTE {verdict(c)} the random forest in accuracy {_because(c)}."
+            f"Mouse: the BiLSTM + SMOTE {verdict(c)} the random forest in accuracy {because(c)}."
         )
-        c = _comparison(m5, "bilstm-smote", "hgb", "accuracy")
+        c = find_comparison(m5, "bilstm-smote", "hgb", "accuracy")
         verdicts.append(
-            f"Mouse: the BiLSTM + SMOTE {verdict(c)} gradient boosting in accuracy {_because(c)}."
+            f"Mouse: the BiLSTM + SMOTE {verdict(c)} gradient boosting in accuracy {because(c)}."
         )
-    mh = models.get("models_human_revised")
+    mh = models.get(("human", "revised"))
     if mh:
-        c = _comparison(mh, "bilstm-smote", "rf", "macro_f1")
+        c = find_comparison(mh, "bilstm-smote", "rf", "macro_f1")
         verdicts.append(
             f"Human (revised labels): the BiLSTM + SMOTE {verdict(c)} the random "
-            f"forest in macro-F1 {_because(c)}."
+            f"forest in macro-F1 {because(c)}."
         )
     if t:
         for g in t["transfer"]["gains_macro_f1"]:
             verdicts.append(
                 f"Transfer arm {g['arm']} {verdict(g)} {g['reference']} in human "
-                f"macro-F1 {_because(g)}."
+                f"macro-F1 {because(g)}."
             )
     b.bullets(verdicts)
-    hr, hs = _model(mh, "rf"), _model(models.get("models_human_subclass"), "rf")
+    hr, hs = _model(mh, "rf"), _model(models.get(("human", "subclass")), "rf")
     if hr and hs:
         paper = PAPER["human_rf_accuracy"]
         by_label = {
@@ -384,7 +261,7 @@ def _spca_section(b: ReportBuilder, root: Path) -> None:
     b.heading("Subclass separation in sparse-PCA space")
     rows = []
     for species in ("mouse", "human"):
-        m = _load(root / f"spca_{species}" / "metrics.json")
+        m = load_json(root / f"spca_{species}" / "metrics.json")
         if not m:
             continue
         sil = ", ".join(f"{k} {v:.2f}" for k, v in m["silhouette_per_class"].items())
@@ -394,8 +271,8 @@ def _spca_section(b: ReportBuilder, root: Path) -> None:
                 m["n_components"],
                 sil,
                 f"{m['silhouette_all']:.3f}",
-                _pct(m["knn"]["spca"]["accuracy"]),
-                _pct(m["knn"]["standardized"]["accuracy"]),
+                fmt_pct(m["knn"]["spca"]["accuracy"]),
+                fmt_pct(m["knn"]["standardized"]["accuracy"]),
             ]
         )
     b.table(
@@ -429,24 +306,24 @@ def _classifier_section(b: ReportBuilder, root: Path, cfg, models: dict) -> None
         "linear head); each other variant changes one of those."
     )
     for stage in cfg.model_stages:
-        m = models.get(stage.name)
+        m = models.get((stage.species, stage.labels))
         if not m:
             continue
         b.heading(f"{stage.species}, labels {stage.labels}", 3)
-        b.para(_protocol(m), "note")
+        b.para(protocol_text(m), "note")
         rows = []
         for name, r in m["models"].items():
-            vs_rf = _comparison(m, name, "rf", "macro_f1") if name != "rf" else None
-            vs_hgb = _comparison(m, name, "hgb", "macro_f1") if name != "hgb" else None
+            vs_rf = find_comparison(m, name, "rf", "macro_f1") if name != "rf" else None
+            vs_hgb = find_comparison(m, name, "hgb", "macro_f1") if name != "hgb" else None
             rows.append(
                 [
                     name,
-                    _pct(r["accuracy"]),
-                    _pct(r["balanced_accuracy"]),
-                    _pct(r["macro_f1"]),
+                    fmt_pct(r["accuracy"]),
+                    fmt_pct(r["balanced_accuracy"]),
+                    fmt_pct(r["macro_f1"]),
                     f"{100 * r['calibration']['ece']:.1f}",
-                    _diff(vs_rf) if vs_rf else "",
-                    _diff(vs_hgb) if vs_hgb else "",
+                    fmt_gain(vs_rf) if vs_rf else "",
+                    fmt_gain(vs_hgb) if vs_hgb else "",
                 ]
             )
         b.table(
@@ -482,7 +359,7 @@ def _attention_section(b: ReportBuilder, root: Path, cfg, models: dict) -> None:
     )
     rows, shown = [], []
     for stage in cfg.model_stages:
-        m = models.get(stage.name)
+        m = models.get((stage.species, stage.labels))
         interp = (_model(m, "bilstm-smote") or {}).get("interpretability") if m else None
         if not interp or "spearman_attention_vs_importance" not in interp:
             continue
@@ -531,20 +408,20 @@ def _transfer_section(b: ReportBuilder, root: Path, transfer: dict) -> None:
         if not t:
             continue
         b.heading(f"protocol {protocol}", 3)
-        b.para(_protocol(t), "note")
+        b.para(protocol_text(t), "note")
         rows = [
             [
                 name,
                 r["description"],
-                _pct(r["accuracy"]),
-                _pct(r["macro_f1"]),
+                fmt_pct(r["accuracy"]),
+                fmt_pct(r["macro_f1"]),
                 ", ".join(f"{c} {100 * v['f1']:.0f}" for c, v in r["per_class"].items()),
             ]
             for name, r in t["models"].items()
         ]
         b.table(["arm", "what", "accuracy (%)", "macro-F1 (%)", "per-class F1 (%)"], rows)
         rows = [
-            [g["arm"], g["reference"], _diff(g), verdict(g)]
+            [g["arm"], g["reference"], fmt_gain(g), verdict(g)]
             for g in t["transfer"]["gains_macro_f1"]
         ]
         b.table(["transfer arm", "compared with", "macro-F1 gain (points)", "verdict"], rows)
@@ -556,7 +433,7 @@ def _transfer_section(b: ReportBuilder, root: Path, transfer: dict) -> None:
                     r["arm"],
                     f"{100 * r['arm_macro_f1']:.2f}",
                     f"{100 * r['reference_macro_f1']:.2f}",
-                    _diff(
+                    fmt_gain(
                         {
                             "mean_diff": r["gain"],
                             "ci_low": r["gain_ci_low"],
@@ -582,10 +459,10 @@ def _transfer_section(b: ReportBuilder, root: Path, transfer: dict) -> None:
         b.figures([root / f"transfer_{protocol}" / "results" / "learning_curve.png"], wide=True)
 
 
-def _run_section(b: ReportBuilder, run: Reproduction) -> None:
+def _run_section(b: ReportBuilder, stages: list[dict]) -> None:
     b.heading("Run")
-    rows = [[r.name, "cached" if r.cached else f"{r.seconds:.1f} s"] for r in run.results]
-    total = sum(r.seconds for r in run.results)
+    rows = [[s["stage"], "cached" if s["cached"] else f"{s['seconds']:.1f} s"] for s in stages]
+    total = sum(s["seconds"] for s in stages)
     rows.append(["total (this run)", f"{total:.1f} s"])
     b.table(["stage", "time"], rows)
     b.para(

@@ -1,24 +1,13 @@
-"""In-fold preprocessing: impute -> standardize -> [sparse PCA per family] -> [SMOTE] -> model.
-
-Everything that learns from data lives in one imbalanced-learn ``Pipeline`` that is fitted on
-the training fold only, so medians, means, sparse components and synthetic SMOTE cells never
-see a test cell (``tests/test_leakage.py`` proves it with spy transformers).
-"""
+"""Sparse PCA fitted per feature family (the representation Gouwens et al. 2019/2020 used)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 import numpy as np
-from imblearn.over_sampling import SMOTE
-from imblearn.pipeline import Pipeline
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.decomposition import PCA, SparsePCA
-from sklearn.impute import SimpleImputer
-from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted, validate_data
-
-from .schema import FeatureSchema
 
 
 class FamilySparsePCA(TransformerMixin, BaseEstimator):
@@ -43,10 +32,36 @@ class FamilySparsePCA(TransformerMixin, BaseEstimator):
         human or 3,000 mouse cells.
     min_explained_variance : minimal adjusted explained variance of a kept component.
     random_state : seed of the sparse PCA solver.
+
+    Attributes
+    ----------
+    families_ : list of list of int
+        Column positions of each kept (non-constant) family.
+    models_ : list of sklearn.decomposition.SparsePCA
+        The fitted sparse PCA of each kept family.
+    kept_ : list of ndarray
+        Positions of the components kept in each family.
+    explained_variance_ : list of ndarray
+        Adjusted explained variance of each kept component (fraction of its family's variance).
+    component_names_ : list of str
+        ``<family>:spc<k>`` for every output column.
+    n_features_in_ : int
+        Number of input columns.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ephys2type.models.sparse_pca import FamilySparsePCA
+    >>> X = np.random.default_rng(0).normal(size=(60, 4))
+    >>> spca = FamilySparsePCA(families=[[0, 1], [2, 3]], family_names=["a", "b"],
+    ...                        random_state=0).fit(X)
+    >>> spca.transform(X).shape[0]
+    60
     """
 
     def __init__(
         self,
+        *,
         families: Sequence[Sequence[int]] | None = None,
         family_names: Sequence[str] | None = None,
         variance: float = 0.9,
@@ -147,41 +162,3 @@ class FamilySparsePCA(TransformerMixin, BaseEstimator):
             (cols, m.components_[keep])
             for cols, m, keep in zip(self.families_, self.models_, self.kept_, strict=True)
         ]
-
-
-def preprocessing_steps(
-    schema: FeatureSchema, *, spca: bool = False, random_state: int | None = None
-) -> list[tuple[str, object]]:
-    """The in-fold steps before resampling and the model."""
-    steps: list[tuple[str, object]] = [
-        ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
-        ("scale", StandardScaler()),
-    ]
-    if spca:
-        steps.append(
-            (
-                "spca",
-                FamilySparsePCA(
-                    families=schema.family_index(),
-                    family_names=schema.family_names,
-                    random_state=random_state,
-                ),
-            )
-        )
-    return steps
-
-
-def make_pipeline(
-    model: BaseEstimator,
-    schema: FeatureSchema,
-    *,
-    spca: bool = False,
-    smote: bool = False,
-    random_state: int | None = None,
-) -> Pipeline:
-    """impute -> scale -> [family sparse PCA] -> [SMOTE] -> ``model``, fitted in-fold."""
-    steps = preprocessing_steps(schema, spca=spca, random_state=random_state)
-    if smote:
-        steps.append(("smote", SMOTE(random_state=random_state)))
-    steps.append(("model", model))
-    return Pipeline(steps)

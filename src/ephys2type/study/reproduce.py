@@ -19,146 +19,20 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from . import __version__
-from .datasets import load_species
-from .evaluate import run_evaluation, write_evaluation
-from .files import atomic_directory, dumps_json
-from .splits import make_plan
-
-BILSTM_ABLATIONS = (
-    "bilstm-smote",
-    "bilstm",
-    "bilstm-smote-mean",
-    "bilstm-smote-focal",
-    "bilstm-smote-arcface",
-)
-
-
-@dataclass(frozen=True)
-class ModelStage:
-    """One dataset evaluated with a list of models on one split plan."""
-
-    name: str
-    species: str
-    labels: str
-    models: tuple[str, ...]
-    importance: tuple[str, ...] = ()  # models whose family permutation importance is computed
-
-
-@dataclass(frozen=True)
-class ReproduceConfig:
-    """What a reproduction runs. ``quick`` trades seeds, folds and epochs for speed."""
-
-    quick: bool = False
-    seeds: int = 5
-    folds: int = 5
-    jobs: int = 2
-    max_epochs: int | None = None
-    embedding: str = "umap"
-    spca_species: tuple[str, ...] = ("mouse", "human")
-    model_stages: tuple[ModelStage, ...] = ()
-    transfer_protocols: tuple[str, ...] = ("strat5x5", "group5x5")
-    transfer_fractions: tuple[float, ...] = (0.1, 0.25, 0.5)
-    transfer_curve_protocols: tuple[str, ...] = ("strat5x5",)  # learning curve only here
-    transfer_strategies: tuple[str, ...] = ("zero-shot", "finetune", "freeze-warmup", "joint")
-    transfer_pooled: tuple[str, ...] = ("rf", "hgb")
-
-    @classmethod
-    def full(cls, jobs: int = 2) -> ReproduceConfig:
-        baselines = ("rf", "rf-spca", "hgb", "logreg")
-        return cls(
-            jobs=jobs,
-            model_stages=(
-                ModelStage(
-                    "models_mouse_mouse5",
-                    "mouse",
-                    "mouse5",
-                    baselines + BILSTM_ABLATIONS,
-                    importance=("bilstm-smote",),
-                ),
-                ModelStage(
-                    "models_mouse_aligned4",
-                    "mouse",
-                    "aligned4",
-                    ("rf", "hgb", "logreg", *BILSTM_ABLATIONS),
-                ),
-                ModelStage(
-                    "models_human_revised",
-                    "human",
-                    "revised",
-                    baselines + BILSTM_ABLATIONS,
-                    importance=("bilstm-smote",),
-                ),
-                ModelStage(
-                    "models_human_subclass",
-                    "human",
-                    "subclass",
-                    ("rf", "hgb", "logreg", "bilstm-smote"),
-                ),
-            ),
-        )
-
-    @classmethod
-    def quick_run(cls, jobs: int = 2) -> ReproduceConfig:
-        return cls(
-            quick=True,
-            seeds=1,
-            folds=3,
-            jobs=jobs,
-            max_epochs=25,
-            embedding="pca",
-            model_stages=(
-                ModelStage(
-                    "models_mouse_mouse5",
-                    "mouse",
-                    "mouse5",
-                    ("rf", "hgb", "logreg", *BILSTM_ABLATIONS),
-                    importance=("bilstm-smote",),
-                ),
-                ModelStage(
-                    "models_mouse_aligned4", "mouse", "aligned4", ("rf", "logreg", "bilstm-smote")
-                ),
-                ModelStage(
-                    "models_human_revised",
-                    "human",
-                    "revised",
-                    ("rf", "hgb", "logreg", *BILSTM_ABLATIONS),
-                    importance=("bilstm-smote",),
-                ),
-                ModelStage(
-                    "models_human_subclass", "human", "subclass", ("rf", "logreg", "bilstm-smote")
-                ),
-            ),
-            transfer_protocols=("strat5x5",),
-            transfer_fractions=(0.25,),
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> ReproduceConfig:
-        fields = dict(raw)
-        fields["model_stages"] = tuple(
-            ModelStage(**{**s, "models": tuple(s["models"]), "importance": tuple(s["importance"])})
-            for s in raw["model_stages"]
-        )
-        for key in (
-            "transfer_protocols",
-            "transfer_fractions",
-            "transfer_curve_protocols",
-            "transfer_strategies",
-            "transfer_pooled",
-            "spca_species",
-        ):
-            fields[key] = tuple(raw[key])
-        return cls(**fields)
-
-    def protocol_note(self) -> str:
-        note = f"stratified {self.folds}-fold CV x {self.seeds} seed(s)"
-        if self.max_epochs:
-            note += f", BiLSTM capped at {self.max_epochs} epochs"
-        return note
+from ephys2type._version import __version__
+from ephys2type.data.datasets import load_species
+from ephys2type.data.labels import scheme_names
+from ephys2type.data.qc import profiles
+from ephys2type.errors import Ephys2TypeError
+from ephys2type.evaluation.runner import run_evaluation
+from ephys2type.evaluation.splits import make_plan
+from ephys2type.evaluation.transfer import run_transfer, write_transfer
+from ephys2type.evaluation.writers import write_evaluation
+from ephys2type.files import atomic_directory, dumps_json
+from ephys2type.models.registry import ModelSpec, get_model
+from ephys2type.study.config import ModelStage, ReproduceConfig
+from ephys2type.study.report.sections import write_report
+from ephys2type.study.separation import separation, write_separation
 
 
 def code_fingerprint() -> str:
@@ -179,35 +53,30 @@ class StageResult:
     seconds: float
     cached: bool
 
+    def to_dict(self) -> dict[str, Any]:
+        return {"stage": self.name, "seconds": self.seconds, "cached": self.cached}
+
 
 def rebuild_report(out: str | Path) -> Path:
     """Write the report again from a run folder's finished stages, without recomputing.
 
     Stage times are those recorded when each stage ran.
     """
-    from .errors import Ephys2TypeError
-    from .report import write_report
-
     out = Path(out)
     try:
         config = ReproduceConfig.from_dict(json.loads((out / "run.json").read_text()))
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise Ephys2TypeError(f"{out}: not a reproduce run folder (no readable run.json)") from exc
-    run = Reproduction(config, out)
-    for name in [
-        "qc",
-        *(f"spca_{s}" for s in config.spca_species),
-        *(s.name for s in config.model_stages),
-        *(f"transfer_{p}" for p in config.transfer_protocols),
-    ]:
+    stages = []
+    for name in config.stage_folders():
         try:
             stage = json.loads((out / name / "stage.json").read_text())
         except (OSError, ValueError) as exc:
             raise Ephys2TypeError(
                 f"{out / name}: stage missing or incomplete; run `ephys2type reproduce` again"
             ) from exc
-        run.results.append(StageResult(name, out / name, float(stage["seconds"]), False))
-    return write_report(run)
+        stages.append({"stage": name, "seconds": float(stage["seconds"]), "cached": False})
+    return write_report(out, config, stages)
 
 
 class Reproduction:
@@ -276,8 +145,6 @@ class Reproduction:
 
     def run(self) -> Path:
         """Run every stage and write the report; returns the run folder."""
-        from .report import write_report
-
         self.out.mkdir(parents=True, exist_ok=True)
         for stale in ("report.html", "report.md", "summary.json"):  # no old report beside
             (self.out / stale).unlink(missing_ok=True)  # new stages
@@ -291,13 +158,10 @@ class Reproduction:
             self.stage_models(stage)
         for protocol in self.config.transfer_protocols:
             self.stage_transfer(protocol)
-        write_report(self)
+        write_report(self.out, self.config, [r.to_dict() for r in self.results])
         return self.out
 
     def stage_qc(self) -> StageResult:
-        from .labels import scheme_names
-        from .qc import profiles
-
         def work(folder: Path, advance) -> None:
             summary: dict[str, Any] = {}
             for species in ("mouse", "human"):
@@ -325,8 +189,6 @@ class Reproduction:
         return self._run_stage("qc", {"profiles": "all"}, 2, work)
 
     def stage_spca(self, species: str) -> StageResult:
-        from .separation import separation, write_separation
-
         spec = {
             "species": species,
             "embedding": self.config.embedding,
@@ -345,9 +207,6 @@ class Reproduction:
         return self._run_stage(f"spca_{species}", spec, 1, work)
 
     def stage_models(self, stage: ModelStage) -> StageResult:
-        from .bilstm import VARIANTS, bilstm_pipeline
-        from .models import ModelSpec, get_model
-
         params = self._bilstm_params()
         spec = {
             **asdict(stage),
@@ -358,14 +217,7 @@ class Reproduction:
 
         def model_spec(name: str) -> ModelSpec:
             base = get_model(name)
-            if name in VARIANTS and params:
-                p = {**VARIANTS[name][1], **params}
-                return ModelSpec(
-                    name,
-                    base.description,
-                    lambda schema, seed, p=p: bilstm_pipeline(schema, seed, **p),
-                )
-            return base
+            return base.with_params(**params) if base.kind == "bilstm" and params else base
 
         data = load_species(stage.species, labels=stage.labels)
         plan = make_plan(data, "strat5x5", seeds=self.config.seeds, n_folds=self.config.folds)
@@ -384,51 +236,22 @@ class Reproduction:
         return self._run_stage(stage.name, spec, len(plan.folds) * len(stage.models), work)
 
     def stage_transfer(self, protocol: str) -> StageResult:
-        from .transfer import count_fits, run_transfer, write_transfer
-
-        params = {"resample": "smote", **self._bilstm_params()}
-        fractions = (
-            self.config.transfer_fractions
-            if protocol in self.config.transfer_curve_protocols
-            else ()
-        )
-        strategies, pooled = self.config.transfer_strategies, self.config.transfer_pooled
-        curve = ("joint",) if "joint" in strategies else strategies[-1:]
+        settings = self.config.transfer_settings(protocol)
         spec = {
             "protocol": protocol,
             "seeds": self.config.seeds,
             "folds": self.config.folds,
-            "bilstm": params,
-            "fractions": list(fractions),
-            "strategies": list(strategies),
-            "pooled": list(pooled),
-            "curve_arms": list(curve),
+            **settings.to_dict(),
         }
         source = load_species("mouse", labels="aligned4", features="aligned")
         target = load_species("human", labels="aligned4", features="aligned")
         plan = make_plan(target, protocol, seeds=self.config.seeds, n_folds=self.config.folds)
-        n_fits = count_fits(
-            len(plan.folds),
-            strategies=strategies,
-            pooled=pooled,
-            fractions=fractions,
-            curve_arms=curve,
-        )
 
         def work(folder: Path, advance) -> None:
             result = run_transfer(
-                source,
-                target,
-                plan,
-                bilstm_params=params,
-                strategies=strategies,
-                pooled=pooled,
-                fractions=fractions,
-                curve_arms=curve,
-                n_jobs=self.config.jobs,
-                progress=advance,
+                source, target, plan, settings, n_jobs=self.config.jobs, progress=advance
             )
-
             write_transfer(result, folder / "results", overwrite=True)
 
+        n_fits = settings.count_fits(len(plan.folds))
         return self._run_stage(f"transfer_{protocol}", spec, n_fits, work)

@@ -27,8 +27,8 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, train_test_split
 
-from .errors import Ephys2TypeError
-from .patchseq import PatchSeqData
+from ephys2type.data.container import PatchSeqData
+from ephys2type.errors import Ephys2TypeError
 
 PROTOCOLS = {
     "strat5x5": "stratified 5-fold CV x 5 seeds",

@@ -1,0 +1,198 @@
+"""The result of an evaluation: fold scores and out-of-fold predictions of several models
+on one split plan, with summaries (mean, SD, corrected 95% CI), paired comparisons on
+identical folds, calibration, confusion matrices and interpretability."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from itertools import combinations
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from ephys2type._version import __version__, package_versions
+from ephys2type.evaluation.splits import SplitPlan
+from ephys2type.evaluation.stats import (
+    CI_METHOD,
+    HEADLINE,
+    expected_calibration_error,
+    paired_test,
+    pooled_confusion,
+    summarize,
+)
+
+
+@dataclass
+class Evaluation:
+    """Scores and out-of-fold predictions of several models on one split plan."""
+
+    plan: SplitPlan
+    classes: list[str]
+    models: dict[str, str]
+    fold_metrics: pd.DataFrame
+    predictions: pd.DataFrame
+    importance: pd.DataFrame | None = None
+    families: list[str] = field(default_factory=list)
+
+    @property
+    def n_train(self) -> float:
+        return float(self.fold_metrics.groupby("model")["n_train"].mean().iloc[0])
+
+    @property
+    def n_test(self) -> float:
+        return float(self.fold_metrics.groupby("model")["n_test"].mean().iloc[0])
+
+    def scores(self, model: str, metric: str) -> np.ndarray:
+        rows = self.fold_metrics[self.fold_metrics["model"] == model]
+        return rows.sort_values(["seed", "fold"])[metric].to_numpy()
+
+    def summary(self, model: str) -> dict[str, Any]:
+        rows = self.fold_metrics[self.fold_metrics["model"] == model].sort_values(["seed", "fold"])
+        seeds = rows["seed"].to_numpy()
+        out = {m: summarize(rows[m], self.n_train, self.n_test, seeds) for m in HEADLINE}
+        out["per_class"] = {
+            cls: {
+                k: summarize(rows[f"{k}:{cls}"], self.n_train, self.n_test)["mean"]
+                for k in ("precision", "recall", "f1")
+            }
+            for cls in self.classes
+        }
+        return out
+
+    def compare(self, a: str, b: str, metric: str = "macro_f1") -> dict[str, Any]:
+        """Paired difference ``a - b`` on identical folds, with corrected CI and p-value."""
+        result = paired_test(
+            self.scores(a, metric), self.scores(b, metric), self.n_train, self.n_test
+        )
+        return {"a": a, "b": b, "metric": metric, **result}
+
+    def calibration(self, model: str) -> dict[str, Any]:
+        """ECE and reliability bins of the out-of-fold probabilities (all seeds pooled)."""
+        p = self.predictions[self.predictions["model"] == model]
+        proba = p[[f"proba:{c}" for c in self.classes]].to_numpy()
+        return expected_calibration_error(p["true"], proba, self.classes)
+
+    def confusion(self, model: str) -> np.ndarray:
+        p = self.predictions[self.predictions["model"] == model]
+        return pooled_confusion(p["true"], p["predicted"], self.classes)
+
+    def table(self) -> pd.DataFrame:
+        """One row per model: mean, SD and CI of the headline metrics."""
+        rows = []
+        for model in self.models:
+            s = self.summary(model)
+            row = {"model": model}
+            for m in HEADLINE:
+                row |= {
+                    f"{m}": s[m]["mean"],
+                    f"{m}_sd": s[m]["sd"],
+                    f"{m}_ci_low": s[m]["ci_low"],
+                    f"{m}_ci_high": s[m]["ci_high"],
+                }
+            rows.append(row)
+        return pd.DataFrame(rows).set_index("model")
+
+    def attention(self, model: str) -> pd.DataFrame | None:
+        """Mean attention per true class x family, over all out-of-fold predictions."""
+        cols = [f"attention:{f}" for f in self.families]
+        p = self.predictions[self.predictions["model"] == model]
+        if not set(cols) <= set(p.columns) or p[cols].isna().all().all():
+            return None
+        table = p.groupby("true")[cols].mean()
+        table.columns = self.families
+        table.loc["all cells"] = p[cols].mean().to_numpy()
+        return table
+
+    def interpretability(self, model: str) -> dict[str, Any] | None:
+        """Family permutation importance, mean attention, and their rank correlation."""
+        out: dict[str, Any] = {}
+        att = self.attention(model)
+        if att is not None:
+            out["mean_attention"] = att.loc["all cells"].to_dict()
+            out["attention_per_class"] = att.drop(index="all cells").to_dict(orient="index")
+        if self.importance is not None and (self.importance["model"] == model).any():
+            imp = self.importance[self.importance["model"] == model]
+            mean_imp = imp.groupby("family")["importance"].mean().reindex(self.families)
+            out["permutation_importance_macro_f1"] = mean_imp.to_dict()
+            if att is not None:
+                out["spearman_attention_vs_importance"] = self._attention_vs_importance(
+                    model, att.loc["all cells"], mean_imp, imp
+                )
+        return out or None
+
+    def _attention_vs_importance(self, model, mean_att, mean_imp, imp) -> dict[str, Any]:
+        """Spearman correlation of attention and importance: of the fold means, and per fold.
+
+        Undefined (None) when either is constant, e.g. attention under mean pooling.
+        """
+
+        def rho(a, b) -> tuple[float | None, float | None]:
+            a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+            if np.ptp(a) < 1e-12 or np.ptp(b) < 1e-12:
+                return None, None
+            r = stats.spearmanr(a, b)
+            return float(r.statistic), float(r.pvalue)
+
+        pred = self.predictions[self.predictions["model"] == model]
+        cols = [f"attention:{f}" for f in self.families]
+        per_fold = []
+        for (seed, fold), part in imp.groupby(["seed", "fold"]):
+            fold_att = pred[(pred.seed == seed) & (pred.fold == fold)][cols].mean()
+            r, _ = rho(fold_att, part.set_index("family").loc[self.families, "importance"])
+            if r is not None:
+                per_fold.append(r)
+        r_means, p_means = rho(mean_att, mean_imp)
+        return {
+            "rho_of_means": r_means,
+            "p_of_means": p_means,
+            "n_families": len(self.families),
+            "rho_per_fold_mean": float(np.mean(per_fold)) if per_fold else None,
+            "rho_per_fold_sd": float(np.std(per_fold, ddof=1)) if len(per_fold) > 1 else None,
+            "n_folds_defined": len(per_fold),
+            **(
+                {}
+                if r_means is not None
+                else {"note": "attention or importance is constant across families; undefined"}
+            ),
+        }
+
+    def to_metrics(self) -> dict[str, Any]:
+        """Everything ``metrics.json`` holds: protocol, data, versions, scores, comparisons."""
+        names = list(self.models)
+        return {
+            "ephys2type": __version__,
+            "versions": package_versions(),
+            "dataset": self.plan.dataset,
+            "protocol": {
+                "name": self.plan.protocol,
+                "description": self.plan.description,
+                "seeds": list(self.plan.seeds),
+                "n_folds": self.plan.n_folds,
+                "n_fits_per_model": len(self.plan.folds),
+                "split_plan_sha256": self.plan.sha256,
+                "mean_n_train": self.n_train,
+                "mean_n_test": self.n_test,
+                "inner_validation_fraction": self.plan.inner_validation,
+            },
+            "ci_method": CI_METHOD,
+            "classes": self.classes,
+            "models": {
+                name: {
+                    "description": self.models[name],
+                    **self.summary(name),
+                    "confusion": self.confusion(name).tolist(),
+                    "calibration": self.calibration(name),
+                    **(
+                        {"interpretability": interp}
+                        if (interp := self.interpretability(name))
+                        else {}
+                    ),
+                }
+                for name in names
+            },
+            "comparisons": [
+                self.compare(a, b, metric) for a, b in combinations(names, 2) for metric in HEADLINE
+            ],
+        }

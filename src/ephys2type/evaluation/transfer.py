@@ -1,0 +1,322 @@
+"""The mouse-to-human transfer experiment, run like any evaluation: every arm (target-only
+baselines, transfer strategies, pooled baselines) on the same target folds, compared
+pairwise, plus a learning curve over the share of target training cells.
+
+:class:`TransferSettings` holds the experiment's defaults (strategies, pooled baselines,
+learning-curve fractions and arms, BiLSTM parameters) once, for the command line, the
+reproduction and the Python API.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ephys2type.data.container import PatchSeqData
+from ephys2type.errors import Ephys2TypeError
+from ephys2type.evaluation.results import Evaluation
+from ephys2type.evaluation.runner import Progress, plan_seed, run_evaluation
+from ephys2type.evaluation.splits import SplitPlan
+from ephys2type.evaluation.writers import write_evaluation
+from ephys2type.models.registry import ModelSpec, get_model
+from ephys2type.models.transfer.estimators import (
+    STRATEGIES,
+    PooledClassifier,
+    SourceData,
+    Subsample,
+    TransferClassifier,
+)
+
+POOLED = ("rf", "hgb")
+
+
+@dataclass(frozen=True)
+class TransferSettings:
+    """What a transfer experiment runs (the one place its defaults live).
+
+    strategies : transfer strategies (``zero-shot``, ``finetune``, ``freeze-warmup``,
+        ``joint``); pooled : baselines fitted on both species (``rf``, ``hgb``);
+    fractions : learning-curve shares of the target training fold (empty: no curve);
+    curve_arms : strategies shown on the learning curve (None: ``joint`` if run, else the
+        last strategy); coral : CORAL-align the source features;
+    bilstm_params : parameters of every BiLSTM (target-only and transfer arms).
+    """
+
+    strategies: tuple[str, ...] = STRATEGIES
+    pooled: tuple[str, ...] = POOLED
+    fractions: tuple[float, ...] = (0.1, 0.25, 0.5)
+    curve_arms: tuple[str, ...] | None = None
+    coral: bool = False
+    bilstm_params: Mapping[str, Any] = field(default_factory=lambda: {"resample": "smote"})
+
+    def __post_init__(self):
+        for s in self.strategies:
+            if s not in STRATEGIES:
+                raise ValueError(f"unknown strategy {s!r}; strategies: {', '.join(STRATEGIES)}")
+        for m in self.pooled:
+            if m not in POOLED:
+                raise ValueError(f"unknown pooled baseline {m!r}; choose from {POOLED}")
+        for a in self.curve_arms or ():
+            if a not in self.strategies:
+                raise ValueError(f"curve arm {a!r} is not among the strategies run")
+        if any(not 0 < f < 1 for f in self.fractions):
+            raise ValueError("learning-curve fractions must lie strictly between 0 and 1")
+
+    @property
+    def curve(self) -> tuple[str, ...]:
+        """The strategies on the learning curve."""
+        if self.curve_arms is not None:
+            return tuple(self.curve_arms)
+        return ("joint",) if "joint" in self.strategies else tuple(self.strategies[-1:])
+
+    def with_max_epochs(self, max_epochs: int | None) -> TransferSettings:
+        """The same settings with BiLSTM training capped at ``max_epochs`` (None: unchanged)."""
+        if not max_epochs:
+            return self
+        return replace(self, bilstm_params={**self.bilstm_params, "max_epochs": max_epochs})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "strategies": list(self.strategies),
+            "pooled": list(self.pooled),
+            "fractions": list(self.fractions),
+            "curve_arms": list(self.curve),
+            "coral": self.coral,
+            "bilstm": dict(self.bilstm_params),
+        }
+
+    def count_fits(self, n_folds: int, target: str = "human") -> int:
+        """How many models :func:`run_transfer` fits on ``n_folds`` folds (progress bars)."""
+        n_arms = 3 + len(self.strategies) + len(self.pooled)  # 3 target-only baselines
+        pairs = _curve_pairs(self.curve, target) if self.fractions else []
+        n_curve = len({n for pair in pairs for n in pair}) * len(self.fractions)
+        return n_folds * (n_arms + n_curve)
+
+
+def transfer_arms(
+    source: SourceData, target: str = "human", settings: TransferSettings | None = None
+) -> dict[str, ModelSpec]:
+    """Named arms (target-only baselines first) as model specs for the evaluation runner.
+
+    Transfer arms receive the source cells as a fit parameter, and ``pretrain_seed`` = the
+    plan seed of their fold (:func:`~ephys2type.evaluation.runner.plan_seed`): all folds of
+    one seed fine-tune the same pretrained network.
+    """
+    settings = settings or TransferSettings()
+    params = dict(settings.bilstm_params)
+    coral_note = ", CORAL" if settings.coral else ""
+    src = source.name.split()[0]
+    t = target
+    arms = {
+        f"{t}_bilstm": replace(
+            get_model("bilstm").with_params(**params),
+            name=f"{t}_bilstm",
+            description=f"{t}-only attention BiLSTM (aligned features, SMOTE)",
+        ),
+        f"{t}_rf": replace(
+            get_model("rf"),
+            name=f"{t}_rf",
+            description=f"{t}-only random forest (aligned features)",
+        ),
+        f"{t}_hgb": replace(
+            get_model("hgb"),
+            name=f"{t}_hgb",
+            description=f"{t}-only gradient boosting (aligned features)",
+        ),
+    }
+    descriptions = {
+        "zero-shot": f"trained on all {src} cells only, tested on {t}",
+        "finetune": f"pretrained on {src}, all weights fine-tuned on the {t} training fold",
+        "freeze-warmup": f"pretrained on {src}, head warm-up with frozen encoder, then unfrozen",
+        "joint": f"shared encoder, {src} and {t} heads trained jointly, then {t} fine-tune",
+    }
+    for strategy in settings.strategies:
+        name = strategy.replace("-", "_")
+
+        def build(schema, seed, s=strategy):
+            return TransferClassifier(
+                strategy=s,
+                families=schema.family_index(),
+                family_names=schema.family_names,
+                coral=settings.coral,
+                bilstm_params=params,
+                pretrain_seed=plan_seed(seed),
+                random_state=seed,
+            )
+
+        arms[name] = ModelSpec(
+            name,
+            descriptions[strategy] + coral_note,
+            build,
+            kind="transfer",
+            fit_params={"source": source},
+        )
+    for model in settings.pooled:
+        arms[f"pooled_{model}"] = ModelSpec(
+            f"pooled_{model}",
+            f"{'random forest' if model == 'rf' else 'gradient boosting'} on "
+            f"{src} + {t} training cells with a species indicator",
+            lambda schema, seed, m=model: PooledClassifier(model=m, random_state=seed),
+            kind="transfer",
+            fit_params={"source": source},
+        )
+    return arms
+
+
+def subsampled(spec: ModelSpec, fraction: float) -> ModelSpec:
+    """The same arm trained on a stratified fraction of each target training fold."""
+    return replace(
+        spec,
+        name=f"{spec.name}@{fraction:g}",
+        description=f"{spec.description}; {fraction:.0%} of the training fold",
+        build=lambda schema, seed: Subsample(
+            estimator=copy.deepcopy(spec.build(schema, seed)),
+            fraction=fraction,
+            random_state=seed,
+        ),
+        factory=None,
+    )
+
+
+def reference_arm(arm: str, target: str = "human") -> str:
+    """The target-only arm a transfer arm is compared with (same model family)."""
+    if arm.startswith("pooled_"):
+        return f"{target}_{arm.removeprefix('pooled_')}"
+    return f"{target}_bilstm"
+
+
+@dataclass
+class TransferResult:
+    """The arms on one plan of target folds, and the learning curve."""
+
+    evaluation: Evaluation
+    curve: pd.DataFrame | None
+    target: str
+    source: str
+    coral: bool
+
+    def gains(self, metric: str = "macro_f1") -> pd.DataFrame:
+        """Each transfer arm minus its target-only reference, paired on identical folds."""
+        rows = []
+        for arm in self.evaluation.models:
+            if arm.startswith(f"{self.target}_"):
+                continue
+            ref = reference_arm(arm, self.target)
+            rows.append({"arm": arm, "reference": ref, **self.evaluation.compare(arm, ref, metric)})
+        return pd.DataFrame(rows).set_index("arm")
+
+    def to_metrics(self) -> dict:
+        return {
+            "transfer": {
+                "source": self.source,
+                "target": self.target,
+                "coral": self.coral,
+                "gains_macro_f1": self.gains("macro_f1").reset_index().to_dict(orient="records"),
+                "gains_accuracy": self.gains("accuracy").reset_index().to_dict(orient="records"),
+            },
+            **(
+                {"learning_curve": self.curve.to_dict(orient="records")}
+                if self.curve is not None
+                else {}
+            ),
+        }
+
+
+def _curve_pairs(curve_arms: Sequence[str], target: str) -> list[tuple[str, str]]:
+    """(arm, target-only reference) pairs on the learning curve."""
+    return [
+        (name.replace("-", "_"), reference_arm(name.replace("-", "_"), target))
+        for name in curve_arms
+    ]
+
+
+def _curve_rows(evaluation: Evaluation, pairs, fraction: float, suffix: str) -> list[dict]:
+    rows = []
+    n_train = evaluation.n_train * fraction
+    for arm, ref in pairs:
+        a, r = arm + suffix, ref + suffix
+        sa, sr = evaluation.summary(a), evaluation.summary(r)
+        gain = evaluation.compare(a, r, "macro_f1")
+        rows.append(
+            {
+                "fraction": fraction,
+                "n_train_cells": n_train,
+                "arm": arm,
+                "reference": ref,
+                "arm_macro_f1": sa["macro_f1"]["mean"],
+                "arm_ci_low": sa["macro_f1"]["ci_low"],
+                "arm_ci_high": sa["macro_f1"]["ci_high"],
+                "reference_macro_f1": sr["macro_f1"]["mean"],
+                "reference_ci_low": sr["macro_f1"]["ci_low"],
+                "reference_ci_high": sr["macro_f1"]["ci_high"],
+                "gain": gain["mean_diff"],
+                "gain_ci_low": gain["ci_low"],
+                "gain_ci_high": gain["ci_high"],
+                "gain_p": gain["p"],
+            }
+        )
+    return rows
+
+
+def write_transfer(result: TransferResult, out_dir: str | Path, *, overwrite: bool = False) -> Path:
+    """Write a transfer run like ``evaluate`` does, plus gains.csv and the learning curve."""
+    from ephys2type.evaluation.plots import plot_learning_curve, save_figure
+
+    def extra(folder: Path) -> None:
+        result.gains("macro_f1").to_csv(folder / "gains.csv", float_format="%.6g")
+        if result.curve is not None:
+            result.curve.to_csv(folder / "learning_curve.csv", index=False, float_format="%.6g")
+            fig = plot_learning_curve(
+                result.curve,
+                title=f"{result.source} -> {result.target}: gain from {result.source} data vs "
+                f"{result.target} training cells ({result.evaluation.plan.description})",
+            )
+            save_figure(fig, folder / "learning_curve.png")
+
+    return write_evaluation(
+        result.evaluation,
+        out_dir,
+        overwrite=overwrite,
+        extra_metrics=result.to_metrics(),
+        extra_files=extra,
+    )
+
+
+def run_transfer(
+    source: PatchSeqData,
+    target: PatchSeqData,
+    plan: SplitPlan,
+    settings: TransferSettings | None = None,
+    *,
+    importance: bool = False,
+    n_jobs: int = 1,
+    progress: Progress | None = None,
+) -> TransferResult:
+    """All arms on ``plan`` (target folds), then the learning curve over training fractions."""
+    settings = settings or TransferSettings()
+    if source.schema.columns != target.schema.columns:
+        raise Ephys2TypeError(
+            f"source ({source.schema.name}) and target ({target.schema.name}) features differ; "
+            "load both species with features='aligned'"
+        )
+    arms = transfer_arms(SourceData.from_data(source), target.species, settings)
+    evaluation = run_evaluation(
+        target, list(arms.values()), plan, importance=importance, n_jobs=n_jobs, progress=progress
+    )
+    curve = None
+    if settings.fractions:
+        rows = []
+        pairs = _curve_pairs(settings.curve, target.species)
+        needed = sorted({n for pair in pairs for n in pair})
+        for fraction in settings.fractions:
+            specs = [subsampled(arms[n], fraction) for n in needed]
+            part = run_evaluation(target, specs, plan, n_jobs=n_jobs, progress=progress)
+            rows += _curve_rows(part, pairs, fraction, f"@{fraction:g}")
+        rows += _curve_rows(evaluation, pairs, 1.0, "")
+        curve = pd.DataFrame(rows)
+    return TransferResult(evaluation, curve, target.species, source.species, settings.coral)

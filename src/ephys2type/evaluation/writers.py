@@ -1,0 +1,80 @@
+"""Write an evaluation as a results folder a user can diff: ``metrics.json``,
+``fold_metrics.csv``, ``oof_predictions.csv``, ``split_plan.json``, confusion, reliability,
+attention and importance figures, and ``timings.json`` (the one file that differs between
+identical runs)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ephys2type.evaluation.results import Evaluation
+from ephys2type.files import atomic_directory, dumps_json
+
+
+def write_evaluation(
+    evaluation: Evaluation,
+    out_dir: str | Path,
+    *,
+    overwrite: bool = False,
+    extra_metrics: dict[str, Any] | None = None,
+    extra_files: Callable[[Path], None] | None = None,
+) -> Path:
+    """Write the results folder atomically: it appears complete, or not at all.
+
+    ``extra_files(folder)`` may add files to the folder before it is moved into place.
+    """
+    from ephys2type.evaluation.plots import (  # matplotlib: imported when writing
+        plot_attention,
+        plot_confusion,
+        plot_importance,
+        plot_reliability,
+        save_figure,
+    )
+
+    out_dir = Path(out_dir)
+    metrics = evaluation.to_metrics() | (extra_metrics or {})
+    timing_cols = ["fit_seconds", "predict_seconds"]
+    with atomic_directory(out_dir, overwrite=overwrite) as tmp:
+        (tmp / "metrics.json").write_text(dumps_json(metrics))
+        (tmp / "split_plan.json").write_text(evaluation.plan.to_json())
+        evaluation.fold_metrics.drop(columns=timing_cols).to_csv(
+            tmp / "fold_metrics.csv", index=False, float_format="%.10g"
+        )
+        evaluation.predictions.to_csv(tmp / "oof_predictions.csv", index=False, float_format="%.6g")
+        if evaluation.importance is not None:
+            evaluation.importance.to_csv(
+                tmp / "family_importance.csv", index=False, float_format="%.6g"
+            )
+        timings = evaluation.fold_metrics.groupby("model")[timing_cols].agg(["sum", "mean"])
+        timings.columns = [f"{a}_{b}" for a, b in timings.columns]
+        (tmp / "timings.json").write_text(dumps_json(timings.to_dict(orient="index")))
+        for name in evaluation.models:
+            data = evaluation.plan.dataset
+            fig = plot_confusion(
+                evaluation.confusion(name),
+                evaluation.classes,
+                title=f"{name}\n{data.get('species', '')}, {data.get('label_scheme', '')}, "
+                f"{evaluation.plan.description}",
+            ).figure
+            save_figure(fig, tmp / f"confusion_{name}.png")
+            ax = plot_reliability(evaluation.calibration(name), title=f"{name}: reliability")
+            save_figure(ax.figure, tmp / f"reliability_{name}.png")
+            att = evaluation.attention(name)
+            if att is not None:
+                ax = plot_attention(att, title=f"{name}: mean attention per class")
+                save_figure(ax.figure, tmp / f"attention_{name}.png")
+            interp = evaluation.interpretability(name) or {}
+            if "permutation_importance_macro_f1" in interp:
+                ax = plot_importance(
+                    pd.Series(interp["permutation_importance_macro_f1"]),
+                    pd.Series(interp.get("mean_attention", {}), dtype=float),
+                    title=f"{name}: family permutation importance (test folds)",
+                )
+                save_figure(ax.figure, tmp / f"importance_{name}.png")
+        if extra_files is not None:
+            extra_files(tmp)
+    return out_dir

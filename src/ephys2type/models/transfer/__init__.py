@@ -1,0 +1,1 @@
+"""Estimators that learn a target species' classes with help from a source species' cells."""

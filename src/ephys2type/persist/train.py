@@ -1,0 +1,103 @@
+"""Train a registered model on every cell of a dataset and package it as a
+:class:`~ephys2type.persist.format.TrainedModel` (ready to save and to predict)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.frozen import FrozenEstimator
+from sklearn.model_selection import KFold, train_test_split
+
+from ephys2type._version import __version__, package_versions
+from ephys2type.data.container import PatchSeqData
+from ephys2type.errors import Ephys2TypeError
+from ephys2type.models.registry import SAVABLE_MODELS, get_model
+from ephys2type.persist.format import OutOfDistribution, TrainedModel
+
+
+def train_model(
+    data: PatchSeqData, model: str = "bilstm-smote", *, random_state: int = 0
+) -> TrainedModel:
+    """Fit ``model`` on every cell of ``data`` and package it for saving and prediction.
+
+    The BiLSTM takes its early-stopping and temperature-scaling split from the cells
+    (20%, stratified). Tree and linear models are fitted on 80% of the cells and their
+    probability temperature on the other 20%, the same split, by scikit-learn's
+    ``CalibratedClassifierCV(FrozenEstimator(...), method="temperature")``.
+    """
+    if data.y is None or data.y.isna().any():
+        raise Ephys2TypeError("training needs a label for every cell (apply QC first)")
+    spec = get_model(model)
+    if not spec.savable:
+        raise Ephys2TypeError(
+            f"model {model!r} cannot be saved; savable models: {', '.join(SAVABLE_MODELS)}"
+        )
+    X, y = data.X, data.y.to_numpy()
+    pipe = spec.build(data.schema, random_state)
+    info = {
+        "model": model,
+        "description": spec.description,
+        "species": data.species,
+        "label_scheme": data.label_scheme,
+        "qc_profile": data.qc.profile if data.qc else None,
+        "n_cells": len(data),
+        "class_counts": {str(k): int(v) for k, v in data.class_counts().items()},
+        "sources": dict(sorted(data.sources.items())),
+        "random_state": random_state,
+        "ephys2type": __version__,
+        "versions": package_versions(),
+    }
+    calibrated = None
+    if spec.kind == "bilstm":
+        pipe.fit(X, y)
+        net = pipe.named_steps["model"]
+        hyper = {
+            k: v
+            for k, v in net.get_params().items()
+            if k not in ("families", "family_names", "random_state")
+        }
+        hyper["epochs_trained"], hyper["best_epoch"] = net.n_epochs_, net.best_epoch_
+        predictor, temperature, kind = net.module_, net.temperature_, "bilstm"
+        classes = list(net.classes_)
+    else:
+        fit_idx, val_idx = train_test_split(
+            np.arange(len(y)), test_size=0.2, stratify=y, random_state=random_state
+        )
+        pipe.fit(X.iloc[fit_idx], y[fit_idx])
+        # the estimator is frozen, so the folds only batch its predictions (one calibrator is
+        # fitted on all of them); plain KFold avoids StratifiedKFold's small-class warning
+        calibrated = CalibratedClassifierCV(
+            FrozenEstimator(pipe), method="temperature", cv=KFold(n_splits=2)
+        ).fit(X.iloc[val_idx], y[val_idx])
+        temperature = 1.0 / float(calibrated.calibrated_classifiers_[0].calibrators[0].beta_)
+        predictor = pipe.named_steps["model"]
+        classes = list(predictor.classes_)
+        hyper = {k: v for k, v in predictor.get_params().items() if _jsonable(v)}
+        kind = "sklearn"
+    prep = pipe.named_steps["prep"]
+    Z, _ = prep.standardize(X)
+    trained = TrainedModel(
+        kind=kind,
+        schema=data.schema,
+        classes=classes,
+        preprocessing=prep,
+        predictor=predictor,
+        temperature=temperature,
+        ood=OutOfDistribution.fit(Z),
+        info=info,
+        hyperparameters=hyper,
+    )
+    trained.pipeline_ = pipe  # the fitted scikit-learn pipeline (in memory only, not saved)
+    trained.calibrated_ = calibrated  # scikit-learn's calibrated classifier (sklearn kinds)
+    return trained
+
+
+def _jsonable(value: Any) -> bool:
+    try:
+        json.dumps(value)
+        return True
+    except TypeError:
+        return False

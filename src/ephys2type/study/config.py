@@ -1,0 +1,138 @@
+"""What a reproduction runs: stages and their models, as data.
+
+The presets are TOML files (``resources/presets/full.toml`` and ``quick.toml``); a stage's
+model list may name registered models or a kind of model (``"kind:bilstm"``: the paper's
+BiLSTM and its ablations, as the model registry lists them). The report finds each stage by
+what it declares (species, labels, protocol), never by a hard-coded stage name.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import asdict, dataclass, fields
+from importlib import resources
+from typing import Any
+
+from ephys2type.errors import Ephys2TypeError
+from ephys2type.evaluation.transfer import TransferSettings
+from ephys2type.models.registry import get_model, model_names
+
+PRESETS = ("full", "quick")
+_DEFAULT_TRANSFER = TransferSettings()
+
+
+@dataclass(frozen=True)
+class ModelStage:
+    """One dataset evaluated with a list of models on one split plan."""
+
+    name: str
+    species: str
+    labels: str
+    models: tuple[str, ...]
+    importance: tuple[str, ...] = ()  # models whose family permutation importance is computed
+
+
+@dataclass(frozen=True)
+class ReproduceConfig:
+    """What a reproduction runs. ``quick`` trades seeds, folds and epochs for speed."""
+
+    quick: bool = False
+    seeds: int = 5
+    folds: int = 5
+    jobs: int = 2
+    max_epochs: int | None = None
+    embedding: str = "umap"
+    spca_species: tuple[str, ...] = ("mouse", "human")
+    model_stages: tuple[ModelStage, ...] = ()
+    transfer_protocols: tuple[str, ...] = ("strat5x5", "group5x5")
+    transfer_fractions: tuple[float, ...] = _DEFAULT_TRANSFER.fractions
+    transfer_curve_protocols: tuple[str, ...] = ("strat5x5",)  # learning curve only here
+    transfer_strategies: tuple[str, ...] = _DEFAULT_TRANSFER.strategies
+    transfer_pooled: tuple[str, ...] = _DEFAULT_TRANSFER.pooled
+
+    @classmethod
+    def preset(cls, name: str, *, jobs: int = 2) -> ReproduceConfig:
+        """A shipped preset (``full`` or ``quick``) with ``jobs`` folds run at a time."""
+        if name not in PRESETS:
+            raise Ephys2TypeError(f"unknown preset {name!r}; presets: {', '.join(PRESETS)}")
+        text = resources.files("ephys2type").joinpath("resources", "presets", f"{name}.toml")
+        raw = tomllib.loads(text.read_text("utf-8"))
+        raw["jobs"] = jobs
+        raw["model_stages"] = [
+            {**stage, "models": _expand(stage["models"])} for stage in raw.get("model_stages", [])
+        ]
+        return cls.from_dict(raw)
+
+    @classmethod
+    def full(cls, jobs: int = 2) -> ReproduceConfig:
+        return cls.preset("full", jobs=jobs)
+
+    @classmethod
+    def quick_run(cls, jobs: int = 2) -> ReproduceConfig:
+        return cls.preset("quick", jobs=jobs)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> ReproduceConfig:
+        """The config from :meth:`to_dict` output (``run.json``) or a preset's TOML."""
+        known = {f.name for f in fields(cls)}
+        unknown = set(raw) - known
+        if unknown:
+            raise Ephys2TypeError(f"unknown reproduce settings: {', '.join(sorted(unknown))}")
+        values = dict(raw)
+        values["model_stages"] = tuple(
+            ModelStage(
+                **{
+                    **s,
+                    "models": tuple(s["models"]),
+                    "importance": tuple(s.get("importance", ())),
+                }
+            )
+            for s in raw.get("model_stages", ())
+        )
+        for f in fields(cls):
+            if f.name in values and isinstance(values[f.name], list):
+                values[f.name] = tuple(values[f.name])
+        return cls(**values)
+
+    def protocol_note(self) -> str:
+        note = f"stratified {self.folds}-fold CV x {self.seeds} seed(s)"
+        if self.max_epochs:
+            note += f", BiLSTM capped at {self.max_epochs} epochs"
+        return note
+
+    def stage_folders(self) -> list[str]:
+        """The stage folders a run writes, in run order."""
+        return [
+            "qc",
+            *(f"spca_{s}" for s in self.spca_species),
+            *(s.name for s in self.model_stages),
+            *(f"transfer_{p}" for p in self.transfer_protocols),
+        ]
+
+    def transfer_settings(self, protocol: str) -> TransferSettings:
+        """The transfer experiment of one protocol (learning curve only where declared)."""
+        fractions = self.transfer_fractions if protocol in self.transfer_curve_protocols else ()
+        return TransferSettings(
+            strategies=self.transfer_strategies,
+            pooled=self.transfer_pooled,
+            fractions=fractions,
+        ).with_max_epochs(self.max_epochs)
+
+
+def _expand(models: list[str]) -> list[str]:
+    """Model names with ``kind:<kind>`` replaced by the registered models of that kind."""
+    out: list[str] = []
+    for name in models:
+        if name.startswith("kind:"):
+            kind = name.removeprefix("kind:")
+            names = model_names(kind)
+            if not names:
+                raise Ephys2TypeError(f"no registered model of kind {kind!r}")
+            out += names
+        else:
+            get_model(name)  # unknown names fail here, with the list of models
+            out.append(name)
+    return out

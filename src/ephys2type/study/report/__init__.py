@@ -1,0 +1,1 @@
+"""The reproduction report, built from a run folder alone (``run.json`` + stage folders)."""
