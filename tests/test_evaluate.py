@@ -164,3 +164,12 @@ def test_evaluate_command(run_cli, clean_error, tmp_path):
     )
     clean_error(run_cli("evaluate", "--model", "svm", "--out", tmp_path / "y"), "unknown model")
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+
+
+def test_gradient_boosting_runs_all_iterations_as_described():
+    """The hgb description says no early stopping: true at our cell counts."""
+    from ephys2type.testing.synthetic import make_synthetic
+
+    data = make_synthetic(400, random_state=3)
+    pipe = get_model("hgb").build(data.schema, 0).fit(data.X, data.y)
+    assert pipe[-1].n_iter_ == 300 and "no early stopping" in get_model("hgb").description

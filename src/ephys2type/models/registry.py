@@ -113,7 +113,7 @@ def _builtin_models() -> list[ModelSpec]:
         ),
         ModelSpec(
             "hgb",
-            "class-weighted histogram gradient boosting (300 iterations, early stopping)",
+            "class-weighted histogram gradient boosting (300 iterations, no early stopping)",
             _sklearn("hgb"),
             kind="sklearn",
             savable=True,
