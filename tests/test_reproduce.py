@@ -89,10 +89,15 @@ def test_a_changed_configuration_or_code_recomputes(first_run, monkeypatch):
     run.run()
     cached = {r.name: r.cached for r in run.results}
     assert not cached["transfer_strat5x5"] and cached["models_human_revised"]
+    # a code change invalidates every stage's key (the key is built the same way for all
+    # stages, so rerunning the cheapest stage alone shows it)
+    qc_only = replace(changed, spca_species=(), model_stages=(), transfer_protocols=())
+    before = Reproduction(changed, first_run.out)._key("any stage", {"spec": 1})
     monkeypatch.setattr(repro, "code_fingerprint", lambda: "another version of the code")
-    run = Reproduction(changed, first_run.out)
+    assert Reproduction(changed, first_run.out)._key("any stage", {"spec": 1}) != before
+    run = Reproduction(qc_only, first_run.out)
     run.run()
-    assert not any(r.cached for r in run.results)
+    assert [r.name for r in run.results] == ["qc"] and not run.results[0].cached
 
 
 def test_an_interrupted_run_leaves_no_report(first_run, monkeypatch, tmp_path):
@@ -163,7 +168,7 @@ def test_the_report_finds_stages_by_what_they_declare(first_run, tmp_path):
 
     out = tmp_path / "renamed"
     shutil.copytree(first_run.out, out)
-    config = json.loads((out / "run.json").read_text())
+    config = TINY.to_dict()
     config["model_stages"][0]["name"] = "human_cells_revised_labels"
     (out / "run.json").write_text(json.dumps(config))
     (out / "models_human_revised").rename(out / "human_cells_revised_labels")

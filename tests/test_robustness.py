@@ -204,7 +204,7 @@ def test_same_command_same_seed_byte_identical_metrics(run_cli, tmp_path):
             "--seeds",
             "1",
             "--folds",
-            "3",
+            "2",
             "--out",
             out,
         )

@@ -176,6 +176,7 @@ def spca(
     profile: ProfileOpt = "default",
     embedding: Annotated[str, typer.Option(help="umap (if installed, else PCA) or pca.")] = "umap",
     seeds: Annotated[int, typer.Option(min=1, help="Seeds for the cross-validated k-NN.")] = 1,
+    folds: Annotated[int, typer.Option(min=2, help="Folds of the cross-validated k-NN.")] = 5,
     out: OutOpt = None,
     force: ForceOpt = False,
 ) -> None:
@@ -196,7 +197,7 @@ def spca(
         f"{species}: {len(data)} cells, labels {data.label_scheme}; fitting "
         f"sparse PCA per family, embedding and cross-validated k-NN ..."
     )
-    result = separation(data, embedding=embedding, seeds=seeds)
+    result = separation(data, embedding=embedding, seeds=seeds, n_folds=folds)
     desc = f"{species}, {data.label_scheme}, {len(data)} cells"
     with atomic_directory(out_dir, overwrite=force) as tmp:
         write_separation(result, data, tmp)
@@ -209,7 +210,7 @@ def spca(
     for space, res in result.knn.items():
         out_console.print(
             f"{result.n_neighbors}-NN, {space}: accuracy {fmt_ci(res['accuracy'])}, "
-            f"balanced accuracy {fmt_ci(res['balanced_accuracy'])} (%; strat 5-fold x "
+            f"balanced accuracy {fmt_ci(res['balanced_accuracy'])} (%; strat {folds}-fold x "
             f"{len(result.plan.seeds)} seed(s), sPCA refitted in each fold)"
         )
     out_console.print(f"{result.components.shape[1]} components; results: {out_dir}")

@@ -41,6 +41,14 @@ def transfer(
         list[str] | None,
         typer.Option("--strategy", help="Transfer strategies (default: all four)."),
     ] = None,
+    pooled: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--pooled",
+            help="Baselines fitted on both species' cells with a species indicator: rf, hgb "
+            "(repeat; default both), or none.",
+        ),
+    ] = None,
     fractions: Annotated[
         str,
         typer.Option(
@@ -71,7 +79,12 @@ def transfer(
     check_choice(target, SPECIES, "--target")
     if source == target:
         raise typer.BadParameter("--source and --target must be different species")
-    from ephys2type.evaluation.transfer import TransferSettings, run_transfer, write_transfer
+    from ephys2type.evaluation.transfer import (
+        POOLED,
+        TransferSettings,
+        run_transfer,
+        write_transfer,
+    )
     from ephys2type.models.transfer.estimators import STRATEGIES
 
     check_choice(protocol, [p for p in PROTOCOLS if p != "holdout"], "--protocol")
@@ -86,8 +99,12 @@ def transfer(
         raise typer.BadParameter(f"--fractions must be numbers like 0.1,0.25: {exc}") from None
     if any(not 0 < f < 1 for f in fraction_list):
         raise typer.BadParameter("--fractions must lie strictly between 0 and 1")
+    pooled_models = list(POOLED) if not pooled else [] if pooled == ["none"] else pooled
+    for m in pooled_models:
+        check_choice(m, POOLED, "--pooled")
     settings = TransferSettings(
         strategies=tuple(strategies),
+        pooled=tuple(pooled_models),
         fractions=tuple(fraction_list),
         curve_arms=tuple(curve_arm) if curve_arm else None,
         coral=coral,

@@ -22,16 +22,24 @@ class FamilySparsePCA(TransformerMixin, BaseEstimator):
 
     Parameters
     ----------
-    families : column positions of each family (e.g. ``FeatureSchema.family_index()``);
-        None treats all columns as one family.
-    family_names : names used in ``get_feature_names_out`` and the loadings plot.
-    variance : cumulative PCA variance that sets the number of components per family.
-    alpha : sparsity penalty. ``SparsePCA``'s own penalty is not normalised (its data term
-        grows like n_samples, its loadings like sqrt(n_samples)), so it is given
+    families : sequence of sequence of int, default=None
+        Column positions of each family (e.g. ``FeatureSchema.family_index()``); None treats
+        all columns as one family.
+    family_names : sequence of str, default=None
+        Names used in ``get_feature_names_out`` and the loadings plot (default ``f0, f1``).
+    variance : float, default=0.9
+        Cumulative PCA variance that sets the number of components per family.
+    alpha : float, default=0.04
+        Sparsity penalty. ``SparsePCA``'s own penalty is not normalised (its data term grows
+        like n_samples, its loadings like sqrt(n_samples)), so it is given
         ``alpha * sqrt(n_samples)``: the same ``alpha`` then means the same sparsity for 500
         human or 3,000 mouse cells.
-    min_explained_variance : minimal adjusted explained variance of a kept component.
-    random_state : seed of the sparse PCA solver.
+    min_explained_variance : float, default=0.01
+        Minimal adjusted explained variance of a kept component.
+    max_iter : int, default=1000
+        Iterations of the sparse PCA solver.
+    random_state : int or None, default=None
+        Seed of the sparse PCA solver.
 
     Attributes
     ----------
