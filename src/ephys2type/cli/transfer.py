@@ -10,6 +10,8 @@ from rich.table import Table
 
 from ephys2type.evaluation.splits import PROTOCOLS, make_plan
 from ephys2type.evaluation.stats import format_difference as fmt_diff
+from ephys2type.evaluation.transfer import POOLED, TransferSettings, run_transfer, write_transfer
+from ephys2type.models.transfer.estimators import STRATEGIES
 
 from .common import (
     SPECIES,
@@ -25,6 +27,8 @@ from .common import (
 )
 from .evaluate import print_evaluation
 
+DEFAULTS = TransferSettings()
+
 
 def transfer(
     source: Annotated[str, typer.Option(help="Species to learn from: mouse or human.")] = "mouse",
@@ -39,14 +43,17 @@ def transfer(
     ] = False,
     strategy: Annotated[
         list[str] | None,
-        typer.Option("--strategy", help="Transfer strategies (default: all four)."),
+        typer.Option(
+            "--strategy",
+            help=f"Transfer strategy, repeatable: {', '.join(STRATEGIES)} (default: all).",
+        ),
     ] = None,
     pooled: Annotated[
         list[str] | None,
         typer.Option(
             "--pooled",
-            help="Baselines fitted on both species' cells with a species indicator: rf, hgb "
-            "(repeat; default both), or none.",
+            help="Baselines fitted on both species' cells with a species indicator: "
+            f"{', '.join(POOLED)} (repeat; default all), or none.",
         ),
     ] = None,
     fractions: Annotated[
@@ -55,10 +62,13 @@ def transfer(
             help="Learning-curve fractions of the target training fold, "
             "comma-separated; empty for none."
         ),
-    ] = "0.1,0.25,0.5",
+    ] = ",".join(f"{f:g}" for f in DEFAULTS.fractions),
     curve_arm: Annotated[
         list[str] | None,
-        typer.Option("--curve-arm", help="Strategies on the learning curve (default: joint)."),
+        typer.Option(
+            "--curve-arm",
+            help=f"Strategies on the learning curve (default: {', '.join(DEFAULTS.curve)}).",
+        ),
     ] = None,
     max_epochs: Annotated[
         int | None, typer.Option(min=1, help="Cap BiLSTM training epochs (quick runs).")
@@ -79,14 +89,6 @@ def transfer(
     check_choice(target, SPECIES, "--target")
     if source == target:
         raise typer.BadParameter("--source and --target must be different species")
-    from ephys2type.evaluation.transfer import (
-        POOLED,
-        TransferSettings,
-        run_transfer,
-        write_transfer,
-    )
-    from ephys2type.models.transfer.estimators import STRATEGIES
-
     check_choice(protocol, [p for p in PROTOCOLS if p != "holdout"], "--protocol")
     strategies = strategy or list(STRATEGIES)
     for s in strategies:
