@@ -230,3 +230,50 @@ def test_train_and_predict_commands(run_cli, clean_error, tmp_path, human):
         run_cli("predict", "--model", tmp_path / "nope", "--features", features),
         "no such model folder",
     )
+
+
+def test_predict_finds_the_id_column_of_the_allen_tables(saved, tmp_path):
+    """Rows of the bundled human table predict as they are: no --id-column needed."""
+    from ephys2type.data.datasets import HUMAN_FEATURES
+    from ephys2type.data.fetch import fetch
+    from ephys2type.persist.predict import predict_file
+
+    trained, path = saved["rf"]
+    loaded = load_model(path)
+    assert loaded.info["id_column"] == "specimen_id"
+    rows = pd.read_csv(fetch(HUMAN_FEATURES).path).head(25)
+    rows.to_csv(tmp_path / "allen_rows.csv", index=False)
+    preds = predict_file(loaded, tmp_path / "allen_rows.csv")
+    assert list(preds.index) == rows["specimen_id"].astype(str).tolist()
+    # a renamed id column is still found: a common name, or the one text column
+    rows.rename(columns={"specimen_id": "sample_id"}).to_csv(tmp_path / "b.csv", index=False)
+    assert len(predict_file(loaded, tmp_path / "b.csv")) == 25
+
+
+def test_id_column_detection_and_its_errors(human):
+    from ephys2type.data.tables import detect_id_column
+
+    schema = human.schema
+    X = human.X.head(4).reset_index(drop=True)
+    assert detect_id_column(X.assign(cell_name=list("abcd")), schema) == "cell_name"
+    assert detect_id_column(X.assign(my_ids=list("abcd")), schema) == "my_ids"
+    both = X.assign(cell_id=list("abcd"), specimen_id=list("abcd"))
+    assert detect_id_column(both, schema, preferred="specimen_id") == "specimen_id"
+    with pytest.raises(TableError, match="several possible cell id columns"):
+        detect_id_column(both, schema)
+    with pytest.raises(TableError, match="cannot tell which column .* \\(a, b\\)"):
+        detect_id_column(X.assign(a=list("abcd"), b=list("wxyz")), schema)
+    with pytest.raises(TableError, match="no cell id column found"):
+        detect_id_column(X, schema)
+
+
+def test_predict_command_on_allen_rows_without_id_column(saved, run_cli, tmp_path):
+    """The reported failure: `predict --model M --features F.csv` on bundled-table rows."""
+    from ephys2type.data.datasets import HUMAN_FEATURES
+    from ephys2type.data.fetch import fetch
+
+    rows = pd.read_csv(fetch(HUMAN_FEATURES).path).head(10)
+    rows.to_csv(tmp_path / "F.csv", index=False)
+    result = run_cli("predict", "--model", saved["rf"][1], "--features", tmp_path / "F.csv")
+    assert result.code == 0, result
+    assert str(rows["specimen_id"].iloc[0]) in result.out

@@ -66,7 +66,14 @@ def predict(
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Write predictions to this CSV.")
     ] = None,
-    id_column: Annotated[str, typer.Option(help="Cell id column of the features CSV.")] = "cell_id",
+    id_column: Annotated[
+        str | None,
+        typer.Option(
+            help="Cell id column of the features CSV (default: the model's training id "
+            "column if present, else cell_id, specimen_id, cell_specimen_id, ID, cell_name "
+            "or sample_id, else the one column of unique text ids)."
+        ),
+    ] = None,
     force: ForceOpt = False,
 ) -> None:
     """Predict the class of each cell in a features CSV with a saved model.

@@ -56,6 +56,8 @@ class PatchSeqData:
     qc : the QC report, when QC was applied.
     sources : reference file name -> SHA-256 of the files the data came from.
     notes : facts about the input worth reporting (e.g. rows collapsed or unmatched).
+    id_column : the column that held the cell ids in the table the cells were read from
+        (a saved model remembers it, so ``predict`` finds the ids in the same format).
     """
 
     X: pd.DataFrame
@@ -67,6 +69,7 @@ class PatchSeqData:
     qc: QCReport | None = None
     sources: dict[str, str] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    id_column: str = "cell_id"
 
     def __post_init__(self) -> None:
         if list(self.X.columns) != self.schema.columns:

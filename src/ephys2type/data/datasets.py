@@ -58,7 +58,12 @@ def load_mouse(
     """
     X, meta, sources = _mouse_tables()
     data = PatchSeqData(
-        X=X.copy(), meta=meta.copy(), schema=get_schema("mouse"), species="mouse", sources=sources
+        X=X.copy(),
+        meta=meta.copy(),
+        schema=get_schema("mouse"),
+        species="mouse",
+        sources=sources,
+        id_column="ID",
     )
     return _finish(data, labels=labels, qc=qc, features=features)
 
@@ -85,6 +90,7 @@ def load_human(
         species="human",
         sources=sources,
         notes=notes,
+        id_column="specimen_id",
     )
     return _finish(data, labels=labels, qc=qc, features=features)
 
@@ -136,7 +142,7 @@ def load_table(
         meta["donor"] = meta[donor_column]
     elif "donor" not in meta.columns:
         meta["donor"] = meta.index.to_numpy()  # each cell its own group
-    data = PatchSeqData(X=X, meta=meta, schema=schema, species=species)
+    data = PatchSeqData(X=X, meta=meta, schema=schema, species=species, id_column=id_column)
     return _finish(
         data,
         labels=label_scheme if labels is not None else None,

@@ -183,19 +183,77 @@ def check_units(frame: pd.DataFrame, schema: FeatureSchema, *, path: str | Path)
             )
 
 
+#: Cell-id column names recognised without being named (Allen releases and common exports).
+ID_COLUMNS = ("cell_id", "specimen_id", "cell_specimen_id", "ID", "cell_name", "sample_id")
+
+
+def detect_id_column(
+    frame: pd.DataFrame,
+    schema: FeatureSchema,
+    *,
+    preferred: str | None = None,
+    path: str | Path = "features",
+) -> str:
+    """The column of ``frame`` that holds the cell ids.
+
+    In order: ``preferred`` (e.g. the id column a model was trained with) if present; the one
+    column among :data:`ID_COLUMNS` present (several: the one whose values are unique and
+    not blank); otherwise the one column outside the schema whose values are unique,
+    non-blank and not numbers. Anything else is one error listing the candidates.
+    """
+    if preferred is not None and preferred in frame.columns:
+        return preferred
+
+    def usable(col: str) -> bool:
+        ids = frame[col].astype("string").str.strip()
+        return bool(ids.notna().all() and (ids != "").all() and ids.is_unique)
+
+    known = [c for c in ID_COLUMNS if c in frame.columns]
+    if len(known) == 1:
+        return known[0]
+    if len(known) > 1:
+        unique = [c for c in known if usable(c)]
+        if len(unique) == 1:
+            return unique[0]
+        raise TableError(
+            f"{path}: several possible cell id columns ({', '.join(known)}); "
+            f"name one with --id-column (id_column=...)"
+        )
+    others = [c for c in frame.columns if c not in schema.columns]
+    textual = [
+        c for c in others if pd.to_numeric(frame[c], errors="coerce").isna().all() and usable(c)
+    ]
+    if len(textual) == 1:
+        return textual[0]
+    if not textual:
+        raise TableError(
+            f"{path}: no cell id column found (looked for {', '.join(ID_COLUMNS)} or one "
+            f"column of unique text ids); name it with --id-column (id_column=...)"
+        )
+    raise TableError(
+        f"{path}: cannot tell which column holds the cell ids ({', '.join(textual)}); "
+        f"name one with --id-column (id_column=...)"
+    )
+
+
 def read_feature_table(
     path: str | Path,
     schema: FeatureSchema,
     *,
-    id_column: str,
+    id_column: str | None = "cell_id",
+    preferred_id_column: str | None = None,
     ignore: Sequence[str] = (),
     check_unit_ranges: bool = True,
 ) -> pd.DataFrame:
     """Read an IPFX feature table: float64 columns in schema order, indexed by cell id.
 
-    Columns not in the schema (and not in ``ignore``) are dropped with a warning.
+    ``id_column=None`` finds the id column (:func:`detect_id_column`, trying
+    ``preferred_id_column`` first). Columns not in the schema (and not in ``ignore``) are
+    dropped with a warning.
     """
     raw = read_csv_text(path, what="feature table")
+    if id_column is None:
+        id_column = detect_id_column(raw, schema, preferred=preferred_id_column, path=path)
     index = index_by_id(raw, id_column, path=path).index  # id column present, no blanks/dupes
     extra = check_columns(raw, schema, path=path, ignore=[id_column, *ignore])
     if extra:

@@ -11,8 +11,17 @@ from ephys2type.persist.format import TrainedModel
 
 
 def predict_file(
-    model: TrainedModel, features_csv: str | Path, *, id_column: str = "cell_id"
+    model: TrainedModel, features_csv: str | Path, *, id_column: str | None = None
 ) -> pd.DataFrame:
-    """Read a features CSV (checked against the model's schema) and predict every cell."""
-    X = read_feature_table(features_csv, model.schema, id_column=id_column)
+    """Read a features CSV (checked against the model's schema) and predict every cell.
+
+    ``id_column=None`` finds the cell ids: the model's training id column if the file has it,
+    else a common id column name, else the one column of unique text ids.
+    """
+    X = read_feature_table(
+        features_csv,
+        model.schema,
+        id_column=id_column,
+        preferred_id_column=model.info.get("id_column"),
+    )
     return model.predict(X)

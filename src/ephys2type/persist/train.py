@@ -44,6 +44,7 @@ def train_model(
         "label_scheme": data.label_scheme,
         "qc_profile": data.qc.profile if data.qc else None,
         "n_cells": len(data),
+        "id_column": data.id_column,
         "class_counts": {str(k): int(v) for k, v in data.class_counts().items()},
         "sources": dict(sorted(data.sources.items())),
         "random_state": random_state,
