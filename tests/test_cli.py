@@ -18,6 +18,10 @@ def test_every_command_has_help(run_cli, command):
     assert result.code == 0, result
     assert f"Usage: ephys2type {' '.join(command)}" in result.out
     assert "--help" in result.out
+    # one example of the command itself, and the defaults of its options
+    assert f"Example: ephys2type {' '.join(command)}" in " ".join(result.out.split())
+    if command not in (("report",), ("data", "fetch")):  # these have no defaulted options
+        assert "[default:" in result.out
 
 
 @pytest.mark.parametrize("typer_app", [app, data_app], ids=["ephys2type", "data"])

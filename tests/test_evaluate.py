@@ -173,3 +173,16 @@ def test_gradient_boosting_runs_all_iterations_as_described():
     data = make_synthetic(400, random_state=3)
     pipe = get_model("hgb").build(data.schema, 0).fit(data.X, data.y)
     assert pipe[-1].n_iter_ == 300 and "no early stopping" in get_model("hgb").description
+
+
+def test_evaluate_default_output_folder(run_cli, clean_error, tmp_path, monkeypatch):
+    """Without --out: a folder under results/, printed, never replaced by a second run."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("EPHYS2TYPE_SMOKE", "1")
+    args = ("evaluate", "--species", "human", "--model", "logreg")
+    result = run_cli(*args)
+    assert result.code == 0, result
+    out = "results/human_revised_native_strat5x5_logreg"
+    assert f"results: {out}" in result.out and "EPHYS2TYPE_SMOKE=1" in result.err
+    assert (tmp_path / out / "metrics.json").is_file()
+    clean_error(run_cli(*args), "already exists")

@@ -238,8 +238,7 @@ def test_predict_finds_the_id_column_of_the_allen_tables(saved, tmp_path):
     from ephys2type.data.fetch import fetch
     from ephys2type.persist.predict import predict_file
 
-    trained, path = saved["rf"]
-    loaded = load_model(path)
+    loaded = load_model(saved["rf"][1])
     assert loaded.info["id_column"] == "specimen_id"
     rows = pd.read_csv(fetch(HUMAN_FEATURES).path).head(25)
     rows.to_csv(tmp_path / "allen_rows.csv", index=False)
@@ -261,7 +260,7 @@ def test_id_column_detection_and_its_errors(human):
     assert detect_id_column(both, schema, preferred="specimen_id") == "specimen_id"
     with pytest.raises(TableError, match="several possible cell id columns"):
         detect_id_column(both, schema)
-    with pytest.raises(TableError, match="cannot tell which column .* \\(a, b\\)"):
+    with pytest.raises(TableError, match=r"cannot tell which column .* \(a, b\)"):
         detect_id_column(X.assign(a=list("abcd"), b=list("wxyz")), schema)
     with pytest.raises(TableError, match="no cell id column found"):
         detect_id_column(X, schema)

@@ -38,12 +38,14 @@ def test_components_are_sparse_and_per_family():
     assert abs(np.corrcoef(Z[:, 0], latent[:, 0])[0, 1]) > 0.95
 
 
-def test_spca_command(run_cli, tmp_path):
-    out = tmp_path / "spca"
-    result = run_cli(
-        "spca", "--species", "human", "--embedding", "pca", "--folds", "2", "--out", out
-    )
+def test_spca_command(run_cli, clean_error, tmp_path, monkeypatch):
+    """Default output folder: made, printed, never replaced by a second run."""
+    monkeypatch.chdir(tmp_path)
+    args = ("spca", "--species", "human", "--embedding", "pca", "--folds", "2")
+    result = run_cli(*args)
     assert result.code == 0, result
+    out = tmp_path / "results" / "spca_human_revised"
+    assert "results: results/spca_human_revised" in result.out
     assert {
         "embedding.png",
         "loadings.png",
@@ -67,3 +69,4 @@ def test_spca_command(run_cli, tmp_path):
     assert loadings.shape == (93, metrics["n_components"])
     assert ((loadings != 0).sum() >= 1).all()  # every component loads on some feature
     assert (loadings == 0).to_numpy().mean() > 0.5  # and it is sparse
+    clean_error(run_cli(*args), "already exists")

@@ -7,6 +7,7 @@ structure (fast); the command-line tests run on the real aligned tables.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -229,34 +230,32 @@ def test_transfer_command_validation(run_cli, clean_error, tmp_path):
     clean_error(run_cli("transfer", "--out", tmp_path / "exists"), "already exists")
 
 
-def test_transfer_command_runs(run_cli, tmp_path):
-    out = tmp_path / "t"
-    result = run_cli(
-        "transfer",
-        "--seeds",
-        "1",
-        "--folds",
-        "2",
-        "--strategy",
-        "zero-shot",
-        "--strategy",
-        "finetune",
-        "--curve-arm",
-        "finetune",
-        "--fractions",
-        "0.5",
-        "--pooled",
-        "none",
-        "--max-epochs",
-        "5",
-        "--out",
-        out,
-    )
+def test_transfer_command_as_documented_writes_its_default_folder(
+    run_cli, clean_error, tmp_path, monkeypatch
+):
+    """`ephys2type transfer --source mouse --target human`, exactly as the README shows it
+    (it once crashed building the default folder): the folder is made, printed, and never
+    replaced by a second run. EPHYS2TYPE_SMOKE shrinks seeds, folds and epochs only."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("EPHYS2TYPE_SMOKE", "1")
+    result = run_cli("transfer", "--source", "mouse", "--target", "human")
     assert result.code == 0, result
-    assert "transfer minus human-only" in result.out
+    out = Path("results") / "transfer_mouse_to_human_strat5x5"
+    assert f"results: {out}" in result.out and "transfer minus human-only" in result.out
     metrics = json.loads((out / "metrics.json").read_text())
-    assert {g["arm"] for g in metrics["transfer"]["gains_macro_f1"]} == {"zero_shot", "finetune"}
     assert metrics["dataset"]["species"] == "human" and metrics["dataset"]["features"] == "aligned"
-    assert {"learning_curve.png", "learning_curve.csv", "gains.csv"} <= {
-        p.name for p in out.iterdir()
+    assert metrics["protocol"]["n_folds"] == 2 and metrics["protocol"]["seeds"] == [0]
+    assert {g["arm"] for g in metrics["transfer"]["gains_macro_f1"]} == {
+        "zero_shot",
+        "finetune",
+        "freeze_warmup",
+        "joint",
+        "pooled_rf",
+        "pooled_hgb",
     }
+    curve = pd.read_csv(out / "learning_curve.csv")
+    assert sorted(set(curve["fraction"])) == [0.1, 0.25, 0.5, 1.0]
+    assert {"learning_curve.png", "gains.csv"} <= {p.name for p in out.iterdir()}
+    before = (out / "metrics.json").read_bytes()
+    clean_error(run_cli("transfer", "--source", "mouse", "--target", "human"), "already exists")
+    assert (out / "metrics.json").read_bytes() == before

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -44,6 +46,33 @@ OutOpt = Annotated[
     Path | None, typer.Option("--out", "-o", help="Results folder (default: under results/).")
 ]
 ForceOpt = Annotated[bool, typer.Option(help="Replace the results folder if it exists.")]
+
+
+#: ``EPHYS2TYPE_SMOKE=1`` shrinks long runs without changing the command line: 1 seed,
+#: 2 folds, BiLSTM training capped at 3 epochs. The docs test runs every README command
+#: exactly as written under it; results of such runs say so on stderr and are not for use.
+SMOKE_ENV = "EPHYS2TYPE_SMOKE"
+SMOKE_SEEDS, SMOKE_FOLDS, SMOKE_EPOCHS = 1, 2, 3
+
+
+def smoke() -> bool:
+    """Whether ``EPHYS2TYPE_SMOKE=1`` asks for shrunken runs."""
+    return os.environ.get(SMOKE_ENV) == "1"
+
+
+def shrink(seeds: int, folds: int, max_epochs: int | None) -> tuple[int, int, int | None]:
+    """(seeds, folds, max_epochs), shrunk under ``EPHYS2TYPE_SMOKE=1`` (with a note)."""
+    if not smoke():
+        return seeds, folds, max_epochs
+    sys.stderr.write(
+        f"note: {SMOKE_ENV}=1: {SMOKE_SEEDS} seed x {SMOKE_FOLDS} folds, BiLSTM capped at "
+        f"{SMOKE_EPOCHS} epochs (a smoke run, not results)\n"
+    )
+    return (
+        min(seeds, SMOKE_SEEDS),
+        min(folds, SMOKE_FOLDS),
+        min(max_epochs or SMOKE_EPOCHS, SMOKE_EPOCHS),
+    )
 
 
 def console() -> Console:

@@ -28,7 +28,10 @@ data_app = typer.Typer(
 def info(
     profile: ProfileOpt = "default",
 ) -> None:
-    """Cells per class after QC, for both species under every label scheme."""
+    """Cells per class after QC, for both species under every label scheme.
+
+    Example: ephys2type data info
+    """
     _check_choice(profile, profiles(), "--profile")
     tables, notes = [], []
     for species in SPECIES:  # load everything first: an error comes before any output
@@ -76,6 +79,8 @@ def families(
     """List the feature families of a schema with their columns and units.
 
     --species takes mouse, human or aligned (the cross-species schema).
+
+    Example: ephys2type data families --species human
     """
     if schema is None:
         _check_choice(species, (*SPECIES, "aligned"), "--species")
@@ -110,6 +115,8 @@ def alignment(profile: ProfileOpt = "default") -> None:
 
     Every median must lie in the feature's plausible range (in the aligned unit) and the two
     species must agree within a factor of 10, so a unit slip shows up as a failed row.
+
+    Example: ephys2type data alignment
     """
     from ephys2type.data.align import MAX_SPECIES_RATIO, alignment_report
 
@@ -144,7 +151,10 @@ def alignment(profile: ProfileOpt = "default") -> None:
 
 @data_app.command("fetch")
 def fetch_cmd() -> None:
-    """Find (or download) every reference file and check its SHA-256."""
+    """Find (or download) every reference file and check its SHA-256.
+
+    Example: ephys2type data fetch
+    """
     out = console()
     table = Table(title="reference files", title_justify="left")
     table.add_column("file")
@@ -170,7 +180,10 @@ def qc(
     ] = None,
     force: Annotated[bool, typer.Option(help="Overwrite the --drops file if it exists.")] = False,
 ) -> None:
-    """Apply a QC profile: cells dropped per rule, and cells kept per class."""
+    """Apply a QC profile: cells dropped per rule, and cells kept per class.
+
+    Example: ephys2type qc --species human --labels revised --drops drops.csv
+    """
     _check_choice(species, SPECIES, "--species")
     _check_choice(profile, profiles(), "--profile")
     scheme = labels or default_scheme(species)
@@ -236,6 +249,8 @@ def check(
     """Validate your own IPFX feature table (and labels) against a schema.
 
     Checks columns, numbers, ids, units and labels, and prints what ephys2type would use.
+
+    Example: ephys2type data check features.csv --labels labels.csv --schema mouse
     """
     from ephys2type.data.align import to_aligned
     from ephys2type.data.datasets import load_table

@@ -30,6 +30,7 @@ from .common import (
     load_for_command,
     progress_bar,
     refuse_existing,
+    shrink,
 )
 
 
@@ -91,6 +92,8 @@ def evaluate(
     Every model runs on identical folds, so the run also reports paired differences
     (corrected resampled t-test). Results go to results/<species>_<labels>_<features>_<protocol>
     unless --out is given; an existing folder is never overwritten without --force.
+
+    Example: ephys2type evaluate --species human --model rf --model hgb
     """
     out_console = console()
     if list_models:
@@ -99,6 +102,9 @@ def evaluate(
         return
     names = model or ["rf"]
     specs = [get_model(n) for n in names]  # unknown names fail before any work
+    seeds, folds, epochs = shrink(seeds, folds, None)
+    if epochs is not None:
+        specs = [s.with_params(max_epochs=epochs) if s.kind == "bilstm" else s for s in specs]
     check_choice(protocol, list(PROTOCOLS), "--protocol")
     if table is not None:
         from ephys2type.data.datasets import load_table
@@ -185,6 +191,8 @@ def spca(
     Writes embedding.png (cells coloured by subclass), loadings.png, silhouette.png,
     metrics.json (silhouette per subclass; cross-validated k-NN accuracy in sPCA space and on
     standardized features) and the components and embedding as CSV.
+
+    Example: ephys2type spca --species human --embedding pca
     """
     from ephys2type.study.separation import separation, write_separation
 

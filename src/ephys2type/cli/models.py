@@ -19,6 +19,7 @@ from .common import (
     console,
     load_for_command,
     refuse_existing,
+    shrink,
 )
 
 
@@ -43,6 +44,8 @@ def train(
 
     The folder holds model.json (schema, classes, preprocessing, calibration, provenance)
     and the weights: model.pt (a torch state_dict) or model.skops (tree/linear models).
+
+    Example: ephys2type train --species human --model bilstm-smote --out my-model
     """
     from ephys2type.persist.train import train_model
 
@@ -53,7 +56,9 @@ def train(
         f"training {model} on {len(data)} {species} cells ({data.label_scheme}, "
         f"{data.schema.name} features) ..."
     )
-    trained = train_model(data, model, random_state=seed)
+    _, _, epochs = shrink(1, 2, None)
+    params = {"max_epochs": epochs} if epochs is not None else None
+    trained = train_model(data, model, random_state=seed, params=params)
     trained.save(out, overwrite=force)
     out_console.print(
         f"saved {trained!r} to {out} (probability temperature {trained.temperature:.3f})"
@@ -83,6 +88,8 @@ def predict(
     infinite values are refused with their row and column). Each cell gets its predicted
     class, calibrated probabilities, the feature families with the most attention (BiLSTM),
     and a flag when it lies outside the training distribution.
+
+    Example: ephys2type predict --model my-model --features cells.csv --out predictions.csv
     """
     from ephys2type.persist.format import load_model
     from ephys2type.persist.predict import predict_file

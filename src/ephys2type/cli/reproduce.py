@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from .common import JobsOpt, add_bar, console, new_progress
+from .common import JobsOpt, add_bar, console, new_progress, shrink, smoke
 
 
 def reproduce(
@@ -27,11 +28,16 @@ def reproduce(
 
     Stages whose configuration, data and code are unchanged are reused from an earlier run
     into the same folder; everything else is recomputed. The report is written last.
+
+    Example: ephys2type reproduce --quick
     """
     from ephys2type.study.config import ReproduceConfig
     from ephys2type.study.reproduce import Reproduction
 
     config = ReproduceConfig.quick_run(jobs) if quick else ReproduceConfig.full(jobs)
+    if smoke():
+        seeds, folds, epochs = shrink(config.seeds, config.folds, config.max_epochs)
+        config = replace(config, seeds=seeds, folds=folds, max_epochs=epochs)
     out = out or Path("results") / ("reproduce-quick" if quick else "reproduce")
     progress = new_progress(label_width=22, remaining=False)
 
@@ -60,6 +66,8 @@ def report(
 
     Nothing is recomputed: the report is built from the stages' saved results, e.g. after
     upgrading ephys2type's report layout.
+
+    Example: ephys2type report results/reproduce
     """
     from ephys2type.study.reproduce import rebuild_report
 

@@ -24,6 +24,7 @@ from .common import (
     load_for_command,
     progress_bar,
     refuse_existing,
+    shrink,
 )
 from .evaluate import print_evaluation
 
@@ -84,6 +85,8 @@ def transfer(
     fine-tuning strategies and pooled forests on identical target folds, reports each
     transfer arm minus its target-only reference with a corrected 95% CI and p-value, and a
     learning curve over the share of target training cells.
+
+    Example: ephys2type transfer --source mouse --target human --coral
     """
     check_choice(source, SPECIES, "--source")
     check_choice(target, SPECIES, "--target")
@@ -104,6 +107,7 @@ def transfer(
     pooled_models = list(POOLED) if not pooled else [] if pooled == ["none"] else pooled
     for m in pooled_models:
         check_choice(m, POOLED, "--pooled")
+    seeds, folds, max_epochs = shrink(seeds, folds, max_epochs)
     settings = TransferSettings(
         strategies=tuple(strategies),
         pooled=tuple(pooled_models),

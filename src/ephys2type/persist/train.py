@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -19,14 +20,19 @@ from ephys2type.persist.format import OutOfDistribution, TrainedModel
 
 
 def train_model(
-    data: PatchSeqData, model: str = "bilstm-smote", *, random_state: int = 0
+    data: PatchSeqData,
+    model: str = "bilstm-smote",
+    *,
+    random_state: int = 0,
+    params: Mapping[str, Any] | None = None,
 ) -> TrainedModel:
     """Fit ``model`` on every cell of ``data`` and package it for saving and prediction.
 
     The BiLSTM takes its early-stopping and temperature-scaling split from the cells
     (20%, stratified). Tree and linear models are fitted on 80% of the cells and their
     probability temperature on the other 20%, the same split, by scikit-learn's
-    ``CalibratedClassifierCV(FrozenEstimator(...), method="temperature")``.
+    ``CalibratedClassifierCV(FrozenEstimator(...), method="temperature")``. ``params``
+    change a BiLSTM's parameters (e.g. ``{"max_epochs": 50}``); other models ignore them.
     """
     if data.y is None or data.y.isna().any():
         raise Ephys2TypeError("training needs a label for every cell (apply QC first)")
@@ -35,6 +41,8 @@ def train_model(
         raise Ephys2TypeError(
             f"model {model!r} cannot be saved; savable models: {', '.join(SAVABLE_MODELS)}"
         )
+    if params and spec.kind == "bilstm":
+        spec = spec.with_params(**params)
     X, y = data.X, data.y.to_numpy()
     pipe = spec.build(data.schema, random_state)
     info = {
