@@ -20,11 +20,11 @@ from imblearn.over_sampling import SMOTE
 from imblearn.pipeline import Pipeline
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 
-from ephys2type import load_mouse
 from ephys2type.evaluation.runner import run_evaluation
 from ephys2type.evaluation.splits import make_plan
 from ephys2type.models.preprocessing import preprocessing_steps
 from ephys2type.models.registry import ModelSpec
+from ephys2type.testing.synthetic import make_synthetic
 
 LOG: dict[str, list] = {}
 
@@ -81,10 +81,8 @@ def _full_pipeline(schema, seed, key, spies: bool) -> Pipeline:
 
 @pytest.fixture(scope="module")
 def small():
-    data = load_mouse()
-    rng = np.random.default_rng(0)
-    cells = data.X.index[np.sort(rng.choice(len(data), 400, replace=False))]
-    return data.subset(cells)
+    """400 synthetic cells: imbalanced classes, a family missing for most cells."""
+    return make_synthetic(400, random_state=4)
 
 
 def test_spies_see_only_training_cells(small):
