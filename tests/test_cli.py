@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from ephys2type.cli import app
@@ -29,3 +31,20 @@ def test_help_paragraphs_are_reflowed(typer_app):
     for command in typer_app.registered_commands:
         paragraphs = command.help.split("\n\n")
         assert command.help.strip() and all("\n" not in p for p in paragraphs), command.name
+
+
+def test_version(run_cli):
+    from ephys2type import __version__
+
+    result = run_cli("--version")
+    assert result.code == 0 and result.out.strip() == f"ephys2type {__version__}"
+
+
+def test_help_says_what_each_force_replaces_and_the_model_default(run_cli):
+    def flat(*args):  # help text without the table borders, one line
+        out = run_cli(*args, "--help").out
+        return " ".join(re.sub("[│╭╮╰╯─]", " ", out).split())
+
+    assert "Replace the model folder if it exists" in flat("train")
+    assert "Replace the --out predictions file if it exists" in flat("predict")
+    assert "(see --list-models; default: rf)" in flat("evaluate")

@@ -197,3 +197,11 @@ def test_load_table_without_labels(user_tables):
     data = load_table(fpath)
     assert data.y is None and len(data) == 40
     assert (data.groups == data.X.index.to_series()).all()  # each cell its own group
+
+
+def test_labels_carry_no_stray_whitespace():
+    """Upstream t-types such as 'Inh L1-4 LAMP5 LCP2 ' end in a space; loaders strip it."""
+    for data in (load_human(labels=None, qc=None), load_mouse(labels=None, qc=None)):
+        t_types = data.meta["t_type"].dropna().astype(str)
+        assert (t_types == t_types.str.strip()).all(), data.species
+    assert "Inh L1-4 LAMP5 LCP2" in set(load_human(labels=None, qc=None).meta["t_type"])

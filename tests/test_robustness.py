@@ -212,3 +212,27 @@ def test_same_command_same_seed_byte_identical_metrics(run_cli, tmp_path):
         files.append((out / "metrics.json").read_bytes())
     assert files[0] == files[1]
     assert json.loads(files[0])["protocol"]["seeds"] == [0]
+
+
+@pytest.mark.parametrize(
+    ("mask", "file_mode", "dir_mode"), [(0o022, 0o644, 0o755), (0o077, 0o600, 0o700)]
+)
+def test_written_files_follow_the_umask(tmp_path, mask, file_mode, dir_mode):
+    """Temporary files are private while written, then get the umask's mode (issue: 0600)."""
+    import os
+    import stat
+
+    previous = os.umask(mask)
+    try:
+        path = atomic_write_text(tmp_path / "predictions.csv", "a,b\n")
+        with atomic_directory(tmp_path / "model") as tmp:
+            (tmp / "sub").mkdir()
+            (tmp / "model.json").write_text("{}")
+            (tmp / "sub" / "x.txt").write_text("x")
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(path.stat().st_mode) == file_mode
+    assert stat.S_IMODE((tmp_path / "model").stat().st_mode) == dir_mode
+    assert stat.S_IMODE((tmp_path / "model" / "sub").stat().st_mode) == dir_mode
+    assert stat.S_IMODE((tmp_path / "model" / "model.json").stat().st_mode) == file_mode
+    assert stat.S_IMODE((tmp_path / "model" / "sub" / "x.txt").stat().st_mode) == file_mode

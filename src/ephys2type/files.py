@@ -4,6 +4,10 @@ A file is written under a temporary name in its destination folder and renamed i
 only when complete, so an interrupted or failed write leaves nothing that looks finished.
 An existing destination is an error unless ``overwrite=True``. Results are JSON written by
 :func:`dumps_json`, the same bytes for the same numbers.
+
+Temporary files and folders are created private (``mkstemp``/``mkdtemp`` use 0600/0700);
+before they are renamed into place they get the mode any other tool would give them under
+the user's umask (0644/0755 under umask 022), so results can be shared.
 """
 
 from __future__ import annotations
@@ -21,6 +25,28 @@ from typing import Any
 import numpy as np
 
 from ephys2type.errors import Ephys2TypeError, OutputExistsError
+
+
+def _umask() -> int:
+    """The process umask (read by setting it and restoring it at once)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _publish_mode(path: Path, *, directory: bool) -> None:
+    """Give a finished temporary file, or a folder and its contents, the umask's mode."""
+    mask = _umask()
+    file_mode, dir_mode = 0o666 & ~mask, 0o777 & ~mask
+    if not directory:
+        os.chmod(path, file_mode)
+        return
+    os.chmod(path, dir_mode)
+    for root, dirs, files in os.walk(path):
+        for name in dirs:
+            os.chmod(os.path.join(root, name), dir_mode)
+        for name in files:
+            os.chmod(os.path.join(root, name), file_mode)
 
 
 def _check_target(path: Path, overwrite: bool) -> None:
@@ -43,6 +69,7 @@ def atomic_write_bytes(path: str | Path, data: bytes, *, overwrite: bool = False
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+        _publish_mode(Path(tmp), directory=False)
         os.replace(tmp, path)
     except BaseException as exc:
         with contextlib.suppress(OSError):
@@ -70,6 +97,7 @@ def atomic_directory(path: str | Path, *, overwrite: bool = False) -> Iterator[P
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
     try:
         yield tmp
+        _publish_mode(tmp, directory=True)
         if path.exists():
             old = path.with_name(f".{path.name}.old")
             shutil.rmtree(old, ignore_errors=True)

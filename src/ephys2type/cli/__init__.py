@@ -10,10 +10,12 @@ import inspect
 import os
 import sys
 import warnings
+from typing import Annotated
 
 import typer
 from typer.exceptions import TyperException
 
+from ephys2type._version import __version__
 from ephys2type.errors import Ephys2TypeError, Ephys2TypeWarning
 
 from . import data as data_cmds
@@ -33,6 +35,27 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
 )
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"ephys2type {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool | None,
+        typer.Option(
+            "--version", callback=_show_version, is_eager=True, help="Show the version and exit."
+        ),
+    ] = None,
+) -> None:
+    """Which transcriptomic type is this interneuron? Predict cortical GABAergic subclasses
+    from Patch-seq electrophysiology (IPFX features), in mouse and human."""
+
+
 app.add_typer(data_cmds.data_app, name="data")
 app.command("qc")(data_cmds.qc)
 app.command("evaluate")(evaluate_cmds.evaluate)

@@ -42,7 +42,8 @@ def evaluate(
         typer.Option(
             "--model",
             "-m",
-            help="Model name; repeat to compare models on the same folds (see --list-models).",
+            help="Model name; repeat to compare models on the same folds (see --list-models; "
+            "default: rf).",
         ),
     ] = None,
     protocol: Annotated[

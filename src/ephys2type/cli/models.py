@@ -12,7 +12,6 @@ from ephys2type.files import atomic_write_text
 
 from .common import (
     FeaturesOpt,
-    ForceOpt,
     LabelsOpt,
     ProfileOpt,
     SpeciesOpt,
@@ -38,7 +37,7 @@ def train(
     features: FeaturesOpt = "native",
     profile: ProfileOpt = "default",
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-    force: ForceOpt = False,
+    force: Annotated[bool, typer.Option(help="Replace the model folder if it exists.")] = False,
 ) -> None:
     """Train a model on every QC'd cell of a species and save it (safe to load).
 
@@ -79,7 +78,9 @@ def predict(
             "or sample_id, else the one column of unique text ids)."
         ),
     ] = None,
-    force: ForceOpt = False,
+    force: Annotated[
+        bool, typer.Option(help="Replace the --out predictions file if it exists.")
+    ] = False,
 ) -> None:
     """Predict the class of each cell in a features CSV with a saved model.
 

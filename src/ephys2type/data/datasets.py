@@ -225,7 +225,7 @@ def _mouse_tables() -> tuple[pd.DataFrame, pd.DataFrame, dict[str, str]]:
             "species": "mouse",
             "donor": m["donor_id"],
             "subclass": m["t_type"].str.split().str[0],
-            "t_type": m["t_type"],
+            "t_type": m["t_type"].str.strip(),  # some t-types end in a space upstream
             "structure": m["structure"],
             "condition": "acute",
             "genotype": m["full_genotype"],
@@ -261,7 +261,7 @@ def _human_tables() -> tuple[pd.DataFrame, pd.DataFrame, dict[str, str], tuple[s
             "donor": m["Donor"].str.upper(),
             "subclass": m["subclass_label"],
             "revised_subclass": m["Revised_subclass_label"],
-            "t_type": m["Transcriptomic_type"],
+            "t_type": m["Transcriptomic_type"].str.strip(),  # some end in a space upstream
             "structure": m["structure"],
             "condition": m["condition"],
             "layer": m["Cortical_layer"],
