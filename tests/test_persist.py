@@ -59,7 +59,7 @@ def test_loaded_forest_predicts_like_the_fitted_pipeline(saved, human):
 
 def test_prediction_table(saved, human):
     loaded = ephys2type.load_model(saved["bilstm-smote"][1])
-    preds = loaded.predict(human.X)
+    preds = loaded.predict_table(human.X)
     assert list(preds.index) == list(human.X.index)
     assert set(preds["predicted"]) <= set(loaded.classes)
     assert np.allclose(preds.filter(like="proba:").sum(axis=1), 1)
@@ -67,7 +67,8 @@ def test_prediction_table(saved, human):
     # the training cells themselves are mostly in distribution; an absurd cell is not
     assert preds["out_of_distribution"].mean() < 0.02
     odd = human.X.iloc[[0]].copy() * 50
-    assert loaded.predict(odd)["out_of_distribution"].iloc[0]
+    assert loaded.predict_table(odd)["out_of_distribution"].iloc[0]
+    assert (preds["qc_flag"] == "").all()  # training cells passed QC
 
 
 def test_missing_values_are_imputed_with_training_medians(saved, human):
@@ -82,7 +83,7 @@ def test_missing_values_are_imputed_with_training_medians(saved, human):
     idx = [human.schema.columns.index(c) for c in gone]
     filled[gone] = loaded.preprocessing.medians_[idx]
     assert np.allclose(loaded.predict_proba(cell), loaded.predict_proba(filled))
-    assert loaded.predict(cell)["n_missing_features"].iloc[0] == before + 5
+    assert loaded.predict_table(cell)["n_missing_features"].iloc[0] == before + 5
 
 
 def test_bad_feature_tables_for_prediction(saved, human):
@@ -276,3 +277,54 @@ def test_predict_command_on_allen_rows_without_id_column(saved, run_cli, tmp_pat
     result = run_cli("predict", "--model", saved["rf"][1], "--features", tmp_path / "F.csv")
     assert result.code == 0, result
     assert str(rows["specimen_id"].iloc[0]) in result.out
+
+
+def test_a_loaded_model_behaves_like_a_fitted_classifier(saved, human):
+    loaded = load_model(saved["rf"][1])
+    X = human.X.iloc[:40]
+    proba = loaded.predict_proba(X)
+    labels = loaded.predict(X)
+    assert isinstance(labels, np.ndarray) and labels.shape == (40,)
+    assert np.array_equal(labels, loaded.classes_[proba.argmax(axis=1)])
+    assert list(loaded.feature_names_in_) == human.schema.columns
+    assert loaded.n_features_in_ == len(human.schema.columns)
+    assert np.array_equal(loaded.predict(X.to_numpy()), labels)  # arrays in feature order
+    assert loaded.score(X, human.y.iloc[:40]) == np.mean(labels == human.y.iloc[:40].to_numpy())
+    with pytest.raises(TableError, match="expected an array of shape"):
+        loaded.predict(X.to_numpy()[:, :5])
+
+
+def test_the_table_keeps_the_callers_ids(saved, human):
+    """Rows with an Allen id column keep their ids (no warning, no 0..n index)."""
+    loaded = load_model(saved["rf"][1])
+    rows = human.X.iloc[:5].reset_index(drop=True)
+    rows.insert(0, "specimen_id", [f"s{i}" for i in range(5)])
+    table = loaded.predict_table(rows)
+    assert list(table.index) == ["s0", "s1", "s2", "s3", "s4"]
+    kept = loaded.predict_table(human.X.iloc[:5])
+    assert list(kept.index) == list(human.X.index[:5])
+    named = loaded.predict_table(rows.rename(columns={"specimen_id": "x"}), id_column="x")
+    assert list(named.index) == list(table.index)
+
+
+def test_cells_unlike_training_cells_are_flagged_with_the_rule(saved, human):
+    """A cell missing 30% of its features, or a whole essential family, is flagged by the
+    training QC rule it fails; the distance uses only what was measured."""
+    loaded = load_model(saved["rf"][1])
+    cells = human.X.iloc[:3].copy()
+    counted = human.schema.counted_columns()
+    cells.loc[cells.index[0], counted[1::3]] = np.nan  # a third of them, in every family
+    cells.loc[cells.index[1], human.schema.family("subthreshold").columns] = np.nan
+    table = loaded.predict_table(cells)
+    assert table["qc_flag"].iloc[0].startswith("max_missing: ")
+    assert table["qc_flag"].iloc[1] == "missing_family: no subthreshold features"
+    assert table["qc_flag"].iloc[2] == ""
+    # a cell whose few measured values are all unusual is far, however much is missing
+    odd = human.X.iloc[[3]].copy()
+    prep = loaded.preprocessing
+    odd.loc[:, :] = prep.means_ + 3 * prep.scales_  # 3 SD off in every measured feature
+    odd.iloc[0, 10:] = np.nan
+    measured = loaded.predict_table(odd)["ood_score"].iloc[0]
+    filled = (np.nan_to_num((odd.to_numpy() - prep.means_) / prep.scales_)).astype(float)
+    imputed = loaded.ood.score(filled)[0]  # the old way: missing values look typical
+    assert measured > 1 > imputed

@@ -103,10 +103,12 @@ def predict(
         atomic_write_text(out, preds.to_csv(float_format="%.6g"), overwrite=force)
     out_console = console()
     counts = preds["predicted"].value_counts().reindex(trained.classes, fill_value=0)
+    flagged = int((preds["qc_flag"] != "").sum())
     out_console.print(
         f"{len(preds)} cells: "
         + ", ".join(f"{c} {n}" for c, n in counts.items())
         + f"; {int(preds['out_of_distribution'].sum())} outside the training distribution"
+        + f"; {flagged} failing a training QC rule"
     )
     table = Table(
         title=f"predictions ({trained.info.get('model')}, trained on "
@@ -114,14 +116,16 @@ def predict(
         title_justify="left",
     )
     shown = preds.head(20)
-    for col in ("cell_id", "predicted", "probability", "top_families", "out_of_distribution"):
-        if col == "cell_id" or col in shown.columns:
+    table.add_column(str(preds.index.name or "cell"))
+    for col in ("predicted", "probability", "top_families", "out_of_distribution", "qc_flag"):
+        if col in shown.columns:
             table.add_column(col)
     for cell, row in shown.iterrows():
         values = [str(cell), row["predicted"], f"{row['probability']:.2f}"]
         if "top_families" in shown.columns:
             values.append(row["top_families"])
         values.append("yes" if row["out_of_distribution"] else "")
+        values.append(row["qc_flag"])
         table.add_row(*values)
     out_console.print(table)
     if len(preds) > len(shown):

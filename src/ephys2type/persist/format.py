@@ -64,9 +64,35 @@ class OutOfDistribution:
         d = np.sqrt(np.einsum("ij,jk,ik->i", Z - cov.location_, cov.precision_, Z - cov.location_))
         return cls(cov.precision_, float(np.quantile(d, OOD_QUANTILE)))
 
-    def score(self, Z: np.ndarray) -> np.ndarray:
-        """Distance relative to the threshold (> 1 means out of distribution)."""
-        return np.sqrt(np.einsum("ij,jk,ik->i", Z, self.precision, Z)) / self.threshold
+    def score(self, Z: np.ndarray, observed: np.ndarray | None = None) -> np.ndarray:
+        """Distance relative to the threshold (> 1 means out of distribution).
+
+        With ``observed`` (a boolean mask), each cell's distance uses only its measured
+        features: the Mahalanobis distance of the marginal of those features, compared
+        with the threshold rescaled to their number (the ratio of chi-square quantiles).
+        Missing values therefore never make a cell look typical.
+        """
+        Z = np.asarray(Z, dtype=np.float64)
+        if observed is None or observed.all():
+            return np.sqrt(np.einsum("ij,jk,ik->i", Z, self.precision, Z)) / self.threshold
+        from scipy.stats import chi2
+
+        cov = np.linalg.inv(self.precision)
+        n = Z.shape[1]
+        out = np.full(len(Z), np.inf)
+        patterns, inverse = np.unique(observed, axis=0, return_inverse=True)
+        for i, pattern in enumerate(patterns):
+            rows = np.flatnonzero(inverse.ravel() == i)
+            k = int(pattern.sum())
+            if k == 0:
+                continue  # nothing measured: infinitely far from anything learnt
+            z = Z[np.ix_(rows, pattern)]
+            d = np.sqrt(
+                np.einsum("ij,jk,ik->i", z, np.linalg.inv(cov[np.ix_(pattern, pattern)]), z)
+            )
+            scale = np.sqrt(chi2.ppf(OOD_QUANTILE, k) / chi2.ppf(OOD_QUANTILE, n))
+            out[rows] = d / (self.threshold * scale)
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -83,10 +109,18 @@ class OutOfDistribution:
 class TrainedModel:
     """A model trained on all cells of a dataset, ready to predict new cells.
 
-    ``predict(features)`` takes a DataFrame (rows: cells, columns: the schema's features;
-    extra columns ignored with a warning, NaN imputed with the training medians) and returns
-    one row per cell: predicted class, calibrated probabilities, the families with most
-    attention (BiLSTM), and an out-of-distribution flag.
+    It behaves like a fitted scikit-learn classifier: :meth:`predict` (class labels),
+    :meth:`predict_proba` (calibrated probabilities, columns in ``classes_`` order),
+    :meth:`score` (accuracy), ``classes_``, ``feature_names_in_`` and ``n_features_in_``.
+    Input is a DataFrame with the schema's feature columns (extra columns are ignored with a
+    warning; a cell-id column is recognised and used as the index) or an array with the
+    features in ``feature_names_in_`` order. Missing values are imputed with the training
+    medians.
+
+    :meth:`predict_table` gives the rich per-cell table, indexed by the caller's cell ids:
+    class, probabilities, the families with most attention (BiLSTM), the out-of-distribution
+    score and flag (computed on the measured features only), and the training QC rule a cell
+    fails, if any.
     """
 
     def __init__(
@@ -111,6 +145,9 @@ class TrainedModel:
         self.ood = ood
         self.info = info
         self.hyperparameters = hyperparameters
+        self.classes_ = np.asarray(self.classes, dtype=object)
+        self.feature_names_in_ = np.asarray(schema.columns, dtype=object)
+        self.n_features_in_ = len(schema.columns)
 
     def __repr__(self) -> str:
         return (
@@ -120,9 +157,20 @@ class TrainedModel:
 
     # -- inference -----------------------------------------------------------------------------
 
-    def _matrix(self, features: pd.DataFrame) -> pd.DataFrame:
+    def _matrix(self, features, id_column: str | None = None) -> pd.DataFrame:
+        """The features as a float DataFrame in schema order, indexed by the cell ids."""
+        if isinstance(features, np.ndarray) or (
+            not isinstance(features, pd.DataFrame) and hasattr(features, "__array__")
+        ):
+            array = np.asarray(features)
+            if array.ndim != 2 or array.shape[1] != self.n_features_in_:
+                raise TableError(
+                    f"features: expected an array of shape (cells, {self.n_features_in_}) "
+                    f"with the columns of feature_names_in_, got {array.shape}"
+                )
+            features = pd.DataFrame(array, columns=self.schema.columns)
         if not isinstance(features, pd.DataFrame):
-            raise TableError("features must be a pandas DataFrame (rows: cells)")
+            raise TableError("features must be a pandas DataFrame or a 2-D array (rows: cells)")
         if features.empty:
             raise TableError("features table is empty")
         missing = [c for c in self.schema.columns if c not in features.columns]
@@ -132,6 +180,13 @@ class TrainedModel:
             )
             raise TableError(f"features: missing {len(missing)} column(s) the model needs: {shown}")
         extra = [c for c in features.columns if c not in self.schema.columns]
+        if id_column is None and extra:
+            id_column = self._id_column(features[extra])
+        if id_column is not None:
+            if id_column not in features.columns:
+                raise TableError(f"features: no id column {id_column!r}")
+            features = features.set_index(id_column)
+            extra = [c for c in extra if c != id_column]
         if extra:
             warnings.warn(
                 f"ignoring {len(extra)} column(s) the model does not use: "
@@ -142,12 +197,23 @@ class TrainedModel:
         if not features.index.is_unique:
             dup = features.index[features.index.duplicated()][0]
             raise TableError(f"features: duplicate cell id {dup!r}")
-        return to_numeric(
+        X = to_numeric(
             features,
             self.schema.columns,
             path="features",
             locate=lambda pos: f"row {features.index[pos]!r}",
         )
+        X.index = features.index
+        return X
+
+    def _id_column(self, extra: pd.DataFrame) -> str | None:
+        """The id column among the extra columns, if one is recognisable (else None)."""
+        from ephys2type.data.tables import detect_id_column
+
+        try:
+            return detect_id_column(extra, self.schema, preferred=self.info.get("id_column"))
+        except TableError:
+            return None
 
     def _scores(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
         """Calibrated probabilities, attention (BiLSTM) and the standardized features."""
@@ -164,16 +230,28 @@ class TrainedModel:
             logits, attention = probability_logits(self.predictor.predict_proba(Z)), None
         return softmax(logits, self.temperature), attention, Z
 
-    def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
-        """Calibrated class probabilities (columns in ``classes`` order)."""
+    def predict_proba(self, features) -> np.ndarray:
+        """Calibrated class probabilities (columns in ``classes_`` order)."""
         return self._scores(self._matrix(features))[0]
 
-    def predict(self, features: pd.DataFrame, *, top: int = 2) -> pd.DataFrame:
-        """One row per cell: class, probabilities, attention, out-of-distribution flag."""
-        X = self._matrix(features)
-        proba, attention, Z = self._scores(X)
-        out = pd.DataFrame(index=X.index.rename("cell_id"))
-        out["predicted"] = np.asarray(self.classes)[proba.argmax(axis=1)]
+    def predict(self, features) -> np.ndarray:
+        """The predicted class of each cell (an array, like scikit-learn's ``predict``)."""
+        return self.classes_[self.predict_proba(features).argmax(axis=1)]
+
+    def score(self, features, y) -> float:
+        """Accuracy of :meth:`predict` against the labels ``y``."""
+        return float(np.mean(self.predict(features) == np.asarray(y, dtype=object)))
+
+    def predict_table(self, features, *, id_column: str | None = None, top: int = 2):
+        """One row per cell, indexed by the caller's cell ids (the DataFrame's index, or
+        ``id_column``, or a recognised id column): class, probability, per-class
+        probabilities, the ``top`` families with most attention (BiLSTM), the
+        out-of-distribution score and flag (on measured features only), the number of
+        missing features, and ``qc_flag``: the training QC rule the cell fails, if any."""
+        X = self._matrix(features, id_column)
+        proba, attention, _ = self._scores(X)
+        out = pd.DataFrame(index=X.index.copy())
+        out["predicted"] = self.classes_[proba.argmax(axis=1)]
         out["probability"] = proba.max(axis=1)
         for i, cls in enumerate(self.classes):
             out[f"proba:{cls}"] = proba[:, i]
@@ -184,11 +262,35 @@ class TrainedModel:
                 "; ".join(f"{names[j]} ({attention[r, j]:.2f})" for j in row)
                 for r, row in enumerate(order)
             ]
-        score = self.ood.score(Z)
+        prep = self.preprocessing
+        values = X.to_numpy(dtype=np.float64)
+        observed = ~np.isnan(values)
+        measured = np.where(observed, (values - prep.means_) / prep.scales_, 0.0)
+        score = self.ood.score(measured, observed)
         out["ood_score"] = score
         out["out_of_distribution"] = score > 1.0
-        out["n_missing_features"] = X.isna().sum(axis=1).to_numpy()
+        out["n_missing_features"] = (~observed).sum(axis=1)
+        out["qc_flag"] = self._qc_flags(X)
         return out
+
+    def _qc_flags(self, X: pd.DataFrame) -> pd.Series:
+        """``"rule: detail"`` for cells the training QC profile would have dropped."""
+        from ephys2type.data.container import PatchSeqData
+        from ephys2type.data.qc import apply_qc
+
+        profile = self.info.get("qc_profile") or "default"
+        cells = X.copy()
+        cells.index = pd.RangeIndex(len(X))  # QC works on unique, plain ids
+        data = PatchSeqData(
+            X=cells,
+            meta=pd.DataFrame(index=cells.index),
+            schema=self.schema,
+            species=str(self.info.get("species", self.schema.species)),
+        )
+        drops = apply_qc(data, profile).qc.drops
+        flags = pd.Series("", index=cells.index, dtype=object)
+        flags[drops.index] = drops["rule"] + ": " + drops["detail"]
+        return pd.Series(flags.to_numpy(), index=X.index)
 
     # -- saving --------------------------------------------------------------------------------
 

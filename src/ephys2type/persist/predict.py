@@ -24,4 +24,4 @@ def predict_file(
         id_column=id_column,
         preferred_id_column=model.info.get("id_column"),
     )
-    return model.predict(X)
+    return model.predict_table(X)
