@@ -4,9 +4,9 @@ The blocks run in README order in one working folder (a later block may use what
 one wrote, as a reader would), with ``EPHYS2TYPE_SMOKE=1`` shrinking seeds, folds and epochs
 but never the arguments. The folder holds the input files the README names (``cells.csv``:
 rows of the bundled human table; ``features.csv``/``labels.csv``: a small export in the mouse
-schema). ``make`` lines are checked with ``make -n`` (a dry run): running ``make test`` inside
-the test suite would recurse, and ``make reproduce`` takes half an hour; the CI runs both.
-``text`` blocks (the code map) are not commands.
+schema, 12 cells per subclass). ``make`` lines are checked with ``make -n`` (a dry run):
+running ``make test`` inside the test suite would recurse, and ``make reproduce`` takes half
+an hour (CI runs ``make test``). ``text`` blocks (the code map) are not commands.
 """
 
 from __future__ import annotations
@@ -59,7 +59,8 @@ def workdir(tmp_path_factory):
     folder = tmp_path_factory.mktemp("readme")
     pd.read_csv(fetch(HUMAN_FEATURES).path).head(30).to_csv(folder / "cells.csv", index=False)
     data = load_mouse()
-    cells = data.X.index[:: max(1, len(data) // 40)][:40]
+    # a small lab export: 12 cells of each mouse subclass
+    cells = data.y.groupby(data.y).head(12).index
     feats = data.X.loc[cells].copy()
     feats.insert(0, "cell_id", cells)
     feats.to_csv(folder / "features.csv", index=False)

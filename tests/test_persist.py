@@ -328,3 +328,38 @@ def test_cells_unlike_training_cells_are_flagged_with_the_rule(saved, human):
     filled = (np.nan_to_num((odd.to_numpy() - prep.means_) / prep.scales_)).astype(float)
     imputed = loaded.ood.score(filled)[0]  # the old way: missing values look typical
     assert measured > 1 > imputed
+
+
+def test_train_on_your_own_table(run_cli, tmp_path):
+    """`train --table` takes evaluate's data options; --labels maps through a scheme."""
+    from ephys2type import load_human, load_table
+
+    data = load_human()
+    cells = data.y.groupby(data.y).head(15).index
+    feats = data.X.loc[cells].copy()
+    feats.insert(0, "cell_name", [f"c{i}" for i in range(len(cells))])
+    raw = data.meta.loc[cells, "revised_subclass"].to_numpy()
+    labels = pd.DataFrame({"cell_name": feats["cell_name"], "label": raw})
+    feats.to_csv(tmp_path / "f.csv", index=False)
+    labels.to_csv(tmp_path / "l.csv", index=False)
+    # the Python API: a built-in scheme reads the user's label column
+    mine = load_table(
+        tmp_path / "f.csv",
+        tmp_path / "l.csv",
+        "human",
+        id_column="cell_name",
+        label_column="label",
+        label_scheme="revised",
+    )
+    assert mine.classes == ["Lamp5", "Pvalb", "Sst", "Vip"] and len(mine) == 60
+    args = ("--table", tmp_path / "f.csv", "--table-labels", tmp_path / "l.csv")
+    args += ("--schema", "human", "--id-column", "cell_name", "--label-column", "label")
+    result = run_cli(
+        "train", *args, "--labels", "revised", "--model", "rf", "--out", tmp_path / "m"
+    )
+    assert result.code == 0, result
+    model = load_model(tmp_path / "m")
+    assert model.classes == ["Lamp5", "Pvalb", "Sst", "Vip"]
+    assert model.info["n_cells"] == 60 and model.info["id_column"] == "cell_name"
+    result = run_cli("predict", "--model", tmp_path / "m", "--features", tmp_path / "f.csv")
+    assert result.code == 0 and "c0" in result.out, result

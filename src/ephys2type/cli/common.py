@@ -25,7 +25,7 @@ from ephys2type.data.container import PatchSeqData
 from ephys2type.data.datasets import load_species
 from ephys2type.data.labels import default_scheme
 from ephys2type.data.qc import profiles
-from ephys2type.errors import OutputExistsError
+from ephys2type.errors import Ephys2TypeError, OutputExistsError
 
 SPECIES = ("mouse", "human")
 
@@ -101,6 +101,73 @@ def load_for_command(species: str, labels: str | None, profile: str, features: s
     return load_species(
         species, labels=labels or default_scheme(species), qc=profile, features=features
     )
+
+
+TableOpt = Annotated[
+    Path | None,
+    typer.Option(help="Your own features CSV instead of the bundled data (one row per cell)."),
+]
+TableLabelsOpt = Annotated[
+    Path | None, typer.Option(help="Labels CSV for --table (cell ids, labels, donors).")
+]
+SchemaOpt = Annotated[
+    str, typer.Option(help="Schema of --table: mouse, human, aligned, or a TOML/JSON file.")
+]
+IdColumnOpt = Annotated[str, typer.Option(help="Cell id column of --table files.")]
+LabelColumnOpt = Annotated[str, typer.Option(help="Label column of --table-labels.")]
+DonorColumnOpt = Annotated[
+    str | None, typer.Option(help="Donor column of --table-labels (for group5x5).")
+]
+DataProfileOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--profile",
+        "-p",
+        help="QC profile (default: 'default' for the bundled data, 'none' for --table).",
+    ),
+]
+
+
+def load_data_for_command(
+    *,
+    species: str,
+    labels: str | None,
+    profile: str | None,
+    features: str,
+    table: Path | None,
+    table_labels: Path | None,
+    schema: str,
+    id_column: str,
+    label_column: str,
+    donor_column: str | None,
+) -> tuple[PatchSeqData, str]:
+    """The data of ``evaluate`` and ``train``: bundled (species) or the user's --table.
+
+    Returns the data and a short name of its origin (species or table file stem). With
+    --table, ``--labels`` names a built-in label scheme to map the labels through (default:
+    labels as written).
+    """
+    if table is None:
+        return load_for_command(species, labels, profile or "default", features), species
+    from ephys2type.data.datasets import load_table
+    from ephys2type.data.labels import AS_IS
+
+    if table_labels is None:
+        raise Ephys2TypeError("--table needs --table-labels (a CSV with the cells' labels)")
+    check_choice(profile or "none", profiles(), "--profile")
+    check_choice(features, ("native", "aligned"), "--features")
+    data = load_table(
+        table,
+        table_labels,
+        schema,
+        id_column=id_column,
+        label_column=label_column,
+        donor_column=donor_column,
+        label_scheme=labels or AS_IS,
+        qc=profile or "none",
+        aligned=features == "aligned",
+    )
+    return data, table.stem
 
 
 def new_progress(*, label_width: int = 0, remaining: bool = True) -> Progress:

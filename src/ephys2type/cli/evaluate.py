@@ -18,15 +18,23 @@ from ephys2type.files import atomic_directory
 from ephys2type.models.registry import get_model, model_names
 
 from .common import (
+    DataProfileOpt,
+    DonorColumnOpt,
     FeaturesOpt,
     ForceOpt,
+    IdColumnOpt,
     JobsOpt,
+    LabelColumnOpt,
     LabelsOpt,
     OutOpt,
     ProfileOpt,
+    SchemaOpt,
     SpeciesOpt,
+    TableLabelsOpt,
+    TableOpt,
     check_choice,
     console,
+    load_data_for_command,
     load_for_command,
     progress_bar,
     refuse_existing,
@@ -51,30 +59,14 @@ def evaluate(
     ] = "strat5x5",
     seeds: Annotated[int, typer.Option(min=1, help="Number of seeds (repeats).")] = 5,
     folds: Annotated[int, typer.Option(min=2, help="Folds per seed (k-fold protocols).")] = 5,
-    profile: Annotated[
-        str | None,
-        typer.Option(
-            "--profile",
-            "-p",
-            help="QC profile (default: 'default' for the bundled data, 'none' for --table).",
-        ),
-    ] = None,
+    profile: DataProfileOpt = None,
     features: FeaturesOpt = "native",
-    table: Annotated[
-        Path | None,
-        typer.Option(help="Evaluate your own features CSV instead of the bundled data."),
-    ] = None,
-    table_labels: Annotated[
-        Path | None, typer.Option(help="Labels CSV for --table (cell ids, labels, donors).")
-    ] = None,
-    schema: Annotated[
-        str, typer.Option(help="Schema of --table: mouse, human, aligned, or a TOML/JSON file.")
-    ] = "mouse",
-    id_column: Annotated[str, typer.Option(help="Cell id column of --table files.")] = "cell_id",
-    label_column: Annotated[str, typer.Option(help="Label column of --table-labels.")] = "subclass",
-    donor_column: Annotated[
-        str | None, typer.Option(help="Donor column of --table-labels (for group5x5).")
-    ] = None,
+    table: TableOpt = None,
+    table_labels: TableLabelsOpt = None,
+    schema: SchemaOpt = "mouse",
+    id_column: IdColumnOpt = "cell_id",
+    label_column: LabelColumnOpt = "subclass",
+    donor_column: DonorColumnOpt = None,
     plan_file: Annotated[
         Path | None,
         typer.Option("--plan", help="Reuse the split_plan.json of an earlier run (paired runs)."),
@@ -107,26 +99,18 @@ def evaluate(
     if epochs is not None:
         specs = [s.with_params(max_epochs=epochs) if s.kind == "bilstm" else s for s in specs]
     check_choice(protocol, list(PROTOCOLS), "--protocol")
-    if table is not None:
-        from ephys2type.data.datasets import load_table
-        from ephys2type.errors import Ephys2TypeError
-
-        if table_labels is None:
-            raise Ephys2TypeError("--table needs --table-labels (a CSV with the cells' labels)")
-        data = load_table(
-            table,
-            table_labels,
-            schema,
-            id_column=id_column,
-            label_column=label_column,
-            donor_column=donor_column,
-            qc=profile or "none",
-            aligned=features == "aligned",
-        )
-        origin = table.stem
-    else:
-        data = load_for_command(species, labels, profile or "default", features)
-        origin = species
+    data, origin = load_data_for_command(
+        species=species,
+        labels=labels,
+        profile=profile,
+        features=features,
+        table=table,
+        table_labels=table_labels,
+        schema=schema,
+        id_column=id_column,
+        label_column=label_column,
+        donor_column=donor_column,
+    )
     if plan_file is not None:
         plan = SplitPlan.load(plan_file)
         plan.check_matches(data)

@@ -11,12 +11,18 @@ from rich.table import Table
 from ephys2type.files import atomic_write_text
 
 from .common import (
+    DataProfileOpt,
+    DonorColumnOpt,
     FeaturesOpt,
+    IdColumnOpt,
+    LabelColumnOpt,
     LabelsOpt,
-    ProfileOpt,
+    SchemaOpt,
     SpeciesOpt,
+    TableLabelsOpt,
+    TableOpt,
     console,
-    load_for_command,
+    load_data_for_command,
     refuse_existing,
     shrink,
 )
@@ -35,24 +41,47 @@ def train(
         ),
     ] = "bilstm-smote",
     features: FeaturesOpt = "native",
-    profile: ProfileOpt = "default",
+    profile: DataProfileOpt = None,
+    table: TableOpt = None,
+    table_labels: TableLabelsOpt = None,
+    schema: SchemaOpt = "mouse",
+    id_column: IdColumnOpt = "cell_id",
+    label_column: LabelColumnOpt = "subclass",
+    donor_column: DonorColumnOpt = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     force: Annotated[bool, typer.Option(help="Replace the model folder if it exists.")] = False,
 ) -> None:
-    """Train a model on every QC'd cell of a species and save it (safe to load).
+    """Train a model on every QC'd cell of a species, or of your own table, and save it.
 
-    The folder holds model.json (schema, classes, preprocessing, calibration, provenance)
-    and the weights: model.pt (a torch state_dict) or model.skops (tree/linear models).
+    The data options are those of `evaluate`: the bundled data of --species (QC profile
+    'default'), or your own --table and --table-labels (QC profile 'none' unless --profile
+    says otherwise; --labels maps the labels through a built-in scheme). The folder holds
+    model.json (schema, classes, preprocessing, calibration, provenance) and the weights:
+    model.pt (a torch state_dict) or model.skops (tree/linear models); loading it never runs
+    code.
 
     Example: ephys2type train --species human --model bilstm-smote --out my-model
     """
+    from ephys2type.models.registry import get_model
     from ephys2type.persist.train import train_model
 
+    get_model(model)  # an unknown name fails before any work
     refuse_existing(out, force)
-    data = load_for_command(species, labels, profile, features)
+    data, origin = load_data_for_command(
+        species=species,
+        labels=labels,
+        profile=profile,
+        features=features,
+        table=table,
+        table_labels=table_labels,
+        schema=schema,
+        id_column=id_column,
+        label_column=label_column,
+        donor_column=donor_column,
+    )
     out_console = console()
     out_console.print(
-        f"training {model} on {len(data)} {species} cells ({data.label_scheme}, "
+        f"training {model} on {len(data)} cells of {origin} ({data.label_scheme}, "
         f"{data.schema.name} features) ..."
     )
     _, _, epochs = shrink(1, 2, None)

@@ -133,8 +133,13 @@ def load_table(
         lab = _read_labels(labels, id_column, X.index, required=[label_column])
         meta = lab.reindex(X.index)
         meta["label"] = meta[label_column]
-        if label_scheme != AS_IS and label_column != "subclass" and "subclass" not in meta:
-            meta["subclass"] = meta[label_column]
+        if label_scheme != AS_IS:
+            # a built-in scheme reads its own metadata column (e.g. revised_subclass): the
+            # user's label column stands in for it, and for the subclass
+            column = get_scheme(label_scheme, species).column
+            for target in {column, "subclass"}:
+                if target not in meta.columns:
+                    meta[target] = meta[label_column]
     meta.insert(0, "species", species)
     if donor_column is not None:
         if donor_column not in meta.columns:
