@@ -62,6 +62,10 @@ def test_every_stage_and_the_report_are_written(first_run):
         "data:image/png;base64,",
         "Mouse-to-human transfer",
         "attention",
+        "Schwider T. &amp; Ramezani R. (2026)",  # the study is named
+        "paper inside our CI?",
+        "without naming the label column",  # the paper's human labels are not invented
+        "counts summed over",  # confusion matrices say they add up seeds
     ):
         assert text in html, text
     assert "<script" not in html  # self-contained, static
@@ -174,6 +178,9 @@ def test_the_report_finds_stages_by_what_they_declare(first_run, tmp_path):
     (out / "models_human_revised").rename(out / "human_cells_revised_labels")
     write_report(out)
     summary = json.loads((out / "summary.json").read_text())
-    rows = {r["quantity"]: r["ours"] for r in summary["paper_vs_ours"]}
-    assert "not run" not in rows["human rf accuracy (%), labels revised"]
-    assert "not run" in rows["human rf accuracy (%), labels subclass"]  # truly not run
+    rows = {r["quantity"].split(" (the")[0]: r for r in summary["paper_vs_ours"]}
+    assert "not run" not in rows["human rf accuracy (%), labels revised"]["ours"]
+    assert "not run" in rows["human rf accuracy (%), labels subclass"]["ours"]  # truly not run
+    # whether the paper's value lies inside our interval is said where both exist
+    assert rows["human rf accuracy (%), labels revised"]["paper_inside_ci"] in ("yes", "no")
+    assert rows["human rf accuracy (%), labels subclass"]["paper_inside_ci"] == ""

@@ -58,7 +58,8 @@ def write_evaluation(
                 evaluation.confusion(name),
                 evaluation.classes,
                 title=f"{name}\n{data.get('species', '')}, {data.get('label_scheme', '')}, "
-                f"{evaluation.plan.description}",
+                f"{evaluation.plan.description}\n(counts summed over "
+                f"{len(evaluation.plan.seeds)} seed(s): each cell counted once per seed)",
             ).figure
             save_figure(fig, tmp / f"confusion_{name}.png")
             ax = plot_reliability(evaluation.calibration(name), title=f"{name}: reliability")

@@ -17,6 +17,13 @@ from typing import Any
 
 from ephys2type.evaluation.stats import format_difference, format_summary
 
+#: The study we reproduce, as our reference copy names it (it gives no arXiv identifier).
+STUDY = (
+    'Schwider T. & Ramezani R. (2026), "Cross-Species Transfer Learning for '
+    'Electrophysiology-to-Transcriptomics Mapping in Cortical GABAergic Interneurons", '
+    "cs.LG preprint"
+)
+
 #: Published numbers of the study we reproduce (Schwider & Ramezani 2026), in percent.
 PAPER = {
     "mouse_cells": 3699,
@@ -53,6 +60,16 @@ def because(c: dict[str, Any] | None) -> str:
         f"(difference {100 * c['mean_diff']:+.2f} points, 95% CI {100 * c['ci_low']:+.2f} to "
         f"{100 * c['ci_high']:+.2f}, p = {c['p']:.3g})"
     )
+
+
+def paper_inside(paper: Any, summary: dict[str, Any] | None) -> str:
+    """'yes'/'no': does the paper's value (in %) lie inside our 95% interval? '' if unknown."""
+    if summary is None or not isinstance(paper, int | float):
+        return ""
+    low, high = summary.get("ci_low"), summary.get("ci_high")
+    if low is None or high is None:
+        return ""
+    return "yes" if 100 * low <= paper <= 100 * high else "no"
 
 
 def verdict(c: dict[str, Any] | None) -> str:

@@ -17,12 +17,14 @@ from ephys2type.files import atomic_write_text, dumps_json
 from ephys2type.study.config import ReproduceConfig
 from ephys2type.study.report.builder import (
     PAPER,
+    STUDY,
     ReportBuilder,
     because,
     find_comparison,
     fmt_gain,
     fmt_pct,
     load_json,
+    paper_inside,
     protocol_text,
     verdict,
 )
@@ -57,6 +59,12 @@ def write_report(
         "Intervals are 95% corrected resampled-t intervals (Nadeau & Bengio 2003) over the "
         "folds; paired differences compare two models on identical folds.",
         "note",
+    )
+    b.para(
+        f"The study reproduced: {STUDY}. It builds on the Allen Institute Patch-seq data of "
+        "Gouwens et al. 2020 (mouse visual cortex) and Lee, Dalley et al. 2023 (human "
+        "neocortex). It reports one human number per quantity without naming the label "
+        "column it used, so we show both human label columns beside it."
     )
     if cfg.quick:
         b.para(
@@ -117,8 +125,16 @@ def _summary(b: ReportBuilder, models: dict, transfer: dict, qc: dict) -> list[d
     rows: list[dict[str, Any]] = []
     missing = "not run in this configuration"
 
-    def add(what: str, paper: Any, ours: str, protocol: str) -> None:
-        rows.append({"quantity": what, "paper": paper, "ours": ours, "protocol": protocol})
+    def add(what: str, paper: Any, ours: str, protocol: str, summary: dict | None = None) -> None:
+        rows.append(
+            {
+                "quantity": what,
+                "paper": paper,
+                "ours": ours,
+                "paper_inside_ci": paper_inside(paper, summary),
+                "protocol": protocol,
+            }
+        )
 
     for species, key in (("mouse", "mouse5/default"), ("human", "revised/default")):
         schemes = qc.get(species, {}).get("schemes", {})
@@ -146,6 +162,7 @@ def _summary(b: ReportBuilder, models: dict, transfer: dict, qc: dict) -> list[d
             PAPER[paper_key],
             fmt_pct(summary) if summary else missing,
             protocol_text(m) if m else f"{stage[0]}, labels {stage[1]}",
+            summary,
         )
 
     model_row(("mouse", "mouse5"), "mouse rf accuracy (%)", "rf", "accuracy", "mouse_rf_accuracy")
@@ -159,11 +176,15 @@ def _summary(b: ReportBuilder, models: dict, transfer: dict, qc: dict) -> list[d
     for label in ("revised", "subclass"):
         stage = ("human", label)
         model_row(
-            stage, f"human rf accuracy (%), labels {label}", "rf", "accuracy", "human_rf_accuracy"
+            stage,
+            f"human rf accuracy (%), labels {label} (the paper's label column is not stated)",
+            "rf",
+            "accuracy",
+            "human_rf_accuracy",
         )
         model_row(
             stage,
-            f"human bilstm-smote macro-F1 (%), labels {label}",
+            f"human bilstm-smote macro-F1 (%), labels {label} (label column not stated)",
             "bilstm-smote",
             "macro_f1",
             "human_bilstm_smote_macro_f1",
@@ -176,6 +197,7 @@ def _summary(b: ReportBuilder, models: dict, transfer: dict, qc: dict) -> list[d
         PAPER["transfer_human_only_macro_f1"],
         fmt_pct(human_only["macro_f1"]) if human_only else missing,
         protocol,
+        human_only["macro_f1"] if human_only else None,
     )
     joint = t["models"].get("joint") if t else None
     gain = {g["arm"]: g for g in t["transfer"]["gains_macro_f1"]}.get("joint") if t else None
@@ -184,11 +206,19 @@ def _summary(b: ReportBuilder, models: dict, transfer: dict, qc: dict) -> list[d
         PAPER["transfer_macro_f1"],
         fmt_pct(joint["macro_f1"]) + f"; gain {fmt_gain(gain)}" if joint else missing,
         protocol,
+        joint["macro_f1"] if joint else None,
     )
     m5 = models.get(("mouse", "mouse5"))
     b.table(
-        ["quantity", "paper", "ours: mean ± SD [95% CI]", "protocol"],
-        [[r["quantity"], r["paper"], r["ours"], r["protocol"]] for r in rows],
+        ["quantity", "paper", "ours: mean ± SD [95% CI]", "paper inside our CI?", "protocol"],
+        [[r["quantity"], r["paper"], r["ours"], r["paper_inside_ci"], r["protocol"]] for r in rows],
+    )
+    b.para(
+        "The paper reports a single 60/20/20 hold-out split; we report 5-fold CV x 5 seeds "
+        "(the holdout protocol, stratified 80/20 x 5 seeds with the BiLSTM's inner 20% "
+        "validation split, is the paper's 60/20/20 and runs with `ephys2type evaluate "
+        "--protocol holdout`).",
+        "note",
     )
     verdicts = []
     if m5:
@@ -345,7 +375,11 @@ def _classifier_section(b: ReportBuilder, root: Path, cfg, models: dict) -> None
         ]
         b.table(["model", *[f"F1 {c}" for c in classes]], rows, "Per-class F1 (%)")
         folder = root / stage.name / "results"
-        b.figures([folder / "confusion_rf.png", folder / "confusion_bilstm-smote.png"])
+        b.figures(
+            [folder / "confusion_rf.png", folder / "confusion_bilstm-smote.png"],
+            f"Confusion matrices: out-of-fold predictions, counts summed over "
+            f"{cfg.seeds} seed(s), so each cell is counted once per seed.",
+        )
         b.figures([folder / "reliability_rf.png", folder / "reliability_bilstm-smote.png"])
 
 
