@@ -159,3 +159,23 @@ def test_registry_is_explicit_and_derived_lists_follow_it():
     assert set(registry.SAVABLE_MODELS) == {"rf", "hgb", "logreg", *registry.BILSTM_ABLATIONS}
     with pytest.raises(ValueError, match="already registered"):
         registry.register_model(registry.get_model("rf"))
+
+
+@pytest.mark.parametrize("code", ["import ephys2type", "import ephys2type.cli"])
+def test_the_command_line_starts_without_the_heavy_libraries(code):
+    """`ephys2type --help` must not wait for pandas, scikit-learn or torch to import."""
+    probe = (
+        f"import sys; {code}; print(sorted({{'pandas', 'sklearn', 'torch'}} & set(sys.modules)))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert out.stdout.strip() == "[]"
+
+
+def test_the_public_api_loads_lazily():
+    names = set(ephys2type.__all__) - {"__version__"}
+    assert all(callable(getattr(ephys2type, n)) for n in names)
+    assert names <= set(dir(ephys2type))
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        ephys2type.nope  # noqa: B018

@@ -5,36 +5,61 @@ Quick start::
     import ephys2type as e2t
     mouse = e2t.load_mouse()            # QC'd mouse cells, mouse5 labels
     human = e2t.load_human(features="aligned", labels="aligned4")
+
+The names below are imported when first used, so ``import ephys2type`` (and the command
+line's ``--help``) stays fast.
 """
 
 from __future__ import annotations
 
-from ephys2type.data.align import to_aligned
-from ephys2type.data.container import PatchSeqData
-from ephys2type.data.datasets import load_human, load_mouse, load_species, load_table
-from ephys2type.data.qc import apply_qc
-from ephys2type.data.schema import FeatureSchema, get_schema
-from ephys2type.errors import Ephys2TypeError
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
 
+#: Public name -> the module that defines it.
+_API = {
+    "Ephys2TypeError": "ephys2type.errors",
+    "Ephys2TypeWarning": "ephys2type.errors",
+    "FeatureSchema": "ephys2type.data.schema",
+    "get_schema": "ephys2type.data.schema",
+    "PatchSeqData": "ephys2type.data.container",
+    "apply_qc": "ephys2type.data.qc",
+    "to_aligned": "ephys2type.data.align",
+    "load_human": "ephys2type.data.datasets",
+    "load_mouse": "ephys2type.data.datasets",
+    "load_species": "ephys2type.data.datasets",
+    "load_table": "ephys2type.data.datasets",
+    "load_model": "ephys2type.persist.format",
+    "train_model": "ephys2type.persist.train",
+}
 
-def load_model(path):
-    """Load a saved model folder (see :func:`ephys2type.persist.load_model`)."""
-    from ephys2type.persist.format import load_model as _load
+if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load lazily
+    from .data.align import to_aligned
+    from .data.container import PatchSeqData
+    from .data.datasets import load_human, load_mouse, load_species, load_table
+    from .data.qc import apply_qc
+    from .data.schema import FeatureSchema, get_schema
+    from .errors import Ephys2TypeError, Ephys2TypeWarning
+    from .persist.format import load_model
+    from .persist.train import train_model
 
-    return _load(path)
+
+def __getattr__(name: str) -> Any:
+    if name in _API:
+        value = getattr(importlib.import_module(_API[name]), name)
+        globals()[name] = value  # later lookups skip this function
+        return value
+    raise AttributeError(f"module 'ephys2type' has no attribute {name!r}")
 
 
-def train_model(data, model="bilstm-smote", *, random_state=0):
-    """Train on all cells of ``data`` (see :func:`ephys2type.persist.train_model`)."""
-    from ephys2type.persist.train import train_model as _train
-
-    return _train(data, model, random_state=random_state)
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_API})
 
 
 __all__ = [
     "Ephys2TypeError",
+    "Ephys2TypeWarning",
     "FeatureSchema",
     "PatchSeqData",
     "__version__",

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -21,11 +21,10 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from ephys2type.data.container import PatchSeqData
-from ephys2type.data.datasets import load_species
-from ephys2type.data.labels import default_scheme
-from ephys2type.data.qc import profiles
 from ephys2type.errors import Ephys2TypeError, OutputExistsError
+
+if TYPE_CHECKING:
+    from ephys2type.data.container import PatchSeqData
 
 SPECIES = ("mouse", "human")
 
@@ -95,6 +94,10 @@ def check_choice(value: str, choices: Sequence[str], what: str) -> str:
 
 def load_for_command(species: str, labels: str | None, profile: str, features: str) -> PatchSeqData:
     """Validate the common data options and load the QC'd data."""
+    from ephys2type.data.datasets import load_species
+    from ephys2type.data.labels import default_scheme
+    from ephys2type.data.qc import profiles
+
     check_choice(species, SPECIES, "--species")
     check_choice(profile, profiles(), "--profile")
     check_choice(features, ("native", "aligned"), "--features")
@@ -151,6 +154,7 @@ def load_data_for_command(
         return load_for_command(species, labels, profile or "default", features), species
     from ephys2type.data.datasets import load_table
     from ephys2type.data.labels import AS_IS
+    from ephys2type.data.qc import profiles
 
     if table_labels is None:
         raise Ephys2TypeError("--table needs --table-labels (a CSV with the cells' labels)")

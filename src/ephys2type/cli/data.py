@@ -8,13 +8,6 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from ephys2type.data.datasets import load_species
-from ephys2type.data.fetch import REGISTRY, fetch
-from ephys2type.data.labels import default_scheme, scheme_names
-from ephys2type.data.qc import profiles, qc_config
-from ephys2type.data.schema import get_schema
-from ephys2type.files import atomic_write_text
-
 from .common import SPECIES, ProfileOpt, SpeciesOpt, console
 from .common import check_choice as _check_choice
 
@@ -32,6 +25,10 @@ def info(
 
     Example: ephys2type data info
     """
+    from ephys2type.data.datasets import load_species
+    from ephys2type.data.labels import default_scheme, scheme_names
+    from ephys2type.data.qc import profiles
+
     _check_choice(profile, profiles(), "--profile")
     tables, notes = [], []
     for species in SPECIES:  # load everything first: an error comes before any output
@@ -82,6 +79,8 @@ def families(
 
     Example: ephys2type data families --species human
     """
+    from ephys2type.data.schema import get_schema
+
     if schema is None:
         _check_choice(species, (*SPECIES, "aligned"), "--species")
     sch = get_schema(schema if schema is not None else species)
@@ -119,6 +118,8 @@ def alignment(profile: ProfileOpt = "default") -> None:
     Example: ephys2type data alignment
     """
     from ephys2type.data.align import MAX_SPECIES_RATIO, alignment_report
+    from ephys2type.data.datasets import load_species
+    from ephys2type.data.qc import profiles
 
     _check_choice(profile, profiles(), "--profile")
     report = alignment_report(
@@ -155,6 +156,8 @@ def fetch_cmd() -> None:
 
     Example: ephys2type data fetch
     """
+    from ephys2type.data.fetch import REGISTRY, fetch
+
     out = console()
     table = Table(title="reference files", title_justify="left")
     table.add_column("file")
@@ -184,6 +187,11 @@ def qc(
 
     Example: ephys2type qc --species human --labels revised --drops drops.csv
     """
+    from ephys2type.data.datasets import load_species
+    from ephys2type.data.labels import default_scheme
+    from ephys2type.data.qc import profiles, qc_config
+    from ephys2type.files import atomic_write_text
+
     _check_choice(species, SPECIES, "--species")
     _check_choice(profile, profiles(), "--profile")
     scheme = labels or default_scheme(species)
@@ -254,6 +262,8 @@ def check(
     """
     from ephys2type.data.align import to_aligned
     from ephys2type.data.datasets import load_table
+    from ephys2type.data.qc import profiles
+    from ephys2type.files import atomic_write_text
 
     if profile is not None:
         _check_choice(profile, profiles(), "--profile")

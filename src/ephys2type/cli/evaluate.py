@@ -8,15 +8,6 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from ephys2type.evaluation.runner import run_evaluation
-from ephys2type.evaluation.splits import PROTOCOLS, SplitPlan, make_plan
-from ephys2type.evaluation.stats import HEADLINE
-from ephys2type.evaluation.stats import format_difference as fmt_diff
-from ephys2type.evaluation.stats import format_summary as fmt_ci
-from ephys2type.evaluation.writers import write_evaluation
-from ephys2type.files import atomic_directory
-from ephys2type.models.registry import get_model, model_names
-
 from .common import (
     DataProfileOpt,
     DonorColumnOpt,
@@ -88,6 +79,11 @@ def evaluate(
 
     Example: ephys2type evaluate --species human --model rf --model hgb
     """
+    from ephys2type.evaluation.runner import run_evaluation
+    from ephys2type.evaluation.splits import PROTOCOLS, SplitPlan, make_plan
+    from ephys2type.evaluation.writers import write_evaluation
+    from ephys2type.models.registry import get_model, model_names
+
     out_console = console()
     if list_models:
         for name in model_names():
@@ -133,6 +129,10 @@ def evaluate(
 
 
 def print_evaluation(evaluation, out_console, *, pairs: bool = True) -> None:
+    from ephys2type.evaluation.stats import HEADLINE
+    from ephys2type.evaluation.stats import format_difference as fmt_diff
+    from ephys2type.evaluation.stats import format_summary as fmt_ci
+
     table = Table(
         title="mean ± SD over folds [95% CI, corrected resampled t], in %", title_justify="left"
     )
@@ -179,6 +179,8 @@ def spca(
 
     Example: ephys2type spca --species human --embedding pca
     """
+    from ephys2type.evaluation.stats import format_summary as fmt_ci
+    from ephys2type.files import atomic_directory
     from ephys2type.study.separation import separation, write_separation
 
     check_choice(embedding, ("umap", "pca"), "--embedding")

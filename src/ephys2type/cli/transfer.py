@@ -8,10 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from ephys2type.evaluation.splits import PROTOCOLS, make_plan
-from ephys2type.evaluation.stats import format_difference as fmt_diff
-from ephys2type.evaluation.transfer import POOLED, TransferSettings, run_transfer, write_transfer
-from ephys2type.models.transfer.estimators import STRATEGIES
+from ephys2type.models.transfer.names import CURVE_ARM, FRACTIONS, POOLED, STRATEGIES
 
 from .common import (
     SPECIES,
@@ -27,8 +24,6 @@ from .common import (
     shrink,
 )
 from .evaluate import print_evaluation
-
-DEFAULTS = TransferSettings()
 
 
 def transfer(
@@ -63,12 +58,12 @@ def transfer(
             help="Learning-curve fractions of the target training fold, "
             "comma-separated; empty for none."
         ),
-    ] = ",".join(f"{f:g}" for f in DEFAULTS.fractions),
+    ] = ",".join(f"{f:g}" for f in FRACTIONS),
     curve_arm: Annotated[
         list[str] | None,
         typer.Option(
             "--curve-arm",
-            help=f"Strategies on the learning curve (default: {', '.join(DEFAULTS.curve)}).",
+            help=f"Strategies on the learning curve (default: {CURVE_ARM}).",
         ),
     ] = None,
     max_epochs: Annotated[
@@ -88,6 +83,9 @@ def transfer(
 
     Example: ephys2type transfer --source mouse --target human --coral
     """
+    from ephys2type.evaluation.splits import PROTOCOLS, make_plan
+    from ephys2type.evaluation.transfer import TransferSettings, run_transfer, write_transfer
+
     check_choice(source, SPECIES, "--source")
     check_choice(target, SPECIES, "--target")
     if source == target:
@@ -138,6 +136,8 @@ def transfer(
 
 
 def print_gains(result, out_console) -> None:
+    from ephys2type.evaluation.stats import format_difference as fmt_diff
+
     table = Table(
         title=f"transfer minus {result.target}-only on identical folds (points, 95% CI)",
         title_justify="left",

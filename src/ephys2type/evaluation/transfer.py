@@ -25,14 +25,12 @@ from ephys2type.evaluation.splits import SplitPlan
 from ephys2type.evaluation.writers import write_evaluation
 from ephys2type.models.registry import ModelSpec, get_model
 from ephys2type.models.transfer.estimators import (
-    STRATEGIES,
     PooledClassifier,
     SourceData,
     Subsample,
     TransferClassifier,
 )
-
-POOLED = ("rf", "hgb")
+from ephys2type.models.transfer.names import CURVE_ARM, FRACTIONS, POOLED, STRATEGIES
 
 
 @dataclass(frozen=True)
@@ -49,7 +47,7 @@ class TransferSettings:
 
     strategies: tuple[str, ...] = STRATEGIES
     pooled: tuple[str, ...] = POOLED
-    fractions: tuple[float, ...] = (0.1, 0.25, 0.5)
+    fractions: tuple[float, ...] = FRACTIONS
     curve_arms: tuple[str, ...] | None = None
     coral: bool = False
     bilstm_params: Mapping[str, Any] = field(default_factory=lambda: {"resample": "smote"})
@@ -72,7 +70,9 @@ class TransferSettings:
         """The strategies on the learning curve."""
         if self.curve_arms is not None:
             return tuple(self.curve_arms)
-        return ("joint",) if "joint" in self.strategies else tuple(self.strategies[-1:])
+        if CURVE_ARM in self.strategies:
+            return (CURVE_ARM,)
+        return tuple(self.strategies[-1:])
 
     def with_max_epochs(self, max_epochs: int | None) -> TransferSettings:
         """The same settings with BiLSTM training capped at ``max_epochs`` (None: unchanged)."""

@@ -36,8 +36,7 @@ from ephys2type.data.container import PatchSeqData
 from ephys2type.models.baselines import make_baseline
 from ephys2type.models.inspection import explain
 from ephys2type.models.preprocessing import FamilyPreprocessor
-
-STRATEGIES = ("zero-shot", "finetune", "freeze-warmup", "joint")
+from ephys2type.models.transfer.names import STRATEGIES
 
 
 @dataclass(frozen=True, eq=False)

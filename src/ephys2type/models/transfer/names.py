@@ -1,0 +1,13 @@
+"""The names and defaults of the transfer experiment, in a module that imports nothing heavy
+(the command line shows them in ``--help`` without loading scikit-learn or torch)."""
+
+from __future__ import annotations
+
+#: Transfer strategies of :class:`~.estimators.TransferClassifier`, in report order.
+STRATEGIES = ("zero-shot", "finetune", "freeze-warmup", "joint")
+#: Baselines fitted on both species' cells (:class:`~.estimators.PooledClassifier`).
+POOLED = ("rf", "hgb")
+#: Learning-curve shares of the target training fold.
+FRACTIONS = (0.1, 0.25, 0.5)
+#: The strategy on the learning curve when none is named (if it is run).
+CURVE_ARM = "joint"
