@@ -223,6 +223,10 @@ def test_arms_for_the_other_direction(human):
 def test_transfer_command_validation(run_cli, clean_error, tmp_path):
     clean_error(run_cli("transfer", "--source", "mouse", "--target", "mouse"), "different")
     clean_error(run_cli("transfer", "--strategy", "distill"), "--strategy")
+    # results' underscore spelling is accepted: the error is about --curve-arm, not --strategy
+    clean_error(
+        run_cli("transfer", "--strategy", "zero_shot", "--curve-arm", "joint"), "--curve-arm"
+    )
     clean_error(run_cli("transfer", "--pooled", "svm"), "--pooled")
     clean_error(run_cli("transfer", "--fractions", "0.5,2"), "strictly between 0 and 1")
     clean_error(run_cli("transfer", "--protocol", "holdout"), "--protocol")

@@ -60,7 +60,10 @@ def reproduce(
 
 
 def report(
-    run_folder: Annotated[Path, typer.Argument(help="A folder written by `ephys2type reproduce`.")],
+    run_folder: Annotated[
+        Path,
+        typer.Argument(metavar="RUN_FOLDER", help="A folder written by `ephys2type reproduce`."),
+    ],
 ) -> None:
     """Write report.html, report.md and summary.json again from a finished run folder.
 

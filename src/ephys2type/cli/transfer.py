@@ -91,7 +91,9 @@ def transfer(
     if source == target:
         raise typer.BadParameter("--source and --target must be different species")
     check_choice(protocol, [p for p in PROTOCOLS if p != "holdout"], "--protocol")
-    strategies = strategy or list(STRATEGIES)
+    # results name arms with underscores (zero_shot); both spellings are accepted here
+    strategies = [s.replace("_", "-") for s in strategy] if strategy else list(STRATEGIES)
+    curve_arm = [s.replace("_", "-") for s in curve_arm] if curve_arm else None
     for s in strategies:
         check_choice(s, STRATEGIES, "--strategy")
     for s in curve_arm or []:
