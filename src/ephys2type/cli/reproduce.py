@@ -15,7 +15,10 @@ from .common import JobsOpt, add_bar, console, new_progress, shrink, smoke
 
 def reproduce(
     quick: Annotated[
-        bool, typer.Option(help="1 seed x 3 folds, capped epochs, fewer models (about 2 min).")
+        bool,
+        typer.Option(
+            help="1 seed x 3 folds, capped epochs, fewer models (about 3 min on 2 cores)."
+        ),
     ] = False,
     out: Annotated[
         Path | None,
