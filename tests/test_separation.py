@@ -39,13 +39,14 @@ def test_components_are_sparse_and_per_family():
 
 
 def test_spca_command(run_cli, clean_error, tmp_path, monkeypatch):
-    """Default output folder: made, printed, never replaced by a second run."""
+    """Default output folder: made, printed, never replaced by a second run (mouse: its
+    39 features make the per-family sparse PCA fast; the human table runs in reproduce)."""
     monkeypatch.chdir(tmp_path)
-    args = ("spca", "--species", "human", "--embedding", "pca", "--folds", "2")
+    args = ("spca", "--species", "mouse", "--embedding", "pca", "--folds", "2")
     result = run_cli(*args)
     assert result.code == 0, result
-    out = tmp_path / "results" / "spca_human_revised"
-    assert "results: results/spca_human_revised" in result.out
+    out = tmp_path / "results" / "spca_mouse_mouse5"
+    assert "results: results/spca_mouse_mouse5" in result.out
     assert {
         "embedding.png",
         "loadings.png",
@@ -56,17 +57,17 @@ def test_spca_command(run_cli, clean_error, tmp_path, monkeypatch):
         "loadings.csv",
     } <= {p.name for p in out.iterdir()}
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["dataset"]["n_cells"] == 666 and metrics["embedding"] == "PCA"
-    assert set(metrics["silhouette_per_class"]) == {"Lamp5", "Pvalb", "Sst", "Vip"}
+    assert metrics["dataset"]["n_cells"] == 3906 and metrics["embedding"] == "PCA"
+    assert set(metrics["silhouette_per_class"]) == {"Lamp5", "Pvalb", "Sncg", "Sst", "Vip"}
     assert all(-1 <= v <= 1 for v in metrics["silhouette_per_class"].values())
     knn = metrics["knn"]["spca"]["accuracy"]
-    # well above the 53% a majority-class guess gets (350 of 666 cells are Pvalb)
+    # well above the 44% a majority-class guess gets (1,717 of 3,906 cells are Sst)
     assert knn["mean"] > 0.6 and knn["n_folds"] == 2
     assert metrics["n_components"] == sum(metrics["components_per_family"].values())
     embedding = pd.read_csv(out / "embedding.csv", index_col=0)
-    assert embedding.shape == (666, 3)
+    assert embedding.shape == (3906, 3)
     loadings = pd.read_csv(out / "loadings.csv", index_col=0)
-    assert loadings.shape == (93, metrics["n_components"])
+    assert loadings.shape == (39, metrics["n_components"])
     assert ((loadings != 0).sum() >= 1).all()  # every component loads on some feature
     assert (loadings == 0).to_numpy().mean() > 0.5  # and it is sparse
     clean_error(run_cli(*args), "already exists")
