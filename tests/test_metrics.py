@@ -82,3 +82,23 @@ def test_temperature_scaling_recovers_the_temperature():
     p /= p.sum(axis=1, keepdims=True)
     y = np.array([rng.choice(4, p=row) for row in p])
     assert fit_temperature(logits, y) == pytest.approx(2.5, rel=0.1)
+
+
+def test_a_single_fit_is_shown_without_a_made_up_spread():
+    """`--protocol holdout --seeds 1` gives one fit: no '± nan'."""
+    from ephys2type.evaluation.stats import format_difference, format_summary
+
+    one = summarize([0.8], 100, 25)
+    assert format_summary(one) == "80.00 (1 fit: no SD or CI)"
+    stored = {**one, "sd": None, "ci_low": None, "ci_high": None}  # as read back from JSON
+    assert format_summary(stored) == "80.00 (1 fit: no SD or CI)"
+    diff = paired_test([0.8], [0.7], 100, 25)
+    assert "nan" not in format_difference(diff, with_p=True)
+
+
+def test_report_sentences_survive_a_single_fit():
+    from ephys2type.study.report.builder import because, verdict
+
+    one = {"mean_diff": 0.1, "ci_low": None, "ci_high": None, "p": None}
+    assert because(one) == "(difference +10.00 points; one fit, no CI)"
+    assert verdict(one) == "cannot be compared with"

@@ -131,6 +131,7 @@ def evaluate(
 def print_evaluation(evaluation, out_console, *, pairs: bool = True) -> None:
     from ephys2type.evaluation.stats import HEADLINE
     from ephys2type.evaluation.stats import format_difference as fmt_diff
+    from ephys2type.evaluation.stats import format_p as fmt_p
     from ephys2type.evaluation.stats import format_summary as fmt_ci
 
     table = Table(
@@ -156,7 +157,7 @@ def print_evaluation(evaluation, out_console, *, pairs: bool = True) -> None:
                 f1 = evaluation.compare(a, b, "macro_f1")
                 acc = evaluation.compare(a, b, "accuracy")
                 comp.add_row(
-                    f"{a} - {b}", fmt_diff(f1), f"{f1['p']:.3g}", fmt_diff(acc), f"{acc['p']:.3g}"
+                    f"{a} - {b}", fmt_diff(f1), fmt_p(f1["p"]), fmt_diff(acc), fmt_p(acc["p"])
                 )
         out_console.print(comp)
 

@@ -139,6 +139,7 @@ def transfer(
 
 def print_gains(result, out_console) -> None:
     from ephys2type.evaluation.stats import format_difference as fmt_diff
+    from ephys2type.evaluation.stats import format_p as fmt_p
 
     table = Table(
         title=f"transfer minus {result.target}-only on identical folds (points, 95% CI)",
@@ -152,9 +153,9 @@ def print_gains(result, out_console) -> None:
             arm,
             f1.loc[arm, "reference"],
             fmt_diff(f1.loc[arm]),
-            f"{f1.loc[arm, 'p']:.3g}",
+            fmt_p(f1.loc[arm, "p"]),
             fmt_diff(acc.loc[arm]),
-            f"{acc.loc[arm, 'p']:.3g}",
+            fmt_p(acc.loc[arm, "p"]),
         )
     out_console.print(table)
     if result.curve is not None:
@@ -175,6 +176,6 @@ def print_gains(result, out_console) -> None:
                         "ci_high": r["gain_ci_high"],
                     }
                 ),
-                f"{r['gain_p']:.3g}",
+                fmt_p(r["gain_p"]),
             )
         out_console.print(curve)

@@ -153,16 +153,29 @@ def format_summary(summary: dict[str, Any] | None) -> str:
     """'92.17 ± 0.89 [91.18, 93.16]': mean ± SD [95% CI] of a proportion, in percent."""
     if summary is None or len(summary) == 0:
         return "n/a"
+
+    def finite(*keys: str) -> bool:
+        return all(summary.get(k) is not None and np.isfinite(summary[k]) for k in keys)
+
+    if not finite("sd", "ci_low", "ci_high"):  # a single fit has no spread and no interval
+        return f"{100 * summary['mean']:.2f} (1 fit: no SD or CI)"
     return (
         f"{100 * summary['mean']:.2f} ± {100 * summary['sd']:.2f} "
         f"[{100 * summary['ci_low']:.2f}, {100 * summary['ci_high']:.2f}]"
     )
 
 
+def format_p(p: float | None) -> str:
+    """A p-value to 3 significant digits; 'n/a' when undefined (a single fit)."""
+    return "n/a" if p is None or not np.isfinite(p) else f"{p:.3g}"
+
+
 def format_difference(result: dict[str, Any] | None, *, with_p: bool = False) -> str:
     """'+1.23 [-0.40, +2.86]' (points, 95% CI) of a paired comparison, optionally with p."""
     if result is None or len(result) == 0:
         return "n/a"
+    if result.get("ci_low") is None or not np.isfinite(result["ci_low"]):
+        return f"{100 * result['mean_diff']:+.2f} (1 fit: no CI or p)"
     text = (
         f"{100 * result['mean_diff']:+.2f} "
         f"[{100 * result['ci_low']:+.2f}, {100 * result['ci_high']:+.2f}]"

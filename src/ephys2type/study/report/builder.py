@@ -15,7 +15,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from ephys2type.evaluation.stats import format_difference, format_summary
+from ephys2type.evaluation.stats import format_difference, format_p, format_summary
 
 #: The study we reproduce, as our reference copy names it (it gives no arXiv identifier).
 STUDY = (
@@ -56,9 +56,11 @@ def because(c: dict[str, Any] | None) -> str:
     """'(difference -0.31 points, 95% CI -1.69 to +1.08, p = 0.44)'."""
     if not c:
         return "(no paired comparison available)"
+    if c.get("ci_low") is None or c.get("ci_high") is None:
+        return f"(difference {100 * c['mean_diff']:+.2f} points; one fit, no CI)"
     return (
         f"(difference {100 * c['mean_diff']:+.2f} points, 95% CI {100 * c['ci_low']:+.2f} to "
-        f"{100 * c['ci_high']:+.2f}, p = {c['p']:.3g})"
+        f"{100 * c['ci_high']:+.2f}, p = {format_p(c['p'])})"
     )
 
 
