@@ -48,3 +48,9 @@ def test_help_says_what_each_force_replaces_and_the_model_default(run_cli):
     assert "Replace the model folder if it exists" in flat("train")
     assert "Replace the --out predictions file if it exists" in flat("predict")
     assert "(see --list-models; default: rf)" in flat("evaluate")
+
+
+def test_jobs_default_is_the_same_everywhere(run_cli):
+    for command in ("evaluate", "transfer", "reproduce"):
+        out = " ".join(re.sub("[│╭╮╰╯─]", " ", run_cli(command, "--help").out).split())
+        assert "identical to a serial run). [default: 2]" in out, command

@@ -66,7 +66,7 @@ def evaluate(
         bool,
         typer.Option(help="Also compute family permutation importance on the test folds."),
     ] = False,
-    jobs: JobsOpt = 1,
+    jobs: JobsOpt = 2,
     out: OutOpt = None,
     force: ForceOpt = False,
     list_models: Annotated[bool, typer.Option(help="List the models and exit.")] = False,

@@ -70,7 +70,7 @@ def transfer(
         int | None, typer.Option(min=1, help="Cap BiLSTM training epochs (quick runs).")
     ] = None,
     profile: ProfileOpt = "default",
-    jobs: JobsOpt = 1,
+    jobs: JobsOpt = 2,
     out: OutOpt = None,
     force: ForceOpt = False,
 ) -> None:
