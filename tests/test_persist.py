@@ -320,14 +320,16 @@ def test_cells_unlike_training_cells_are_flagged_with_the_rule(saved, human):
     assert table["qc_flag"].iloc[1] == "missing_family: no subthreshold features"
     assert table["qc_flag"].iloc[2] == ""
     # a cell whose few measured values are all unusual is far, however much is missing
-    odd = human.X.iloc[[3]].copy()
     prep = loaded.preprocessing
-    odd.loc[:, :] = prep.means_ + 3 * prep.scales_  # 3 SD off in every measured feature
-    odd.iloc[0, 10:] = np.nan
-    measured = loaded.predict_table(odd)["ood_score"].iloc[0]
-    filled = (np.nan_to_num((odd.to_numpy() - prep.means_) / prep.scales_)).astype(float)
+    complete = human.X.iloc[[3]].copy()
+    complete.loc[:, :] = prep.means_ + 4 * prep.scales_  # 4 SD off in every feature
+    partial = complete.copy()
+    partial.iloc[0, 10:] = np.nan  # only 10 of 93 features measured
+    full_score = loaded.predict_table(complete)["ood_score"].iloc[0]
+    measured = loaded.predict_table(partial)["ood_score"].iloc[0]
+    filled = np.nan_to_num((partial.to_numpy() - prep.means_) / prep.scales_)
     imputed = loaded.ood.score(filled)[0]  # the old way: missing values look typical
-    assert measured > 1 > imputed
+    assert measured > 1 > imputed and measured > 0.75 * full_score
 
 
 def test_train_on_your_own_table(run_cli, tmp_path):
@@ -363,3 +365,44 @@ def test_train_on_your_own_table(run_cli, tmp_path):
     assert model.info["n_cells"] == 60 and model.info["id_column"] == "cell_name"
     result = run_cli("predict", "--model", tmp_path / "m", "--features", tmp_path / "f.csv")
     assert result.code == 0 and "c0" in result.out, result
+
+
+def test_batch_summary_detects_a_shifted_batch_and_not_a_like_one(saved, human, run_cli, tmp_path):
+    """Cells of the same table that the model never saw pass; a unit slip in tau is caught."""
+    from ephys2type import load_human
+    from ephys2type.persist.batch import summarize_batch
+
+    loaded = load_model(saved["rf"][1])
+    everyone = load_human()
+    unseen = everyone.X.loc[everyone.X.index.difference(human.X.index)]
+    same = summarize_batch(loaded, unseen, loaded.predict_table(unseen))
+    assert not same.shift_detected and same.warning() is None
+    assert same.n_cells == len(unseen) and same.families_missing == []
+    slipped = unseen.assign(tau=unseen["tau"] * 3)  # e.g. a unit slip in one feature
+    moved = summarize_batch(loaded, slipped, loaded.predict_table(slipped))
+    assert moved.shift_detected and moved.most_shifted_features[0]["feature"] == "tau"
+    assert "tau (+" in moved.warning()
+    no_chirp = unseen.assign(**{c: np.nan for c in human.schema.family("chirp").columns})
+    assert summarize_batch(loaded, no_chirp, loaded.predict_table(no_chirp)).families_missing == [
+        "chirp"
+    ]
+    # the command: one warning line, and the summary beside the predictions
+    slipped.to_csv(tmp_path / "batch.csv", index_label="specimen_id")
+    out = tmp_path / "calls.csv"
+    result = run_cli(
+        "predict", "--model", saved["rf"][1], "--features", tmp_path / "batch.csv", "--out", out
+    )
+    assert result.code == 0, result
+    warned = [ln for ln in result.err.splitlines() if ln.startswith("warning:")]
+    assert len(warned) == 1 and "tau (+" in warned[0]
+    summary = json.loads((tmp_path / "calls.csv.summary.json").read_text())
+    assert {
+        "n_cells",
+        "n_out_of_distribution",
+        "expected_out_of_distribution",
+        "shift_detected",
+        "families_used",
+        "families_missing",
+        "most_shifted_features",
+    } <= set(summary)
+    assert summary["shift_detected"] is True

@@ -99,7 +99,10 @@ def main(argv: list[str] | None = None) -> None:
     """Console entry point: run the app, turning input errors into one line and exit 2."""
     warnings.showwarning = _show_warning
     try:
-        code = app(args=argv, prog_name="ephys2type", standalone_mode=False)
+        with warnings.catch_warnings():
+            # our warnings are messages to the user: always shown, never turned into errors
+            warnings.simplefilter("always", Ephys2TypeWarning)
+            code = app(args=argv, prog_name="ephys2type", standalone_mode=False)
     except TyperException as exc:  # typer's public base of its usage and parameter errors
         ctx, message = getattr(exc, "ctx", None), exc.format_message()
         if not message.strip():  # a group called without a command: typer showed its help

@@ -117,26 +117,42 @@ def predict(
     are ignored with a warning; empty cells are imputed with the training medians; text or
     infinite values are refused with their row and column). Each cell gets its predicted
     class, calibrated probabilities, the feature families with the most attention (BiLSTM),
-    and a flag when it lies outside the training distribution.
+    a flag when it lies outside the training distribution, and the training QC rule it fails.
+    The batch as a whole is compared with the training cells (per-feature median shift, share
+    of flagged cells): one warning names the most shifted features when it differs, and
+    with --out a summary is written to <out>.summary.json.
 
     Example: ephys2type predict --model my-model --features cells.csv --out predictions.csv
     """
-    from ephys2type.persist.format import load_model
-    from ephys2type.persist.predict import predict_file
+    import warnings
 
+    from ephys2type.errors import Ephys2TypeWarning
+    from ephys2type.files import dumps_json
+    from ephys2type.persist.batch import summarize_batch
+    from ephys2type.persist.format import load_model
+    from ephys2type.persist.predict import read_features
+
+    summary_path = None if out is None else out.with_name(out.name + ".summary.json")
     if out is not None:
         refuse_existing(out, force)
+        refuse_existing(summary_path, force)
     trained = load_model(model)
-    preds = predict_file(trained, features, id_column=id_column)
+    cells = read_features(trained, features, id_column=id_column)
+    preds = trained.predict_table(cells)
+    batch = summarize_batch(trained, cells, preds)
+    if (message := batch.warning()) is not None:
+        warnings.warn(message, Ephys2TypeWarning, stacklevel=1)
     if out is not None:
         atomic_write_text(out, preds.to_csv(float_format="%.6g"), overwrite=force)
+        atomic_write_text(summary_path, dumps_json(batch.to_dict()), overwrite=force)
     out_console = console()
     counts = preds["predicted"].value_counts().reindex(trained.classes, fill_value=0)
     flagged = int((preds["qc_flag"] != "").sum())
     out_console.print(
         f"{len(preds)} cells: "
         + ", ".join(f"{c} {n}" for c, n in counts.items())
-        + f"; {int(preds['out_of_distribution'].sum())} outside the training distribution"
+        + f"; {int(preds['out_of_distribution'].sum())} outside the training distribution "
+        f"({batch.expected_out_of_distribution:.1f} expected)"
         + f"; {flagged} failing a training QC rule"
     )
     table = Table(
@@ -160,4 +176,4 @@ def predict(
     if len(preds) > len(shown):
         out_console.print(f"... {len(preds) - len(shown)} more; use --out to write them all")
     if out is not None:
-        out_console.print(f"predictions written to {out}")
+        out_console.print(f"predictions written to {out}; batch summary: {summary_path}")

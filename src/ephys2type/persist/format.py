@@ -49,61 +49,83 @@ OOD_QUANTILE = 0.995
 
 @dataclass
 class OutOfDistribution:
-    """Mahalanobis distance (Ledoit-Wolf covariance) of standardized training cells.
+    """Mahalanobis distance (Ledoit-Wolf covariance) to the standardized training cells.
 
-    A cell whose distance exceeds the 99.5th percentile of the training cells' distances is
-    flagged: its call rests on extrapolation.
+    A cell's distance uses only the features it has: the Mahalanobis distance of the
+    marginal of those features, divided by the chi-square quantile for their number (so a
+    cell missing much never looks typical merely for having fewer terms). A cell is flagged
+    when this exceeds the 99.5th percentile of the same quantity for *held-out* training
+    cells: the threshold is cross-fitted (5 folds), because cells scored against a covariance
+    fitted on themselves look closer than new cells do (in-sample, 6% of held-out human cells
+    were flagged instead of 0.5%).
     """
 
     precision: np.ndarray
-    threshold: float
+    threshold: float  # in units of distance / sqrt(chi2 quantile of the features measured)
 
-    @classmethod
-    def fit(cls, Z: np.ndarray) -> OutOfDistribution:
-        cov = LedoitWolf().fit(Z)
-        d = np.sqrt(np.einsum("ij,jk,ik->i", Z - cov.location_, cov.precision_, Z - cov.location_))
-        return cls(cov.precision_, float(np.quantile(d, OOD_QUANTILE)))
-
-    def score(self, Z: np.ndarray, observed: np.ndarray | None = None) -> np.ndarray:
-        """Distance relative to the threshold (> 1 means out of distribution).
-
-        With ``observed`` (a boolean mask), each cell's distance uses only its measured
-        features: the Mahalanobis distance of the marginal of those features, compared
-        with the threshold rescaled to their number (the ratio of chi-square quantiles).
-        Missing values therefore never make a cell look typical.
-        """
-        Z = np.asarray(Z, dtype=np.float64)
-        if observed is None or observed.all():
-            return np.sqrt(np.einsum("ij,jk,ik->i", Z, self.precision, Z)) / self.threshold
+    @staticmethod
+    def _normalised(Z: np.ndarray, observed: np.ndarray, precision: np.ndarray) -> np.ndarray:
         from scipy.stats import chi2
 
-        cov = np.linalg.inv(self.precision)
-        n = Z.shape[1]
-        out = np.full(len(Z), np.inf)
+        cov = np.linalg.inv(precision)
+        out = np.full(len(Z), np.inf)  # nothing measured: infinitely far from anything learnt
         patterns, inverse = np.unique(observed, axis=0, return_inverse=True)
         for i, pattern in enumerate(patterns):
-            rows = np.flatnonzero(inverse.ravel() == i)
             k = int(pattern.sum())
             if k == 0:
-                continue  # nothing measured: infinitely far from anything learnt
+                continue
+            rows = np.flatnonzero(inverse.ravel() == i)
             z = Z[np.ix_(rows, pattern)]
-            d = np.sqrt(
-                np.einsum("ij,jk,ik->i", z, np.linalg.inv(cov[np.ix_(pattern, pattern)]), z)
-            )
-            scale = np.sqrt(chi2.ppf(OOD_QUANTILE, k) / chi2.ppf(OOD_QUANTILE, n))
-            out[rows] = d / (self.threshold * scale)
+            sub = precision if k == len(pattern) else np.linalg.inv(cov[np.ix_(pattern, pattern)])
+            d = np.sqrt(np.einsum("ij,jk,ik->i", z, sub, z))
+            out[rows] = d / np.sqrt(chi2.ppf(OOD_QUANTILE, k))
         return out
+
+    @classmethod
+    def fit(
+        cls,
+        Z: np.ndarray,
+        observed: np.ndarray | None = None,
+        *,
+        n_splits: int = 5,
+        random_state: int = 0,
+    ) -> OutOfDistribution:
+        """Fit on standardized (imputed) training cells; ``observed`` marks measured values."""
+        from sklearn.model_selection import KFold
+
+        Z = np.asarray(Z, dtype=np.float64)
+        observed = np.ones(Z.shape, dtype=bool) if observed is None else np.asarray(observed)
+        cov = LedoitWolf().fit(Z)
+        r = np.empty(len(Z))
+        for train, test in KFold(n_splits, shuffle=True, random_state=random_state).split(Z):
+            part = LedoitWolf().fit(Z[train])
+            r[test] = cls._normalised(Z[test] - part.location_, observed[test], part.precision_)
+        return cls(cov.precision_, float(np.quantile(r, OOD_QUANTILE)))
+
+    def score(self, Z: np.ndarray, observed: np.ndarray | None = None) -> np.ndarray:
+        """Distance relative to the threshold (> 1 means out of distribution); with
+        ``observed`` (a boolean mask) only the measured features count."""
+        Z = np.asarray(Z, dtype=np.float64)
+        observed = np.ones(Z.shape, dtype=bool) if observed is None else np.asarray(observed)
+        return self._normalised(Z, observed, self.precision) / self.threshold
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "precision": self.precision.tolist(),
             "threshold": self.threshold,
             "quantile": OOD_QUANTILE,
+            "scale": "chi2-marginal",
         }
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> OutOfDistribution:
-        return cls(np.asarray(raw["precision"], float), float(raw["threshold"]))
+        precision = np.asarray(raw["precision"], float)
+        threshold = float(raw["threshold"])
+        if raw.get("scale") != "chi2-marginal":  # saved before the per-feature-count scale
+            from scipy.stats import chi2
+
+            threshold /= np.sqrt(chi2.ppf(OOD_QUANTILE, len(precision)))
+        return cls(precision, threshold)
 
 
 class TrainedModel:

@@ -10,6 +10,18 @@ from ephys2type.data.tables import read_feature_table
 from ephys2type.persist.format import TrainedModel
 
 
+def read_features(
+    model: TrainedModel, features_csv: str | Path, *, id_column: str | None = None
+) -> pd.DataFrame:
+    """Read a features CSV for ``model`` (checked against its schema), indexed by cell id."""
+    return read_feature_table(
+        features_csv,
+        model.schema,
+        id_column=id_column,
+        preferred_id_column=model.info.get("id_column"),
+    )
+
+
 def predict_file(
     model: TrainedModel, features_csv: str | Path, *, id_column: str | None = None
 ) -> pd.DataFrame:
@@ -18,10 +30,4 @@ def predict_file(
     ``id_column=None`` finds the cell ids: the model's training id column if the file has it,
     else a common id column name, else the one column of unique text ids.
     """
-    X = read_feature_table(
-        features_csv,
-        model.schema,
-        id_column=id_column,
-        preferred_id_column=model.info.get("id_column"),
-    )
-    return model.predict_table(X)
+    return model.predict_table(read_features(model, features_csv, id_column=id_column))

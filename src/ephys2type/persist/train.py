@@ -95,7 +95,7 @@ def train_model(
         preprocessing=prep,
         predictor=predictor,
         temperature=temperature,
-        ood=OutOfDistribution.fit(Z),
+        ood=OutOfDistribution.fit(Z, X.notna().to_numpy(), random_state=random_state),
         info=info,
         hyperparameters=hyper,
     )
