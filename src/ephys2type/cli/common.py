@@ -59,14 +59,21 @@ def smoke() -> bool:
     return os.environ.get(SMOKE_ENV) == "1"
 
 
-def shrink(seeds: int, folds: int, max_epochs: int | None) -> tuple[int, int, int | None]:
-    """(seeds, folds, max_epochs), shrunk under ``EPHYS2TYPE_SMOKE=1`` (with a note)."""
+def smoke_epochs() -> int | None:
+    """The BiLSTM epoch cap under ``EPHYS2TYPE_SMOKE=1`` (with a note on stderr), else None."""
     if not smoke():
-        return seeds, folds, max_epochs
+        return None
     sys.stderr.write(
         f"note: {SMOKE_ENV}=1: {SMOKE_SEEDS} seed x {SMOKE_FOLDS} folds, BiLSTM capped at "
         f"{SMOKE_EPOCHS} epochs (a smoke run, not results)\n"
     )
+    return SMOKE_EPOCHS
+
+
+def shrink(seeds: int, folds: int, max_epochs: int | None) -> tuple[int, int, int | None]:
+    """(seeds, folds, max_epochs), shrunk under ``EPHYS2TYPE_SMOKE=1`` (with a note)."""
+    if smoke_epochs() is None:
+        return seeds, folds, max_epochs
     return (
         min(seeds, SMOKE_SEEDS),
         min(folds, SMOKE_FOLDS),

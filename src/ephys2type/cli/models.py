@@ -24,7 +24,7 @@ from .common import (
     console,
     load_data_for_command,
     refuse_existing,
-    shrink,
+    smoke_epochs,
 )
 
 
@@ -84,7 +84,7 @@ def train(
         f"training {model} on {len(data)} cells of {origin} ({data.label_scheme}, "
         f"{data.schema.name} features) ..."
     )
-    _, _, epochs = shrink(1, 2, None)
+    epochs = smoke_epochs()
     params = {"max_epochs": epochs} if epochs is not None else None
     trained = train_model(data, model, random_state=seed, params=params)
     trained.save(out, overwrite=force)

@@ -100,6 +100,12 @@ class FamilyPreprocessor(TransformerMixin, BaseEstimator):
         Z = (np.where(np.isnan(X), self.medians_, X) - self.means_) / self.scales_
         return Z, present.astype(np.float64)
 
+    def standardize_measured(self, X) -> np.ndarray:
+        """The standardized features with missing values left missing (NaN), not imputed."""
+        check_is_fitted(self, "medians_")
+        X = validate_data(self, X, dtype=np.float64, ensure_all_finite="allow-nan", reset=False)
+        return (X - self.means_) / self.scales_
+
     def transform(self, X):
         Z, present = self.standardize(X)
         return np.hstack([Z, present]) if self.flags else Z

@@ -64,16 +64,14 @@ class BatchSummary:
         )
 
 
-def summarize_batch(model: TrainedModel, features, table: pd.DataFrame) -> BatchSummary:
-    """Compare the batch ``features`` (as given to ``predict_table``) with the training cells.
+def summarize_batch(model: TrainedModel, cells: pd.DataFrame, table: pd.DataFrame) -> BatchSummary:
+    """Compare the batch ``cells`` (the model's feature columns) with the training cells.
 
-    ``table`` is ``model.predict_table(features)`` (its flags are reused).
+    ``table`` is ``model.predict_table(cells)`` (its flags are reused).
     """
-    X = model._matrix(features)
-    values = X.to_numpy(dtype=np.float64)
-    observed = ~np.isnan(values)
     prep = model.preprocessing
-    Z = np.where(observed, (values - prep.means_) / prep.scales_, np.nan)
+    Z = prep.standardize_measured(cells[model.schema.columns])
+    observed = ~np.isnan(Z)
     counts = observed.sum(axis=0)
     # the median is robust to a few odd cells; its standard error is ~1.2533 / sqrt(n) SD
     with np.errstate(invalid="ignore"), warnings.catch_warnings():
@@ -91,7 +89,7 @@ def summarize_batch(model: TrainedModel, features, table: pd.DataFrame) -> Batch
         }
         for i in order
     ]
-    n = len(X)
+    n = len(cells)
     flagged = int(table["out_of_distribution"].sum())
     expected_share = 1.0 - OOD_QUANTILE
     p_flagged = float(stats.binomtest(flagged, n, expected_share, alternative="greater").pvalue)

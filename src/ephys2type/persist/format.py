@@ -284,11 +284,9 @@ class TrainedModel:
                 "; ".join(f"{names[j]} ({attention[r, j]:.2f})" for j in row)
                 for r, row in enumerate(order)
             ]
-        prep = self.preprocessing
-        values = X.to_numpy(dtype=np.float64)
-        observed = ~np.isnan(values)
-        measured = np.where(observed, (values - prep.means_) / prep.scales_, 0.0)
-        score = self.ood.score(measured, observed)
+        measured = self.preprocessing.standardize_measured(X)
+        observed = ~np.isnan(measured)
+        score = self.ood.score(np.nan_to_num(measured), observed)
         out["ood_score"] = score
         out["out_of_distribution"] = score > 1.0
         out["n_missing_features"] = (~observed).sum(axis=1)

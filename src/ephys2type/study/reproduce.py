@@ -23,7 +23,6 @@ from ephys2type._version import __version__
 from ephys2type.data.datasets import load_species
 from ephys2type.data.labels import scheme_names
 from ephys2type.data.qc import profiles
-from ephys2type.errors import Ephys2TypeError
 from ephys2type.evaluation.runner import run_evaluation
 from ephys2type.evaluation.splits import make_plan
 from ephys2type.evaluation.transfer import run_transfer, write_transfer
@@ -62,21 +61,7 @@ def rebuild_report(out: str | Path) -> Path:
 
     Stage times are those recorded when each stage ran.
     """
-    out = Path(out)
-    try:
-        config = ReproduceConfig.from_dict(json.loads((out / "run.json").read_text()))
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise Ephys2TypeError(f"{out}: not a reproduce run folder (no readable run.json)") from exc
-    stages = []
-    for name in config.stage_folders():
-        try:
-            stage = json.loads((out / name / "stage.json").read_text())
-        except (OSError, ValueError) as exc:
-            raise Ephys2TypeError(
-                f"{out / name}: stage missing or incomplete; run `ephys2type reproduce` again"
-            ) from exc
-        stages.append({"stage": name, "seconds": float(stage["seconds"]), "cached": False})
-    return write_report(out, config, stages)
+    return write_report(out)
 
 
 class Reproduction:

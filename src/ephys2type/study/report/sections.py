@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import json
 from pathlib import Path
 from typing import Any
 
 from ephys2type._version import __version__
+from ephys2type.errors import Ephys2TypeError
 from ephys2type.files import atomic_write_text, dumps_json
 from ephys2type.study.config import ReproduceConfig
 from ephys2type.study.report.builder import (
@@ -37,17 +39,14 @@ def write_report(
 
     ``config`` defaults to the folder's ``run.json``; ``stages`` lists
     ``{"stage", "seconds", "cached"}`` of this run (default: as recorded in each stage.json).
+    A folder without a readable run.json, or with a stage missing, is one clear error.
     """
     root = Path(out)
-    cfg = config or ReproduceConfig.from_dict(load_json(root / "run.json") or {})
+    cfg = config or _read_config(root)
     if stages is None:
         stages = [
-            {
-                "stage": s,
-                "seconds": (load_json(root / s / "stage.json") or {}).get("seconds", 0.0),
-                "cached": False,
-            }
-            for s in cfg.stage_folders()
+            {"stage": name, "seconds": _recorded_seconds(root / name), "cached": False}
+            for name in cfg.stage_folders()
         ]
     b = ReportBuilder(root)
     title = "ephys2type: reproduction of electrophysiology-to-transcriptomics mapping"
@@ -114,6 +113,22 @@ def write_report(
     atomic_write_text(root / "summary.json", dumps_json(summary), overwrite=True)
     atomic_write_text(root / "report.html", b.render_html(title), overwrite=True)
     return root / "report.html"
+
+
+def _read_config(root: Path) -> ReproduceConfig:
+    try:
+        return ReproduceConfig.from_dict(json.loads((root / "run.json").read_text()))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise Ephys2TypeError(f"{root}: not a reproduce run folder (no readable run.json)") from exc
+
+
+def _recorded_seconds(folder: Path) -> float:
+    try:
+        return float(json.loads((folder / "stage.json").read_text())["seconds"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise Ephys2TypeError(
+            f"{folder}: stage missing or incomplete; run `ephys2type reproduce` again"
+        ) from exc
 
 
 def _model(metrics: dict | None, name: str) -> dict | None:
