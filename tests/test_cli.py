@@ -20,6 +20,7 @@ def test_every_command_has_help(run_cli, command):
     assert result.code == 0, result
     assert f"Usage: ephys2type {' '.join(command)}" in result.out
     assert "--help" in result.out
+    assert "<bool>" not in result.out  # flags take no value: shown bare, not as `--force <bool>`
     # one example of the command itself, and the defaults of its options
     assert f"Example: ephys2type {' '.join(command)}" in " ".join(result.out.split())
     if command not in (("report",), ("data", "fetch")):  # these have no defaulted options
@@ -31,6 +32,18 @@ def test_help_paragraphs_are_reflowed(typer_app):
     for command in typer_app.registered_commands:
         paragraphs = command.help.split("\n\n")
         assert command.help.strip() and all("\n" not in p for p in paragraphs), command.name
+
+
+def test_root_help_shows_flags_bare(run_cli):
+    out = run_cli("--help").out
+    assert "--version" in out and "<bool>" not in out
+
+
+def test_bare_flags_still_switch(run_cli):
+    """The empty metavar changes the help only: flags still parse, unknown ones still fail."""
+    result = run_cli("data", "info", "--no-such-flag")
+    assert result.code == 2 and "No such option" in result.err
+    assert run_cli("evaluate", "--list-models").code == 0
 
 
 def test_version(run_cli):

@@ -23,6 +23,7 @@ from . import evaluate as evaluate_cmds
 from . import models as model_cmds
 from . import reproduce as reproduce_cmds
 from . import transfer as transfer_cmds
+from .flags import use_bare_flags
 
 app = typer.Typer(
     name="ephys2type",
@@ -80,6 +81,7 @@ def _reflow_help(*apps: typer.Typer) -> None:
 
 
 _reflow_help(app, data_cmds.data_app)
+use_bare_flags(app, data_cmds.data_app)
 
 
 def _error_line(message: str) -> None:
