@@ -3,10 +3,11 @@
 The blocks run in README order in one working folder (a later block may use what an earlier
 one wrote, as a reader would), with ``EPHYS2TYPE_SMOKE=1`` shrinking seeds, folds and epochs
 but never the arguments. The folder holds the input files the README names (``cells.csv``:
-rows of the bundled human table; ``features.csv``/``labels.csv``: a small export in the mouse
-schema, 12 cells per subclass). ``make`` lines are checked with ``make -n`` (a dry run):
-running ``make test`` inside the test suite would recurse, and ``make reproduce`` takes half
-an hour (CI runs ``make test``). ``text`` blocks (the code map) are not commands.
+rows of the bundled human table, the same rows as ``cells.h5ad``; ``features.csv`` and
+``labels.csv``: a small export in the mouse schema, 12 cells per subclass). ``make`` lines
+are checked with ``make -n`` (a dry run): running ``make test`` inside the test suite would
+recurse, and ``make reproduce`` takes half an hour (CI runs ``make test``). ``text``
+blocks (the code map) are not commands.
 """
 
 from __future__ import annotations
@@ -55,9 +56,13 @@ def workdir(tmp_path_factory):
     from ephys2type import load_mouse
     from ephys2type.data.datasets import HUMAN_FEATURES
     from ephys2type.data.fetch import fetch
+    from ephys2type.data.h5ad import write_h5ad
 
     folder = tmp_path_factory.mktemp("readme")
-    pd.read_csv(fetch(HUMAN_FEATURES).path).head(30).to_csv(folder / "cells.csv", index=False)
+    rows = pd.read_csv(fetch(HUMAN_FEATURES).path).head(30)
+    rows.to_csv(folder / "cells.csv", index=False)
+    cells = rows.set_index("specimen_id")
+    write_h5ad(folder / "cells.h5ad", cells, pd.DataFrame(index=cells.index))
     data = load_mouse()
     # a small lab export: 12 cells of each mouse subclass
     cells = data.y.groupby(data.y).head(12).index

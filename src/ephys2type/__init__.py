@@ -32,16 +32,21 @@ _API = {
     "load_table": "ephys2type.data.datasets",
     "load_model": "ephys2type.persist.format",
     "train_model": "ephys2type.persist.train",
+    "read_h5ad_features": "ephys2type.data.h5ad",
+    "predict_file": "ephys2type.persist.predict",
+    "write_predictions": "ephys2type.persist.predict",
 }
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load lazily
     from .data.align import to_aligned
     from .data.container import PatchSeqData
     from .data.datasets import load_human, load_mouse, load_species, load_table
+    from .data.h5ad import read_h5ad_features
     from .data.qc import apply_qc
     from .data.schema import FeatureSchema, get_schema
     from .errors import Ephys2TypeError, Ephys2TypeWarning
     from .persist.format import load_model
+    from .persist.predict import predict_file, write_predictions
     from .persist.train import train_model
 
 
@@ -70,6 +75,9 @@ __all__ = [
     "load_mouse",
     "load_species",
     "load_table",
+    "predict_file",
+    "read_h5ad_features",
     "to_aligned",
     "train_model",
+    "write_predictions",
 ]

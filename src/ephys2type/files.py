@@ -59,17 +59,21 @@ def _check_target(path: Path, overwrite: bool) -> None:
             raise Ephys2TypeError(f"{path.parent}: cannot create folder ({exc.strerror})") from exc
 
 
-def atomic_write_bytes(path: str | Path, data: bytes, *, overwrite: bool = False) -> Path:
-    """Write ``data`` to ``path`` atomically (temporary file + rename)."""
+@contextlib.contextmanager
+def atomic_path(path: str | Path, *, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temporary file name that becomes ``path`` only if the block completes.
+
+    For writers that need a file name rather than bytes (HDF5); on any exception the
+    temporary file is removed and ``path`` is untouched.
+    """
     path = Path(path)
     _check_target(path, overwrite)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        _publish_mode(Path(tmp), directory=False)
+        yield tmp
+        _publish_mode(tmp, directory=False)
         os.replace(tmp, path)
     except BaseException as exc:
         with contextlib.suppress(OSError):
@@ -77,6 +81,15 @@ def atomic_write_bytes(path: str | Path, data: bytes, *, overwrite: bool = False
         if isinstance(exc, OSError):
             raise Ephys2TypeError(f"{path}: write failed ({exc.strerror or exc})") from exc
         raise
+
+
+def atomic_write_bytes(path: str | Path, data: bytes, *, overwrite: bool = False) -> Path:
+    """Write ``data`` to ``path`` atomically (temporary file + rename)."""
+    path = Path(path)
+    with atomic_path(path, overwrite=overwrite) as tmp, open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
     return path
 
 

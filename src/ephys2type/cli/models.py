@@ -95,9 +95,27 @@ def train(
 
 def predict(
     model: Annotated[Path, typer.Option("--model", "-m", help="A model folder from `train`.")],
-    features: Annotated[Path, typer.Option("--features", "-f", help="Features CSV of the cells.")],
+    features: Annotated[
+        Path,
+        typer.Option(
+            "--features", "-f", help="Features of the cells: a CSV, or an AnnData .h5ad file."
+        ),
+    ],
     out: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Write predictions to this CSV.")
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Write predictions to this CSV, or to this .h5ad file (calls in .obs as "
+            "ephys2type_* columns, probabilities in .obsm['ephys2type_probabilities']; a "
+            "copy of an .h5ad --features file with the calls added).",
+        ),
+    ] = None,
+    obsm: Annotated[
+        str | None,
+        typer.Option(
+            help="Read the features of an .h5ad file from this .obsm data frame instead of .X."
+        ),
     ] = None,
     id_column: Annotated[
         str | None,
@@ -111,11 +129,13 @@ def predict(
         bool, typer.Option(help="Replace the --out predictions file if it exists.")
     ] = False,
 ) -> None:
-    """Predict the class of each cell in a features CSV with a saved model.
+    """Predict the class of each cell in a features CSV or AnnData file with a saved model.
 
-    Columns are checked against the model's schema (missing columns are listed; extra columns
-    are ignored with a warning; empty cells are imputed with the training medians; text or
-    infinite values are refused with their row and column). Each cell gets its predicted
+    An AnnData .h5ad file gives its features in .X (var_names as feature names) or in the
+    .obsm data frame named by --obsm, and its obs_names as cell ids. Columns are checked
+    against the model's schema (missing columns are listed; extra columns are ignored with a
+    warning; empty cells are imputed with the training medians; text or infinite values are
+    refused with their row and column). Each cell gets its predicted
     class, calibrated probabilities, the feature families with the most attention (BiLSTM),
     a flag when it lies outside the training distribution, and the training QC rule it fails.
     The batch as a whole is compared with the training cells (per-feature median shift, share
@@ -123,6 +143,8 @@ def predict(
     with --out a summary is written to <out>.summary.json.
 
     Example: ephys2type predict --model my-model --features cells.csv --out predictions.csv
+
+    Example: ephys2type predict --model my-model --features cells.h5ad --out cells_with_calls.h5ad
     """
     import warnings
 
@@ -130,20 +152,20 @@ def predict(
     from ephys2type.files import dumps_json
     from ephys2type.persist.batch import summarize_batch
     from ephys2type.persist.format import load_model
-    from ephys2type.persist.predict import read_features
+    from ephys2type.persist.predict import read_features, write_predictions
 
     summary_path = None if out is None else out.with_name(out.name + ".summary.json")
     if out is not None:
         refuse_existing(out, force)
         refuse_existing(summary_path, force)
     trained = load_model(model)
-    cells = read_features(trained, features, id_column=id_column)
+    cells = read_features(trained, features, id_column=id_column, obsm_key=obsm)
     preds = trained.predict_table(cells)
     batch = summarize_batch(trained, cells, preds)
     if (message := batch.warning()) is not None:
         warnings.warn(message, Ephys2TypeWarning, stacklevel=1)
     if out is not None:
-        atomic_write_text(out, preds.to_csv(float_format="%.6g"), overwrite=force)
+        write_predictions(preds, out, features=features, cells=cells, overwrite=force)
         atomic_write_text(summary_path, dumps_json(batch.to_dict()), overwrite=force)
     out_console = console()
     counts = preds["predicted"].value_counts().reindex(trained.classes, fill_value=0)

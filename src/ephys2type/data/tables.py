@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ephys2type.data.h5ad import is_h5ad, read_h5ad_features
 from ephys2type.data.schema import FeatureSchema
 from ephys2type.errors import Ephys2TypeWarning, TableError
 
@@ -28,6 +29,8 @@ MIN_CELLS_FOR_UNIT_CHECK = 20
 #: No IPFX feature in any unit comes near this; larger values are corrupt input (and would
 #: overflow standardization).
 MAX_ABS_VALUE = 1e9
+#: The id column of a table read from an ``.h5ad`` file: its ``.obs_names``.
+H5AD_ID_COLUMN = "obs_names"
 
 
 def _line(frame: pd.DataFrame, pos: int) -> int:
@@ -244,14 +247,26 @@ def read_feature_table(
     preferred_id_column: str | None = None,
     ignore: Sequence[str] = (),
     check_unit_ranges: bool = True,
+    obsm_key: str | None = None,
 ) -> pd.DataFrame:
     """Read an IPFX feature table: float64 columns in schema order, indexed by cell id.
 
-    ``id_column=None`` finds the id column (:func:`detect_id_column`, trying
-    ``preferred_id_column`` first). Columns not in the schema (and not in ``ignore``) are
-    dropped with a warning.
+    A CSV, or an AnnData ``.h5ad`` file (features in ``.X`` with ``.var_names``, or in the
+    data frame ``.obsm[obsm_key]``; the ids are its ``.obs_names``). ``id_column=None``
+    finds the id column of a CSV (:func:`detect_id_column`, trying ``preferred_id_column``
+    first). Columns not in the schema (and not in ``ignore``) are dropped with a warning.
     """
-    raw = read_csv_text(path, what="feature table")
+    locate = None
+    if is_h5ad(path):
+        raw = read_h5ad_features(path, obsm_key=obsm_key)
+        raw = raw.reset_index(names=H5AD_ID_COLUMN)
+        id_column = H5AD_ID_COLUMN
+        ids = raw[H5AD_ID_COLUMN]
+        locate = lambda pos: f"cell {ids.iloc[pos]!r}"  # noqa: E731 - no file lines in HDF5
+    else:
+        if obsm_key is not None:
+            raise TableError(f"{path}: an .obsm key applies to .h5ad files only")
+        raw = read_csv_text(path, what="feature table")
     if id_column is None:
         id_column = detect_id_column(raw, schema, preferred=preferred_id_column, path=path)
     index = index_by_id(raw, id_column, path=path).index  # id column present, no blanks/dupes
@@ -263,7 +278,7 @@ def read_feature_table(
             Ephys2TypeWarning,
             stacklevel=2,
         )
-    X = to_numeric(raw, schema.columns, path=path)
+    X = to_numeric(raw, schema.columns, path=path, locate=locate)
     X.index = index
     if check_unit_ranges:
         check_units(X, schema, path=path)

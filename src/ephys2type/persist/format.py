@@ -136,7 +136,8 @@ class TrainedModel:
     :meth:`score` (accuracy), ``classes_``, ``feature_names_in_`` and ``n_features_in_``.
     Input is a DataFrame with the schema's feature columns (extra columns are ignored with a
     warning; a cell-id column is recognised and used as the index) or an array with the
-    features in ``feature_names_in_`` order. Missing values are imputed with the training
+    features in ``feature_names_in_`` order, or an AnnData object (its ``.to_df()``: cells
+    ``obs_names`` x features ``var_names``). Missing values are imputed with the training
     medians.
 
     :meth:`predict_table` gives the rich per-cell table, indexed by the caller's cell ids:
@@ -181,6 +182,8 @@ class TrainedModel:
 
     def _matrix(self, features, id_column: str | None = None) -> pd.DataFrame:
         """The features as a float DataFrame in schema order, indexed by the cell ids."""
+        if hasattr(features, "to_df") and hasattr(features, "obs_names"):
+            features = features.to_df()  # an AnnData object: obs_names x var_names
         if isinstance(features, np.ndarray) or (
             not isinstance(features, pd.DataFrame) and hasattr(features, "__array__")
         ):
