@@ -180,7 +180,7 @@ def test_predict_from_an_obsm_table(run_cli, clean_error, human_model, tmp_path)
     result = run_cli("predict", "-m", folder, "-f", source, "--obsm", "ipfx")
     assert result.code == 0, result
     assert "30 cells:" in result.out
-    clean_error(run_cli("predict", "-m", folder, "-f", source), "missing", "column(s)")
+    clean_error(run_cli("predict", "-m", folder, "-f", source), "none of the columns")
     clean_error(
         run_cli("predict", "-m", folder, "-f", source, "--id-column", "x"),
         "cell ids of an .h5ad file are its obs_names",

@@ -28,11 +28,12 @@ def human():
 
 @pytest.fixture(scope="module")
 def saved(human, tmp_path_factory):
-    """A trained BiLSTM and a random forest, each saved once."""
+    """A trained BiLSTM (without family-subset models, for speed) and a random forest (with
+    them, as `train` saves it), each saved once."""
     root = tmp_path_factory.mktemp("models")
     out = {}
     for name in ("bilstm-smote", "rf"):
-        trained = train_model(human, name, random_state=0)
+        trained = train_model(human, name, random_state=0, family_subsets=name == "rf")
         out[name] = (trained, trained.save(root / name))
     return out
 
@@ -51,9 +52,19 @@ def test_loaded_forest_predicts_like_the_fitted_pipeline(saved, human):
     trained, path = saved["rf"]
     loaded = load_model(path)
     # the temperature is scikit-learn's own (CalibratedClassifierCV, method="temperature"),
-    # and the loaded model reproduces that calibrated classifier
-    expected = trained.calibrated_.predict_proba(human.X)
-    assert np.allclose(loaded.predict_proba(human.X), expected, atol=1e-9)
+    # and the loaded model reproduces that calibrated classifier: the main model's for cells
+    # with every family, a family-subset model's for cells without chirp
+    used = loaded.route(human.X)
+    assert len(loaded.subsets) == len(trained.subsets) == 7
+    got = loaded.predict_proba(human.X)
+    for model in (trained, *trained.subsets):
+        rows = (used == "+".join(model.schema.family_names)).to_numpy()
+        if not rows.any():
+            continue
+        expected = model.calibrated_.predict_proba(human.X.loc[rows, model.schema.columns])
+        assert np.allclose(got[rows], expected, atol=1e-9)
+    # complete cells, and cells without chirp (about half) or without ramp
+    assert used.nunique() >= 2 and (used == "+".join(human.schema.family_names)).any()
     assert loaded.temperature == trained.temperature != 1.0
 
 
@@ -88,8 +99,12 @@ def test_missing_values_are_imputed_with_training_medians(saved, human):
 
 def test_bad_feature_tables_for_prediction(saved, human):
     loaded = load_model(saved["rf"][1])
-    with pytest.raises(TableError, match="missing 2 column"):
-        loaded.predict(human.X.drop(columns=["tau", "sag"]))
+    # missing single columns are imputed, with one warning naming them
+    with pytest.warns(Ephys2TypeWarning, match="2 column.s. missing, imputed .*: tau, sag"):
+        partial = loaded.predict(human.X.drop(columns=["tau", "sag"]))
+    assert np.array_equal(partial, loaded.predict(human.X.assign(tau=np.nan, sag=np.nan)))
+    with pytest.raises(TableError, match="none of the model's 93 feature columns"):
+        loaded.predict(pd.DataFrame({"a": [1.0]}))
     bad = human.X.astype(object)
     bad.iloc[3, 2] = "oops"
     with pytest.raises(TableError, match=r"row '\w+'.*'oops'"):

@@ -33,6 +33,8 @@ TINY = ReproduceConfig(
     transfer_fractions=(0.5,),
     transfer_strategies=("joint",),
     transfer_pooled=(),
+    partial_protocols_species=("human",),
+    partial_protocols_model="logreg",
 )
 
 
@@ -51,6 +53,7 @@ def test_every_stage_and_the_report_are_written(first_run):
         "spca_mouse",
         "models_human_revised",
         "transfer_strat5x5",
+        "partial_protocols_human",
     ]
     assert not any(r.cached for r in first_run.results)
     html = (out / "report.html").read_text()
@@ -66,6 +69,8 @@ def test_every_stage_and_the_report_are_written(first_run):
         "paper inside our CI?",
         "without naming the label column",  # the paper's human labels are not invented
         "counts summed over",  # confusion matrices say they add up seeds
+        "Cells recorded with fewer protocols",
+        "subthreshold + rheo + hero + spike_adaptation",  # the long-square-only row
     ):
         assert text in html, text
     assert "<script" not in html  # self-contained, static
@@ -76,6 +81,14 @@ def test_every_stage_and_the_report_are_written(first_run):
     assert (out / "report.md").read_text().startswith("# ephys2type")
     metrics = json.loads((out / "models_human_revised" / "results" / "metrics.json").read_text())
     assert metrics["protocol"]["seeds"] == [0] and metrics["protocol"]["n_folds"] == 2
+    partial = json.loads(
+        (out / "partial_protocols_human" / "results" / "partial_protocols.json").read_text()
+    )
+    assert len(partial["subsets"]) == 7 and partial["protocol"]["folds"] == 2
+    only_ls = partial["subsets"][-1]
+    assert only_ls["families"] == ["subthreshold", "rheo", "hero", "spike_adaptation"]
+    # without ramp, short square and chirp, imputation costs the plain model: deployed wins
+    assert only_ls["deployed"]["macro_f1"]["mean"] > only_ls["imputed"]["macro_f1"]["mean"]
 
 
 def test_unchanged_stages_are_reused(first_run):
@@ -94,9 +107,16 @@ def test_a_changed_configuration_or_code_recomputes(first_run, monkeypatch):
     run.run()
     cached = {r.name: r.cached for r in run.results}
     assert not cached["models_human_revised"] and cached["transfer_strat5x5"]
+    assert cached["partial_protocols_human"]
     # a code change invalidates every stage's key (the key is built the same way for all
     # stages, so rerunning the cheapest stage alone shows it)
-    qc_only = replace(changed, spca_species=(), model_stages=(), transfer_protocols=())
+    qc_only = replace(
+        changed,
+        spca_species=(),
+        model_stages=(),
+        transfer_protocols=(),
+        partial_protocols_species=(),
+    )
     before = Reproduction(changed, first_run.out)._key("any stage", {"spec": 1})
     monkeypatch.setattr(repro, "code_fingerprint", lambda: "another version of the code")
     assert Reproduction(changed, first_run.out)._key("any stage", {"spec": 1}) != before
@@ -138,8 +158,11 @@ def test_quick_and_full_configurations():
     }
     ablations = set(BILSTM_ABLATIONS)
     assert BILSTM_ABLATIONS[0] == "bilstm-smote" and len(ablations) == 5
-    for stage in full.model_stages[:3]:
-        assert ablations <= set(stage.models) and {"rf", "hgb"} <= set(stage.models)
+    for stage in full.model_stages:
+        assert {"rf", "hgb", "bilstm-smote"} <= set(stage.models)
+        if stage.labels in ("mouse5", "revised"):  # the ablations, where the report reads them
+            assert ablations <= set(stage.models)
+    assert full.partial_protocols_species == ("mouse", "human")
     assert full.transfer_protocols == ("strat5x5", "group5x5")
 
 
@@ -161,7 +184,7 @@ def test_presets_are_data_and_round_trip():
     quick = ReproduceConfig.quick_run(jobs=1)
     assert ReproduceConfig.from_dict(json.loads(json.dumps(quick.to_dict()))) == quick
     # "kind:bilstm" in the TOML expands to the registry's BiLSTM models, in order
-    stage = next(s for s in quick.model_stages if s.labels == "mouse5")
+    stage = next(s for s in ReproduceConfig.full().model_stages if s.labels == "mouse5")
     assert stage.models[-len(BILSTM_ABLATIONS) :] == BILSTM_ABLATIONS
     with pytest.raises(ValueError, match="unknown reproduce settings"):
         ReproduceConfig.from_dict({"seedz": 3})

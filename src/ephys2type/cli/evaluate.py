@@ -66,6 +66,16 @@ def evaluate(
         bool,
         typer.Option(help="Also compute family permutation importance on the test folds."),
     ] = False,
+    available_families: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated families the test cells have (the others emptied, as in a "
+            "lab without those protocols): each model is scored as trained on all families "
+            "with the others imputed ('imputed'), as `train` deploys it ('deployed': a model "
+            "per family subset, routed per cell) and trained on exactly these families "
+            "('subset'). See `ephys2type data families`.",
+        ),
+    ] = None,
     jobs: JobsOpt = 2,
     out: OutOpt = None,
     force: ForceOpt = False,
@@ -78,7 +88,11 @@ def evaluate(
     unless --out is given; an existing folder is never overwritten without --force.
 
     Example: ephys2type evaluate --species human --model rf --model hgb
+
+    Example: ephys2type evaluate --species mouse --model hgb --available-families
+    subthreshold,spike_train,long_square
     """
+    from ephys2type.errors import Ephys2TypeError
     from ephys2type.evaluation.runner import run_evaluation
     from ephys2type.evaluation.splits import PROTOCOLS, SplitPlan, make_plan
     from ephys2type.evaluation.writers import write_evaluation
@@ -107,6 +121,12 @@ def evaluate(
         label_column=label_column,
         donor_column=donor_column,
     )
+    families = None
+    if available_families is not None:
+        if importance:
+            raise Ephys2TypeError("--importance cannot be combined with --available-families")
+        families = [f.strip() for f in available_families.split(",") if f.strip()]
+        data.schema.restrict(families)  # unknown names fail here, listing the families
     if plan_file is not None:
         plan = SplitPlan.load(plan_file)
         plan.check_matches(data)
@@ -114,15 +134,23 @@ def evaluate(
         plan = make_plan(data, protocol, seeds=seeds, n_folds=folds)
     out_dir = out or Path("results") / (
         f"{origin}_{data.label_scheme}_{features}_{plan.protocol}_{'+'.join(names)}"
+        + ("" if available_families is None else "_available")
     )
     refuse_existing(out_dir, force)
     out_console.print(
         f"{plan.dataset['description']}; {plan.protocol}: {len(plan.folds)} fits per model"
     )
     with progress_bar(len(plan.folds) * len(specs), "evaluate") as advance:
-        evaluation = run_evaluation(
-            data, specs, plan, importance=importance, n_jobs=jobs, progress=advance
-        )
+        if available_families is None:
+            evaluation = run_evaluation(
+                data, specs, plan, importance=importance, n_jobs=jobs, progress=advance
+            )
+        else:
+            from ephys2type.evaluation.protocols import evaluate_available
+
+            evaluation = evaluate_available(
+                data, specs, plan, families, n_jobs=jobs, progress=advance
+            )
     write_evaluation(evaluation, out_dir, overwrite=force)
     print_evaluation(evaluation, out_console)
     out_console.print(f"results: {out_dir}")

@@ -49,6 +49,14 @@ def train(
     label_column: LabelColumnOpt = "subclass",
     donor_column: DonorColumnOpt = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    family_subsets: Annotated[
+        bool,
+        typer.Option(
+            help="Also train the model on each family subset a lab plausibly has (the long "
+            "square families with any combination of the other protocols), so cells without "
+            "some protocols are predicted from the families they have.",
+        ),
+    ] = True,
     force: Annotated[bool, typer.Option(help="Replace the model folder if it exists.")] = False,
 ) -> None:
     """Train a model on every QC'd cell of a species, or of your own table, and save it.
@@ -58,7 +66,8 @@ def train(
     says otherwise; --labels maps the labels through a built-in scheme). The folder holds
     model.json (schema, classes, preprocessing, calibration, provenance) and the weights:
     model.pt (a torch state_dict) or model.skops (tree/linear models); loading it never runs
-    code.
+    code. With --family-subsets (default), subsets/ holds one such model per family subset
+    (mouse: 3, human: 7), so training takes that many times longer.
 
     Example: ephys2type train --species human --model bilstm-smote --out my-model
     """
@@ -86,10 +95,13 @@ def train(
     )
     epochs = smoke_epochs()
     params = {"max_epochs": epochs} if epochs is not None else None
-    trained = train_model(data, model, random_state=seed, params=params)
+    trained = train_model(
+        data, model, random_state=seed, params=params, family_subsets=family_subsets
+    )
     trained.save(out, overwrite=force)
     out_console.print(
-        f"saved {trained!r} to {out} (probability temperature {trained.temperature:.3f})"
+        f"saved {trained!r} to {out} (probability temperature {trained.temperature:.3f}; "
+        f"{len(trained.subsets)} family-subset models)"
     )
 
 
@@ -177,6 +189,8 @@ def predict(
         f"({batch.expected_out_of_distribution:.1f} expected)"
         + f"; {flagged} failing a training QC rule"
     )
+    for families, n in preds["families_used"].value_counts().items():
+        out_console.print(f"{n} cells predicted from families {families.replace('+', ', ')}")
     table = Table(
         title=f"predictions ({trained.info.get('model')}, trained on "
         f"{trained.info.get('n_cells')} {trained.info.get('species')} cells)",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -114,6 +115,12 @@ class PatchSeqData:
         if self.y is None:
             return pd.Series(dtype="int64")
         return self.y.value_counts().reindex(self.classes).astype("int64")
+
+    def restrict(self, families: Sequence[str]) -> PatchSeqData:
+        """The same cells with only the features of ``families`` (a lab without the other
+        protocols); the schema is restricted too."""
+        schema = self.schema.restrict(families)
+        return replace(self, X=self.X[schema.columns], schema=schema)
 
     def subset(self, cells: pd.Index | np.ndarray | list[Any]) -> PatchSeqData:
         """The same data restricted to ``cells`` (ids, or a boolean mask over the cells)."""

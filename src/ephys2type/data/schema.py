@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -79,10 +80,18 @@ class Family:
     description: str = ""
     essential: bool = False
     optional: bool = False
+    #: The stimulus protocol that yields the family (``long_square``, ``ramp``, ...); a lab
+    #: without that protocol has none of the family's features. Empty: the family's own name.
+    protocol: str = ""
 
     @property
     def columns(self) -> list[str]:
         return [f.name for f in self.features]
+
+    @property
+    def stimulus(self) -> str:
+        """The protocol of the family (its own name when the schema does not say)."""
+        return self.protocol or self.name
 
 
 @dataclass(frozen=True)
@@ -145,6 +154,13 @@ class FeatureSchema:
             f"schema {self.name!r} has no family {name!r}; families: {', '.join(self.family_names)}"
         )
 
+    def family_of(self, column: str) -> str:
+        """The name of the family a feature column belongs to."""
+        for fam in self.families:
+            if column in fam.columns:
+                return fam.name
+        raise SchemaError(f"schema {self.name!r} has no feature {column!r}")
+
     def family_index(self) -> list[list[int]]:
         """For each family, the positions of its columns in :attr:`columns`."""
         out, start = [], 0
@@ -163,6 +179,40 @@ class FeatureSchema:
             if not f.sparse
         ]
 
+    @property
+    def protocols(self) -> list[str]:
+        """The stimulus protocols of the families, in schema order."""
+        return list(dict.fromkeys(fam.stimulus for fam in self.families))
+
+    def protocol_subsets(self) -> list[tuple[str, ...]]:
+        """The family sets a lab plausibly has: the first protocol's families (the long
+        square steps every lab records) with any combination of the other protocols,
+        largest first; the first entry is the whole schema."""
+        from itertools import combinations
+
+        core, others = self.protocols[0], self.protocols[1:]
+        subsets = []
+        for k in range(len(others), -1, -1):
+            for extra in combinations(others, k):
+                keep = {core, *extra}
+                subsets.append(tuple(f.name for f in self.families if f.stimulus in keep))
+        return subsets
+
+    def restrict(self, families: Sequence[str]) -> FeatureSchema:
+        """The schema with only ``families`` (kept in schema order), named after them."""
+        wanted = list(dict.fromkeys(families))
+        for name in wanted:
+            self.family(name)  # unknown names raise, listing the families
+        if set(wanted) == set(self.family_names):
+            return self
+        kept = tuple(fam for fam in self.families if fam.name in wanted)
+        return FeatureSchema(
+            name=f"{self.name}[{'+'.join(f.name for f in kept)}]",
+            families=kept,
+            species=self.species,
+            description=f"{self.description} (families: {', '.join(f.name for f in kept)})",
+        )
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe description (used in model sidecars and results)."""
         return {
@@ -176,6 +226,7 @@ class FeatureSchema:
                     "description": fam.description,
                     "essential": fam.essential,
                     "optional": fam.optional,
+                    "protocol": fam.protocol,
                     "features": [_feature_to_dict(f) for f in fam.features],
                 }
                 for fam in self.families
@@ -217,7 +268,15 @@ def _feature_to_dict(f: Feature) -> dict[str, Any]:
 
 
 _FEATURE_KEYS = {"name", "unit", "description", "median_range", "sparse", "mouse", "human"}
-_FAMILY_KEYS = {"name", "title", "description", "essential", "optional", "features"}
+_FAMILY_KEYS = {
+    "name",
+    "title",
+    "description",
+    "essential",
+    "optional",
+    "protocol",
+    "features",
+}
 
 
 def _family_from_dict(raw: dict[str, Any], origin: str) -> Family:
@@ -232,6 +291,7 @@ def _family_from_dict(raw: dict[str, Any], origin: str) -> Family:
         description=str(raw.get("description", "")),
         essential=bool(raw.get("essential", False)),
         optional=bool(raw.get("optional", False)),
+        protocol=str(raw.get("protocol", "")),
         features=tuple(_feature_from_dict(f, origin) for f in raw["features"]),
     )
 

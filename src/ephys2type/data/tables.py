@@ -248,6 +248,7 @@ def read_feature_table(
     ignore: Sequence[str] = (),
     check_unit_ranges: bool = True,
     obsm_key: str | None = None,
+    allow_missing: bool = False,
 ) -> pd.DataFrame:
     """Read an IPFX feature table: float64 columns in schema order, indexed by cell id.
 
@@ -255,6 +256,8 @@ def read_feature_table(
     data frame ``.obsm[obsm_key]``; the ids are its ``.obs_names``). ``id_column=None``
     finds the id column of a CSV (:func:`detect_id_column`, trying ``preferred_id_column``
     first). Columns not in the schema (and not in ``ignore``) are dropped with a warning.
+    With ``allow_missing``, schema columns absent from the file are left out of the result
+    (a lab without some protocols) instead of being an error; at least one must be there.
     """
     locate = None
     if is_h5ad(path):
@@ -270,7 +273,14 @@ def read_feature_table(
     if id_column is None:
         id_column = detect_id_column(raw, schema, preferred=preferred_id_column, path=path)
     index = index_by_id(raw, id_column, path=path).index  # id column present, no blanks/dupes
-    extra = check_columns(raw, schema, path=path, ignore=[id_column, *ignore])
+    columns = schema.columns
+    if allow_missing:
+        columns = [c for c in schema.columns if c in raw.columns]
+        if not columns:
+            raise TableError(f"{path}: none of the columns of schema {schema.name!r} is there")
+        extra = [c for c in raw.columns if c not in {*schema.columns, id_column, *ignore}]
+    else:
+        extra = check_columns(raw, schema, path=path, ignore=[id_column, *ignore])
     if extra:
         shown = ", ".join(extra[:8]) + (", ..." if len(extra) > 8 else "")
         warnings.warn(
@@ -278,10 +288,10 @@ def read_feature_table(
             Ephys2TypeWarning,
             stacklevel=2,
         )
-    X = to_numeric(raw, schema.columns, path=path, locate=locate)
+    X = to_numeric(raw, columns, path=path, locate=locate)
     X.index = index
     if check_unit_ranges:
-        check_units(X, schema, path=path)
+        check_units(X.reindex(columns=schema.columns), schema, path=path)
     return X
 
 

@@ -277,3 +277,35 @@ def plot_reliability(
     if title:
         ax.set_title(title, fontsize=9)
     return ax
+
+
+def plot_partial_protocols(
+    table: list[dict], *, metric: str = "macro_f1", ax: Axes | None = None, title: str | None = None
+) -> Axes:
+    """Per family subset: the imputed, deployed and subset-trained models' scores with CIs."""
+    arms = (("imputed", "#8C8C8C"), ("deployed", "#4C72B0"), ("subset", "#55A868"))
+    ax = ax or new_axes((6.5, 0.55 * len(table) * len(arms) / 2 + 1.5))
+    height = 0.8 / len(arms)
+    for j, (arm, colour) in enumerate(arms):
+        means = np.array([100 * e[arm][metric]["mean"] for e in table])
+        lows = np.array([100 * (e[arm][metric]["ci_low"] or np.nan) for e in table])
+        highs = np.array([100 * (e[arm][metric]["ci_high"] or np.nan) for e in table])
+        ys = np.arange(len(table)) + (j - 1) * height
+        err = np.vstack([means - lows, highs - means])
+        ax.barh(ys, means, height=height, color=colour, label=arm)
+        if np.isfinite(err).all():
+            ax.errorbar(means, ys, xerr=err, fmt="none", ecolor="black", lw=0.8)
+    common = set.intersection(*(set(e["families"]) for e in table))
+    names = [
+        "+ " + ", ".join(f for f in e["families"] if f not in common)
+        if set(e["families"]) != common
+        else "long-square families only"
+        for e in table
+    ]
+    ax.set_yticks(range(len(table)), names, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel(f"{metric.replace('_', '-')} (%)")
+    ax.legend(fontsize=7, loc="lower right")
+    if title:
+        ax.set_title(title, fontsize=9)
+    return ax

@@ -70,7 +70,7 @@ def summarize_batch(model: TrainedModel, cells: pd.DataFrame, table: pd.DataFram
     ``table`` is ``model.predict_table(cells)`` (its flags are reused).
     """
     prep = model.preprocessing
-    Z = prep.standardize_measured(cells[model.schema.columns])
+    Z = prep.standardize_measured(cells.reindex(columns=model.schema.columns))
     observed = ~np.isnan(Z)
     counts = observed.sum(axis=0)
     # the median is robust to a few odd cells; its standard error is ~1.2533 / sqrt(n) SD

@@ -18,10 +18,12 @@ equal to the in-memory pipeline). Torch is imported only for BiLSTM models.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +42,8 @@ from ephys2type.models.preprocessing import FamilyPreprocessor
 FORMAT = "ephys2type-model"
 FORMAT_VERSION = 1
 SIDECAR, TORCH_FILE, SKOPS_FILE = "model.json", "model.pt", "model.skops"
+#: Folder of a model folder holding one model folder per family subset (1, 2, ...).
+SUBSETS_DIR = "subsets"
 #: Types a saved tree model may contain beyond skops' defaults; anything else is refused.
 SKOPS_ALLOWED = frozenset(
     {"sklearn.tree._tree.Tree", "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"}
@@ -158,6 +162,8 @@ class TrainedModel:
         ood: OutOfDistribution,
         info: dict[str, Any],
         hyperparameters: dict[str, Any],
+        subsets: list[TrainedModel | Callable[[], TrainedModel]] | None = None,
+        subset_families: list[list[str]] | None = None,
     ):
         self.kind = kind
         self.schema = schema
@@ -168,6 +174,15 @@ class TrainedModel:
         self.ood = ood
         self.info = info
         self.hyperparameters = hyperparameters
+        # models of the same kind trained on the family subsets a lab plausibly has (largest
+        # first); a cell is predicted by the model of the largest subset it has. A loaded
+        # folder gives loaders, so a subset model is read only when a cell needs it.
+        self._subsets = list(subsets or [])
+        self._subset_families = (
+            [list(f) for f in subset_families]
+            if subset_families is not None
+            else [m.schema.family_names for m in self._subsets]
+        )
         self.classes_ = np.asarray(self.classes, dtype=object)
         self.feature_names_in_ = np.asarray(schema.columns, dtype=object)
         self.n_features_in_ = len(schema.columns)
@@ -199,11 +214,14 @@ class TrainedModel:
         if features.empty:
             raise TableError("features table is empty")
         missing = [c for c in self.schema.columns if c not in features.columns]
-        if missing:
-            shown = ", ".join(missing[:12]) + (
-                f", ... ({len(missing)} in all)" if len(missing) > 12 else ""
+        if len(missing) == len(self.schema.columns):
+            raise TableError(
+                f"features: none of the model's {len(missing)} feature columns "
+                f"({', '.join(missing[:4])}, ...) is in the table"
             )
-            raise TableError(f"features: missing {len(missing)} column(s) the model needs: {shown}")
+        if missing:
+            self._warn_missing(missing)
+            features = features.assign(**{c: np.nan for c in missing})
         extra = [c for c in features.columns if c not in self.schema.columns]
         if id_column is None and extra:
             id_column = self._id_column(features[extra])
@@ -231,6 +249,66 @@ class TrainedModel:
         X.index = features.index
         return X
 
+    def _warn_missing(self, missing: list[str]) -> None:
+        """One warning: which families are absent, which single columns will be imputed."""
+        absent = [f.name for f in self.schema.families if set(f.columns) <= set(missing)]
+        single = [c for c in missing if self.schema.family_of(c) not in absent]
+        parts = []
+        if absent:
+            how = (
+                "cells are predicted by the model trained without them"
+                if self._subsets
+                else "imputed with training medians (this model has no family-subset models)"
+            )
+            parts.append(
+                f"no columns of famil{'y' if len(absent) == 1 else 'ies'} "
+                f"{', '.join(absent)}: {how}"
+            )
+        if single:
+            shown = ", ".join(single[:8]) + (", ..." if len(single) > 8 else "")
+            parts.append(f"{len(single)} column(s) missing, imputed with training medians: {shown}")
+        warnings.warn("features: " + "; ".join(parts), Ephys2TypeWarning, stacklevel=4)
+
+    @property
+    def subsets(self) -> list[TrainedModel]:
+        """The family-subset models (largest subset first), loaded if need be."""
+        return [self._subset(k) for k in range(len(self._subsets))]
+
+    def add_subset(self, model: TrainedModel) -> None:
+        """Add a model trained on a family subset of this model's schema."""
+        if model.classes != self.classes:
+            raise ModelFileError("a family-subset model has other classes than its parent")
+        self._subsets.append(model)
+        self._subset_families.append(model.schema.family_names)
+
+    def _subset(self, k: int) -> TrainedModel:
+        if callable(self._subsets[k]):
+            model = self._subsets[k]()
+            if model.classes != self.classes:
+                raise ModelFileError("a family-subset model has other classes than its parent")
+            self._subsets[k] = model
+        return self._subsets[k]
+
+    def _model(self, k: int) -> TrainedModel:
+        """Model ``k`` of the routing order: 0 is this model, then the subset models."""
+        return self if k == 0 else self._subset(k - 1)
+
+    def _families(self) -> list[list[str]]:
+        return [self.schema.family_names, *self._subset_families]
+
+    def route(self, features) -> pd.Series:
+        """The families each cell is predicted from: those of the largest family subset it
+        has (``subthreshold+spike_train+long_square``), indexed by cell id."""
+        return self._route(self._matrix(features))[1]
+
+    def _route(self, X: pd.DataFrame) -> tuple[np.ndarray, pd.Series]:
+        from ephys2type.models.protocols import families_present, route, subset_label
+
+        families = self._families()
+        choice = route(families_present(X, self.schema), families)
+        labels = [subset_label(f) for f in families]
+        return choice, pd.Series([labels[k] for k in choice], index=X.index, dtype=object)
+
     def _id_column(self, extra: pd.DataFrame) -> str | None:
         """The id column among the extra columns, if one is recognisable (else None)."""
         from ephys2type.data.tables import detect_id_column
@@ -256,8 +334,16 @@ class TrainedModel:
         return softmax(logits, self.temperature), attention, Z
 
     def predict_proba(self, features) -> np.ndarray:
-        """Calibrated class probabilities (columns in ``classes_`` order)."""
-        return self._scores(self._matrix(features))[0]
+        """Calibrated class probabilities (columns in ``classes_`` order); each cell from
+        the model of the largest family subset it has."""
+        X = self._matrix(features)
+        choice, _ = self._route(X)
+        proba = np.zeros((len(X), len(self.classes)))
+        for k in np.unique(choice):
+            rows = choice == k
+            model = self._model(k)
+            proba[rows] = model._scores(X.loc[rows, model.schema.columns])[0]
+        return proba
 
     def predict(self, features) -> np.ndarray:
         """The predicted class of each cell (an array, like scikit-learn's ``predict``)."""
@@ -272,8 +358,21 @@ class TrainedModel:
         ``id_column``, or a recognised id column): class, probability, per-class
         probabilities, the ``top`` families with most attention (BiLSTM), the
         out-of-distribution score and flag (on measured features only), the number of
-        missing features, and ``qc_flag``: the training QC rule the cell fails, if any."""
+        missing features, ``qc_flag`` (the training QC rule the cell fails, if any) and
+        ``families_used`` (the family subset whose model predicted the cell)."""
         X = self._matrix(features, id_column)
+        choice, used = self._route(X)
+        parts = []
+        for k in np.unique(choice):
+            rows = choice == k
+            model = self._model(k)
+            parts.append(model._table(X.loc[rows, model.schema.columns], top=top))
+        out = pd.concat(parts).reindex(X.index)
+        out["families_used"] = used
+        return out
+
+    def _table(self, X: pd.DataFrame, *, top: int = 2) -> pd.DataFrame:
+        """:meth:`predict_table` of this model alone (``X``: its columns, float)."""
         proba, attention, _ = self._scores(X)
         out = pd.DataFrame(index=X.index.copy())
         out["predicted"] = self.classes_[proba.argmax(axis=1)]
@@ -320,6 +419,13 @@ class TrainedModel:
     def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
         """Write the model folder atomically (see module docstring)."""
         path = Path(path)
+        with atomic_directory(path, overwrite=overwrite) as tmp:
+            self._write(tmp)
+        return path
+
+    def _write(self, folder: Path) -> str:
+        """Write the sidecar, the weights and the subset models into ``folder``; returns the
+        SHA-256 of the sidecar (a parent records it, so a swapped subset model is refused)."""
         buffer = io.BytesIO()
         if self.kind == "bilstm":
             import torch
@@ -345,11 +451,22 @@ class TrainedModel:
             "out_of_distribution": self.ood.to_dict(),
             "hyperparameters": self.hyperparameters,
             "info": self.info,
+            "family_subsets": [],
         }
-        with atomic_directory(path, overwrite=overwrite) as tmp:
-            (tmp / weights_name).write_bytes(weights)
-            (tmp / SIDECAR).write_text(json.dumps(sidecar, indent=1) + "\n")
-        return path
+        (folder / weights_name).write_bytes(weights)
+        for k, sub in enumerate(self.subsets, 1):
+            where = folder / SUBSETS_DIR / str(k)
+            where.mkdir(parents=True)
+            sidecar["family_subsets"].append(
+                {
+                    "families": sub.schema.family_names,
+                    "folder": f"{SUBSETS_DIR}/{k}",
+                    "sidecar_sha256": sub._write(where),
+                }
+            )
+        text = (json.dumps(sidecar, indent=1) + "\n").encode()
+        (folder / SIDECAR).write_bytes(text)
+        return hashlib.sha256(text).hexdigest()
 
 
 # --------------------------------------------------------------------------------------------
@@ -401,6 +518,12 @@ def load_model(path: str | Path) -> TrainedModel:
             predictor = _load_skops(weights, weights_path)
         else:
             raise ModelFileError(f"{sidecar_path}: unknown model kind {sidecar['kind']!r}")
+        subsets, families = [], []
+        for entry in sidecar.get("family_subsets", []):  # older folders have none
+            where = path / SUBSETS_DIR / Path(entry["folder"]).name
+            _check_subset(where, entry["sidecar_sha256"])  # now, and again when it loads
+            subsets.append(functools.partial(_load_subset, where, entry["sidecar_sha256"]))
+            families.append([str(f) for f in entry["families"]])
         return TrainedModel(
             kind=sidecar["kind"],
             schema=schema,
@@ -411,11 +534,27 @@ def load_model(path: str | Path) -> TrainedModel:
             ood=OutOfDistribution.from_dict(sidecar["out_of_distribution"]),
             info=dict(sidecar.get("info", {})),
             hyperparameters=hyper,
+            subsets=subsets,
+            subset_families=families,
         )
     except ModelFileError:
         raise
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelFileError(f"{sidecar_path}: invalid model sidecar ({exc!r})") from exc
+
+
+def _check_subset(where: Path, digest: str) -> None:
+    try:
+        found = hashlib.sha256((where / SIDECAR).read_bytes()).hexdigest()
+    except FileNotFoundError:
+        raise ModelFileError(f"{where}: family-subset model is missing") from None
+    if found != digest:
+        raise ModelFileError(f"{where}: family-subset model does not match {SIDECAR}")
+
+
+def _load_subset(where: Path, digest: str) -> TrainedModel:
+    _check_subset(where, digest)
+    return load_model(where)
 
 
 def _load_network(

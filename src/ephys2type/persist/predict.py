@@ -21,7 +21,8 @@ def read_features(
     obsm_key: str | None = None,
 ) -> pd.DataFrame:
     """Read a features CSV or ``.h5ad`` file for ``model`` (checked against its schema),
-    indexed by cell id."""
+    indexed by cell id. Columns of the schema may be absent (whole families a lab did not
+    record, or single features): the model predicts each cell from the families it has."""
     if id_column is not None and is_h5ad(features):
         raise TableError(f"{features}: the cell ids of an .h5ad file are its obs_names")
     return read_feature_table(
@@ -30,6 +31,7 @@ def read_features(
         id_column=id_column,
         preferred_id_column=model.info.get("id_column"),
         obsm_key=obsm_key,
+        allow_missing=True,  # absent families: the model predicts from the others
     )
 
 

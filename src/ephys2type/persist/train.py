@@ -25,6 +25,7 @@ def train_model(
     *,
     random_state: int = 0,
     params: Mapping[str, Any] | None = None,
+    family_subsets: bool = True,
 ) -> TrainedModel:
     """Fit ``model`` on every cell of ``data`` and package it for saving and prediction.
 
@@ -33,6 +34,11 @@ def train_model(
     probability temperature on the other 20%, the same split, by scikit-learn's
     ``CalibratedClassifierCV(FrozenEstimator(...), method="temperature")``. ``params``
     change a BiLSTM's parameters (e.g. ``{"max_epochs": 50}``); other models ignore them.
+
+    With ``family_subsets`` (default), the same model is also trained on each family subset
+    a lab plausibly has (:meth:`FeatureSchema.protocol_subsets`: the long-square families
+    with any combination of the other protocols), so cells recorded without some protocols
+    are predicted by a model trained on the families they have, not by imputation.
     """
     if data.y is None or data.y.isna().any():
         raise Ephys2TypeError("training needs a label for every cell (apply QC first)")
@@ -99,6 +105,18 @@ def train_model(
         info=info,
         hyperparameters=hyper,
     )
+    if family_subsets:
+        full = set(data.schema.family_names)
+        for subset in data.schema.protocol_subsets():
+            if set(subset) != full:
+                sub = train_model(
+                    data.restrict(subset),
+                    model,
+                    random_state=random_state,
+                    params=params,
+                    family_subsets=False,
+                )
+                trained.add_subset(sub)
     trained.pipeline_ = pipe  # the fitted scikit-learn pipeline (in memory only, not saved)
     trained.calibrated_ = calibrated  # scikit-learn's calibrated classifier (sklearn kinds)
     return trained

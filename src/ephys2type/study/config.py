@@ -49,6 +49,10 @@ class ReproduceConfig:
     transfer_curve_protocols: tuple[str, ...] = ("strat5x5",)  # learning curve only here
     transfer_strategies: tuple[str, ...] = _DEFAULT_TRANSFER.strategies
     transfer_pooled: tuple[str, ...] = _DEFAULT_TRANSFER.pooled
+    #: species of the partial-protocol table (cells with fewer protocols), its model and seeds
+    partial_protocols_species: tuple[str, ...] = ("mouse", "human")
+    partial_protocols_model: str = "rf"
+    partial_protocols_seeds: int = 1
 
     @classmethod
     def preset(cls, name: str, *, jobs: int = 2) -> ReproduceConfig:
@@ -110,6 +114,7 @@ class ReproduceConfig:
             *(f"spca_{s}" for s in self.spca_species),
             *(s.name for s in self.model_stages),
             *(f"transfer_{p}" for p in self.transfer_protocols),
+            *(f"partial_protocols_{s}" for s in self.partial_protocols_species),
         ]
 
     def transfer_settings(self, protocol: str) -> TransferSettings:

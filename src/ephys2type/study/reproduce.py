@@ -23,6 +23,7 @@ from ephys2type._version import __version__
 from ephys2type.data.datasets import load_species
 from ephys2type.data.labels import scheme_names
 from ephys2type.data.qc import profiles
+from ephys2type.evaluation.protocols import run_partial_protocols, write_partial_protocols
 from ephys2type.evaluation.runner import run_evaluation
 from ephys2type.evaluation.splits import make_plan
 from ephys2type.evaluation.transfer import run_transfer, write_transfer
@@ -143,6 +144,8 @@ class Reproduction:
             self.stage_models(stage)
         for protocol in self.config.transfer_protocols:
             self.stage_transfer(protocol)
+        for species in self.config.partial_protocols_species:
+            self.stage_partial_protocols(species)
         write_report(self.out, self.config, [r.to_dict() for r in self.results])
         return self.out
 
@@ -219,6 +222,31 @@ class Reproduction:
             write_evaluation(evaluation, folder / "results", overwrite=True)
 
         return self._run_stage(stage.name, spec, len(plan.folds) * len(stage.models), work)
+
+    def stage_partial_protocols(self, species: str) -> StageResult:
+        """Cells with fewer protocols: imputed vs deployed vs subset-trained, per subset."""
+        spec = {
+            "species": species,
+            "model": self.config.partial_protocols_model,
+            "seeds": self.config.partial_protocols_seeds,
+            "folds": self.config.folds,
+        }
+        data = load_species(species)
+        plan = make_plan(
+            data, "strat5x5", seeds=self.config.partial_protocols_seeds, n_folds=self.config.folds
+        )
+
+        def work(folder: Path, advance) -> None:
+            result = run_partial_protocols(
+                data,
+                self.config.partial_protocols_model,
+                plan,
+                n_jobs=self.config.jobs,
+                progress=advance,
+            )
+            write_partial_protocols(result, data, folder / "results")
+
+        return self._run_stage(f"partial_protocols_{species}", spec, len(plan.folds), work)
 
     def stage_transfer(self, protocol: str) -> StageResult:
         settings = self.config.transfer_settings(protocol)

@@ -27,13 +27,19 @@ FAMILIES: tuple[tuple[str, int], ...] = (
 )
 
 
+#: Families that the long square steps yield (the others are separate protocols).
+LONG_SQUARE_FAMILIES = ("subthreshold", "spike_train", "long_square")
+
+
 def synthetic_schema(
     families: Sequence[tuple[str, int]] = FAMILIES,
     *,
     optional: Sequence[str] = ("chirp",),
     name: str = "synthetic",
 ) -> FeatureSchema:
-    """A schema with ``families`` of ``<family>_<k>`` features (unit mV)."""
+    """A schema with ``families`` of ``<family>_<k>`` features (unit mV). The subthreshold,
+    spike-train and long-square families come from one protocol (``long_square``), as in
+    the Allen schemas; every other family is its own protocol."""
     return FeatureSchema(
         name=name,
         families=tuple(
@@ -42,6 +48,7 @@ def synthetic_schema(
                 features=tuple(Feature(name=f"{fam}_{k}", unit="mV") for k in range(n)),
                 title=fam.replace("_", " "),
                 optional=fam in optional,
+                protocol="long_square" if fam in LONG_SQUARE_FAMILIES else fam,
             )
             for fam, n in families
         ),

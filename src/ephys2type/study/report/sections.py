@@ -79,6 +79,7 @@ def write_report(
         "<a href='#classifiers'>Classifiers</a>"
         "<a href='#interpretability-attention-over-feature-families'>Attention</a>"
         "<a href='#mouse-to-human-transfer'>Transfer</a>"
+        "<a href='#cells-recorded-with-fewer-protocols'>Fewer protocols</a>"
         "<a href='#run'>Run</a></nav>"
     )
 
@@ -97,6 +98,7 @@ def write_report(
     _classifier_section(b, root, cfg, models)
     _attention_section(b, root, cfg, models)
     _transfer_section(b, root, transfer)
+    _partial_protocols_section(b, root, cfg)
     _run_section(b, stages)
 
     (root / "report.md").write_text("\n".join(b.md) + "\n")
@@ -506,6 +508,65 @@ def _transfer_section(b: ReportBuilder, root: Path, transfer: dict) -> None:
                 "Learning curve",
             )
         b.figures([root / f"transfer_{protocol}" / "results" / "learning_curve.png"], wide=True)
+
+
+def _partial_protocols_section(b: ReportBuilder, root: Path, cfg) -> None:
+    results = [
+        load_json(root / f"partial_protocols_{s}" / "results" / "partial_protocols.json")
+        for s in cfg.partial_protocols_species
+    ]
+    if not any(results):
+        return
+    b.heading("Cells recorded with fewer protocols")
+    b.para(
+        "A lab without the ramp, short-square or chirp protocols has none of those feature "
+        "families. For each set of protocols a lab plausibly has (the long square steps "
+        "plus any of the others), the test cells of every fold lose the other families and "
+        "three models are scored on identical folds: trained on every family with the "
+        "absent ones imputed by training medians ('imputed'); what `ephys2type train` saves "
+        "and `predict` runs, one model per family subset with each cell sent to the largest "
+        "subset it has ('deployed'); and a model trained on exactly those families "
+        "('subset', the reference). Deployed and subset differ only for cells that lack "
+        "further families (e.g. human cells without chirp)."
+    )
+    for r in results:
+        if not r:
+            continue
+        b.heading(f"{r['species']} ({r['labels']}, {r['n_cells']} cells), {r['model']}", 3)
+        b.para(
+            f"{r['protocol']['folds']} fits per arm ({r['protocol']['name']}, "
+            f"{r['protocol']['seeds']} seed); mean ± SD [95% CI] in %.",
+            "note",
+        )
+        rows = []
+        for e in r["subsets"]:
+            rows.append(
+                [
+                    e["name"].replace("+", " + "),
+                    fmt_pct(e["imputed"]["accuracy"]),
+                    fmt_pct(e["deployed"]["accuracy"]),
+                    fmt_pct(e["subset"]["accuracy"]),
+                    fmt_pct(e["imputed"]["macro_f1"]),
+                    fmt_pct(e["deployed"]["macro_f1"]),
+                    fmt_pct(e["subset"]["macro_f1"]),
+                    fmt_gain(e["deployed_minus_imputed"]),
+                ]
+            )
+        b.table(
+            [
+                "families the cells have",
+                "accuracy imputed",
+                "accuracy deployed",
+                "accuracy subset",
+                "macro-F1 imputed",
+                "macro-F1 deployed",
+                "macro-F1 subset",
+                "deployed - imputed (macro-F1 points)",
+            ],
+            rows,
+        )
+        folder = root / f"partial_protocols_{r['species']}" / "results"
+        b.figures([folder / "partial_protocols_accuracy.png"])
 
 
 def _run_section(b: ReportBuilder, stages: list[dict]) -> None:

@@ -1,0 +1,204 @@
+"""Cells recorded with fewer protocols: family subsets, routing, the deployed model."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+
+from ephys2type.data.schema import FeatureSchema, get_schema
+from ephys2type.errors import Ephys2TypeWarning, ModelFileError, SchemaError
+from ephys2type.evaluation.protocols import run_partial_protocols
+from ephys2type.evaluation.splits import make_plan
+from ephys2type.models.protocols import ProtocolSubsetClassifier, families_present, route
+from ephys2type.models.registry import get_model
+from ephys2type.persist.format import load_model
+from ephys2type.persist.train import train_model
+from ephys2type.testing.synthetic import make_synthetic
+
+LONG_SQUARE = ("subthreshold", "spike_train", "long_square")
+
+
+def test_protocol_subsets_of_the_builtin_schemas():
+    mouse, human = get_schema("mouse"), get_schema("human")
+    assert mouse.protocols == ["long_square", "ramp", "short_square"]
+    subsets = mouse.protocol_subsets()
+    assert subsets[0] == tuple(mouse.family_names) and subsets[-1] == LONG_SQUARE
+    assert len(subsets) == 4 and len(set(subsets)) == 4
+    human_subsets = human.protocol_subsets()
+    assert len(human_subsets) == 8  # long square + any of ramp, short square, chirp
+    core = ("subthreshold", "rheo", "hero", "spike_adaptation")
+    assert all(s[:4] == core for s in human_subsets)
+    # a schema without protocols: each family is its own protocol
+    back = FeatureSchema.from_dict(mouse.to_dict())
+    assert back.protocol_subsets() == subsets
+
+
+def test_restrict_keeps_schema_order_and_refuses_unknown_families():
+    mouse = get_schema("mouse")
+    sub = mouse.restrict(["long_square", "subthreshold"])
+    assert sub.family_names == ["subthreshold", "long_square"]
+    assert sub.name == "gouwens2020_mouse[subthreshold+long_square]"
+    assert mouse.restrict(mouse.family_names) is mouse
+    with pytest.raises(SchemaError, match="no family 'chirp'; families: subthreshold"):
+        mouse.restrict(["chirp"])
+
+
+def test_routing_picks_the_largest_subset_a_cell_has():
+    data = make_synthetic(40, random_state=0, missing_families={}, missing_values=0.0)
+    X = data.X.copy()
+    X.iloc[0, X.columns.get_indexer(data.schema.family("ramp").columns)] = np.nan
+    X.iloc[1, X.columns.get_indexer(data.schema.family("subthreshold").columns)] = np.nan
+    X.iloc[2, X.columns.get_indexer(["chirp_0", "chirp_1"])] = np.nan  # 1 of 3 left: absent
+    X.iloc[3, X.columns.get_indexer(["chirp_0"])] = np.nan  # 2 of 3 left: present, imputed
+    subsets = data.schema.protocol_subsets()
+    choice = route(families_present(X, data.schema), subsets)
+    assert subsets[choice[0]] == ("subthreshold", "spike_train", "long_square", "chirp")
+    assert subsets[choice[2]] == ("subthreshold", "spike_train", "long_square", "ramp")
+    assert choice[3] == 0 and choice[4] == 0
+    assert choice[1] == 0  # no subset fits a cell without subthreshold: complete model
+
+
+def test_subset_classifier_equals_a_model_trained_on_the_subset():
+    data = make_synthetic(300, random_state=1)
+    clf = clone(ProtocolSubsetClassifier(model="rf", schema=data.schema, random_state=3))
+    clf.fit(data.X, data.y.to_numpy())
+    kept = data.schema.restrict(LONG_SQUARE).columns
+    blank = data.X.copy()
+    blank[[c for c in data.schema.columns if c not in kept]] = np.nan
+    alone = get_model("rf").build(data.schema.restrict(LONG_SQUARE), 3)
+    alone.fit(data.X[kept], data.y.to_numpy())
+    np.testing.assert_allclose(clf.predict_proba(blank), alone.predict_proba(data.X[kept]))
+    assert not np.allclose(clf.predict_proba(blank), clf.estimators_[0].predict_proba(blank))
+
+
+@pytest.fixture(scope="module")
+def mouse_split():
+    from ephys2type import load_mouse
+
+    data = load_mouse()
+    rng = np.random.default_rng(0)
+    cells = data.X.index[rng.permutation(len(data))]
+    return data.subset(cells[:1200]), data.subset(cells[1200:1800])
+
+
+@pytest.fixture(scope="module")
+def deployed(mouse_split, tmp_path_factory):
+    train, _ = mouse_split
+    folder = tmp_path_factory.mktemp("protocols") / "rf"
+    train_model(train, "rf", random_state=0).save(folder)
+    return folder
+
+
+def test_a_lab_without_ramp_and_short_square_gets_the_subset_models_calls(deployed, mouse_split):
+    """Real mouse cells with whole families absent: the saved model predicts them like a
+    model trained on the families they have, and far better than by imputation."""
+    train, test = mouse_split
+    model = load_model(deployed)
+    assert [m.schema.family_names for m in model.subsets][-1] == list(LONG_SQUARE)
+    kept = train.schema.restrict(LONG_SQUARE).columns
+    with pytest.warns(Ephys2TypeWarning, match="no columns of families ramp, short_square"):
+        table = model.predict_table(test.X[kept])
+    assert set(table["families_used"]) == {"+".join(LONG_SQUARE)}
+    reference = train_model(train.restrict(LONG_SQUARE), "rf", random_state=0, family_subsets=False)
+    np.testing.assert_allclose(
+        table[[f"proba:{c}" for c in model.classes]].to_numpy(),
+        reference.predict_proba(test.X[kept]),
+    )
+    imputed = model._table(test.X.assign(**{c: np.nan for c in test.X if c not in kept}))
+    deployed_acc = (table["predicted"] == test.y).mean()
+    imputed_acc = (imputed["predicted"] == test.y).mean()
+    assert deployed_acc > imputed_acc + 0.05, (deployed_acc, imputed_acc)
+    # complete cells still use the complete model
+    assert set(model.route(test.X)) == {"+".join(train.schema.family_names)}
+
+
+def test_subset_models_are_checked_on_load(deployed, tmp_path):
+    import shutil
+
+    folder = tmp_path / "copy"
+    shutil.copytree(deployed, folder)
+    sidecar = json.loads((folder / "model.json").read_text())
+    assert [e["folder"] for e in sidecar["family_subsets"]] == [
+        "subsets/1",
+        "subsets/2",
+        "subsets/3",
+    ]
+    inner = folder / "subsets" / "2" / "model.json"
+    swapped = json.loads(inner.read_text())
+    swapped["temperature"] = 1.0  # an edited (or swapped) subset model
+    inner.write_text(json.dumps(swapped))
+    with pytest.raises(ModelFileError, match=r"does not match model\.json"):
+        load_model(folder)
+    shutil.rmtree(folder / "subsets" / "3")
+    with pytest.raises(ModelFileError, match=r"missing|does not match"):
+        load_model(folder)
+
+
+def test_predict_command_on_a_table_without_two_protocols(run_cli, deployed, mouse_split, tmp_path):
+    _, test = mouse_split
+    kept = test.schema.restrict(LONG_SQUARE).columns
+    cells = test.X[kept].head(50).rename_axis("cell_id").reset_index()
+    cells.to_csv(tmp_path / "ls_only.csv", index=False)
+    out = tmp_path / "calls.csv"
+    result = run_cli("predict", "-m", deployed, "-f", tmp_path / "ls_only.csv", "-o", out)
+    assert result.code == 0, result
+    assert "no columns of families ramp, short_square" in result.err
+    flat = " ".join(result.out.split())
+    assert "50 cells predicted from families subthreshold, spike_train, long_square" in flat
+    calls = pd.read_csv(out)
+    assert set(calls["families_used"]) == {"+".join(LONG_SQUARE)}
+    summary = json.loads((tmp_path / "calls.csv.summary.json").read_text())
+    assert summary["families_missing"] == ["ramp", "short_square"]
+    assert summary["families_used"] == list(LONG_SQUARE)
+
+
+def test_partial_protocol_table_is_deterministic_and_paired():
+    data = make_synthetic(240, random_state=2)
+    plan = make_plan(data, "strat5x5", seeds=1, n_folds=3)
+    first = run_partial_protocols(data, "logreg", plan)
+    again = run_partial_protocols(data, "logreg", plan, n_jobs=2)
+    pd.testing.assert_frame_equal(
+        first.fold_metrics.drop(columns=["fit_seconds", "predict_seconds"]),
+        again.fold_metrics.drop(columns=["fit_seconds", "predict_seconds"]),
+    )
+    table = first.table()
+    assert [e["name"] for e in table] == ["+".join(s) for s in data.schema.protocol_subsets()[1:]]
+    for entry in table:
+        assert set(entry) >= {"imputed", "deployed", "subset", "deployed_minus_imputed"}
+        assert entry["deployed"]["accuracy"]["n_folds"] == 3
+
+
+def test_evaluate_with_available_families(run_cli, clean_error, tmp_path):
+    out = tmp_path / "ev"
+    result = run_cli(
+        "evaluate",
+        "--species",
+        "human",
+        "--model",
+        "logreg",
+        "--seeds",
+        "1",
+        "--folds",
+        "2",
+        "--available-families",
+        "subthreshold,rheo,hero,spike_adaptation",
+        "--out",
+        out,
+    )
+    assert result.code == 0, result
+    for arm in ("logreg imputed", "logreg deployed", "logreg subset"):
+        assert arm in result.out
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics["models"]) == {"logreg imputed", "logreg deployed", "logreg subset"}
+    clean_error(
+        run_cli("evaluate", "--species", "human", "--available-families", "subthreshold,x"),
+        "no family 'x'",
+    )
+    clean_error(
+        run_cli("evaluate", "--available-families", "subthreshold", "--importance"),
+        "cannot be combined",
+    )
