@@ -3,7 +3,8 @@
 The blocks run in README order in one working folder (a later block may use what an earlier
 one wrote, as a reader would), with ``EPHYS2TYPE_SMOKE=1`` shrinking seeds, folds and epochs
 but never the arguments. The folder holds the input files the README names (``cells.csv``:
-rows of the bundled human table, the same rows as ``cells.h5ad``; ``features.csv`` and
+rows of the bundled human table, the same rows as ``cells.h5ad`` and, renamed and in other
+units, as ``their_cells.csv`` with the README's ``map.toml``; ``features.csv`` and
 ``labels.csv``: a small export in the mouse schema, 12 cells per subclass). ``make`` lines
 are checked with ``make -n`` (a dry run): running ``make test`` inside the test suite would
 recurse, and ``make reproduce`` takes half an hour (CI runs ``make test``). ``text``
@@ -51,6 +52,14 @@ def test_every_block_has_a_known_language():
     assert not unknown, f"blocks without bash/python/text: {unknown}"
 
 
+def _mapping_from_readme() -> str:
+    """The README's map.toml (its text block), so the documented file is the one tested."""
+    for lang, code, _ in BLOCKS:
+        if lang == "text" and code.startswith("# map.toml"):
+            return code
+    raise AssertionError("README.md: no map.toml block")
+
+
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory):
     from ephys2type import load_mouse
@@ -63,6 +72,14 @@ def workdir(tmp_path_factory):
     rows.to_csv(folder / "cells.csv", index=False)
     cells = rows.set_index("specimen_id")
     write_h5ad(folder / "cells.h5ad", cells, pd.DataFrame(index=cells.index))
+    # another lab's export of the same cells: other names, resistance in GOhm, tau in ms
+    theirs = cells.rename(
+        columns={"input_resistance": "Rin (GOhm)", "tau": "tau (ms)", "v_baseline": "Vrest"}
+    )
+    theirs["Rin (GOhm)"] /= 1000.0
+    theirs["tau (ms)"] *= 1000.0
+    theirs.rename_axis("cell_id").to_csv(folder / "their_cells.csv")
+    (folder / "map.toml").write_text(_mapping_from_readme())
     data = load_mouse()
     # a small lab export: 12 cells of each mouse subclass
     cells = data.y.groupby(data.y).head(12).index

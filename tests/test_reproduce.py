@@ -53,6 +53,7 @@ def test_every_stage_and_the_report_are_written(first_run):
         "spca_mouse",
         "models_human_revised",
         "transfer_strat5x5",
+        "holdout",
         "partial_protocols_human",
     ]
     assert not any(r.cached for r in first_run.results)
@@ -70,6 +71,7 @@ def test_every_stage_and_the_report_are_written(first_run):
         "without naming the label column",  # the paper's human labels are not invented
         "counts summed over",  # confusion matrices say they add up seeds
         "Cells recorded with fewer protocols",
+        "labels revised, the paper&#x27;s hold-out protocol",  # rf on the paper's own split
         "subthreshold + rheo + hero + spike_adaptation",  # the long-square-only row
     ):
         assert text in html, text
@@ -81,6 +83,8 @@ def test_every_stage_and_the_report_are_written(first_run):
     assert (out / "report.md").read_text().startswith("# ephys2type")
     metrics = json.loads((out / "models_human_revised" / "results" / "metrics.json").read_text())
     assert metrics["protocol"]["seeds"] == [0] and metrics["protocol"]["n_folds"] == 2
+    holdout = json.loads((out / "holdout" / "human_revised" / "metrics.json").read_text())
+    assert holdout["protocol"]["name"] == "holdout" and holdout["protocol"]["seeds"] == [0]
     partial = json.loads(
         (out / "partial_protocols_human" / "results" / "partial_protocols.json").read_text()
     )
@@ -116,6 +120,7 @@ def test_a_changed_configuration_or_code_recomputes(first_run, monkeypatch):
         model_stages=(),
         transfer_protocols=(),
         partial_protocols_species=(),
+        holdout_models=(),
     )
     before = Reproduction(changed, first_run.out)._key("any stage", {"spec": 1})
     monkeypatch.setattr(repro, "code_fingerprint", lambda: "another version of the code")

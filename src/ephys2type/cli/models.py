@@ -129,6 +129,13 @@ def predict(
             help="Read the features of an .h5ad file from this .obsm data frame instead of .X."
         ),
     ] = None,
+    mapping: Annotated[
+        Path | None,
+        typer.Option(
+            help="A TOML file mapping your column names (and units) to the model's features: "
+            '[columns] "your column" = { feature = "ri", unit = "GOhm" }.'
+        ),
+    ] = None,
     id_column: Annotated[
         str | None,
         typer.Option(
@@ -171,7 +178,7 @@ def predict(
         refuse_existing(out, force)
         refuse_existing(summary_path, force)
     trained = load_model(model)
-    cells = read_features(trained, features, id_column=id_column, obsm_key=obsm)
+    cells = read_features(trained, features, id_column=id_column, obsm_key=obsm, mapping=mapping)
     preds = trained.predict_table(cells)
     batch = summarize_batch(trained, cells, preds)
     if (message := batch.warning()) is not None:

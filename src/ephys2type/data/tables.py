@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from ephys2type.data.h5ad import is_h5ad, read_h5ad_features
+from ephys2type.data.mapping import ColumnMapping
 from ephys2type.data.schema import FeatureSchema
 from ephys2type.errors import Ephys2TypeWarning, TableError
 
@@ -249,6 +250,7 @@ def read_feature_table(
     check_unit_ranges: bool = True,
     obsm_key: str | None = None,
     allow_missing: bool = False,
+    mapping: ColumnMapping | None = None,
 ) -> pd.DataFrame:
     """Read an IPFX feature table: float64 columns in schema order, indexed by cell id.
 
@@ -258,6 +260,8 @@ def read_feature_table(
     first). Columns not in the schema (and not in ``ignore``) are dropped with a warning.
     With ``allow_missing``, schema columns absent from the file are left out of the result
     (a lab without some protocols) instead of being an error; at least one must be there.
+    A ``mapping`` (:mod:`ephys2type.data.mapping`) renames another lab's columns to the
+    schema's features and converts their units before any check.
     """
     locate = None
     if is_h5ad(path):
@@ -270,6 +274,16 @@ def read_feature_table(
         if obsm_key is not None:
             raise TableError(f"{path}: an .obsm key applies to .h5ad files only")
         raw = read_csv_text(path, what="feature table")
+    if mapping is not None:
+        absent = mapping.absent(raw)
+        if absent:
+            shown = ", ".join(absent[:8]) + (", ..." if len(absent) > 8 else "")
+            warnings.warn(
+                f"{path}: {len(absent)} column(s) of the mapping are not in the table: {shown}",
+                Ephys2TypeWarning,
+                stacklevel=2,
+            )
+        raw = mapping.rename(raw)
     if id_column is None:
         id_column = detect_id_column(raw, schema, preferred=preferred_id_column, path=path)
     index = index_by_id(raw, id_column, path=path).index  # id column present, no blanks/dupes
@@ -290,6 +304,8 @@ def read_feature_table(
         )
     X = to_numeric(raw, columns, path=path, locate=locate)
     X.index = index
+    if mapping is not None:
+        X = mapping.convert(X)
     if check_unit_ranges:
         check_units(X.reindex(columns=schema.columns), schema, path=path)
     return X

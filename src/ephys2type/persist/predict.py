@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from ephys2type.data.h5ad import annotate_h5ad, calls_for_h5ad, is_h5ad, write_h5ad
+from ephys2type.data.mapping import load_mapping
 from ephys2type.data.tables import read_feature_table
 from ephys2type.errors import TableError
 from ephys2type.files import atomic_write_text
@@ -19,10 +20,13 @@ def read_features(
     *,
     id_column: str | None = None,
     obsm_key: str | None = None,
+    mapping: str | Path | None = None,
 ) -> pd.DataFrame:
     """Read a features CSV or ``.h5ad`` file for ``model`` (checked against its schema),
     indexed by cell id. Columns of the schema may be absent (whole families a lab did not
-    record, or single features): the model predicts each cell from the families it has."""
+    record, or single features): the model predicts each cell from the families it has.
+    ``mapping`` is a TOML file mapping another lab's columns (and units) onto the schema's
+    (:mod:`ephys2type.data.mapping`)."""
     if id_column is not None and is_h5ad(features):
         raise TableError(f"{features}: the cell ids of an .h5ad file are its obs_names")
     return read_feature_table(
@@ -32,6 +36,7 @@ def read_features(
         preferred_id_column=model.info.get("id_column"),
         obsm_key=obsm_key,
         allow_missing=True,  # absent families: the model predicts from the others
+        mapping=None if mapping is None else load_mapping(mapping, model.schema),
     )
 
 
@@ -41,6 +46,7 @@ def predict_file(
     *,
     id_column: str | None = None,
     obsm_key: str | None = None,
+    mapping: str | Path | None = None,
 ) -> pd.DataFrame:
     """Read a features CSV or AnnData ``.h5ad`` file and predict every cell.
 
@@ -49,7 +55,7 @@ def predict_file(
     ``.h5ad`` file's ids are its ``.obs_names``; its features are ``.X`` (``var_names`` as
     feature names) or the data frame ``.obsm[obsm_key]``.
     """
-    cells = read_features(model, features, id_column=id_column, obsm_key=obsm_key)
+    cells = read_features(model, features, id_column=id_column, obsm_key=obsm_key, mapping=mapping)
     return model.predict_table(cells)
 
 

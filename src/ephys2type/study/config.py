@@ -49,6 +49,9 @@ class ReproduceConfig:
     transfer_curve_protocols: tuple[str, ...] = ("strat5x5",)  # learning curve only here
     transfer_strategies: tuple[str, ...] = _DEFAULT_TRANSFER.strategies
     transfer_pooled: tuple[str, ...] = _DEFAULT_TRANSFER.pooled
+    #: models run on the paper's own protocol (a stratified hold-out, 60/20/20 with the
+    #: inner validation split) beside our CV, on the datasets the paper reports numbers for
+    holdout_models: tuple[str, ...] = ("rf",)
     #: species of the partial-protocol table (cells with fewer protocols), its model and seeds
     partial_protocols_species: tuple[str, ...] = ("mouse", "human")
     partial_protocols_model: str = "rf"
@@ -114,7 +117,19 @@ class ReproduceConfig:
             *(f"spca_{s}" for s in self.spca_species),
             *(s.name for s in self.model_stages),
             *(f"transfer_{p}" for p in self.transfer_protocols),
+            *(["holdout"] if self.holdout_datasets() else []),
             *(f"partial_protocols_{s}" for s in self.partial_protocols_species),
+        ]
+
+    def holdout_datasets(self) -> list[tuple[str, str]]:
+        """(species, labels) of the hold-out stage: the model stages whose labels the paper
+        reports numbers for (mouse5, human revised and subclass), when models are set."""
+        if not self.holdout_models:
+            return []
+        return [
+            (s.species, s.labels)
+            for s in self.model_stages
+            if s.labels in ("mouse5", "revised", "subclass")
         ]
 
     def transfer_settings(self, protocol: str) -> TransferSettings:

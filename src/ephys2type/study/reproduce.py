@@ -144,6 +144,8 @@ class Reproduction:
             self.stage_models(stage)
         for protocol in self.config.transfer_protocols:
             self.stage_transfer(protocol)
+        if self.config.holdout_datasets():
+            self.stage_holdout()
         for species in self.config.partial_protocols_species:
             self.stage_partial_protocols(species)
         write_report(self.out, self.config, [r.to_dict() for r in self.results])
@@ -222,6 +224,33 @@ class Reproduction:
             write_evaluation(evaluation, folder / "results", overwrite=True)
 
         return self._run_stage(stage.name, spec, len(plan.folds) * len(stage.models), work)
+
+    def stage_holdout(self) -> StageResult:
+        """The paper's protocol beside our CV: a stratified hold-out, one split per seed."""
+        datasets = self.config.holdout_datasets()
+        spec = {
+            "models": list(self.config.holdout_models),
+            "datasets": [list(d) for d in datasets],
+            "seeds": self.config.seeds,
+        }
+        plans = []
+        for species, labels in datasets:
+            data = load_species(species, labels=labels)
+            plans.append((data, make_plan(data, "holdout", seeds=self.config.seeds)))
+
+        def work(folder: Path, advance) -> None:
+            for (species, labels), (data, plan) in zip(datasets, plans, strict=True):
+                evaluation = run_evaluation(
+                    data,
+                    [get_model(m) for m in self.config.holdout_models],
+                    plan,
+                    n_jobs=self.config.jobs,
+                    progress=advance,
+                )
+                write_evaluation(evaluation, folder / f"{species}_{labels}", overwrite=True)
+
+        n_fits = sum(len(p.folds) for _, p in plans) * len(self.config.holdout_models)
+        return self._run_stage("holdout", spec, n_fits, work)
 
     def stage_partial_protocols(self, species: str) -> StageResult:
         """Cells with fewer protocols: imputed vs deployed vs subset-trained, per subset."""

@@ -1,0 +1,132 @@
+"""Another lab's feature table: their column names and units, mapped onto a schema's.
+
+A mapping is a small TOML file, one line per column of their table::
+
+    # their column = the schema feature it is, and the unit their values are in
+    [columns]
+    "Input resistance" = { feature = "ri", unit = "GOhm" }
+    "Vrest (mV)" = { feature = "vrest" }              # unit: the schema's (mV)
+    tau_s = { feature = "tau", unit = "s" }
+
+Their columns are renamed and their values converted to the schema's units through
+``units.toml`` (a unit of another dimension is refused); the median-range check of
+:func:`~ephys2type.data.tables.check_units` then catches a declared unit that is wrong. Every
+problem of a mapping (unknown feature, unknown unit, unit of the wrong dimension, two
+columns for one feature, unknown keys) is reported in one error.
+"""
+
+from __future__ import annotations
+
+import difflib
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from ephys2type.data.schema import FeatureSchema, conversion_factor, units_table
+from ephys2type.errors import SchemaError, TableError
+
+
+@dataclass(frozen=True)
+class MappedColumn:
+    """One of their columns: the schema feature it is and the factor to the schema's unit."""
+
+    source: str
+    feature: str
+    unit: str
+    factor: float
+
+
+@dataclass(frozen=True)
+class ColumnMapping:
+    """Their columns -> schema features (see the module docstring)."""
+
+    columns: tuple[MappedColumn, ...]
+    origin: str = "<mapping>"
+
+    def rename(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """``frame`` with their columns renamed to the features (values untouched)."""
+        clash = [
+            c.feature for c in self.columns if c.feature in frame.columns and c.source != c.feature
+        ]
+        if clash:
+            raise TableError(
+                f"{self.origin}: the table already has column(s) {', '.join(clash)}, which the "
+                "mapping also maps other columns onto"
+            )
+        return frame.rename(columns={c.source: c.feature for c in self.columns})
+
+    def convert(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Numeric features (already renamed) converted to the schema's units."""
+        out = X.copy()
+        for c in self.columns:
+            if c.feature in out.columns and c.factor != 1.0:
+                out[c.feature] = out[c.feature] * c.factor
+        return out
+
+    def absent(self, frame: pd.DataFrame) -> list[str]:
+        """Their columns the mapping names that ``frame`` does not have."""
+        return [c.source for c in self.columns if c.source not in frame.columns]
+
+
+def load_mapping(path: str | Path, schema: FeatureSchema) -> ColumnMapping:
+    """Read and check a mapping file against ``schema`` (one error lists every problem)."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text("utf-8"))
+    except FileNotFoundError:
+        raise TableError(f"{path}: mapping file not found") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise TableError(f"{path}: not a valid TOML mapping ({exc})") from None
+    return parse_mapping(raw, schema, origin=str(path))
+
+
+def parse_mapping(
+    raw: Mapping, schema: FeatureSchema, *, origin: str = "<mapping>"
+) -> ColumnMapping:
+    """A :class:`ColumnMapping` from its dictionary form (the TOML's ``[columns]`` table)."""
+    problems: list[str] = []
+    unknown_top = set(raw) - {"columns"}
+    if unknown_top:
+        problems.append(f"unknown section(s) {sorted(unknown_top)} (expected [columns])")
+    entries = raw.get("columns")
+    if not isinstance(entries, Mapping) or not entries:
+        raise TableError(f"{origin}: no [columns] table mapping your columns to features")
+    units = units_table()
+    columns, targets = [], {}
+    for source, spec in entries.items():
+        if isinstance(spec, str):
+            spec = {"feature": spec}
+        if not isinstance(spec, Mapping) or "feature" not in spec:
+            problems.append(f'{source!r}: give {{ feature = "...", unit = "..." }}')
+            continue
+        extra = set(spec) - {"feature", "unit"}
+        if extra:
+            problems.append(f"{source!r}: unknown key(s) {sorted(extra)}")
+        feature = str(spec["feature"])
+        try:
+            target_unit = schema.feature(feature).unit
+        except SchemaError:
+            close = difflib.get_close_matches(feature, schema.columns, n=3)
+            hint = f" (did you mean {', '.join(close)}?)" if close else ""
+            problems.append(f"{source!r}: no feature {feature!r} in schema {schema.name!r}{hint}")
+            continue
+        unit = str(spec.get("unit", target_unit))
+        if unit not in units:
+            problems.append(f"{source!r}: unknown unit {unit!r} (known: {', '.join(units)})")
+            continue
+        try:
+            factor = conversion_factor(unit, target_unit)
+        except SchemaError as exc:
+            problems.append(f"{source!r} -> {feature}: {exc}")
+            continue
+        if feature in targets:
+            problems.append(f"{targets[feature]!r} and {source!r} both map to {feature!r}")
+            continue
+        targets[feature] = source
+        columns.append(MappedColumn(str(source), feature, unit, factor))
+    if problems:
+        raise TableError(f"{origin}: bad mapping: " + "; ".join(problems))
+    return ColumnMapping(tuple(columns), origin=origin)

@@ -1,0 +1,113 @@
+"""Another lab's table: their column names and units mapped onto the model's features."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ephys2type.data.mapping import load_mapping, parse_mapping
+from ephys2type.data.schema import get_schema
+from ephys2type.errors import TableError
+
+GOOD = """
+# their column = the feature it is, with their unit
+[columns]
+"Rin (GOhm)" = { feature = "input_resistance", unit = "GOhm" }
+"tau (ms)" = { feature = "tau", unit = "ms" }
+"I_rheo" = { feature = "rheobase_i", unit = "nA" }
+"Vrest" = "v_baseline"
+"""
+
+
+def test_a_mapping_converts_units_through_the_declared_dimensions(tmp_path):
+    path = tmp_path / "map.toml"
+    path.write_text(GOOD)
+    mapping = load_mapping(path, get_schema("human"))
+    factors = {c.feature: c.factor for c in mapping.columns}
+    assert factors["input_resistance"] == pytest.approx(1000.0)  # GOhm -> MOhm
+    assert factors["tau"] == pytest.approx(1e-3)  # ms -> s
+    assert factors["rheobase_i"] == pytest.approx(1000.0)  # nA -> pA
+    assert factors["v_baseline"] == 1.0  # unit omitted: the schema's
+
+
+def test_every_problem_of_a_bad_mapping_in_one_error():
+    raw = {
+        "columns": {
+            "a": {"feature": "input_resistanse", "unit": "MOhm"},  # typo
+            "b": {"feature": "tau", "unit": "mV"},  # voltage for a time
+            "c": {"feature": "rheobase_i", "unit": "amps"},  # unknown unit
+            "d": {"feature": "v_baseline"},
+            "e": {"feature": "v_baseline"},  # two columns for one feature
+        }
+    }
+    with pytest.raises(TableError) as err:
+        parse_mapping(raw, get_schema("human"), origin="map.toml")
+    message = str(err.value)
+    assert message.count("map.toml: bad mapping") == 1
+    assert "no feature 'input_resistanse'" in message and "did you mean input_resistance" in message
+    assert "cannot convert 'mV' (voltage) to 's' (time)" in message
+    assert "unknown unit 'amps'" in message
+    assert "'d' and 'e' both map to 'v_baseline'" in message
+    with pytest.raises(TableError, match=r"no \[columns\] table"):
+        parse_mapping({}, get_schema("human"))
+
+
+@pytest.fixture(scope="module")
+def human_model(tmp_path_factory):
+    from ephys2type import load_human
+    from ephys2type.persist.train import train_model
+
+    data = load_human()
+    folder = tmp_path_factory.mktemp("mapping") / "model"
+    train_model(data, "logreg", random_state=0, family_subsets=False).save(folder)
+    return folder, data.X.iloc[:40]
+
+
+def _their_table(cells: pd.DataFrame) -> pd.DataFrame:
+    """The cells as another lab exports them: other names, other units."""
+    theirs = cells.rename(
+        columns={
+            "input_resistance": "Rin (GOhm)",
+            "tau": "tau (ms)",
+            "rheobase_i": "I_rheo",
+            "v_baseline": "Vrest",
+        }
+    )
+    theirs["Rin (GOhm)"] = theirs["Rin (GOhm)"] / 1000.0
+    theirs["tau (ms)"] = theirs["tau (ms)"] * 1000.0
+    theirs["I_rheo"] = theirs["I_rheo"] / 1000.0
+    return theirs.rename_axis("cell_id").reset_index()
+
+
+def test_predict_with_renamed_columns_and_other_units(run_cli, clean_error, human_model, tmp_path):
+    folder, cells = human_model
+    ours = tmp_path / "ours.csv"
+    cells.rename_axis("cell_id").reset_index().to_csv(ours, index=False)
+    theirs = tmp_path / "theirs.csv"
+    _their_table(cells).to_csv(theirs, index=False)
+    mapping = tmp_path / "map.toml"
+    mapping.write_text(GOOD)
+    expected, got = tmp_path / "a.csv", tmp_path / "b.csv"
+    assert run_cli("predict", "-m", folder, "-f", ours, "-o", expected).code == 0
+    result = run_cli("predict", "-m", folder, "-f", theirs, "--mapping", mapping, "-o", got)
+    assert result.code == 0, result
+    a, b = pd.read_csv(expected), pd.read_csv(got)
+    assert list(a["predicted"]) == list(b["predicted"])
+    np.testing.assert_allclose(a["probability"], b["probability"], rtol=1e-6)
+    # without the mapping the renamed columns are unknown: the table is refused or imputed
+    # (here: four columns missing, a warning names them)
+    result = run_cli("predict", "-m", folder, "-f", theirs)
+    assert result.code == 0 and "4 column(s) missing" in result.err
+    # a slip in a declared unit is caught by the median-range check
+    mapping.write_text(GOOD.replace('unit = "GOhm"', 'unit = "MOhm"'))
+    clean_error(
+        run_cli("predict", "-m", folder, "-f", theirs, "--mapping", mapping),
+        "input_resistance",
+    )
+    mapping.write_text('[columns]\n"Rin (GOhm)" = { feature = "tau", unit = "GOhm" }\n')
+    clean_error(
+        run_cli("predict", "-m", folder, "-f", theirs, "--mapping", mapping),
+        "bad mapping",
+        "cannot convert 'GOhm' (resistance) to 's' (time)",
+    )
