@@ -202,3 +202,12 @@ def test_evaluate_with_available_families(run_cli, clean_error, tmp_path):
         run_cli("evaluate", "--available-families", "subthreshold", "--importance"),
         "cannot be combined",
     )
+
+
+def test_families_command_lists_protocols_and_subsets(run_cli):
+    result = run_cli("data", "families", "--species", "human")
+    assert result.code == 0, result
+    out = " ".join(result.out.split())
+    assert "family subsets a lab plausibly has" in out
+    assert "subthreshold + rheo + hero + spike_adaptation + chirp" in out
+    assert "long_square" in out and "short_square" in out

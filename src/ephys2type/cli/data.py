@@ -73,9 +73,10 @@ def families(
         typer.Option(help="A schema file (TOML/JSON) instead of a built-in schema."),
     ] = None,
 ) -> None:
-    """List the feature families of a schema with their columns and units.
+    """List the feature families of a schema with their protocol, columns and units.
 
-    --species takes mouse, human or aligned (the cross-species schema).
+    --species takes mouse, human or aligned (the cross-species schema). The family subsets a
+    saved model also covers (cells recorded without some protocols) are listed below.
 
     Example: ephys2type data families --species human
     """
@@ -89,6 +90,7 @@ def families(
     out.print(f"{len(sch.families)} families, {len(sch.columns)} features")
     table = Table(show_lines=True)
     table.add_column("family")
+    table.add_column("protocol")
     table.add_column("flags")
     table.add_column("features (unit)")
     for fam in sch.families:
@@ -104,8 +106,11 @@ def families(
                     for sp, s in f.sources.items()
                 )
             cols.append(f"{f.name} ({f.unit}){src}")
-        table.add_row(f"{fam.name}\n{fam.title}", flags, "\n".join(cols))
+        table.add_row(f"{fam.name}\n{fam.title}", fam.stimulus, flags, "\n".join(cols))
     out.print(table)
+    out.print("family subsets a lab plausibly has (protocols recorded), largest first:")
+    for subset in sch.protocol_subsets():
+        out.print("  " + " + ".join(subset))
 
 
 @data_app.command("alignment")

@@ -17,32 +17,26 @@ def _bare_flags(params) -> None:
             param.metavar = ""
 
 
-class FlagCommand(TyperCommand):
+class _BareFlags:
+    """Mixin: every flag of the command, ``--help`` included, gets an empty metavar."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        _bare_flags(self.params)
+
+    def get_help_option(self, ctx):
+        option = super().get_help_option(ctx)
+        if option is not None:
+            _bare_flags([option])
+        return option
+
+
+class FlagCommand(_BareFlags, TyperCommand):
     """A command whose help lists flags bare (no ``<bool>``)."""
 
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        _bare_flags(self.params)
 
-    def get_help_option(self, ctx):
-        option = super().get_help_option(ctx)
-        if option is not None:
-            _bare_flags([option])
-        return option
-
-
-class FlagGroup(TyperGroup):
+class FlagGroup(_BareFlags, TyperGroup):
     """A command group whose help lists flags bare (no ``<bool>``)."""
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        _bare_flags(self.params)
-
-    def get_help_option(self, ctx):
-        option = super().get_help_option(ctx)
-        if option is not None:
-            _bare_flags([option])
-        return option
 
 
 def use_bare_flags(*apps: typer.Typer) -> None:

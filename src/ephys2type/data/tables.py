@@ -34,6 +34,11 @@ MAX_ABS_VALUE = 1e9
 H5AD_ID_COLUMN = "obs_names"
 
 
+def _shown(names: Sequence[str], limit: int = 8) -> str:
+    """The first ``limit`` names, comma-separated, with '...' when there are more."""
+    return ", ".join(map(str, names[:limit])) + (", ..." if len(names) > limit else "")
+
+
 def _line(frame: pd.DataFrame, pos: int) -> int:
     """File line of the row at position ``pos`` (tables keep read_csv's 0-based row labels)."""
     label = frame.index[pos]
@@ -277,9 +282,9 @@ def read_feature_table(
     if mapping is not None:
         absent = mapping.absent(raw)
         if absent:
-            shown = ", ".join(absent[:8]) + (", ..." if len(absent) > 8 else "")
             warnings.warn(
-                f"{path}: {len(absent)} column(s) of the mapping are not in the table: {shown}",
+                f"{path}: {len(absent)} column(s) of the mapping are not in the table: "
+                f"{_shown(absent)}",
                 Ephys2TypeWarning,
                 stacklevel=2,
             )
@@ -296,9 +301,9 @@ def read_feature_table(
     else:
         extra = check_columns(raw, schema, path=path, ignore=[id_column, *ignore])
     if extra:
-        shown = ", ".join(extra[:8]) + (", ..." if len(extra) > 8 else "")
         warnings.warn(
-            f"{path}: ignoring {len(extra)} column(s) not in schema {schema.name!r}: {shown}",
+            f"{path}: ignoring {len(extra)} column(s) not in schema {schema.name!r}: "
+            f"{_shown(extra)}",
             Ephys2TypeWarning,
             stacklevel=2,
         )

@@ -1,0 +1,147 @@
+"""Benchmark: human cells from another recording condition, region or donor, without outside data.
+
+Run on demand (not part of the test suite):
+
+    .venv/bin/python benchmarks/held_out_condition.py [--out FILE.json]
+
+For each split a model is trained as ``ephys2type train`` trains it (random forest, family
+subsets, temperature) on one part of the human cells (revised labels, QC default) and
+predicts the other part as ``ephys2type predict`` does:
+
+- condition: train on slice-culture cells, predict acute cells, and the reverse;
+- region: train on MTG cells, predict the cells of every other region;
+- donor: donor-grouped 5-fold (no donor on both sides).
+
+Each is paired with a control: a quarter of the training domain (stratified) is held back
+and predicted by the same model, so "accuracy falls" and "flags rise" are measured against
+cells of the training kind. Reported: accuracy and macro-F1 of the held-out cells; the
+share flagged out of distribution and the accuracy of flagged vs unflagged cells; and how
+often a batch of 30 cells is declared shifted (``shift_detected``) when drawn from the
+held-out domain vs from the control (200 batches each).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import f1_score
+from sklearn.model_selection import StratifiedGroupKFold, train_test_split
+
+from ephys2type import load_human
+from ephys2type.errors import Ephys2TypeWarning
+from ephys2type.files import atomic_write_text, dumps_json
+from ephys2type.persist.batch import summarize_batch
+from ephys2type.persist.train import train_model
+
+BATCH, N_BATCHES = 30, 200
+
+
+def _score(model, data, cells: pd.Index, rng: np.random.Generator) -> dict:
+    X, y = data.X.loc[cells], data.y.loc[cells]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Ephys2TypeWarning)
+        table = model.predict_table(X)
+        detected = []
+        for _ in range(N_BATCHES):
+            pick = rng.choice(len(cells), size=min(BATCH, len(cells)), replace=False)
+            batch = table.iloc[pick]
+            detected.append(summarize_batch(model, X.iloc[pick], batch).shift_detected)
+    right = (table["predicted"] == y).to_numpy()
+    flagged = table["out_of_distribution"].to_numpy()
+    return {
+        "n_cells": len(cells),
+        "accuracy": float(right.mean()),
+        "macro_f1": float(f1_score(y, table["predicted"], average="macro")),
+        "flagged_share": float(flagged.mean()),
+        "accuracy_flagged": float(right[flagged].mean()) if flagged.any() else None,
+        "accuracy_unflagged": float(right[~flagged].mean()) if (~flagged).any() else None,
+        f"batches_of_{BATCH}_declared_shifted": float(np.mean(detected)),
+    }
+
+
+def _split(data, train_cells, test_cells, name: str, seed: int) -> dict:
+    """One model, trained on the training domain minus a random control set, predicts the
+    held-out domain and the control set (same model, so the two are like for like)."""
+    rng = np.random.default_rng(seed)
+    n_control = min(len(test_cells), len(train_cells) // 4)
+    y = data.y.loc[train_cells]
+    tr, control = train_test_split(
+        np.asarray(train_cells), test_size=n_control, stratify=y, random_state=seed
+    )
+    model = train_model(data.subset(pd.Index(tr)), "rf", random_state=seed)
+    return {
+        "split": name,
+        "n_train": len(tr),
+        "held_out": _score(model, data, test_cells, rng),
+        "control": _score(model, data, pd.Index(control), rng),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--out", type=Path, default=Path("benchmarks/results/held_out_condition.json")
+    )
+    args = parser.parse_args()
+    start = time.perf_counter()
+    data = load_human()
+    meta = data.meta
+    rows = []
+    for a, b in (("culture", "acute"), ("acute", "culture")):
+        rows.append(
+            _split(
+                data,
+                meta.index[meta["condition"] == a],
+                meta.index[meta["condition"] == b],
+                f"condition: train {a}, predict {b}",
+                0,
+            )
+        )
+    mtg = meta["structure"] == "MTG"
+    rows.append(
+        _split(data, meta.index[mtg], meta.index[~mtg], "region: train MTG, predict others", 0)
+    )
+    donor_scores = []
+    folds = StratifiedGroupKFold(n_splits=5, shuffle=True, random_state=0)
+    for k, (tr, te) in enumerate(folds.split(data.X, data.y, groups=data.groups)):
+        model = train_model(data.subset(data.X.index[tr]), "rf", random_state=k)
+        donor_scores.append(_score(model, data, data.X.index[te], np.random.default_rng(k)))
+    rows.append(
+        {
+            "split": "donor-grouped 5-fold (mean over folds)",
+            "held_out": {
+                key: float(np.mean([s[key] for s in donor_scores if s[key] is not None]))
+                for key in donor_scores[0]
+            },
+            "control": None,
+        }
+    )
+    result = {
+        "benchmark": "held-out condition / region / donor, human revised labels, rf as deployed",
+        "n_cells": len(data),
+        "seconds": time.perf_counter() - start,
+        "splits": rows,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(args.out, dumps_json(result), overwrite=True)
+    for r in rows:
+        for side in ("held_out", "control"):
+            s = r[side]
+            if s is None:
+                continue
+            print(
+                f"{r['split']:42s} {side:8s} n={s['n_cells']:4.0f} acc={100 * s['accuracy']:.1f} "
+                f"F1={100 * s['macro_f1']:.1f} flagged={100 * s['flagged_share']:.1f}% "
+                f"acc flagged={s['accuracy_flagged']} unflagged={s['accuracy_unflagged']} "
+                f"shifted batches={100 * s[f'batches_of_{BATCH}_declared_shifted']:.0f}%"
+            )
+    print(f"wrote {args.out} ({result['seconds']:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()

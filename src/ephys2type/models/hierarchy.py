@@ -1,0 +1,142 @@
+"""Subclass, then t-type within it: a two-level classifier whose levels never disagree.
+
+A flat classifier over 55 mouse t-types can call a cell "Sst Calb2 Pdlim5" while its most
+likely subclass is Pvalb. :class:`HierarchicalClassifier` fits one model for the parent level
+(subclass) and one per parent for its children (t-types), with any model of the registry at
+each node. The leaf probabilities are P(parent) x P(child | parent), so summing a parent's
+children gives back exactly the parent level's probability, and the call is made top-down:
+the most likely parent, then its most likely child.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.utils.validation import check_is_fitted
+
+from ephys2type.data.schema import FeatureSchema
+from ephys2type.models.registry import ModelSpec, get_model
+
+
+class HierarchicalClassifier(ClassifierMixin, BaseEstimator):
+    """Parent level (e.g. subclass), then child level (e.g. t-type) within each parent.
+
+    Parameters
+    ----------
+    model : str or ModelSpec
+        The registry model fitted at every node.
+    schema : FeatureSchema
+        Schema of the columns of ``X``.
+    parent_of : mapping child label -> parent label
+        Every label of ``y`` must have a parent.
+    random_state : int, default 0
+
+    Attributes
+    ----------
+    classes_ : the child labels (leaves); parents_ : the parent labels;
+    parent_model_ : the parent-level model; child_models_ : parent -> its child-level model
+    (absent for a parent with a single child).
+
+    Examples
+    --------
+    >>> from ephys2type.testing.synthetic import make_synthetic
+    >>> data = make_synthetic(300, n_classes=4, random_state=0)
+    >>> parent_of = {c: ("AB" if c in ("type_A", "type_B") else "CD") for c in data.classes}
+    >>> clf = HierarchicalClassifier(
+    ...     model="logreg", schema=data.schema, parent_of=parent_of
+    ... ).fit(data.X, data.y)
+    >>> list(clf.parents_)
+    ['AB', 'CD']
+    >>> table = clf.predict_levels(data.X.iloc[:2])
+    >>> list(table.columns)
+    ['parent', 'parent_probability', 'child', 'child_probability']
+    """
+
+    def __init__(
+        self,
+        *,
+        model: str | ModelSpec = "rf",
+        schema: FeatureSchema | None = None,
+        parent_of: Mapping[str, str] | None = None,
+        random_state: int = 0,
+    ):
+        self.model = model
+        self.schema = schema
+        self.parent_of = parent_of
+        self.random_state = random_state
+
+    def fit(self, X: pd.DataFrame, y) -> HierarchicalClassifier:
+        """Fit the parent-level model and one child-level model per parent."""
+        if self.schema is None or self.parent_of is None:
+            raise ValueError("HierarchicalClassifier needs the schema and parent_of")
+        spec = get_model(self.model) if isinstance(self.model, str) else self.model
+        y = np.asarray(y, dtype=object)
+        orphans = sorted(set(y) - set(self.parent_of))
+        if orphans:
+            raise ValueError(f"labels without a parent: {', '.join(map(str, orphans[:5]))}")
+        parents = np.array([self.parent_of[c] for c in y], dtype=object)
+        self.parent_model_ = clone(spec.build(self.schema, self.random_state))
+        self.parent_model_.fit(X, parents)
+        self.parents_ = np.asarray(self.parent_model_.classes_, dtype=object)
+        self.children_ = {p: sorted(set(y[parents == p])) for p in self.parents_}
+        self.child_models_ = {}
+        for p, kids in self.children_.items():
+            if len(kids) > 1:
+                rows = parents == p
+                model = clone(spec.build(self.schema, self.random_state))
+                part = X.loc[rows] if hasattr(X, "loc") else X[rows]
+                self.child_models_[p] = model.fit(part, y[rows])
+        self.classes_ = np.asarray(
+            [c for p in self.parents_ for c in self.children_[p]], dtype=object
+        )
+        return self
+
+    def _parent_proba(self, X) -> np.ndarray:
+        return self.parent_model_.predict_proba(X)
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Leaf probabilities P(parent) x P(child | parent), columns in ``classes_`` order."""
+        check_is_fitted(self, "parent_model_")
+        top = self._parent_proba(X)
+        out = []
+        for j, p in enumerate(self.parents_):
+            kids = self.children_[p]
+            if p in self.child_models_:
+                model = self.child_models_[p]
+                within = pd.DataFrame(model.predict_proba(X), columns=list(model.classes_))
+                within = within.reindex(columns=kids, fill_value=0.0).to_numpy()
+            else:
+                within = np.ones((len(top), 1))
+            out.append(top[:, [j]] * within)
+        return np.hstack(out)
+
+    def predict_levels(self, X) -> pd.DataFrame:
+        """Per cell: the most likely parent and, within it, the most likely child, with
+        their probabilities (the child's is P(parent) x P(child | parent))."""
+        proba = self.predict_proba(X)
+        top = self._parent_proba(X)
+        parent_pos = top.argmax(axis=1)
+        child, child_p = [], []
+        start = np.cumsum([0] + [len(self.children_[p]) for p in self.parents_])
+        for r, j in enumerate(parent_pos):
+            block = proba[r, start[j] : start[j + 1]]
+            k = int(block.argmax())
+            child.append(self.children_[self.parents_[j]][k])
+            child_p.append(float(block[k]))
+        index = X.index if hasattr(X, "index") else None
+        return pd.DataFrame(
+            {
+                "parent": self.parents_[parent_pos],
+                "parent_probability": top.max(axis=1),
+                "child": child,
+                "child_probability": child_p,
+            },
+            index=index,
+        )
+
+    def predict(self, X) -> np.ndarray:
+        """The child-level call, made top-down (never outside the predicted parent)."""
+        return self.predict_levels(X)["child"].to_numpy(dtype=object)
