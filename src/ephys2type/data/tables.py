@@ -159,11 +159,17 @@ def to_numeric(
 
 
 def check_columns(
-    frame: pd.DataFrame, schema: FeatureSchema, *, path: str | Path, ignore: Sequence[str] = ()
+    frame: pd.DataFrame,
+    schema: FeatureSchema,
+    *,
+    path: str | Path,
+    ignore: Sequence[str] = (),
+    allow_missing: bool = False,
 ) -> list[str]:
-    """Raise if a schema column is missing; return the extra (ignored) columns."""
+    """Raise if a schema column is missing (unless ``allow_missing``); return the extra
+    (ignored) columns."""
     missing = [c for c in schema.columns if c not in frame.columns]
-    if missing:
+    if missing and not allow_missing:
         shown = ", ".join(missing[:12]) + (
             f", ... ({len(missing)} in all)" if len(missing) > 12 else ""
         )
@@ -292,14 +298,12 @@ def read_feature_table(
     if id_column is None:
         id_column = detect_id_column(raw, schema, preferred=preferred_id_column, path=path)
     index = index_by_id(raw, id_column, path=path).index  # id column present, no blanks/dupes
-    columns = schema.columns
-    if allow_missing:
-        columns = [c for c in schema.columns if c in raw.columns]
-        if not columns:
-            raise TableError(f"{path}: none of the columns of schema {schema.name!r} is there")
-        extra = [c for c in raw.columns if c not in {*schema.columns, id_column, *ignore}]
-    else:
-        extra = check_columns(raw, schema, path=path, ignore=[id_column, *ignore])
+    extra = check_columns(
+        raw, schema, path=path, ignore=[id_column, *ignore], allow_missing=allow_missing
+    )
+    columns = [c for c in schema.columns if c in raw.columns]
+    if not columns:
+        raise TableError(f"{path}: none of the columns of schema {schema.name!r} is there")
     if extra:
         warnings.warn(
             f"{path}: ignoring {len(extra)} column(s) not in schema {schema.name!r}: "

@@ -138,11 +138,16 @@ def run_partial_protocols(
 
 
 def _fold(data: PatchSeqData, model: str | ModelSpec, fold, subsets, single_thread: bool = False):
-    if single_thread:
-        from threadpoolctl import threadpool_limits
+    """One fold; ``single_thread``: one worker among several (one thread, ``n_jobs=1``)."""
+    if not single_thread:
+        return _score_fold(data, model, fold, subsets, one_job=False)
+    from threadpoolctl import threadpool_limits
 
-        with threadpool_limits(1):
-            return _fold(data, model, fold, subsets)
+    with threadpool_limits(1):
+        return _score_fold(data, model, fold, subsets, one_job=True)
+
+
+def _score_fold(data: PatchSeqData, model: str | ModelSpec, fold, subsets, *, one_job: bool):
     classes = data.classes
     X, y = data.X, data.y.to_numpy()
     clf = ProtocolSubsetClassifier(
@@ -150,7 +155,7 @@ def _fold(data: PatchSeqData, model: str | ModelSpec, fold, subsets, single_thre
         schema=data.schema,
         subsets=subsets,
         random_state=fold_seed(fold.seed, fold.fold),
-        n_jobs=1 if single_thread else None,
+        n_jobs=1 if one_job else None,
     )
     t0 = time.perf_counter()
     clf.fit(X.iloc[fold.train], y[fold.train])

@@ -100,7 +100,9 @@ class HierarchicalClassifier(ClassifierMixin, BaseEstimator):
     def predict_proba(self, X) -> np.ndarray:
         """Leaf probabilities P(parent) x P(child | parent), columns in ``classes_`` order."""
         check_is_fitted(self, "parent_model_")
-        top = self._parent_proba(X)
+        return self._leaf_proba(X, self._parent_proba(X))
+
+    def _leaf_proba(self, X, top: np.ndarray) -> np.ndarray:
         out = []
         for j, p in enumerate(self.parents_):
             kids = self.children_[p]
@@ -116,8 +118,9 @@ class HierarchicalClassifier(ClassifierMixin, BaseEstimator):
     def predict_levels(self, X) -> pd.DataFrame:
         """Per cell: the most likely parent and, within it, the most likely child, with
         their probabilities (the child's is P(parent) x P(child | parent))."""
-        proba = self.predict_proba(X)
+        check_is_fitted(self, "parent_model_")
         top = self._parent_proba(X)
+        proba = self._leaf_proba(X, top)
         parent_pos = top.argmax(axis=1)
         child, child_p = [], []
         start = np.cumsum([0] + [len(self.children_[p]) for p in self.parents_])

@@ -276,16 +276,18 @@ class TrainedModel:
 
     def add_subset(self, model: TrainedModel) -> None:
         """Add a model trained on a family subset of this model's schema."""
-        if model.classes != self.classes:
-            raise ModelFileError("a family-subset model has other classes than its parent")
+        self._check_classes(model)
         self._subsets.append(model)
         self._subset_families.append(model.schema.family_names)
+
+    def _check_classes(self, model: TrainedModel) -> None:
+        if model.classes != self.classes:
+            raise ModelFileError("a family-subset model has other classes than its parent")
 
     def _subset(self, k: int) -> TrainedModel:
         if callable(self._subsets[k]):
             model = self._subsets[k]()
-            if model.classes != self.classes:
-                raise ModelFileError("a family-subset model has other classes than its parent")
+            self._check_classes(model)
             self._subsets[k] = model
         return self._subsets[k]
 
