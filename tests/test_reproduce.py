@@ -35,6 +35,8 @@ TINY = ReproduceConfig(
     transfer_pooled=(),
     partial_protocols_species=("human",),
     partial_protocols_model="logreg",
+    ttype_species=("human",),
+    ttype_models=("logreg",),
 )
 
 
@@ -55,6 +57,7 @@ def test_every_stage_and_the_report_are_written(first_run):
         "transfer_strat5x5",
         "holdout",
         "partial_protocols_human",
+        "ttypes_human",
     ]
     assert not any(r.cached for r in first_run.results)
     html = (out / "report.html").read_text()
@@ -73,6 +76,8 @@ def test_every_stage_and_the_report_are_written(first_run):
         "Cells recorded with fewer protocols",
         "labels revised, the paper&#x27;s hold-out protocol",  # rf on the paper's own split
         "subthreshold + rheo + hero + spike_adaptation",  # the long-square-only row
+        "17 t-types in 4 subclasses",  # the t-type stage
+        "logreg-hier",
     ):
         assert text in html, text
     assert "<script" not in html  # self-contained, static
@@ -111,7 +116,7 @@ def test_a_changed_configuration_or_code_recomputes(first_run, monkeypatch):
     run.run()
     cached = {r.name: r.cached for r in run.results}
     assert not cached["models_human_revised"] and cached["transfer_strat5x5"]
-    assert cached["partial_protocols_human"]
+    assert cached["partial_protocols_human"] and cached["ttypes_human"]
     # a code change invalidates every stage's key (the key is built the same way for all
     # stages, so rerunning the cheapest stage alone shows it)
     qc_only = replace(
@@ -121,6 +126,7 @@ def test_a_changed_configuration_or_code_recomputes(first_run, monkeypatch):
         transfer_protocols=(),
         partial_protocols_species=(),
         holdout_models=(),
+        ttype_species=(),
     )
     before = Reproduction(changed, first_run.out)._key("any stage", {"spec": 1})
     monkeypatch.setattr(repro, "code_fingerprint", lambda: "another version of the code")
@@ -153,7 +159,7 @@ def test_an_interrupted_run_leaves_no_report(first_run, monkeypatch, tmp_path):
 
 def test_quick_and_full_configurations():
     quick, full = ReproduceConfig.quick_run(), ReproduceConfig.full()
-    assert quick.quick and quick.seeds == 1 and full.seeds == 5 and full.folds == 5
+    assert quick.quick and quick.seeds == 1 and full.seeds == 3 and full.folds == 5
     names = {s.name for s in full.model_stages}
     assert names == {
         "models_mouse_mouse5",

@@ -76,12 +76,35 @@ def evaluate(
             "('subset'). See `ephys2type data families`.",
         ),
     ] = None,
+    confidence: Annotated[
+        float,
+        typer.Option(
+            min=0.5,
+            max=0.999,
+            help="Two-level labels (--labels ttype): coverage promised by the conformal "
+            "prediction sets at each level.",
+        ),
+    ] = 0.9,
+    max_set_size: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Two-level labels: a cell whose t-type set holds more types than this is "
+            "called at the subclass only.",
+        ),
+    ] = 3,
     jobs: JobsOpt = 2,
     out: OutOpt = None,
     force: ForceOpt = False,
     list_models: Annotated[bool, typer.Option(help="List the models and exit.")] = False,
 ) -> None:
     """Cross-validate models on one split plan; write metrics, predictions and figures.
+
+    With two-level labels (--labels ttype: subclass, then t-type) every model runs flat and
+    hierarchical ('<model>-hier'), both with class-conditional conformal prediction sets, and
+    the run is scored per level (accuracy, balanced accuracy, macro-F1, top-3 accuracy,
+    coverage and mean set size, cells called at the t-type): levels.csv,
+    coverage_per_class.csv, accuracy_vs_called.png.
 
     Every model runs on identical folds, so the run also reports paired differences
     (corrected resampled t-test). Results go to results/<species>_<labels>_<features>_<protocol>
@@ -91,6 +114,8 @@ def evaluate(
 
     Example: ephys2type evaluate --species mouse --model hgb --available-families
     subthreshold,spike_train,long_square
+
+    Example: ephys2type evaluate --species human --labels ttype --model rf
     """
     from ephys2type.errors import Ephys2TypeError
     from ephys2type.evaluation.runner import run_evaluation
@@ -121,6 +146,12 @@ def evaluate(
         label_column=label_column,
         donor_column=donor_column,
     )
+    levels = _has_parent_level(data)
+    if levels and (importance or available_families is not None):
+        raise Ephys2TypeError(
+            f"--labels {data.label_scheme} is scored per level; --importance and "
+            "--available-families work with one-level labels only"
+        )
     families = None
     if available_families is not None:
         if importance:
@@ -140,6 +171,23 @@ def evaluate(
     out_console.print(
         f"{plan.dataset['description']}; {plan.protocol}: {len(plan.folds)} fits per model"
     )
+    if levels:
+        from ephys2type.evaluation.levels import run_levels, write_levels
+
+        with progress_bar(2 * len(plan.folds) * len(specs), "evaluate") as advance:
+            result = run_levels(
+                data,
+                specs,
+                plan,
+                confidence=confidence,
+                max_set_size=max_set_size,
+                n_jobs=jobs,
+                progress=advance,
+            )
+        write_levels(result, out_dir, overwrite=force)
+        print_levels(result, out_console)
+        out_console.print(f"results: {out_dir}")
+        return
     with progress_bar(len(plan.folds) * len(specs), "evaluate") as advance:
         if available_families is None:
             evaluation = run_evaluation(
@@ -154,6 +202,50 @@ def evaluate(
     write_evaluation(evaluation, out_dir, overwrite=force)
     print_evaluation(evaluation, out_console)
     out_console.print(f"results: {out_dir}")
+
+
+def _has_parent_level(data) -> bool:
+    """Whether the cells' label scheme has a level above it (t-type -> subclass)."""
+    from ephys2type.errors import SchemaError
+
+    if data.label_scheme is None:
+        return False
+    try:
+        data.label_parents()
+    except SchemaError:
+        return False
+    return True
+
+
+def print_levels(result, out_console) -> None:
+    """Per model and level: the scores with 95% CIs, coverage and set size."""
+    table = Table(
+        title=f"per level, mean [95% CI] over folds, in % (sets at {result.confidence:.0%}; "
+        f"called = cells whose set allows a call at that level, at most "
+        f"{result.max_set_size} t-types)",
+        title_justify="left",
+    )
+    for col in ("model", "level", "accuracy", "balanced acc.", "macro-F1", "top-3", "coverage"):
+        table.add_column(col, justify="left" if col in ("model", "level") else "right")
+    table.add_column("mean set size", justify="right")
+    table.add_column("called", justify="right")
+    for row in result.table().to_dict(orient="records"):
+
+        def pct(metric: str, r=row) -> str:
+            return (
+                f"{100 * r[metric]:.1f} [{100 * r[metric + '_ci_low']:.1f}, "
+                f"{100 * r[metric + '_ci_high']:.1f}]"
+            )
+
+        table.add_row(
+            row["model"],
+            row["level"],
+            *(pct(m) for m in ("accuracy", "balanced_accuracy", "macro_f1", "top3_accuracy")),
+            pct("coverage"),
+            f"{row['mean_set_size']:.2f}",
+            f"{100 * row['called']:.1f}",
+        )
+    out_console.print(table)
 
 
 def print_evaluation(evaluation, out_console, *, pairs: bool = True) -> None:

@@ -116,6 +116,15 @@ class PatchSeqData:
             return pd.Series(dtype="int64")
         return self.y.value_counts().reindex(self.classes).astype("int64")
 
+    def label_parents(self) -> dict[str, str]:
+        """Each class -> its class one level up (t-type -> subclass), from the label scheme's
+        ``parent`` (:func:`~ephys2type.data.labels.label_hierarchy`)."""
+        from ephys2type.data.labels import label_hierarchy
+
+        if self.y is None or self.label_scheme is None:
+            raise Ephys2TypeError("these cells have no labels, so no label hierarchy")
+        return label_hierarchy(self.meta, self.y, self.label_scheme, self.species)
+
     def restrict(self, families: Sequence[str]) -> PatchSeqData:
         """The same cells with only the features of ``families`` (a lab without the other
         protocols); the schema is restricted too."""

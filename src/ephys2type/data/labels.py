@@ -28,6 +28,7 @@ class LabelScheme:
     column: str
     mapping: dict[str, str] | None = None
     description: str = ""
+    parent: str | None = None  # the scheme one level up (t-type -> subclass), if any
 
     @property
     def classes(self) -> list[str] | None:
@@ -107,4 +108,33 @@ def get_scheme(name: str, species: str) -> LabelScheme:
         column=part["column"],
         mapping=dict(part["map"]) if "map" in part else None,
         description=spec.get("description", ""),
+        parent=part.get("parent"),
     )
+
+
+def label_hierarchy(meta: pd.DataFrame, y: pd.Series, scheme: str, species: str) -> dict[str, str]:
+    """Each label of ``y`` -> its class one level up (e.g. t-type -> subclass).
+
+    The parent comes from the scheme's ``parent`` scheme applied to the same cells; a label
+    whose cells fall in two parents is an error (the levels would contradict each other).
+    """
+    child = get_scheme(scheme, species)
+    if child.parent is None:
+        raise SchemaError(f"label scheme {scheme!r} has no parent level for {species}")
+    labeled = y.dropna()
+    parents = get_scheme(child.parent, species).apply(meta.loc[labeled.index])
+    pairs = pd.DataFrame({"child": labeled, "parent": parents}).dropna()
+    unplaced = sorted(set(labeled) - set(pairs["child"]))
+    if unplaced:
+        raise TableError(
+            f"{len(unplaced)} {scheme} label(s) have no {child.parent} class: "
+            f"{', '.join(map(repr, unplaced[:5]))}"
+        )
+    counts = pairs.groupby("child")["parent"].nunique()
+    if (counts > 1).any():
+        bad = counts[counts > 1].index[0]
+        found = sorted(pairs.loc[pairs["child"] == bad, "parent"].unique())
+        raise TableError(
+            f"{scheme} label {bad!r} falls in several {child.parent} classes ({', '.join(found)})"
+        )
+    return pairs.groupby("child")["parent"].first().to_dict()

@@ -309,3 +309,42 @@ def plot_partial_protocols(
     if title:
         ax.set_title(title, fontsize=9)
     return ax
+
+
+def plot_selective(curve: pd.DataFrame, table: pd.DataFrame | None = None) -> Figure:
+    """Per level: accuracy of the calls made vs the share of cells called (calling only
+    cells above a probability threshold); a star marks where the conformal sets stop the
+    calls (cells called at that level and their accuracy)."""
+    levels = list(dict.fromkeys(curve["level"]))
+    fig = Figure(figsize=(4.5 * len(levels), 4.0), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(levels)))
+    palette = ("#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860")
+    for ax, level in zip(axes, levels, strict=True):
+        part = curve[curve["level"] == level]
+        for i, (model, rows) in enumerate(part.groupby("model", sort=False)):
+            colour = palette[i % len(palette)]
+            ax.plot(
+                100 * rows["share_called"],
+                100 * rows["accuracy"],
+                marker=".",
+                color=colour,
+                label=model,
+            )
+            if table is not None:
+                point = table[(table["model"] == model) & (table["level"] == level)]
+                if len(point) and np.isfinite(point["accuracy_when_called"].iloc[0]):
+                    ax.plot(
+                        100 * point["called"].iloc[0],
+                        100 * point["accuracy_when_called"].iloc[0],
+                        marker="*",
+                        markersize=12,
+                        color=colour,
+                        linestyle="none",
+                    )
+        ax.set_xlim(0, 102)
+        ax.set_xlabel("cells called (%)")
+        ax.set_ylabel("accuracy of the calls (%)")
+        ax.set_title(level, fontsize=10)
+        ax.invert_xaxis()
+        ax.legend(fontsize=7, frameon=False)
+    return fig

@@ -159,10 +159,11 @@ def _fold(spec: ModelSpec, data: PatchSeqData, fold, importance: bool, repeats: 
             "predicted": predicted,
         }
     )
-    frame[[f"proba:{c}" for c in classes]] = proba
+    parts = [frame, pd.DataFrame(proba, columns=[f"proba:{c}" for c in classes])]
     extra = explain(estimator, X_test)
     if extra is not None:
-        frame[list(extra.columns)] = extra.to_numpy()
+        parts.append(extra.reset_index(drop=True))
+    frame = pd.concat(parts, axis=1)
     imp = []
     if importance:
         base = fold_scores(y_test, predicted, classes)["macro_f1"]

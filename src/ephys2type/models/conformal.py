@@ -11,14 +11,27 @@ The conformal step is the ``crepes`` library's (``ConformalClassifier`` with one
 category per class, non-conformity 1 - p(class), the hinge score), not hand-written code;
 this module only splits the training cells into a proper training part and a calibration
 part and feeds crepes the model's probabilities.
+
+With ``parent_of`` (t-type -> subclass) the sets are calibrated at both levels (the parent
+level from the summed probabilities of its children), calls are made top-down so the levels
+never disagree, and a cell whose t-type set is large is called at the subclass only
+(:meth:`ConformalClassifier.predict_levels`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
+import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.model_selection import train_test_split
 from sklearn.utils.validation import check_is_fitted
+
+from ephys2type.models.hierarchy import parent_probabilities, top_down
+
+#: ``call_level`` of a cell whose parent set, too, holds more than one class
+NO_CALL = "none"
 
 
 class ConformalClassifier(ClassifierMixin, BaseEstimator):
@@ -34,10 +47,16 @@ class ConformalClassifier(ClassifierMixin, BaseEstimator):
         Share of the training cells held out (stratified) to calibrate the sets.
     random_state : int, default 0
         Seed of the calibration split and of crepes' smoothed p-values.
+    parent_of : mapping class -> parent class, optional
+        Also calibrate sets at the parent level and offer :meth:`predict_levels`.
+    max_set_size : int, default 3
+        A cell whose class set holds more classes than this is called at the parent level
+        only (:meth:`predict_levels`).
 
     Attributes
     ----------
-    estimator_ : the fitted estimator; classes_ : its classes.
+    estimator_ : the fitted estimator; classes_ : its classes; parents_ : the parent
+    classes (with ``parent_of``); n_calibration_ : calibration cells per class.
 
     Examples
     --------
@@ -57,11 +76,15 @@ class ConformalClassifier(ClassifierMixin, BaseEstimator):
         confidence: float = 0.9,
         calibration_size: float = 0.25,
         random_state: int = 0,
+        parent_of: Mapping[str, str] | None = None,
+        max_set_size: int = 3,
     ):
         self.estimator = estimator
         self.confidence = confidence
         self.calibration_size = calibration_size
         self.random_state = random_state
+        self.parent_of = parent_of
+        self.max_set_size = max_set_size
 
     def fit(self, X, y) -> ConformalClassifier:
         """Fit the estimator on the proper training part; calibrate on the rest."""
@@ -83,6 +106,11 @@ class ConformalClassifier(ClassifierMixin, BaseEstimator):
         alphas = 1.0 - proba[np.arange(len(truth)), truth]  # hinge non-conformity
         self.crepes_ = Crepes().fit(alphas, bins=truth)
         self.n_calibration_ = np.bincount(truth, minlength=len(self.classes_))
+        if self.parent_of is not None:
+            self.parents_, top = parent_probabilities(proba, self.classes_, self.parent_of)
+            where = {p: j for j, p in enumerate(self.parents_)}
+            up = np.array([where[self.parent_of[c]] for c in y[calibration]])
+            self.crepes_parent_ = Crepes().fit(1.0 - top[np.arange(len(up)), up], bins=up)
         return self
 
     def predict_proba(self, X) -> np.ndarray:
@@ -92,15 +120,64 @@ class ConformalClassifier(ClassifierMixin, BaseEstimator):
     def predict(self, X) -> np.ndarray:
         return self.classes_[self.predict_proba(X).argmax(axis=1)]
 
-    def predict_set(self, X, confidence: float | None = None) -> np.ndarray:
-        """Boolean matrix cells x ``classes_``: the classes in each cell's prediction set."""
+    def predict_set(
+        self, X, confidence: float | None = None, *, level: str = "class"
+    ) -> np.ndarray:
+        """Boolean matrix cells x ``classes_`` (``level="parent"``: cells x ``parents_``):
+        the classes in each cell's prediction set."""
         check_is_fitted(self, "crepes_")
-        return sets_from_proba(
-            self.crepes_,
-            self.predict_proba(X),
-            self.confidence if confidence is None else confidence,
-            seed=self.random_state,
+        return self._sets(self.predict_proba(X), confidence, level)
+
+    def _sets(self, proba: np.ndarray, confidence: float | None, level: str) -> np.ndarray:
+        confidence = self.confidence if confidence is None else confidence
+        if level == "class":
+            return sets_from_proba(self.crepes_, proba, confidence, seed=self.random_state)
+        if level != "parent":
+            raise ValueError(f"level must be 'class' or 'parent', not {level!r}")
+        if self.parent_of is None:
+            raise ValueError("parent-level sets need parent_of")
+        _, top = parent_probabilities(proba, self.classes_, self.parent_of)
+        return sets_from_proba(self.crepes_parent_, top, confidence, seed=self.random_state)
+
+    def predict_levels(self, X, confidence: float | None = None) -> pd.DataFrame:
+        """Per cell and level: the call (top-down), its probability and the prediction set,
+        and the finest level the sets support (``call_level``: ``class`` when the class set
+        has at most ``max_set_size`` classes, else ``parent`` when the parent set has one
+        class, else ``none``)."""
+        check_is_fitted(self, "crepes_parent_")
+        proba = self.predict_proba(X)
+        table = top_down(proba, self.classes_, self.parent_of)
+        sets = self._sets(proba, confidence, "class")
+        parent_sets = self._sets(proba, confidence, "parent")
+        table["parent_set"] = _joined(parent_sets, self.parents_)
+        table["parent_set_size"] = parent_sets.sum(axis=1)
+        table["set"] = _joined(sets, self.classes_)
+        table["set_size"] = sets.sum(axis=1)
+        table["call_level"] = np.where(
+            table["set_size"] <= self.max_set_size,
+            "class",
+            np.where(table["parent_set_size"] == 1, "parent", NO_CALL),
         )
+        if hasattr(X, "index"):
+            table.index = X.index
+        return table
+
+    def explain(self, X) -> pd.DataFrame:
+        """The prediction sets as boolean columns ``set:<class>`` (and ``parent_set:<parent>``
+        with ``parent_of``), for evaluations that measure coverage and set size."""
+        proba = self.predict_proba(X)
+        sets = self._sets(proba, None, "class")
+        out = pd.DataFrame(sets, columns=[f"set:{c}" for c in self.classes_])
+        if self.parent_of is not None:
+            up = self._sets(proba, None, "parent")
+            out[[f"parent_set:{p}" for p in self.parents_]] = up
+        return out
+
+
+def _joined(sets: np.ndarray, labels) -> list[str]:
+    """Each row's set as one string, labels joined by '; ' (in ``labels`` order)."""
+    labels = np.asarray(labels, dtype=object)
+    return ["; ".join(labels[row]) for row in sets]
 
 
 def sets_from_proba(crepes_model, proba: np.ndarray, confidence: float, *, seed: int) -> np.ndarray:

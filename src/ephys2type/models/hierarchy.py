@@ -119,27 +119,46 @@ class HierarchicalClassifier(ClassifierMixin, BaseEstimator):
         """Per cell: the most likely parent and, within it, the most likely child, with
         their probabilities (the child's is P(parent) x P(child | parent))."""
         check_is_fitted(self, "parent_model_")
-        top = self._parent_proba(X)
-        proba = self._leaf_proba(X, top)
-        parent_pos = top.argmax(axis=1)
-        child, child_p = [], []
-        start = np.cumsum([0] + [len(self.children_[p]) for p in self.parents_])
-        for r, j in enumerate(parent_pos):
-            block = proba[r, start[j] : start[j + 1]]
-            k = int(block.argmax())
-            child.append(self.children_[self.parents_[j]][k])
-            child_p.append(float(block[k]))
-        index = X.index if hasattr(X, "index") else None
-        return pd.DataFrame(
-            {
-                "parent": self.parents_[parent_pos],
-                "parent_probability": top.max(axis=1),
-                "child": child,
-                "child_probability": child_p,
-            },
-            index=index,
-        )
+        table = top_down(self.predict_proba(X), self.classes_, self.parent_of)
+        if hasattr(X, "index"):
+            table.index = X.index
+        return table
 
     def predict(self, X) -> np.ndarray:
         """The child-level call, made top-down (never outside the predicted parent)."""
         return self.predict_levels(X)["child"].to_numpy(dtype=object)
+
+
+def parent_probabilities(
+    proba: np.ndarray, classes, parent_of: Mapping[str, str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The parent labels (sorted) and each cell's parent probabilities: the sums of its
+    children's probabilities."""
+    parents = np.asarray(sorted({parent_of[c] for c in classes}), dtype=object)
+    position = {p: j for j, p in enumerate(parents)}
+    member = np.zeros((len(classes), len(parents)))
+    for k, c in enumerate(classes):
+        member[k, position[parent_of[c]]] = 1.0
+    return parents, np.asarray(proba) @ member
+
+
+def top_down(proba: np.ndarray, classes, parent_of: Mapping[str, str]) -> pd.DataFrame:
+    """Calls made top-down from child probabilities: the most likely parent (sum of its
+    children), then its most likely child, so the two levels never disagree; for any model,
+    flat or hierarchical."""
+    classes = np.asarray(classes, dtype=object)
+    parents, top = parent_probabilities(proba, classes, parent_of)
+    parent_pos = top.argmax(axis=1)
+    owner = np.array([parent_of[c] for c in classes], dtype=object)
+    inside = owner[None, :] == parents[parent_pos][:, None]
+    within = np.where(inside, proba, -np.inf)
+    child_pos = within.argmax(axis=1)
+    rows = np.arange(len(top))
+    return pd.DataFrame(
+        {
+            "parent": parents[parent_pos],
+            "parent_probability": top[rows, parent_pos],
+            "child": classes[child_pos],
+            "child_probability": np.asarray(proba)[rows, child_pos],
+        }
+    )

@@ -37,7 +37,7 @@ class ReproduceConfig:
     """What a reproduction runs. ``quick`` trades seeds, folds and epochs for speed."""
 
     quick: bool = False
-    seeds: int = 5
+    seeds: int = 3
     folds: int = 5
     jobs: int = 2
     max_epochs: int | None = None
@@ -56,6 +56,12 @@ class ReproduceConfig:
     partial_protocols_species: tuple[str, ...] = ("mouse", "human")
     partial_protocols_model: str = "rf"
     partial_protocols_seeds: int = 1
+    #: t-types (subclass, then t-type; flat and hierarchical, conformal sets): species, base
+    #: models, seeds and the coverage promised
+    ttype_species: tuple[str, ...] = ("mouse", "human")
+    ttype_models: tuple[str, ...] = ("rf",)
+    ttype_seeds: int = 1
+    ttype_confidence: float = 0.9
 
     @classmethod
     def preset(cls, name: str, *, jobs: int = 2) -> ReproduceConfig:
@@ -119,6 +125,7 @@ class ReproduceConfig:
             *(f"transfer_{p}" for p in self.transfer_protocols),
             *(["holdout"] if self.holdout_datasets() else []),
             *(f"partial_protocols_{s}" for s in self.partial_protocols_species),
+            *(f"ttypes_{s}" for s in self.ttype_species),
         ]
 
     def holdout_datasets(self) -> list[tuple[str, str]]:

@@ -23,6 +23,7 @@ from ephys2type._version import __version__
 from ephys2type.data.datasets import load_species
 from ephys2type.data.labels import scheme_names
 from ephys2type.data.qc import profiles
+from ephys2type.evaluation.levels import run_levels, write_levels
 from ephys2type.evaluation.protocols import run_partial_protocols, write_partial_protocols
 from ephys2type.evaluation.runner import run_evaluation
 from ephys2type.evaluation.splits import make_plan
@@ -148,6 +149,8 @@ class Reproduction:
             self.stage_holdout()
         for species in self.config.partial_protocols_species:
             self.stage_partial_protocols(species)
+        for species in self.config.ttype_species:
+            self.stage_ttypes(species)
         write_report(self.out, self.config, [r.to_dict() for r in self.results])
         return self.out
 
@@ -276,6 +279,32 @@ class Reproduction:
             write_partial_protocols(result, data, folder / "results")
 
         return self._run_stage(f"partial_protocols_{species}", spec, len(plan.folds), work)
+
+    def stage_ttypes(self, species: str) -> StageResult:
+        """Subclass, then t-type: flat and hierarchical models with conformal sets."""
+        spec = {
+            "species": species,
+            "models": list(self.config.ttype_models),
+            "seeds": self.config.ttype_seeds,
+            "folds": self.config.folds,
+            "confidence": self.config.ttype_confidence,
+        }
+        data = load_species(species, labels="ttype")
+        plan = make_plan(data, "strat5x5", seeds=self.config.ttype_seeds, n_folds=self.config.folds)
+
+        def work(folder: Path, advance) -> None:
+            result = run_levels(
+                data,
+                list(self.config.ttype_models),
+                plan,
+                confidence=self.config.ttype_confidence,
+                n_jobs=self.config.jobs,
+                progress=advance,
+            )
+            write_levels(result, folder / "results", overwrite=True)
+
+        n_fits = 2 * len(plan.folds) * len(self.config.ttype_models)
+        return self._run_stage(f"ttypes_{species}", spec, n_fits, work)
 
     def stage_transfer(self, protocol: str) -> StageResult:
         settings = self.config.transfer_settings(protocol)

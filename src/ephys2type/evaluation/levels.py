@@ -1,0 +1,331 @@
+"""Two-level labels (subclass, then t-type): flat and hierarchical models with conformal
+prediction sets, scored per level on one split plan.
+
+Every model is wrapped in a class-conditional :class:`~ephys2type.models.conformal.
+ConformalClassifier` (a quarter of each training fold calibrates the sets, at both levels),
+once flat (``rf``: one model over all t-types) and once hierarchical (``rf-hier``: subclass,
+then t-type within it). Calls are made top-down for both, so the levels never disagree.
+Per level and fold: accuracy, balanced accuracy, macro-F1, top-3 accuracy, empirical
+coverage of the sets and their mean size; and how often the sets let a cell be called at
+the t-type (set of at most ``max_set_size`` types), with the accuracy of those calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
+
+from ephys2type.data.container import PatchSeqData
+from ephys2type.errors import Ephys2TypeError
+from ephys2type.evaluation.results import Evaluation
+from ephys2type.evaluation.runner import Progress, run_evaluation
+from ephys2type.evaluation.splits import SplitPlan
+from ephys2type.evaluation.stats import summarize
+from ephys2type.models.conformal import ConformalClassifier
+from ephys2type.models.hierarchy import HierarchicalClassifier, parent_probabilities, top_down
+from ephys2type.models.registry import ModelSpec, get_model
+
+#: Suffix of the hierarchical arm of a model (``rf`` -> ``rf-hier``).
+HIER = "-hier"
+#: Per-level scores, in table order.
+LEVEL_METRICS = (
+    "accuracy",
+    "balanced_accuracy",
+    "macro_f1",
+    "top3_accuracy",
+    "coverage",
+    "mean_set_size",
+)
+#: Published anchors for mouse V1 (balanced accuracy), issue 15.
+ANCHORS = {
+    "MapMySpikes 2024 winner (hierarchical gradient boosting, 29 features), subclass": 0.765,
+    "MapMySpikes 2024 winner, t-type": 0.351,
+    "coupled autoencoders (Gala et al. 2021), ~54 types, ephys only (accuracy)": 0.30,
+}
+
+
+def level_specs(
+    models: Sequence[str | ModelSpec],
+    parent_of: Mapping[str, str],
+    *,
+    confidence: float = 0.9,
+    max_set_size: int = 3,
+    hierarchical: bool = True,
+) -> list[ModelSpec]:
+    """Each model as a flat arm and (``hierarchical``) a ``-hier`` arm, both conformal."""
+    parent_of = dict(parent_of)
+    specs: list[ModelSpec] = []
+    for m in models:
+        spec = get_model(m) if isinstance(m, str) else m
+
+        def conformal(estimator, seed):
+            return ConformalClassifier(
+                estimator=estimator,
+                confidence=confidence,
+                random_state=seed,
+                parent_of=parent_of,
+                max_set_size=max_set_size,
+            )
+
+        specs.append(
+            replace(
+                spec,
+                description=f"{spec.description}; flat over all types; conformal sets",
+                build=lambda schema, seed, s=spec, c=conformal: c(s.build(schema, seed), seed),
+                factory=None,
+            )
+        )
+        if hierarchical:
+            specs.append(
+                replace(
+                    spec,
+                    name=spec.name + HIER,
+                    description=f"{spec.description}; parent level, then type within it; "
+                    "conformal sets",
+                    build=lambda schema, seed, s=spec, c=conformal: c(
+                        HierarchicalClassifier(
+                            model=s, schema=schema, parent_of=parent_of, random_state=seed
+                        ),
+                        seed,
+                    ),
+                    factory=None,
+                )
+            )
+    return specs
+
+
+@dataclass
+class LevelEvaluation:
+    """The models' out-of-fold predictions with both levels' sets, and per-level scores."""
+
+    evaluation: Evaluation
+    parent_of: dict[str, str]
+    confidence: float
+    max_set_size: int
+    level_names: tuple[str, str] = ("subclass", "t-type")
+
+    @property
+    def models(self) -> list[str]:
+        return list(self.evaluation.models)
+
+    def fold_scores(self) -> pd.DataFrame:
+        """One row per model, level and fold: the :data:`LEVEL_METRICS`, plus the share of
+        cells called at the level (``called``) and the accuracy of those calls."""
+        rows = []
+        preds = self.evaluation.predictions
+        for (model, seed, fold), p in preds.groupby(["model", "seed", "fold"], sort=True):
+            rows += self._fold_rows(model, seed, fold, p)
+        return pd.DataFrame(rows)
+
+    def _fold_rows(self, model, seed, fold, p: pd.DataFrame) -> list[dict[str, Any]]:
+        classes = np.asarray(self.evaluation.classes, dtype=object)
+        proba = p[[f"proba:{c}" for c in classes]].to_numpy()
+        calls = top_down(proba, classes, self.parent_of)
+        parents, top = parent_probabilities(proba, classes, self.parent_of)
+        truth = p["true"].to_numpy(dtype=object)
+        truth_up = np.array([self.parent_of[c] for c in truth], dtype=object)
+        sets = p[[f"set:{c}" for c in classes]].to_numpy(dtype=bool)
+        up_sets = p[[f"parent_set:{q}" for q in parents]].to_numpy(dtype=bool)
+        fine = sets.sum(axis=1) <= self.max_set_size
+        coarse = ~fine & (up_sets.sum(axis=1) == 1)
+        out = []
+        for level, labels, prob, call, true, st, called in (
+            (self.level_names[0], parents, top, calls["parent"], truth_up, up_sets, fine | coarse),
+            (self.level_names[1], classes, proba, calls["child"], truth, sets, fine),
+        ):
+            call = call.to_numpy(dtype=object)
+            where = {c: k for k, c in enumerate(labels)}
+            pos = np.array([where[c] for c in true])
+            top3 = np.argsort(-prob, axis=1)[:, :3]
+            right = call == true
+            out.append(
+                {
+                    "model": model,
+                    "seed": seed,
+                    "fold": fold,
+                    "level": level,
+                    "n_test": len(p),
+                    "accuracy": accuracy_score(true, call),
+                    "balanced_accuracy": balanced_accuracy_score(true, call),
+                    "macro_f1": f1_score(
+                        true, call, labels=list(labels), average="macro", zero_division=0
+                    ),
+                    "top3_accuracy": float((top3 == pos[:, None]).any(axis=1).mean()),
+                    "coverage": float(st[np.arange(len(pos)), pos].mean()),
+                    "mean_set_size": float(st.sum(axis=1).mean()),
+                    "called": float(called.mean()),
+                    "accuracy_when_called": float(right[called].mean()) if called.any() else np.nan,
+                }
+            )
+        return out
+
+    def table(self) -> pd.DataFrame:
+        """Mean [95% CI] of each metric per model and level (corrected resampled t)."""
+        scores = self.fold_scores()
+        n_train, n_test = self.evaluation.n_train, self.evaluation.n_test
+        rows = []
+        for (model, level), part in scores.groupby(["model", "level"], sort=False):
+            row: dict[str, Any] = {"model": model, "level": level}
+            for metric in (*LEVEL_METRICS, "called", "accuracy_when_called"):
+                values = part[metric].dropna()
+                if values.empty:  # no cell was called at this level on any fold
+                    row[metric] = row[f"{metric}_ci_low"] = row[f"{metric}_ci_high"] = np.nan
+                    continue
+                s = summarize(
+                    values,
+                    n_train,
+                    n_test,
+                    bounds=None if metric == "mean_set_size" else (0.0, 1.0),
+                )
+                row[metric] = s["mean"]
+                row[f"{metric}_ci_low"] = s["ci_low"]
+                row[f"{metric}_ci_high"] = s["ci_high"]
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    def per_class(self) -> pd.DataFrame:
+        """Per model, level and class (out-of-fold cells pooled over folds): cells,
+        recall of the top-down call, coverage and mean set size."""
+        classes = np.asarray(self.evaluation.classes, dtype=object)
+        rows = []
+        for model, p in self.evaluation.predictions.groupby("model", sort=False):
+            proba = p[[f"proba:{c}" for c in classes]].to_numpy()
+            calls = top_down(proba, classes, self.parent_of)
+            parents, _ = parent_probabilities(proba, classes, self.parent_of)
+            truth = p["true"].to_numpy(dtype=object)
+            truth_up = np.array([self.parent_of[c] for c in truth], dtype=object)
+            for level, labels, call, true, prefix in (
+                (self.level_names[0], parents, calls["parent"], truth_up, "parent_set:"),
+                (self.level_names[1], classes, calls["child"], truth, "set:"),
+            ):
+                sets = p[[f"{prefix}{c}" for c in labels]].to_numpy(dtype=bool)
+                where = {c: k for k, c in enumerate(labels)}
+                pos = np.array([where[c] for c in true])
+                hit = sets[np.arange(len(pos)), pos]
+                size = sets.sum(axis=1)
+                right = call.to_numpy(dtype=object) == true
+                for c in labels:
+                    mine = true == c
+                    rows.append(
+                        {
+                            "model": model,
+                            "level": level,
+                            "class": c,
+                            "n_cells": int(mine.sum()),
+                            "recall": float(right[mine].mean()),
+                            "coverage": float(hit[mine].mean()),
+                            "mean_set_size": float(size[mine].mean()),
+                        }
+                    )
+        return pd.DataFrame(rows)
+
+    def selective_curve(self, steps: int = 21) -> pd.DataFrame:
+        """Accuracy of the calls a model makes vs the share of cells it calls, when it
+        calls only cells whose top-down probability reaches a threshold (per level)."""
+        classes = np.asarray(self.evaluation.classes, dtype=object)
+        rows = []
+        for model, p in self.evaluation.predictions.groupby("model", sort=False):
+            proba = p[[f"proba:{c}" for c in classes]].to_numpy()
+            calls = top_down(proba, classes, self.parent_of)
+            truth = p["true"].to_numpy(dtype=object)
+            truth_up = np.array([self.parent_of[c] for c in truth], dtype=object)
+            for level, right, prob in (
+                (
+                    self.level_names[0],
+                    calls["parent"].to_numpy(dtype=object) == truth_up,
+                    calls["parent_probability"].to_numpy(),
+                ),
+                (
+                    self.level_names[1],
+                    calls["child"].to_numpy(dtype=object) == truth,
+                    calls["child_probability"].to_numpy(),
+                ),
+            ):
+                for q in np.linspace(0.0, 0.95, steps):
+                    threshold = float(np.quantile(prob, q))
+                    kept = prob >= threshold
+                    rows.append(
+                        {
+                            "model": model,
+                            "level": level,
+                            "threshold": threshold,
+                            "share_called": float(kept.mean()),
+                            "accuracy": float(right[kept].mean()),
+                        }
+                    )
+        return pd.DataFrame(rows)
+
+    def to_metrics(self) -> dict[str, Any]:
+        return {
+            "levels": {
+                "names": list(self.level_names),
+                "confidence": self.confidence,
+                "max_set_size": self.max_set_size,
+                "n_classes": len(self.evaluation.classes),
+                "n_parents": len(set(self.parent_of.values())),
+                "table": self.table().to_dict(orient="records"),
+                "anchors": ANCHORS,
+            }
+        }
+
+
+def run_levels(
+    data: PatchSeqData,
+    models: Sequence[str | ModelSpec],
+    plan: SplitPlan,
+    *,
+    confidence: float = 0.9,
+    max_set_size: int = 3,
+    hierarchical: bool = True,
+    parent_of: Mapping[str, str] | None = None,
+    n_jobs: int = 1,
+    progress: Progress | None = None,
+) -> LevelEvaluation:
+    """Flat and hierarchical arms of ``models`` on ``plan``, scored per level.
+
+    ``parent_of`` (class -> parent class) defaults to the label scheme's hierarchy
+    (:meth:`~ephys2type.data.container.PatchSeqData.label_parents`).
+    """
+    if not 0 < confidence < 1:
+        raise Ephys2TypeError(f"confidence must lie between 0 and 1, not {confidence}")
+    parent_of = dict(parent_of) if parent_of is not None else data.label_parents()
+    specs = level_specs(
+        models,
+        parent_of,
+        confidence=confidence,
+        max_set_size=max_set_size,
+        hierarchical=hierarchical,
+    )
+    evaluation = run_evaluation(data, specs, plan, n_jobs=n_jobs, progress=progress)
+    return LevelEvaluation(evaluation, parent_of, confidence, max_set_size)
+
+
+def write_levels(result: LevelEvaluation, out_dir: str | Path, *, overwrite: bool = False) -> Path:
+    """Write the evaluation like ``evaluate`` does, plus levels.csv, level_folds.csv,
+    coverage_per_class.csv, selective.csv and the accuracy-vs-share-called figure."""
+    from ephys2type.evaluation.plots import plot_selective, save_figure
+    from ephys2type.evaluation.writers import write_evaluation
+
+    def extra(folder: Path) -> None:
+        result.table().to_csv(folder / "levels.csv", index=False, float_format="%.6g")
+        result.fold_scores().to_csv(folder / "level_folds.csv", index=False, float_format="%.6g")
+        result.per_class().to_csv(
+            folder / "coverage_per_class.csv", index=False, float_format="%.6g"
+        )
+        curve = result.selective_curve()
+        curve.to_csv(folder / "selective.csv", index=False, float_format="%.6g")
+        save_figure(plot_selective(curve, result.table()), folder / "accuracy_vs_called.png")
+
+    return write_evaluation(
+        result.evaluation,
+        out_dir,
+        overwrite=overwrite,
+        extra_metrics=result.to_metrics(),
+        extra_files=extra,
+    )

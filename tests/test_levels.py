@@ -1,0 +1,170 @@
+"""Two-level labels (subclass, then t-type): the hierarchy from the label scheme, top-down
+calls that never disagree, conformal sets at both levels, abstention, and the per-level
+evaluation."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.linear_model import LogisticRegression
+
+from ephys2type import load_human, load_mouse
+from ephys2type.data.labels import label_hierarchy
+from ephys2type.errors import TableError
+from ephys2type.evaluation.levels import run_levels
+from ephys2type.evaluation.splits import make_plan
+from ephys2type.models.conformal import ConformalClassifier
+from ephys2type.models.hierarchy import parent_probabilities, top_down
+from ephys2type.testing.synthetic import make_synthetic
+
+
+def test_real_t_types_fall_in_one_subclass_each():
+    mouse = load_mouse(labels="ttype")
+    parents = mouse.label_parents()
+    assert len(parents) == 55 and set(parents.values()) == {"Lamp5", "Pvalb", "Sncg", "Sst", "Vip"}
+    # independent reading: a mouse t-type's first word is its subclass
+    assert all(t.split()[0] == p for t, p in parents.items())
+    human = load_human(labels="ttype")
+    parents = human.label_parents()
+    assert len(parents) == 17 and set(parents.values()) == {"Lamp5", "Pvalb", "Sst", "Vip"}
+    # the name holds the subclass, except two SST-named types that Revised_subclass_label
+    # (the parent scheme) moves to PVALB
+    moved = {t for t, p in parents.items() if p.upper() not in t}
+    assert moved == {"Inh L2-4 SST FRZB", "Inh L5-6 SST MIR548F2"}
+    assert all(parents[t] == "Pvalb" for t in moved)
+
+
+def test_a_t_type_in_two_subclasses_is_refused():
+    meta = pd.DataFrame(
+        {"t_type": ["Sst A", "Sst A", "Pvalb B"], "subclass": ["Sst", "Pvalb", "Pvalb"]},
+        index=["c1", "c2", "c3"],
+    )
+    with pytest.raises(TableError, match="'Sst A' falls in several mouse5 classes"):
+        label_hierarchy(meta, meta["t_type"].rename("label"), "ttype", "mouse")
+
+
+def test_top_down_calls_never_disagree():
+    rng = np.random.default_rng(0)
+    classes = np.array(["a1", "a2", "b1", "b2", "b3", "c1"], dtype=object)
+    parent_of = {c: c[0].upper() for c in classes}
+    proba = rng.dirichlet(np.ones(len(classes)) * 0.5, size=500)
+    calls = top_down(proba, classes, parent_of)
+    parents, top = parent_probabilities(proba, classes, parent_of)
+    assert list(parents) == ["A", "B", "C"]
+    np.testing.assert_allclose(top.sum(axis=1), 1.0)
+    assert (calls["parent"].to_numpy() == parents[top.argmax(axis=1)]).all()
+    assert all(parent_of[c] == p for c, p in zip(calls["child"], calls["parent"], strict=True))
+    # the child is the best within its parent, not necessarily the best overall
+    assert (calls["child_probability"] <= proba.max(axis=1)).all()
+    assert (calls["child_probability"] < proba.max(axis=1)).any()
+
+
+def _split_children(n, seed=0):
+    """Four well separated parents, each split at random into two children that the features
+    cannot tell apart: the known answer is 'parent yes, child no'."""
+    data = make_synthetic(
+        n, n_classes=4, separation=4.0, missing_families={}, missing_values=0.0, random_state=seed
+    )
+    rng = np.random.default_rng(seed)
+    parent = data.y.to_numpy(dtype=object)
+    child = np.array([f"{p}.{k}" for p, k in zip(parent, rng.integers(0, 2, n), strict=True)])
+    parent_of = {c: c.split(".")[0] for c in np.unique(child)}
+    return data, child, parent_of
+
+
+def test_sets_at_both_levels_and_abstention_follow_the_known_answer():
+    data, child, parent_of = _split_children(4000)
+    X = data.X.to_numpy()
+    train, test = slice(0, 2000), slice(2000, None)
+    clf = ConformalClassifier(
+        estimator=LogisticRegression(max_iter=2000),
+        confidence=0.9,
+        parent_of=parent_of,
+        max_set_size=1,
+        random_state=0,
+    ).fit(X[train], child[train])
+    levels = clf.predict_levels(X[test])
+    truth_up = np.array([parent_of[c] for c in child[test]])
+    up_sets = clf.predict_set(X[test], level="parent")
+    position = {p: j for j, p in enumerate(clf.parents_)}
+    covered_up = up_sets[np.arange(len(truth_up)), [position[p] for p in truth_up]]
+    assert abs(covered_up.mean() - 0.9) < 0.03
+    sets = clf.predict_set(X[test])
+    position = {c: k for k, c in enumerate(clf.classes_)}
+    covered = sets[np.arange(len(truth_up)), [position[c] for c in child[test]]]
+    assert abs(covered.mean() - 0.9) < 0.03
+    # children are indistinguishable: a child set mostly holds both children of the parent
+    assert levels["set_size"].mean() > 1.5
+    assert (levels["parent_probability"] >= levels["child_probability"] - 1e-12).all()
+    assert all(parent_of[c] == p for c, p in zip(levels["child"], levels["parent"], strict=True))
+    # abstention: at most 1 type allowed -> most cells stop at the (single) parent
+    fine = levels["set_size"] <= 1
+    assert (levels.loc[fine, "call_level"] == "class").all()
+    coarse = ~fine & (levels["parent_set_size"] == 1)
+    assert (levels.loc[coarse, "call_level"] == "parent").all()
+    assert (levels.loc[~fine & ~coarse, "call_level"] == "none").all()
+    assert coarse.mean() > 0.5
+    # parent calls made are right (the parents are well separated)
+    assert (levels.loc[coarse, "parent"].to_numpy() == truth_up[coarse.to_numpy()]).mean() > 0.97
+    # allowing 3 types: every non-empty child set here holds at most the 2 children
+    loose = clf.set_params(max_set_size=3).predict_levels(X[test])
+    assert (loose["call_level"] == "class").mean() > 0.97
+    assert set(loose["set"].iloc[0].split("; ")) <= set(clf.classes_)
+
+
+def test_parent_sets_need_the_hierarchy():
+    data = make_synthetic(200, missing_families={}, missing_values=0.0, random_state=0)
+    clf = ConformalClassifier(estimator=LogisticRegression(max_iter=500)).fit(
+        data.X.to_numpy(), data.y.to_numpy()
+    )
+    with pytest.raises(ValueError, match="parent-level sets need parent_of"):
+        clf.predict_set(data.X.to_numpy(), level="parent")
+
+
+def test_per_level_evaluation_on_the_known_answer():
+    data, child, parent_of = _split_children(600, seed=1)
+    data = replace(data, y=pd.Series(child, index=data.X.index, name="label"))
+    plan = make_plan(data, "strat5x5", seeds=1, n_folds=2)
+    result = run_levels(data, ["logreg"], plan, parent_of=parent_of, max_set_size=1)
+    table = result.table().set_index(["model", "level"])
+    assert set(table.index) == {
+        (m, lv) for m in ("logreg", "logreg-hier") for lv in ("subclass", "t-type")
+    }
+    for model in ("logreg", "logreg-hier"):
+        up, down = table.loc[(model, "subclass")], table.loc[(model, "t-type")]
+        assert up["accuracy"] > 0.95  # parents are separable
+        assert 0.35 < down["accuracy"] < 0.65  # children are a coin flip within the parent
+        assert down["top3_accuracy"] > 0.95  # both children are in the top 3
+        assert down["mean_set_size"] > up["mean_set_size"]
+        assert abs(up["coverage"] - 0.9) < 0.06 and abs(down["coverage"] - 0.9) < 0.06
+        assert up["called"] > 0.5 and down["called"] < 0.5
+    per_class = result.per_class()
+    assert len(per_class) == 2 * (4 + 8)
+    assert per_class.groupby(["model", "level"])["n_cells"].sum().eq(600).all()
+    curve = result.selective_curve()
+    first = curve.groupby(["model", "level"]).first()
+    assert (first["share_called"] == 1.0).all()
+    assert np.isclose(first.loc[("logreg", "t-type"), "accuracy"], down["accuracy"], atol=0.05)
+
+
+def test_evaluate_labels_ttype_scores_each_level(run_cli, tmp_path):
+    out = tmp_path / "tt"
+    r = run_cli(
+        "evaluate", "--species", "human", "--labels", "ttype", "--model", "logreg",
+        "--seeds", "1", "--folds", "3", "--jobs", "1", "--out", str(out),
+    )  # fmt: skip
+    assert r.code == 0, r
+    assert "t-type" in r.out and "logreg-hier" in r.out and "coverage" in r.out
+    levels = pd.read_csv(out / "levels.csv")
+    assert set(levels["level"]) == {"subclass", "t-type"}
+    assert levels["coverage"].between(0.7, 1.0).all()
+    assert (out / "accuracy_vs_called.png").stat().st_size > 1000
+    per_class = pd.read_csv(out / "coverage_per_class.csv")
+    assert set(per_class.loc[per_class["level"] == "t-type", "class"]) == set(
+        load_human(labels="ttype").classes
+    )
+    r = run_cli("evaluate", "--species", "human", "--labels", "ttype", "--importance")
+    assert r.code != 0 and "scored per level" in r.err
