@@ -7,6 +7,7 @@ structure (fast); the command-line tests run on the real aligned tables.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -162,26 +163,18 @@ def test_unknown_strategy(mouse, human):
 
 
 def test_run_transfer_reports_gains_and_a_learning_curve(mouse, human):
-    plan = make_plan(human, "strat5x5", seeds=1, n_folds=2)
+    plan = make_plan(human, "strat5x5", seeds=2, n_folds=2)
     steps = []
     settings = TransferSettings(
-        strategies=("zero-shot", "joint"), fractions=(0.5,), bilstm_params=QUICK
+        strategies=("joint",), pooled=("rf",), fractions=(0.5,), curve_seeds=1, bilstm_params=QUICK
     )
     result = run_transfer(mouse, human, plan, settings, progress=steps.append)
     # the progress total the commands announce is the number of fits actually made
-    assert len(steps) == settings.count_fits(2)
+    assert len(steps) == settings.count_fits(plan) == 4 * 5 + 2 * 2
     names = list(result.evaluation.models)
-    assert names == [
-        "human_bilstm",
-        "human_rf",
-        "human_hgb",
-        "zero_shot",
-        "joint",
-        "pooled_rf",
-        "pooled_hgb",
-    ]
+    assert names == ["human_bilstm", "human_rf", "human_hgb", "joint", "pooled_rf"]
     gains = result.gains()
-    assert list(gains.index) == ["zero_shot", "joint", "pooled_rf", "pooled_hgb"]
+    assert list(gains.index) == ["joint", "pooled_rf"]
     assert gains.loc["pooled_rf", "reference"] == "human_rf"
     diff = result.evaluation.scores("joint", "macro_f1") - result.evaluation.scores(
         "human_bilstm", "macro_f1"
@@ -189,19 +182,29 @@ def test_run_transfer_reports_gains_and_a_learning_curve(mouse, human):
     assert gains.loc["joint", "mean_diff"] == pytest.approx(diff.mean())
     curve = result.curve
     assert sorted(curve["fraction"]) == [0.5, 1.0]
-    assert curve.loc[curve.fraction == 1.0, "gain"].iloc[0] == pytest.approx(diff.mean())
+    # the curve runs on the first seed only; its full-data point is read on the same folds
+    first = result.evaluation.on_plan(plan.first_seeds(1))
+    assert len(first.fold_metrics) == 2 * len(names)
+    first_diff = first.scores("joint", "macro_f1") - first.scores("human_bilstm", "macro_f1")
+    assert curve.loc[curve.fraction == 1.0, "gain"].iloc[0] == pytest.approx(first_diff.mean())
     assert set(result.to_metrics()) == {"transfer", "learning_curve"}
     assert reference_arm("pooled_hgb") == "human_hgb" and reference_arm("joint") == "human_bilstm"
 
 
-def test_settings_are_the_one_source_of_defaults():
+def test_settings_are_the_one_source_of_defaults(human):
     s = TransferSettings()
     assert s.strategies == ("zero-shot", "finetune", "freeze-warmup", "joint")
     assert s.curve == ("joint",) and s.fractions == (0.1, 0.25, 0.5)
     assert TransferSettings(strategies=("finetune",)).curve == ("finetune",)
     assert s.with_max_epochs(5).bilstm_params == {"resample": "smote", "max_epochs": 5}
     # 3 target-only + 4 strategies + 2 pooled arms, + joint and its reference at 3 fractions
-    assert s.count_fits(10) == 10 * (3 + 4 + 2 + 2 * 3)
+    plan = make_plan(human, "strat5x5", seeds=2, n_folds=5)
+    assert s.count_fits(plan) == 10 * (3 + 4 + 2 + 2 * 3)
+    # the curve on the first seed only: its 5 folds
+    assert replace(s, curve_seeds=1).count_fits(plan) == 10 * (3 + 4 + 2) + 5 * 2 * 3
+    assert plan.first_seeds(1).seeds == (0,) and len(plan.first_seeds(1).folds) == 5
+    with pytest.raises(ValueError, match="curve_seeds"):
+        TransferSettings(curve_seeds=0)
 
 
 def test_arms_for_the_other_direction(human):

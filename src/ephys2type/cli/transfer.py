@@ -122,7 +122,7 @@ def transfer(
     )
     refuse_existing(out_dir, force)
     plan = make_plan(tgt, protocol, seeds=seeds, n_folds=folds)
-    n_fits = settings.count_fits(len(plan.folds), target=target)
+    n_fits = settings.count_fits(plan, target=target)
     out_console = console()
     out_console.print(
         f"source: {len(src)} {source} cells; target: {plan.dataset['description']}; "

@@ -61,6 +61,27 @@ class Evaluation:
         }
         return out
 
+    def on_plan(self, plan: SplitPlan) -> Evaluation:
+        """The scores and predictions of the folds of ``plan`` only (e.g. its first seeds,
+        from :meth:`SplitPlan.first_seeds`)."""
+        keep = {(f.seed, f.fold) for f in plan.folds}
+
+        def rows(frame: pd.DataFrame | None) -> pd.DataFrame | None:
+            if frame is None:
+                return None
+            mask = [(s, f) in keep for s, f in zip(frame["seed"], frame["fold"], strict=True)]
+            return frame[mask].reset_index(drop=True)
+
+        return Evaluation(
+            plan=plan,
+            classes=self.classes,
+            models=self.models,
+            fold_metrics=rows(self.fold_metrics),
+            predictions=rows(self.predictions),
+            importance=rows(self.importance),
+            families=self.families,
+        )
+
     def compare(self, a: str, b: str, metric: str = "macro_f1") -> dict[str, Any]:
         """Paired difference ``a - b`` on identical folds, with corrected CI and p-value."""
         result = paired_test(

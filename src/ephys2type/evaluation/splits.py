@@ -132,6 +132,20 @@ class SplitPlan:
             raise Ephys2TypeError(f"{path}: cannot read split plan ({exc})") from exc
         return cls.from_dict(raw)
 
+    def first_seeds(self, n: int) -> SplitPlan:
+        """The same plan with only its first ``n`` seeds (their folds are unchanged)."""
+        if n < 1:
+            raise Ephys2TypeError("at least one seed is needed")
+        keep = self.seeds[:n]
+        return SplitPlan(
+            protocol=self.protocol,
+            seeds=keep,
+            n_folds=self.n_folds,
+            cells=self.cells,
+            folds=tuple(f for f in self.folds if f.seed in keep),
+            dataset=self.dataset,
+        )
+
     def check_matches(self, data: PatchSeqData) -> None:
         """Raise unless the plan was made for exactly these cells."""
         if tuple(map(str, data.X.index)) != self.cells:

@@ -41,7 +41,9 @@ class TransferSettings:
         ``joint``); pooled : baselines fitted on both species (``rf``, ``hgb``);
     fractions : learning-curve shares of the target training fold (empty: no curve);
     curve_arms : strategies shown on the learning curve (None: ``joint`` if run, else the
-        last strategy); coral : CORAL-align the source features;
+        last strategy); curve_seeds : seeds of the plan the curve runs on (None: all; the
+        full-data point is then read on the same folds); coral : CORAL-align the source
+        features;
     bilstm_params : parameters of every BiLSTM (target-only and transfer arms).
     """
 
@@ -49,6 +51,7 @@ class TransferSettings:
     pooled: tuple[str, ...] = POOLED
     fractions: tuple[float, ...] = FRACTIONS
     curve_arms: tuple[str, ...] | None = None
+    curve_seeds: int | None = None
     coral: bool = False
     bilstm_params: Mapping[str, Any] = field(default_factory=lambda: {"resample": "smote"})
 
@@ -64,6 +67,8 @@ class TransferSettings:
                 raise ValueError(f"curve arm {a!r} is not among the strategies run")
         if any(not 0 < f < 1 for f in self.fractions):
             raise ValueError("learning-curve fractions must lie strictly between 0 and 1")
+        if self.curve_seeds is not None and self.curve_seeds < 1:
+            raise ValueError("curve_seeds must be at least 1")
 
     @property
     def curve(self) -> tuple[str, ...]:
@@ -86,16 +91,20 @@ class TransferSettings:
             "pooled": list(self.pooled),
             "fractions": list(self.fractions),
             "curve_arms": list(self.curve),
+            "curve_seeds": self.curve_seeds,
             "coral": self.coral,
             "bilstm": dict(self.bilstm_params),
         }
 
-    def count_fits(self, n_folds: int, target: str = "human") -> int:
-        """How many models :func:`run_transfer` fits on ``n_folds`` folds (progress bars)."""
+    def count_fits(self, plan: SplitPlan, target: str = "human") -> int:
+        """How many models :func:`run_transfer` fits on ``plan`` (progress bars)."""
         n_arms = 3 + len(self.strategies) + len(self.pooled)  # 3 target-only baselines
         pairs = _curve_pairs(self.curve, target) if self.fractions else []
         n_curve = len({n for pair in pairs for n in pair}) * len(self.fractions)
-        return n_folds * (n_arms + n_curve)
+        return len(plan.folds) * n_arms + len(self.curve_plan(plan).folds) * n_curve
+
+    def curve_plan(self, plan: SplitPlan) -> SplitPlan:
+        return plan if self.curve_seeds is None else plan.first_seeds(self.curve_seeds)
 
 
 def transfer_arms(
@@ -258,6 +267,7 @@ def _curve_rows(evaluation: Evaluation, pairs, fraction: float, suffix: str) -> 
                 "gain_ci_low": gain["ci_low"],
                 "gain_ci_high": gain["ci_high"],
                 "gain_p": gain["p"],
+                "n_folds": gain["n_folds"],
             }
         )
     return rows
@@ -313,10 +323,11 @@ def run_transfer(
         rows = []
         pairs = _curve_pairs(settings.curve, target.species)
         needed = sorted({n for pair in pairs for n in pair})
+        curve_plan = settings.curve_plan(plan)
         for fraction in settings.fractions:
             specs = [subsampled(arms[n], fraction) for n in needed]
-            part = run_evaluation(target, specs, plan, n_jobs=n_jobs, progress=progress)
+            part = run_evaluation(target, specs, curve_plan, n_jobs=n_jobs, progress=progress)
             rows += _curve_rows(part, pairs, fraction, f"@{fraction:g}")
-        rows += _curve_rows(evaluation, pairs, 1.0, "")
+        rows += _curve_rows(evaluation.on_plan(curve_plan), pairs, 1.0, "")
         curve = pd.DataFrame(rows)
     return TransferResult(evaluation, curve, target.species, source.species, settings.coral)

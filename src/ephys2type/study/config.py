@@ -47,6 +47,7 @@ class ReproduceConfig:
     transfer_protocols: tuple[str, ...] = ("strat5x5", "group5x5")
     transfer_fractions: tuple[float, ...] = _DEFAULT_TRANSFER.fractions
     transfer_curve_protocols: tuple[str, ...] = ("strat5x5",)  # learning curve only here
+    transfer_curve_seeds: int | None = None  # the curve on the plan's first seeds (None: all)
     transfer_strategies: tuple[str, ...] = _DEFAULT_TRANSFER.strategies
     transfer_pooled: tuple[str, ...] = _DEFAULT_TRANSFER.pooled
     #: models run on the paper's own protocol (a stratified hold-out, 60/20/20 with the
@@ -146,6 +147,7 @@ class ReproduceConfig:
             strategies=self.transfer_strategies,
             pooled=self.transfer_pooled,
             fractions=fractions,
+            curve_seeds=self.transfer_curve_seeds,
         ).with_max_epochs(self.max_epochs)
 
 

@@ -324,5 +324,5 @@ class Reproduction:
             )
             write_transfer(result, folder / "results", overwrite=True)
 
-        n_fits = settings.count_fits(len(plan.folds))
+        n_fits = settings.count_fits(plan)
         return self._run_stage(f"transfer_{protocol}", spec, n_fits, work)

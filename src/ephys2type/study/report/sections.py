@@ -538,7 +538,12 @@ def _transfer_section(b: ReportBuilder, root: Path, transfer: dict) -> None:
                     "gain",
                 ],
                 rows,
-                "Learning curve",
+                "Learning curve"
+                + (
+                    f" ({t['learning_curve'][0]['n_folds']} folds per point)"
+                    if "n_folds" in t["learning_curve"][0]
+                    else ""
+                ),
             )
         b.figures([root / f"transfer_{protocol}" / "results" / "learning_curve.png"], wide=True)
 
