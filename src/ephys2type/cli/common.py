@@ -212,6 +212,25 @@ def progress_bar(total: int, description: str) -> Iterator[Callable[[str], None]
         yield add_bar(progress, description, total)
 
 
+#: Two-level labels (--labels ttype): the coverage of the prediction sets, and the largest
+#: t-type set that still gives a t-type call (evaluate and train)
+ConfidenceOpt = Annotated[
+    float,
+    typer.Option(
+        min=0.5,
+        max=0.999,
+        help="Two-level labels (--labels ttype): coverage promised by the prediction sets at "
+        "each level.",
+    ),
+]
+MaxSetSizeOpt = Annotated[
+    int,
+    typer.Option(
+        min=1,
+        help="Two-level labels: a cell whose t-type set holds more types than this is called "
+        "at the subclass only.",
+    ),
+]
 JobsOpt = Annotated[
     int,
     typer.Option(

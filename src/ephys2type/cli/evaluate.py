@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from .common import (
+    ConfidenceOpt,
     DataProfileOpt,
     DonorColumnOpt,
     FeaturesOpt,
@@ -17,6 +18,7 @@ from .common import (
     JobsOpt,
     LabelColumnOpt,
     LabelsOpt,
+    MaxSetSizeOpt,
     OutOpt,
     ProfileOpt,
     SchemaOpt,
@@ -76,23 +78,8 @@ def evaluate(
             "('subset'). See `ephys2type data families`.",
         ),
     ] = None,
-    confidence: Annotated[
-        float,
-        typer.Option(
-            min=0.5,
-            max=0.999,
-            help="Two-level labels (--labels ttype): coverage promised by the conformal "
-            "prediction sets at each level.",
-        ),
-    ] = 0.9,
-    max_set_size: Annotated[
-        int,
-        typer.Option(
-            min=1,
-            help="Two-level labels: a cell whose t-type set holds more types than this is "
-            "called at the subclass only.",
-        ),
-    ] = 3,
+    confidence: ConfidenceOpt = 0.9,
+    max_set_size: MaxSetSizeOpt = 3,
     jobs: JobsOpt = 2,
     out: OutOpt = None,
     force: ForceOpt = False,

@@ -11,12 +11,14 @@ from rich.table import Table
 from ephys2type.files import atomic_write_text
 
 from .common import (
+    ConfidenceOpt,
     DataProfileOpt,
     DonorColumnOpt,
     FeaturesOpt,
     IdColumnOpt,
     LabelColumnOpt,
     LabelsOpt,
+    MaxSetSizeOpt,
     SchemaOpt,
     SpeciesOpt,
     TableLabelsOpt,
@@ -57,6 +59,8 @@ def train(
             "some protocols are predicted from the families they have.",
         ),
     ] = True,
+    confidence: ConfidenceOpt = 0.9,
+    max_set_size: MaxSetSizeOpt = 3,
     force: Annotated[bool, typer.Option(help="Replace the model folder if it exists.")] = False,
 ) -> None:
     """Train a model on every QC'd cell of a species, or of your own table, and save it.
@@ -69,7 +73,14 @@ def train(
     code. With --family-subsets (default), subsets/ holds one such model per family subset
     (mouse: 3, human: 7), so training takes that many times longer.
 
+    With two-level labels (--labels ttype) a fifth of the cells (stratified) is kept apart to
+    calibrate class-conditional prediction sets at the subclass and t-type levels; `predict`
+    then gives, per cell and level, the call (made top-down), its probability and the set,
+    and calls a cell at the subclass only when its t-type set is large.
+
     Example: ephys2type train --species human --model bilstm-smote --out my-model
+
+    Example: ephys2type train --species mouse --labels ttype --model rf --out ttype-model
     """
     from ephys2type.models.registry import get_model
     from ephys2type.persist.train import train_model
@@ -96,12 +107,25 @@ def train(
     epochs = smoke_epochs()
     params = {"max_epochs": epochs} if epochs is not None else None
     trained = train_model(
-        data, model, random_state=seed, params=params, family_subsets=family_subsets
+        data,
+        model,
+        random_state=seed,
+        params=params,
+        family_subsets=family_subsets,
+        confidence=confidence,
+        max_set_size=max_set_size,
     )
     trained.save(out, overwrite=force)
+    levels = ""
+    if trained.levels is not None:
+        levels = (
+            f"; prediction sets at {trained.levels.confidence:.0%} at the "
+            f"{' and '.join(trained.levels.names)} levels, calibrated on "
+            f"{trained.info['n_calibration_cells']} cells kept apart"
+        )
     out_console.print(
         f"saved {trained!r} to {out} (probability temperature {trained.temperature:.3f}; "
-        f"{len(trained.subsets)} family-subset models)"
+        f"{len(trained.subsets)} family-subset models{levels})"
     )
 
 
@@ -187,7 +211,10 @@ def predict(
         write_predictions(preds, out, features=features, cells=cells, overwrite=force)
         atomic_write_text(summary_path, dumps_json(batch.to_dict()), overwrite=force)
     out_console = console()
-    counts = preds["predicted"].value_counts().reindex(trained.classes, fill_value=0)
+    if trained.levels is None:
+        counts = preds["predicted"].value_counts().reindex(trained.classes, fill_value=0)
+    else:  # dozens of t-types: count the level above
+        counts = preds[trained.levels.names[0]].value_counts().sort_index()
     flagged = int((preds["qc_flag"] != "").sum())
     out_console.print(
         f"{len(preds)} cells: "
@@ -198,6 +225,15 @@ def predict(
     )
     for families, n in preds["families_used"].value_counts().items():
         out_console.print(f"{n} cells predicted from families {families.replace('+', ', ')}")
+    if trained.levels is not None:
+        up, fine = trained.levels.names
+        level_counts = preds["call_level"].value_counts()
+        out_console.print(
+            f"prediction sets at {trained.levels.confidence:.0%}: "
+            f"{level_counts.get(fine, 0)} cells called at the {fine} (set of at most "
+            f"{trained.levels.max_set_size}), {level_counts.get(up, 0)} at the {up} only, "
+            f"{level_counts.get('none', 0)} not called (more than one {up} in the set)"
+        )
     table = Table(
         title=f"predictions ({trained.info.get('model')}, trained on "
         f"{trained.info.get('n_cells')} {trained.info.get('species')} cells)",
@@ -205,11 +241,21 @@ def predict(
     )
     shown = preds.head(20)
     table.add_column(str(preds.index.name or "cell"))
-    for col in ("predicted", "probability", "top_families", "out_of_distribution", "qc_flag"):
+    for col in (
+        "predicted",
+        "probability",
+        "call",
+        "call_level",
+        "top_families",
+        "out_of_distribution",
+        "qc_flag",
+    ):
         if col in shown.columns:
             table.add_column(col)
     for cell, row in shown.iterrows():
         values = [str(cell), row["predicted"], f"{row['probability']:.2f}"]
+        if "call" in shown.columns:
+            values += [row["call"], row["call_level"]]
         if "top_families" in shown.columns:
             values.append(row["top_families"])
         values.append("yes" if row["out_of_distribution"] else "")

@@ -38,6 +38,7 @@ from ephys2type.errors import Ephys2TypeWarning, ModelFileError, TableError
 from ephys2type.files import atomic_directory
 from ephys2type.models.calibration import probability_logits, softmax
 from ephys2type.models.preprocessing import FamilyPreprocessor
+from ephys2type.persist.levels import LevelCalibration
 
 FORMAT = "ephys2type-model"
 FORMAT_VERSION = 1
@@ -164,6 +165,7 @@ class TrainedModel:
         hyperparameters: dict[str, Any],
         subsets: list[TrainedModel | Callable[[], TrainedModel]] | None = None,
         subset_families: list[list[str]] | None = None,
+        levels: LevelCalibration | None = None,
     ):
         self.kind = kind
         self.schema = schema
@@ -174,6 +176,8 @@ class TrainedModel:
         self.ood = ood
         self.info = info
         self.hyperparameters = hyperparameters
+        # two-level labels (t-type -> subclass): per-level calls and conformal sets
+        self.levels = levels
         # models of the same kind trained on the family subsets a lab plausibly has (largest
         # first); a cell is predicted by the model of the largest subset it has. A loaded
         # folder gives loaders, so a subset model is read only when a cell needs it.
@@ -379,6 +383,12 @@ class TrainedModel:
         out = pd.DataFrame(index=X.index.copy())
         out["predicted"] = self.classes_[proba.argmax(axis=1)]
         out["probability"] = proba.max(axis=1)
+        if self.levels is not None:  # calls made top-down, so the levels never disagree
+            levels = self.levels.table(proba, self.classes)
+            levels.index = out.index
+            fine = self.levels.names[1]
+            out["predicted"], out["probability"] = levels[fine], levels[f"{fine}_probability"]
+            out = pd.concat([out, levels], axis=1)
         for i, cls in enumerate(self.classes):
             out[f"proba:{cls}"] = proba[:, i]
         if attention is not None:
@@ -453,6 +463,7 @@ class TrainedModel:
             "out_of_distribution": self.ood.to_dict(),
             "hyperparameters": self.hyperparameters,
             "info": self.info,
+            "levels": None if self.levels is None else self.levels.to_dict(),
             "family_subsets": [],
         }
         (folder / weights_name).write_bytes(weights)
@@ -538,6 +549,9 @@ def load_model(path: str | Path) -> TrainedModel:
             hyperparameters=hyper,
             subsets=subsets,
             subset_families=families,
+            levels=(
+                LevelCalibration.from_dict(sidecar["levels"]) if sidecar.get("levels") else None
+            ),
         )
     except ModelFileError:
         raise

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.frozen import FrozenEstimator
-from sklearn.model_selection import KFold, train_test_split
+from sklearn.model_selection import train_test_split
 
 from ephys2type._version import __version__, package_versions
 from ephys2type.data.container import PatchSeqData
@@ -26,6 +26,10 @@ def train_model(
     random_state: int = 0,
     params: Mapping[str, Any] | None = None,
     family_subsets: bool = True,
+    parent_of: Mapping[str, str] | None = None,
+    confidence: float = 0.9,
+    max_set_size: int = 3,
+    calibration_size: float = 0.2,
 ) -> TrainedModel:
     """Fit ``model`` on every cell of ``data`` and package it for saving and prediction.
 
@@ -39,9 +43,29 @@ def train_model(
     a lab plausibly has (:meth:`FeatureSchema.protocol_subsets`: the long-square families
     with any combination of the other protocols), so cells recorded without some protocols
     are predicted by a model trained on the families they have, not by imputation.
+
+    Labels with a level above them (``ttype``: subclass, then t-type) give a model with
+    per-level calls and class-conditional conformal sets at ``confidence``
+    (:class:`~ephys2type.persist.levels.LevelCalibration`): ``calibration_size`` of the
+    cells (stratified) are kept apart to calibrate the sets and never fit the model; a cell
+    whose t-type set holds more than ``max_set_size`` types is called at the subclass.
+    ``parent_of`` (class -> parent class) gives that hierarchy for labels of your own.
     """
     if data.y is None or data.y.isna().any():
         raise Ephys2TypeError("training needs a label for every cell (apply QC first)")
+    parent_of = dict(parent_of) if parent_of is not None else _parents(data)
+    if parent_of is not None:
+        return _train_levels(
+            data,
+            parent_of,
+            model,
+            random_state=random_state,
+            params=params,
+            family_subsets=family_subsets,
+            confidence=confidence,
+            max_set_size=max_set_size,
+            calibration_size=calibration_size,
+        )
     spec = get_model(model)
     if not spec.savable:
         raise Ephys2TypeError(
@@ -82,10 +106,12 @@ def train_model(
             np.arange(len(y)), test_size=0.2, stratify=y, random_state=random_state
         )
         pipe.fit(X.iloc[fit_idx], y[fit_idx])
-        # the estimator is frozen, so the folds only batch its predictions (one calibrator is
-        # fitted on all of them); plain KFold avoids StratifiedKFold's small-class warning
+        # the estimator is frozen, so the split only batches its predictions (one calibrator
+        # is fitted on all of them); a single split of every cell works for classes with one
+        # calibration cell, where k folds (k >= 2) are refused
+        every = np.arange(len(val_idx))
         calibrated = CalibratedClassifierCV(
-            FrozenEstimator(pipe), method="temperature", cv=KFold(n_splits=2)
+            FrozenEstimator(pipe), method="temperature", cv=[(every, every)]
         ).fit(X.iloc[val_idx], y[val_idx])
         temperature = 1.0 / float(calibrated.calibrated_classifiers_[0].calibrators[0].beta_)
         predictor = pipe.named_steps["model"]
@@ -119,6 +145,74 @@ def train_model(
                 trained.add_subset(sub)
     trained.pipeline_ = pipe  # the fitted scikit-learn pipeline (in memory only, not saved)
     trained.calibrated_ = calibrated  # scikit-learn's calibrated classifier (sklearn kinds)
+    return trained
+
+
+def _parents(data: PatchSeqData) -> dict[str, str] | None:
+    """The label hierarchy (class -> parent class), or None for one-level labels."""
+    from ephys2type.errors import SchemaError
+
+    if data.label_scheme is None:
+        return None
+    try:
+        return data.label_parents()
+    except SchemaError:
+        return None
+
+
+def _train_levels(
+    data: PatchSeqData,
+    parent_of: dict[str, str],
+    model: str,
+    *,
+    confidence: float,
+    max_set_size: int,
+    calibration_size: float,
+    **options: Any,
+) -> TrainedModel:
+    """Train on the proper part of the cells; calibrate each (subset) model's per-level
+    conformal sets on the calibration part."""
+    from dataclasses import replace
+
+    from ephys2type.persist.levels import LevelCalibration
+
+    if not 0 < confidence < 1:
+        raise Ephys2TypeError(f"confidence must lie between 0 and 1, not {confidence}")
+    y = data.y.to_numpy(dtype=object)
+    counts = data.y.value_counts()
+    if (counts < 2).any():
+        raise Ephys2TypeError(
+            f"{int((counts < 2).sum())} class(es) have a single cell (e.g. {counts.idxmin()!r}); "
+            "prediction sets need at least 2 cells per class (one to train, one to calibrate)"
+        )
+    proper, calibration = train_test_split(
+        np.arange(len(y)),
+        test_size=calibration_size,
+        stratify=y,
+        random_state=options["random_state"],
+    )
+    fit_part = replace(
+        data, X=data.X.iloc[proper], meta=data.meta.iloc[proper], y=data.y.iloc[proper]
+    )
+    one_level = replace(fit_part, label_scheme=None)  # no recursion into levels
+    trained = train_model(one_level, model, **options)
+    X_cal, y_cal = data.X.iloc[calibration], y[calibration]
+    for part in [trained, *trained.subsets]:
+        proba = part._scores(X_cal[part.schema.columns])[0]
+        part.levels = LevelCalibration.calibrate(
+            proba,
+            part.classes,
+            y_cal,
+            parent_of,
+            confidence=confidence,
+            max_set_size=max_set_size,
+        )
+        part.info.update(
+            label_scheme=data.label_scheme,
+            n_cells=len(data),
+            n_calibration_cells=len(calibration),
+            class_counts={str(k): int(v) for k, v in data.class_counts().items()},
+        )
     return trained
 
 
