@@ -80,6 +80,10 @@ def workdir(tmp_path_factory):
     theirs["tau (ms)"] *= 1000.0
     theirs.rename_axis("cell_id").to_csv(folder / "their_cells.csv")
     (folder / "map.toml").write_text(_mapping_from_readme())
+    # the README's recordings folder: the sample ABF files beside the project
+    (folder / "recordings").symlink_to(
+        ROOT.parent / "shared" / "data" / "recordings" / "pyabf_samples"
+    )
     data = load_mouse()
     # a small lab export: 12 cells of each mouse subclass
     cells = data.y.groupby(data.y).head(12).index

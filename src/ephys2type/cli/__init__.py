@@ -21,6 +21,7 @@ from ephys2type.errors import Ephys2TypeError, Ephys2TypeWarning
 from . import data as data_cmds
 from . import evaluate as evaluate_cmds
 from . import models as model_cmds
+from . import recordings as recording_cmds
 from . import reproduce as reproduce_cmds
 from . import transfer as transfer_cmds
 from .flags import use_bare_flags
@@ -62,6 +63,7 @@ app.command("qc")(data_cmds.qc)
 app.command("evaluate")(evaluate_cmds.evaluate)
 app.command("spca")(evaluate_cmds.spca)
 app.command("transfer")(transfer_cmds.transfer)
+app.command("features")(recording_cmds.features)
 app.command("train")(model_cmds.train)
 app.command("predict")(model_cmds.predict)
 app.command("reproduce")(reproduce_cmds.reproduce)

@@ -1,0 +1,88 @@
+"""``ephys2type features``: from current-clamp recordings to a features table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from .common import check_choice, console, refuse_existing
+
+
+def features(
+    recordings: Annotated[
+        list[Path],
+        typer.Argument(help="Recording files (.abf, .nwb), one cell each, or folders of them."),
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Features CSV to write.")],
+    schema: Annotated[
+        str, typer.Option(help="Name the columns as in this training table's schema (mouse).")
+    ] = "mouse",
+    sweep_qc: Annotated[
+        str,
+        typer.Option(
+            help="Sweep QC: 'allen' (ipfx's default criteria: baseline noise and stability) "
+            "or 'none' (every sweep used).",
+        ),
+    ] = "allen",
+    figures: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write one check figure per cell into this folder (hyperpolarising, "
+            "rheobase and strongest sweeps; f-I curve)."
+        ),
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Replace --out and its QC table.")] = False,
+) -> None:
+    """Compute IPFX features of current-step recordings with ipfx, one row per file.
+
+    Each file is one cell. ABF: the recorded channel in volts whose command is in amperes,
+    and the current step that varies across sweeps, found in the command waveform (its
+    start, end and amplitude). NWB 2: the current-clamp sweeps whose stimulus code ipfx's
+    ontology calls a long square (e.g. C1LSCOARSE150216), and their step. ipfx's long-square
+    analysis gives the subthreshold, spike-train and first-spike-at-rheobase features, named
+    and in the units of the --schema's training table; other families stay empty (predict
+    handles cells with fewer protocols). Beside --out, <out>.qc.csv holds each sweep's QC
+    measures and reasons, and one row per cell saying why it has no features, if so.
+
+    Example: ephys2type features recordings/ --out features.csv --sweep-qc none
+    """
+    from ephys2type.data.recordings.extract import STEP_FAMILIES, SWEEP_QC, extract_files
+    from ephys2type.data.recordings.sweeps import RecordingError
+    from ephys2type.files import atomic_write_text
+
+    recordings = [f for p in recordings for f in (sorted(p.glob("*.abf")) if p.is_dir() else [p])]
+    if not recordings:
+        raise RecordingError("no .abf files in the folders given")
+    check_choice(schema, list(STEP_FAMILIES), "--schema")
+    check_choice(sweep_qc, list(SWEEP_QC), "--sweep-qc")
+    qc_path = out.with_name(out.name + ".qc.csv")
+    refuse_existing(out, force)
+    refuse_existing(qc_path, force)
+    table, qc = extract_files(recordings, schema=schema, sweep_qc_profile=sweep_qc, figures=figures)
+    atomic_write_text(out, table.to_csv(float_format="%.6g"), overwrite=force)
+    atomic_write_text(qc_path, qc.to_csv(index=False, float_format="%.6g"), overwrite=force)
+    out_console = console()
+    view = Table(title=f"features ({schema} schema, sweep QC {sweep_qc})", title_justify="left")
+    for col in ("file", "sweeps used", "features", "rheobase (pA)", "Ri (MOhm)", "note"):
+        view.add_column(col)
+    sweeps = qc[qc["level"] == "sweep"]
+    cells = qc[qc["level"] == "cell"].set_index("file")
+    for path in recordings:
+        row = table.loc[path.stem]
+        used = sweeps[sweeps["file"] == path.name]["used"]
+        view.add_row(
+            path.name,
+            f"{int(used.sum())}/{len(used)}",
+            f"{int(row.notna().sum())}/{len(row)}",
+            f"{row['threshold_i_long_square']:.0f}",
+            f"{row['ri']:.0f}",
+            str(cells.loc[path.name, "reason"] or cells.loc[path.name, "not_checked"] or ""),
+        )
+    out_console.print(view)
+    out_console.print(
+        f"features: {out}; sweep QC: {qc_path}"
+        + (f"; figures: {figures}" if figures is not None else "")
+    )

@@ -1,0 +1,160 @@
+"""From real current-clamp recordings (the pyABF sample ABF files) to features, checked against
+an independent reading of the traces; bad files give one clear error each."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ephys2type.data.recordings.abf import read_abf
+from ephys2type.data.recordings.extract import extract_features, extract_files
+from ephys2type.data.recordings.sweeps import RecordingError, step_window
+
+SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "data" / "recordings" / "pyabf_samples"
+FILES = sorted(SAMPLES.glob("*.abf"))
+pytestmark = pytest.mark.skipif(
+    not FILES, reason="the sample recordings are not beside the project"
+)
+
+
+def test_the_step_is_found_in_the_command_waveform():
+    rec = read_abf(SAMPLES / "17o05028_ic_steps.abf")  # "steps dual -50 to 150 step 10"
+    assert rec.amplitudes == tuple(float(a) for a in range(-50, 101, 10))
+    assert rec.start == pytest.approx(0.14685) and rec.end - rec.start == pytest.approx(
+        0.5, abs=1e-3
+    )
+    # a fixed -100 pA test pulse comes first; the varying 0.5 s step is the one taken
+    rec = read_abf(SAMPLES / "18711001.abf")
+    assert rec.amplitudes[:3] == (0.0, 10.0, 20.0) and rec.end - rec.start == pytest.approx(
+        0.5, abs=1e-3
+    )
+    two = read_abf(SAMPLES / "190619B_0003.abf")  # ABF 1, two recorded channels
+    assert two.channel == 0 and "2 recorded channels" in two.notes[0]
+    assert two.amplitudes[:3] == (-120.0, -60.0, 0.0) and two.rate == 10_000
+
+
+def _independent(rec):
+    """Input resistance from -dV/dI of the hyperpolarising steps (steady state: last 100 ms
+    of the step vs 100 ms before it) and the spike count of each sweep (upward 0 mV crossings
+    inside the step)."""
+    hz = rec.rate
+    a, b = round(rec.start * hz), round(rec.end * hz)
+    dv, di, counts = [], [], []
+    for sweep, amp in zip(rec.sweeps, rec.amplitudes, strict=True):
+        inside = sweep.v[a:b]
+        counts.append(int(np.sum((inside[:-1] < 0) & (inside[1:] >= 0))))
+        if -100 < amp < 0:
+            di.append(amp)
+            dv.append(inside[-int(0.1 * hz) :].mean() - sweep.v[a - int(0.1 * hz) : a].mean())
+    slope = np.polyfit(di, dv, 1)[0] * 1000.0  # mV/pA -> MOhm
+    return slope, np.array(counts)
+
+
+@pytest.mark.parametrize("name", ["171116sh_0018.abf", "17o05028_ic_steps.abf"])
+def test_features_agree_with_an_independent_reading(name):
+    rec = read_abf(SAMPLES / name)
+    row, qc = extract_features(rec, sweep_qc_profile="none")
+    ri, counts = _independent(rec)
+    assert row["ri"] == pytest.approx(ri, rel=0.15)
+    amps = np.array(rec.amplitudes)
+    # rheobase: the lowest depolarising step that spikes (17o05028 also fires at 0 pA)
+    assert row["threshold_i_long_square"] == amps[(counts > 0) & (amps > 0)].min()
+    assert -90 < row["vrest"] < -30 and 0 <= row["sag"] < 1 and 1 < row["tau"] < 200  # ms
+    assert row["threshold_v_long_square"] < row["peak_v_long_square"]
+    assert (
+        row["threshold_t_long_square"] <= row["peak_t_long_square"] <= row["trough_t_long_square"]
+    )
+    # ramp and short-square families cannot come from a step protocol: empty, not invented
+    assert row.filter(like="_ramp").isna().all() and row.filter(like="_short_square").isna().all()
+    assert qc["used"].iloc[:-1].all() and qc.iloc[-1]["level"] == "cell"
+
+
+def test_sweep_qc_keeps_its_reasons():
+    rec = read_abf(SAMPLES / "18711001.abf")
+    row, qc = extract_features(rec)  # ipfx's criteria by default
+    sweeps, cell = qc[qc["level"] == "sweep"], qc[qc["level"] == "cell"].iloc[0]
+    assert len(sweeps) == 30 and not sweeps["passed"].any()
+    assert sweeps["reason"].str.contains("slow_noise_rms_mv").all()
+    assert "no sweep passed QC" in cell["reason"] and row.isna().all()
+    assert "seal" in sweeps["not_checked"].iloc[0]
+
+
+def test_every_sample_file_gives_the_step_families(tmp_path):
+    features, qc = extract_files(FILES, sweep_qc_profile="none")
+    assert list(features.index) == [f.stem for f in FILES]
+    step = ["vrest", "f_i_curve_slope", "threshold_i_long_square", "peak_v_long_square"]
+    assert features[step].notna().all().all()
+    assert set(qc["file"]) == {f.name for f in FILES}
+
+
+def test_bad_files_give_one_clear_error(tmp_path):
+    good = (SAMPLES / "17o05028_ic_steps.abf").read_bytes()
+    truncated = tmp_path / "truncated.abf"
+    truncated.write_bytes(good[:3000])
+    with pytest.raises(RecordingError, match=r"truncated\.abf: "):
+        read_abf(truncated)
+    text = tmp_path / "notes.abf"
+    text.write_text("not a recording")
+    with pytest.raises(RecordingError, match="not a readable ABF file"):
+        read_abf(text)
+    import pyabf.abfWriter
+
+    data = np.full((2, 4000), -60.0, dtype=np.float32)
+    pyabf.abfWriter.writeABF1(data, str(tmp_path / "vc.abf"), 20000, units="pA")
+    with pytest.raises(RecordingError, match="no current-clamp data"):
+        read_abf(tmp_path / "vc.abf")
+    pyabf.abfWriter.writeABF1(data, str(tmp_path / "cmd.abf"), 20000, units="mV")
+    with pytest.raises(RecordingError, match="current command in pA or nA"):
+        read_abf(tmp_path / "cmd.abf")
+    with pytest.raises(RecordingError, match="no current step"):
+        step_window([np.zeros(4000), np.zeros(4000)], 20000.0, Path("flat.abf"))
+    with pytest.raises(RecordingError, match="unknown recording format"):
+        extract_files([tmp_path / "cell.txt"])
+
+
+def test_features_command_then_predict(run_cli, tmp_path):
+    out = tmp_path / "features.csv"
+    r = run_cli("features", *map(str, FILES), "--out", str(out), "--sweep-qc", "none")
+    assert r.code == 0, r
+    table = pd.read_csv(out, index_col="cell_id")
+    assert len(table) == 5 and (tmp_path / "features.csv.qc.csv").exists()
+    assert "2 recorded channels" in r.out
+    model = tmp_path / "model"
+    assert (
+        run_cli("train", "--species", "mouse", "--model", "logreg", "--out", str(model)).code == 0
+    )
+    r = run_cli("predict", "--model", str(model), "--features", str(out))
+    assert r.code == 0, r
+    assert "5 cells predicted from families subthreshold, spike_train, long_square" in r.out
+
+
+def test_the_nwb_path_gives_the_same_features_on_the_same_traces(tmp_path):
+    from ephys2type.data.recordings.nwb import read_nwb, write_nwb
+
+    rec = read_abf(SAMPLES / "171116sh_0018.abf")
+    path = write_nwb(rec, tmp_path / "171116sh_0018.nwb")
+    back = read_nwb(path)
+    assert back.amplitudes == pytest.approx(rec.amplitudes)
+    assert back.start == pytest.approx(rec.start) and back.end == pytest.approx(rec.end)
+    from_abf, _ = extract_features(rec, sweep_qc_profile="none")
+    from_nwb, _ = extract_features(back, sweep_qc_profile="none")
+    pd.testing.assert_series_equal(from_abf, from_nwb, check_names=False, rtol=1e-6)
+    # sweeps of another stimulus (a ramp code) are not long squares: one clear error
+    write_nwb(rec, tmp_path / "ramp.nwb", code="C1RP25PR1S141203")
+    with pytest.raises(RecordingError, match=r"no long-square sweeps .*C1RP25PR1S141203"):
+        read_nwb(tmp_path / "ramp.nwb")
+    (tmp_path / "broken.nwb").write_bytes(b"\x89HDF\r\n")
+    with pytest.raises(RecordingError, match="not a readable NWB file"):
+        read_nwb(tmp_path / "broken.nwb")
+
+
+def test_a_check_figure_per_cell(tmp_path):
+    features, _ = extract_files(
+        [SAMPLES / "17o05028_ic_steps.abf"], sweep_qc_profile="none", figures=tmp_path / "fig"
+    )
+    assert features.notna().sum(axis=1).iloc[0] == 19
+    png = tmp_path / "fig" / "17o05028_ic_steps.png"
+    assert png.stat().st_size > 10_000 and png.read_bytes()[:4] == b"\x89PNG"
