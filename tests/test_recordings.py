@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from ephys2type.data.recordings.abf import read_abf
-from ephys2type.data.recordings.extract import extract_features, extract_files
+from ephys2type.data.recordings.batch import extract_files, run_batch
+from ephys2type.data.recordings.extract import extract_features
 from ephys2type.data.recordings.sweeps import RecordingError, step_window
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "data" / "recordings" / "pyabf_samples"
@@ -158,3 +159,54 @@ def test_a_check_figure_per_cell(tmp_path):
     assert features.notna().sum(axis=1).iloc[0] == 19
     png = tmp_path / "fig" / "17o05028_ic_steps.png"
     assert png.stat().st_size > 10_000 and png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_parallel_and_resumed_runs_equal_the_serial_run(tmp_path):
+    files = FILES[:3]
+    serial, serial_qc, resumed = run_batch(files, sweep_qc_profile="none")
+    assert resumed == 0
+    parallel, parallel_qc, _ = run_batch(files, sweep_qc_profile="none", n_jobs=2)
+    pd.testing.assert_frame_equal(parallel, serial)
+    pd.testing.assert_frame_equal(parallel_qc, serial_qc)
+    # an interrupted run left two files finished: the rerun takes them and does the third
+    parts = tmp_path / "parts"
+    run_batch(files[:2], sweep_qc_profile="none", parts=parts)
+    seen = []
+    again, again_qc, resumed = run_batch(
+        files, sweep_qc_profile="none", parts=parts, progress=seen.append
+    )
+    assert resumed == 2 and seen == [files[2].name]
+    pd.testing.assert_frame_equal(again, serial)
+    pd.testing.assert_frame_equal(again_qc, serial_qc)
+    # finished parts of other settings are not reused
+    _, _, resumed = run_batch(files, sweep_qc_profile="allen", parts=parts)
+    assert resumed == 0
+
+
+def test_a_dask_cluster_on_loopback_gives_the_serial_result():
+    from dask.distributed import LocalCluster
+
+    files = FILES[:3]
+    serial, serial_qc, _ = run_batch(files, sweep_qc_profile="none")
+    with LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+    ) as cluster:
+        assert cluster.scheduler_address.startswith("tcp://127.0.0.1:")
+        remote, remote_qc, _ = run_batch(
+            files, sweep_qc_profile="none", scheduler=cluster.scheduler_address
+        )
+    pd.testing.assert_frame_equal(remote, serial)
+    pd.testing.assert_frame_equal(remote_qc, serial_qc)
+
+
+def test_the_command_resumes_an_interrupted_run(run_cli, tmp_path):
+    out = tmp_path / "f.csv"
+    run_batch(FILES[:1], sweep_qc_profile="none", parts=tmp_path / "f.csv.parts")
+    r = run_cli("features", *map(str, FILES[:2]), "--out", str(out), "--sweep-qc", "none")
+    assert r.code == 0, r
+    assert "1 file(s) taken from the interrupted run" in r.out
+    assert len(pd.read_csv(out)) == 2 and not (tmp_path / "f.csv.parts").exists()

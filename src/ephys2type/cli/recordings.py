@@ -34,6 +34,16 @@ def features(
             "rheobase and strongest sweeps; f-I curve)."
         ),
     ] = None,
+    jobs: Annotated[
+        int, typer.Option("--jobs", "-j", min=1, help="Files processed at a time (processes).")
+    ] = 1,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            help="Run the files on a Dask distributed cluster at this address "
+            "(e.g. tcp://127.0.0.1:8786) instead of locally."
+        ),
+    ] = None,
     force: Annotated[bool, typer.Option(help="Replace --out and its QC table.")] = False,
 ) -> None:
     """Compute IPFX features of current-step recordings with ipfx, one row per file.
@@ -47,24 +57,54 @@ def features(
     handles cells with fewer protocols). Beside --out, <out>.qc.csv holds each sweep's QC
     measures and reasons, and one row per cell saying why it has no features, if so.
 
+    Files are independent: --jobs N runs N at a time, --scheduler sends them to a Dask
+    cluster; the result is the same as a serial run. Each finished file is kept in
+    <out>.parts/ until the table is written, so an interrupted run loses nothing finished
+    and the same command again skips the files already done.
+
     Example: ephys2type features recordings/ --out features.csv --sweep-qc none
     """
-    from ephys2type.data.recordings.extract import STEP_FAMILIES, SWEEP_QC, extract_files
+    import shutil
+
+    from ephys2type.data.recordings.batch import run_batch
+    from ephys2type.data.recordings.extract import STEP_FAMILIES, SUFFIXES, SWEEP_QC
     from ephys2type.data.recordings.sweeps import RecordingError
     from ephys2type.files import atomic_write_text
 
-    recordings = [f for p in recordings for f in (sorted(p.glob("*.abf")) if p.is_dir() else [p])]
+    from .common import progress_bar
+
+    recordings = [
+        f
+        for p in recordings
+        for f in (
+            sorted(q for q in p.iterdir() if q.suffix.lower() in SUFFIXES) if p.is_dir() else [p]
+        )
+    ]
     if not recordings:
-        raise RecordingError("no .abf files in the folders given")
+        raise RecordingError(f"no {' or '.join(SUFFIXES)} files in the folders given")
     check_choice(schema, list(STEP_FAMILIES), "--schema")
     check_choice(sweep_qc, list(SWEEP_QC), "--sweep-qc")
     qc_path = out.with_name(out.name + ".qc.csv")
     refuse_existing(out, force)
     refuse_existing(qc_path, force)
-    table, qc = extract_files(recordings, schema=schema, sweep_qc_profile=sweep_qc, figures=figures)
+    parts = out.with_name(out.name + ".parts")
+    with progress_bar(len(recordings), "features") as advance:
+        table, qc, resumed = run_batch(
+            recordings,
+            schema=schema,
+            sweep_qc_profile=sweep_qc,
+            figures=figures,
+            n_jobs=jobs,
+            scheduler=scheduler,
+            parts=parts,
+            progress=advance,
+        )
     atomic_write_text(out, table.to_csv(float_format="%.6g"), overwrite=force)
     atomic_write_text(qc_path, qc.to_csv(index=False, float_format="%.6g"), overwrite=force)
+    shutil.rmtree(parts, ignore_errors=True)
     out_console = console()
+    if resumed:
+        out_console.print(f"{resumed} file(s) taken from the interrupted run in {parts}")
     view = Table(title=f"features ({schema} schema, sweep QC {sweep_qc})", title_justify="left")
     for col in ("file", "sweeps used", "features", "rheobase (pA)", "Ri (MOhm)", "note"):
         view.add_column(col)

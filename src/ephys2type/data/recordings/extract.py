@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -176,28 +175,3 @@ def read_recording(path: str | Path) -> Recording:
     raise RecordingError(
         f"{path}: unknown recording format {path.suffix!r} (supported: {', '.join(SUFFIXES)})"
     )
-
-
-def extract_files(
-    paths: Sequence[str | Path],
-    *,
-    schema: str = "mouse",
-    sweep_qc_profile: str = "allen",
-    figures: str | Path | None = None,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Features (one row per file, indexed by ``cell_id`` = the file's stem) and the sweep QC
-    table of all files; with ``figures`` (a folder), one ``<file stem>.png`` per cell."""
-    rows, qcs = [], []
-    for path in paths:
-        path = Path(path)
-        row, qc = extract_features(
-            read_recording(path),
-            schema=schema,
-            sweep_qc_profile=sweep_qc_profile,
-            figure=None if figures is None else Path(figures) / f"{path.stem}.png",
-        )
-        rows.append(row)
-        qcs.append(qc)
-    features = pd.DataFrame(rows)
-    features.index.name = "cell_id"
-    return features, pd.concat(qcs, ignore_index=True)
