@@ -42,7 +42,7 @@ LEVEL_METRICS = (
     "coverage",
     "mean_set_size",
 )
-#: Published anchors for mouse V1 (balanced accuracy), issue 15.
+#: Published anchors for mouse V1 (balanced accuracy unless marked), shown beside our numbers.
 ANCHORS = {
     "MapMySpikes 2024 winner (hierarchical gradient boosting, 29 features), subclass": 0.765,
     "MapMySpikes 2024 winner, t-type": 0.351,

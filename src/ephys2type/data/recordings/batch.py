@@ -104,8 +104,9 @@ def run_batch(
     parts: str | Path | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, int]:
-    """Features and QC of every file (as :func:`~.extract.extract_files`), and how many files
-    a previous, interrupted run had finished (taken from ``parts``)."""
+    """Features (one row per file, indexed by ``cell_id`` = the file's stem, in input order),
+    the QC table of all files, and how many files a previous, interrupted run had finished
+    (taken from ``parts``)."""
     paths = [Path(p) for p in paths]
     args = (schema, sweep_qc_profile, None if figures is None else str(figures))
     store = (

@@ -638,7 +638,7 @@ def _ttype_section(b: ReportBuilder, root: Path, cfg) -> None:
     b.para(
         "Published anchors (mouse V1): "
         + "; ".join(f"{name}: {value:.3f}" for name, value in anchors.items())
-        + ". Target of issue 15: mouse t-type balanced accuracy >= 0.45; coverage within 2 "
+        + ". Our target: mouse t-type balanced accuracy >= 0.45; coverage within 2 "
         "points of the promised level.",
         "note",
     )
