@@ -117,8 +117,8 @@ def features(
             path.name,
             f"{int(used.sum())}/{len(used)}",
             f"{int(row.notna().sum())}/{len(row)}",
-            f"{row['threshold_i_long_square']:.0f}",
-            f"{row['ri']:.0f}",
+            _number(row["threshold_i_long_square"]),
+            _number(row["ri"]),
             str(cells.loc[path.name, "reason"] or cells.loc[path.name, "not_checked"] or ""),
         )
     out_console.print(view)
@@ -126,3 +126,8 @@ def features(
         f"features: {out}; sweep QC: {qc_path}"
         + (f"; figures: {figures}" if figures is not None else "")
     )
+
+
+def _number(value: float) -> str:
+    """A rounded value, or '-' when it could not be measured."""
+    return "-" if value != value else f"{value:.0f}"

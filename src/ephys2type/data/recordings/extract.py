@@ -10,7 +10,6 @@ cannot give (ramp, short square, chirp) stay empty, never invented.
 
 from __future__ import annotations
 
-import logging
 import warnings
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import pandas as pd
 
 from ephys2type.data.recordings.sweep_qc import sweep_qc
 from ephys2type.data.recordings.sweeps import Recording, RecordingError
-from ephys2type.data.schema import FeatureSchema, get_schema
+from ephys2type.data.schema import get_schema
 
 #: Sweep QC profiles: ipfx's criteria (default) or none.
 SWEEP_QC = ("allen", "none")
@@ -97,7 +96,8 @@ def extract_features(
     try:
         result = _analyze(recording, [s for s, k in zip(recording.sweeps, keep, strict=True) if k])
     except RecordingError as exc:
-        return row, cell(f"{int(keep.sum())} sweeps used; {exc}")
+        n = int(keep.sum())
+        return row, cell(f"{n} sweep{'s' if n != 1 else ''} used: {exc}")
     for column, (where, key, scale) in _CELL.items():
         source = result.get("hero_sweep") if where == "hero" else result
         if source is not None and key in source and source[key] is not None:
@@ -141,20 +141,12 @@ def _analyze(recording: Recording, sweeps) -> dict:
         require_subthreshold=False,
         require_suprathreshold=False,
     )
-    logging.getLogger().setLevel(max(logging.getLogger().level, logging.WARNING))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # ipfx's empty-slice means
         try:
             return analysis.analyze(SweepSet(ipfx_sweeps))
         except Exception as exc:  # ipfx raises FeatureError, ValueError, IndexError ...
-            raise RecordingError(
-                f"{recording.path}: ipfx could not analyse the steps ({exc})"
-            ) from exc
-
-
-def step_schema(schema: str) -> FeatureSchema:
-    """The schema restricted to the families a step protocol gives."""
-    return get_schema(schema).restrict(list(STEP_FAMILIES[schema]))
+            raise RecordingError(f"ipfx could not analyse the steps ({exc})") from exc
 
 
 #: Recording formats by file suffix.
