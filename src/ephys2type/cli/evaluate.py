@@ -133,7 +133,7 @@ def evaluate(
         label_column=label_column,
         donor_column=donor_column,
     )
-    levels = _has_parent_level(data)
+    levels = data.label_parents(required=False) is not None
     if levels and (importance or available_families is not None):
         raise Ephys2TypeError(
             f"--labels {data.label_scheme} is scored per level; --importance and "
@@ -189,19 +189,6 @@ def evaluate(
     write_evaluation(evaluation, out_dir, overwrite=force)
     print_evaluation(evaluation, out_console)
     out_console.print(f"results: {out_dir}")
-
-
-def _has_parent_level(data) -> bool:
-    """Whether the cells' label scheme has a level above it (t-type -> subclass)."""
-    from ephys2type.errors import SchemaError
-
-    if data.label_scheme is None:
-        return False
-    try:
-        data.label_parents()
-    except SchemaError:
-        return False
-    return True
 
 
 def print_levels(result, out_console) -> None:

@@ -116,13 +116,18 @@ class PatchSeqData:
             return pd.Series(dtype="int64")
         return self.y.value_counts().reindex(self.classes).astype("int64")
 
-    def label_parents(self) -> dict[str, str]:
+    def label_parents(self, *, required: bool = True) -> dict[str, str] | None:
         """Each class -> its class one level up (t-type -> subclass), from the label scheme's
-        ``parent`` (:func:`~ephys2type.data.labels.label_hierarchy`)."""
-        from ephys2type.data.labels import label_hierarchy
+        ``parent`` (:func:`~ephys2type.data.labels.label_hierarchy`). Labels without a level
+        above raise, or give None when not ``required``."""
+        from ephys2type.data.labels import get_scheme, label_hierarchy
 
         if self.y is None or self.label_scheme is None:
+            if not required:
+                return None
             raise Ephys2TypeError("these cells have no labels, so no label hierarchy")
+        if not required and get_scheme(self.label_scheme, self.species).parent is None:
+            return None
         return label_hierarchy(self.meta, self.y, self.label_scheme, self.species)
 
     def restrict(self, families: Sequence[str]) -> PatchSeqData:

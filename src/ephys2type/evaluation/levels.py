@@ -27,7 +27,7 @@ from ephys2type.evaluation.results import Evaluation
 from ephys2type.evaluation.runner import Progress, run_evaluation
 from ephys2type.evaluation.splits import SplitPlan
 from ephys2type.evaluation.stats import summarize
-from ephys2type.models.conformal import ConformalClassifier
+from ephys2type.models.conformal import NO_CALL, ConformalClassifier, call_levels
 from ephys2type.models.hierarchy import HierarchicalClassifier, parent_probabilities, top_down
 from ephys2type.models.registry import ModelSpec, get_model
 
@@ -100,6 +100,30 @@ def level_specs(
     return specs
 
 
+@dataclass(frozen=True)
+class _Level:
+    """One level of a block of predictions: its labels, probabilities, top-down calls and
+    their probability, the truth, the sets, and which cells the sets let it call."""
+
+    name: str
+    labels: np.ndarray
+    proba: np.ndarray
+    call: np.ndarray
+    call_probability: np.ndarray
+    truth: np.ndarray
+    sets: np.ndarray
+    called: np.ndarray
+
+    @property
+    def positions(self) -> np.ndarray:
+        where = {c: k for k, c in enumerate(self.labels)}
+        return np.array([where[c] for c in self.truth])
+
+    @property
+    def covered(self) -> np.ndarray:
+        return self.sets[np.arange(len(self.truth)), self.positions]
+
+
 @dataclass
 class LevelEvaluation:
     """The models' out-of-fold predictions with both levels' sets, and per-level scores."""
@@ -123,44 +147,63 @@ class LevelEvaluation:
             rows += self._fold_rows(model, seed, fold, p)
         return pd.DataFrame(rows)
 
-    def _fold_rows(self, model, seed, fold, p: pd.DataFrame) -> list[dict[str, Any]]:
+    def _levels(self, p: pd.DataFrame) -> list[_Level]:
+        """Both levels (parent first) of one block of out-of-fold predictions."""
         classes = np.asarray(self.evaluation.classes, dtype=object)
         proba = p[[f"proba:{c}" for c in classes]].to_numpy()
         calls = top_down(proba, classes, self.parent_of)
         parents, top = parent_probabilities(proba, classes, self.parent_of)
         truth = p["true"].to_numpy(dtype=object)
-        truth_up = np.array([self.parent_of[c] for c in truth], dtype=object)
         sets = p[[f"set:{c}" for c in classes]].to_numpy(dtype=bool)
         up_sets = p[[f"parent_set:{q}" for q in parents]].to_numpy(dtype=bool)
-        fine = sets.sum(axis=1) <= self.max_set_size
-        coarse = ~fine & (up_sets.sum(axis=1) == 1)
+        level = call_levels(sets.sum(axis=1), up_sets.sum(axis=1), self.max_set_size)
+        return [
+            _Level(
+                self.level_names[0],
+                parents,
+                top,
+                calls["parent"].to_numpy(dtype=object),
+                calls["parent_probability"].to_numpy(),
+                np.array([self.parent_of[c] for c in truth], dtype=object),
+                up_sets,
+                level != NO_CALL,  # a t-type call is a subclass call too
+            ),
+            _Level(
+                self.level_names[1],
+                classes,
+                proba,
+                calls["child"].to_numpy(dtype=object),
+                calls["child_probability"].to_numpy(),
+                truth,
+                sets,
+                level == "class",
+            ),
+        ]
+
+    def _fold_rows(self, model, seed, fold, p: pd.DataFrame) -> list[dict[str, Any]]:
         out = []
-        for level, labels, prob, call, true, st, called in (
-            (self.level_names[0], parents, top, calls["parent"], truth_up, up_sets, fine | coarse),
-            (self.level_names[1], classes, proba, calls["child"], truth, sets, fine),
-        ):
-            call = call.to_numpy(dtype=object)
-            where = {c: k for k, c in enumerate(labels)}
-            pos = np.array([where[c] for c in true])
-            top3 = np.argsort(-prob, axis=1)[:, :3]
-            right = call == true
+        for lv in self._levels(p):
+            top3 = np.argsort(-lv.proba, axis=1)[:, :3]
+            right = lv.call == lv.truth
             out.append(
                 {
                     "model": model,
                     "seed": seed,
                     "fold": fold,
-                    "level": level,
+                    "level": lv.name,
                     "n_test": len(p),
-                    "accuracy": accuracy_score(true, call),
-                    "balanced_accuracy": balanced_accuracy_score(true, call),
+                    "accuracy": accuracy_score(lv.truth, lv.call),
+                    "balanced_accuracy": balanced_accuracy_score(lv.truth, lv.call),
                     "macro_f1": f1_score(
-                        true, call, labels=list(labels), average="macro", zero_division=0
+                        lv.truth, lv.call, labels=list(lv.labels), average="macro", zero_division=0
                     ),
-                    "top3_accuracy": float((top3 == pos[:, None]).any(axis=1).mean()),
-                    "coverage": float(st[np.arange(len(pos)), pos].mean()),
-                    "mean_set_size": float(st.sum(axis=1).mean()),
-                    "called": float(called.mean()),
-                    "accuracy_when_called": float(right[called].mean()) if called.any() else np.nan,
+                    "top3_accuracy": float((top3 == lv.positions[:, None]).any(axis=1).mean()),
+                    "coverage": float(lv.covered.mean()),
+                    "mean_set_size": float(lv.sets.sum(axis=1).mean()),
+                    "called": float(lv.called.mean()),
+                    "accuracy_when_called": (
+                        float(right[lv.called].mean()) if lv.called.any() else np.nan
+                    ),
                 }
             )
         return out
@@ -192,34 +235,21 @@ class LevelEvaluation:
     def per_class(self) -> pd.DataFrame:
         """Per model, level and class (out-of-fold cells pooled over folds): cells,
         recall of the top-down call, coverage and mean set size."""
-        classes = np.asarray(self.evaluation.classes, dtype=object)
         rows = []
         for model, p in self.evaluation.predictions.groupby("model", sort=False):
-            proba = p[[f"proba:{c}" for c in classes]].to_numpy()
-            calls = top_down(proba, classes, self.parent_of)
-            parents, _ = parent_probabilities(proba, classes, self.parent_of)
-            truth = p["true"].to_numpy(dtype=object)
-            truth_up = np.array([self.parent_of[c] for c in truth], dtype=object)
-            for level, labels, call, true, prefix in (
-                (self.level_names[0], parents, calls["parent"], truth_up, "parent_set:"),
-                (self.level_names[1], classes, calls["child"], truth, "set:"),
-            ):
-                sets = p[[f"{prefix}{c}" for c in labels]].to_numpy(dtype=bool)
-                where = {c: k for k, c in enumerate(labels)}
-                pos = np.array([where[c] for c in true])
-                hit = sets[np.arange(len(pos)), pos]
-                size = sets.sum(axis=1)
-                right = call.to_numpy(dtype=object) == true
-                for c in labels:
-                    mine = true == c
+            for lv in self._levels(p):
+                right = lv.call == lv.truth
+                size = lv.sets.sum(axis=1)
+                for c in lv.labels:
+                    mine = lv.truth == c
                     rows.append(
                         {
                             "model": model,
-                            "level": level,
+                            "level": lv.name,
                             "class": c,
                             "n_cells": int(mine.sum()),
                             "recall": float(right[mine].mean()),
-                            "coverage": float(hit[mine].mean()),
+                            "coverage": float(lv.covered[mine].mean()),
                             "mean_set_size": float(size[mine].mean()),
                         }
                     )
@@ -228,32 +258,17 @@ class LevelEvaluation:
     def selective_curve(self, steps: int = 21) -> pd.DataFrame:
         """Accuracy of the calls a model makes vs the share of cells it calls, when it
         calls only cells whose top-down probability reaches a threshold (per level)."""
-        classes = np.asarray(self.evaluation.classes, dtype=object)
         rows = []
         for model, p in self.evaluation.predictions.groupby("model", sort=False):
-            proba = p[[f"proba:{c}" for c in classes]].to_numpy()
-            calls = top_down(proba, classes, self.parent_of)
-            truth = p["true"].to_numpy(dtype=object)
-            truth_up = np.array([self.parent_of[c] for c in truth], dtype=object)
-            for level, right, prob in (
-                (
-                    self.level_names[0],
-                    calls["parent"].to_numpy(dtype=object) == truth_up,
-                    calls["parent_probability"].to_numpy(),
-                ),
-                (
-                    self.level_names[1],
-                    calls["child"].to_numpy(dtype=object) == truth,
-                    calls["child_probability"].to_numpy(),
-                ),
-            ):
+            for lv in self._levels(p):
+                right = lv.call == lv.truth
                 for q in np.linspace(0.0, 0.95, steps):
-                    threshold = float(np.quantile(prob, q))
-                    kept = prob >= threshold
+                    threshold = float(np.quantile(lv.call_probability, q))
+                    kept = lv.call_probability >= threshold
                     rows.append(
                         {
                             "model": model,
-                            "level": level,
+                            "level": lv.name,
                             "threshold": threshold,
                             "share_called": float(kept.mean()),
                             "accuracy": float(right[kept].mean()),

@@ -146,17 +146,13 @@ class ConformalClassifier(ClassifierMixin, BaseEstimator):
         class, else ``none``)."""
         check_is_fitted(self, "crepes_parent_")
         proba = self.predict_proba(X)
-        table = top_down(proba, self.classes_, self.parent_of)
-        sets = self._sets(proba, confidence, "class")
-        parent_sets = self._sets(proba, confidence, "parent")
-        table["parent_set"] = _joined(parent_sets, self.parents_)
-        table["parent_set_size"] = parent_sets.sum(axis=1)
-        table["set"] = _joined(sets, self.classes_)
-        table["set_size"] = sets.sum(axis=1)
-        table["call_level"] = np.where(
-            table["set_size"] <= self.max_set_size,
-            "class",
-            np.where(table["parent_set_size"] == 1, "parent", NO_CALL),
+        table = levels_table(
+            proba,
+            self.classes_,
+            self.parent_of,
+            self._sets(proba, confidence, "class"),
+            self._sets(proba, confidence, "parent"),
+            self.max_set_size,
         )
         if hasattr(X, "index"):
             table.index = X.index
@@ -174,10 +170,35 @@ class ConformalClassifier(ClassifierMixin, BaseEstimator):
         return out
 
 
-def _joined(sets: np.ndarray, labels) -> list[str]:
-    """Each row's set as one string, labels joined by '; ' (in ``labels`` order)."""
-    labels = np.asarray(labels, dtype=object)
-    return ["; ".join(labels[row]) for row in sets]
+def call_levels(set_size, parent_set_size, max_set_size: int) -> np.ndarray:
+    """The finest level the sets support, per cell: ``class`` when the class set holds at
+    most ``max_set_size`` classes, else ``parent`` when the parent set holds one, else
+    :data:`NO_CALL`."""
+    set_size, parent_set_size = np.asarray(set_size), np.asarray(parent_set_size)
+    return np.where(
+        set_size <= max_set_size, "class", np.where(parent_set_size == 1, "parent", NO_CALL)
+    )
+
+
+def levels_table(
+    proba: np.ndarray,
+    classes,
+    parent_of: Mapping[str, str],
+    sets: np.ndarray,
+    parent_sets: np.ndarray,
+    max_set_size: int,
+) -> pd.DataFrame:
+    """Per cell: the top-down calls and their probabilities (``parent``, ``child``), both
+    levels' sets ('; '-joined) and sizes, and ``call_level`` (:func:`call_levels`)."""
+    classes = np.asarray(classes, dtype=object)
+    parents, _ = parent_probabilities(proba, classes, parent_of)
+    table = top_down(proba, classes, parent_of)
+    table["parent_set"] = ["; ".join(parents[row]) for row in parent_sets]
+    table["parent_set_size"] = parent_sets.sum(axis=1)
+    table["set"] = ["; ".join(classes[row]) for row in sets]
+    table["set_size"] = sets.sum(axis=1)
+    table["call_level"] = call_levels(table["set_size"], table["parent_set_size"], max_set_size)
+    return table
 
 
 def sets_from_proba(crepes_model, proba: np.ndarray, confidence: float, *, seed: int) -> np.ndarray:

@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ephys2type.models.conformal import NO_CALL, sets_from_proba
-from ephys2type.models.hierarchy import parent_probabilities, top_down
+from ephys2type.models.conformal import NO_CALL, levels_table, sets_from_proba
+from ephys2type.models.hierarchy import parent_probabilities
 
 
 @dataclass(frozen=True)
@@ -83,30 +83,31 @@ class LevelCalibration:
         holds one, else no call (``none``)."""
         classes = np.asarray(classes, dtype=object)
         parents, top = parent_probabilities(proba, classes, self.parent_of)
-        calls = top_down(proba, classes, self.parent_of)
         sets = sets_from_proba(
             self._crepes(classes, self.scores), proba, self.confidence, seed=seed
         )
         up_sets = sets_from_proba(
             self._crepes(parents, self.parent_scores), top, self.confidence, seed=seed
         )
+        table = levels_table(proba, classes, self.parent_of, sets, up_sets, self.max_set_size)
         up, fine = self.names
         out = pd.DataFrame(
             {
-                up: calls["parent"],
-                f"{up}_probability": calls["parent_probability"],
-                f"{up}_set": ["; ".join(parents[row]) for row in up_sets],
-                f"{up}_set_size": up_sets.sum(axis=1),
-                fine: calls["child"],
-                f"{fine}_probability": calls["child_probability"],
-                f"{fine}_set": ["; ".join(classes[row]) for row in sets],
-                f"{fine}_set_size": sets.sum(axis=1),
+                up: table["parent"],
+                f"{up}_probability": table["parent_probability"],
+                f"{up}_set": table["parent_set"],
+                f"{up}_set_size": table["parent_set_size"],
+                fine: table["child"],
+                f"{fine}_probability": table["child_probability"],
+                f"{fine}_set": table["set"],
+                f"{fine}_set_size": table["set_size"],
             }
         )
-        at_class = out[f"{fine}_set_size"] <= self.max_set_size
-        at_parent = ~at_class & (out[f"{up}_set_size"] == 1)
-        out["call_level"] = np.where(at_class, fine, np.where(at_parent, up, NO_CALL))
-        out["call"] = np.where(at_class, out[fine], np.where(at_parent, out[up], ""))
+        level = table["call_level"]
+        out["call_level"] = level.map({"class": fine, "parent": up, NO_CALL: NO_CALL})
+        out["call"] = np.where(
+            level == "class", out[fine], np.where(level == "parent", out[up], "")
+        )
         return out
 
     def to_dict(self) -> dict[str, Any]:

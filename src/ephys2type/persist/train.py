@@ -53,7 +53,7 @@ def train_model(
     """
     if data.y is None or data.y.isna().any():
         raise Ephys2TypeError("training needs a label for every cell (apply QC first)")
-    parent_of = dict(parent_of) if parent_of is not None else _parents(data)
+    parent_of = dict(parent_of) if parent_of is not None else data.label_parents(required=False)
     if parent_of is not None:
         return _train_levels(
             data,
@@ -146,18 +146,6 @@ def train_model(
     trained.pipeline_ = pipe  # the fitted scikit-learn pipeline (in memory only, not saved)
     trained.calibrated_ = calibrated  # scikit-learn's calibrated classifier (sklearn kinds)
     return trained
-
-
-def _parents(data: PatchSeqData) -> dict[str, str] | None:
-    """The label hierarchy (class -> parent class), or None for one-level labels."""
-    from ephys2type.errors import SchemaError
-
-    if data.label_scheme is None:
-        return None
-    try:
-        return data.label_parents()
-    except SchemaError:
-        return None
 
 
 def _train_levels(
