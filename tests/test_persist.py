@@ -421,3 +421,29 @@ def test_batch_summary_detects_a_shifted_batch_and_not_a_like_one(saved, human, 
         "most_shifted_features",
     } <= set(summary)
     assert summary["shift_detected"] is True
+
+
+def test_out_of_distribution_on_a_wide_schema_uses_family_components():
+    """Thousands of vector elements: the distance is taken on each family's principal
+    components, so fitting stays fast and small, and it still flags shifted cells."""
+    from ephys2type.persist.format import OOD_MAX_FEATURES, OutOfDistribution
+
+    rng = np.random.default_rng(0)
+    families = [list(range(k * 150, (k + 1) * 150)) for k in range(3)]  # 450 > 256 columns
+    assert OOD_MAX_FEATURES < 450
+    latent = rng.normal(size=(400, 3))
+    loadings = rng.normal(size=(3, 450))
+    Z = latent @ loadings + rng.normal(scale=0.5, size=(400, 450))
+    train, new = Z[:300], Z[300:]
+    ood = OutOfDistribution.fit(train, families=families)
+    assert ood.projection is not None and ood.precision.shape == (15, 15)
+    assert (ood.score(new) > 1).mean() < 0.05  # held-out cells like the training ones
+    shifted = new + 8.0 * loadings[0]  # 8 standard deviations along a direction of variation
+    assert (ood.score(shifted) > 1).mean() > 0.9
+    # a family not measured (NaN -> not observed) is left out of the distance, not scored
+    observed = np.ones_like(new, dtype=bool)
+    observed[:, families[2]] = False
+    partial = ood.score(np.where(observed, new, 0.0), observed)
+    assert np.isfinite(partial).all() and (partial > 1).mean() < 0.05
+    again = OutOfDistribution.from_dict(ood.to_dict())
+    np.testing.assert_allclose(again.score(new), ood.score(new))

@@ -50,6 +50,61 @@ SKOPS_ALLOWED = frozenset(
     {"sklearn.tree._tree.Tree", "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"}
 )
 OOD_QUANTILE = 0.995
+#: Above this many features the distance is measured on each family's leading principal
+#: components (:class:`FamilyProjection`): a full covariance of thousands of vector
+#: elements would be slow to fit and large to store, and unstable from few cells.
+OOD_MAX_FEATURES = 256
+#: Principal components kept per family in that case.
+OOD_COMPONENTS = 5
+
+
+@dataclass
+class FamilyProjection:
+    """Each family's standardized values projected on its leading principal components
+    (fitted on the training cells); a family counts as measured for a cell when at least
+    half of its values are. A shift outside those leading components is not seen: the price
+    of a distance that a few hundred cells can estimate."""
+
+    columns: list[np.ndarray]
+    means: list[np.ndarray]
+    components: list[np.ndarray]
+
+    @classmethod
+    def fit(
+        cls, Z: np.ndarray, families: list[list[int]], n_components: int = OOD_COMPONENTS
+    ) -> FamilyProjection:
+        columns, means, components = [], [], []
+        for cols in families:
+            block = Z[:, cols]
+            k = max(1, min(n_components, len(cols), len(Z) - 1))
+            mean = block.mean(axis=0)
+            _, _, vt = np.linalg.svd(block - mean, full_matrices=False)
+            columns.append(np.asarray(cols, int))
+            means.append(mean)
+            components.append(vt[:k])
+        return cls(columns, means, components)
+
+    def transform(self, Z: np.ndarray, observed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        parts, seen = [], []
+        for cols, mean, comp in zip(self.columns, self.means, self.components, strict=True):
+            parts.append((Z[:, cols] - mean) @ comp.T)
+            present = observed[:, cols].mean(axis=1) >= 0.5
+            seen.append(np.repeat(present[:, None], len(comp), axis=1))
+        return np.hstack(parts), np.hstack(seen)
+
+    def to_dict(self) -> list[dict[str, Any]]:
+        return [
+            {"columns": c.tolist(), "mean": m.tolist(), "components": v.tolist()}
+            for c, m, v in zip(self.columns, self.means, self.components, strict=True)
+        ]
+
+    @classmethod
+    def from_dict(cls, raw: list[dict[str, Any]]) -> FamilyProjection:
+        return cls(
+            [np.asarray(r["columns"], int) for r in raw],
+            [np.asarray(r["mean"], float) for r in raw],
+            [np.asarray(r["components"], float).reshape(-1, len(r["mean"])) for r in raw],
+        )
 
 
 @dataclass
@@ -67,6 +122,8 @@ class OutOfDistribution:
 
     precision: np.ndarray
     threshold: float  # in units of distance / sqrt(chi2 quantile of the features measured)
+    #: For schemas wider than :data:`OOD_MAX_FEATURES`: the space the distance is taken in.
+    projection: FamilyProjection | None = None
 
     @staticmethod
     def _normalised(Z: np.ndarray, observed: np.ndarray, precision: np.ndarray) -> np.ndarray:
@@ -94,33 +151,56 @@ class OutOfDistribution:
         *,
         n_splits: int = 5,
         random_state: int = 0,
+        families: list[list[int]] | None = None,
     ) -> OutOfDistribution:
-        """Fit on standardized (imputed) training cells; ``observed`` marks measured values."""
+        """Fit on standardized (imputed) training cells; ``observed`` marks measured values.
+        With more than :data:`OOD_MAX_FEATURES` features and the ``families`` (column
+        positions), the distance is taken on each family's principal components."""
         from sklearn.model_selection import KFold
 
         Z = np.asarray(Z, dtype=np.float64)
         observed = np.ones(Z.shape, dtype=bool) if observed is None else np.asarray(observed)
-        cov = LedoitWolf().fit(Z)
+        wide = families is not None and Z.shape[1] > OOD_MAX_FEATURES
+
+        def space(rows: np.ndarray, fit_rows: np.ndarray):
+            if not wide:
+                return None, Z[rows], observed[rows]
+            projection = FamilyProjection.fit(Z[fit_rows], families)
+            return (projection, *projection.transform(Z[rows], observed[rows]))
+
+        every = np.arange(len(Z))
+        projection, T, _ = space(every, every)
+        cov = LedoitWolf().fit(T)
         r = np.empty(len(Z))
         for train, test in KFold(n_splits, shuffle=True, random_state=random_state).split(Z):
-            part = LedoitWolf().fit(Z[train])
-            r[test] = cls._normalised(Z[test] - part.location_, observed[test], part.precision_)
-        return cls(cov.precision_, float(np.quantile(r, OOD_QUANTILE)))
+            fold_projection, T_train, _ = space(train, train)
+            part = LedoitWolf().fit(T_train)
+            if fold_projection is None:
+                T_test, seen = Z[test], observed[test]
+            else:
+                T_test, seen = fold_projection.transform(Z[test], observed[test])
+            r[test] = cls._normalised(T_test - part.location_, seen, part.precision_)
+        return cls(cov.precision_, float(np.quantile(r, OOD_QUANTILE)), projection)
 
     def score(self, Z: np.ndarray, observed: np.ndarray | None = None) -> np.ndarray:
         """Distance relative to the threshold (> 1 means out of distribution); with
         ``observed`` (a boolean mask) only the measured features count."""
         Z = np.asarray(Z, dtype=np.float64)
         observed = np.ones(Z.shape, dtype=bool) if observed is None else np.asarray(observed)
+        if self.projection is not None:
+            Z, observed = self.projection.transform(Z, observed)
         return self._normalised(Z, observed, self.precision) / self.threshold
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "precision": self.precision.tolist(),
             "threshold": self.threshold,
             "quantile": OOD_QUANTILE,
             "scale": "chi2-marginal",
         }
+        if self.projection is not None:
+            out["family_projection"] = self.projection.to_dict()
+        return out
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> OutOfDistribution:
@@ -130,7 +210,12 @@ class OutOfDistribution:
             from scipy.stats import chi2
 
             threshold /= np.sqrt(chi2.ppf(OOD_QUANTILE, len(precision)))
-        return cls(precision, threshold)
+        projection = raw.get("family_projection")
+        return cls(
+            precision,
+            threshold,
+            None if projection is None else FamilyProjection.from_dict(projection),
+        )
 
 
 class TrainedModel:

@@ -127,7 +127,12 @@ def train_model(
         preprocessing=prep,
         predictor=predictor,
         temperature=temperature,
-        ood=OutOfDistribution.fit(Z, X.notna().to_numpy(), random_state=random_state),
+        ood=OutOfDistribution.fit(
+            Z,
+            X.notna().to_numpy(),
+            random_state=random_state,
+            families=data.schema.family_index(),
+        ),
         info=info,
         hyperparameters=hyper,
     )
