@@ -5,7 +5,9 @@ one wrote, as a reader would), with ``EPHYS2TYPE_SMOKE=1`` shrinking seeds, fold
 but never the arguments. The folder holds the input files the README names (``cells.csv``:
 rows of the bundled human table, the same rows as ``cells.h5ad`` and, renamed and in other
 units, as ``their_cells.csv`` with the README's ``map.toml``; ``features.csv`` and
-``labels.csv``: a small export in the mouse schema, 12 cells per subclass). ``make`` lines
+``labels.csv``: a small export in the mouse schema, 12 cells per subclass). The DANDI
+Archive cannot be reached from CI: ``fetch-recordings`` runs against a stand-in Dandiset of
+three small files (its real download is a network test in test_dandi). ``make`` lines
 are checked with ``make -n`` (a dry run): running ``make test`` inside the test suite would
 recurse, and ``make reproduce`` takes half an hour (CI runs ``make test``). ``text``
 blocks (the code map) are not commands.
@@ -98,9 +100,23 @@ def workdir(tmp_path_factory):
 
 @pytest.fixture
 def in_workdir(workdir, monkeypatch):
+    from ephys2type.data.recordings import dandi
+
     monkeypatch.chdir(workdir)
     monkeypatch.setenv("EPHYS2TYPE_SMOKE", "1")
+    monkeypatch.setattr(dandi, "dandi_assets", _stand_in_dandiset)
     return workdir
+
+
+def _stand_in_dandiset(dandiset: str, version: str = "draft"):
+    """Three small "NWB" files in the archive's layout (the network is not reachable here)."""
+    from ephys2type.data.recordings.dandi import RemoteFile
+
+    for k in (1, 2, 3):
+        data = f"stand-in file {k} of Dandiset {dandiset} ({version})".encode()
+        yield RemoteFile(
+            f"sub-{k}/sub-{k}_icephys.nwb", len(data), lambda to, d=data: to.write_bytes(d)
+        )
 
 
 def _command_lines(code: str) -> list[str]:
@@ -140,6 +156,12 @@ def test_readme_block_runs(lang, code, line, in_workdir, run_cli):
 
 
 def test_readme_outputs_exist_after_its_commands(in_workdir):
+    # the Allen-protocol example: human naming, the feature vectors and their schema
+    sim = pd.read_csv(in_workdir / "sim_features.csv", index_col="cell_id")
+    assert sim.notna().sum(axis=1).loc["sim_cell"] == 62
+    assert (in_workdir / "sim_vectors.h5ad").is_file()
+    assert (in_workdir / "sim_vectors.schema.toml").is_file()
+    assert len(list((in_workdir / "dandi-mouse").glob("sub-*/*.nwb"))) == 2
     """What the README's commands say they write is there (runs after the blocks above)."""
     assert (in_workdir / "my-model" / "model.json").is_file()
     preds = pd.read_csv(in_workdir / "predictions.csv", index_col=0)

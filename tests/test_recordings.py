@@ -79,7 +79,7 @@ def test_sweep_qc_keeps_its_reasons():
     sweeps, cell = qc[qc["level"] == "sweep"], qc[qc["level"] == "cell"].iloc[0]
     assert len(sweeps) == 30 and not sweeps["passed"].any()
     assert sweeps["reason"].str.contains("slow_noise_rms_mv").all()
-    assert "no sweep passed QC" in cell["reason"] and row.isna().all()
+    assert "no long-square sweep passed QC" in cell["reason"] and row.isna().all()
     assert "seal" in sweeps["not_checked"].iloc[0]
 
 
@@ -144,7 +144,7 @@ def test_the_nwb_path_gives_the_same_features_on_the_same_traces(tmp_path):
     from_nwb, _ = extract_features(back, sweep_qc_profile="none")
     pd.testing.assert_series_equal(from_abf, from_nwb, check_names=False, rtol=1e-6)
     # sweeps of another stimulus (a ramp code) are not long squares: one clear error
-    write_nwb(rec, tmp_path / "ramp.nwb", code="C1RP25PR1S141203")
+    write_nwb(rec, tmp_path / "ramp.nwb", codes={"long_square": "C1RP25PR1S141203"})
     with pytest.raises(RecordingError, match=r"no long-square sweeps .*C1RP25PR1S141203"):
         read_nwb(tmp_path / "ramp.nwb")
     (tmp_path / "broken.nwb").write_bytes(b"\x89HDF\r\n")
@@ -163,23 +163,23 @@ def test_a_check_figure_per_cell(tmp_path):
 
 def test_parallel_and_resumed_runs_equal_the_serial_run(tmp_path):
     files = FILES[:3]
-    serial, serial_qc, resumed = run_batch(files, sweep_qc_profile="none")
+    serial, serial_qc, resumed, _ = run_batch(files, sweep_qc_profile="none")
     assert resumed == 0
-    parallel, parallel_qc, _ = run_batch(files, sweep_qc_profile="none", n_jobs=2)
+    parallel, parallel_qc, _, _ = run_batch(files, sweep_qc_profile="none", n_jobs=2)
     pd.testing.assert_frame_equal(parallel, serial)
     pd.testing.assert_frame_equal(parallel_qc, serial_qc)
     # an interrupted run left two files finished: the rerun takes them and does the third
     parts = tmp_path / "parts"
     run_batch(files[:2], sweep_qc_profile="none", parts=parts)
     seen = []
-    again, again_qc, resumed = run_batch(
+    again, again_qc, resumed, _ = run_batch(
         files, sweep_qc_profile="none", parts=parts, progress=seen.append
     )
     assert resumed == 2 and seen == [files[2].name]
     pd.testing.assert_frame_equal(again, serial)
     pd.testing.assert_frame_equal(again_qc, serial_qc)
     # finished parts of other settings are not reused
-    _, _, resumed = run_batch(files, sweep_qc_profile="allen", parts=parts)
+    _, _, resumed, _ = run_batch(files, sweep_qc_profile="allen", parts=parts)
     assert resumed == 0
 
 
@@ -187,7 +187,7 @@ def test_a_dask_cluster_on_loopback_gives_the_serial_result():
     from dask.distributed import LocalCluster
 
     files = FILES[:3]
-    serial, serial_qc, _ = run_batch(files, sweep_qc_profile="none")
+    serial, serial_qc, _, _ = run_batch(files, sweep_qc_profile="none")
     with LocalCluster(
         n_workers=2,
         threads_per_worker=1,
@@ -196,7 +196,7 @@ def test_a_dask_cluster_on_loopback_gives_the_serial_result():
         dashboard_address=None,
     ) as cluster:
         assert cluster.scheduler_address.startswith("tcp://127.0.0.1:")
-        remote, remote_qc, _ = run_batch(
+        remote, remote_qc, _, _ = run_batch(
             files, sweep_qc_profile="none", scheduler=cluster.scheduler_address
         )
     pd.testing.assert_frame_equal(remote, serial)

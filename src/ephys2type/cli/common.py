@@ -194,7 +194,7 @@ def new_progress(*, label_width: int = 0, remaining: bool = True) -> Progress:
     return Progress(*columns, console=Console(stderr=True), transient=False)
 
 
-def add_bar(progress: Progress, description: str, total: int) -> Callable[[str], None]:
+def add_bar(progress: Progress, description: str, total: int | None) -> Callable[[str], None]:
     """Add a bar to ``progress``; returns ``advance(text)``, one step per call."""
     task = progress.add_task(description, total=total, step="")
 
@@ -205,8 +205,9 @@ def add_bar(progress: Progress, description: str, total: int) -> Callable[[str],
 
 
 @contextmanager
-def progress_bar(total: int, description: str) -> Iterator[Callable[[str], None]]:
-    """A rich progress bar (on stderr); yields ``advance(text)``."""
+def progress_bar(total: int | None, description: str) -> Iterator[Callable[[str], None]]:
+    """A rich progress bar (on stderr; total None: of unknown length); yields
+    ``advance(text)``."""
     progress = new_progress()
     with progress:
         yield add_bar(progress, description, total)

@@ -18,7 +18,11 @@ def features(
     ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Features CSV to write.")],
     schema: Annotated[
-        str, typer.Option(help="Name the columns as in this training table's schema (mouse).")
+        str,
+        typer.Option(
+            help="Name the columns as in this training table's schema: mouse (Gouwens 2020) "
+            "or human (Lee, Dalley 2023)."
+        ),
     ] = "mouse",
     sweep_qc: Annotated[
         str,
@@ -44,30 +48,51 @@ def features(
             "(e.g. tcp://127.0.0.1:8786) instead of locally."
         ),
     ] = None,
+    vectors: Annotated[
+        Path | None,
+        typer.Option(
+            help="Also write the 12 IPFX feature-vector families (the paper's representation) "
+            "to this .h5ad file, with their schema beside it (<stem>.schema.toml). Needs "
+            "Allen-protocol files: long squares, short squares and a ramp.",
+        ),
+    ] = None,
     force: Annotated[bool, typer.Option(help="Replace --out and its QC table.")] = False,
 ) -> None:
-    """Compute IPFX features of current-step recordings with ipfx, one row per file.
+    """Compute IPFX features of current-clamp recordings with ipfx, one row per file.
 
     Each file is one cell. ABF: the recorded channel in volts whose command is in amperes,
     and the current step that varies across sweeps, found in the command waveform (its
-    start, end and amplitude). NWB 2: the current-clamp sweeps whose stimulus code ipfx's
-    ontology calls a long square (e.g. C1LSCOARSE150216), and their step. ipfx's long-square
-    analysis gives the subthreshold, spike-train and first-spike-at-rheobase features, named
-    and in the units of the --schema's training table; other families stay empty (predict
-    handles cells with fewer protocols). Beside --out, <out>.qc.csv holds each sweep's QC
-    measures and reasons, and one row per cell saying why it has no features, if so.
+    start, end and amplitude). NWB 2: the current-clamp sweeps by the stimulus kind ipfx's
+    ontology gives their code: long squares (e.g. C1LSCOARSE150216), short squares
+    (C1SSFINEST150112) and ramps (C1RP25PR1S141203). ipfx's analyses give the subthreshold,
+    spike-train and first-spike-at-rheobase features from the long squares and the first-spike
+    features of the ramps and short squares, named and in the units of the --schema's
+    training table; families a file cannot give stay empty (predict handles cells with fewer
+    protocols). Beside --out, <out>.qc.csv holds each sweep's QC measures and reasons, and one
+    row per cell saying why it has no features, or which stimulus kind ipfx could not use.
 
     Files are independent: --jobs N runs N at a time, --scheduler sends them to a Dask
     cluster; the result is the same as a serial run. Each finished file is kept in
     <out>.parts/ until the table is written, so an interrupted run loses nothing finished
     and the same command again skips the files already done.
 
+    With --vectors, the cells' IPFX feature vectors (ipfx.feature_vectors: subthreshold
+    responses, ISI shape, PSTH, instantaneous frequency, spike features over the step, first
+    action potentials) go to an .h5ad file and a schema; train any model on them with
+    `ephys2type train --table V.h5ad --schema V.schema.toml --table-labels L.csv`, the
+    BiLSTM reading each vector as one family.
+
     Example: ephys2type features recordings/ --out features.csv --sweep-qc none
     """
     import shutil
 
     from ephys2type.data.recordings.batch import run_batch
-    from ephys2type.data.recordings.extract import STEP_FAMILIES, SUFFIXES, SWEEP_QC
+    from ephys2type.data.recordings.extract import (
+        SCHEMAS,
+        SUFFIXES,
+        SUMMARY_COLUMNS,
+        SWEEP_QC,
+    )
     from ephys2type.data.recordings.sweeps import RecordingError
     from ephys2type.files import atomic_write_text
 
@@ -82,14 +107,18 @@ def features(
     ]
     if not recordings:
         raise RecordingError(f"no {' or '.join(SUFFIXES)} files in the folders given")
-    check_choice(schema, list(STEP_FAMILIES), "--schema")
+    check_choice(schema, list(SCHEMAS), "--schema")
     check_choice(sweep_qc, list(SWEEP_QC), "--sweep-qc")
     qc_path = out.with_name(out.name + ".qc.csv")
     refuse_existing(out, force)
     refuse_existing(qc_path, force)
+    if vectors is not None:
+        if vectors.suffix.lower() != ".h5ad":
+            raise RecordingError(f"--vectors {vectors}: feature vectors are written as .h5ad")
+        refuse_existing(vectors, force)
     parts = out.with_name(out.name + ".parts")
     with progress_bar(len(recordings), "features") as advance:
-        table, qc, resumed = run_batch(
+        table, qc, resumed, found = run_batch(
             recordings,
             schema=schema,
             sweep_qc_profile=sweep_qc,
@@ -98,7 +127,12 @@ def features(
             scheduler=scheduler,
             parts=parts,
             progress=advance,
+            vectors=vectors is not None,
         )
+    if vectors is not None:
+        from ephys2type.data.recordings.vectors import write_vectors
+
+        vector_schema = write_vectors(found, vectors)[0] if found else None
     atomic_write_text(out, table.to_csv(float_format="%.6g"), overwrite=force)
     atomic_write_text(qc_path, qc.to_csv(index=False, float_format="%.6g"), overwrite=force)
     shutil.rmtree(parts, ignore_errors=True)
@@ -109,6 +143,7 @@ def features(
     for col in ("file", "sweeps used", "features", "rheobase (pA)", "Ri (MOhm)", "note"):
         view.add_column(col)
     sweeps = qc[qc["level"] == "sweep"]
+    rheobase, ri = SUMMARY_COLUMNS[schema]
     cells = qc[qc["level"] == "cell"].set_index("file")
     for path in recordings:
         row = table.loc[path.stem]
@@ -117,8 +152,8 @@ def features(
             path.name,
             f"{int(used.sum())}/{len(used)}",
             f"{int(row.notna().sum())}/{len(row)}",
-            _number(row["threshold_i_long_square"]),
-            _number(row["ri"]),
+            _number(row[rheobase]),
+            _number(row[ri]),
             str(cells.loc[path.name, "reason"] or cells.loc[path.name, "not_checked"] or ""),
         )
     out_console.print(view)
@@ -126,8 +161,56 @@ def features(
         f"features: {out}; sweep QC: {qc_path}"
         + (f"; figures: {figures}" if figures is not None else "")
     )
+    if vectors is not None:
+        if vector_schema is None:
+            out_console.print(f"no cell gave feature vectors (reasons in {qc_path})")
+        else:
+            out_console.print(
+                f"feature vectors of {len(found)} cell(s): {vectors}; schema: {vector_schema}"
+            )
 
 
 def _number(value: float) -> str:
     """A rounded value, or '-' when it could not be measured."""
     return "-" if value != value else f"{value:.0f}"
+
+
+def fetch_recordings(
+    dandiset: Annotated[
+        str,
+        typer.Option(
+            help="Dandiset identifier: 000020 (mouse, Gouwens 2020) or 000636 (human, Lee, "
+            "Dalley 2023), or any other Dandiset of NWB files."
+        ),
+    ],
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Folder to download into (default: dandi-<id>)."),
+    ] = None,
+    limit: Annotated[
+        int | None, typer.Option(min=1, help="Download at most this many NWB files.")
+    ] = None,
+    version: Annotated[str, typer.Option(help="Dandiset version.")] = "draft",
+) -> None:
+    """Download a Dandiset's NWB recordings from the DANDI Archive (with the dandi client).
+
+    Files keep their archive paths under --out; each is written under a temporary name
+    and renamed when complete, so an interrupted download leaves no partial file and the
+    same command again skips the files already downloaded. Then:
+    `ephys2type features <out> --out features.csv`.
+
+    Example: ephys2type fetch-recordings --dandiset 000020 --limit 5
+    """
+    from ephys2type.data.recordings import dandi
+
+    from .common import progress_bar
+
+    folder = out or Path(f"dandi-{dandiset}")
+    files = dandi.dandi_assets(dandiset, version)
+    with progress_bar(limit, f"Dandiset {dandiset}") as advance:
+        result = dandi.fetch_recordings(files, folder, limit=limit, progress=advance)
+    n = len(result.downloaded) + len(result.present)
+    console().print(
+        f"{n} NWB file(s) of Dandiset {dandiset} in {folder}: {len(result.downloaded)} "
+        f"downloaded, {len(result.present)} already there"
+    )

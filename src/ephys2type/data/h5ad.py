@@ -250,17 +250,22 @@ def write_h5ad(
     calls: pd.DataFrame,
     obsm: Mapping[str, pd.DataFrame] | None = None,
     *,
+    var: pd.DataFrame | None = None,
     overwrite: bool = False,
 ) -> Path:
     """A new ``.h5ad`` file: ``features`` as ``.X`` (cells x features, ids as ``obs_names``),
-    ``calls`` as ``.obs`` columns and each ``obsm`` data frame as an ``.obsm`` entry."""
+    ``calls`` as ``.obs`` columns, each ``obsm`` data frame as an ``.obsm`` entry and ``var``
+    (indexed by the feature names) as the ``.var`` columns."""
     h5py = _h5py()
     path = Path(path)
     with atomic_path(path, overwrite=overwrite) as tmp, h5py.File(tmp, "w") as store:
         _mark(store, "anndata", "0.1.0")
         _mark(store.create_dataset("X", data=features.to_numpy(dtype=float)), "array", "0.2.0")
         _write_frame(store, "obs", pd.DataFrame(index=features.index.astype(str)))
-        _write_frame(store, "var", pd.DataFrame(index=features.columns.astype(str)))
+        var = pd.DataFrame(index=features.columns) if var is None else var
+        _write_frame(
+            store, "var", var.reindex(features.columns).set_axis(features.columns.astype(str))
+        )
         for key in ("obsm", "varm", "obsp", "varp", "layers", "uns"):
             _dict_group(store, key)
         _add_calls(store, calls, obsm or {}, path)

@@ -13,32 +13,50 @@ import hashlib
 import json
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 
-from ephys2type.data.recordings.extract import extract_features, read_recording
+from ephys2type.data.recordings.extract import extract_cell, read_recording
 from ephys2type.files import atomic_write_text, dumps_json
 
 
 def extract_one(
-    path: str | Path, schema: str, sweep_qc_profile: str, figures: str | Path | None
+    path: str | Path,
+    schema: str,
+    sweep_qc_profile: str,
+    figures: str | Path | None,
+    vectors: bool = False,
 ) -> dict[str, Any]:
-    """Features and QC rows of one file, as plain data (sent back by workers, saved as JSON)."""
+    """Features, QC rows (and feature vectors) of one file, as plain data (sent back by
+    workers, saved as JSON)."""
     path = Path(path)
-    row, qc = extract_features(
+    cell = extract_cell(
         read_recording(path),
         schema=schema,
         sweep_qc_profile=sweep_qc_profile,
         figure=None if figures is None else Path(figures) / f"{path.stem}.png",
+        vectors=vectors,
     )
     return {
         "file": str(path),
-        "cell_id": row.name,
-        "row": {k: (None if np.isnan(v) else float(v)) for k, v in row.items()},
-        "qc": json.loads(qc.to_json(orient="records")),
+        "cell_id": cell.row.name,
+        "row": {k: (None if np.isnan(v) else float(v)) for k, v in cell.row.items()},
+        "qc": json.loads(cell.qc.to_json(orient="records")),
+        "vectors": {k: [float(x) for x in v] for k, v in cell.vectors.items()},
     }
+
+
+class BatchResult(NamedTuple):
+    """Features (one row per file, indexed by ``cell_id`` = the file's stem, in input
+    order), the QC table of all files, how many files a previous, interrupted run had
+    finished, and (when asked for) each cell's feature vectors by family."""
+
+    features: pd.DataFrame
+    qc: pd.DataFrame
+    resumed: int
+    vectors: dict[str, dict[str, np.ndarray]]
 
 
 class PartStore:
@@ -103,17 +121,16 @@ def run_batch(
     scheduler: str | None = None,
     parts: str | Path | None = None,
     progress: Callable[[str], None] | None = None,
-) -> tuple[pd.DataFrame, pd.DataFrame, int]:
-    """Features (one row per file, indexed by ``cell_id`` = the file's stem, in input order),
-    the QC table of all files, and how many files a previous, interrupted run had finished
-    (taken from ``parts``)."""
+    vectors: bool = False,
+) -> BatchResult:
+    """The files' features, QC table and (with ``vectors``) feature vectors; finished files
+    of an interrupted run are taken from ``parts`` (see :class:`BatchResult`)."""
     paths = [Path(p) for p in paths]
-    args = (schema, sweep_qc_profile, None if figures is None else str(figures))
-    store = (
-        None
-        if parts is None
-        else PartStore(parts, {"schema": schema, "sweep_qc": sweep_qc_profile, "figures": args[2]})
-    )
+    args = (schema, sweep_qc_profile, None if figures is None else str(figures), vectors)
+    settings = {"schema": schema, "sweep_qc": sweep_qc_profile, "figures": args[2]}
+    if vectors:
+        settings["vectors"] = True
+    store = None if parts is None else PartStore(parts, settings)
     done: dict[Path, dict[str, Any]] = {}
     if store is not None:
         for p in paths:
@@ -131,7 +148,12 @@ def run_batch(
     features = pd.DataFrame(rows)
     features.index.name = "cell_id"
     qc = pd.DataFrame([r for p in paths for r in done[p]["qc"]])
-    return features, qc, resumed
+    found = {
+        done[p]["cell_id"]: {k: np.asarray(v, float) for k, v in done[p]["vectors"].items()}
+        for p in paths
+        if done[p]["vectors"]
+    }
+    return BatchResult(features, qc, resumed, found)
 
 
 def extract_files(
@@ -143,7 +165,5 @@ def extract_files(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Features (one row per file, indexed by ``cell_id`` = the file's stem) and the QC table
     of all files, serially; with ``figures`` (a folder), one ``<file stem>.png`` per cell."""
-    features, qc, _ = run_batch(
-        paths, schema=schema, sweep_qc_profile=sweep_qc_profile, figures=figures
-    )
-    return features, qc
+    result = run_batch(paths, schema=schema, sweep_qc_profile=sweep_qc_profile, figures=figures)
+    return result.features, result.qc

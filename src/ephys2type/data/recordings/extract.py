@@ -1,56 +1,47 @@
-"""IPFX features of current-step recordings, computed by ``ipfx`` and named as in the schemas.
+"""IPFX features of current-clamp recordings, computed by ``ipfx`` and named as in the schemas.
 
-ipfx's ``LongSquareAnalysis`` (its array-level spike and spike-train extractors on the step
-window of each sweep) gives the cell's resting potential, input resistance, sag, membrane time
-constant, f-I slope, the rheobase and its first spike, and the hero sweep's spike train (the
-first sweep 39-61 pA above rheobase). These fill the mouse schema's ``subthreshold``,
-``spike_train`` and ``long_square`` families, in the schema's units; families a step protocol
-cannot give (ramp, short square, chirp) stay empty, never invented.
+Each stimulus kind the recording holds goes through ipfx's own analysis (:mod:`.analysis`):
+long squares (any current-step protocol) give the subthreshold properties, the f-I slope,
+the rheobase and hero sweeps and their spikes; short squares and ramps of an Allen-protocol
+NWB file give their first spikes. :mod:`.naming` names and scales the results as the columns
+of either training table (``schema``). Families a recording cannot provide stay empty, never
+invented.
 """
 
 from __future__ import annotations
 
-import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from ephys2type.data.recordings.analysis import analyze_stimulus
+from ephys2type.data.recordings.naming import NAMINGS
 from ephys2type.data.recordings.sweep_qc import sweep_qc
-from ephys2type.data.recordings.sweeps import Recording, RecordingError
+from ephys2type.data.recordings.sweeps import Recording, RecordingError, StimulusSet
+from ephys2type.data.recordings.vectors import feature_vectors
 from ephys2type.data.schema import get_schema
 
 #: Sweep QC profiles: ipfx's criteria (default) or none.
 SWEEP_QC = ("allen", "none")
-#: Families a current-step protocol provides, per schema.
-STEP_FAMILIES = {"mouse": ("subthreshold", "spike_train", "long_square")}
-#: Lowest step amplitude (pA) used for subthreshold membrane properties (ipfx's pipeline).
-SUBTHRESH_MIN_AMP = -100.0
-
-#: schema column <- (where in ipfx's result, key, scale to the schema's unit)
-_CELL = {
-    "vrest": ("cell", "v_baseline", 1.0),
-    "ri": ("cell", "input_resistance", 1.0),
-    "sag": ("cell", "sag", 1.0),
-    "tau": ("cell", "tau", 1000.0),  # s -> ms
-    "vm_for_sag": ("cell", "vm_for_sag", 1.0),
-    "f_i_curve_slope": ("cell", "fi_fit_slope", 1.0),
-    "adaptation": ("hero", "adapt", 1.0),
-    "latency": ("hero", "latency", 1.0),
-    "avg_isi": ("hero", "mean_isi", 1000.0),  # s -> ms
-    "threshold_i_long_square": ("cell", "rheobase_i", 1.0),
+#: Schemas whose column names the extractor writes.
+SCHEMAS = tuple(NAMINGS)
+#: Per schema: the columns holding the rheobase and the input resistance (shown per cell).
+SUMMARY_COLUMNS = {
+    "mouse": ("threshold_i_long_square", "ri"),
+    "human": ("rheobase_i", "input_resistance"),
 }
-_FIRST_SPIKE = (
-    "upstroke_downstroke_ratio",
-    "peak_v",
-    "peak_t",
-    "trough_v",
-    "trough_t",
-    "fast_trough_v",
-    "fast_trough_t",
-    "threshold_v",
-    "threshold_t",
-)
+
+
+@dataclass
+class CellFeatures:
+    """What one recording gives: its row of features, its QC table and (when asked for) its
+    feature vectors by family."""
+
+    row: pd.Series
+    qc: pd.DataFrame
+    vectors: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def extract_features(
@@ -61,12 +52,28 @@ def extract_features(
     figure: str | Path | None = None,
 ) -> tuple[pd.Series, pd.DataFrame]:
     """The cell's features (a row in ``schema``'s columns, NaN where not measurable) and its
-    QC table: one row per sweep (``used``: the sweeps the features come from) and a last row
-    for the cell (``level`` = ``cell``), whose ``reason`` says why it has no features, if so.
+    QC table: one row per sweep (``stimulus``: its kind; ``used``: the sweeps the features
+    come from) and a last row for the cell (``level`` = ``cell``), whose ``reason`` says why
+    it has no features, or which stimulus kinds ipfx could not analyse.
     With ``figure`` (a .png path), also draws the cell's check figure there."""
-    if schema not in STEP_FAMILIES:
+    cell = extract_cell(recording, schema=schema, sweep_qc_profile=sweep_qc_profile, figure=figure)
+    return cell.row, cell.qc
+
+
+def extract_cell(
+    recording: Recording,
+    *,
+    schema: str = "mouse",
+    sweep_qc_profile: str = "allen",
+    figure: str | Path | None = None,
+    vectors: bool = False,
+) -> CellFeatures:
+    """:func:`extract_features`, and with ``vectors`` the cell's IPFX feature vectors
+    (:mod:`.vectors`); the cell's QC row then says which vector families are missing and
+    why (``vectors_missing``)."""
+    if schema not in NAMINGS:
         raise RecordingError(
-            f"features from recordings are named for: {', '.join(STEP_FAMILIES)} (not {schema!r})"
+            f"features from recordings are named for: {', '.join(NAMINGS)} (not {schema!r})"
         )
     if sweep_qc_profile not in SWEEP_QC:
         raise RecordingError(
@@ -78,8 +85,9 @@ def extract_features(
     keep = qc["passed"].to_numpy() if sweep_qc_profile == "allen" else np.ones(len(qc), bool)
     qc.insert(0, "level", "sweep")
     qc["used"] = keep
+    kept = _kept_sets(recording, qc, keep)
 
-    def cell(reason: str) -> pd.DataFrame:
+    def cell(reason: str, missing: dict[str, str] | None = None) -> pd.DataFrame:
         note = "; ".join(recording.notes)
         summary = {
             "level": "cell",
@@ -89,64 +97,58 @@ def extract_features(
             "reason": reason,
             "not_checked": note,
         }
+        if vectors:
+            summary["vectors_missing"] = "; ".join(f"{k}: {v}" for k, v in (missing or {}).items())
         return pd.concat([qc, pd.DataFrame([summary])], ignore_index=True)
 
-    if not keep.any():
-        return row, cell(f"no sweep passed QC ({sweep_qc_profile}): no features")
-    try:
-        result = _analyze(recording, [s for s, k in zip(recording.sweeps, keep, strict=True) if k])
-    except RecordingError as exc:
-        n = int(keep.sum())
-        return row, cell(f"{n} sweep{'s' if n != 1 else ''} used: {exc}")
-    for column, (where, key, scale) in _CELL.items():
-        source = result.get("hero_sweep") if where == "hero" else result
-        if source is not None and key in source and source[key] is not None:
-            row[column] = float(source[key]) * scale
-    rheobase = result.get("rheobase_sweep")
-    if rheobase is not None:
-        spikes = result["spikes_set"][rheobase.name]
-        if len(spikes):
-            for key in _FIRST_SPIKE:
-                row[f"{key}_long_square"] = float(spikes.iloc[0][key])
-    if figure is not None:
-        from ephys2type.data.recordings.figures import cell_figure, save_cell_figure
-
-        numbers = [s.number for s, k in zip(recording.sweeps, keep, strict=True) if k]
-        rates = dict(zip(numbers, result["sweeps"]["avg_rate"].astype(float), strict=True))
-        rheo = None if rheobase is None else float(rheobase["stim_amp"])
-        save_cell_figure(cell_figure(recording, rates, rheo), Path(figure))
-    return row, cell("")
-
-
-def _analyze(recording: Recording, sweeps) -> dict:
-    """ipfx's long-square analysis of the sweeps (no requirement for sub- or suprathreshold
-    sweeps: a missing kind leaves its features empty)."""
-    from ipfx.feature_extractor import SpikeFeatureExtractor, SpikeTrainFeatureExtractor
-    from ipfx.stimulus_protocol_analysis import LongSquareAnalysis
-    from ipfx.sweep import Sweep, SweepSet
-
-    rate = recording.rate
-    ipfx_sweeps = [
-        Sweep(s.t, s.v, s.i, "CurrentClamp", rate, sweep_number=s.number) for s in sweeps
-    ]
-    # the Bessel filter of dV/dt must stay below the Nyquist frequency (ipfx's default 10 kHz
-    # needs more than 20 kHz sampling)
-    cutoff = min(10.0, 0.4 * rate / 1000.0)
-    spx = SpikeFeatureExtractor(start=recording.start, end=recording.end, filter=cutoff)
-    sptx = SpikeTrainFeatureExtractor(recording.start, recording.end)
-    analysis = LongSquareAnalysis(
-        spx,
-        sptx,
-        subthresh_min_amp=SUBTHRESH_MIN_AMP,
-        require_subthreshold=False,
-        require_suprathreshold=False,
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # ipfx's empty-slice means
+    if "long_square" not in kept:
+        reason = f"no long-square sweep passed QC ({sweep_qc_profile}): no features"
+        return CellFeatures(row, cell(reason, {"all": reason} if vectors else None))
+    analyses, failed = {}, []
+    for kind, stimulus in kept.items():
         try:
-            return analysis.analyze(SweepSet(ipfx_sweeps))
-        except Exception as exc:  # ipfx raises FeatureError, ValueError, IndexError ...
-            raise RecordingError(f"ipfx could not analyse the steps ({exc})") from exc
+            analyses[kind] = analyze_stimulus(stimulus)
+        except RecordingError as exc:
+            n = len(stimulus.sweeps)
+            failed.append(f"{n} {kind.replace('_', ' ')} sweep{'s' if n != 1 else ''}: {exc}")
+    if "long_square" not in analyses:
+        reason = "; ".join(failed)
+        return CellFeatures(row, cell(reason, {"all": reason} if vectors else None))
+    for column, value in NAMINGS[schema](analyses).items():
+        if column in row.index:
+            row[column] = value
+    found, missing = feature_vectors(analyses) if vectors else ({}, {})
+    if figure is not None:
+        _figure(recording, analyses["long_square"], figure)
+    return CellFeatures(row, cell("; ".join(failed), missing), found)
+
+
+def _kept_sets(recording: Recording, qc: pd.DataFrame, keep: np.ndarray) -> dict[str, StimulusSet]:
+    """Each stimulus kind with only the sweeps that passed QC (kinds left empty dropped)."""
+    used = {(k, n) for k, n, u in zip(qc["stimulus"], qc["sweep"], keep, strict=True) if u}
+    kept = {}
+    for stimulus in recording.stimulus_sets():
+        flags = [(stimulus.kind, s.number) in used for s in stimulus.sweeps]
+        if any(flags):
+            kept[stimulus.kind] = StimulusSet(
+                stimulus.kind,
+                tuple(s for s, f in zip(stimulus.sweeps, flags, strict=True) if f),
+                stimulus.start,
+                stimulus.end,
+                tuple(a for a, f in zip(stimulus.amplitudes, flags, strict=True) if f),
+            )
+    return kept
+
+
+def _figure(recording: Recording, lsq, figure: str | Path) -> None:
+    from ephys2type.data.recordings.figures import cell_figure, save_cell_figure
+
+    result = lsq.features
+    numbers = [s.sweep_number for s in lsq.sweeps.sweeps]
+    rates = dict(zip(numbers, result["sweeps"]["avg_rate"].astype(float), strict=True))
+    rheobase = result.get("rheobase_sweep")
+    rheo = None if rheobase is None else float(rheobase["stim_amp"])
+    save_cell_figure(cell_figure(recording, rates, rheo), Path(figure))
 
 
 #: Recording formats by file suffix.

@@ -11,26 +11,53 @@ layout (used to test the NWB path on real traces, and to convert ABF files).
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
-from ephys2type.data.recordings.sweeps import Recording, RecordingError, StepSweep, step_window
+from ephys2type.data.recordings.sweeps import (
+    STIMULUS_KINDS,
+    Recording,
+    RecordingError,
+    StepSweep,
+    step_window,
+    stimulus_set,
+)
 
-#: A stimulus code the ipfx ontology knows as a long square (written by :func:`write_nwb`).
-LONG_SQUARE_CODE = "C1LSCOARSE150216"
+#: Stimulus codes the ipfx ontology knows, one per kind (written by :func:`write_nwb`).
+CODES = {
+    "long_square": "C1LSCOARSE150216",
+    "short_square": "C1SSFINEST150112",
+    "ramp": "C1RP25PR1S141203",
+}
+LONG_SQUARE_CODE = CODES["long_square"]
 
 
-def _is_long_square(code: str) -> bool:
+def _stimulus_kind(code: str) -> str | None:
+    """The kind of a stimulus code by ipfx's ontology: one of :data:`STIMULUS_KINDS`,
+    ``chirp``, or None (anything else: test pulses, search, noise ...)."""
     from ipfx.stimulus import StimulusOntology
 
     ontology = StimulusOntology.default()
+    names = {
+        "long_square": ontology.long_square_names,
+        "short_square": ontology.short_square_names,
+        "ramp": ontology.ramp_names,
+        "chirp": {"Chirp"},
+    }
+    code = code.split("[")[0]
+    if not code:
+        return None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "Could not find stimulus" for codes it lacks
-        return bool(
-            code and ontology.stimulus_has_any_tags(code.split("[")[0], ontology.long_square_names)
-        )
+        for kind, kind_names in names.items():
+            if ontology.stimulus_has_any_tags(code, kind_names) or (
+                kind == "chirp" and "CHIRP" in code.upper()
+            ):
+                return kind
+    return None
 
 
 def read_nwb(path: str | Path) -> Recording:
@@ -57,45 +84,62 @@ def read_nwb(path: str | Path) -> Recording:
         responses = [s for s in nwb.acquisition.values() if isinstance(s, CurrentClampSeries)]
         if not responses:
             raise RecordingError(f"{path}: no current-clamp sweeps (CurrentClampSeries)")
-        chosen = [
-            s
-            for s in responses
-            if _is_long_square(str(s.stimulus_description)) and int(s.sweep_number) in stimuli
-        ]
-        if not chosen:
+        by_kind: dict[str, list] = {}
+        for s in responses:
+            kind = _stimulus_kind(str(s.stimulus_description))
+            if kind is not None and int(s.sweep_number) in stimuli:
+                by_kind.setdefault(kind, []).append(s)
+        if "long_square" not in by_kind:
             codes = sorted({str(s.stimulus_description) for s in responses})
             raise RecordingError(
                 f"{path}: no long-square sweeps (stimulus codes: {', '.join(codes[:8])})"
             )
-        sweeps, commands = [], []
-        for s in sorted(chosen, key=lambda s: int(s.sweep_number)):
-            stim = stimuli[int(s.sweep_number)]
-            v = np.asarray(s.data[:], dtype=float) * s.conversion * 1e3  # V -> mV
-            i = np.asarray(stim.data[:], dtype=float) * stim.conversion * 1e12  # A -> pA
-            rate = float(s.rate)
-            t = np.arange(len(v)) / rate
-            if len(i) != len(v):
-                raise RecordingError(f"{path}: sweep {s.sweep_number} is truncated")
-            sweeps.append(StepSweep(int(s.sweep_number), t, v, i))
-            commands.append(i)
+        sets = {
+            kind: [
+                _sweep(s, stimuli[int(s.sweep_number)], path)
+                for s in sorted(series, key=lambda s: int(s.sweep_number))
+            ]
+            for kind, series in by_kind.items()
+        }
+        protocol = str(by_kind["long_square"][0].stimulus_description)
     finally:
         io.close()
-    rate = sweeps[0].rate
-    a, b = step_window(commands, rate, path)
+    sweeps = sets.pop("long_square")
+    a, b = step_window([s.i for s in sweeps], sweeps[0].rate, path)
+    notes = []
+    if sets.pop("chirp", None):
+        notes.append("chirp sweeps not analysed (ipfx 2.1.2 has no chirp cell features)")
     return Recording(
         path=path,
         sweeps=tuple(sweeps),
         start=float(sweeps[0].t[a]),
         end=float(sweeps[0].t[b - 1]),
         amplitudes=tuple(float(np.median(s.i[a:b]) - s.i[0]) for s in sweeps),
-        protocol=str(chosen[0].stimulus_description),
+        protocol=protocol,
+        notes=tuple(notes),
+        others=tuple(
+            stimulus_set(kind, sets[kind], path) for kind in STIMULUS_KINDS if kind in sets
+        ),
     )
 
 
-def write_nwb(recording: Recording, path: str | Path, *, code: str = LONG_SQUARE_CODE) -> Path:
-    """Write the recording's sweeps as NWB 2 current-clamp series named by ``code``."""
+def _sweep(series, stimulus, path: Path) -> StepSweep:
+    """One sweep in mV and pA from its response and stimulus series (volts, amperes)."""
+    v = np.asarray(series.data[:], dtype=float) * series.conversion * 1e3
+    # amperes -> pA, rounded to 1e-6 pA so 2.5e-10 A reads as 250 pA, not 250.00000000000003
+    i = np.round(np.asarray(stimulus.data[:], dtype=float) * stimulus.conversion * 1e12, 6)
+    if len(i) != len(v):
+        raise RecordingError(f"{path}: sweep {series.sweep_number} is truncated")
+    return StepSweep(int(series.sweep_number), np.arange(len(v)) / float(series.rate), v, i)
+
+
+def write_nwb(
+    recording: Recording, path: str | Path, *, codes: Mapping[str, str] | None = None
+) -> Path:
+    """Write the recording's sweeps as NWB 2 current-clamp series, each named by the
+    stimulus code of its kind (``codes``, default :data:`CODES`)."""
+    codes = {**CODES, **(codes or {})}
     from pynwb import NWBHDF5IO, NWBFile
-    from pynwb.icephys import CurrentClampSeries, CurrentClampStimulusSeries
 
     nwb = NWBFile(
         session_description=f"converted by ephys2type from {recording.path.name}",
@@ -106,26 +150,34 @@ def write_nwb(recording: Recording, path: str | Path, *, code: str = LONG_SQUARE
     electrode = nwb.create_icephys_electrode(
         name="electrode_0", description="recording electrode", device=device
     )
-    for sweep in recording.sweeps:
-        common = {
-            "electrode": electrode,
-            "rate": sweep.rate,
-            "starting_time": 0.0,
-            "sweep_number": np.uint32(sweep.number),
-            "stimulus_description": code,
-            "gain": 1.0,
-        }
-        nwb.add_acquisition(
-            CurrentClampSeries(
-                name=f"data_{sweep.number:05d}", data=sweep.v / 1e3, conversion=1.0, **common
-            )
-        )
-        nwb.add_stimulus(
-            CurrentClampStimulusSeries(
-                name=f"stimulus_{sweep.number:05d}", data=sweep.i * 1e-12, conversion=1.0, **common
-            )
-        )
+    for stimulus in recording.stimulus_sets():
+        for sweep in stimulus.sweeps:
+            _add_sweep(nwb, electrode, sweep, codes[stimulus.kind])
     path = Path(path)
     with NWBHDF5IO(str(path), "w") as io:
         io.write(nwb)
     return path
+
+
+def _add_sweep(nwb, electrode, sweep: StepSweep, code: str) -> None:
+    """Add one sweep: its response (volts) and its command (amperes)."""
+    from pynwb.icephys import CurrentClampSeries, CurrentClampStimulusSeries
+
+    common = {
+        "electrode": electrode,
+        "rate": sweep.rate,
+        "starting_time": 0.0,
+        "sweep_number": np.uint32(sweep.number),
+        "stimulus_description": code,
+        "gain": 1.0,
+    }
+    nwb.add_acquisition(
+        CurrentClampSeries(
+            name=f"data_{sweep.number:05d}", data=sweep.v / 1e3, conversion=1.0, **common
+        )
+    )
+    nwb.add_stimulus(
+        CurrentClampStimulusSeries(
+            name=f"stimulus_{sweep.number:05d}", data=sweep.i * 1e-12, conversion=1.0, **common
+        )
+    )

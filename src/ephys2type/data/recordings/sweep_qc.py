@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ephys2type.data.recordings.sweeps import Recording
+from ephys2type.data.recordings.sweeps import Recording, StepSweep
 
 #: The criteria applied, as named in ipfx's qc_criteria.json.
 CRITERIA = (
@@ -39,46 +39,57 @@ def default_criteria() -> dict[str, float]:
 
 
 def sweep_qc(recording: Recording, criteria: dict[str, float] | None = None) -> pd.DataFrame:
-    """One row per sweep: the measures, ``passed``, and ``reason`` (every failed criterion
-    with its value and threshold, '; '-joined; empty when the sweep passes)."""
+    """One row per sweep of every stimulus kind: the measures, ``passed``, and ``reason``
+    (every failed criterion with its value and threshold, '; '-joined; empty when the sweep
+    passes)."""
+    criteria = criteria or default_criteria()
+    rows: list[dict[str, Any]] = []
+    for stimulus in recording.stimulus_sets():
+        for sweep, amplitude in zip(stimulus.sweeps, stimulus.amplitudes, strict=True):
+            row = _sweep_row(sweep, stimulus.start, criteria)
+            rows.append(
+                {
+                    "file": recording.path.name,
+                    "stimulus": stimulus.kind,
+                    "sweep": sweep.number,
+                    "stim_amp_pa": amplitude,
+                    **row,
+                    "not_checked": NOT_CHECKED,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def _sweep_row(sweep: StepSweep, start: float, criteria: dict[str, float]) -> dict[str, Any]:
+    """The measures of one sweep whose stimulus starts at ``start`` (s), and its verdict."""
     import ipfx.epochs as ep
     from ipfx.qc_features import measure_vm
 
-    criteria = criteria or default_criteria()
-    rows: list[dict[str, Any]] = []
-    for sweep, amplitude in zip(recording.sweeps, recording.amplitudes, strict=True):
-        v, hz = sweep.v, sweep.rate
-        noise = max(2, int(ep.NOISE_EPOCH * hz))
-        stable = int(ep.PRESTIM_STABILITY_EPOCH * hz)
-        changes = np.flatnonzero(np.diff(np.round(sweep.i, 2))) + 1
-        stim = round(recording.start * hz)
-        before = changes[changes < stim]
-        first = max(int(before[-1]) if len(before) else 0, stim - stable)
-        last = int(changes[-1]) if len(changes) else 0
-        pre_vm, slow_noise = measure_vm(v[first:stim])
-        tail = v[max(last, len(v) - stable) :]
-        post_vm = measure_vm(tail)[0] if len(tail) >= 0.1 * hz else np.nan
-        measures = {
-            "pre_noise_rms_mv": measure_vm(v[:noise])[1],
-            "post_noise_rms_mv": measure_vm(v[-noise:])[1],
-            "slow_noise_rms_mv": slow_noise,
-            "vm_delta_mv": abs(pre_vm - post_vm),
-        }
-        failed = [
-            f"{name} {value:.3f} > {criteria[name + '_max']:.3f}"
-            for name, value in measures.items()
-            if value > criteria[name + "_max"]  # NaN (not measured) never fails
-        ]
-        rows.append(
-            {
-                "file": recording.path.name,
-                "sweep": sweep.number,
-                "stim_amp_pa": amplitude,
-                "pre_vm_mv": pre_vm,
-                **measures,
-                "passed": not failed,
-                "reason": "; ".join(failed),
-                "not_checked": NOT_CHECKED,
-            }
-        )
-    return pd.DataFrame(rows)
+    v, hz = sweep.v, sweep.rate
+    noise = max(2, int(ep.NOISE_EPOCH * hz))
+    stable = int(ep.PRESTIM_STABILITY_EPOCH * hz)
+    changes = np.flatnonzero(np.diff(np.round(sweep.i, 2))) + 1
+    stim = round(start * hz)
+    before = changes[changes < stim]
+    first = max(int(before[-1]) if len(before) else 0, stim - stable)
+    last = int(changes[-1]) if len(changes) else 0
+    pre_vm, slow_noise = measure_vm(v[first:stim])
+    tail = v[max(last, len(v) - stable) :]
+    post_vm = measure_vm(tail)[0] if len(tail) >= 0.1 * hz else np.nan
+    measures = {
+        "pre_noise_rms_mv": measure_vm(v[:noise])[1],
+        "post_noise_rms_mv": measure_vm(v[-noise:])[1],
+        "slow_noise_rms_mv": slow_noise,
+        "vm_delta_mv": abs(pre_vm - post_vm),
+    }
+    failed = [
+        f"{name} {value:.3f} > {criteria[name + '_max']:.3f}"
+        for name, value in measures.items()
+        if value > criteria[name + "_max"]  # NaN (not measured) never fails
+    ]
+    return {
+        "pre_vm_mv": pre_vm,
+        **measures,
+        "passed": not failed,
+        "reason": "; ".join(failed),
+    }

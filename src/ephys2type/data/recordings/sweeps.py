@@ -34,10 +34,29 @@ class StepSweep:
         return float(1.0 / (self.t[1] - self.t[0]))
 
 
+#: Stimulus kinds features are computed from (ipfx's stimulus ontology names them Long
+#: Square, Short Square and Ramp).
+STIMULUS_KINDS = ("long_square", "short_square", "ramp")
+
+
+@dataclass(frozen=True)
+class StimulusSet:
+    """The sweeps of one stimulus kind with their common stimulus window (``start``/``end``
+    in s from the sweep's start) and each sweep's amplitude (pA, relative to holding; for a
+    ramp, its largest value)."""
+
+    kind: str
+    sweeps: tuple[StepSweep, ...]
+    start: float
+    end: float
+    amplitudes: tuple[float, ...]
+
+
 @dataclass(frozen=True)
 class Recording:
-    """The step sweeps of one cell, with their common step window (``start``/``end`` in s
-    from the sweep's start) and each sweep's step amplitude (pA, relative to holding)."""
+    """The current-clamp sweeps of one cell: its long-square (step) sweeps, with their common
+    step window and amplitudes, and the other stimulus kinds it holds (``others``: short
+    squares, ramps of an Allen-protocol file; empty for a step protocol)."""
 
     path: Path
     sweeps: tuple[StepSweep, ...]
@@ -47,6 +66,7 @@ class Recording:
     channel: int = 0
     protocol: str = ""
     notes: tuple[str, ...] = field(default_factory=tuple)
+    others: tuple[StimulusSet, ...] = ()
 
     @property
     def name(self) -> str:
@@ -55,6 +75,38 @@ class Recording:
     @property
     def rate(self) -> float:
         return self.sweeps[0].rate
+
+    def stimulus_sets(self) -> tuple[StimulusSet, ...]:
+        """Every stimulus kind the recording holds, the long squares first."""
+        steps = StimulusSet("long_square", self.sweeps, self.start, self.end, self.amplitudes)
+        return (steps, *self.others)
+
+    def stimulus(self, kind: str) -> StimulusSet | None:
+        """The sweeps of one stimulus kind, or None when the recording has none."""
+        return next((s for s in self.stimulus_sets() if s.kind == kind), None)
+
+
+#: A first command pulse shorter than this, followed by more stimulus, is a test pulse.
+TEST_PULSE_SECONDS = 0.05
+
+
+def stimulus_set(kind: str, sweeps: list[StepSweep], path: Path) -> StimulusSet:
+    """A short-square or ramp set: its window is the first sweep's command away from holding
+    (a leading test pulse passed over), its amplitudes each sweep's largest command."""
+    c = np.round(np.asarray(sweeps[0].i, dtype=float) - sweeps[0].i[0], 2)
+    away = np.flatnonzero(c != 0)
+    if not len(away):
+        raise RecordingError(f"{path}: the {kind.replace('_', ' ')} sweeps have a flat command")
+    runs = np.split(away, np.flatnonzero(np.diff(away) > 1) + 1)
+    if len(runs) > 1 and len(runs[0]) / sweeps[0].rate < TEST_PULSE_SECONDS:
+        runs = runs[1:]
+    a, b = int(runs[0][0]), int(runs[-1][-1]) + 1
+    amplitudes = []
+    for sweep in sweeps:
+        window = np.asarray(sweep.i[a:b], dtype=float) - sweep.i[0]
+        amplitudes.append(float(window[np.argmax(np.abs(window))]) if len(window) else 0.0)
+    t = sweeps[0].t
+    return StimulusSet(kind, tuple(sweeps), float(t[a]), float(t[b - 1]), tuple(amplitudes))
 
 
 def step_window(commands: list[np.ndarray], rate: float, path: Path) -> tuple[int, int]:
