@@ -263,6 +263,101 @@ def test_transfer_command_as_documented_writes_its_default_folder(
     curve = pd.read_csv(out / "learning_curve.csv")
     assert sorted(set(curve["fraction"])) == [0.1, 0.25, 0.5, 1.0]
     assert {"learning_curve.png", "gains.csv"} <= {p.name for p in out.iterdir()}
+    # the best human-only arm, gradient boosting on all 93 human features included, and the
+    # few-shot curve at 10, 25 and 50 cells per class, against both references
+    assert "human_hgb_all" in metrics["models"]
+    assert metrics["transfer"]["best_target_only"].startswith("human_")
+    assert "transfer minus the best human-only arm" in " ".join(result.out.split())
+    few = pd.read_csv(out / "few_shot.csv")
+    assert sorted(set(few["per_class"])) == [10, 25, 50]
+    assert set(few["reference"]) == {"human_bilstm", "human_hgb_all"}
+    assert {"few_shot.png", "gains_vs_best.csv"} <= {p.name for p in out.iterdir()}
     before = (out / "metrics.json").read_bytes()
     clean_error(run_cli("transfer", "--source", "mouse", "--target", "human"), "already exists")
     assert (out / "metrics.json").read_bytes() == before
+
+
+def test_few_shot_keeps_at_most_n_cells_per_class(human):
+    from sklearn.tree import DecisionTreeClassifier
+
+    counts = human.y.value_counts()
+    model = Subsample(
+        estimator=DecisionTreeClassifier(random_state=0), per_class=10, random_state=0
+    )
+    model.fit(human.X.fillna(0), human.y)
+    assert model.n_train_ == int(counts.clip(upper=10).sum())
+    again = Subsample(
+        estimator=DecisionTreeClassifier(random_state=0), per_class=10, random_state=0
+    )
+    assert np.array_equal(
+        again.fit(human.X.fillna(0), human.y).predict(human.X.fillna(0)),
+        model.predict(human.X.fillna(0)),
+    )
+    with pytest.raises(ValueError, match="at least 1"):
+        Subsample(estimator=DecisionTreeClassifier(), per_class=0).fit(human.X.fillna(0), human.y)
+
+
+def test_transfer_is_compared_with_the_best_target_model_on_all_its_features(mouse, human):
+    """The target's own wider table (here: the aligned columns plus 12 more, informative)
+    gives target-only arms on the same folds; every transfer arm is compared with the best
+    target-only arm; the few-shot curve runs against both references."""
+    from ephys2type.data.container import PatchSeqData
+    from ephys2type.evaluation.runner import run_evaluation
+    from ephys2type.models.registry import get_model
+    from ephys2type.testing.synthetic import synthetic_schema
+
+    rng = np.random.default_rng(0)
+    codes = pd.factorize(human.y)[0]
+    extra = pd.DataFrame(
+        rng.normal(size=(len(human), 12)) + codes[:, None] * 1.5,
+        index=human.X.index,
+        columns=[f"own_{k}" for k in range(12)],
+    )
+    wide_schema = synthetic_schema(
+        (("subthreshold", 4), ("spike_train", 5), ("long_square", 4), ("ramp", 3), ("own", 12)),
+        optional=(),
+        name="wide",
+    )
+    native = PatchSeqData(
+        X=pd.concat([human.X.iloc[:, :16], extra], axis=1),
+        meta=human.meta,
+        schema=wide_schema,
+        species="human",
+        y=human.y,
+        label_scheme=human.label_scheme,
+    )
+    plan = make_plan(human, "strat5x5", seeds=1, n_folds=2)
+    steps = []
+    settings = TransferSettings(
+        strategies=("joint",),
+        pooled=(),
+        fractions=(),
+        per_class=(10,),
+        bilstm_params=QUICK,
+    )
+    result = run_transfer(mouse, human, plan, settings, native=native, progress=steps.append)
+    assert len(steps) == settings.count_fits(plan, native=True) == 2 * 5 + 2 * 3
+    ev = result.evaluation
+    assert "human_hgb_all" in ev.models
+    # the arm on all features is exactly gradient boosting evaluated on the wide table itself
+    direct = run_evaluation(native, [get_model("hgb")], plan)
+    np.testing.assert_allclose(
+        ev.scores("human_hgb_all", "macro_f1"), direct.scores("hgb", "macro_f1")
+    )
+    # the extra informative features make it the best target-only arm
+    assert result.best_target_only == "human_hgb_all"
+    vs_best = result.gains_vs_best()
+    assert list(vs_best.index) == ["joint"] and vs_best.loc["joint", "reference"] == "human_hgb_all"
+    diff = ev.scores("joint", "macro_f1") - ev.scores("human_hgb_all", "macro_f1")
+    assert vs_best.loc["joint", "mean_diff"] == pytest.approx(diff.mean())
+    few = result.few_shot
+    assert set(few["reference"]) == {"human_bilstm", "human_hgb_all"}
+    assert set(few["per_class"]) == {10} and (few["arm"] == "joint").all()
+    assert few["n_train_cells"].iloc[0] == pytest.approx(
+        (human.y.value_counts() * 0.5).clip(upper=10).sum()
+    )
+    metrics = result.to_metrics()
+    assert metrics["transfer"]["best_target_only"] == "human_hgb_all" and "few_shot" in metrics
+    # a native table of other cells or labels is refused
+    with pytest.raises(Exception, match="same cells with the same labels"):
+        run_transfer(mouse, human, plan, settings, native=native.subset(native.X.index[:-1]))

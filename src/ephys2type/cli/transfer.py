@@ -8,7 +8,14 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from ephys2type.models.transfer.names import CURVE_ARM, FRACTIONS, POOLED, STRATEGIES
+from ephys2type.models.transfer.names import (
+    CURVE_ARM,
+    FRACTIONS,
+    NATIVE,
+    PER_CLASS,
+    POOLED,
+    STRATEGIES,
+)
 
 from .common import (
     SPECIES,
@@ -59,6 +66,22 @@ def transfer(
             "comma-separated; empty for none."
         ),
     ] = ",".join(f"{f:g}" for f in FRACTIONS),
+    per_class: Annotated[
+        str,
+        typer.Option(
+            help="Few-shot points: target training cells per class, comma-separated; empty "
+            "for none.",
+        ),
+    ] = ",".join(str(n) for n in PER_CLASS),
+    native: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--native",
+            help="Target-only models on all the target's own features (not only the aligned "
+            f"ones), the strongest reference: {', '.join(NATIVE)} by default; repeat for "
+            "more (rf, hgb, logreg), or none.",
+        ),
+    ] = None,
     curve_arm: Annotated[
         list[str] | None,
         typer.Option(
@@ -76,10 +99,14 @@ def transfer(
 ) -> None:
     """Pretrain on one species, fine-tune on the other (aligned schema, aligned4 labels).
 
-    Runs target-only baselines (BiLSTM, random forest, gradient boosting), zero-shot, three
-    fine-tuning strategies and pooled forests on identical target folds, reports each
-    transfer arm minus its target-only reference with a corrected 95% CI and p-value, and a
-    learning curve over the share of target training cells.
+    Runs target-only baselines (BiLSTM, random forest, gradient boosting on the aligned
+    features, and --native models on all the target's own features), zero-shot, three
+    fine-tuning strategies and pooled forests on identical target folds, and reports each
+    transfer arm minus its target-only reference of the same model family and minus the best
+    target-only arm (whatever its features), with a corrected 95% CI and p-value; then a
+    learning curve over the share of target training cells and a few-shot curve over target
+    training cells per class, each against the target-only BiLSTM and the first --native
+    model.
 
     Example: ephys2type transfer --source mouse --target human --coral
     """
@@ -107,29 +134,43 @@ def transfer(
     pooled_models = list(POOLED) if not pooled else [] if pooled == ["none"] else pooled
     for m in pooled_models:
         check_choice(m, POOLED, "--pooled")
+    native_models = list(NATIVE) if not native else [] if native == ["none"] else native
+    for m in native_models:
+        check_choice(m, ("rf", "hgb", "logreg"), "--native")
+    try:
+        shots = [int(n) for n in per_class.split(",") if n.strip()]
+    except ValueError as exc:
+        raise typer.BadParameter(f"--per-class must be integers like 10,25: {exc}") from None
+    if any(n < 1 for n in shots):
+        raise typer.BadParameter("--per-class must be at least 1")
     seeds, folds, max_epochs = shrink(seeds, folds, max_epochs)
     settings = TransferSettings(
         strategies=tuple(strategies),
         pooled=tuple(pooled_models),
         fractions=tuple(fraction_list),
+        per_class=tuple(shots),
+        native=tuple(native_models),
         curve_arms=tuple(curve_arm) if curve_arm else None,
         coral=coral,
     ).with_max_epochs(max_epochs)
     src = load_for_command(source, "aligned4", profile, "aligned")
     tgt = load_for_command(target, "aligned4", profile, "aligned")
+    tgt_native = load_for_command(target, "aligned4", profile, "native") if native_models else None
     out_dir = out or Path("results") / (
         f"transfer_{source}_to_{target}_{protocol}" + ("_coral" if coral else "")
     )
     refuse_existing(out_dir, force)
     plan = make_plan(tgt, protocol, seeds=seeds, n_folds=folds)
-    n_fits = settings.count_fits(plan, target=target)
+    n_fits = settings.count_fits(plan, target=target, native=tgt_native is not None)
     out_console = console()
     out_console.print(
         f"source: {len(src)} {source} cells; target: {plan.dataset['description']}; "
         f"{plan.description}"
     )
     with progress_bar(n_fits, "transfer") as advance:
-        result = run_transfer(src, tgt, plan, settings, n_jobs=jobs, progress=advance)
+        result = run_transfer(
+            src, tgt, plan, settings, native=tgt_native, n_jobs=jobs, progress=advance
+        )
 
     write_transfer(result, out_dir, overwrite=force)
     print_evaluation(result.evaluation, out_console, pairs=False)
@@ -158,15 +199,42 @@ def print_gains(result, out_console) -> None:
             fmt_p(acc.loc[arm, "p"]),
         )
     out_console.print(table)
-    if result.curve is not None:
-        curve = Table(title="learning curve (macro-F1, %)", title_justify="left")
-        for col in ("fraction", "cells", "arm", "arm macro-F1", "reference macro-F1", "gain", "p"):
-            curve.add_column(col, justify="left" if col == "arm" else "right")
-        for _, r in result.curve.sort_values(["arm", "fraction"]).iterrows():
+    best = result.best_target_only
+    vs_best = Table(
+        title=f"transfer minus the best {result.target}-only arm ({best}) on identical folds "
+        "(macro-F1 points, 95% CI)",
+        title_justify="left",
+    )
+    for col in ("arm", "macro-F1 gain", "p"):
+        vs_best.add_column(col, justify="left" if col == "arm" else "right")
+    for arm, row in result.gains_vs_best("macro_f1").iterrows():
+        vs_best.add_row(arm, fmt_diff(row), fmt_p(row["p"]))
+    out_console.print(vs_best)
+    for name, frame, point in (
+        ("learning curve", result.curve, "fraction"),
+        ("few-shot", result.few_shot, "per_class"),
+    ):
+        if frame is None:
+            continue
+        curve = Table(title=f"{name} (macro-F1, %)", title_justify="left")
+        columns = (
+            "fraction" if point == "fraction" else "per class",
+            "cells",
+            "arm",
+            "reference",
+            "arm macro-F1",
+            "reference macro-F1",
+            "gain",
+            "p",
+        )
+        for col in columns:
+            curve.add_column(col, justify="left" if col in ("arm", "reference") else "right")
+        for _, r in frame.sort_values(["arm", "reference", point]).iterrows():
             curve.add_row(
-                f"{r['fraction']:g}",
+                f"{r[point]:g}",
                 f"{r['n_train_cells']:.0f}",
                 r["arm"],
+                r["reference"],
                 f"{100 * r['arm_macro_f1']:.2f}",
                 f"{100 * r['reference_macro_f1']:.2f}",
                 fmt_diff(

@@ -210,21 +210,21 @@ def plot_learning_curve(curve: pd.DataFrame, *, title: str | None = None) -> Fig
     fig = Figure(figsize=(9.5, 4.0), layout="constrained")
     left, right = fig.subplots(1, 2)
     palette = ("#4C72B0", "#DD8452", "#55A868", "#C44E52")
-    for i, (arm, part) in enumerate(curve.groupby("arm", sort=False)):
+    drawn: set[str] = set()  # an arm compared with two references is drawn once
+    for i, ((arm, _), part) in enumerate(curve.groupby(["arm", "reference"], sort=False)):
         part = part.sort_values("n_train_cells")
         x = part["n_train_cells"].to_numpy()
         colour = palette[i % len(palette)]
-        for prefix, style, label in (
-            ("arm", "-", arm),
-            ("reference", "--", part["reference"].iloc[0]),
-        ):
+        lines = [("reference", "--", part["reference"].iloc[0], colour)]
+        if arm not in drawn:
+            lines.insert(0, ("arm", "-", arm, "#222222"))
+            drawn.add(arm)
+        for prefix, style, label, line_colour in lines:
             y = 100 * part[f"{prefix}_macro_f1"].to_numpy()
             lo = 100 * part[f"{prefix}_ci_low"].to_numpy()
             hi = 100 * part[f"{prefix}_ci_high"].to_numpy()
-            left.plot(
-                x, y, style, marker="o", color=colour if prefix == "arm" else "#555555", label=label
-            )
-            left.fill_between(x, lo, hi, alpha=0.12, color=colour if prefix == "arm" else "#555555")
+            left.plot(x, y, style, marker="o", color=line_colour, label=label)
+            left.fill_between(x, lo, hi, alpha=0.12, color=line_colour)
         gain = 100 * part["gain"].to_numpy()
         right.errorbar(
             x,

@@ -25,12 +25,19 @@ from ephys2type.evaluation.splits import SplitPlan
 from ephys2type.evaluation.writers import write_evaluation
 from ephys2type.models.registry import ModelSpec, get_model
 from ephys2type.models.transfer.estimators import (
+    NativeFeatures,
     PooledClassifier,
     SourceData,
     Subsample,
     TransferClassifier,
 )
-from ephys2type.models.transfer.names import CURVE_ARM, FRACTIONS, POOLED, STRATEGIES
+from ephys2type.models.transfer.names import (
+    CURVE_ARM,
+    FRACTIONS,
+    NATIVE,
+    POOLED,
+    STRATEGIES,
+)
 
 
 @dataclass(frozen=True)
@@ -44,6 +51,9 @@ class TransferSettings:
         last strategy); curve_seeds : seeds of the plan the curve runs on (None: all; the
         full-data point is then read on the same folds); coral : CORAL-align the source
         features;
+    native : target-only models on all the target's own features (run when the target's
+        native table is given; the first is the reference of the curves);
+    per_class : few-shot points, target training cells per class (empty: none);
     bilstm_params : parameters of every BiLSTM (target-only and transfer arms).
     """
 
@@ -53,6 +63,8 @@ class TransferSettings:
     curve_arms: tuple[str, ...] | None = None
     curve_seeds: int | None = None
     coral: bool = False
+    native: tuple[str, ...] = NATIVE
+    per_class: tuple[int, ...] = ()
     bilstm_params: Mapping[str, Any] = field(default_factory=lambda: {"resample": "smote"})
 
     def __post_init__(self):
@@ -69,6 +81,8 @@ class TransferSettings:
             raise ValueError("learning-curve fractions must lie strictly between 0 and 1")
         if self.curve_seeds is not None and self.curve_seeds < 1:
             raise ValueError("curve_seeds must be at least 1")
+        if any(n < 1 for n in self.per_class):
+            raise ValueError("few-shot cells per class must be at least 1")
 
     @property
     def curve(self) -> tuple[str, ...]:
@@ -93,24 +107,44 @@ class TransferSettings:
             "curve_arms": list(self.curve),
             "curve_seeds": self.curve_seeds,
             "coral": self.coral,
+            "native": list(self.native),
+            "per_class": list(self.per_class),
             "bilstm": dict(self.bilstm_params),
         }
 
-    def count_fits(self, plan: SplitPlan, target: str = "human") -> int:
-        """How many models :func:`run_transfer` fits on ``plan`` (progress bars)."""
-        n_arms = 3 + len(self.strategies) + len(self.pooled)  # 3 target-only baselines
-        pairs = _curve_pairs(self.curve, target) if self.fractions else []
-        n_curve = len({n for pair in pairs for n in pair}) * len(self.fractions)
+    def count_fits(self, plan: SplitPlan, target: str = "human", *, native: bool = False) -> int:
+        """How many models :func:`run_transfer` fits on ``plan`` (progress bars); ``native``:
+        whether the target's own feature table is given."""
+        n_native = len(self.native) if native else 0
+        n_arms = 3 + len(self.strategies) + len(self.pooled) + n_native  # 3 target-only
+        points = len(self.fractions) + len(self.per_class)
+        pairs = _curve_pairs(self.curve, target, self.native_reference(target, native))
+        n_curve = len({n for pair in pairs for n in pair}) * points if points else 0
         return len(plan.folds) * n_arms + len(self.curve_plan(plan).folds) * n_curve
+
+    def native_reference(self, target: str, native: bool) -> str | None:
+        """The target-only arm on all features the curves compare with (if it is run)."""
+        return native_arm(target, self.native[0]) if native and self.native else None
 
     def curve_plan(self, plan: SplitPlan) -> SplitPlan:
         return plan if self.curve_seeds is None else plan.first_seeds(self.curve_seeds)
 
 
+def native_arm(target: str, model: str) -> str:
+    """The name of the target-only arm of ``model`` on all the target's own features."""
+    return f"{target}_{model}_all"
+
+
 def transfer_arms(
-    source: SourceData, target: str = "human", settings: TransferSettings | None = None
+    source: SourceData,
+    target: str = "human",
+    settings: TransferSettings | None = None,
+    native: PatchSeqData | None = None,
 ) -> dict[str, ModelSpec]:
     """Named arms (target-only baselines first) as model specs for the evaluation runner.
+
+    With ``native`` (the target cells with all their own features), the target-only
+    ``settings.native`` models on those features join, as ``<target>_<model>_all``.
 
     Transfer arms receive the source cells as a fit parameter, and ``pretrain_seed`` = the
     plan seed of their fold (:func:`~ephys2type.evaluation.runner.plan_seed`): all folds of
@@ -138,6 +172,19 @@ def transfer_arms(
             description=f"{t}-only gradient boosting (aligned features)",
         ),
     }
+    for model in settings.native if native is not None else ():
+
+        def build_native(schema, seed, m=model):
+            return NativeFeatures(estimator=get_model(m).build(native.schema, seed), table=native.X)
+
+        name = native_arm(t, model)
+        arms[name] = ModelSpec(
+            name,
+            f"{t}-only {get_model(model).description} on all {len(native.schema.columns)} "
+            f"{t} features",
+            build_native,
+            kind="sklearn",
+        )
     descriptions = {
         "zero-shot": f"trained on all {src} cells only, tested on {t}",
         "finetune": f"pretrained on {src}, all weights fine-tuned on the {t} training fold",
@@ -192,6 +239,21 @@ def subsampled(spec: ModelSpec, fraction: float) -> ModelSpec:
     )
 
 
+def few_shot(spec: ModelSpec, per_class: int) -> ModelSpec:
+    """The same arm trained on at most ``per_class`` cells of each class of the fold."""
+    return replace(
+        spec,
+        name=f"{spec.name}@{per_class}pc",
+        description=f"{spec.description}; {per_class} training cells per class",
+        build=lambda schema, seed: Subsample(
+            estimator=copy.deepcopy(spec.build(schema, seed)),
+            per_class=per_class,
+            random_state=seed,
+        ),
+        factory=None,
+    )
+
+
 def reference_arm(arm: str, target: str = "human") -> str:
     """The target-only arm a transfer arm is compared with (same model family)."""
     if arm.startswith("pooled_"):
@@ -201,13 +263,14 @@ def reference_arm(arm: str, target: str = "human") -> str:
 
 @dataclass
 class TransferResult:
-    """The arms on one plan of target folds, and the learning curve."""
+    """The arms on one plan of target folds, the learning curve and the few-shot curve."""
 
     evaluation: Evaluation
     curve: pd.DataFrame | None
     target: str
     source: str
     coral: bool
+    few_shot: pd.DataFrame | None = None
 
     def gains(self, metric: str = "macro_f1") -> pd.DataFrame:
         """Each transfer arm minus its target-only reference, paired on identical folds."""
@@ -219,6 +282,24 @@ class TransferResult:
             rows.append({"arm": arm, "reference": ref, **self.evaluation.compare(arm, ref, metric)})
         return pd.DataFrame(rows).set_index("arm")
 
+    @property
+    def best_target_only(self) -> str:
+        """The target-only arm with the highest mean macro-F1 (on these folds: the strongest
+        comparison a transfer arm can face, chosen after the fact, so if anything it favours
+        the target-only side)."""
+        only = [m for m in self.evaluation.models if m.startswith(f"{self.target}_")]
+        return max(only, key=lambda m: self.evaluation.summary(m)["macro_f1"]["mean"])
+
+    def gains_vs_best(self, metric: str = "macro_f1") -> pd.DataFrame:
+        """Each transfer arm minus the best target-only arm, paired on identical folds."""
+        best = self.best_target_only
+        rows = [
+            {"arm": arm, "reference": best, **self.evaluation.compare(arm, best, metric)}
+            for arm in self.evaluation.models
+            if not arm.startswith(f"{self.target}_")
+        ]
+        return pd.DataFrame(rows).set_index("arm")
+
     def to_metrics(self) -> dict:
         return {
             "transfer": {
@@ -227,26 +308,43 @@ class TransferResult:
                 "coral": self.coral,
                 "gains_macro_f1": self.gains("macro_f1").reset_index().to_dict(orient="records"),
                 "gains_accuracy": self.gains("accuracy").reset_index().to_dict(orient="records"),
+                "best_target_only": self.best_target_only,
+                "gains_vs_best_macro_f1": self.gains_vs_best("macro_f1")
+                .reset_index()
+                .to_dict(orient="records"),
             },
             **(
                 {"learning_curve": self.curve.to_dict(orient="records")}
                 if self.curve is not None
                 else {}
             ),
+            **(
+                {"few_shot": self.few_shot.to_dict(orient="records")}
+                if self.few_shot is not None
+                else {}
+            ),
         }
 
 
-def _curve_pairs(curve_arms: Sequence[str], target: str) -> list[tuple[str, str]]:
-    """(arm, target-only reference) pairs on the learning curve."""
-    return [
-        (name.replace("-", "_"), reference_arm(name.replace("-", "_"), target))
-        for name in curve_arms
-    ]
+def _curve_pairs(
+    curve_arms: Sequence[str], target: str, native_reference: str | None = None
+) -> list[tuple[str, str]]:
+    """(arm, target-only reference) pairs on the curves: each arm against its own model
+    family and, when run, against the target-only model on all the target's features."""
+    pairs = []
+    for name in curve_arms:
+        arm = name.replace("-", "_")
+        pairs.append((arm, reference_arm(arm, target)))
+        if native_reference is not None:
+            pairs.append((arm, native_reference))
+    return pairs
 
 
-def _curve_rows(evaluation: Evaluation, pairs, fraction: float, suffix: str) -> list[dict]:
+def _curve_rows(
+    evaluation: Evaluation, pairs, fraction: float, suffix: str, n_train: float | None = None
+) -> list[dict]:
     rows = []
-    n_train = evaluation.n_train * fraction
+    n_train = evaluation.n_train * fraction if n_train is None else n_train
     for arm, ref in pairs:
         a, r = arm + suffix, ref + suffix
         sa, sr = evaluation.summary(a), evaluation.summary(r)
@@ -274,11 +372,21 @@ def _curve_rows(evaluation: Evaluation, pairs, fraction: float, suffix: str) -> 
 
 
 def write_transfer(result: TransferResult, out_dir: str | Path, *, overwrite: bool = False) -> Path:
-    """Write a transfer run like ``evaluate`` does, plus gains.csv and the learning curve."""
+    """Write a transfer run like ``evaluate`` does, plus gains.csv, gains_vs_best.csv and
+    the learning and few-shot curves."""
     from ephys2type.evaluation.plots import plot_learning_curve, save_figure
 
     def extra(folder: Path) -> None:
         result.gains("macro_f1").to_csv(folder / "gains.csv", float_format="%.6g")
+        result.gains_vs_best("macro_f1").to_csv(folder / "gains_vs_best.csv", float_format="%.6g")
+        if result.few_shot is not None:
+            result.few_shot.to_csv(folder / "few_shot.csv", index=False, float_format="%.6g")
+            fig = plot_learning_curve(
+                result.few_shot,
+                title=f"{result.source} -> {result.target}: few-shot gain vs {result.target} "
+                f"training cells per class ({result.evaluation.plan.description})",
+            )
+            save_figure(fig, folder / "few_shot.png")
         if result.curve is not None:
             result.curve.to_csv(folder / "learning_curve.csv", index=False, float_format="%.6g")
             fig = plot_learning_curve(
@@ -303,31 +411,52 @@ def run_transfer(
     plan: SplitPlan,
     settings: TransferSettings | None = None,
     *,
+    native: PatchSeqData | None = None,
     importance: bool = False,
     n_jobs: int = 1,
     progress: Progress | None = None,
 ) -> TransferResult:
-    """All arms on ``plan`` (target folds), then the learning curve over training fractions."""
+    """All arms on ``plan`` (target folds), then the learning curve over training fractions
+    and the few-shot curve over cells per class. ``native``: the same target cells with all
+    their own features (adds the ``settings.native`` target-only arms on them)."""
     settings = settings or TransferSettings()
     if source.schema.columns != target.schema.columns:
         raise Ephys2TypeError(
             f"source ({source.schema.name}) and target ({target.schema.name}) features differ; "
             "load both species with features='aligned'"
         )
-    arms = transfer_arms(SourceData.from_data(source), target.species, settings)
+    if native is not None and not native.y.reindex(target.X.index).equals(target.y):
+        raise Ephys2TypeError(
+            "the native target table must hold the same cells with the same labels as the "
+            "aligned one (load both with the same label scheme and QC)"
+        )
+    arms = transfer_arms(SourceData.from_data(source), target.species, settings, native)
     evaluation = run_evaluation(
         target, list(arms.values()), plan, importance=importance, n_jobs=n_jobs, progress=progress
     )
-    curve = None
+    reference = settings.native_reference(target.species, native is not None)
+    pairs = _curve_pairs(settings.curve, target.species, reference)
+    needed = sorted({n for pair in pairs for n in pair})
+    curve_plan = settings.curve_plan(plan)
+    curve = few = None
     if settings.fractions:
         rows = []
-        pairs = _curve_pairs(settings.curve, target.species)
-        needed = sorted({n for pair in pairs for n in pair})
-        curve_plan = settings.curve_plan(plan)
         for fraction in settings.fractions:
             specs = [subsampled(arms[n], fraction) for n in needed]
             part = run_evaluation(target, specs, curve_plan, n_jobs=n_jobs, progress=progress)
             rows += _curve_rows(part, pairs, fraction, f"@{fraction:g}")
         rows += _curve_rows(evaluation.on_plan(curve_plan), pairs, 1.0, "")
         curve = pd.DataFrame(rows)
-    return TransferResult(evaluation, curve, target.species, source.species, settings.coral)
+    if settings.per_class:
+        rows = []
+        counts = target.y.value_counts() * (1 - 1 / plan.n_folds)  # per class in a fold
+        for n in settings.per_class:
+            specs = [few_shot(arms[name], n) for name in needed]
+            part = run_evaluation(target, specs, curve_plan, n_jobs=n_jobs, progress=progress)
+            cells = float(counts.clip(upper=n).sum())
+            rows += [
+                {"per_class": n, **row}
+                for row in _curve_rows(part, pairs, 1.0, f"@{n}pc", n_train=cells)
+            ]
+        few = pd.DataFrame(rows).drop(columns="fraction")
+    return TransferResult(evaluation, curve, target.species, source.species, settings.coral, few)

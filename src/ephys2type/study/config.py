@@ -50,6 +50,10 @@ class ReproduceConfig:
     transfer_curve_seeds: int | None = None  # the curve on the plan's first seeds (None: all)
     transfer_strategies: tuple[str, ...] = _DEFAULT_TRANSFER.strategies
     transfer_pooled: tuple[str, ...] = _DEFAULT_TRANSFER.pooled
+    #: target-only models on all the target's features beside the aligned arms
+    transfer_native: tuple[str, ...] = _DEFAULT_TRANSFER.native
+    #: few-shot points (target cells per class), on the curve protocols only
+    transfer_per_class: tuple[int, ...] = _DEFAULT_TRANSFER.per_class
     #: models run on the paper's own protocol (a stratified hold-out, 60/20/20 with the
     #: inner validation split) beside our CV, on the datasets the paper reports numbers for
     holdout_models: tuple[str, ...] = ("rf",)
@@ -141,12 +145,15 @@ class ReproduceConfig:
         ]
 
     def transfer_settings(self, protocol: str) -> TransferSettings:
-        """The transfer experiment of one protocol (learning curve only where declared)."""
-        fractions = self.transfer_fractions if protocol in self.transfer_curve_protocols else ()
+        """The transfer experiment of one protocol (learning and few-shot curves only where
+        declared)."""
+        curves = protocol in self.transfer_curve_protocols
         return TransferSettings(
             strategies=self.transfer_strategies,
             pooled=self.transfer_pooled,
-            fractions=fractions,
+            fractions=self.transfer_fractions if curves else (),
+            per_class=self.transfer_per_class if curves else (),
+            native=self.transfer_native,
             curve_seeds=self.transfer_curve_seeds,
         ).with_max_epochs(self.max_epochs)
 

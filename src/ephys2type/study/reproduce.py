@@ -316,13 +316,20 @@ class Reproduction:
         }
         source = load_species("mouse", labels="aligned4", features="aligned")
         target = load_species("human", labels="aligned4", features="aligned")
+        native = load_species("human", labels="aligned4") if settings.native else None
         plan = make_plan(target, protocol, seeds=self.config.seeds, n_folds=self.config.folds)
 
         def work(folder: Path, advance) -> None:
             result = run_transfer(
-                source, target, plan, settings, n_jobs=self.config.jobs, progress=advance
+                source,
+                target,
+                plan,
+                settings,
+                native=native,
+                n_jobs=self.config.jobs,
+                progress=advance,
             )
             write_transfer(result, folder / "results", overwrite=True)
 
-        n_fits = settings.count_fits(plan)
+        n_fits = settings.count_fits(plan, native=native is not None)
         return self._run_stage(f"transfer_{protocol}", spec, n_fits, work)

@@ -382,7 +382,8 @@ class PooledClassifier(ClassifierMixin, BaseEstimator):
 
 
 class Subsample(ClassifierMixin, BaseEstimator):
-    """Fit ``estimator`` on a stratified ``fraction`` of the training cells (learning curves).
+    """Fit ``estimator`` on a stratified ``fraction`` of the training cells, or on at most
+    ``per_class`` cells of each class (learning curves, few-shot).
 
     Parameters
     ----------
@@ -390,6 +391,9 @@ class Subsample(ClassifierMixin, BaseEstimator):
         The classifier to fit (cloned).
     fraction : float, default=1.0
         Share of the training cells kept (stratified by class); 1 keeps all.
+    per_class : int or None, default=None
+        Keep at most this many cells of each class (a class with fewer keeps all); replaces
+        ``fraction``.
     random_state : int or None, default=None
         Seed of the subsampling.
 
@@ -412,9 +416,17 @@ class Subsample(ClassifierMixin, BaseEstimator):
     10
     """
 
-    def __init__(self, *, estimator=None, fraction: float = 1.0, random_state: int | None = None):
+    def __init__(
+        self,
+        *,
+        estimator=None,
+        fraction: float = 1.0,
+        per_class: int | None = None,
+        random_state: int | None = None,
+    ):
         self.estimator = estimator
         self.fraction = fraction
+        self.per_class = per_class
         self.random_state = random_state
 
     def __sklearn_tags__(self):
@@ -431,7 +443,20 @@ class Subsample(ClassifierMixin, BaseEstimator):
         if not 0 < self.fraction <= 1:
             raise ValueError(f"fraction must be in (0, 1], not {self.fraction!r}")
         y = np.asarray(y)
-        if self.fraction < 1.0:
+        keep = None
+        if self.per_class is not None:
+            if self.per_class < 1:
+                raise ValueError(f"per_class must be at least 1, not {self.per_class!r}")
+            rng = np.random.default_rng(self.random_state)
+            keep = np.sort(
+                np.concatenate(
+                    [
+                        rng.permutation(np.flatnonzero(y == c))[: self.per_class]
+                        for c in np.unique(y)
+                    ]
+                )
+            )
+        elif self.fraction < 1.0:
             keep, _ = train_test_split(
                 np.arange(len(y)),
                 train_size=self.fraction,
@@ -439,6 +464,7 @@ class Subsample(ClassifierMixin, BaseEstimator):
                 random_state=self.random_state,
             )
             keep = np.sort(keep)
+        if keep is not None:
             X = X.iloc[keep] if hasattr(X, "iloc") else np.asarray(X)[keep]
             y = y[keep]
         self.estimator_ = clone(self.estimator).fit(X, y, **fit_params)
@@ -461,3 +487,64 @@ class Subsample(ClassifierMixin, BaseEstimator):
         """The wrapped estimator's per-cell explanation, if it has one."""
         check_is_fitted(self, "estimator_")
         return explain(self.estimator_, X)
+
+
+class NativeFeatures(ClassifierMixin, BaseEstimator):
+    """Fit and predict ``estimator`` on another feature table of the same cells.
+
+    The transfer experiment runs on the features both species share (25 aligned features);
+    the best model a human lab has uses all its own features (93). This wrapper lets that
+    model sit on the same folds: the runner hands it the aligned rows, it looks the same
+    cells up (by index) in ``table`` and fits the estimator (its own in-fold preprocessing
+    included) on those columns.
+
+    Parameters
+    ----------
+    estimator : estimator
+        The classifier (cloned), built for ``table``'s columns.
+    table : pandas.DataFrame
+        The cells' own features, indexed like the X it receives.
+
+    Attributes
+    ----------
+    estimator_ : estimator
+        The fitted clone.
+    classes_ : ndarray
+        Class labels.
+    """
+
+    def __init__(self, *, estimator=None, table: pd.DataFrame | None = None):
+        self.estimator = estimator
+        self.table = table
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        return tags
+
+    def _rows(self, X) -> pd.DataFrame:
+        if self.table is None or not hasattr(X, "index"):
+            raise ValueError("NativeFeatures needs a table and cells given as a DataFrame")
+        missing = X.index.difference(self.table.index)
+        if len(missing):
+            raise ValueError(
+                f"{len(missing)} cell(s) not in the native feature table, e.g. {missing[0]!r}"
+            )
+        return self.table.loc[X.index]
+
+    def fit(self, X, y, **fit_params):
+        """Fit a clone of ``estimator`` on the same cells' rows of ``table``."""
+        if self.estimator is None:
+            raise ValueError("NativeFeatures needs an estimator")
+        self.estimator_ = clone(self.estimator).fit(self._rows(X), np.asarray(y), **fit_params)
+        self.classes_ = self.estimator_.classes_
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def predict_proba(self, X):
+        check_is_fitted(self, "estimator_")
+        return self.estimator_.predict_proba(self._rows(X))
+
+    def predict(self, X):
+        check_is_fitted(self, "estimator_")
+        return self.estimator_.predict(self._rows(X))

@@ -11,3 +11,8 @@ POOLED = ("rf", "hgb")
 FRACTIONS = (0.1, 0.25, 0.5)
 #: The strategy on the learning curve when none is named (if it is run).
 CURVE_ARM = "joint"
+#: Target-only models on all the target's own features (the best model a lab has without
+#: the source species), compared with every transfer arm on the same folds.
+NATIVE = ("hgb",)
+#: Few-shot points: target training cells per class.
+PER_CLASS = (10, 25, 50)
