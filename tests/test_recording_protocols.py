@@ -138,6 +138,13 @@ def test_the_human_schema_names_the_same_measurements(nwb_files, run_cli, tmp_pa
     assert list(table.columns) == list(human.index)
     assert table.loc["small_2", "rheobase_i"] == human["rheobase_i"]
     assert "62/93" in r.out
+    # a folder is searched with its sub-folders (the DANDI layout fetch-recordings keeps)
+    nested = tmp_path / "dandi" / "sub-1"
+    nested.mkdir(parents=True)
+    (nested / "small_2.nwb").symlink_to(nwb_files["small_2"])
+    out = tmp_path / "nested.csv"
+    assert run_cli("features", str(tmp_path / "dandi"), "--out", str(out)).code == 0
+    assert list(pd.read_csv(out)["cell_id"]) == ["small_2"]
 
 
 def test_the_twelve_feature_vector_families(nwb_files):
@@ -257,5 +264,6 @@ def test_short_square_analysis_failure_is_reported_not_fatal(nwb_files):
     rec = replace(rec, others=(quiet, rec.stimulus("ramp")))
     row, qc = extract_features(rec)
     assert "2 short square sweeps: ipfx could not analyse" in qc.iloc[-1]["reason"]
+    assert qc.iloc[-1]["used"]  # the cell still has its features from the other kinds
     assert row[[c for c in row.index if c.endswith("_short_square")]].isna().all()
     assert row[[c for c in row.index if c.endswith("_ramp")]].notna().all()

@@ -14,7 +14,10 @@ from .common import check_choice, console, refuse_existing
 def features(
     recordings: Annotated[
         list[Path],
-        typer.Argument(help="Recording files (.abf, .nwb), one cell each, or folders of them."),
+        typer.Argument(
+            help="Recording files (.abf, .nwb), one cell each, or folders of them (searched "
+            "with their sub-folders, as fetch-recordings lays them out)."
+        ),
     ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Features CSV to write.")],
     schema: Annotated[
@@ -102,7 +105,9 @@ def features(
         f
         for p in recordings
         for f in (
-            sorted(q for q in p.iterdir() if q.suffix.lower() in SUFFIXES) if p.is_dir() else [p]
+            sorted(q for q in p.rglob("*") if q.suffix.lower() in SUFFIXES and q.is_file())
+            if p.is_dir()
+            else [p]
         )
     ]
     if not recordings:

@@ -50,6 +50,9 @@ class ReproduceConfig:
     transfer_curve_seeds: int | None = None  # the curve on the plan's first seeds (None: all)
     transfer_strategies: tuple[str, ...] = _DEFAULT_TRANSFER.strategies
     transfer_pooled: tuple[str, ...] = _DEFAULT_TRANSFER.pooled
+    #: strategies on the protocols after the first (a robustness check of the main claim,
+    #: without pooled baselines); None: the same arms as the first protocol
+    transfer_check_strategies: tuple[str, ...] | None = None
     #: target-only models on all the target's features beside the aligned arms
     transfer_native: tuple[str, ...] = _DEFAULT_TRANSFER.native
     #: few-shot points (target cells per class), on the curve protocols only
@@ -146,11 +149,14 @@ class ReproduceConfig:
 
     def transfer_settings(self, protocol: str) -> TransferSettings:
         """The transfer experiment of one protocol (learning and few-shot curves only where
-        declared)."""
+        declared; on the protocols after the first, only the check strategies if declared)."""
         curves = protocol in self.transfer_curve_protocols
+        check = (
+            self.transfer_check_strategies is not None and protocol != self.transfer_protocols[0]
+        )
         return TransferSettings(
-            strategies=self.transfer_strategies,
-            pooled=self.transfer_pooled,
+            strategies=self.transfer_check_strategies if check else self.transfer_strategies,
+            pooled=() if check else self.transfer_pooled,
             fractions=self.transfer_fractions if curves else (),
             per_class=self.transfer_per_class if curves else (),
             native=self.transfer_native,

@@ -87,13 +87,17 @@ def extract_cell(
     qc["used"] = keep
     kept = _kept_sets(recording, qc, keep)
 
-    def cell(reason: str, missing: dict[str, str] | None = None) -> pd.DataFrame:
+    def cell(
+        reason: str, missing: dict[str, str] | None = None, *, has_features: bool = False
+    ) -> pd.DataFrame:
+        """The cell's QC row: ``reason`` says why it has no features, or (with features)
+        which stimulus kinds ipfx could not analyse."""
         note = "; ".join(recording.notes)
         summary = {
             "level": "cell",
             "file": recording.path.name,
-            "passed": not reason,
-            "used": bool(keep.any()) and not reason,
+            "passed": has_features,
+            "used": has_features,
             "reason": reason,
             "not_checked": note,
         }
@@ -120,7 +124,7 @@ def extract_cell(
     found, missing = feature_vectors(analyses) if vectors else ({}, {})
     if figure is not None:
         _figure(recording, analyses["long_square"], figure)
-    return CellFeatures(row, cell("; ".join(failed), missing), found)
+    return CellFeatures(row, cell("; ".join(failed), missing, has_features=True), found)
 
 
 def _kept_sets(recording: Recording, qc: pd.DataFrame, keep: np.ndarray) -> dict[str, StimulusSet]:

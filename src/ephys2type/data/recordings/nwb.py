@@ -13,6 +13,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -35,12 +36,18 @@ CODES = {
 LONG_SQUARE_CODE = CODES["long_square"]
 
 
+@cache
+def _ontology():
+    from ipfx.stimulus import StimulusOntology
+
+    return StimulusOntology.default()
+
+
+@cache
 def _stimulus_kind(code: str) -> str | None:
     """The kind of a stimulus code by ipfx's ontology: one of :data:`STIMULUS_KINDS`,
     ``chirp``, or None (anything else: test pulses, search, noise ...)."""
-    from ipfx.stimulus import StimulusOntology
-
-    ontology = StimulusOntology.default()
+    ontology = _ontology()
     names = {
         "long_square": ontology.long_square_names,
         "short_square": ontology.short_square_names,

@@ -91,21 +91,23 @@ TEST_PULSE_SECONDS = 0.05
 
 
 def stimulus_set(kind: str, sweeps: list[StepSweep], path: Path) -> StimulusSet:
-    """A short-square or ramp set: its window is the first sweep's command away from holding
-    (a leading test pulse passed over), its amplitudes each sweep's largest command."""
-    c = np.round(np.asarray(sweeps[0].i, dtype=float) - sweeps[0].i[0], 2)
+    """A short-square or ramp set: its window is the strongest sweep's command away from
+    holding (a leading test pulse passed over), its amplitudes each sweep's largest command
+    in that window."""
+    ref = max(sweeps, key=lambda s: float(np.max(np.abs(s.i - s.i[0]))))  # not a 0 pA sweep
+    c = np.round(np.asarray(ref.i, dtype=float) - ref.i[0], 2)
     away = np.flatnonzero(c != 0)
     if not len(away):
         raise RecordingError(f"{path}: the {kind.replace('_', ' ')} sweeps have a flat command")
     runs = np.split(away, np.flatnonzero(np.diff(away) > 1) + 1)
-    if len(runs) > 1 and len(runs[0]) / sweeps[0].rate < TEST_PULSE_SECONDS:
+    if len(runs) > 1 and len(runs[0]) / ref.rate < TEST_PULSE_SECONDS:
         runs = runs[1:]
     a, b = int(runs[0][0]), int(runs[-1][-1]) + 1
     amplitudes = []
     for sweep in sweeps:
         window = np.asarray(sweep.i[a:b], dtype=float) - sweep.i[0]
         amplitudes.append(float(window[np.argmax(np.abs(window))]) if len(window) else 0.0)
-    t = sweeps[0].t
+    t = ref.t
     return StimulusSet(kind, tuple(sweeps), float(t[a]), float(t[b - 1]), tuple(amplitudes))
 
 
