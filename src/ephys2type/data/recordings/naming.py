@@ -107,14 +107,38 @@ def _record_input(analysis: ProtocolAnalysis | None) -> dict:
     return out
 
 
-_BASE_SPIKE = ("upstroke_downstroke_ratio", "threshold_v", "peak_v", "fast_trough_v", "width")
-_BASE_SPIKE += ("upstroke", "downstroke")
+#: Spike features of the human table's first spikes (rheobase, hero, ramp, short square)
+_BASE_SPIKE = (
+    "upstroke_downstroke_ratio",
+    "threshold_v",
+    "peak_v",
+    "fast_trough_v",
+    "width",
+    "upstroke",
+    "downstroke",
+)
 _LS_SPIKE = (*_BASE_SPIKE, "trough_v")
 _RAMP_SPIKE = (*_BASE_SPIKE, "trough_v", "threshold_i")
-_ADAPT_SPIKE = ("isi", "width", "upstroke", "downstroke", "peak_v", "threshold_v")
-_ADAPT_SPIKE += ("fast_trough_v",)
-_HUMAN_CELL = ("v_baseline", "input_resistance", "tau", "sag", "vm_for_sag")
-_HUMAN_CELL += ("rheobase_i", "fi_fit_slope")
+#: Spike features whose 4th-to-1st spike ratio the human table holds
+_ADAPT_SPIKE = (
+    "isi",
+    "width",
+    "upstroke",
+    "downstroke",
+    "peak_v",
+    "threshold_v",
+    "fast_trough_v",
+)
+#: Cell-level long-square results the human table holds under ipfx's own names
+_HUMAN_CELL = (
+    "v_baseline",
+    "input_resistance",
+    "tau",
+    "sag",
+    "vm_for_sag",
+    "rheobase_i",
+    "fi_fit_slope",
+)
 #: Voltages reported as differences from the spike's threshold.
 _DELTA = ("trough_v", "fast_trough_v", "peak_v")
 
