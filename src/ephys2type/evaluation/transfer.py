@@ -226,29 +226,26 @@ def transfer_arms(
 
 def subsampled(spec: ModelSpec, fraction: float) -> ModelSpec:
     """The same arm trained on a stratified fraction of each target training fold."""
-    return replace(
-        spec,
-        name=f"{spec.name}@{fraction:g}",
-        description=f"{spec.description}; {fraction:.0%} of the training fold",
-        build=lambda schema, seed: Subsample(
-            estimator=copy.deepcopy(spec.build(schema, seed)),
-            fraction=fraction,
-            random_state=seed,
-        ),
-        factory=None,
+    return _on_subsample(
+        spec, f"@{fraction:g}", f"{fraction:.0%} of the training fold", fraction=fraction
     )
 
 
 def few_shot(spec: ModelSpec, per_class: int) -> ModelSpec:
     """The same arm trained on at most ``per_class`` cells of each class of the fold."""
+    return _on_subsample(
+        spec, f"@{per_class}pc", f"{per_class} training cells per class", per_class=per_class
+    )
+
+
+def _on_subsample(spec: ModelSpec, suffix: str, what: str, **subsample: Any) -> ModelSpec:
+    """``spec`` wrapped in :class:`Subsample` (the fold's seed as its random state)."""
     return replace(
         spec,
-        name=f"{spec.name}@{per_class}pc",
-        description=f"{spec.description}; {per_class} training cells per class",
+        name=f"{spec.name}{suffix}",
+        description=f"{spec.description}; {what}",
         build=lambda schema, seed: Subsample(
-            estimator=copy.deepcopy(spec.build(schema, seed)),
-            per_class=per_class,
-            random_state=seed,
+            estimator=copy.deepcopy(spec.build(schema, seed)), random_state=seed, **subsample
         ),
         factory=None,
     )

@@ -134,7 +134,6 @@ def allen_protocol_recording(name: str = "simulated_cell", *, random_state: int 
     from ephys2type.data.recordings.sweeps import (
         Recording,
         StepSweep,
-        step_window,
         stimulus_set,
     )
 
@@ -142,14 +141,9 @@ def allen_protocol_recording(name: str = "simulated_cell", *, random_state: int 
     kinds: dict[str, list[StepSweep]] = {}
     for s in allen_protocol_cell(random_state=random_state, **kwargs):
         kinds.setdefault(s.kind, []).append(StepSweep(s.number, s.t, s.v, s.i))
-    steps = kinds.pop("long_square")
-    a, b = step_window([s.i for s in steps], RATE_HZ, path)
-    return Recording(
-        path=path,
-        sweeps=tuple(steps),
-        start=float(steps[0].t[a]),
-        end=float(steps[0].t[b - 1]),
-        amplitudes=tuple(float(s.i[a] - s.i[0]) for s in steps),
+    return Recording.from_steps(
+        path,
+        kinds.pop("long_square"),
         protocol="simulated Allen protocol",
         others=tuple(stimulus_set(kind, sweeps, path) for kind, sweeps in kinds.items()),
     )

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ephys2type.data.recordings.sweeps import Recording, RecordingError, StepSweep, step_window
+from ephys2type.data.recordings.sweeps import Recording, RecordingError, StepSweep
 
 _VOLTS = {"mV": 1.0, "V": 1000.0}
 _AMPERES = {"pA": 1.0, "nA": 1000.0}
@@ -32,7 +32,7 @@ def read_abf(path: str | Path) -> Recording:
     channel, notes = _current_clamp_channel(abf, path)
     v_scale = _VOLTS[abf.adcUnits[channel]]
     i_scale = _AMPERES[str(abf.dacUnits[channel]).strip("\x00 ")]
-    sweeps, commands = [], []
+    sweeps = []
     try:
         for k in abf.sweepList:
             abf.setSweep(k, channel=channel)
@@ -42,22 +42,16 @@ def read_abf(path: str | Path) -> Recording:
             if len(v) != len(t) or len(i) != len(t):
                 raise RecordingError(f"{path}: sweep {k} is truncated")
             sweeps.append(StepSweep(int(k), t, v, i))
-            commands.append(i)
     except RecordingError:
         raise
     except Exception as exc:
         raise RecordingError(f"{path}: cannot read its sweeps ({exc})") from exc
     if not sweeps or not all(np.isfinite(s.v).all() for s in sweeps):
         raise RecordingError(f"{path}: no complete sweep (empty or truncated data)")
-    rate = float(abf.dataRate)
-    a, b = step_window(commands, rate, path)
-    amplitudes = tuple(float(np.median(s.i[a:b]) - s.i[0]) for s in sweeps)
-    return Recording(
-        path=path,
-        sweeps=tuple(sweeps),
-        start=float(sweeps[0].t[a]),
-        end=float(sweeps[0].t[b - 1]),
-        amplitudes=amplitudes,
+    return Recording.from_steps(
+        path,
+        sweeps,
+        rate=float(abf.dataRate),
         channel=channel,
         protocol=str(abf.protocol or ""),
         notes=tuple(notes),

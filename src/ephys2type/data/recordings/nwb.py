@@ -23,7 +23,6 @@ from ephys2type.data.recordings.sweeps import (
     Recording,
     RecordingError,
     StepSweep,
-    step_window,
     stimulus_set,
 )
 
@@ -112,16 +111,12 @@ def read_nwb(path: str | Path) -> Recording:
     finally:
         io.close()
     sweeps = sets.pop("long_square")
-    a, b = step_window([s.i for s in sweeps], sweeps[0].rate, path)
     notes = []
     if sets.pop("chirp", None):
         notes.append("chirp sweeps not analysed (ipfx 2.1.2 has no chirp cell features)")
-    return Recording(
-        path=path,
-        sweeps=tuple(sweeps),
-        start=float(sweeps[0].t[a]),
-        end=float(sweeps[0].t[b - 1]),
-        amplitudes=tuple(float(np.median(s.i[a:b]) - s.i[0]) for s in sweeps),
+    return Recording.from_steps(
+        path,
+        sweeps,
         protocol=protocol,
         notes=tuple(notes),
         others=tuple(

@@ -76,6 +76,24 @@ class Recording:
     def rate(self) -> float:
         return self.sweeps[0].rate
 
+    @classmethod
+    def from_steps(
+        cls, path: Path, sweeps: list[StepSweep], *, rate: float | None = None, **extra
+    ) -> Recording:
+        """The recording of these step sweeps: the step window found in their commands
+        (:func:`step_window`), each sweep's amplitude the median command in it, relative to
+        holding; ``extra`` are the other fields (channel, protocol, notes, others)."""
+        rate = sweeps[0].rate if rate is None else rate
+        a, b = step_window([s.i for s in sweeps], rate, path)
+        return cls(
+            path=path,
+            sweeps=tuple(sweeps),
+            start=float(sweeps[0].t[a]),
+            end=float(sweeps[0].t[b - 1]),
+            amplitudes=tuple(float(np.median(s.i[a:b]) - s.i[0]) for s in sweeps),
+            **extra,
+        )
+
     def stimulus_sets(self) -> tuple[StimulusSet, ...]:
         """Every stimulus kind the recording holds, the long squares first."""
         steps = StimulusSet("long_square", self.sweeps, self.start, self.end, self.amplitudes)
