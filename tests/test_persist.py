@@ -28,12 +28,14 @@ def human():
 
 @pytest.fixture(scope="module")
 def saved(human, tmp_path_factory):
-    """A trained BiLSTM (without family-subset models, for speed) and a random forest (with
-    them, as `train` saves it), each saved once."""
+    """A trained BiLSTM (without family-subset models and at most 30 epochs, for speed) and a
+    random forest (with them, as `train` saves it), each saved once."""
     root = tmp_path_factory.mktemp("models")
     out = {}
     for name in ("bilstm-smote", "rf"):
-        trained = train_model(human, name, random_state=0, family_subsets=name == "rf")
+        trained = train_model(
+            human, name, random_state=0, params={"max_epochs": 30}, family_subsets=name == "rf"
+        )
         out[name] = (trained, trained.save(root / name))
     return out
 
@@ -348,7 +350,8 @@ def test_cells_unlike_training_cells_are_flagged_with_the_rule(saved, human):
 
 
 def test_train_on_your_own_table(run_cli, tmp_path):
-    """`train --table` takes evaluate's data options; --labels maps through a scheme."""
+    """`train --table` takes evaluate's data options; --labels maps through a scheme (the
+    logistic regression: the table options are under test, not the model)."""
     from ephys2type import load_human, load_table
 
     data = load_human()
@@ -372,7 +375,7 @@ def test_train_on_your_own_table(run_cli, tmp_path):
     args = ("--table", tmp_path / "f.csv", "--table-labels", tmp_path / "l.csv")
     args += ("--schema", "human", "--id-column", "cell_name", "--label-column", "label")
     result = run_cli(
-        "train", *args, "--labels", "revised", "--model", "rf", "--out", tmp_path / "m"
+        "train", *args, "--labels", "revised", "--model", "logreg", "--out", tmp_path / "m"
     )
     assert result.code == 0, result
     model = load_model(tmp_path / "m")
