@@ -18,6 +18,13 @@ cells of the training kind. Reported: accuracy and macro-F1 of the held-out cell
 share flagged out of distribution and the accuracy of flagged vs unflagged cells; and how
 often a batch of 30 cells is declared shifted (``shift_detected``) when drawn from the
 held-out domain vs from the control (200 batches each).
+
+Domain adaptation of a batch (issue 14: offer it only where this measurement shows a gain): on
+the condition and region splits, a random forest on the standardized features is trained on
+the training domain and predicts the held-out cells: as deployed (the batch scaled with the training
+statistics), recentred (the batch standardized on its own cells), and after each skada adapter
+fitted on the training cells and the recentred, unlabelled batch (CORAL, subspace alignment,
+optimal transport; the transport cannot use the batch's labels, so it is class-blind there).
 """
 
 from __future__ import annotations
@@ -35,6 +42,9 @@ from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 from ephys2type import load_human
 from ephys2type.errors import Ephys2TypeWarning
 from ephys2type.files import atomic_write_text, dumps_json
+from ephys2type.models.baselines import make_baseline
+from ephys2type.models.preprocessing import FamilyPreprocessor
+from ephys2type.models.transfer.adaptation import ADAPTERS, SpeciesAdapter
 from ephys2type.persist.batch import summarize_batch
 from ephys2type.persist.train import train_model
 
@@ -64,6 +74,30 @@ def _score(model, data, cells: pd.Index, rng: np.random.Generator) -> dict:
     }
 
 
+def _adaptation(data, train_cells, test_cells, seed: int) -> dict:
+    """Accuracy and macro-F1 of the held-out cells without and with each batch adapter."""
+    X_tr = data.X.loc[train_cells].to_numpy(float)
+    X_te = data.X.loc[test_cells].to_numpy(float)
+    y_tr, y_te = data.y.loc[train_cells].to_numpy(), data.y.loc[test_cells].to_numpy()
+    prep = FamilyPreprocessor().fit(X_tr)
+    source = prep.transform(X_tr)
+    batch = FamilyPreprocessor().fit_transform(X_te)  # the batch standardized on itself
+    out = {}
+    for name in ("none", "recentre", *ADAPTERS):
+        s, b = source, batch
+        if name == "none":  # as deployed: the batch scaled with the training statistics
+            b = prep.transform(X_te)
+        elif name != "recentre":
+            adapter = SpeciesAdapter(name, seed).fit(source, y_tr, batch)
+            s, b = adapter.source(source), adapter.target(batch)
+        pred = make_baseline("rf", random_state=seed).fit(s, y_tr).predict(b)
+        out[name] = {
+            "accuracy": float(np.mean(pred == y_te)),
+            "macro_f1": float(f1_score(y_te, pred, average="macro")),
+        }
+    return out
+
+
 def _split(data, train_cells, test_cells, name: str, seed: int) -> dict:
     """One model, trained on the training domain minus a random control set, predicts the
     held-out domain and the control set (same model, so the two are like for like)."""
@@ -79,6 +113,7 @@ def _split(data, train_cells, test_cells, name: str, seed: int) -> dict:
         "n_train": len(tr),
         "held_out": _score(model, data, test_cells, rng),
         "control": _score(model, data, pd.Index(control), rng),
+        "batch_adaptation": _adaptation(data, pd.Index(tr), test_cells, seed),
     }
 
 
@@ -139,6 +174,15 @@ def main() -> None:
                 f"F1={100 * s['macro_f1']:.1f} flagged={100 * s['flagged_share']:.1f}% "
                 f"acc flagged={s['accuracy_flagged']} unflagged={s['accuracy_unflagged']} "
                 f"shifted batches={100 * s[f'batches_of_{BATCH}_declared_shifted']:.0f}%"
+            )
+    for r in rows:
+        if "batch_adaptation" in r:
+            print(
+                f"{r['split']:42s} batch adaptation, held-out accuracy / macro-F1: "
+                + ", ".join(
+                    f"{k} {100 * v['accuracy']:.1f} / {100 * v['macro_f1']:.1f}"
+                    for k, v in r["batch_adaptation"].items()
+                )
             )
     print(f"wrote {args.out} ({result['seconds']:.0f} s)")
 

@@ -90,3 +90,24 @@ def test_alignment_command(run_cli):
     result = run_cli("data", "alignment")
     assert result.code == 0, result
     assert "25 of 25 features pass" in result.out
+
+
+def test_heterogeneous_layout_keeps_shared_and_own_features_apart(mouse, human):
+    """Aligned families first (both species), then the human-only columns in their own
+    families: every human column is either the source of an aligned feature or kept, once."""
+    from ephys2type.data.align import heterogeneous_schema, heterogeneous_table
+
+    schema = heterogeneous_schema(human.schema, "human")
+    aligned = to_aligned(human)
+    assert schema.columns[:25] == aligned.schema.columns
+    own = schema.columns[25:]
+    used = {c for f in aligned.schema.features for c in f.sources["human"].columns()}
+    assert set(own) == set(human.schema.columns) - used and len(own) == len(set(own))
+    assert all(name.startswith("human_") for name in schema.family_names[5:])
+    table = heterogeneous_table(aligned.X, schema, human.X)
+    assert list(table.columns) == schema.columns
+    np.testing.assert_array_equal(table[own].to_numpy(), human.X[own].to_numpy())
+    np.testing.assert_array_equal(table.iloc[:, :25].to_numpy(), aligned.X.to_numpy())
+    # mouse cells on the human layout: their aligned features, the human-only ones empty
+    on_human = heterogeneous_table(to_aligned(mouse).X, schema)
+    assert on_human[own].isna().all().all() and on_human.iloc[:, :25].notna().any().all()

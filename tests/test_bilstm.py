@@ -164,12 +164,38 @@ def test_early_stopping_keeps_the_best_epoch(human):
         ("loss", "hinge", "loss must be"),
         ("resample", "adasyn", "resample must be"),
         ("validation_fraction", 1.0, "in \\[0, 1\\)"),
+        ("family_dropout", 1.0, "family_dropout must be in"),
     ],
 )
 def test_bad_parameters(param, value, message):
     X, y = np.random.default_rng(0).normal(size=(20, 3)), np.array([0, 1] * 10)
     with pytest.raises(ValueError, match=message):
         FamilyBiLSTMClassifier(**{param: value}).fit(X, y)
+
+
+def test_family_dropout_hides_families_a_cell_has_and_never_all():
+    from ephys2type.models.bilstm.training import drop_families
+
+    mask = torch.ones(4000, 5, dtype=torch.bool)
+    mask[:1000, 4] = False  # a family these cells lack stays absent
+    mask[1000:1500, 1:] = False  # cells with a single family keep it
+    out = drop_families(mask, 0.25, np.random.default_rng(0))
+    assert not (out & ~mask).any()
+    assert out.any(dim=1).all()
+    assert out[1000:1500, 0].all()
+    hidden = (mask & ~out)[1500:].float().mean().item()
+    assert hidden == pytest.approx(0.25, abs=0.02)
+    again = drop_families(mask, 0.25, np.random.default_rng(0))
+    assert torch.equal(out, again)
+
+
+def test_family_dropout_changes_training_and_stays_deterministic(human):
+    def fit(rate):
+        return bilstm_pipeline(human.schema, 0, family_dropout=rate, **QUICK).fit(human.X, human.y)
+
+    plain, a, b = fit(0.0), fit(0.25), fit(0.25)
+    assert np.array_equal(a.predict_proba(human.X), b.predict_proba(human.X))
+    assert not np.array_equal(plain.predict_proba(human.X), a.predict_proba(human.X))
 
 
 class FingerprintBiLSTM(FamilyBiLSTMClassifier):

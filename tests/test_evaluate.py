@@ -186,3 +186,29 @@ def test_evaluate_default_output_folder(run_cli, clean_error, tmp_path, monkeypa
     assert f"results: {out}" in result.out and "EPHYS2TYPE_SMOKE=1" in result.err
     assert (tmp_path / out / "metrics.json").is_file()
     clean_error(run_cli(*args), "already exists")
+
+
+def test_a_model_on_the_first_seed_only_is_compared_on_those_folds(evaluation, human):
+    """A model run on the plan's first seed joins an evaluation of every seed; its
+    comparisons pair the folds both ran on, as if the others had run on that seed alone."""
+    plan = evaluation.plan
+    only_rf = type(evaluation)(
+        plan=plan,
+        classes=evaluation.classes,
+        models={"rf": evaluation.models["rf"]},
+        fold_metrics=evaluation.fold_metrics[evaluation.fold_metrics["model"] == "rf"],
+        predictions=evaluation.predictions[evaluation.predictions["model"] == "rf"],
+    )
+    first = run_evaluation(human, ["logreg"], plan.first_seeds(1))
+    combined = only_rf.combine(first)
+    assert combined.n_fits("rf") == 6 and combined.n_fits("logreg") == 3
+    expected = evaluation.on_plan(plan.first_seeds(1)).compare("logreg", "rf", "accuracy")
+    got = combined.compare("logreg", "rf", "accuracy")
+    assert got["n_folds"] == 3
+    assert got["mean_diff"] == pytest.approx(expected["mean_diff"])
+    assert got["p"] == pytest.approx(expected["p"])
+    assert combined.to_metrics()["protocol"]["fewer_fits"] == {"logreg": 3}
+    with pytest.raises(ValueError, match="share models"):
+        combined.combine(first)
+    with pytest.raises(ValueError, match="outside this plan"):
+        first.combine(only_rf)

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from ephys2type.errors import Ephys2TypeError
 from ephys2type.models.registry import BILSTM_ABLATIONS
 from ephys2type.study import reproduce as repro
 from ephys2type.study.config import ModelStage, ReproduceConfig
@@ -168,11 +169,15 @@ def test_quick_and_full_configurations():
         "models_human_subclass",
     }
     ablations = set(BILSTM_ABLATIONS)
-    assert BILSTM_ABLATIONS[0] == "bilstm-smote" and len(ablations) == 5
+    assert BILSTM_ABLATIONS[0] == "bilstm-smote" and len(ablations) == 6
     for stage in full.model_stages:
         assert {"rf", "hgb", "bilstm-smote"} <= set(stage.models)
+        assert "bilstm-smote" not in stage.first_seed and "rf" not in stage.first_seed
         if stage.labels in ("mouse5", "revised"):  # the ablations, where the report reads them
             assert ablations <= set(stage.models)
+            assert set(stage.first_seed) == ablations - {"bilstm-smote"}
+    with pytest.raises(Ephys2TypeError, match="does not run"):
+        ModelStage("s", "human", "revised", ("rf",), first_seed=("hgb",))
     assert full.partial_protocols_species == ("mouse", "human")
     assert full.transfer_protocols == ("strat5x5", "group5x5")
 

@@ -24,12 +24,12 @@ from ephys2type.evaluation.transfer import (
     transfer_arms,
 )
 from ephys2type.models.transfer import estimators
+from ephys2type.models.transfer.adaptation import ADAPTERS, SpeciesAdapter
 from ephys2type.models.transfer.estimators import (
     PooledClassifier,
     SourceData,
     Subsample,
     TransferClassifier,
-    coral,
 )
 from ephys2type.testing.synthetic import make_synthetic
 
@@ -62,12 +62,50 @@ def _tc(**params) -> TransferClassifier:
 
 
 def test_coral_matches_the_target_covariance():
+    """skada's CORAL (Ledoit-Wolf shrinkage, hence the tolerance) in the target's frame."""
     rng = np.random.default_rng(0)
     source = rng.normal(size=(2000, 3)) @ np.diag([1.0, 2.0, 0.5])
-    target = rng.normal(size=(1500, 3)) @ np.array([[1, 0.8, 0], [0, 1, 0], [0, 0, 3]])
-    mapped = coral(source, target, eps=1e-6)
-    assert np.allclose(np.cov(mapped, rowvar=False), np.cov(target, rowvar=False), atol=1e-6)
+    target = rng.normal(size=(1500, 3)) @ np.array([[1, 0.8, 0], [0, 1, 0], [0, 0, 3]]) + 4
+    mapped = SpeciesAdapter("coral").fit(source, None, target, None).source_onto_target(source)
+    assert np.allclose(np.cov(mapped, rowvar=False), np.cov(target, rowvar=False), atol=0.1)
     assert np.allclose(mapped.mean(axis=0), target.mean(axis=0))
+    with pytest.raises(ValueError, match="only CORAL"):
+        SpeciesAdapter("sa").fit(source, None, target, None).source_onto_target(source)
+
+
+def test_class_aware_transport_moves_source_cells_to_target_cells_of_their_class():
+    """Target classes sit where the other source class is: a class-blind map would swap
+    them, the labelled transport does not."""
+    rng = np.random.default_rng(1)
+    ys, yt = np.repeat(["a", "b"], 100), np.repeat(["a", "b"], 60)
+    Xs = rng.normal(scale=0.3, size=(200, 2)) + np.where(ys[:, None] == "a", 0.0, 4.0)
+    Xt = rng.normal(scale=0.3, size=(120, 2)) + np.where(yt[:, None] == "a", 4.0, 0.0)
+    mapped = SpeciesAdapter("ot").fit(Xs, ys, Xt, yt).source(Xs)
+    for c in ("a", "b"):
+        assert np.allclose(mapped[ys == c].mean(axis=0), Xt[yt == c].mean(axis=0), atol=0.05)
+
+
+@pytest.mark.parametrize("adapter", list(ADAPTERS))
+def test_pooled_classifier_after_an_adapter(mouse, human, adapter):
+    src = SourceData.from_data(mouse)
+    train, test = human.X.iloc[:180], human.X.iloc[180:]
+
+    def fit():
+        model = PooledClassifier(model="hgb", adapter=adapter, random_state=0)
+        return model.fit(train, human.y.iloc[:180], source=src)
+
+    a, b = fit(), fit()
+    proba = a.predict_proba(test)
+    assert proba.shape == (60, 4) and np.array_equal(proba, b.predict_proba(test))
+    # the adapter is fitted on training cells only: a test cell's call does not depend on
+    # the other test cells
+    assert np.allclose(a.predict_proba(test.iloc[:1]), proba[:1])
+    assert (
+        a.adapter_ is not None
+        and PooledClassifier(model="hgb").fit(train, human.y.iloc[:180]).adapter_ is None
+    )
+    with pytest.raises(ValueError, match="unknown adapter"):
+        PooledClassifier(model="hgb", adapter="mmd").fit(train, human.y.iloc[:180], source=src)
 
 
 def test_each_species_is_standardized_on_its_own_cells(mouse, human):
@@ -160,22 +198,32 @@ def test_unknown_strategy(mouse, human):
         _tc(strategy="distill").fit(human.X, human.y, source=SourceData.from_data(mouse))
     with pytest.raises(ValueError, match="unknown strategy"):
         TransferSettings(strategies=("distill",))
+    with pytest.raises(ValueError, match="unknown adapter"):
+        TransferSettings(adapters=("mmd",))
+    with pytest.raises(ValueError, match="unknown heterogeneous strategy"):
+        TransferSettings(heterogeneous=("zero-shot",))
 
 
 def test_run_transfer_reports_gains_and_a_learning_curve(mouse, human):
     plan = make_plan(human, "strat5x5", seeds=2, n_folds=2)
     steps = []
     settings = TransferSettings(
-        strategies=("joint",), pooled=("rf",), fractions=(0.5,), curve_seeds=1, bilstm_params=QUICK
+        strategies=("joint",),
+        pooled=("rf",),
+        adapters=("ot",),
+        fractions=(0.5,),
+        curve_seeds=1,
+        bilstm_params=QUICK,
     )
     result = run_transfer(mouse, human, plan, settings, progress=steps.append)
     # the progress total the commands announce is the number of fits actually made
-    assert len(steps) == settings.count_fits(plan) == 4 * 5 + 2 * 2
+    assert len(steps) == settings.count_fits(plan) == 4 * 6 + 2 * 2
     names = list(result.evaluation.models)
-    assert names == ["human_bilstm", "human_rf", "human_hgb", "joint", "pooled_rf"]
+    assert names == ["human_bilstm", "human_rf", "human_hgb", "joint", "pooled_rf", "pooled_hgb_ot"]
     gains = result.gains()
-    assert list(gains.index) == ["joint", "pooled_rf"]
+    assert list(gains.index) == ["joint", "pooled_rf", "pooled_hgb_ot"]
     assert gains.loc["pooled_rf", "reference"] == "human_rf"
+    assert gains.loc["pooled_hgb_ot", "reference"] == "human_hgb"
     diff = result.evaluation.scores("joint", "macro_f1") - result.evaluation.scores(
         "human_bilstm", "macro_f1"
     )
@@ -197,11 +245,19 @@ def test_settings_are_the_one_source_of_defaults(human):
     assert s.curve == ("joint",) and s.fractions == (0.1, 0.25, 0.5)
     assert TransferSettings(strategies=("finetune",)).curve == ("finetune",)
     assert s.with_max_epochs(5).bilstm_params == {"resample": "smote", "max_epochs": 5}
-    # 3 target-only + 4 strategies + 2 pooled arms, + joint and its reference at 3 fractions
+    assert s.adapters == ("coral", "sa", "ot")
+    # 3 target-only + 4 strategies + 2 pooled + 3 adapted arms, + joint and its reference at
+    # 3 fractions
     plan = make_plan(human, "strat5x5", seeds=2, n_folds=5)
-    assert s.count_fits(plan) == 10 * (3 + 4 + 2 + 2 * 3)
+    assert s.count_fits(plan) == 10 * (3 + 4 + 2 + 3 + 2 * 3)
     # the curve on the first seed only: its 5 folds
-    assert replace(s, curve_seeds=1).count_fits(plan) == 10 * (3 + 4 + 2) + 5 * 2 * 3
+    assert replace(s, curve_seeds=1).count_fits(plan) == 10 * (3 + 4 + 2 + 3) + 5 * 2 * 3
+    # with the native table: + gradient boosting on it, and the heterogeneous arms (the
+    # human-only network on the same layout, finetune and joint); adapted and heterogeneous
+    # arms on the first seed when extra_seeds = 1
+    # (the curves then also run gradient boosting on all features: 3 arms at 3 fractions)
+    assert s.count_fits(plan, native=True) == 10 * (3 + 4 + 2 + 1 + 3 + 3) + 10 * 3 * 3
+    assert replace(s, extra_seeds=1).count_fits(plan, native=True) == 10 * 10 + 5 * 6 + 90
     assert plan.first_seeds(1).seeds == (0,) and len(plan.first_seeds(1).folds) == 5
     with pytest.raises(ValueError, match="curve_seeds"):
         TransferSettings(curve_seeds=0)
@@ -218,8 +274,12 @@ def test_arms_for_the_other_direction(human):
         "finetune",
         "pooled_rf",
         "pooled_hgb",
+        "pooled_hgb_coral",
+        "pooled_hgb_sa",
+        "pooled_hgb_ot",
     ]
     assert "pretrained on human" in arms["finetune"].description
+    assert "optimal transport" in arms["pooled_hgb_ot"].description
     assert arms["finetune"].fit_params["source"].name.startswith("human")
 
 
@@ -231,6 +291,8 @@ def test_transfer_command_validation(run_cli, clean_error, tmp_path):
         run_cli("transfer", "--strategy", "zero_shot", "--curve-arm", "joint"), "--curve-arm"
     )
     clean_error(run_cli("transfer", "--pooled", "svm"), "--pooled")
+    clean_error(run_cli("transfer", "--adapt", "coral,mmd"), "--adapt")
+    clean_error(run_cli("transfer", "--heterogeneous", "zero-shot"), "--heterogeneous")
     clean_error(run_cli("transfer", "--fractions", "0.5,2"), "strictly between 0 and 1")
     clean_error(run_cli("transfer", "--protocol", "holdout"), "--protocol")
     (tmp_path / "exists").mkdir()
@@ -259,7 +321,17 @@ def test_transfer_command_as_documented_writes_its_default_folder(
         "joint",
         "pooled_rf",
         "pooled_hgb",
+        "pooled_hgb_coral",
+        "pooled_hgb_sa",
+        "pooled_hgb_ot",
+        "het_finetune",
+        "het_joint",
     }
+    # heterogeneous transfer on the real tables: the human-only BiLSTM on the same layout (the
+    # 25 aligned features and the 68 human-only ones) is its reference
+    gains = {g["arm"]: g for g in metrics["transfer"]["gains_macro_f1"]}
+    assert gains["het_joint"]["reference"] == "human_bilstm_het"
+    assert "68 human-only features" in metrics["models"]["het_joint"]["description"]
     curve = pd.read_csv(out / "learning_curve.csv")
     assert sorted(set(curve["fraction"])) == [0.1, 0.25, 0.5, 1.0]
     assert {"learning_curve.png", "gains.csv"} <= {p.name for p in out.iterdir()}
@@ -331,6 +403,8 @@ def test_transfer_is_compared_with_the_best_target_model_on_all_its_features(mou
     settings = TransferSettings(
         strategies=("joint",),
         pooled=(),
+        adapters=(),
+        heterogeneous=(),  # needs a species' own schema (tested on the real tables)
         fractions=(),
         per_class=(10,),
         bilstm_params=QUICK,

@@ -9,8 +9,10 @@ import typer
 from rich.table import Table
 
 from ephys2type.models.transfer.names import (
+    ADAPTERS,
     CURVE_ARM,
     FRACTIONS,
+    HETEROGENEOUS,
     NATIVE,
     PER_CLASS,
     POOLED,
@@ -59,6 +61,22 @@ def transfer(
             f"{', '.join(POOLED)} (repeat; default all), or none.",
         ),
     ] = None,
+    adapt: Annotated[
+        str,
+        typer.Option(
+            help="Domain adaptation (skada) before pooled gradient boosting, comma-separated: "
+            "coral, sa (subspace alignment), ot (class-aware optimal transport); empty for "
+            "none.",
+        ),
+    ] = ",".join(ADAPTERS),
+    heterogeneous: Annotated[
+        str,
+        typer.Option(
+            help="Heterogeneous transfer strategies, comma-separated (finetune, freeze-warmup, "
+            "joint): shared families pretrained on --source, the target's own families learnt "
+            "on it (needs a --native model); empty for none.",
+        ),
+    ] = ",".join(HETEROGENEOUS),
     fractions: Annotated[
         str,
         typer.Option(
@@ -101,7 +119,10 @@ def transfer(
 
     Runs target-only baselines (BiLSTM, random forest, gradient boosting on the aligned
     features, and --native models on all the target's own features), zero-shot, three
-    fine-tuning strategies and pooled forests on identical target folds, and reports each
+    fine-tuning strategies, pooled forests and boosting, pooled boosting after skada
+    domain adaptation (--adapt) and heterogeneous transfer (--heterogeneous: the shared
+    families pretrained on the source, the target's own families beside them) on identical
+    target folds, and reports each
     transfer arm minus its target-only reference of the same model family and minus the best
     target-only arm (whatever its features), with a corrected 95% CI and p-value; then a
     learning curve over the share of target training cells and a few-shot curve over target
@@ -134,6 +155,12 @@ def transfer(
     pooled_models = list(POOLED) if not pooled else [] if pooled == ["none"] else pooled
     for m in pooled_models:
         check_choice(m, POOLED, "--pooled")
+    adapters = [a.strip() for a in adapt.split(",") if a.strip()]
+    for a in adapters:
+        check_choice(a, ADAPTERS, "--adapt")
+    het = [h.strip().replace("_", "-") for h in heterogeneous.split(",") if h.strip()]
+    for h in het:
+        check_choice(h, [x for x in STRATEGIES if x != "zero-shot"], "--heterogeneous")
     native_models = list(NATIVE) if not native else [] if native == ["none"] else native
     for m in native_models:
         check_choice(m, ("rf", "hgb", "logreg"), "--native")
@@ -147,6 +174,8 @@ def transfer(
     settings = TransferSettings(
         strategies=tuple(strategies),
         pooled=tuple(pooled_models),
+        adapters=tuple(adapters),
+        heterogeneous=tuple(het),
         fractions=tuple(fraction_list),
         per_class=tuple(shots),
         native=tuple(native_models),

@@ -96,3 +96,49 @@ def alignment_report(mouse: PatchSeqData, human: PatchSeqData) -> pd.DataFrame:
     within = (report["ratio"] < MAX_SPECIES_RATIO) & (report["ratio"] > 1 / MAX_SPECIES_RATIO)
     report["ok"] = report["mouse_in_range"] & report["human_in_range"] & within
     return report
+
+
+def heterogeneous_schema(native: FeatureSchema, species: str) -> FeatureSchema:
+    """The layout of heterogeneous transfer: the aligned families (the quantities both species
+    measure) first, then ``native``'s families reduced to the columns no aligned feature is
+    computed from (what only ``species`` measures), named ``<species>_<family>``.
+
+    A network on this layout can be pretrained on the other species (which has only the
+    aligned families: the others are masked) and fine-tuned on ``species`` with all of them.
+    """
+    aligned = aligned_schema()
+    used = {
+        c for f in aligned.features if species in f.sources for c in f.sources[species].columns()
+    }
+    own = []
+    for fam in native.families:
+        features = tuple(f for f in fam.features if f.name not in used)
+        if features:
+            own.append(
+                replace(fam, name=f"{species}_{fam.name}", features=features, essential=False)
+            )
+    clash = set(aligned.columns) & {f.name for fam in own for f in fam.features}
+    if clash:
+        raise SchemaError(
+            f"{native.name!r} columns share names with aligned features: {', '.join(sorted(clash))}"
+        )
+    return FeatureSchema(
+        name=f"aligned+{species}",
+        families=aligned.families + tuple(own),
+        species=species,
+        description=f"aligned features, then the {species}-only features of {native.name!r}",
+    )
+
+
+def heterogeneous_table(
+    aligned: pd.DataFrame, schema: FeatureSchema, native: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """Cells on the columns of ``schema`` (:func:`heterogeneous_schema`): their ``aligned``
+    features, then the schema species' own columns from ``native`` (the same cells' native
+    table); without ``native`` (cells of another species) those columns are empty."""
+    own = [c for c in schema.columns if c not in aligned.columns]
+    if native is None:
+        extra = pd.DataFrame(np.nan, index=aligned.index, columns=own)
+    else:
+        extra = native.reindex(index=aligned.index, columns=own)
+    return pd.concat([aligned, extra], axis=1)[schema.columns]

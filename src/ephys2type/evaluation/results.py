@@ -82,10 +82,51 @@ class Evaluation:
             families=self.families,
         )
 
+    def combine(self, other: Evaluation) -> Evaluation:
+        """This evaluation and ``other`` (other models, on this plan or on some of its folds,
+        e.g. its first seed) as one; comparisons pair the folds both models ran on."""
+        if set(self.models) & set(other.models):
+            raise ValueError("the two evaluations share models")
+        if not {(f.seed, f.fold) for f in other.plan.folds} <= {
+            (f.seed, f.fold) for f in self.plan.folds
+        }:
+            raise ValueError("the other evaluation ran on folds outside this plan")
+
+        def both(a: pd.DataFrame | None, b: pd.DataFrame | None) -> pd.DataFrame | None:
+            frames = [f for f in (a, b) if f is not None]
+            return pd.concat(frames, ignore_index=True) if frames else None
+
+        return Evaluation(
+            plan=self.plan,
+            classes=self.classes,
+            models={**self.models, **other.models},
+            fold_metrics=both(self.fold_metrics, other.fold_metrics),
+            predictions=both(self.predictions, other.predictions),
+            importance=both(self.importance, other.importance),
+            families=self.families,
+        )
+
+    def n_fits(self, model: str) -> int:
+        """The folds ``model`` ran on (fewer than the plan's for a model run on its first
+        seed only, see :meth:`combine`)."""
+        return int((self.fold_metrics["model"] == model).sum())
+
     def compare(self, a: str, b: str, metric: str = "macro_f1") -> dict[str, Any]:
-        """Paired difference ``a - b`` on identical folds, with corrected CI and p-value."""
+        """Paired difference ``a - b`` on the folds both ran on (all of them, unless one
+        model ran on fewer; see :meth:`combine`), with corrected CI and p-value."""
+        keys = ["seed", "fold"]
+        rows = self.fold_metrics
+        pairs = pd.merge(
+            rows.loc[rows["model"] == a, [*keys, metric]],
+            rows.loc[rows["model"] == b, [*keys, metric]],
+            on=keys,
+            suffixes=("_a", "_b"),
+        ).sort_values(keys)
         result = paired_test(
-            self.scores(a, metric), self.scores(b, metric), self.n_train, self.n_test
+            pairs[f"{metric}_a"].to_numpy(),
+            pairs[f"{metric}_b"].to_numpy(),
+            self.n_train,
+            self.n_test,
         )
         return {"a": a, "b": b, "metric": metric, **result}
 
@@ -196,6 +237,12 @@ class Evaluation:
                 "mean_n_train": self.n_train,
                 "mean_n_test": self.n_test,
                 "inner_validation_fraction": self.plan.inner_validation,
+                # models run on fewer folds than the plan's (e.g. its first seed only)
+                "fewer_fits": {
+                    name: self.n_fits(name)
+                    for name in names
+                    if self.n_fits(name) < len(self.plan.folds)
+                },
             },
             "ci_method": CI_METHOD,
             "classes": self.classes,

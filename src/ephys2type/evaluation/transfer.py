@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 
+from ephys2type.data.align import heterogeneous_schema, heterogeneous_table, to_aligned
 from ephys2type.data.container import PatchSeqData
 from ephys2type.errors import Ephys2TypeError
 from ephys2type.evaluation.results import Evaluation
@@ -24,6 +25,7 @@ from ephys2type.evaluation.runner import Progress, plan_seed, run_evaluation
 from ephys2type.evaluation.splits import SplitPlan
 from ephys2type.evaluation.writers import write_evaluation
 from ephys2type.models.registry import ModelSpec, get_model
+from ephys2type.models.transfer.adaptation import get_adapter
 from ephys2type.models.transfer.estimators import (
     NativeFeatures,
     PooledClassifier,
@@ -32,8 +34,10 @@ from ephys2type.models.transfer.estimators import (
     TransferClassifier,
 )
 from ephys2type.models.transfer.names import (
+    ADAPTERS,
     CURVE_ARM,
     FRACTIONS,
+    HETEROGENEOUS,
     NATIVE,
     POOLED,
     STRATEGIES,
@@ -46,6 +50,14 @@ class TransferSettings:
 
     strategies : transfer strategies (``zero-shot``, ``finetune``, ``freeze-warmup``,
         ``joint``); pooled : baselines fitted on both species (``rf``, ``hgb``);
+    adapters : skada domain adaptations (``coral``, ``sa``, ``ot``), each before pooled
+        gradient boosting (arms ``pooled_hgb_<adapter>``);
+    heterogeneous : strategies of heterogeneous transfer (arms ``het_<strategy>``, beside
+        the target-only ``<target>_bilstm_het`` on the same layout): the aligned families
+        pretrained on the source, the target's own families learnt on the target (run when
+        the target's native table is given);
+    extra_seeds : seeds of the plan the adapted and heterogeneous arms run on (None: all;
+        compared with the other arms on those folds);
     fractions : learning-curve shares of the target training fold (empty: no curve);
     curve_arms : strategies shown on the learning curve (None: ``joint`` if run, else the
         last strategy); curve_seeds : seeds of the plan the curve runs on (None: all; the
@@ -59,6 +71,9 @@ class TransferSettings:
 
     strategies: tuple[str, ...] = STRATEGIES
     pooled: tuple[str, ...] = POOLED
+    adapters: tuple[str, ...] = ADAPTERS
+    heterogeneous: tuple[str, ...] = HETEROGENEOUS
+    extra_seeds: int | None = None
     fractions: tuple[float, ...] = FRACTIONS
     curve_arms: tuple[str, ...] | None = None
     curve_seeds: int | None = None
@@ -74,6 +89,16 @@ class TransferSettings:
         for m in self.pooled:
             if m not in POOLED:
                 raise ValueError(f"unknown pooled baseline {m!r}; choose from {POOLED}")
+        for a in self.adapters:
+            get_adapter(a)
+        for s in self.heterogeneous:
+            if s not in STRATEGIES or s == "zero-shot":
+                raise ValueError(
+                    f"unknown heterogeneous strategy {s!r}; choose from finetune, "
+                    "freeze-warmup, joint"
+                )
+        if self.extra_seeds is not None and self.extra_seeds < 1:
+            raise ValueError("extra_seeds must be at least 1")
         for a in self.curve_arms or ():
             if a not in self.strategies:
                 raise ValueError(f"curve arm {a!r} is not among the strategies run")
@@ -103,6 +128,9 @@ class TransferSettings:
         return {
             "strategies": list(self.strategies),
             "pooled": list(self.pooled),
+            "adapters": list(self.adapters),
+            "heterogeneous": list(self.heterogeneous),
+            "extra_seeds": self.extra_seeds,
             "fractions": list(self.fractions),
             "curve_arms": list(self.curve),
             "curve_seeds": self.curve_seeds,
@@ -120,7 +148,24 @@ class TransferSettings:
         points = len(self.fractions) + len(self.per_class)
         pairs = _curve_pairs(self.curve, target, self.native_reference(target, native))
         n_curve = len({n for pair in pairs for n in pair}) * points if points else 0
-        return len(plan.folds) * n_arms + len(self.curve_plan(plan).folds) * n_curve
+        n_extra = len(self.extra_arms(target, native=native))
+        return (
+            len(plan.folds) * n_arms
+            + len(self.extra_plan(plan).folds) * n_extra
+            + len(self.curve_plan(plan).folds) * n_curve
+        )
+
+    def extra_arms(self, target: str = "human", *, native: bool = False) -> list[str]:
+        """The adapted and heterogeneous arms (run on :meth:`extra_plan`)."""
+        names = [f"pooled_hgb_{a}" for a in self.adapters]
+        if native and self.heterogeneous:
+            names += [f"{target}_bilstm_het"] + [
+                f"het_{s.replace('-', '_')}" for s in self.heterogeneous
+            ]
+        return names
+
+    def extra_plan(self, plan: SplitPlan) -> SplitPlan:
+        return plan if self.extra_seeds is None else plan.first_seeds(self.extra_seeds)
 
     def native_reference(self, target: str, native: bool) -> str | None:
         """The target-only arm on all features the curves compare with (if it is run)."""
@@ -221,6 +266,63 @@ def transfer_arms(
             kind="transfer",
             fit_params={"source": source},
         )
+    if native is not None and settings.heterogeneous:
+        arms.update(_heterogeneous_arms(source, t, settings, native, params))
+    for adapter in settings.adapters:
+        arms[f"pooled_hgb_{adapter}"] = ModelSpec(
+            f"pooled_hgb_{adapter}",
+            f"gradient boosting on {src} + {t} training cells with a species indicator, after "
+            f"{get_adapter(adapter).description}",
+            lambda schema, seed, a=adapter: PooledClassifier(
+                model="hgb", adapter=a, random_state=seed
+            ),
+            kind="transfer",
+            fit_params={"source": source},
+        )
+    return arms
+
+
+def _heterogeneous_arms(
+    source: SourceData, t: str, settings: TransferSettings, native: PatchSeqData, params
+) -> dict[str, ModelSpec]:
+    """The target-only BiLSTM on the aligned + target-only families, and the same network
+    pretrained on the source (whose target-only families are empty, hence masked)."""
+    schema = heterogeneous_schema(native.schema, t)
+    table = heterogeneous_table(to_aligned(native).X, schema, native.X)
+    het_source = SourceData(heterogeneous_table(source.X, schema), source.y, source.name)
+    src = source.name.split()[0]
+    n_own = len(schema.columns) - len(to_aligned(native).schema.columns)
+
+    def build(strategy: str, seed: int) -> NativeFeatures:
+        network = TransferClassifier(
+            strategy=strategy,
+            families=schema.family_index(),
+            family_names=schema.family_names,
+            bilstm_params=params,
+            pretrain_seed=plan_seed(seed),
+            random_state=seed,
+        )
+        return NativeFeatures(estimator=network, table=table)
+
+    layout = f"the aligned families and {n_own} {t}-only features in their own families"
+    arms = {
+        f"{t}_bilstm_het": ModelSpec(
+            f"{t}_bilstm_het",
+            f"{t}-only attention BiLSTM on {layout}",
+            lambda schema_, seed: build("finetune", seed),
+            kind="transfer",
+        )
+    }
+    for strategy in settings.heterogeneous:
+        name = f"het_{strategy.replace('-', '_')}"
+        arms[name] = ModelSpec(
+            name,
+            f"heterogeneous {strategy}: aligned-family encoders pretrained on {src}, "
+            f"{t}-only families learnt on {t} ({layout})",
+            lambda schema_, seed, s=strategy: build(s, seed),
+            kind="transfer",
+            fit_params={"source": het_source},
+        )
     return arms
 
 
@@ -253,8 +355,10 @@ def _on_subsample(spec: ModelSpec, suffix: str, what: str, **subsample: Any) -> 
 
 def reference_arm(arm: str, target: str = "human") -> str:
     """The target-only arm a transfer arm is compared with (same model family)."""
-    if arm.startswith("pooled_"):
-        return f"{target}_{arm.removeprefix('pooled_')}"
+    if arm.startswith("pooled_"):  # pooled_hgb and pooled_hgb_<adapter>: gradient boosting
+        return f"{target}_{arm.removeprefix('pooled_').split('_')[0]}"
+    if arm.startswith("het_"):  # the same network on the same features, without the source
+        return f"{target}_bilstm_het"
     return f"{target}_bilstm"
 
 
@@ -283,8 +387,13 @@ class TransferResult:
     def best_target_only(self) -> str:
         """The target-only arm with the highest mean macro-F1 (on these folds: the strongest
         comparison a transfer arm can face, chosen after the fact, so if anything it favours
-        the target-only side)."""
-        only = [m for m in self.evaluation.models if m.startswith(f"{self.target}_")]
+        the target-only side). Only arms run on every fold of the plan compete."""
+        every = len(self.evaluation.plan.folds)
+        only = [
+            m
+            for m in self.evaluation.models
+            if m.startswith(f"{self.target}_") and self.evaluation.n_fits(m) == every
+        ]
         return max(only, key=lambda m: self.evaluation.summary(m)["macro_f1"]["mean"])
 
     def gains_vs_best(self, metric: str = "macro_f1") -> pd.DataFrame:
@@ -428,9 +537,26 @@ def run_transfer(
             "aligned one (load both with the same label scheme and QC)"
         )
     arms = transfer_arms(SourceData.from_data(source), target.species, settings, native)
+    extra = settings.extra_arms(target.species, native=native is not None)
     evaluation = run_evaluation(
-        target, list(arms.values()), plan, importance=importance, n_jobs=n_jobs, progress=progress
+        target,
+        [spec for name, spec in arms.items() if name not in extra],
+        plan,
+        importance=importance,
+        n_jobs=n_jobs,
+        progress=progress,
     )
+    if extra:
+        evaluation = evaluation.combine(
+            run_evaluation(
+                target,
+                [arms[name] for name in extra],
+                settings.extra_plan(plan),
+                importance=importance,
+                n_jobs=n_jobs,
+                progress=progress,
+            )
+        )
     reference = settings.native_reference(target.species, native is not None)
     pairs = _curve_pairs(settings.curve, target.species, reference)
     needed = sorted({n for pair in pairs for n in pair})

@@ -6,9 +6,12 @@ its accuracy falls (mouse5, gradient boosting: 93% -> 74%), while a model traine
 families present keeps it (92%). :class:`ProtocolSubsetClassifier` therefore fits the base
 model once per plausible subset (:meth:`FeatureSchema.protocol_subsets`: the long-square
 families plus any combination of the other protocols) and sends each cell to the model of
-the largest subset it has. Chosen over a BiLSTM trained with random family dropout because
-it works for every model of the registry and, by construction, equals a model trained on the
-families a cell has; the BiLSTM's masked attention remains available as a base model.
+the largest subset it has. Chosen over one BiLSTM trained with random family dropout
+(``bilstm-smote-famdrop``) by measurement (``benchmarks/family_dropout.py``, mouse5, 5 folds):
+on cells with only the long-square families that single network reaches 88.9% accuracy (the
+paper's BiLSTM, absent families masked, 84.1%), the per-subset BiLSTMs 90.6% and the
+per-subset random forests 91.5%. Per-subset models also work for every model of the registry
+and, by construction, equal a model trained on the families a cell has.
 
 :func:`families_present` and :func:`route` are shared with saved models
 (:mod:`ephys2type.persist.format`), so evaluation and deployment route cells the same way.

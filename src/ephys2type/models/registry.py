@@ -152,6 +152,14 @@ def _builtin_models() -> list[ModelSpec]:
             resample="smote",
             head="arcface",
         ),
+        # not an ablation of the paper: trained for cells recorded with fewer protocols
+        _bilstm_spec(
+            "bilstm-smote-famdrop",
+            "attention BiLSTM, SMOTE, random family dropout (each family hidden from a "
+            "training cell with chance 0.25)",
+            resample="smote",
+            family_dropout=0.25,
+        ),
     ]
 
 

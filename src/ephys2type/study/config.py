@@ -30,6 +30,17 @@ class ModelStage:
     labels: str
     models: tuple[str, ...]
     importance: tuple[str, ...] = ()  # models whose family permutation importance is computed
+    #: models (among ``models``) run on the plan's first seed only (compared with the others
+    #: on those folds): variants read for their direction, not at full precision
+    first_seed: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        stray = set(self.first_seed) - set(self.models)
+        if stray:
+            raise Ephys2TypeError(
+                f"stage {self.name}: first_seed names models it does not run: "
+                f"{', '.join(sorted(stray))}"
+            )
 
 
 @dataclass(frozen=True)
@@ -50,6 +61,12 @@ class ReproduceConfig:
     transfer_curve_seeds: int | None = None  # the curve on the plan's first seeds (None: all)
     transfer_strategies: tuple[str, ...] = _DEFAULT_TRANSFER.strategies
     transfer_pooled: tuple[str, ...] = _DEFAULT_TRANSFER.pooled
+    #: skada domain adaptations before pooled gradient boosting (first protocol only)
+    transfer_adapters: tuple[str, ...] = _DEFAULT_TRANSFER.adapters
+    #: heterogeneous transfer strategies (first protocol only)
+    transfer_heterogeneous: tuple[str, ...] = _DEFAULT_TRANSFER.heterogeneous
+    #: seeds the adapted and heterogeneous arms run on (None: all)
+    transfer_extra_seeds: int | None = None
     #: strategies on the protocols after the first (a robustness check of the main claim,
     #: without pooled baselines); None: the same arms as the first protocol
     transfer_check_strategies: tuple[str, ...] | None = None
@@ -80,7 +97,12 @@ class ReproduceConfig:
         raw = tomllib.loads(text.read_text("utf-8"))
         raw["jobs"] = jobs
         raw["model_stages"] = [
-            {**stage, "models": _expand(stage["models"])} for stage in raw.get("model_stages", [])
+            {
+                **stage,
+                "models": _expand(stage["models"]),
+                "first_seed": _expand(stage.get("first_seed", [])),
+            }
+            for stage in raw.get("model_stages", [])
         ]
         return cls.from_dict(raw)
 
@@ -109,6 +131,7 @@ class ReproduceConfig:
                     **s,
                     "models": tuple(s["models"]),
                     "importance": tuple(s.get("importance", ())),
+                    "first_seed": tuple(s.get("first_seed", ())),
                 }
             )
             for s in raw.get("model_stages", ())
@@ -157,6 +180,9 @@ class ReproduceConfig:
         return TransferSettings(
             strategies=self.transfer_check_strategies if check else self.transfer_strategies,
             pooled=() if check else self.transfer_pooled,
+            adapters=() if check else self.transfer_adapters,
+            heterogeneous=() if check else self.transfer_heterogeneous,
+            extra_seeds=self.transfer_extra_seeds,
             fractions=self.transfer_fractions if curves else (),
             per_class=self.transfer_per_class if curves else (),
             native=self.transfer_native,

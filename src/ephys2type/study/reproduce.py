@@ -26,7 +26,7 @@ from ephys2type.data.qc import profiles
 from ephys2type.evaluation.levels import run_levels, write_levels
 from ephys2type.evaluation.protocols import run_partial_protocols, write_partial_protocols
 from ephys2type.evaluation.runner import run_evaluation
-from ephys2type.evaluation.splits import make_plan
+from ephys2type.evaluation.splits import SplitPlan, make_plan
 from ephys2type.evaluation.transfer import run_transfer, write_transfer
 from ephys2type.evaluation.writers import write_evaluation
 from ephys2type.files import atomic_directory, dumps_json
@@ -215,18 +215,28 @@ class Reproduction:
         data = load_species(stage.species, labels=stage.labels)
         plan = make_plan(data, "strat5x5", seeds=self.config.seeds, n_folds=self.config.folds)
 
+        full = [m for m in stage.models if m not in stage.first_seed]
+        first = [m for m in stage.models if m in stage.first_seed]
+        first_plan = plan.first_seeds(1)
+
         def work(folder: Path, advance) -> None:
-            evaluation = run_evaluation(
-                data,
-                [model_spec(m) for m in stage.models],
-                plan,
-                importance=stage.importance,
-                n_jobs=self.config.jobs,
-                progress=advance,
-            )
+            def evaluate(models: list[str], on: SplitPlan):
+                return run_evaluation(
+                    data,
+                    [model_spec(m) for m in models],
+                    on,
+                    importance=[m for m in stage.importance if m in models],
+                    n_jobs=self.config.jobs,
+                    progress=advance,
+                )
+
+            evaluation = evaluate(full, plan)
+            if first:
+                evaluation = evaluation.combine(evaluate(first, first_plan))
             write_evaluation(evaluation, folder / "results", overwrite=True)
 
-        return self._run_stage(stage.name, spec, len(plan.folds) * len(stage.models), work)
+        n_fits = len(plan.folds) * len(full) + len(first_plan.folds) * len(first)
+        return self._run_stage(stage.name, spec, n_fits, work)
 
     def stage_holdout(self) -> StageResult:
         """The paper's protocol beside our CV: a stratified hold-out, one split per seed."""

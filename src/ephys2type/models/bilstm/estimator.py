@@ -82,6 +82,10 @@ class FamilyBiLSTMClassifier(ClassifierMixin, BaseEstimator):
     patience : int, default=15
         Training stops after ``patience`` epochs without a better validation loss and keeps
         the best weights.
+    family_dropout : float, default=0.0
+        Chance that a family a training cell has is hidden from the network in a batch (a
+        cell keeps at least one), so that cells recorded with fewer protocols, whose absent
+        families are masked out of the attention, look like cells seen in training.
     validation_fraction : float, default=0.2
         Inner validation share of the training data (stratified); 0 trains for
         ``max_epochs`` without early stopping.
@@ -146,6 +150,7 @@ class FamilyBiLSTMClassifier(ClassifierMixin, BaseEstimator):
         batch_size: int = 128,
         max_epochs: int = 150,
         patience: int = 15,
+        family_dropout: float = 0.0,
         validation_fraction: float = 0.2,
         calibrate: bool = True,
         n_threads: int = 1,
@@ -170,6 +175,7 @@ class FamilyBiLSTMClassifier(ClassifierMixin, BaseEstimator):
         self.batch_size = batch_size
         self.max_epochs = max_epochs
         self.patience = patience
+        self.family_dropout = family_dropout
         self.validation_fraction = validation_fraction
         self.calibrate = calibrate
         self.n_threads = n_threads
@@ -211,6 +217,8 @@ class FamilyBiLSTMClassifier(ClassifierMixin, BaseEstimator):
             )
         if not 0 <= self.validation_fraction < 1:
             raise ValueError("validation_fraction must be in [0, 1)")
+        if not 0 <= self.family_dropout < 1:
+            raise ValueError("family_dropout must be in [0, 1)")
 
     def fit(self, X, y):
         return self._fit(X, y)
@@ -312,6 +320,7 @@ class FamilyBiLSTMClassifier(ClassifierMixin, BaseEstimator):
             batch_size=self.batch_size,
             max_epochs=self.max_epochs,
             patience=self.patience,
+            family_dropout=self.family_dropout,
         )
         return replace(base, **overrides)
 

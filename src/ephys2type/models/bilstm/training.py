@@ -39,6 +39,8 @@ class TrainConfig:
     max_epochs: int = 150
     patience: int = 15
     frozen_epochs: int = 0  # epochs at the start during which only the heads learn
+    #: chance that a family a training cell has is hidden from it in a batch (0: never)
+    family_dropout: float = 0.0
 
 
 def fit_module(
@@ -52,7 +54,10 @@ def fit_module(
 
     Batches of all ``train`` sets are shuffled together each epoch; a batch's loss uses its
     set's head and is scaled by its ``loss_scale``. During the first ``frozen_epochs`` only
-    the heads are trained (and early stopping waits). The best weights are kept.
+    the heads are trained (and early stopping waits). With ``family_dropout`` each family a
+    training cell has is masked out of its batch with that chance (a cell keeps at least one
+    family), so the network learns to call cells recorded with fewer protocols; validation
+    cells are never masked. The best weights are kept.
     Returns the per-epoch history and the best epoch (1-based).
     """
     optimizer = torch.optim.AdamW(
@@ -75,7 +80,10 @@ def fit_module(
         for b in rng.permutation(len(batches)):
             k, idx = batches[b]
             ts = train[k]
-            logits, _ = module(ts.x[idx], ts.mask[idx], ts.y[idx], head=ts.head)
+            mask = ts.mask[idx]
+            if config.family_dropout > 0:
+                mask = drop_families(mask, config.family_dropout, rng)
+            logits, _ = module(ts.x[idx], mask, ts.y[idx], head=ts.head)
             if config.loss == "focal":
                 loss = focal_loss(logits, ts.y[idx], ts.class_weights, config.focal_gamma)
             else:
@@ -109,6 +117,15 @@ def fit_module(
         best_epoch = len(history)
     module.eval()
     return history, best_epoch
+
+
+def drop_families(mask: torch.Tensor, rate: float, rng: np.random.Generator) -> torch.Tensor:
+    """``mask`` with each present family hidden with chance ``rate``; a cell that would lose
+    every family keeps its own mask."""
+    kept = mask & torch.as_tensor(rng.random(tuple(mask.shape)) >= rate)
+    empty = ~kept.any(dim=1)
+    kept[empty] = mask[empty]
+    return kept
 
 
 @contextmanager

@@ -8,7 +8,9 @@ as a hyperparameter; without a source each estimator reduces to a target-only mo
 Each species is imputed and standardized on its own cells (the target on its training fold
 only, the source on all its cells), with the one
 :class:`~ephys2type.models.preprocessing.FamilyPreprocessor`; optionally CORAL (Sun et al.
-2016) then maps the standardized source features onto the target training fold's covariance.
+2016, skada's) then maps the standardized source features onto the target training fold's
+covariance, and the pooled baselines can learn on both species after a skada adapter
+(:mod:`.adaptation`: CORAL, subspace alignment, class-aware optimal transport).
 
 Strategies of :class:`TransferClassifier`: ``zero-shot`` (trained on the source only),
 ``finetune`` (pretrain on the source, fine-tune all weights on the target), ``freeze-warmup``
@@ -26,7 +28,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import linalg
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.model_selection import train_test_split
 from sklearn.utils.multiclass import check_classification_targets
@@ -36,6 +37,7 @@ from ephys2type.data.container import PatchSeqData
 from ephys2type.models.baselines import make_baseline
 from ephys2type.models.inspection import explain
 from ephys2type.models.preprocessing import FamilyPreprocessor
+from ephys2type.models.transfer.adaptation import SpeciesAdapter, get_adapter
 from ephys2type.models.transfer.names import STRATEGIES
 
 
@@ -63,15 +65,6 @@ class SourceData:
         if data.y is None:
             raise ValueError("source data needs labels")
         return cls(data.X, data.y, f"{data.species} {data.label_scheme}")
-
-
-def coral(source: np.ndarray, target: np.ndarray, eps: float = 1.0) -> np.ndarray:
-    """Re-colour standardized source features with the target's covariance (CORAL)."""
-    cs = np.cov(source, rowvar=False) + eps * np.eye(source.shape[1])
-    ct = np.cov(target, rowvar=False) + eps * np.eye(target.shape[1])
-    whiten = np.real(linalg.fractional_matrix_power(cs, -0.5))
-    colour = np.real(linalg.fractional_matrix_power(ct, 0.5))
-    return (source - source.mean(axis=0)) @ whiten @ colour + target.mean(axis=0)
 
 
 #: Pretrained source networks, memoised per process. A pretrained network is a pure function
@@ -203,7 +196,8 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         prepared = self.source_prep_.transform(Xs)
         if self.coral:
             n = X.shape[1]
-            prepared[:, :n] = coral(prepared[:, :n], target[:, :n])
+            adapter = SpeciesAdapter("coral").fit(prepared[:, :n], None, target[:, :n], None)
+            prepared[:, :n] = adapter.source_onto_target(prepared[:, :n])
         return prepared, target
 
     def _pretrained(self, prepared: np.ndarray, source: SourceData, seed: int):
@@ -302,7 +296,9 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
 class PooledClassifier(ClassifierMixin, BaseEstimator):
     """A baseline fitted on source + target training cells with a species indicator.
 
-    Each species is imputed and standardized on its own cells; the indicator column is 1 for
+    Each species is imputed and standardized on its own cells; with ``adapter``, a skada
+    adapter fitted on the source cells and the target training cells then maps both into a
+    shared space (new target cells go through the same map). The indicator column is 1 for
     target cells and 0 for source cells, and every prediction is made as a target cell.
 
     Parameters
@@ -310,6 +306,8 @@ class PooledClassifier(ClassifierMixin, BaseEstimator):
     model : {"rf", "hgb"}, default="rf"
         Random forest or gradient boosting, with the hyperparameters of
         :mod:`ephys2type.models.baselines`.
+    adapter : {"coral", "sa", "ot"} or None, default=None
+        Domain adaptation between the species (:mod:`.adaptation`); None: none.
     n_jobs : int, default=2
         Parallel jobs of the random forest.
     random_state : int or None, default=None
@@ -323,6 +321,8 @@ class PooledClassifier(ClassifierMixin, BaseEstimator):
         The fitted baseline.
     target_prep_, source_prep_ : FamilyPreprocessor
         Each species' preprocessing (``source_prep_`` is None without a source).
+    adapter_ : SpeciesAdapter or None
+        The fitted adapter (None without ``adapter`` or without a source).
     n_features_in_ : int
         Number of feature columns.
 
@@ -338,8 +338,16 @@ class PooledClassifier(ClassifierMixin, BaseEstimator):
     ['a', 'b']
     """
 
-    def __init__(self, *, model: str = "rf", n_jobs: int = 2, random_state: int | None = None):
+    def __init__(
+        self,
+        *,
+        model: str = "rf",
+        adapter: str | None = None,
+        n_jobs: int = 2,
+        random_state: int | None = None,
+    ):
         self.model = model
+        self.adapter = adapter
         self.n_jobs = n_jobs
         self.random_state = random_state
 
@@ -347,19 +355,28 @@ class PooledClassifier(ClassifierMixin, BaseEstimator):
         """Fit on target cells ``X, y`` pooled with the ``source`` cells."""
         if self.model not in ("rf", "hgb"):
             raise ValueError(f"model must be 'rf' or 'hgb', not {self.model!r}")
+        if self.adapter is not None:
+            get_adapter(self.adapter)  # unknown names fail here, with the list
         X, y = validate_data(self, X, y, dtype=np.float64, ensure_all_finite="allow-nan")
         check_classification_targets(y)
         _check_source(source, X.shape[1])
         self.target_prep_ = FamilyPreprocessor().fit(X)
         Xt = self.target_prep_.transform(X)
-        parts, labels = [np.column_stack([Xt, np.ones(len(Xt))])], [np.asarray(y)]
-        self.source_prep_ = None
+        self.source_prep_ = self.adapter_ = None
+        parts, labels = [], []
         if source is not None:
             Xs_raw = source.X.to_numpy(np.float64)
             self.source_prep_ = FamilyPreprocessor().fit(Xs_raw)
             Xs = self.source_prep_.transform(Xs_raw)
-            parts.insert(0, np.column_stack([Xs, np.zeros(len(Xs))]))
-            labels.insert(0, source.y.to_numpy())
+            ys = source.y.to_numpy()
+            if self.adapter is not None:
+                self.adapter_ = SpeciesAdapter(self.adapter, self.random_state)
+                self.adapter_.fit(Xs, ys, Xt, np.asarray(y))
+                Xs, Xt = self.adapter_.source(Xs), self.adapter_.target(Xt)
+            parts.append(np.column_stack([Xs, np.zeros(len(Xs))]))
+            labels.append(ys)
+        parts.append(np.column_stack([Xt, np.ones(len(Xt))]))
+        labels.append(np.asarray(y))
         est = make_baseline(self.model, random_state=self.random_state, n_jobs=self.n_jobs)
         self.estimator_ = est.fit(np.vstack(parts), np.concatenate(labels))
         self.classes_ = self.estimator_.classes_
@@ -369,6 +386,8 @@ class PooledClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self, "estimator_")
         X = validate_data(self, X, dtype=np.float64, ensure_all_finite="allow-nan", reset=False)
         Xt = self.target_prep_.transform(X)
+        if self.adapter_ is not None:
+            Xt = self.adapter_.target(Xt)
         return self.estimator_.predict_proba(np.column_stack([Xt, np.ones(len(Xt))]))
 
     def predict(self, X):

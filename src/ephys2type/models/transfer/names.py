@@ -7,6 +7,12 @@ from __future__ import annotations
 STRATEGIES = ("zero-shot", "finetune", "freeze-warmup", "joint")
 #: Baselines fitted on both species' cells (:class:`~.estimators.PooledClassifier`).
 POOLED = ("rf", "hgb")
+#: Domain adaptation between the species before pooled gradient boosting (skada adapters of
+#: :mod:`~.adaptation`): CORAL, subspace alignment, class-aware optimal transport.
+ADAPTERS = ("coral", "sa", "ot")
+#: Heterogeneous transfer: strategies run on the aligned families plus the target's own
+#: families (pretrained on the source, whose own families are masked).
+HETEROGENEOUS = ("finetune", "joint")
 #: Learning-curve shares of the target training fold.
 FRACTIONS = (0.1, 0.25, 0.5)
 #: The strategy on the learning curve when none is named (if it is run).

@@ -104,10 +104,18 @@ def find_comparison(metrics: dict[str, Any], a: str, b: str, metric: str) -> dic
 
 def protocol_text(metrics: dict[str, Any]) -> str:
     d, p = metrics["dataset"], metrics["protocol"]
-    return (
+    text = (
         f"{d['species']}, labels {d['label_scheme']}, QC {d['qc_profile']}, "
         f"{d['features']} features, {d['n_cells']} cells; {p['description']}"
     )
+    fewer = p.get("fewer_fits") or {}
+    if fewer:
+        names = ", ".join(fewer)
+        text += (
+            f"; {names} on the first seed only ({min(fewer.values())} fits, compared with the "
+            "other models on those folds)"
+        )
+    return text
 
 
 class ReportBuilder:
