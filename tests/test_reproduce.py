@@ -175,11 +175,13 @@ def test_quick_and_full_configurations():
         assert "bilstm-smote" not in stage.first_seed and "rf" not in stage.first_seed
         if stage.labels in ("mouse5", "revised"):  # the ablations, where the report reads them
             assert ablations <= set(stage.models)
-            assert set(stage.first_seed) == ablations - {"bilstm-smote"}
+            assert set(stage.first_seed) == ablations - {"bilstm-smote"} | {"rf-spca"}
     with pytest.raises(Ephys2TypeError, match="does not run"):
         ModelStage("s", "human", "revised", ("rf",), first_seed=("hgb",))
     assert full.partial_protocols_species == ("mouse", "human")
     assert full.transfer_protocols == ("strat5x5", "group5x5")
+    assert full.transfer_seeds("strat5x5") == 3 and full.transfer_seeds("group5x5") == 1
+    assert {s.labels: s.seeds for s in full.model_stages}["aligned4"] == 1
 
 
 def test_reproduce_command_help(run_cli):

@@ -33,6 +33,8 @@ class ModelStage:
     #: models (among ``models``) run on the plan's first seed only (compared with the others
     #: on those folds): variants read for their direction, not at full precision
     first_seed: tuple[str, ...] = ()
+    #: seeds of this stage's plan (None: the run's)
+    seeds: int | None = None
 
     def __post_init__(self):
         stray = set(self.first_seed) - set(self.models)
@@ -70,6 +72,8 @@ class ReproduceConfig:
     #: strategies on the protocols after the first (a robustness check of the main claim,
     #: without pooled baselines); None: the same arms as the first protocol
     transfer_check_strategies: tuple[str, ...] | None = None
+    #: seeds of the protocols after the first (None: the run's)
+    transfer_check_seeds: int | None = None
     #: target-only models on all the target's features beside the aligned arms
     transfer_native: tuple[str, ...] = _DEFAULT_TRANSFER.native
     #: few-shot points (target cells per class), on the curve protocols only
@@ -169,6 +173,12 @@ class ReproduceConfig:
             for s in self.model_stages
             if s.labels in ("mouse5", "revised", "subclass")
         ]
+
+    def transfer_seeds(self, protocol: str) -> int:
+        """Seeds of a transfer protocol (the check protocols may run fewer)."""
+        if protocol != self.transfer_protocols[0] and self.transfer_check_seeds is not None:
+            return self.transfer_check_seeds
+        return self.seeds
 
     def transfer_settings(self, protocol: str) -> TransferSettings:
         """The transfer experiment of one protocol (learning and few-shot curves only where

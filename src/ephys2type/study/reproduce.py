@@ -201,9 +201,10 @@ class Reproduction:
 
     def stage_models(self, stage: ModelStage) -> StageResult:
         params = self._bilstm_params()
+        seeds = stage.seeds or self.config.seeds
         spec = {
             **asdict(stage),
-            "seeds": self.config.seeds,
+            "seeds": seeds,
             "folds": self.config.folds,
             "bilstm": params,
         }
@@ -213,7 +214,7 @@ class Reproduction:
             return base.with_params(**params) if base.kind == "bilstm" and params else base
 
         data = load_species(stage.species, labels=stage.labels)
-        plan = make_plan(data, "strat5x5", seeds=self.config.seeds, n_folds=self.config.folds)
+        plan = make_plan(data, "strat5x5", seeds=seeds, n_folds=self.config.folds)
 
         full = [m for m in stage.models if m not in stage.first_seed]
         first = [m for m in stage.models if m in stage.first_seed]
@@ -318,16 +319,17 @@ class Reproduction:
 
     def stage_transfer(self, protocol: str) -> StageResult:
         settings = self.config.transfer_settings(protocol)
+        seeds = self.config.transfer_seeds(protocol)
         spec = {
             "protocol": protocol,
-            "seeds": self.config.seeds,
+            "seeds": seeds,
             "folds": self.config.folds,
             **settings.to_dict(),
         }
         source = load_species("mouse", labels="aligned4", features="aligned")
         target = load_species("human", labels="aligned4", features="aligned")
         native = load_species("human", labels="aligned4") if settings.native else None
-        plan = make_plan(target, protocol, seeds=self.config.seeds, n_folds=self.config.folds)
+        plan = make_plan(target, protocol, seeds=seeds, n_folds=self.config.folds)
 
         def work(folder: Path, advance) -> None:
             result = run_transfer(

@@ -511,10 +511,13 @@ def _transfer_section(b: ReportBuilder, root: Path, transfer: dict) -> None:
         ]
         b.table(["arm", "what", "accuracy (%)", "macro-F1 (%)", "per-class F1 (%)"], rows)
         rows = [
-            [g["arm"], g["reference"], fmt_gain(g), verdict(g)]
+            [g["arm"], g["reference"], fmt_gain(g), str(g["n_folds"]), verdict(g)]
             for g in t["transfer"]["gains_macro_f1"]
         ]
-        b.table(["transfer arm", "compared with", "macro-F1 gain (points)", "verdict"], rows)
+        b.table(
+            ["transfer arm", "compared with", "macro-F1 gain (points)", "paired folds", "verdict"],
+            rows,
+        )
         if "gains_vs_best_macro_f1" in t["transfer"]:
             best = t["transfer"]["best_target_only"]
             b.para(
@@ -523,9 +526,13 @@ def _transfer_section(b: ReportBuilder, root: Path, transfer: dict) -> None:
                 "the fact, which if anything favours the human-only side:"
             )
             rows = [
-                [g["arm"], fmt_gain(g), verdict(g)] for g in t["transfer"]["gains_vs_best_macro_f1"]
+                [g["arm"], fmt_gain(g), str(g["n_folds"]), verdict(g)]
+                for g in t["transfer"]["gains_vs_best_macro_f1"]
             ]
-            b.table(["transfer arm", f"macro-F1 gain over {best} (points)", "verdict"], rows)
+            b.table(
+                ["transfer arm", f"macro-F1 gain over {best} (points)", "paired folds", "verdict"],
+                rows,
+            )
         folder = root / f"transfer_{protocol}" / "results"
         for key, point, title, figure in (
             ("learning_curve", "fraction", "Learning curve", "learning_curve.png"),
