@@ -34,6 +34,8 @@ TINY = ReproduceConfig(
     transfer_fractions=(0.5,),
     transfer_strategies=("joint",),
     transfer_pooled=(),
+    transfer_adapters=("ot",),
+    transfer_heterogeneous=("joint",),
     partial_protocols_species=("human",),
     partial_protocols_model="logreg",
     ttype_species=("human",),
@@ -78,6 +80,9 @@ def test_every_stage_and_the_report_are_written(first_run):
         "labels revised, the paper&#x27;s hold-out protocol",  # rf on the paper's own split
         "subthreshold + rheo + hero + spike_adaptation",  # the long-square-only row
         "17 t-types in 4 subclasses",  # the t-type stage
+        "pooled_hgb_ot",  # skada adaptation and heterogeneous transfer arms, and how many
+        "het_joint",  # folds each comparison pairs
+        "paired folds",
         "logreg-hier",
     ):
         assert text in html, text
