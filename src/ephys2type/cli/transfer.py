@@ -155,12 +155,8 @@ def transfer(
     pooled_models = list(POOLED) if not pooled else [] if pooled == ["none"] else pooled
     for m in pooled_models:
         check_choice(m, POOLED, "--pooled")
-    adapters = [a.strip() for a in adapt.split(",") if a.strip()]
-    for a in adapters:
-        check_choice(a, ADAPTERS, "--adapt")
-    het = [h.strip().replace("_", "-") for h in heterogeneous.split(",") if h.strip()]
-    for h in het:
-        check_choice(h, [x for x in STRATEGIES if x != "zero-shot"], "--heterogeneous")
+    adapters = _names(adapt, ADAPTERS, "--adapt")
+    het = _names(heterogeneous, [x for x in STRATEGIES if x != "zero-shot"], "--heterogeneous")
     native_models = list(NATIVE) if not native else [] if native == ["none"] else native
     for m in native_models:
         check_choice(m, ("rf", "hgb", "logreg"), "--native")
@@ -205,6 +201,15 @@ def transfer(
     print_evaluation(result.evaluation, out_console, pairs=False)
     print_gains(result, out_console)
     out_console.print(f"results: {out_dir}")
+
+
+def _names(value: str, choices, option: str) -> list[str]:
+    """A comma-separated list of names, each checked against ``choices`` (results' underscore
+    spelling accepted)."""
+    names = [n.strip().replace("_", "-") for n in value.split(",") if n.strip()]
+    for name in names:
+        check_choice(name, choices, option)
+    return names
 
 
 def print_gains(result, out_console) -> None:

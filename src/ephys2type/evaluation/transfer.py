@@ -157,11 +157,9 @@ class TransferSettings:
 
     def extra_arms(self, target: str = "human", *, native: bool = False) -> list[str]:
         """The adapted and heterogeneous arms (run on :meth:`extra_plan`)."""
-        names = [f"pooled_hgb_{a}" for a in self.adapters]
+        names = [adapted_arm(a) for a in self.adapters]
         if native and self.heterogeneous:
-            names += [f"{target}_bilstm_het"] + [
-                f"het_{s.replace('-', '_')}" for s in self.heterogeneous
-            ]
+            names += [het_arm(target)] + [het_arm(target, s) for s in self.heterogeneous]
         return names
 
     def extra_plan(self, plan: SplitPlan) -> SplitPlan:
@@ -173,6 +171,16 @@ class TransferSettings:
 
     def curve_plan(self, plan: SplitPlan) -> SplitPlan:
         return plan if self.curve_seeds is None else plan.first_seeds(self.curve_seeds)
+
+
+def adapted_arm(adapter: str) -> str:
+    """The name of pooled gradient boosting after ``adapter``."""
+    return f"pooled_hgb_{adapter}"
+
+
+def het_arm(target: str, strategy: str | None = None) -> str:
+    """The name of a heterogeneous-transfer arm (None: the target-only network)."""
+    return f"{target}_bilstm_het" if strategy is None else f"het_{strategy.replace('-', '_')}"
 
 
 def native_arm(target: str, model: str) -> str:
@@ -269,8 +277,8 @@ def transfer_arms(
     if native is not None and settings.heterogeneous:
         arms.update(_heterogeneous_arms(source, t, settings, native, params))
     for adapter in settings.adapters:
-        arms[f"pooled_hgb_{adapter}"] = ModelSpec(
-            f"pooled_hgb_{adapter}",
+        arms[adapted_arm(adapter)] = ModelSpec(
+            adapted_arm(adapter),
             f"gradient boosting on {src} + {t} training cells with a species indicator, after "
             f"{get_adapter(adapter).description}",
             lambda schema, seed, a=adapter: PooledClassifier(
@@ -288,10 +296,11 @@ def _heterogeneous_arms(
     """The target-only BiLSTM on the aligned + target-only families, and the same network
     pretrained on the source (whose target-only families are empty, hence masked)."""
     schema = heterogeneous_schema(native.schema, t)
-    table = heterogeneous_table(to_aligned(native).X, schema, native.X)
+    aligned = to_aligned(native)
+    table = heterogeneous_table(aligned.X, schema, native.X)
     het_source = SourceData(heterogeneous_table(source.X, schema), source.y, source.name)
     src = source.name.split()[0]
-    n_own = len(schema.columns) - len(to_aligned(native).schema.columns)
+    n_own = len(schema.columns) - len(aligned.schema.columns)
 
     def build(strategy: str, seed: int) -> NativeFeatures:
         network = TransferClassifier(
@@ -306,15 +315,15 @@ def _heterogeneous_arms(
 
     layout = f"the aligned families and {n_own} {t}-only features in their own families"
     arms = {
-        f"{t}_bilstm_het": ModelSpec(
-            f"{t}_bilstm_het",
+        het_arm(t): ModelSpec(
+            het_arm(t),
             f"{t}-only attention BiLSTM on {layout}",
             lambda schema_, seed: build("finetune", seed),
             kind="transfer",
         )
     }
     for strategy in settings.heterogeneous:
-        name = f"het_{strategy.replace('-', '_')}"
+        name = het_arm(t, strategy)
         arms[name] = ModelSpec(
             name,
             f"heterogeneous {strategy}: aligned-family encoders pretrained on {src}, "
@@ -358,7 +367,7 @@ def reference_arm(arm: str, target: str = "human") -> str:
     if arm.startswith("pooled_"):  # pooled_hgb and pooled_hgb_<adapter>: gradient boosting
         return f"{target}_{arm.removeprefix('pooled_').split('_')[0]}"
     if arm.startswith("het_"):  # the same network on the same features, without the source
-        return f"{target}_bilstm_het"
+        return het_arm(target)
     return f"{target}_bilstm"
 
 
