@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from ephys2type import load_mouse
 from ephys2type.files import dumps_json
+from ephys2type.persist.format import save_model
 from ephys2type.persist.train import train_model
 from fuzzing import check_outputs, mutations, run, write_tables
 from test_robustness import COLUMNS, FEATURES, LABELS
@@ -87,7 +88,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         model = Path(tmp) / "model"
         data = load_mouse()
-        train_model(data.subset(data.X.index[::10]), "logreg").save(model)
+        save_model(train_model(data.subset(data.X.index[::10]), "logreg"), model)
         entry_points = {
             "data check": lambda f, lab, out: (
                 "data",

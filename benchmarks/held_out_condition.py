@@ -43,6 +43,7 @@ from ephys2type import load_human
 from ephys2type.errors import Ephys2TypeWarning
 from ephys2type.files import atomic_write_text, dumps_json
 from ephys2type.models.baselines import make_baseline
+from ephys2type.models.cell_classifier import ABSTAIN
 from ephys2type.models.preprocessing import FamilyPreprocessor
 from ephys2type.models.transfer.adaptation import ADAPTERS, SpeciesAdapter
 from ephys2type.persist.batch import summarize_batch
@@ -61,12 +62,17 @@ def _score(model, data, cells: pd.Index, rng: np.random.Generator) -> dict:
             pick = rng.choice(len(cells), size=min(BATCH, len(cells)), replace=False)
             batch = table.iloc[pick]
             detected.append(summarize_batch(model, X.iloc[pick], batch).shift_detected)
-    right = (table["predicted"] == y).to_numpy()
+    right = (table["predicted"] == y).to_numpy()  # an unassigned cell counts as wrong
     flagged = table["out_of_distribution"].to_numpy()
+    called = (table["predicted"] != ABSTAIN).to_numpy()
     return {
         "n_cells": len(cells),
         "accuracy": float(right.mean()),
-        "macro_f1": float(f1_score(y, table["predicted"], average="macro")),
+        "macro_f1": float(
+            f1_score(y, table["predicted"], labels=data.classes, average="macro", zero_division=0)
+        ),
+        "assigned_share": float(called.mean()),
+        "accuracy_of_calls": float(right[called].mean()) if called.any() else None,
         "flagged_share": float(flagged.mean()),
         "accuracy_flagged": float(right[flagged].mean()) if flagged.any() else None,
         "accuracy_unflagged": float(right[~flagged].mean()) if (~flagged).any() else None,

@@ -13,6 +13,8 @@ os.environ["MPLBACKEND"] = "Agg"
 os.environ["EPHYS2TYPE_CACHE"] = str(_TMP / "cache")
 os.environ["NUMBA_CACHE_DIR"] = str(_TMP / "numba")
 os.environ.setdefault("OMP_NUM_THREADS", "2")
+# rich wraps at the terminal width: long temporary paths must not wrap what tests read
+os.environ["COLUMNS"] = "250"
 os.environ.pop("EPHYS2TYPE_DATA", None)
 
 import pandas as pd  # noqa: E402

@@ -130,11 +130,12 @@ def test_calls_in_another_order_are_refused(tmp_path):
 @pytest.fixture(scope="module")
 def human_model(tmp_path_factory):
     from ephys2type import load_human
+    from ephys2type.persist.format import save_model
     from ephys2type.persist.train import train_model
 
     data = load_human()
     folder = tmp_path_factory.mktemp("h5ad") / "model"
-    train_model(data, "logreg", random_state=0).save(folder)
+    save_model(train_model(data, "logreg", random_state=0), folder)
     return folder, data.X.iloc[:30]
 
 

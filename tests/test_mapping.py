@@ -56,11 +56,12 @@ def test_every_problem_of_a_bad_mapping_in_one_error():
 @pytest.fixture(scope="module")
 def human_model(tmp_path_factory):
     from ephys2type import load_human
+    from ephys2type.persist.format import save_model
     from ephys2type.persist.train import train_model
 
     data = load_human()
     folder = tmp_path_factory.mktemp("mapping") / "model"
-    train_model(data, "logreg", random_state=0, family_subsets=False).save(folder)
+    save_model(train_model(data, "logreg", random_state=0, family_subsets=False), folder)
     return folder, data.X.iloc[:40]
 
 
@@ -96,10 +97,10 @@ def test_predict_with_renamed_columns_and_other_units(run_cli, clean_error, huma
     assert list(a["predicted"]) == list(b["predicted"])
     np.testing.assert_allclose(a["probability"], b["probability"], rtol=1e-6)
     # without the mapping the renamed columns are unknown: the table is refused or imputed
-    # (here: four columns missing, a warning names them)
+    # (here: four columns absent, a warning names them)
     result = run_cli("predict", "-m", folder, "-f", theirs)
-    assert result.code == 0 and "4 column(s) missing" in result.err
-    # a slip in a declared unit is caught by the median-range check
+    assert result.code == 0 and "4 of the model's 93 feature columns absent" in result.err
+    # a slip in a declared unit is caught by the ranges of the training cells
     mapping.write_text(GOOD.replace('unit = "GOhm"', 'unit = "MOhm"'))
     clean_error(
         run_cli("predict", "-m", folder, "-f", theirs, "--mapping", mapping),

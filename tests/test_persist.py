@@ -15,7 +15,7 @@ import torch
 import ephys2type
 from ephys2type import load_human
 from ephys2type.errors import Ephys2TypeError, Ephys2TypeWarning, ModelFileError, TableError
-from ephys2type.persist.format import load_model
+from ephys2type.persist.format import load_model, save_model
 from ephys2type.persist.train import train_model
 
 
@@ -36,73 +36,68 @@ def saved(human, tmp_path_factory):
         trained = train_model(
             human, name, random_state=0, params={"max_epochs": 30}, family_subsets=name == "rf"
         )
-        out[name] = (trained, trained.save(root / name))
+        out[name] = (trained, save_model(trained, root / name))
     return out
 
 
-def test_loaded_bilstm_predicts_like_the_fitted_pipeline(saved, human):
-    trained, path = saved["bilstm-smote"]
+@pytest.mark.parametrize("name", ["bilstm-smote", "rf"])
+def test_a_loaded_model_predicts_exactly_as_the_fitted_one(saved, human, name):
+    trained, path = saved[name]
     loaded = load_model(path)
-    expected = trained.pipeline_.predict_proba(human.X)
-    assert np.allclose(loaded.predict_proba(human.X), expected, atol=1e-6)
-    assert loaded.classes == list(trained.pipeline_.classes_)
-    assert loaded.temperature == trained.temperature != 1.0
-    assert loaded.info["n_cells"] == 300 and loaded.info["species"] == "human"
-
-
-def test_loaded_forest_predicts_like_the_fitted_pipeline(saved, human):
-    trained, path = saved["rf"]
-    loaded = load_model(path)
-    # the temperature is scikit-learn's own (CalibratedClassifierCV, method="temperature"),
-    # and the loaded model reproduces that calibrated classifier: the main model's for cells
-    # with every family, a family-subset model's for cells without chirp
-    used = loaded.route(human.X)
-    assert len(loaded.subsets) == len(trained.subsets) == 7
-    got = loaded.predict_proba(human.X)
-    for model in (trained, *trained.subsets):
-        rows = (used == "+".join(model.schema.family_names)).to_numpy()
-        if not rows.any():
-            continue
-        expected = model.calibrated_.predict_proba(human.X.loc[rows, model.schema.columns])
-        assert np.allclose(got[rows], expected, atol=1e-9)
-    # complete cells, and cells without chirp (about half) or without ramp
-    assert used.nunique() >= 2 and (used == "+".join(human.schema.family_names)).any()
-    assert loaded.temperature == trained.temperature != 1.0
+    pd.testing.assert_frame_equal(loaded.predict_table(human.X), trained.predict_table(human.X))
+    assert list(loaded.classes_) == list(trained.classes_)
+    assert [m.temperature for m in loaded.members_] == [m.temperature for m in trained.members_]
+    assert loaded.info_["n_cells"] == 300 and loaded.info_["species"] == "human"
+    assert len(loaded.members_) == (8 if name == "rf" else 1)
 
 
 def test_prediction_table(saved, human):
     loaded = ephys2type.load_model(saved["bilstm-smote"][1])
     preds = loaded.predict_table(human.X)
     assert list(preds.index) == list(human.X.index)
-    assert set(preds["predicted"]) <= set(loaded.classes)
-    assert np.allclose(preds.filter(like="proba:").sum(axis=1), 1)
-    assert preds["top_families"].str.count(";").eq(1).all()
-    # the training cells themselves are mostly in distribution; an absurd cell is not
-    assert preds["out_of_distribution"].mean() < 0.02
-    odd = human.X.iloc[[0]].copy() * 50
-    assert loaded.predict_table(odd)["out_of_distribution"].iloc[0]
+    called = preds["predicted"] != "unassigned"
+    assert set(preds.loc[called, "predicted"]) <= set(loaded.classes_)
+    assert np.allclose(preds.loc[called].filter(like="proba:").sum(axis=1), 1)
+    assert preds.loc[called, "top_families"].str.count(";").eq(1).all()
+    # the training cells themselves are mostly in distribution and called; an absurd cell
+    # (every value 50 times its own) among them is left unassigned as implausible, and
+    # alone it is a table in another unit
+    assert preds["out_of_distribution"].mean() < 0.02 and called.mean() > 0.9
+    batch = human.X.iloc[:5].copy()
+    batch.iloc[0] *= 50
+    odd = loaded.predict_table(batch)
+    assert odd["predicted"].iloc[0] == "unassigned"
+    assert odd["reason"].iloc[0].startswith("implausible value: ")
+    with pytest.raises(TableError, match=r"another unit.*and \d+ more such columns"):
+        loaded.predict_table(batch.iloc[[0]])
     assert (preds["qc_flag"] == "").all()  # training cells passed QC
 
 
 def test_missing_values_are_imputed_with_training_medians(saved, human):
     loaded = load_model(saved["bilstm-smote"][1])
     sub = human.schema.family("subthreshold").columns
-    complete = human.X.index[human.X[sub].notna().all(axis=1)][0]
+    chirp = human.schema.family("chirp").columns
+    has = human.X[human.X[sub + chirp].notna().all(axis=1)].notna().sum(axis=1)
+    complete = has.idxmax()  # nearly complete: with 5 values fewer, the same model serves it
     cell = human.X.loc[[complete]].copy()
     before = int(cell.isna().sum(axis=1).iloc[0])
-    gone = sub[:5]  # part of the family: it stays present, the values are imputed
+    gone = sub[:5]  # part of the family: the cell keeps its model, the values are imputed
     cell[gone] = np.nan
     filled = cell.copy()
+    prep = loaded.members_[0].estimator.named_steps["prep"]
     idx = [human.schema.columns.index(c) for c in gone]
-    filled[gone] = loaded.preprocessing.medians_[idx]
+    filled[gone] = prep.medians_[idx]
     assert np.allclose(loaded.predict_proba(cell), loaded.predict_proba(filled))
-    assert loaded.predict_table(cell)["n_missing_features"].iloc[0] == before + 5
+    row = loaded.predict_table(cell).iloc[0]
+    assert row["model_features"] == 93
+    assert row["n_features"] == 93 - before - 5 and row["n_imputed"] == before + 5
+    assert set(gone) <= set(row["imputed"].split("; "))
 
 
 def test_bad_feature_tables_for_prediction(saved, human):
     loaded = load_model(saved["rf"][1])
-    # missing single columns are imputed, with one warning naming them
-    with pytest.warns(Ephys2TypeWarning, match="2 column.s. missing, imputed .*: tau, sag"):
+    # absent single columns are imputed, with one warning naming them
+    with pytest.warns(Ephys2TypeWarning, match="2 of the model's 93 feature columns absent.*tau"):
         partial = loaded.predict(human.X.drop(columns=["tau", "sag"]))
     assert np.array_equal(partial, loaded.predict(human.X.assign(tau=np.nan, sag=np.nan)))
     with pytest.raises(TableError, match="none of the model's 93 feature columns"):
@@ -127,21 +122,36 @@ def _copy(path, tmp_path, name="copy"):
     return target
 
 
+MEMBER = "members/0"
+
+
 def _rehash(folder, weights_name):
-    sidecar = json.loads((folder / "model.json").read_text())
-    sidecar["weights_sha256"] = hashlib.sha256((folder / weights_name).read_bytes()).hexdigest()
-    (folder / "model.json").write_text(json.dumps(sidecar))
+    """Make the member's sidecar (and the model's record of it) match an edited file."""
+    member = folder / MEMBER / "member.json"
+    sidecar = json.loads(member.read_text())
+    weights = (folder / MEMBER / weights_name).read_bytes()
+    sidecar["weights_sha256"] = hashlib.sha256(weights).hexdigest()
+    member.write_text(json.dumps(sidecar))
+    model = json.loads((folder / "model.json").read_text())
+    model["members"][0]["sidecar_sha256"] = hashlib.sha256(member.read_bytes()).hexdigest()
+    (folder / "model.json").write_text(json.dumps(model))
+
+
+def _load_all(folder):
+    return load_model(folder, load_members=True)
 
 
 def test_corrupted_and_truncated_weights(saved, tmp_path):
     folder = _copy(saved["bilstm-smote"][1], tmp_path)
-    data = (folder / "model.pt").read_bytes()
-    (folder / "model.pt").write_bytes(data[: len(data) // 2])
+    weights = folder / MEMBER / "model.pt"
+    data = weights.read_bytes()
+    weights.write_bytes(data[: len(data) // 2])
+    loaded = load_model(folder)  # weights are read, and checked, when first needed
     with pytest.raises(ModelFileError, match="SHA-256 does not match"):
-        load_model(folder)
+        _ = loaded.members_[0].estimator
     _rehash(folder, "model.pt")  # even with a matching hash, a truncated file is refused
     with pytest.raises(ModelFileError, match="not a plain weights file"):
-        load_model(folder)
+        _load_all(folder)
 
 
 class Exploit:
@@ -151,16 +161,17 @@ class Exploit:
 
 def test_a_pickle_with_code_is_refused(saved, tmp_path, capsys):
     folder = _copy(saved["bilstm-smote"][1], tmp_path)
-    (folder / "model.pt").write_bytes(pickle.dumps({"w": Exploit()}))
+    weights = folder / MEMBER / "model.pt"
+    weights.write_bytes(pickle.dumps({"w": Exploit()}))
     _rehash(folder, "model.pt")
     with pytest.raises(ModelFileError, match="refused to load"):
-        load_model(folder)
+        _load_all(folder)
     torch_file = tmp_path / "exploit.pt"
     torch.save({"w": Exploit()}, torch_file)
-    (folder / "model.pt").write_bytes(torch_file.read_bytes())
+    weights.write_bytes(torch_file.read_bytes())
     _rehash(folder, "model.pt")
     with pytest.raises(ModelFileError, match="refused to load"):
-        load_model(folder)
+        _load_all(folder)
     assert "this must never run" not in capsys.readouterr().out
 
 
@@ -169,10 +180,10 @@ def test_untrusted_types_in_a_skops_file_are_refused(saved, tmp_path):
     from sklearn.preprocessing import FunctionTransformer
 
     folder = _copy(saved["rf"][1], tmp_path)
-    sio.dump(FunctionTransformer(func=shutil.rmtree), folder / "model.skops")
+    sio.dump(FunctionTransformer(func=shutil.rmtree), folder / MEMBER / "model.skops")
     _rehash(folder, "model.skops")
     with pytest.raises(ModelFileError, match="refused to load types"):
-        load_model(folder)
+        _load_all(folder)
 
 
 @pytest.mark.parametrize(
@@ -181,14 +192,17 @@ def test_untrusted_types_in_a_skops_file_are_refused(saved, tmp_path):
         (lambda f: (f / "model.json").unlink(), "not an ephys2type model folder"),
         (lambda f: (f / "model.json").write_text("{trunc"), "corrupted sidecar"),
         (lambda f: (f / "model.json").write_text('{"format": "other"}'), "not an ephys2type"),
-        (lambda f: (f / "model.pt").unlink(), "weights file model.pt is missing"),
+        (lambda f: (f / MEMBER / "model.pt").unlink(), "weights file model.pt is missing"),
+        (lambda f: (f / MEMBER / "member.json").write_text("{}"), "does not match model.json"),
+        (lambda f: shutil.rmtree(f / MEMBER), "member model is missing"),
+        (lambda f: (f / "training_cells.csv").write_text("x\n1\n"), "SHA-256 does not match"),
     ],
 )
 def test_broken_model_folders(saved, tmp_path, edit, message):
     folder = _copy(saved["bilstm-smote"][1], tmp_path)
     edit(folder)
     with pytest.raises(ModelFileError, match=message):
-        load_model(folder)
+        _load_all(folder)
 
 
 def test_newer_format_and_mismatched_sidecar(saved, tmp_path):
@@ -197,10 +211,16 @@ def test_newer_format_and_mismatched_sidecar(saved, tmp_path):
     (folder / "model.json").write_text(json.dumps(sidecar | {"format_version": 99}))
     with pytest.raises(ModelFileError, match="format version 99"):
         load_model(folder)
-    sidecar["hyperparameters"]["width"] = 16  # weights no longer fit the network
+    (folder / "model.json").write_text(json.dumps(sidecar))
+    member = json.loads((folder / MEMBER / "member.json").read_text())
+    member["backend"]["hyperparameters"]["width"] = 16  # weights no longer fit the network
+    (folder / MEMBER / "member.json").write_text(json.dumps(member))
+    sidecar["members"][0]["sidecar_sha256"] = hashlib.sha256(
+        (folder / MEMBER / "member.json").read_bytes()
+    ).hexdigest()
     (folder / "model.json").write_text(json.dumps(sidecar))
     with pytest.raises(ModelFileError, match="do not fit"):
-        load_model(folder)
+        _load_all(folder)
     with pytest.raises(ModelFileError, match="no such model folder"):
         load_model(tmp_path / "nowhere")
 
@@ -257,7 +277,7 @@ def test_predict_finds_the_id_column_of_the_allen_tables(saved, tmp_path):
     from ephys2type.persist.predict import predict_file
 
     loaded = load_model(saved["rf"][1])
-    assert loaded.info["id_column"] == "specimen_id"
+    assert loaded.id_column_ == "specimen_id"
     rows = pd.read_csv(fetch(HUMAN_FEATURES).path).head(25)
     rows.to_csv(tmp_path / "allen_rows.csv", index=False)
     preds = predict_file(loaded, tmp_path / "allen_rows.csv")
@@ -302,7 +322,9 @@ def test_a_loaded_model_behaves_like_a_fitted_classifier(saved, human):
     proba = loaded.predict_proba(X)
     labels = loaded.predict(X)
     assert isinstance(labels, np.ndarray) and labels.shape == (40,)
-    assert np.array_equal(labels, loaded.classes_[proba.argmax(axis=1)])
+    called = labels != "unassigned"
+    assert np.isnan(proba[~called]).all()
+    assert np.array_equal(labels[called], loaded.classes_[proba[called].argmax(axis=1)])
     assert list(loaded.feature_names_in_) == human.schema.columns
     assert loaded.n_features_in_ == len(human.schema.columns)
     assert np.array_equal(loaded.predict(X.to_numpy()), labels)  # arrays in feature order
@@ -337,7 +359,7 @@ def test_cells_unlike_training_cells_are_flagged_with_the_rule(saved, human):
     assert table["qc_flag"].iloc[1] == "missing_family: no subthreshold features"
     assert table["qc_flag"].iloc[2] == ""
     # a cell whose few measured values are all unusual is far, however much is missing
-    prep = loaded.preprocessing
+    prep = loaded.scaler_
     complete = human.X.iloc[[3]].copy()
     complete.loc[:, :] = prep.means_ + 4 * prep.scales_  # 4 SD off in every feature
     partial = complete.copy()
@@ -345,7 +367,7 @@ def test_cells_unlike_training_cells_are_flagged_with_the_rule(saved, human):
     full_score = loaded.predict_table(complete)["ood_score"].iloc[0]
     measured = loaded.predict_table(partial)["ood_score"].iloc[0]
     filled = np.nan_to_num((partial.to_numpy() - prep.means_) / prep.scales_)
-    imputed = loaded.ood.score(filled)[0]  # the old way: missing values look typical
+    imputed = loaded.distance_.score_samples(filled)[0]  # the old way: missing looks typical
     assert measured > 1 > imputed and measured > 0.75 * full_score
 
 
@@ -379,8 +401,8 @@ def test_train_on_your_own_table(run_cli, tmp_path):
     )
     assert result.code == 0, result
     model = load_model(tmp_path / "m")
-    assert model.classes == ["Lamp5", "Pvalb", "Sst", "Vip"]
-    assert model.info["n_cells"] == 60 and model.info["id_column"] == "cell_name"
+    assert list(model.classes_) == ["Lamp5", "Pvalb", "Sst", "Vip"]
+    assert model.info_["n_cells"] == 60 and model.id_column_ == "cell_name"
     result = run_cli("predict", "--model", tmp_path / "m", "--features", tmp_path / "f.csv")
     assert result.code == 0 and "c0" in result.out, result
 
@@ -429,24 +451,26 @@ def test_batch_summary_detects_a_shifted_batch_and_not_a_like_one(saved, human, 
 def test_out_of_distribution_on_a_wide_schema_uses_family_components():
     """Thousands of vector elements: the distance is taken on each family's principal
     components, so fitting stays fast and small, and it still flags shifted cells."""
-    from ephys2type.persist.format import OOD_MAX_FEATURES, OutOfDistribution
+    from ephys2type.models.novelty import MAX_FEATURES, FeatureDistance
 
     rng = np.random.default_rng(0)
     families = [list(range(k * 150, (k + 1) * 150)) for k in range(3)]  # 450 > 256 columns
-    assert OOD_MAX_FEATURES < 450
+    assert MAX_FEATURES < 450
     latent = rng.normal(size=(400, 3))
     loadings = rng.normal(size=(3, 450))
     Z = latent @ loadings + rng.normal(scale=0.5, size=(400, 450))
     train, new = Z[:300], Z[300:]
-    ood = OutOfDistribution.fit(train, families=families)
-    assert ood.projection is not None and ood.precision.shape == (15, 15)
-    assert (ood.score(new) > 1).mean() < 0.05  # held-out cells like the training ones
+    ood = FeatureDistance(families=families).fit(train)
+    assert ood.projection_ is not None and ood.precision_.shape == (15, 15)
+    assert (ood.score_samples(new) > 1).mean() < 0.05  # held-out cells like the training ones
+    assert (ood.predict(new) == 1).mean() > 0.95
     shifted = new + 8.0 * loadings[0]  # 8 standard deviations along a direction of variation
-    assert (ood.score(shifted) > 1).mean() > 0.9
-    # a family not measured (NaN -> not observed) is left out of the distance, not scored
-    observed = np.ones_like(new, dtype=bool)
-    observed[:, families[2]] = False
-    partial = ood.score(np.where(observed, new, 0.0), observed)
-    assert np.isfinite(partial).all() and (partial > 1).mean() < 0.05
-    again = OutOfDistribution.from_dict(ood.to_dict())
-    np.testing.assert_allclose(again.score(new), ood.score(new))
+    assert (ood.score_samples(shifted) > 1).mean() > 0.9
+    # a family not measured (NaN) is left out of the distance, not scored
+    partial = new.copy()
+    partial[:, families[2]] = np.nan
+    scores = ood.score_samples(partial)
+    assert np.isfinite(scores).all() and (scores > 1).mean() < 0.05
+    again = FeatureDistance.from_dict(ood.to_dict())
+    np.testing.assert_allclose(again.score_samples(new), ood.score_samples(new))
+    assert np.isinf(ood.score_samples(np.full((1, 450), np.nan)))[0]

@@ -1,5 +1,6 @@
 """A saved model of two-level labels: per cell and level the call (top-down), its
-probability and the conformal set, abstention to the subclass, and the same after loading."""
+probability and the conformal set, a call at the subclass when the t-type set is large, no
+call when the subclass set is, and the same after loading."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 
 from ephys2type import load_human
 from ephys2type.errors import Ephys2TypeError
-from ephys2type.persist.format import load_model
+from ephys2type.persist.format import load_model, save_model
 from ephys2type.persist.train import train_model
 from ephys2type.testing.synthetic import make_synthetic
 
@@ -34,7 +35,7 @@ def test_sets_keep_their_coverage_and_calls_stop_at_the_parent(tmp_path):
     data, parent_of = _split_children(3000)
     train = replace(data, X=data.X.iloc[:1500], y=data.y.iloc[:1500], meta=data.meta.iloc[:1500])
     model = train_model(train, "logreg", parent_of=parent_of, family_subsets=False, max_set_size=1)
-    assert model.levels is not None and model.info["n_calibration_cells"] == 300
+    assert model.parent_of is not None and model.info_["n_calibration_cells"] == 300
     test = data.X.iloc[1500:]
     truth = data.y.iloc[1500:].to_numpy(dtype=object)
     table = model.predict_table(test)
@@ -42,15 +43,18 @@ def test_sets_keep_their_coverage_and_calls_stop_at_the_parent(tmp_path):
     up = [parent_of[t] for t in truth]
     covered_up = [t in s.split("; ") for t, s in zip(up, table["subclass_set"], strict=True)]
     assert abs(np.mean(covered) - 0.9) < 0.04 and abs(np.mean(covered_up) - 0.9) < 0.04
-    assert (table["predicted"] == table["t_type"]).all()  # one call, made top-down
     assert all(parent_of[c] == p for c, p in zip(table["t_type"], table["subclass"], strict=True))
     # children are a coin flip: most cells are called at the (right) parent only
-    at_parent = table["call_level"] == "subclass"
+    at_parent = (table["call_level"] == "subclass").to_numpy()
     assert at_parent.mean() > 0.5
-    assert (table.loc[at_parent, "call"] == np.asarray(up)[at_parent.to_numpy()]).mean() > 0.97
-    assert (table.loc[table["call_level"] == "t_type", "t_type_set_size"] <= 1).all()
-    assert (table.loc[table["call_level"] == "none", "call"] == "").all()
-    model.save(tmp_path / "m")
+    assert (table.loc[at_parent, "predicted"] == np.asarray(up)[at_parent]).mean() > 0.97
+    at_type = (table["call_level"] == "t_type").to_numpy()
+    assert (table.loc[at_type, "t_type_set_size"] <= 1).all()
+    assert (table.loc[at_type, "predicted"] == table.loc[at_type, "t_type"]).all()
+    none = (table["call_level"] == "none").to_numpy()
+    assert (table.loc[none, "predicted"] == "unassigned").all()
+    assert table.loc[none, "reason"].str.startswith("large prediction set: more than one").all()
+    save_model(model, tmp_path / "m")
     pd.testing.assert_frame_equal(load_model(tmp_path / "m").predict_table(test), table)
 
 
@@ -70,6 +74,7 @@ def test_human_t_types_from_the_label_scheme(tmp_path, run_cli):
     assert r.code == 0, r
     assert "cells called at the t_type" in r.out
     preds = pd.read_csv(tmp_path / "p.csv", index_col=0, keep_default_na=False)
+    preds = preds[preds["reason"] == ""]  # the cells called
     for col in ("subclass", "subclass_set", "t_type", "t_type_probability", "t_type_set"):
         assert col in preds.columns
     parents = cells.label_parents()

@@ -13,9 +13,9 @@ from ephys2type.data.schema import FeatureSchema, get_schema
 from ephys2type.errors import Ephys2TypeWarning, ModelFileError, SchemaError
 from ephys2type.evaluation.protocols import run_partial_protocols
 from ephys2type.evaluation.splits import make_plan
-from ephys2type.models.protocols import ProtocolSubsetClassifier, families_present, route
+from ephys2type.models.cell_classifier import CellTypeClassifier
 from ephys2type.models.registry import get_model
-from ephys2type.persist.format import load_model
+from ephys2type.persist.format import load_model, save_model
 from ephys2type.persist.train import train_model
 from ephys2type.testing.synthetic import make_synthetic
 
@@ -47,32 +47,46 @@ def test_restrict_keeps_schema_order_and_refuses_unknown_families():
         mouse.restrict(["chirp"])
 
 
-def test_routing_picks_the_largest_subset_a_cell_has():
-    data = make_synthetic(40, random_state=0, missing_families={}, missing_values=0.0)
-    X = data.X.copy()
+def test_routing_picks_the_model_of_the_largest_subset_a_cell_has():
+    data = make_synthetic(300, random_state=0, missing_families={}, missing_values=0.0)
+    clf = CellTypeClassifier(model="logreg", schema=data.schema, random_state=0)
+    clf.fit(data.X, data.y)
+    sizes = [len(m.features) for m in clf.members_]
+    assert sizes == [19, 16, 16, 13]  # every feature; without chirp; without ramp; neither
+    X = data.X.iloc[:5].copy()
     X.iloc[0, X.columns.get_indexer(data.schema.family("ramp").columns)] = np.nan
     X.iloc[1, X.columns.get_indexer(data.schema.family("subthreshold").columns)] = np.nan
     X.iloc[2, X.columns.get_indexer(["chirp_0", "chirp_1"])] = np.nan  # 1 of 3 left: absent
     X.iloc[3, X.columns.get_indexer(["chirp_0"])] = np.nan  # 2 of 3 left: present, imputed
-    subsets = data.schema.protocol_subsets()
-    choice = route(families_present(X, data.schema), subsets)
-    assert subsets[choice[0]] == ("subthreshold", "spike_train", "long_square", "chirp")
-    assert subsets[choice[2]] == ("subthreshold", "spike_train", "long_square", "ramp")
-    assert choice[3] == 0 and choice[4] == 0
-    assert choice[1] == 0  # no subset fits a cell without subthreshold: complete model
+    route = clf.route(X)
+    assert list(route) == [16, 0, 16, 19, 19]  # 0: no model fits, one is fitted on demand
+    table = clf.predict_table(X)
+    assert table["families_used"].iloc[0] == "subthreshold+spike_train+long_square+chirp"
+    assert table["families_used"].iloc[2] == "subthreshold+spike_train+long_square+ramp"
+    assert table["model_features"].iloc[1] == 15 and table["n_imputed"].iloc[1] == 0
+    assert table["n_imputed"].iloc[3] == 1 and table["imputed"].iloc[3] == "chirp_0"
 
 
-def test_subset_classifier_equals_a_model_trained_on_the_subset():
+def test_a_subset_model_equals_a_model_trained_on_the_subset():
     data = make_synthetic(300, random_state=1)
-    clf = clone(ProtocolSubsetClassifier(model="rf", schema=data.schema, random_state=3))
+    clf = clone(CellTypeClassifier(model="rf", schema=data.schema, random_state=3))
     clf.fit(data.X, data.y.to_numpy())
     kept = data.schema.restrict(LONG_SQUARE).columns
     blank = data.X.copy()
     blank[[c for c in data.schema.columns if c not in kept]] = np.nan
     alone = get_model("rf").build(data.schema.restrict(LONG_SQUARE), 3)
-    alone.fit(data.X[kept], data.y.to_numpy())
-    np.testing.assert_allclose(clf.predict_proba(blank), alone.predict_proba(data.X[kept]))
-    assert not np.allclose(clf.predict_proba(blank), clf.estimators_[0].predict_proba(blank))
+    proper = ~clf.calibration_
+    alone.fit(data.X.loc[proper, kept], data.y.to_numpy()[proper])
+    member = next(m for m in clf.members_ if list(m.features) == kept)
+    np.testing.assert_allclose(
+        member.estimator.predict_proba(blank[kept]), alone.predict_proba(data.X[kept])
+    )
+    deployed = clf.predict_proba(blank)
+    called = ~np.isnan(deployed).any(axis=1)
+    assert called.mean() > 0.9
+    np.testing.assert_allclose(deployed[called], member.probabilities(blank, clf.classes_)[called])
+    imputed = clf.members_[0].probabilities(blank, clf.classes_)
+    assert not np.allclose(deployed[called], imputed[called])
 
 
 @pytest.fixture(scope="module")
@@ -89,51 +103,51 @@ def mouse_split():
 def deployed(mouse_split, tmp_path_factory):
     train, _ = mouse_split
     folder = tmp_path_factory.mktemp("protocols") / "rf"
-    train_model(train, "rf", random_state=0).save(folder)
+    save_model(train_model(train, "rf", random_state=0), folder)
     return folder
 
 
 def test_a_lab_without_ramp_and_short_square_gets_the_subset_models_calls(deployed, mouse_split):
-    """Real mouse cells with whole families absent: the saved model predicts them like a
-    model trained on the families they have, and far better than by imputation."""
+    """Real mouse cells with whole families absent: the saved model predicts them with the
+    model of the families they have, and far better than by imputation."""
     train, test = mouse_split
     model = load_model(deployed)
-    assert [m.schema.family_names for m in model.subsets][-1] == list(LONG_SQUARE)
+    assert [len(m.features) for m in model.members_] == [39, 29, 29, 19]
     kept = train.schema.restrict(LONG_SQUARE).columns
-    with pytest.warns(Ephys2TypeWarning, match="no columns of families ramp, short_square"):
+    with pytest.warns(Ephys2TypeWarning, match="20 of the model's 39 feature columns absent"):
         table = model.predict_table(test.X[kept])
     assert set(table["families_used"]) == {"+".join(LONG_SQUARE)}
-    reference = train_model(train.restrict(LONG_SQUARE), "rf", random_state=0, family_subsets=False)
+    assert set(table["model_features"]) == {19}
+    called = table["predicted"] != "unassigned"
+    member = model.members_[-1]
     np.testing.assert_allclose(
-        table[[f"proba:{c}" for c in model.classes]].to_numpy(),
-        reference.predict_proba(test.X[kept]),
+        table.loc[called, [f"proba:{c}" for c in model.classes_]].to_numpy(),
+        member.probabilities(test.X[kept], model.classes_)[called.to_numpy()],
     )
-    imputed = model._table(test.X.assign(**{c: np.nan for c in test.X if c not in kept}))
+    imputed = model.members_[0].probabilities(
+        test.X.assign(**{c: np.nan for c in test.X if c not in kept}), model.classes_
+    )
     deployed_acc = (table["predicted"] == test.y).mean()
-    imputed_acc = (imputed["predicted"] == test.y).mean()
+    imputed_acc = (model.classes_[imputed.argmax(axis=1)] == test.y).mean()
     assert deployed_acc > imputed_acc + 0.05, (deployed_acc, imputed_acc)
-    # complete cells still use the complete model
-    assert set(model.route(test.X)) == {"+".join(train.schema.family_names)}
+    # complete cells still use the model of every feature
+    assert set(model.route(test.X)) == {39}
 
 
-def test_subset_models_are_checked_on_load(deployed, tmp_path):
+def test_members_are_checked_on_load(deployed, tmp_path):
     import shutil
 
     folder = tmp_path / "copy"
     shutil.copytree(deployed, folder)
     sidecar = json.loads((folder / "model.json").read_text())
-    assert [e["folder"] for e in sidecar["family_subsets"]] == [
-        "subsets/1",
-        "subsets/2",
-        "subsets/3",
-    ]
-    inner = folder / "subsets" / "2" / "model.json"
+    assert [e["folder"] for e in sidecar["members"]] == [f"members/{k}" for k in range(4)]
+    inner = folder / "members" / "2" / "member.json"
     swapped = json.loads(inner.read_text())
-    swapped["temperature"] = 1.0  # an edited (or swapped) subset model
+    swapped["temperature"] = 1.0  # an edited (or swapped) member
     inner.write_text(json.dumps(swapped))
     with pytest.raises(ModelFileError, match=r"does not match model\.json"):
         load_model(folder)
-    shutil.rmtree(folder / "subsets" / "3")
+    shutil.rmtree(folder / "members" / "3")
     with pytest.raises(ModelFileError, match=r"missing|does not match"):
         load_model(folder)
 
@@ -146,9 +160,9 @@ def test_predict_command_on_a_table_without_two_protocols(run_cli, deployed, mou
     out = tmp_path / "calls.csv"
     result = run_cli("predict", "-m", deployed, "-f", tmp_path / "ls_only.csv", "-o", out)
     assert result.code == 0, result
-    assert "no columns of families ramp, short_square" in result.err
+    assert "20 of the model's 39 feature columns absent" in result.err
     flat = " ".join(result.out.split())
-    assert "50 cells predicted from families subthreshold, spike_train, long_square" in flat
+    assert "cells predicted by the model of 19 features (expected accuracy" in flat
     calls = pd.read_csv(out)
     assert set(calls["families_used"]) == {"+".join(LONG_SQUARE)}
     summary = json.loads((tmp_path / "calls.csv.summary.json").read_text())
@@ -169,6 +183,7 @@ def test_partial_protocol_table_is_deterministic_and_paired():
     assert [e["name"] for e in table] == ["+".join(s) for s in data.schema.protocol_subsets()[1:]]
     for entry in table:
         assert set(entry) >= {"imputed", "deployed", "subset", "deployed_minus_imputed"}
+        assert 0.5 < entry["deployed_assigned"] <= 1.0
         assert entry["deployed"]["accuracy"]["n_folds"] == 3
 
 

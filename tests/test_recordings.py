@@ -129,7 +129,8 @@ def test_features_command_then_predict(run_cli, tmp_path):
     )
     r = run_cli("predict", "--model", str(model), "--features", str(out))
     assert r.code == 0, r
-    assert "5 cells predicted from families subthreshold, spike_train, long_square" in r.out
+    # step protocols only: the model of the 19 long-square features predicts every cell
+    assert "5 cells predicted by the model of 19 features" in r.out
 
 
 def test_the_nwb_path_gives_the_same_features_on_the_same_traces(tmp_path):

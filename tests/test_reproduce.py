@@ -38,6 +38,9 @@ TINY = ReproduceConfig(
     transfer_heterogeneous=("joint",),
     partial_protocols_species=("human",),
     partial_protocols_model="logreg",
+    feature_subsets_species=("human",),
+    feature_subsets_model="logreg",
+    feature_subsets_draws=2,
     ttype_species=("human",),
     ttype_models=("logreg",),
 )
@@ -60,6 +63,7 @@ def test_every_stage_and_the_report_are_written(first_run):
         "transfer_strat5x5",
         "holdout",
         "partial_protocols_human",
+        "feature_subsets_human",
         "ttypes_human",
     ]
     assert not any(r.cached for r in first_run.results)
@@ -77,6 +81,7 @@ def test_every_stage_and_the_report_are_written(first_run):
         "without naming the label column",  # the paper's human labels are not invented
         "counts summed over",  # confusion matrices say they add up seeds
         "Cells recorded with fewer protocols",
+        "Cells with only some features",
         "labels revised, the paper&#x27;s hold-out protocol",  # rf on the paper's own split
         "subthreshold + rheo + hero + spike_adaptation",  # the long-square-only row
         "17 t-types in 4 subclasses",  # the t-type stage
@@ -104,6 +109,14 @@ def test_every_stage_and_the_report_are_written(first_run):
     assert only_ls["families"] == ["subthreshold", "rheo", "hero", "spike_adaptation"]
     # without ramp, short square and chirp, imputation costs the plain model: deployed wins
     assert only_ls["deployed"]["macro_f1"]["mean"] > only_ls["imputed"]["macro_f1"]["mean"]
+    subsets = json.loads(
+        (out / "feature_subsets_human" / "results" / "feature_subsets.json").read_text()
+    )
+    assert len(subsets["sets"]) == 2 and subsets["summary"]["n_sets"] == 2
+    for entry in subsets["sets"]:
+        assert 6 <= entry["n_features"] <= 12
+        assert entry["routed"]["mean"] > entry["imputed"]["mean"]
+    assert (out / "feature_subsets_human" / "results" / "feature_subsets.png").exists()
 
 
 def test_unchanged_stages_are_reused(first_run):
@@ -131,6 +144,7 @@ def test_a_changed_configuration_or_code_recomputes(first_run, monkeypatch):
         model_stages=(),
         transfer_protocols=(),
         partial_protocols_species=(),
+        feature_subsets_species=(),
         holdout_models=(),
         ttype_species=(),
     )
@@ -184,6 +198,7 @@ def test_quick_and_full_configurations():
     with pytest.raises(Ephys2TypeError, match="does not run"):
         ModelStage("s", "human", "revised", ("rf",), first_seed=("hgb",))
     assert full.partial_protocols_species == ("mouse", "human")
+    assert full.feature_subsets_species == ("mouse", "human")
     assert full.transfer_protocols == ("strat5x5", "group5x5")
     assert full.transfer_seeds("strat5x5") == 3 and full.transfer_seeds("group5x5") == 1
     assert {s.labels: s.seeds for s in full.model_stages}["aligned4"] == 1

@@ -108,11 +108,12 @@ def test_evaluate_never_crashes(mutation):
 
 @pytest.fixture(scope="module")
 def small_model(tmp_path_factory):
+    from ephys2type.persist.format import save_model
     from ephys2type.persist.train import train_model
 
     path = tmp_path_factory.mktemp("model") / "logreg"
     data = load_mouse()
-    train_model(data.subset(data.X.index[::10]), "logreg").save(path)
+    save_model(train_model(data.subset(data.X.index[::10]), "logreg"), path)
     return path
 
 

@@ -31,6 +31,8 @@ _API = {
     "load_species": "ephys2type.data.datasets",
     "load_table": "ephys2type.data.datasets",
     "load_model": "ephys2type.persist.format",
+    "save_model": "ephys2type.persist.format",
+    "CellTypeClassifier": "ephys2type.models.cell_classifier",
     "train_model": "ephys2type.persist.train",
     "read_h5ad_features": "ephys2type.data.h5ad",
     "predict_file": "ephys2type.persist.predict",
@@ -45,7 +47,8 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load lazi
     from .data.qc import apply_qc
     from .data.schema import FeatureSchema, get_schema
     from .errors import Ephys2TypeError, Ephys2TypeWarning
-    from .persist.format import load_model
+    from .models.cell_classifier import CellTypeClassifier
+    from .persist.format import load_model, save_model
     from .persist.predict import predict_file, write_predictions
     from .persist.train import train_model
 
@@ -63,6 +66,7 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "CellTypeClassifier",
     "Ephys2TypeError",
     "Ephys2TypeWarning",
     "FeatureSchema",
@@ -77,6 +81,7 @@ __all__ = [
     "load_table",
     "predict_file",
     "read_h5ad_features",
+    "save_model",
     "to_aligned",
     "train_model",
     "write_predictions",

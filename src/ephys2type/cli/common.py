@@ -123,7 +123,14 @@ TableLabelsOpt = Annotated[
 SchemaOpt = Annotated[
     str, typer.Option(help="Schema of --table: mouse, human, aligned, or a TOML/JSON file.")
 ]
-IdColumnOpt = Annotated[str, typer.Option(help="Cell id column of --table files.")]
+IdColumnOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Cell id column of --table files (default: found as `predict` finds it: "
+        "cell_id, specimen_id, cell_specimen_id, ID, cell_name or sample_id, else the one "
+        "column of unique text ids)."
+    ),
+]
 LabelColumnOpt = Annotated[str, typer.Option(help="Label column of --table-labels.")]
 DonorColumnOpt = Annotated[
     str | None, typer.Option(help="Donor column of --table-labels (for group5x5).")
@@ -147,7 +154,7 @@ def load_data_for_command(
     table: Path | None,
     table_labels: Path | None,
     schema: str,
-    id_column: str,
+    id_column: str | None,
     label_column: str,
     donor_column: str | None,
 ) -> tuple[PatchSeqData, str]:

@@ -236,7 +236,14 @@ def check(
     schema: Annotated[
         str, typer.Option(help="Schema: mouse, human, aligned, or a TOML/JSON file.")
     ] = "mouse",
-    id_column: Annotated[str, typer.Option(help="Cell id column in both files.")] = "cell_id",
+    id_column: Annotated[
+        str | None,
+        typer.Option(
+            help="Cell id column in both files (default: found as `predict` finds it: "
+            "cell_id, specimen_id, cell_specimen_id, ID, cell_name or sample_id, else the "
+            "one column of unique text ids)."
+        ),
+    ] = None,
     label_column: Annotated[
         str, typer.Option(help="Label column in the labels file.")
     ] = "subclass",
@@ -304,7 +311,9 @@ def check(
     if data.y is not None:
         out.print("classes: " + ", ".join(f"{k} {v}" for k, v in data.class_counts().items()))
     if write_aligned is not None:
-        atomic_write_text(write_aligned, aligned.X.to_csv(index_label=id_column), overwrite=force)
+        atomic_write_text(
+            write_aligned, aligned.X.to_csv(index_label=data.id_column), overwrite=force
+        )
         out.print(
             f"wrote {aligned.X.shape[1]} aligned features for {len(aligned)} cells to "
             f"{write_aligned}"

@@ -57,7 +57,7 @@ def evaluate(
     table: TableOpt = None,
     table_labels: TableLabelsOpt = None,
     schema: SchemaOpt = "mouse",
-    id_column: IdColumnOpt = "cell_id",
+    id_column: IdColumnOpt = None,
     label_column: LabelColumnOpt = "subclass",
     donor_column: DonorColumnOpt = None,
     plan_file: Annotated[
@@ -108,18 +108,24 @@ def evaluate(
     from ephys2type.evaluation.runner import run_evaluation
     from ephys2type.evaluation.splits import PROTOCOLS, SplitPlan, make_plan
     from ephys2type.evaluation.writers import write_evaluation
-    from ephys2type.models.registry import get_model, model_names
+    from ephys2type.models.cell_classifier import deployed, resolve_model
+    from ephys2type.models.registry import DEPLOYED, get_model, model_names
 
     out_console = console()
     if list_models:
         for name in model_names():
             out_console.print(f"{name:16s} {get_model(name).description}")
+        out_console.print(
+            f"and each savable model as it ships ({', '.join(model_names(savable=True))}) "
+            f"as <name>{DEPLOYED}: routed by the features each cell has, calibrated, with "
+            "prediction sets, cells without evidence unassigned (what `train` saves)"
+        )
         return
     names = model or ["rf"]
-    specs = [get_model(n) for n in names]  # unknown names fail before any work
+    specs = [resolve_model(n) for n in names]  # unknown names fail before any work
     seeds, folds, epochs = shrink(seeds, folds, None)
     if epochs is not None:
-        specs = [s.with_params(max_epochs=epochs) if s.kind == "bilstm" else s for s in specs]
+        specs = [_fewer_epochs(s, epochs, deployed, get_model) for s in specs]
     check_choice(protocol, list(PROTOCOLS), "--protocol")
     data, origin = load_data_for_command(
         species=species,
@@ -304,3 +310,14 @@ def spca(
             f"{len(result.plan.seeds)} seed(s), sPCA refitted in each fold)"
         )
     out_console.print(f"{result.components.shape[1]} components; results: {out_dir}")
+
+
+def _fewer_epochs(spec, epochs: int, deployed, get_model):
+    """A BiLSTM (or a deployed BiLSTM) with at most ``epochs`` epochs (smoke runs)."""
+    if spec.kind == "bilstm":
+        return spec.with_params(max_epochs=epochs)
+    if spec.kind == "deployed":
+        base = get_model(spec.params["model"])
+        if base.kind == "bilstm":
+            return deployed(base.with_params(max_epochs=epochs))
+    return spec

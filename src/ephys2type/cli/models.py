@@ -47,7 +47,7 @@ def train(
     table: TableOpt = None,
     table_labels: TableLabelsOpt = None,
     schema: SchemaOpt = "mouse",
-    id_column: IdColumnOpt = "cell_id",
+    id_column: IdColumnOpt = None,
     label_column: LabelColumnOpt = "subclass",
     donor_column: DonorColumnOpt = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
@@ -67,22 +67,26 @@ def train(
 
     The data options are those of `evaluate`: the bundled data of --species (QC profile
     'default'), or your own --table and --table-labels (QC profile 'none' unless --profile
-    says otherwise; --labels maps the labels through a built-in scheme). The folder holds
-    model.json (schema, classes, preprocessing, calibration, provenance) and the weights:
-    model.pt (a torch state_dict) or model.skops (tree/linear models); loading it never runs
-    code. With --family-subsets (default), subsets/ holds one such model per family subset
-    (mouse: 3, human: 7), so training takes that many times longer.
+    says otherwise; --labels maps the labels through a built-in scheme). What is saved is
+    what `evaluate --model <model>-deployed` scores: a fifth of the cells (stratified) is
+    kept apart to calibrate the probabilities, the prediction sets and each feature set's
+    expected accuracy; with --family-subsets (default) the model is also trained on each
+    family subset a lab plausibly has (mouse: 3, human: 7), and the training cells are kept
+    in the folder so that a feature set no saved model fits gets its own model on demand.
+    The folder holds model.json (schema, classes, calibration, provenance), one folder per
+    feature-set model with its weights (model.pt, a torch state_dict, or model.skops), and
+    training_cells.csv; loading it never runs code.
 
-    With two-level labels (--labels ttype) a fifth of the cells (stratified) is kept apart to
-    calibrate class-conditional prediction sets at the subclass and t-type levels; `predict`
-    then gives, per cell and level, the call (made top-down), its probability and the set,
-    and calls a cell at the subclass only when its t-type set is large.
+    With two-level labels (--labels ttype) the prediction sets are calibrated at the subclass
+    and t-type levels; `predict` then calls each cell at the t-type when its set is small,
+    else at the subclass.
 
     Example: ephys2type train --species human --model bilstm-smote --out my-model
 
     Example: ephys2type train --species mouse --labels ttype --model rf --out ttype-model
     """
     from ephys2type.models.registry import get_model
+    from ephys2type.persist.format import save_model
     from ephys2type.persist.train import train_model
 
     get_model(model)  # an unknown name fails before any work
@@ -115,17 +119,20 @@ def train(
         confidence=confidence,
         max_set_size=max_set_size,
     )
-    trained.save(out, overwrite=force)
+    save_model(trained, out, overwrite=force)
     levels = ""
-    if trained.levels is not None:
+    if trained.parent_of is not None:
         levels = (
-            f"; prediction sets at {trained.levels.confidence:.0%} at the "
-            f"{' and '.join(trained.levels.names)} levels, calibrated on "
-            f"{trained.info['n_calibration_cells']} cells kept apart"
+            f"; prediction sets at {trained.confidence:.0%} at the "
+            f"{' and '.join(trained.level_names)} levels"
         )
+    full = trained.members_[0]
+    low, high = full.interval()
     out_console.print(
-        f"saved {trained!r} to {out} (probability temperature {trained.temperature:.3f}; "
-        f"{len(trained.subsets)} family-subset models{levels})"
+        f"saved {len(trained.members_)} feature-set models ({len(full.features)} features "
+        f"down to {len(trained.members_[-1].features)}) to {out}; calibrated on "
+        f"{trained.info_['n_calibration_cells']} cells kept apart{levels}; expected accuracy "
+        f"with every feature {full.expected_accuracy:.1%} [{low:.1%}, {high:.1%}]"
     )
 
 
@@ -176,14 +183,19 @@ def predict(
 
     An AnnData .h5ad file gives its features in .X (var_names as feature names) or in the
     .obsm data frame named by --obsm, and its obs_names as cell ids. Columns are checked
-    against the model's schema (missing columns are listed; extra columns are ignored with a
-    warning; empty cells are imputed with the training medians; text or infinite values are
-    refused with their row and column). Each cell gets its predicted
-    class, calibrated probabilities, the feature families with the most attention (BiLSTM),
-    a flag when it lies outside the training distribution, and the training QC rule it fails.
-    The batch as a whole is compared with the training cells (per-feature median shift, share
-    of flagged cells): one warning names the most shifted features when it differs, and
-    with --out a summary is written to <out>.summary.json.
+    against the model's schema (a table of another schema's features, a column in another
+    unit, text or infinite values are errors; extra columns are ignored with a warning;
+    absent columns are fine). Each cell is predicted by a model trained on the features it
+    has (fitted on demand, and cached, for a feature set no saved model fits) and gets its
+    class, calibrated probabilities, prediction set, the expected accuracy of its feature
+    set, the feature families with the most attention (BiLSTM), a flag when it lies outside
+    the training distribution, and the training QC rule it fails. A cell the evidence does
+    not support is 'unassigned', with its reason: no features, an implausible value, no
+    essential family, a feature set whose expected accuracy is below the model's floor, a
+    cell unlike every training cell, or a large prediction set. The batch as a whole is
+    compared with the training cells (per-feature median shift, share of flagged cells):
+    one warning names the most shifted features when it differs, and with --out a summary
+    is written to <out>.summary.json.
 
     Example: ephys2type predict --model my-model --features cells.csv --out predictions.csv
 
@@ -211,58 +223,69 @@ def predict(
         write_predictions(preds, out, features=features, cells=cells, overwrite=force)
         atomic_write_text(summary_path, dumps_json(batch.to_dict()), overwrite=force)
     out_console = console()
-    if trained.levels is None:
-        counts = preds["predicted"].value_counts().reindex(trained.classes, fill_value=0)
-    else:  # dozens of t-types: count the level above
-        counts = preds[trained.levels.names[0]].value_counts().sort_index()
-    flagged = int((preds["qc_flag"] != "").sum())
+    _print_predictions(out_console, trained, preds, batch)
+    if out is not None:
+        out_console.print(f"predictions written to {out}; batch summary: {summary_path}")
+
+
+def _print_predictions(out_console, trained, preds, batch) -> None:
+    """The calls, why cells were left unassigned, and the first rows."""
+    import pandas as pd
+
+    from ephys2type.models.cell_classifier import ABSTAIN
+
+    called = preds["predicted"] != ABSTAIN
+    counts = preds.loc[called, "predicted"].value_counts().sort_index()
     out_console.print(
         f"{len(preds)} cells: "
         + ", ".join(f"{c} {n}" for c, n in counts.items())
+        + f"; {int((~called).sum())} {ABSTAIN}"
         + f"; {int(preds['out_of_distribution'].sum())} outside the training distribution "
         f"({batch.expected_out_of_distribution:.1f} expected)"
-        + f"; {flagged} failing a training QC rule"
+        + f"; {int((preds['qc_flag'] != '').sum())} failing a training QC rule"
     )
-    for families, n in preds["families_used"].value_counts().items():
-        out_console.print(f"{n} cells predicted from families {families.replace('+', ', ')}")
-    if trained.levels is not None:
-        up, fine = trained.levels.names
+    for kind, n in batch.unassigned_reasons.items():
+        out_console.print(f"{n} cells {ABSTAIN}: {kind}")
+    used = preds.loc[called].groupby(["model_features", "expected_accuracy"]).size()
+    for (n_features, accuracy), n in used.sort_index(ascending=False).items():
+        out_console.print(
+            f"{n} cells predicted by the model of {n_features} features "
+            f"(expected accuracy {accuracy:.0%})"
+        )
+    if trained.parent_of is not None:
+        up, fine = trained.level_names
         level_counts = preds["call_level"].value_counts()
         out_console.print(
-            f"prediction sets at {trained.levels.confidence:.0%}: "
+            f"prediction sets at {trained.confidence:.0%}: "
             f"{level_counts.get(fine, 0)} cells called at the {fine} (set of at most "
-            f"{trained.levels.max_set_size}), {level_counts.get(up, 0)} at the {up} only, "
-            f"{level_counts.get('none', 0)} not called (more than one {up} in the set)"
+            f"{trained.max_set_size}), {level_counts.get(up, 0)} at the {up} only"
         )
+    info = getattr(trained, "info_", {})
     table = Table(
-        title=f"predictions ({trained.info.get('model')}, trained on "
-        f"{trained.info.get('n_cells')} {trained.info.get('species')} cells)",
+        title=f"predictions ({info.get('model')}, trained on "
+        f"{info.get('n_cells')} {info.get('species')} cells)",
         title_justify="left",
     )
     shown = preds.head(20)
     table.add_column(str(preds.index.name or "cell"))
-    for col in (
-        "predicted",
-        "probability",
-        "call",
-        "call_level",
-        "top_families",
-        "out_of_distribution",
-        "qc_flag",
-    ):
-        if col in shown.columns:
-            table.add_column(col)
+    columns = ["predicted", "probability", "expected_accuracy", "reason"]
+    if "top_families" in shown.columns:
+        columns.insert(2, "top_families")
+    columns.insert(columns.index("reason"), "out_of_distribution")
+    columns.append("qc_flag")
+    for col in columns:
+        table.add_column(col)
     for cell, row in shown.iterrows():
-        values = [str(cell), row["predicted"], f"{row['probability']:.2f}"]
-        if "call" in shown.columns:
-            values += [row["call"], row["call_level"]]
-        if "top_families" in shown.columns:
-            values.append(row["top_families"])
-        values.append("yes" if row["out_of_distribution"] else "")
-        values.append(row["qc_flag"])
+        values = [str(cell)]
+        for col in columns:
+            value = row[col]
+            if col in ("probability", "expected_accuracy"):
+                values.append("" if pd.isna(value) else f"{value:.2f}")
+            elif col == "out_of_distribution":
+                values.append("yes" if value else "")
+            else:
+                values.append(str(value))
         table.add_row(*values)
     out_console.print(table)
     if len(preds) > len(shown):
         out_console.print(f"... {len(preds) - len(shown)} more; use --out to write them all")
-    if out is not None:
-        out_console.print(f"predictions written to {out}; batch summary: {summary_path}")

@@ -24,9 +24,12 @@ from ephys2type.data.labels import AS_IS, get_scheme
 from ephys2type.data.qc import apply_qc, excluded_subclasses, non_feature_columns
 from ephys2type.data.schema import FeatureSchema, get_schema
 from ephys2type.data.tables import (
+    H5AD_ID_COLUMN,
     check_columns,
     check_units,
     collapse_duplicate_rows,
+    detect_id_column,
+    find_id_column,
     index_by_id,
     read_csv_text,
     read_feature_table,
@@ -110,7 +113,7 @@ def load_table(
     schema: str | Path | FeatureSchema = "mouse",
     *,
     species: str | None = None,
-    id_column: str = "cell_id",
+    id_column: str | None = None,
     label_column: str = "subclass",
     donor_column: str | None = None,
     label_scheme: str = AS_IS,
@@ -120,17 +123,21 @@ def load_table(
     """Load a user's own IPFX feature table (and optional labels) like the bundled data.
 
     ``features`` is a CSV with one row per cell, an ``id_column`` and every column of
-    ``schema`` (extra columns are ignored with a warning). ``labels`` is a CSV with the same
+    ``schema`` (extra columns are ignored with a warning). ``id_column=None`` finds it as
+    ``predict`` does (``cell_id``, ``specimen_id``, ..., else the one column of unique text
+    ids); the labels use the same column name. ``labels`` is a CSV with the same
     ids, the ``label_column`` and optionally a donor column; other columns become metadata.
     With ``label_scheme="as_is"`` labels are used as written; a built-in scheme (e.g.
     ``mouse5``) maps them, given ``species``.
     """
     schema = get_schema(schema)
     species = species or schema.species
+    if id_column is None:
+        id_column = find_id_column(features, schema)
     X = read_feature_table(features, schema, id_column=id_column)
     meta = pd.DataFrame(index=X.index)
     if labels is not None:
-        lab = _read_labels(labels, id_column, X.index, required=[label_column])
+        lab = _read_labels(labels, id_column, X.index, required=[label_column], schema=schema)
         meta = lab.reindex(X.index)
         meta["label"] = meta[label_column]
         if label_scheme != AS_IS:
@@ -173,9 +180,17 @@ def _finish(
 
 
 def _read_labels(
-    path: str | Path, id_column: str, feature_ids: pd.Index, *, required: list[str]
+    path: str | Path,
+    id_column: str,
+    feature_ids: pd.Index,
+    *,
+    required: list[str],
+    schema: FeatureSchema | None = None,
 ) -> pd.DataFrame:
     raw = read_csv_text(path, what="label table")
+    if id_column not in raw.columns and schema is not None and id_column == H5AD_ID_COLUMN:
+        # an .h5ad file's ids are its obs_names; the labels name their own id column
+        id_column = detect_id_column(raw, schema, path=path)
     for col in [id_column, *required]:
         if col not in raw.columns:
             shown = ", ".join(list(raw.columns)[:8])

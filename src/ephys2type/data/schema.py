@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import tomllib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -211,6 +211,26 @@ class FeatureSchema:
             families=kept,
             species=self.species,
             description=f"{self.description} (families: {', '.join(f.name for f in kept)})",
+        )
+
+    def select(self, columns: Sequence[str]) -> FeatureSchema:
+        """The schema with only ``columns`` (kept in schema order; families left with none
+        are dropped), for a model of the features a cell really has."""
+        wanted = set(columns)
+        for name in wanted:
+            self.family_of(name)  # unknown columns raise
+        if wanted == set(self.columns):
+            return self
+        kept = []
+        for fam in self.families:
+            features = tuple(f for f in fam.features if f.name in wanted)
+            if features:
+                kept.append(replace(fam, features=features))
+        return FeatureSchema(
+            name=f"{self.name}[{len(wanted)} features]",
+            families=tuple(kept),
+            species=self.species,
+            description=f"{self.description} ({len(wanted)} of {len(self.columns)} features)",
         )
 
     def to_dict(self) -> dict[str, Any]:

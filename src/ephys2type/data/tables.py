@@ -251,6 +251,16 @@ def detect_id_column(
     )
 
 
+def find_id_column(path: str | Path, schema: FeatureSchema, *, preferred: str | None = None) -> str:
+    """The id column of a features CSV, found as ``predict`` finds it
+    (:func:`detect_id_column`); the ``.obs_names`` of an ``.h5ad`` file."""
+    if is_h5ad(path):
+        return H5AD_ID_COLUMN
+    return detect_id_column(
+        read_csv_text(path, what="feature table"), schema, preferred=preferred, path=path
+    )
+
+
 def read_feature_table(
     path: str | Path,
     schema: FeatureSchema,
@@ -295,6 +305,7 @@ def read_feature_table(
                 stacklevel=2,
             )
         raw = mapping.rename(raw)
+    check_schema_match(raw.columns, schema, path=path)
     if id_column is None:
         id_column = detect_id_column(raw, schema, preferred=preferred_id_column, path=path)
     index = index_by_id(raw, id_column, path=path).index  # id column present, no blanks/dupes
@@ -331,3 +342,117 @@ def collapse_duplicate_rows(frame: pd.DataFrame, id_column: str) -> tuple[pd.Dat
     out = frame.loc[~exact.to_numpy()].copy()
     out[id_column] = ids[~exact.to_numpy()]
     return out, collapsed
+
+
+def other_schema_match(columns: Sequence[str], schema: FeatureSchema) -> tuple[str, int] | None:
+    """A built-in schema whose feature names match more of ``columns`` than ``schema``
+    does (its name and how many match), or None: a table of another schema's features."""
+    from ephys2type.data.schema import BUILTIN_SCHEMAS, get_schema
+
+    given = set(map(str, columns))
+    own = len(given & set(schema.columns))
+    best = None
+    for name in BUILTIN_SCHEMAS:
+        other = get_schema(name)
+        if set(other.columns) == set(schema.columns):
+            continue
+        n = len(given & set(other.columns))
+        if n > own and (best is None or n > best[1]):
+            best = (name, n)
+    return best
+
+
+def check_schema_match(columns: Sequence[str], schema: FeatureSchema, *, path: str | Path) -> None:
+    """Refuse a table whose columns are another built-in schema's, naming it."""
+    found = other_schema_match(columns, schema)
+    if found is None:
+        return
+    name, n = found
+    own = len(set(map(str, columns)) & set(schema.columns))
+    raise TableError(
+        f"{path}: {n} columns are features of the built-in {name!r} schema and only {own} "
+        f"of this model's schema {schema.name!r} ({schema.species}); use a model trained on "
+        f"the {name} schema, or compute the features with --schema {schema.species} "
+        f"(ephys2type features --schema {schema.species})"
+    )
+
+
+def as_feature_frame(
+    features,
+    schema: FeatureSchema,
+    *,
+    id_column: str | None = None,
+    preferred_id_column: str | None = None,
+    what: str = "features",
+) -> pd.DataFrame:
+    """Cells given to a model, as a float DataFrame in schema order indexed by cell id.
+
+    ``features`` is a DataFrame with (some of) the schema's columns, a 2-D array with all of
+    them in schema order, or an AnnData object (its ``.to_df()``). The id column is
+    ``id_column``, else one found as :func:`detect_id_column` finds it (none: the index).
+    Absent schema columns become NaN (one warning); extra columns are ignored (one warning);
+    text, infinite or huge values, duplicate ids, an empty table, or a table of another
+    schema's features are errors.
+    """
+    if hasattr(features, "to_df") and hasattr(features, "obs_names"):
+        features = features.to_df()  # an AnnData object: obs_names x var_names
+    if isinstance(features, np.ndarray) or (
+        not isinstance(features, pd.DataFrame) and hasattr(features, "__array__")
+    ):
+        array = np.asarray(features)
+        if array.ndim != 2 or array.shape[1] != len(schema.columns):
+            raise TableError(
+                f"{what}: expected an array of shape (cells, {len(schema.columns)}) "
+                f"with the columns of feature_names_in_, got {array.shape}"
+            )
+        features = pd.DataFrame(array, columns=schema.columns)
+    if not isinstance(features, pd.DataFrame):
+        raise TableError(f"{what} must be a pandas DataFrame or a 2-D array (rows: cells)")
+    if features.empty:
+        raise TableError(f"{what} table is empty")
+    features = features.rename(columns=str)
+    check_schema_match(features.columns, schema, path=what)
+    missing = [c for c in schema.columns if c not in features.columns]
+    if len(missing) == len(schema.columns):
+        raise TableError(
+            f"{what}: none of the model's {len(missing)} feature columns "
+            f"({', '.join(missing[:4])}, ...) is in the table"
+        )
+    if missing:
+        warnings.warn(
+            f"{what}: {len(missing)} of the model's {len(schema.columns)} feature columns "
+            f"absent, each cell is predicted from the features it has: {_shown(missing)}",
+            Ephys2TypeWarning,
+            stacklevel=3,
+        )
+        features = features.assign(**{c: np.nan for c in missing})
+    extra = [c for c in features.columns if c not in schema.columns]
+    if id_column is None and extra:
+        try:
+            id_column = detect_id_column(
+                features[extra], schema, preferred=preferred_id_column, path=what
+            )
+        except TableError:
+            id_column = None
+    if id_column is not None:
+        if id_column not in features.columns:
+            raise TableError(f"{what}: no id column {id_column!r}")
+        features = features.set_index(id_column)
+        extra = [c for c in extra if c != id_column]
+    if extra:
+        warnings.warn(
+            f"ignoring {len(extra)} column(s) the model does not use: {_shown(extra)}",
+            Ephys2TypeWarning,
+            stacklevel=3,
+        )
+    if not features.index.is_unique:
+        dup = features.index[features.index.duplicated()][0]
+        raise TableError(f"{what}: duplicate cell id {dup!r}")
+    X = to_numeric(
+        features,
+        schema.columns,
+        path=what,
+        locate=lambda pos: f"row {features.index[pos]!r}",
+    )
+    X.index = features.index
+    return X

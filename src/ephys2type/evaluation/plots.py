@@ -348,3 +348,32 @@ def plot_selective(curve: pd.DataFrame, table: pd.DataFrame | None = None) -> Fi
         ax.invert_xaxis()
         ax.legend(fontsize=7, frameon=False)
     return fig
+
+
+def plot_feature_subsets(table: list[dict], *, title: str | None = None) -> Figure:
+    """Left: per feature set, the routed model's accuracy against the model trained on
+    exactly those features (and the complete model imputing the rest); right: each set's
+    expected accuracy (told to the lab) against the accuracy its test cells got."""
+    fig = Figure(figsize=(9.0, 4.0), layout="constrained")
+    left, right = fig.subplots(1, 2)
+    subset = np.array([100 * e["subset"]["mean"] for e in table])
+    for arm, colour, marker in (("routed", "#4C72B0", "o"), ("imputed", "#8C8C8C", "x")):
+        values = np.array([100 * e[arm]["mean"] for e in table])
+        left.scatter(subset, values, color=colour, marker=marker, label=arm, s=22)
+    lo = min(subset.min(), min(100 * e["imputed"]["mean"] for e in table)) - 3
+    left.plot([lo, 100], [lo, 100], color="black", lw=0.8, ls="--")
+    left.set_xlabel("trained on exactly the set's features: accuracy (%)")
+    left.set_ylabel("accuracy (%)")
+    left.legend(fontsize=7, loc="upper left")
+    expected = np.array([100 * e["expected_accuracy"] for e in table])
+    realized = np.array([100 * e["routed"]["mean"] for e in table])
+    sizes = np.array([e["n_features"] for e in table])
+    points = right.scatter(expected, realized, c=sizes, cmap="viridis", s=22)
+    fig.colorbar(points, ax=right, label="features in the set")
+    low = min(expected.min(), realized.min()) - 3
+    right.plot([low, 100], [low, 100], color="black", lw=0.8, ls="--")
+    right.set_xlabel("expected accuracy told to the lab (%)")
+    right.set_ylabel("accuracy of the test cells (%)")
+    if title:
+        fig.suptitle(title, fontsize=9)
+    return fig

@@ -6,14 +6,15 @@ scored on identical folds:
 
 - ``imputed``: the model trained on every family, the absent ones imputed with training
   medians (what a plain model does with such cells);
-- ``deployed``: what ``ephys2type train`` saves and ``predict`` runs, a
-  :class:`~ephys2type.models.protocols.ProtocolSubsetClassifier` that sends each cell to the
-  model of the largest family subset it has;
+- ``deployed``: what ``ephys2type train`` saves and ``predict`` runs, the
+  :class:`~ephys2type.models.cell_classifier.CellTypeClassifier` that sends each cell to
+  the model of the features it has and leaves it unassigned without evidence (an
+  unassigned cell counts as wrong; ``assigned`` says how many were called);
 - ``subset``: the model trained on exactly the subset's families (the reference).
 
-One :class:`ProtocolSubsetClassifier` is fitted per fold and serves all three, so the table
-costs one fit per subset and fold. ``deployed`` and ``subset`` differ only for cells that
-lack more than the removed families (they are routed to a smaller subset).
+One :class:`CellTypeClassifier` is fitted per fold and serves all three (its model of every
+feature, and its model of the subset's features), so all three are fitted on the same
+cells and the table costs one fit per subset and fold.
 """
 
 from __future__ import annotations
@@ -28,19 +29,24 @@ import pandas as pd
 
 from ephys2type.data.container import PatchSeqData
 from ephys2type.evaluation.results import Evaluation
-from ephys2type.evaluation.runner import class_probabilities, fold_seed
+from ephys2type.evaluation.runner import calls, fold_seed
 from ephys2type.evaluation.splits import SplitPlan
 from ephys2type.evaluation.stats import fold_scores, paired_test, summarize
-from ephys2type.models.protocols import ProtocolSubsetClassifier, subset_label
+from ephys2type.models.cell_classifier import CellTypeClassifier
 from ephys2type.models.registry import ModelSpec
 
 #: The three models scored on each subset, in table order.
 ARMS = ("imputed", "deployed", "subset")
 ARM_TITLES = {
     "imputed": "trained on all families, absent ones imputed",
-    "deployed": "deployed: per-subset models, routed per cell",
+    "deployed": "deployed: the model of each cell's features, unassigned without evidence",
     "subset": "trained on exactly these families",
 }
+
+
+def subset_label(families: Sequence[str]) -> str:
+    """``subthreshold+spike_train+long_square``: how a family subset is named in results."""
+    return "+".join(families)
 
 
 @dataclass
@@ -68,8 +74,9 @@ class PartialProtocols:
         )
 
     def table(self) -> list[dict[str, Any]]:
-        """Per subset: each arm's accuracy and macro-F1 (mean, SD, CI) and the paired
-        differences deployed - imputed and deployed - subset (macro-F1)."""
+        """Per subset: each arm's accuracy and macro-F1 (mean, SD, CI), the share of cells
+        the deployed model called, and the paired differences deployed - imputed and
+        deployed - subset (macro-F1)."""
         out = []
         for subset in self.subsets:
             label = subset_label(subset)
@@ -85,6 +92,12 @@ class PartialProtocols:
                 entry[arm] = {
                     m: summarize(scores(arm, m), n_train, n_test) for m in ("accuracy", "macro_f1")
                 }
+            deployed = rows[rows["arm"] == "deployed"]
+            entry["deployed_assigned"] = (
+                float(deployed["assigned"].fillna(1.0).mean())
+                if "assigned" in deployed.columns
+                else 1.0
+            )
             for other in ("imputed", "subset"):
                 entry[f"deployed_minus_{other}"] = paired_test(
                     scores("deployed", "macro_f1"), scores(other, "macro_f1"), n_train, n_test
@@ -150,16 +163,20 @@ def _fold(data: PatchSeqData, model: str | ModelSpec, fold, subsets, single_thre
 def _score_fold(data: PatchSeqData, model: str | ModelSpec, fold, subsets, *, one_job: bool):
     classes = data.classes
     X, y = data.X, data.y.to_numpy()
-    clf = ProtocolSubsetClassifier(
+    clf = CellTypeClassifier(
         model=model,
         schema=data.schema,
-        subsets=subsets,
         random_state=fold_seed(fold.seed, fold.fold),
         n_jobs=1 if one_job else None,
     )
     t0 = time.perf_counter()
     clf.fit(X.iloc[fold.train], y[fold.train])
+    members = {frozenset(m.features): m for m in clf.members_}
     X_test, y_test = X.iloc[fold.test], y[fold.test]
+    for subset in subsets:  # a subset that is no protocol subset: its model, fitted now
+        kept = data.schema.restrict(subset).columns
+        if frozenset(kept) not in members:
+            members[frozenset(kept)] = clf.fit_member(kept)
     fit_seconds = time.perf_counter() - t0
     rows, frames = [], []
     for subset in subsets:
@@ -167,16 +184,15 @@ def _score_fold(data: PatchSeqData, model: str | ModelSpec, fold, subsets, *, on
         kept = data.schema.restrict(subset).columns
         blanked = X_test.copy()
         blanked[[c for c in data.schema.columns if c not in kept]] = np.nan
-        k = clf.subsets_.index(tuple(subset))
         t1 = time.perf_counter()
         probas = {
-            "imputed": class_probabilities(clf.estimators_[0], blanked, classes),
-            "deployed": class_probabilities(clf, blanked, classes),
-            "subset": class_probabilities(clf.estimators_[k], blanked[kept], classes),
+            "imputed": clf.members_[0].probabilities(blanked, classes),
+            "deployed": clf.predict_proba(blanked),
+            "subset": members[frozenset(kept)].probabilities(blanked, classes),
         }
         predict_seconds = (time.perf_counter() - t1) / len(probas)
         for arm, proba in probas.items():
-            predicted = np.asarray(classes)[proba.argmax(axis=1)]
+            predicted = calls(proba, classes)
             base = {"subset": label, "arm": arm, "seed": fold.seed, "fold": fold.fold}
             rows.append(
                 {

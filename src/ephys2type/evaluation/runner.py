@@ -19,8 +19,10 @@ from ephys2type.data.container import PatchSeqData
 from ephys2type.evaluation.results import Evaluation
 from ephys2type.evaluation.splits import SplitPlan
 from ephys2type.evaluation.stats import fold_scores
+from ephys2type.models.cell_classifier import ABSTAIN, resolve_model
+from ephys2type.models.cell_classifier import class_probabilities as ordered_probabilities
 from ephys2type.models.inspection import explain
-from ephys2type.models.registry import ModelSpec, get_model
+from ephys2type.models.registry import ModelSpec
 
 Progress = Callable[[str], None]
 
@@ -59,7 +61,7 @@ def run_evaluation(
     results are identical to a serial run.
     """
     plan.check_matches(data)
-    specs = [get_model(m) if isinstance(m, str) else m for m in models]
+    specs = [resolve_model(m) if isinstance(m, str) else m for m in models]
     tasks = [(spec, fold) for spec in specs for fold in plan.folds]
     wanted = {s.name for s in specs} if importance is True else set(importance or ())
 
@@ -138,7 +140,7 @@ def _fold(spec: ModelSpec, data: PatchSeqData, fold, importance: bool, repeats: 
     X_test, y_test = X.iloc[fold.test], y[fold.test]
     proba = class_probabilities(estimator, X_test, classes)
     t2 = time.perf_counter()
-    predicted = np.asarray(classes)[proba.argmax(axis=1)]
+    predicted = calls(proba, classes)
     row = {
         "model": spec.name,
         "seed": fold.seed,
@@ -173,9 +175,7 @@ def _fold(spec: ModelSpec, data: PatchSeqData, fold, importance: bool, repeats: 
             for _ in range(repeats):
                 shuffled = X_test.copy()
                 shuffled[fam.columns] = X_test[fam.columns].to_numpy()[rng.permutation(len(X_test))]
-                pred = np.asarray(classes)[
-                    class_probabilities(estimator, shuffled, classes).argmax(axis=1)
-                ]
+                pred = calls(class_probabilities(estimator, shuffled, classes), classes)
                 drops.append(base - fold_scores(y_test, pred, classes)["macro_f1"])
             imp.append(
                 {
@@ -190,10 +190,15 @@ def _fold(spec: ModelSpec, data: PatchSeqData, fold, importance: bool, repeats: 
 
 
 def class_probabilities(estimator, X: pd.DataFrame, classes: Sequence[str]) -> np.ndarray:
-    """predict_proba with columns in ``classes`` order (zeros for classes the model lacks)."""
-    proba = estimator.predict_proba(X)
-    return (
-        pd.DataFrame(proba, columns=list(estimator.classes_))
-        .reindex(columns=list(classes), fill_value=0.0)
-        .to_numpy()
-    )
+    """predict_proba with columns in ``classes`` order (zeros for classes the model lacks;
+    NaN rows for cells the model leaves unassigned)."""
+    return ordered_probabilities(estimator, X, classes)
+
+
+def calls(proba: np.ndarray, classes: Sequence[str]) -> np.ndarray:
+    """The most probable class of each cell; :data:`ABSTAIN` for a NaN row (a cell the
+    model left unassigned)."""
+    proba = np.asarray(proba, dtype=float)
+    scored = ~np.isnan(proba).any(axis=1)
+    best = np.asarray(classes, dtype=object)[np.nan_to_num(proba).argmax(axis=1)]
+    return np.where(scored, best, ABSTAIN).astype(object)

@@ -29,10 +29,17 @@ CI_METHOD = (
 
 
 def fold_scores(y_true: Sequence, y_pred: Sequence, classes: Sequence[str]) -> dict[str, float]:
-    """Headline and per-class scores of one fold."""
+    """Headline and per-class scores of one fold. A prediction that is no class (a cell left
+    unassigned) counts as wrong; then ``assigned`` (the share of cells called) and
+    ``accuracy_assigned`` (the accuracy of those calls) are added."""
+    called = np.isin(np.asarray(y_pred, dtype=object), np.asarray(list(classes), dtype=object))
     out = {
         "accuracy": accuracy_score(y_true, y_pred),
-        "balanced_accuracy": balanced_accuracy_score(y_true, y_pred),
+        "balanced_accuracy": (
+            balanced_accuracy_score(y_true, y_pred)
+            if called.all()
+            else _macro_recall(np.asarray(y_true, dtype=object), np.asarray(y_pred, dtype=object))
+        ),
         "macro_f1": f1_score(
             y_true, y_pred, labels=list(classes), average="macro", zero_division=0
         ),
@@ -44,7 +51,21 @@ def fold_scores(y_true: Sequence, y_pred: Sequence, classes: Sequence[str]) -> d
         out[f"precision:{cls}"] = pi
         out[f"recall:{cls}"] = ri
         out[f"f1:{cls}"] = fi
+    if not called.all():
+        out["assigned"] = called.mean()
+        truth = np.asarray(y_true, dtype=object)[called]
+        out["accuracy_assigned"] = (
+            float(np.mean(truth == np.asarray(y_pred, dtype=object)[called]))
+            if called.any()
+            else float("nan")
+        )
     return {k: float(v) for k, v in out.items()}
+
+
+def _macro_recall(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Balanced accuracy (mean recall over the classes present) when some predictions are
+    no class at all (cells left unassigned, counted as missed)."""
+    return float(np.mean([np.mean(y_pred[y_true == c] == c) for c in np.unique(y_true)]))
 
 
 def corrected_interval(

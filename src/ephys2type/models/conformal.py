@@ -21,6 +21,8 @@ never disagree, and a cell whose t-type set is large is called at the subclass o
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -88,7 +90,6 @@ class ConformalClassifier(ClassifierMixin, BaseEstimator):
 
     def fit(self, X, y) -> ConformalClassifier:
         """Fit the estimator on the proper training part; calibrate on the rest."""
-        from crepes import ConformalClassifier as Crepes
 
         if not 0 < self.confidence < 1:
             raise ValueError(f"confidence must be between 0 and 1, not {self.confidence}")
@@ -101,16 +102,16 @@ class ConformalClassifier(ClassifierMixin, BaseEstimator):
         self.estimator_ = clone(self.estimator).fit(rows(proper), y[proper])
         self.classes_ = np.asarray(self.estimator_.classes_, dtype=object)
         proba = self.estimator_.predict_proba(rows(calibration))
-        position = {c: k for k, c in enumerate(self.classes_)}
-        truth = np.array([position[c] for c in y[calibration]])
-        alphas = 1.0 - proba[np.arange(len(truth)), truth]  # hinge non-conformity
-        self.crepes_ = Crepes().fit(alphas, bins=truth)
-        self.n_calibration_ = np.bincount(truth, minlength=len(self.classes_))
+        self.scores_ = ConformalScores.calibrate(
+            proba,
+            self.classes_,
+            y[calibration],
+            confidence=self.confidence,
+            parent_of=self.parent_of,
+        )
+        self.n_calibration_ = np.array([len(self.scores_.scores[c]) for c in self.classes_])
         if self.parent_of is not None:
-            self.parents_, top = parent_probabilities(proba, self.classes_, self.parent_of)
-            where = {p: j for j, p in enumerate(self.parents_)}
-            up = np.array([where[self.parent_of[c]] for c in y[calibration]])
-            self.crepes_parent_ = Crepes().fit(1.0 - top[np.arange(len(up)), up], bins=up)
+            self.parents_ = np.asarray(self.scores_.parents, dtype=object)
         return self
 
     def predict_proba(self, X) -> np.ndarray:
@@ -125,26 +126,25 @@ class ConformalClassifier(ClassifierMixin, BaseEstimator):
     ) -> np.ndarray:
         """Boolean matrix cells x ``classes_`` (``level="parent"``: cells x ``parents_``):
         the classes in each cell's prediction set."""
-        check_is_fitted(self, "crepes_")
+        check_is_fitted(self, "scores_")
         return self._sets(self.predict_proba(X), confidence, level)
 
     def _sets(self, proba: np.ndarray, confidence: float | None, level: str) -> np.ndarray:
-        confidence = self.confidence if confidence is None else confidence
-        if level == "class":
-            return sets_from_proba(self.crepes_, proba, confidence, seed=self.random_state)
-        if level != "parent":
+        if level not in ("class", "parent"):
             raise ValueError(f"level must be 'class' or 'parent', not {level!r}")
-        if self.parent_of is None:
+        if level == "parent" and self.parent_of is None:
             raise ValueError("parent-level sets need parent_of")
-        _, top = parent_probabilities(proba, self.classes_, self.parent_of)
-        return sets_from_proba(self.crepes_parent_, top, confidence, seed=self.random_state)
+        scores = self.scores_ if confidence is None else self.scores_.at(confidence)
+        if level == "class":
+            return scores.sets(proba, self.classes_, seed=self.random_state)
+        return scores.parent_sets(proba, self.classes_, seed=self.random_state)
 
     def predict_levels(self, X, confidence: float | None = None) -> pd.DataFrame:
         """Per cell and level: the call (top-down), its probability and the prediction set,
         and the finest level the sets support (``call_level``: ``class`` when the class set
         has at most ``max_set_size`` classes, else ``parent`` when the parent set has one
         class, else ``none``)."""
-        check_is_fitted(self, "crepes_parent_")
+        check_is_fitted(self, "parents_")
         proba = self.predict_proba(X)
         table = levels_table(
             proba,
@@ -199,6 +199,108 @@ def levels_table(
     table["set_size"] = sets.sum(axis=1)
     table["call_level"] = call_levels(table["set_size"], table["parent_set_size"], max_set_size)
     return table
+
+
+@dataclass(frozen=True)
+class ConformalScores:
+    """What class-conditional conformal sets need, kept as numbers: the non-conformity
+    scores (1 - probability of the true class) of the calibration cells, per class, and,
+    with ``parent_of``, per parent class (from the summed probabilities of its children).
+
+    Stored as plain lists, a saved model carries its sets without pickled objects; crepes
+    is fitted from the scores when sets are asked for.
+    """
+
+    confidence: float
+    scores: dict[str, list[float]]
+    parent_of: dict[str, str] | None = None
+    parent_scores: dict[str, list[float]] | None = None
+
+    @classmethod
+    def calibrate(
+        cls,
+        proba: np.ndarray,
+        classes,
+        y,
+        *,
+        confidence: float = 0.9,
+        parent_of: Mapping[str, str] | None = None,
+    ) -> ConformalScores:
+        """Scores of the calibration cells ``y`` (``proba``: their probabilities)."""
+        if not 0 < confidence < 1:
+            raise ValueError(f"confidence must be between 0 and 1, not {confidence}")
+        classes = [str(c) for c in classes]
+        y = np.asarray(y, dtype=object)
+        position = {c: k for k, c in enumerate(classes)}
+        rows = np.arange(len(y))
+        alpha = 1.0 - proba[rows, [position[c] for c in y]]
+        parent_scores = None
+        if parent_of is not None:
+            parent_of = {str(k): str(v) for k, v in parent_of.items()}
+            parents, top = parent_probabilities(proba, classes, parent_of)
+            where = {p: j for j, p in enumerate(parents)}
+            up = np.array([parent_of[c] for c in y], dtype=object)
+            alpha_up = 1.0 - top[rows, [where[p] for p in up]]
+            parent_scores = {p: alpha_up[up == p].tolist() for p in parents}
+        return cls(
+            confidence=float(confidence),
+            scores={c: alpha[y == c].tolist() for c in classes},
+            parent_of=None if parent_of is None else dict(parent_of),
+            parent_scores=parent_scores,
+        )
+
+    @property
+    def parents(self) -> list[str]:
+        if self.parent_scores is None:
+            raise ValueError("parent-level sets need parent_of")
+        return list(self.parent_scores)
+
+    def at(self, confidence: float) -> ConformalScores:
+        """The same scores promising another coverage."""
+        return replace(self, confidence=float(confidence))
+
+    @staticmethod
+    def _crepes(labels, scores: dict[str, list[float]]):
+        from crepes import ConformalClassifier as Crepes
+
+        alphas = np.concatenate([np.asarray(scores[c], dtype=float) for c in labels])
+        bins = np.concatenate([np.full(len(scores[c]), k) for k, c in enumerate(labels)])
+        return Crepes().fit(alphas, bins=bins)
+
+    def sets(self, proba: np.ndarray, classes, *, seed: int = 0) -> np.ndarray:
+        """Boolean cells x ``classes``: the classes in each cell's set."""
+        labels = [str(c) for c in classes]
+        return sets_from_proba(self._crepes(labels, self.scores), proba, self.confidence, seed=seed)
+
+    def parent_sets(self, proba: np.ndarray, classes, *, seed: int = 0) -> np.ndarray:
+        """Boolean cells x :attr:`parents`: the parent classes in each cell's set."""
+        parents, top = parent_probabilities(proba, classes, self.parent_of)
+        if list(parents) != self.parents:
+            raise ValueError("the parent classes differ from the calibrated ones")
+        return sets_from_proba(
+            self._crepes(self.parents, self.parent_scores), top, self.confidence, seed=seed
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "confidence": self.confidence,
+            "scores": self.scores,
+            "parent_of": self.parent_of,
+            "parent_scores": self.parent_scores,
+        }
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> ConformalScores:
+        def floats(d):
+            return None if d is None else {str(k): [float(a) for a in v] for k, v in d.items()}
+
+        parent_of = raw.get("parent_of")
+        return cls(
+            confidence=float(raw["confidence"]),
+            scores=floats(raw["scores"]),
+            parent_of=None if parent_of is None else {str(k): str(v) for k, v in parent_of.items()},
+            parent_scores=floats(raw.get("parent_scores")),
+        )
 
 
 def sets_from_proba(crepes_model, proba: np.ndarray, confidence: float, *, seed: int) -> np.ndarray:

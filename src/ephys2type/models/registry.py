@@ -24,7 +24,10 @@ from ephys2type.models.preprocessing import make_pipeline
 Builder = Callable[[FeatureSchema, int], BaseEstimator]
 
 #: Kinds of model: how a model is trained, saved and tuned.
-KINDS = ("sklearn", "bilstm", "transfer", "custom")
+KINDS = ("sklearn", "bilstm", "transfer", "deployed", "custom")
+#: Suffix naming a savable model as it ships (``rf-deployed``), see
+#: :func:`ephys2type.models.cell_classifier.deployed`.
+DEPLOYED = "-deployed"
 
 
 @dataclass(frozen=True)
@@ -177,7 +180,9 @@ def register_model(spec: ModelSpec, *, overwrite: bool = False) -> ModelSpec:
 def get_model(name: str) -> ModelSpec:
     """The registered model ``name`` (one clear error listing the names otherwise)."""
     if name not in MODELS:
-        raise Ephys2TypeError(f"unknown model {name!r}; models: {', '.join(MODELS)}")
+        raise Ephys2TypeError(
+            f"unknown model {name!r}; models: {', '.join(MODELS)} (and <savable model>{DEPLOYED})"
+        )
     return MODELS[name]
 
 

@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ephys2type.persist.format import OOD_QUANTILE, TrainedModel
+from ephys2type.models.cell_classifier import ABSTAIN, CellTypeClassifier
+from ephys2type.models.novelty import QUANTILE
 
 #: A batch differs when a feature's median moved by at least SHIFT_SD training SDs, at
 #: |z| >= SHIFT_Z. The share of flagged cells is reported beside the share expected, with its
@@ -44,6 +45,8 @@ class BatchSummary:
     families_used: list[str]
     families_missing: list[str]
     n_failing_qc: int
+    n_unassigned: int
+    unassigned_reasons: dict[str, int]
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -64,12 +67,14 @@ class BatchSummary:
         )
 
 
-def summarize_batch(model: TrainedModel, cells: pd.DataFrame, table: pd.DataFrame) -> BatchSummary:
+def summarize_batch(
+    model: CellTypeClassifier, cells: pd.DataFrame, table: pd.DataFrame
+) -> BatchSummary:
     """Compare the batch ``cells`` (the model's feature columns) with the training cells.
 
     ``table`` is ``model.predict_table(cells)`` (its flags are reused).
     """
-    prep = model.preprocessing
+    prep = model.scaler_
     Z = prep.standardize_measured(cells.reindex(columns=model.schema.columns))
     observed = ~np.isnan(Z)
     counts = observed.sum(axis=0)
@@ -91,7 +96,7 @@ def summarize_batch(model: TrainedModel, cells: pd.DataFrame, table: pd.DataFram
     ]
     n = len(cells)
     flagged = int(table["out_of_distribution"].sum())
-    expected_share = 1.0 - OOD_QUANTILE
+    expected_share = 1.0 - QUANTILE
     p_flagged = float(stats.binomtest(flagged, n, expected_share, alternative="greater").pvalue)
     moved = np.nan_to_num(np.abs(shift)) >= SHIFT_SD
     significant = np.nan_to_num(np.abs(z)) >= SHIFT_Z
@@ -108,4 +113,13 @@ def summarize_batch(model: TrainedModel, cells: pd.DataFrame, table: pd.DataFram
         families_used=families_used,
         families_missing=families_missing,
         n_failing_qc=int((table["qc_flag"] != "").sum()),
+        n_unassigned=int((table["predicted"] == ABSTAIN).sum()),
+        unassigned_reasons=_reasons(table),
     )
+
+
+def _reasons(table: pd.DataFrame) -> dict[str, int]:
+    """Unassigned cells per kind of reason (a reason is ``"<kind>: <detail>"``)."""
+    reasons = table.loc[table["predicted"] == ABSTAIN, "reason"].astype(str)
+    kinds = reasons.str.split(":", n=1).str[0].str.strip()
+    return {str(k): int(v) for k, v in kinds.value_counts().items()}

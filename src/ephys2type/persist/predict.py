@@ -11,11 +11,11 @@ from ephys2type.data.mapping import load_mapping
 from ephys2type.data.tables import read_feature_table
 from ephys2type.errors import TableError
 from ephys2type.files import atomic_write_text
-from ephys2type.persist.format import TrainedModel
+from ephys2type.models.cell_classifier import CellTypeClassifier
 
 
 def read_features(
-    model: TrainedModel,
+    model: CellTypeClassifier,
     features: str | Path,
     *,
     id_column: str | None = None,
@@ -24,7 +24,7 @@ def read_features(
 ) -> pd.DataFrame:
     """Read a features CSV or ``.h5ad`` file for ``model`` (checked against its schema),
     indexed by cell id. Columns of the schema may be absent (whole families a lab did not
-    record, or single features): the model predicts each cell from the families it has.
+    record, or single features): the model predicts each cell from the features it has.
     ``mapping`` is a TOML file mapping another lab's columns (and units) onto the schema's
     (:mod:`ephys2type.data.mapping`)."""
     if id_column is not None and is_h5ad(features):
@@ -33,15 +33,16 @@ def read_features(
         features,
         model.schema,
         id_column=id_column,
-        preferred_id_column=model.info.get("id_column"),
+        preferred_id_column=getattr(model, "id_column_", None),
         obsm_key=obsm_key,
-        allow_missing=True,  # absent families: the model predicts from the others
+        allow_missing=True,  # absent features: each cell is predicted from those it has
+        check_unit_ranges=False,  # the model checks every cell against its training cells
         mapping=None if mapping is None else load_mapping(mapping, model.schema),
     )
 
 
 def predict_file(
-    model: TrainedModel,
+    model: CellTypeClassifier,
     features: str | Path,
     *,
     id_column: str | None = None,

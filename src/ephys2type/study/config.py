@@ -85,6 +85,11 @@ class ReproduceConfig:
     partial_protocols_species: tuple[str, ...] = ("mouse", "human")
     partial_protocols_model: str = "rf"
     partial_protocols_seeds: int = 1
+    #: cells with only some features (random sets of 6-12 features from 2-3 families): the
+    #: deployed classifier against a model of exactly those features; species, model, draws
+    feature_subsets_species: tuple[str, ...] = ("mouse", "human")
+    feature_subsets_model: str = "rf"
+    feature_subsets_draws: int = 10
     #: t-types (subclass, then t-type; flat and hierarchical, conformal sets): species, base
     #: models, seeds and the coverage promised
     ttype_species: tuple[str, ...] = ("mouse", "human")
@@ -160,6 +165,7 @@ class ReproduceConfig:
             *(f"transfer_{p}" for p in self.transfer_protocols),
             *(["holdout"] if self.holdout_datasets() else []),
             *(f"partial_protocols_{s}" for s in self.partial_protocols_species),
+            *(f"feature_subsets_{s}" for s in self.feature_subsets_species),
             *(f"ttypes_{s}" for s in self.ttype_species),
         ]
 

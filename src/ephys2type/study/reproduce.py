@@ -149,6 +149,8 @@ class Reproduction:
             self.stage_holdout()
         for species in self.config.partial_protocols_species:
             self.stage_partial_protocols(species)
+        for species in self.config.feature_subsets_species:
+            self.stage_feature_subsets(species)
         for species in self.config.ttype_species:
             self.stage_ttypes(species)
         write_report(self.out, self.config, [r.to_dict() for r in self.results])
@@ -290,6 +292,37 @@ class Reproduction:
             write_partial_protocols(result, data, folder / "results")
 
         return self._run_stage(f"partial_protocols_{species}", spec, len(plan.folds), work)
+
+    def stage_feature_subsets(self, species: str) -> StageResult:
+        """Cells with only some features: routed vs subset-trained vs imputed, per set."""
+        from ephys2type.evaluation.feature_subsets import (
+            draw_feature_sets,
+            run_feature_subsets,
+            write_feature_subsets,
+        )
+
+        spec = {
+            "species": species,
+            "model": self.config.feature_subsets_model,
+            "draws": self.config.feature_subsets_draws,
+            "folds": self.config.folds,
+        }
+        data = load_species(species)
+        plan = make_plan(data, "strat5x5", seeds=1, n_folds=self.config.folds)
+        sets = draw_feature_sets(data.schema, self.config.feature_subsets_draws, random_state=0)
+
+        def work(folder: Path, advance) -> None:
+            result = run_feature_subsets(
+                data,
+                self.config.feature_subsets_model,
+                plan,
+                sets,
+                n_jobs=self.config.jobs,
+                progress=advance,
+            )
+            write_feature_subsets(result, data, folder / "results")
+
+        return self._run_stage(f"feature_subsets_{species}", spec, len(plan.folds), work)
 
     def stage_ttypes(self, species: str) -> StageResult:
         """Subclass, then t-type: flat and hierarchical models with conformal sets."""

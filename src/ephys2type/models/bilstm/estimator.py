@@ -339,6 +339,26 @@ class FamilyBiLSTMClassifier(ClassifierMixin, BaseEstimator):
         self.module_, self.history_, self.best_epoch_ = module, history, best_epoch
         self.n_epochs_ = self.n_iter_ = len(history)
 
+    def restore(
+        self, state: dict, classes, temperature: float, n_columns: int
+    ) -> FamilyBiLSTMClassifier:
+        """This (unfitted) classifier with a trained network's ``state`` (a ``state_dict``):
+        what a saved model loads back (``n_columns``: the width of its input, flags
+        included). Weights that do not fit the network raise ``RuntimeError``."""
+        self._check_params()
+        self.classes_ = np.asarray(classes)
+        self._encoder = LabelEncoder().fit(self.classes_)
+        self.families_, self.n_features_ = self._layout(n_columns)
+        self.family_names_ = list(
+            self.family_names or [f"f{i}" for i in range(len(self.families_))]
+        )
+        self.n_features_in_ = n_columns
+        self.temperature_ = float(temperature)
+        module = self._new_module()
+        module.load_state_dict(state)
+        self._finish(module.eval(), [], None)
+        return self
+
     # -- prediction ----------------------------------------------------------------------------
 
     def _forward_all(self, X) -> tuple[np.ndarray, np.ndarray]:

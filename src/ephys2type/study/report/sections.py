@@ -104,6 +104,7 @@ def write_report(
     _attention_section(b, root, cfg, models)
     _transfer_section(b, root, transfer)
     _partial_protocols_section(b, root, cfg)
+    _feature_subsets_section(b, root, cfg)
     _ttype_section(b, root, cfg)
     _run_section(b, stages)
 
@@ -591,10 +592,11 @@ def _partial_protocols_section(b: ReportBuilder, root: Path, cfg) -> None:
         "plus any of the others), the test cells of every fold lose the other families and "
         "three models are scored on identical folds: trained on every family with the "
         "absent ones imputed by training medians ('imputed'); what `ephys2type train` saves "
-        "and `predict` runs, one model per family subset with each cell sent to the largest "
-        "subset it has ('deployed'); and a model trained on exactly those families "
-        "('subset', the reference). Deployed and subset differ only for cells that lack "
-        "further families (e.g. human cells without chirp)."
+        "and `predict` runs, each cell predicted by the model of the features it has and "
+        "left unassigned without evidence, an unassigned cell counted as wrong "
+        "('deployed'); and a model trained on exactly those families ('subset', the "
+        "reference). All three are fitted on the same cells of each training fold (the "
+        "deployed classifier's proper part; the rest calibrates it)."
     )
     for r in results:
         if not r:
@@ -634,6 +636,70 @@ def _partial_protocols_section(b: ReportBuilder, root: Path, cfg) -> None:
         )
         folder = root / f"partial_protocols_{r['species']}" / "results"
         b.figures([folder / "partial_protocols_accuracy.png"])
+
+
+def _feature_subsets_section(b: ReportBuilder, root: Path, cfg) -> None:
+    results = [
+        load_json(root / f"feature_subsets_{s}" / "results" / "feature_subsets.json")
+        for s in getattr(cfg, "feature_subsets_species", ())
+    ]
+    if not any(results):
+        return
+    b.heading("Cells with only some features")
+    b.para(
+        "A lab rarely has whole protocols only: it has the features its own extractor "
+        "computes. For random sets of 6 to 12 features from 2 or 3 families (one of them "
+        "essential), the test cells of every fold keep only the set's features, and four "
+        "arms are scored on identical folds: the complete model imputing the rest "
+        "('imputed'); the deployed classifier's call from the model of the features each "
+        "cell has, fitted on demand from the training cells ('routed', abstention off); the "
+        "same with abstention, an unassigned cell counted as wrong ('deployed'); and the "
+        "model trained on exactly the set on the whole training fold ('subset', the "
+        "reference). 'Expected' is the accuracy the deployed classifier tells a lab for "
+        "that feature set (measured on its calibration cells)."
+    )
+    for r in results:
+        if not r:
+            continue
+        summary = r["summary"]
+        within = summary["routed_within_subset_interval"]
+        b.heading(f"{r['species']} ({r['labels']}, {r['n_cells']} cells), {r['model']}", 3)
+        b.para(
+            f"{r['protocol']['folds']} folds ({r['protocol']['name']}, first seed), "
+            f"{summary['n_sets']} feature sets. Mean accuracy over the sets: imputed "
+            f"{100 * summary['mean_accuracy']['imputed']:.1f}%, routed "
+            f"{100 * summary['mean_accuracy']['routed']:.1f}%, subset "
+            f"{100 * summary['mean_accuracy']['subset']:.1f}%; the routed model is within "
+            f"the paired interval of the subset model for {within} "
+            f"of {summary['n_sets']} sets; the deployed classifier called "
+            f"{100 * summary['mean_assigned']:.1f}% of the cells.",
+            "note",
+        )
+        rows = [
+            [
+                f"{e['n_features']}: " + ", ".join(e["features"]),
+                f"{100 * e['expected_accuracy']:.1f}",
+                fmt_pct(e["imputed"]),
+                fmt_pct(e["routed"]),
+                fmt_pct(e["subset"]),
+                f"{100 * e['assigned']:.0f}% / {100 * e['accuracy_of_calls']:.1f}",
+                fmt_gain(e["routed_minus_subset"]),
+            ]
+            for e in r["sets"]
+        ]
+        b.table(
+            [
+                "features",
+                "expected (%)",
+                "imputed",
+                "routed",
+                "subset",
+                "deployed: called / accuracy of calls",
+                "routed - subset (points)",
+            ],
+            rows,
+        )
+        b.figures([root / f"feature_subsets_{r['species']}" / "results" / "feature_subsets.png"])
 
 
 def _ci(row: dict, metric: str, scale: float = 100.0, digits: int = 1) -> str:

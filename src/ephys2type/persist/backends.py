@@ -1,0 +1,207 @@
+"""How each kind of fitted model is written and read safely: a small registry of backends.
+
+A member of a :class:`~ephys2type.models.cell_classifier.CellTypeClassifier` is a fitted
+pipeline: :class:`~ephys2type.models.preprocessing.FamilyPreprocessor` then a model. A
+backend turns such a pipeline into JSON-ready values plus one weights file, and back:
+
+``sklearn``  tree and linear models: the preprocessing statistics as JSON, the model with
+             skops and an explicit allow-list of types (:data:`SKOPS_ALLOWED`);
+``bilstm``   the attention BiLSTM: the preprocessing statistics and the estimator's
+             parameters as JSON, the network as a torch ``state_dict`` read with
+             ``weights_only=True``.
+
+Nothing is ever unpickled, so a model folder someone sent you cannot run code on load; and
+the pipeline read back predicts exactly as the one written (tests compare them). Torch is
+imported only by the ``bilstm`` backend.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from ephys2type.errors import ModelFileError
+from ephys2type.models.preprocessing import FamilyPreprocessor
+
+#: Types a saved tree model may contain beyond skops' defaults; anything else is refused.
+SKOPS_ALLOWED = frozenset(
+    {"sklearn.tree._tree.Tree", "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"}
+)
+
+
+@dataclass(frozen=True)
+class Dumped:
+    """A pipeline as written: JSON-ready ``meta`` and the bytes of ``weights_file``."""
+
+    meta: dict[str, Any]
+    weights_file: str
+    weights: bytes
+
+
+class Backend(Protocol):
+    name: str
+    weights_file: str
+
+    def handles(self, pipeline) -> bool: ...
+
+    def dump(self, pipeline) -> Dumped: ...
+
+    def load(self, meta: dict[str, Any], weights: bytes, columns: list[str], where: str): ...
+
+
+def _jsonable(value: Any) -> bool:
+    try:
+        json.dumps(value)
+        return True
+    except TypeError:
+        return False
+
+
+def _steps(pipeline) -> tuple[FamilyPreprocessor, Any]:
+    steps = dict(pipeline.named_steps)
+    if set(steps) - {"prep", "smote", "model"} or "prep" not in steps:
+        raise ModelFileError(
+            f"cannot save a pipeline with steps {', '.join(steps)} (prep [, smote], model)"
+        )
+    return steps["prep"], steps["model"]
+
+
+def _pipeline(prep: FamilyPreprocessor, model):
+    from sklearn.pipeline import Pipeline
+
+    return Pipeline([("prep", prep), ("model", model)])
+
+
+class SklearnBackend:
+    """Tree and linear models (see the module docstring)."""
+
+    name = "sklearn"
+    weights_file = "model.skops"
+
+    def handles(self, pipeline) -> bool:
+        from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+        from sklearn.linear_model import LogisticRegression
+
+        model = _steps(pipeline)[1]
+        return isinstance(
+            model, (RandomForestClassifier, HistGradientBoostingClassifier, LogisticRegression)
+        )
+
+    def dump(self, pipeline) -> Dumped:
+        import skops.io as sio
+
+        prep, model = _steps(pipeline)
+        params = {k: v for k, v in model.get_params().items() if _jsonable(v)}
+        return Dumped(
+            meta={"preprocessing": prep.to_dict(), "flags": prep.flags, "hyperparameters": params},
+            weights_file=self.weights_file,
+            weights=sio.dumps(model),
+        )
+
+    def load(self, meta: dict[str, Any], weights: bytes, columns: list[str], where: str):
+        import skops.io as sio
+
+        try:
+            untrusted = set(sio.get_untrusted_types(data=weights))
+        except Exception as exc:
+            raise ModelFileError(f"{where}: not a readable skops file ({exc})") from exc
+        refused = untrusted - SKOPS_ALLOWED
+        if refused:
+            raise ModelFileError(
+                f"{where}: refused to load types ephys2type does not trust: "
+                f"{', '.join(sorted(refused))}"
+            )
+        try:
+            model = sio.loads(weights, trusted=sorted(untrusted))
+        except Exception as exc:
+            raise ModelFileError(f"{where}: cannot load the estimator ({exc})") from exc
+        prep = FamilyPreprocessor.from_dict(
+            meta["preprocessing"], flags=bool(meta["flags"]), feature_names=columns
+        )
+        return _pipeline(prep, model)
+
+
+class BiLSTMBackend:
+    """The attention BiLSTM (see the module docstring)."""
+
+    name = "bilstm"
+    weights_file = "model.pt"
+
+    def handles(self, pipeline) -> bool:
+        from ephys2type.models.bilstm.estimator import FamilyBiLSTMClassifier
+
+        return isinstance(_steps(pipeline)[1], FamilyBiLSTMClassifier)
+
+    def dump(self, pipeline) -> Dumped:
+        import torch
+
+        prep, net = _steps(pipeline)
+        buffer = io.BytesIO()
+        torch.save(net.module_.state_dict(), buffer)
+        params = {
+            k: v for k, v in net.get_params().items() if k not in ("random_state",) and _jsonable(v)
+        }
+        return Dumped(
+            meta={
+                "preprocessing": prep.to_dict(),
+                "flags": prep.flags,
+                "hyperparameters": params,
+                "classes": [str(c) for c in net.classes_],
+                "temperature": float(net.temperature_),
+                "n_columns": int(net.n_features_in_),
+                "epochs_trained": int(net.n_epochs_),
+                "best_epoch": None if net.best_epoch_ is None else int(net.best_epoch_),
+            },
+            weights_file=self.weights_file,
+            weights=buffer.getvalue(),
+        )
+
+    def load(self, meta: dict[str, Any], weights: bytes, columns: list[str], where: str):
+        import torch
+
+        from ephys2type.models.bilstm.estimator import FamilyBiLSTMClassifier
+
+        try:
+            state = torch.load(io.BytesIO(weights), map_location="cpu", weights_only=True)
+        except Exception as exc:  # torch raises several types for foreign or broken files
+            raise ModelFileError(
+                f"{where}: not a plain weights file (refused to load it: "
+                f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
+            ) from exc
+        net = FamilyBiLSTMClassifier(**meta["hyperparameters"])
+        try:
+            net.restore(state, meta["classes"], meta["temperature"], int(meta["n_columns"]))
+        except (RuntimeError, TypeError, AttributeError, KeyError) as exc:
+            raise ModelFileError(f"{where}: weights do not fit the model in the sidecar") from exc
+        prep = FamilyPreprocessor.from_dict(
+            meta["preprocessing"], flags=bool(meta["flags"]), feature_names=columns
+        )
+        return _pipeline(prep, net)
+
+
+#: The backends, tried in order; register another with :func:`register_backend`.
+BACKENDS: dict[str, Backend] = {b.name: b for b in (SklearnBackend(), BiLSTMBackend())}
+
+
+def register_backend(backend: Backend) -> None:
+    """Add a backend (a model kind that can be saved)."""
+    BACKENDS[backend.name] = backend
+
+
+def backend_for(pipeline) -> Backend:
+    """The backend that can write ``pipeline``; an error names the savable kinds."""
+    for backend in BACKENDS.values():
+        if backend.handles(pipeline):
+            return backend
+    model = _steps(pipeline)[1]
+    raise ModelFileError(
+        f"no way to save a {type(model).__name__}; savable kinds: {', '.join(BACKENDS)}"
+    )
+
+
+def backend_named(name: str, where: str) -> Backend:
+    if name not in BACKENDS:
+        raise ModelFileError(f"{where}: unknown model kind {name!r}")
+    return BACKENDS[name]
