@@ -11,13 +11,16 @@ How a cell is called
 1. **Its features.** Each cell is predicted by a model trained on the features it has: a
    *member* of the classifier. Members are fitted at ``fit`` for the whole schema and, with
    ``family_subsets``, for each family subset a lab plausibly has (the long-square families
-   plus any other protocols); a cell is served by the member with the most of its measured
-   features among those it fits: it has at least half of the member's features of each
-   stimulus protocol, and lacks at most ``max_imputed_share`` of the member's features (the
-   gaps a training cell may have after QC; features many training cells lack are not
-   counted). The gaps are imputed with training medians, as in training. A cell no member fits gets
+   plus any other protocols); a cell is served by the member of exactly its features if
+   there is one, else by the member with the most of its features among those it fits: it
+   has at least half of the member's features of each stimulus protocol, and lacks at most
+   ``max_imputed_share`` of the member's features (the gaps a training cell may have after
+   QC; features many training cells lack are not counted). The gaps are imputed with
+   training medians, as in training. A cell no member fits gets
    a member fitted on demand on exactly its measured features, from the training cells the
-   classifier keeps; it is cached, so the next cell with that feature set is instant.
+   classifier keeps; it is cached, so the next cell with that feature set is instant (a
+   member fitted on demand serves only cells of exactly its features: one fitted for
+   another lab's 10 features must not answer for a cell with 9 of them and 2 others).
 2. **Calibration.** Every member is fitted on the same proper part of the training cells
    (``1 - calibration_size``, stratified); the rest, never seen by the fit, gives the
    member's softmax temperature, its class-conditional conformal scores, and its
@@ -406,24 +409,28 @@ class CellTypeClassifier(ClassifierMixin, BaseEstimator):
                 return False, int(has.sum()), lacking
         return True, int(has.sum()), lacking
 
-    def _candidates(self) -> list[Member]:
-        return [*self.members_, *self.cache_.members()]
-
     def _member_for(self, measured: np.ndarray, fit: bool) -> Member | None:
-        """The member serving a cell measured as ``measured``; fitted on demand when none
-        does and ``fit`` (else None)."""
+        """The member serving a cell measured as ``measured``: one of exactly its features
+        (fitted with the classifier or on demand before), else the fitted member that fits
+        it best (most of its features, fewest imputed), else, when ``fit``, one fitted now
+        on exactly its features (None when not ``fit``)."""
+        columns = [c for c, m in zip(self.schema.columns, measured, strict=True) if m]
+        wanted = frozenset(columns)
+        for member in self.members_:
+            if frozenset(member.features) == wanted:
+                return member
+        member = self.cache_.get(columns)
+        if member is not None:
+            return member
         best, key = None, None
-        for member in self._candidates():
+        for member in self.members_:
             ok, has, lacking = self._serves(member, measured)
             if ok and (key is None or (has, -lacking) > key):
                 best, key = member, (has, -lacking)
         if best is not None or not fit:
             return best
-        columns = [c for c, m in zip(self.schema.columns, measured, strict=True) if m]
-        member = self.cache_.get(columns)
-        if member is None:
-            member = self.fit_member(columns, origin="on demand")
-            self.cache_.put(member)
+        member = self.fit_member(columns, origin="on demand")
+        self.cache_.put(member)
         return member
 
     def route(self, X) -> pd.Series:
