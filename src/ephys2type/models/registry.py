@@ -116,7 +116,8 @@ def _builtin_models() -> list[ModelSpec]:
         ),
         ModelSpec(
             "hgb",
-            "class-weighted histogram gradient boosting (300 iterations, no early stopping)",
+            "class-weighted histogram gradient boosting (300 iterations, 63 bins, no early "
+            "stopping)",
             _sklearn("hgb"),
             kind="sklearn",
             savable=True,
@@ -193,9 +194,3 @@ def model_names(kind: str | None = None, *, savable: bool | None = None) -> list
         for name, spec in MODELS.items()
         if (kind is None or spec.kind == kind) and (savable is None or spec.savable == savable)
     ]
-
-
-#: The paper's BiLSTM and its ablations, in report order (derived from the registry).
-BILSTM_ABLATIONS: tuple[str, ...] = tuple(model_names("bilstm"))
-#: Models ``ephys2type train`` can save (derived from the registry).
-SAVABLE_MODELS: tuple[str, ...] = tuple(model_names(savable=True))
