@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -21,6 +22,7 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
 from ephys2type.cli import main  # noqa: E402
+from ephys2type.limits import SMOKE, RunLimits, limited  # noqa: E402
 
 
 def pytest_collection_modifyitems(config, items):
@@ -34,6 +36,37 @@ def pytest_collection_modifyitems(config, items):
 
 def pytest_sessionfinish(session, exitstatus):
     shutil.rmtree(_TMP, ignore_errors=True)
+
+
+#: The test suite's configuration: forests of 50 trees and 50 boosting iterations (the code
+#: paths are the same; results are not for reading). Commands run as documented use
+#: ``smoke_run`` (1 seed, 2 folds, 3 epochs as well).
+TEST_LIMITS = RunLimits(max_trees=50, max_iter=50)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _test_limits():
+    with limited(TEST_LIMITS):
+        yield
+
+
+@pytest.fixture
+def smoke_run():
+    """Call it to run the rest of the test under :data:`ephys2type.limits.SMOKE`."""
+    stack = contextlib.ExitStack()
+
+    def enter() -> None:
+        stack.enter_context(limited(SMOKE))
+
+    with stack:
+        yield enter
+
+
+@pytest.fixture
+def no_limits():
+    """The test runs without the suite's caps (it checks the product's own defaults)."""
+    with limited(RunLimits()):
+        yield
 
 
 @pytest.fixture(autouse=True)

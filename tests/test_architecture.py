@@ -21,6 +21,7 @@ LAYERS = {
     "_version": 0,
     "errors": 0,
     "files": 0,
+    "limits": 0,
     "data": 1,
     "models": 2,
     "evaluation": 3,
@@ -155,10 +156,20 @@ def test_registry_is_explicit_and_derived_lists_follow_it():
     names_before = list(registry.MODELS)
     importlib.import_module("ephys2type.models.bilstm.estimator")  # importing registers nothing
     assert list(registry.MODELS) == names_before
-    assert tuple(registry.model_names("bilstm")) == registry.BILSTM_ABLATIONS
-    assert set(registry.SAVABLE_MODELS) == {"rf", "hgb", "logreg", *registry.BILSTM_ABLATIONS}
+    bilstms = registry.model_names("bilstm")
+    assert bilstms[0] == "bilstm-smote" and len(bilstms) == 6
+    assert set(registry.model_names(savable=True)) == {"rf", "hgb", "logreg", *bilstms}
     with pytest.raises(ValueError, match="already registered"):
         registry.register_model(registry.get_model("rf"))
+    # lists are read from the registry when asked: a model registered later is in them
+    from dataclasses import replace
+
+    extra = replace(registry.get_model("logreg"), name="logreg-test-extra")
+    registry.register_model(extra)
+    try:
+        assert "logreg-test-extra" in registry.model_names(savable=True)
+    finally:
+        del registry.MODELS["logreg-test-extra"]
 
 
 @pytest.mark.parametrize("code", ["import ephys2type", "import ephys2type.cli"])

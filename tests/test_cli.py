@@ -67,3 +67,27 @@ def test_jobs_default_is_the_same_everywhere(run_cli):
     for command in ("evaluate", "transfer", "reproduce"):
         out = " ".join(re.sub("[│╭╮╰╯─]", " ", run_cli(command, "--help").out).split())
         assert "identical to a serial run). [default: 2]" in out, command
+
+
+def test_library_warnings_stay_off_the_terminal_and_the_hook_is_restored(run_cli, monkeypatch):
+    """A library's warning during a command is not shown; ours are; the process's
+    warning hook is the same after the command as before."""
+    import warnings
+
+    from ephys2type.data import schema as schema_module
+    from ephys2type.errors import Ephys2TypeWarning
+
+    before = warnings.showwarning
+    real = schema_module.get_schema
+
+    def noisy(*args, **kwargs):
+        warnings.warn("Mean of empty slice", RuntimeWarning, stacklevel=1)
+        warnings.warn("a message for the user", Ephys2TypeWarning, stacklevel=1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(schema_module, "get_schema", noisy)
+    result = run_cli("data", "families", "--species", "mouse")
+    assert result.code == 0, result
+    assert "Mean of empty slice" not in result.err
+    assert "warning: a message for the user" in result.err
+    assert warnings.showwarning is before

@@ -1,16 +1,16 @@
 """Every fenced command and Python snippet of the README runs exactly as written.
 
 The blocks run in README order in one working folder (a later block may use what an earlier
-one wrote, as a reader would), with ``EPHYS2TYPE_SMOKE=1`` shrinking seeds, folds and epochs
-but never the arguments. The folder holds the input files the README names (``cells.csv``:
-rows of the bundled human table, the same rows as ``cells.h5ad`` and, renamed and in other
-units, as ``their_cells.csv`` with the README's ``map.toml``; ``features.csv`` and
-``labels.csv``: a small export in the mouse schema, 12 cells per subclass). The DANDI
-Archive cannot be reached from CI: ``fetch-recordings`` runs against a stand-in Dandiset of
-three small files (its real download is a network test in test_dandi). ``make`` lines
-are checked with ``make -n`` (a dry run): running ``make test`` inside the test suite would
-recurse, and ``make reproduce`` takes half an hour (CI runs ``make test``). ``text``
-blocks (the code map) are not commands.
+one wrote, as a reader would), under :data:`ephys2type.limits.SMOKE` (seeds, folds, epochs
+and trees shrunk, never the arguments). The folder holds the input files the README names
+(``cells.csv``: rows of the bundled human table, the same rows as ``cells.h5ad`` and,
+renamed and in other units, as ``their_cells.csv`` with the README's ``map.toml``;
+``features.csv`` and ``labels.csv``: a small export in the mouse schema, 12 cells per
+subclass). The DANDI Archive cannot be reached from CI: ``fetch-recordings`` runs against a
+stand-in Dandiset of three small files (its real download is a network test in test_dandi).
+``make`` lines are checked with ``make -n`` (a dry run): running ``make test`` inside the
+test suite would recurse, and ``make reproduce`` takes half an hour (CI runs ``make test``).
+``text`` blocks (the code map) are not commands.
 """
 
 from __future__ import annotations
@@ -99,11 +99,11 @@ def workdir(tmp_path_factory):
 
 
 @pytest.fixture
-def in_workdir(workdir, monkeypatch):
+def in_workdir(workdir, monkeypatch, smoke_run):
     from ephys2type.data.recordings import dandi
 
     monkeypatch.chdir(workdir)
-    monkeypatch.setenv("EPHYS2TYPE_SMOKE", "1")
+    smoke_run()
     monkeypatch.setattr(dandi, "dandi_assets", _stand_in_dandiset)
     return workdir
 

@@ -166,7 +166,7 @@ def test_evaluate_command(run_cli, clean_error, tmp_path):
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
 
 
-def test_gradient_boosting_runs_all_iterations_as_described():
+def test_gradient_boosting_runs_all_iterations_as_described(no_limits):
     """The hgb description says no early stopping: true at our cell counts."""
     from ephys2type.testing.synthetic import make_synthetic
 
@@ -175,15 +175,15 @@ def test_gradient_boosting_runs_all_iterations_as_described():
     assert pipe[-1].n_iter_ == 300 and "no early stopping" in get_model("hgb").description
 
 
-def test_evaluate_default_output_folder(run_cli, clean_error, tmp_path, monkeypatch):
+def test_evaluate_default_output_folder(run_cli, clean_error, tmp_path, monkeypatch, smoke_run):
     """Without --out: a folder under results/, printed, never replaced by a second run."""
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("EPHYS2TYPE_SMOKE", "1")
+    smoke_run()
     args = ("evaluate", "--species", "human", "--model", "logreg")
     result = run_cli(*args)
     assert result.code == 0, result
     out = "results/human_revised_native_strat5x5_logreg"
-    assert f"results: {out}" in result.out and "EPHYS2TYPE_SMOKE=1" in result.err
+    assert f"results: {out}" in result.out and "limited run" in result.err
     assert (tmp_path / out / "metrics.json").is_file()
     clean_error(run_cli(*args), "already exists")
 

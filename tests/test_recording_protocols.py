@@ -205,7 +205,9 @@ def test_vectors_of_another_step_duration_are_left_out_with_a_warning(nwb_files)
         )
 
 
-def test_vectors_file_trains_the_bilstm_as_families(nwb_files, run_cli, tmp_path, monkeypatch):
+def test_vectors_file_trains_the_bilstm_as_families(
+    nwb_files, run_cli, tmp_path, monkeypatch, smoke_run
+):
     out = tmp_path / "features.csv"
     vectors = tmp_path / "vectors.h5ad"
     r = run_cli(
@@ -232,7 +234,7 @@ def test_vectors_file_trains_the_bilstm_as_families(nwb_files, run_cli, tmp_path
     attention = net.family_attention(pipe[:-1].transform(data.X))
     assert attention.shape == (6, 12) and np.allclose(attention.sum(axis=1), 1.0)
     # and from the command line: train on the vector file (few epochs), predict its cells
-    monkeypatch.setenv("EPHYS2TYPE_SMOKE", "1")
+    smoke_run()
     model = tmp_path / "model"
     r = run_cli(
         "train",

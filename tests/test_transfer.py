@@ -300,13 +300,13 @@ def test_transfer_command_validation(run_cli, clean_error, tmp_path):
 
 
 def test_transfer_command_as_documented_writes_its_default_folder(
-    run_cli, clean_error, tmp_path, monkeypatch
+    run_cli, clean_error, tmp_path, monkeypatch, smoke_run
 ):
     """`ephys2type transfer --source mouse --target human`, exactly as the README shows it
     (it once crashed building the default folder): the folder is made, printed, and never
-    replaced by a second run. EPHYS2TYPE_SMOKE shrinks seeds, folds and epochs only."""
+    replaced by a second run. The smoke limits shrink seeds, folds, epochs and trees only."""
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("EPHYS2TYPE_SMOKE", "1")
+    smoke_run()
     result = run_cli("transfer", "--source", "mouse", "--target", "human")
     assert result.code == 0, result
     out = Path("results") / "transfer_mouse_to_human_strat5x5"
@@ -332,16 +332,18 @@ def test_transfer_command_as_documented_writes_its_default_folder(
     gains = {g["arm"]: g for g in metrics["transfer"]["gains_macro_f1"]}
     assert gains["het_joint"]["reference"] == "human_bilstm_het"
     assert "68 human-only features" in metrics["models"]["het_joint"]["description"]
+    # the smoke limits keep the first point of each curve (the default points are tested
+    # with the settings in test_run_transfer_reports_gains_and_a_learning_curve)
     curve = pd.read_csv(out / "learning_curve.csv")
-    assert sorted(set(curve["fraction"])) == [0.1, 0.25, 0.5, 1.0]
+    assert sorted(set(curve["fraction"])) == [0.1, 1.0]
     assert {"learning_curve.png", "gains.csv"} <= {p.name for p in out.iterdir()}
     # the best human-only arm, gradient boosting on all 93 human features included, and the
-    # few-shot curve at 10, 25 and 50 cells per class, against both references
+    # few-shot curve (its first point, 10 cells per class), against both references
     assert "human_hgb_all" in metrics["models"]
     assert metrics["transfer"]["best_target_only"].startswith("human_")
     assert "transfer minus the best human-only arm" in " ".join(result.out.split())
     few = pd.read_csv(out / "few_shot.csv")
-    assert sorted(set(few["per_class"])) == [10, 25, 50]
+    assert sorted(set(few["per_class"])) == [10]
     assert set(few["reference"]) == {"human_bilstm", "human_hgb_all"}
     assert {"few_shot.png", "gains_vs_best.csv"} <= {p.name for p in out.iterdir()}
     before = (out / "metrics.json").read_bytes()
@@ -369,7 +371,9 @@ def test_few_shot_keeps_at_most_n_cells_per_class(human):
         Subsample(estimator=DecisionTreeClassifier(), per_class=0).fit(human.X.fillna(0), human.y)
 
 
-def test_transfer_is_compared_with_the_best_target_model_on_all_its_features(mouse, human):
+def test_transfer_is_compared_with_the_best_target_model_on_all_its_features(
+    mouse, human, no_limits
+):
     """The target's own wider table (here: the aligned columns plus 12 more, informative)
     gives target-only arms on the same folds; every transfer arm is compared with the best
     target-only arm; the few-shot curve runs against both references."""

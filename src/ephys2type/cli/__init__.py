@@ -102,9 +102,13 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: run the app, turning input errors into one line and exit 2."""
-    warnings.showwarning = _show_warning
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings():  # restores the filters and showwarning on return
+            warnings.showwarning = _show_warning
+            if not os.environ.get("EPHYS2TYPE_DEBUG"):
+                # a library's warning (deprecations, empty slices, ...) is not the user's
+                # business: ours are the messages that matter
+                warnings.simplefilter("ignore")
             # our warnings are messages to the user: always shown, never turned into errors
             warnings.simplefilter("always", Ephys2TypeWarning)
             code = app(args=argv, prog_name="ephys2type", standalone_mode=False)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -47,37 +46,32 @@ OutOpt = Annotated[
 ForceOpt = Annotated[bool, typer.Option(help="Replace the results folder if it exists.")]
 
 
-#: ``EPHYS2TYPE_SMOKE=1`` shrinks long runs without changing the command line: 1 seed,
-#: 2 folds, BiLSTM training capped at 3 epochs. The docs test runs every README command
-#: exactly as written under it; results of such runs say so on stderr and are not for use.
-SMOKE_ENV = "EPHYS2TYPE_SMOKE"
-SMOKE_SEEDS, SMOKE_FOLDS, SMOKE_EPOCHS = 1, 2, 3
+def _note_limits() -> None:
+    """One line on stderr when a command runs under :mod:`ephys2type.limits`."""
+    from ephys2type.limits import current
+
+    if current().any():
+        sys.stderr.write(f"note: {current().note()}\n")
 
 
-def smoke() -> bool:
-    """Whether ``EPHYS2TYPE_SMOKE=1`` asks for shrunken runs."""
-    return os.environ.get(SMOKE_ENV) == "1"
+def limited_epochs() -> int | None:
+    """The BiLSTM epoch cap in force (with a note on stderr), else None."""
+    from ephys2type.limits import current
 
-
-def smoke_epochs() -> int | None:
-    """The BiLSTM epoch cap under ``EPHYS2TYPE_SMOKE=1`` (with a note on stderr), else None."""
-    if not smoke():
-        return None
-    sys.stderr.write(
-        f"note: {SMOKE_ENV}=1: {SMOKE_SEEDS} seed x {SMOKE_FOLDS} folds, BiLSTM capped at "
-        f"{SMOKE_EPOCHS} epochs (a smoke run, not results)\n"
-    )
-    return SMOKE_EPOCHS
+    _note_limits()
+    return current().max_epochs
 
 
 def shrink(seeds: int, folds: int, max_epochs: int | None) -> tuple[int, int, int | None]:
-    """(seeds, folds, max_epochs), shrunk under ``EPHYS2TYPE_SMOKE=1`` (with a note)."""
-    if smoke_epochs() is None:
-        return seeds, folds, max_epochs
+    """(seeds, folds, max_epochs) within the limits in force (with a note on stderr)."""
+    from ephys2type.limits import current
+
+    limits = current()
+    _note_limits()
     return (
-        min(seeds, SMOKE_SEEDS),
-        min(folds, SMOKE_FOLDS),
-        min(max_epochs or SMOKE_EPOCHS, SMOKE_EPOCHS),
+        limits.cap("seeds", seeds),
+        limits.cap("folds", folds),
+        limits.cap("max_epochs", max_epochs),
     )
 
 

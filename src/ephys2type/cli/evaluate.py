@@ -108,7 +108,7 @@ def evaluate(
     from ephys2type.evaluation.runner import run_evaluation
     from ephys2type.evaluation.splits import PROTOCOLS, SplitPlan, make_plan
     from ephys2type.evaluation.writers import write_evaluation
-    from ephys2type.models.cell_classifier import deployed, resolve_model
+    from ephys2type.models.cell_classifier import resolve_model
     from ephys2type.models.registry import DEPLOYED, get_model, model_names
 
     out_console = console()
@@ -123,9 +123,7 @@ def evaluate(
         return
     names = model or ["rf"]
     specs = [resolve_model(n) for n in names]  # unknown names fail before any work
-    seeds, folds, epochs = shrink(seeds, folds, None)
-    if epochs is not None:
-        specs = [_fewer_epochs(s, epochs, deployed, get_model) for s in specs]
+    seeds, folds, _ = shrink(seeds, folds, None)  # BiLSTM epochs are capped where built
     check_choice(protocol, list(PROTOCOLS), "--protocol")
     data, origin = load_data_for_command(
         species=species,
@@ -310,14 +308,3 @@ def spca(
             f"{len(result.plan.seeds)} seed(s), sPCA refitted in each fold)"
         )
     out_console.print(f"{result.components.shape[1]} components; results: {out_dir}")
-
-
-def _fewer_epochs(spec, epochs: int, deployed, get_model):
-    """A BiLSTM (or a deployed BiLSTM) with at most ``epochs`` epochs (smoke runs)."""
-    if spec.kind == "bilstm":
-        return spec.with_params(max_epochs=epochs)
-    if spec.kind == "deployed":
-        base = get_model(spec.params["model"])
-        if base.kind == "bilstm":
-            return deployed(base.with_params(max_epochs=epochs))
-    return spec

@@ -24,9 +24,9 @@ from .common import (
     TableLabelsOpt,
     TableOpt,
     console,
+    limited_epochs,
     load_data_for_command,
     refuse_existing,
-    smoke_epochs,
 )
 
 
@@ -108,13 +108,11 @@ def train(
         f"training {model} on {len(data)} cells of {origin} ({data.label_scheme}, "
         f"{data.schema.name} features) ..."
     )
-    epochs = smoke_epochs()
-    params = {"max_epochs": epochs} if epochs is not None else None
+    limited_epochs()  # says so when the run is limited (epochs are capped where built)
     trained = train_model(
         data,
         model,
         random_state=seed,
-        params=params,
         family_subsets=family_subsets,
         confidence=confidence,
         max_set_size=max_set_size,

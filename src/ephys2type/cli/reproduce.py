@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from .common import JobsOpt, add_bar, console, new_progress, shrink, smoke
+from .common import JobsOpt, add_bar, console, new_progress, shrink
 
 
 def reproduce(
@@ -34,11 +34,12 @@ def reproduce(
 
     Example: ephys2type reproduce --quick
     """
+    from ephys2type.limits import current
     from ephys2type.study.config import ReproduceConfig
     from ephys2type.study.reproduce import Reproduction
 
     config = ReproduceConfig.quick_run(jobs) if quick else ReproduceConfig.full(jobs)
-    if smoke():
+    if current().any():
         seeds, folds, epochs = shrink(config.seeds, config.folds, config.max_epochs)
         config = replace(config, seeds=seeds, folds=folds, max_epochs=epochs)
     out = out or Path("results") / ("reproduce-quick" if quick else "reproduce")

@@ -133,6 +133,7 @@ def transfer(
     """
     from ephys2type.evaluation.splits import PROTOCOLS, make_plan
     from ephys2type.evaluation.transfer import TransferSettings, run_transfer, write_transfer
+    from ephys2type.limits import current
 
     check_choice(source, SPECIES, "--source")
     check_choice(target, SPECIES, "--target")
@@ -167,6 +168,9 @@ def transfer(
     if any(n < 1 for n in shots):
         raise typer.BadParameter("--per-class must be at least 1")
     seeds, folds, max_epochs = shrink(seeds, folds, max_epochs)
+    points = current().curve_points
+    if points is not None:  # a limited run: the first points of each curve
+        fraction_list, shots = fraction_list[:points], shots[:points]
     settings = TransferSettings(
         strategies=tuple(strategies),
         pooled=tuple(pooled_models),

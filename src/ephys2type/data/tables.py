@@ -129,6 +129,16 @@ def to_numeric(
     because ``frame`` keeps read_csv's row labels.
     """
     where = locate or (lambda pos: f"line {_line(frame, pos)}")
+    columns = list(columns)
+    try:  # every value a number or empty: one conversion of the whole block
+        block = frame[columns].to_numpy(dtype=np.float64)
+    except (ValueError, TypeError):
+        block = None
+    if block is not None and not (
+        np.isinf(block).any() or (np.abs(np.nan_to_num(block)) > MAX_ABS_VALUE).any()
+    ):
+        return pd.DataFrame(block, index=frame.index, columns=columns)
+    # otherwise column by column, to name the first bad value
     data: dict[str, np.ndarray] = {}
     for col in columns:
         raw = frame[col]

@@ -31,6 +31,7 @@ from sklearn.base import clone
 
 from ephys2type.data.container import PatchSeqData
 from ephys2type.data.schema import FeatureSchema
+from ephys2type.evaluation.parallel import map_folds
 from ephys2type.evaluation.runner import calls, class_probabilities, fold_seed
 from ephys2type.evaluation.splits import SplitPlan
 from ephys2type.evaluation.stats import fold_scores, paired_test, summarize
@@ -172,14 +173,7 @@ def run_feature_subsets(
     plan.check_matches(data)
     spec = get_model(model) if isinstance(model, str) else model
     sets = [tuple(c for c in data.schema.columns if c in set(s)) for s in sets]
-    if n_jobs == 1:
-        results = (_fold(data, spec, fold, sets, one_job=False) for fold in plan.folds)
-    else:
-        from joblib import Parallel, delayed
-
-        results = Parallel(n_jobs=n_jobs, return_as="generator")(
-            delayed(_single_thread_fold)(data, spec, fold, sets) for fold in plan.folds
-        )
+    results = map_folds(_fold, [(data, spec, fold, sets) for fold in plan.folds], n_jobs=n_jobs)
     rows, expected = [], []
     for fold, (fold_rows, fold_expected) in zip(plan.folds, results, strict=True):
         rows += fold_rows
@@ -193,13 +187,6 @@ def run_feature_subsets(
         fold_metrics=pd.DataFrame(rows),
         expected=pd.DataFrame(expected),
     )
-
-
-def _single_thread_fold(data, spec, fold, sets):
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(1):
-        return _fold(data, spec, fold, sets, one_job=True)
 
 
 def _fold(data: PatchSeqData, spec: ModelSpec, fold, sets, *, one_job: bool):

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from ephys2type.data.container import PatchSeqData
+from ephys2type.evaluation.parallel import map_folds
 from ephys2type.evaluation.results import Evaluation
 from ephys2type.evaluation.runner import calls, fold_seed
 from ephys2type.evaluation.splits import SplitPlan
@@ -126,14 +127,9 @@ def run_partial_protocols(
     wanted = data.schema.protocol_subsets() if subsets is None else subsets
     wanted = [tuple(data.schema.restrict(s).family_names) for s in wanted]
     wanted = [s for s in dict.fromkeys(wanted) if s != full] or [full]
-    if n_jobs == 1:
-        results = (_fold(data, model, fold, wanted) for fold in plan.folds)
-    else:
-        from joblib import Parallel, delayed
-
-        results = Parallel(n_jobs=n_jobs, return_as="generator")(
-            delayed(_fold)(data, model, fold, wanted, single_thread=True) for fold in plan.folds
-        )
+    results = map_folds(
+        _score_fold, [(data, model, fold, wanted) for fold in plan.folds], n_jobs=n_jobs
+    )
     rows, frames = [], []
     for fold, (fold_rows, fold_frames) in zip(plan.folds, results, strict=True):
         rows += fold_rows
@@ -148,16 +144,6 @@ def run_partial_protocols(
         fold_metrics=pd.DataFrame(rows),
         predictions=pd.concat(frames, ignore_index=True),
     )
-
-
-def _fold(data: PatchSeqData, model: str | ModelSpec, fold, subsets, single_thread: bool = False):
-    """One fold; ``single_thread``: one worker among several (one thread, ``n_jobs=1``)."""
-    if not single_thread:
-        return _score_fold(data, model, fold, subsets, one_job=False)
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(1):
-        return _score_fold(data, model, fold, subsets, one_job=True)
 
 
 def _score_fold(data: PatchSeqData, model: str | ModelSpec, fold, subsets, *, one_job: bool):

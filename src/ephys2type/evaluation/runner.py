@@ -16,10 +16,11 @@ import pandas as pd
 from sklearn.base import clone
 
 from ephys2type.data.container import PatchSeqData
+from ephys2type.evaluation.parallel import map_folds
 from ephys2type.evaluation.results import Evaluation
 from ephys2type.evaluation.splits import SplitPlan
 from ephys2type.evaluation.stats import fold_scores
-from ephys2type.models.cell_classifier import ABSTAIN, resolve_model
+from ephys2type.models.cell_classifier import ABSTAIN, CellTypeClassifier, resolve_model
 from ephys2type.models.cell_classifier import class_probabilities as ordered_probabilities
 from ephys2type.models.inspection import explain
 from ephys2type.models.registry import ModelSpec
@@ -65,27 +66,11 @@ def run_evaluation(
     tasks = [(spec, fold) for spec in specs for fold in plan.folds]
     wanted = {s.name for s in specs} if importance is True else set(importance or ())
 
-    if n_jobs == 1:
-        results = (
-            _evaluate_fold(
-                spec, data, fold, importance=spec.name in wanted, repeats=importance_repeats
-            )
-            for spec, fold in tasks
-        )
-    else:
-        from joblib import Parallel, delayed
-
-        results = Parallel(n_jobs=n_jobs, return_as="generator")(
-            delayed(_evaluate_fold)(
-                spec,
-                data,
-                fold,
-                importance=spec.name in wanted,
-                repeats=importance_repeats,
-                single_thread=True,
-            )
-            for spec, fold in tasks
-        )
+    results = map_folds(
+        _fold,
+        [(spec, data, fold, spec.name in wanted, importance_repeats) for spec, fold in tasks],
+        n_jobs=n_jobs,
+    )
     fold_rows, pred_frames, importance_rows = [], [], []
     for (spec, fold), (row, frame, imp) in zip(tasks, results, strict=True):
         fold_rows.append(row)
@@ -104,35 +89,22 @@ def run_evaluation(
     )
 
 
-def _evaluate_fold(
-    spec: ModelSpec,
-    data: PatchSeqData,
-    fold,
-    *,
-    importance: bool,
-    repeats: int,
-    single_thread: bool = False,
+def _fold(
+    spec: ModelSpec, data: PatchSeqData, fold, importance: bool, repeats: int, *, one_job: bool
 ):
     """Fit one model on one fold; score it (and its family importance) on the test cells."""
-    if not single_thread:
-        return _fold(spec, data, fold, importance, repeats, one_job=False)
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(1):  # one worker among several: do not oversubscribe the cores
-        return _fold(spec, data, fold, importance, repeats, one_job=True)
-
-
-def _fold(spec: ModelSpec, data: PatchSeqData, fold, importance: bool, repeats: int, one_job: bool):
     classes = data.classes
     X, y = data.X, data.y.to_numpy()
     seed = fold_seed(fold.seed, fold.fold)
     estimator = clone(spec.build(data.schema, seed))
-    if one_job:
+    if one_job:  # a worker among several: its models use one core
         busy = {
             k: 1
             for k, v in estimator.get_params().items()
             if k.endswith("n_jobs") and v not in (None, 1)
         }
+        if isinstance(estimator, CellTypeClassifier):  # None: "the models' own n_jobs"
+            busy["n_jobs"] = 1
         estimator.set_params(**busy)
     t0 = time.perf_counter()
     estimator.fit(X.iloc[fold.train], y[fold.train], **spec.fit_params)

@@ -402,7 +402,12 @@ class FamilyBiLSTMClassifier(ClassifierMixin, BaseEstimator):
 
 
 def bilstm_classifier(schema: FeatureSchema, seed: int, **params) -> FamilyBiLSTMClassifier:
-    """The classifier configured for a schema's families (input: features + family flags)."""
+    """The classifier configured for a schema's families (input: features + family flags);
+    its epochs are capped under :func:`ephys2type.limits.limited`."""
+    from ephys2type.limits import current
+
+    default = FamilyBiLSTMClassifier().max_epochs
+    params["max_epochs"] = current().cap("max_epochs", params.get("max_epochs", default))
     return FamilyBiLSTMClassifier(
         families=schema.family_index(),
         family_names=schema.family_names,

@@ -1,0 +1,104 @@
+"""Benchmark: how fast a saved model loads and predicts, and how big its folder is.
+
+Run on demand (not part of the test suite; about 10 minutes on 2 cores):
+
+    .venv/bin/python benchmarks/predict_speed.py [--species mouse]
+        [--models rf hgb logreg bilstm-smote] [--out benchmarks/results/predict_speed.json]
+
+For each model, ``train`` (as the command does, family-subset models included) on the bundled
+cells, save, then in a fresh process each time (imports included, as a user's command pays
+them): ``load_model``; ``predict_table`` of 20 cells; ``predict_table`` of 10,000 cells
+(bundled cells drawn with replacement, ids made unique). Writes seconds and the folder's
+size in MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from ephys2type import load_human, load_mouse
+from ephys2type.files import atomic_write_text, dumps_json
+from ephys2type.persist.format import save_model
+from ephys2type.persist.train import train_model
+
+CHILD = """
+import sys, time, warnings
+t0 = time.perf_counter()
+import numpy as np, pandas as pd
+from ephys2type.persist.format import load_model
+model = load_model(sys.argv[1])
+t1 = time.perf_counter()
+cells = pd.read_csv(sys.argv[2], index_col=0)
+n = int(sys.argv[3])
+if n > len(cells):
+    cells = cells.sample(n, replace=True, random_state=0)
+    cells.index = [f"c{i}" for i in range(n)]
+else:
+    cells = cells.head(n)
+t2 = time.perf_counter()
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    table = model.predict_table(cells)
+t3 = time.perf_counter()
+print(f"{t1 - t0:.4f} {t3 - t2:.4f} {(table['predicted'] == 'unassigned').mean():.4f}")
+"""
+
+
+def folder_mb(path: Path) -> float:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 1e6
+
+
+def measure(model_dir: Path, cells: Path, n: int) -> dict:
+    start = time.perf_counter()
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, str(model_dir), str(cells), str(n)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    total = time.perf_counter() - start
+    load, predict, unassigned = (float(v) for v in out.stdout.split())
+    return {
+        "process_seconds": total,
+        "load_model_seconds": load,
+        "predict_seconds": predict,
+        "unassigned_share": unassigned,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--species", default="mouse", choices=("mouse", "human"))
+    parser.add_argument("--models", nargs="+", default=["rf", "hgb", "logreg", "bilstm-smote"])
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/predict_speed.json"))
+    args = parser.parse_args()
+    data = load_mouse() if args.species == "mouse" else load_human()
+    result: dict = {"species": args.species, "n_training_cells": len(data), "models": {}}
+    with tempfile.TemporaryDirectory() as tmp:
+        cells = Path(tmp) / "cells.csv"
+        data.X.to_csv(cells, index_label="cell_id")
+        for name in args.models:
+            t0 = time.perf_counter()
+            trained = train_model(data, name, random_state=0)
+            folder = save_model(trained, Path(tmp) / name)
+            entry = {
+                "train_seconds": time.perf_counter() - t0,
+                "folder_mb": folder_mb(folder),
+                "members": len(trained.members_),
+                "cells_20": measure(folder, cells, 20),
+                "cells_10000": measure(folder, cells, 10_000),
+            }
+            result["models"][name] = entry
+            print(name, dumps_json(entry))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(args.out, dumps_json(result), overwrite=True)
+    print(f"written to {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,40 @@
+"""Run one function over the folds of a split plan, serially or in parallel processes.
+
+Every fold runner (models, the partial-protocol table, the feature-set table) goes through
+:func:`map_folds`, so the rules hold everywhere: results come back in task order and are
+identical to a serial run; a worker process uses one thread (joblib's workers, OpenMP in
+gradient boosting and torch would otherwise oversubscribe the cores) and the caller's
+:mod:`ephys2type.limits`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
+
+from ephys2type.limits import RunLimits, current, limited
+
+
+def map_folds(
+    function: Callable[..., Any], tasks: Sequence[tuple], *, n_jobs: int = 1
+) -> Iterator[Any]:
+    """``function(*task, one_job=...)`` for each task, in order. ``one_job`` is True in a
+    worker process (the function then fits its models with ``n_jobs=1``). The limits in
+    force may cap ``n_jobs``."""
+    n_jobs = current().cap("max_jobs", n_jobs)
+    if n_jobs == 1:
+        return (function(*task, one_job=False) for task in tasks)
+    from joblib import Parallel, delayed
+
+    limits = current()
+    results: Iterable[Any] = Parallel(n_jobs=n_jobs, return_as="generator")(
+        delayed(_in_worker)(function, task, limits) for task in tasks
+    )
+    return iter(results)
+
+
+def _in_worker(function: Callable[..., Any], task: tuple, limits: RunLimits) -> Any:
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1), limited(limits):
+        return function(*task, one_job=True)

@@ -1,0 +1,37 @@
+"""The run limits: one explicit object, set for a block, read where models are built, and
+handed to the parallel fold workers."""
+
+from __future__ import annotations
+
+import sys
+
+from ephys2type.evaluation.parallel import map_folds
+from ephys2type.limits import NONE, SMOKE, RunLimits, current, limited
+from ephys2type.models.baselines import make_baseline
+
+
+def _caps(k: int, *, one_job: bool) -> tuple[int, int | None, bool]:
+    return k, current().max_trees, one_job
+
+
+def test_limits_hold_in_their_block_only():
+    with limited(RunLimits()):  # the suite's own caps are off here
+        assert make_baseline("rf").n_estimators == 500
+        assert make_baseline("hgb").max_iter == 300
+        with limited(SMOKE):
+            assert make_baseline("rf").n_estimators == 50
+            assert current().note().startswith("limited run (seeds 1, folds 2")
+        assert current() == NONE and not current().any()
+
+
+def test_limits_reach_the_worker_processes():
+    import cloudpickle  # what joblib pickles tasks with
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # a test module
+    with limited(RunLimits(max_trees=7)):
+        serial = list(map_folds(_caps, [(0,), (1,)], n_jobs=1))
+        parallel = list(map_folds(_caps, [(0,), (1,)], n_jobs=2))
+    assert serial == [(0, 7, False), (1, 7, False)]
+    assert parallel == [(0, 7, True), (1, 7, True)]
+    with limited(RunLimits(max_jobs=1)):  # a cap on parallel folds runs them here
+        assert [r[2] for r in map_folds(_caps, [(0,), (1,)], n_jobs=2)] == [False, False]
