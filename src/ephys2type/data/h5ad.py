@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ephys2type.data.columns import proba_class
 from ephys2type.errors import TableError
 from ephys2type.files import atomic_path
 
@@ -294,7 +295,7 @@ def annotate_h5ad(
 def calls_for_h5ad(predictions: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
     """Split a prediction table into ``.obs`` columns (prefixed ``ephys2type_``) and the
     probabilities, stored under ``.obsm["ephys2type_probabilities"]`` (one column per class)."""
-    proba = [c for c in predictions.columns if str(c).startswith("proba:")]
+    proba = [c for c in predictions.columns if proba_class(c) is not None]
     obs = predictions.drop(columns=proba).add_prefix(OBS_PREFIX)
-    probabilities = predictions[proba].rename(columns=lambda c: str(c).removeprefix("proba:"))
+    probabilities = predictions[proba].rename(columns=proba_class)
     return obs, {PROBABILITIES_KEY: probabilities}

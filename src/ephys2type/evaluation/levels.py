@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 
+from ephys2type.data.columns import proba_columns
 from ephys2type.data.container import PatchSeqData
 from ephys2type.errors import Ephys2TypeError
 from ephys2type.evaluation.results import Evaluation
@@ -150,7 +151,7 @@ class LevelEvaluation:
     def _levels(self, p: pd.DataFrame) -> list[_Level]:
         """Both levels (parent first) of one block of out-of-fold predictions."""
         classes = np.asarray(self.evaluation.classes, dtype=object)
-        proba = p[[f"proba:{c}" for c in classes]].to_numpy()
+        proba = p[proba_columns(classes)].to_numpy()
         calls = top_down(proba, classes, self.parent_of)
         parents, top = parent_probabilities(proba, classes, self.parent_of)
         truth = p["true"].to_numpy(dtype=object)

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ephys2type.data.columns import proba_columns
 from ephys2type.data.container import PatchSeqData
 from ephys2type.evaluation.parallel import map_folds
 from ephys2type.evaluation.results import Evaluation
@@ -194,7 +195,7 @@ def _score_fold(data: PatchSeqData, model: str | ModelSpec, fold, subsets, *, on
             frame = pd.DataFrame(
                 {**base, "cell_id": X_test.index.to_numpy(), "true": y_test, "predicted": predicted}
             )
-            frame[[f"proba:{c}" for c in classes]] = proba
+            frame[proba_columns(classes)] = proba
             frames.append(frame)
     return rows, frames
 

@@ -13,6 +13,7 @@ import pandas as pd
 from scipy import stats
 
 from ephys2type._version import __version__, package_versions
+from ephys2type.data.columns import proba_columns
 from ephys2type.evaluation.splits import SplitPlan
 from ephys2type.evaluation.stats import (
     CI_METHOD,
@@ -133,7 +134,7 @@ class Evaluation:
     def calibration(self, model: str) -> dict[str, Any]:
         """ECE and reliability bins of the out-of-fold probabilities (all seeds pooled)."""
         p = self.predictions[self.predictions["model"] == model]
-        proba = p[[f"proba:{c}" for c in self.classes]].to_numpy()
+        proba = p[proba_columns(self.classes)].to_numpy()
         return expected_calibration_error(p["true"], proba, self.classes)
 
     def confusion(self, model: str) -> np.ndarray:

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
+from ephys2type.data.columns import proba_columns
 from ephys2type.data.container import PatchSeqData
 from ephys2type.evaluation.parallel import map_folds
 from ephys2type.evaluation.results import Evaluation
@@ -133,7 +134,7 @@ def _fold(
             "predicted": predicted,
         }
     )
-    parts = [frame, pd.DataFrame(proba, columns=[f"proba:{c}" for c in classes])]
+    parts = [frame, pd.DataFrame(proba, columns=proba_columns(classes))]
     extra = explain(estimator, X_test)
     if extra is not None:
         parts.append(extra.reset_index(drop=True))

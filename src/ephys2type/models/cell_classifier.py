@@ -52,6 +52,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.model_selection import train_test_split
 from sklearn.utils.validation import check_is_fitted
 
+from ephys2type.data.columns import proba_columns
 from ephys2type.data.schema import FeatureSchema
 from ephys2type.data.tables import as_feature_frame
 from ephys2type.errors import Ephys2TypeError, TableError
@@ -584,7 +585,7 @@ class CellTypeClassifier(ClassifierMixin, BaseEstimator):
         out.loc[abstain, "probability"] = np.nan
         out["reason"] = reason
         for k, cls in enumerate(classes):
-            out[f"proba:{cls}"] = np.where(abstain, np.nan, proba[:, k])
+            out[proba_columns([cls])[0]] = np.where(abstain, np.nan, proba[:, k])
         if top_families is not None:
             out["top_families"] = top_families
         out["n_features"] = measured.sum(axis=1)
@@ -674,7 +675,7 @@ class CellTypeClassifier(ClassifierMixin, BaseEstimator):
         """Calibrated class probabilities (columns in ``classes_`` order); NaN rows for cells
         that are not called."""
         table = self.predict_table(X)
-        return table[[f"proba:{c}" for c in self.classes_]].to_numpy(dtype=float)
+        return table[proba_columns(self.classes_)].to_numpy(dtype=float)
 
     def predict(self, X) -> np.ndarray:
         """The call of each cell: a class (with two-level labels, the finest level the sets

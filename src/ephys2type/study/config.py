@@ -21,6 +21,27 @@ PRESETS = ("full", "quick")
 _DEFAULT_TRANSFER = TransferSettings()
 
 
+#: The kinds of stage a reproduction runs besides the model stages (whose folders are their
+#: own names), in run order.
+STAGE_KINDS = (
+    "qc",
+    "spca",
+    "transfer",
+    "holdout",
+    "partial_protocols",
+    "feature_subsets",
+    "ttypes",
+)
+
+
+def stage_name(kind: str, key: str | None = None) -> str:
+    """The folder (and name) of a stage: ``qc``, ``holdout``, or ``<kind>_<key>`` (a species
+    or a split protocol), spelled here for the runner and the report alike."""
+    if kind not in STAGE_KINDS:
+        raise ValueError(f"unknown stage kind {kind!r}; kinds: {', '.join(STAGE_KINDS)}")
+    return kind if key is None else f"{kind}_{key}"
+
+
 @dataclass(frozen=True)
 class ModelStage:
     """One dataset evaluated with a list of models on one split plan."""
@@ -159,14 +180,14 @@ class ReproduceConfig:
     def stage_folders(self) -> list[str]:
         """The stage folders a run writes, in run order."""
         return [
-            "qc",
-            *(f"spca_{s}" for s in self.spca_species),
+            stage_name("qc"),
+            *(stage_name("spca", s) for s in self.spca_species),
             *(s.name for s in self.model_stages),
-            *(f"transfer_{p}" for p in self.transfer_protocols),
-            *(["holdout"] if self.holdout_datasets() else []),
-            *(f"partial_protocols_{s}" for s in self.partial_protocols_species),
-            *(f"feature_subsets_{s}" for s in self.feature_subsets_species),
-            *(f"ttypes_{s}" for s in self.ttype_species),
+            *(stage_name("transfer", p) for p in self.transfer_protocols),
+            *([stage_name("holdout")] if self.holdout_datasets() else []),
+            *(stage_name("partial_protocols", s) for s in self.partial_protocols_species),
+            *(stage_name("feature_subsets", s) for s in self.feature_subsets_species),
+            *(stage_name("ttypes", s) for s in self.ttype_species),
         ]
 
     def holdout_datasets(self) -> list[tuple[str, str]]:

@@ -31,7 +31,7 @@ from ephys2type.evaluation.transfer import run_transfer, write_transfer
 from ephys2type.evaluation.writers import write_evaluation
 from ephys2type.files import atomic_directory, dumps_json
 from ephys2type.models.registry import ModelSpec, get_model
-from ephys2type.study.config import ModelStage, ReproduceConfig
+from ephys2type.study.config import ModelStage, ReproduceConfig, stage_name
 from ephys2type.study.report.sections import write_report
 from ephys2type.study.separation import separation, write_separation
 
@@ -181,7 +181,7 @@ class Reproduction:
                 advance(species)
             (folder / "qc.json").write_text(dumps_json(summary))
 
-        return self._run_stage("qc", {"profiles": "all"}, 2, work)
+        return self._run_stage(stage_name("qc"), {"profiles": "all"}, 2, work)
 
     def stage_spca(self, species: str) -> StageResult:
         spec = {
@@ -199,7 +199,7 @@ class Reproduction:
             write_separation(result, data, folder)
             advance(species)
 
-        return self._run_stage(f"spca_{species}", spec, 1, work)
+        return self._run_stage(stage_name("spca", species), spec, 1, work)
 
     def stage_models(self, stage: ModelStage) -> StageResult:
         params = self._bilstm_params()
@@ -266,7 +266,7 @@ class Reproduction:
                 write_evaluation(evaluation, folder / f"{species}_{labels}", overwrite=True)
 
         n_fits = sum(len(p.folds) for _, p in plans) * len(self.config.holdout_models)
-        return self._run_stage("holdout", spec, n_fits, work)
+        return self._run_stage(stage_name("holdout"), spec, n_fits, work)
 
     def stage_partial_protocols(self, species: str) -> StageResult:
         """Cells with fewer protocols: imputed vs deployed vs subset-trained, per subset."""
@@ -291,7 +291,9 @@ class Reproduction:
             )
             write_partial_protocols(result, data, folder / "results")
 
-        return self._run_stage(f"partial_protocols_{species}", spec, len(plan.folds), work)
+        return self._run_stage(
+            stage_name("partial_protocols", species), spec, len(plan.folds), work
+        )
 
     def stage_feature_subsets(self, species: str) -> StageResult:
         """Cells with only some features: routed vs subset-trained vs imputed, per set."""
@@ -322,7 +324,7 @@ class Reproduction:
             )
             write_feature_subsets(result, data, folder / "results")
 
-        return self._run_stage(f"feature_subsets_{species}", spec, len(plan.folds), work)
+        return self._run_stage(stage_name("feature_subsets", species), spec, len(plan.folds), work)
 
     def stage_ttypes(self, species: str) -> StageResult:
         """Subclass, then t-type: flat and hierarchical models with conformal sets."""
@@ -348,7 +350,7 @@ class Reproduction:
             write_levels(result, folder / "results", overwrite=True)
 
         n_fits = 2 * len(plan.folds) * len(self.config.ttype_models)
-        return self._run_stage(f"ttypes_{species}", spec, n_fits, work)
+        return self._run_stage(stage_name("ttypes", species), spec, n_fits, work)
 
     def stage_transfer(self, protocol: str) -> StageResult:
         settings = self.config.transfer_settings(protocol)
@@ -377,4 +379,4 @@ class Reproduction:
             write_transfer(result, folder / "results", overwrite=True)
 
         n_fits = settings.count_fits(plan, native=native is not None)
-        return self._run_stage(f"transfer_{protocol}", spec, n_fits, work)
+        return self._run_stage(stage_name("transfer", protocol), spec, n_fits, work)

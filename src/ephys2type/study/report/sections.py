@@ -16,7 +16,7 @@ from typing import Any
 from ephys2type._version import __version__
 from ephys2type.errors import Ephys2TypeError
 from ephys2type.files import atomic_write_text, dumps_json
-from ephys2type.study.config import ReproduceConfig
+from ephys2type.study.config import ReproduceConfig, stage_name
 from ephys2type.study.report.builder import (
     PAPER,
     STUDY,
@@ -89,12 +89,12 @@ def write_report(
         for s in cfg.model_stages
     }
     transfer = {
-        p: load_json(root / f"transfer_{p}" / "results" / "metrics.json")
+        p: load_json(root / stage_name("transfer", p) / "results" / "metrics.json")
         for p in cfg.transfer_protocols
     }
-    qc = load_json(root / "qc" / "qc.json") or {}
+    qc = load_json(root / stage_name("qc") / "qc.json") or {}
     holdout = {
-        d: load_json(root / "holdout" / f"{d[0]}_{d[1]}" / "metrics.json")
+        d: load_json(root / stage_name("holdout") / f"{d[0]}_{d[1]}" / "metrics.json")
         for d in cfg.holdout_datasets()
     }
     summary_rows = _summary(b, models, transfer, qc, holdout)
@@ -348,7 +348,7 @@ def _spca_section(b: ReportBuilder, root: Path) -> None:
     b.heading("Subclass separation in sparse-PCA space")
     rows = []
     for species in ("mouse", "human"):
-        m = load_json(root / f"spca_{species}" / "metrics.json")
+        m = load_json(root / stage_name("spca", species) / "metrics.json")
         if not m:
             continue
         sil = ", ".join(f"{k} {v:.2f}" for k, v in m["silhouette_per_class"].items())
@@ -375,7 +375,7 @@ def _spca_section(b: ReportBuilder, root: Path) -> None:
         "Silhouettes on all cells; k-NN accuracy cross-validated with sPCA refitted in each "
         "training fold.",
     )
-    b.figures([root / f"spca_{s}" / "embedding.png" for s in ("mouse", "human")])
+    b.figures([root / stage_name("spca", s) / "embedding.png" for s in ("mouse", "human")])
     b.figures(
         [root / "spca_mouse" / "loadings.png"],
         "Loadings of the kept sparse components per feature family (mouse). The human "
@@ -534,7 +534,7 @@ def _transfer_section(b: ReportBuilder, root: Path, transfer: dict) -> None:
                 ["transfer arm", f"macro-F1 gain over {best} (points)", "paired folds", "verdict"],
                 rows,
             )
-        folder = root / f"transfer_{protocol}" / "results"
+        folder = root / stage_name("transfer", protocol) / "results"
         for key, point, title, figure in (
             ("learning_curve", "fraction", "Learning curve", "learning_curve.png"),
             ("few_shot", "per_class", "Few-shot: human training cells per class", "few_shot.png"),
@@ -580,7 +580,7 @@ def _transfer_section(b: ReportBuilder, root: Path, transfer: dict) -> None:
 
 def _partial_protocols_section(b: ReportBuilder, root: Path, cfg) -> None:
     results = [
-        load_json(root / f"partial_protocols_{s}" / "results" / "partial_protocols.json")
+        load_json(root / stage_name("partial_protocols", s) / "results" / "partial_protocols.json")
         for s in cfg.partial_protocols_species
     ]
     if not any(results):
@@ -634,13 +634,13 @@ def _partial_protocols_section(b: ReportBuilder, root: Path, cfg) -> None:
             ],
             rows,
         )
-        folder = root / f"partial_protocols_{r['species']}" / "results"
+        folder = root / stage_name("partial_protocols", r["species"]) / "results"
         b.figures([folder / "partial_protocols_accuracy.png"])
 
 
 def _feature_subsets_section(b: ReportBuilder, root: Path, cfg) -> None:
     results = [
-        load_json(root / f"feature_subsets_{s}" / "results" / "feature_subsets.json")
+        load_json(root / stage_name("feature_subsets", s) / "results" / "feature_subsets.json")
         for s in getattr(cfg, "feature_subsets_species", ())
     ]
     if not any(results):
@@ -699,7 +699,9 @@ def _feature_subsets_section(b: ReportBuilder, root: Path, cfg) -> None:
             ],
             rows,
         )
-        b.figures([root / f"feature_subsets_{r['species']}" / "results" / "feature_subsets.png"])
+        b.figures(
+            [root / stage_name("feature_subsets", r["species"]) / "results" / "feature_subsets.png"]
+        )
 
 
 def _ci(row: dict, metric: str, scale: float = 100.0, digits: int = 1) -> str:
@@ -712,7 +714,8 @@ def _ci(row: dict, metric: str, scale: float = 100.0, digits: int = 1) -> str:
 
 def _ttype_section(b: ReportBuilder, root: Path, cfg) -> None:
     found = [
-        (s, load_json(root / f"ttypes_{s}" / "results" / "metrics.json")) for s in cfg.ttype_species
+        (s, load_json(root / stage_name("ttypes", s) / "results" / "metrics.json"))
+        for s in cfg.ttype_species
     ]
     found = [(s, m) for s, m in found if m and "levels" in m]
     if not found:
@@ -779,7 +782,7 @@ def _ttype_section(b: ReportBuilder, root: Path, cfg) -> None:
             ],
             rows,
         )
-        folder = root / f"ttypes_{species}" / "results"
+        folder = root / stage_name("ttypes", species) / "results"
         b.figures(
             [folder / "accuracy_vs_called.png"],
             "Accuracy of the calls vs the share of cells called (calling only cells above a "
