@@ -154,6 +154,14 @@ def test_pretraining_is_shared_by_the_folds_given_one_pretrain_seed(mouse, human
     _tc(coral=True, pretrain_seed=3, random_state=3001).fit(human.X, human.y, source=src)
     assert len(estimators._PRETRAINED) == 2  # CORAL makes the source fold-specific: never cached
     assert plan_seed(fold_seed(7, 4)) == 7
+    # a parameter whose value is a dict (class weights) is part of the key too
+    weights = {c: 1.0 for c in mouse.classes}
+    params = {**QUICK, "class_weight": weights}
+    for _ in range(2):
+        TransferClassifier(
+            families=[[i] for i in range(19)], bilstm_params=params, pretrain_seed=3
+        ).fit(human.X, human.y, source=src)
+    assert len(estimators._PRETRAINED) == 3
 
 
 @pytest.mark.parametrize("strategy", ["freeze-warmup", "joint"])

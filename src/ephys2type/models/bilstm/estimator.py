@@ -221,9 +221,9 @@ class FamilyBiLSTMClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError("family_dropout must be in [0, 1)")
 
     def fit(self, X, y):
-        return self._fit(X, y)
+        return self.fit_from(X, y)
 
-    def _fit(
+    def fit_from(
         self,
         X,
         y,
@@ -234,7 +234,8 @@ class FamilyBiLSTMClassifier(ClassifierMixin, BaseEstimator):
     ):
         """Fit, optionally continuing from ``init_module`` (a trained network with the same
         classes) and training extra (X, y, head, loss_scale) sets alongside, e.g. another
-        species on its own head. ``config_overrides`` change :class:`TrainConfig` fields."""
+        species on its own head; what the transfer estimators build on. ``config_overrides``
+        change :class:`TrainConfig` fields (e.g. ``lr``)."""
         self._check_params()
         X, y = validate_data(self, X, y, dtype=np.float32)
         check_classification_targets(y)

@@ -22,6 +22,7 @@ source head and a target head trained together, then a target-only fine-tune).
 from __future__ import annotations
 
 import hashlib
+import json
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -205,7 +206,8 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         params = dict(self.bilstm_params or {})
         key = (
             source.fingerprint,
-            tuple(sorted(params.items())),
+            # JSON, not a tuple of items: a value may be a dict (e.g. class_weight)
+            json.dumps(params, sort_keys=True, default=str),
             tuple(map(tuple, self.families_)),
             seed,
         )
@@ -241,9 +243,9 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
             extra = (
                 [(prepared, source.y.to_numpy(), "source", self.source_weight)] if source else []
             )
-            joint._fit(target, y, extra=extra)
+            joint.fit_from(target, y, extra=extra)
             model = self._network(seed)
-            model._fit(target, y, init_module=joint.module_, lr=self.finetune_lr)
+            model.fit_from(target, y, init_module=joint.module_, lr=self.finetune_lr)
             self.stages_ = {"joint_epochs": joint.n_epochs_, "finetune_epochs": model.n_epochs_}
         elif source is None:
             model = self._network(seed).fit(target, y)
@@ -256,7 +258,7 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
             else:
                 model = self._network(seed)
                 frozen = self.warmup_epochs if self.strategy == "freeze-warmup" else 0
-                model._fit(
+                model.fit_from(
                     target,
                     y,
                     init_module=pretrained.module_,
