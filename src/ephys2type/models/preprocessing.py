@@ -13,11 +13,9 @@ see a test cell (``tests/test_leakage.py`` proves it).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from imblearn.over_sampling import SMOTE
-from imblearn.pipeline import Pipeline
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.impute import SimpleImputer
 from sklearn.preprocessing import StandardScaler
@@ -25,6 +23,9 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ephys2type.data.schema import FeatureSchema
 from ephys2type.models.sparse_pca import FamilySparsePCA
+
+if TYPE_CHECKING:
+    from imblearn.pipeline import Pipeline
 
 
 class FamilyPreprocessor(TransformerMixin, BaseEstimator):
@@ -194,6 +195,11 @@ def make_pipeline(
     random_state: int | None = None,
 ) -> Pipeline:
     """impute -> scale [+ flags] -> [family sparse PCA] -> [SMOTE] -> ``model``, fitted in-fold."""
+    # imported here: imbalanced-learn adds a quarter second to every command that only
+    # loads a saved model
+    from imblearn.over_sampling import SMOTE
+    from imblearn.pipeline import Pipeline
+
     steps = preprocessing_steps(schema, flags=flags, spca=spca, random_state=random_state)
     if smote:
         steps.append(("smote", SMOTE(random_state=random_state)))

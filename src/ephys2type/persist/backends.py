@@ -74,6 +74,33 @@ def _pipeline(prep: FamilyPreprocessor, model):
     return Pipeline([("prep", prep), ("model", model)])
 
 
+_TORCH_ADAPTER = "sklearn.externals.array_api_compat.torch"
+
+
+def _skops_io():
+    """``skops.io``, imported without importing torch on the way.
+
+    skops lists every scikit-learn estimator when it is imported
+    (``sklearn.utils.all_estimators``), which imports every scikit-learn subpackage, among
+    them the array-API adapter for torch, which imports torch: about 1 s of a 20-cell
+    ``predict`` with a tree model, for nothing (no tree model uses torch). The adapter is
+    hidden for that one import (the package walk skips a subpackage it cannot import) and
+    importable again afterwards.
+    """
+    import sys
+
+    if "skops.io" in sys.modules or _TORCH_ADAPTER in sys.modules:
+        import skops.io
+
+        return skops.io
+    sys.modules[_TORCH_ADAPTER] = None  # type: ignore[assignment]
+    try:
+        import skops.io
+    finally:
+        del sys.modules[_TORCH_ADAPTER]
+    return skops.io
+
+
 class SklearnBackend:
     """Tree and linear models (see the module docstring)."""
 
@@ -90,7 +117,7 @@ class SklearnBackend:
         )
 
     def dump(self, pipeline) -> Dumped:
-        import skops.io as sio
+        sio = _skops_io()
 
         prep, model = _steps(pipeline)
         params = {k: v for k, v in model.get_params().items() if _jsonable(v)}
@@ -101,22 +128,20 @@ class SklearnBackend:
         )
 
     def load(self, meta: dict[str, Any], weights: bytes, columns: list[str], where: str):
-        import skops.io as sio
+        sio = _skops_io()
+        from skops.io.exceptions import UntrustedTypesFoundException
 
         try:
-            untrusted = set(sio.get_untrusted_types(data=weights))
+            # one pass: skops audits the file against its defaults plus our allow-list and
+            # refuses anything else before building a single object
+            model = sio.loads(weights, trusted=sorted(SKOPS_ALLOWED))
+        except UntrustedTypesFoundException as exc:
+            refused = sorted(set(sio.get_untrusted_types(data=weights)) - SKOPS_ALLOWED)
+            raise ModelFileError(
+                f"{where}: refused to load types ephys2type does not trust: {', '.join(refused)}"
+            ) from exc
         except Exception as exc:
             raise ModelFileError(f"{where}: not a readable skops file ({exc})") from exc
-        refused = untrusted - SKOPS_ALLOWED
-        if refused:
-            raise ModelFileError(
-                f"{where}: refused to load types ephys2type does not trust: "
-                f"{', '.join(sorted(refused))}"
-            )
-        try:
-            model = sio.loads(weights, trusted=sorted(untrusted))
-        except Exception as exc:
-            raise ModelFileError(f"{where}: cannot load the estimator ({exc})") from exc
         prep = FamilyPreprocessor.from_dict(
             meta["preprocessing"], flags=bool(meta["flags"]), feature_names=columns
         )
