@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -205,3 +207,94 @@ def test_labels_carry_no_stray_whitespace():
         t_types = data.meta["t_type"].dropna().astype(str)
         assert (t_types == t_types.str.strip()).all(), data.species
     assert "Inh L1-4 LAMP5 LCP2" in set(load_human(labels=None, qc=None).meta["t_type"])
+
+
+def test_human_layer1_dataset_alone_and_with_lee_dalley():
+    """Chartrand et al. 2023's Allen cells: 263 with features, labels in the human schemes,
+    and the 38 cells Lee, Dalley also holds counted once, with their Lee, Dalley row."""
+    l1 = load_human(labels=None, qc=None, datasets="chartrand2023_l1")
+    assert l1.X.shape == (263, 93) and l1.datasets == ["chartrand2023_l1"]
+    assert l1.X["adapt_max"].isna().all() and l1.X["input_resistance"].notna().mean() > 0.8
+    assert l1.meta["subclass"].value_counts().to_dict() == {"LAMP5/PAX6/Other": 216, "VIP": 46}
+    assert l1.meta["revised_subclass"].value_counts().to_dict() == {
+        "VIP": 150,
+        "LAMP5/PAX6/Other": 112,
+    }
+    assert l1.meta["layer"].value_counts().to_dict() == {"1": 172, "2": 46, "3": 19, "4": 5}
+
+    lee = load_human(labels=None, qc=None)
+    both = load_human(labels=None, qc=None, datasets=["lee2023", "chartrand2023_l1"])
+    assert len(both) == 704 + 263 - 38 and not both.X.index.has_duplicates
+    assert both.meta["dataset"].value_counts().to_dict() == {
+        "lee2023": 704,
+        "chartrand2023_l1": 225,
+    }
+    shared = l1.X.index.intersection(lee.X.index)
+    assert len(shared) == 38
+    pd.testing.assert_frame_equal(both.X.loc[shared], lee.X.loc[shared])
+    assert (both.meta.loc[shared, "dataset"] == "lee2023").all()
+    # the revision rule on the L1 cells agrees with Lee, Dalley's own revised label for 37 of 38
+    agree = l1.meta.loc[shared, "revised_subclass"] == lee.meta.loc[shared, "revised_subclass"]
+    assert int(agree.sum()) == 37
+    # donors keep their H-numbers, so donor-grouped folds keep a donor's cells together
+    # across the two datasets
+    donors = both.meta.groupby("dataset")["donor"].apply(set)
+    assert len(donors["lee2023"] & donors["chartrand2023_l1"]) == 46
+    assert "chartrand2023_l1: 38 cell(s) also in lee2023; counted once, from there" in both.notes
+
+
+def test_layer1_ttypes_share_the_mtg_names_and_fall_in_one_revised_subclass():
+    both = load_human(labels="ttype", datasets="lee2023,chartrand2023_l1")
+    l1 = both.meta["dataset"] == "chartrand2023_l1"
+    # with the Lee, Dalley cells of the same names, more L1 types reach 10 cells
+    assert set(both.y[l1]) == {
+        "Inh L1 SST NMBR",
+        "Inh L1-2 ADARB2 MC4R",
+        "Inh L1-2 PAX6 CDH12",
+        "Inh L1-2 VIP PCDH20",
+        "Inh L1-2 VIP TSPAN12",
+        "Inh L1-3 VIP ADAMTSL1",
+        "Inh L1-4 LAMP5 LCP2",
+        "Inh L2-6 LAMP5 CA1",
+    }
+    parents = both.label_parents()
+    assert parents["Inh L1 SST NMBR"] == "Vip" and parents["Inh L1-4 LAMP5 LCP2"] == "Lamp5"
+
+
+def test_dataset_names_are_checked():
+    from ephys2type.errors import TableError
+
+    for bad, message in (
+        ("lee2023,nope", "unknown dataset 'nope'"),
+        ("gouwens2020", "holds mouse cells, not human"),
+        ("lee2023,lee2023", "named twice"),
+        (",", "no dataset named"),
+    ):
+        with pytest.raises(TableError, match=message):
+            load_human(datasets=bad)
+
+
+def test_datasets_option_of_the_commands(run_cli, clean_error, tmp_path):
+    result = run_cli(
+        "evaluate",
+        "--species",
+        "human",
+        "--datasets",
+        "lee2023,chartrand2023_l1",
+        "--model",
+        "logreg",
+        "--seeds",
+        "1",
+        "--folds",
+        "2",
+        "--out",
+        tmp_path / "ev",
+    )
+    assert result.code == 0, result
+    plan = json.loads((tmp_path / "ev" / "split_plan.json").read_text())
+    assert plan["dataset"]["datasets"] == ["lee2023", "chartrand2023_l1"]
+    assert plan["dataset"]["n_cells"] == 869
+    clean_error(
+        run_cli("evaluate", "--species", "mouse", "--datasets", "lee2023", "--model", "rf"),
+        "holds human cells, not mouse",
+    )

@@ -37,7 +37,9 @@ def _copy(name: str, root):
 
 
 def test_registry_matches_the_data_readme():
-    assert len(REGISTRY) == 6
+    assert len(REGISTRY) == 8
+    assert REGISTRY["chartrand2023_human_l1/aibs_features_E.csv"].startswith("96e07c20")
+    assert "patchseq_human_L1/7777857c" in URLS["chartrand2023_human_l1/aibs_features_E.csv"]
     assert REGISTRY["gouwens2020_mouse/efeature.csv"].startswith("53cddf3f")
     assert all(len(h) == 64 for h in REGISTRY.values())
     assert URLS["gouwens2020_mouse/efeature.csv"].endswith(
@@ -131,7 +133,7 @@ def test_cli_reports_a_checksum_mismatch(monkeypatch, tmp_path, run_cli, clean_e
 def test_cli_fetch_lists_every_file(run_cli):
     result = run_cli("data", "fetch")
     assert result.code == 0
-    assert result.out.count("ok") == 6
+    assert result.out.count("ok") == 8
 
 
 @pytest.mark.network

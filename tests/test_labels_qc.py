@@ -151,8 +151,13 @@ def test_data_info_prints_counts_for_every_scheme(run_cli):
     result = run_cli("data", "info")
     assert result.code == 0, result
     for text in (
-        "mouse: 4435 cells",
-        "human: 704 cells",
+        "mouse / gouwens2020: 4435 cells",
+        "human / lee2023: 704 cells",
+        "human / chartrand2023_l1: 263 cells",
+        "human / lee2023,chartrand2023_l1: 929 cells",
+        "Lamp5 101, Vip 138",
+        "Lamp5 142, Pvalb 350, Sst 144, Vip 233",
+        "chartrand2023_l1: 38 cell(s) also in lee2023; counted once",
         "Lamp5 466, Pvalb 764, Sncg 230, Sst 1717, Vip 729",
         "Lamp5 466, Pvalb 764, Sst 1717, Vip 959",
         "Lamp5 66, Pvalb 350, Sst 144, Vip 106",

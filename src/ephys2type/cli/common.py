@@ -93,9 +93,15 @@ def check_choice(value: str, choices: Sequence[str], what: str) -> str:
     return value
 
 
-def load_for_command(species: str, labels: str | None, profile: str, features: str) -> PatchSeqData:
+def load_for_command(
+    species: str,
+    labels: str | None,
+    profile: str,
+    features: str,
+    datasets: str | None = None,
+) -> PatchSeqData:
     """Validate the common data options and load the QC'd data."""
-    from ephys2type.data.datasets import load_species
+    from ephys2type.data.datasets import load_species, parse_datasets
     from ephys2type.data.labels import default_scheme
     from ephys2type.data.qc import profiles
 
@@ -103,8 +109,21 @@ def load_for_command(species: str, labels: str | None, profile: str, features: s
     check_choice(profile, profiles(), "--profile")
     check_choice(features, ("native", "aligned"), "--features")
     return load_species(
-        species, labels=labels or default_scheme(species), qc=profile, features=features
+        species,
+        labels=labels or default_scheme(species),
+        qc=profile,
+        features=features,
+        datasets=parse_datasets(datasets, species),
     )
+
+
+DatasetsOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Bundled datasets to use, comma-separated (see `ephys2type data info`): mouse "
+        "gouwens2020; human lee2023 (default), chartrand2023_l1 (layer 1).",
+    ),
+]
 
 
 TableOpt = Annotated[
@@ -151,6 +170,7 @@ def load_data_for_command(
     id_column: str | None,
     label_column: str,
     donor_column: str | None,
+    datasets: str | None = None,
 ) -> tuple[PatchSeqData, str]:
     """The data of ``evaluate`` and ``train``: bundled (species) or the user's --table.
 
@@ -159,7 +179,9 @@ def load_data_for_command(
     labels as written).
     """
     if table is None:
-        return load_for_command(species, labels, profile or "default", features), species
+        return load_for_command(species, labels, profile or "default", features, datasets), species
+    if datasets is not None:
+        raise Ephys2TypeError("--datasets chooses bundled data; it does not apply with --table")
     from ephys2type.data.datasets import load_table
     from ephys2type.data.labels import AS_IS
     from ephys2type.data.qc import profiles

@@ -21,20 +21,30 @@ data_app = typer.Typer(
 def info(
     profile: ProfileOpt = "default",
 ) -> None:
-    """Cells per class after QC, for both species under every label scheme.
+    """Cells per class after QC, for every bundled dataset under every label scheme.
+
+    One table per dataset (species / dataset), then, for a species with several datasets,
+    their union as `--datasets a,b` loads it (a cell in two datasets counted once).
 
     Example: ephys2type data info
     """
-    from ephys2type.data.datasets import load_species
+    from ephys2type.data.datasets import DATASETS, dataset_names, load_species
     from ephys2type.data.labels import default_scheme, scheme_names
     from ephys2type.data.qc import profiles
 
     _check_choice(profile, profiles(), "--profile")
+    groups: list[tuple[str, tuple[str, ...], str]] = []
+    for species in SPECIES:
+        names = dataset_names(species)
+        groups += [(species, (name,), DATASETS[name].description) for name in names]
+        if len(names) > 1:
+            groups.append((species, tuple(names), "all " + species + " datasets together"))
     tables, notes = [], []
-    for species in SPECIES:  # load everything first: an error comes before any output
-        raw = load_species(species, labels=None, qc=None)
+    for species, names, description in groups:  # load everything first: errors before output
+        raw = load_species(species, labels=None, qc=None, datasets=names)
         table = Table(
-            title=f"{species}: {len(raw)} cells with features, QC profile {profile!r}",
+            title=f"{species} / {','.join(names)}: {len(raw)} cells with features "
+            f"({description}), QC profile {profile!r}",
             title_justify="left",
         )
         table.add_column("label scheme")
@@ -43,7 +53,7 @@ def info(
         table.add_column("cells per class")
         schemes = sorted(scheme_names(species), key=lambda s: s != default_scheme(species))
         for scheme in schemes:
-            data = load_species(species, labels=scheme, qc=profile)
+            data = load_species(species, labels=scheme, qc=profile, datasets=names)
             counts = data.class_counts()
             if len(counts) > 8:
                 top = counts.sort_values(ascending=False)
@@ -56,11 +66,11 @@ def info(
             name = scheme + (" (default)" if scheme == default_scheme(species) else "")
             table.add_row(name, str(len(data)), str(len(counts)), shown)
         tables.append(table)
-        notes.append(raw.notes)
+        notes.append(raw.notes if len(names) > 1 or len(dataset_names(species)) == 1 else ())
     out = console()
-    for table, species_notes in zip(tables, notes, strict=True):
+    for table, group_notes in zip(tables, notes, strict=True):
         out.print(table)
-        for note in species_notes:
+        for note in group_notes:
             out.print(f"  note: {note}")
         out.print()
 

@@ -11,6 +11,7 @@ from rich.table import Table
 from .common import (
     ConfidenceOpt,
     DataProfileOpt,
+    DatasetsOpt,
     DonorColumnOpt,
     FeaturesOpt,
     ForceOpt,
@@ -38,6 +39,7 @@ from .common import (
 def evaluate(
     species: SpeciesOpt = "mouse",
     labels: LabelsOpt = None,
+    datasets: DatasetsOpt = None,
     model: Annotated[
         list[str] | None,
         typer.Option(
@@ -136,6 +138,7 @@ def evaluate(
         id_column=id_column,
         label_column=label_column,
         donor_column=donor_column,
+        datasets=datasets,
     )
     levels = data.label_parents(required=False) is not None
     if levels and (importance or available_families is not None):

@@ -13,6 +13,7 @@ from ephys2type.files import atomic_write_text
 from .common import (
     ConfidenceOpt,
     DataProfileOpt,
+    DatasetsOpt,
     DonorColumnOpt,
     FeaturesOpt,
     IdColumnOpt,
@@ -34,6 +35,7 @@ def train(
     out: Annotated[Path, typer.Option("--out", "-o", help="Model folder to create.")],
     species: SpeciesOpt = "mouse",
     labels: LabelsOpt = None,
+    datasets: DatasetsOpt = None,
     model: Annotated[
         str,
         typer.Option(
@@ -102,6 +104,7 @@ def train(
         id_column=id_column,
         label_column=label_column,
         donor_column=donor_column,
+        datasets=datasets,
     )
     out_console = console()
     out_console.print(

@@ -104,6 +104,14 @@ class PatchSeqData:
         return self.meta["donor"]
 
     @property
+    def datasets(self) -> list[str]:
+        """The bundled datasets the cells come from, in order of appearance (empty for a
+        user's own table)."""
+        if "dataset" not in self.meta.columns:
+            return []
+        return [str(d) for d in pd.unique(self.meta["dataset"].dropna())]
+
+    @property
     def classes(self) -> list[str]:
         """Sorted class names present in ``y``."""
         if self.y is None:

@@ -9,7 +9,8 @@ any features CSV plus an optional labels CSV.
 from __future__ import annotations
 
 import warnings
-from dataclasses import replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -20,6 +21,7 @@ import pandas as pd
 from ephys2type.data.align import to_aligned
 from ephys2type.data.container import PatchSeqData
 from ephys2type.data.fetch import fetch
+from ephys2type.data.human_l1 import read_human_l1
 from ephys2type.data.labels import AS_IS, get_scheme
 from ephys2type.data.qc import apply_qc, excluded_subclasses, non_feature_columns
 from ephys2type.data.schema import FeatureSchema, get_schema
@@ -45,11 +47,124 @@ HUMAN_META = "lee2023_human/LeeDalley_manuscript_metadata_v2.csv"
 Features = Literal["native", "aligned"]
 
 
+Tables = tuple[pd.DataFrame, pd.DataFrame, dict[str, str], tuple[str, ...]]
+
+
+@dataclass(frozen=True)
+class BundledDataset:
+    """A public labelled Patch-seq table ephys2type can train on, read into its species' schema.
+
+    ``read`` returns features, metadata, source checksums and notes; ``id_column`` is how
+    the source names its cell ids.
+    """
+
+    name: str
+    species: str
+    description: str
+    read: Callable[[], Tables]
+    id_column: str
+
+
+def _gouwens() -> Tables:
+    X, meta, sources = _mouse_tables()
+    return X, meta, sources, ()
+
+
+#: Bundled datasets by name. Combining several keeps a cell once, from the first dataset
+#: listed that holds it.
+DATASETS: dict[str, BundledDataset] = {
+    "gouwens2020": BundledDataset(
+        "gouwens2020", "mouse", "mouse visual cortex (Gouwens et al. 2020)", _gouwens, "ID"
+    ),
+    "lee2023": BundledDataset(
+        "lee2023",
+        "human",
+        "human neocortex, mostly MTG, layers 2-6 (Lee, Dalley et al. 2023)",
+        lambda: _human_tables(),
+        "specimen_id",
+    ),
+    "chartrand2023_l1": BundledDataset(
+        "chartrand2023_l1",
+        "human",
+        "human layer 1, Allen Institute cells (Chartrand et al. 2023)",
+        read_human_l1,
+        "specimen_id",
+    ),
+}
+
+#: The datasets each species is loaded from unless told otherwise.
+DEFAULT_DATASETS: dict[str, tuple[str, ...]] = {
+    "mouse": ("gouwens2020",),
+    "human": ("lee2023",),
+}
+
+
+def dataset_names(species: str | None = None) -> list[str]:
+    """Names of the bundled datasets (of one species)."""
+    return [n for n, d in DATASETS.items() if species is None or d.species == species]
+
+
+def parse_datasets(value: str | Sequence[str] | None, species: str) -> tuple[str, ...]:
+    """Dataset names from ``"a,b"`` or a list, checked against the species; None: default."""
+    if value is None:
+        return DEFAULT_DATASETS[species]
+    names = [v.strip() for v in value.split(",")] if isinstance(value, str) else list(value)
+    names = [n for n in names if n]
+    if not names:
+        raise TableError("no dataset named; bundled: " + ", ".join(dataset_names(species)))
+    for name in names:
+        if name not in DATASETS:
+            raise TableError(
+                f"unknown dataset {name!r}; {species} datasets: {', '.join(dataset_names(species))}"
+            )
+        if DATASETS[name].species != species:
+            raise TableError(
+                f"dataset {name!r} holds {DATASETS[name].species} cells, not {species}; "
+                f"{species} datasets: {', '.join(dataset_names(species))}"
+            )
+    if len(set(names)) < len(names):
+        raise TableError(f"a dataset is named twice in {', '.join(names)}")
+    return tuple(names)
+
+
+def _combined(species: str, names: tuple[str, ...]) -> PatchSeqData:
+    """The named datasets' cells in one table (a ``dataset`` column says where each is from)."""
+    schema = get_schema(species)
+    Xs, metas, sources, notes = [], [], {}, []
+    seen = pd.Index([])
+    for name in names:
+        X, meta, src, more = DATASETS[name].read()
+        repeated = X.index.isin(seen)
+        if repeated.any():
+            notes.append(
+                f"{name}: {int(repeated.sum())} cell(s) also in "
+                f"{', '.join(names[: names.index(name)])}; counted once, from there"
+            )
+        X, meta = X.loc[~repeated], meta.loc[~repeated].assign(dataset=name)
+        Xs.append(X[schema.columns])
+        metas.append(meta)
+        seen = seen.append(X.index)
+        sources |= src
+        notes.extend(more)
+    X = pd.concat(Xs) if len(Xs) > 1 else Xs[0].copy()
+    meta = pd.concat(metas) if len(metas) > 1 else metas[0].copy()
+    return PatchSeqData(
+        X=X,
+        meta=meta,
+        schema=schema,
+        species=species,
+        sources=sources,
+        notes=tuple(notes),
+        id_column=DATASETS[names[0]].id_column,
+    )
+
+
 def load_mouse(
     *,
     labels: str | None = "mouse5",
     qc: str | None = "default",
     features: Features = "native",
+    datasets: str | Sequence[str] | None = None,
 ) -> PatchSeqData:
     """Mouse visual cortex interneurons (Gouwens et al. 2020), 4,435 cells before QC.
 
@@ -58,16 +173,9 @@ def load_mouse(
     labels : label scheme (``mouse5``, ``aligned4``, ``ttype``), or None for no labels.
     qc : QC profile (``default``, ``complete``, ``none``), or None to keep every cell.
     features : ``native`` (the mouse schema) or ``aligned`` (cross-species schema).
+    datasets : bundled mouse datasets to read (default ``gouwens2020``).
     """
-    X, meta, sources = _mouse_tables()
-    data = PatchSeqData(
-        X=X.copy(),
-        meta=meta.copy(),
-        schema=get_schema("mouse"),
-        species="mouse",
-        sources=sources,
-        id_column="ID",
-    )
+    data = _combined("mouse", parse_datasets(datasets, "mouse"))
     return _finish(data, labels=labels, qc=qc, features=features)
 
 
@@ -76,25 +184,20 @@ def load_human(
     labels: str | None = "revised",
     qc: str | None = "default",
     features: Features = "native",
+    datasets: str | Sequence[str] | None = None,
 ) -> PatchSeqData:
-    """Human neocortex interneurons (Lee, Dalley et al. 2023), 704 cells before QC.
+    """Human neocortex interneurons: Lee, Dalley et al. 2023 (704 cells before QC) by
+    default; ``datasets="lee2023,chartrand2023_l1"`` adds the layer-1 cells of Chartrand
+    et al. 2023 (263 cells, 38 of them also in Lee, Dalley).
 
     Parameters
     ----------
     labels : label scheme (``revised`` (default), ``subclass``, ``aligned4``, ``ttype``), or None.
     qc : QC profile (``default``, ``complete``, ``none``), or None to keep every cell.
     features : ``native`` (the human schema) or ``aligned`` (cross-species schema).
+    datasets : bundled human datasets to read (names or ``"a,b"``; default ``lee2023``).
     """
-    X, meta, sources, notes = _human_tables()
-    data = PatchSeqData(
-        X=X.copy(),
-        meta=meta.copy(),
-        schema=get_schema("human"),
-        species="human",
-        sources=sources,
-        notes=notes,
-        id_column="specimen_id",
-    )
+    data = _combined("human", parse_datasets(datasets, "human"))
     return _finish(data, labels=labels, qc=qc, features=features)
 
 
@@ -303,6 +406,8 @@ def _human_tables() -> tuple[pd.DataFrame, pd.DataFrame, dict[str, str], tuple[s
 
 
 __all__ = [
+    "DATASETS",
+    "DEFAULT_DATASETS",
     "load_human",
     "load_mouse",
     "load_species",

@@ -45,8 +45,14 @@ def _line(frame: pd.DataFrame, pos: int) -> int:
     return int(label) + 2 if isinstance(label, (int, np.integer)) else pos + 2
 
 
-def read_csv_text(path: str | Path, *, what: str = "table") -> pd.DataFrame:
-    """Read a CSV as strings (empty cells and NA markers become NaN), refusing malformed files."""
+def read_csv_text(
+    path: str | Path, *, what: str = "table", repeated_columns: bool = False
+) -> pd.DataFrame:
+    """Read a CSV as strings (empty cells and NA markers become NaN), refusing malformed files.
+
+    A column name given twice is an error, unless ``repeated_columns`` and both columns hold
+    the same values (then it is read once): some published metadata tables repeat their id.
+    """
     path = Path(path)
     if not path.exists():
         raise TableError(f"{path}: {what} not found")
@@ -74,7 +80,7 @@ def read_csv_text(path: str | Path, *, what: str = "table") -> pd.DataFrame:
         pos = names.index("")
         raise TableError(f"{path}: column {pos + 1} of the header has no name")
     dupes = sorted({n for n in names if names.count(n) > 1})
-    if dupes:
+    if dupes and not repeated_columns:
         raise TableError(f"{path}: duplicate column name(s) in the header: {', '.join(dupes)}")
     try:
         frame = pd.read_csv(
@@ -90,7 +96,26 @@ def read_csv_text(path: str | Path, *, what: str = "table") -> pd.DataFrame:
     frame.columns = [str(c).strip() for c in frame.columns]
     if frame.empty:
         raise TableError(f"{path}: {what} has a header but no rows")
+    if dupes:
+        frame = _drop_repeated_columns(frame, names, path=path)
     return frame
+
+
+def _drop_repeated_columns(frame: pd.DataFrame, names: list[str], *, path: Path) -> pd.DataFrame:
+    """Keep the first of each repeated column, refusing repeats whose values differ."""
+    seen: set[str] = set()
+    keep = []
+    for position, name in enumerate(names):
+        if name in seen:
+            first = frame.iloc[:, names.index(name)]
+            if not first.equals(frame.iloc[:, position]):
+                raise TableError(f"{path}: column {name!r} is given twice with different values")
+        else:
+            seen.add(name)
+            keep.append(position)
+    out = frame.iloc[:, keep]
+    out.columns = [names[i] for i in keep]
+    return out
 
 
 def index_by_id(frame: pd.DataFrame, id_column: str, *, path: str | Path) -> pd.DataFrame:

@@ -167,8 +167,11 @@ def dataset_description(data: PatchSeqData) -> dict[str, Any]:
         "class_counts": {str(k): int(v) for k, v in data.class_counts().items()},
         "n_donors": int(data.groups.nunique()),
         "sources": dict(sorted(data.sources.items())),
+        "datasets": data.datasets,
         "description": (
-            f"{data.species}, labels {data.label_scheme}, QC "
+            f"{data.species}"
+            + (f" ({', '.join(data.datasets)})" if data.datasets else "")
+            + f", labels {data.label_scheme}, QC "
             f"{data.qc.profile if data.qc else 'none'}, {data.schema.name} features, "
             f"{len(data)} cells"
         ),

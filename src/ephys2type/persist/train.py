@@ -74,6 +74,7 @@ def train_model(
         "id_column": data.id_column,
         "class_counts": {str(k): int(v) for k, v in data.class_counts().items()},
         "sources": dict(sorted(data.sources.items())),
+        "datasets": data.datasets,
         "random_state": random_state,
         "ephys2type": __version__,
         "versions": package_versions(),
