@@ -221,6 +221,7 @@ def test_human_layer1_dataset_alone_and_with_lee_dalley():
         "LAMP5/PAX6/Other": 112,
     }
     assert l1.meta["layer"].value_counts().to_dict() == {"1": 172, "2": 46, "3": 19, "4": 5}
+    assert l1.meta["donor"].notna().all()  # a cell without a donor is its own group
 
     lee = load_human(labels=None, qc=None)
     both = load_human(labels=None, qc=None, datasets=["lee2023", "chartrand2023_l1"])

@@ -240,6 +240,9 @@ def test_train_and_predict_commands(run_cli, clean_error, tmp_path, human):
     model_dir = tmp_path / "model"
     result = run_cli("train", "--species", "human", "--model", "logreg", "--out", model_dir)
     assert result.code == 0, result
+    # a human model is trained on every bundled human dataset unless told otherwise
+    info = load_model(model_dir).info_
+    assert info["datasets"] == ["lee2023", "chartrand2023_l1"] and info["n_cells"] == 869
     clean_error(
         run_cli("train", "--species", "human", "--model", "logreg", "--out", model_dir),
         "already exists",

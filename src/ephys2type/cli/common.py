@@ -121,7 +121,8 @@ DatasetsOpt = Annotated[
     str | None,
     typer.Option(
         help="Bundled datasets to use, comma-separated (see `ephys2type data info`): mouse "
-        "gouwens2020; human lee2023 (default), chartrand2023_l1 (layer 1).",
+        "gouwens2020; human lee2023 (the study's data, default of evaluate) and "
+        "chartrand2023_l1 (layer 1; train uses both by default).",
     ),
 ]
 

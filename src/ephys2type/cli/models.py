@@ -11,6 +11,7 @@ from rich.table import Table
 from ephys2type.files import atomic_write_text
 
 from .common import (
+    SPECIES,
     ConfidenceOpt,
     DataProfileOpt,
     DatasetsOpt,
@@ -68,7 +69,8 @@ def train(
     """Train a model on every QC'd cell of a species, or of your own table, and save it.
 
     The data options are those of `evaluate`: the bundled data of --species (QC profile
-    'default'), or your own --table and --table-labels (QC profile 'none' unless --profile
+    'default'; every bundled dataset of the species unless --datasets says otherwise, so a
+    human model also knows the layer-1 cells of Chartrand et al. 2023), or your own --table and --table-labels (QC profile 'none' unless --profile
     says otherwise; --labels maps the labels through a built-in scheme). What is saved is
     what `evaluate --model <model>-deployed` scores: a fifth of the cells (stratified) is
     kept apart to calibrate the probabilities, the prediction sets and each feature set's
@@ -93,6 +95,10 @@ def train(
 
     get_model(model)  # an unknown name fails before any work
     refuse_existing(out, force)
+    if table is None and datasets is None and species in SPECIES:
+        from ephys2type.data.datasets import TRAIN_DATASETS
+
+        datasets = ",".join(TRAIN_DATASETS[species])
     data, origin = load_data_for_command(
         species=species,
         labels=labels,

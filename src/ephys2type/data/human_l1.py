@@ -81,7 +81,8 @@ def read_human_l1() -> tuple[pd.DataFrame, pd.DataFrame, dict[str, str], tuple[s
     meta = pd.DataFrame(
         {
             "species": "human",
-            "donor": m["donor"].str.upper(),
+            # a cell without a donor is its own group (as for a user's table without donors)
+            "donor": m["donor"].str.upper().fillna("cell " + pd.Series(X.index, index=X.index)),
             "subclass": m["subclass"],
             "revised_subclass": revised_subclass(m["subclass"], cluster),
             "t_type": ttype_from_cluster(cluster),
