@@ -70,9 +70,10 @@ def train(
 
     The data options are those of `evaluate`: the bundled data of --species (QC profile
     'default'; every bundled dataset of the species unless --datasets says otherwise, so a
-    human model also knows the layer-1 cells of Chartrand et al. 2023), or your own --table and --table-labels (QC profile 'none' unless --profile
-    says otherwise; --labels maps the labels through a built-in scheme). What is saved is
-    what `evaluate --model <model>-deployed` scores: a fifth of the cells (stratified) is
+    human model also knows the layer-1 cells of Chartrand et al. 2023), or your own --table
+    and --table-labels (QC profile 'none' unless --profile says otherwise; --labels maps the
+    labels through a built-in scheme). What is saved is what `evaluate --model
+    <model>-deployed` scores: a fifth of the cells (stratified) is
     kept apart to calibrate the probabilities, the prediction sets and each feature set's
     expected accuracy; with --family-subsets (default) the model is also trained on each
     family subset a lab plausibly has (mouse: 3, human: 7), and the training cells are kept
