@@ -35,3 +35,26 @@ def test_limits_reach_the_worker_processes():
     assert parallel == [(0, 7, True), (1, 7, True)]
     with limited(RunLimits(max_jobs=1)):  # a cap on parallel folds runs them here
         assert [r[2] for r in map_folds(_caps, [(0,), (1,)], n_jobs=2)] == [False, False]
+
+
+def _warns(k: int, *, one_job: bool) -> tuple[int, bool]:
+    import warnings
+
+    warnings.warn("a library's chatter", UserWarning, stacklevel=1)
+    return k, one_job
+
+
+def test_worker_processes_follow_the_callers_warning_filters():
+    """The command line hides library warnings; a fold worker (its own process) must too."""
+    import warnings
+
+    import cloudpickle
+    import pytest
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert list(map_folds(_warns, [(0,), (1,)], n_jobs=2)) == [(0, True), (1, True)]
+        warnings.simplefilter("error")  # the same filters, now turning the warning into an error
+        with pytest.raises(UserWarning, match="chatter"):
+            list(map_folds(_warns, [(0,), (1,)], n_jobs=2))

@@ -419,7 +419,7 @@ def test_train_on_your_own_table(run_cli, tmp_path):
 def test_batch_summary_detects_a_shifted_batch_and_not_a_like_one(saved, human, run_cli, tmp_path):
     """Cells of the same table that the model never saw pass; a unit slip in tau is caught."""
     from ephys2type import load_human
-    from ephys2type.persist.batch import summarize_batch
+    from ephys2type.models.batch_shift import summarize_batch
 
     loaded = load_model(saved["rf"][1])
     everyone = load_human()

@@ -79,3 +79,18 @@ def limited(limits: RunLimits = SMOKE) -> Iterator[RunLimits]:
         yield limits
     finally:
         _CURRENT.reset(token)
+
+
+def with_jobs(estimator, n_jobs: int):
+    """``estimator`` with every ``n_jobs`` parameter that is set (not None) set to
+    ``n_jobs``, in place; returned for chaining.
+
+    A parameter left at None keeps the library's default: scikit-learn >= 1.8 warns for any
+    value given to ``LogisticRegression(n_jobs=...)``, which has no effect there.
+    """
+    busy = {
+        k: n_jobs
+        for k, v in estimator.get_params().items()
+        if k.endswith("n_jobs") and v is not None and v != n_jobs
+    }
+    return estimator.set_params(**busy) if busy else estimator

@@ -165,6 +165,19 @@ def evaluate(
     out_console.print(
         f"{plan.dataset['description']}; {plan.protocol}: {len(plan.folds)} fits per model"
     )
+    for note in plan.dataset.get("held_out_folds", []):
+        missing = note["test_classes_missing_from_training"]
+        out_console.print(
+            f"  holding out {note['held_out']}: {note['n_test']} test cells, {note['n_train']} "
+            f"training cells ({note['train_cells_of_shared_donors_removed']} cells of donors "
+            f"also in {note['held_out']} left out)"
+            + (
+                f"; the training cells hold no {', '.join(missing)} "
+                f"({note['test_cells_of_those_classes']} test cells), so those cannot be right"
+                if missing
+                else ""
+            )
+        )
     if levels:
         from ephys2type.evaluation.levels import run_levels, write_levels
 
@@ -193,9 +206,84 @@ def evaluate(
             evaluation = evaluate_available(
                 data, specs, plan, families, n_jobs=jobs, progress=advance
             )
-    write_evaluation(evaluation, out_dir, overwrite=force)
+    from ephys2type.evaluation.breakdown import group_breakdowns
+
+    breakdowns = group_breakdowns(evaluation, data.meta)
+
+    def write_breakdowns(folder: Path) -> None:
+        for column, frame in breakdowns.items():
+            frame.to_csv(folder / f"by_{column}.csv", index=False, float_format="%.6g")
+
+    write_evaluation(
+        evaluation,
+        out_dir,
+        overwrite=force,
+        extra_metrics={
+            f"by_{column}": frame.to_dict(orient="records") for column, frame in breakdowns.items()
+        },
+        extra_files=write_breakdowns,
+    )
     print_evaluation(evaluation, out_console)
+    for column, frame in breakdowns.items():
+        print_breakdown(frame, column, out_console)
+    print_batch_checks(evaluation, out_console)
     out_console.print(f"results: {out_dir}")
+
+
+def print_batch_checks(evaluation, out_console) -> None:
+    """For a leave-dataset-out plan: what `predict` would say of each held-out dataset as a
+    batch (deployed models only)."""
+    from ephys2type.evaluation.breakdown import batch_checks
+
+    checks = batch_checks(evaluation)
+    held = evaluation.plan.dataset.get("held_out")
+    if checks is None or not held:
+        return
+    for model, rows in checks.groupby("model", sort=False):
+        parts = []
+        for fold, part in rows.groupby("fold"):
+            fired = part["batch_shift_detected"].mean()
+            parts.append(
+                f"{held[int(fold)]}: shift detected in {fired:.0%} of seeds, "
+                f"{part['out_of_distribution'].mean():.1%} of cells flagged"
+            )
+        out_console.print(f"batch check of {model} on each held-out dataset: " + "; ".join(parts))
+
+
+def print_breakdown(frame, column: str, out_console) -> None:
+    """One row per model and group of cells (dataset, layer): scores in %, mean over seeds."""
+    table = Table(
+        title=f"by {column}: test cells of each {column}, in % (mean over seeds; accuracy "
+        f"range over seeds; scores over the classes the group holds)",
+        title_justify="left",
+    )
+    for col in ("model", column, "cells", "accuracy", "balanced acc.", "macro-F1", "called"):
+        table.add_column(col, justify="left" if col in ("model", column) else "right")
+    flags = frame["flagged"].notna().any()
+    if flags:
+        for col in ("flagged", "acc. flagged / not"):
+            table.add_column(col, justify="right")
+
+    def pct(value) -> str:
+        return "—" if value != value else f"{100 * value:.1f}"
+
+    for row in frame.to_dict(orient="records"):
+        cells = [
+            str(row["model"]),
+            str(row[column]),
+            f"{row['cells']:.0f}",
+            f"{pct(row['accuracy'])} ({pct(row['accuracy_min'])}-{pct(row['accuracy_max'])})",
+            pct(row["balanced_accuracy"]),
+            pct(row["macro_f1"]),
+            pct(row["called"]),
+        ]
+        if flags:
+            cells += [
+                pct(row["flagged"]),
+                f"{pct(row['accuracy_flagged'])} / {pct(row['accuracy_unflagged'])}",
+            ]
+        table.add_row(*cells)
+    out_console.print(table)
 
 
 def print_levels(result, out_console) -> None:

@@ -213,7 +213,7 @@ def predict(
 
     from ephys2type.errors import Ephys2TypeWarning
     from ephys2type.files import dumps_json
-    from ephys2type.persist.batch import summarize_batch
+    from ephys2type.models.batch_shift import summarize_batch
     from ephys2type.persist.format import load_model
     from ephys2type.persist.predict import read_features, write_predictions
 

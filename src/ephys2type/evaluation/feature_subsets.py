@@ -35,6 +35,7 @@ from ephys2type.evaluation.parallel import map_folds
 from ephys2type.evaluation.runner import calls, class_probabilities, fold_seed
 from ephys2type.evaluation.splits import SplitPlan
 from ephys2type.evaluation.stats import fold_scores, paired_test, summarize
+from ephys2type.limits import with_jobs
 from ephys2type.models.cell_classifier import ABSTAIN, CellTypeClassifier
 from ephys2type.models.registry import ModelSpec, get_model
 
@@ -207,7 +208,7 @@ def _fold(data: PatchSeqData, spec: ModelSpec, fold, sets, *, one_job: bool):
         routed = _with_fitted_state(open_, clf).predict_table(blanked)
         reference = clone(spec.build(data.schema.select(features), seed))
         if one_job:
-            reference.set_params(**{p: 1 for p in reference.get_params() if p.endswith("n_jobs")})
+            with_jobs(reference, 1)
         reference.fit(X.iloc[fold.train][list(features)], y[fold.train], **spec.fit_params)
         predictions = {
             "imputed": calls(clf.members_[0].probabilities(blanked, classes), classes),

@@ -3,12 +3,14 @@
 Every fold runner (models, the partial-protocol table, the feature-set table) goes through
 :func:`map_folds`, so the rules hold everywhere: results come back in task order and are
 identical to a serial run; a worker process uses one thread (joblib's workers, OpenMP in
-gradient boosting and torch would otherwise oversubscribe the cores) and the caller's
-:mod:`ephys2type.limits`.
+gradient boosting and torch would otherwise oversubscribe the cores), the caller's
+:mod:`ephys2type.limits` and the caller's warning filters (a worker process does not inherit
+them, so library warnings the command line hides would reach the terminal).
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
@@ -26,15 +28,16 @@ def map_folds(
         return (function(*task, one_job=False) for task in tasks)
     from joblib import Parallel, delayed
 
-    limits = current()
+    limits, filters = current(), list(warnings.filters)
     results: Iterable[Any] = Parallel(n_jobs=n_jobs, return_as="generator")(
-        delayed(_in_worker)(function, task, limits) for task in tasks
+        delayed(_in_worker)(function, task, limits, filters) for task in tasks
     )
     return iter(results)
 
 
-def _in_worker(function: Callable[..., Any], task: tuple, limits: RunLimits) -> Any:
+def _in_worker(function: Callable[..., Any], task: tuple, limits: RunLimits, filters: list) -> Any:
     from threadpoolctl import threadpool_limits
 
-    with threadpool_limits(1), limited(limits):
+    with threadpool_limits(1), limited(limits), warnings.catch_warnings():
+        warnings.filters[:] = filters
         return function(*task, one_job=True)

@@ -21,6 +21,8 @@ from ephys2type.evaluation.parallel import map_folds
 from ephys2type.evaluation.results import Evaluation
 from ephys2type.evaluation.splits import SplitPlan
 from ephys2type.evaluation.stats import fold_scores
+from ephys2type.limits import with_jobs
+from ephys2type.models.batch_shift import summarize_batch
 from ephys2type.models.cell_classifier import ABSTAIN, CellTypeClassifier, resolve_model
 from ephys2type.models.cell_classifier import class_probabilities as ordered_probabilities
 from ephys2type.models.inspection import explain
@@ -99,14 +101,9 @@ def _fold(
     seed = fold_seed(fold.seed, fold.fold)
     estimator = clone(spec.build(data.schema, seed))
     if one_job:  # a worker among several: its models use one core
-        busy = {
-            k: 1
-            for k, v in estimator.get_params().items()
-            if k.endswith("n_jobs") and v not in (None, 1)
-        }
         if isinstance(estimator, CellTypeClassifier):  # None: "the models' own n_jobs"
-            busy["n_jobs"] = 1
-        estimator.set_params(**busy)
+            estimator.set_params(n_jobs=1)
+        with_jobs(estimator, 1)
     t0 = time.perf_counter()
     estimator.fit(X.iloc[fold.train], y[fold.train], **spec.fit_params)
     t1 = time.perf_counter()
@@ -139,6 +136,8 @@ def _fold(
     if extra is not None:
         parts.append(extra.reset_index(drop=True))
     frame = pd.concat(parts, axis=1)
+    if isinstance(estimator, CellTypeClassifier):
+        row.update(_batch_check(estimator, X_test))
     imp = []
     if importance:
         base = fold_scores(y_test, predicted, classes)["macro_f1"]
@@ -160,6 +159,16 @@ def _fold(
                 }
             )
     return row, frame, imp
+
+
+def _batch_check(model: CellTypeClassifier, cells: pd.DataFrame) -> dict[str, float]:
+    """What ``predict`` would tell about the test cells as one batch: the share flagged out
+    of distribution, and whether the batch shift check fires (1.0) or not (0.0)."""
+    batch = summarize_batch(model, cells, model.predict_table(cells))
+    return {
+        "out_of_distribution": batch.n_out_of_distribution / max(batch.n_cells, 1),
+        "batch_shift_detected": float(batch.shift_detected),
+    }
 
 
 def class_probabilities(estimator, X: pd.DataFrame, classes: Sequence[str]) -> np.ndarray:

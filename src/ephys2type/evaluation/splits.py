@@ -13,6 +13,11 @@ Protocols
 ``holdout``    stratified 80/20 train/test over 5 seeds; models that early-stop take their
                validation set (25% of train) from the training part, giving the paper's
                60/20/20 train/validation/test protocol.
+``leave-dataset-out``  one fold per bundled dataset: train on the others, test on all of its
+               cells (needs cells of two datasets or more, e.g. ``--datasets
+               lee2023,chartrand2023_l1``); the folds are the same for every seed, the models'
+               random states are not. A donor in two datasets is removed from the training
+               side of the fold that tests one of them.
 """
 
 from __future__ import annotations
@@ -34,10 +39,11 @@ PROTOCOLS = {
     "strat5x5": "stratified 5-fold CV x 5 seeds",
     "group5x5": "donor-grouped stratified 5-fold CV x 5 seeds",
     "holdout": "stratified 80/20 hold-out x 5 seeds (60/20/20 with the inner validation split)",
+    "leave-dataset-out": "train on all bundled datasets but one, test on that one",
 }
 
 #: Fraction of the training part used as validation by early-stopping models, per protocol.
-INNER_VALIDATION = {"strat5x5": 0.2, "group5x5": 0.2, "holdout": 0.25}
+INNER_VALIDATION = {"strat5x5": 0.2, "group5x5": 0.2, "holdout": 0.25, "leave-dataset-out": 0.2}
 
 
 @dataclass(frozen=True)
@@ -71,6 +77,9 @@ class SplitPlan:
         seeds = f"{len(self.seeds)} seed{'s' if len(self.seeds) > 1 else ''}"
         if self.protocol == "holdout":
             return f"stratified 80/20 hold-out x {seeds}"
+        if self.protocol == "leave-dataset-out":
+            held = ", ".join(self.dataset.get("held_out", []))
+            return f"leave-one-dataset-out ({held}) x {seeds}"
         kind = "donor-grouped stratified" if self.protocol == "group5x5" else "stratified"
         return f"{kind} {self.n_folds}-fold CV x {seeds}"
 
@@ -201,6 +210,8 @@ def make_plan(
         raise Ephys2TypeError(
             f"classification needs at least two classes; all {len(y)} cells are {counts.index[0]!r}"
         )
+    if protocol == "leave-dataset-out":
+        return _leave_dataset_out(data, seed_list)
     if protocol != "holdout" and counts.min() < n_folds:
         raise Ephys2TypeError(
             f"class {counts.idxmin()!r} has {counts.min()} cells, fewer than the {n_folds} "
@@ -230,4 +241,50 @@ def make_plan(
         cells=tuple(map(str, data.X.index)),
         folds=tuple(folds),
         dataset=dataset_description(data),
+    )
+
+
+def _leave_dataset_out(data: PatchSeqData, seeds: list[int]) -> SplitPlan:
+    """One fold per dataset (see the module docstring)."""
+    names = data.datasets
+    if len(names) < 2:
+        raise Ephys2TypeError(
+            "leave-dataset-out needs cells of two datasets or more (e.g. --datasets "
+            f"lee2023,chartrand2023_l1); these cells come from {', '.join(names) or 'your table'}"
+        )
+    dataset = data.meta["dataset"].to_numpy()
+    donors = data.groups.to_numpy()
+    y = data.y.to_numpy(dtype=object)
+    parts, notes = [], []
+    for name in names:
+        test = np.flatnonzero(dataset == name)
+        held_donors = np.unique(donors[test])
+        others = dataset != name
+        train = np.flatnonzero(others & ~np.isin(donors, held_donors))
+        missing = sorted(set(y[test]) - set(y[train]))
+        parts.append((train, test))
+        notes.append(
+            {
+                "held_out": name,
+                "n_train": len(train),
+                "n_test": len(test),
+                "train_cells_of_shared_donors_removed": int(others.sum() - len(train)),
+                "test_classes_missing_from_training": missing,
+                "test_cells_of_those_classes": int(np.isin(y[test], missing).sum()),
+            }
+        )
+    description = dataset_description(data)
+    description["held_out"] = list(names)
+    description["held_out_folds"] = notes
+    return SplitPlan(
+        protocol="leave-dataset-out",
+        seeds=tuple(seeds),
+        n_folds=len(names),
+        cells=tuple(map(str, data.X.index)),
+        folds=tuple(
+            Fold(seed=seed, fold=k, train=train, test=test)
+            for seed in seeds
+            for k, (train, test) in enumerate(parts)
+        ),
+        dataset=description,
     )

@@ -56,6 +56,7 @@ from ephys2type.data.columns import proba_columns
 from ephys2type.data.schema import FeatureSchema
 from ephys2type.data.tables import as_feature_frame
 from ephys2type.errors import Ephys2TypeError, TableError
+from ephys2type.limits import with_jobs
 from ephys2type.models.calibration import fit_temperature, probability_logits, softmax
 from ephys2type.models.conformal import NO_CALL, ConformalScores, levels_table
 from ephys2type.models.novelty import FeatureDistance
@@ -323,9 +324,7 @@ class CellTypeClassifier(ClassifierMixin, BaseEstimator):
         spec = self.model_spec()
         estimator = clone(spec.build(self.schema.select(features), self.random_state))
         if self.n_jobs is not None:
-            estimator.set_params(
-                **{k: self.n_jobs for k in estimator.get_params() if k.endswith("n_jobs")}
-            )
+            with_jobs(estimator, self.n_jobs)
         proper, cal = ~self.calibration_, self.calibration_
         X = self.X_train_[list(features)]
         with warnings.catch_warnings():
@@ -664,11 +663,12 @@ class CellTypeClassifier(ClassifierMixin, BaseEstimator):
 
     def explain(self, X) -> pd.DataFrame:
         """Per cell, why it was called or not: ``reason``, ``expected_accuracy``,
-        ``model_features`` and the prediction set (``set``, or with two-level labels the
-        finest level's), what an evaluation keeps beside each prediction."""
+        ``model_features``, ``out_of_distribution`` and the prediction set (``set``, or with
+        two-level labels the finest level's), what an evaluation keeps beside each
+        prediction."""
         table = self.predict_table(X)
         sets = "set" if self.parent_of is None else f"{self.level_names[1]}_set"
-        columns = ["reason", "expected_accuracy", "model_features", sets]
+        columns = ["reason", "expected_accuracy", "model_features", "out_of_distribution", sets]
         return table[columns].rename(columns={sets: "set"}).reset_index(drop=True)
 
     def predict_proba(self, X) -> np.ndarray:

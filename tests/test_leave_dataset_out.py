@@ -1,0 +1,89 @@
+"""Held-out-dataset evaluation on the real human tables: the plan, the per-dataset and
+per-layer breakdown, and the batch check on each held-out dataset."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ephys2type import load_human
+from ephys2type.errors import Ephys2TypeError
+from ephys2type.evaluation.breakdown import breakdown
+from ephys2type.evaluation.runner import run_evaluation
+from ephys2type.evaluation.splits import make_plan
+
+
+@pytest.fixture(scope="module")
+def both():
+    return load_human(datasets="lee2023,chartrand2023_l1")
+
+
+def test_one_fold_per_dataset_and_no_donor_on_both_sides(both):
+    plan = make_plan(both, "leave-dataset-out", seeds=2)
+    assert len(plan.folds) == 4 and plan.n_folds == 2
+    dataset = both.meta["dataset"].to_numpy()
+    donors = both.groups.to_numpy()
+    for fold, name in zip(plan.folds, ["lee2023", "chartrand2023_l1"] * 2, strict=True):
+        assert set(dataset[fold.test]) == {name} and len(fold.test) == (dataset == name).sum()
+        assert not set(donors[fold.train]) & set(donors[fold.test])
+        assert name not in set(dataset[fold.train])
+    notes = {n["held_out"]: n for n in plan.dataset["held_out_folds"]}
+    # the layer-1 table holds only Lamp5 and Vip cells: Lee, Dalley's Pvalb and Sst cells
+    # cannot be right when it is all the training data, and the plan says so
+    assert notes["lee2023"]["test_classes_missing_from_training"] == ["Pvalb", "Sst"]
+    assert notes["lee2023"]["test_cells_of_those_classes"] == 494
+    assert notes["chartrand2023_l1"]["test_classes_missing_from_training"] == []
+    assert notes["chartrand2023_l1"]["n_train"] == 414
+    assert plan.description.startswith("leave-one-dataset-out (lee2023, chartrand2023_l1)")
+    with pytest.raises(Ephys2TypeError, match="two datasets or more"):
+        make_plan(load_human(), "leave-dataset-out")
+
+
+def test_breakdown_scores_each_dataset_and_layer_on_its_own_cells(both):
+    plan = make_plan(both, "leave-dataset-out", seeds=1)
+    evaluation = run_evaluation(both, ["logreg", "logreg-deployed"], plan)
+    by_dataset = breakdown(evaluation, both.meta["dataset"], "dataset").set_index(
+        ["model", "dataset"]
+    )
+    preds = evaluation.predictions
+    for (model, name), row in by_dataset.iterrows():
+        cells = both.meta.index[both.meta["dataset"] == name]
+        mine = preds[(preds["model"] == model) & preds["cell_id"].isin(cells)]
+        assert row["cells"] == len(cells)
+        assert row["accuracy"] == pytest.approx(np.mean(mine["true"] == mine["predicted"]))
+    # only the deployed classifier flags cells; its flags are fractions of the cells
+    assert (
+        by_dataset.loc[("logreg", "lee2023"), "flagged"]
+        != by_dataset.loc[("logreg", "lee2023"), "flagged"]
+    )  # NaN: a plain model has no flags
+    assert 0 <= by_dataset.loc[("logreg-deployed", "chartrand2023_l1"), "flagged"] < 0.5
+    # the layer-1 cells predicted from Lee, Dalley's cells alone: far below Lee, Dalley's own
+    # cross-validated accuracy (85%), and the batch check fires on that held-out dataset
+    assert by_dataset.loc[("logreg", "chartrand2023_l1"), "accuracy"] < 0.7
+    checks = evaluation.fold_metrics.dropna(subset=["batch_shift_detected"])
+    assert list(checks["model"].unique()) == ["logreg-deployed"]
+    assert checks["batch_shift_detected"].tolist() == [1.0, 1.0]
+    by_layer = breakdown(evaluation, both.meta["layer"], "layer")
+    assert set(by_layer["layer"]) >= {"1", "2", "3", "4", "5", "6"}
+    assert (
+        by_layer.groupby("model")["cells"].sum().tolist() == [both.meta["layer"].notna().sum()] * 2
+    )
+
+
+def test_evaluate_writes_the_breakdowns(run_cli, tmp_path):
+    out = tmp_path / "ldo"
+    result = run_cli(
+        "evaluate", "--species", "human", "--datasets", "lee2023,chartrand2023_l1",
+        "--protocol", "leave-dataset-out", "--model", "logreg", "--seeds", "1", "--out", out,
+    )  # fmt: skip
+    assert result.code == 0, result
+    assert "holding out lee2023: 666 test cells, 39 training cells" in result.out
+    assert "the training cells hold no Pvalb, Sst" in result.out
+    by_dataset = pd.read_csv(out / "by_dataset.csv")
+    assert sorted(by_dataset["dataset"]) == ["chartrand2023_l1", "lee2023"]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert {r["dataset"] for r in metrics["by_dataset"]} == {"chartrand2023_l1", "lee2023"}
+    assert (out / "by_layer.csv").is_file()
