@@ -43,10 +43,10 @@ from ephys2type import load_human
 from ephys2type.errors import Ephys2TypeWarning
 from ephys2type.files import atomic_write_text, dumps_json
 from ephys2type.models.baselines import make_baseline
+from ephys2type.models.batch_shift import summarize_batch
 from ephys2type.models.cell_classifier import ABSTAIN
 from ephys2type.models.preprocessing import FamilyPreprocessor
 from ephys2type.models.transfer.adaptation import ADAPTERS, SpeciesAdapter
-from ephys2type.persist.batch import summarize_batch
 from ephys2type.persist.train import train_model
 
 BATCH, N_BATCHES = 30, 200

@@ -45,7 +45,7 @@ def test_one_fold_per_dataset_and_no_donor_on_both_sides(both):
 def test_breakdown_scores_each_dataset_and_layer_on_its_own_cells(both):
     plan = make_plan(both, "leave-dataset-out", seeds=1)
     evaluation = run_evaluation(both, ["logreg", "logreg-deployed"], plan)
-    by_dataset = breakdown(evaluation, both.meta["dataset"], "dataset").set_index(
+    by_dataset = breakdown(evaluation.predictions, both.meta["dataset"], "dataset").set_index(
         ["model", "dataset"]
     )
     preds = evaluation.predictions
@@ -66,7 +66,7 @@ def test_breakdown_scores_each_dataset_and_layer_on_its_own_cells(both):
     checks = evaluation.fold_metrics.dropna(subset=["batch_shift_detected"])
     assert list(checks["model"].unique()) == ["logreg-deployed"]
     assert checks["batch_shift_detected"].tolist() == [1.0, 1.0]
-    by_layer = breakdown(evaluation, both.meta["layer"], "layer")
+    by_layer = breakdown(evaluation.predictions, both.meta["layer"], "layer")
     assert set(by_layer["layer"]) >= {"1", "2", "3", "4", "5", "6"}
     assert (
         by_layer.groupby("model")["cells"].sum().tolist() == [both.meta["layer"].notna().sum()] * 2
@@ -87,3 +87,29 @@ def test_evaluate_writes_the_breakdowns(run_cli, tmp_path):
     metrics = json.loads((out / "metrics.json").read_text())
     assert {r["dataset"] for r in metrics["by_dataset"]} == {"chartrand2023_l1", "lee2023"}
     assert (out / "by_layer.csv").is_file()
+
+
+def test_training_on_both_datasets_helps_layer1_cells_and_the_arms_train_on_what_they_say(both):
+    from ephys2type.evaluation.training_sets import compare_training_sets
+
+    plan = make_plan(both, "group5x5", seeds=1)
+    result = compare_training_sets(both, "rf", plan)
+    scores = result.scores
+    arms = [a.name for a in result.arms]
+    assert arms == ["lee2023 only", "all datasets", "all datasets, common features"]
+    lee_only = scores[scores["arm"] == "lee2023 only"]
+    every = scores[scores["arm"] == "all datasets"]
+    # the first arm trains on Lee, Dalley's training cells only: fewer cells, same folds
+    assert (lee_only["n_train"].to_numpy() < every["n_train"].to_numpy()).all()
+    common = scores[scores["arm"] == "all datasets, common features"]
+    assert set(common["n_features"]) == {82} and set(every["n_features"]) == {93}
+    # each dataset's test cells are scored apart, and all of them are scored
+    assert set(scores["dataset"]) == {"lee2023", "chartrand2023_l1"}
+    per_fold = every.groupby("fold")["n_test"].sum().to_numpy()
+    assert per_fold.tolist() == [len(f.test) for f in plan.folds]
+    # the measured claim behind train's default: layer-1 cells gain a lot
+    gain = result.compare("all datasets", "lee2023 only", "chartrand2023_l1")
+    assert gain["mean_diff"] > 0.15 and gain["p"] < 0.05
+    assert len(result.predictions) == 3 * len(both)
+    layers = result.by(both.meta["layer"], "layer")
+    assert set(layers["arm"]) == set(arms) and "1" in set(layers["layer"])

@@ -43,6 +43,9 @@ TINY = ReproduceConfig(
     feature_subsets_draws=2,
     ttype_species=("human",),
     ttype_models=("logreg",),
+    datasets_species=("human",),
+    datasets_models=("logreg", "logreg-deployed"),
+    datasets_compare_model="logreg",
 )
 
 
@@ -65,6 +68,7 @@ def test_every_stage_and_the_report_are_written(first_run):
         "partial_protocols_human",
         "feature_subsets_human",
         "ttypes_human",
+        "datasets_human",
     ]
     assert not any(r.cached for r in first_run.results)
     html = (out / "report.html").read_text()
@@ -89,6 +93,9 @@ def test_every_stage_and_the_report_are_written(first_run):
         "het_joint",  # folds each comparison pairs
         "paired folds",
         "logreg-hier",
+        "Cells from other datasets and layers",  # held-out datasets, training sets, layers
+        "holding out chartrand2023_l1: 203 test cells",
+        "all datasets, common features",
     ):
         assert text in html, text
     assert "<script" not in html  # self-contained, static
@@ -117,6 +124,14 @@ def test_every_stage_and_the_report_are_written(first_run):
         assert 6 <= entry["n_features"] <= 12
         assert entry["routed"]["mean"] > entry["imputed"]["mean"]
     assert (out / "feature_subsets_human" / "results" / "feature_subsets.png").exists()
+    held = json.loads((out / "datasets_human" / "leave_dataset_out" / "metrics.json").read_text())
+    assert held["protocol"]["name"] == "leave-dataset-out"
+    assert {r["dataset"] for r in held["by_dataset"]} == {"lee2023", "chartrand2023_l1"}
+    training = json.loads(
+        (out / "datasets_human" / "training_sets" / "training_sets.json").read_text()
+    )
+    assert training["cells_per_dataset"] == {"lee2023": 666, "chartrand2023_l1": 203}
+    assert {r["layer"] for r in training["by_layer"]} >= {"1", "3", "5"}
 
 
 def test_unchanged_stages_are_reused(first_run):
@@ -147,6 +162,7 @@ def test_a_changed_configuration_or_code_recomputes(first_run, monkeypatch):
         feature_subsets_species=(),
         holdout_models=(),
         ttype_species=(),
+        datasets_species=(),
     )
     before = Reproduction(changed, first_run.out)._key("any stage", {"spec": 1})
     monkeypatch.setattr(repro, "code_fingerprint", lambda: "another version of the code")

@@ -209,20 +209,7 @@ def evaluate(
     from ephys2type.evaluation.breakdown import group_breakdowns
 
     breakdowns = group_breakdowns(evaluation, data.meta)
-
-    def write_breakdowns(folder: Path) -> None:
-        for column, frame in breakdowns.items():
-            frame.to_csv(folder / f"by_{column}.csv", index=False, float_format="%.6g")
-
-    write_evaluation(
-        evaluation,
-        out_dir,
-        overwrite=force,
-        extra_metrics={
-            f"by_{column}": frame.to_dict(orient="records") for column, frame in breakdowns.items()
-        },
-        extra_files=write_breakdowns,
-    )
+    write_evaluation(evaluation, out_dir, overwrite=force, breakdowns=breakdowns)
     print_evaluation(evaluation, out_console)
     for column, frame in breakdowns.items():
         print_breakdown(frame, column, out_console)

@@ -101,8 +101,8 @@ DEFAULT_DATASETS: dict[str, tuple[str, ...]] = {
 
 #: The datasets ``train`` fits a model on unless told otherwise. Human: both, measured
 #: (benchmarks/human_datasets.py, donor-grouped 5-fold x 3 seeds, random forest): adding the
-#: layer-1 cells lifts held-out layer-1 cells from 45.6% to 78.3% accuracy (+32.7 points,
-#: p < 0.001) and leaves the Lee, Dalley cells level (85.0% -> 84.1%, -0.9, p = 0.50).
+#: layer-1 cells lifts held-out layer-1 cells from 43.7% to 78.7% accuracy (+35.0 points,
+#: p < 0.001) and leaves the Lee, Dalley cells level (85.3% -> 83.5%, -1.8, p = 0.20).
 TRAIN_DATASETS: dict[str, tuple[str, ...]] = {
     "mouse": ("gouwens2020",),
     "human": ("lee2023", "chartrand2023_l1"),

@@ -31,7 +31,9 @@ SCORES = (
 )
 
 
-def _scores(part: pd.DataFrame) -> dict[str, float]:
+def group_scores(part: pd.DataFrame) -> dict[str, float]:
+    """The scores of one group of test cells (columns ``true``, ``predicted`` and, for a
+    deployed model, ``out_of_distribution``): see :data:`SCORES` and the module docstring."""
     truth = part["true"].to_numpy(dtype=object)
     called = part["predicted"].to_numpy(dtype=object)
     right = truth == called
@@ -58,16 +60,18 @@ def _scores(part: pd.DataFrame) -> dict[str, float]:
     return out
 
 
-def breakdown(evaluation: Evaluation, groups: pd.Series, name: str) -> pd.DataFrame:
+def breakdown(predictions: pd.DataFrame, groups: pd.Series, name: str) -> pd.DataFrame:
     """Per model and group: the mean over seeds of each score (:data:`SCORES`), with the
-    lowest and highest seed's accuracy. ``groups`` maps cell ids to a group (cells without
-    one are left out); ``name`` names the group column."""
-    preds = evaluation.predictions
+    lowest and highest seed's accuracy. ``predictions`` holds one row per model, seed and
+    test cell (``model``, ``seed``, ``cell_id``, ``true``, ``predicted``, as
+    :attr:`Evaluation.predictions`); ``groups`` maps cell ids to a group (cells without one
+    are left out); ``name`` names the group column."""
+    preds = predictions
     group = groups.astype(object).reindex(preds["cell_id"].astype(str)).to_numpy()
     frame = preds.assign(**{name: group}).dropna(subset=[name])
     rows = []
     for (model, value, seed), part in frame.groupby(["model", name, "seed"], sort=True):
-        rows.append({"model": model, name: value, "seed": seed, **_scores(part)})
+        rows.append({"model": model, name: value, "seed": seed, **group_scores(part)})
     if not rows:
         return pd.DataFrame(columns=["model", name, *SCORES])
     per_seed = pd.DataFrame(rows)
@@ -101,5 +105,5 @@ def group_breakdowns(evaluation: Evaluation, meta: pd.DataFrame) -> dict[str, pd
         if column in meta.columns and meta[column].nunique() > 1:
             values = meta[column].copy()
             values.index = values.index.astype(str)
-            out[column] = breakdown(evaluation, values, column)
+            out[column] = breakdown(evaluation.predictions, values, column)
     return out

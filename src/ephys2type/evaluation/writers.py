@@ -22,10 +22,13 @@ def write_evaluation(
     overwrite: bool = False,
     extra_metrics: dict[str, Any] | None = None,
     extra_files: Callable[[Path], None] | None = None,
+    breakdowns: dict[str, pd.DataFrame] | None = None,
 ) -> Path:
     """Write the results folder atomically: it appears complete, or not at all.
 
     ``extra_files(folder)`` may add files to the folder before it is moved into place.
+    ``breakdowns`` (from :func:`~ephys2type.evaluation.breakdown.group_breakdowns`) are
+    written as ``by_<column>.csv`` and under ``by_<column>`` in ``metrics.json``.
     """
     from ephys2type.evaluation.plots import (  # matplotlib: imported when writing
         plot_attention,
@@ -36,7 +39,12 @@ def write_evaluation(
     )
 
     out_dir = Path(out_dir)
-    metrics = evaluation.to_metrics() | (extra_metrics or {})
+    breakdowns = breakdowns or {}
+    metrics = (
+        evaluation.to_metrics()
+        | {f"by_{column}": frame.to_dict(orient="records") for column, frame in breakdowns.items()}
+        | (extra_metrics or {})
+    )
     timing_cols = ["fit_seconds", "predict_seconds"]
     with atomic_directory(out_dir, overwrite=overwrite) as tmp:
         (tmp / "metrics.json").write_text(dumps_json(metrics))
@@ -76,6 +84,8 @@ def write_evaluation(
                     title=f"{name}: family permutation importance (test folds)",
                 )
                 save_figure(ax.figure, tmp / f"importance_{name}.png")
+        for column, frame in breakdowns.items():
+            frame.to_csv(tmp / f"by_{column}.csv", index=False, float_format="%.6g")
         if extra_files is not None:
             extra_files(tmp)
     return out_dir

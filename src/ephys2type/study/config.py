@@ -31,6 +31,7 @@ STAGE_KINDS = (
     "partial_protocols",
     "feature_subsets",
     "ttypes",
+    "datasets",
 )
 
 
@@ -117,6 +118,12 @@ class ReproduceConfig:
     ttype_models: tuple[str, ...] = ("rf",)
     ttype_seeds: int = 1
     ttype_confidence: float = 0.9
+    #: cells of other datasets: the species whose bundled datasets are evaluated by holding
+    #: each out (its models) and by comparing training sets (its model), on ``datasets_seeds``
+    datasets_species: tuple[str, ...] = ("human",)
+    datasets_models: tuple[str, ...] = ("rf", "hgb", "logreg", "rf-deployed")
+    datasets_compare_model: str = "rf"
+    datasets_seeds: int = 1
 
     @classmethod
     def preset(cls, name: str, *, jobs: int = 2) -> ReproduceConfig:
@@ -188,6 +195,7 @@ class ReproduceConfig:
             *(stage_name("partial_protocols", s) for s in self.partial_protocols_species),
             *(stage_name("feature_subsets", s) for s in self.feature_subsets_species),
             *(stage_name("ttypes", s) for s in self.ttype_species),
+            *(stage_name("datasets", s) for s in self.datasets_species),
         ]
 
     def holdout_datasets(self) -> list[tuple[str, str]]:

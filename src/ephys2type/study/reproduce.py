@@ -153,6 +153,8 @@ class Reproduction:
             self.stage_feature_subsets(species)
         for species in self.config.ttype_species:
             self.stage_ttypes(species)
+        for species in self.config.datasets_species:
+            self.stage_datasets(species)
         write_report(self.out, self.config, [r.to_dict() for r in self.results])
         return self.out
 
@@ -351,6 +353,56 @@ class Reproduction:
 
         n_fits = 2 * len(plan.folds) * len(self.config.ttype_models)
         return self._run_stage(stage_name("ttypes", species), spec, n_fits, work)
+
+    def stage_datasets(self, species: str) -> StageResult:
+        """Cells of other datasets: each bundled dataset held out in turn, and each dataset's
+        held-out cells under models trained with and without the other datasets."""
+        from ephys2type.data.datasets import dataset_names
+        from ephys2type.evaluation.breakdown import group_breakdowns
+        from ephys2type.evaluation.training_sets import (
+            compare_training_sets,
+            write_training_sets,
+        )
+
+        data = load_species(species, datasets=dataset_names(species))
+        seeds = self.config.datasets_seeds
+        spec = {
+            "species": species,
+            "datasets": data.datasets,
+            "sources": dict(sorted(data.sources.items())),
+            "models": list(self.config.datasets_models),
+            "compare_model": self.config.datasets_compare_model,
+            "seeds": seeds,
+            "folds": self.config.folds,
+        }
+        held_out = make_plan(data, "leave-dataset-out", seeds=seeds)
+        grouped = make_plan(data, "group5x5", seeds=seeds, n_folds=self.config.folds)
+
+        def work(folder: Path, advance) -> None:
+            evaluation = run_evaluation(
+                data,
+                list(self.config.datasets_models),
+                held_out,
+                n_jobs=self.config.jobs,
+                progress=advance,
+            )
+            write_evaluation(
+                evaluation,
+                folder / "leave_dataset_out",
+                overwrite=True,
+                breakdowns=group_breakdowns(evaluation, data.meta),
+            )
+            result = compare_training_sets(
+                data,
+                self.config.datasets_compare_model,
+                grouped,
+                n_jobs=self.config.jobs,
+                progress=advance,
+            )
+            write_training_sets(result, data, folder / "training_sets")
+
+        n_fits = len(held_out.folds) * len(self.config.datasets_models) + 3 * len(grouped.folds)
+        return self._run_stage(stage_name("datasets", species), spec, n_fits, work)
 
     def stage_transfer(self, protocol: str) -> StageResult:
         settings = self.config.transfer_settings(protocol)

@@ -30,6 +30,7 @@ from ephys2type.study.report.builder import (
     protocol_text,
     verdict,
 )
+from ephys2type.study.report.datasets import datasets_section
 
 
 def write_report(
@@ -106,6 +107,7 @@ def write_report(
     _partial_protocols_section(b, root, cfg)
     _feature_subsets_section(b, root, cfg)
     _ttype_section(b, root, cfg)
+    datasets_section(b, root, cfg)
     _run_section(b, stages)
 
     (root / "report.md").write_text("\n".join(b.md) + "\n")
