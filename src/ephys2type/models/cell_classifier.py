@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -62,6 +62,7 @@ from ephys2type.models.conformal import NO_CALL, ConformalScores, levels_table
 from ephys2type.models.novelty import FeatureDistance
 from ephys2type.models.plausibility import PlausibleRanges
 from ephys2type.models.preprocessing import FamilyPreprocessor
+from ephys2type.models.priors import PriorShift, adapt_priors
 from ephys2type.models.registry import DEPLOYED, MODELS, ModelSpec, get_model
 
 #: The call of a cell the evidence does not support.
@@ -71,6 +72,10 @@ ABSTAIN = "unassigned"
 PRESENT_SHARE = 0.5
 #: Default floor of a feature set's expected accuracy (see the README for its measurement).
 MIN_EXPECTED_ACCURACY = 0.6
+#: Fewest cells whose class proportions ``adapt_priors`` estimates.
+MIN_ADAPT_CELLS = 10
+#: ``<savable model>-deployed-adapt``: the deployed classifier with ``adapt_priors``.
+ADAPTED = "-adapt"
 
 
 def wilson_interval(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -221,6 +226,12 @@ class CellTypeClassifier(ClassifierMixin, BaseEstimator):
     random_state : int, default 0
     n_jobs : int, optional
         Overrides the ``n_jobs`` of the members' models.
+    adapt_priors : bool, default False
+        Re-estimate the class proportions of the batch being predicted from its cells
+        (:func:`~ephys2type.models.priors.adapt_priors`, Saerens et al. 2002) and re-weight
+        their probabilities before the calls and sets; for batches of at least
+        :data:`MIN_ADAPT_CELLS` called cells. Off by default: it helps only where the class
+        mix alone changed (see the README for where it hurts).
 
     Attributes
     ----------
@@ -246,6 +257,7 @@ class CellTypeClassifier(ClassifierMixin, BaseEstimator):
         max_imputed_share: float = 0.2,
         random_state: int = 0,
         n_jobs: int | None = None,
+        adapt_priors: bool = False,
     ):
         self.model = model
         self.schema = schema
@@ -259,6 +271,7 @@ class CellTypeClassifier(ClassifierMixin, BaseEstimator):
         self.max_imputed_share = max_imputed_share
         self.random_state = random_state
         self.n_jobs = n_jobs
+        self.adapt_priors = adapt_priors
 
     # -- fitting -------------------------------------------------------------------------------
 
@@ -532,6 +545,7 @@ class CellTypeClassifier(ClassifierMixin, BaseEstimator):
                 f"farther than every held-out training cell "
                 f"({self.distance_.max_training_score_:.2f})"
             )
+        shift = self._adapted(proba, reason) if self.adapt_priors else None
         # 6. prediction sets
         out = pd.DataFrame(index=X.index.copy())
         scored = ~np.isnan(proba).any(axis=1)
@@ -598,6 +612,12 @@ class CellTypeClassifier(ClassifierMixin, BaseEstimator):
         ]
         out["n_imputed"] = [len(v) for v in imputed]
         out["imputed"] = ["; ".join(v) for v in imputed]
+        if shift is not None:  # what the batch's class mix was estimated to be
+            names = [str(c) for c in classes]
+            out.attrs["batch_priors"] = dict(zip(names, shift.priors.tolist(), strict=True))
+            out.attrs["training_priors"] = dict(
+                zip(names, shift.training_priors.tolist(), strict=True)
+            )
         out["families_used"] = [
             "" if m is None else "+".join(self.schema.select(m.features).family_names)
             for m in member_of
@@ -661,6 +681,23 @@ class CellTypeClassifier(ClassifierMixin, BaseEstimator):
         flags[drops.index] = drops["rule"] + ": " + drops["detail"]
         return pd.Series(flags.to_numpy(), index=X.index)
 
+    def training_priors(self) -> np.ndarray:
+        """The class proportions the probabilities are calibrated to: those of the
+        calibration cells (``classes_`` order)."""
+        check_is_fitted(self, "calibration_")
+        counts = pd.Series(self.y_train_[self.calibration_]).value_counts()
+        return (counts.reindex(self.classes_).fillna(0) / counts.sum()).to_numpy(dtype=float)
+
+    def _adapted(self, proba: np.ndarray, reason: np.ndarray) -> PriorShift | None:
+        """Re-weight, in place, the probabilities of the cells still to be called by the
+        batch's estimated class proportions; None when too few cells to estimate them."""
+        rows = ~np.isnan(proba).any(axis=1) & (reason == "")
+        if rows.sum() < MIN_ADAPT_CELLS:
+            return None
+        shift = adapt_priors(proba[rows], np.maximum(self.training_priors(), 1e-6))
+        proba[rows] = shift.probabilities
+        return shift
+
     def explain(self, X) -> pd.DataFrame:
         """Per cell, why it was called or not: ``reason``, ``expected_accuracy``,
         ``model_features``, ``out_of_distribution`` and the prediction set (``set``, or with
@@ -712,8 +749,20 @@ def deployed(spec: ModelSpec, **options: Any) -> ModelSpec:
 
 
 def resolve_model(name: str) -> ModelSpec:
-    """A model by name: a registered one, or ``<savable model>-deployed`` (:func:`deployed`)."""
-    base = name.removesuffix(DEPLOYED)
+    """A model by name: a registered one, ``<savable model>-deployed`` (:func:`deployed`), or
+    ``<savable model>-deployed-adapt`` (the same re-weighting each test fold to its
+    estimated class proportions, ``adapt_priors``)."""
+    adapt = name.endswith(DEPLOYED + ADAPTED)
+    base = (
+        name.removesuffix(ADAPTED).removesuffix(DEPLOYED) if adapt else name.removesuffix(DEPLOYED)
+    )
     if base != name and base in MODELS and MODELS[base].savable:
-        return deployed(MODELS[base])
+        if not adapt:
+            return deployed(MODELS[base])
+        spec = deployed(MODELS[base], adapt_priors=True)
+        return replace(
+            spec,
+            name=spec.name + ADAPTED,
+            description=spec.description + "; class proportions re-estimated per batch",
+        )
     return get_model(name)
