@@ -5,7 +5,8 @@ one wrote, as a reader would), under :data:`ephys2type.limits.SMOKE` (seeds, fol
 and trees shrunk, never the arguments). The folder holds the input files the README names
 (``cells.csv``: rows of the bundled human table, the same rows as ``cells.h5ad`` and,
 renamed and in other units, as ``their_cells.csv`` with the README's ``map.toml``;
-``features.csv`` and ``labels.csv``: a small export in the mouse schema, 12 cells per
+``my_cells.csv`` and ``my_labels.csv``: 8 layer-1 cells per class that Lee, Dalley does not
+hold; ``features.csv`` and ``labels.csv``: a small export in the mouse schema, 12 cells per
 subclass). The DANDI Archive cannot be reached from CI: ``fetch-recordings`` runs against a
 stand-in Dandiset of three small files (its real download is a network test in test_dandi).
 ``make`` lines are checked with ``make -n`` (a dry run): running ``make test`` inside the
@@ -95,6 +96,16 @@ def workdir(tmp_path_factory):
     pd.DataFrame(
         {"cell_id": cells, "subclass": data.y.loc[cells], "donor": data.groups.loc[cells]}
     ).to_csv(folder / "labels.csv", index=False)
+    # a lab's own labelled human cells: layer-1 cells Lee, Dalley does not hold, 8 per class
+    from ephys2type import load_human
+
+    l1 = load_human(datasets="chartrand2023_l1")
+    lee_ids = set(load_human(labels=None, qc=None).X.index)
+    own = l1.y[~l1.y.index.isin(lee_ids)].groupby(l1.y).head(8).index
+    l1.X.loc[own].rename_axis("cell_id").to_csv(folder / "my_cells.csv")
+    pd.DataFrame({"cell_id": own, "subclass": l1.y.loc[own]}).to_csv(
+        folder / "my_labels.csv", index=False
+    )
     return folder
 
 

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from ephys2type.errors import Ephys2TypeError
 from ephys2type.files import atomic_write_text
 
 from .common import (
@@ -64,6 +65,34 @@ def train(
     ] = True,
     confidence: ConfidenceOpt = 0.9,
     max_set_size: MaxSetSizeOpt = 3,
+    add_table: Annotated[
+        Path | None,
+        typer.Option(
+            help="Your own labelled cells (features CSV) to train on beside the bundled "
+            "data; needs --add-labels.",
+        ),
+    ] = None,
+    add_labels: Annotated[
+        Path | None,
+        typer.Option(
+            help="Labels CSV of --add-table (same ids, --label-column, classes of "
+            "the bundled labels)."
+        ),
+    ] = None,
+    mapping: Annotated[
+        Path | None,
+        typer.Option(
+            help="A TOML file mapping the column names (and units) of --add-table to "
+            "the schema's features."
+        ),
+    ] = None,
+    add_weight: Annotated[
+        int | None,
+        typer.Option(
+            help="How many times each added cell counts (default: enough for the added cells "
+            "to make about a fifth of the training weight, at most 20).",
+        ),
+    ] = None,
     force: Annotated[bool, typer.Option(help="Replace the model folder if it exists.")] = False,
 ) -> None:
     """Train a model on every QC'd cell of a species, or of your own table, and save it.
@@ -81,6 +110,10 @@ def train(
     The folder holds model.json (schema, classes, calibration, provenance), one folder per
     feature-set model with its weights (model.pt, a torch state_dict, or model.skops), and
     training_cells.csv; loading it never runs code.
+
+    Your own labelled cells (--add-table with --add-labels, optionally --mapping) are
+    trained on beside the bundled cells, each counted --add-weight times and never used to
+    calibrate; the model folder records them as the dataset 'added'.
 
     With two-level labels (--labels ttype) the prediction sets are calibrated at the subclass
     and t-type levels; `predict` then calls each cell at the t-type when its set is small,
@@ -113,9 +146,24 @@ def train(
         donor_column=donor_column,
         datasets=datasets,
     )
+    repeats, added, n_bundled = None, "", len(data)
+    if add_table is not None or add_labels is not None:
+        from ephys2type.data.datasets import added_repeats, with_added_cells
+
+        if add_table is None or add_labels is None:
+            raise Ephys2TypeError("--add-table and --add-labels go together")
+        n_before = len(data)
+        data = with_added_cells(
+            data, add_table, add_labels, mapping=mapping, label_column=label_column
+        )
+        weight = added_repeats(n_before, len(data) - n_before, add_weight)
+        repeats = [1] * n_before + [weight] * (len(data) - n_before)
+        added = f" + {len(data) - n_before} added cells counted {weight} times each"
+    elif mapping is not None or add_weight is not None:
+        raise Ephys2TypeError("--mapping and --add-weight apply to --add-table")
     out_console = console()
     out_console.print(
-        f"training {model} on {len(data)} cells of {origin} ({data.label_scheme}, "
+        f"training {model} on {n_bundled} cells of {origin}{added} ({data.label_scheme}, "
         f"{data.schema.name} features) ..."
     )
     limited_epochs()  # says so when the run is limited (epochs are capped where built)
@@ -126,6 +174,7 @@ def train(
         family_subsets=family_subsets,
         confidence=confidence,
         max_set_size=max_set_size,
+        sample_repeats=repeats,
     )
     save_model(trained, out, overwrite=force)
     levels = ""

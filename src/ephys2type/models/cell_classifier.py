@@ -279,8 +279,15 @@ class CellTypeClassifier(ClassifierMixin, BaseEstimator):
         """The registry model the members are built from."""
         return get_model(self.model) if isinstance(self.model, str) else self.model
 
-    def fit(self, X: pd.DataFrame, y) -> CellTypeClassifier:
-        """Fit the members, the calibration, the distance and the plausible ranges."""
+    def fit(self, X: pd.DataFrame, y, *, sample_repeats=None) -> CellTypeClassifier:
+        """Fit the members, the calibration, the distance and the plausible ranges.
+
+        ``sample_repeats`` (a whole number >= 1 per cell, default 1) makes a few cells count
+        more: a cell with ``r`` repeats enters every member's training cells ``r`` times,
+        and is never a calibration cell (so the calibration, prediction sets and expected
+        accuracy stay measured on unrepeated cells). ``train --add-table`` uses it for a
+        lab's own labelled cells.
+        """
         if self.schema is None:
             raise ValueError("CellTypeClassifier needs the schema of X")
         if not 0 < self.calibration_size < 1:
@@ -304,12 +311,25 @@ class CellTypeClassifier(ClassifierMixin, BaseEstimator):
             if unknown:
                 raise Ephys2TypeError(f"no parent class for {', '.join(map(str, unknown[:5]))}")
         self.classes_ = np.asarray(sorted(counts.index), dtype=object)
+        repeats = (
+            np.ones(len(y), dtype=np.int64)
+            if sample_repeats is None
+            else np.asarray(sample_repeats, dtype=np.int64)
+        )
+        if repeats.shape != (len(y),) or (repeats < 1).any():
+            raise ValueError("sample_repeats needs one whole number >= 1 per cell")
+        once = np.flatnonzero(repeats == 1)
+        if len(once) < len(y) and (pd.Series(y[once]).value_counts() < 2).any():
+            raise Ephys2TypeError(
+                "calibration needs at least 2 cells per class among the cells not repeated"
+            )
         _, calibration = train_test_split(
-            np.arange(len(y)),
+            once,
             test_size=self.calibration_size,
-            stratify=y,
+            stratify=y[once],
             random_state=self.random_state,
         )
+        self.repeats_ = repeats
         self.calibration_ = np.zeros(len(y), dtype=bool)
         self.calibration_[calibration] = True
         self.X_train_, self.y_train_ = X, y
@@ -340,9 +360,13 @@ class CellTypeClassifier(ClassifierMixin, BaseEstimator):
             with_jobs(estimator, self.n_jobs)
         proper, cal = ~self.calibration_, self.calibration_
         X = self.X_train_[list(features)]
+        fit_rows = np.flatnonzero(proper)
+        repeats = getattr(self, "repeats_", None)
+        if repeats is not None and (repeats > 1).any():
+            fit_rows = np.repeat(fit_rows, repeats[fit_rows])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns of a few cells
-            estimator.fit(X[proper], self.y_train_[proper], **spec.fit_params)
+            estimator.fit(X.iloc[fit_rows], self.y_train_[fit_rows], **spec.fit_params)
         raw = class_probabilities(estimator, X[cal], self.classes_)
         position = {c: k for k, c in enumerate(self.classes_)}
         truth = np.array([position[c] for c in self.y_train_[cal]])

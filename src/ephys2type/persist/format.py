@@ -50,6 +50,8 @@ FORMAT_VERSION = 2
 SIDECAR, MEMBER_SIDECAR = "model.json", "member.json"
 MEMBERS_DIR, TRAINING_FILE = "members", "training_cells.csv"
 LABEL_COLUMN, CALIBRATION_COLUMN = "__label__", "__calibration__"
+#: How many times each training cell counts (written only when some cell counts more).
+REPEATS_COLUMN = "__repeats__"
 #: The classifier parameters a sidecar records (besides the model and the schema).
 PARAMS = (
     "family_subsets",
@@ -120,6 +122,9 @@ def _training_csv(clf: CellTypeClassifier) -> bytes:
     table = clf.X_train_.copy()
     table[LABEL_COLUMN] = clf.y_train_
     table[CALIBRATION_COLUMN] = clf.calibration_.astype(int)
+    repeats = getattr(clf, "repeats_", None)
+    if repeats is not None and (repeats > 1).any():
+        table[REPEATS_COLUMN] = repeats
     table.index.name = "cell_id"
     return table.to_csv().encode("utf-8")
 
@@ -294,12 +299,18 @@ def _read_training(clf: CellTypeClassifier, path: Path, digest: str) -> None:
         raise ModelFileError(f"{path}: SHA-256 does not match the sidecar")
     table = pd.read_csv(io.BytesIO(data), index_col=0, dtype={0: str})  # floats round-trip
     columns = clf.schema.columns
-    if list(table.columns) != [*columns, LABEL_COLUMN, CALIBRATION_COLUMN]:
+    expected = [*columns, LABEL_COLUMN, CALIBRATION_COLUMN]
+    if list(table.columns) not in (expected, [*expected, REPEATS_COLUMN]):
         raise ModelFileError(f"{path}: columns do not match the schema")
     table.index = table.index.astype(str)
     clf.X_train_ = table[columns].astype(np.float64)
     clf.y_train_ = table[LABEL_COLUMN].astype(str).to_numpy(dtype=object)
     clf.calibration_ = table[CALIBRATION_COLUMN].to_numpy() == 1
+    clf.repeats_ = (
+        table[REPEATS_COLUMN].to_numpy(dtype=np.int64)
+        if REPEATS_COLUMN in table.columns
+        else np.ones(len(table), dtype=np.int64)
+    )
 
 
 class FolderCache(MemberCache):

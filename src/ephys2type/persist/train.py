@@ -29,6 +29,7 @@ def train_model(
     confidence: float = 0.9,
     max_set_size: int = 3,
     calibration_size: float = 0.2,
+    sample_repeats: Any = None,
     **options: Any,
 ) -> CellTypeClassifier:
     """Fit ``model`` as it ships on every cell of ``data`` (see the module docstring).
@@ -39,6 +40,8 @@ def train_model(
     (and ``options``) are :class:`CellTypeClassifier` parameters: a fifth of the cells
     (``calibration_size``, stratified) never fit a model and calibrate the probabilities,
     the prediction sets at ``confidence`` and each feature set's expected accuracy.
+    ``sample_repeats`` (one whole number per cell) makes some cells count more, e.g. a lab's
+    own cells added with :func:`~ephys2type.data.datasets.with_added_cells`.
     """
     if data.y is None or data.y.isna().any():
         raise Ephys2TypeError("training needs a label for every cell (apply QC first)")
@@ -60,7 +63,7 @@ def train_model(
         calibration_size=calibration_size,
         **options,
     ).build(data.schema, random_state)
-    clf.fit(data.X, data.y.to_numpy(dtype=object))
+    clf.fit(data.X, data.y.to_numpy(dtype=object), sample_repeats=sample_repeats)
     clf.id_column_ = data.id_column
     clf.qc_profile_ = data.qc.profile if data.qc else None
     clf.info_ = {

@@ -1,0 +1,106 @@
+"""A lab's own labelled cells trained on beside the bundled ones (``train --add-table``)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ephys2type import load_human
+from ephys2type.data.datasets import added_repeats, with_added_cells
+from ephys2type.errors import TableError
+
+
+@pytest.fixture(scope="module")
+def layer1_only():
+    """Layer-1 cells that Lee, Dalley does not hold, with their labels."""
+    l1 = load_human(datasets="chartrand2023_l1")
+    lee = load_human(labels=None, qc=None)
+    keep = ~l1.X.index.isin(lee.X.index)
+    return l1.subset(l1.X.index[keep])
+
+
+def _write(cells, tmp_path, labels=None):
+    features = tmp_path / "mine.csv"
+    cells.X.to_csv(features, index_label="cell_id")
+    table = tmp_path / "mine_labels.csv"
+    pd.DataFrame(
+        {"cell_id": cells.X.index, "subclass": cells.y if labels is None else labels}
+    ).to_csv(table, index=False)
+    return features, table
+
+
+def test_added_cells_join_the_bundled_ones(layer1_only, tmp_path):
+    lee = load_human()
+    mine = layer1_only.subset(layer1_only.X.index[:12])
+    features, labels = _write(mine, tmp_path)
+    both = with_added_cells(lee, features, labels, name="my lab")
+    assert len(both) == len(lee) + 12 and both.classes == lee.classes
+    assert (both.meta["dataset"].iloc[-12:] == "my lab").all()
+    pd.testing.assert_frame_equal(both.X.iloc[-12:], mine.X, check_names=False)
+    assert both.datasets == ["lee2023", "my lab"]
+
+
+def test_bad_added_cells_are_refused(layer1_only, tmp_path):
+    lee = load_human()
+    mine = layer1_only.subset(layer1_only.X.index[:4])
+    features, labels = _write(mine, tmp_path, labels=["Lamp5", "Chandelier", "Vip", "Vip"])
+    with pytest.raises(TableError, match="'Chandelier' are not classes"):
+        with_added_cells(lee, features, labels)
+    bundled = lee.subset(lee.X.index[:3])
+    features, labels = _write(bundled, tmp_path)
+    with pytest.raises(TableError, match="also bundled cells"):
+        with_added_cells(lee, features, labels)
+    assert added_repeats(666, 40) == 4 and added_repeats(666, 400) == 1
+    assert added_repeats(666, 2) == 20 and added_repeats(666, 40, 7) == 7
+    with pytest.raises(TableError, match=">= 1"):
+        added_repeats(666, 40, 0)
+
+
+def test_repeated_cells_count_more_and_never_calibrate():
+    from ephys2type.models.cell_classifier import CellTypeClassifier
+
+    lee = load_human()
+    y = lee.y.to_numpy(dtype=object).copy()
+    pvalb = np.flatnonzero(y == "Pvalb")[:10]
+    y[pvalb] = "Sst"  # ten cells a lab (wrongly) calls Sst
+    repeats = np.ones(len(y), dtype=int)
+    repeats[pvalb] = 20
+
+    def fit(r):
+        clf = CellTypeClassifier(model="logreg", schema=lee.schema, family_subsets=False)
+        return clf.fit(lee.X, y, sample_repeats=r)
+
+    weighted, plain = fit(repeats), fit(None)
+    assert not weighted.calibration_[pvalb].any()
+    sst = lambda clf: np.mean(clf.predict(lee.X.iloc[pvalb]) == "Sst")  # noqa: E731
+    assert sst(weighted) > sst(plain)
+    with pytest.raises(ValueError, match="whole number >= 1"):
+        fit(np.zeros(len(y), dtype=int))
+
+
+def test_train_add_table_command(run_cli, clean_error, layer1_only, tmp_path):
+    from ephys2type.persist.format import load_model
+
+    mine = layer1_only.subset(layer1_only.X.index[:20])
+    features, labels = _write(mine, tmp_path)
+    out = tmp_path / "model"
+    result = run_cli(
+        "train", "--species", "human", "--datasets", "lee2023", "--model", "logreg",
+        "--add-table", features, "--add-labels", labels, "--out", out,
+    )  # fmt: skip
+    assert result.code == 0, result
+    assert "666 cells of human + 20 added cells counted 8 times each" in result.out
+    model = load_model(out)
+    assert model.info_["datasets"] == ["lee2023", "added"] and model.info_["n_cells"] == 686
+    assert (model.repeats_[-20:] == 8).all() and (model.repeats_[:-20] == 1).all()
+    assert not model.calibration_[-20:].any()
+    assert "__repeats__" in (out / "training_cells.csv").read_text().splitlines()[0]
+    clean_error(
+        run_cli("train", "--species", "human", "--add-table", features, "--out", tmp_path / "x"),
+        "--add-table and --add-labels go together",
+    )
+    clean_error(
+        run_cli("train", "--species", "human", "--add-weight", "3", "--out", tmp_path / "y"),
+        "apply to --add-table",
+    )
