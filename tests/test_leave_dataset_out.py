@@ -12,7 +12,6 @@ import pytest
 from ephys2type import load_human
 from ephys2type.errors import Ephys2TypeError
 from ephys2type.evaluation.breakdown import breakdown
-from ephys2type.evaluation.runner import run_evaluation
 from ephys2type.evaluation.splits import make_plan
 
 
@@ -42,51 +41,56 @@ def test_one_fold_per_dataset_and_no_donor_on_both_sides(both):
         make_plan(load_human(), "leave-dataset-out")
 
 
-def test_breakdown_scores_each_dataset_and_layer_on_its_own_cells(both):
-    plan = make_plan(both, "leave-dataset-out", seeds=1)
-    evaluation = run_evaluation(both, ["logreg", "logreg-deployed"], plan)
-    by_dataset = breakdown(evaluation.predictions, both.meta["dataset"], "dataset").set_index(
-        ["model", "dataset"]
-    )
-    preds = evaluation.predictions
-    for (model, name), row in by_dataset.iterrows():
-        cells = both.meta.index[both.meta["dataset"] == name]
-        mine = preds[(preds["model"] == model) & preds["cell_id"].isin(cells)]
-        assert row["cells"] == len(cells)
-        assert row["accuracy"] == pytest.approx(np.mean(mine["true"] == mine["predicted"]))
-    # only the deployed classifier flags cells; its flags are fractions of the cells
-    assert (
-        by_dataset.loc[("logreg", "lee2023"), "flagged"]
-        != by_dataset.loc[("logreg", "lee2023"), "flagged"]
-    )  # NaN: a plain model has no flags
-    assert 0 <= by_dataset.loc[("logreg-deployed", "chartrand2023_l1"), "flagged"] < 0.5
-    # the layer-1 cells predicted from Lee, Dalley's cells alone: far below Lee, Dalley's own
-    # cross-validated accuracy (85%), and the batch check fires on that held-out dataset
-    assert by_dataset.loc[("logreg", "chartrand2023_l1"), "accuracy"] < 0.7
-    checks = evaluation.fold_metrics.dropna(subset=["batch_shift_detected"])
-    assert list(checks["model"].unique()) == ["logreg-deployed"]
-    assert checks["batch_shift_detected"].tolist() == [1.0, 1.0]
-    by_layer = breakdown(evaluation.predictions, both.meta["layer"], "layer")
-    assert set(by_layer["layer"]) >= {"1", "2", "3", "4", "5", "6"}
-    assert (
-        by_layer.groupby("model")["cells"].sum().tolist() == [both.meta["layer"].notna().sum()] * 2
-    )
-
-
-def test_evaluate_writes_the_breakdowns(run_cli, tmp_path):
+def test_evaluate_breaks_down_by_dataset_and_layer_and_checks_each_held_out_batch(
+    both, run_cli, tmp_path
+):
+    """One held-out-dataset evaluation through the command: the plan's notes, the breakdown
+    files (each dataset and layer scored on its own cells), the batch check."""
     out = tmp_path / "ldo"
     result = run_cli(
         "evaluate", "--species", "human", "--datasets", "lee2023,chartrand2023_l1",
-        "--protocol", "leave-dataset-out", "--model", "logreg", "--seeds", "1", "--out", out,
+        "--protocol", "leave-dataset-out", "--model", "logreg", "--model", "logreg-deployed",
+        "--seeds", "1", "--out", out,
     )  # fmt: skip
     assert result.code == 0, result
     assert "holding out lee2023: 666 test cells, 39 training cells" in result.out
     assert "the training cells hold no Pvalb, Sst" in result.out
-    by_dataset = pd.read_csv(out / "by_dataset.csv")
-    assert sorted(by_dataset["dataset"]) == ["chartrand2023_l1", "lee2023"]
+    assert "batch check of logreg-deployed on each held-out dataset" in result.out
+    preds = pd.read_csv(out / "oof_predictions.csv", dtype={"cell_id": str})
+    by_dataset = pd.read_csv(out / "by_dataset.csv").set_index(["model", "dataset"])
+    assert sorted(set(by_dataset.index.get_level_values("dataset"))) == [
+        "chartrand2023_l1",
+        "lee2023",
+    ]
     metrics = json.loads((out / "metrics.json").read_text())
     assert {r["dataset"] for r in metrics["by_dataset"]} == {"chartrand2023_l1", "lee2023"}
-    assert (out / "by_layer.csv").is_file()
+    for (model, name), row in by_dataset.iterrows():
+        cells = both.meta.index[both.meta["dataset"] == name]
+        mine = preds[(preds["model"] == model) & preds["cell_id"].isin(cells)]
+        assert row["cells"] == len(cells)
+        assert row["accuracy"] == pytest.approx(
+            np.mean(mine["true"] == mine["predicted"]), abs=1e-5
+        )
+    # only the deployed classifier flags cells; its flags are fractions of the cells
+    assert np.isnan(by_dataset.loc[("logreg", "lee2023"), "flagged"])
+    assert 0 <= by_dataset.loc[("logreg-deployed", "chartrand2023_l1"), "flagged"] < 0.5
+    # the layer-1 cells predicted from Lee, Dalley's cells alone: far below Lee, Dalley's own
+    # cross-validated accuracy (85%), and the batch check fires on that held-out dataset
+    assert by_dataset.loc[("logreg", "chartrand2023_l1"), "accuracy"] < 0.7
+    folds = pd.read_csv(out / "fold_metrics.csv")
+    checks = folds.dropna(subset=["batch_shift_detected"])
+    assert list(checks["model"].unique()) == ["logreg-deployed"]
+    assert checks["batch_shift_detected"].tolist() == [1.0, 1.0]
+    by_layer = pd.read_csv(out / "by_layer.csv", dtype={"layer": str})
+    assert set(by_layer["layer"]) >= {"1", "2", "3", "4", "5", "6"}
+    assert (
+        by_layer.groupby("model")["cells"].sum().tolist() == [both.meta["layer"].notna().sum()] * 2
+    )
+    # breakdown() on the predictions gives the file's numbers
+    direct = breakdown(preds, both.meta["dataset"], "dataset").set_index(["model", "dataset"])
+    assert direct["accuracy"].to_numpy() == pytest.approx(
+        by_dataset["accuracy"].to_numpy(), abs=1e-5
+    )
 
 
 def test_training_on_both_datasets_helps_layer1_cells_and_the_arms_train_on_what_they_say(both):
