@@ -67,26 +67,22 @@ def main() -> None:
             both,
             _restricted(make_plan(both, "leave-dataset-out", seeds=args.seeds), l1),
         ),
-        "slice culture -> acute": (
-            lee,
-            _one_split(
+        **{
+            f"{a} -> {b}": (
                 lee,
-                np.flatnonzero(condition == "culture"),
-                np.flatnonzero(condition == "acute"),
-                args.seeds,
-                "culture->acute",
-            ),
-        ),
-        "acute -> slice culture": (
-            lee,
-            _one_split(
-                lee,
-                np.flatnonzero(condition == "acute"),
-                np.flatnonzero(condition == "culture"),
-                args.seeds,
-                "acute->culture",
-            ),
-        ),
+                _one_split(
+                    lee,
+                    np.flatnonzero(condition == c),
+                    np.flatnonzero(condition == d),
+                    args.seeds,
+                    f"{c}->{d}",
+                ),
+            )
+            for a, c, b, d in (
+                ("slice culture", "culture", "acute", "acute"),
+                ("acute", "acute", "slice culture", "culture"),
+            )
+        },
         "control (stratified 5-fold, Lee, Dalley)": (lee, make_plan(lee, "strat5x5", seeds=1)),
     }
     result: dict = {"batches": {}}

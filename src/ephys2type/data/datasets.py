@@ -80,7 +80,7 @@ DATASETS: dict[str, BundledDataset] = {
         "lee2023",
         "human",
         "human neocortex, mostly MTG, layers 2-6 (Lee, Dalley et al. 2023)",
-        lambda: _human_tables(),
+        lambda: _human_tables(),  # defined below (read lazily, cached)
         "specimen_id",
     ),
     "chartrand2023_l1": BundledDataset(

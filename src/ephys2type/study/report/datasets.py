@@ -14,6 +14,14 @@ def _pct(value) -> str:
     return "—" if value is None or value != value else f"{100 * value:.1f}"
 
 
+def _scores(row: dict) -> list[str]:
+    """Cells, accuracy, balanced accuracy and macro-F1 of one breakdown row (in %)."""
+    return [
+        f"{row['cells']:.0f}",
+        *(_pct(row[k]) for k in ("accuracy", "balanced_accuracy", "macro_f1")),
+    ]
+
+
 def datasets_section(b: ReportBuilder, root: Path, cfg) -> None:
     """Write the section for every species the run's ``datasets_species`` names."""
     species_list = [
@@ -63,10 +71,7 @@ def _held_out(b: ReportBuilder, species: str, metrics: dict) -> None:
         [
             r["model"],
             r["dataset"],
-            f"{r['cells']:.0f}",
-            _pct(r["accuracy"]),
-            _pct(r["balanced_accuracy"]),
-            _pct(r["macro_f1"]),
+            *_scores(r),
             _pct(r["called"]),
             _pct(r["flagged"]),
             f"{_pct(r['accuracy_flagged'])} / {_pct(r['accuracy_unflagged'])}",
@@ -109,16 +114,6 @@ def _training_sets(b: ReportBuilder, training: dict) -> None:
     if layers:
         b.table(
             ["trained on", "layer", "cells", "accuracy", "balanced acc.", "macro-F1"],
-            [
-                [
-                    r["arm"],
-                    r["layer"],
-                    f"{r['cells']:.0f}",
-                    _pct(r["accuracy"]),
-                    _pct(r["balanced_accuracy"]),
-                    _pct(r["macro_f1"]),
-                ]
-                for r in layers
-            ],
+            [[r["arm"], r["layer"], *_scores(r)] for r in layers],
             "the same held-out cells by their layer (out-of-fold, in %, mean over seeds)",
         )
