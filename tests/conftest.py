@@ -78,7 +78,8 @@ def _torch_threads():
     except ImportError:  # pragma: no cover - torch is a dependency
         yield
         return
-    torch.set_num_threads(2)
+    # one thread per test process when pytest-xdist runs two (make test)
+    torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else 2)
     yield
 
 

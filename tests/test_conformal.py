@@ -64,3 +64,33 @@ def test_bad_confidence_is_refused():
     X, y = _data(200, separation=1.0)
     with pytest.raises(ValueError, match="confidence must be between 0 and 1"):
         ConformalClassifier(estimator=LogisticRegression(), confidence=90).fit(X, y)
+
+
+@pytest.mark.parametrize("seed", [0, 7])
+def test_vectorised_sets_equal_crepes_own(seed):
+    """sets_from_proba replaces crepes' per-element loop for speed; the sets must be the ones
+    crepes gives (same p-values, same smoothing draws), ties included."""
+    from crepes import ConformalClassifier as Crepes
+
+    from ephys2type.models.conformal import sets_from_proba
+
+    rng = np.random.default_rng(seed)
+    labels = ["a", "b", "c", "d"]
+    # rounded scores make ties between calibration and test scores; "d" has few scores
+    scores = {c: np.round(rng.uniform(0, 1, 3 if c == "d" else 40), 1).tolist() for c in labels}
+    proba = np.round(rng.dirichlet(np.ones(4), size=60), 1)
+    alphas = np.concatenate([scores[c] for c in labels])
+    bins = np.concatenate([np.full(len(scores[c]), k) for k, c in enumerate(labels)])
+    crepes = Crepes().fit(alphas, bins=bins)
+    for confidence in (0.5, 0.8, 0.95):
+        expected = np.column_stack(
+            [
+                crepes.predict_set(
+                    1 - proba, np.full(len(proba), k), confidence=confidence, seed=seed
+                )[:, k]
+                for k in range(len(labels))
+            ]
+        ).astype(bool)
+        got = sets_from_proba(scores, labels, proba, confidence, seed=seed)
+        assert got.dtype == bool and 0 < got.sum() < got.size
+        np.testing.assert_array_equal(got, expected)

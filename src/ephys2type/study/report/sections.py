@@ -728,7 +728,7 @@ def _ttype_section(b: ReportBuilder, root: Path, cfg) -> None:
         "hierarchical ('-hier': a subclass model, then a t-type model within each subclass); "
         "both call top-down (the most likely subclass, then its most likely t-type), so the "
         "two levels never disagree. Both are wrapped in class-conditional split conformal "
-        "prediction (crepes; a quarter of each training fold calibrates the sets, at each "
+        "prediction (crepes' method; a quarter of each training fold calibrates the sets, at each "
         "level), so the models are trained on three quarters of each training fold. "
         "'Called' is the share of test cells whose sets allow a call at that level (t-type: "
         "at most the set-size limit of t-types; subclass: a single subclass, or a t-type "
