@@ -232,6 +232,14 @@ def predict(
             "or sample_id, else the one column of unique text ids)."
         ),
     ] = None,
+    overview: Annotated[
+        Path | None,
+        typer.Option(
+            help="Draw the cells among the model's training cells (on the two features that "
+            "best separate its classes among those the cells have) with their calls, to this "
+            ".png or .pdf file.",
+        ),
+    ] = None,
     force: Annotated[
         bool, typer.Option(help="Replace the --out predictions file if it exists.")
     ] = False,
@@ -270,6 +278,10 @@ def predict(
     if out is not None:
         refuse_existing(out, force)
         refuse_existing(summary_path, force)
+    if overview is not None:
+        if overview.suffix.lower() not in (".png", ".pdf"):
+            raise Ephys2TypeError(f"--overview {overview}: the figure is written as .png or .pdf")
+        refuse_existing(overview, force)
     trained = load_model(model)
     cells = read_features(trained, features, id_column=id_column, obsm_key=obsm, mapping=mapping)
     preds = trained.predict_table(cells)
@@ -279,10 +291,32 @@ def predict(
     if out is not None:
         write_predictions(preds, out, features=features, cells=cells, overwrite=force)
         atomic_write_text(summary_path, dumps_json(batch.to_dict()), overwrite=force)
+    if overview is not None:
+        _write_overview(trained, cells, preds, overview)
     out_console = console()
     _print_predictions(out_console, trained, preds, batch)
     if out is not None:
         out_console.print(f"predictions written to {out}; batch summary: {summary_path}")
+    if overview is not None:
+        out_console.print(f"overview figure: {overview}")
+
+
+def _write_overview(trained, cells, preds, path: Path) -> None:
+    """The batch among the training cells, with its calls (``predict --overview``)."""
+    from ephys2type.evaluation.overview import plot_batch_overview
+    from ephys2type.evaluation.plots import save_figure
+    from ephys2type.models.cell_classifier import ABSTAIN
+
+    ax = plot_batch_overview(
+        trained.X_train_,
+        trained.y_train_,
+        cells,
+        preds.loc[cells.index, "predicted"].astype(str),
+        abstain=ABSTAIN,
+        title=f"{len(cells)} new cells among {len(trained.X_train_)} training cells",
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_figure(ax.figure, path)
 
 
 def _print_predictions(out_console, trained, preds, batch) -> None:

@@ -30,15 +30,18 @@ def features(
     sweep_qc: Annotated[
         str,
         typer.Option(
-            help="Sweep QC: 'allen' (ipfx's default criteria: baseline noise and stability) "
-            "or 'none' (every sweep used).",
+            help="Sweep QC preset: 'lab' (thresholds for lab rigs: 0.2 mV fast noise, 1 mV "
+            "slow noise over the last 100 ms before the step, 3 mV baseline change), 'allen' "
+            "(ipfx's default criteria, fit for the Allen's rigs) or 'none' (every sweep used).",
         ),
-    ] = "allen",
+    ] = "lab",
     figures: Annotated[
         Path | None,
         typer.Option(
-            help="Write one check figure per cell into this folder (hyperpolarising, "
-            "rheobase and strongest sweeps; f-I curve)."
+            help="Write one check page per cell into this folder (<cell id>.png: "
+            "hyperpolarising, rheobase and strongest sweeps with spikes, thresholds and command; "
+            "the values measured; f-I curve; resting potential across sweeps; every failed "
+            "check drawn where it happens)."
         ),
     ] = None,
     jobs: Annotated[
@@ -89,7 +92,7 @@ def features(
     """
     import shutil
 
-    from ephys2type.data.recordings.batch import run_batch
+    from ephys2type.data.recordings.batch import cell_ids, run_batch
     from ephys2type.data.recordings.extract import (
         SCHEMAS,
         SUFFIXES,
@@ -101,8 +104,8 @@ def features(
 
     from .common import progress_bar
 
-    recordings = [
-        f
+    found = [
+        (f, p if p.is_dir() else None)
         for p in recordings
         for f in (
             sorted(q for q in p.rglob("*") if q.suffix.lower() in SUFFIXES and q.is_file())
@@ -110,6 +113,7 @@ def features(
             else [p]
         )
     ]
+    recordings = [f for f, _ in found]
     if not recordings:
         raise RecordingError(f"no {' or '.join(SUFFIXES)} files in the folders given")
     check_choice(schema, list(SCHEMAS), "--schema")
@@ -121,6 +125,7 @@ def features(
         if vectors.suffix.lower() != ".h5ad":
             raise RecordingError(f"--vectors {vectors}: feature vectors are written as .h5ad")
         refuse_existing(vectors, force)
+    ids = cell_ids(recordings, [root for _, root in found])
     parts = out.with_name(out.name + ".parts")
     with progress_bar(len(recordings), "features") as advance:
         table, qc, resumed, found = run_batch(
@@ -133,6 +138,7 @@ def features(
             parts=parts,
             progress=advance,
             vectors=vectors is not None,
+            ids=ids,
         )
     if vectors is not None:
         from ephys2type.data.recordings.vectors import write_vectors
@@ -145,21 +151,31 @@ def features(
     if resumed:
         out_console.print(f"{resumed} file(s) taken from the interrupted run in {parts}")
     view = Table(title=f"features ({schema} schema, sweep QC {sweep_qc})", title_justify="left")
-    for col in ("file", "sweeps used", "features", "rheobase (pA)", "Ri (MOhm)", "note"):
+    for col in (
+        "cell",
+        "sweeps used",
+        "features",
+        "rheobase (pA)",
+        "Ri (MOhm)",
+        "checks failed",
+        "note",
+    ):
         view.add_column(col)
     sweeps = qc[qc["level"] == "sweep"]
     rheobase, ri = SUMMARY_COLUMNS[schema]
-    cells = qc[qc["level"] == "cell"].set_index("file")
-    for path in recordings:
-        row = table.loc[path.stem]
-        used = sweeps[sweeps["file"] == path.name]["used"]
+    cells = qc[qc["level"] == "cell"].set_index("cell_id")
+    for cell in ids:
+        row = table.loc[cell]
+        used = sweeps[sweeps["cell_id"] == cell]["used"]
+        flags = cells.loc[cell].get("flags", "")
         view.add_row(
-            path.name,
+            cell,
             f"{int(used.sum())}/{len(used)}",
             f"{int(row.notna().sum())}/{len(row)}",
             _number(row[rheobase]),
             _number(row[ri]),
-            str(cells.loc[path.name, "reason"] or cells.loc[path.name, "not_checked"] or ""),
+            "" if flags != flags else str(flags).replace("; ", ", "),
+            str(cells.loc[cell, "reason"] or cells.loc[cell, "not_checked"] or ""),
         )
     out_console.print(view)
     out_console.print(

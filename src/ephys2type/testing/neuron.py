@@ -147,3 +147,32 @@ def allen_protocol_recording(name: str = "simulated_cell", *, random_state: int 
         protocol="simulated Allen protocol",
         others=tuple(stimulus_set(kind, sweeps, path) for kind, sweeps in kinds.items()),
     )
+
+
+def step_protocol_recording(
+    amplitudes_pa: tuple[float, ...] = tuple(range(-110, 191, 20)),
+    *,
+    name: str = "simulated_steps",
+    holding_pa: float = 0.0,
+    area_cm2: float = AREA_CM2,
+    random_state: int = 0,
+):
+    """A lab-style step protocol on the simulated cell: one 1 s step per amplitude (from
+    0.2 s in a 1.5 s sweep, on top of a constant ``holding_pa``), as a
+    :class:`~ephys2type.data.recordings.sweeps.Recording` of long squares only. A holding
+    current above the cell's rheobase makes it fire at rest."""
+    from pathlib import Path
+
+    from ephys2type.data.recordings.sweeps import Recording, StepSweep
+
+    rng = np.random.default_rng(random_state)
+    rate = RATE_HZ
+    n = int(1.5 * rate)
+    t = np.arange(n) / rate
+    commands = np.full((len(amplitudes_pa), n), float(holding_pa))
+    onset = int(0.2 * rate)
+    for row, amp in zip(commands, amplitudes_pa, strict=True):
+        row[onset : onset + int(1.0 * rate)] += amp
+    volts = _simulate(commands, rate, rng, area_cm2)
+    sweeps = [StepSweep(k, t, v, c) for k, (v, c) in enumerate(zip(volts, commands, strict=True))]
+    return Recording.from_steps(Path(f"{name}.abf"), sweeps, protocol="simulated steps")

@@ -19,7 +19,29 @@ import numpy as np
 import pandas as pd
 
 from ephys2type.data.recordings.extract import extract_cell, read_recording
+from ephys2type.data.recordings.sweep_qc import DEFAULT_PRESET
+from ephys2type.data.recordings.sweeps import RecordingError
 from ephys2type.files import atomic_write_text, dumps_json
+
+
+def cell_ids(paths: Sequence[str | Path], roots: Sequence[str | Path | None]) -> list[str]:
+    """Each file's cell id: its path relative to the folder it was found in (``roots``: that
+    folder, or None for a file given by itself), without its suffix, '/'-separated; so two
+    files of one name in different folders stay two cells. A clash is an error naming both."""
+    ids: dict[str, Path] = {}
+    out = []
+    for path, root in zip(paths, roots, strict=True):
+        path = Path(path)
+        rel = path.relative_to(root) if root is not None else Path(path.name)
+        cell = rel.with_suffix("").as_posix()
+        if cell in ids:
+            raise RecordingError(
+                f"two recordings would both be cell {cell!r}: {ids[cell]} and {path}; give "
+                "their common parent folder instead, or rename one"
+            )
+        ids[cell] = path
+        out.append(cell)
+    return out
 
 
 def extract_one(
@@ -28,30 +50,34 @@ def extract_one(
     sweep_qc_profile: str,
     figures: str | Path | None,
     vectors: bool = False,
+    cell_id: str | None = None,
 ) -> dict[str, Any]:
     """Features, QC rows (and feature vectors) of one file, as plain data (sent back by
-    workers, saved as JSON)."""
+    workers, saved as JSON); the cell is ``cell_id`` (default: the file's stem)."""
     path = Path(path)
+    cell_id = cell_id or path.stem
     cell = extract_cell(
         read_recording(path),
         schema=schema,
         sweep_qc_profile=sweep_qc_profile,
-        figure=None if figures is None else Path(figures) / f"{path.stem}.png",
+        figure=None if figures is None else Path(figures) / f"{cell_id}.png",
         vectors=vectors,
     )
+    qc = cell.qc.copy()
+    qc.insert(0, "cell_id", cell_id)
     return {
         "file": str(path),
-        "cell_id": cell.row.name,
+        "cell_id": cell_id,
         "row": {k: (None if np.isnan(v) else float(v)) for k, v in cell.row.items()},
-        "qc": json.loads(cell.qc.to_json(orient="records")),
+        "qc": json.loads(qc.to_json(orient="records")),
         "vectors": {k: [float(x) for x in v] for k, v in cell.vectors.items()},
     }
 
 
 class BatchResult(NamedTuple):
-    """Features (one row per file, indexed by ``cell_id`` = the file's stem, in input
-    order), the QC table of all files, how many files a previous, interrupted run had
-    finished, and (when asked for) each cell's feature vectors by family."""
+    """Features (one row per file, indexed by ``cell_id``, in input order), the QC table of
+    all files, how many files a previous, interrupted run had finished, and (when asked for)
+    each cell's feature vectors by family."""
 
     features: pd.DataFrame
     qc: pd.DataFrame
@@ -86,9 +112,14 @@ def _tagged(path: Path, *args) -> tuple[Path, dict[str, Any]]:
     return path, extract_one(path, *args)
 
 
+def _args(args: tuple, ids: dict[Path, str], path: Path) -> tuple:
+    return (*args, ids[path])
+
+
 def _results(
     todo: list[Path],
     args: tuple,
+    ids: dict[Path, str],
     n_jobs: int,
     scheduler: str | None,
 ) -> Iterator[tuple[Path, dict[str, Any]]]:
@@ -97,35 +128,41 @@ def _results(
         from dask.distributed import Client, as_completed
 
         with Client(scheduler, timeout="20s") as client:
-            futures = {client.submit(extract_one, p, *args, pure=False): p for p in todo}
+            futures = {
+                client.submit(extract_one, p, *_args(args, ids, p), pure=False): p for p in todo
+            }
             for future in as_completed(futures):
                 yield futures[future], future.result()
     elif n_jobs > 1:
         from joblib import Parallel, delayed
 
         yield from Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
-            delayed(_tagged)(p, *args) for p in todo
+            delayed(_tagged)(p, *_args(args, ids, p)) for p in todo
         )
     else:
         for p in todo:
-            yield p, extract_one(p, *args)
+            yield p, extract_one(p, *_args(args, ids, p))
 
 
 def run_batch(
     paths: Sequence[str | Path],
     *,
     schema: str = "mouse",
-    sweep_qc_profile: str = "allen",
+    sweep_qc_profile: str = DEFAULT_PRESET,
     figures: str | Path | None = None,
     n_jobs: int = 1,
     scheduler: str | None = None,
     parts: str | Path | None = None,
     progress: Callable[[str], None] | None = None,
     vectors: bool = False,
+    ids: Sequence[str] | None = None,
 ) -> BatchResult:
     """The files' features, QC table and (with ``vectors``) feature vectors; finished files
-    of an interrupted run are taken from ``parts`` (see :class:`BatchResult`)."""
+    of an interrupted run are taken from ``parts`` (see :class:`BatchResult`). ``ids``: each
+    file's cell id (default: its stem; :func:`cell_ids` makes unique ones)."""
     paths = [Path(p) for p in paths]
+    names = list(ids) if ids is not None else cell_ids(paths, [None] * len(paths))
+    by_path = dict(zip(paths, names, strict=True))
     args = (schema, sweep_qc_profile, None if figures is None else str(figures), vectors)
     settings = {"schema": schema, "sweep_qc": sweep_qc_profile, "figures": args[2]}
     if vectors:
@@ -134,11 +171,11 @@ def run_batch(
     done: dict[Path, dict[str, Any]] = {}
     if store is not None:
         for p in paths:
-            if (part := store.load(p)) is not None:
+            if (part := store.load(p)) is not None and part.get("cell_id") == by_path[p]:
                 done[p] = part
     resumed = len(done)
     todo = [p for p in paths if p not in done]
-    for path, result in _results(todo, args, n_jobs, scheduler):
+    for path, result in _results(todo, args, by_path, n_jobs, scheduler):
         if store is not None:
             store.save(path, result)
         done[path] = result
@@ -160,7 +197,7 @@ def extract_files(
     paths: Sequence[str | Path],
     *,
     schema: str = "mouse",
-    sweep_qc_profile: str = "allen",
+    sweep_qc_profile: str = DEFAULT_PRESET,
     figures: str | Path | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Features (one row per file, indexed by ``cell_id`` = the file's stem) and the QC table

@@ -17,14 +17,15 @@ import numpy as np
 import pandas as pd
 
 from ephys2type.data.recordings.analysis import analyze_stimulus
-from ephys2type.data.recordings.naming import NAMINGS
-from ephys2type.data.recordings.sweep_qc import sweep_qc
+from ephys2type.data.recordings.checks import Flag, check_cell, flag_rows
+from ephys2type.data.recordings.naming import NAMINGS, QUANTITY_COLUMNS
+from ephys2type.data.recordings.sweep_qc import DEFAULT_PRESET, PRESETS, failure_summary, sweep_qc
 from ephys2type.data.recordings.sweeps import Recording, RecordingError, StimulusSet
 from ephys2type.data.recordings.vectors import feature_vectors
 from ephys2type.data.schema import get_schema
 
-#: Sweep QC profiles: ipfx's criteria (default) or none.
-SWEEP_QC = ("allen", "none")
+#: Sweep QC presets (:data:`.sweep_qc.PRESETS`): ipfx's criteria, lab rigs' (default), none.
+SWEEP_QC = tuple(PRESETS)
 #: Schemas whose column names the extractor writes.
 SCHEMAS = tuple(NAMINGS)
 #: Per schema: the columns holding the rheobase and the input resistance (shown per cell).
@@ -42,13 +43,14 @@ class CellFeatures:
     row: pd.Series
     qc: pd.DataFrame
     vectors: dict[str, np.ndarray] = field(default_factory=dict)
+    flags: list[Flag] = field(default_factory=list)
 
 
 def extract_features(
     recording: Recording,
     *,
     schema: str = "mouse",
-    sweep_qc_profile: str = "allen",
+    sweep_qc_profile: str = DEFAULT_PRESET,
     figure: str | Path | None = None,
 ) -> tuple[pd.Series, pd.DataFrame]:
     """The cell's features (a row in ``schema``'s columns, NaN where not measurable) and its
@@ -64,7 +66,7 @@ def extract_cell(
     recording: Recording,
     *,
     schema: str = "mouse",
-    sweep_qc_profile: str = "allen",
+    sweep_qc_profile: str = DEFAULT_PRESET,
     figure: str | Path | None = None,
     vectors: bool = False,
 ) -> CellFeatures:
@@ -81,17 +83,22 @@ def extract_cell(
         )
     target = get_schema(schema)
     row = pd.Series(np.nan, index=target.columns, name=recording.name, dtype=float)
-    qc = sweep_qc(recording)
-    keep = qc["passed"].to_numpy() if sweep_qc_profile == "allen" else np.ones(len(qc), bool)
+    qc = sweep_qc(recording, sweep_qc_profile)
+    keep = qc["passed"].to_numpy()
     qc.insert(0, "level", "sweep")
     qc["used"] = keep
     kept = _kept_sets(recording, qc, keep)
 
     def cell(
-        reason: str, missing: dict[str, str] | None = None, *, has_features: bool = False
+        reason: str,
+        missing: dict[str, str] | None = None,
+        *,
+        has_features: bool = False,
+        flags: list[Flag] = (),
     ) -> pd.DataFrame:
-        """The cell's QC row: ``reason`` says why it has no features, or (with features)
-        which stimulus kinds ipfx could not analyse."""
+        """The cell's QC rows: one per failed check (``level`` = ``check``) and the cell's
+        (``reason`` says why it has no features, or which stimulus kinds ipfx could not
+        analyse; ``flags`` names the failed checks)."""
         note = "; ".join(recording.notes)
         summary = {
             "level": "cell",
@@ -100,13 +107,18 @@ def extract_cell(
             "used": has_features,
             "reason": reason,
             "not_checked": note,
+            "flags": "; ".join(f.check for f in flags),
         }
         if vectors:
             summary["vectors_missing"] = "; ".join(f"{k}: {v}" for k, v in (missing or {}).items())
-        return pd.concat([qc, pd.DataFrame([summary])], ignore_index=True)
+        checks = flag_rows(list(flags), recording.path.name, QUANTITY_COLUMNS[schema])
+        return pd.concat([qc, pd.DataFrame([*checks, summary])], ignore_index=True)
 
     if "long_square" not in kept:
         reason = f"no long-square sweep passed QC ({sweep_qc_profile}): no features"
+        summary = failure_summary(recording, qc, sweep_qc_profile)
+        if summary:
+            reason += f" ({summary})"
         return CellFeatures(row, cell(reason, {"all": reason} if vectors else None))
     analyses, failed = {}, []
     for kind, stimulus in kept.items():
@@ -121,10 +133,28 @@ def extract_cell(
     for column, value in NAMINGS[schema](analyses).items():
         if column in row.index:
             row[column] = value
+    flags = check_cell(recording, analyses["long_square"])
+    _apply_flags(row, flags, QUANTITY_COLUMNS[schema])
     found, missing = feature_vectors(analyses) if vectors else ({}, {})
     if figure is not None:
-        _figure(recording, analyses["long_square"], figure)
-    return CellFeatures(row, cell("; ".join(failed), missing, has_features=True), found)
+        _figure(recording, analyses["long_square"], figure, flags)
+    qc_rows = cell("; ".join(failed), missing, has_features=True, flags=flags)
+    return CellFeatures(row, qc_rows, found, flags)
+
+
+def _apply_flags(row: pd.Series, flags: list[Flag], columns: dict[str, tuple[str, ...]]) -> None:
+    """Values recomputed by a check (below a block) first, then every value a check does not
+    trust emptied: emptying wins."""
+    for flag in flags:
+        for quantity, value in flag.replaces.items():
+            for column in columns.get(quantity, ()):
+                if column in row.index:
+                    row[column] = value
+    for flag in flags:
+        for quantity in flag.clears:
+            for column in columns.get(quantity, ()):
+                if column in row.index:
+                    row[column] = np.nan
 
 
 def _kept_sets(recording: Recording, qc: pd.DataFrame, keep: np.ndarray) -> dict[str, StimulusSet]:
@@ -144,15 +174,10 @@ def _kept_sets(recording: Recording, qc: pd.DataFrame, keep: np.ndarray) -> dict
     return kept
 
 
-def _figure(recording: Recording, lsq, figure: str | Path) -> None:
+def _figure(recording: Recording, lsq, figure: str | Path, flags: list[Flag]) -> None:
     from ephys2type.data.recordings.figures import cell_figure, save_cell_figure
 
-    result = lsq.features
-    numbers = [s.sweep_number for s in lsq.sweeps.sweeps]
-    rates = dict(zip(numbers, result["sweeps"]["avg_rate"].astype(float), strict=True))
-    rheobase = result.get("rheobase_sweep")
-    rheo = None if rheobase is None else float(rheobase["stim_amp"])
-    save_cell_figure(cell_figure(recording, rates, rheo), Path(figure))
+    save_cell_figure(cell_figure(recording, lsq, flags), Path(figure))
 
 
 #: Recording formats by file suffix.

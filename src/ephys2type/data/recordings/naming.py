@@ -239,6 +239,27 @@ def _adaptation_ratios(spiking: pd.DataFrame, spikes_set, nth: int = 4) -> dict[
     return out
 
 
+#: Per schema: the columns holding each quantity the cell-level checks (:mod:`.checks`) may
+#: empty or replace.
+QUANTITY_COLUMNS: dict[str, dict[str, tuple[str, ...]]] = {
+    "mouse": {
+        "vrest": ("vrest",),
+        "ri": ("ri",),
+        "tau": ("tau",),
+        "sag": ("sag", "vm_for_sag"),
+        "fi_slope": ("f_i_curve_slope",),
+        "rheobase": ("threshold_i_long_square",),
+    },
+    "human": {
+        "vrest": ("v_baseline",),
+        "ri": ("input_resistance",),
+        "tau": ("tau",),
+        "sag": ("sag", "vm_for_sag"),
+        "fi_slope": ("fi_fit_slope",),
+        "rheobase": ("rheobase_i",),
+    },
+}
+
 #: Column naming per schema name (the ``--schema`` choices).
 NAMINGS: dict[str, Callable[[Analyses], dict[str, float]]] = {
     "mouse": mouse_record,
