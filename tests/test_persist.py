@@ -511,3 +511,16 @@ def test_a_tree_model_loads_and_predicts_without_torch_or_imbalanced_learn(saved
         check=True,
     )
     assert out.stdout.split() == ["False", "False", "True"], out.stderr
+
+
+def test_top_families_never_name_a_family_the_cell_lacks():
+    """A cell served by a network with families it was never recorded with (imputed) is not
+    told those families drove its call (issue: ABF cells labelled with ramp and chirp)."""
+    from ephys2type.models.cell_classifier import _top
+
+    att = pd.DataFrame(
+        {"attention:ramp": [0.5, 0.5], "attention:rheo": [0.3, 0.3], "attention:hero": [0.2, 0.2]}
+    )
+    has = {"ramp": np.array([True, False]), "rheo": np.array([True, True])}
+    assert _top(att, 2, has) == ["ramp (0.50); rheo (0.30)", "rheo (0.30); hero (0.20)"]
+    assert _top(att, 3, {"ramp": np.array([False, False])})[0] == "rheo (0.30); hero (0.20)"

@@ -146,6 +146,10 @@ def test_flagged_values_are_left_empty_with_their_reason(samples):
     assert cell.row[["input_resistance", "tau", "sag", "vm_for_sag"]].isna().all()
     checks = cell.qc[cell.qc["level"] == "check"].set_index("check")
     assert "input_resistance" in checks.loc["no_hyperpolarising_step", "cleared"]
+    # the families it gives, of the protocols it holds; the others said never recorded
+    summary = cell.qc.iloc[-1]
+    assert summary["families"].startswith("subthreshold 3/13, rheo ")
+    assert summary["not_recorded"] == "ramp, short_square, chirp"
     # 171116sh_0019: f-I slope and rheobase from the sweeps before the block, not emptied
     cell = extract_cell(samples["171116sh_0019"][0], sweep_qc_profile="none")
     assert cell.row["f_i_curve_slope"] > 0 and cell.row["threshold_i_long_square"] == 100

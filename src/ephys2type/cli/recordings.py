@@ -74,8 +74,16 @@ def features(
     spike-train and first-spike-at-rheobase features from the long squares and the first-spike
     features of the ramps and short squares, named and in the units of the --schema's
     training table; families a file cannot give stay empty (predict handles cells with fewer
-    protocols). Beside --out, <out>.qc.csv holds each sweep's QC measures and reasons, and one
-    row per cell saying why it has no features, or which stimulus kind ipfx could not use.
+    protocols). Each cell is named by its path below the folder given (two files that would
+    share a name are refused). Around ipfx, cell-level checks leave empty what a physiologist
+    would not trust: firing at rest (resting potential, rheobase, f-I slope), depolarisation
+    block (rheobase and f-I slope refitted below it), no hyperpolarising step (Ri, tau, sag),
+    a sag sweep under 5 mV deep, a negative or implausible f-I slope, a resting potential
+    drifting over 10 mV; a spike shape outside the interneuron range is reported. Beside
+    --out, <out>.qc.csv holds each sweep's QC measures and reasons, one row per failed check
+    (what was seen, the columns emptied or recomputed), and one row per cell saying why it has
+    no features (or which stimulus kind ipfx could not use), the families it gave and those
+    its protocols lack.
 
     Files are independent: --jobs N runs N at a time, --scheduler sends them to a Dask
     cluster; the result is the same as a serial run. Each finished file is kept in
@@ -88,7 +96,7 @@ def features(
     `ephys2type train --table V.h5ad --schema V.schema.toml --table-labels L.csv`, the
     BiLSTM reading each vector as one family.
 
-    Example: ephys2type features recordings/ --out features.csv --sweep-qc none
+    Example: ephys2type features recordings/ --out features.csv --figures figures
     """
     import shutil
 

@@ -169,13 +169,20 @@ def class_probabilities(estimator, X: pd.DataFrame, classes: Sequence[str]) -> n
     )
 
 
-def _top(attention: pd.DataFrame, top: int) -> list[str]:
-    """``"rheo (0.41); subthreshold (0.22)"``: each cell's ``top`` families by attention."""
+def _top(attention: pd.DataFrame, top: int, measured: Mapping[str, np.ndarray]) -> list[str]:
+    """``"rheo (0.41); subthreshold (0.22)"``: each cell's ``top`` families by attention,
+    among the families it has (``measured``: family -> cells with any of its features): a
+    family the model imputed for the cell (a protocol it was never recorded with) is never
+    named."""
     names = [str(c).removeprefix("attention:") for c in attention.columns]
-    values = attention.to_numpy(dtype=float)
+    values = attention.to_numpy(dtype=float).copy()
+    for j, name in enumerate(names):
+        if name in measured:
+            values[~measured[name], j] = -np.inf
     order = np.argsort(-values, axis=1)[:, :top]
     return [
-        "; ".join(f"{names[j]} ({values[r, j]:.2f})" for j in row) for r, row in enumerate(order)
+        "; ".join(f"{names[j]} ({values[r, j]:.2f})" for j in row if np.isfinite(values[r, j]))
+        for r, row in enumerate(order)
     ]
 
 
@@ -546,7 +553,8 @@ class CellTypeClassifier(ClassifierMixin, BaseEstimator):
                 top_families = (
                     np.full(n, "", dtype=object) if top_families is None else top_families
                 )
-                top_families[rows] = _top(att, top)
+                has = {fam.name: has_family[rows, k] for k, fam in enumerate(families)}
+                top_families[rows] = _top(att, top, has)
         expected = np.array(
             [np.nan if m is None else m.expected_accuracy for m in member_of], dtype=float
         )

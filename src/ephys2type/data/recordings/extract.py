@@ -108,6 +108,7 @@ def extract_cell(
             "reason": reason,
             "not_checked": note,
             "flags": "; ".join(f.check for f in flags),
+            **_family_summary(row, target, recording),
         }
         if vectors:
             summary["vectors_missing"] = "; ".join(f"{k}: {v}" for k, v in (missing or {}).items())
@@ -140,6 +141,22 @@ def extract_cell(
         _figure(recording, analyses["long_square"], figure, flags)
     qc_rows = cell("; ".join(failed), missing, has_features=True, flags=flags)
     return CellFeatures(row, qc_rows, found, flags)
+
+
+def _family_summary(row: pd.Series, target, recording: Recording) -> dict[str, str]:
+    """What the cell gives of each family of the schema: ``families`` (measured of the
+    family's columns, for the families of the protocols the file holds) and ``not_recorded``
+    (the families of protocols it lacks: empty because never recorded, not because they
+    failed)."""
+    recorded = {s.kind for s in recording.stimulus_sets()}
+    given, absent = [], []
+    for fam in target.families:
+        if fam.stimulus in recorded:
+            n = int(row[list(fam.columns)].notna().sum())
+            given.append(f"{fam.name} {n}/{len(fam.columns)}")
+        else:
+            absent.append(fam.name)
+    return {"families": ", ".join(given), "not_recorded": ", ".join(absent)}
 
 
 def _apply_flags(row: pd.Series, flags: list[Flag], columns: dict[str, tuple[str, ...]]) -> None:
