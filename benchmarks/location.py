@@ -4,11 +4,11 @@ Run on demand (about 3 minutes on 2 cores):
 
     .venv/bin/python benchmarks/location.py [--seeds 3] [--out benchmarks/results/location.json]
 
-Every Patch-seq cell has a layer or a depth, and the bundled metadata carry it (human:
-``Cortical_layer`` of Lee, Dalley and the layer of the layer-1 table's ``roi``; mouse:
-``cell_soma_normalized_depth``). The random forest of the registry is trained with and
-without it as one more feature (human: the layer as a number, 2_3 -> 2.5; mouse: the
-normalized depth), on the same folds:
+Every Patch-seq cell has a layer, and the bundled metadata carry it (human:
+``Cortical_layer`` of Lee, Dalley and the layer of the layer-1 table's ``roi``; mouse: the
+layer of ``structure``). The random forest of the registry is trained with and without it as
+one more feature (the layer as a number, as ``train --location`` adds it:
+:func:`ephys2type.data.location.layer_number`), on the same folds:
 
 - human, both datasets, donor-grouped 5-fold: scored on each dataset's test cells;
 - human, the layer-1 cells held out (trained on Lee, Dalley's cells of other donors);
@@ -30,6 +30,7 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import make_pipeline
 
 from ephys2type import load_human, load_mouse
+from ephys2type.data.location import layer_number
 from ephys2type.evaluation.splits import make_plan
 from ephys2type.evaluation.stats import paired_test
 from ephys2type.files import atomic_write_text, dumps_json
@@ -44,17 +45,6 @@ def _forest(seed: int):
             n_estimators=500, class_weight="balanced", n_jobs=2, random_state=seed
         ),
     )
-
-
-def _layer_number(layer: pd.Series) -> pd.Series:
-    """``"3"`` -> 3.0, ``"2_3"`` -> 2.5; NaN when unknown."""
-
-    def number(value) -> float:
-        if not isinstance(value, str) or not value.strip():
-            return float("nan")
-        return float(np.mean([float(p) for p in value.split("_")]))
-
-    return layer.map(number).astype(float)
 
 
 def _scores(data, location: pd.Series, plan, groups: pd.Series | None) -> dict:
@@ -105,8 +95,9 @@ def main() -> None:
     args = parser.parse_args()
     start = time.perf_counter()
     both = load_human(datasets="lee2023,chartrand2023_l1")
-    layer = _layer_number(both.meta["layer"])
+    layer = layer_number(both.meta["layer"].astype(object))
     mouse = load_mouse()
+    mouse_layer = layer_number(mouse.meta["structure"].astype(object))
     result = {
         "human, donor-grouped 5-fold over both datasets": _scores(
             both, layer, make_plan(both, "group5x5", seeds=args.seeds), both.meta["dataset"]
@@ -118,11 +109,11 @@ def main() -> None:
             both.meta["dataset"],
         ),
         "mouse, stratified 5-fold": _scores(
-            mouse, mouse.meta["soma_depth"], make_plan(mouse, "strat5x5", seeds=1), None
+            mouse, mouse_layer, make_plan(mouse, "strat5x5", seeds=1), None
         ),
         "missing location": {
             "human": float(layer.isna().mean()),
-            "mouse": float(mouse.meta["soma_depth"].isna().mean()),
+            "mouse": float(mouse_layer.isna().mean()),
         },
     }
     for setting, groups in result.items():

@@ -19,6 +19,7 @@ from .common import (
     JobsOpt,
     LabelColumnOpt,
     LabelsOpt,
+    LocationOpt,
     MaxSetSizeOpt,
     OutOpt,
     ProfileOpt,
@@ -40,6 +41,7 @@ def evaluate(
     species: SpeciesOpt = "mouse",
     labels: LabelsOpt = None,
     datasets: DatasetsOpt = None,
+    location: LocationOpt = False,
     model: Annotated[
         list[str] | None,
         typer.Option(
@@ -139,6 +141,7 @@ def evaluate(
         label_column=label_column,
         donor_column=donor_column,
         datasets=datasets,
+        location=location,
     )
     levels = data.label_parents(required=False) is not None
     if levels and (importance or available_families is not None):

@@ -21,6 +21,7 @@ from .common import (
     IdColumnOpt,
     LabelColumnOpt,
     LabelsOpt,
+    LocationOpt,
     MaxSetSizeOpt,
     SchemaOpt,
     SpeciesOpt,
@@ -38,6 +39,7 @@ def train(
     species: SpeciesOpt = "mouse",
     labels: LabelsOpt = None,
     datasets: DatasetsOpt = None,
+    location: LocationOpt = False,
     model: Annotated[
         str,
         typer.Option(
@@ -145,6 +147,7 @@ def train(
         label_column=label_column,
         donor_column=donor_column,
         datasets=datasets,
+        location=location,
     )
     repeats, added, n_bundled = None, "", len(data)
     if add_table is not None or add_labels is not None:
