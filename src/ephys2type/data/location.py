@@ -8,7 +8,7 @@ protocol is its own, so a model trained with it (``train --location``) also has 
 without it and serves a lab's cells that lack it as it serves cells without a ramp. It is not
 in the default: measured (benchmarks/location.py, 3 seeds), the layer helps neither the
 Lee, Dalley cells (+0.09 points) nor the layer-1 cells (-0.56) in distribution, nor the
-layer-1 cells held out (+2.96 [-2.82, +8.73]); mouse in distribution +0.23 [+0.03, +0.43].
+layer-1 cells held out (+2.96 [-2.82, +8.73]); mouse in distribution +0.92 [+0.46, +1.38].
 """
 
 from __future__ import annotations
