@@ -18,8 +18,8 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from ephys2type.evaluation.runner import fold_seed, plan_seed
 from ephys2type.evaluation.splits import make_plan
 from ephys2type.evaluation.transfer import (
+    TransferArm,
     TransferSettings,
-    reference_arm,
     run_transfer,
     transfer_arms,
 )
@@ -244,7 +244,13 @@ def test_run_transfer_reports_gains_and_a_learning_curve(mouse, human):
     first_diff = first.scores("joint", "macro_f1") - first.scores("human_bilstm", "macro_f1")
     assert curve.loc[curve.fraction == 1.0, "gain"].iloc[0] == pytest.approx(first_diff.mean())
     assert set(result.to_metrics()) == {"transfer", "learning_curve"}
-    assert reference_arm("pooled_hgb") == "human_hgb" and reference_arm("joint") == "human_bilstm"
+    # roles and references are fields of the result, not read from the arms' names
+    assert result.target_only == ["human_bilstm", "human_rf", "human_hgb"]
+    assert result.references == {
+        "joint": "human_bilstm",
+        "pooled_rf": "human_rf",
+        "pooled_hgb_ot": "human_hgb",
+    }
 
 
 def test_settings_are_the_one_source_of_defaults(human):
@@ -286,9 +292,16 @@ def test_arms_for_the_other_direction(human):
         "pooled_hgb_sa",
         "pooled_hgb_ot",
     ]
-    assert "pretrained on human" in arms["finetune"].description
-    assert "optimal transport" in arms["pooled_hgb_ot"].description
-    assert arms["finetune"].fit_params["source"].name.startswith("human")
+    assert "pretrained on human" in arms["finetune"].spec.description
+    assert "optimal transport" in arms["pooled_hgb_ot"].spec.description
+    assert arms["finetune"].spec.fit_params["source"].name.startswith("human")
+    roles = {name: (arm.role, arm.reference) for name, arm in arms.items()}
+    assert roles["mouse_rf"] == ("target-only", None)
+    assert roles["finetune"] == ("transfer", "mouse_bilstm")
+    assert roles["pooled_rf"] == ("transfer", "mouse_rf")
+    assert roles["pooled_hgb_ot"] == ("transfer", "mouse_hgb")
+    with pytest.raises(ValueError, match="only a transfer arm, has a reference"):
+        TransferArm(arms["mouse_rf"].spec, "target-only", "mouse_hgb")
 
 
 def test_transfer_command_validation(run_cli, clean_error, tmp_path):

@@ -217,6 +217,7 @@ def _names(value: str, choices, option: str) -> list[str]:
 
 
 def print_gains(result, out_console) -> None:
+    from ephys2type.evaluation.stats import curve_gain
     from ephys2type.evaluation.stats import format_difference as fmt_diff
     from ephys2type.evaluation.stats import format_p as fmt_p
 
@@ -275,13 +276,7 @@ def print_gains(result, out_console) -> None:
                 r["reference"],
                 f"{100 * r['arm_macro_f1']:.2f}",
                 f"{100 * r['reference_macro_f1']:.2f}",
-                fmt_diff(
-                    {
-                        "mean_diff": r["gain"],
-                        "ci_low": r["gain_ci_low"],
-                        "ci_high": r["gain_ci_high"],
-                    }
-                ),
+                fmt_diff(curve_gain(r)),
                 fmt_p(r["gain_p"]),
             )
         out_console.print(curve)

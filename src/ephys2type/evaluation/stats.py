@@ -9,7 +9,7 @@ the J paired differences) is inflated by ``1/J + n_test/n_train`` instead of ``1
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -208,3 +208,16 @@ def format_difference(result: dict[str, Any] | None, *, with_p: bool = False) ->
         f"[{100 * result['ci_low']:+.2f}, {100 * result['ci_high']:+.2f}]"
     )
     return text + (f", p = {result['p']:.3g}" if with_p else "")
+
+
+def curve_gain(row: Mapping[str, Any]) -> dict[str, float]:
+    """A transfer learning- or few-shot-curve row's gain as a paired comparison
+    (``mean_diff``, ``ci_low``, ``ci_high``, ``p``: what :func:`format_difference` reads), from
+    the columns :mod:`ephys2type.evaluation.transfer` writes (``gain``, ``gain_ci_low``, ...).
+    """
+    return {
+        "mean_diff": row["gain"],
+        "ci_low": row["gain_ci_low"],
+        "ci_high": row["gain_ci_high"],
+        "p": row["gain_p"],
+    }

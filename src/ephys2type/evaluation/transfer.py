@@ -43,6 +43,33 @@ from ephys2type.models.transfer.names import (
     STRATEGIES,
 )
 
+#: The target-only models every transfer run compares with (on the aligned features), as
+#: arms ``<target>_<model>``.
+TARGET_ONLY_MODELS = ("bilstm", "rf", "hgb")
+#: Arm roles: a target-only arm is a reference; a transfer arm learns from the source too.
+TARGET_ONLY, TRANSFER = "target-only", "transfer"
+
+
+@dataclass(frozen=True)
+class TransferArm:
+    """One arm of a transfer run: its model, its role (:data:`TARGET_ONLY` or
+    :data:`TRANSFER`) and, for a transfer arm, the target-only arm of the same model family it
+    is compared with (its gain is measured against it on identical folds)."""
+
+    spec: ModelSpec
+    role: str
+    reference: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.role not in (TARGET_ONLY, TRANSFER):
+            raise ValueError(f"arm role must be {TARGET_ONLY!r} or {TRANSFER!r}, not {self.role!r}")
+        if (self.reference is None) != (self.role == TARGET_ONLY):
+            raise ValueError("a transfer arm, and only a transfer arm, has a reference")
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
 
 @dataclass(frozen=True)
 class TransferSettings:
@@ -144,9 +171,10 @@ class TransferSettings:
         """How many models :func:`run_transfer` fits on ``plan`` (progress bars); ``native``:
         whether the target's own feature table is given."""
         n_native = len(self.native) if native else 0
-        n_arms = 3 + len(self.strategies) + len(self.pooled) + n_native  # 3 target-only
+        n_arms = len(TARGET_ONLY_MODELS) + len(self.strategies) + len(self.pooled) + n_native
         points = len(self.fractions) + len(self.per_class)
-        pairs = _curve_pairs(self.curve, target, self.native_reference(target, native))
+        references = {s.replace("-", "_"): strategy_reference(target) for s in self.curve}
+        pairs = _curve_pairs(self.curve, references, self.native_reference(target, native))
         n_curve = len({n for pair in pairs for n in pair}) * points if points else 0
         n_extra = len(self.extra_arms(target, native=native))
         return (
@@ -188,13 +216,24 @@ def native_arm(target: str, model: str) -> str:
     return f"{target}_{model}_all"
 
 
+def target_arm(target: str, model: str) -> str:
+    """The name of the target-only arm of ``model`` on the aligned features."""
+    return f"{target}_{model}"
+
+
+def strategy_reference(target: str) -> str:
+    """The reference of every transfer strategy: the target-only BiLSTM."""
+    return target_arm(target, "bilstm")
+
+
 def transfer_arms(
     source: SourceData,
     target: str = "human",
     settings: TransferSettings | None = None,
     native: PatchSeqData | None = None,
-) -> dict[str, ModelSpec]:
-    """Named arms (target-only baselines first) as model specs for the evaluation runner.
+) -> dict[str, TransferArm]:
+    """Named arms (target-only baselines first), each its model spec for the evaluation
+    runner, its role and its reference (:class:`TransferArm`).
 
     With ``native`` (the target cells with all their own features), the target-only
     ``settings.native`` models on those features join, as ``<target>_<model>_all``.
@@ -208,35 +247,37 @@ def transfer_arms(
     coral_note = ", CORAL" if settings.coral else ""
     src = source.name.split()[0]
     t = target
-    arms = {
-        f"{t}_bilstm": replace(
-            get_model("bilstm").with_params(**params),
-            name=f"{t}_bilstm",
-            description=f"{t}-only attention BiLSTM (aligned features, SMOTE)",
-        ),
-        f"{t}_rf": replace(
-            get_model("rf"),
-            name=f"{t}_rf",
-            description=f"{t}-only random forest (aligned features)",
-        ),
-        f"{t}_hgb": replace(
-            get_model("hgb"),
-            name=f"{t}_hgb",
-            description=f"{t}-only gradient boosting (aligned features)",
-        ),
+    what = {
+        "bilstm": "attention BiLSTM (aligned features, SMOTE)",
+        "rf": "random forest (aligned features)",
+        "hgb": "gradient boosting (aligned features)",
     }
+    arms: dict[str, TransferArm] = {}
+
+    def add(spec: ModelSpec, reference: str | None = None) -> None:
+        arms[spec.name] = TransferArm(
+            spec, TARGET_ONLY if reference is None else TRANSFER, reference
+        )
+
+    for model in TARGET_ONLY_MODELS:
+        spec = get_model(model)
+        if model == "bilstm":
+            spec = spec.with_params(**params)
+        add(replace(spec, name=target_arm(t, model), description=f"{t}-only {what[model]}"))
     for model in settings.native if native is not None else ():
 
         def build_native(schema, seed, m=model):
             return NativeFeatures(estimator=get_model(m).build(native.schema, seed), table=native.X)
 
         name = native_arm(t, model)
-        arms[name] = ModelSpec(
-            name,
-            f"{t}-only {get_model(model).description} on all {len(native.schema.columns)} "
-            f"{t} features",
-            build_native,
-            kind="sklearn",
+        add(
+            ModelSpec(
+                name,
+                f"{t}-only {get_model(model).description} on all {len(native.schema.columns)} "
+                f"{t} features",
+                build_native,
+                kind="sklearn",
+            )
         )
     descriptions = {
         "zero-shot": f"trained on all {src} cells only, tested on {t}",
@@ -258,41 +299,50 @@ def transfer_arms(
                 random_state=seed,
             )
 
-        arms[name] = ModelSpec(
-            name,
-            descriptions[strategy] + coral_note,
-            build,
-            kind="transfer",
-            fit_params={"source": source},
+        add(
+            ModelSpec(
+                name,
+                descriptions[strategy] + coral_note,
+                build,
+                kind="transfer",
+                fit_params={"source": source},
+            ),
+            strategy_reference(t),
         )
     for model in settings.pooled:
-        arms[f"pooled_{model}"] = ModelSpec(
-            f"pooled_{model}",
-            f"{'random forest' if model == 'rf' else 'gradient boosting'} on "
-            f"{src} + {t} training cells with a species indicator",
-            lambda schema, seed, m=model: PooledClassifier(model=m, random_state=seed),
-            kind="transfer",
-            fit_params={"source": source},
+        add(
+            ModelSpec(
+                f"pooled_{model}",
+                f"{'random forest' if model == 'rf' else 'gradient boosting'} on "
+                f"{src} + {t} training cells with a species indicator",
+                lambda schema, seed, m=model: PooledClassifier(model=m, random_state=seed),
+                kind="transfer",
+                fit_params={"source": source},
+            ),
+            target_arm(t, model),
         )
     if native is not None and settings.heterogeneous:
         arms.update(_heterogeneous_arms(source, t, settings, native, params))
     for adapter in settings.adapters:
-        arms[adapted_arm(adapter)] = ModelSpec(
-            adapted_arm(adapter),
-            f"gradient boosting on {src} + {t} training cells with a species indicator, after "
-            f"{get_adapter(adapter).description}",
-            lambda schema, seed, a=adapter: PooledClassifier(
-                model="hgb", adapter=a, random_state=seed
+        add(
+            ModelSpec(
+                adapted_arm(adapter),
+                f"gradient boosting on {src} + {t} training cells with a species indicator, "
+                f"after {get_adapter(adapter).description}",
+                lambda schema, seed, a=adapter: PooledClassifier(
+                    model="hgb", adapter=a, random_state=seed
+                ),
+                kind="transfer",
+                fit_params={"source": source},
             ),
-            kind="transfer",
-            fit_params={"source": source},
+            target_arm(t, "hgb"),
         )
     return arms
 
 
 def _heterogeneous_arms(
     source: SourceData, t: str, settings: TransferSettings, native: PatchSeqData, params
-) -> dict[str, ModelSpec]:
+) -> dict[str, TransferArm]:
     """The target-only BiLSTM on the aligned + target-only families, and the same network
     pretrained on the source (whose target-only families are empty, hence masked)."""
     schema = heterogeneous_schema(native.schema, t)
@@ -314,17 +364,16 @@ def _heterogeneous_arms(
         return NativeFeatures(estimator=network, table=table)
 
     layout = f"the aligned families and {n_own} {t}-only features in their own families"
-    arms = {
-        het_arm(t): ModelSpec(
-            het_arm(t),
-            f"{t}-only attention BiLSTM on {layout}",
-            lambda schema_, seed: build("finetune", seed),
-            kind="transfer",
-        )
-    }
+    own = ModelSpec(
+        het_arm(t),
+        f"{t}-only attention BiLSTM on {layout}",
+        lambda schema_, seed: build("finetune", seed),
+        kind="transfer",
+    )
+    arms = {own.name: TransferArm(own, TARGET_ONLY)}
     for strategy in settings.heterogeneous:
         name = het_arm(t, strategy)
-        arms[name] = ModelSpec(
+        spec = ModelSpec(
             name,
             f"heterogeneous {strategy}: aligned-family encoders pretrained on {src}, "
             f"{t}-only families learnt on {t} ({layout})",
@@ -332,6 +381,8 @@ def _heterogeneous_arms(
             kind="transfer",
             fit_params={"source": het_source},
         )
+        # the same network on the same features, without the source
+        arms[name] = TransferArm(spec, TRANSFER, own.name)
     return arms
 
 
@@ -362,18 +413,11 @@ def _on_subsample(spec: ModelSpec, suffix: str, what: str, **subsample: Any) -> 
     )
 
 
-def reference_arm(arm: str, target: str = "human") -> str:
-    """The target-only arm a transfer arm is compared with (same model family)."""
-    if arm.startswith("pooled_"):  # pooled_hgb and pooled_hgb_<adapter>: gradient boosting
-        return f"{target}_{arm.removeprefix('pooled_').split('_')[0]}"
-    if arm.startswith("het_"):  # the same network on the same features, without the source
-        return het_arm(target)
-    return f"{target}_bilstm"
-
-
 @dataclass
 class TransferResult:
-    """The arms on one plan of target folds, the learning curve and the few-shot curve."""
+    """The arms on one plan of target folds, the learning curve and the few-shot curve.
+    ``references``: each transfer arm's target-only reference (:attr:`TransferArm.reference`);
+    the evaluation's other models are the target-only arms."""
 
     evaluation: Evaluation
     curve: pd.DataFrame | None
@@ -381,15 +425,23 @@ class TransferResult:
     source: str
     coral: bool
     few_shot: pd.DataFrame | None = None
+    references: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def target_only(self) -> list[str]:
+        return [m for m in self.evaluation.models if m not in self.references]
+
+    @property
+    def transfer(self) -> list[str]:
+        return [m for m in self.evaluation.models if m in self.references]
 
     def gains(self, metric: str = "macro_f1") -> pd.DataFrame:
         """Each transfer arm minus its target-only reference, paired on identical folds."""
-        rows = []
-        for arm in self.evaluation.models:
-            if arm.startswith(f"{self.target}_"):
-                continue
-            ref = reference_arm(arm, self.target)
-            rows.append({"arm": arm, "reference": ref, **self.evaluation.compare(arm, ref, metric)})
+        rows = [
+            {"arm": arm, "reference": ref, **self.evaluation.compare(arm, ref, metric)}
+            for arm in self.transfer
+            for ref in [self.references[arm]]
+        ]
         return pd.DataFrame(rows).set_index("arm")
 
     @property
@@ -398,11 +450,7 @@ class TransferResult:
         comparison a transfer arm can face, chosen after the fact, so if anything it favours
         the target-only side). Only arms run on every fold of the plan compete."""
         every = len(self.evaluation.plan.folds)
-        only = [
-            m
-            for m in self.evaluation.models
-            if m.startswith(f"{self.target}_") and self.evaluation.n_fits(m) == every
-        ]
+        only = [m for m in self.target_only if self.evaluation.n_fits(m) == every]
         return max(only, key=lambda m: self.evaluation.summary(m)["macro_f1"]["mean"])
 
     def gains_vs_best(self, metric: str = "macro_f1") -> pd.DataFrame:
@@ -410,8 +458,7 @@ class TransferResult:
         best = self.best_target_only
         rows = [
             {"arm": arm, "reference": best, **self.evaluation.compare(arm, best, metric)}
-            for arm in self.evaluation.models
-            if not arm.startswith(f"{self.target}_")
+            for arm in self.transfer
         ]
         return pd.DataFrame(rows).set_index("arm")
 
@@ -442,14 +489,15 @@ class TransferResult:
 
 
 def _curve_pairs(
-    curve_arms: Sequence[str], target: str, native_reference: str | None = None
+    curve_arms: Sequence[str], references: Mapping[str, str], native_reference: str | None = None
 ) -> list[tuple[str, str]]:
     """(arm, target-only reference) pairs on the curves: each arm against its own model
-    family and, when run, against the target-only model on all the target's features."""
+    family (``references``) and, when run, against the target-only model on all the target's
+    features."""
     pairs = []
     for name in curve_arms:
         arm = name.replace("-", "_")
-        pairs.append((arm, reference_arm(arm, target)))
+        pairs.append((arm, references[arm]))
         if native_reference is not None:
             pairs.append((arm, native_reference))
     return pairs
@@ -549,7 +597,7 @@ def run_transfer(
     extra = settings.extra_arms(target.species, native=native is not None)
     evaluation = run_evaluation(
         target,
-        [spec for name, spec in arms.items() if name not in extra],
+        [arm.spec for name, arm in arms.items() if name not in extra],
         plan,
         importance=importance,
         n_jobs=n_jobs,
@@ -559,7 +607,7 @@ def run_transfer(
         evaluation = evaluation.combine(
             run_evaluation(
                 target,
-                [arms[name] for name in extra],
+                [arms[name].spec for name in extra],
                 settings.extra_plan(plan),
                 importance=importance,
                 n_jobs=n_jobs,
@@ -567,14 +615,15 @@ def run_transfer(
             )
         )
     reference = settings.native_reference(target.species, native is not None)
-    pairs = _curve_pairs(settings.curve, target.species, reference)
+    references = {name: arm.reference for name, arm in arms.items() if arm.role == TRANSFER}
+    pairs = _curve_pairs(settings.curve, references, reference)
     needed = sorted({n for pair in pairs for n in pair})
     curve_plan = settings.curve_plan(plan)
     curve = few = None
     if settings.fractions:
         rows = []
         for fraction in settings.fractions:
-            specs = [subsampled(arms[n], fraction) for n in needed]
+            specs = [subsampled(arms[n].spec, fraction) for n in needed]
             part = run_evaluation(target, specs, curve_plan, n_jobs=n_jobs, progress=progress)
             rows += _curve_rows(part, pairs, fraction, f"@{fraction:g}")
         rows += _curve_rows(evaluation.on_plan(curve_plan), pairs, 1.0, "")
@@ -583,7 +632,7 @@ def run_transfer(
         rows = []
         counts = target.y.value_counts() * (1 - 1 / plan.n_folds)  # per class in a fold
         for n in settings.per_class:
-            specs = [few_shot(arms[name], n) for name in needed]
+            specs = [few_shot(arms[name].spec, n) for name in needed]
             part = run_evaluation(target, specs, curve_plan, n_jobs=n_jobs, progress=progress)
             cells = float(counts.clip(upper=n).sum())
             rows += [
@@ -591,4 +640,6 @@ def run_transfer(
                 for row in _curve_rows(part, pairs, 1.0, f"@{n}pc", n_train=cells)
             ]
         few = pd.DataFrame(rows).drop(columns="fraction")
-    return TransferResult(evaluation, curve, target.species, source.species, settings.coral, few)
+    return TransferResult(
+        evaluation, curve, target.species, source.species, settings.coral, few, references
+    )

@@ -15,6 +15,7 @@ from typing import Any
 
 from ephys2type._version import __version__
 from ephys2type.errors import Ephys2TypeError
+from ephys2type.evaluation.stats import curve_gain
 from ephys2type.files import atomic_write_text, dumps_json
 from ephys2type.study.config import ReproduceConfig, stage_name
 from ephys2type.study.report.builder import (
@@ -552,14 +553,7 @@ def _transfer_section(b: ReportBuilder, root: Path, transfer: dict) -> None:
                     r["reference"],
                     f"{100 * r['arm_macro_f1']:.2f}",
                     f"{100 * r['reference_macro_f1']:.2f}",
-                    fmt_gain(
-                        {
-                            "mean_diff": r["gain"],
-                            "ci_low": r["gain_ci_low"],
-                            "ci_high": r["gain_ci_high"],
-                            "p": r["gain_p"],
-                        }
-                    ),
+                    fmt_gain(curve_gain(r)),
                 ]
                 for r in curve
             ]
