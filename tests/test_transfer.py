@@ -315,7 +315,15 @@ def test_transfer_command_validation(run_cli, clean_error, tmp_path):
     clean_error(run_cli("transfer", "--adapt", "coral,mmd"), "--adapt")
     clean_error(run_cli("transfer", "--heterogeneous", "zero-shot"), "--heterogeneous")
     clean_error(run_cli("transfer", "--fractions", "0.5,2"), "strictly between 0 and 1")
+    clean_error(run_cli("transfer", "--native", "svm"), "--native")
+    clean_error(run_cli("transfer", "--per-class", "10,0"), "--per-class")
     clean_error(run_cli("transfer", "--protocol", "holdout"), "--protocol")
+    # each range is checked once, by the settings, which name the setting that failed
+    from ephys2type.evaluation.transfer import TransferSettingError
+
+    with pytest.raises(TransferSettingError, match="unknown model 'svm'") as info:
+        TransferSettings(native=("svm",))
+    assert info.value.setting == "native"
     (tmp_path / "exists").mkdir()
     clean_error(run_cli("transfer", "--out", tmp_path / "exists"), "already exists")
 

@@ -131,8 +131,15 @@ def transfer(
 
     Example: ephys2type transfer --source mouse --target human --coral
     """
+    from dataclasses import replace
+
     from ephys2type.evaluation.splits import PROTOCOLS, make_plan
-    from ephys2type.evaluation.transfer import TransferSettings, run_transfer, write_transfer
+    from ephys2type.evaluation.transfer import (
+        TransferSettingError,
+        TransferSettings,
+        run_transfer,
+        write_transfer,
+    )
     from ephys2type.limits import current
 
     check_choice(source, SPECIES, "--source")
@@ -140,48 +147,40 @@ def transfer(
     if source == target:
         raise typer.BadParameter("--source and --target must be different species")
     check_choice(protocol, [p for p in PROTOCOLS if p != "holdout"], "--protocol")
-    # results name arms with underscores (zero_shot); both spellings are accepted here
+    # parsing here; every range and name is checked once, by TransferSettings. Results name
+    # arms with underscores (zero_shot); both spellings are accepted here
     strategies = [s.replace("_", "-") for s in strategy] if strategy else list(STRATEGIES)
     curve_arm = [s.replace("_", "-") for s in curve_arm] if curve_arm else None
-    for s in strategies:
-        check_choice(s, STRATEGIES, "--strategy")
-    for s in curve_arm or []:
-        check_choice(s, [x for x in STRATEGIES if x in strategies], "--curve-arm")
     try:
         fraction_list = [float(f) for f in fractions.split(",") if f.strip()]
     except ValueError as exc:
         raise typer.BadParameter(f"--fractions must be numbers like 0.1,0.25: {exc}") from None
-    if any(not 0 < f < 1 for f in fraction_list):
-        raise typer.BadParameter("--fractions must lie strictly between 0 and 1")
     pooled_models = list(POOLED) if not pooled else [] if pooled == ["none"] else pooled
-    for m in pooled_models:
-        check_choice(m, POOLED, "--pooled")
-    adapters = _names(adapt, ADAPTERS, "--adapt")
-    het = _names(heterogeneous, [x for x in STRATEGIES if x != "zero-shot"], "--heterogeneous")
     native_models = list(NATIVE) if not native else [] if native == ["none"] else native
-    for m in native_models:
-        check_choice(m, ("rf", "hgb", "logreg"), "--native")
     try:
         shots = [int(n) for n in per_class.split(",") if n.strip()]
     except ValueError as exc:
         raise typer.BadParameter(f"--per-class must be integers like 10,25: {exc}") from None
-    if any(n < 1 for n in shots):
-        raise typer.BadParameter("--per-class must be at least 1")
     seeds, folds, max_epochs = shrink(seeds, folds, max_epochs)
+    try:
+        settings = TransferSettings(
+            strategies=tuple(strategies),
+            pooled=tuple(pooled_models),
+            adapters=tuple(_names(adapt)),
+            heterogeneous=tuple(_names(heterogeneous)),
+            fractions=tuple(fraction_list),
+            per_class=tuple(shots),
+            native=tuple(native_models),
+            curve_arms=tuple(curve_arm) if curve_arm else None,
+            coral=coral,
+        ).with_max_epochs(max_epochs)
+    except TransferSettingError as exc:
+        raise typer.BadParameter(f"{_OPTIONS.get(exc.setting, exc.setting)}: {exc}") from None
     points = current().curve_points
     if points is not None:  # a limited run: the first points of each curve
-        fraction_list, shots = fraction_list[:points], shots[:points]
-    settings = TransferSettings(
-        strategies=tuple(strategies),
-        pooled=tuple(pooled_models),
-        adapters=tuple(adapters),
-        heterogeneous=tuple(het),
-        fractions=tuple(fraction_list),
-        per_class=tuple(shots),
-        native=tuple(native_models),
-        curve_arms=tuple(curve_arm) if curve_arm else None,
-        coral=coral,
-    ).with_max_epochs(max_epochs)
+        settings = replace(
+            settings, fractions=settings.fractions[:points], per_class=settings.per_class[:points]
+        )
     src = load_for_command(source, "aligned4", profile, "aligned")
     tgt = load_for_command(target, "aligned4", profile, "aligned")
     tgt_native = load_for_command(target, "aligned4", profile, "native") if native_models else None
@@ -207,13 +206,22 @@ def transfer(
     out_console.print(f"results: {out_dir}")
 
 
-def _names(value: str, choices, option: str) -> list[str]:
-    """A comma-separated list of names, each checked against ``choices`` (results' underscore
-    spelling accepted)."""
-    names = [n.strip().replace("_", "-") for n in value.split(",") if n.strip()]
-    for name in names:
-        check_choice(name, choices, option)
-    return names
+def _names(value: str) -> list[str]:
+    """A comma-separated list of names (results' underscore spelling accepted)."""
+    return [n.strip().replace("_", "-") for n in value.split(",") if n.strip()]
+
+
+#: The option of each transfer setting, for errors.
+_OPTIONS = {
+    "strategies": "--strategy",
+    "curve_arms": "--curve-arm",
+    "pooled": "--pooled",
+    "adapters": "--adapt",
+    "heterogeneous": "--heterogeneous",
+    "native": "--native",
+    "fractions": "--fractions",
+    "per_class": "--per-class",
+}
 
 
 def print_gains(result, out_console) -> None:

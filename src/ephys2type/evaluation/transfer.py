@@ -43,6 +43,19 @@ from ephys2type.models.transfer.names import (
     STRATEGIES,
 )
 
+
+class TransferSettingError(ValueError):
+    """A transfer setting out of its range; ``setting`` names the :class:`TransferSettings`
+    field, so a command can name its own option."""
+
+    def __init__(self, setting: str, message: str):
+        super().__init__(message)
+        self.setting = setting
+
+
+#: Models of the target-only arms on all the target's features (``native``).
+NATIVE_MODELS = ("rf", "hgb", "logreg")
+
 #: The target-only models every transfer run compares with (on the aligned features), as
 #: arms ``<target>_<model>``.
 TARGET_ONLY_MODELS = ("bilstm", "rf", "hgb")
@@ -110,31 +123,44 @@ class TransferSettings:
     bilstm_params: Mapping[str, Any] = field(default_factory=lambda: {"resample": "smote"})
 
     def __post_init__(self):
+        """Every setting checked here, once (the command line and the reproduction build
+        their settings through this)."""
+
+        def fail(setting: str, message: str) -> None:
+            raise TransferSettingError(setting, message)
+
         for s in self.strategies:
             if s not in STRATEGIES:
-                raise ValueError(f"unknown strategy {s!r}; strategies: {', '.join(STRATEGIES)}")
+                fail("strategies", f"unknown strategy {s!r}; strategies: {', '.join(STRATEGIES)}")
         for m in self.pooled:
             if m not in POOLED:
-                raise ValueError(f"unknown pooled baseline {m!r}; choose from {POOLED}")
+                fail("pooled", f"unknown pooled baseline {m!r}; choose from {', '.join(POOLED)}")
         for a in self.adapters:
-            get_adapter(a)
+            try:
+                get_adapter(a)
+            except ValueError as exc:
+                fail("adapters", str(exc))
         for s in self.heterogeneous:
             if s not in STRATEGIES or s == "zero-shot":
-                raise ValueError(
+                fail(
+                    "heterogeneous",
                     f"unknown heterogeneous strategy {s!r}; choose from finetune, "
-                    "freeze-warmup, joint"
+                    "freeze-warmup, joint",
                 )
+        for m in self.native:
+            if m not in NATIVE_MODELS:
+                fail("native", f"unknown model {m!r}; choose from {', '.join(NATIVE_MODELS)}")
         if self.extra_seeds is not None and self.extra_seeds < 1:
-            raise ValueError("extra_seeds must be at least 1")
+            fail("extra_seeds", "extra_seeds must be at least 1")
         for a in self.curve_arms or ():
             if a not in self.strategies:
-                raise ValueError(f"curve arm {a!r} is not among the strategies run")
+                fail("curve_arms", f"curve arm {a!r} is not among the strategies run")
         if any(not 0 < f < 1 for f in self.fractions):
-            raise ValueError("learning-curve fractions must lie strictly between 0 and 1")
+            fail("fractions", "learning-curve fractions must lie strictly between 0 and 1")
         if self.curve_seeds is not None and self.curve_seeds < 1:
-            raise ValueError("curve_seeds must be at least 1")
+            fail("curve_seeds", "curve_seeds must be at least 1")
         if any(n < 1 for n in self.per_class):
-            raise ValueError("few-shot cells per class must be at least 1")
+            fail("per_class", "few-shot cells per class must be at least 1")
 
     @property
     def curve(self) -> tuple[str, ...]:
