@@ -150,7 +150,31 @@ def _model(metrics: dict | None, name: str) -> dict | None:
 def _summary(
     b: ReportBuilder, models: dict, transfer: dict, qc: dict, holdout: dict
 ) -> list[dict[str, Any]]:
+    """The report's first section: our numbers beside the paper's (returned as rows for
+    summary.json), the verdicts of the paired comparisons and the note on human labels."""
     b.heading("Our numbers beside the paper's")
+    rows = _paper_rows(models, transfer, qc, holdout)
+    b.table(
+        ["quantity", "paper", "ours: mean ± SD [95% CI]", "paper inside our CI?", "protocol"],
+        [[r["quantity"], r["paper"], r["ours"], r["paper_inside_ci"], r["protocol"]] for r in rows],
+    )
+    b.para(
+        "The paper reports a single 60/20/20 hold-out split; we report stratified k-fold CV "
+        "x seeds, and beside it, for the random forest, the paper's protocol: a stratified "
+        "80/20 hold-out repeated over the same seeds (the rows marked 'hold-out'; its "
+        "interval is over the repeats). For the BiLSTM, whose inner 20% validation split "
+        "makes the hold-out 60/20/20, it runs with `ephys2type evaluate --protocol holdout` "
+        "(five BiLSTM fits per dataset, left out of the reproduction for time).",
+        "note",
+    )
+    b.bullets(_verdicts(models, transfer.get("strat5x5")))
+    _human_label_note(b, models)
+    return rows
+
+
+def _paper_rows(models: dict, transfer: dict, qc: dict, holdout: dict) -> list[dict[str, Any]]:
+    """One row per quantity the paper reports: its value, ours with its interval, whether
+    the paper's lies inside our interval, and the protocol."""
     rows: list[dict[str, Any]] = []
     missing = "not run in this configuration"
 
@@ -260,20 +284,13 @@ def _summary(
         protocol,
         joint["macro_f1"] if joint else None,
     )
+    return rows
+
+
+def _verdicts(models: dict, t: dict | None) -> list[str]:
+    """Each paired comparison the paper makes, said in words (which model is better, by how
+    much, and whether the folds can tell)."""
     m5 = models.get(("mouse", "mouse5"))
-    b.table(
-        ["quantity", "paper", "ours: mean ± SD [95% CI]", "paper inside our CI?", "protocol"],
-        [[r["quantity"], r["paper"], r["ours"], r["paper_inside_ci"], r["protocol"]] for r in rows],
-    )
-    b.para(
-        "The paper reports a single 60/20/20 hold-out split; we report stratified k-fold CV "
-        "x seeds, and beside it, for the random forest, the paper's protocol: a stratified "
-        "80/20 hold-out repeated over the same seeds (the rows marked 'hold-out'; its "
-        "interval is over the repeats). For the BiLSTM, whose inner 20% validation split "
-        "makes the hold-out 60/20/20, it runs with `ephys2type evaluate --protocol holdout` "
-        "(five BiLSTM fits per dataset, left out of the reproduction for time).",
-        "note",
-    )
     verdicts = []
     if m5:
         c = find_comparison(m5, "bilstm-smote", "rf", "accuracy")
@@ -303,7 +320,12 @@ def _summary(
                 f"Against the best human-only model ({best}): transfer arm {g['arm']} "
                 f"{verdict(g)} it in human macro-F1 {because(g)}."
             )
-    b.bullets(verdicts)
+    return verdicts
+
+
+def _human_label_note(b: ReportBuilder, models: dict) -> None:
+    """Which human label column the paper's human forest accuracy is closer to."""
+    mh = models.get(("human", "revised"))
     hr, hs = _model(mh, "rf"), _model(models.get(("human", "subclass")), "rf")
     if hr and hs:
         paper = PAPER["human_rf_accuracy"]
@@ -319,7 +341,6 @@ def _summary(
             f"({by_label[other]:.2f}%); the two columns disagree for 81 cells.",
             "note",
         )
-    return rows
 
 
 def _data_section(b: ReportBuilder, qc: dict) -> None:
