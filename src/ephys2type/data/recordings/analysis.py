@@ -23,6 +23,12 @@ SUBTHRESH_MIN_AMP = -100.0
 SHORT_SQUARE_SPIKE_WINDOW = 0.05
 
 
+def filter_cutoff_khz(rate: float) -> float:
+    """The Bessel cutoff of dV/dt for a sampling ``rate`` (Hz): ipfx's 10 kHz, kept below the
+    Nyquist frequency (10 kHz needs more than 20 kHz sampling)."""
+    return min(10.0, 0.4 * rate / 1000.0)
+
+
 @dataclass
 class ProtocolAnalysis:
     """ipfx's result for one stimulus kind: its sweep set, its ``analyze()`` output and the
@@ -44,9 +50,7 @@ def analyze_stimulus(stimulus: StimulusSet, *, subthresh_min_amp: float = SUBTHR
     sweeps = SweepSet(
         [Sweep(s.t, s.v, s.i, "CurrentClamp", rate, sweep_number=s.number) for s in stimulus.sweeps]
     )
-    # the Bessel filter of dV/dt must stay below the Nyquist frequency (ipfx's default 10 kHz
-    # needs more than 20 kHz sampling)
-    cutoff = min(10.0, 0.4 * rate / 1000.0)
+    cutoff = filter_cutoff_khz(rate)
     start, end = stimulus.start, stimulus.end
     if stimulus.kind not in _ANALYSES:
         raise RecordingError(f"no ipfx analysis for {stimulus.kind!r} sweeps")

@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ephys2type.data.recordings.analysis import ProtocolAnalysis
+from ephys2type.data.recordings.analysis import ProtocolAnalysis, filter_cutoff_khz
 from ephys2type.data.recordings.sweeps import Recording
 
 SPONTANEOUS_MIN_SWEEPS = 2
@@ -85,6 +85,13 @@ class Flag:
     times: tuple[tuple[int, float], ...] = ()
     replaces: dict[str, float] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        if self.check not in CHECKS:
+            raise ValueError(f"unknown check {self.check!r}; checks: {', '.join(CHECKS)}")
+        unknown = set(self.clears) | set(self.replaces)
+        if not unknown <= set(QUANTITIES):
+            raise ValueError(f"unknown quantities {sorted(unknown - set(QUANTITIES))}")
+
 
 def check_cell(recording: Recording, lsq: ProtocolAnalysis) -> list[Flag]:
     """Every check on the long-square sweeps ipfx analysed (``lsq``), in :data:`CHECKS` order;
@@ -94,7 +101,7 @@ def check_cell(recording: Recording, lsq: ProtocolAnalysis) -> list[Flag]:
     # the f-I slope checked is the one the cell keeps: below the block when there is one
     if block is not None:
         slope = block.replaces["fi_slope"]
-        n = int((sweeps["n_spikes"] > 0).sum()) - len(block.sweeps)
+        n = int(((sweeps["n_spikes"] > 0) & ~sweeps["number"].isin(block.sweeps)).sum())
     else:
         slope = lsq.features.get("fi_fit_slope")
         n = len(lsq.features.get("spiking_sweeps", []))
@@ -122,7 +129,7 @@ def _spikes(sweep, start: float, end: float) -> pd.DataFrame:
     """ipfx's spikes of one recorded sweep in [start, end] (s), the step analysis' detector."""
     from ipfx.feature_extractor import SpikeFeatureExtractor
 
-    cutoff = min(10.0, 0.4 * sweep.rate / 1000.0)
+    cutoff = filter_cutoff_khz(sweep.rate)
     return SpikeFeatureExtractor(start=start, end=end, filter=cutoff).process(
         sweep.t, sweep.v, sweep.i
     )
