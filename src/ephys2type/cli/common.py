@@ -191,19 +191,16 @@ def load_data_for_command(
     labels as written). With ``location``, the cells' layer is added as the ``location``
     family (:func:`~ephys2type.data.location.with_location`).
     """
-    data, origin = _load_data(
-        species=species,
-        labels=labels,
-        profile=profile,
-        features=features,
-        table=table,
-        table_labels=table_labels,
-        schema=schema,
-        id_column=id_column,
-        label_column=label_column,
-        donor_column=donor_column,
-        datasets=datasets,
-    )
+    if table is None:
+        data = load_for_command(species, labels, profile or "default", features, datasets)
+        origin = species
+    else:
+        if datasets is not None:
+            raise Ephys2TypeError("--datasets chooses bundled data; it does not apply with --table")
+        data, origin = _table_data(
+            table, table_labels, schema, labels, profile, features, id_column, label_column,
+            donor_column,
+        )  # fmt: skip
     if location:
         from ephys2type.data.location import with_location
 
@@ -211,24 +208,18 @@ def load_data_for_command(
     return data, origin
 
 
-def _load_data(
-    *,
-    species: str,
+def _table_data(
+    table: Path,
+    table_labels: Path | None,
+    schema: str,
     labels: str | None,
     profile: str | None,
     features: str,
-    table: Path | None,
-    table_labels: Path | None,
-    schema: str,
     id_column: str | None,
     label_column: str,
     donor_column: str | None,
-    datasets: str | None,
 ) -> tuple[PatchSeqData, str]:
-    if table is None:
-        return load_for_command(species, labels, profile or "default", features, datasets), species
-    if datasets is not None:
-        raise Ephys2TypeError("--datasets chooses bundled data; it does not apply with --table")
+    """The user's --table with its --table-labels."""
     from ephys2type.data.datasets import load_table
     from ephys2type.data.labels import AS_IS
     from ephys2type.data.qc import profiles

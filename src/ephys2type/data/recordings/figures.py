@@ -46,18 +46,14 @@ def cell_figure(recording: Recording, lsq, flags) -> Figure:
             marks = [t for n, t in flag.times if n == number]
             if marks:
                 top.plot(marks, np.interp(marks, sweep.t, sweep.v), "x", ms=7, color=_FLAG_COLOUR)
-        top.set_title(f"{title}: {amps[number]:+.0f} pA (sweep {number})", fontsize=9)
+        # the values measured on this sweep go under its title, never over the trace
+        values_text = textwrap.fill("; ".join(note.splitlines()), 55) if note else ""
+        top.set_title(
+            f"{title}: {amps[number]:+.0f} pA (sweep {number})"
+            + (f"\n{values_text}" if values_text else ""),
+            fontsize=8,
+        )
         top.set_ylabel("membrane potential (mV)", fontsize=8)
-        if note:
-            top.text(
-                0.02,
-                0.97,
-                note,
-                transform=top.transAxes,
-                va="top",
-                fontsize=8,
-                bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none"},
-            )
         bottom.plot(sweep.t, sweep.i, lw=0.8, color="#55A868")
         bottom.set_ylabel("command (pA)", fontsize=8)
         bottom.set_xlabel("time (s)", fontsize=8)
