@@ -8,6 +8,7 @@ so renaming a stage in a preset cannot make the report read "not run".
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import html
 import json
 from pathlib import Path
@@ -338,9 +339,28 @@ def _human_label_note(b: ReportBuilder, models: dict) -> None:
         b.para(
             f"Human labels: the paper's human random-forest accuracy ({paper:.2f}%) is closer "
             f"to ours with {closer} ({by_label[closer]:.2f}%) than with {other} "
-            f"({by_label[other]:.2f}%); the two columns disagree for 81 cells.",
+            f"({by_label[other]:.2f}%); the two columns disagree for "
+            f"{_facts()['label_disagreements']} cells.",
             "note",
         )
+
+
+@functools.cache
+def _facts() -> dict[str, int]:
+    """Facts of the bundled data the report's prose quotes, read from the data and schemas
+    rather than written into the text: the human and aligned feature counts, and the human
+    cells (of the whole Lee, Dalley table) whose two subclass columns disagree."""
+    from ephys2type.data.datasets import load_human
+    from ephys2type.data.schema import get_schema
+
+    raw = load_human(labels=None, qc=None).meta
+    return {
+        "human_features": len(get_schema("human").columns),
+        "aligned_features": len(get_schema("aligned").columns),
+        "label_disagreements": int(
+            (raw["subclass"].astype(str) != raw["revised_subclass"].astype(str)).sum()
+        ),
+    }
 
 
 def _data_section(b: ReportBuilder, qc: dict) -> None:
@@ -403,7 +423,8 @@ def _spca_section(b: ReportBuilder, root: Path) -> None:
     b.figures(
         [root / "spca_mouse" / "loadings.png"],
         "Loadings of the kept sparse components per feature family (mouse). The human "
-        "loadings (93 features) are in spca_human/loadings.png and loadings.csv.",
+        f"loadings ({_facts()['human_features']} features) are in spca_human/loadings.png "
+        "and loadings.csv.",
         wide=True,
     )
 
@@ -515,9 +536,10 @@ def _rho(value: float | None) -> str:
 def _transfer_section(b: ReportBuilder, root: Path, transfer: dict) -> None:
     b.heading("Mouse-to-human transfer")
     b.para(
-        "Aligned 4-class task (Lamp5, Pvalb, Sst, Vip; mouse Sncg -> Vip) on 25 aligned "
-        "features. Each species is imputed and standardized on its own cells (human: the "
-        "training fold). Every arm ran on the same human folds; gains are paired."
+        "Aligned 4-class task (Lamp5, Pvalb, Sst, Vip; mouse Sncg -> Vip) on "
+        f"{_facts()['aligned_features']} aligned features. Each species is imputed and "
+        "standardized on its own cells (human: the training fold). Every arm ran on the "
+        "same human folds; gains are paired."
     )
     for protocol, t in transfer.items():
         if not t:
