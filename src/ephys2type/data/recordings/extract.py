@@ -5,7 +5,8 @@ long squares (any current-step protocol) give the subthreshold properties, the f
 the rheobase and hero sweeps and their spikes; short squares and ramps of an Allen-protocol
 NWB file give their first spikes. :mod:`.naming` names and scales the results as the columns
 of either training table (``schema``). Families a recording cannot provide stay empty, never
-invented.
+invented; values a cell-level check (:mod:`.checks`) does not trust are emptied (or, below a
+depolarisation block, recomputed), each with its reason in the QC table.
 """
 
 from __future__ import annotations
