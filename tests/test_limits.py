@@ -58,3 +58,29 @@ def test_worker_processes_follow_the_callers_warning_filters():
         warnings.simplefilter("error")  # the same filters, now turning the warning into an error
         with pytest.raises(UserWarning, match="chatter"):
             list(map_folds(_warns, [(0,), (1,)], n_jobs=2))
+
+
+def _forest_jobs(k: int, *, one_job: bool) -> tuple[int, int]:
+    return k, make_baseline("rf").n_jobs
+
+
+def test_a_default_thread_count_comes_from_one_place():
+    """No hyperparameter holds a thread count of its own: the forest's default is the
+    machine's cores, capped by the run's max_jobs, and one thread in a fold worker."""
+    import os
+
+    import cloudpickle
+
+    from ephys2type.limits import default_jobs
+
+    cores = len(os.sched_getaffinity(0))
+    with limited(RunLimits()):
+        assert default_jobs() == cores and make_baseline("rf").n_jobs == cores
+        assert make_baseline("rf", n_jobs=3).n_jobs == 3  # a caller's choice wins
+        with limited(RunLimits(max_jobs=1)):
+            assert make_baseline("rf").n_jobs == 1
+        cloudpickle.register_pickle_by_value(sys.modules[__name__])
+        serial = list(map_folds(_forest_jobs, [(0,), (1,)], n_jobs=1))
+        parallel = list(map_folds(_forest_jobs, [(0,), (1,)], n_jobs=2))
+    assert serial == [(0, cores), (1, cores)]
+    assert parallel == [(0, 1), (1, 1)]

@@ -81,6 +81,16 @@ def limited(limits: RunLimits = SMOKE) -> Iterator[RunLimits]:
         _CURRENT.reset(token)
 
 
+def default_jobs() -> int:
+    """Threads a model may use when nothing says otherwise: the machine's cores, capped by the
+    limits' ``max_jobs`` (1 in a fold worker process, so nested parallelism never
+    oversubscribes). The one place a default thread count comes from."""
+    import os
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return int(current().cap("max_jobs", cores or 1))
+
+
 def with_jobs(estimator, n_jobs: int):
     """``estimator`` with every ``n_jobs`` parameter that is set (not None) set to
     ``n_jobs``, in place; returned for chaining.

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import replace
 from typing import Any
 
 from ephys2type.limits import RunLimits, current, limited
@@ -38,6 +39,7 @@ def map_folds(
 def _in_worker(function: Callable[..., Any], task: tuple, limits: RunLimits, filters: list) -> Any:
     from threadpoolctl import threadpool_limits
 
-    with threadpool_limits(1), limited(limits), warnings.catch_warnings():
+    # max_jobs 1 inside: a model built here with no n_jobs of its own uses one thread
+    with threadpool_limits(1), limited(replace(limits, max_jobs=1)), warnings.catch_warnings():
         warnings.filters[:] = filters
         return function(*task, one_job=True)

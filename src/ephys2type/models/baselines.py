@@ -11,7 +11,7 @@ from sklearn.base import BaseEstimator
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 
-from ephys2type.limits import current
+from ephys2type.limits import current, default_jobs
 
 #: Baseline name -> what it is (used in model descriptions).
 BASELINES = {
@@ -21,15 +21,18 @@ BASELINES = {
 }
 
 
-def make_baseline(name: str, *, random_state: int | None = None, n_jobs: int = 2) -> BaseEstimator:
-    """A fresh, unfitted baseline estimator (``n_jobs`` only applies to the forest). Trees
-    and boosting iterations are capped under :func:`ephys2type.limits.limited`."""
+def make_baseline(
+    name: str, *, random_state: int | None = None, n_jobs: int | None = None
+) -> BaseEstimator:
+    """A fresh, unfitted baseline estimator (``n_jobs`` only applies to the forest; None:
+    :func:`ephys2type.limits.default_jobs`). Trees and boosting iterations are capped under
+    :func:`ephys2type.limits.limited`."""
     limits = current()
     if name == "rf":
         return RandomForestClassifier(
             n_estimators=limits.cap("max_trees", 500),
             class_weight="balanced",
-            n_jobs=n_jobs,
+            n_jobs=default_jobs() if n_jobs is None else n_jobs,
             random_state=random_state,
         )
     if name == "hgb":

@@ -310,8 +310,8 @@ class PooledClassifier(ClassifierMixin, BaseEstimator):
         :mod:`ephys2type.models.baselines`.
     adapter : {"coral", "sa", "ot"} or None, default=None
         Domain adaptation between the species (:mod:`.adaptation`); None: none.
-    n_jobs : int, default=2
-        Parallel jobs of the random forest.
+    n_jobs : int or None, default=None
+        Parallel jobs of the random forest (None: :func:`ephys2type.limits.default_jobs`).
     random_state : int or None, default=None
         Seed of the estimator.
 
@@ -345,7 +345,7 @@ class PooledClassifier(ClassifierMixin, BaseEstimator):
         *,
         model: str = "rf",
         adapter: str | None = None,
-        n_jobs: int = 2,
+        n_jobs: int | None = None,
         random_state: int | None = None,
     ):
         self.model = model
