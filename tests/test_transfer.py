@@ -23,7 +23,6 @@ from ephys2type.evaluation.transfer import (
     run_transfer,
     transfer_arms,
 )
-from ephys2type.models.transfer import estimators
 from ephys2type.models.transfer.adaptation import ADAPTERS, SpeciesAdapter
 from ephys2type.models.transfer.estimators import (
     PooledClassifier,
@@ -142,26 +141,49 @@ def test_without_a_source_it_is_a_target_only_model(human):
     assert model.predict(human.X).shape == (240,)
 
 
-def test_pretraining_is_shared_by_the_folds_given_one_pretrain_seed(mouse, human):
-    estimators.clear_pretrained_cache()
+def test_pretraining_is_shared_by_the_folds_given_one_pretrain_seed(mouse, human, tmp_path):
+    """Networks pretrained on the source are shared through the folder the caller passes
+    (``pretrain_cache``), one per (source, parameters, families, pretrain seed); without a
+    folder nothing is shared and nothing global remembers them."""
+    cache = str(tmp_path / "pretrained")
+
+    def kept() -> int:
+        return len(list((tmp_path / "pretrained").glob("pretrained-*.joblib")))
+
     src = SourceData.from_data(mouse)
+    fitted = []
     for fold in range(3):  # folds 0-2 of plan seed 2
         seed = fold_seed(2, fold)
-        _tc(pretrain_seed=plan_seed(seed), random_state=seed).fit(human.X, human.y, source=src)
-    assert len(estimators._PRETRAINED) == 1
-    _tc(pretrain_seed=3, random_state=fold_seed(3, 0)).fit(human.X, human.y, source=src)
-    assert len(estimators._PRETRAINED) == 2
-    _tc(coral=True, pretrain_seed=3, random_state=3001).fit(human.X, human.y, source=src)
-    assert len(estimators._PRETRAINED) == 2  # CORAL makes the source fold-specific: never cached
+        fitted.append(
+            _tc(pretrain_seed=plan_seed(seed), pretrain_cache=cache, random_state=seed).fit(
+                human.X, human.y, source=src
+            )
+        )
+    assert kept() == 1
+    _tc(pretrain_seed=3, pretrain_cache=cache, random_state=fold_seed(3, 0)).fit(
+        human.X, human.y, source=src
+    )
+    assert kept() == 2
+    _tc(coral=True, pretrain_seed=3, pretrain_cache=cache, random_state=3001).fit(
+        human.X, human.y, source=src
+    )
+    assert kept() == 2  # CORAL makes the source fold-specific: never shared
     assert plan_seed(fold_seed(7, 4)) == 7
     # a parameter whose value is a dict (class weights) is part of the key too
     weights = {c: 1.0 for c in mouse.classes}
     params = {**QUICK, "class_weight": weights}
     for _ in range(2):
         TransferClassifier(
-            families=[[i] for i in range(19)], bilstm_params=params, pretrain_seed=3
+            families=[[i] for i in range(19)],
+            bilstm_params=params,
+            pretrain_seed=3,
+            pretrain_cache=cache,
         ).fit(human.X, human.y, source=src)
-    assert len(estimators._PRETRAINED) == 3
+    assert kept() == 3
+    # a network read back from the folder gives what pretraining it again gives
+    again = _tc(pretrain_seed=plan_seed(fold_seed(2, 0)), random_state=fold_seed(2, 0))
+    again.fit(human.X, human.y, source=src)
+    np.testing.assert_allclose(again.predict_proba(human.X), fitted[0].predict_proba(human.X))
 
 
 @pytest.mark.parametrize("strategy", ["freeze-warmup", "joint"])

@@ -10,6 +10,7 @@ reproduction and the Python API.
 from __future__ import annotations
 
 import copy
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -257,6 +258,7 @@ def transfer_arms(
     target: str = "human",
     settings: TransferSettings | None = None,
     native: PatchSeqData | None = None,
+    pretrain_cache: str | None = None,
 ) -> dict[str, TransferArm]:
     """Named arms (target-only baselines first), each its model spec for the evaluation
     runner, its role and its reference (:class:`TransferArm`).
@@ -265,8 +267,9 @@ def transfer_arms(
     ``settings.native`` models on those features join, as ``<target>_<model>_all``.
 
     Transfer arms receive the source cells as a fit parameter, and ``pretrain_seed`` = the
-    plan seed of their fold (:func:`~ephys2type.evaluation.runner.plan_seed`): all folds of
-    one seed fine-tune the same pretrained network.
+    plan seed of their fold (:func:`~ephys2type.evaluation.runner.plan_seed`): with a
+    ``pretrain_cache`` folder (:class:`~ephys2type.models.transfer.estimators.
+    PretrainedNetworks`), all folds of one seed fine-tune the same pretrained network.
     """
     settings = settings or TransferSettings()
     params = dict(settings.bilstm_params)
@@ -322,6 +325,7 @@ def transfer_arms(
                 coral=settings.coral,
                 bilstm_params=params,
                 pretrain_seed=plan_seed(seed),
+                pretrain_cache=pretrain_cache,
                 random_state=seed,
             )
 
@@ -348,7 +352,7 @@ def transfer_arms(
             target_arm(t, model),
         )
     if native is not None and settings.heterogeneous:
-        arms.update(_heterogeneous_arms(source, t, settings, native, params))
+        arms.update(_heterogeneous_arms(source, t, settings, native, params, pretrain_cache))
     for adapter in settings.adapters:
         add(
             ModelSpec(
@@ -367,7 +371,12 @@ def transfer_arms(
 
 
 def _heterogeneous_arms(
-    source: SourceData, t: str, settings: TransferSettings, native: PatchSeqData, params
+    source: SourceData,
+    t: str,
+    settings: TransferSettings,
+    native: PatchSeqData,
+    params,
+    pretrain_cache: str | None,
 ) -> dict[str, TransferArm]:
     """The target-only BiLSTM on the aligned + target-only families, and the same network
     pretrained on the source (whose target-only families are empty, hence masked)."""
@@ -385,6 +394,7 @@ def _heterogeneous_arms(
             family_names=schema.family_names,
             bilstm_params=params,
             pretrain_seed=plan_seed(seed),
+            pretrain_cache=pretrain_cache,
             random_state=seed,
         )
         return NativeFeatures(estimator=network, table=table)
@@ -619,7 +629,26 @@ def run_transfer(
             "the native target table must hold the same cells with the same labels as the "
             "aligned one (load both with the same label scheme and QC)"
         )
-    arms = transfer_arms(SourceData.from_data(source), target.species, settings, native)
+    # the run owns the folder its folds share pretrained networks through, and removes it
+    with tempfile.TemporaryDirectory(prefix="ephys2type-pretrained-") as cache:
+        arms = transfer_arms(SourceData.from_data(source), target.species, settings, native, cache)
+        return _run_arms(
+            arms, source.species, target, plan, settings, native, importance, n_jobs, progress
+        )
+
+
+def _run_arms(
+    arms: dict[str, TransferArm],
+    source_species: str,
+    target: PatchSeqData,
+    plan: SplitPlan,
+    settings: TransferSettings,
+    native: PatchSeqData | None,
+    importance: bool,
+    n_jobs: int,
+    progress: Progress | None,
+) -> TransferResult:
+    """The arms on ``plan``, the learning curve and the few-shot curve."""
     extra = settings.extra_arms(target.species, native=native is not None)
     evaluation = run_evaluation(
         target,
@@ -667,5 +696,5 @@ def run_transfer(
             ]
         few = pd.DataFrame(rows).drop(columns="fraction")
     return TransferResult(
-        evaluation, curve, target.species, source.species, settings.coral, few, references
+        evaluation, curve, target.species, source_species, settings.coral, few, references
     )

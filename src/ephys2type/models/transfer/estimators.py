@@ -23,9 +23,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections import OrderedDict
-from collections.abc import Sequence
+import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -68,16 +70,35 @@ class SourceData:
         return cls(data.X, data.y, f"{data.species} {data.label_scheme}")
 
 
-#: Pretrained source networks, memoised per process. A pretrained network is a pure function
-#: of (source cells, network parameters, families, ``pretrain_seed``): the key holds all of
-#: them, so folds that pass the same ``pretrain_seed`` share one network and nothing else does.
-_PRETRAINED: OrderedDict[tuple, object] = OrderedDict()
-_CACHE_SIZE = 16
+class PretrainedNetworks:
+    """Networks pretrained on a source, kept in a folder the caller owns and passes to each
+    :class:`TransferClassifier` (``pretrain_cache``). A pretrained network is a pure function
+    of (source cells, network parameters, families, ``pretrain_seed``); the file name holds
+    all of them, so folds that pass the same ``pretrain_seed`` share one network, in this
+    process or in a fold worker's, and nothing else does. Files are written atomically; the
+    folder holds only what the caller's run wrote (a temporary folder in
+    :func:`~ephys2type.evaluation.transfer.run_transfer`)."""
 
+    def __init__(self, folder: str | Path):
+        self.folder = Path(folder)
 
-def clear_pretrained_cache() -> None:
-    """Forget the memoised pretrained networks (frees memory; results do not change)."""
-    _PRETRAINED.clear()
+    def _path(self, key: tuple) -> Path:
+        digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode())
+        return self.folder / f"pretrained-{digest.hexdigest()[:24]}.joblib"
+
+    def get(self, key: tuple, build: Callable[[], Any]) -> Any:
+        """The network of ``key``: read back, or built now and kept."""
+        import joblib
+
+        path = self._path(key)
+        if path.is_file():
+            return joblib.load(path)
+        model = build()
+        self.folder.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        joblib.dump(model, tmp)
+        os.replace(tmp, path)
+        return model
 
 
 def _check_source(source: SourceData | None, n_features: int) -> None:
@@ -113,11 +134,13 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
     source_weight : float, default=1.0
         Weight of the source loss in ``joint`` training.
     pretrain_seed : int or None, default=None
-        Seed of the network pretrained on the source (None: ``random_state``). Estimators
-        given the same source, parameters and ``pretrain_seed`` share one pretrained network
-        (memoised per process; not with ``coral``, whose source features depend on the fold).
-        The evaluation of transfer arms passes the split plan's seed, so all folds of one
-        seed start from the same pretrained network.
+        Seed of the network pretrained on the source (None: ``random_state``). The
+        evaluation of transfer arms passes the split plan's seed, so all folds of one seed
+        start from the same pretrained network.
+    pretrain_cache : str or None, default=None
+        A folder of :class:`PretrainedNetworks`: estimators given the same folder, source,
+        parameters and ``pretrain_seed`` share one pretrained network (not with ``coral``,
+        whose source features depend on the fold). None: each fit pretrains its own.
     random_state : int or None, default=None
         Seed of the target-side training (None means 0).
 
@@ -161,6 +184,7 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         warmup_epochs: int = 10,
         source_weight: float = 1.0,
         pretrain_seed: int | None = None,
+        pretrain_cache: str | None = None,
         random_state: int | None = None,
     ):
         self.strategy = strategy
@@ -172,6 +196,7 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         self.warmup_epochs = warmup_epochs
         self.source_weight = source_weight
         self.pretrain_seed = pretrain_seed
+        self.pretrain_cache = pretrain_cache
         self.random_state = random_state
 
     def _network(self, seed: int):
@@ -202,24 +227,21 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         return prepared, target
 
     def _pretrained(self, prepared: np.ndarray, source: SourceData, seed: int):
-        """The network trained on the source species (memoised; see ``pretrain_seed``)."""
-        params = dict(self.bilstm_params or {})
+        """The network trained on the source species (shared through ``pretrain_cache``)."""
+
+        def build():
+            return self._network(seed).fit(prepared, source.y.to_numpy())
+
+        if self.coral or self.pretrain_cache is None:
+            return build()
         key = (
             source.fingerprint,
             # JSON, not a tuple of items: a value may be a dict (e.g. class_weight)
-            json.dumps(params, sort_keys=True, default=str),
-            tuple(map(tuple, self.families_)),
-            seed,
+            json.dumps(dict(self.bilstm_params or {}), sort_keys=True, default=str),
+            [list(map(int, f)) for f in self.families_],
+            int(seed),
         )
-        if not self.coral and key in _PRETRAINED:
-            _PRETRAINED.move_to_end(key)
-            return _PRETRAINED[key]
-        model = self._network(seed).fit(prepared, source.y.to_numpy())
-        if not self.coral:
-            _PRETRAINED[key] = model
-            while len(_PRETRAINED) > _CACHE_SIZE:
-                _PRETRAINED.popitem(last=False)
-        return model
+        return PretrainedNetworks(self.pretrain_cache).get(key, build)
 
     def fit(self, X, y, *, source: SourceData | None = None):
         """Fit on target cells ``X, y``, learning from ``source`` as the strategy says."""
