@@ -31,10 +31,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from benchmark_output import write_result
 from ephys2type import load_human
 from ephys2type.data.datasets import added_repeats
 from ephys2type.evaluation.splits import make_plan
-from ephys2type.files import atomic_write_text, dumps_json
 from ephys2type.persist.train import train_model
 
 PER_CLASS = (5, 10, 20)
@@ -134,10 +134,7 @@ def main() -> None:
                 f"{100 * gain['mean_diff']:+.1f} [{100 * gain['ci_low']:+.1f}, "
                 f"{100 * gain['ci_high']:+.1f}]"
             )
-    result["seconds"] = time.perf_counter() - start
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(args.out, dumps_json(result), overwrite=True)
-    print(f"written to {args.out} ({result['seconds']:.0f} s)")
+    write_result(result, args.out, start)
 
 
 if __name__ == "__main__":

@@ -17,10 +17,10 @@ import numpy as np
 import pandas as pd
 import torch
 
+from benchmark_output import write_result
 from ephys2type import load_mouse
 from ephys2type.evaluation.runner import fold_seed
 from ephys2type.evaluation.splits import make_plan
-from ephys2type.files import dumps_json
 from ephys2type.models.registry import get_model
 
 TRAIN_TARGET_S = 20.0
@@ -60,9 +60,7 @@ def main() -> None:
         result[name]["train_time_ratio_vs_rf"] = (
             result[name]["fit_seconds"] / result["rf"]["fit_seconds"]
         )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(dumps_json(result))
-    print(f"written to {args.out}")
+    write_result(result, args.out)
 
 
 if __name__ == "__main__":

@@ -26,11 +26,11 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmark_output import write_result
 from ephys2type import load_human, load_mouse
 from ephys2type.evaluation.feature_subsets import draw_feature_sets, run_feature_subsets
 from ephys2type.evaluation.runner import run_evaluation
 from ephys2type.evaluation.splits import make_plan
-from ephys2type.files import atomic_write_text, dumps_json
 from ephys2type.models.cell_classifier import ABSTAIN, MIN_EXPECTED_ACCURACY
 
 
@@ -120,10 +120,7 @@ def main() -> None:
             s: run_species(s, args.model, args.draws, args.folds, args.jobs) for s in args.species
         },
     }
-    result["seconds"] = time.perf_counter() - start
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(args.out, dumps_json(result), overwrite=True)
-    print(f"written to {args.out} ({result['seconds']:.0f} s)")
+    write_result(result, args.out, start)
 
 
 if __name__ == "__main__":

@@ -25,8 +25,8 @@ from hypothesis import HealthCheck, given, seed, settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
+from benchmark_output import write_result
 from ephys2type import load_mouse
-from ephys2type.files import dumps_json
 from ephys2type.persist.format import save_model
 from ephys2type.persist.train import train_model
 from fuzzing import check_outputs, mutations, run, write_tables
@@ -135,10 +135,8 @@ def main() -> None:
         )
         for c in r["crashes"]:
             print("   crash:", c)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     summary = {"seed": random_state, "examples_per_entry_point": args.examples, "results": results}
-    args.out.write_text(dumps_json(summary))
-    print(f"written to {args.out}")
+    write_result(summary, args.out)
     if any(r["crash"] for r in results):
         raise SystemExit(1)
 

@@ -22,8 +22,8 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import accuracy_score, f1_score
 from sklearn.model_selection import StratifiedKFold
 
+from benchmark_output import write_result
 from ephys2type import load_human, load_mouse
-from ephys2type.files import atomic_write_text, dumps_json
 from ephys2type.models.preprocessing import make_pipeline
 
 
@@ -57,9 +57,7 @@ def main() -> None:
             }
             print(data.species, bins, per_bins[bins]["accuracy"], per_bins[bins]["fit_seconds"])
         result[data.species] = per_bins
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(args.out, dumps_json(result), overwrite=True)
-    print(f"written to {args.out}")
+    write_result(result, args.out)
 
 
 if __name__ == "__main__":

@@ -26,10 +26,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from benchmark_output import write_result
 from ephys2type import load_human
 from ephys2type.evaluation.splits import make_plan
 from ephys2type.evaluation.training_sets import compare_training_sets, write_training_sets
-from ephys2type.files import atomic_write_text, dumps_json
 from ephys2type.models.registry import get_model
 
 
@@ -76,9 +76,7 @@ def main() -> None:
         "lee2023_to_chartrand2023_l1": held_out,
         "seconds": time.perf_counter() - start,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(args.out, dumps_json(payload), overwrite=True)
-    print(f"written to {args.out} ({payload['seconds']:.0f} s)")
+    write_result(payload, args.out)
 
 
 if __name__ == "__main__":

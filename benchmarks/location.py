@@ -29,11 +29,11 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import make_pipeline
 
+from benchmark_output import write_result
 from ephys2type import load_human, load_mouse
 from ephys2type.data.location import layer_number
 from ephys2type.evaluation.splits import make_plan
 from ephys2type.evaluation.stats import paired_test
-from ephys2type.files import atomic_write_text, dumps_json
 
 
 def _forest(seed: int):
@@ -126,10 +126,7 @@ def main() -> None:
                 f"{100 * r['with_location']:.1f}: {100 * d['mean_diff']:+.2f} "
                 f"[{100 * d['ci_low']:+.2f}, {100 * d['ci_high']:+.2f}] p = {d['p']:.3f}"
             )
-    result["seconds"] = time.perf_counter() - start
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(args.out, dumps_json(result), overwrite=True)
-    print(f"written to {args.out} ({result['seconds']:.0f} s)")
+    write_result(result, args.out, start)
 
 
 if __name__ == "__main__":

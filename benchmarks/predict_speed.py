@@ -21,8 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmark_output import write_result
 from ephys2type import load_human, load_mouse
-from ephys2type.files import atomic_write_text, dumps_json
+from ephys2type.files import dumps_json
 from ephys2type.persist.format import save_model
 from ephys2type.persist.train import train_model
 
@@ -95,9 +96,7 @@ def main() -> None:
             }
             result["models"][name] = entry
             print(name, dumps_json(entry))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(args.out, dumps_json(result), overwrite=True)
-    print(f"written to {args.out}")
+    write_result(result, args.out)
 
 
 if __name__ == "__main__":

@@ -29,10 +29,10 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmark_output import write_result
 from ephys2type import load_human
 from ephys2type.evaluation.runner import run_evaluation
 from ephys2type.evaluation.splits import Fold, SplitPlan, make_plan
-from ephys2type.files import atomic_write_text, dumps_json
 
 MODELS = ("rf", "hgb", "logreg")
 
@@ -117,10 +117,7 @@ def main() -> None:
                 f"[{100 * d['ci_low']:+.2f}, {100 * d['ci_high']:+.2f}] p = {d['p']:.3f}"
             )
         result["batches"][name] = rows
-    result["seconds"] = time.perf_counter() - start
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(args.out, dumps_json(result), overwrite=True)
-    print(f"written to {args.out} ({result['seconds']:.0f} s)")
+    write_result(result, args.out, start)
 
 
 if __name__ == "__main__":
