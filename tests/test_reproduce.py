@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
+import shutil
+from dataclasses import replace
 
 import pytest
 
@@ -12,6 +15,7 @@ from ephys2type.study import reproduce as repro
 from ephys2type.study.config import ModelStage, ReproduceConfig
 from ephys2type.study.report.sections import write_report
 from ephys2type.study.reproduce import Reproduction
+from ephys2type.study.stages import STAGE_KINDS, stage_folders, stage_name, stage_sections
 
 TINY = ReproduceConfig(
     quick=True,
@@ -71,6 +75,7 @@ def test_every_stage_and_the_report_are_written(first_run):
         "datasets_human",
     ]
     assert not any(r.cached for r in first_run.results)
+    assert [r.name for r in first_run.results] == stage_folders(TINY)
     html = (out / "report.html").read_text()
     for text in (
         "Our numbers beside the paper",
@@ -178,10 +183,10 @@ def test_an_interrupted_run_leaves_no_report(first_run, monkeypatch, tmp_path):
     out = tmp_path / "copy"
     shutil.copytree(first_run.out, out)
 
-    def boom(self, species):
+    def boom(config, species):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(Reproduction, "stage_spca", boom)
+    monkeypatch.setitem(STAGE_KINDS, "spca", replace(STAGE_KINDS["spca"], build=boom))
     monkeypatch.setattr(repro, "code_fingerprint", lambda: "new code")
     with pytest.raises(KeyboardInterrupt):
         Reproduction(TINY, out).run()
@@ -264,3 +269,39 @@ def test_the_report_finds_stages_by_what_they_declare(first_run, tmp_path):
     # whether the paper's value lies inside our interval is said where both exist
     assert rows["human rf accuracy (%), labels revised"]["paper_inside_ci"] in ("yes", "no")
     assert rows["human rf accuracy (%), labels subclass"]["paper_inside_ci"] == ""
+
+
+def test_each_stage_names_the_section_that_reads_it_and_the_nav_is_built(first_run, tmp_path):
+    """Stage folders are spelled in one place, each stage kind names a report section that
+    exists, and the page's navigation links every section written, to its own heading."""
+    from ephys2type.study.report.sections import SECTIONS
+
+    assert {kind.section for kind in STAGE_KINDS.values()} <= set(SECTIONS)
+    assert stage_sections(TINY)["transfer_strat5x5"] == "transfer"
+    assert stage_name("models", "models_human_revised") == "models_human_revised"
+    assert stage_name("partial_protocols", "human") == "partial_protocols_human"
+    with pytest.raises(ValueError, match="unknown stage kind"):
+        stage_name("nonsense")
+    out = tmp_path / "run"  # other tests rerun the fixture's folder with other settings
+    shutil.copytree(first_run.out, out)
+    (out / "run.json").write_text(json.dumps(TINY.to_dict()))
+    html = write_report(out).read_text()
+    nav = re.search(r"<nav>(.*?)</nav>", html).group(1)
+    links = re.findall(r"<a href='#([^']+)'>([^<]+)</a>", nav)
+    assert [label for _, label in links] == [
+        "Summary",
+        "Data",
+        "sPCA",
+        "Classifiers",
+        "Attention",
+        "Transfer",
+        "Fewer protocols",
+        "Some features",
+        "T-types",
+        "Datasets",
+        "Run",
+    ]
+    for anchor, _ in links:
+        assert f'<h2 id="{anchor}">' in html, anchor
+    # the run table says which section reads each stage
+    assert "<td>transfer_strat5x5</td><td>Transfer</td>" in html

@@ -2,8 +2,8 @@
 
 The presets are TOML files (``resources/presets/full.toml`` and ``quick.toml``); a stage's
 model list may name registered models or a kind of model (``"kind:bilstm"``: the paper's
-BiLSTM and its ablations, as the model registry lists them). The report finds each stage by
-what it declares (species, labels, protocol), never by a hard-coded stage name.
+BiLSTM and its ablations, as the model registry lists them). The stages themselves (folder,
+cache spec, work, report section) are :mod:`ephys2type.study.stages`.
 """
 
 from __future__ import annotations
@@ -19,28 +19,6 @@ from ephys2type.models.registry import get_model, model_names
 
 PRESETS = ("full", "quick")
 _DEFAULT_TRANSFER = TransferSettings()
-
-
-#: The kinds of stage a reproduction runs besides the model stages (whose folders are their
-#: own names), in run order.
-STAGE_KINDS = (
-    "qc",
-    "spca",
-    "transfer",
-    "holdout",
-    "partial_protocols",
-    "feature_subsets",
-    "ttypes",
-    "datasets",
-)
-
-
-def stage_name(kind: str, key: str | None = None) -> str:
-    """The folder (and name) of a stage: ``qc``, ``holdout``, or ``<kind>_<key>`` (a species
-    or a split protocol), spelled here for the runner and the report alike."""
-    if kind not in STAGE_KINDS:
-        raise ValueError(f"unknown stage kind {kind!r}; kinds: {', '.join(STAGE_KINDS)}")
-    return kind if key is None else f"{kind}_{key}"
 
 
 @dataclass(frozen=True)
@@ -183,20 +161,6 @@ class ReproduceConfig:
         if self.max_epochs:
             note += f", BiLSTM capped at {self.max_epochs} epochs"
         return note
-
-    def stage_folders(self) -> list[str]:
-        """The stage folders a run writes, in run order."""
-        return [
-            stage_name("qc"),
-            *(stage_name("spca", s) for s in self.spca_species),
-            *(s.name for s in self.model_stages),
-            *(stage_name("transfer", p) for p in self.transfer_protocols),
-            *([stage_name("holdout")] if self.holdout_datasets() else []),
-            *(stage_name("partial_protocols", s) for s in self.partial_protocols_species),
-            *(stage_name("feature_subsets", s) for s in self.feature_subsets_species),
-            *(stage_name("ttypes", s) for s in self.ttype_species),
-            *(stage_name("datasets", s) for s in self.datasets_species),
-        ]
 
     def holdout_datasets(self) -> list[tuple[str, str]]:
         """(species, labels) of the hold-out stage: the model stages whose labels the paper

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -125,11 +126,28 @@ class ReportBuilder:
         self.root = root
         self.html: list[str] = []
         self.md: list[str] = []
+        self._anchors: list[str] = []  # of the level-2 headings, in page order
+        self._nav: list[tuple[str, str]] = []  # (anchor, label) of each written section
+        self._nav_at: int | None = None
 
     def heading(self, text: str, level: int = 2) -> None:
         anchor = "".join(ch if ch.isalnum() else "-" for ch in text.lower()).strip("-")
+        if level == 2:
+            self._anchors.append(anchor)
         self.html.append(f'<h{level} id="{anchor}">{html.escape(text)}</h{level}>')
         self.md.append(f"\n{'#' * level} {text}\n")
+
+    def nav_here(self) -> None:
+        """Put the page's navigation here: a link to each section written (HTML only)."""
+        self._nav_at = len(self.html)
+
+    def section(self, label: str, render: Callable[[], None]) -> None:
+        """Write a section with ``render``; if it wrote a heading, the navigation links
+        ``label`` to its first one (a section with nothing to show gets no link)."""
+        before = len(self._anchors)
+        render()
+        if len(self._anchors) > before:
+            self._nav.append((self._anchors[before], label))
 
     def para(self, text: str, cls: str = "") -> None:
         attr = f' class="{cls}"' if cls else ""
@@ -179,7 +197,11 @@ class ReportBuilder:
 
     def render_html(self, title: str) -> str:
         style = resources.files("ephys2type").joinpath("resources", "report.css").read_text()
-        body = "\n".join(self.html)
+        parts = list(self.html)
+        if self._nav_at is not None:
+            links = "".join(f"<a href='#{a}'>{html.escape(label)}</a>" for a, label in self._nav)
+            parts.insert(self._nav_at, f"<nav>{links}</nav>")
+        body = "\n".join(parts)
         return (
             f"<!doctype html><html lang='en'><head><meta charset='utf-8'>"
             f"<meta name='viewport' content='width=device-width,initial-scale=1'>"

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ephys2type.study.config import stage_name
 from ephys2type.study.report.builder import ReportBuilder, fmt_gain, fmt_pct, load_json
+from ephys2type.study.stages import stage_name
 
 
 def _pct(value) -> str:

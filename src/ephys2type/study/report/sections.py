@@ -7,10 +7,12 @@ so renaming a stage in a preset cannot make the report read "not run".
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import html
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,7 @@ from ephys2type._version import __version__
 from ephys2type.errors import Ephys2TypeError
 from ephys2type.evaluation.stats import curve_gain
 from ephys2type.files import atomic_write_text, dumps_json
-from ephys2type.study.config import ReproduceConfig, stage_name
+from ephys2type.study.config import ReproduceConfig
 from ephys2type.study.report.builder import (
     PAPER,
     STUDY,
@@ -33,6 +35,7 @@ from ephys2type.study.report.builder import (
     verdict,
 )
 from ephys2type.study.report.datasets import datasets_section
+from ephys2type.study.stages import holdout_folder, stage_folders, stage_name, stage_sections
 
 
 def write_report(
@@ -49,7 +52,7 @@ def write_report(
     if stages is None:
         stages = [
             {"stage": name, "seconds": _recorded_seconds(root / name), "cached": False}
-            for name in cfg.stage_folders()
+            for name in stage_folders(cfg)
         ]
     b = ReportBuilder(root)
     title = "ephys2type: reproduction of electrophysiology-to-transcriptomics mapping"
@@ -75,42 +78,29 @@ def write_report(
             "These numbers show that everything runs; use the full run for conclusions.",
             "quick",
         )
-    b.html.append(
-        "<nav><a href='#our-numbers-beside-the-paper-s'>Summary</a>"
-        "<a href='#data-and-quality-control'>Data</a>"
-        "<a href='#subclass-separation-in-sparse-pca-space'>sPCA</a>"
-        "<a href='#classifiers'>Classifiers</a>"
-        "<a href='#interpretability-attention-over-feature-families'>Attention</a>"
-        "<a href='#mouse-to-human-transfer'>Transfer</a>"
-        "<a href='#cells-recorded-with-fewer-protocols'>Fewer protocols</a>"
-        "<a href='#transcriptomic-types'>T-types</a>"
-        "<a href='#run'>Run</a></nav>"
+    b.nav_here()
+    inputs = ReportInputs(
+        root=root,
+        cfg=cfg,
+        models={
+            (s.species, s.labels): load_json(root / s.name / "results" / "metrics.json")
+            for s in cfg.model_stages
+        },
+        transfer={
+            p: load_json(root / stage_name("transfer", p) / "results" / "metrics.json")
+            for p in cfg.transfer_protocols
+        },
+        qc=load_json(root / stage_name("qc") / "qc.json") or {},
+        holdout={
+            d: load_json(root / stage_name("holdout") / holdout_folder(*d) / "metrics.json")
+            for d in cfg.holdout_datasets()
+        },
+        stages=stages,
     )
-
-    models = {
-        (s.species, s.labels): load_json(root / s.name / "results" / "metrics.json")
-        for s in cfg.model_stages
-    }
-    transfer = {
-        p: load_json(root / stage_name("transfer", p) / "results" / "metrics.json")
-        for p in cfg.transfer_protocols
-    }
-    qc = load_json(root / stage_name("qc") / "qc.json") or {}
-    holdout = {
-        d: load_json(root / stage_name("holdout") / f"{d[0]}_{d[1]}" / "metrics.json")
-        for d in cfg.holdout_datasets()
-    }
-    summary_rows = _summary(b, models, transfer, qc, holdout)
-    _data_section(b, qc)
-    _spca_section(b, root)
-    _classifier_section(b, root, cfg, models)
-    _attention_section(b, root, cfg, models)
-    _transfer_section(b, root, transfer)
-    _partial_protocols_section(b, root, cfg)
-    _feature_subsets_section(b, root, cfg)
-    _ttype_section(b, root, cfg)
-    datasets_section(b, root, cfg)
-    _run_section(b, stages)
+    summary_rows = _paper_rows(inputs.models, inputs.transfer, inputs.qc, inputs.holdout)
+    inputs = dataclasses.replace(inputs, paper_rows=summary_rows)
+    for section in SECTIONS.values():
+        b.section(section.nav, lambda sec=section: sec.render(b, inputs))
 
     (root / "report.md").write_text("\n".join(b.md) + "\n")
     summary = {
@@ -126,6 +116,30 @@ def write_report(
     atomic_write_text(root / "summary.json", dumps_json(summary), overwrite=True)
     atomic_write_text(root / "report.html", b.render_html(title), overwrite=True)
     return root / "report.html"
+
+
+@dataclasses.dataclass(frozen=True)
+class ReportInputs:
+    """What every section may read: the run folder, its configuration, the results the
+    summary and several sections share, and this run's stages (name, seconds, cached)."""
+
+    root: Path
+    cfg: ReproduceConfig
+    models: dict[tuple[str, str], dict | None]  # (species, labels) -> metrics.json
+    transfer: dict[str, dict | None]  # protocol -> metrics.json
+    qc: dict
+    holdout: dict[tuple[str, str], dict | None]  # (species, labels) -> metrics.json
+    stages: list[dict]
+    paper_rows: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass(frozen=True)
+class Section:
+    """A report section: its label in the page's navigation and what writes it (nothing,
+    when its stages did not run)."""
+
+    nav: str
+    render: Callable[[ReportBuilder, ReportInputs], None]
 
 
 def _read_config(root: Path) -> ReproduceConfig:
@@ -148,13 +162,11 @@ def _model(metrics: dict | None, name: str) -> dict | None:
     return None if metrics is None else metrics["models"].get(name)
 
 
-def _summary(
-    b: ReportBuilder, models: dict, transfer: dict, qc: dict, holdout: dict
-) -> list[dict[str, Any]]:
-    """The report's first section: our numbers beside the paper's (returned as rows for
-    summary.json), the verdicts of the paired comparisons and the note on human labels."""
+def _summary(b: ReportBuilder, run: ReportInputs) -> None:
+    """The report's first section: our numbers beside the paper's (the rows summary.json
+    holds), the verdicts of the paired comparisons and the note on human labels."""
     b.heading("Our numbers beside the paper's")
-    rows = _paper_rows(models, transfer, qc, holdout)
+    rows = run.paper_rows
     b.table(
         ["quantity", "paper", "ours: mean ± SD [95% CI]", "paper inside our CI?", "protocol"],
         [[r["quantity"], r["paper"], r["ours"], r["paper_inside_ci"], r["protocol"]] for r in rows],
@@ -168,9 +180,8 @@ def _summary(
         "(five BiLSTM fits per dataset, left out of the reproduction for time).",
         "note",
     )
-    b.bullets(_verdicts(models, transfer.get("strat5x5")))
-    _human_label_note(b, models)
-    return rows
+    b.bullets(_verdicts(run.models, run.transfer.get("strat5x5")))
+    _human_label_note(b, run.models)
 
 
 def _paper_rows(models: dict, transfer: dict, qc: dict, holdout: dict) -> list[dict[str, Any]]:
@@ -421,9 +432,10 @@ def _spca_section(b: ReportBuilder, root: Path) -> None:
     )
     b.figures([root / stage_name("spca", s) / "embedding.png" for s in ("mouse", "human")])
     b.figures(
-        [root / "spca_mouse" / "loadings.png"],
+        [root / stage_name("spca", "mouse") / "loadings.png"],
         "Loadings of the kept sparse components per feature family (mouse). The human "
-        f"loadings ({_facts()['human_features']} features) are in spca_human/loadings.png "
+        f"loadings ({_facts()['human_features']} features) are in "
+        f"{stage_name('spca', 'human')}/loadings.png "
         "and loadings.csv.",
         wide=True,
     )
@@ -829,15 +841,46 @@ def _ttype_section(b: ReportBuilder, root: Path, cfg) -> None:
         )
 
 
-def _run_section(b: ReportBuilder, stages: list[dict]) -> None:
+def _run_section(b: ReportBuilder, run: ReportInputs) -> None:
     b.heading("Run")
-    rows = [[s["stage"], "cached" if s["cached"] else f"{s['seconds']:.1f} s"] for s in stages]
-    total = sum(s["seconds"] for s in stages)
-    rows.append(["total (this run)", f"{total:.1f} s"])
-    b.table(["stage", "time"], rows)
+    read_by = {name: SECTIONS[section].nav for name, section in stage_sections(run.cfg).items()}
+    rows = [
+        [
+            s["stage"],
+            read_by.get(s["stage"], ""),
+            "cached" if s["cached"] else f"{s['seconds']:.1f} s",
+        ]
+        for s in run.stages
+    ]
+    total = sum(s["seconds"] for s in run.stages)
+    rows.append(["total (this run)", "", f"{total:.1f} s"])
+    b.table(["stage", "read in", "time"], rows)
     b.para(
         "Machine-readable results: <stage>/results/metrics.json, fold_metrics.csv, "
         "oof_predictions.csv (with per-cell attention), split_plan.json; summary.json in "
         "this folder.",
         "note",
     )
+
+
+#: The report's sections in page order; a stage kind names the one that reads it
+#: (:data:`ephys2type.study.stages.STAGE_KINDS`).
+SECTIONS: dict[str, Section] = {
+    "summary": Section("Summary", _summary),
+    "data": Section("Data", lambda b, r: _data_section(b, r.qc)),
+    "spca": Section("sPCA", lambda b, r: _spca_section(b, r.root)),
+    "classifiers": Section(
+        "Classifiers", lambda b, r: _classifier_section(b, r.root, r.cfg, r.models)
+    ),
+    "attention": Section("Attention", lambda b, r: _attention_section(b, r.root, r.cfg, r.models)),
+    "transfer": Section("Transfer", lambda b, r: _transfer_section(b, r.root, r.transfer)),
+    "partial_protocols": Section(
+        "Fewer protocols", lambda b, r: _partial_protocols_section(b, r.root, r.cfg)
+    ),
+    "feature_subsets": Section(
+        "Some features", lambda b, r: _feature_subsets_section(b, r.root, r.cfg)
+    ),
+    "ttypes": Section("T-types", lambda b, r: _ttype_section(b, r.root, r.cfg)),
+    "datasets": Section("Datasets", lambda b, r: datasets_section(b, r.root, r.cfg)),
+    "run": Section("Run", _run_section),
+}
