@@ -61,12 +61,13 @@ class StageKind:
     section: str
     keys: Callable[[ReproduceConfig], tuple[str | None, ...]]
     build: Callable[[ReproduceConfig, str | None], Stage]
+    #: the key is the folder's whole name (a model stage's name, declared in the preset)
+    key_is_name: bool = False
 
     def name(self, key: str | None) -> str:
-        """The stage's folder: ``<kind>_<key>``, the kind alone without a key, and a model
-        stage's own declared name."""
-        if self.kind == "models":
-            assert key is not None
+        """The stage's folder: ``<kind>_<key>``, the kind alone without a key, or the key
+        itself where it is the name."""
+        if self.key_is_name and key is not None:
             return key
         return self.kind if key is None else f"{self.kind}_{key}"
 
@@ -332,7 +333,11 @@ STAGE_KINDS: dict[str, StageKind] = {
         StageKind("qc", "data", lambda c: (None,), _qc),
         StageKind("spca", "spca", lambda c: c.spca_species, _spca),
         StageKind(
-            "models", "classifiers", lambda c: tuple(s.name for s in c.model_stages), _models
+            "models",
+            "classifiers",
+            lambda c: tuple(s.name for s in c.model_stages),
+            _models,
+            key_is_name=True,
         ),
         StageKind("transfer", "transfer", lambda c: c.transfer_protocols, _transfer),
         StageKind(
