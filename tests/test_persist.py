@@ -499,9 +499,9 @@ def test_out_of_distribution_on_a_wide_schema_uses_family_components():
 
 
 def test_a_tree_model_loads_and_predicts_without_torch_or_imbalanced_learn(saved, human, tmp_path):
-    """Importing torch (via skops' scan of scikit-learn) and imbalanced-learn cost a 20-cell
-    predict about 1.3 s; a tree model needs neither, and the adapter scikit-learn would
-    import torch through stays importable afterwards."""
+    """Importing torch and dask (via skops' scan of scikit-learn) and imbalanced-learn cost a
+    20-cell predict about 1.6 s; a tree model needs none of them, and the adapters
+    scikit-learn would import them through stay importable afterwards."""
     import subprocess
     import sys
 
@@ -513,9 +513,11 @@ def test_a_tree_model_loads_and_predicts_without_torch_or_imbalanced_learn(saved
         "model = load_model(sys.argv[1])\n"
         "table = model.predict_table(pd.read_csv(sys.argv[2], index_col=0))\n"
         "assert len(table) == 20 and table['predicted'].notna().all()\n"
-        "print('torch' in sys.modules, 'imblearn' in sys.modules)\n"
+        "print('torch' in sys.modules, 'imblearn' in sys.modules, 'dask.array' in sys.modules)\n"
         "import importlib.util\n"
-        "print(importlib.util.find_spec('sklearn.externals.array_api_compat.torch') is not None)\n"
+        "for lib in ('torch', 'dask'):\n"
+        "    spec = importlib.util.find_spec(f'sklearn.externals.array_api_compat.{lib}')\n"
+        "    print(spec is not None)\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", code, str(saved["rf"][1]), str(cells)],
@@ -523,7 +525,7 @@ def test_a_tree_model_loads_and_predicts_without_torch_or_imbalanced_learn(saved
         text=True,
         check=True,
     )
-    assert out.stdout.split() == ["False", "False", "True"], out.stderr
+    assert out.stdout.split() == ["False", "False", "False", "True", "True"], out.stderr
 
 
 def test_top_families_never_name_a_family_the_cell_lacks():
