@@ -117,6 +117,11 @@ def test_every_stage_and_the_report_are_written(first_run):
         (out / "partial_protocols_human" / "results" / "partial_protocols.json").read_text()
     )
     assert len(partial["subsets"]) == 7 and partial["protocol"]["folds"] == 2
+    # times are kept apart from results, so identical runs write identical fold tables
+    folder = out / "partial_protocols_human" / "results"
+    assert "fit_seconds" not in (folder / "fold_metrics.csv").read_text().splitlines()[0]
+    timings = json.loads((folder / "timings.json").read_text())
+    assert timings["subthreshold+rheo+hero+spike_adaptation deployed"]["fit_seconds_sum"] > 0
     only_ls = partial["subsets"][-1]
     assert only_ls["families"] == ["subthreshold", "rheo", "hero", "spike_adaptation"]
     # without ramp, short square and chirp, imputation costs the plain model: deployed wins

@@ -235,6 +235,7 @@ def write_partial_protocols(result: PartialProtocols, data: PatchSeqData, out) -
     from pathlib import Path
 
     from ephys2type.evaluation.plots import plot_partial_protocols, save_figure
+    from ephys2type.evaluation.writers import write_fold_tables
     from ephys2type.files import atomic_write_text, dumps_json
 
     out = Path(out)
@@ -254,7 +255,7 @@ def write_partial_protocols(result: PartialProtocols, data: PatchSeqData, out) -
         "subsets": result.table(),
     }
     atomic_write_text(out / "partial_protocols.json", dumps_json(payload), overwrite=True)
-    result.fold_metrics.to_csv(out / "fold_metrics.csv", index=False)
+    write_fold_tables(result.fold_metrics, out, ["subset", "arm"])
     for metric in ("accuracy", "macro_f1"):
         ax = plot_partial_protocols(
             payload["subsets"],

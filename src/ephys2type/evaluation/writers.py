@@ -14,6 +14,22 @@ import pandas as pd
 from ephys2type.evaluation.results import Evaluation
 from ephys2type.files import atomic_directory, dumps_json
 
+#: Columns of fold tables that measure time, not results: kept out of fold_metrics.csv
+TIMING_COLUMNS = ["fit_seconds", "predict_seconds"]
+
+
+def write_fold_tables(fold_metrics: pd.DataFrame, folder: Path, by: str | list[str]) -> None:
+    """``fold_metrics.csv`` without the timing columns (so identical runs write identical
+    files) and ``timings.json``: their sum and mean per ``by`` group."""
+    fold_metrics.drop(columns=TIMING_COLUMNS).to_csv(
+        folder / "fold_metrics.csv", index=False, float_format="%.10g"
+    )
+    timings = fold_metrics.groupby(by)[TIMING_COLUMNS].agg(["sum", "mean"])
+    timings.columns = [f"{a}_{b}" for a, b in timings.columns]
+    if isinstance(by, list):
+        timings.index = [" ".join(map(str, key)) for key in timings.index]
+    (folder / "timings.json").write_text(dumps_json(timings.to_dict(orient="index")))
+
 
 def write_evaluation(
     evaluation: Evaluation,
@@ -45,21 +61,15 @@ def write_evaluation(
         | {f"by_{column}": frame.to_dict(orient="records") for column, frame in breakdowns.items()}
         | (extra_metrics or {})
     )
-    timing_cols = ["fit_seconds", "predict_seconds"]
     with atomic_directory(out_dir, overwrite=overwrite) as tmp:
         (tmp / "metrics.json").write_text(dumps_json(metrics))
         (tmp / "split_plan.json").write_text(evaluation.plan.to_json())
-        evaluation.fold_metrics.drop(columns=timing_cols).to_csv(
-            tmp / "fold_metrics.csv", index=False, float_format="%.10g"
-        )
+        write_fold_tables(evaluation.fold_metrics, tmp, "model")
         evaluation.predictions.to_csv(tmp / "oof_predictions.csv", index=False, float_format="%.6g")
         if evaluation.importance is not None:
             evaluation.importance.to_csv(
                 tmp / "family_importance.csv", index=False, float_format="%.6g"
             )
-        timings = evaluation.fold_metrics.groupby("model")[timing_cols].agg(["sum", "mean"])
-        timings.columns = [f"{a}_{b}" for a, b in timings.columns]
-        (tmp / "timings.json").write_text(dumps_json(timings.to_dict(orient="index")))
         for name in evaluation.models:
             data = evaluation.plan.dataset
             fig = plot_confusion(
