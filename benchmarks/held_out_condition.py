@@ -10,6 +10,8 @@ predicts the other part as ``ephys2type predict`` does:
 
 - condition: train on slice-culture cells, predict acute cells, and the reverse;
 - region: train on MTG cells, predict the cells of every other region;
+- dataset: train on Lee, Dalley et al., predict the layer-1 cells of Chartrand et al.
+  (another lab and layer; Lee cells of donors in both left out);
 - donor: donor-grouped 5-fold (no donor on both sides).
 
 Each is paired with a control: a quarter of the training domain (stratified) is held back
@@ -17,7 +19,9 @@ and predicted by the same model, so "accuracy falls" and "flags rise" are measur
 cells of the training kind. Reported: accuracy and macro-F1 of the held-out cells; the
 share flagged out of distribution and the accuracy of flagged vs unflagged cells; and how
 often a batch of 30 cells is declared shifted (``shift_detected``) when drawn from the
-held-out domain vs from the control (200 batches each).
+held-out domain vs from the control (200 batches each); and whether the conformal sets keep
+their promise there (coverage: the share of scored cells whose set holds the true class,
+overall and per class with at least 10 cells, and the mean set size).
 
 Domain adaptation of a batch (issue 14: offer it only where this measurement shows a gain): on
 the condition and region splits, a random forest on the standardized features is trained on
@@ -40,6 +44,7 @@ from sklearn.metrics import f1_score
 from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 
 from ephys2type import load_human
+from ephys2type.data.datasets import dataset_names
 from ephys2type.errors import Ephys2TypeWarning
 from ephys2type.files import atomic_write_text, dumps_json
 from ephys2type.models.baselines import make_baseline
@@ -63,6 +68,15 @@ def _score(model, data, cells: pd.Index, rng: np.random.Generator) -> dict:
             batch = table.iloc[pick]
             detected.append(summarize_batch(model, X.iloc[pick], batch).shift_detected)
     right = (table["predicted"] == y).to_numpy()  # an unassigned cell counts as wrong
+    # the conformal sets: does each hold the true class as often as promised, per class?
+    sets = table["set"].fillna("").astype(str)
+    scored = (sets != "").to_numpy()
+    covered = np.array([t in s.split("; ") for t, s in zip(y, sets, strict=True)])
+    per_class = {
+        str(c): float(covered[scored & (y == c).to_numpy()].mean())
+        for c in data.classes
+        if (scored & (y == c).to_numpy()).sum() >= 10
+    }
     flagged = table["out_of_distribution"].to_numpy()
     called = (table["predicted"] != ABSTAIN).to_numpy()
     return {
@@ -77,6 +91,10 @@ def _score(model, data, cells: pd.Index, rng: np.random.Generator) -> dict:
         "accuracy_flagged": float(right[flagged].mean()) if flagged.any() else None,
         "accuracy_unflagged": float(right[~flagged].mean()) if (~flagged).any() else None,
         f"batches_of_{BATCH}_declared_shifted": float(np.mean(detected)),
+        "set_confidence": float(model.confidence),
+        "set_coverage": float(covered[scored].mean()) if scored.any() else None,
+        "set_coverage_per_class": per_class,
+        "mean_set_size": float(table.loc[scored, "set_size"].mean()) if scored.any() else None,
     }
 
 
@@ -104,7 +122,7 @@ def _adaptation(data, train_cells, test_cells, seed: int) -> dict:
     return out
 
 
-def _split(data, train_cells, test_cells, name: str, seed: int) -> dict:
+def _split(data, train_cells, test_cells, name: str, seed: int, *, adapt: bool = True) -> dict:
     """One model, trained on the training domain minus a random control set, predicts the
     held-out domain and the control set (same model, so the two are like for like)."""
     rng = np.random.default_rng(seed)
@@ -119,7 +137,9 @@ def _split(data, train_cells, test_cells, name: str, seed: int) -> dict:
         "n_train": len(tr),
         "held_out": _score(model, data, test_cells, rng),
         "control": _score(model, data, pd.Index(control), rng),
-        "batch_adaptation": _adaptation(data, pd.Index(tr), test_cells, seed),
+        **(
+            {"batch_adaptation": _adaptation(data, pd.Index(tr), test_cells, seed)} if adapt else {}
+        ),
     }
 
 
@@ -147,6 +167,22 @@ def main() -> None:
     rows.append(
         _split(data, meta.index[mtg], meta.index[~mtg], "region: train MTG, predict others", 0)
     )
+    # another lab and layer: trained on Lee, Dalley (MTG and others), predicting the layer-1
+    # cells of Chartrand et al. (no donor on both sides: Lee cells of shared donors left out)
+    both = load_human(datasets=dataset_names("human"))
+    source = both.meta["dataset"] == "lee2023"
+    shared = set(both.groups[~source]) & set(both.groups[source])
+    train = both.meta.index[source & ~both.groups.isin(shared).to_numpy()]
+    rows.append(
+        _split(
+            both,
+            train,
+            both.meta.index[~source],
+            "dataset: train Lee, predict layer-1 cells",
+            0,
+            adapt=False,
+        )
+    )
     donor_scores = []
     folds = StratifiedGroupKFold(n_splits=5, shuffle=True, random_state=0)
     for k, (tr, te) in enumerate(folds.split(data.X, data.y, groups=data.groups)):
@@ -157,7 +193,8 @@ def main() -> None:
             "split": "donor-grouped 5-fold (mean over folds)",
             "held_out": {
                 key: float(np.mean([s[key] for s in donor_scores if s[key] is not None]))
-                for key in donor_scores[0]
+                for key, value in donor_scores[0].items()
+                if not isinstance(value, dict)
             },
             "control": None,
         }
@@ -179,7 +216,9 @@ def main() -> None:
                 f"{r['split']:42s} {side:8s} n={s['n_cells']:4.0f} acc={100 * s['accuracy']:.1f} "
                 f"F1={100 * s['macro_f1']:.1f} flagged={100 * s['flagged_share']:.1f}% "
                 f"acc flagged={s['accuracy_flagged']} unflagged={s['accuracy_unflagged']} "
-                f"shifted batches={100 * s[f'batches_of_{BATCH}_declared_shifted']:.0f}%"
+                f"shifted batches={100 * s[f'batches_of_{BATCH}_declared_shifted']:.0f}% "
+                f"set coverage={s['set_coverage']} (promised {s['set_confidence']}), "
+                f"size={s['mean_set_size']}, per class={s.get('set_coverage_per_class')}"
             )
     for r in rows:
         if "batch_adaptation" in r:
