@@ -457,6 +457,7 @@ def test_batch_summary_detects_a_shifted_batch_and_not_a_like_one(saved, human, 
     assert result.code == 0, result
     warned = [ln for ln in result.err.splitlines() if ln.startswith("warning:")]
     assert len(warned) == 1 and "tau (+" in warned[0]
+    assert "read each cell's prediction set" in warned[0]
     summary = json.loads((tmp_path / "calls.csv.summary.json").read_text())
     assert {
         "n_cells",

@@ -362,7 +362,8 @@ def _print_predictions(out_console, trained, preds, batch) -> None:
     )
     shown = preds.head(20)
     table.add_column(str(preds.index.name or "cell"))
-    columns = ["predicted", "probability", "expected_accuracy", "reason"]
+    set_column = "set" if "set" in shown.columns else f"{trained.level_names[1]}_set"
+    columns = ["predicted", "probability", set_column, "expected_accuracy", "reason"]
     if "top_families" in shown.columns:
         columns.insert(2, "top_families")
     columns.insert(columns.index("reason"), "out_of_distribution")
