@@ -44,7 +44,6 @@ from sklearn.metrics import f1_score
 from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 
 from ephys2type import load_human
-from ephys2type.data.datasets import dataset_names
 from ephys2type.errors import Ephys2TypeWarning
 from ephys2type.files import atomic_write_text, dumps_json
 from ephys2type.models.baselines import make_baseline
@@ -53,6 +52,7 @@ from ephys2type.models.cell_classifier import ABSTAIN
 from ephys2type.models.preprocessing import FamilyPreprocessor
 from ephys2type.models.transfer.adaptation import ADAPTERS, SpeciesAdapter
 from ephys2type.persist.train import train_model
+from human_shift_splits import human_shift_splits
 
 BATCH, N_BATCHES = 30, 200
 
@@ -150,39 +150,11 @@ def main() -> None:
     )
     args = parser.parse_args()
     start = time.perf_counter()
+    rows = [
+        _split(split.data, split.train, split.test, split.name, 0, adapt=split.kind != "dataset")
+        for split in human_shift_splits()
+    ]
     data = load_human()
-    meta = data.meta
-    rows = []
-    for a, b in (("culture", "acute"), ("acute", "culture")):
-        rows.append(
-            _split(
-                data,
-                meta.index[meta["condition"] == a],
-                meta.index[meta["condition"] == b],
-                f"condition: train {a}, predict {b}",
-                0,
-            )
-        )
-    mtg = meta["structure"] == "MTG"
-    rows.append(
-        _split(data, meta.index[mtg], meta.index[~mtg], "region: train MTG, predict others", 0)
-    )
-    # another lab and layer: trained on Lee, Dalley (MTG and others), predicting the layer-1
-    # cells of Chartrand et al. (no donor on both sides: Lee cells of shared donors left out)
-    both = load_human(datasets=dataset_names("human"))
-    source = both.meta["dataset"] == "lee2023"
-    shared = set(both.groups[~source]) & set(both.groups[source])
-    train = both.meta.index[source & ~both.groups.isin(shared).to_numpy()]
-    rows.append(
-        _split(
-            both,
-            train,
-            both.meta.index[~source],
-            "dataset: train Lee, predict layer-1 cells",
-            0,
-            adapt=False,
-        )
-    )
     donor_scores = []
     folds = StratifiedGroupKFold(n_splits=5, shuffle=True, random_state=0)
     for k, (tr, te) in enumerate(folds.split(data.X, data.y, groups=data.groups)):

@@ -38,10 +38,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import cross_val_predict, train_test_split
 
 from benchmark_output import write_result
-from ephys2type import load_human
-from ephys2type.data.datasets import dataset_names
 from ephys2type.errors import Ephys2TypeWarning
 from ephys2type.persist.train import train_model
+from human_shift_splits import human_shift_splits
 
 CONFIDENCE = 0.9
 
@@ -176,33 +175,12 @@ def main() -> None:
     )
     args = parser.parse_args()
     start = time.perf_counter()
-    data = load_human()
-    meta = data.meta
-    both = load_human(datasets=dataset_names("human"))
-    source = both.meta["dataset"] == "lee2023"
-    shared = set(both.groups[~source]) & set(both.groups[source])
-    mtg = meta["structure"] == "MTG"
-    splits = [
-        (
-            data,
-            meta.index[meta["condition"] == a],
-            meta.index[meta["condition"] == b],
-            f"condition: train {a}, predict {b}",
-        )
-        for a, b in (("culture", "acute"), ("acute", "culture"))
-    ]
-    splits.append((data, meta.index[mtg], meta.index[~mtg], "region: train MTG, predict others"))
-    splits.append(
-        (
-            both,
-            both.meta.index[source & ~both.groups.isin(shared).to_numpy()],
-            both.meta.index[~source],
-            "dataset: train Lee, predict layer-1 cells",
-        )
-    )
     result: dict = {"confidence": CONFIDENCE, "seeds": args.seeds, "splits": []}
-    for cells, train, test, name in splits:
-        runs = [_split(cells, train, test, name, seed) for seed in range(args.seeds)]
+    for split in human_shift_splits():
+        name = split.name
+        runs = [
+            _split(split.data, split.train, split.test, name, seed) for seed in range(args.seeds)
+        ]
         summary = {
             side: {arm: _mean(runs, side, arm) for arm in ("unweighted", "weighted")}
             for side in ("held_out", "control")
