@@ -95,6 +95,13 @@ def _score(model, data, cells: pd.Index, rng: np.random.Generator) -> dict:
         "set_coverage": float(covered[scored].mean()) if scored.any() else None,
         "set_coverage_per_class": per_class,
         "mean_set_size": float(table.loc[scored, "set_size"].mean()) if scored.any() else None,
+        # calls whose set is that one class: what a stricter rule (call only then) would keep
+        "single_class_set_share": float((called & (table["set_size"] == 1).to_numpy()).mean()),
+        "accuracy_of_single_class_calls": (
+            float(right[called & (table["set_size"] == 1).to_numpy()].mean())
+            if (called & (table["set_size"] == 1).to_numpy()).any()
+            else None
+        ),
     }
 
 
