@@ -178,3 +178,17 @@ def test_readme_outputs_exist_after_its_commands(in_workdir):
     preds = pd.read_csv(in_workdir / "predictions.csv", index_col=0)
     cells = pd.read_csv(in_workdir / "cells.csv")
     assert list(preds.index) == cells["specimen_id"].tolist()
+
+
+def test_every_benchmark_script_is_listed_in_the_readme():
+    """A benchmark nobody can find is not run: each script (a file with a main guard) is
+    named in the README's benchmark table."""
+    text = README.read_text()
+    scripts = [
+        p
+        for p in sorted((ROOT / "benchmarks").glob("*.py"))
+        if 'if __name__ == "__main__":' in p.read_text()
+    ]
+    assert len(scripts) >= 15
+    missing = [p.name for p in scripts if f"`benchmarks/{p.name}" not in text]
+    assert not missing, missing
