@@ -458,6 +458,12 @@ def test_batch_summary_detects_a_shifted_batch_and_not_a_like_one(saved, human, 
     warned = [ln for ln in result.err.splitlines() if ln.startswith("warning:")]
     assert len(warned) == 1 and "tau (+" in warned[0]
     assert "read each cell's prediction set" in warned[0]
+    table = pd.read_csv(out, index_col=0, keep_default_na=False)
+    called = table["predicted"] != "unassigned"
+    single = int((called & (table["set_size"] == 1)).sum())
+    assert f"{single} of {int(called.sum())} calls have a prediction set of that one class" in (
+        " ".join(result.out.split())
+    )
     summary = json.loads((tmp_path / "calls.csv.summary.json").read_text())
     assert {
         "n_cells",
