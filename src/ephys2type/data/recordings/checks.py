@@ -164,8 +164,7 @@ def _spontaneous(recording: Recording) -> Flag | None:
 
 def _baseline_window(sweep, start: float) -> tuple[float, float] | None:
     """From the last command change before the step (a test pulse's end) to the step."""
-    t, i = sweep.t, np.round(np.asarray(sweep.i, dtype=float), 2)
-    changes = np.flatnonzero(np.diff(i)) + 1
+    t, changes = sweep.t, sweep.command_changes()
     before = changes[t[changes] < start - 1e-9]
     first = float(t[before[-1]]) if len(before) else float(t[0])
     return (first, start) if start - first >= 0.02 else None
@@ -324,15 +323,21 @@ def _fi_slope(slope: float | None, n: int) -> Flag | None:
     )
 
 
-def _vrest_drift(recording: Recording) -> Flag | None:
-    """The pre-step baseline (median of the last 100 ms before the step) moving across the
-    long-square sweeps."""
+def pre_step_baselines(recording: Recording) -> pd.Series:
+    """Each long-square sweep's resting potential before the step (median of the last 100 ms
+    before it, mV), indexed by sweep number; sweeps without such a window are left out."""
     values = {}
     for sweep in recording.sweeps:
         window = (sweep.t >= recording.start - 0.1) & (sweep.t < recording.start)
         if window.any():
             values[sweep.number] = float(np.median(sweep.v[window]))
-    base = pd.Series(values, dtype=float)
+    return pd.Series(values, dtype=float)
+
+
+def _vrest_drift(recording: Recording) -> Flag | None:
+    """The pre-step baseline (:func:`pre_step_baselines`) moving across the long-square
+    sweeps."""
+    base = pre_step_baselines(recording)
     if len(base) < 2 or base.max() - base.min() <= VREST_DRIFT_MV:
         return None
     first, last = base.iloc[0], base.iloc[-1]
@@ -372,6 +377,19 @@ def _spike_shape(lsq: ProtocolAnalysis) -> Flag | None:
             (int(lsq.sweeps.sweeps[rheo.name].sweep_number), float(spikes["threshold_t"].iloc[0])),
         ),
     )
+
+
+def flag_effects(flags: list[Flag]) -> dict[str, tuple[float | None, str]]:
+    """What the flags do to each quantity they touch: its value recomputed below a block, or
+    None when a check empties it (emptying wins over a recomputation), with the check."""
+    out: dict[str, tuple[float | None, str]] = {}
+    for flag in flags:
+        for quantity, value in flag.replaces.items():
+            out[quantity] = (value, flag.check)
+    for flag in flags:
+        for quantity in flag.clears:
+            out[quantity] = (None, flag.check)
+    return out
 
 
 def flag_rows(

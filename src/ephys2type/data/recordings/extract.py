@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ephys2type.data.recordings.analysis import analyze_stimulus
-from ephys2type.data.recordings.checks import Flag, check_cell, flag_rows
+from ephys2type.data.recordings.checks import Flag, check_cell, flag_effects, flag_rows
 from ephys2type.data.recordings.naming import NAMINGS, QUANTITY_COLUMNS
 from ephys2type.data.recordings.sweep_qc import DEFAULT_PRESET, PRESETS, failure_summary, sweep_qc
 from ephys2type.data.recordings.sweeps import Recording, RecordingError, StimulusSet
@@ -161,18 +161,12 @@ def _family_summary(row: pd.Series, target, recording: Recording) -> dict[str, s
 
 
 def _apply_flags(row: pd.Series, flags: list[Flag], columns: dict[str, tuple[str, ...]]) -> None:
-    """Values recomputed by a check (below a block) first, then every value a check does not
-    trust emptied: emptying wins."""
-    for flag in flags:
-        for quantity, value in flag.replaces.items():
-            for column in columns.get(quantity, ()):
-                if column in row.index:
-                    row[column] = value
-    for flag in flags:
-        for quantity in flag.clears:
-            for column in columns.get(quantity, ()):
-                if column in row.index:
-                    row[column] = np.nan
+    """Each quantity a check touches, in the schema's columns: recomputed below a block, or
+    emptied (:func:`.checks.flag_effects`)."""
+    for quantity, (value, _) in flag_effects(flags).items():
+        for column in columns.get(quantity, ()):
+            if column in row.index:
+                row[column] = np.nan if value is None else value
 
 
 def _kept_sets(recording: Recording, qc: pd.DataFrame, keep: np.ndarray) -> dict[str, StimulusSet]:

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
+from ephys2type.data.recordings.checks import flag_effects, pre_step_baselines
 from ephys2type.data.recordings.sweeps import Recording
 
 _FLAG_COLOUR = "#C44E52"
@@ -82,11 +83,8 @@ def kept_values(lsq, flags) -> dict[str, float | str]:
         "rheobase": f.get("rheobase_i"),
     }
     out: dict[str, float | str] = {k: np.nan if v is None else float(v) for k, v in raw.items()}
-    for flag in flags:
-        out.update(flag.replaces)
-    for flag in flags:
-        for quantity in flag.clears:
-            out[quantity] = f"emptied ({flag.check.replace('_', ' ')})"
+    for quantity, (value, check) in flag_effects(flags).items():
+        out[quantity] = f"emptied ({check.replace('_', ' ')})" if value is None else value
     return out
 
 
@@ -148,12 +146,8 @@ def _fi_panel(ax, lsq, flags, values: dict[str, float]) -> None:
 
 
 def _baseline_panel(ax, recording: Recording, flags) -> None:
-    numbers, base = [], []
-    for sweep in recording.sweeps:
-        window = (sweep.t >= recording.start - 0.1) & (sweep.t < recording.start)
-        if window.any():
-            numbers.append(sweep.number)
-            base.append(float(np.median(sweep.v[window])))
+    baselines = pre_step_baselines(recording)
+    numbers, base = list(baselines.index), list(baselines.to_numpy())
     drift = any(f.check == "vrest_drift" for f in flags)
     ax.plot(numbers, base, marker="o", color=_FLAG_COLOUR if drift else "#333333")
     spontaneous = [f for f in flags if f.check == "spontaneous_firing"]

@@ -117,7 +117,7 @@ def _sweep_row(
     v, hz = sweep.v, sweep.rate
     noise = max(2, int(ep.NOISE_EPOCH * hz))
     stable = int(baseline_seconds * hz)
-    changes = np.flatnonzero(np.diff(np.round(sweep.i, 2))) + 1
+    changes = sweep.command_changes()
     stim = round(start * hz)
     before = changes[changes < stim]
     first = max(int(before[-1]) if len(before) else 0, stim - stable)

@@ -33,6 +33,11 @@ class StepSweep:
     def rate(self) -> float:
         return float(1.0 / (self.t[1] - self.t[0]))
 
+    def command_changes(self) -> np.ndarray:
+        """Sample indices where the command current changes (to 0.01 pA): the edges of the
+        step and of any test pulse, which bound the baselines the checks measure."""
+        return np.flatnonzero(np.diff(np.round(np.asarray(self.i, dtype=float), 2))) + 1
+
 
 #: Stimulus kinds features are computed from (ipfx's stimulus ontology names them Long
 #: Square, Short Square and Ramp).
