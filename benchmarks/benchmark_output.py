@@ -1,5 +1,6 @@
-"""How every benchmark script writes its result: one JSON file, atomically, with its run
-time when it took one, and one line saying where."""
+"""What every benchmark script shares: how it writes its result (one JSON file, atomically,
+with its run time when it took one, and one line saying where) and how it measures a model
+folder's size."""
 
 from __future__ import annotations
 
@@ -20,3 +21,8 @@ def write_result(result: dict[str, Any], out: Path, start: float | None = None) 
     took = f" ({result['seconds']:.0f} s)" if "seconds" in result else ""
     print(f"written to {out}{took}")
     return out
+
+
+def folder_mb(path: Path) -> float:
+    """The size of every file below ``path``, in MB (10^6 bytes)."""
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 1e6

@@ -21,7 +21,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from benchmark_output import write_result
+from benchmark_output import folder_mb, write_result
 from ephys2type import load_human, load_mouse
 from ephys2type.evaluation.runner import run_evaluation
 from ephys2type.evaluation.splits import make_plan
@@ -29,10 +29,6 @@ from ephys2type.limits import RunLimits, limited
 from ephys2type.models.registry import get_model
 from ephys2type.persist.format import save_model
 from ephys2type.persist.train import train_model
-
-
-def folder_mb(path: Path) -> float:
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 1e6
 
 
 def main() -> None:

@@ -43,9 +43,9 @@ import pandas as pd
 from sklearn.metrics import f1_score
 from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 
+from benchmark_output import write_result
 from ephys2type import load_human
 from ephys2type.errors import Ephys2TypeWarning
-from ephys2type.files import atomic_write_text, dumps_json
 from ephys2type.models.baselines import make_baseline
 from ephys2type.models.batch_shift import summarize_batch
 from ephys2type.models.cell_classifier import ABSTAIN
@@ -181,11 +181,9 @@ def main() -> None:
     result = {
         "benchmark": "held-out condition / region / donor, human revised labels, rf as deployed",
         "n_cells": len(data),
-        "seconds": time.perf_counter() - start,
         "splits": rows,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(args.out, dumps_json(result), overwrite=True)
+    write_result(result, args.out, start)
     for r in rows:
         for side in ("held_out", "control"):
             s = r[side]
@@ -208,7 +206,6 @@ def main() -> None:
                     for k, v in r["batch_adaptation"].items()
                 )
             )
-    print(f"wrote {args.out} ({result['seconds']:.0f} s)")
 
 
 if __name__ == "__main__":

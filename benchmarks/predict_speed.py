@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmark_output import write_result
+from benchmark_output import folder_mb, write_result
 from ephys2type import load_human, load_mouse
 from ephys2type.files import dumps_json
 from ephys2type.models.registry import model_names
@@ -53,10 +53,6 @@ print(
     f"{(table['predicted'] == 'unassigned').mean():.4f}"
 )
 """
-
-
-def folder_mb(path: Path) -> float:
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 1e6
 
 
 def measure(model_dir: Path, cells: Path, n: int) -> dict:
