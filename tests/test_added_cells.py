@@ -92,7 +92,10 @@ def test_train_add_table_command(run_cli, clean_error, layer1_only, tmp_path):
     assert result.code == 0, result
     assert "666 cells of human + 20 added cells counted 8 times each" in result.out
     model = load_model(out)
-    assert model.info_["datasets"] == ["lee2023", "added"] and model.info_["n_cells"] == 686
+    assert (
+        model.provenance_["datasets"] == ["lee2023", "added"]
+        and model.provenance_["n_cells"] == 686
+    )
     assert (model.repeats_[-20:] == 8).all() and (model.repeats_[:-20] == 1).all()
     assert not model.calibration_[-20:].any()
     assert "__repeats__" in (out / "training_cells.csv").read_text().splitlines()[0]

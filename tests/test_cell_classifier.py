@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.metrics import log_loss
 
 from ephys2type import load_human, load_mouse
 from ephys2type.errors import Ephys2TypeWarning, TableError
@@ -93,8 +94,18 @@ def test_cells_without_evidence_are_unassigned_with_their_reason(human, human_mo
     assert "tau = 25" in table["reason"].iloc[3]
     assert "1 features support about" in table["reason"].iloc[1]
     assert "subthreshold, rheo" in table["reason"].iloc[2]
+    # probabilities of every cell, as scikit-learn's metrics expect; a cell no model could
+    # read (no features, an implausible value, no essential family) gets the class
+    # proportions the probabilities are calibrated to; abstention is predict's business
     proba = model.predict_proba(cells)
-    assert np.isnan(proba[:5]).all() and np.allclose(proba[5].sum(), 1.0)
+    assert not np.isnan(proba).any() and np.allclose(proba.sum(axis=1), 1.0)
+    for row in (0, 2, 3):
+        np.testing.assert_allclose(proba[row], model.training_priors())
+    assert not np.allclose(proba[1], model.training_priors())  # read by its member
+    truth = human.y.iloc[:6].to_numpy()
+    assert np.isfinite(log_loss(truth, proba, labels=model.classes_))
+    table_proba = table[[f"proba:{c}" for c in model.classes_]].to_numpy()
+    np.testing.assert_array_equal(table_proba, proba)
     assert list(model.predict(cells)[:5]) == [ABSTAIN] * 5
 
 
@@ -133,7 +144,8 @@ def mouse_parts():
 
 def test_nine_features_from_another_lab_get_a_model_of_their_own(mouse_parts, monkeypatch):
     """The issue's case: 9 of the 39 mouse features. The cells are predicted by a model
-    trained on those 9 features (fitted on demand, then cached), not by imputing 30."""
+    trained on those 9 features (fitted on demand), not by imputing 30. predict never
+    changes the classifier; fit_missing fits and keeps the model, explicitly."""
     train, test = mouse_parts
     clf = CellTypeClassifier(model="logreg", schema=train.schema, random_state=0)
     clf.fit(train.X, train.y)
@@ -141,8 +153,15 @@ def test_nine_features_from_another_lab_get_a_model_of_their_own(mouse_parts, mo
     with pytest.warns(Ephys2TypeWarning, match="30 of the model's 39 feature columns absent"):
         table = clf.predict_table(cells)
     assert set(table["model_features"]) == {9} and set(table["n_imputed"]) == {0}
-    member = clf.cache_.get(NINE)
-    assert member is not None and member.origin == "on demand"
+    assert clf.on_demand_ == {}  # the member served that call only
+    with pytest.warns(Ephys2TypeWarning):
+        assert clf.missing_feature_sets(cells) == [tuple(NINE)]
+    seen = []
+    with pytest.warns(Ephys2TypeWarning):
+        new = clf.fit_missing(cells, progress=lambda done, total, what: seen.append(done))
+    assert [m.features for m in new] == [tuple(NINE)] and seen == [0, 1]
+    member = clf.on_demand_[frozenset(NINE)]
+    assert member.origin == "on demand"
     expected = member.probabilities(test.X, clf.classes_)
     called = (table["predicted"] != ABSTAIN).to_numpy()
     assert called.mean() > 0.9
@@ -162,32 +181,40 @@ def test_nine_features_from_another_lab_get_a_model_of_their_own(mouse_parts, mo
     # (imputing a feature that model leans on cost 29 points on one benchmark set)
     other = [*NINE[:8], "sag", "vm_for_sag"]  # lacks 1 of the 9: imputable, but not used
     with pytest.warns(Ephys2TypeWarning):
+        clf.fit_missing(test.X[other].head(20))
         theirs = clf.predict_table(test.X[other].head(20))
     assert set(theirs["model_features"]) == {10} and set(theirs["n_imputed"]) == {0}
-    assert clf.cache_.get(other) is not None and len(clf.cache_.members()) == 2
-    # the same feature set again: no new fit
+    assert frozenset(other) in clf.on_demand_ and len(clf.on_demand_) == 2
+    # the same feature set again: no new fit, the same table
     monkeypatch.setattr(CellTypeClassifier, "fit_member", _no_fit)
     with pytest.warns(Ephys2TypeWarning):
         again = clf.predict_table(cells)
+        assert clf.fit_missing(cells) == []
     pd.testing.assert_frame_equal(again, table)
-    assert len(clf.cache_.members()) == 2
+    assert len(clf.on_demand_) == 2
 
 
 def test_a_saved_model_keeps_on_demand_models_in_the_cache_folder(
     mouse_parts, tmp_path, monkeypatch
 ):
+    """predict_cells keeps the members it fits in the folder it is given (the command
+    line's cache folder), never in the model folder, and a later process finds them."""
+    from ephys2type.persist.predict import predict_cells
+
     train, test = mouse_parts
     folder = save_model(train_model(train, "logreg", random_state=0), tmp_path / "m")
-    cells = test.X[NINE]
-    first = load_model(folder)
+    files = sorted(folder.rglob("*"))
+    test.X[NINE].to_csv(tmp_path / "nine.csv", index_label="ID")
+    cache = tmp_path / "cache"
     with pytest.warns(Ephys2TypeWarning):
-        table = first.predict_table(cells)
+        first = predict_cells(folder, tmp_path / "nine.csv", member_cache=cache)
+    assert len(list(cache.rglob("member.json"))) == 1
     # a fresh load finds the model of these 9 features in the cache: nothing is fitted
-    second = load_model(folder)
     monkeypatch.setattr(CellTypeClassifier, "fit_member", _no_fit)
     with pytest.warns(Ephys2TypeWarning):
-        pd.testing.assert_frame_equal(second.predict_table(cells), table)
-    assert not any(p.name.startswith(".") for p in folder.iterdir())  # folder untouched
+        second = predict_cells(folder, tmp_path / "nine.csv", member_cache=cache)
+    pd.testing.assert_frame_equal(second.table, first.table)
+    assert sorted(folder.rglob("*")) == files  # the model folder is never changed
 
 
 def test_units_are_checked_for_a_single_cell(human, human_model, run_cli, clean_error, tmp_path):
@@ -236,6 +263,6 @@ def test_train_and_data_check_find_the_id_column_as_predict_does(human, run_cli,
         "--schema", "human", "--model", "logreg", "--no-family-subsets", "--out", tmp_path / "m",
     )  # fmt: skip
     assert result.code == 0, result
-    assert load_model(tmp_path / "m").id_column_ == "sample_id"
+    assert load_model(tmp_path / "m").id_column == "sample_id"
     result = run_cli("predict", "-m", tmp_path / "m", "-f", tmp_path / "f.csv")
     assert result.code == 0 and "s0" in result.out, result

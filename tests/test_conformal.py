@@ -62,7 +62,7 @@ def test_sets_grow_with_confidence_and_shrink_with_separation():
 
 def test_bad_confidence_is_refused():
     X, y = _data(200, separation=1.0)
-    with pytest.raises(ValueError, match="confidence must be between 0 and 1"):
+    with pytest.raises(ValueError, match=r"'confidence' parameter .* range"):
         ConformalClassifier(estimator=LogisticRegression(), confidence=90).fit(X, y)
 
 

@@ -40,6 +40,15 @@ def saved(human, tmp_path_factory):
     return out
 
 
+def _params(clf) -> dict:
+    """get_params(deep=False), the model compared by name and parameters."""
+    params = clf.get_params(deep=False)
+    spec = clf.model_spec()
+    params["model"] = (spec.name, dict(spec.params))
+    params["schema"] = params["schema"].to_dict()
+    return params
+
+
 @pytest.mark.parametrize("name", ["bilstm-smote", "rf"])
 def test_a_loaded_model_predicts_exactly_as_the_fitted_one(saved, human, name):
     trained, path = saved[name]
@@ -51,8 +60,9 @@ def test_a_loaded_model_predicts_exactly_as_the_fitted_one(saved, human, name):
     assert len(cells) > 100
     pd.testing.assert_frame_equal(loaded.predict_table(cells), trained.predict_table(cells))
     assert list(loaded.classes_) == list(trained.classes_)
-    assert [m.temperature for m in loaded.members_] == [m.temperature for m in trained.members_]
-    assert loaded.info_["n_cells"] == 300 and loaded.info_["species"] == "human"
+    assert [m.calibration for m in loaded.members_] == [m.calibration for m in trained.members_]
+    assert _params(loaded) == _params(trained)
+    assert loaded.provenance_["n_cells"] == 300 and loaded.provenance_["species"] == "human"
     assert len(loaded.members_) == (8 if name == "rf" else 1)
 
 
@@ -254,7 +264,7 @@ def test_train_and_predict_commands(run_cli, clean_error, tmp_path, human):
     result = run_cli("train", "--species", "human", "--model", "logreg", "--out", model_dir)
     assert result.code == 0, result
     # a human model is trained on every bundled human dataset unless told otherwise
-    info = load_model(model_dir).info_
+    info = load_model(model_dir).provenance_
     assert info["datasets"] == ["lee2023", "chartrand2023_l1"] and info["n_cells"] == 869
     clean_error(
         run_cli("train", "--species", "human", "--model", "logreg", "--out", model_dir),
@@ -299,7 +309,7 @@ def test_predict_finds_the_id_column_of_the_allen_tables(saved, tmp_path):
     from ephys2type.persist.predict import predict_file
 
     loaded = load_model(saved["rf"][1])
-    assert loaded.id_column_ == "specimen_id"
+    assert loaded.id_column == "specimen_id"
     rows = pd.read_csv(fetch(HUMAN_FEATURES).path).head(25)
     rows.to_csv(tmp_path / "allen_rows.csv", index=False)
     preds = predict_file(loaded, tmp_path / "allen_rows.csv")
@@ -345,7 +355,7 @@ def test_a_loaded_model_behaves_like_a_fitted_classifier(saved, human):
     labels = loaded.predict(X)
     assert isinstance(labels, np.ndarray) and labels.shape == (40,)
     called = labels != "unassigned"
-    assert np.isnan(proba[~called]).all()
+    assert not np.isnan(proba).any() and np.allclose(proba.sum(axis=1), 1.0)
     assert np.array_equal(labels[called], loaded.classes_[proba[called].argmax(axis=1)])
     assert list(loaded.feature_names_in_) == human.schema.columns
     assert loaded.n_features_in_ == len(human.schema.columns)
@@ -424,7 +434,7 @@ def test_train_on_your_own_table(run_cli, tmp_path):
     assert result.code == 0, result
     model = load_model(tmp_path / "m")
     assert list(model.classes_) == ["Lamp5", "Pvalb", "Sst", "Vip"]
-    assert model.info_["n_cells"] == 60 and model.id_column_ == "cell_name"
+    assert model.provenance_["n_cells"] == 60 and model.id_column == "cell_name"
     result = run_cli("predict", "--model", tmp_path / "m", "--features", tmp_path / "f.csv")
     assert result.code == 0 and "c0" in result.out, result
 

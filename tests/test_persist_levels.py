@@ -35,7 +35,7 @@ def test_sets_keep_their_coverage_and_calls_stop_at_the_parent(tmp_path):
     data, parent_of = _split_children(3000)
     train = replace(data, X=data.X.iloc[:1500], y=data.y.iloc[:1500], meta=data.meta.iloc[:1500])
     model = train_model(train, "logreg", parent_of=parent_of, family_subsets=False, max_set_size=1)
-    assert model.parent_of is not None and model.info_["n_calibration_cells"] == 300
+    assert model.parent_of is not None and int(model.calibration_.sum()) == 300
     test = data.X.iloc[1500:]
     truth = data.y.iloc[1500:].to_numpy(dtype=object)
     table = model.predict_table(test)
@@ -53,7 +53,18 @@ def test_sets_keep_their_coverage_and_calls_stop_at_the_parent(tmp_path):
     assert (table.loc[at_type, "predicted"] == table.loc[at_type, "t_type"]).all()
     none = (table["call_level"] == "none").to_numpy()
     assert (table.loc[none, "predicted"] == "unassigned").all()
-    assert table.loc[none, "reason"].str.startswith("large prediction set: more than one").all()
+    kinds = table.loc[none, "reason"].str.split(":").str[0]
+    assert kinds.isin(["large prediction set", "no typical class"]).all()
+    assert (
+        table.loc[none & (table["subclass_set_size"] > 1).to_numpy(), "reason"]
+        .str.startswith("large prediction set: more than one")
+        .all()
+    )
+    # every call lies inside its own set, at the level it is made
+    for level in ("subclass", "t_type"):
+        made = (table["call_level"] == level).to_numpy()
+        sets = table.loc[made, f"{level}_set"].str.split("; ")
+        assert all(c in s for c, s in zip(table.loc[made, "predicted"], sets, strict=True))
     save_model(model, tmp_path / "m")
     pd.testing.assert_frame_equal(load_model(tmp_path / "m").predict_table(test), table)
 

@@ -9,7 +9,6 @@ import typer
 from rich.table import Table
 
 from ephys2type.errors import Ephys2TypeError
-from ephys2type.files import atomic_write_text
 
 from .common import (
     SPECIES,
@@ -191,7 +190,7 @@ def train(
     out_console.print(
         f"saved {len(trained.members_)} feature-set models ({len(full.features)} features "
         f"down to {len(trained.members_[-1].features)}) to {out}; calibrated on "
-        f"{trained.info_['n_calibration_cells']} cells kept apart{levels}; expected accuracy "
+        f"{int(trained.calibration_.sum())} cells kept apart{levels}; expected accuracy "
         f"with every feature {full.expected_accuracy:.1%} [{low:.1%}, {high:.1%}]"
     )
 
@@ -271,11 +270,9 @@ def predict(
     """
     import warnings
 
+    from ephys2type.data.fetch import cache_dir
     from ephys2type.errors import Ephys2TypeWarning
-    from ephys2type.files import dumps_json
-    from ephys2type.models.batch_shift import summarize_batch
-    from ephys2type.persist.format import load_model
-    from ephys2type.persist.predict import read_features, write_predictions
+    from ephys2type.persist.predict import predict_cells, write_prediction
 
     summary_path = None if out is None else out.with_name(out.name + ".summary.json")
     if out is not None:
@@ -285,19 +282,22 @@ def predict(
         if overview.suffix.lower() not in (".png", ".pdf"):
             raise Ephys2TypeError(f"--overview {overview}: the figure is written as .png or .pdf")
         refuse_existing(overview, force)
-    trained = load_model(model)
-    cells = read_features(trained, features, id_column=id_column, obsm_key=obsm, mapping=mapping)
-    preds = trained.predict_table(cells)
-    batch = summarize_batch(trained, cells, preds)
-    if (message := batch.warning()) is not None:
+    result = predict_cells(
+        model,
+        features,
+        id_column=id_column,
+        obsm_key=obsm,
+        mapping=mapping,
+        member_cache=cache_dir() / "models",
+    )
+    if (message := result.batch.warning()) is not None:
         warnings.warn(message, Ephys2TypeWarning, stacklevel=1)
     if out is not None:
-        write_predictions(preds, out, features=features, cells=cells, overwrite=force)
-        atomic_write_text(summary_path, dumps_json(batch.to_dict()), overwrite=force)
+        write_prediction(result, out, features=features, overwrite=force)
     if overview is not None:
-        _write_overview(trained, cells, preds, overview)
+        _write_overview(result.model, result.cells, result.table, overview)
     out_console = console()
-    _print_predictions(out_console, trained, preds, batch)
+    _print_predictions(out_console, result.model, result.table, result.batch)
     if out is not None:
         out_console.print(f"predictions written to {out}; batch summary: {summary_path}")
     if overview is not None:
@@ -360,7 +360,7 @@ def _print_predictions(out_console, trained, preds, batch) -> None:
             f"{level_counts.get(fine, 0)} cells called at the {fine} (set of at most "
             f"{trained.max_set_size}), {level_counts.get(up, 0)} at the {up} only"
         )
-    info = getattr(trained, "info_", {})
+    info = trained.provenance_
     table = Table(
         title=f"predictions ({info.get('model')}, trained on "
         f"{info.get('n_cells')} {info.get('species')} cells)",

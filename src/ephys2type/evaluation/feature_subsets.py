@@ -27,15 +27,15 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.base import clone
 
+from ephys2type.data.columns import proba_columns
 from ephys2type.data.container import PatchSeqData
 from ephys2type.data.schema import FeatureSchema
+from ephys2type.evaluation.folds import FittedFold, calls, fit_and_score, fold_predictions
 from ephys2type.evaluation.parallel import map_folds
-from ephys2type.evaluation.runner import calls, class_probabilities, fold_seed
 from ephys2type.evaluation.splits import SplitPlan
 from ephys2type.evaluation.stats import fold_scores, paired_test, summarize
-from ephys2type.limits import with_jobs
+from ephys2type.models.abstention import DECISION_RULES
 from ephys2type.models.cell_classifier import ABSTAIN, CellTypeClassifier
 from ephys2type.models.registry import ModelSpec, get_model
 
@@ -191,32 +191,48 @@ def run_feature_subsets(
 
 
 def _fold(data: PatchSeqData, spec: ModelSpec, fold, sets, *, one_job: bool):
-    classes = data.classes
-    X, y = data.X, data.y.to_numpy(dtype=object)
-    seed = fold_seed(fold.seed, fold.fold)
-    clf = CellTypeClassifier(
-        model=spec, schema=data.schema, random_state=seed, n_jobs=1 if one_job else None
+    def build(seed: int) -> CellTypeClassifier:
+        return CellTypeClassifier(model=spec, schema=data.schema, random_state=seed)
+
+    return fit_and_score(
+        build,
+        data.X,
+        data.y.to_numpy(dtype=object),
+        fold,
+        lambda fitted: _arms(data, spec, fold, sets, fitted, one_job),
+        one_job=one_job,
     )
-    clf.fit(X.iloc[fold.train], y[fold.train])
-    X_test, y_test = X.iloc[fold.test], y[fold.test]
+
+
+def _arms(data: PatchSeqData, spec: ModelSpec, fold, sets, fitted: FittedFold, one_job: bool):
+    """The four arms on each feature set: three from the classifier fitted on the fold, the
+    reference fitted on exactly the set's features."""
+    classes = data.classes
+    clf: CellTypeClassifier = fitted.estimator
+    y = data.y.to_numpy(dtype=object)
+    X_test, y_test = data.X.iloc[fold.test], y[fold.test]
     rows, expected = [], []
     for k, features in enumerate(sets):
         blanked = X_test.copy()
         blanked[[c for c in data.schema.columns if c not in features]] = np.nan
         deployed = clf.predict_table(blanked)
-        open_ = clone(clf).set_params(min_expected_accuracy=0.0, max_set_size=len(classes))
-        routed = _with_fitted_state(open_, clf).predict_table(blanked)
-        reference = clone(spec.build(data.schema.select(features), seed))
-        if one_job:
-            with_jobs(reference, 1)
-        reference.fit(X.iloc[fold.train][list(features)], y[fold.train], **spec.fit_params)
+        routed = routed_calls(deployed, clf.classes_)
+        reference = fit_and_score(
+            lambda seed, f=features: spec.build(data.schema.select(f), seed),
+            data.X[list(features)],
+            y,
+            fold,
+            lambda ref, f=features: (
+                fold_predictions(ref.estimator, X_test[list(f)], classes, explained=False).predicted
+            ),
+            one_job=one_job,
+            fit_params=spec.fit_params,
+        )
         predictions = {
             "imputed": calls(clf.members_[0].probabilities(blanked, classes), classes),
-            "routed": routed["predicted"].to_numpy(dtype=object),
+            "routed": routed,
             "deployed": deployed["predicted"].to_numpy(dtype=object),
-            "subset": calls(
-                class_probabilities(reference, X_test[list(features)], classes), classes
-            ),
+            "subset": reference,
         }
         for arm, predicted in predictions.items():
             rows.append(
@@ -230,26 +246,28 @@ def _fold(data: PatchSeqData, spec: ModelSpec, fold, sets, *, one_job: bool):
                     **fold_scores(y_test, predicted, classes),
                 }
             )
-        served = routed["predicted"] != ABSTAIN
+        served = routed != ABSTAIN
         expected.append(
             {
                 "set": k,
                 "seed": fold.seed,
                 "fold": fold.fold,
-                "expected_accuracy": float(routed.loc[served, "expected_accuracy"].mean()),
-                "realized_accuracy": float(np.mean(predictions["routed"] == y_test)),
+                "expected_accuracy": float(deployed.loc[served, "expected_accuracy"].mean()),
+                "realized_accuracy": float(np.mean(routed == y_test)),
             }
         )
     return rows, expected
 
 
-def _with_fitted_state(target: CellTypeClassifier, fitted: CellTypeClassifier):
-    """``target`` (a clone with other call parameters) sharing ``fitted``'s fitted state,
-    so nothing is fitted twice."""
-    for name, value in vars(fitted).items():
-        if name.endswith("_") and not name.startswith("__"):
-            setattr(target, name, value)
-    return target
+def routed_calls(table: pd.DataFrame, classes) -> np.ndarray:
+    """The calls of a deployed table with its decision rules off (how sure a call must be:
+    :data:`~ephys2type.models.abstention.DECISION_RULES`): each cell a member read gets its
+    most probable class; cells no model could read stay unassigned."""
+    classes = np.asarray(classes, dtype=object)
+    proba = table[proba_columns(classes)].to_numpy(dtype=float)
+    kind = table["reason"].astype(str).str.split(":", n=1).str[0]
+    open_ = ((table["reason"] == "") | kind.isin(DECISION_RULES)).to_numpy()
+    return np.where(open_, classes[proba.argmax(axis=1)], ABSTAIN).astype(object)
 
 
 def write_feature_subsets(result: FeatureSubsets, data: PatchSeqData, out) -> None:

@@ -29,9 +29,9 @@ import pandas as pd
 
 from ephys2type.data.columns import proba_columns
 from ephys2type.data.container import PatchSeqData
+from ephys2type.evaluation.folds import FittedFold, calls, fit_and_score, fold_predictions
 from ephys2type.evaluation.parallel import map_folds
 from ephys2type.evaluation.results import Evaluation
-from ephys2type.evaluation.runner import calls, fold_seed
 from ephys2type.evaluation.splits import SplitPlan
 from ephys2type.evaluation.stats import fold_scores, paired_test, summarize
 from ephys2type.models.cell_classifier import CellTypeClassifier
@@ -148,23 +148,31 @@ def run_partial_protocols(
 
 
 def _score_fold(data: PatchSeqData, model: str | ModelSpec, fold, subsets, *, one_job: bool):
-    classes = data.classes
-    X, y = data.X, data.y.to_numpy()
-    clf = CellTypeClassifier(
-        model=model,
-        schema=data.schema,
-        random_state=fold_seed(fold.seed, fold.fold),
-        n_jobs=1 if one_job else None,
+    def build(seed: int) -> CellTypeClassifier:
+        return CellTypeClassifier(model=model, schema=data.schema, random_state=seed)
+
+    return fit_and_score(
+        build,
+        data.X,
+        data.y.to_numpy(),
+        fold,
+        lambda fitted: _arms(data, fold, subsets, fitted),
+        one_job=one_job,
     )
+
+
+def _arms(data: PatchSeqData, fold, subsets, fitted: FittedFold):
+    """The three arms on each subset, from the one classifier fitted on the fold."""
+    classes = data.classes
+    clf: CellTypeClassifier = fitted.estimator
     t0 = time.perf_counter()
-    clf.fit(X.iloc[fold.train], y[fold.train])
     members = {frozenset(m.features): m for m in clf.members_}
-    X_test, y_test = X.iloc[fold.test], y[fold.test]
+    X_test, y_test = data.X.iloc[fold.test], data.y.to_numpy()[fold.test]
     for subset in subsets:  # a subset that is no protocol subset: its model, fitted now
         kept = data.schema.restrict(subset).columns
         if frozenset(kept) not in members:
             members[frozenset(kept)] = clf.fit_member(kept)
-    fit_seconds = time.perf_counter() - t0
+    fit_seconds = fitted.fit_seconds + time.perf_counter() - t0
     rows, frames = [], []
     for subset in subsets:
         label = subset_label(subset)
@@ -172,14 +180,14 @@ def _score_fold(data: PatchSeqData, model: str | ModelSpec, fold, subsets, *, on
         blanked = X_test.copy()
         blanked[[c for c in data.schema.columns if c not in kept]] = np.nan
         t1 = time.perf_counter()
-        probas = {
-            "imputed": clf.members_[0].probabilities(blanked, classes),
-            "deployed": clf.predict_proba(blanked),
-            "subset": members[frozenset(kept)].probabilities(blanked, classes),
+        deployed = fold_predictions(clf, blanked, classes)
+        reads = {
+            "imputed": _read(clf.members_[0].probabilities(blanked, classes), classes),
+            "deployed": (deployed.predicted, deployed.proba),
+            "subset": _read(members[frozenset(kept)].probabilities(blanked, classes), classes),
         }
-        predict_seconds = (time.perf_counter() - t1) / len(probas)
-        for arm, proba in probas.items():
-            predicted = calls(proba, classes)
+        predict_seconds = (time.perf_counter() - t1) / len(reads)
+        for arm, (predicted, proba) in reads.items():
             base = {"subset": label, "arm": arm, "seed": fold.seed, "fold": fold.fold}
             rows.append(
                 {
@@ -198,6 +206,10 @@ def _score_fold(data: PatchSeqData, model: str | ModelSpec, fold, subsets, *, on
             frame[proba_columns(classes)] = proba
             frames.append(frame)
     return rows, frames
+
+
+def _read(proba: np.ndarray, classes) -> tuple[np.ndarray, np.ndarray]:
+    return calls(proba, classes), proba
 
 
 def evaluate_available(

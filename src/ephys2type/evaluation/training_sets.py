@@ -20,15 +20,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.base import clone
 
 from ephys2type.data.container import PatchSeqData
 from ephys2type.evaluation.breakdown import breakdown, group_scores
+from ephys2type.evaluation.folds import FittedFold, fit_and_score
 from ephys2type.evaluation.parallel import map_folds
-from ephys2type.evaluation.runner import fold_seed
 from ephys2type.evaluation.splits import SplitPlan
 from ephys2type.evaluation.stats import paired_test, summarize
-from ephys2type.limits import with_jobs
 from ephys2type.models.registry import get_model
 
 METRICS = ("accuracy", "balanced_accuracy", "macro_f1")
@@ -153,16 +151,25 @@ def _fold(data: PatchSeqData, model: str, arm: TrainingArm, fold, *, one_job: bo
         columns = [c for c in columns if measured[c].all()]
     schema = data.schema.select(columns)
     spec = get_model(model)
-    estimator = clone(spec.build(schema, fold_seed(fold.seed, fold.fold)))
-    if one_job:
-        with_jobs(estimator, 1)
-    estimator.fit(
-        data.X.iloc[train][schema.columns],
-        data.y.iloc[train].to_numpy(dtype=object),
-        **spec.fit_params,
+    return fit_and_score(
+        lambda seed: spec.build(schema, seed),
+        data.X[schema.columns],
+        data.y.to_numpy(dtype=object),
+        fold,
+        lambda fitted: _scores(data, arm, fold, fitted, schema.columns),
+        one_job=one_job,
+        rows=train,
+        fit_params=spec.fit_params,
     )
+
+
+def _scores(data: PatchSeqData, arm: TrainingArm, fold, fitted: FittedFold, columns: list[str]):
+    """The arm's scores on each dataset's test cells."""
+    dataset = data.meta["dataset"].to_numpy()
+    train = fitted.rows
+    estimator = fitted.estimator
     test = data.X.iloc[fold.test]
-    predicted = pd.Series(estimator.predict(test[schema.columns]), index=test.index)
+    predicted = pd.Series(estimator.predict(test[columns]), index=test.index)
     truth = data.y.iloc[fold.test]
     rows = []
     for name in dict.fromkeys(dataset[fold.test]):
@@ -175,7 +182,7 @@ def _fold(data: PatchSeqData, model: str, arm: TrainingArm, fold, *, one_job: bo
                 "seed": fold.seed,
                 "fold": fold.fold,
                 "n_train": len(train),
-                "n_features": len(schema.columns),
+                "n_features": len(columns),
                 **{k: v for k, v in group_scores(part).items() if k in (*METRICS, "cells")},
             }
         )

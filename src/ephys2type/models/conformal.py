@@ -21,16 +21,19 @@ never disagree, and a cell whose t-type set is large is called at the subclass o
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from numbers import Integral, Real
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.model_selection import train_test_split
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils._param_validation import HasMethods, Interval
+from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ephys2type.models.calibration import fit_temperature, probability_logits, softmax
 from ephys2type.models.hierarchy import parent_probabilities, top_down
 
 #: ``call_level`` of a cell whose parent set, too, holds more than one class
@@ -38,7 +41,9 @@ NO_CALL = "none"
 
 
 class ConformalClassifier(ClassifierMixin, BaseEstimator):
-    """A classifier that also gives class-conditional conformal prediction sets.
+    """A classifier that also gives class-conditional conformal prediction sets: one
+    estimator calibrated by :func:`calibrate`, the conformal core every member of a
+    :class:`~ephys2type.models.cell_classifier.CellTypeClassifier` is calibrated by too.
 
     Parameters
     ----------
@@ -55,11 +60,14 @@ class ConformalClassifier(ClassifierMixin, BaseEstimator):
     max_set_size : int, default 3
         A cell whose class set holds more classes than this is called at the parent level
         only (:meth:`predict_levels`).
+    temperature : bool, default True
+        Temperature-scale the probabilities on the calibration cells first (as deployed).
 
     Attributes
     ----------
-    estimator_ : the fitted estimator; classes_ : its classes; parents_ : the parent
-    classes (with ``parent_of``); n_calibration_ : calibration cells per class.
+    estimator_ : the fitted estimator; classes_ : its classes; calibration_ : its
+    :class:`Calibration`; parents_ : the parent classes (with ``parent_of``);
+    n_calibration_ : calibration cells per class.
 
     Examples
     --------
@@ -72,6 +80,16 @@ class ConformalClassifier(ClassifierMixin, BaseEstimator):
     (2, 4)
     """
 
+    _parameter_constraints: ClassVar[dict] = {
+        "estimator": [HasMethods(["fit", "predict_proba"]), None],
+        "confidence": [Interval(Real, 0, 1, closed="neither")],
+        "calibration_size": [Interval(Real, 0, 1, closed="neither")],
+        "random_state": [Interval(Integral, 0, None, closed="left")],
+        "parent_of": [Mapping, None],
+        "max_set_size": [Interval(Integral, 1, None, closed="left")],
+        "temperature": ["boolean"],
+    }
+
     def __init__(
         self,
         *,
@@ -81,6 +99,7 @@ class ConformalClassifier(ClassifierMixin, BaseEstimator):
         random_state: int = 0,
         parent_of: Mapping[str, str] | None = None,
         max_set_size: int = 3,
+        temperature: bool = True,
     ):
         self.estimator = estimator
         self.confidence = confidence
@@ -88,12 +107,16 @@ class ConformalClassifier(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
         self.parent_of = parent_of
         self.max_set_size = max_set_size
+        self.temperature = temperature
 
     def fit(self, X, y) -> ConformalClassifier:
         """Fit the estimator on the proper training part; calibrate on the rest."""
-
-        if not 0 < self.confidence < 1:
-            raise ValueError(f"confidence must be between 0 and 1, not {self.confidence}")
+        self._validate_params()
+        if self.estimator is None:
+            raise ValueError("ConformalClassifier needs an estimator")
+        X, y = validate_data(
+            self, X, y, ensure_all_finite="allow-nan", dtype=None, skip_check_array=True
+        )
         y = np.asarray(y, dtype=object)
         index = np.arange(len(y))
         proper, calibration = train_test_split(
@@ -102,22 +125,30 @@ class ConformalClassifier(ClassifierMixin, BaseEstimator):
         rows = (lambda i: X.iloc[i]) if hasattr(X, "iloc") else (lambda i: X[i])
         self.estimator_ = clone(self.estimator).fit(rows(proper), y[proper])
         self.classes_ = np.asarray(self.estimator_.classes_, dtype=object)
-        proba = self.estimator_.predict_proba(rows(calibration))
-        self.scores_ = ConformalScores.calibrate(
-            proba,
-            self.classes_,
+        self.calibration_ = calibrate(
+            self.estimator_.predict_proba(rows(calibration)),
             y[calibration],
+            self.classes_,
             confidence=self.confidence,
             parent_of=self.parent_of,
+            temperature=self.temperature,
         )
-        self.n_calibration_ = np.array([len(self.scores_.scores[c]) for c in self.classes_])
+        scores = self.calibration_.conformal
+        self.n_calibration_ = np.array([len(scores.scores[str(c)]) for c in self.classes_])
         if self.parent_of is not None:
-            self.parents_ = np.asarray(self.scores_.parents, dtype=object)
+            self.parents_ = np.asarray(scores.parents, dtype=object)
         return self
 
+    @property
+    def scores_(self) -> ConformalScores:
+        """The calibration cells' conformal scores."""
+        check_is_fitted(self, "calibration_")
+        return self.calibration_.conformal
+
     def predict_proba(self, X) -> np.ndarray:
+        """Calibrated class probabilities (columns in ``classes_`` order)."""
         check_is_fitted(self, "estimator_")
-        return self.estimator_.predict_proba(X)
+        return self.calibration_.probabilities(self.estimator_.predict_proba(X))
 
     def predict(self, X) -> np.ndarray:
         return self.classes_[self.predict_proba(X).argmax(axis=1)]
@@ -127,7 +158,7 @@ class ConformalClassifier(ClassifierMixin, BaseEstimator):
     ) -> np.ndarray:
         """Boolean matrix cells x ``classes_`` (``level="parent"``: cells x ``parents_``):
         the classes in each cell's prediction set."""
-        check_is_fitted(self, "scores_")
+        check_is_fitted(self, "calibration_")
         return self._sets(self.predict_proba(X), confidence, level)
 
     def _sets(self, proba: np.ndarray, confidence: float | None, level: str) -> np.ndarray:
@@ -135,7 +166,7 @@ class ConformalClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"level must be 'class' or 'parent', not {level!r}")
         if level == "parent" and self.parent_of is None:
             raise ValueError("parent-level sets need parent_of")
-        scores = self.scores_ if confidence is None else self.scores_.at(confidence)
+        scores = self.scores_.at(self.confidence if confidence is None else confidence)
         if level == "class":
             return scores.sets(proba, self.classes_, seed=self.random_state)
         return scores.parent_sets(proba, self.classes_, seed=self.random_state)
@@ -143,8 +174,8 @@ class ConformalClassifier(ClassifierMixin, BaseEstimator):
     def predict_levels(self, X, confidence: float | None = None) -> pd.DataFrame:
         """Per cell and level: the call (top-down), its probability and the prediction set,
         and the finest level the sets support (``call_level``: ``class`` when the class set
-        has at most ``max_set_size`` classes, else ``parent`` when the parent set has one
-        class, else ``none``)."""
+        has at most ``max_set_size`` classes and holds the call, else ``parent`` when the
+        parent set is the parent call alone, else ``none``)."""
         check_is_fitted(self, "parents_")
         proba = self.predict_proba(X)
         table = levels_table(
@@ -154,6 +185,7 @@ class ConformalClassifier(ClassifierMixin, BaseEstimator):
             self._sets(proba, confidence, "class"),
             self._sets(proba, confidence, "parent"),
             self.max_set_size,
+            call_inside_set=True,
         )
         if hasattr(X, "index"):
             table.index = X.index
@@ -170,15 +202,32 @@ class ConformalClassifier(ClassifierMixin, BaseEstimator):
             out[[f"parent_set:{p}" for p in self.parents_]] = up
         return out
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        return tags
 
-def call_levels(set_size, parent_set_size, max_set_size: int) -> np.ndarray:
+
+def call_levels(
+    set_size,
+    parent_set_size,
+    max_set_size: int,
+    *,
+    call_in_set=None,
+    parent_call_in_set=None,
+) -> np.ndarray:
     """The finest level the sets support, per cell: ``class`` when the class set holds at
     most ``max_set_size`` classes, else ``parent`` when the parent set holds one, else
-    :data:`NO_CALL`."""
+    :data:`NO_CALL`. Given ``call_in_set`` / ``parent_call_in_set`` (whether each level's
+    top-down call lies inside that level's set), a level gives a call only where it does."""
     set_size, parent_set_size = np.asarray(set_size), np.asarray(parent_set_size)
-    return np.where(
-        set_size <= max_set_size, "class", np.where(parent_set_size == 1, "parent", NO_CALL)
-    )
+    fine = set_size <= max_set_size
+    coarse = parent_set_size == 1
+    if call_in_set is not None:
+        fine = fine & np.asarray(call_in_set, dtype=bool)
+    if parent_call_in_set is not None:
+        coarse = coarse & np.asarray(parent_call_in_set, dtype=bool)
+    return np.where(fine, "class", np.where(coarse, "parent", NO_CALL))
 
 
 def levels_table(
@@ -188,9 +237,12 @@ def levels_table(
     sets: np.ndarray,
     parent_sets: np.ndarray,
     max_set_size: int,
+    *,
+    call_inside_set: bool = False,
 ) -> pd.DataFrame:
     """Per cell: the top-down calls and their probabilities (``parent``, ``child``), both
-    levels' sets ('; '-joined) and sizes, and ``call_level`` (:func:`call_levels`)."""
+    levels' sets ('; '-joined) and sizes, and ``call_level`` (:func:`call_levels`; with
+    ``call_inside_set``, a level gives a call only when its call lies inside its set)."""
     classes = np.asarray(classes, dtype=object)
     parents, _ = parent_probabilities(proba, classes, parent_of)
     table = top_down(proba, classes, parent_of)
@@ -198,7 +250,20 @@ def levels_table(
     table["parent_set_size"] = parent_sets.sum(axis=1)
     table["set"] = ["; ".join(classes[row]) for row in sets]
     table["set_size"] = sets.sum(axis=1)
-    table["call_level"] = call_levels(table["set_size"], table["parent_set_size"], max_set_size)
+    inside = parent_inside = None
+    if call_inside_set:
+        rows = np.arange(len(table))
+        child_pos = {c: k for k, c in enumerate(classes)}
+        parent_pos = {p: j for j, p in enumerate(parents)}
+        inside = sets[rows, [child_pos[c] for c in table["child"]]]
+        parent_inside = parent_sets[rows, [parent_pos[p] for p in table["parent"]]]
+    table["call_level"] = call_levels(
+        table["set_size"],
+        table["parent_set_size"],
+        max_set_size,
+        call_in_set=inside,
+        parent_call_in_set=parent_inside,
+    )
     return table
 
 
@@ -291,6 +356,107 @@ class ConformalScores:
             parent_of=None if parent_of is None else {str(k): str(v) for k, v in parent_of.items()},
             parent_scores=floats(raw.get("parent_scores")),
         )
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """What the held-out calibration cells of one model say about it.
+
+    temperature : its softmax temperature; conformal : its class-conditional conformal
+    scores; accuracy : accuracy of its calls on the calibration cells (with two-level
+    labels, of the top-down finest-level calls); parent_accuracy : of the parent-level calls
+    (two-level labels only); n_calibration : how many cells; confidence / predicted /
+    correct : per calibration cell, the probability of its call, the call and whether it
+    was right (the reference of a label-free estimate of a new batch's accuracy).
+    """
+
+    temperature: float
+    conformal: ConformalScores
+    accuracy: float
+    n_calibration: int
+    parent_accuracy: float | None = None
+    confidence: tuple[float, ...] = ()
+    predicted: tuple[str, ...] = ()
+    correct: tuple[bool, ...] = ()
+
+    def probabilities(self, raw: np.ndarray) -> np.ndarray:
+        """Calibrated probabilities from the model's raw ones."""
+        return softmax(probability_logits(raw), self.temperature)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "temperature": self.temperature,
+            "conformal": self.conformal.to_dict(),
+            "accuracy": self.accuracy,
+            "parent_accuracy": self.parent_accuracy,
+            "n_calibration": self.n_calibration,
+            "calibration_cells": {
+                "confidence": list(self.confidence),
+                "predicted": list(self.predicted),
+                "correct": [bool(c) for c in self.correct],
+            },
+        }
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> Calibration:
+        cells = raw.get("calibration_cells") or {}
+        parent = raw.get("parent_accuracy")
+        return cls(
+            temperature=float(raw["temperature"]),
+            conformal=ConformalScores.from_dict(raw["conformal"]),
+            accuracy=float(raw["accuracy"]),
+            n_calibration=int(raw["n_calibration"]),
+            parent_accuracy=None if parent is None else float(parent),
+            confidence=tuple(float(v) for v in cells.get("confidence", ())),
+            predicted=tuple(str(v) for v in cells.get("predicted", ())),
+            correct=tuple(bool(v) for v in cells.get("correct", ())),
+        )
+
+
+def calibrate(
+    raw: np.ndarray,
+    y,
+    classes: Sequence[str],
+    *,
+    confidence: float,
+    parent_of: Mapping[str, str] | None = None,
+    temperature: bool = True,
+) -> Calibration:
+    """Calibrate a model from its raw probabilities ``raw`` (columns in ``classes`` order)
+    on held-out cells labelled ``y``: the temperature (1 when not ``temperature``), then, on
+    the tempered probabilities, the conformal scores and the accuracies."""
+    classes = np.asarray(classes, dtype=object)
+    y = np.asarray(y, dtype=object)
+    position = {c: k for k, c in enumerate(classes)}
+    truth = np.array([position[c] for c in y])
+    t = fit_temperature(probability_logits(raw), truth) if temperature else 1.0
+    proba = softmax(probability_logits(raw), t) if temperature else np.asarray(raw, dtype=float)
+    conformal = ConformalScores.calibrate(
+        proba, classes, y, confidence=confidence, parent_of=parent_of
+    )
+    calls = classes[proba.argmax(axis=1)]
+    call_proba = proba.max(axis=1)
+    accuracy = float(np.mean(proba.argmax(axis=1) == truth))
+    parent_accuracy = None
+    if parent_of is not None:
+        from ephys2type.models.hierarchy import top_down
+
+        levels = top_down(proba, classes, parent_of)
+        truth_up = np.array([parent_of[c] for c in y], dtype=object)
+        parent_accuracy = float(np.mean(levels["parent"].to_numpy() == truth_up))
+        calls = levels["child"].to_numpy(dtype=object)
+        call_proba = levels["child_probability"].to_numpy(dtype=float)
+        accuracy = float(np.mean(calls == y))
+    return Calibration(
+        temperature=float(t),
+        conformal=conformal,
+        accuracy=accuracy,
+        n_calibration=len(y),
+        parent_accuracy=parent_accuracy,
+        confidence=tuple(float(v) for v in call_proba),
+        predicted=tuple(str(c) for c in calls),
+        correct=tuple(bool(v) for v in calls == y),
+    )
 
 
 def sets_from_proba(

@@ -15,11 +15,13 @@ A saved model is a folder:
                         from which a member for a feature set no member fits is fitted on
                         demand; its SHA-256 is in the sidecar.
 
-Nothing is ever unpickled, and every file is checked against the SHA-256 its parent
-records, so a swapped or truncated file is refused. Members are read when a cell first needs
-them. Members fitted on demand for a loaded model are kept in the cache folder
-(``EPHYS2TYPE_CACHE``, else the OS cache), under the SHA-256 of the model's sidecar, so the
-same feature set is instant the next time; the model folder itself is never changed.
+The sidecar's ``params`` are the classifier's ``get_params(deep=False)`` (the model by its
+registry name and parameters, the schema apart), so a loaded classifier has exactly the
+parameters of the one saved. Nothing is ever unpickled, and every file is checked against
+the SHA-256 its parent records, so a swapped or truncated file is refused. Members are read
+when a cell first needs them. Members fitted on demand for a loaded model can be kept in a
+folder the caller names (:class:`FolderStore`, under the SHA-256 of the model's sidecar), so
+the same feature set is instant the next time; the model folder itself is never changed.
 """
 
 from __future__ import annotations
@@ -37,8 +39,9 @@ import pandas as pd
 from ephys2type.data.schema import FeatureSchema
 from ephys2type.errors import Ephys2TypeError, ModelFileError
 from ephys2type.files import atomic_directory
-from ephys2type.models.cell_classifier import CellTypeClassifier, Member, MemberCache
-from ephys2type.models.conformal import ConformalScores
+from ephys2type.models.cell_classifier import CellTypeClassifier
+from ephys2type.models.conformal import Calibration
+from ephys2type.models.members import Member, MemoryStore
 from ephys2type.models.novelty import FeatureDistance
 from ephys2type.models.plausibility import PlausibleRanges
 from ephys2type.models.preprocessing import FamilyPreprocessor
@@ -46,24 +49,15 @@ from ephys2type.models.registry import ModelSpec, get_model
 from ephys2type.persist.backends import backend_for, backend_named
 
 FORMAT = "ephys2type-model"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 SIDECAR, MEMBER_SIDECAR = "model.json", "member.json"
 MEMBERS_DIR, TRAINING_FILE = "members", "training_cells.csv"
 LABEL_COLUMN, CALIBRATION_COLUMN = "__label__", "__calibration__"
 #: How many times each training cell counts (written only when some cell counts more).
 REPEATS_COLUMN = "__repeats__"
-#: The classifier parameters a sidecar records (besides the model and the schema).
-PARAMS = (
-    "family_subsets",
-    "calibration_size",
-    "confidence",
-    "max_set_size",
-    "parent_of",
-    "level_names",
-    "min_expected_accuracy",
-    "max_imputed_share",
-    "random_state",
-)
+#: Parameters a sidecar records apart from ``params``: the model (by name and parameters)
+#: and the schema (its own entry).
+APART = ("model", "schema")
 
 
 def _sha(data: bytes) -> str:
@@ -80,7 +74,7 @@ def save_model(clf: CellTypeClassifier, path: str | Path, *, overwrite: bool = F
     spec = clf.model_spec()
     with atomic_directory(path, overwrite=overwrite) as tmp:
         members = []
-        for k, member in enumerate(clf.members_):
+        for k, member in enumerate([*clf.members_, *clf.on_demand_.values()]):
             folder = tmp / MEMBERS_DIR / str(k)
             folder.mkdir(parents=True)
             members.append(
@@ -88,12 +82,13 @@ def save_model(clf: CellTypeClassifier, path: str | Path, *, overwrite: bool = F
             )
         training = _training_csv(clf)
         (tmp / TRAINING_FILE).write_bytes(training)
+        params = clf.get_params(deep=False)
         sidecar = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
             "model": spec.name,
             "model_params": dict(spec.params),
-            "params": {name: _param(getattr(clf, name)) for name in PARAMS},
+            "params": {k: _param(v) for k, v in params.items() if k not in APART},
             "classes": [str(c) for c in clf.classes_],
             "schema": clf.schema.to_dict(),
             "scaler": clf.scaler_.to_dict(),
@@ -102,9 +97,7 @@ def save_model(clf: CellTypeClassifier, path: str | Path, *, overwrite: bool = F
             "usually_measured": [bool(v) for v in clf.usually_measured_],
             "members": members,
             "training_cells": {"file": TRAINING_FILE, "sha256": _sha(training)},
-            "id_column": getattr(clf, "id_column_", None),
-            "qc_profile": getattr(clf, "qc_profile_", None),
-            "info": getattr(clf, "info_", {}),
+            "provenance": clf.provenance_,
         }
         (tmp / SIDECAR).write_text(json.dumps(sidecar, indent=1) + "\n", "utf-8")
     return path
@@ -122,9 +115,8 @@ def _training_csv(clf: CellTypeClassifier) -> bytes:
     table = clf.X_train_.copy()
     table[LABEL_COLUMN] = clf.y_train_
     table[CALIBRATION_COLUMN] = clf.calibration_.astype(int)
-    repeats = getattr(clf, "repeats_", None)
-    if repeats is not None and (repeats > 1).any():
-        table[REPEATS_COLUMN] = repeats
+    if (clf.repeats_ > 1).any():
+        table[REPEATS_COLUMN] = clf.repeats_
     table.index.name = "cell_id"
     return table.to_csv().encode("utf-8")
 
@@ -187,13 +179,7 @@ def read_member(folder: Path, digest: str | None, columns: list[str]) -> Member:
         ordered = [c for c in columns if c in set(features)]
         return Member(
             features=tuple(ordered),
-            temperature=float(raw["temperature"]),
-            conformal=ConformalScores.from_dict(raw["conformal"]),
-            accuracy=float(raw["accuracy"]),
-            parent_accuracy=(
-                None if raw.get("parent_accuracy") is None else float(raw["parent_accuracy"])
-            ),
-            n_calibration=int(raw["n_calibration"]),
+            calibration=Calibration.from_dict(raw),
             origin=str(raw["origin"]),
             loader=functools.partial(
                 _load_pipeline,
@@ -270,20 +256,20 @@ def load_model(path: str | Path, *, load_members: bool = False) -> CellTypeClass
             and clf.distance_.n_features_in_ == len(columns)
         ):
             raise ModelFileError(f"{path / SIDECAR}: the statistics do not match the schema")
-        clf.members_ = []
+        clf.members_, clf.on_demand_ = [], {}
         for entry in sidecar["members"]:
             where = path / MEMBERS_DIR / Path(entry["folder"]).name
-            clf.members_.append(read_member(where, entry["sidecar_sha256"], columns))
+            member = read_member(where, entry["sidecar_sha256"], columns)
+            if member.origin == "on demand":
+                clf.on_demand_[frozenset(member.features)] = member
+            else:
+                clf.members_.append(member)
         _read_training(clf, path / TRAINING_FILE, sidecar["training_cells"]["sha256"])
-        clf.id_column_ = sidecar.get("id_column")
-        clf.qc_profile_ = sidecar.get("qc_profile")
-        clf.info_ = dict(sidecar.get("info", {}))
+        clf.provenance_ = dict(sidecar.get("provenance") or {})
     except ModelFileError:
         raise
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelFileError(f"{path / SIDECAR}: invalid model sidecar ({exc!r})") from exc
-    digest = _sha((path / SIDECAR).read_bytes())
-    clf.cache_ = FolderCache(digest, columns)
     if load_members:
         for member in clf.members_:
             _ = member.estimator
@@ -313,20 +299,34 @@ def _read_training(clf: CellTypeClassifier, path: Path, digest: str) -> None:
     )
 
 
-class FolderCache(MemberCache):
-    """Members fitted on demand for a loaded model, kept in memory and in the cache folder
-    (``<cache>/models/<sidecar SHA-256>/<feature-set SHA-256>/``)."""
+def model_digest(path: str | Path) -> str:
+    """The SHA-256 of a model folder's sidecar: what identifies the model."""
+    try:
+        return _sha((Path(path) / SIDECAR).read_bytes())
+    except FileNotFoundError:
+        raise ModelFileError(f"{path}: not an ephys2type model folder (no {SIDECAR})") from None
 
-    def __init__(self, model_digest: str, columns: list[str]):
+
+class FolderStore(MemoryStore):
+    """Members fitted on demand for one model, kept in memory and under ``root``
+    (``<root>/<sidecar SHA-256>/<feature-set SHA-256>/``), so that another process predicting
+    with the same model finds them. A broken entry is refitted, never trusted; a read-only
+    ``root`` costs a refit next time."""
+
+    def __init__(self, root: str | Path, model_digest: str, columns: list[str]):
         super().__init__()
+        self.root = Path(root)
         self.model_digest = model_digest
         self.columns = list(columns)
 
-    def _folder(self, features) -> Path:
-        from ephys2type.data.fetch import cache_dir
+    @classmethod
+    def for_model(cls, root: str | Path, model_path: str | Path, clf: CellTypeClassifier):
+        """The store of the model saved at ``model_path`` (loaded as ``clf``)."""
+        return cls(root, model_digest(model_path), clf.schema.columns)
 
+    def _folder(self, features) -> Path:
         key = _sha("\n".join(sorted(features)).encode())[:32]
-        return cache_dir() / "models" / self.model_digest[:32] / key
+        return self.root / self.model_digest[:32] / key
 
     def get(self, features) -> Member | None:
         found = super().get(features)

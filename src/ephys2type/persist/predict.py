@@ -1,7 +1,11 @@
-"""Predict the cells of a features file (CSV or AnnData ``.h5ad``) with a saved model."""
+"""Predict the cells of a features file (CSV or AnnData ``.h5ad``) with a saved model: what
+``ephys2type predict`` does, as one library call (:func:`predict_cells`) and one writer
+(:func:`write_prediction`)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -9,9 +13,11 @@ import pandas as pd
 from ephys2type.data.h5ad import annotate_h5ad, calls_for_h5ad, is_h5ad, write_h5ad
 from ephys2type.data.mapping import load_mapping
 from ephys2type.data.tables import read_feature_table
-from ephys2type.errors import TableError
-from ephys2type.files import atomic_write_text
+from ephys2type.errors import OutputExistsError, TableError
+from ephys2type.files import atomic_write_text, dumps_json
+from ephys2type.models.batch_shift import BatchSummary, summarize_batch
 from ephys2type.models.cell_classifier import CellTypeClassifier
+from ephys2type.models.cell_scores import CellScores
 
 
 def read_features(
@@ -33,12 +39,78 @@ def read_features(
         features,
         model.schema,
         id_column=id_column,
-        preferred_id_column=getattr(model, "id_column_", None),
+        preferred_id_column=model.id_column,
         obsm_key=obsm_key,
         allow_missing=True,  # absent features: each cell is predicted from those it has
         check_unit_ranges=False,  # the model checks every cell against its training cells
         mapping=None if mapping is None else load_mapping(mapping, model.schema),
     )
+
+
+@dataclass
+class Prediction:
+    """One batch predicted: the model, the cells as read, the one computation they got,
+    the per-cell table and the batch summary."""
+
+    model: CellTypeClassifier
+    cells: pd.DataFrame
+    scores: CellScores
+    table: pd.DataFrame
+    batch: BatchSummary
+
+
+def predict_cells(
+    model: CellTypeClassifier | str | Path,
+    features: str | Path,
+    *,
+    id_column: str | None = None,
+    obsm_key: str | None = None,
+    mapping: str | Path | None = None,
+    member_cache: str | Path | None = None,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> Prediction:
+    """Read a features file and predict every cell, as ``ephys2type predict`` does.
+
+    ``model`` is a model folder (from ``train``) or a loaded classifier. Cells whose
+    feature set no saved member serves get a member fitted on demand (``progress`` is told
+    of each fit); with ``member_cache`` (a folder; needs a model folder) those members are
+    kept there and found again by later calls, in any process.
+    """
+    from ephys2type.persist.format import FolderStore, load_model
+
+    store = None
+    if not isinstance(model, CellTypeClassifier):
+        path = Path(model)
+        model = load_model(path)
+        if member_cache is not None:
+            store = FolderStore.for_model(member_cache, path, model)
+    cells = read_features(model, features, id_column=id_column, obsm_key=obsm_key, mapping=mapping)
+    model.fit_missing(cells, store=store, progress=progress)
+    scores = model.score_cells(cells)
+    table = model.table_of(scores)
+    return Prediction(model, cells, scores, table, summarize_batch(model, cells, table))
+
+
+def write_prediction(
+    prediction: Prediction,
+    out: str | Path,
+    *,
+    features: str | Path | None = None,
+    overwrite: bool = False,
+) -> tuple[Path, Path]:
+    """Write the predictions (CSV, or ``.h5ad``: :func:`write_predictions`) and the batch
+    summary beside them (``<out>.summary.json``); returns both paths."""
+    out = Path(out)
+    summary = out.with_name(out.name + ".summary.json")
+    if not overwrite:
+        for path in (out, summary):
+            if path.exists():
+                raise OutputExistsError(f"{path} already exists; choose another --out or --force")
+    write_predictions(
+        prediction.table, out, features=features, cells=prediction.cells, overwrite=overwrite
+    )
+    atomic_write_text(summary, dumps_json(prediction.batch.to_dict()), overwrite=overwrite)
+    return out, summary
 
 
 def predict_file(

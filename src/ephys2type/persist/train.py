@@ -61,19 +61,17 @@ def train_model(
         confidence=confidence,
         max_set_size=max_set_size,
         calibration_size=calibration_size,
+        id_column=data.id_column,
+        qc_profile=data.qc.profile if data.qc else "default",
         **options,
     ).build(data.schema, random_state)
-    clf.fit(data.X, data.y.to_numpy(dtype=object), sample_repeats=sample_repeats)
-    clf.id_column_ = data.id_column
-    clf.qc_profile_ = data.qc.profile if data.qc else None
-    clf.info_ = {
+    provenance = {
         "model": model,
         "description": spec.description,
         "species": data.species,
         "label_scheme": data.label_scheme,
-        "qc_profile": clf.qc_profile_,
+        "qc_profile": data.qc.profile if data.qc else None,
         "n_cells": len(data),
-        "n_calibration_cells": int(clf.calibration_.sum()),
         "id_column": data.id_column,
         "class_counts": {str(k): int(v) for k, v in data.class_counts().items()},
         "sources": dict(sorted(data.sources.items())),
@@ -82,4 +80,10 @@ def train_model(
         "ephys2type": __version__,
         "versions": package_versions(),
     }
+    clf.fit(
+        data.X,
+        data.y.to_numpy(dtype=object),
+        sample_repeats=sample_repeats,
+        provenance=provenance,
+    )
     return clf

@@ -1,0 +1,106 @@
+"""The one computation a batch of cells gets: routed probabilities, sets, distances, reasons.
+
+:meth:`CellTypeClassifier.score_cells <ephys2type.models.cell_classifier.
+CellTypeClassifier.score_cells>` fills a :class:`CellScores` once per batch; ``predict``,
+``predict_proba``, ``predict_table``, ``explain`` and the batch check all read it, so the
+call, its probability, its set, its reason and the batch's summary come from the same
+numbers and are never recomputed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+import pandas as pd
+
+from ephys2type.data.schema import FeatureSchema
+from ephys2type.models.members import Member
+from ephys2type.models.novelty import FeatureDistance
+from ephys2type.models.plausibility import PlausibleRanges
+from ephys2type.models.priors import PriorShift
+
+
+class Deciding(Protocol):
+    """What the abstention rules and the table read of a fitted classifier (its
+    parameters and fitted parts), so they need not import it."""
+
+    schema: FeatureSchema
+    classes_: np.ndarray
+    ranges_: PlausibleRanges
+    distance_: FeatureDistance
+    confidence: float
+    max_set_size: int
+    min_expected_accuracy: float
+    level_names: tuple[str, str]
+    call_inside_set: bool
+    refuse_failed_checks: bool
+
+    def qc_flags(self, X: pd.DataFrame) -> pd.Series: ...
+
+
+@dataclass
+class RecordingChecks:
+    """The recording checks of each cell (from ``ephys2type features``): ``blocking``, the
+    failed checks that make its features describe something other than an interneuron at
+    rest (``""``: none), and ``other``, the rest of its failed checks (shown, not acted on)."""
+
+    blocking: np.ndarray
+    other: np.ndarray
+
+
+@dataclass
+class CellScores:
+    """Everything known about each cell of one batch (rows in the caller's order).
+
+    X : the cells in schema order; measured / has_family : which features and families
+    each has; members : the member that served it (None: not routed); proba : calibrated
+    class probabilities (the training class proportions where no member served the cell;
+    never NaN); routed : a member served it; sets / parent_sets : its prediction sets;
+    levels : with two-level labels, each level's call, probability and set, and
+    ``call_level``; distance : its distance to the training cells (units of the 99.5%
+    threshold); reasons : why it is not called (``""``: called); prior_shift : the batch's
+    estimated class proportions when the classifier adapts them; top_families : the
+    families with the most attention (BiLSTM members); recording_checks : the recording
+    checks passed in with the cells.
+    """
+
+    X: pd.DataFrame
+    classes: np.ndarray
+    measured: np.ndarray
+    has_family: np.ndarray
+    members: list[Member | None]
+    proba: np.ndarray
+    routed: np.ndarray
+    distance: np.ndarray
+    reasons: np.ndarray
+    sets: np.ndarray = field(default=None)  # type: ignore[assignment]
+    parent_sets: np.ndarray | None = None
+    levels: pd.DataFrame | None = None
+    prior_shift: PriorShift | None = None
+    top_families: np.ndarray | None = None
+    recording_checks: RecordingChecks | None = None
+
+    @property
+    def n(self) -> int:
+        return len(self.X)
+
+    @property
+    def expected_accuracy(self) -> np.ndarray:
+        """Per cell, the expected accuracy of its member's calls (NaN: not routed)."""
+        return np.array(
+            [np.nan if m is None else m.expected_accuracy for m in self.members], dtype=float
+        )
+
+    @property
+    def called(self) -> np.ndarray:
+        return self.reasons == ""
+
+    def top_class(self) -> np.ndarray:
+        """The most probable class of each cell (at the finest level)."""
+        return self.classes[self.proba.argmax(axis=1)]
+
+    def top_in_set(self) -> np.ndarray:
+        """Whether each cell's most probable class lies inside its own (finest) set."""
+        return self.sets[np.arange(self.n), self.proba.argmax(axis=1)]
