@@ -18,10 +18,10 @@ def _edit_features(fpath, how):
         fpath.write_text("")
     elif how == "header_only":
         fpath.write_text(lines[0] + "\n")
-    elif how == "semicolons":
-        fpath.write_text("\n".join(ln.replace(",", ";") for ln in lines) + "\n")
-    elif how == "not_utf8":
-        fpath.write_bytes(text.encode("utf-8").replace(b"cell_id", b"cell_\xff\xfeid", 1))
+    elif how == "pipes":
+        fpath.write_text("\n".join(ln.replace(",", "|") for ln in lines) + "\n")
+    elif how == "not_utf8":  # 0x81: a byte neither UTF-8 nor Windows-1252 text has there
+        fpath.write_bytes(text.encode("utf-8").replace(b"cell_id", b"cell_\x81id", 1))
     else:
         df = pd.read_csv(fpath, dtype=str)
         if how == "missing_columns":
@@ -44,7 +44,7 @@ def _edit_features(fpath, how):
 FEATURE_CASES = [
     ("empty", ["features.csv", "is empty"]),
     ("header_only", ["features.csv", "header but no rows"]),
-    ("semicolons", ["features.csv", "semicolon-separated"]),
+    ("pipes", ["features.csv", "pipe-separated"]),
     ("not_utf8", ["features.csv", "not UTF-8"]),
     ("missing_columns", ["features.csv", "missing 3 column(s)", "vrest", "sag", "tau"]),
     ("text_value", ["features.csv", "column 'ri'", "line 6", "'n/a?'", "not a number"]),

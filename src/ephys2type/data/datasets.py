@@ -25,6 +25,7 @@ from ephys2type.data.human_l1 import read_human_l1
 from ephys2type.data.labels import AS_IS, get_scheme
 from ephys2type.data.qc import apply_qc, excluded_subclasses, non_feature_columns
 from ephys2type.data.schema import FeatureSchema, get_schema
+from ephys2type.data.table_formats import UNNAMED_COLUMN
 from ephys2type.data.tables import (
     H5AD_ID_COLUMN,
     check_columns,
@@ -35,6 +36,7 @@ from ephys2type.data.tables import (
     index_by_id,
     read_csv_text,
     read_feature_table,
+    settle_unnamed_column,
     to_numeric,
 )
 from ephys2type.errors import Ephys2TypeWarning, TableError
@@ -301,9 +303,15 @@ def _read_labels(
     schema: FeatureSchema | None = None,
 ) -> pd.DataFrame:
     raw = read_csv_text(path, what="label table")
-    if id_column not in raw.columns and schema is not None and id_column == H5AD_ID_COLUMN:
-        # an .h5ad file's ids are its obs_names; the labels name their own id column
+    if (
+        id_column not in raw.columns
+        and schema is not None
+        and (id_column in (H5AD_ID_COLUMN, UNNAMED_COLUMN) or UNNAMED_COLUMN in raw.columns)
+    ):
+        # an .h5ad file's ids are its obs_names, R row names have no column name: the labels
+        # name their own id column (or hold the ids in their own unnamed first column)
         id_column = detect_id_column(raw, schema, path=path)
+    raw = settle_unnamed_column(raw, id_column, path=path, stacklevel=3)
     for col in [id_column, *required]:
         if col not in raw.columns:
             shown = ", ".join(list(raw.columns)[:8])

@@ -1,20 +1,26 @@
 """Read feature and label tables strictly, with errors that name file, column and line.
 
-Everything the user hands to ephys2type as a CSV passes through here, the bundled Allen
-tables included, so one set of checks guards every entry point: the file exists and is
-UTF-8 comma-separated text with a header and at least one row; the id column exists, has no
-blanks and no duplicates; every column the schema needs is present; every value is a number
-or empty (NaN); no value is infinite; column medians are in the schema's plausible range
-(so a table in seconds where milliseconds are expected is caught).
+Everything the user hands to ephys2type as a table passes through here, the bundled Allen
+tables included, so one set of checks guards every entry point: the file exists and is a
+table (comma-, semicolon- or tab-separated text, or an ``.xlsx`` sheet: what labs export is
+recognised by :mod:`ephys2type.data.table_formats`, each assumption said in one warning)
+with a header and at least one row; the id column exists, has no blanks and no duplicates;
+every column the schema needs is present; every value is a number or empty (NaN); no value
+is infinite; column medians are in the schema's plausible range (so a table in seconds where
+milliseconds are expected is caught).
 
-Line numbers count the header as line 1, assuming one line per record.
+Line numbers count the header as line 1, assuming one line per record (for a workbook: the
+sheet's row numbers).
 """
 
 from __future__ import annotations
 
 import csv
+import io
+import re
 import warnings
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +29,24 @@ import pandas as pd
 from ephys2type.data.h5ad import is_h5ad, read_h5ad_features
 from ephys2type.data.mapping import ColumnMapping
 from ephys2type.data.schema import FeatureSchema
+from ephys2type.data.table_formats import (
+    DELIMITER_NAMES,
+    SNIFF_LINES,
+    UNNAMED_COLUMN,
+    TableFormat,
+    blank_cells,
+    blank_spreadsheet_errors,
+    decode_text,
+    delimiter_note,
+    drop_blank_trailing_rows,
+    fields_problem,
+    is_workbook,
+    read_decimal_commas,
+    refuse_non_table,
+    row_counter,
+    sniff_delimiter,
+    workbook_as_text,
+)
 from ephys2type.errors import Ephys2TypeWarning, TableError
 
 #: Minimum number of values in a column before its median is checked against the schema.
@@ -32,6 +56,7 @@ MIN_CELLS_FOR_UNIT_CHECK = 20
 MAX_ABS_VALUE = 1e9
 #: The id column of a table read from an ``.h5ad`` file: its ``.obs_names``.
 H5AD_ID_COLUMN = "obs_names"
+_DECIMAL_COMMA = re.compile(r"[+-]?\d+,\d+(?:[eE][+-]?\d+)?")
 
 
 def _shown(names: Sequence[str], limit: int = 8) -> str:
@@ -46,59 +71,156 @@ def _line(frame: pd.DataFrame, pos: int) -> int:
 
 
 def read_csv_text(
-    path: str | Path, *, what: str = "table", repeated_columns: bool = False
+    path: str | Path,
+    *,
+    what: str = "table",
+    repeated_columns: bool = False,
+    sheet: str | int | None = None,
 ) -> pd.DataFrame:
-    """Read a CSV as strings (empty cells and NA markers become NaN), refusing malformed files.
+    """Read a table as strings (empty cells and NA markers become NaN), refusing malformed files.
 
-    A column name given twice is an error, unless ``repeated_columns`` and both columns hold
-    the same values (then it is read once): some published metadata tables repeat their id.
+    The file is what :func:`read_table_text` reads (CSV, ``;``- or tab-separated text in
+    UTF-8 or Windows-1252, an ``.xlsx`` sheet); each assumption made in reading it is one
+    :class:`~ephys2type.errors.Ephys2TypeWarning`. A column name given twice is an error,
+    unless ``repeated_columns`` and both columns hold the same values (then it is read once):
+    some published metadata tables repeat their id.
+    """
+    frame, found = read_table_text(path, what=what, repeated_columns=repeated_columns, sheet=sheet)
+    found.warn(stacklevel=2)
+    return frame
+
+
+def read_table_text(
+    path: str | Path,
+    *,
+    what: str = "table",
+    repeated_columns: bool = False,
+    sheet: str | int | None = None,
+) -> tuple[pd.DataFrame, TableFormat]:
+    """Read a table as strings, and how it was read (its notes not yet shown).
+
+    Comma-, semicolon- or tab-separated text (UTF-8 with or without byte-order mark, UTF-16
+    with one, else Windows-1252), decimal commas, or one sheet of an ``.xlsx`` workbook
+    (``sheet``, else as :func:`~ephys2type.data.table_formats.workbook_as_text` chooses):
+    see :mod:`ephys2type.data.table_formats`. Spreadsheet error values are missing values;
+    rows of empty cells at the end and empty unnamed columns are dropped; an unnamed first
+    column is kept as :data:`UNNAMED_COLUMN`. Recordings, binary files and files in another
+    encoding are refused with one line saying what to do. A plain UTF-8 CSV gives no notes.
     """
     path = Path(path)
     if not path.exists():
         raise TableError(f"{path}: {what} not found")
     if path.is_dir():
-        raise TableError(f"{path}: is a folder, expected a CSV {what}")
+        recordings = any(p.suffix.lower() in (".abf", ".nwb") for p in path.iterdir())
+        hint = (
+            f"; for a folder of recordings run 'ephys2type features {path} --out "
+            f"features.csv' first"
+            if recordings
+            else ""
+        )
+        raise TableError(f"{path}: is a folder, expected a CSV {what}{hint}")
     try:
-        with open(path, encoding="utf-8-sig", newline="") as fh:
-            first = fh.readline()
-    except UnicodeDecodeError as exc:
-        raise TableError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+        data = path.read_bytes()
     except OSError as exc:
         raise TableError(f"{path}: cannot read {what} ({exc.strerror})") from exc
+    refuse_non_table(path, data, what=what)
+    notes: list[str] = []
+    if is_workbook(data):
+        text, sheet_name, sheet_notes = workbook_as_text(path, what=what, sheet=sheet)
+        notes += sheet_notes
+        found = TableFormat(kind="xlsx", encoding=None, sheet=sheet_name)
+        what_sheet = f"{what} (sheet {sheet_name!r})"
+    else:
+        if sheet is not None:
+            raise TableError(f"{path}: a sheet applies to .xlsx workbooks only")
+        text, encoding, note = decode_text(data, path=path)
+        notes += [note] if note else []
+        delimiter = sniff_delimiter(text)
+        notes += [n for n in [delimiter_note(path, delimiter)] if n]
+        found = TableFormat(encoding=encoding, delimiter=delimiter)
+        what_sheet = what
+    delimiter = found.delimiter
+    first = text.split("\n", 1)[0]
     if not first.strip():
-        raise TableError(f"{path}: {what} is empty")
-    header = next(csv.reader([first]))
+        raise TableError(f"{path}: {what_sheet} is empty")
+    try:
+        header = next(csv.reader(io.StringIO(text), delimiter=delimiter))
+    except csv.Error as exc:
+        raise TableError(f"{path}: cannot parse the header of the {what} ({exc})") from exc
     if len(header) == 1:
+        sample = "\n".join(text.splitlines()[:SNIFF_LINES])
         for sep, label in ((";", "semicolon"), ("\t", "tab"), ("|", "pipe")):
             if sep in header[0]:
+                if sep == "|":
+                    raise TableError(
+                        f"{path}: {what} looks pipe-separated; ephys2type reads ',', ';' or "
+                        f"tab-separated files (save it as CSV with ',' between columns)"
+                    )
+                problem = fields_problem(sample, sep) or "its columns cannot be told apart"
                 raise TableError(
-                    f"{path}: {what} looks {label}-separated; ephys2type reads comma-separated "
-                    f"files (save it as CSV with ',' between columns)"
+                    f"{path}: {what} looks {label}-separated, but {problem}; check that line's "
+                    f"separators and quotes"
                 )
     names = [h.strip() for h in header]
-    if any(n == "" for n in names):
-        pos = names.index("")
-        raise TableError(f"{path}: column {pos + 1} of the header has no name")
+    try:
+        frame = pd.read_csv(
+            io.StringIO(text),
+            sep=delimiter,
+            dtype=str,
+            skipinitialspace=True,
+            on_bad_lines="error",
+        )
+    except pd.errors.EmptyDataError as exc:
+        raise TableError(f"{path}: {what_sheet} is empty") from exc
+    except (pd.errors.ParserError, csv.Error, ValueError) as exc:
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        kind = "CSV" if delimiter == "," else f"{DELIMITER_NAMES[delimiter]}-separated text"
+        raise TableError(f"{path}: cannot parse {what} as {kind} ({msg})") from exc
+    frame.columns = [str(c).strip() for c in frame.columns]
+    frame, note = drop_blank_trailing_rows(frame, path=path)
+    notes += [note] if note else []
+    if frame.empty:
+        raise TableError(f"{path}: {what_sheet} has a header but no rows")
+    frame, names, note = _unnamed_columns(frame, names, path=path)
+    notes += [note] if note else []
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes and not repeated_columns:
         raise TableError(f"{path}: duplicate column name(s) in the header: {', '.join(dupes)}")
-    try:
-        frame = pd.read_csv(
-            path, dtype=str, encoding="utf-8-sig", skipinitialspace=True, on_bad_lines="error"
-        )
-    except UnicodeDecodeError as exc:
-        raise TableError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
-    except pd.errors.EmptyDataError as exc:
-        raise TableError(f"{path}: {what} is empty") from exc
-    except (pd.errors.ParserError, csv.Error, ValueError) as exc:
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise TableError(f"{path}: cannot parse {what} as CSV ({msg})") from exc
-    frame.columns = [str(c).strip() for c in frame.columns]
-    if frame.empty:
-        raise TableError(f"{path}: {what} has a header but no rows")
+    frame, note = blank_spreadsheet_errors(frame, path=path, text=text)
+    notes += [note] if note else []
+    frame, decimal_note = read_decimal_commas(frame, path=path, text=text, delimiter=delimiter)
+    notes += [decimal_note] if decimal_note else []
     if dupes:
         frame = _drop_repeated_columns(frame, names, path=path)
-    return frame
+    found = replace(found, decimal="," if decimal_note else ".", notes=tuple(notes))
+    return frame, found
+
+
+def _unnamed_columns(
+    frame: pd.DataFrame, names: list[str], *, path: Path
+) -> tuple[pd.DataFrame, list[str], str | None]:
+    """Drop empty columns without a name (a note), keep an unnamed first column that holds
+    values as :data:`UNNAMED_COLUMN`; another unnamed column with values is an error."""
+    if "" not in names:
+        return frame, names, None
+    blank = blank_cells(frame)
+    drop = [i for i, n in enumerate(names) if n == "" and bool(blank.iloc[:, i].all())]
+    for pos, name in enumerate(names):
+        if name == "" and pos not in drop and pos > 0:
+            row = int(np.flatnonzero(~blank.iloc[:, pos].to_numpy())[0])
+            raise TableError(
+                f"{path}: column {pos + 1} of the header has no name; give it one (it holds "
+                f"values, e.g. {frame.iloc[row, pos]!r} on line {_line(frame, row)})"
+            )
+    keep = [i for i in range(len(names)) if i not in drop]
+    names = [UNNAMED_COLUMN if (i == 0 and names[i] == "") else names[i] for i in keep]
+    frame = frame.iloc[:, keep].copy()
+    frame.columns = [
+        UNNAMED_COLUMN if n == UNNAMED_COLUMN else c
+        for n, c in zip(names, frame.columns, strict=True)
+    ]
+    note = f"{path}: dropped {len(drop)} empty column(s) without a name" if drop else None
+    return frame, names, note
 
 
 def _drop_repeated_columns(frame: pd.DataFrame, names: list[str], *, path: Path) -> pd.DataFrame:
@@ -116,6 +238,41 @@ def _drop_repeated_columns(frame: pd.DataFrame, names: list[str], *, path: Path)
     out = frame.iloc[:, keep]
     out.columns = [names[i] for i in keep]
     return out
+
+
+def settle_unnamed_column(
+    frame: pd.DataFrame, id_column: str, *, path: str | Path, stacklevel: int = 2
+) -> pd.DataFrame:
+    """Decide what an unnamed first column (:data:`UNNAMED_COLUMN`) is, once the id column
+    is known, saying so in one warning.
+
+    It is the id column: a note says so. It only numbers the rows (0..n-1, a pandas index,
+    or 1..n) beside another id column: it is dropped, with a note. Otherwise it stays, an
+    extra column like any other.
+    """
+    if UNNAMED_COLUMN not in frame.columns:
+        return frame
+    if id_column == UNNAMED_COLUMN:
+        counts = row_counter(frame[UNNAMED_COLUMN])
+        note = (
+            f"{path}: the unnamed first column holds the cell ids, though it only numbers the "
+            f"rows {counts}: the table has no other id column"
+            if counts
+            else f"{path}: the unnamed first column (R row names or a pandas index) holds the "
+            f"cell ids"
+        )
+        warnings.warn(note, Ephys2TypeWarning, stacklevel=stacklevel + 1)
+        return frame
+    counts = row_counter(frame[UNNAMED_COLUMN])
+    if counts is None:
+        return frame
+    warnings.warn(
+        f"{path}: ignored the unnamed first column: it numbers the rows {counts} (a pandas "
+        f"index or R row numbers) and the cell ids are in column {id_column!r}",
+        Ephys2TypeWarning,
+        stacklevel=stacklevel + 1,
+    )
+    return frame.drop(columns=[UNNAMED_COLUMN])
 
 
 def index_by_id(frame: pd.DataFrame, id_column: str, *, path: str | Path) -> pd.DataFrame:
@@ -171,8 +328,15 @@ def to_numeric(
         bad = num.isna() & raw.notna() & (raw.astype("string").str.strip() != "")
         if bad.any():
             pos = int(np.flatnonzero(bad.to_numpy())[0])
+            hint = (
+                " (a decimal comma, in a table whose other numbers have decimal points: write "
+                "all decimals one way)"
+                if _DECIMAL_COMMA.fullmatch(str(raw.iloc[pos]).strip())
+                else ""
+            )
             raise TableError(
-                f"{path}: column {col!r}, {where(pos)}: value {raw.iloc[pos]!r} is not a number"
+                f"{path}: column {col!r}, {where(pos)}: value {raw.iloc[pos]!r} is not a "
+                f"number{hint}"
             )
         values = num.to_numpy()
         huge = np.abs(np.nan_to_num(values, posinf=0.0, neginf=0.0)) > MAX_ABS_VALUE
@@ -249,10 +413,12 @@ def detect_id_column(
     In order: ``preferred`` (e.g. the id column a model was trained with) if present; the one
     column among :data:`ID_COLUMNS` present (several: the one whose values are unique and
     not blank); otherwise the one column outside the schema whose values are unique,
-    non-blank and not numbers. Anything else is one error listing the candidates.
+    non-blank and not numbers; otherwise an unnamed first column (:data:`UNNAMED_COLUMN`:
+    R row names, a pandas index) with unique values. Anything else is one error listing the
+    candidates.
     """
-    if preferred is not None and preferred in frame.columns:
-        return preferred
+    if preferred is not None and preferred in frame.columns and preferred != UNNAMED_COLUMN:
+        return preferred  # (an unnamed column may only number this file's rows: see below)
 
     def usable(col: str) -> bool:
         ids = frame[col].astype("string").str.strip()
@@ -269,12 +435,14 @@ def detect_id_column(
             f"{path}: several possible cell id columns ({', '.join(known)}); "
             f"name one with --id-column (id_column=...)"
         )
-    others = [c for c in frame.columns if c not in schema.columns]
+    others = [c for c in frame.columns if c not in schema.columns and c != UNNAMED_COLUMN]
     textual = [
         c for c in others if pd.to_numeric(frame[c], errors="coerce").isna().all() and usable(c)
     ]
     if len(textual) == 1:
         return textual[0]
+    if not textual and UNNAMED_COLUMN in frame.columns and usable(UNNAMED_COLUMN):
+        return UNNAMED_COLUMN  # R row names or a pandas index of the ids
     if not textual:
         raise TableError(
             f"{path}: no cell id column found (looked for {', '.join(ID_COLUMNS)} or one "
@@ -287,13 +455,15 @@ def detect_id_column(
 
 
 def find_id_column(path: str | Path, schema: FeatureSchema, *, preferred: str | None = None) -> str:
-    """The id column of a features CSV, found as ``predict`` finds it
-    (:func:`detect_id_column`); the ``.obs_names`` of an ``.h5ad`` file."""
+    """The id column of a features table, found as ``predict`` finds it
+    (:func:`detect_id_column`); the ``.obs_names`` of an ``.h5ad`` file.
+
+    The file's format notes are not shown: the reading of the table that follows says them.
+    """
     if is_h5ad(path):
         return H5AD_ID_COLUMN
-    return detect_id_column(
-        read_csv_text(path, what="feature table"), schema, preferred=preferred, path=path
-    )
+    frame, _ = read_table_text(path, what="feature table")
+    return detect_id_column(frame, schema, preferred=preferred, path=path)
 
 
 def read_feature_table(
@@ -310,7 +480,8 @@ def read_feature_table(
 ) -> pd.DataFrame:
     """Read an IPFX feature table: float64 columns in schema order, indexed by cell id.
 
-    A CSV, or an AnnData ``.h5ad`` file (features in ``.X`` with ``.var_names``, or in the
+    A CSV, ``;``- or tab-separated text, an ``.xlsx`` sheet (as :func:`read_csv_text`
+    reads them), or an AnnData ``.h5ad`` file (features in ``.X`` with ``.var_names``, or in the
     data frame ``.obsm[obsm_key]``; the ids are its ``.obs_names``). ``id_column=None``
     finds the id column of a CSV (:func:`detect_id_column`, trying ``preferred_id_column``
     first). Columns not in the schema (and not in ``ignore``) are dropped with a warning.
@@ -343,6 +514,7 @@ def read_feature_table(
     check_schema_match(raw.columns, schema, path=path)
     if id_column is None:
         id_column = detect_id_column(raw, schema, preferred=preferred_id_column, path=path)
+    raw = settle_unnamed_column(raw, id_column, path=path)
     index = index_by_id(raw, id_column, path=path).index  # id column present, no blanks/dupes
     extra = check_columns(
         raw, schema, path=path, ignore=[id_column, *ignore], allow_missing=allow_missing
