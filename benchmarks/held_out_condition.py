@@ -17,11 +17,12 @@ predicts the other part as ``ephys2type predict`` does:
 Each is paired with a control: a quarter of the training domain (stratified) is held back
 and predicted by the same model, so "accuracy falls" and "flags rise" are measured against
 cells of the training kind. Reported: accuracy and macro-F1 of the held-out cells; the
-share flagged out of distribution and the accuracy of flagged vs unflagged cells; and how
-often a batch of 30 cells is declared shifted (``shift_detected``) when drawn from the
-held-out domain vs from the control (200 batches each); and whether the conformal sets keep
-their promise there (coverage: the share of scored cells whose set holds the true class,
-overall and per class with at least 10 cells, and the mean set size).
+share flagged out of distribution and the accuracy of flagged vs unflagged cells; and
+whether the conformal sets keep their promise there (coverage: the share of scored cells
+whose set holds the true class, overall and per class with at least 10 cells, and the mean
+set size). Whether a batch of
+these cells is declared shifted, and how far its estimated accuracy is from the real one, is
+``benchmarks/batch_check.py``.
 
 Domain adaptation of a batch (issue 14: offer it only where this measurement shows a gain): on
 the condition and region splits, a random forest on the standardized features is trained on
@@ -47,14 +48,11 @@ from benchmark_output import write_result
 from ephys2type import load_human
 from ephys2type.errors import Ephys2TypeWarning
 from ephys2type.models.baselines import make_baseline
-from ephys2type.models.batch_shift import summarize_batch
 from ephys2type.models.cell_classifier import ABSTAIN
 from ephys2type.models.preprocessing import FamilyPreprocessor
 from ephys2type.models.transfer.adaptation import ADAPTERS, SpeciesAdapter
 from ephys2type.persist.train import train_model
 from human_shift_splits import human_shift_splits
-
-BATCH, N_BATCHES = 30, 200
 
 
 def _score(model, data, cells: pd.Index, rng: np.random.Generator) -> dict:
@@ -62,11 +60,6 @@ def _score(model, data, cells: pd.Index, rng: np.random.Generator) -> dict:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Ephys2TypeWarning)
         table = model.predict_table(X)
-        detected = []
-        for _ in range(N_BATCHES):
-            pick = rng.choice(len(cells), size=min(BATCH, len(cells)), replace=False)
-            batch = table.iloc[pick]
-            detected.append(summarize_batch(model, X.iloc[pick], batch).shift_detected)
     right = (table["predicted"] == y).to_numpy()  # an unassigned cell counts as wrong
     # the conformal sets: does each hold the true class as often as promised, per class?
     sets = table["set"].fillna("").astype(str)
@@ -90,7 +83,6 @@ def _score(model, data, cells: pd.Index, rng: np.random.Generator) -> dict:
         "flagged_share": float(flagged.mean()),
         "accuracy_flagged": float(right[flagged].mean()) if flagged.any() else None,
         "accuracy_unflagged": float(right[~flagged].mean()) if (~flagged).any() else None,
-        f"batches_of_{BATCH}_declared_shifted": float(np.mean(detected)),
         "set_confidence": float(model.confidence),
         "set_coverage": float(covered[scored].mean()) if scored.any() else None,
         "set_coverage_per_class": per_class,
@@ -193,7 +185,6 @@ def main() -> None:
                 f"{r['split']:42s} {side:8s} n={s['n_cells']:4.0f} acc={100 * s['accuracy']:.1f} "
                 f"F1={100 * s['macro_f1']:.1f} flagged={100 * s['flagged_share']:.1f}% "
                 f"acc flagged={s['accuracy_flagged']} unflagged={s['accuracy_unflagged']} "
-                f"shifted batches={100 * s[f'batches_of_{BATCH}_declared_shifted']:.0f}% "
                 f"set coverage={s['set_coverage']} (promised {s['set_confidence']}), "
                 f"size={s['mean_set_size']}, per class={s.get('set_coverage_per_class')}"
             )

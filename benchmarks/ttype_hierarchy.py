@@ -6,9 +6,10 @@ Run on demand (not part of the test suite):
         [--seeds 1] [--out FILE.json]
 
 Cells with a t-type of >= 10 cells (label scheme ``ttype``, QC default), stratified 5-fold x
-``--seeds``, the same folds for every model. Each model runs flat and hierarchical
-(``-hier``), wrapped in class-conditional conformal prediction at 90% (a quarter of each
-training fold calibrates), exactly as ``evaluate --labels ttype`` and the reproduce stage do
+``--seeds``, the same folds for every model. Each model runs as deployed, flat
+(``<model>-deployed``) and with hierarchical members (``<model>-hier-deployed``), with
+class-conditional conformal prediction at 90% (a fifth of each training fold calibrates),
+exactly as ``evaluate --labels ttype --hierarchical`` does
 (:func:`ephys2type.evaluation.levels.run_levels`). Written: per model and level, accuracy,
 balanced accuracy, macro-F1, top-3 accuracy, coverage and mean set size (mean and 95% CI), the
 share of cells called at the t-type, and the spread of coverage over classes. Targets of issue
@@ -40,7 +41,7 @@ def main() -> None:
     start = time.perf_counter()
     data = load_species(args.species, labels="ttype")
     plan = make_plan(data, "strat5x5", seeds=args.seeds, n_folds=5)
-    result = run_levels(data, models, plan, n_jobs=args.jobs)
+    result = run_levels(data, models, plan, hierarchical=True, n_jobs=args.jobs)
     table = result.table()
     per_class = result.per_class()
     spread = (

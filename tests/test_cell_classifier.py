@@ -3,6 +3,8 @@ features each cell has, abstaining with a reason, and checking units at any batc
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -266,3 +268,42 @@ def test_train_and_data_check_find_the_id_column_as_predict_does(human, run_cli,
     assert load_model(tmp_path / "m").id_column == "sample_id"
     result = run_cli("predict", "-m", tmp_path / "m", "-f", tmp_path / "f.csv")
     assert result.code == 0 and "s0" in result.out, result
+
+
+@pytest.mark.parametrize(
+    "species, labels", [("mouse", "mouse5"), ("human", "revised"), ("human", "ttype")]
+)
+def test_no_call_lies_outside_its_own_set(species, labels):
+    """On every bundled table (the cells it was trained on and new ones) and on random
+    feature subsets, a called cell's call lies inside its own prediction set, at the level
+    the call is made; an empty set is a reason, never a call."""
+    from ephys2type.data.datasets import dataset_names, load_species
+
+    data = load_species(species, labels=labels, datasets=dataset_names(species))
+    rng = np.random.default_rng(0)
+    order = rng.permutation(len(data))
+    train = data.subset(data.X.index[order[: len(data) // 2]])
+    clf = train_model(train, "logreg", random_state=0)
+    cells = data.X.iloc[order[: min(len(data), 800)]]
+    # 4 random halves of the features (gaps filled first, so each half is one feature set
+    # and one model fitted on demand)
+    values = cells.fillna(cells.median()).to_numpy(dtype=float, copy=True)
+    for part in np.array_split(np.arange(len(values)), 4):
+        drop = np.flatnonzero(rng.random(values.shape[1]) < 0.5)
+        values[np.ix_(part, drop)] = np.nan
+    blanked = pd.DataFrame(values, index=cells.index, columns=cells.columns)
+    for X in (cells, blanked):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Ephys2TypeWarning)
+            table = clf.predict_table(X)
+        called = (table["predicted"] != ABSTAIN).to_numpy()
+        assert called.sum() > len(table) / 5
+        if clf.parent_of is None:
+            sets = table["set"]
+        else:
+            level = table["call_level"].to_numpy()
+            sets = table["t_type_set"].where(level == "t_type", table["subclass_set"])
+        inside = [c in str(s).split("; ") for c, s in zip(table["predicted"], sets, strict=True)]
+        assert np.asarray(inside)[called].all()
+        reasons = table.loc[~called, "reason"].str.split(":").str[0]
+        assert (reasons != "").all()

@@ -128,12 +128,13 @@ def test_per_level_evaluation_on_the_known_answer():
     data, child, parent_of = _split_children(600, seed=1)
     data = replace(data, y=pd.Series(child, index=data.X.index, name="label"))
     plan = make_plan(data, "strat5x5", seeds=1, n_folds=2)
-    result = run_levels(data, ["logreg"], plan, parent_of=parent_of, max_set_size=1)
+    result = run_levels(
+        data, ["logreg"], plan, parent_of=parent_of, max_set_size=1, hierarchical=True
+    )
     table = result.table().set_index(["model", "level"])
-    assert set(table.index) == {
-        (m, lv) for m in ("logreg", "logreg-hier") for lv in ("subclass", "t-type")
-    }
-    for model in ("logreg", "logreg-hier"):
+    models = ("logreg-deployed", "logreg-hier-deployed")
+    assert set(table.index) == {(m, lv) for m in models for lv in ("subclass", "t-type")}
+    for model in models:
         up, down = table.loc[(model, "subclass")], table.loc[(model, "t-type")]
         assert up["accuracy"] > 0.95  # parents are separable
         assert 0.35 < down["accuracy"] < 0.65  # children are a coin flip within the parent
@@ -147,7 +148,9 @@ def test_per_level_evaluation_on_the_known_answer():
     curve = result.selective_curve()
     first = curve.groupby(["model", "level"]).first()
     assert (first["share_called"] == 1.0).all()
-    assert np.isclose(first.loc[("logreg", "t-type"), "accuracy"], down["accuracy"], atol=0.05)
+    assert np.isclose(
+        first.loc[("logreg-deployed", "t-type"), "accuracy"], down["accuracy"], atol=0.05
+    )
 
 
 def test_evaluate_labels_ttype_scores_each_level(run_cli, tmp_path):
@@ -157,7 +160,7 @@ def test_evaluate_labels_ttype_scores_each_level(run_cli, tmp_path):
         "--seeds", "1", "--folds", "3", "--jobs", "1", "--out", str(out),
     )  # fmt: skip
     assert r.code == 0, r
-    assert "t-type" in r.out and "logreg-hier" in r.out and "coverage" in r.out
+    assert "t-type" in r.out and "logreg-deployed" in r.out and "coverage" in r.out
     levels = pd.read_csv(out / "levels.csv")
     assert set(levels["level"]) == {"subclass", "t-type"}
     assert levels["coverage"].between(0.7, 1.0).all()
@@ -168,3 +171,38 @@ def test_evaluate_labels_ttype_scores_each_level(run_cli, tmp_path):
     )
     r = run_cli("evaluate", "--species", "human", "--labels", "ttype", "--importance")
     assert r.code != 0 and "scored per level" in r.err
+    r = run_cli("evaluate", "--species", "human", "--hierarchical")
+    assert r.code == 2 and "--hierarchical needs two-level labels" in r.err
+
+
+def test_what_is_evaluated_for_t_types_is_what_ships(tmp_path):
+    """`evaluate --labels ttype` scores the object `train --labels ttype` saves: on a fold,
+    the same calls, sets and probabilities as a model trained on that fold's training
+    cells, saved and loaded; hierarchical members too (`train --hierarchical`)."""
+    from ephys2type.evaluation.folds import fold_seed
+    from ephys2type.persist.format import load_model, save_model
+    from ephys2type.persist.train import train_model
+
+    data, child, parent_of = _split_children(500, seed=2)
+    data = replace(data, y=pd.Series(child, index=data.X.index, name="label"))
+    plan = make_plan(data, "strat5x5", seeds=1, n_folds=2)
+    result = run_levels(data, ["logreg"], plan, parent_of=parent_of, hierarchical=True)
+    fold = plan.folds[1]
+    train = data.subset(data.X.index[fold.train])
+    test = data.X.iloc[fold.test]
+    preds = result.evaluation.predictions.query("fold == 1")
+    for name, hier in (("logreg-deployed", False), ("logreg-hier-deployed", True)):
+        trained = train_model(
+            train,
+            "logreg",
+            random_state=fold_seed(fold.seed, fold.fold),
+            parent_of=parent_of,
+            hierarchical=hier,
+        )
+        shipped = load_model(save_model(trained, tmp_path / name))
+        table = shipped.predict_table(test)
+        evaluated = preds[preds["model"] == name].set_index("cell_id").loc[test.index]
+        assert list(table["predicted"]) == list(evaluated["predicted"])
+        assert list(table["t_type_set"]) == list(evaluated["set"].fillna(""))
+        columns = [f"proba:{c}" for c in data.classes]
+        np.testing.assert_allclose(table[columns].to_numpy(), evaluated[columns].to_numpy())

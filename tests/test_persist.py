@@ -442,22 +442,26 @@ def test_train_on_your_own_table(run_cli, tmp_path):
 def test_batch_summary_detects_a_shifted_batch_and_not_a_like_one(saved, human, run_cli, tmp_path):
     """Cells of the same table that the model never saw pass; a unit slip in tau is caught."""
     from ephys2type import load_human
-    from ephys2type.models.batch_shift import summarize_batch
+    from ephys2type.models.batch_check import summarize_batch
 
     loaded = load_model(saved["rf"][1])
     everyone = load_human()
     unseen = everyone.X.loc[everyone.X.index.difference(human.X.index)]
-    same = summarize_batch(loaded, unseen, loaded.predict_table(unseen))
+
+    def summary(cells):
+        scores = loaded.score_cells(cells)
+        return summarize_batch(loaded, scores, loaded.table_of(scores))
+
+    same = summary(unseen)
     assert not same.shift_detected and same.warning() is None
     assert same.n_cells == len(unseen) and same.families_missing == []
+    assert same.estimated_accuracy_low <= same.estimated_accuracy <= same.estimated_accuracy_high
     slipped = unseen.assign(tau=unseen["tau"] * 3)  # e.g. a unit slip in one feature
-    moved = summarize_batch(loaded, slipped, loaded.predict_table(slipped))
+    moved = summary(slipped)
     assert moved.shift_detected and moved.most_shifted_features[0]["feature"] == "tau"
     assert "tau (+" in moved.warning()
     no_chirp = unseen.assign(**{c: np.nan for c in human.schema.family("chirp").columns})
-    assert summarize_batch(loaded, no_chirp, loaded.predict_table(no_chirp)).families_missing == [
-        "chirp"
-    ]
+    assert summary(no_chirp).families_missing == ["chirp"]
     # the command: one warning line, and the summary beside the predictions
     slipped.to_csv(tmp_path / "batch.csv", index_label="specimen_id")
     out = tmp_path / "calls.csv"
@@ -467,7 +471,8 @@ def test_batch_summary_detects_a_shifted_batch_and_not_a_like_one(saved, human, 
     assert result.code == 0, result
     warned = [ln for ln in result.err.splitlines() if ln.startswith("warning:")]
     assert len(warned) == 1 and "tau (+" in warned[0]
-    assert "read each cell's prediction set" in warned[0]
+    assert "estimated accuracy on this batch" in warned[0]
+    assert "estimated accuracy on this batch" in " ".join(result.out.split())
     table = pd.read_csv(out, index_col=0, keep_default_na=False)
     called = table["predicted"] != "unassigned"
     single = int((called & (table["set_size"] == 1)).sum())
@@ -483,8 +488,13 @@ def test_batch_summary_detects_a_shifted_batch_and_not_a_like_one(saved, human, 
         "families_used",
         "families_missing",
         "most_shifted_features",
+        "shift_p",
+        "estimated_accuracy",
+        "estimated_accuracy_low",
+        "estimated_accuracy_high",
+        "stated_accuracy",
     } <= set(summary)
-    assert summary["shift_detected"] is True
+    assert summary["shift_detected"] is True and summary["shift_p"] < 0.05
 
 
 def test_out_of_distribution_on_a_wide_schema_uses_family_components():

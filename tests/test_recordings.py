@@ -161,12 +161,34 @@ def test_features_command_then_predict(run_cli, tmp_path):
         run_cli("train", "--species", "mouse", "--model", "logreg", "--out", str(model)).code == 0
     )
     overview = tmp_path / "overview.png"
-    r = run_cli("predict", "--model", str(model), "--features", str(out), "--overview", overview)
+    calls = tmp_path / "calls.csv"
+    r = run_cli(
+        "predict", "--model", str(model), "--features", str(out), "--overview", overview,
+        "--out", str(calls),
+    )  # fmt: skip
     assert r.code == 0, r
     assert overview.read_bytes()[:4] == b"\x89PNG" and f"overview figure: {overview}" in r.out
-    # step protocols only: models of the long-square features predict every cell (the cells
-    # whose checks emptied some of them by a model of fewer or with those imputed)
-    assert "0 unassigned" in r.out and "cells predicted by the model of 19 features" in r.out
+    # the recording checks (features.csv.qc.csv, read by itself) reach the calls: every
+    # example cell's first spike is outside the interneuron range, so none is called
+    predicted = pd.read_csv(calls, index_col=0, keep_default_na=False)
+    assert (predicted["predicted"] == "unassigned").all()
+    assert predicted["reason"].str.startswith("failed recording check: ").all()
+    assert predicted["reason"].str.contains("may not be an interneuron").all()
+    assert predicted.loc["17o05028_ic_steps", "reason"].count("fires at rest") == 1
+    assert "vrest_drift" in predicted.loc["17o05028_ic_steps", "recording_checks"]
+    assert "5 cells unassigned: failed recording check" in " ".join(r.out.split())
+    # called anyway on request, the checks still in each row; step protocols only: models of
+    # the long-square features predict every cell (the cells whose checks emptied some of
+    # them by a model of fewer or with those imputed)
+    r = run_cli(
+        "predict", "--model", str(model), "--features", str(out), "--call-failed-checks",
+        "--out", str(tmp_path / "anyway.csv"),
+    )  # fmt: skip
+    assert r.code == 0, r
+    anyway = pd.read_csv(tmp_path / "anyway.csv", index_col=0, keep_default_na=False)
+    assert not anyway["reason"].str.startswith("failed recording check").any()
+    assert anyway["recording_checks"].str.contains("may not be an interneuron").all()
+    assert "cells predicted by the model of 19 features" in r.out
 
 
 def test_the_nwb_path_gives_the_same_features_on_the_same_traces(tmp_path):

@@ -84,6 +84,14 @@ def evaluate(
     ] = None,
     confidence: ConfidenceOpt = 0.9,
     max_set_size: MaxSetSizeOpt = 3,
+    hierarchical: Annotated[
+        bool,
+        typer.Option(
+            help="With two-level labels: also score each model with hierarchical members "
+            "('<model>-hier-deployed': a subclass model, then a t-type model within each "
+            "subclass; `train --hierarchical`).",
+        ),
+    ] = False,
     jobs: JobsOpt = 2,
     out: OutOpt = None,
     force: ForceOpt = False,
@@ -91,11 +99,12 @@ def evaluate(
 ) -> None:
     """Cross-validate models on one split plan; write metrics, predictions and figures.
 
-    With two-level labels (--labels ttype: subclass, then t-type) every model runs flat and
-    hierarchical ('<model>-hier'), both with class-conditional conformal prediction sets, and
-    the run is scored per level (accuracy, balanced accuracy, macro-F1, top-3 accuracy,
-    coverage and mean set size, cells called at the t-type): levels.csv,
-    coverage_per_class.csv, accuracy_vs_called.png.
+    With two-level labels (--labels ttype: subclass, then t-type) every model is scored as
+    `train --labels ttype` ships it ('<model>-deployed': calibrated, class-conditional
+    conformal prediction sets at both levels, calls at the finest level the sets support),
+    per level (accuracy, balanced accuracy, macro-F1, top-3 accuracy, coverage and mean set
+    size, cells called at each level): levels.csv, coverage_per_class.csv,
+    accuracy_vs_called.png.
 
     Every model runs on identical folds, so the run also reports paired differences
     (corrected resampled t-test). Results go to results/<species>_<labels>_<features>_<protocol>
@@ -108,10 +117,10 @@ def evaluate(
 
     Example: ephys2type evaluate --species human --labels ttype --model rf
     """
-    from ephys2type.errors import Ephys2TypeError
-    from ephys2type.evaluation.runner import run_evaluation
+    from ephys2type.evaluation.choice import check_options, count_fits, evaluate_models
+    from ephys2type.evaluation.choice import write_result as write_evaluation_result
+    from ephys2type.evaluation.levels import LevelEvaluation
     from ephys2type.evaluation.splits import PROTOCOLS, SplitPlan, make_plan
-    from ephys2type.evaluation.writers import write_evaluation
     from ephys2type.models.cell_classifier import resolve_model
     from ephys2type.models.registry import DEPLOYED, get_model, model_names
 
@@ -143,18 +152,12 @@ def evaluate(
         datasets=datasets,
         location=location,
     )
-    levels = data.label_parents(required=False) is not None
-    if levels and (importance or available_families is not None):
-        raise Ephys2TypeError(
-            f"--labels {data.label_scheme} is scored per level; --importance and "
-            "--available-families work with one-level labels only"
-        )
     families = None
     if available_families is not None:
-        if importance:
-            raise Ephys2TypeError("--importance cannot be combined with --available-families")
         families = [f.strip() for f in available_families.split(",") if f.strip()]
-        data.schema.restrict(families)  # unknown names fail here, listing the families
+    check_options(
+        data, importance=importance, available_families=families, hierarchical=hierarchical
+    )
     if plan_file is not None:
         plan = SplitPlan.load(plan_file)
         plan.check_matches(data)
@@ -181,42 +184,30 @@ def evaluate(
                 else ""
             )
         )
-    if levels:
-        from ephys2type.evaluation.levels import run_levels, write_levels
-
-        with progress_bar(2 * len(plan.folds) * len(specs), "evaluate") as advance:
-            result = run_levels(
-                data,
-                specs,
-                plan,
-                confidence=confidence,
-                max_set_size=max_set_size,
-                n_jobs=jobs,
-                progress=advance,
-            )
-        write_levels(result, out_dir, overwrite=force)
+    total = count_fits(data, specs, plan, hierarchical=hierarchical)
+    with progress_bar(total, "evaluate") as advance:
+        result = evaluate_models(
+            data,
+            specs,
+            plan,
+            importance=importance,
+            available_families=families,
+            confidence=confidence,
+            max_set_size=max_set_size,
+            hierarchical=hierarchical,
+            n_jobs=jobs,
+            progress=advance,
+        )
+    write_evaluation_result(result, data, out_dir, overwrite=force)
+    if isinstance(result, LevelEvaluation):
         print_levels(result, out_console)
-        out_console.print(f"results: {out_dir}")
-        return
-    with progress_bar(len(plan.folds) * len(specs), "evaluate") as advance:
-        if available_families is None:
-            evaluation = run_evaluation(
-                data, specs, plan, importance=importance, n_jobs=jobs, progress=advance
-            )
-        else:
-            from ephys2type.evaluation.protocols import evaluate_available
+    else:
+        from ephys2type.evaluation.breakdown import group_breakdowns
 
-            evaluation = evaluate_available(
-                data, specs, plan, families, n_jobs=jobs, progress=advance
-            )
-    from ephys2type.evaluation.breakdown import group_breakdowns
-
-    breakdowns = group_breakdowns(evaluation, data.meta)
-    write_evaluation(evaluation, out_dir, overwrite=force, breakdowns=breakdowns)
-    print_evaluation(evaluation, out_console)
-    for column, frame in breakdowns.items():
-        print_breakdown(frame, column, out_console)
-    print_batch_checks(evaluation, out_console)
+        print_evaluation(result, out_console)
+        for column, frame in group_breakdowns(result, data.meta).items():
+            print_breakdown(frame, column, out_console)
+        print_batch_checks(result, out_console)
     out_console.print(f"results: {out_dir}")
 
 
@@ -233,9 +224,15 @@ def print_batch_checks(evaluation, out_console) -> None:
         parts = []
         for fold, part in rows.groupby("fold"):
             fired = part["batch_shift_detected"].mean()
+            estimate = ""
+            if "estimated_accuracy" in part.columns:
+                estimate = (
+                    f", estimated accuracy {part['estimated_accuracy'].mean():.0%} "
+                    f"(in-distribution {part['stated_accuracy'].mean():.0%})"
+                )
             parts.append(
                 f"{held[int(fold)]}: shift detected in {fired:.0%} of seeds, "
-                f"{part['out_of_distribution'].mean():.1%} of cells flagged"
+                f"{part['out_of_distribution'].mean():.1%} of cells flagged{estimate}"
             )
         out_console.print(f"batch check of {model} on each held-out dataset: " + "; ".join(parts))
 

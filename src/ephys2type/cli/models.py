@@ -94,6 +94,13 @@ def train(
             "to make about a fifth of the training weight, at most 20).",
         ),
     ] = None,
+    hierarchical: Annotated[
+        bool,
+        typer.Option(
+            help="With two-level labels (--labels ttype): each feature-set model is a "
+            "subclass model, then a t-type model within each subclass.",
+        ),
+    ] = False,
     force: Annotated[bool, typer.Option(help="Replace the model folder if it exists.")] = False,
 ) -> None:
     """Train a model on every QC'd cell of a species, or of your own table, and save it.
@@ -177,6 +184,7 @@ def train(
         confidence=confidence,
         max_set_size=max_set_size,
         sample_repeats=repeats,
+        hierarchical=hierarchical,
     )
     save_model(trained, out, overwrite=force)
     levels = ""
@@ -242,6 +250,20 @@ def predict(
             ".png or .pdf file.",
         ),
     ] = None,
+    checks: Annotated[
+        Path | None,
+        typer.Option(
+            help="The recording checks of the cells (the .qc.csv `ephys2type features` "
+            "writes; default: <features>.qc.csv when it exists).",
+        ),
+    ] = None,
+    call_failed_checks: Annotated[
+        bool,
+        typer.Option(
+            help="Call cells whose recording checks say they may not be interneurons or fire "
+            "at rest (default: unassigned); the checks stay in their row.",
+        ),
+    ] = False,
     force: Annotated[
         bool, typer.Option(help="Replace the --out predictions file if it exists.")
     ] = False,
@@ -288,6 +310,8 @@ def predict(
         id_column=id_column,
         obsm_key=obsm,
         mapping=mapping,
+        recording_checks="auto" if checks is None else checks,
+        call_failed_checks=call_failed_checks,
         member_cache=cache_dir() / "models",
     )
     if (message := result.batch.warning()) is not None:
@@ -340,6 +364,8 @@ def _print_predictions(out_console, trained, preds, batch) -> None:
     )
     for kind, n in batch.unassigned_reasons.items():
         out_console.print(f"{n} cells {ABSTAIN}: {kind}")
+    if (line := batch.accuracy_line()) is not None:
+        out_console.print(line)
     used = preds.loc[called].groupby(["model_features", "expected_accuracy"]).size()
     for (n_features, accuracy), n in used.sort_index(ascending=False).items():
         out_console.print(

@@ -83,14 +83,16 @@ def breakdown(predictions: pd.DataFrame, groups: pd.Series, name: str) -> pd.Dat
 
 
 def batch_checks(evaluation: Evaluation) -> pd.DataFrame | None:
-    """Per model (deployed models only) and fold: the held-out cells' flagged share and
-    whether the batch shift check fired, as the evaluation recorded them; None when no
-    model recorded them."""
+    """Per model (deployed models only) and fold: the held-out cells' flagged share, whether
+    the batch shift test fired, and the batch's estimated and stated accuracy, as the
+    evaluation recorded them; None when no model recorded them."""
     rows = evaluation.fold_metrics
     if "batch_shift_detected" not in rows.columns:
         return None
     keep = rows.dropna(subset=["batch_shift_detected"])
-    return keep[["model", "seed", "fold", "n_test", "out_of_distribution", "batch_shift_detected"]]
+    columns = ["model", "seed", "fold", "n_test", "out_of_distribution", "batch_shift_detected"]
+    columns += [c for c in ("estimated_accuracy", "stated_accuracy") if c in keep.columns]
+    return keep[columns]
 
 
 #: Cell properties an evaluation is broken down by, when the cells carry them.

@@ -105,6 +105,7 @@ class FoldPredictions:
     explanation: pd.DataFrame | None = None
     table: pd.DataFrame | None = None
     seconds: float = 0.0
+    scores: Any = None  # a deployed classifier's CellScores
 
 
 def fold_predictions(
@@ -115,7 +116,8 @@ def fold_predictions(
     ``explained=False`` skips another model's per-cell explanation."""
     t0 = time.perf_counter()
     if isinstance(estimator, CellTypeClassifier):
-        table = estimator.predict_table(X)
+        scores = estimator.score_cells(X)
+        table = estimator.table_of(scores)
         proba = table.reindex(columns=proba_columns(classes)).fillna(0.0).to_numpy(dtype=float)
         return FoldPredictions(
             table["predicted"].to_numpy(dtype=object),
@@ -123,6 +125,7 @@ def fold_predictions(
             CellTypeClassifier.explanation(table),
             table,
             time.perf_counter() - t0,
+            scores,
         )
     proba = class_probabilities(estimator, X, classes)
     seconds = time.perf_counter() - t0

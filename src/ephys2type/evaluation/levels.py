@@ -1,19 +1,22 @@
-"""Two-level labels (subclass, then t-type): flat and hierarchical models with conformal
-prediction sets, scored per level on one split plan.
+"""Two-level labels (subclass, then t-type): the deployed classifier, scored per level on one
+split plan.
 
-Every model is wrapped in a class-conditional :class:`~ephys2type.models.conformal.
-ConformalClassifier` (a quarter of each training fold calibrates the sets, at both levels),
-once flat (``rf``: one model over all t-types) and once hierarchical (``rf-hier``: subclass,
-then t-type within it). Calls are made top-down for both, so the levels never disagree.
-Per level and fold: accuracy, balanced accuracy, macro-F1, top-3 accuracy, empirical
-coverage of the sets and their mean size; and how often the sets let a cell be called at
-the t-type (set of at most ``max_set_size`` types), with the accuracy of those calls.
+Each model is scored as ``ephys2type train --labels ttype`` ships it:
+``<model>-deployed``, the :class:`~ephys2type.models.cell_classifier.CellTypeClassifier`
+with the label hierarchy (a fifth of each training fold calibrates the temperature and the
+sets at both levels; routed by the features each cell has; abstaining), and, with
+``hierarchical``, ``<model>-hier-deployed`` (its members a subclass model, then a t-type
+model within each subclass; ``train --hierarchical``). Calls are made top-down, so the
+levels never disagree, and at the finest level the sets support. Per level and fold:
+accuracy, balanced accuracy, macro-F1, top-3 accuracy (of the top-down calls, every cell),
+empirical coverage of the sets and their mean size; and how often a cell is called at the
+level (``called``: the t-type, or the subclass or finer), with the accuracy of those calls.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +31,11 @@ from ephys2type.evaluation.results import Evaluation
 from ephys2type.evaluation.runner import Progress, run_evaluation
 from ephys2type.evaluation.splits import SplitPlan
 from ephys2type.evaluation.stats import summarize
-from ephys2type.models.conformal import NO_CALL, ConformalClassifier, call_levels
-from ephys2type.models.hierarchy import HierarchicalClassifier, parent_probabilities, top_down
+from ephys2type.models.cell_classifier import ABSTAIN, deployed
+from ephys2type.models.conformal import NO_CALL
+from ephys2type.models.hierarchy import parent_probabilities, top_down
 from ephys2type.models.registry import ModelSpec, get_model
 
-#: Suffix of the hierarchical arm of a model (``rf`` -> ``rf-hier``).
-HIER = "-hier"
 #: Per-level scores, in table order.
 LEVEL_METRICS = (
     "accuracy",
@@ -57,45 +59,22 @@ def level_specs(
     *,
     confidence: float = 0.9,
     max_set_size: int = 3,
-    hierarchical: bool = True,
+    hierarchical: bool = False,
 ) -> list[ModelSpec]:
-    """Each model as a flat arm and (``hierarchical``) a ``-hier`` arm, both conformal."""
+    """Each model as deployed with the label hierarchy (``<model>-deployed``) and, with
+    ``hierarchical``, with hierarchical members (``<model>-hier-deployed``)."""
     parent_of = dict(parent_of)
     specs: list[ModelSpec] = []
     for m in models:
         spec = get_model(m) if isinstance(m, str) else m
-
-        def conformal(estimator, seed):
-            return ConformalClassifier(
-                estimator=estimator,
-                confidence=confidence,
-                random_state=seed,
-                parent_of=parent_of,
-                max_set_size=max_set_size,
-            )
-
-        specs.append(
-            replace(
-                spec,
-                description=f"{spec.description}; flat over all types; conformal sets",
-                build=lambda schema, seed, s=spec, c=conformal: c(s.build(schema, seed), seed),
-                factory=None,
-            )
-        )
-        if hierarchical:
+        for hier in (False, True) if hierarchical else (False,):
             specs.append(
-                replace(
+                deployed(
                     spec,
-                    name=spec.name + HIER,
-                    description=f"{spec.description}; parent level, then type within it; "
-                    "conformal sets",
-                    build=lambda schema, seed, s=spec, c=conformal: c(
-                        HierarchicalClassifier(
-                            model=s, schema=schema, parent_of=parent_of, random_state=seed
-                        ),
-                        seed,
-                    ),
-                    factory=None,
+                    parent_of=parent_of,
+                    confidence=confidence,
+                    max_set_size=max_set_size,
+                    hierarchical=hier,
                 )
             )
     return specs
@@ -155,9 +134,10 @@ class LevelEvaluation:
         calls = top_down(proba, classes, self.parent_of)
         parents, top = parent_probabilities(proba, classes, self.parent_of)
         truth = p["true"].to_numpy(dtype=object)
-        sets = p[[f"set:{c}" for c in classes]].to_numpy(dtype=bool)
-        up_sets = p[[f"parent_set:{q}" for q in parents]].to_numpy(dtype=bool)
-        level = call_levels(sets.sum(axis=1), up_sets.sum(axis=1), self.max_set_size)
+        sets = _members(p["set"], classes)
+        up_sets = _members(p["parent_set"], parents)
+        called = (p["predicted"] != ABSTAIN).to_numpy()
+        level = np.where(called, p["call_level"].to_numpy(dtype=object), NO_CALL)
         return [
             _Level(
                 self.level_names[0],
@@ -291,6 +271,16 @@ class LevelEvaluation:
         }
 
 
+def _members(sets: pd.Series, labels: np.ndarray) -> np.ndarray:
+    """Boolean cells x ``labels`` from '; '-joined sets (empty: no set)."""
+    position = {str(c): k for k, c in enumerate(labels)}
+    out = np.zeros((len(sets), len(labels)), dtype=bool)
+    for i, text in enumerate(sets.fillna("").astype(str)):
+        for label in filter(None, text.split("; ")):
+            out[i, position[label]] = True
+    return out
+
+
 def run_levels(
     data: PatchSeqData,
     models: Sequence[str | ModelSpec],
@@ -298,12 +288,13 @@ def run_levels(
     *,
     confidence: float = 0.9,
     max_set_size: int = 3,
-    hierarchical: bool = True,
+    hierarchical: bool = False,
     parent_of: Mapping[str, str] | None = None,
     n_jobs: int = 1,
     progress: Progress | None = None,
 ) -> LevelEvaluation:
-    """Flat and hierarchical arms of ``models`` on ``plan``, scored per level.
+    """``models`` as deployed with the label hierarchy (and, with ``hierarchical``, with
+    hierarchical members) on ``plan``, scored per level.
 
     ``parent_of`` (class -> parent class) defaults to the label scheme's hierarchy
     (:meth:`~ephys2type.data.container.PatchSeqData.label_parents`).

@@ -27,7 +27,7 @@ from ephys2type.evaluation.parallel import map_folds
 from ephys2type.evaluation.results import Evaluation
 from ephys2type.evaluation.splits import SplitPlan
 from ephys2type.evaluation.stats import fold_scores
-from ephys2type.models.batch_shift import summarize_batch
+from ephys2type.models.batch_check import summarize_batch
 from ephys2type.models.cell_classifier import CellTypeClassifier, resolve_model
 from ephys2type.models.registry import ModelSpec
 
@@ -133,7 +133,7 @@ def _score(spec: ModelSpec, data: PatchSeqData, fold, fitted: FittedFold, import
         parts.append(read.explanation.reset_index(drop=True))
     frame = pd.concat(parts, axis=1)
     if read.table is not None:
-        row.update(_batch_check(estimator, X_test, read.table))
+        row.update(_batch_check(estimator, read.scores, read.table))
     imp = []
     if importance:
         base = fold_scores(y_test, predicted, classes)["macro_f1"]
@@ -157,13 +157,18 @@ def _score(spec: ModelSpec, data: PatchSeqData, fold, fitted: FittedFold, import
     return row, frame, imp
 
 
-def _batch_check(
-    model: CellTypeClassifier, cells: pd.DataFrame, table: pd.DataFrame
-) -> dict[str, float]:
+def _batch_check(model: CellTypeClassifier, scores, table: pd.DataFrame) -> dict[str, float]:
     """What ``predict`` would tell about the test cells as one batch: the share flagged out
-    of distribution, and whether the batch shift check fires (1.0) or not (0.0)."""
-    batch = summarize_batch(model, cells, table)
+    of distribution, whether the shift test fires (1.0) or not (0.0), and the batch's
+    estimated and stated (in-distribution) accuracy."""
+    batch = summarize_batch(model, scores, table)
+
+    def number(value) -> float:
+        return float("nan") if value is None else float(value)
+
     return {
         "out_of_distribution": batch.n_out_of_distribution / max(batch.n_cells, 1),
         "batch_shift_detected": float(batch.shift_detected),
+        "estimated_accuracy": number(batch.estimated_accuracy),
+        "stated_accuracy": number(batch.stated_accuracy),
     }

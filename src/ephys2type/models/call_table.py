@@ -14,6 +14,7 @@ import pandas as pd
 
 from ephys2type.data.columns import proba_columns
 from ephys2type.models.cell_scores import CellScores, Deciding
+from ephys2type.models.conformal import NO_CALL
 
 #: The call of a cell the evidence does not support.
 ABSTAIN = "unassigned"
@@ -76,6 +77,8 @@ def call_table(scores: CellScores, clf: Deciding, *, top: int = 2) -> pd.DataFra
     abstain = scores.reasons != ""
     out.loc[abstain, "predicted"] = ABSTAIN
     out.loc[abstain, "probability"] = np.nan
+    if scores.levels is not None:
+        out.loc[abstain, "call_level"] = NO_CALL
     out["reason"] = scores.reasons
     for k, cls in enumerate(classes):
         out[proba_columns([cls])[0]] = scores.proba[:, k]

@@ -366,8 +366,10 @@ class Calibration:
     scores; accuracy : accuracy of its calls on the calibration cells (with two-level
     labels, of the top-down finest-level calls); parent_accuracy : of the parent-level calls
     (two-level labels only); n_calibration : how many cells; confidence / predicted /
-    correct : per calibration cell, the probability of its call, the call and whether it
-    was right (the reference of a label-free estimate of a new batch's accuracy).
+    correct : per calibration cell (in the order of the calibration cells), the probability
+    of its call, the call and whether it was right, at the level its expected accuracy is
+    judged by (the parent level with two-level labels): the reference of a label-free
+    estimate of a new batch's accuracy (:mod:`ephys2type.models.batch_check`).
     """
 
     temperature: float
@@ -437,16 +439,18 @@ def calibrate(
     calls = classes[proba.argmax(axis=1)]
     call_proba = proba.max(axis=1)
     accuracy = float(np.mean(proba.argmax(axis=1) == truth))
+    correct = calls == y
     parent_accuracy = None
     if parent_of is not None:
-        from ephys2type.models.hierarchy import top_down
-
+        # the parent level is what a two-level member's expected accuracy is judged by, so
+        # its calibration cells keep their parent-level calls
         levels = top_down(proba, classes, parent_of)
         truth_up = np.array([parent_of[c] for c in y], dtype=object)
-        parent_accuracy = float(np.mean(levels["parent"].to_numpy() == truth_up))
-        calls = levels["child"].to_numpy(dtype=object)
-        call_proba = levels["child_probability"].to_numpy(dtype=float)
-        accuracy = float(np.mean(calls == y))
+        calls = levels["parent"].to_numpy(dtype=object)
+        call_proba = levels["parent_probability"].to_numpy(dtype=float)
+        correct = calls == truth_up
+        parent_accuracy = float(np.mean(correct))
+        accuracy = float(np.mean(levels["child"].to_numpy(dtype=object) == y))
     return Calibration(
         temperature=float(t),
         conformal=conformal,
@@ -455,7 +459,7 @@ def calibrate(
         parent_accuracy=parent_accuracy,
         confidence=tuple(float(v) for v in call_proba),
         predicted=tuple(str(c) for c in calls),
-        correct=tuple(bool(v) for v in calls == y),
+        correct=tuple(bool(v) for v in correct),
     )
 
 

@@ -8,7 +8,10 @@ backend turns such a pipeline into JSON-ready values plus one weights file, and 
              skops and an explicit allow-list of types (:data:`SKOPS_ALLOWED`);
 ``bilstm``   the attention BiLSTM: the preprocessing statistics and the estimator's
              parameters as JSON, the network as a torch ``state_dict`` read with
-             ``weights_only=True``.
+             ``weights_only=True``;
+``hierarchical``  a :class:`~ephys2type.models.hierarchy.HierarchicalClassifier` (the
+             parent-level model, then one model per parent): each node written by its own
+             backend, the nodes' weights in one uncompressed zip archive.
 
 Nothing is ever unpickled, so a model folder someone sent you cannot run code on load; and
 the pipeline read back predicts exactly as the one written (tests compare them). Torch is
@@ -60,7 +63,15 @@ def _jsonable(value: Any) -> bool:
         return False
 
 
+def _is_pipeline(model) -> bool:
+    from sklearn.pipeline import Pipeline
+
+    return isinstance(model, Pipeline)
+
+
 def _steps(pipeline) -> tuple[FamilyPreprocessor, Any]:
+    if not _is_pipeline(pipeline):
+        raise ModelFileError(f"cannot save a {type(pipeline).__name__} (not a pipeline)")
     steps = dict(pipeline.named_steps)
     if set(steps) - {"prep", "smote", "model"} or "prep" not in steps:
         raise ModelFileError(
@@ -118,6 +129,8 @@ class SklearnBackend:
         from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
         from sklearn.linear_model import LogisticRegression
 
+        if not _is_pipeline(pipeline):
+            return False
         model = _steps(pipeline)[1]
         return isinstance(
             model, (RandomForestClassifier, HistGradientBoostingClassifier, LogisticRegression)
@@ -163,6 +176,8 @@ class BiLSTMBackend:
     weights_file = "model.pt"
 
     def handles(self, pipeline) -> bool:
+        if not _is_pipeline(pipeline) or "model" not in pipeline.named_steps:
+            return False
         from ephys2type.models.bilstm.estimator import FamilyBiLSTMClassifier
 
         return isinstance(_steps(pipeline)[1], FamilyBiLSTMClassifier)
@@ -214,8 +229,74 @@ class BiLSTMBackend:
         return _pipeline(prep, net)
 
 
+class HierarchicalBackend:
+    """A two-level classifier: each node (the parent-level model, each parent's model of
+    its children) is written by its own backend; their weights go into one zip archive
+    (stored, not deflated: the nodes' archives are compressed already)."""
+
+    name = "hierarchical"
+    weights_file = "model.zip"
+
+    def handles(self, model) -> bool:
+        from ephys2type.models.hierarchy import HierarchicalClassifier
+
+        return isinstance(model, HierarchicalClassifier)
+
+    def dump(self, model) -> Dumped:
+        nodes = {"parent": model.parent_model_}
+        nodes.update({f"child/{p}": m for p, m in model.child_models_.items()})
+        meta: dict[str, Any] = {
+            "parents": [str(p) for p in model.parents_],
+            "children": {str(p): [str(c) for c in kids] for p, kids in model.children_.items()},
+            "parent_of": {str(k): str(v) for k, v in model.parent_of.items()},
+            "nodes": {},
+        }
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+            for k, (node, pipeline) in enumerate(nodes.items()):
+                backend = backend_for(pipeline)
+                dumped = backend.dump(pipeline)
+                entry = f"{k}/{dumped.weights_file}"
+                archive.writestr(entry, dumped.weights)
+                meta["nodes"][node] = {"kind": backend.name, "meta": dumped.meta, "file": entry}
+        return Dumped(meta=meta, weights_file=self.weights_file, weights=buffer.getvalue())
+
+    def load(self, meta: dict[str, Any], weights: bytes, columns: list[str], where: str):
+        import numpy as np
+
+        from ephys2type.models.hierarchy import HierarchicalClassifier
+
+        try:
+            archive = zipfile.ZipFile(io.BytesIO(weights))
+        except zipfile.BadZipFile as exc:
+            raise ModelFileError(f"{where}: not a readable archive ({exc})") from exc
+        with archive:
+            names = set(archive.namelist())
+
+            def node(key: str):
+                entry = meta["nodes"][key]
+                if entry["kind"] == self.name or entry["file"] not in names:
+                    raise ModelFileError(f"{where}: node {key!r} is missing or nested")
+                backend = backend_named(entry["kind"], where)
+                return backend.load(entry["meta"], archive.read(entry["file"]), columns, where)
+
+            clf = HierarchicalClassifier(parent_of=dict(meta["parent_of"]))
+            clf.parent_model_ = node("parent")
+            clf.parents_ = np.asarray(meta["parents"], dtype=object)
+            clf.children_ = {p: list(kids) for p, kids in meta["children"].items()}
+            clf.child_models_ = {
+                key.removeprefix("child/"): node(key)
+                for key in meta["nodes"]
+                if key.startswith("child/")
+            }
+        clf.classes_ = np.asarray([c for p in clf.parents_ for c in clf.children_[p]], dtype=object)
+        return clf
+
+
 #: The backends, tried in order; register another with :func:`register_backend`.
-BACKENDS: dict[str, Backend] = {b.name: b for b in (SklearnBackend(), BiLSTMBackend())}
+BACKENDS: dict[str, Backend] = {
+    b.name: b for b in (SklearnBackend(), BiLSTMBackend(), HierarchicalBackend())
+}
 
 
 def register_backend(backend: Backend) -> None:
@@ -228,7 +309,7 @@ def backend_for(pipeline) -> Backend:
     for backend in BACKENDS.values():
         if backend.handles(pipeline):
             return backend
-    model = _steps(pipeline)[1]
+    model = _steps(pipeline)[1] if _is_pipeline(pipeline) else pipeline
     raise ModelFileError(
         f"no way to save a {type(model).__name__}; savable kinds: {', '.join(BACKENDS)}"
     )

@@ -15,9 +15,9 @@ from ephys2type.data.mapping import load_mapping
 from ephys2type.data.tables import read_feature_table
 from ephys2type.errors import OutputExistsError, TableError
 from ephys2type.files import atomic_write_text, dumps_json
-from ephys2type.models.batch_shift import BatchSummary, summarize_batch
+from ephys2type.models.batch_check import BatchSummary, summarize_batch
 from ephys2type.models.cell_classifier import CellTypeClassifier
-from ephys2type.models.cell_scores import CellScores
+from ephys2type.models.cell_scores import CellScores, RecordingChecks
 
 
 def read_features(
@@ -59,6 +59,40 @@ class Prediction:
     batch: BatchSummary
 
 
+#: ``recording_checks="auto"``: the QC table ``ephys2type features`` writes beside its
+#: features table, when there is one.
+AUTO = "auto"
+
+
+def checks_path(features: str | Path) -> Path:
+    """Where ``ephys2type features`` writes the recording checks of a features table."""
+    features = Path(features)
+    return features.with_name(features.name + ".qc.csv")
+
+
+def read_recording_checks(checks: str | Path | pd.DataFrame, cells: pd.Index) -> RecordingChecks:
+    """The failed recording checks of ``cells`` from a recordings QC table (a path or the
+    table); cells it does not list passed every check."""
+    from ephys2type.data.recordings.checks import cell_checks
+
+    table = checks if isinstance(checks, pd.DataFrame) else _read_qc(Path(checks))
+    try:
+        per_cell = cell_checks(table).reindex(cells.astype(str)).fillna("")
+    except ValueError as exc:
+        raise TableError(f"{checks}: {exc}") from None
+    return RecordingChecks(
+        blocking=per_cell["blocking"].to_numpy(dtype=object),
+        other=per_cell["other"].to_numpy(dtype=object),
+    )
+
+
+def _read_qc(path: Path) -> pd.DataFrame:
+    try:
+        return pd.read_csv(path, dtype={"cell_id": str})
+    except (OSError, ValueError) as exc:
+        raise TableError(f"{path}: cannot read the recording checks ({exc})") from None
+
+
 def predict_cells(
     model: CellTypeClassifier | str | Path,
     features: str | Path,
@@ -66,6 +100,8 @@ def predict_cells(
     id_column: str | None = None,
     obsm_key: str | None = None,
     mapping: str | Path | None = None,
+    recording_checks: str | Path | pd.DataFrame | None = AUTO,
+    call_failed_checks: bool = False,
     member_cache: str | Path | None = None,
     progress: Callable[[int, int, str], None] | None = None,
 ) -> Prediction:
@@ -75,6 +111,11 @@ def predict_cells(
     feature set no saved member serves get a member fitted on demand (``progress`` is told
     of each fit); with ``member_cache`` (a folder; needs a model folder) those members are
     kept there and found again by later calls, in any process.
+
+    ``recording_checks`` is the recordings QC table of the cells (a path or the table;
+    ``"auto"``: ``<features>.qc.csv`` when ``ephys2type features`` wrote one beside the
+    features; None: none). A cell whose checks say it may not be an interneuron or fires at
+    rest is unassigned, unless ``call_failed_checks``; every failed check is shown in its row.
     """
     from ephys2type.persist.format import FolderStore, load_model
 
@@ -85,10 +126,16 @@ def predict_cells(
         if member_cache is not None:
             store = FolderStore.for_model(member_cache, path, model)
     cells = read_features(model, features, id_column=id_column, obsm_key=obsm_key, mapping=mapping)
+    if recording_checks is AUTO:
+        recording_checks = checks_path(features) if checks_path(features).exists() else None
+    checks = (
+        None if recording_checks is None else read_recording_checks(recording_checks, cells.index)
+    )
+    model.set_params(refuse_failed_checks=not call_failed_checks)
     model.fit_missing(cells, store=store, progress=progress)
-    scores = model.score_cells(cells)
+    scores = model.score_cells(cells, recording_checks=checks)
     table = model.table_of(scores)
-    return Prediction(model, cells, scores, table, summarize_batch(model, cells, table))
+    return Prediction(model, cells, scores, table, summarize_batch(model, scores, table))
 
 
 def write_prediction(

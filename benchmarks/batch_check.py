@@ -1,0 +1,192 @@
+"""Benchmark: does the batch check answer "will the stated accuracy hold here?"
+
+Run on demand (not part of the test suite):
+
+    .venv/bin/python benchmarks/batch_check.py [--model rf] [--batches 50] [--out FILE.json]
+
+Two parts, both with the classifier as ``ephys2type train`` fits it (family subsets,
+calibration, abstention), trained on every bundled dataset of the species:
+
+1. **False alarms** on training-like batches. Each species' cells are split 60/40
+   (stratified); the model is trained on the 60%, and batches are drawn from the 40%: random
+   batches and one-class batches (what a lab that targets one Cre line records) of 10, 30,
+   100 and 300 cells (``--batches`` each, where there are enough cells). Reported per kind
+   and size: the share declared shifted (goal: at most 5%), and the error of the estimated
+   accuracy and of the stated (in-distribution) accuracy against the batch's real accuracy,
+   with the interval's coverage.
+2. **Detection** on shifted human splits: the four of ``human_shift_splits.py`` (slice
+   culture <-> acute, MTG -> other regions, Lee, Dalley -> the layer-1 cells of Chartrand et
+   al.) and the two leave-dataset-out folds (train on one bundled human dataset, predict the
+   other). The whole held-out set as one batch (declared shifted? estimated vs real
+   accuracy), batches of 30 and 100 of it, and an in-distribution control (a quarter of the
+   training domain held back, predicted by the same model).
+
+"Real accuracy" is the quantity estimated: the share of the batch's routed cells whose most
+probable class is right (the parent level for two-level labels), before abstention.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from benchmark_output import write_result
+from ephys2type.data.datasets import dataset_names, load_species
+from ephys2type.errors import Ephys2TypeWarning
+from ephys2type.models.batch_check import check_batch
+from ephys2type.persist.train import train_model
+from human_shift_splits import human_shift_splits
+
+SIZES = (10, 30, 100, 300)
+
+
+def _one(model, data, cells: pd.Index, seed: int) -> dict:
+    """The batch check of ``cells`` beside their real accuracy."""
+    scores = model.score_cells(data.X.loc[cells])
+    summary = check_batch(model, scores, random_state=seed)
+    truth = data.y.loc[cells].to_numpy(dtype=object)
+    routed = scores.routed
+    real = float(np.mean(scores.top_class()[routed] == truth[routed])) if routed.any() else None
+    return {
+        "n": len(cells),
+        "p": summary.shift_p,
+        "detected": summary.shift_detected,
+        "estimate": summary.estimated_accuracy,
+        "low": summary.estimated_accuracy_low,
+        "high": summary.estimated_accuracy_high,
+        "stated": summary.stated_accuracy,
+        "real": real,
+        "holds": summary.accuracy_holds,
+    }
+
+
+def _aggregate(rows: list[dict]) -> dict:
+    frame = pd.DataFrame([r for r in rows if r["real"] is not None and r["estimate"] is not None])
+    if frame.empty:
+        return {"n_batches": 0}
+    return {
+        "n_batches": len(frame),
+        "declared_shifted": float(frame["detected"].mean()),
+        "estimate_mae": float((frame["estimate"] - frame["real"]).abs().mean()),
+        "stated_mae": float((frame["stated"] - frame["real"]).abs().mean()),
+        "estimate_bias": float((frame["estimate"] - frame["real"]).mean()),
+        "interval_coverage": float(
+            ((frame["low"] <= frame["real"]) & (frame["real"] <= frame["high"])).mean()
+        ),
+        "mean_real": float(frame["real"].mean()),
+        "mean_estimate": float(frame["estimate"].mean()),
+        "mean_stated": float(frame["stated"].mean()),
+    }
+
+
+def _batches(model, data, pool: pd.Index, size: int, n: int, rng) -> list[dict]:
+    return [
+        _one(model, data, pd.Index(rng.choice(pool, size=size, replace=False)), int(k))
+        for k in range(n)
+    ]
+
+
+def false_alarms(species: str, model_name: str, n_batches: int, seed: int) -> dict:
+    data = load_species(species, datasets=dataset_names(species))
+    train, test = train_test_split(data.X.index, test_size=0.4, stratify=data.y, random_state=seed)
+    model = train_model(data.subset(train), model_name, random_state=seed)
+    rng = np.random.default_rng(seed)
+    y = data.y.loc[test]
+    out = {"species": species, "n_train": len(train), "n_held_out": len(test), "rows": []}
+    kinds = {"random": test, **{f"one class: {c}": test[(y == c).to_numpy()] for c in data.classes}}
+    every = []
+    for kind, pool in kinds.items():
+        for size in SIZES:
+            if len(pool) < size:
+                continue
+            rows = _batches(model, data, pool, size, n_batches, rng)
+            every += rows
+            entry = {"kind": kind, "size": size, **_aggregate(rows)}
+            out["rows"].append(entry)
+            print(
+                f"{species} {kind:22s} {size:4d}: shifted {entry['declared_shifted']:.0%}, "
+                f"estimate MAE {entry['estimate_mae']:.3f} (stated {entry['stated_mae']:.3f}), "
+                f"coverage {entry['interval_coverage']:.0%}",
+                flush=True,
+            )
+    out["overall"] = _aggregate(every)
+    return out
+
+
+def _splits() -> list[tuple[str, object, pd.Index, pd.Index]]:
+    splits = [(s.name, s.data, s.train, s.test) for s in human_shift_splits()]
+    both = load_species("human", datasets=dataset_names("human"))
+    dataset = both.meta["dataset"]
+    for held in dataset_names("human"):
+        splits.append(
+            (
+                f"leave-dataset-out: predict {held}",
+                both,
+                both.X.index[(dataset != held).to_numpy()],
+                both.X.index[(dataset == held).to_numpy()],
+            )
+        )
+    return splits
+
+
+def detection(model_name: str, n_batches: int, seed: int) -> list[dict]:
+    out = []
+    for name, data, train, test in _splits():
+        rng = np.random.default_rng(seed)
+        n_control = min(len(test), len(train) // 4)
+        y = data.y.loc[train]
+        fit_cells, control = train_test_split(
+            np.asarray(train), test_size=n_control, stratify=y, random_state=seed
+        )
+        model = train_model(data.subset(pd.Index(fit_cells)), model_name, random_state=seed)
+        whole = _one(model, data, test, seed)
+        entry = {"split": name, "n_train": len(fit_cells), "held_out": whole}
+        entry["control"] = _one(model, data, pd.Index(control), seed)
+        for size in (30, 100):
+            if len(test) >= size:
+                entry[f"batches_of_{size}"] = _aggregate(
+                    _batches(model, data, test, size, n_batches, rng)
+                )
+            if len(control) >= size:
+                entry[f"control_batches_of_{size}"] = _aggregate(
+                    _batches(model, data, pd.Index(control), size, n_batches, rng)
+                )
+        out.append(entry)
+        print(
+            f"{name:45s} whole: p={whole['p']:.3f} shifted={whole['detected']} "
+            f"estimate {whole['estimate']:.3f} [{whole['low']:.3f}, {whole['high']:.3f}] "
+            f"stated {whole['stated']:.3f} real {whole['real']:.3f}; "
+            f"batches of 30 shifted {entry.get('batches_of_30', {}).get('declared_shifted')}",
+            flush=True,
+        )
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="rf")
+    parser.add_argument("--batches", type=int, default=50)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--part", choices=("all", "false-alarms", "detection"), default="all")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/batch_check.json"))
+    args = parser.parse_args()
+    warnings.simplefilter("ignore", Ephys2TypeWarning)
+    start = time.perf_counter()
+    result: dict = {"model": args.model, "batches": args.batches, "seed": args.seed}
+    if args.part in ("all", "detection"):
+        result["detection"] = detection(args.model, args.batches, args.seed)
+    if args.part in ("all", "false-alarms"):
+        result["false_alarms"] = [
+            false_alarms(s, args.model, args.batches, args.seed) for s in ("human", "mouse")
+        ]
+    write_result(result, args.out, start)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,532 @@
+"""Will the stated accuracy hold on this batch? A shift test and a label-free accuracy estimate.
+
+Each call carries an ``expected_accuracy``: the accuracy of its feature set's model on
+held-out training cells, an in-distribution figure. A batch from another lab, rig or
+preparation can be far below it. Per batch, this module answers two questions, both against
+the calibration cells (training cells no member was fitted on, exchangeable with new cells
+of the training kind):
+
+**Does the batch differ from the training cells, beyond its class mix?** A lab that records
+one Cre line sends a batch of one class; that is composition, not shift. The batch's class
+proportions are estimated from its cells' calibrated probabilities (EM, Saerens et al. 2002),
+and the calibration cells are re-weighted to them (weight q(y) / p(y) of a cell of class y).
+Under a pure change of class mix, the batch's features are then distributed as the weighted
+calibration cells' (Lipton et al. 2018). Per feature, the Kolmogorov-Smirnov distance between
+the batch and the weighted calibration cells, scaled by its effective sample size; the batch
+statistic is the largest over features, and its p-value comes from pseudo-batches of the same
+size drawn from the weighted calibration cells (a max-statistic test: one p-value for the
+whole batch, the family-wise error controlled across features without assuming them
+independent). The batch is declared shifted at p < :data:`ALPHA`.
+
+**How accurate are its calls likely to be?** Average thresholded confidence (ATC; Garg et al.
+2022, ICLR, "Leveraging unlabeled data to predict out-of-distribution performance"): on the
+calibration cells, the confidence threshold above which their share equals their accuracy;
+the batch's estimated accuracy is the share of its cells above it. The calibration cells are
+re-weighted to the batch's estimated class mix first, so a batch of other proportions (the
+case where plain ATC failed: layer-1 cells of two classes) is judged against cells of its own
+mix. Per member (feature set) its own calibration cells; a 95% interval from a bootstrap over
+the batch's and the calibration cells. The quantity is the accuracy of each cell's most
+probable class (what ``expected_accuracy`` measures, at the parent level for two-level
+labels), before abstention.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from ephys2type.models.call_table import ABSTAIN
+from ephys2type.models.cell_scores import CellScores
+from ephys2type.models.hierarchy import parent_probabilities
+from ephys2type.models.novelty import QUANTILE
+from ephys2type.models.priors import adapt_priors
+
+#: A batch is declared shifted when the max-statistic test's p-value is below this.
+ALPHA = 0.05
+#: Pseudo-batches drawn for the shift test's null distribution.
+N_NULL = 500
+#: Bootstrap replicates of the accuracy estimate's interval.
+N_BOOT = 200
+#: Fewest cells of the batch that must have a feature for it to be tested.
+MIN_CELLS = 3
+#: How many of the most shifted features the summary names.
+N_SHIFTED = 5
+#: The estimated accuracy "holds" the stated one unless its interval lies below it by more
+#: than this many points.
+TOLERANCE = 0.05
+
+
+@dataclass
+class BatchSummary:
+    """What ``<predictions>.summary.json`` holds (see the module docstring).
+
+    n_cells, n_out_of_distribution and expected_out_of_distribution : cells flagged out of
+    distribution, against the share expected by construction; shift_p and shift_detected :
+    the shift test; most_shifted_features : the features that moved most (KS distance,
+    shift in training SDs); estimated_priors : the batch's estimated class mix;
+    stated_accuracy : the mean ``expected_accuracy`` of its routed cells (in-distribution);
+    estimated_accuracy (low, high) : the ATC estimate and its 95% interval;
+    accuracy_holds : the estimate does not fall below the stated figure by more than
+    :data:`TOLERANCE`; families_used / families_missing; n_failing_qc; n_unassigned and
+    unassigned_reasons; n_failed_checks : cells with a failed recording check.
+    """
+
+    n_cells: int
+    n_out_of_distribution: int
+    expected_out_of_distribution: float
+    p_flagged: float
+    shift_p: float | None
+    shift_detected: bool
+    most_shifted_features: list[dict[str, Any]]
+    estimated_priors: dict[str, float]
+    stated_accuracy: float | None
+    estimated_accuracy: float | None
+    estimated_accuracy_low: float | None
+    estimated_accuracy_high: float | None
+    accuracy_holds: bool | None
+    families_used: list[str]
+    families_missing: list[str]
+    n_failing_qc: int
+    n_unassigned: int
+    unassigned_reasons: dict[str, int]
+    n_failed_checks: int = 0
+    level: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def accuracy_line(self) -> str | None:
+        """``estimated accuracy on this batch 71% [64, 78] (in-distribution: 84%)``."""
+        if self.estimated_accuracy is None:
+            return None
+        level = f" at the {self.level} level" if self.level else ""
+        return (
+            f"estimated accuracy{level} on this batch {self.estimated_accuracy:.0%} "
+            f"[{self.estimated_accuracy_low:.0%}, {self.estimated_accuracy_high:.0%}] "
+            f"(in-distribution, as each cell's expected_accuracy says: "
+            f"{self.stated_accuracy:.0%})"
+        )
+
+    def warning(self) -> str | None:
+        """One line for the user when the stated accuracy is unlikely to hold here."""
+        if not self.shift_detected and self.accuracy_holds is not False:
+            return None
+        named = ", ".join(
+            f"{f['feature']} ({f['shift_sd']:+.2f} SD)" for f in self.most_shifted_features[:3]
+        )
+        parts = []
+        if self.shift_detected:
+            parts.append(
+                f"these {self.n_cells} cells differ from the training cells beyond their class "
+                f"mix (p = {self.shift_p:.3g}; most shifted: {named})"
+            )
+        if self.estimated_accuracy is not None:
+            line = self.accuracy_line()
+            if self.accuracy_holds is False:
+                parts.append(f"{line}: read each cell's prediction set, not only its call")
+            else:
+                parts.append(f"{line}: the calls' accuracy looks unaffected")
+        return "; ".join(parts)
+
+
+@dataclass(frozen=True)
+class ShiftTest:
+    """The shift test's result: its p-value (None: nothing to test), the batch's estimated
+    class mix, and the most shifted features."""
+
+    p: float | None
+    priors: np.ndarray
+    shifted: list[dict[str, Any]]
+
+    @property
+    def detected(self) -> bool:
+        return self.p is not None and self.p < ALPHA
+
+
+@dataclass(frozen=True)
+class AccuracyEstimate:
+    """The label-free accuracy estimate: ``estimate`` with its 95% interval (``low``,
+    ``high``) and ``stated``, the mean expected accuracy of the same cells."""
+
+    estimate: float
+    low: float
+    high: float
+    stated: float
+
+
+def shift_test(clf, scores: CellScores, *, random_state: int | None = None) -> ShiftTest:
+    """Does the batch differ from the training cells beyond its class mix? (module
+    docstring)"""
+    rng = np.random.default_rng(clf.random_state if random_state is None else random_state)
+    q = _batch_priors(scores.proba[scores.routed], clf.training_priors())
+    p, shifted = _shift_test(clf, scores, q, rng)
+    return ShiftTest(p, q, shifted)
+
+
+def estimate_accuracy(
+    clf, scores: CellScores, *, random_state: int | None = None
+) -> AccuracyEstimate | None:
+    """The batch's accuracy, estimated without labels (module docstring); None when no cell
+    was routed to a member."""
+    rng = np.random.default_rng(clf.random_state if random_state is None else random_state)
+    found = _accuracy(clf, scores, clf.training_priors(), rng)
+    return None if not found else AccuracyEstimate(**found)
+
+
+def check_batch(clf, scores: CellScores, *, random_state: int | None = None) -> BatchSummary:
+    """The batch check of the cells ``scores`` describes (``clf.score_cells(X)``), against
+    ``clf``'s calibration cells. Deterministic for a given ``random_state`` (default: the
+    classifier's)."""
+    n = scores.n
+    reasons = np.asarray(scores.reasons, dtype=object)
+    unassigned = reasons != ""
+    kinds = pd.Series(reasons[unassigned]).str.split(":", n=1).str[0].str.strip()
+    flagged = int((scores.distance > 1.0).sum())
+    expected_share = 1.0 - QUANTILE
+    shift = shift_test(clf, scores, random_state=random_state)
+    estimate = estimate_accuracy(clf, scores, random_state=random_state)
+    observed = scores.measured.any(axis=0)
+    families_used, families_missing = [], []
+    for fam, cols in zip(clf.schema.family_names, clf.schema.family_index(), strict=True):
+        (families_used if observed[cols].any() else families_missing).append(fam)
+    checks = scores.recording_checks
+    return BatchSummary(
+        n_cells=n,
+        n_out_of_distribution=flagged,
+        expected_out_of_distribution=expected_share * n,
+        p_flagged=float(stats.binomtest(flagged, n, expected_share, alternative="greater").pvalue),
+        shift_p=shift.p,
+        shift_detected=shift.detected,
+        most_shifted_features=shift.shifted,
+        estimated_priors={
+            str(c): float(v) for c, v in zip(clf.classes_, shift.priors, strict=True)
+        },
+        stated_accuracy=None if estimate is None else estimate.stated,
+        estimated_accuracy=None if estimate is None else estimate.estimate,
+        estimated_accuracy_low=None if estimate is None else estimate.low,
+        estimated_accuracy_high=None if estimate is None else estimate.high,
+        accuracy_holds=None
+        if estimate is None
+        else bool(estimate.high >= estimate.stated - TOLERANCE),
+        families_used=families_used,
+        families_missing=families_missing,
+        n_failing_qc=0,
+        n_unassigned=int(unassigned.sum()),
+        unassigned_reasons={str(k): int(v) for k, v in kinds.value_counts().items()},
+        n_failed_checks=0
+        if checks is None
+        else int(sum(bool(b or o) for b, o in zip(checks.blocking, checks.other, strict=True))),
+        level=None if clf.parent_of is None else clf.level_names[0],
+    )
+
+
+def summarize_batch(clf, scores: CellScores, table: pd.DataFrame) -> BatchSummary:
+    """:func:`check_batch`, with the QC flags the table carries counted."""
+    summary = check_batch(clf, scores)
+    summary.n_failing_qc = int((table["qc_flag"] != "").sum())
+    summary.n_unassigned = int((table["predicted"] == ABSTAIN).sum())
+    return summary
+
+
+# -- the batch's class mix -----------------------------------------------------------------------
+
+
+def _batch_priors(proba: np.ndarray, priors: np.ndarray) -> np.ndarray:
+    """The batch's class proportions, estimated from calibrated probabilities (EM); the
+    training proportions when the batch has no cell a member read."""
+    if not len(proba):
+        return priors.copy()
+    # proportions to 1e-4 are plenty for weights; the default 1e-6 takes ~10x the iterations
+    return adapt_priors(proba, np.maximum(priors, 1e-6), tol=1e-4).priors
+
+
+def _label_weights(y, classes, q: np.ndarray, priors: np.ndarray) -> np.ndarray:
+    """Weight q(y) / p(y) of each calibration cell (class ``y``)."""
+    ratio = dict(zip(classes, q / np.maximum(priors, 1e-12), strict=True))
+    return np.array([ratio[c] for c in y], dtype=float)
+
+
+# -- the shift test --------------------------------------------------------------------------------
+
+
+def _ks(values: np.ndarray, ref_sorted: np.ndarray, ref_cum: np.ndarray) -> float:
+    """KS distance between the sorted ``values`` of the batch and a weighted reference
+    (sorted values, cumulative normalised weights)."""
+    k = len(values)
+    points = np.concatenate([values, ref_sorted])
+    f_batch = np.searchsorted(values, points, side="right") / k
+    where = np.searchsorted(ref_sorted, points, side="right")
+    f_ref = np.where(where > 0, ref_cum[np.maximum(where - 1, 0)], 0.0)
+    # left limits at the batch's own points, where its ECDF jumps
+    left = np.searchsorted(values, values, side="left") / k
+    where_l = np.searchsorted(ref_sorted, values, side="left")
+    f_ref_l = np.where(where_l > 0, ref_cum[np.maximum(where_l - 1, 0)], 0.0)
+    return float(max(np.abs(f_batch - f_ref).max(), np.abs(left - f_ref_l).max()))
+
+
+def _ks_null(
+    codes: np.ndarray, ref_codes: np.ndarray, ref_weights: np.ndarray, n_values: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """KS distances under the null, between pseudo-batches and pseudo-references both drawn
+    from the reference (the real comparison has the sampling error of both sides): ``codes``
+    (pseudo-batches x cells) hold each drawn value's position among the reference's
+    ``n_values`` distinct values (-1: missing), ``ref_codes`` / ``ref_weights``
+    (pseudo-batches x reference cells) a bootstrap of the reference with its weights. Both
+    ECDFs jump only at the reference's values, so comparing them there is exact. Returns
+    the distances and the pseudo-batches' cell counts."""
+    n_null = len(codes)
+    offset = np.arange(n_null)[:, None] * n_values
+
+    def ecdf(positions: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        valid = positions >= 0
+        flat = (offset + positions)[valid]
+        hist = np.bincount(flat, weights=weights[valid], minlength=n_null * n_values)
+        hist = hist.reshape(n_null, n_values)
+        return np.cumsum(hist, axis=1) / np.maximum(hist.sum(axis=1), 1e-300)[:, None]
+
+    counts = (codes >= 0).sum(axis=1)
+    batch = ecdf(codes, np.ones(codes.shape))
+    reference = ecdf(ref_codes, ref_weights)
+    return np.abs(batch - reference).max(axis=1), counts
+
+
+def _variable(
+    table: np.ndarray,
+    group: np.ndarray,
+    values: np.ndarray,
+    w: np.ndarray,
+    draws: np.ndarray,
+    resampled: np.ndarray,
+) -> tuple[float, np.ndarray, float, float] | None:
+    """One tested variable: the batch's ``values`` (NaN: not measured) against the weighted
+    calibration cells, where calibration cell ``r`` takes the value ``table[g, r]`` for a batch
+    cell of group ``g`` (``group``, -1: none); one group for a feature, one per member for the
+    confidence. Returns the observed statistic, its null (pseudo-batches), the KS distance
+    and the reference's weighted median; None when too little to test."""
+    measured = ~np.isnan(values) & (group >= 0)
+    if measured.sum() < MIN_CELLS:
+        return None
+    n_groups = table.shape[0]
+    share = np.bincount(group[measured], minlength=n_groups) / measured.sum()
+    mix = w[None, :] * share[:, None]  # the reference: a mixture of the groups' values
+    have = ~np.isnan(table) & (mix > 0)
+    if have.sum() < 10:
+        return None
+    distinct, code = np.unique(table[have], return_inverse=True)
+    codes = np.full(table.shape, -1)
+    codes[have] = code.ravel()
+    cw = np.bincount(code.ravel(), weights=mix[have], minlength=len(distinct))
+    cdf = np.cumsum(cw) / cw.sum()
+    m_eff = mix[have].sum() ** 2 / (mix[have] ** 2).sum()
+    mine = np.sort(values[measured])
+    d = _ks(mine, distinct, cdf)
+    observed = d * np.sqrt(len(mine) * m_eff / (len(mine) + m_eff))
+    batch_codes = np.where(measured[None, :], codes[np.maximum(group, 0)[None, :], draws], -1)
+    ref_codes = codes[:, resampled].transpose(1, 0, 2).reshape(len(resampled), -1)
+    ref_weights = (mix[:, resampled] * (codes[:, resampled] >= 0)).transpose(1, 0, 2)
+    d_null, n_null = _ks_null(
+        batch_codes, ref_codes, ref_weights.reshape(len(resampled), -1), len(distinct)
+    )
+    null = d_null * np.sqrt(n_null * m_eff / np.maximum(n_null + m_eff, 1e-12))
+    return observed, null, d, _weighted_median(distinct, cw)
+
+
+def _reference(weights: np.ndarray, n: int, rng: np.random.Generator):
+    """Normalised weights, and the null's draws from a reference of ``len(weights)`` cells:
+    pseudo-batches of ``n`` cells (drawn by weight) and bootstraps of the reference."""
+    w = weights / weights.sum()
+    draws = rng.choice(len(w), size=(N_NULL, n), p=w)
+    resampled = rng.integers(0, len(w), size=(N_NULL, len(w)))
+    return w, draws, resampled
+
+
+def _shift_test(
+    clf, scores: CellScores, q: np.ndarray, rng: np.random.Generator
+) -> tuple[float | None, list[dict[str, Any]]]:
+    """The max-statistic KS test of the batch against the training cells re-weighted to its
+    class mix ``q``, over every feature and the confidence of the calls (module docstring);
+    the p-value and the most shifted variables.
+
+    The features are compared with every training cell (each once): a cell's features do
+    not depend on what was fitted on it, only its label counts, so all of them are valid
+    reference cells and the test's power grows with them. The confidence is compared with
+    the calibration cells only (a cell a member was fitted on is more confident than a new
+    one)."""
+    once = clf.repeats_ == 1
+    y_all = np.asarray(clf.y_train_, dtype=object)
+    classes = clf.classes_
+    fitted_share = pd.Series(y_all[once]).value_counts().reindex(classes).fillna(0)
+    fitted_share = (fitted_share / fitted_share.sum()).to_numpy(dtype=float)
+    weights = _label_weights(y_all[once], classes, q, fitted_share)
+    if weights.sum() <= 0:
+        return None, []
+    ref = clf.X_train_.to_numpy(dtype=float)[once]
+    batch = scores.X.to_numpy(dtype=float)
+    n = len(batch)
+    w, draws, resampled = _reference(weights, n, rng)
+    one_group = np.zeros(n, dtype=int)
+    tested: list[tuple[dict[str, Any], float, np.ndarray]] = []
+    for j, column in enumerate(clf.schema.columns):
+        found = _variable(ref[None, :, j], one_group, batch[:, j], w, draws, resampled)
+        if found is None:
+            continue
+        observed, null, d, centre = found
+        mine = batch[~np.isnan(batch[:, j]), j]
+        scale = float(clf.scaler_.scales_[j]) or 1.0
+        entry = {
+            "feature": column,
+            "ks": d,
+            "statistic": float(observed),
+            "shift_sd": float((np.median(mine) - centre) / scale),
+            "n_cells": len(mine),
+        }
+        tested.append((entry, observed, null))
+    confidence = _confidence_variable(clf, scores)
+    y_cal = np.asarray(clf.y_train_[clf.calibration_], dtype=object)
+    cal_weights = _label_weights(y_cal, classes, q, clf.training_priors())
+    if confidence is not None and cal_weights.sum() > 0:
+        table, group, values = confidence
+        w_cal, draws_cal, resampled_cal = _reference(cal_weights, n, rng)
+        found = _variable(table, group, values, w_cal, draws_cal, resampled_cal)
+        if found is not None:
+            observed, null, d, centre = found
+            entry = {
+                "feature": "confidence of the calls",
+                "ks": d,
+                "statistic": float(observed),
+                "shift_sd": float(np.nanmedian(values) - centre),  # in probability
+                "n_cells": int((~np.isnan(values)).sum()),
+            }
+            tested.append((entry, observed, null))
+    if not tested:
+        return None, []
+    observed = np.array([t[1] for t in tested])
+    null = np.column_stack([t[2] for t in tested])
+    p = float((1 + (null.max(axis=1) >= observed.max()).sum()) / (N_NULL + 1))
+    shifts = sorted((t[0] for t in tested), key=lambda f: -f["statistic"])
+    return p, shifts[:N_SHIFTED]
+
+
+def _confidence_variable(clf, scores: CellScores):
+    """The confidence of each routed cell's call, with its member's calibration cells'
+    confidences as the reference (one group per member); None when none was routed or a
+    member lacks its calibration cells' confidences."""
+    members: dict[int, int] = {}
+    table = []
+    group = np.full(scores.n, -1)
+    n_cal = int(clf.calibration_.sum())
+    for i, member in enumerate(scores.members):
+        if member is None or not scores.routed[i]:
+            continue
+        if id(member) not in members:
+            if len(member.calibration.confidence) != n_cal:
+                return None
+            members[id(member)] = len(table)
+            table.append(np.asarray(member.calibration.confidence, dtype=float))
+        group[i] = members[id(member)]
+    if not table:
+        return None
+    values = np.where(group >= 0, _confidence(clf, scores.proba), np.nan)
+    return np.vstack(table), group, values
+
+
+def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
+    """Median of sorted ``values`` under ``weights``."""
+    cum = np.cumsum(weights) / weights.sum()
+    return float(values[min(np.searchsorted(cum, 0.5), len(values) - 1)])
+
+
+# -- the accuracy estimate -------------------------------------------------------------------------
+
+
+def _confidence(clf, proba: np.ndarray) -> np.ndarray:
+    """Each cell's confidence at the level its expected accuracy is judged by."""
+    if clf.parent_of is None:
+        return proba.max(axis=1)
+    _, top = parent_probabilities(proba, clf.classes_, clf.parent_of)
+    return top.max(axis=1)
+
+
+def _em(proba: np.ndarray, priors: np.ndarray, *, tol: float = 1e-3) -> np.ndarray:
+    """Saerens et al.'s EM for many batches at once: ``proba`` (batches x cells x classes,
+    calibrated to ``priors``) -> each batch's class proportions (batches x classes), to
+    ``tol`` (weights need no more; near-empty classes converge slowly below it)."""
+    old = np.maximum(priors, 1e-6)
+    q = np.tile(old, (len(proba), 1))
+    for _ in range(1000):
+        weighted = proba * (q / old)[:, None, :]
+        new = (weighted / weighted.sum(axis=2, keepdims=True)).mean(axis=1)
+        done = np.abs(new - q).max() < tol
+        q = new
+        if done:
+            break
+    return q
+
+
+def _atc(conf_cal: np.ndarray, right: np.ndarray, w: np.ndarray, conf: np.ndarray) -> np.ndarray:
+    """ATC for many replicates at once (rows): per row, the threshold t where the weighted
+    share of calibration cells (``conf_cal``, ``right``, weights ``w``) above t equals their
+    weighted accuracy; the share of the row's batch confidences ``conf`` above it."""
+    total = w.sum(axis=1)
+    accuracy = (w * right).sum(axis=1) / total
+    order = np.argsort(conf_cal, axis=1, kind="stable")
+    sorted_conf = np.take_along_axis(conf_cal, order, axis=1)
+    cum = np.cumsum(np.take_along_axis(w, order, axis=1), axis=1) / total[:, None]
+    # the share above t is 1 - cum(t): it equals the accuracy where cum reaches 1 - accuracy
+    k = np.minimum((cum < (1.0 - accuracy)[:, None] - 1e-12).sum(axis=1), conf_cal.shape[1] - 1)
+    threshold = sorted_conf[np.arange(len(k)), k]
+    return (conf > threshold[:, None]).mean(axis=1)
+
+
+def _accuracy(clf, scores: CellScores, priors: np.ndarray, rng: np.random.Generator) -> dict:
+    """The ATC estimate over the routed cells, per member, with its bootstrap interval."""
+    routed = np.flatnonzero(scores.routed)
+    if not len(routed):
+        return {}
+    y_cal = np.asarray(clf.y_train_[clf.calibration_], dtype=object)
+    position = {c: k for k, c in enumerate(clf.classes_)}
+    y_pos = np.array([position[c] for c in y_cal])
+    ratio_of = 1.0 / np.maximum(priors, 1e-12)
+    conf = _confidence(clf, scores.proba)
+    groups: dict[int, tuple[Any, list[int]]] = {}
+    for i in routed:
+        member = scores.members[i]
+        groups.setdefault(id(member), (member, []))[1].append(i)
+    members = []
+    for member, rows in groups.values():
+        cal = member.calibration
+        if len(cal.confidence) != len(y_cal):  # a member saved without its calibration cells
+            return {}
+        members.append(
+            (
+                np.asarray(rows),
+                np.asarray(cal.confidence, dtype=float),
+                np.asarray(cal.correct, dtype=float),
+            )
+        )
+
+    def estimate(batch_rows: list[np.ndarray], cal_rows: np.ndarray) -> np.ndarray:
+        """Rows: replicates; ``batch_rows`` per member (replicates x its cells),
+        ``cal_rows`` (replicates x calibration cells)."""
+        cells = np.concatenate(batch_rows, axis=1)
+        q = _em(scores.proba[cells], priors)
+        w = (q * ratio_of)[np.arange(len(q))[:, None], y_pos[cal_rows]]
+        w = np.where(w.sum(axis=1, keepdims=True) > 0, w, 1.0)
+        total = np.zeros(len(cal_rows))
+        for (_, c_conf, c_right), rows in zip(members, batch_rows, strict=True):
+            share = _atc(c_conf[cal_rows], c_right[cal_rows], w, conf[rows])
+            total += share * rows.shape[1]
+        return total / cells.shape[1]
+
+    every = np.arange(len(y_cal))[None, :]
+    point = float(estimate([m[0][None, :] for m in members], every)[0])
+    batch_rows = [rng.choice(m[0], size=(N_BOOT, len(m[0])), replace=True) for m in members]
+    cal_rows = rng.integers(0, len(y_cal), size=(N_BOOT, len(y_cal)))
+    low, high = np.quantile(estimate(batch_rows, cal_rows), [0.025, 0.975])
+    stated = float(np.mean(scores.expected_accuracy[routed]))
+    return {"estimate": point, "low": float(low), "high": float(high), "stated": stated}
