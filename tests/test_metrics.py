@@ -94,11 +94,3 @@ def test_a_single_fit_is_shown_without_a_made_up_spread():
     assert format_summary(stored) == "80.00 (1 fit: no SD or CI)"
     diff = paired_test([0.8], [0.7], 100, 25)
     assert "nan" not in format_difference(diff, with_p=True)
-
-
-def test_report_sentences_survive_a_single_fit():
-    from ephys2type.study.report.builder import because, verdict
-
-    one = {"mean_diff": 0.1, "ci_low": None, "ci_high": None, "p": None}
-    assert because(one) == "(difference +10.00 points; one fit, no CI)"
-    assert verdict(one) == "cannot be compared with"

@@ -97,7 +97,7 @@ def test_every_stage_and_the_report_are_written(first_run):
         "pooled_hgb_ot",  # skada adaptation and heterogeneous transfer arms, and how many
         "het_joint",  # folds each comparison pairs
         "paired folds",
-        "logreg-hier",
+        "logreg-deployed",
         "Cells from other datasets and layers",  # held-out datasets, training sets, layers
         "holding out chartrand2023_l1: 203 test cells",
         "all datasets, common features",
@@ -310,3 +310,49 @@ def test_each_stage_names_the_section_that_reads_it_and_the_nav_is_built(first_r
         assert f'<h2 id="{anchor}">' in html, anchor
     # the run table says which section reads each stage
     assert "<td>transfer_strat5x5</td><td>Transfer</td>" in html
+
+
+def test_the_report_is_built_from_the_run_folder_alone(first_run, tmp_path, monkeypatch):
+    """Every fact the report quotes is read from the run folder (the qc stage records the
+    data's facts): building it loads no dataset and no schema."""
+    from ephys2type.data import datasets, schema
+    from ephys2type.study.report.summary import read_run
+
+    raw = datasets.load_human(labels=None, qc=None).meta
+    disagree = int((raw["subclass"].astype(str) != raw["revised_subclass"].astype(str)).sum())
+    human_features = len(schema.get_schema("human").columns)
+    aligned_features = len(schema.get_schema("aligned").columns)
+    out = tmp_path / "run"  # other tests rerun the fixture's folder with other settings
+    shutil.copytree(first_run.out, out)
+    (out / "run.json").write_text(json.dumps(TINY.to_dict()))
+
+    def no_data(*args, **kwargs):
+        raise AssertionError("the report loaded data")
+
+    for module, name in (
+        (datasets, "load_human"),
+        (datasets, "load_mouse"),
+        (datasets, "load_species"),
+        (datasets, "_combined"),
+        (schema, "get_schema"),
+    ):
+        monkeypatch.setattr(module, name, no_data)
+
+    run = read_run(out)
+    assert run.paper.subclass_columns_disagree == disagree
+    assert run.separation.human_features == human_features
+    assert run.transfer.aligned_features == aligned_features
+    # sections read typed records, found by what the configuration declares
+    (classifier,) = run.classifiers
+    assert classifier.stage.name == "models_human_revised"
+    assert set(classifier.evaluation.models) == {"rf", "logreg", "bilstm-smote"}
+    assert 0 < classifier.evaluation.models["rf"].accuracy.mean <= 1
+    assert [r.provenance.species for r in run.ttypes] == ["human"]
+    assert [s.name for s in run.stages] == stage_folders(TINY)
+
+    html = write_report(out).read_text()
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["paper_vs_ours"] == [r.to_dict() for r in run.paper.rows]
+    assert f"on {aligned_features} aligned features" in html
+    assert f"The human loadings ({human_features} features)" in html
+    assert (out / "report.md").read_text().count("\n## ") == html.count("<h2 ")

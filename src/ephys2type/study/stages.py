@@ -85,15 +85,29 @@ def _bilstm_params(config: ReproduceConfig) -> dict[str, Any]:
 
 
 def _qc(config: ReproduceConfig, key: None) -> Stage:
+    """The data's facts the report quotes, in ``qc.json``: per species the cells with
+    features, the feature columns, the loaders' notes, the cells kept per label scheme and QC
+    profile (with the drops per rule), and where the table has two subclass columns
+    (human: ``subclass``, ``revised_subclass``) the cells they disagree on; and the number of
+    features of the aligned cross-species schema. The report reads them from here, never
+    from the data."""
+
     def work(folder: Path, advance: Advance) -> None:
+        from ephys2type.data.schema import get_schema
+
         summary: dict[str, Any] = {}
         for species in ("mouse", "human"):
             raw = load_species(species, labels=None, qc=None)
             summary[species] = {
                 "n_cells_with_features": len(raw),
+                "n_features": len(raw.schema.columns),
                 "notes": list(raw.notes),
                 "schemes": {},
             }
+            meta = raw.meta
+            if {"subclass", "revised_subclass"} <= set(meta.columns):
+                disagree = meta["subclass"].astype(str) != meta["revised_subclass"].astype(str)
+                summary[species]["subclass_columns_disagree"] = int(disagree.sum())
             for scheme in scheme_names(species):
                 for profile in profiles():
                     data = load_species(species, labels=scheme, qc=profile)
@@ -105,6 +119,7 @@ def _qc(config: ReproduceConfig, key: None) -> Stage:
                     if profile == "default" and scheme in ("mouse5", "revised"):
                         data.qc.drops.to_csv(folder / f"qc_drops_{species}.csv")
             advance(species)
+        summary["aligned"] = {"n_features": len(get_schema("aligned").columns)}
         (folder / "qc.json").write_text(dumps_json(summary))
 
     return _stage("qc", key, {"profiles": "all"}, 2, work)
@@ -259,7 +274,8 @@ def _feature_subsets(config: ReproduceConfig, species: str) -> Stage:
 
 
 def _ttypes(config: ReproduceConfig, species: str) -> Stage:
-    """Subclass, then t-type: flat and hierarchical models with conformal sets."""
+    """Subclass, then t-type: each model as `train --labels ttype` ships it (deployed, with
+    conformal sets at both levels)."""
     spec = {
         "species": species,
         "models": list(config.ttype_models),
@@ -281,7 +297,7 @@ def _ttypes(config: ReproduceConfig, species: str) -> Stage:
         )
         write_levels(result, folder / "results", overwrite=True)
 
-    n_fits = 2 * len(plan.folds) * len(config.ttype_models)
+    n_fits = len(plan.folds) * len(config.ttype_models)
     return _stage("ttypes", species, spec, n_fits, work)
 
 

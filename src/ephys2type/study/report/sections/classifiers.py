@@ -1,0 +1,116 @@
+"""The report's sections on the classifiers of each declared model stage: scores, paired
+differences, per-class F1, confusion and reliability figures, and the BiLSTM's attention
+over feature families beside the family permutation importance."""
+
+from __future__ import annotations
+
+from ephys2type.study.report.builder import ReportBuilder
+from ephys2type.study.report.summary import ClassifierResult
+from ephys2type.study.report.wording import fmt_gain, fmt_pct, protocol_text
+
+#: The paper's model, whose figures and attention the sections show.
+PAPER_MODEL = "bilstm-smote"
+
+
+def classifier_section(b: ReportBuilder, results: tuple[ClassifierResult, ...], seeds: int) -> None:
+    """One subsection per model stage that wrote results (``seeds``: the run's, which the
+    confusion matrices add up)."""
+    b.heading("Classifiers")
+    b.para(
+        "Every model of a dataset ran on the same split plan; preprocessing (imputation, "
+        "scaling, sparse PCA, SMOTE, early stopping) is fitted inside each training fold. "
+        "BiLSTM variants: bilstm-smote is the paper's model (attention, SMOTE, cross-entropy, "
+        "linear head); each other variant changes one of those."
+    )
+    for result in results:
+        m = result.evaluation
+        if not m:
+            continue
+        b.heading(f"{result.stage.species}, labels {result.stage.labels}", 3)
+        b.para(protocol_text(m.provenance), "note")
+        rows = []
+        for name, r in m.models.items():
+            vs_rf = m.comparison(name, "rf", "macro_f1") if name != "rf" else None
+            vs_hgb = m.comparison(name, "hgb", "macro_f1") if name != "hgb" else None
+            rows.append(
+                [
+                    name,
+                    fmt_pct(r.accuracy),
+                    fmt_pct(r.balanced_accuracy),
+                    fmt_pct(r.macro_f1),
+                    "n/a" if r.ece is None else f"{100 * r.ece:.1f}",
+                    fmt_gain(vs_rf) if vs_rf else "",
+                    fmt_gain(vs_hgb) if vs_hgb else "",
+                ]
+            )
+        b.table(
+            [
+                "model",
+                "accuracy (%)",
+                "balanced accuracy (%)",
+                "macro-F1 (%)",
+                "ECE (%)",
+                "macro-F1 minus rf (points)",
+                "macro-F1 minus hgb (points)",
+            ],
+            rows,
+        )
+        rows = [
+            [name] + [f"{100 * r.f1_per_class[c]:.1f}" for c in m.classes]
+            for name, r in m.models.items()
+        ]
+        b.table(["model", *[f"F1 {c}" for c in m.classes]], rows, "Per-class F1 (%)")
+        b.figures(
+            [m.folder / "confusion_rf.png", m.folder / f"confusion_{PAPER_MODEL}.png"],
+            f"Confusion matrices: out-of-fold predictions, counts summed over "
+            f"{seeds} seed(s), so each cell is counted once per seed.",
+        )
+        b.figures([m.folder / "reliability_rf.png", m.folder / f"reliability_{PAPER_MODEL}.png"])
+
+
+def attention_section(b: ReportBuilder, results: tuple[ClassifierResult, ...]) -> None:
+    """The paper's BiLSTM's attention per dataset where its importance was computed."""
+    b.heading("Interpretability: attention over feature families")
+    b.para(
+        "Mean attention per true class (out-of-fold cells) and, as a check that attention "
+        "means something, family permutation importance on the test folds (macro-F1 drop "
+        "when a family's values are shuffled across cells), with their Spearman rank "
+        "correlation."
+    )
+    rows, shown = [], []
+    for result in results:
+        bilstm = result.evaluation.models.get(PAPER_MODEL) if result.evaluation else None
+        att = bilstm.attention if bilstm else None
+        if att is None:
+            continue
+        rows.append(
+            [
+                f"{result.stage.species}, {result.stage.labels}",
+                max(att.mean_attention, key=att.mean_attention.__getitem__),
+                max(att.importance, key=att.importance.__getitem__),
+                _rho(att.rho_of_means) + f" (n = {att.n_families} families)",
+                _rho(att.rho_per_fold_mean) + " ± " + _rho(att.rho_per_fold_sd),
+            ]
+        )
+        shown.append(result)
+    if rows:
+        b.table(
+            [
+                "dataset",
+                "most attended family",
+                "most important family",
+                "Spearman rho, attention vs importance",
+                "rho per fold (mean ± SD)",
+            ],
+            rows,
+        )
+    for result in shown:
+        folder = result.evaluation.folder
+        b.heading(f"{result.stage.species}, labels {result.stage.labels}", 3)
+        b.figures(
+            [folder / f"attention_{PAPER_MODEL}.png", folder / f"importance_{PAPER_MODEL}.png"]
+        )
+
+
+def _rho(value: float | None) -> str:
+    return "undefined" if value is None else f"{value:.2f}"

@@ -1,0 +1,98 @@
+"""The report's section on cells of other datasets and layers (the ``datasets_<species>``
+stages): each bundled dataset held out in turn, per dataset and per layer, the batch check on
+each held-out dataset, and which datasets to train on."""
+
+from __future__ import annotations
+
+from ephys2type.study.report.analyses import TrainingSets
+from ephys2type.study.report.builder import ReportBuilder
+from ephys2type.study.report.evaluations import GroupScores, HeldOutDatasets
+from ephys2type.study.report.summary import DatasetResults
+from ephys2type.study.report.wording import fmt_gain, fmt_pct, pct
+
+#: The paired comparisons of the training sets the report shows.
+COMPARED_METRICS = ("accuracy", "macro_f1")
+
+
+def datasets_section(b: ReportBuilder, results: tuple[DatasetResults, ...]) -> None:
+    """Write the section for every species whose held-out datasets were evaluated."""
+    if not results:
+        return
+    b.heading("Cells from other datasets and layers")
+    b.para(
+        "The headline numbers pool cells like the training cells. Here each bundled dataset "
+        "is held out in turn (a model trained on the others, a donor in two datasets kept "
+        "off the training side), every evaluation is broken down by dataset and by layer "
+        "(scores over the classes each group holds), and the forest trained with and "
+        "without the other datasets is scored on each dataset's cells on identical "
+        "donor-grouped folds."
+    )
+    for result in results:
+        _held_out(b, result.species, result.held_out)
+        if result.training:
+            _training_sets(b, result.training)
+
+
+def _scores(row: GroupScores) -> list[str]:
+    """Cells, accuracy, balanced accuracy and macro-F1 of one group (in %)."""
+    return [f"{row.cells:.0f}", pct(row.accuracy), pct(row.balanced_accuracy), pct(row.macro_f1)]
+
+
+def _held_out(b: ReportBuilder, species: str, held_out: HeldOutDatasets) -> None:
+    b.heading(f"{species}: each dataset held out", 3)
+    b.bullets(
+        f"holding out {n.held_out}: {n.n_test} test cells, {n.n_train} training "
+        f"cells ({n.shared_donor_cells_removed} cells of shared donors left out)"
+        + (
+            "; the training cells hold no "
+            + ", ".join(n.missing_classes)
+            + f" ({n.cells_of_missing_classes} test cells cannot be right)"
+            if n.missing_classes
+            else ""
+        )
+        for n in held_out.folds
+    )
+    rows = [
+        [
+            r.who,
+            r.group,
+            *_scores(r),
+            pct(r.called),
+            pct(r.flagged),
+            f"{pct(r.accuracy_flagged)} / {pct(r.accuracy_unflagged)}",
+        ]
+        for r in held_out.by_dataset
+    ]
+    header = ["model", "held-out dataset", "cells", "accuracy", "balanced acc.", "macro-F1"]
+    b.table(
+        [*header, "called", "flagged", "accuracy flagged / not"],
+        rows,
+        "in %, mean over seeds; 'called', 'flagged': the deployed classifier only",
+    )
+
+
+def _training_sets(b: ReportBuilder, training: TrainingSets) -> None:
+    b.heading(f"{training.species}: which datasets to train on ({training.model})", 3)
+    b.para(
+        f"{training.protocol}; every arm scored on each dataset's test cells. Cells per "
+        "dataset: " + ", ".join(f"{k} {v}" for k, v in training.cells_per_dataset.items()) + ".",
+        "note",
+    )
+    b.table(
+        ["trained on", "scored on", "accuracy", "macro-F1"],
+        [[r.arm, r.dataset, fmt_pct(r.accuracy), fmt_pct(r.macro_f1)] for r in training.scores],
+    )
+    b.table(
+        ["a - b", "scored on", "metric", "difference (points) [95% CI], p"],
+        [
+            [f"{c.a} - {c.b}", c.dataset, c.metric, fmt_gain(c)]
+            for c in training.comparisons
+            if c.metric in COMPARED_METRICS
+        ],
+    )
+    if training.by_layer:
+        b.table(
+            ["trained on", "layer", "cells", "accuracy", "balanced acc.", "macro-F1"],
+            [[r.who, r.group, *_scores(r)] for r in training.by_layer],
+            "the same held-out cells by their layer (out-of-fold, in %, mean over seeds)",
+        )

@@ -1,0 +1,96 @@
+"""The report's section on mouse-to-human transfer (the ``transfer_<protocol>`` stages):
+every arm's scores, each transfer arm's paired gain over its human-only reference and over
+the best human-only arm, and the learning and few-shot curves."""
+
+from __future__ import annotations
+
+from ephys2type.study.report.builder import ReportBuilder
+from ephys2type.study.report.evaluations import CurvePoint, TransferResult
+from ephys2type.study.report.summary import TransferResults
+from ephys2type.study.report.wording import fmt_gain, fmt_pct, protocol_text, verdict
+
+
+def transfer_section(b: ReportBuilder, transfer: TransferResults) -> None:
+    b.heading("Mouse-to-human transfer")
+    features = (
+        f"{transfer.aligned_features} aligned features"
+        if transfer.aligned_features is not None
+        else "the aligned features"
+    )
+    b.para(
+        f"Aligned 4-class task (Lamp5, Pvalb, Sst, Vip; mouse Sncg -> Vip) on {features}. "
+        "Each species is imputed and standardized on its own cells (human: the training "
+        "fold). Every arm ran on the same human folds; gains are paired."
+    )
+    for protocol, t in transfer.by_protocol.items():
+        if t:
+            _protocol(b, protocol, t)
+
+
+def _protocol(b: ReportBuilder, protocol: str, t: TransferResult) -> None:
+    b.heading(f"protocol {protocol}", 3)
+    b.para(protocol_text(t.provenance), "note")
+    rows = [
+        [
+            name,
+            r.description,
+            fmt_pct(r.accuracy),
+            fmt_pct(r.macro_f1),
+            ", ".join(f"{c} {100 * f1:.0f}" for c, f1 in r.f1_per_class.items()),
+        ]
+        for name, r in t.models.items()
+    ]
+    b.table(["arm", "what", "accuracy (%)", "macro-F1 (%)", "per-class F1 (%)"], rows)
+    b.table(
+        ["transfer arm", "compared with", "macro-F1 gain (points)", "paired folds", "verdict"],
+        [[g.a, g.b, fmt_gain(g), str(g.n_folds), verdict(g)] for g in t.gains],
+    )
+    if t.gains_vs_best is not None:
+        best = t.best_target_only
+        b.para(
+            f"Against the best human-only arm on these folds ({best}: "
+            f"{t.models[best].description}), whatever its features; picked after "
+            "the fact, which if anything favours the human-only side:"
+        )
+        b.table(
+            ["transfer arm", f"macro-F1 gain over {best} (points)", "paired folds", "verdict"],
+            [[g.a, fmt_gain(g), str(g.n_folds), verdict(g)] for g in t.gains_vs_best],
+        )
+    for curve, point, title, figure in (
+        (t.learning_curve, "fraction", "Learning curve", "learning_curve.png"),
+        (t.few_shot, "cells per class", "Few-shot: human training cells per class", "few_shot.png"),
+    ):
+        if curve is not None:
+            _curve(b, curve, point, title)
+            b.figures([t.folder / figure], wide=True)
+
+
+def _curve(b: ReportBuilder, curve: tuple[CurvePoint, ...], point: str, title: str) -> None:
+    """One curve's table: per point, the human training cells, the arm, its reference, their
+    macro-F1 and the paired gain."""
+    rows = [
+        [
+            f"{p.point:g}",
+            f"{p.n_train_cells:.0f}",
+            p.arm,
+            p.reference,
+            f"{100 * p.arm_macro_f1:.2f}",
+            f"{100 * p.reference_macro_f1:.2f}",
+            fmt_gain(p.gain),
+        ]
+        for p in curve
+    ]
+    folds = curve[0].n_folds if curve else None
+    b.table(
+        [
+            point,
+            "human training cells",
+            "arm",
+            "human-only reference",
+            "arm macro-F1",
+            "reference macro-F1",
+            "gain",
+        ],
+        rows,
+        title + (f" ({folds} folds per point)" if folds is not None else ""),
+    )

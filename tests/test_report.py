@@ -1,0 +1,108 @@
+"""The reproduction report's parts, without a run: estimates read both ways, the wording of
+a single fit, one document rendered as HTML and Markdown, and facts a run folder does not
+record left out of the prose rather than looked up. (The report of a whole run folder, and
+that it is built without loading any data: tests/test_reproduce.py.)"""
+
+from __future__ import annotations
+
+import re
+
+from ephys2type.study.report.builder import ReportBuilder
+from ephys2type.study.report.data_facts import DataFacts
+from ephys2type.study.report.estimates import Comparison, Difference, Interval
+from ephys2type.study.report.render import render_html, render_markdown
+from ephys2type.study.report.sections.transfer import transfer_section
+from ephys2type.study.report.summary import TransferResults
+from ephys2type.study.report.wording import because, fmt_gain, fmt_pct, paper_inside, verdict
+
+
+def test_report_sentences_survive_a_single_fit():
+    one = Difference(mean_diff=0.1, ci_low=None, ci_high=None, p=None)
+    assert because(one) == "(difference +10.00 points; one fit, no CI)"
+    assert verdict(one) == "cannot be compared with"
+    assert fmt_gain(one) == "+10.00 (1 fit: no CI or p)"
+    assert fmt_pct(Interval(0.8)) == "80.00 (1 fit: no SD or CI)"
+    assert paper_inside(80.0, Interval(0.8)) == ""  # no interval: cannot say
+
+
+def test_a_comparison_is_found_whichever_way_it_was_stored():
+    stored = Comparison.from_json(
+        {
+            "a": "rf",
+            "b": "bilstm-smote",
+            "metric": "accuracy",
+            "mean_diff": -0.02,
+            "ci_low": -0.03,
+            "ci_high": -0.01,
+            "t": -4.0,
+            "p": 0.01,
+            "n_folds": 3,
+        }
+    )
+    assert verdict(stored) == "is worse than"
+    flipped = stored.flipped()
+    assert (flipped.a, flipped.b, flipped.mean_diff) == ("bilstm-smote", "rf", 0.02)
+    assert (flipped.ci_low, flipped.ci_high, flipped.t) == (0.01, 0.03, 4.0)
+    assert verdict(flipped) == "beats"
+    assert because(flipped) == "(difference +2.00 points, 95% CI +1.00 to +3.00, p = 0.01)"
+
+
+def test_one_document_gives_both_formats(tmp_path):
+    (tmp_path / "figs").mkdir()
+    (tmp_path / "figs" / "a.png").write_bytes(b"not really a png")
+    b = ReportBuilder(tmp_path, "A <title>")
+    b.para("intro", "note")
+    b.nav_here()
+    b.section("First", lambda: (b.heading("Scores & more"), b.bullets(["one", "two"])))
+    b.section("Empty", lambda: None)  # wrote nothing: no link
+    b.section(
+        "Second",
+        lambda: (
+            b.heading("Tables"),
+            b.table(["x", "y"], [[1, "a|b"]], "a caption"),
+            b.figures([tmp_path / "figs" / "a.png", tmp_path / "figs" / "missing.png"], "cap"),
+            b.bullets([]),  # nothing
+        ),
+    )
+    document = b.document()
+    page, md = render_html(document), render_markdown(document)
+
+    nav = re.search(r"<nav>(.*?)</nav>", page).group(1)
+    assert nav == "<a href='#scores---more'>First</a><a href='#tables'>Second</a>"
+    assert '<h2 id="scores---more">Scores &amp; more</h2>' in page
+    assert "<h1>A &lt;title&gt;</h1>" in page and '<p class="note">intro</p>' in page
+    assert "<td>a|b</td>" in page and "<caption>a caption</caption>" in page
+    assert page.count("<figure") == 1 and "data:image/png;base64," in page
+    assert "<p class='caption'>cap</p>" in page and "<script" not in page
+
+    assert md.startswith("# A <title>\n") and "<nav>" not in md
+    assert "\n## Scores & more\n" in md and "\n- one\n- two\n" in md
+    assert "| 1 | a\\|b |" in md and "\na caption\n" in md
+    assert "![figs/a.png](figs/a.png)" in md and "missing.png" not in md
+
+
+def test_facts_a_run_did_not_record_are_left_out_not_looked_up(tmp_path):
+    """A qc.json written before the qc stage recorded the feature counts: the report says
+    less, and reads nothing else to fill the gap."""
+    old = {
+        "mouse": {"n_cells_with_features": 10, "notes": [], "schemes": {}},
+        "human": {"n_cells_with_features": 5, "notes": ["a note"], "schemes": {}},
+    }
+    facts = DataFacts.from_json(old)
+    assert [s.species for s in facts.species] == ["mouse", "human"]
+    assert facts.aligned_features is None and facts.of("human").n_features is None
+    assert facts.of("human").subclass_columns_disagree is None
+
+    def transfer_text(aligned: int | None) -> str:
+        b = ReportBuilder(tmp_path, "t")
+        transfer_section(b, TransferResults({}, aligned))
+        return render_markdown(b.document())
+
+    assert "on the aligned features." in transfer_text(None)
+    assert "on 25 aligned features." in transfer_text(25)
+
+    new = {**old, "human": {**old["human"], "n_features": 93, "subclass_columns_disagree": 81}}
+    facts = DataFacts.from_json({**new, "aligned": {"n_features": 25}})
+    assert facts.aligned_features == 25 and facts.of("human").n_features == 93
+    assert facts.of("human").subclass_columns_disagree == 81
+    assert facts.of("mouse").subclass_columns_disagree is None
