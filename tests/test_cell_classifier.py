@@ -62,9 +62,12 @@ def test_what_is_evaluated_is_what_ships(human, tmp_path):
     columns = [f"proba:{c}" for c in human.classes]
     np.testing.assert_array_equal(table[columns].to_numpy(), evaluated[columns].to_numpy())
     # the evaluation says how many cells it called, and scores the uncalled as wrong
-    rows = evaluation.fold_metrics
-    if "assigned" in rows:
-        assert (rows["assigned"].fillna(1.0) <= 1.0).all()
+    rows = evaluation.fold_metrics.set_index("fold")
+    preds = evaluation.predictions
+    for k, part in preds.groupby("fold"):
+        called = part["predicted"] != "unassigned"
+        assert rows.loc[k, "assigned"] == pytest.approx(called.mean())
+        assert rows.loc[k, "accuracy"] == pytest.approx((part["predicted"] == part["true"]).mean())
 
 
 def test_cells_without_evidence_are_unassigned_with_their_reason(human, human_model):

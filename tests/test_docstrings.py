@@ -8,6 +8,8 @@ import importlib
 import pytest
 
 MODULES = [
+    "ephys2type.models.conformal",
+    "ephys2type.models.hierarchy",
     "ephys2type.models.preprocessing",
     "ephys2type.models.sparse_pca",
     "ephys2type.models.bilstm.estimator",

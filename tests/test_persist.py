@@ -361,7 +361,7 @@ def test_a_loaded_model_behaves_like_a_fitted_classifier(saved, human):
     assert loaded.n_features_in_ == len(human.schema.columns)
     assert np.array_equal(loaded.predict(X.to_numpy()), labels)  # arrays in feature order
     assert loaded.score(X, human.y.iloc[:40]) == np.mean(labels == human.y.iloc[:40].to_numpy())
-    with pytest.raises(TableError, match="expected an array of shape"):
+    with pytest.raises(TableError, match="X has 5 features, but CellTypeClassifier is expecting"):
         loaded.predict(X.to_numpy()[:, :5])
 
 
@@ -399,7 +399,7 @@ def test_cells_unlike_training_cells_are_flagged_with_the_rule(saved, human):
     full_score = loaded.predict_table(complete)["ood_score"].iloc[0]
     measured = loaded.predict_table(partial)["ood_score"].iloc[0]
     filled = np.nan_to_num((partial.to_numpy() - prep.means_) / prep.scales_)
-    imputed = loaded.distance_.score_samples(filled)[0]  # the old way: missing looks typical
+    imputed = loaded.distance_.distance(filled)[0]  # the old way: missing looks typical
     assert measured > 1 > imputed and measured > 0.75 * full_score
 
 
@@ -511,18 +511,18 @@ def test_out_of_distribution_on_a_wide_schema_uses_family_components():
     train, new = Z[:300], Z[300:]
     ood = FeatureDistance(families=families).fit(train)
     assert ood.projection_ is not None and ood.precision_.shape == (15, 15)
-    assert (ood.score_samples(new) > 1).mean() < 0.05  # held-out cells like the training ones
+    assert (ood.distance(new) > 1).mean() < 0.05  # held-out cells like the training ones
     assert (ood.predict(new) == 1).mean() > 0.95
     shifted = new + 8.0 * loadings[0]  # 8 standard deviations along a direction of variation
-    assert (ood.score_samples(shifted) > 1).mean() > 0.9
+    assert (ood.distance(shifted) > 1).mean() > 0.9
     # a family not measured (NaN) is left out of the distance, not scored
     partial = new.copy()
     partial[:, families[2]] = np.nan
-    scores = ood.score_samples(partial)
+    scores = ood.distance(partial)
     assert np.isfinite(scores).all() and (scores > 1).mean() < 0.05
     again = FeatureDistance.from_dict(ood.to_dict())
-    np.testing.assert_allclose(again.score_samples(new), ood.score_samples(new))
-    assert np.isinf(ood.score_samples(np.full((1, 450), np.nan)))[0]
+    np.testing.assert_allclose(again.distance(new), ood.distance(new))
+    assert np.isinf(ood.distance(np.full((1, 450), np.nan)))[0]
 
 
 def test_a_tree_model_loads_and_predicts_without_torch_or_imbalanced_learn(saved, human, tmp_path):

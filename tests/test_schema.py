@@ -58,8 +58,15 @@ def test_aligned_sources_name_real_columns():
         native = get_schema(species)
         for feat in aligned.features:
             for col in feat.sources[species].columns():
-                # conversion must be defined: same physical dimension
-                conversion_factor(native.feature(col).unit, feat.unit)
+                assert col in native.columns, (species, feat.name, col)
+                # conversion must be defined: same physical dimension, a positive factor
+                factor = conversion_factor(native.feature(col).unit, feat.unit)
+                assert factor > 0, (species, feat.name, col)
+    # the known unit mismatch of the shared data README: mouse tau in ms, human in s
+    tau = aligned.feature("tau")
+    assert conversion_factor(get_schema("mouse").feature("tau").unit, tau.unit) != (
+        conversion_factor(get_schema("human").feature("tau").unit, tau.unit)
+    )
 
 
 def test_qc_bounds_name_real_columns():

@@ -233,6 +233,13 @@ class FeatureSchema:
             description=f"{self.description} ({len(wanted)} of {len(self.columns)} features)",
         )
 
+    @classmethod
+    def generic(cls, columns: Sequence[str], *, name: str = "columns") -> FeatureSchema:
+        """A schema of plain columns: one family ``features`` of dimensionless features
+        (for cells given as a bare table, without a schema of their own)."""
+        features = tuple(Feature(str(c), "1") for c in columns)
+        return cls(name, (Family("features", features),))
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe description (used in model sidecars and results)."""
         return {

@@ -82,10 +82,10 @@ class ImplausibleValue(Rule):
     def reasons(self, scores, clf):
         out = _none(scores.n)
         bad = clf.ranges_.implausible(scores.X).to_numpy()
-        units = {f.name: f.unit for f in clf.schema.features}
+        units = {f.name: f.unit for f in clf.schema_.features}
         for i in np.flatnonzero(bad.any(axis=1)):
             j = int(np.flatnonzero(bad[i])[0])
-            col = clf.schema.columns[j]
+            col = clf.schema_.columns[j]
             more = int(bad[i].sum()) - 1
             out[i] = (
                 f"{self.kind}: "
@@ -101,7 +101,7 @@ class NoEssentialFamily(Rule):
 
     def reasons(self, scores, clf):
         out = _none(scores.n)
-        families = clf.schema.families
+        families = clf.schema_.families
         essential = [k for k, fam in enumerate(families) if fam.essential]
         if essential:
             names = ", ".join(families[k].name for k in essential)
@@ -160,7 +160,7 @@ class LargeSet(Rule):
             for i in np.flatnonzero(scores.routed & (size > clf.max_set_size)):
                 out[i] = (
                     f"{self.kind}: {size[i]} of {len(classes)} classes at "
-                    f"{clf.confidence:.0%} ({'; '.join(classes[scores.sets[i]])})"
+                    f"{clf.confidence:.0%} ({'; '.join(map(str, classes[scores.sets[i]]))})"
                 )
             return out
         up = clf.level_names[0]
@@ -199,7 +199,7 @@ class NoTypicalClass(Rule):
                     f"{self.kind}: no class is typical at {at}"
                     if size[i] == 0
                     else f"{self.kind}: {top[i]} is most probable but not typical at {at} "
-                    f"(set: {'; '.join(clf.classes_[scores.sets[i]])})"
+                    f"(set: {'; '.join(map(str, clf.classes_[scores.sets[i]]))})"
                 )
             return out
         up = clf.level_names[0]

@@ -192,7 +192,7 @@ def check_batch(clf, scores: CellScores, *, random_state: int | None = None) -> 
     estimate = estimate_accuracy(clf, scores, random_state=random_state)
     observed = scores.measured.any(axis=0)
     families_used, families_missing = [], []
-    for fam, cols in zip(clf.schema.family_names, clf.schema.family_index(), strict=True):
+    for fam, cols in zip(clf.schema_.family_names, clf.schema_.family_index(), strict=True):
         (families_used if observed[cols].any() else families_missing).append(fam)
     checks = scores.recording_checks
     return BatchSummary(
@@ -371,7 +371,7 @@ def _shift_test(
     w, draws, resampled = _reference(weights, n, rng)
     one_group = np.zeros(n, dtype=int)
     tested: list[tuple[dict[str, Any], float, np.ndarray]] = []
-    for j, column in enumerate(clf.schema.columns):
+    for j, column in enumerate(clf.schema_.columns):
         found = _variable(ref[None, :, j], one_group, batch[:, j], w, draws, resampled)
         if found is None:
             continue

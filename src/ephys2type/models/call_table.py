@@ -62,10 +62,12 @@ def call_table(scores: CellScores, clf: Deciding, *, top: int = 2) -> pd.DataFra
     if scores.levels is None:
         proba = scores.proba
         sets = scores.sets
-        out["predicted"] = np.where(routed, classes[proba.argmax(axis=1)], ABSTAIN)
+        top = classes[proba.argmax(axis=1)].astype(object)  # the classes' own values
+        out["predicted"] = pd.Series(np.where(routed, top, ABSTAIN), dtype=object).to_numpy()
         out["probability"] = np.where(routed, proba.max(axis=1), np.nan)
         out["set"] = [
-            "; ".join(classes[row]) if s else "" for row, s in zip(sets, routed, strict=True)
+            "; ".join(map(str, classes[row])) if s else ""
+            for row, s in zip(sets, routed, strict=True)
         ]
         out["set_size"] = np.where(routed, sets.sum(axis=1), 0)
     else:
@@ -85,8 +87,8 @@ def call_table(scores: CellScores, clf: Deciding, *, top: int = 2) -> pd.DataFra
     if scores.top_families is not None:
         out["top_families"] = scores.top_families
     measured = scores.measured
-    families = clf.schema.families
-    position = {c: j for j, c in enumerate(clf.schema.columns)}
+    families = clf.schema_.families
+    position = {c: j for j, c in enumerate(clf.schema_.columns)}
     out["n_features"] = measured.sum(axis=1)
     out["families"] = [
         ", ".join(f.name for f, h in zip(families, row, strict=True) if h)
@@ -106,7 +108,7 @@ def call_table(scores: CellScores, clf: Deciding, *, top: int = 2) -> pd.DataFra
         out.attrs["batch_priors"] = dict(zip(names, shift.priors.tolist(), strict=True))
         out.attrs["training_priors"] = dict(zip(names, shift.training_priors.tolist(), strict=True))
     out["families_used"] = [
-        "" if m is None else "+".join(clf.schema.select(m.features).family_names) for m in members
+        "" if m is None else "+".join(clf.schema_.select(m.features).family_names) for m in members
     ]
     interval = np.array(
         [(np.nan, np.nan) if m is None else m.interval() for m in members], dtype=float

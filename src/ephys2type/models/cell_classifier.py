@@ -47,8 +47,10 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.model_selection import train_test_split
+from sklearn.utils import assert_all_finite
 from sklearn.utils._param_validation import Interval
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d
 
 from ephys2type.data.schema import FeatureSchema
 from ephys2type.data.tables import as_feature_frame
@@ -117,8 +119,9 @@ class CellTypeClassifier(ClassifierMixin, BaseEstimator):
     ----------
     model : str or ModelSpec, default "rf"
         The registry model each member is built from.
-    schema : FeatureSchema
-        The schema of the columns of ``X``.
+    schema : FeatureSchema, optional
+        The schema of the columns of ``X`` (its families route cells and name the
+        explanations). None: the columns of ``X`` as one family (``schema_``).
     family_subsets : bool, default True
         Also fit members for the schema's protocol subsets at ``fit`` (else they are fitted
         on demand when cells need them).
@@ -170,9 +173,10 @@ class CellTypeClassifier(ClassifierMixin, BaseEstimator):
 
     Attributes
     ----------
-    classes_, members_ (fitted at ``fit``, largest first), on_demand_ (members fitted by
-    :meth:`fit_missing`, by feature set), scaler_ (standardization of all training cells),
-    distance_ (:class:`FeatureDistance`), ranges_ (:class:`PlausibleRanges`),
+    schema_ (the schema used), classes_, members_ (fitted at ``fit``, largest first),
+    on_demand_ (members fitted by :meth:`fit_missing`, by feature set), scaler_
+    (standardization of all training cells), distance_ (:class:`FeatureDistance`),
+    ranges_ (:class:`PlausibleRanges`),
     usually_measured_ (features at least ``1 - max_imputed_share`` of the training cells
     have), X_train_, y_train_, repeats_, calibration_ (mask of the calibration cells),
     provenance_ (what ``fit`` was told about the training data), feature_names_in_,
@@ -282,18 +286,27 @@ class CellTypeClassifier(ClassifierMixin, BaseEstimator):
         datasets, versions, ...) is kept as ``provenance_`` and saved with the model.
         """
         self._validate_params()
-        if self.schema is None:
-            raise ValueError("CellTypeClassifier needs the schema of X")
         if len(self.level_names) != 2:
             raise ValueError(f"level_names needs two names, not {self.level_names!r}")
         if self.hierarchical and self.parent_of is None:
             raise ValueError("a hierarchical classifier needs parent_of (two-level labels)")
-        X = self._frame(X, fitting=True)
-        y = np.asarray(y, dtype=object)
-        if len(y) != len(X):
-            raise ValueError(f"X has {len(X)} cells and y {len(y)} labels")
+        if not isinstance(X, pd.DataFrame):
+            # the array checks scikit-learn's users expect (sparse, complex, empty, 1-D, y)
+            X = check_array(X, ensure_all_finite="allow-nan", dtype=np.float64)
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y is None"
+            )
+        y = column_or_1d(y, warn=True)
+        if y.dtype.kind in "fc":
+            assert_all_finite(y, input_name="y")
         if pd.isna(y).any():
             raise Ephys2TypeError("training needs a label for every cell (apply QC first)")
+        check_classification_targets(y)
+        self.schema_ = self.schema if self.schema is not None else _generic_schema(X)
+        X = self._frame(X, fitting=True)
+        if len(y) != len(X):
+            raise ValueError(f"X has {len(X)} cells and y {len(y)} labels")
         counts = pd.Series(y).value_counts()
         if (counts < 2).any():
             raise Ephys2TypeError(
@@ -304,7 +317,7 @@ class CellTypeClassifier(ClassifierMixin, BaseEstimator):
             unknown = sorted(set(counts.index) - set(self.parent_of))
             if unknown:
                 raise Ephys2TypeError(f"no parent class for {', '.join(map(str, unknown[:5]))}")
-        self.classes_ = np.asarray(sorted(counts.index), dtype=object)
+        self.classes_ = np.unique(y)
         repeats = (
             np.ones(len(y), dtype=np.int64)
             if sample_repeats is None
@@ -328,18 +341,18 @@ class CellTypeClassifier(ClassifierMixin, BaseEstimator):
         self.calibration_[calibration] = True
         self.X_train_, self.y_train_ = X, y
         self.provenance_ = dict(provenance or {})
-        self.feature_names_in_ = np.asarray(self.schema.columns, dtype=object)
-        self.n_features_in_ = len(self.schema.columns)
-        self.scaler_ = FamilyPreprocessor(families=self.schema.family_index()).fit(X)
+        self.feature_names_in_ = np.asarray(self.schema_.columns, dtype=object)
+        self.n_features_in_ = len(self.schema_.columns)
+        self.scaler_ = FamilyPreprocessor(families=self.schema_.family_index()).fit(X)
         self.distance_ = FeatureDistance(
-            families=self.schema.family_index(), random_state=self.random_state
+            families=self.schema_.family_index(), random_state=self.random_state
         ).fit(self.scaler_.standardize_measured(X))
         self.ranges_ = PlausibleRanges.fit(X)
         self.usually_measured_ = X.notna().mean().to_numpy() >= 1 - self.max_imputed_share
-        sets = [tuple(self.schema.columns)]
+        sets = [tuple(self.schema_.columns)]
         if self.family_subsets:
-            for families in self.schema.protocol_subsets():
-                sets.append(tuple(self.schema.restrict(families).columns))
+            for families in self.schema_.protocol_subsets():
+                sets.append(tuple(self.schema_.restrict(families).columns))
         self.members_ = [self.fit_member(cols) for cols in dict.fromkeys(sets)]
         self.on_demand_: dict[frozenset[str], Member] = {}
         return self
@@ -349,9 +362,9 @@ class CellTypeClassifier(ClassifierMixin, BaseEstimator):
         the calibration cells (the same split for every member). The classifier is not
         changed: :meth:`fit_missing` keeps members, this only makes one."""
         check_is_fitted(self, "calibration_")
-        features = tuple(c for c in self.schema.columns if c in set(features))
+        features = tuple(c for c in self.schema_.columns if c in set(features))
         spec = self.model_spec()
-        schema = self.schema.select(features)
+        schema = self.schema_.select(features)
         if self.hierarchical:
             from ephys2type.models.hierarchy import HierarchicalClassifier
 
@@ -386,7 +399,7 @@ class CellTypeClassifier(ClassifierMixin, BaseEstimator):
         """The router over the fitted members and those fitted on demand."""
         check_is_fitted(self, "members_")
         return MemberRouter(
-            self.schema,
+            self.schema_,
             self.members_,
             self.on_demand_.values(),
             self.usually_measured_,
@@ -433,9 +446,17 @@ class CellTypeClassifier(ClassifierMixin, BaseEstimator):
 
     def _frame(self, X, *, fitting: bool = False, id_column: str | None = None) -> pd.DataFrame:
         """The cells as a float DataFrame in schema order (errors as the data layer says)."""
-        schema = self.schema
+        schema = self.schema_
         if fitting and isinstance(X, pd.DataFrame) and list(X.columns) == schema.columns:
             return X.astype(np.float64)
+        if not isinstance(X, pd.DataFrame) and not hasattr(X, "to_df"):
+            X = check_array(X, ensure_all_finite="allow-nan", dtype=np.float64, ensure_2d=True)
+            if X.shape[1] != len(schema.columns):
+                raise TableError(
+                    f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
+                    f"{len(schema.columns)} features as input (the columns of "
+                    "feature_names_in_, in that order)"
+                )
         X = as_feature_frame(X, schema, id_column=id_column, preferred_id_column=self.id_column)
         if not fitting:
             # a column wholly outside: a unit slip when a power of ten explains it, or a
@@ -455,11 +476,11 @@ class CellTypeClassifier(ClassifierMixin, BaseEstimator):
         stage."""
         n = len(X)
         measured = X.notna().to_numpy()
-        position = {c: j for j, c in enumerate(self.schema.columns)}
+        position = {c: j for j, c in enumerate(self.schema_.columns)}
         has_family = np.column_stack(
             [
                 measured[:, [position[c] for c in fam.columns]].any(axis=1)
-                for fam in self.schema.families
+                for fam in self.schema_.families
             ]
         )
         scores = CellScores(
@@ -495,7 +516,7 @@ class CellTypeClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError("recording_checks needs one entry per cell")
         scores = self._prepare(X, recording_checks)
         self._route(scores, top)
-        scores.distance = self.distance_.score_samples(self.scaler_.standardize_measured(X))
+        scores.distance = self.distance_.distance(self.scaler_.standardize_measured(X))
         abstention.apply("member", scores, self)
         if self.adapt_priors:
             scores.prior_shift = self._adapted(scores.proba, scores.reasons, scores.routed)
@@ -523,7 +544,7 @@ class CellTypeClassifier(ClassifierMixin, BaseEstimator):
                 scores.members[i] = member
         scores.routed = np.array([m is not None for m in scores.members], dtype=bool)
         classes = self.classes_
-        families = self.schema.families
+        families = self.schema_.families
         X = scores.X
         for member in {id(m): m for m in scores.members if m is not None}.values():
             rows = np.array([m is member for m in scores.members])
@@ -607,8 +628,8 @@ class CellTypeClassifier(ClassifierMixin, BaseEstimator):
         data = PatchSeqData(
             X=cells,
             meta=pd.DataFrame(index=cells.index),
-            schema=self.schema,
-            species=self.schema.species,
+            schema=self.schema_,
+            species=self.schema_.species,
         )
         drops = apply_qc(data, self.qc_profile).qc.drops
         flags = pd.Series("", index=cells.index, dtype=object)
@@ -701,8 +722,12 @@ class CellTypeClassifier(ClassifierMixin, BaseEstimator):
 
     def predict(self, X) -> np.ndarray:
         """The call of each cell: a class (with two-level labels, the finest level the sets
-        support), or :data:`ABSTAIN`."""
-        return self.predict_table(X)["predicted"].to_numpy(dtype=object)
+        support), or :data:`ABSTAIN`. When every cell is called the array has the dtype of
+        ``classes_``, as scikit-learn's classifiers return; else it is an object array."""
+        calls = self.predict_table(X)["predicted"].to_numpy(dtype=object)
+        if self.parent_of is None and not (calls == ABSTAIN).any():
+            return calls.astype(self.classes_.dtype)
+        return calls
 
     def score(self, X, y, sample_weight=None) -> float:
         """Accuracy of :meth:`predict` against ``y`` (an unassigned cell counts as wrong)."""
@@ -712,6 +737,17 @@ class CellTypeClassifier(ClassifierMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True
         return tags
+
+
+def _generic_schema(X) -> FeatureSchema:
+    """The schema of cells given without one: their columns (a DataFrame's names, else
+    ``x0``, ``x1``, ...) as one family of dimensionless features."""
+    columns = (
+        [str(c) for c in X.columns]
+        if isinstance(X, pd.DataFrame)
+        else [f"x{j}" for j in range(X.shape[1])]
+    )
+    return FeatureSchema.generic(columns)
 
 
 def _same(a: Any, b: Any) -> bool:

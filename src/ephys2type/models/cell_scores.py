@@ -26,7 +26,7 @@ class Deciding(Protocol):
     """What the abstention rules and the table read of a fitted classifier (its
     parameters and fitted parts), so they need not import it."""
 
-    schema: FeatureSchema
+    schema_: FeatureSchema
     classes_: np.ndarray
     ranges_: PlausibleRanges
     distance_: FeatureDistance

@@ -30,8 +30,10 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.model_selection import train_test_split
+from sklearn.utils import get_tags
 from sklearn.utils._param_validation import HasMethods, Interval
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from ephys2type.models.calibration import fit_temperature, probability_logits, softmax
 from ephys2type.models.hierarchy import parent_probabilities, top_down
@@ -114,17 +116,20 @@ class ConformalClassifier(ClassifierMixin, BaseEstimator):
         self._validate_params()
         if self.estimator is None:
             raise ValueError("ConformalClassifier needs an estimator")
-        X, y = validate_data(
-            self, X, y, ensure_all_finite="allow-nan", dtype=None, skip_check_array=True
-        )
-        y = np.asarray(y, dtype=object)
+        # checked as scikit-learn checks (sparse, complex, shapes, y); the estimator is
+        # given X as it came (a DataFrame keeps its column names)
+        checked, _ = validate_data(self, X, y, ensure_all_finite="allow-nan", dtype=None)
+        if not hasattr(X, "iloc"):
+            X = checked
+        y = column_or_1d(y, warn=True)
+        check_classification_targets(y)
         index = np.arange(len(y))
         proper, calibration = train_test_split(
             index, test_size=self.calibration_size, stratify=y, random_state=self.random_state
         )
         rows = (lambda i: X.iloc[i]) if hasattr(X, "iloc") else (lambda i: X[i])
         self.estimator_ = clone(self.estimator).fit(rows(proper), y[proper])
-        self.classes_ = np.asarray(self.estimator_.classes_, dtype=object)
+        self.classes_ = np.asarray(self.estimator_.classes_)
         self.calibration_ = calibrate(
             self.estimator_.predict_proba(rows(calibration)),
             y[calibration],
@@ -148,10 +153,12 @@ class ConformalClassifier(ClassifierMixin, BaseEstimator):
     def predict_proba(self, X) -> np.ndarray:
         """Calibrated class probabilities (columns in ``classes_`` order)."""
         check_is_fitted(self, "estimator_")
+        validate_data(self, X, reset=False, ensure_all_finite="allow-nan", dtype=None)
         return self.calibration_.probabilities(self.estimator_.predict_proba(X))
 
     def predict(self, X) -> np.ndarray:
-        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+        proba = self.predict_proba(X)
+        return self.classes_[proba.argmax(axis=1)]
 
     def predict_set(
         self, X, confidence: float | None = None, *, level: str = "class"
@@ -204,7 +211,8 @@ class ConformalClassifier(ClassifierMixin, BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = True
+        if self.estimator is not None:  # missing values: as the wrapped estimator takes them
+            tags.input_tags.allow_nan = get_tags(self.estimator).input_tags.allow_nan
         return tags
 
 
@@ -248,7 +256,7 @@ def levels_table(
     table = top_down(proba, classes, parent_of)
     table["parent_set"] = ["; ".join(parents[row]) for row in parent_sets]
     table["parent_set_size"] = parent_sets.sum(axis=1)
-    table["set"] = ["; ".join(classes[row]) for row in sets]
+    table["set"] = ["; ".join(map(str, classes[row])) for row in sets]
     table["set_size"] = sets.sum(axis=1)
     inside = parent_inside = None
     if call_inside_set:
@@ -295,7 +303,7 @@ class ConformalScores:
         if not 0 < confidence < 1:
             raise ValueError(f"confidence must be between 0 and 1, not {confidence}")
         classes = [str(c) for c in classes]
-        y = np.asarray(y, dtype=object)
+        y = np.asarray([str(v) for v in y], dtype=object)  # scores are keyed by name
         position = {c: k for k, c in enumerate(classes)}
         rows = np.arange(len(y))
         alpha = 1.0 - proba[rows, [position[c] for c in y]]

@@ -15,7 +15,8 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from ephys2type.data.schema import FeatureSchema
 from ephys2type.models.registry import ModelSpec, get_model
@@ -28,15 +29,16 @@ class HierarchicalClassifier(ClassifierMixin, BaseEstimator):
     ----------
     model : str or ModelSpec
         The registry model fitted at every node.
-    schema : FeatureSchema
-        Schema of the columns of ``X``.
-    parent_of : mapping child label -> parent label
-        Every label of ``y`` must have a parent.
+    schema : FeatureSchema, optional
+        Schema of the columns of ``X`` (None: its columns as one family).
+    parent_of : mapping child label -> parent label, optional
+        Every label of ``y`` must have a parent (None: one parent for all, a flat model).
     random_state : int, default 0
 
     Attributes
     ----------
-    classes_ : the child labels (leaves); parents_ : the parent labels;
+    classes_ : the child labels (leaves); parents_ : the parent labels; parent_of_ : the
+    hierarchy used;
     parent_model_ : the parent-level model; child_models_ : parent -> its child-level model
     (absent for a parent with a single child).
 
@@ -70,37 +72,54 @@ class HierarchicalClassifier(ClassifierMixin, BaseEstimator):
 
     def fit(self, X: pd.DataFrame, y) -> HierarchicalClassifier:
         """Fit the parent-level model and one child-level model per parent."""
-        if self.schema is None or self.parent_of is None:
-            raise ValueError("HierarchicalClassifier needs the schema and parent_of")
         spec = get_model(self.model) if isinstance(self.model, str) else self.model
-        y = np.asarray(y, dtype=object)
-        orphans = sorted(set(y) - set(self.parent_of))
+        checked, y = validate_data(self, X, y, ensure_all_finite="allow-nan", dtype=None)
+        if not hasattr(X, "iloc"):
+            X = pd.DataFrame(np.asarray(checked, dtype=np.float64))
+            X.columns = [f"x{j}" for j in range(X.shape[1])]
+        y = column_or_1d(y, warn=True)
+        check_classification_targets(y)
+        schema = self.schema if self.schema is not None else FeatureSchema.generic(X.columns)
+        parent_of = self.parent_of if self.parent_of is not None else dict.fromkeys(y, "all")
+        orphans = sorted(set(y) - set(parent_of), key=str)
         if orphans:
             raise ValueError(f"labels without a parent: {', '.join(map(str, orphans[:5]))}")
-        parents = np.array([self.parent_of[c] for c in y], dtype=object)
-        self.parent_model_ = clone(spec.build(self.schema, self.random_state))
-        self.parent_model_.fit(X, parents)
-        self.parents_ = np.asarray(self.parent_model_.classes_, dtype=object)
+        parents = np.array([parent_of[c] for c in y], dtype=object)
+        self.parent_of_ = dict(parent_of)
+        if len(set(parents)) == 1:  # one parent: nothing to tell apart at that level
+            self.parent_model_ = None
+            self.parents_ = np.asarray([parents[0]], dtype=object)
+        else:
+            self.parent_model_ = clone(spec.build(schema, self.random_state))
+            self.parent_model_.fit(X, parents)
+            self.parents_ = np.asarray(self.parent_model_.classes_, dtype=object)
         self.children_ = {p: sorted(set(y[parents == p])) for p in self.parents_}
         self.child_models_ = {}
         for p, kids in self.children_.items():
             if len(kids) > 1:
                 rows = parents == p
-                model = clone(spec.build(self.schema, self.random_state))
+                model = clone(spec.build(schema, self.random_state))
                 part = X.loc[rows] if hasattr(X, "loc") else X[rows]
                 self.child_models_[p] = model.fit(part, y[rows])
-        self.classes_ = np.asarray(
-            [c for p in self.parents_ for c in self.children_[p]], dtype=object
-        )
+        self.classes_ = np.asarray([c for p in self.parents_ for c in self.children_[p]])
         return self
 
-    def _parent_proba(self, X) -> np.ndarray:
-        return self.parent_model_.predict_proba(X)
+    def _frame(self, X):
+        """``X`` as the models were fitted on it (a bare array: named ``x0``, ``x1``, ...)."""
+        checked = validate_data(self, X, reset=False, ensure_all_finite="allow-nan", dtype=None)
+        if hasattr(X, "iloc"):
+            return X
+        frame = pd.DataFrame(np.asarray(checked, dtype=np.float64))
+        frame.columns = [f"x{j}" for j in range(frame.shape[1])]
+        return frame
 
     def predict_proba(self, X) -> np.ndarray:
         """Leaf probabilities P(parent) x P(child | parent), columns in ``classes_`` order."""
-        check_is_fitted(self, "parent_model_")
-        return self._leaf_proba(X, self._parent_proba(X))
+        check_is_fitted(self, "parents_")
+        X = self._frame(X)
+        if self.parent_model_ is None:
+            return self._leaf_proba(X, np.ones((len(X), 1)))
+        return self._leaf_proba(X, self.parent_model_.predict_proba(X))
 
     def _leaf_proba(self, X, top: np.ndarray) -> np.ndarray:
         out = []
@@ -118,15 +137,20 @@ class HierarchicalClassifier(ClassifierMixin, BaseEstimator):
     def predict_levels(self, X) -> pd.DataFrame:
         """Per cell: the most likely parent and, within it, the most likely child, with
         their probabilities (the child's is P(parent) x P(child | parent))."""
-        check_is_fitted(self, "parent_model_")
-        table = top_down(self.predict_proba(X), self.classes_, self.parent_of)
+        check_is_fitted(self, "parents_")
+        table = top_down(self.predict_proba(X), self.classes_, self.parent_of_)
         if hasattr(X, "index"):
             table.index = X.index
         return table
 
     def predict(self, X) -> np.ndarray:
         """The child-level call, made top-down (never outside the predicted parent)."""
-        return self.predict_levels(X)["child"].to_numpy(dtype=object)
+        return self.predict_levels(X)["child"].to_numpy().astype(self.classes_.dtype)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True  # the registry's pipelines impute
+        return tags
 
 
 def parent_probabilities(

@@ -1,8 +1,9 @@
 """How unlike the training cells is a cell? A distance estimator in scikit-learn's style.
 
 :class:`FeatureDistance` works like scikit-learn's ``EllipticEnvelope``: ``fit`` on the
-standardized training cells, ``score_samples`` per new cell (here: distance relative to a
-threshold, larger is farther), ``predict`` (+1 inlier, -1 outlier). It differs in two ways
+standardized training cells, ``distance`` per new cell (relative to a threshold, larger is
+farther; ``score_samples`` is its negative, scikit-learn's sign), ``predict`` (+1 inlier,
+-1 outlier). It differs in two ways
 that matter for Patch-seq tables:
 
 - a cell's distance uses only the features it has: the Mahalanobis distance of the
@@ -27,7 +28,7 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, OutlierMixin
 from sklearn.covariance import LedoitWolf
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 #: The held-out training quantile a flagged cell exceeds.
 QUANTILE = 0.995
@@ -148,7 +149,7 @@ class FeatureDistance(OutlierMixin, BaseEstimator):
     def fit(self, Z, y=None) -> FeatureDistance:
         from sklearn.model_selection import KFold
 
-        Z = np.asarray(Z, dtype=np.float64)
+        Z = validate_data(self, Z, ensure_all_finite="allow-nan", dtype=np.float64)
         observed = ~np.isnan(Z)
         Z = np.nan_to_num(Z)
         wide = self.families is not None and Z.shape[1] > MAX_FEATURES
@@ -172,24 +173,29 @@ class FeatureDistance(OutlierMixin, BaseEstimator):
         self.precision_ = cov.precision_
         self.threshold_ = float(np.quantile(r, QUANTILE))
         self.max_training_score_ = float(r.max() / self.threshold_)
-        self.n_features_in_ = Z.shape[1]
+        self.offset_ = -1.0  # score_samples above -1: inside the 99.5% region
         return self
 
-    def score_samples(self, Z) -> np.ndarray:
+    def distance(self, Z) -> np.ndarray:
         """Distance relative to the threshold (> 1: beyond 99.5% of held-out training
         cells); computed on each cell's measured (non-NaN) features, inf with none."""
         check_is_fitted(self, "precision_")
-        Z = np.asarray(Z, dtype=np.float64)
+        Z = validate_data(self, Z, reset=False, ensure_all_finite="allow-nan", dtype=np.float64)
         observed = ~np.isnan(Z)
         T, seen = self._space(np.nan_to_num(Z), observed, self.projection_)
         return _normalised(T - self.location_, seen, self.precision_) / self.threshold_
 
+    def score_samples(self, Z) -> np.ndarray:
+        """scikit-learn's sign: higher is more typical (minus :meth:`distance`)."""
+        return -self.distance(Z)
+
     def decision_function(self, Z) -> np.ndarray:
-        """Positive inside the 99.5% region, negative outside (scikit-learn's sign)."""
-        return 1.0 - self.score_samples(Z)
+        """Positive inside the 99.5% region, negative outside (scikit-learn's sign:
+        ``score_samples - offset_``)."""
+        return self.score_samples(Z) - self.offset_
 
     def predict(self, Z) -> np.ndarray:
-        return np.where(self.score_samples(Z) > 1.0, -1, 1)
+        return np.where(self.distance(Z) > 1.0, -1, 1)
 
     def to_dict(self) -> dict[str, Any]:
         """The fitted state as JSON-ready values."""
@@ -214,6 +220,7 @@ class FeatureDistance(OutlierMixin, BaseEstimator):
         est.threshold_ = float(raw["threshold"])
         est.max_training_score_ = float(raw["max_training_score"])
         est.n_features_in_ = int(raw["n_features"])
+        est.offset_ = -1.0
         projection = raw.get("family_projection")
         est.projection_ = None if projection is None else FamilyProjection.from_dict(projection)
         return est

@@ -243,7 +243,7 @@ class HierarchicalBackend:
         return isinstance(model, HierarchicalClassifier)
 
     def dump(self, model) -> Dumped:
-        nodes = {"parent": model.parent_model_}
+        nodes = {} if model.parent_model_ is None else {"parent": model.parent_model_}
         nodes.update({f"child/{p}": m for p, m in model.child_models_.items()})
         meta: dict[str, Any] = {
             "parents": [str(p) for p in model.parents_],
@@ -281,7 +281,10 @@ class HierarchicalBackend:
                 return backend.load(entry["meta"], archive.read(entry["file"]), columns, where)
 
             clf = HierarchicalClassifier(parent_of=dict(meta["parent_of"]))
-            clf.parent_model_ = node("parent")
+            clf.parent_of_ = dict(meta["parent_of"])
+            clf.feature_names_in_ = np.asarray(columns, dtype=object)
+            clf.n_features_in_ = len(columns)
+            clf.parent_model_ = node("parent") if "parent" in meta["nodes"] else None
             clf.parents_ = np.asarray(meta["parents"], dtype=object)
             clf.children_ = {p: list(kids) for p, kids in meta["children"].items()}
             clf.child_models_ = {
