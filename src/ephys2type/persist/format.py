@@ -90,7 +90,7 @@ def save_model(clf: CellTypeClassifier, path: str | Path, *, overwrite: bool = F
             "model_params": dict(spec.params),
             "params": {k: _param(v) for k, v in params.items() if k not in APART},
             "classes": [str(c) for c in clf.classes_],
-            "schema": clf.schema.to_dict(),
+            "schema": clf.schema_.to_dict(),
             "scaler": clf.scaler_.to_dict(),
             "distance": clf.distance_.to_dict(),
             "ranges": clf.ranges_.to_dict(),
@@ -244,6 +244,7 @@ def load_model(path: str | Path, *, load_members: bool = False) -> CellTypeClass
             model=_spec(sidecar["model"], dict(sidecar["model_params"])), schema=schema, **params
         )
         columns = schema.columns
+        clf.schema_ = schema
         clf.classes_ = np.asarray(sidecar["classes"], dtype=object)
         clf.feature_names_in_ = np.asarray(columns, dtype=object)
         clf.n_features_in_ = len(columns)
@@ -284,7 +285,7 @@ def _read_training(clf: CellTypeClassifier, path: Path, digest: str) -> None:
     if _sha(data) != digest:
         raise ModelFileError(f"{path}: SHA-256 does not match the sidecar")
     table = pd.read_csv(io.BytesIO(data), index_col=0, dtype={0: str})  # floats round-trip
-    columns = clf.schema.columns
+    columns = clf.schema_.columns
     expected = [*columns, LABEL_COLUMN, CALIBRATION_COLUMN]
     if list(table.columns) not in (expected, [*expected, REPEATS_COLUMN]):
         raise ModelFileError(f"{path}: columns do not match the schema")
@@ -322,7 +323,7 @@ class FolderStore(MemoryStore):
     @classmethod
     def for_model(cls, root: str | Path, model_path: str | Path, clf: CellTypeClassifier):
         """The store of the model saved at ``model_path`` (loaded as ``clf``)."""
-        return cls(root, model_digest(model_path), clf.schema.columns)
+        return cls(root, model_digest(model_path), clf.schema_.columns)
 
     def _folder(self, features) -> Path:
         key = _sha("\n".join(sorted(features)).encode())[:32]

@@ -37,13 +37,13 @@ def read_features(
         raise TableError(f"{features}: the cell ids of an .h5ad file are its obs_names")
     return read_feature_table(
         features,
-        model.schema,
+        model.schema_,
         id_column=id_column,
         preferred_id_column=model.id_column,
         obsm_key=obsm_key,
         allow_missing=True,  # absent features: each cell is predicted from those it has
         check_unit_ranges=False,  # the model checks every cell against its training cells
-        mapping=None if mapping is None else load_mapping(mapping, model.schema),
+        mapping=None if mapping is None else load_mapping(mapping, model.schema_),
     )
 
 
