@@ -28,6 +28,7 @@ LAYERS = {
     "study": 4,
     "persist": 4,
     "testing": 5,
+    "app": 5,  # the browser app: the command line's `app` starts it, so it sits below cli
     "cli": 6,
 }
 

@@ -18,6 +18,7 @@ from typer.exceptions import TyperException
 from ephys2type._version import __version__
 from ephys2type.errors import Ephys2TypeError, Ephys2TypeWarning
 
+from . import app as app_cmds
 from . import data as data_cmds
 from . import evaluate as evaluate_cmds
 from . import models as model_cmds
@@ -69,6 +70,7 @@ app.command("train")(model_cmds.train)
 app.command("predict")(model_cmds.predict)
 app.command("reproduce")(reproduce_cmds.reproduce)
 app.command("report")(reproduce_cmds.report)
+app.command("app")(app_cmds.app)
 
 
 def _reflow_help(*apps: typer.Typer) -> None:

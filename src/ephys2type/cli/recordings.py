@@ -98,63 +98,38 @@ def features(
 
     Example: ephys2type features recordings/ --out features.csv --figures figures
     """
-    import shutil
-
-    from ephys2type.data.recordings.batch import cell_ids, run_batch
-    from ephys2type.data.recordings.extract import (
-        SCHEMAS,
-        SUFFIXES,
-        SUMMARY_COLUMNS,
-        SWEEP_QC,
-    )
+    from ephys2type.data.recordings.batch import find_recordings, qc_table_path, write_features
+    from ephys2type.data.recordings.extract import SCHEMAS, SUMMARY_COLUMNS, SWEEP_QC
     from ephys2type.data.recordings.sweeps import RecordingError
-    from ephys2type.files import atomic_write_text
 
     from .common import progress_bar
 
-    found = [
-        (f, p if p.is_dir() else None)
-        for p in recordings
-        for f in (
-            sorted(q for q in p.rglob("*") if q.suffix.lower() in SUFFIXES and q.is_file())
-            if p.is_dir()
-            else [p]
-        )
-    ]
-    recordings = [f for f, _ in found]
-    if not recordings:
-        raise RecordingError(f"no {' or '.join(SUFFIXES)} files in the folders given")
+    files, roots = find_recordings(recordings)
     check_choice(schema, list(SCHEMAS), "--schema")
     check_choice(sweep_qc, list(SWEEP_QC), "--sweep-qc")
-    qc_path = out.with_name(out.name + ".qc.csv")
+    qc_path = qc_table_path(out)
     refuse_existing(out, force)
     refuse_existing(qc_path, force)
     if vectors is not None:
         if vectors.suffix.lower() != ".h5ad":
             raise RecordingError(f"--vectors {vectors}: feature vectors are written as .h5ad")
         refuse_existing(vectors, force)
-    ids = cell_ids(recordings, [root for _, root in found])
-    parts = out.with_name(out.name + ".parts")
-    with progress_bar(len(recordings), "features") as advance:
-        table, qc, resumed, found = run_batch(
-            recordings,
+    with progress_bar(len(files), "features") as advance:
+        written = write_features(
+            files,
+            out,
+            roots=roots,
             schema=schema,
             sweep_qc_profile=sweep_qc,
             figures=figures,
             n_jobs=jobs,
             scheduler=scheduler,
-            parts=parts,
+            vectors=vectors,
+            overwrite=force,
             progress=advance,
-            vectors=vectors is not None,
-            ids=ids,
         )
-    if vectors is not None:
-        from ephys2type.data.recordings.vectors import write_vectors
-
-        vector_schema = write_vectors(found, vectors)[0] if found else None
-    atomic_write_text(out, table.to_csv(float_format="%.6g"), overwrite=force)
-    atomic_write_text(qc_path, qc.to_csv(index=False, float_format="%.6g"), overwrite=force)
-    shutil.rmtree(parts, ignore_errors=True)
+    table, qc, resumed = written.features, written.qc, written.resumed
+    parts = out.with_name(out.name + ".parts")
     out_console = console()
     if resumed:
         out_console.print(f"{resumed} file(s) taken from the interrupted run in {parts}")
@@ -172,7 +147,7 @@ def features(
     sweeps = qc[qc["level"] == "sweep"]
     rheobase, ri = SUMMARY_COLUMNS[schema]
     cells = qc[qc["level"] == "cell"].set_index("cell_id")
-    for cell in ids:
+    for cell in table.index:
         row = table.loc[cell]
         used = sweeps[sweeps["cell_id"] == cell]["used"]
         flags = cells.loc[cell].get("flags", "")
@@ -191,11 +166,12 @@ def features(
         + (f"; figures: {figures}" if figures is not None else "")
     )
     if vectors is not None:
-        if vector_schema is None:
+        if written.vector_schema is None:
             out_console.print(f"no cell gave feature vectors (reasons in {qc_path})")
         else:
             out_console.print(
-                f"feature vectors of {len(found)} cell(s): {vectors}; schema: {vector_schema}"
+                f"feature vectors of {written.n_vector_cells} cell(s): {vectors}; "
+                f"schema: {written.vector_schema}"
             )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -18,10 +19,38 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-from ephys2type.data.recordings.extract import extract_cell, read_recording
+from ephys2type.data.recordings.extract import SUFFIXES, extract_cell, read_recording
 from ephys2type.data.recordings.sweep_qc import DEFAULT_PRESET
 from ephys2type.data.recordings.sweeps import RecordingError
+from ephys2type.errors import OutputExistsError
 from ephys2type.files import atomic_write_text, dumps_json
+
+
+def find_recordings(paths: Sequence[str | Path]) -> tuple[list[Path], list[Path | None]]:
+    """The recording files (``.abf``, ``.nwb``) of ``paths``, each a file or a folder searched
+    with its sub-folders (sorted), and for each file the folder it was found in (None for a
+    file given by itself): what :func:`cell_ids` names the cells by. None found is an error."""
+    files: list[Path] = []
+    roots: list[Path | None] = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            found = sorted(
+                q for q in path.rglob("*") if q.suffix.lower() in SUFFIXES and q.is_file()
+            )
+            files += found
+            roots += [path] * len(found)
+        else:
+            files.append(path)
+            roots.append(None)
+    if not files:
+        raise RecordingError(f"no {' or '.join(SUFFIXES)} files in the folders given")
+    return files, roots
+
+
+def qc_table_path(features: str | Path) -> Path:
+    """Where the QC table of a features table goes: ``<features>.qc.csv`` beside it."""
+    features = Path(features)
+    return features.with_name(features.name + ".qc.csv")
 
 
 def cell_ids(paths: Sequence[str | Path], roots: Sequence[str | Path | None]) -> list[str]:
@@ -204,3 +233,88 @@ def extract_files(
     of all files, serially; with ``figures`` (a folder), one ``<file stem>.png`` per cell."""
     result = run_batch(paths, schema=schema, sweep_qc_profile=sweep_qc_profile, figures=figures)
     return result.features, result.qc
+
+
+class WrittenFeatures(NamedTuple):
+    """What :func:`write_features` wrote: the features (indexed by ``cell_id``, in input
+    order) and QC table, their paths, how many files an interrupted run had finished, and the
+    schema of the feature vectors (None when not asked for, or no cell gave vectors) with
+    how many cells gave them."""
+
+    features: pd.DataFrame
+    qc: pd.DataFrame
+    features_path: Path
+    qc_path: Path
+    resumed: int
+    vector_schema: Path | None
+    n_vector_cells: int
+
+
+def write_features(
+    files: Sequence[str | Path],
+    out: str | Path,
+    *,
+    roots: Sequence[str | Path | None] | None = None,
+    schema: str = "mouse",
+    sweep_qc_profile: str = DEFAULT_PRESET,
+    figures: str | Path | None = None,
+    n_jobs: int = 1,
+    scheduler: str | None = None,
+    vectors: str | Path | None = None,
+    overwrite: bool = False,
+    progress: Callable[[str], None] | None = None,
+) -> WrittenFeatures:
+    """What ``ephys2type features`` does, as one call: the features of the recording
+    ``files`` (each named by its path below its folder in ``roots``, see :func:`cell_ids`;
+    default: by its name) written to ``out`` (CSV) and their QC table to
+    ``<out>.qc.csv`` (:func:`qc_table_path`); with ``figures``, one check page per cell in
+    that folder; with ``vectors`` (an ``.h5ad`` path), the feature vectors and their schema.
+    Finished files are kept in ``<out>.parts/`` until the tables are written, so the same
+    call after an interruption skips them. Nothing existing is replaced unless
+    ``overwrite``; ``progress`` is told the name of each file as it finishes."""
+    out = Path(out)
+    qc_path = qc_table_path(out)
+    targets = [out, qc_path]
+    if vectors is not None:
+        vectors = Path(vectors)
+        if vectors.suffix.lower() != ".h5ad":
+            raise RecordingError(f"--vectors {vectors}: feature vectors are written as .h5ad")
+        targets.append(vectors)
+    if not overwrite:
+        for path in targets:
+            if path.exists():
+                raise OutputExistsError(f"{path} already exists; choose another --out or --force")
+    files = [Path(f) for f in files]
+    ids = cell_ids(files, list(roots) if roots is not None else [None] * len(files))
+    parts = out.with_name(out.name + ".parts")
+    result = run_batch(
+        files,
+        schema=schema,
+        sweep_qc_profile=sweep_qc_profile,
+        figures=figures,
+        n_jobs=n_jobs,
+        scheduler=scheduler,
+        parts=parts,
+        progress=progress,
+        vectors=vectors is not None,
+        ids=ids,
+    )
+    vector_schema = None
+    if vectors is not None and result.vectors:
+        from ephys2type.data.recordings.vectors import write_vectors
+
+        vector_schema = write_vectors(result.vectors, vectors)[0]
+    atomic_write_text(out, result.features.to_csv(float_format="%.6g"), overwrite=overwrite)
+    atomic_write_text(
+        qc_path, result.qc.to_csv(index=False, float_format="%.6g"), overwrite=overwrite
+    )
+    shutil.rmtree(parts, ignore_errors=True)
+    return WrittenFeatures(
+        result.features,
+        result.qc,
+        out,
+        qc_path,
+        result.resumed,
+        vector_schema,
+        len(result.vectors),
+    )

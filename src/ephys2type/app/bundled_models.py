@@ -1,0 +1,85 @@
+"""The bundled default model of each species: what ``ephys2type train --species S`` saves,
+trained once on this computer and kept in the cache folder for every later session.
+
+The training data, model, seed and options are those of ``train`` with its defaults (every
+bundled dataset of the species in ``TRAIN_DATASETS``, QC profile ``default``, the species'
+default labels, ``bilstm-smote`` with its family subsets, seed 0), so the folder is the one
+``ephys2type train --species S --out DIR`` writes, and the page's command lines say so. A
+folder a newer ephys2type cannot read is trained again.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from ephys2type._version import __version__
+from ephys2type.errors import Ephys2TypeError
+
+#: Species with bundled training data.
+SPECIES = ("mouse", "human")
+#: The model ``train`` fits by default, and its options here (those of ``train``).
+MODEL = "bilstm-smote"
+FAMILY_SUBSETS = True
+SEED = 0
+#: Measured on 2 cores (the whole training, once): said while the model trains.
+TRAINING_SECONDS = {"mouse": 35, "human": 20}
+
+#: One training at a time in this process, so two sessions never train the same model.
+_TRAINING = threading.Lock()
+
+
+def bundled_models_dir() -> Path:
+    """Where the bundled models are kept: ``<cache>/app-models``."""
+    from ephys2type.data.fetch import cache_dir
+
+    return cache_dir() / "app-models"
+
+
+def bundled_model_folder(species: str) -> Path:
+    """The folder of the bundled model of ``species`` (named by what made it)."""
+    if species not in SPECIES:
+        raise Ephys2TypeError(f"no bundled model for {species!r}; species: {', '.join(SPECIES)}")
+    subsets = "" if FAMILY_SUBSETS else "-no-family-subsets"
+    return bundled_models_dir() / f"{species}-{MODEL}{subsets}-seed{SEED}-{__version__}"
+
+
+def _readable(folder: Path) -> bool:
+    from ephys2type.persist.format import load_model
+
+    try:
+        load_model(folder)
+    except Ephys2TypeError:
+        return False
+    return True
+
+
+def ensure_bundled_model(species: str, *, on_training: Callable[[str], None] | None = None) -> Path:
+    """The bundled model folder of ``species``, trained and saved first if it is not there
+    (or not readable by this ephys2type); ``on_training(message)`` is told before it
+    trains."""
+    from ephys2type.data.datasets import TRAIN_DATASETS, load_species
+    from ephys2type.data.labels import default_scheme
+    from ephys2type.persist.format import save_model
+    from ephys2type.persist.train import train_model
+
+    folder = bundled_model_folder(species)
+    with _TRAINING:
+        if _readable(folder):
+            return folder
+        if on_training is not None:
+            on_training(
+                f"training the bundled {species} model ({MODEL}) on the bundled {species} cells: "
+                f"once on this computer, about {TRAINING_SECONDS[species]} s on 2 cores"
+            )
+        data = load_species(
+            species,
+            labels=default_scheme(species),
+            qc="default",
+            features="native",
+            datasets=TRAIN_DATASETS[species],
+        )
+        trained = train_model(data, MODEL, random_state=SEED, family_subsets=FAMILY_SUBSETS)
+        save_model(trained, folder, overwrite=True)
+    return folder

@@ -1,0 +1,56 @@
+"""What the page says to the user, worded as the command line words it.
+
+Our warnings (:class:`~ephys2type.errors.Ephys2TypeWarning`) become ``warning:`` lines and
+our errors (:class:`~ephys2type.errors.Ephys2TypeError`) one ``error:`` line, as the
+command line prints them; other libraries' warnings are not the user's business and are
+dropped; anything else is an internal error, said in one line. File paths inside the app's
+working folder are shown as the file names the user uploaded, so a message reads as the
+command line would print it for the same files in the current folder.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from ephys2type.errors import Ephys2TypeError, Ephys2TypeWarning
+
+
+def one_line(message: object, workdir: str | Path | None = None) -> str:
+    """``message`` on one line, paths below ``workdir`` relative to it."""
+    text = " ".join(str(message).split())
+    if workdir is not None:
+        text = text.replace(str(workdir) + os.sep, "").replace(str(workdir), ".")
+    return text
+
+
+def error_line(exc: BaseException, workdir: str | Path | None = None) -> str:
+    """The one line the command line prints for ``exc`` (without its ``error:``)."""
+    if isinstance(exc, Ephys2TypeError):
+        return one_line(exc, workdir)
+    if isinstance(exc, MemoryError):
+        return "out of memory"
+    return one_line(
+        f"internal error ({type(exc).__name__}: {exc}); this is a bug in ephys2type", workdir
+    )
+
+
+@contextmanager
+def user_warnings(into: list[str], workdir: str | Path | None = None) -> Iterator[list[str]]:
+    """Collect our warnings raised in the block into ``into`` (one line each, in order);
+    every other warning is dropped. Not thread-safe (Python's warning filters are global):
+    the app does one piece of work at a time."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("ignore")
+        warnings.simplefilter("always", Ephys2TypeWarning)
+        try:
+            yield into
+        finally:
+            into.extend(
+                one_line(w.message, workdir)
+                for w in caught
+                if issubclass(w.category, Ephys2TypeWarning)
+            )

@@ -1,0 +1,356 @@
+"""The answer, laid out: the calls (and the unassigned cells with their reasons, as visible as
+the calls), the table of calls to filter and sort, a page per cell, the batch summary, the
+overview figure, and the downloads with the command lines.
+
+Everything shown is a column or field the library computed (``Prediction.table``,
+``Prediction.batch``); the batch summary is shown field by field, whatever fields it has.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import ModuleType
+from typing import Any
+
+import pandas as pd
+
+from ephys2type.app import commands, downloads, figures
+from ephys2type.app.prediction_run import Outcome
+
+#: The tabs of the answer.
+TABS = ("Calls", "Cells", "Batch summary", "Overview", "Take it home")
+#: The columns the table of calls shows first (the others follow in the library's order): the
+#: call and, for an unassigned cell, why, before the numbers behind them.
+FIRST_COLUMNS = (
+    "predicted",
+    "reason",
+    "probability",
+    "set",
+    "expected_accuracy",
+    "out_of_distribution",
+    "qc_flag",
+    "recording_checks",
+)
+#: Calls counted side by side (more, as with t-types, are counted in a table).
+MAX_METRICS = 10
+#: Background of an unassigned cell's row.
+UNASSIGNED_BACKGROUND = "background-color: #fdebd0"
+
+
+def _abstain() -> str:
+    from ephys2type.models.cell_classifier import ABSTAIN
+
+    return ABSTAIN
+
+
+def call_counts(table: pd.DataFrame, classes: list[str]) -> dict[str, int]:
+    """Cells per call, every class of the model and ``unassigned`` included."""
+    counts = table["predicted"].astype(str).value_counts()
+    return {c: int(counts.get(c, 0)) for c in [*classes, _abstain()]} | {
+        str(c): int(n) for c, n in counts.items() if c not in classes
+    }
+
+
+def filter_calls(
+    table: pd.DataFrame,
+    *,
+    calls: list[str] | None = None,
+    out_of_distribution: bool = False,
+    flagged: bool = False,
+    text: str = "",
+) -> pd.DataFrame:
+    """The rows of the table of calls the page's filters keep: the calls chosen, only cells
+    flagged outside the training distribution, only cells with a failed recording check or
+    training QC rule, and cells whose id or reason holds ``text``."""
+    keep = pd.Series(True, index=table.index)
+    if calls is not None:
+        keep &= table["predicted"].astype(str).isin(calls)
+    if out_of_distribution and "out_of_distribution" in table.columns:
+        keep &= table["out_of_distribution"].astype(bool)
+    if flagged:
+        marks = [c for c in ("qc_flag", "recording_checks") if c in table.columns]
+        has = pd.Series(False, index=table.index)
+        for column in marks:
+            has |= table[column].fillna("").astype(str).str.strip() != ""
+        keep &= has
+    if text.strip():
+        needle = text.strip().lower()
+        ids = table.index.astype(str).str.lower().str.contains(needle, regex=False)
+        reasons = table["reason"].fillna("").astype(str).str.lower()
+        keep &= ids | reasons.str.contains(needle, regex=False)
+    return table.loc[keep]
+
+
+def _shown(value: Any) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, list | tuple):
+        return ", ".join(_shown(v) for v in value) if value else "-"
+    return str(value)
+
+
+def summary_parts(summary: Mapping[str, Any]) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+    """The batch summary as the page shows it, field by field: one table of its single
+    values (lists joined), and a table for each field holding records or a mapping."""
+    single, tables = [], {}
+    for key, value in summary.items():
+        if isinstance(value, Mapping):
+            tables[key] = pd.DataFrame(
+                {"value": [_shown(v) for v in value.values()]},
+                index=pd.Index([str(k) for k in value], name=key),
+            )
+        elif isinstance(value, list) and value and all(isinstance(v, Mapping) for v in value):
+            tables[key] = pd.DataFrame([{k: _shown(v) for k, v in r.items()} for r in value])
+        else:
+            single.append({"field": key, "value": _shown(value)})
+    return pd.DataFrame(single, columns=["field", "value"]), tables
+
+
+def _highlight_unassigned(row: pd.Series) -> list[str]:
+    unassigned = str(row.get("predicted")) == _abstain()
+    return [UNASSIGNED_BACKGROUND if unassigned else ""] * len(row)
+
+
+def _figure_cache(st: ModuleType, outcome: Outcome) -> dict:
+    cache = st.session_state.setdefault("figure_cache", {})
+    if cache.get("outcome") != id(outcome):
+        cache.clear()
+        cache["outcome"] = id(outcome)
+    return cache
+
+
+def overview(st: ModuleType, outcome: Outcome) -> tuple[bytes | None, str | None]:
+    """The overview figure (drawn once per outcome), or why it cannot be drawn."""
+    cache = _figure_cache(st, outcome)
+    if "overview" not in cache:
+        try:
+            cache["overview"] = (figures.overview_png(outcome.prediction), None)
+        except ValueError as exc:
+            cache["overview"] = (None, str(exc))
+    return cache["overview"]
+
+
+def show(st: ModuleType, outcome: Outcome) -> None:
+    """The whole answer of one Predict press."""
+    prediction = outcome.prediction
+    table, batch = prediction.table, prediction.batch
+    info = prediction.model.provenance_
+    source = (
+        f"{len(outcome.cells.recordings)} recording(s)"
+        if outcome.from_recordings
+        else outcome.cells.table.name
+    )
+    st.subheader(f"{len(table)} cells from {source}")
+    st.caption(
+        f"predicted by {outcome.model.describe()} ({info.get('model')}, trained on "
+        f"{info.get('n_cells')} {info.get('species')} cells, {info.get('label_scheme')} "
+        f"labels) in {outcome.seconds:.1f} s"
+    )
+    for line in outcome.warnings:
+        st.warning(f"warning: {line}")
+    if (message := batch.warning()) is not None:
+        st.warning(f"warning: {message}")
+    classes = [str(c) for c in prediction.model.classes_]
+    counts = call_counts(table, classes)
+    if len(counts) <= MAX_METRICS:
+        for column, (call, n) in zip(st.columns(len(counts)), counts.items(), strict=True):
+            column.metric(call, n)
+    else:  # t-types: too many for one row
+        st.dataframe(pd.Series(counts, name="cells").rename_axis("call"), key="call_counts")
+    if batch.unassigned_reasons:
+        st.markdown(
+            f"**{batch.n_unassigned} cell(s) {_abstain()}:** "
+            + "; ".join(f"{kind} ({n})" for kind, n in batch.unassigned_reasons.items())
+        )
+    tabs = st.tabs(list(TABS), key="view", on_change="rerun")
+    for tab, draw in zip(
+        tabs, (_calls_tab, _cells_tab, _summary_tab, _overview_tab, _downloads_tab), strict=True
+    ):
+        if tab.open is False:
+            continue
+        with tab:
+            draw(st, outcome)
+
+
+def _calls_tab(st: ModuleType, outcome: Outcome) -> None:
+    table = outcome.prediction.table
+    calls = list(call_counts(table, [str(c) for c in outcome.prediction.model.classes_]))
+    left, middle, right = st.columns([3, 2, 2])
+    chosen = left.multiselect("Calls shown", calls, default=calls, key="filter_calls")
+    text = middle.text_input("Find a cell id or a word of the reason", key="filter_text")
+    out_of_distribution = right.checkbox(
+        "only cells outside the training distribution", key="filter_ood"
+    )
+    flagged = right.checkbox("only cells with a failed check or QC rule", key="filter_flagged")
+    shown = filter_calls(
+        table, calls=chosen, out_of_distribution=out_of_distribution, flagged=flagged, text=text
+    )
+    st.caption(
+        f"{len(shown)} of {len(table)} cells; click a column's name to sort by it; "
+        f"{_abstain()} cells are shaded, their reason in the column 'reason'"
+    )
+    first = [c for c in FIRST_COLUMNS if c in shown.columns]
+    st.dataframe(
+        shown.style.apply(_highlight_unassigned, axis=1).format(precision=3, na_rep=""),
+        key="calls_table",
+        column_order=[*first, *(c for c in shown.columns if c not in first)],
+    )
+
+
+def _cells_tab(st: ModuleType, outcome: Outcome) -> None:
+    prediction = outcome.prediction
+    table = prediction.table
+    ids = [str(c) for c in table.index]
+    labels = {str(c): f"{c}: {table.loc[c, 'predicted']}" for c in table.index}
+    cell = st.selectbox("Cell", ids, format_func=labels.get, key="cell")
+    if cell is None:
+        return
+    key = table.index[ids.index(cell)]
+    row = table.loc[key]
+    if row["predicted"] == _abstain():
+        st.markdown(f"### {cell}: {_abstain()}")
+        st.warning(f"reason: {row['reason']}")
+    else:
+        details = [f"probability {row['probability']:.2f}"]
+        for column in (c for c in row.index if c == "set" or str(c).endswith("_set")):
+            details.append(f"{str(column).replace('_', ' ')} {{{row[column]}}}")
+        if pd.notna(row.get("expected_accuracy")):
+            details.append(
+                f"expected accuracy {row['expected_accuracy']:.0%} "
+                f"[{row['expected_accuracy_low']:.0%}, {row['expected_accuracy_high']:.0%}]"
+            )
+        st.markdown(f"### {cell}: {row['predicted']}")
+        st.markdown("; ".join(details))
+    left, right = st.columns([2, 3])
+    with left:
+        st.markdown("**Everything the prediction says about this cell**")
+        st.dataframe(
+            pd.DataFrame({"value": [_shown(v) for v in row.to_numpy()]}, index=row.index),
+            height="content",
+            key="cell_row",
+        )
+    with right:
+        classes = [str(c) for c in prediction.model.classes_]
+        default = figures.comparison_class(prediction, key)
+        cls = st.selectbox(
+            "Its features against the training cells of",
+            classes,
+            index=classes.index(default) if default in classes else 0,
+            key=f"compare:{cell}",
+        )
+        cache = _figure_cache(st, outcome)
+        if (cell, cls) not in cache:
+            cache[(cell, cls)] = figures.cell_features_png(prediction, key, cls)
+        st.image(cache[(cell, cls)], caption=f"{cell} against the training {cls} cells")
+        st.download_button(
+            "Download this figure",
+            cache[(cell, cls)],
+            file_name=f"{cell.replace('/', '_')}_vs_{cls}.png",
+            mime="image/png",
+            on_click="ignore",
+            key="download_cell_figure",
+        )
+    if outcome.figures is not None:
+        page = outcome.figures / f"{cell}.png"
+        st.markdown("**Recording checks** (the page `ephys2type features --figures` draws)")
+        if page.is_file():
+            st.image(page.read_bytes(), caption=f"recording checks of {cell}")
+        else:
+            st.info(f"no check page for {cell} (the recording gave no sweeps to draw)")
+
+
+def _summary_tab(st: ModuleType, outcome: Outcome) -> None:
+    single, tables = summary_parts(outcome.prediction.batch.to_dict())
+    st.caption(
+        "The batch compared with the training cells: every field of "
+        f"{commands.PREDICTIONS_FILE}.summary.json"
+    )
+    st.dataframe(single, hide_index=True, height="content", key="summary_fields")
+    for name, frame in tables.items():
+        st.markdown(f"**{name}**")
+        st.dataframe(frame, key=f"summary:{name}")
+
+
+def _overview_tab(st: ModuleType, outcome: Outcome) -> None:
+    png, why = overview(st, outcome)
+    if png is None:
+        st.info(f"no overview figure: {why}")
+        return
+    st.image(png, caption="the cells among the model's training cells (predict --overview)")
+
+
+def _downloads_tab(st: ModuleType, outcome: Outcome) -> None:
+    names = commands
+    st.markdown("**Predictions** (the files `ephys2type predict --out` writes)")
+    st.download_button(
+        names.PREDICTIONS_FILE,
+        lambda: downloads.predictions(outcome)[names.PREDICTIONS_FILE],
+        file_name=names.PREDICTIONS_FILE,
+        mime="text/csv",
+        on_click="ignore",
+        key="download_predictions",
+    )
+    summary = f"{names.PREDICTIONS_FILE}.summary.json"
+    st.download_button(
+        summary,
+        lambda: downloads.predictions(outcome)[summary],
+        file_name=summary,
+        mime="application/json",
+        on_click="ignore",
+        key="download_summary",
+    )
+    if outcome.features.suffix.lower() == ".h5ad":
+        h5ad = names.h5ad_predictions_file(outcome.features.name)
+        st.download_button(
+            h5ad,
+            lambda: downloads.predictions_h5ad(outcome)[1],
+            file_name=h5ad,
+            mime="application/octet-stream",
+            on_click="ignore",
+            key="download_h5ad",
+        )
+    st.markdown("**Features**")
+    for name, data in downloads.features(outcome).items():
+        st.download_button(
+            name, data, file_name=name, mime="text/csv", on_click="ignore", key=f"download:{name}"
+        )
+    st.markdown("**Figures**")
+    png, _ = overview(st, outcome)
+    st.download_button(
+        "figures.zip (overview and recording check pages)",
+        lambda: downloads.figures_zip(outcome, png),
+        file_name="figures.zip",
+        mime="application/zip",
+        on_click="ignore",
+        key="download_figures",
+    )
+    if outcome.mapping is not None:
+        st.download_button(
+            outcome.mapping.name,
+            outcome.mapping.read_bytes(),
+            file_name=outcome.mapping.name,
+            mime="application/toml",
+            on_click="ignore",
+            key="download_mapping",
+        )
+    st.download_button(
+        "everything (zip)",
+        lambda: downloads.everything_zip(outcome, png),
+        file_name="ephys2type-results.zip",
+        mime="application/zip",
+        on_click="ignore",
+        key="download_all",
+    )
+    st.markdown("**The same on the command line** (in the folder holding your files)")
+    lines = downloads.command_lines(outcome)
+    st.code(lines, language="bash")
+    st.download_button(
+        downloads.COMMANDS_FILE,
+        lines,
+        file_name=downloads.COMMANDS_FILE,
+        mime="text/x-shellscript",
+        on_click="ignore",
+        key="download_commands",
+    )

@@ -1,0 +1,385 @@
+"""The browser app's logic, run headless by Streamlit's own test harness (AppTest): the page
+predicts an uploaded table, mapped columns and a recording as the command line does (the
+downloads are the bytes `ephys2type predict` and `features` write, and the command lines the
+page gives reproduce them), bad uploads show the command line's one-line error and leave the
+page up, the bundled model is what `train` saves, and the server keeps to 127.0.0.1."""
+
+from __future__ import annotations
+
+import contextlib
+import shlex
+import shutil
+import socket
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from ephys2type.app import bundled_models, commands, downloads, page, results_view
+from ephys2type.app.mapping_form import MappedChoice, initial_choices, mapping_toml
+from ephys2type.app.prediction_run import ModelChoice, TableCells, run_prediction
+from ephys2type.app.server import HOST, page_script, serve, streamlit_options
+from ephys2type.app.uploads import Upload
+from ephys2type.errors import Ephys2TypeError
+
+RECORDINGS = Path(__file__).resolve().parents[2] / "shared" / "data" / "recordings"
+#: The smallest sample recording (one cell).
+ONE_RECORDING = RECORDINGS / "pyabf_samples" / "190619B_0003.abf"
+#: Seconds a Predict press may take under the harness.
+PREDICT_TIMEOUT = 120
+
+
+@pytest.fixture(scope="module")
+def mouse(tmp_path_factory):
+    """A small mouse model (logreg, no family subsets, a fifth of the cells) and 30 cells."""
+    from ephys2type import load_mouse
+    from ephys2type.persist.format import save_model
+    from ephys2type.persist.train import train_model
+
+    data = load_mouse()
+    folder = tmp_path_factory.mktemp("app") / "mouse-model"
+    model = train_model(
+        data.subset(data.X.index[::5]), "logreg", random_state=0, family_subsets=False
+    )
+    save_model(model, folder)
+    cells = data.X.iloc[1::130].copy()  # 30 cells, many not among the training cells
+    cells.iloc[0, :] = float("nan")  # one cell with nothing measured: unassigned
+    return folder, cells.rename_axis("cell_id")
+
+
+@pytest.fixture
+def at():
+    from streamlit.testing.v1 import AppTest
+
+    return AppTest.from_file(str(page_script()), default_timeout=30).run()
+
+
+def _csv(frame: pd.DataFrame) -> bytes:
+    return frame.to_csv(float_format="%.6g").encode()
+
+
+def _press_predict(at) -> None:
+    at.button(key="predict").click().run(timeout=PREDICT_TIMEOUT)
+    assert not at.exception, at.exception
+
+
+def _table_with(at, column: str) -> pd.DataFrame:
+    """The first table of the page with this column."""
+    return next(t.value for t in at.dataframe if column in t.value.columns)
+
+
+def _with_model_folder(at, folder: Path) -> None:
+    at.radio(key="model_kind").set_value(page.FOLDER).run()
+    at.text_input(key="model_folder").input(str(folder)).run()
+
+
+def _cli_predict(run_cli, folder: Path, args: list[str]) -> tuple[dict[str, bytes], list[str]]:
+    """Run the page's `predict` command line in ``folder``: the files it writes and its
+    warning lines."""
+    with contextlib.chdir(folder):
+        result = run_cli(*args[1:])
+    assert result.code == 0, result
+    files = {
+        name: (folder / name).read_bytes()
+        for name in (commands.PREDICTIONS_FILE, f"{commands.PREDICTIONS_FILE}.summary.json")
+    }
+    return files, [line for line in result.err.splitlines() if line.startswith("warning:")]
+
+
+def test_the_page_starts_empty_and_asks_for_cells(at):
+    assert not at.exception
+    assert at.button(key="predict").disabled
+    assert "Give your cells" in at.info[0].value
+    assert [r.value for r in at.radio] == [page.TABLE, page.AS_NAMED, page.BUNDLED]
+
+
+def test_a_table_gives_the_calls_and_the_bytes_predict_writes(at, mouse, tmp_path, run_cli):
+    folder, cells = mouse
+    _with_model_folder(at, folder)
+    upload = _csv(cells.assign(rig="B"))  # a column the model does not read: one warning
+    at.file_uploader(key="table").upload("cells.csv", upload, "text/csv").run()
+    _press_predict(at)
+    assert not at.error
+    outcome = at.session_state["outcome"]
+    table = outcome.prediction.table
+    shown = _table_with(at, "predicted")
+    assert list(shown.index.astype(str)) == list(cells.index.astype(str))
+    assert list(shown["predicted"]) == list(table["predicted"])
+    assert table.loc[cells.index[0], "predicted"] == "unassigned"
+    assert table.loc[cells.index[0], "reason"].startswith("no features")
+    # the unassigned cells are counted beside the calls, with their reasons
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["unassigned"] == str((table["predicted"] == "unassigned").sum())
+    assert any("no features (1)" in m.value for m in at.markdown)
+    # the downloads are what `ephys2type predict --out` writes, and the page's command
+    # line, run where the file is, writes them
+    (tmp_path / "cells.csv").write_bytes(upload)
+    (command,) = outcome.commands
+    assert command[:2] == ["ephys2type", "predict"] and "--overview" in command
+    written, said = _cli_predict(run_cli, tmp_path, command)
+    assert downloads.predictions(outcome) == written
+    # the page says what the command line says, in the same words
+    assert said and set(said) == {w.value for w in at.warning}
+    assert any("ignoring 1 column(s) not in schema" in line for line in said)
+    assert (tmp_path / commands.OVERVIEW_FILE).is_file()
+    # every tab draws: a cell's page with its figure, every summary field, the overview
+    for tab in results_view.TABS[1:]:
+        at.session_state["view"] = tab
+        at.run()
+        assert not at.exception and not at.error, tab
+    at.session_state["view"] = "Cells"
+    at.run()
+    at.selectbox(key="cell").set_value(str(cells.index[3])).run()
+    assert at.image, "no figure of the cell's features"
+    at.session_state["view"] = "Batch summary"
+    at.run()
+    fields = set(_table_with(at, "field")["field"])
+    assert {"n_cells", "shift_detected", "n_unassigned"} <= fields
+    at.session_state["view"] = "Take it home"
+    at.run()
+    labels = [b.label for b in at.get("download_button")]
+    assert commands.PREDICTIONS_FILE in labels and downloads.COMMANDS_FILE in labels
+    assert at.code[0].value.strip() == commands.as_lines(outcome.commands).strip()
+
+
+def test_an_h5ad_upload_gives_the_h5ad_predict_writes(mouse, tmp_path, run_cli):
+    from ephys2type.data.h5ad import write_h5ad
+
+    folder, cells = mouse
+    write_h5ad(tmp_path / "cells.h5ad", cells, pd.DataFrame(index=cells.index))
+    outcome = run_prediction(
+        TableCells(Upload("cells.h5ad", (tmp_path / "cells.h5ad").read_bytes())),
+        ModelChoice(folder=str(folder)),
+        tmp_path / "app",
+    )
+    name, data = downloads.predictions_h5ad(outcome)
+    command = outcome.commands[-1]
+    assert name == "cells_with_calls.h5ad" and command[-2:] == ["--out", name]
+    with contextlib.chdir(tmp_path):
+        assert run_cli(*command[1:]).code == 0
+    assert (tmp_path / name).read_bytes() == data
+
+
+def test_filters_keep_the_rows_asked_for():
+    table = pd.DataFrame(
+        {
+            "predicted": ["Pvalb", "unassigned", "Sst"],
+            "reason": ["", "no features: nothing measured", ""],
+            "out_of_distribution": [False, False, True],
+            "qc_flag": ["", "missing_family: x", ""],
+        },
+        index=["a", "b", "c"],
+    )
+    assert list(results_view.filter_calls(table, calls=["unassigned"]).index) == ["b"]
+    assert list(results_view.filter_calls(table, out_of_distribution=True).index) == ["c"]
+    assert list(results_view.filter_calls(table, flagged=True).index) == ["b"]
+    assert list(results_view.filter_calls(table, text="NOTHING").index) == ["b"]
+    assert list(results_view.filter_calls(table, text="c").index) == ["c"]
+
+
+def test_every_field_of_the_batch_summary_is_shown_new_ones_too():
+    summary = {
+        "n_cells": 3,
+        "shift_detected": False,
+        "families_used": ["a", "b"],
+        "most_shifted_features": [{"feature": "ri", "shift_sd": 0.5}],
+        "unassigned_reasons": {"no features": 1},
+        "estimated_batch_accuracy": {"estimate": 0.8, "low": 0.7, "high": 0.9},
+    }
+    single, tables = results_view.summary_parts(summary)
+    assert list(single["field"]) == ["n_cells", "shift_detected", "families_used"]
+    assert single["value"].tolist() == ["3", "False", "a, b"]
+    assert set(tables) == {
+        "most_shifted_features",
+        "unassigned_reasons",
+        "estimated_batch_accuracy",
+    }
+    assert tables["estimated_batch_accuracy"]["value"].tolist() == ["0.8", "0.7", "0.9"]
+
+
+def test_a_bad_upload_shows_the_command_lines_error_and_the_page_stays_up(
+    at, mouse, tmp_path, run_cli, clean_error
+):
+    folder, cells = mouse
+    bad = cells.astype(object)
+    bad.iloc[2, 1] = "12 MOhm"
+    (tmp_path / "bad.csv").write_bytes(_csv(bad))
+    with contextlib.chdir(tmp_path):
+        cli = run_cli("predict", "--model", folder, "--features", "bad.csv")
+    clean_error(cli)
+    _with_model_folder(at, folder)
+    at.file_uploader(key="table").upload("bad.csv", _csv(bad), "text/csv").run()
+    _press_predict(at)
+    assert [e.value for e in at.error] == [cli.err.strip()]
+    # the page is still there, and a good table after it is predicted
+    at.file_uploader(key="table").clear().upload("cells.csv", _csv(cells), "text/csv").run()
+    _press_predict(at)
+    assert not at.error and at.session_state["outcome"].prediction.table.shape[0] == len(cells)
+
+
+def test_an_internal_error_is_one_line_too(at, mouse, monkeypatch):
+    from ephys2type.persist import predict
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(predict, "predict_cells", broken)
+    folder, cells = mouse
+    _with_model_folder(at, folder)
+    at.file_uploader(key="table").upload("cells.csv", _csv(cells), "text/csv").run()
+    _press_predict(at)
+    assert [e.value for e in at.error] == [
+        "error: internal error (RuntimeError: boom); this is a bug in ephys2type"
+    ]
+
+
+def _their_export(cells: pd.DataFrame) -> pd.DataFrame:
+    """The cells as another lab names them: input resistance in GOhm, tau in s."""
+    theirs = cells.rename(columns={"ri": "Rin (GOhm)", "tau": "tau_s"})
+    theirs["Rin (GOhm)"] /= 1000.0
+    theirs["tau_s"] /= 1000.0
+    return theirs
+
+
+def test_mapped_columns_predict_as_the_schemas_names_do(at, mouse, tmp_path):
+    """A mapping file, and the same mapping chosen in the page, give the calls of the table
+    in the schema's names and units."""
+    folder, cells = mouse
+    theirs = _their_export(cells)
+    expected = run_prediction(
+        TableCells(Upload("cells.csv", _csv(cells))),
+        ModelChoice(folder=str(folder)),
+        tmp_path / "plain",
+    ).prediction.table
+    # the mapping built from the page's choices is a mapping file the library reads
+    from ephys2type.data.schema import get_schema
+
+    schema = get_schema("mouse")
+    start = initial_choices(list(theirs.reset_index().columns), schema)
+    assert start.loc[start["their column"] == "vrest", "feature"].item() == "vrest"
+    text = mapping_toml(
+        [MappedChoice("Rin (GOhm)", "ri", "GOhm"), MappedChoice("tau_s", "tau", "s")], schema
+    )
+    assert text == (
+        "# mapping.toml\n[columns]\n"
+        '"Rin (GOhm)" = { feature = "ri", unit = "GOhm" }\n'
+        '"tau_s" = { feature = "tau", unit = "s" }\n'
+    )
+    mapped = run_prediction(
+        TableCells(
+            Upload("theirs.csv", _csv(theirs)), mapping_file=Upload("map.toml", text.encode())
+        ),
+        ModelChoice(folder=str(folder)),
+        tmp_path / "map",
+    )
+    pd.testing.assert_frame_equal(mapped.prediction.table, expected)
+    assert mapped.commands[0][-4:-2] == ["--mapping", "map.toml"]
+    # the same choices made in the page's mapping table
+    _with_model_folder(at, folder)
+    data = _csv(theirs)
+    at.file_uploader(key="table").upload("theirs.csv", data, "text/csv").run()
+    at.radio(key="mapping_mode").set_value(page.MAP_HERE).run()
+    columns = list(at.data_editor[0].value["their column"])
+    rows = {columns.index("Rin (GOhm)"): {"feature": "ri", "unit": "GOhm"}}
+    rows[columns.index("tau_s")] = {"feature": "tau", "unit": "s"}
+    at.session_state[f"mapping_editor:theirs.csv:{len(data)}"] = {
+        "edited_rows": rows,
+        "added_rows": [],
+        "deleted_rows": [],
+    }
+    at.run()
+    assert at.code[0].value.strip() == text.strip()
+    _press_predict(at)
+    assert not at.error
+    outcome = at.session_state["outcome"]
+    pd.testing.assert_frame_equal(outcome.prediction.table, expected)
+    assert outcome.mapping.read_text() == text
+
+
+def test_a_recording_gives_its_features_checks_and_figure(at, mouse, tmp_path, run_cli):
+    folder, _ = mouse
+    _with_model_folder(at, folder)
+    at.radio(key="source").set_value(page.RECORDINGS).run()
+    data = ONE_RECORDING.read_bytes()
+    at.file_uploader(key="recordings").upload(ONE_RECORDING.name, data).run()
+    _press_predict(at)
+    assert not at.error
+    outcome = at.session_state["outcome"]
+    cell = ONE_RECORDING.stem
+    assert list(outcome.prediction.table.index) == [cell]
+    assert "recording_checks" in outcome.prediction.table.columns
+    at.session_state["view"] = "Cells"
+    at.run()
+    assert any("recording checks of" in c for i in at.image for c in i.captions)
+    # `ephys2type features` and `predict` as the page says them give the same files
+    shutil.copy(ONE_RECORDING, tmp_path / ONE_RECORDING.name)
+    features_cmd, predict_cmd = outcome.commands
+    assert features_cmd[:3] == ["ephys2type", "features", ONE_RECORDING.name]
+    with contextlib.chdir(tmp_path):
+        assert run_cli(*features_cmd[1:]).code == 0
+    assert downloads.features(outcome) == {
+        name: (tmp_path / name).read_bytes()
+        for name in (commands.FEATURES_FILE, f"{commands.FEATURES_FILE}.qc.csv")
+    }
+    assert (tmp_path / commands.FIGURES_DIR / f"{cell}.png").is_file()
+    assert downloads.predictions(outcome) == _cli_predict(run_cli, tmp_path, predict_cmd)[0]
+
+
+def test_the_bundled_model_is_what_train_saves_and_is_trained_once(monkeypatch, tmp_path, run_cli):
+    monkeypatch.setattr(bundled_models, "MODEL", "logreg")
+    monkeypatch.setattr(bundled_models, "FAMILY_SUBSETS", False)
+    told: list[str] = []
+    folder = bundled_models.ensure_bundled_model("human", on_training=told.append)
+    assert folder.parent == bundled_models.bundled_models_dir() and len(told) == 1
+    assert bundled_models.ensure_bundled_model("human", on_training=told.append) == folder
+    assert len(told) == 1  # reused
+    train = commands.train_command("human")
+    assert train[-3:] == ["--no-family-subsets", "--out", "human-model"]
+    out = tmp_path / "human-model"
+    assert run_cli(*train[1:-1], out).code == 0
+    import json
+
+    from ephys2type import load_human
+    from ephys2type.persist.format import load_model
+
+    # the same description (the weights files differ only in their zip time stamps) and
+    # the same calls
+    saved, ours = (json.loads((f / "model.json").read_text()) for f in (out, folder))
+    assert {k: v for k, v in saved.items() if k != "members"} == {
+        k: v for k, v in ours.items() if k != "members"
+    }
+    cells = load_human().X.iloc[::40]
+    pd.testing.assert_frame_equal(
+        load_model(out).predict_table(cells), load_model(folder).predict_table(cells)
+    )
+
+
+def test_the_server_keeps_to_this_machine():
+    options = streamlit_options(8599)
+    assert options["server.address"] == HOST == "127.0.0.1"
+    assert options["browser.gatherUsageStats"] is False
+    assert options["server.port"] == options["browser.serverPort"] == 8599
+    with socket.socket() as busy:
+        busy.bind((HOST, 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(Ephys2TypeError, match=f"port {port} of 127.0.0.1 is in use"):
+            serve(port, open_browser=False)
+
+
+def test_the_command_lines_are_shell_lines():
+    line = commands.as_lines([commands.predict_command("my model", "a b.csv", id_column="ID")])
+    assert shlex.split(line) == [
+        "ephys2type",
+        "predict",
+        "--model",
+        "my model",
+        "--features",
+        "a b.csv",
+        "--out",
+        "predictions.csv",
+        "--id-column",
+        "ID",
+        "--overview",
+        "overview.png",
+    ]
