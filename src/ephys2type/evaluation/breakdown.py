@@ -91,7 +91,14 @@ def batch_checks(evaluation: Evaluation) -> pd.DataFrame | None:
         return None
     keep = rows.dropna(subset=["batch_shift_detected"])
     columns = ["model", "seed", "fold", "n_test", "out_of_distribution", "batch_shift_detected"]
-    columns += [c for c in ("estimated_accuracy", "stated_accuracy") if c in keep.columns]
+    extra = (
+        "estimated_accuracy",
+        "estimated_accuracy_low",
+        "estimated_accuracy_high",
+        "stated_accuracy",
+        "real_accuracy",
+    )
+    columns += [c for c in extra if c in keep.columns]
     return keep[columns]
 
 

@@ -133,7 +133,7 @@ def _score(spec: ModelSpec, data: PatchSeqData, fold, fitted: FittedFold, import
         parts.append(read.explanation.reset_index(drop=True))
     frame = pd.concat(parts, axis=1)
     if read.table is not None:
-        row.update(_batch_check(estimator, read.scores, read.table))
+        row.update(_batch_check(estimator, read.scores, read.table, y_test))
     imp = []
     if importance:
         base = fold_scores(y_test, predicted, classes)["macro_f1"]
@@ -157,18 +157,31 @@ def _score(spec: ModelSpec, data: PatchSeqData, fold, fitted: FittedFold, import
     return row, frame, imp
 
 
-def _batch_check(model: CellTypeClassifier, scores, table: pd.DataFrame) -> dict[str, float]:
+def _batch_check(
+    model: CellTypeClassifier, scores, table: pd.DataFrame, truth: np.ndarray
+) -> dict[str, float]:
     """What ``predict`` would tell about the test cells as one batch: the share flagged out
-    of distribution, whether the shift test fires (1.0) or not (0.0), and the batch's
-    estimated and stated (in-distribution) accuracy."""
+    of distribution, whether the shift test fires (1.0) or not (0.0), the batch's estimated
+    and stated (in-distribution) accuracy, and the real accuracy of the quantity estimated
+    (each routed cell's most probable class, at the level the expected accuracy is judged)."""
     batch = summarize_batch(model, scores, table)
 
     def number(value) -> float:
         return float("nan") if value is None else float(value)
 
+    routed = scores.routed
+    top = scores.top_class()
+    if model.parent_of is not None:
+        up = np.array([model.parent_of[c] for c in top], dtype=object)
+        truth = np.array([model.parent_of[c] for c in truth], dtype=object)
+        top = up
+    real = float(np.mean(top[routed] == truth[routed])) if routed.any() else float("nan")
     return {
         "out_of_distribution": batch.n_out_of_distribution / max(batch.n_cells, 1),
         "batch_shift_detected": float(batch.shift_detected),
         "estimated_accuracy": number(batch.estimated_accuracy),
+        "estimated_accuracy_low": number(batch.estimated_accuracy_low),
+        "estimated_accuracy_high": number(batch.estimated_accuracy_high),
         "stated_accuracy": number(batch.stated_accuracy),
+        "real_accuracy": real,
     }

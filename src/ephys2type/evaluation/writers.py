@@ -11,6 +11,7 @@ from typing import Any
 
 import pandas as pd
 
+from ephys2type.evaluation.breakdown import batch_checks
 from ephys2type.evaluation.results import Evaluation
 from ephys2type.files import atomic_directory, dumps_json
 
@@ -56,8 +57,10 @@ def write_evaluation(
 
     out_dir = Path(out_dir)
     breakdowns = breakdowns or {}
+    checks = batch_checks(evaluation)
     metrics = (
         evaluation.to_metrics()
+        | ({} if checks is None else {"batch_checks": checks.to_dict(orient="records")})
         | {f"by_{column}": frame.to_dict(orient="records") for column, frame in breakdowns.items()}
         | (extra_metrics or {})
     )

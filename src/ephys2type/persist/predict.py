@@ -12,6 +12,7 @@ import pandas as pd
 
 from ephys2type.data.h5ad import annotate_h5ad, calls_for_h5ad, is_h5ad, write_h5ad
 from ephys2type.data.mapping import load_mapping
+from ephys2type.data.recordings.check_table import cell_checks, qc_table_path
 from ephys2type.data.tables import read_feature_table
 from ephys2type.errors import OutputExistsError, TableError
 from ephys2type.files import atomic_write_text, dumps_json
@@ -64,17 +65,9 @@ class Prediction:
 AUTO = "auto"
 
 
-def checks_path(features: str | Path) -> Path:
-    """Where ``ephys2type features`` writes the recording checks of a features table."""
-    features = Path(features)
-    return features.with_name(features.name + ".qc.csv")
-
-
 def read_recording_checks(checks: str | Path | pd.DataFrame, cells: pd.Index) -> RecordingChecks:
     """The failed recording checks of ``cells`` from a recordings QC table (a path or the
     table); cells it does not list passed every check."""
-    from ephys2type.data.recordings.checks import cell_checks
-
     table = checks if isinstance(checks, pd.DataFrame) else _read_qc(Path(checks))
     try:
         per_cell = cell_checks(table).reindex(cells.astype(str)).fillna("")
@@ -127,7 +120,8 @@ def predict_cells(
             store = FolderStore.for_model(member_cache, path, model)
     cells = read_features(model, features, id_column=id_column, obsm_key=obsm_key, mapping=mapping)
     if recording_checks is AUTO:
-        recording_checks = checks_path(features) if checks_path(features).exists() else None
+        beside = qc_table_path(features)
+        recording_checks = beside if beside.exists() else None
     checks = (
         None if recording_checks is None else read_recording_checks(recording_checks, cells.index)
     )

@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
+from ephys2type.data.recordings.check_table import qc_table_path as qc_table_path
 from ephys2type.data.recordings.extract import SUFFIXES, extract_cell, read_recording
 from ephys2type.data.recordings.sweep_qc import DEFAULT_PRESET
 from ephys2type.data.recordings.sweeps import RecordingError
@@ -45,12 +46,6 @@ def find_recordings(paths: Sequence[str | Path]) -> tuple[list[Path], list[Path 
     if not files:
         raise RecordingError(f"no {' or '.join(SUFFIXES)} files in the folders given")
     return files, roots
-
-
-def qc_table_path(features: str | Path) -> Path:
-    """Where the QC table of a features table goes: ``<features>.qc.csv`` beside it."""
-    features = Path(features)
-    return features.with_name(features.name + ".qc.csv")
 
 
 def cell_ids(paths: Sequence[str | Path], roots: Sequence[str | Path | None]) -> list[str]:

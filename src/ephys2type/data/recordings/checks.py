@@ -71,10 +71,6 @@ CHECKS = (
     "spike_shape",
 )
 
-#: Checks whose failure says the features describe something other than an interneuron at
-#: rest (``predict`` leaves such a cell unassigned unless told to call it anyway).
-BLOCKING = ("spontaneous_firing", "spike_shape")
-
 
 @dataclass(frozen=True)
 class Flag:
@@ -418,23 +414,3 @@ def flag_rows(
             }
         )
     return rows
-
-
-def cell_checks(qc: pd.DataFrame) -> pd.DataFrame:
-    """Per cell of a recordings QC table (``<features>.qc.csv``), indexed by cell id:
-    ``blocking``, the reasons of its failed :data:`BLOCKING` checks (``"; "``-joined, empty
-    when none), and ``other``, the names of its other failed checks."""
-    if not {"cell_id", "level", "check", "reason"} <= set(qc.columns):
-        raise ValueError("not a recordings QC table (needs cell_id, level, check, reason)")
-    ids = pd.Index(qc["cell_id"].astype(str).unique(), name="cell_id")
-    failed = qc[qc["level"] == "check"].copy()
-    failed["cell_id"] = failed["cell_id"].astype(str)
-    blocking = failed["check"].isin(BLOCKING)
-    out = pd.DataFrame(index=ids)
-    out["blocking"] = (
-        failed[blocking].groupby("cell_id")["reason"].agg("; ".join).reindex(ids).fillna("")
-    )
-    out["other"] = (
-        failed[~blocking].groupby("cell_id")["check"].agg("; ".join).reindex(ids).fillna("")
-    )
-    return out

@@ -326,12 +326,50 @@ class HeldOutFold:
 
 
 @dataclass(frozen=True)
+class BatchCheck:
+    """What ``predict`` said of one held-out dataset as a batch (a deployed model, one
+    seed): whether the shift test fired, the estimated accuracy with its interval, the
+    stated (in-distribution) accuracy, and the real accuracy of the quantity estimated."""
+
+    model: str
+    seed: int
+    fold: int
+    n_test: int
+    shift_detected: bool
+    estimated: float | None
+    low: float | None
+    high: float | None
+    stated: float | None
+    real: float | None
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> BatchCheck:
+        def number(key: str) -> float | None:
+            value = raw.get(key)
+            return None if value is None or value != value else float(value)
+
+        return cls(
+            model=raw["model"],
+            seed=int(raw["seed"]),
+            fold=int(raw["fold"]),
+            n_test=int(raw["n_test"]),
+            shift_detected=bool(raw["batch_shift_detected"]),
+            estimated=number("estimated_accuracy"),
+            low=number("estimated_accuracy_low"),
+            high=number("estimated_accuracy_high"),
+            stated=number("stated_accuracy"),
+            real=number("real_accuracy"),
+        )
+
+
+@dataclass(frozen=True)
 class HeldOutDatasets:
     """Each bundled dataset held out in turn (the leave-dataset-out ``metrics.json``): the
-    folds and the scores per held-out dataset."""
+    folds, the scores per held-out dataset and the batch checks of the deployed models."""
 
     folds: tuple[HeldOutFold, ...]
     by_dataset: tuple[GroupScores, ...]
+    batch_checks: tuple[BatchCheck, ...] = ()
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> HeldOutDatasets:
@@ -342,6 +380,7 @@ class HeldOutDatasets:
             by_dataset=tuple(
                 GroupScores.from_json(r, "model", "dataset") for r in raw.get("by_dataset", [])
             ),
+            batch_checks=tuple(BatchCheck.from_json(r) for r in raw.get("batch_checks", [])),
         )
 
 

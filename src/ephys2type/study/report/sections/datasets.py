@@ -69,6 +69,35 @@ def _held_out(b: ReportBuilder, species: str, held_out: HeldOutDatasets) -> None
         rows,
         "in %, mean over seeds; 'called', 'flagged': the deployed classifier only",
     )
+    if held_out.batch_checks:
+        names = [n.held_out for n in held_out.folds]
+        b.table(
+            [
+                "model",
+                "held-out dataset",
+                "seed",
+                "shift detected",
+                "estimated accuracy [95% interval]",
+                "stated (in-distribution)",
+                "real",
+            ],
+            [
+                [
+                    c.model,
+                    names[c.fold] if c.fold < len(names) else str(c.fold),
+                    str(c.seed),
+                    "yes" if c.shift_detected else "no",
+                    f"{pct(c.estimated)} [{pct(c.low)}, {pct(c.high)}]",
+                    pct(c.stated),
+                    pct(c.real),
+                ]
+                for c in held_out.batch_checks
+            ],
+            "what `predict` says of each held-out dataset as one batch (the deployed "
+            "classifier): the shift test, and the accuracy it estimates without labels beside "
+            "the accuracy each call states and the real one (each cell's most probable class, "
+            "before abstention), in %",
+        )
 
 
 def _training_sets(b: ReportBuilder, training: TrainingSets) -> None:
