@@ -107,3 +107,24 @@ def test_train_add_table_command(run_cli, clean_error, layer1_only, tmp_path):
         run_cli("train", "--species", "human", "--add-weight", "3", "--out", tmp_path / "y"),
         "apply to --add-table",
     )
+
+
+def test_a_data_request_adds_and_weighs_the_cells(layer1_only, tmp_path):
+    """What `train --add-table` prints and fits on comes from the library's DataRequest."""
+    from ephys2type.data.requests import DataRequest
+
+    mine = layer1_only.subset(layer1_only.X.index[:20])
+    features, labels = _write(mine, tmp_path)
+    request = DataRequest(
+        species="human", datasets="lee2023", add_table=features, add_labels=labels
+    )
+    loaded = request.load()
+    assert loaded.repeats == [1] * 666 + [8] * 20
+    assert loaded.description == (
+        "666 cells of human + 20 added cells counted 8 times each (revised, lee2023_human features)"
+    )
+    assert loaded.data.datasets == ["lee2023", "added"]
+    heavier = DataRequest(
+        species="human", datasets="lee2023", add_table=features, add_labels=labels, add_weight=3
+    ).load()
+    assert heavier.repeats[-20:] == [3] * 20

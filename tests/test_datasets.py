@@ -299,3 +299,16 @@ def test_datasets_option_of_the_commands(run_cli, clean_error, tmp_path):
         run_cli("evaluate", "--species", "mouse", "--datasets", "lee2023", "--model", "rf"),
         "holds human cells, not mouse",
     )
+
+
+def test_names_moved_out_of_datasets_are_still_imported_from_it():
+    """The registry module re-exports what other modules now define, as the same objects."""
+    from ephys2type.data import added_cells, allen, datasets, prepare, user_tables
+
+    assert all(hasattr(datasets, name) for name in datasets.__all__)
+    assert datasets.load_table is user_tables.load_table
+    assert datasets.with_added_cells is added_cells.with_added_cells
+    assert datasets.added_repeats is added_cells.added_repeats
+    assert datasets.HUMAN_FEATURES == allen.HUMAN_FEATURES
+    assert datasets.Features is prepare.Features
+    assert datasets.DATASETS["lee2023"].read is allen.read_lee2023

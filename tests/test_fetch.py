@@ -121,13 +121,13 @@ def test_cli_reports_a_checksum_mismatch(monkeypatch, tmp_path, run_cli, clean_e
     copy = _copy("lee2023_human/LeeDalley_ephys_fx.csv", tmp_path / "mydata")
     copy.write_bytes(copy.read_bytes().replace(b"0.0", b"0.1", 1))
     monkeypatch.setenv("EPHYS2TYPE_DATA", str(tmp_path / "mydata"))
-    from ephys2type.data import datasets
+    from ephys2type.data import allen
 
-    datasets._human_tables.cache_clear()
+    allen.read_lee2023.cache_clear()
     try:
         clean_error(run_cli("data", "info"), "LeeDalley_ephys_fx.csv", "SHA-256")
     finally:
-        datasets._human_tables.cache_clear()
+        allen.read_lee2023.cache_clear()
 
 
 def test_cli_fetch_lists_every_file(run_cli):

@@ -166,3 +166,33 @@ def test_data_info_prints_counts_for_every_scheme(run_cli):
         "17 types of 10 to 141 cells",
     ):
         assert text in result.out, text
+
+
+def test_qc_rules_are_an_explicit_registry(monkeypatch):
+    """RULES is listed from the rule functions in qc.py (nothing fills it on import), and
+    register_rule adds a rule that a qc.toml profile can then name."""
+    from ephys2type.data import qc
+
+    assert list(qc.RULES) == [
+        "unlabeled",
+        "excluded_subclass",
+        "missing_family",
+        "max_missing",
+        "out_of_bounds",
+        "rare_class",
+    ]
+    named = {r["rule"] for p in qc.qc_config()["profiles"].values() for r in p["rules"]}
+    assert named <= set(qc.RULES)  # every rule qc.toml names is registered
+    with pytest.raises(SchemaError, match="already registered"):
+        qc.register_rule("unlabeled", qc.RULES["unlabeled"])
+
+    def negative_a(data: PatchSeqData) -> pd.Series:
+        return pd.Series("a < 0", index=data.X.index).where(data.X["a"] < 0)
+
+    monkeypatch.setattr(qc, "RULES", dict(qc.RULES))  # the rule added here ends with the test
+    assert qc.register_rule("negative_a", negative_a) is negative_a
+    config = {**qc.qc_config(), "profiles": {"mine": {"rules": [{"rule": "negative_a"}]}}}
+    monkeypatch.setattr(qc, "qc_config", lambda: config)
+    full = {c: [1.0, -1.0, 1.0] for c in SCHEMA.columns}
+    kept = apply_qc(_toy(full, ["Sst"] * 3), "mine")
+    assert kept.qc.drops["rule"].tolist() == ["negative_a"] and len(kept) == 2

@@ -29,7 +29,7 @@ _API = {
     "load_human": "ephys2type.data.datasets",
     "load_mouse": "ephys2type.data.datasets",
     "load_species": "ephys2type.data.datasets",
-    "load_table": "ephys2type.data.datasets",
+    "load_table": "ephys2type.data.user_tables",
     "load_model": "ephys2type.persist.format",
     "save_model": "ephys2type.persist.format",
     "CellTypeClassifier": "ephys2type.models.cell_classifier",
@@ -42,10 +42,11 @@ _API = {
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load lazily
     from .data.align import to_aligned
     from .data.container import PatchSeqData
-    from .data.datasets import load_human, load_mouse, load_species, load_table
+    from .data.datasets import load_human, load_mouse, load_species
     from .data.h5ad import read_h5ad_features
     from .data.qc import apply_qc
     from .data.schema import FeatureSchema, get_schema
+    from .data.user_tables import load_table
     from .errors import Ephys2TypeError, Ephys2TypeWarning
     from .models.cell_classifier import CellTypeClassifier
     from .persist.format import load_model, save_model

@@ -20,10 +20,11 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from ephys2type.errors import Ephys2TypeError, OutputExistsError
+from ephys2type.errors import OutputExistsError
 
 if TYPE_CHECKING:
     from ephys2type.data.container import PatchSeqData
+    from ephys2type.data.requests import DataRequest, LoadedData
 
 SPECIES = ("mouse", "human")
 
@@ -93,6 +94,17 @@ def check_choice(value: str, choices: Sequence[str], what: str) -> str:
     return value
 
 
+def load_request(request: DataRequest) -> LoadedData:
+    """Load the data a command asked for (:meth:`DataRequest.load`); a value outside an
+    option's choices is shown as typer shows a bad option value."""
+    from ephys2type.data.requests import ChoiceError
+
+    try:
+        return request.load()
+    except ChoiceError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
 def load_for_command(
     species: str,
     labels: str | None,
@@ -100,21 +112,13 @@ def load_for_command(
     features: str,
     datasets: str | None = None,
 ) -> PatchSeqData:
-    """Validate the common data options and load the QC'd data."""
-    from ephys2type.data.datasets import load_species, parse_datasets
-    from ephys2type.data.labels import default_scheme
-    from ephys2type.data.qc import profiles
+    """The QC'd bundled data of ``species`` (the data options checked)."""
+    from ephys2type.data.requests import DataRequest
 
-    check_choice(species, SPECIES, "--species")
-    check_choice(profile, profiles(), "--profile")
-    check_choice(features, ("native", "aligned"), "--features")
-    return load_species(
-        species,
-        labels=labels or default_scheme(species),
-        qc=profile,
-        features=features,
-        datasets=parse_datasets(datasets, species),
+    request = DataRequest(
+        species=species, labels=labels, profile=profile, features=features, datasets=datasets
     )
+    return load_request(request).data
 
 
 DatasetsOpt = Annotated[
@@ -184,62 +188,28 @@ def load_data_for_command(
     datasets: str | None = None,
     location: bool = False,
 ) -> tuple[PatchSeqData, str]:
-    """The data of ``evaluate`` and ``train``: bundled (species) or the user's --table.
+    """The data of ``evaluate``: bundled (species) or the user's --table
+    (:class:`~ephys2type.data.requests.DataRequest`), and a short name of its origin
+    (species or table file stem)."""
+    from ephys2type.data.requests import DataRequest
 
-    Returns the data and a short name of its origin (species or table file stem). With
-    --table, ``--labels`` names a built-in label scheme to map the labels through (default:
-    labels as written). With ``location``, the cells' layer is added as the ``location``
-    family (:func:`~ephys2type.data.location.with_location`).
-    """
-    if table is None:
-        data = load_for_command(species, labels, profile or "default", features, datasets)
-        origin = species
-    else:
-        if datasets is not None:
-            raise Ephys2TypeError("--datasets chooses bundled data; it does not apply with --table")
-        data, origin = _table_data(
-            table, table_labels, schema, labels, profile, features, id_column, label_column,
-            donor_column,
-        )  # fmt: skip
-    if location:
-        from ephys2type.data.location import with_location
-
-        data = with_location(data)
-    return data, origin
-
-
-def _table_data(
-    table: Path,
-    table_labels: Path | None,
-    schema: str,
-    labels: str | None,
-    profile: str | None,
-    features: str,
-    id_column: str | None,
-    label_column: str,
-    donor_column: str | None,
-) -> tuple[PatchSeqData, str]:
-    """The user's --table with its --table-labels."""
-    from ephys2type.data.datasets import load_table
-    from ephys2type.data.labels import AS_IS
-    from ephys2type.data.qc import profiles
-
-    if table_labels is None:
-        raise Ephys2TypeError("--table needs --table-labels (a CSV with the cells' labels)")
-    check_choice(profile or "none", profiles(), "--profile")
-    check_choice(features, ("native", "aligned"), "--features")
-    data = load_table(
-        table,
-        table_labels,
-        schema,
-        id_column=id_column,
-        label_column=label_column,
-        donor_column=donor_column,
-        label_scheme=labels or AS_IS,
-        qc=profile or "none",
-        aligned=features == "aligned",
+    loaded = load_request(
+        DataRequest(
+            species=species,
+            labels=labels,
+            profile=profile,
+            features=features,
+            datasets=datasets,
+            location=location,
+            table=table,
+            table_labels=table_labels,
+            schema=schema,
+            id_column=id_column,
+            label_column=label_column,
+            donor_column=donor_column,
+        )
     )
-    return data, table.stem
+    return loaded.data, loaded.origin
 
 
 def new_progress(*, label_width: int = 0, remaining: bool = True) -> Progress:

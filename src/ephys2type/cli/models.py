@@ -11,7 +11,6 @@ from rich.table import Table
 from ephys2type.errors import Ephys2TypeError
 
 from .common import (
-    SPECIES,
     ConfidenceOpt,
     DataProfileOpt,
     DatasetsOpt,
@@ -28,7 +27,7 @@ from .common import (
     TableOpt,
     console,
     limited_epochs,
-    load_data_for_command,
+    load_request,
     refuse_existing,
 )
 
@@ -131,59 +130,45 @@ def train(
 
     Example: ephys2type train --species mouse --labels ttype --model rf --out ttype-model
     """
+    from ephys2type.data.requests import DataRequest
     from ephys2type.models.registry import get_model
     from ephys2type.persist.format import save_model
     from ephys2type.persist.train import train_model
 
     get_model(model)  # an unknown name fails before any work
     refuse_existing(out, force)
-    if table is None and datasets is None and species in SPECIES:
-        from ephys2type.data.datasets import TRAIN_DATASETS
-
-        datasets = ",".join(TRAIN_DATASETS[species])
-    data, origin = load_data_for_command(
-        species=species,
-        labels=labels,
-        profile=profile,
-        features=features,
-        table=table,
-        table_labels=table_labels,
-        schema=schema,
-        id_column=id_column,
-        label_column=label_column,
-        donor_column=donor_column,
-        datasets=datasets,
-        location=location,
-    )
-    repeats, added, n_bundled = None, "", len(data)
-    if add_table is not None or add_labels is not None:
-        from ephys2type.data.datasets import added_repeats, with_added_cells
-
-        if add_table is None or add_labels is None:
-            raise Ephys2TypeError("--add-table and --add-labels go together")
-        n_before = len(data)
-        data = with_added_cells(
-            data, add_table, add_labels, mapping=mapping, label_column=label_column
+    loaded = load_request(
+        DataRequest(
+            species=species,
+            labels=labels,
+            profile=profile,
+            features=features,
+            datasets=datasets,
+            location=location,
+            table=table,
+            table_labels=table_labels,
+            schema=schema,
+            id_column=id_column,
+            label_column=label_column,
+            donor_column=donor_column,
+            add_table=add_table,
+            add_labels=add_labels,
+            mapping=mapping,
+            add_weight=add_weight,
+            for_training=True,
         )
-        weight = added_repeats(n_before, len(data) - n_before, add_weight)
-        repeats = [1] * n_before + [weight] * (len(data) - n_before)
-        added = f" + {len(data) - n_before} added cells counted {weight} times each"
-    elif mapping is not None or add_weight is not None:
-        raise Ephys2TypeError("--mapping and --add-weight apply to --add-table")
-    out_console = console()
-    out_console.print(
-        f"training {model} on {n_bundled} cells of {origin}{added} ({data.label_scheme}, "
-        f"{data.schema.name} features) ..."
     )
+    out_console = console()
+    out_console.print(f"training {model} on {loaded.description} ...")
     limited_epochs()  # says so when the run is limited (epochs are capped where built)
     trained = train_model(
-        data,
+        loaded.data,
         model,
         random_state=seed,
         family_subsets=family_subsets,
         confidence=confidence,
         max_set_size=max_set_size,
-        sample_repeats=repeats,
+        sample_repeats=loaded.repeats,
         hierarchical=hierarchical,
     )
     save_model(trained, out, overwrite=force)

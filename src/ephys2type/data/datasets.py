@@ -1,54 +1,46 @@
-"""Load the Allen Institute Patch-seq tables, or a user's own IPFX export, as PatchSeqData.
+"""The bundled Patch-seq datasets ephys2type trains on, and loading them as PatchSeqData.
 
-``load_mouse()`` and ``load_human()`` read the bundled reference tables (found and checked
-by :mod:`ephys2type.fetch`), attach labels under a label scheme, apply a QC profile and
-optionally convert to the aligned cross-species schema. ``load_table()`` does the same for
-any features CSV plus an optional labels CSV.
+:data:`DATASETS` is the registry: each public labelled table (Gouwens et al. 2020 mouse;
+Lee, Dalley et al. 2023 and Chartrand et al. 2023 human), its species, and the reader that
+turns its files (found and checked by :mod:`ephys2type.data.fetch`) into features and
+metadata (:mod:`ephys2type.data.allen`, :mod:`ephys2type.data.human_l1`).
+:data:`DEFAULT_DATASETS` and :data:`TRAIN_DATASETS` say which datasets a species is loaded
+from unless told otherwise. ``load_mouse()``, ``load_human()`` and ``load_species()`` read
+the named datasets into one table, attach labels under a label scheme, apply a QC profile
+and optionally convert to the aligned cross-species schema
+(:func:`~ephys2type.data.prepare.prepare`).
+
+A user's own tables are loaded by :func:`~ephys2type.data.user_tables.load_table`, and a
+lab's cells added for training by :func:`~ephys2type.data.added_cells.with_added_cells`;
+both are importable from here too, as they always were.
 """
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
-from functools import lru_cache
-from pathlib import Path
-from typing import Literal
+from dataclasses import dataclass
+from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from ephys2type.data.align import to_aligned
-from ephys2type.data.container import PatchSeqData
-from ephys2type.data.fetch import fetch
-from ephys2type.data.human_l1 import read_human_l1
-from ephys2type.data.labels import AS_IS, get_scheme
-from ephys2type.data.qc import apply_qc, excluded_subclasses, non_feature_columns
-from ephys2type.data.schema import FeatureSchema, get_schema
-from ephys2type.data.table_formats import UNNAMED_COLUMN
-from ephys2type.data.tables import (
-    H5AD_ID_COLUMN,
-    check_columns,
-    check_units,
-    collapse_duplicate_rows,
-    detect_id_column,
-    find_id_column,
-    index_by_id,
-    read_csv_text,
-    read_feature_table,
-    settle_unnamed_column,
-    to_numeric,
+from ephys2type.data.added_cells import added_repeats, with_added_cells
+from ephys2type.data.allen import (
+    HUMAN_FEATURES,
+    HUMAN_META,
+    MOUSE_FEATURES,
+    MOUSE_META,
+    read_gouwens2020,
+    read_lee2023,
 )
-from ephys2type.errors import Ephys2TypeWarning, TableError
+from ephys2type.data.container import PatchSeqData
+from ephys2type.data.human_l1 import read_human_l1
+from ephys2type.data.prepare import Features, prepare
+from ephys2type.data.schema import get_schema
+from ephys2type.data.user_tables import load_table
+from ephys2type.errors import TableError
 
-MOUSE_FEATURES = "gouwens2020_mouse/efeature.csv"
-MOUSE_META = "gouwens2020_mouse/20200711_patchseq_metadata_mouse.csv"
-HUMAN_FEATURES = "lee2023_human/LeeDalley_ephys_fx.csv"
-HUMAN_META = "lee2023_human/LeeDalley_manuscript_metadata_v2.csv"
-
-Features = Literal["native", "aligned"]
-
-
+#: What a bundled dataset's reader returns: features (cells x the species' schema),
+#: metadata, source file name -> SHA-256, and notes on what was repaired while reading.
 Tables = tuple[pd.DataFrame, pd.DataFrame, dict[str, str], tuple[str, ...]]
 
 
@@ -67,22 +59,17 @@ class BundledDataset:
     id_column: str
 
 
-def _gouwens() -> Tables:
-    X, meta, sources = _mouse_tables()
-    return X, meta, sources, ()
-
-
 #: Bundled datasets by name. Combining several keeps a cell once, from the first dataset
 #: listed that holds it.
 DATASETS: dict[str, BundledDataset] = {
     "gouwens2020": BundledDataset(
-        "gouwens2020", "mouse", "mouse visual cortex (Gouwens et al. 2020)", _gouwens, "ID"
+        "gouwens2020", "mouse", "mouse visual cortex (Gouwens et al. 2020)", read_gouwens2020, "ID"
     ),
     "lee2023": BundledDataset(
         "lee2023",
         "human",
         "human neocortex, mostly MTG, layers 2-6 (Lee, Dalley et al. 2023)",
-        lambda: _human_tables(),  # defined below (read lazily, cached)
+        read_lee2023,
         "specimen_id",
     ),
     "chartrand2023_l1": BundledDataset(
@@ -188,7 +175,7 @@ def load_mouse(
     datasets : bundled mouse datasets to read (default ``gouwens2020``).
     """
     data = _combined("mouse", parse_datasets(datasets, "mouse"))
-    return _finish(data, labels=labels, qc=qc, features=features)
+    return prepare(data, labels=labels, qc=qc, features=features)
 
 
 def load_human(
@@ -210,11 +197,11 @@ def load_human(
     datasets : bundled human datasets to read (names or ``"a,b"``; default ``lee2023``).
     """
     data = _combined("human", parse_datasets(datasets, "human"))
-    return _finish(data, labels=labels, qc=qc, features=features)
+    return prepare(data, labels=labels, qc=qc, features=features)
 
 
-def load_species(species: str, **kwargs) -> PatchSeqData:
-    """``load_mouse`` or ``load_human`` by name."""
+def load_species(species: str, **kwargs: Any) -> PatchSeqData:
+    """``load_mouse`` or ``load_human`` by name (``kwargs`` are theirs)."""
     if species == "mouse":
         return load_mouse(**kwargs)
     if species == "human":
@@ -222,303 +209,25 @@ def load_species(species: str, **kwargs) -> PatchSeqData:
     raise TableError(f"unknown species {species!r}; bundled data: mouse, human")
 
 
-def load_table(
-    features: str | Path,
-    labels: str | Path | None = None,
-    schema: str | Path | FeatureSchema = "mouse",
-    *,
-    species: str | None = None,
-    id_column: str | None = None,
-    label_column: str = "subclass",
-    donor_column: str | None = None,
-    label_scheme: str = AS_IS,
-    qc: str | None = None,
-    aligned: bool = False,
-) -> PatchSeqData:
-    """Load a user's own IPFX feature table (and optional labels) like the bundled data.
-
-    ``features`` is a CSV with one row per cell, an ``id_column`` and every column of
-    ``schema`` (extra columns are ignored with a warning). ``id_column=None`` finds it as
-    ``predict`` does (``cell_id``, ``specimen_id``, ..., else the one column of unique text
-    ids); the labels use the same column name. ``labels`` is a CSV with the same
-    ids, the ``label_column`` and optionally a donor column; other columns become metadata.
-    With ``label_scheme="as_is"`` labels are used as written; a built-in scheme (e.g.
-    ``mouse5``) maps them, given ``species``.
-    """
-    schema = get_schema(schema)
-    species = species or schema.species
-    if id_column is None:
-        id_column = find_id_column(features, schema)
-    X = read_feature_table(features, schema, id_column=id_column)
-    meta = pd.DataFrame(index=X.index)
-    if labels is not None:
-        lab = _read_labels(labels, id_column, X.index, required=[label_column], schema=schema)
-        meta = lab.reindex(X.index)
-        meta["label"] = meta[label_column]
-        if label_scheme != AS_IS:
-            # a built-in scheme reads its own metadata column (e.g. revised_subclass): the
-            # user's label column stands in for it, and for the subclass
-            column = get_scheme(label_scheme, species).column
-            for target in {column, "subclass"}:
-                if target not in meta.columns:
-                    meta[target] = meta[label_column]
-    meta.insert(0, "species", species)
-    if donor_column is not None:
-        if donor_column not in meta.columns:
-            raise TableError(f"{labels}: no donor column {donor_column!r}")
-        meta["donor"] = meta[donor_column]
-    elif "donor" not in meta.columns:
-        meta["donor"] = meta.index.to_numpy()  # each cell its own group
-    data = PatchSeqData(X=X, meta=meta, schema=schema, species=species, id_column=id_column)
-    return _finish(
-        data,
-        labels=label_scheme if labels is not None else None,
-        qc=qc,
-        features="aligned" if aligned else "native",
-    )
-
-
-def _finish(
-    data: PatchSeqData, *, labels: str | None, qc: str | None, features: Features
-) -> PatchSeqData:
-    if labels is not None:
-        scheme = get_scheme(labels, data.species)
-        y = scheme.apply(data.meta, excluded=excluded_subclasses(data.species))
-        data = replace(data, y=y, label_scheme=scheme.name)
-    if qc is not None:
-        data = apply_qc(data, qc)
-    if features == "aligned":
-        data = to_aligned(data)
-    elif features != "native":
-        raise TableError(f"features must be 'native' or 'aligned', not {features!r}")
-    return data
-
-
-def _read_labels(
-    path: str | Path,
-    id_column: str,
-    feature_ids: pd.Index,
-    *,
-    required: list[str],
-    schema: FeatureSchema | None = None,
-) -> pd.DataFrame:
-    raw = read_csv_text(path, what="label table")
-    if (
-        id_column not in raw.columns
-        and schema is not None
-        and (id_column in (H5AD_ID_COLUMN, UNNAMED_COLUMN) or UNNAMED_COLUMN in raw.columns)
-    ):
-        # an .h5ad file's ids are its obs_names, R row names have no column name: the labels
-        # name their own id column (or hold the ids in their own unnamed first column)
-        id_column = detect_id_column(raw, schema, path=path)
-    raw = settle_unnamed_column(raw, id_column, path=path, stacklevel=3)
-    for col in [id_column, *required]:
-        if col not in raw.columns:
-            shown = ", ".join(list(raw.columns)[:8])
-            raise TableError(f"{path}: no column {col!r} (columns: {shown})")
-    raw, collapsed = collapse_duplicate_rows(raw, id_column)
-    if collapsed:
-        warnings.warn(
-            f"{path}: {len(collapsed)} cell id(s) listed twice with identical rows; kept once "
-            f"({', '.join(collapsed[:3])})",
-            Ephys2TypeWarning,
-            stacklevel=3,
-        )
-    lab = index_by_id(raw, id_column, path=path)
-    matched = lab.index.isin(feature_ids)
-    if not matched.any():
-        raise TableError(
-            f"{path}: no label row matches a feature row (label ids look like "
-            f"{lab.index[0]!r}, feature ids like {feature_ids[0]!r})"
-        )
-    if not matched.all():
-        warnings.warn(
-            f"{path}: {int((~matched).sum())} label row(s) match no feature row and are ignored",
-            Ephys2TypeWarning,
-            stacklevel=3,
-        )
-    for col in lab.columns:
-        lab[col] = lab[col].str.strip()
-    return lab
-
-
-@lru_cache(maxsize=2)
-def _mouse_tables() -> tuple[pd.DataFrame, pd.DataFrame, dict[str, str]]:
-    fx_file, meta_file = fetch(MOUSE_FEATURES), fetch(MOUSE_META)
-    schema = get_schema("mouse")
-    raw = read_csv_text(fx_file.path, what="feature table")
-    extra = check_columns(raw, schema, path=fx_file.path, ignore=non_feature_columns("mouse"))
-    if extra:
-        raise TableError(f"{fx_file.path}: unexpected columns {extra}")
-    X = to_numeric(raw, schema.columns, path=fx_file.path)
-    session = raw["ID"].str.extract(r"ses-(\d+)_", expand=False)
-    if session.isna().any():
-        pos = int(np.flatnonzero(session.isna().to_numpy())[0])
-        raise TableError(f"{fx_file.path}: line {pos + 2}: cannot read the session id from ID")
-    X.index = index_by_id(pd.DataFrame({"ses": session}), "ses", path=fx_file.path).index
-
-    mraw = read_csv_text(meta_file.path, what="metadata table")
-    m = index_by_id(mraw, "ephys_session_id", path=meta_file.path)
-    m = m.reindex(X.index)
-    cell_id = m["cell_specimen_id"].fillna("ses-" + pd.Series(X.index, index=X.index))
-    meta = pd.DataFrame(
-        {
-            "species": "mouse",
-            "donor": m["donor_id"],
-            "subclass": m["t_type"].str.split().str[0],
-            "t_type": m["t_type"].str.strip(),  # some t-types end in a space upstream
-            "structure": m["structure"],
-            "condition": "acute",
-            "genotype": m["full_genotype"],
-            "soma_depth": pd.to_numeric(m["cell_soma_normalized_depth"], errors="coerce"),
-            "ephys_session_id": X.index.to_numpy(),
-            "nwb_file": raw["ID"].to_numpy(),
-        },
-        index=X.index,
-    )
-    new_index = pd.Index(cell_id.to_numpy(dtype=object), name="cell_id")
-    if new_index.has_duplicates:
-        raise TableError(f"{meta_file.path}: duplicate cell_specimen_id")
-    X.index, meta.index = new_index, new_index
-    check_units(X, schema, path=fx_file.path)
-    return X, meta, {fx_file.name: fx_file.sha256, meta_file.name: meta_file.sha256}
-
-
-@lru_cache(maxsize=2)
-def _human_tables() -> tuple[pd.DataFrame, pd.DataFrame, dict[str, str], tuple[str, ...]]:
-    fx_file, meta_file = fetch(HUMAN_FEATURES), fetch(HUMAN_META)
-    schema = get_schema("human")
-    X = read_feature_table(fx_file.path, schema, id_column="specimen_id")
-
-    mraw = read_csv_text(meta_file.path, what="metadata table")
-    mraw.columns = [c.strip() for c in mraw.columns]
-    mraw, collapsed = collapse_duplicate_rows(mraw, "specimen_id_x")
-    m = index_by_id(mraw, "specimen_id_x", path=meta_file.path)
-    unmatched = int((~m.index.isin(X.index)).sum())
-    m = m.reindex(X.index)
-    meta = pd.DataFrame(
-        {
-            "species": "human",
-            "donor": m["Donor"].str.upper(),
-            "subclass": m["subclass_label"],
-            "revised_subclass": m["Revised_subclass_label"],
-            "t_type": m["Transcriptomic_type"].str.strip(),  # some end in a space upstream
-            "structure": m["structure"],
-            "condition": m["condition"],
-            "layer": m["Cortical_layer"],
-            "disease": m["disease_category"],
-            "days_in_culture": pd.to_numeric(m["Days_In_culture"], errors="coerce"),
-        },
-        index=X.index,
-    )
-    notes = []
-    if collapsed:
-        notes.append(
-            f"{meta_file.name}: {len(collapsed)} specimen listed twice with identical rows "
-            f"({', '.join(collapsed)}), kept once"
-        )
-    if unmatched:
-        notes.append(f"{meta_file.name}: {unmatched} metadata rows have no electrophysiology")
-    sources = {fx_file.name: fx_file.sha256, meta_file.name: meta_file.sha256}
-    return X, meta, sources, tuple(notes)
-
-
+# Re-exported names (marked below) are defined in data.allen, data.added_cells and
+# data.user_tables; they stay importable from here, where callers have always found them.
 __all__ = [
     "DATASETS",
     "DEFAULT_DATASETS",
+    "HUMAN_FEATURES",  # re-exported from data.allen
+    "HUMAN_META",  # re-exported from data.allen
+    "MOUSE_FEATURES",  # re-exported from data.allen
+    "MOUSE_META",  # re-exported from data.allen
     "TRAIN_DATASETS",
-    "added_repeats",
+    "BundledDataset",
+    "Features",  # re-exported from data.prepare
+    "Tables",
+    "added_repeats",  # re-exported from data.added_cells
+    "dataset_names",
     "load_human",
     "load_mouse",
     "load_species",
-    "load_table",
-    "with_added_cells",
+    "load_table",  # re-exported from data.user_tables
+    "parse_datasets",
+    "with_added_cells",  # re-exported from data.added_cells
 ]
-
-
-#: The share of the training weight a lab's added cells get by default (see
-#: :func:`added_repeats`).
-ADDED_SHARE = 0.2
-#: Most times one added cell is repeated.
-MAX_REPEATS = 20
-
-
-def added_repeats(n_bundled: int, n_added: int, weight: int | None = None) -> int:
-    """How many times each of a lab's ``n_added`` cells counts beside ``n_bundled`` cells:
-    ``weight`` if given, else enough for the added cells to make about a fifth of the
-    training weight (between 1 and :data:`MAX_REPEATS`)."""
-    if weight is not None:
-        if weight < 1:
-            raise TableError(f"the weight of added cells must be a whole number >= 1, not {weight}")
-        return int(weight)
-    if n_added == 0:
-        return 1
-    share = ADDED_SHARE * n_bundled / ((1 - ADDED_SHARE) * n_added)
-    return int(min(MAX_REPEATS, max(1, round(share))))
-
-
-def with_added_cells(
-    data: PatchSeqData,
-    features: str | Path,
-    labels: str | Path,
-    *,
-    mapping: str | Path | None = None,
-    id_column: str | None = None,
-    label_column: str = "subclass",
-    donor_column: str | None = None,
-    name: str = "added",
-) -> PatchSeqData:
-    """``data`` with a lab's own labelled cells added (``dataset`` = ``name``).
-
-    ``features`` is a CSV in the schema of ``data`` (or mapped onto it by ``mapping``, see
-    :mod:`ephys2type.data.mapping`; absent features are missing for those cells);
-    ``labels`` a CSV with the same ids and ``label_column``, whose values must be classes of
-    ``data`` (e.g. ``Lamp5``, ``Pvalb``). A donor column keeps a donor's cells together in
-    grouped folds; without one, each cell is its own donor.
-    """
-    from ephys2type.data.mapping import load_mapping
-
-    if data.y is None:
-        raise TableError("cells can be added only to labelled data")
-    X = read_feature_table(
-        features,
-        data.schema,
-        id_column=id_column,
-        allow_missing=True,
-        mapping=None if mapping is None else load_mapping(mapping, data.schema),
-    ).reindex(columns=data.schema.columns)
-    id_name = id_column or find_id_column(features, data.schema)
-    lab = _read_labels(labels, id_name, X.index, required=[label_column], schema=data.schema)
-    lab = lab.reindex(X.index)
-    y = lab[label_column]
-    if y.isna().any():
-        missing = y.index[y.isna()]
-        raise TableError(
-            f"{labels}: {len(missing)} added cell(s) have no {label_column!r} "
-            f"(e.g. {missing[0]}); every added cell needs a label"
-        )
-    unknown = sorted(set(y) - set(data.classes))
-    if unknown:
-        raise TableError(
-            f"{labels}: label(s) {', '.join(map(repr, unknown[:5]))} are not classes of the "
-            f"{data.species} data ({data.label_scheme}: {', '.join(data.classes)})"
-        )
-    clash = X.index.intersection(data.X.index)
-    if len(clash):
-        raise TableError(
-            f"{features}: {len(clash)} cell id(s) are also bundled cells (e.g. {clash[0]}); "
-            f"add only cells the bundled datasets do not hold"
-        )
-    if donor_column is not None and donor_column not in lab.columns:
-        raise TableError(f"{labels}: no donor column {donor_column!r}")
-    donors = lab[donor_column] if donor_column is not None else pd.Series(X.index, index=X.index)
-    meta = pd.DataFrame(
-        {"species": data.species, "donor": donors.astype(str), "dataset": name}, index=X.index
-    )
-    return replace(
-        data,
-        X=pd.concat([data.X, X]),
-        meta=pd.concat([data.meta, meta]),
-        y=pd.concat([data.y, y.astype(object).rename(data.y.name)]),
-        notes=(*data.notes, f"{name}: {len(X)} labelled cells added from {features}"),
-    )

@@ -3,6 +3,10 @@
 A QC profile is an ordered list of rules. Each cell is removed by the first rule that
 catches it and the reason is kept, so a user can see exactly which cells went and why, and
 the per-rule counts add up to the cells removed.
+
+The rules a profile may name are an explicit registry, :data:`RULES`, built at the bottom
+of this module from the rule functions (as :mod:`ephys2type.models.registry` lists the
+models); a user adds a rule with :func:`register_rule`. Nothing registers itself on import.
 """
 
 from __future__ import annotations
@@ -20,7 +24,9 @@ from ephys2type.data.labels import get_scheme
 from ephys2type.data.schema import load_resource_toml
 from ephys2type.errors import SchemaError
 
-RULES: dict[str, Callable[..., pd.Series]] = {}
+#: A QC rule: ``rule(data, **params)`` -> a Series over the cells of ``data``, the reason
+#: for each cell it drops and NaN for the others (``params`` come from the profile in qc.toml).
+Rule = Callable[..., pd.Series]
 
 
 @cache
@@ -30,10 +36,13 @@ def qc_config() -> dict[str, Any]:
 
 
 def profiles() -> list[str]:
+    """Names of the QC profiles in ``qc.toml`` (``default``, ``complete``, ``none``)."""
     return list(qc_config()["profiles"])
 
 
 def excluded_subclasses(species: str) -> list[str]:
+    """Subclasses of ``species`` dropped whatever the label scheme (``qc.toml``: the
+    non-GABAergic or out-of-scope subclasses of the bundled metadata, e.g. mouse Meis2)."""
     return list(qc_config()["exclude_subclasses"].get(species, []))
 
 
@@ -43,19 +52,10 @@ def non_feature_columns(species: str) -> list[str]:
     return [*cfg["non_features"].get(species, []), *cfg["unused_features"].get(species, [])]
 
 
-def _rule(name: str) -> Callable[[Callable[..., pd.Series]], Callable[..., pd.Series]]:
-    def register(fn: Callable[..., pd.Series]) -> Callable[..., pd.Series]:
-        RULES[name] = fn
-        return fn
-
-    return register
-
-
 # Each rule receives the data (restricted to the cells still kept) and its parameters and
 # returns a Series over those cells: a reason string for the cells it drops, NaN otherwise.
 
 
-@_rule("unlabeled")
 def _unlabeled(data: PatchSeqData) -> pd.Series:
     if data.y is None:
         return pd.Series(np.nan, index=data.X.index, dtype=object)
@@ -64,7 +64,6 @@ def _unlabeled(data: PatchSeqData) -> pd.Series:
     return pd.Series(np.where(raw.isna(), f"no {column}", None), index=raw.index, dtype=object)
 
 
-@_rule("excluded_subclass")
 def _excluded(data: PatchSeqData) -> pd.Series:
     excluded = excluded_subclasses(data.species)
     if data.y is None or not excluded or "subclass" not in data.meta:
@@ -74,7 +73,6 @@ def _excluded(data: PatchSeqData) -> pd.Series:
     return ("subclass " + sub.astype(str)).where(hit)
 
 
-@_rule("missing_family")
 def _missing_family(data: PatchSeqData) -> pd.Series:
     out = pd.Series(np.nan, index=data.X.index, dtype=object)
     for fam in data.schema.families:
@@ -85,7 +83,6 @@ def _missing_family(data: PatchSeqData) -> pd.Series:
     return out
 
 
-@_rule("max_missing")
 def _max_missing(data: PatchSeqData, fraction: float) -> pd.Series:
     cols = data.schema.counted_columns()
     frac = data.X[cols].isna().mean(axis=1)
@@ -93,7 +90,6 @@ def _max_missing(data: PatchSeqData, fraction: float) -> pd.Series:
     return text.where(frac > fraction)
 
 
-@_rule("out_of_bounds")
 def _out_of_bounds(data: PatchSeqData) -> pd.Series:
     out = pd.Series(np.nan, index=data.X.index, dtype=object)
     for col, (lo, hi) in qc_config()["bounds"].items():
@@ -105,7 +101,6 @@ def _out_of_bounds(data: PatchSeqData) -> pd.Series:
     return out
 
 
-@_rule("rare_class")
 def _rare_class(data: PatchSeqData, min_cells: int) -> pd.Series:
     if data.y is None:
         return pd.Series(np.nan, index=data.X.index, dtype=object)
@@ -147,3 +142,28 @@ def apply_qc(data: PatchSeqData, profile: str = "default") -> PatchSeqData:
         drops=drop_table,
     )
     return replace(kept, qc=report)
+
+
+def _builtin_rules() -> dict[str, Rule]:
+    """The rules ephys2type ships, by the name ``qc.toml`` gives them."""
+    return {
+        "unlabeled": _unlabeled,
+        "excluded_subclass": _excluded,
+        "missing_family": _missing_family,
+        "max_missing": _max_missing,
+        "out_of_bounds": _out_of_bounds,
+        "rare_class": _rare_class,
+    }
+
+
+#: QC rules by name: a profile's ``rule = "..."`` entries are looked up here.
+RULES: dict[str, Rule] = _builtin_rules()
+
+
+def register_rule(name: str, rule: Rule, *, overwrite: bool = False) -> Rule:
+    """Add a QC rule under ``name``, for a profile of ``qc.toml`` to name; an existing name
+    is an error unless ``overwrite``. Returns ``rule``."""
+    if name in RULES and not overwrite:
+        raise SchemaError(f"a QC rule named {name!r} is already registered")
+    RULES[name] = rule
+    return rule

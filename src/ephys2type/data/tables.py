@@ -11,6 +11,12 @@ milliseconds are expected is caught).
 
 Line numbers count the header as line 1, assuming one line per record (for a workbook: the
 sheet's row numbers).
+
+Cells x features, however they come (a file read by :func:`read_feature_table`, or a
+DataFrame, array or AnnData object given to a model and turned into a frame by
+:func:`as_feature_frame`), are checked by one validator, :func:`validate_features`. A file
+read by :func:`read_feature_table` comes back as a :class:`FeatureFrame`, which records that
+it passed; :func:`as_feature_frame` accepts that very object without checking it again.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -64,9 +71,10 @@ def _shown(names: Sequence[str], limit: int = 8) -> str:
     return ", ".join(map(str, names[:limit])) + (", ..." if len(names) > limit else "")
 
 
-def _line(frame: pd.DataFrame, pos: int) -> int:
-    """File line of the row at position ``pos`` (tables keep read_csv's 0-based row labels)."""
-    label = frame.index[pos]
+def _line(frame: pd.DataFrame | pd.Index, pos: int) -> int:
+    """File line of the row at position ``pos`` of a table (or of its row labels): tables
+    keep read_csv's 0-based row labels."""
+    label = (frame if isinstance(frame, pd.Index) else frame.index)[pos]
     return int(label) + 2 if isinstance(label, (int, np.integer)) else pos + 2
 
 
@@ -478,7 +486,8 @@ def read_feature_table(
     allow_missing: bool = False,
     mapping: ColumnMapping | None = None,
 ) -> pd.DataFrame:
-    """Read an IPFX feature table: float64 columns in schema order, indexed by cell id.
+    """Read an IPFX feature table: float64 columns in schema order, indexed by cell id
+    (:func:`validate_features`), as a :class:`FeatureFrame` a model does not check again.
 
     A CSV, ``;``- or tab-separated text, an ``.xlsx`` sheet (as :func:`read_csv_text`
     reads them), or an AnnData ``.h5ad`` file (features in ``.X`` with ``.var_names``, or in the
@@ -488,7 +497,8 @@ def read_feature_table(
     With ``allow_missing``, schema columns absent from the file are left out of the result
     (a lab without some protocols) instead of being an error; at least one must be there.
     A ``mapping`` (:mod:`ephys2type.data.mapping`) renames another lab's columns to the
-    schema's features and converts their units before any check.
+    schema's features and converts their units before the unit check; the converted values
+    come back as a plain DataFrame, which a model checks as any other input.
     """
     locate = None
     if is_h5ad(path):
@@ -519,8 +529,7 @@ def read_feature_table(
     extra = check_columns(
         raw, schema, path=path, ignore=[id_column, *ignore], allow_missing=allow_missing
     )
-    columns = [c for c in schema.columns if c in raw.columns]
-    if not columns:
+    if not any(c in raw.columns for c in schema.columns):
         raise TableError(f"{path}: none of the columns of schema {schema.name!r} is there")
     if extra:
         warnings.warn(
@@ -529,13 +538,16 @@ def read_feature_table(
             Ephys2TypeWarning,
             stacklevel=2,
         )
-    X = to_numeric(raw, columns, path=path, locate=locate)
-    X.index = index
+    if locate is None:  # the file's lines: the rows keep read_csv's 0-based labels
+        rows = raw.index
+        locate = lambda pos: f"line {_line(rows, pos)}"  # noqa: E731
+    X = validate_features(raw.set_axis(index, axis=0), schema, what=path, locate=locate)
     if mapping is not None:
         X = mapping.convert(X)
     if check_unit_ranges:
         check_units(X.reindex(columns=schema.columns), schema, path=path)
-    return X
+    # values converted after the check are a plain frame: a model checks them as it finds them
+    return X if mapping is not None else FeatureFrame.of(X, schema)
 
 
 def collapse_duplicate_rows(frame: pd.DataFrame, id_column: str) -> tuple[pd.DataFrame, list[str]]:
@@ -584,6 +596,76 @@ def check_schema_match(columns: Sequence[str], schema: FeatureSchema, *, path: s
     )
 
 
+class FeatureFrame(pd.DataFrame):
+    """Cells x features as :func:`validate_features` returned them for a schema: float64
+    columns of the schema, in its order, indexed by unique cell ids.
+
+    What :func:`read_feature_table` returns. It records the schema and the columns it was
+    checked with, so that :func:`as_feature_frame` (a model's input check) accepts this very
+    object without checking it again. Anything derived from it (a copy, a subset, arithmetic)
+    is a plain DataFrame and is checked as any other input; values set in place after the
+    read are trusted.
+    """
+
+    _metadata: ClassVar[list[str]] = ["schema_name", "schema_columns"]
+
+    @property
+    def _constructor(self) -> type[pd.DataFrame]:
+        return pd.DataFrame  # derived frames are plain: the record holds for this object only
+
+    @classmethod
+    def of(cls, frame: pd.DataFrame, schema: FeatureSchema) -> FeatureFrame:
+        """``frame`` (the output of :func:`validate_features` for ``schema``), recorded as
+        checked."""
+        out = cls(frame)
+        out.schema_name = schema.name
+        out.schema_columns = tuple(frame.columns)
+        return out
+
+    def is_checked_for(self, schema: FeatureSchema) -> bool:
+        """Still as checked for ``schema``: same schema, same columns, all float64, unique
+        ids (a cheap look at the structure; the values are not read)."""
+        columns = tuple(self.columns)
+        present = set(columns)
+        return (
+            getattr(self, "schema_name", None) == schema.name
+            and getattr(self, "schema_columns", None) == columns
+            and columns == tuple(c for c in schema.columns if c in present)
+            and all(dtype == np.float64 for dtype in self.dtypes)
+            and self.index.is_unique
+        )
+
+
+def validate_features(
+    frame: pd.DataFrame,
+    schema: FeatureSchema,
+    *,
+    what: str | Path = "features",
+    locate: Callable[[int], str] | None = None,
+) -> pd.DataFrame:
+    """The one check of cells x features against a schema: ids unique, every value of the
+    schema's columns a number or empty, none infinite or implausibly large.
+
+    ``frame`` is indexed by cell id; its columns of ``schema`` are checked (it may lack
+    some; columns outside the schema are not read: the caller says what it ignores).
+    Returns them as float64 in schema order, with the same index. Errors name ``what`` and
+    the place (``locate(position)``; by default the row's cell id). Both a file read
+    (:func:`read_feature_table`) and a model's input (:func:`as_feature_frame`) pass here.
+    """
+    if not frame.index.is_unique:
+        dup = frame.index[frame.index.duplicated()][0]
+        raise TableError(f"{what}: duplicate cell id {dup!r}")
+    columns = [c for c in schema.columns if c in frame.columns]
+    X = to_numeric(
+        frame,
+        columns,
+        path=what,
+        locate=locate or (lambda pos: f"row {frame.index[pos]!r}"),
+    )
+    X.index = frame.index
+    return X
+
+
 def as_feature_frame(
     features,
     schema: FeatureSchema,
@@ -599,8 +681,13 @@ def as_feature_frame(
     ``id_column``, else one found as :func:`detect_id_column` finds it (none: the index).
     Absent schema columns become NaN (one warning); extra columns are ignored (one warning);
     text, infinite or huge values, duplicate ids, an empty table, or a table of another
-    schema's features are errors.
+    schema's features are errors (:func:`validate_features`). A :class:`FeatureFrame` from
+    :func:`read_feature_table` for this schema was checked when read: only its absent
+    columns are added.
     """
+    read = isinstance(features, FeatureFrame) and id_column is None
+    if read and features.is_checked_for(schema):
+        return _in_schema_order(features, schema, what=what)
     if hasattr(features, "to_df") and hasattr(features, "obs_names"):
         features = features.to_df()  # an AnnData object: obs_names x var_names
     if isinstance(features, np.ndarray) or (
@@ -626,12 +713,7 @@ def as_feature_frame(
             f"({', '.join(missing[:4])}, ...) is in the table"
         )
     if missing:
-        warnings.warn(
-            f"{what}: {len(missing)} of the model's {len(schema.columns)} feature columns "
-            f"absent, each cell is predicted from the features it has: {_shown(missing)}",
-            Ephys2TypeWarning,
-            stacklevel=3,
-        )
+        _warn_absent(missing, schema, what=what, stacklevel=4)
         features = features.assign(**{c: np.nan for c in missing})
     extra = [c for c in features.columns if c not in schema.columns]
     if id_column is None and extra:
@@ -652,14 +734,27 @@ def as_feature_frame(
             Ephys2TypeWarning,
             stacklevel=3,
         )
-    if not features.index.is_unique:
-        dup = features.index[features.index.duplicated()][0]
-        raise TableError(f"{what}: duplicate cell id {dup!r}")
-    X = to_numeric(
-        features,
-        schema.columns,
-        path=what,
-        locate=lambda pos: f"row {features.index[pos]!r}",
+    return validate_features(features, schema, what=what)
+
+
+def _warn_absent(missing: list[str], schema: FeatureSchema, *, what: str, stacklevel: int) -> None:
+    """One warning for the schema columns a model's input lacks; ``stacklevel`` from here
+    to the caller of :func:`as_feature_frame`'s caller (the model method called)."""
+    warnings.warn(
+        f"{what}: {len(missing)} of the model's {len(schema.columns)} feature columns "
+        f"absent, each cell is predicted from the features it has: {_shown(missing)}",
+        Ephys2TypeWarning,
+        stacklevel=stacklevel,
     )
-    X.index = features.index
-    return X
+
+
+def _in_schema_order(cells: FeatureFrame, schema: FeatureSchema, *, what: str) -> pd.DataFrame:
+    """A checked :class:`FeatureFrame` with every schema column (absent ones NaN, one
+    warning), as the plain float64 frame :func:`validate_features` would have returned."""
+    missing = [c for c in schema.columns if c not in cells.columns]
+    frame: pd.DataFrame = cells
+    if missing:
+        _warn_absent(missing, schema, what=what, stacklevel=5)
+        frame = cells.assign(**{c: np.nan for c in missing})
+    block = frame[schema.columns].to_numpy(dtype=np.float64)
+    return pd.DataFrame(block, index=cells.index, columns=schema.columns)

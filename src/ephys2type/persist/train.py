@@ -41,7 +41,7 @@ def train_model(
     (``calibration_size``, stratified) never fit a model and calibrate the probabilities,
     the prediction sets at ``confidence`` and each feature set's expected accuracy.
     ``sample_repeats`` (one whole number per cell) makes some cells count more, e.g. a lab's
-    own cells added with :func:`~ephys2type.data.datasets.with_added_cells`.
+    own cells added with :func:`~ephys2type.data.added_cells.with_added_cells`.
     """
     if data.y is None or data.y.isna().any():
         raise Ephys2TypeError("training needs a label for every cell (apply QC first)")

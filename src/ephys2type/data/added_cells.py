@@ -1,0 +1,109 @@
+"""A lab's own labelled cells added to the bundled ones for training, and how much they count.
+
+:func:`with_added_cells` appends the cells (their features read in, or mapped onto, the
+schema of the data; their labels among its classes) as one more dataset; with
+:func:`added_repeats` each added cell counts several times, so that a few dozen cells of
+the lab's own preparation weigh about a fifth of the training and move the model towards
+it (``ephys2type train --add-table``; measured in benchmarks/added_cells.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pandas as pd
+
+from ephys2type.data.container import PatchSeqData
+from ephys2type.data.mapping import load_mapping
+from ephys2type.data.tables import find_id_column, read_feature_table
+from ephys2type.data.user_tables import read_labels
+from ephys2type.errors import TableError
+
+#: The share of the training weight a lab's added cells get by default (see
+#: :func:`added_repeats`).
+ADDED_SHARE = 0.2
+#: Most times one added cell is repeated.
+MAX_REPEATS = 20
+
+
+def added_repeats(n_bundled: int, n_added: int, weight: int | None = None) -> int:
+    """How many times each of a lab's ``n_added`` cells counts beside ``n_bundled`` cells:
+    ``weight`` if given, else enough for the added cells to make about a fifth of the
+    training weight (between 1 and :data:`MAX_REPEATS`)."""
+    if weight is not None:
+        if weight < 1:
+            raise TableError(f"the weight of added cells must be a whole number >= 1, not {weight}")
+        return int(weight)
+    if n_added == 0:
+        return 1
+    share = ADDED_SHARE * n_bundled / ((1 - ADDED_SHARE) * n_added)
+    return int(min(MAX_REPEATS, max(1, round(share))))
+
+
+def with_added_cells(
+    data: PatchSeqData,
+    features: str | Path,
+    labels: str | Path,
+    *,
+    mapping: str | Path | None = None,
+    id_column: str | None = None,
+    label_column: str = "subclass",
+    donor_column: str | None = None,
+    name: str = "added",
+) -> PatchSeqData:
+    """``data`` with a lab's own labelled cells added (``dataset`` = ``name``).
+
+    ``features`` is a CSV in the schema of ``data`` (or mapped onto it by ``mapping``, see
+    :mod:`ephys2type.data.mapping`; absent features are missing for those cells);
+    ``labels`` a CSV with the same ids and ``label_column``, whose values must be classes of
+    ``data`` (e.g. ``Lamp5``, ``Pvalb``). A donor column keeps a donor's cells together in
+    grouped folds; without one, each cell is its own donor.
+    """
+    if data.y is None:
+        raise TableError("cells can be added only to labelled data")
+    X = read_feature_table(
+        features,
+        data.schema,
+        id_column=id_column,
+        allow_missing=True,
+        mapping=None if mapping is None else load_mapping(mapping, data.schema),
+    ).reindex(columns=data.schema.columns)
+    id_name = id_column or find_id_column(features, data.schema)
+    lab = read_labels(labels, id_name, X.index, required=[label_column], schema=data.schema)
+    lab = lab.reindex(X.index)
+    y = lab[label_column]
+    if y.isna().any():
+        missing = y.index[y.isna()]
+        raise TableError(
+            f"{labels}: {len(missing)} added cell(s) have no {label_column!r} "
+            f"(e.g. {missing[0]}); every added cell needs a label"
+        )
+    unknown = sorted(set(y) - set(data.classes))
+    if unknown:
+        raise TableError(
+            f"{labels}: label(s) {', '.join(map(repr, unknown[:5]))} are not classes of the "
+            f"{data.species} data ({data.label_scheme}: {', '.join(data.classes)})"
+        )
+    clash = X.index.intersection(data.X.index)
+    if len(clash):
+        raise TableError(
+            f"{features}: {len(clash)} cell id(s) are also bundled cells (e.g. {clash[0]}); "
+            f"add only cells the bundled datasets do not hold"
+        )
+    if donor_column is not None and donor_column not in lab.columns:
+        raise TableError(f"{labels}: no donor column {donor_column!r}")
+    donors = lab[donor_column] if donor_column is not None else pd.Series(X.index, index=X.index)
+    meta = pd.DataFrame(
+        {"species": data.species, "donor": donors.astype(str), "dataset": name}, index=X.index
+    )
+    return replace(
+        data,
+        X=pd.concat([data.X, X]),
+        meta=pd.concat([data.meta, meta]),
+        y=pd.concat([data.y, y.astype(object).rename(data.y.name)]),
+        notes=(*data.notes, f"{name}: {len(X)} labelled cells added from {features}"),
+    )
+
+
+__all__ = ["ADDED_SHARE", "MAX_REPEATS", "added_repeats", "with_added_cells"]

@@ -1,0 +1,149 @@
+"""A user's own IPFX feature table and labels table, loaded like the bundled data.
+
+:func:`load_table` reads a features table (checked against a schema by
+:func:`~ephys2type.data.tables.read_feature_table`) and an optional labels table
+(:func:`read_labels`), then labels, QCs and aligns them as the bundled data are
+(:func:`~ephys2type.data.prepare.prepare`). :func:`read_labels` is also how
+:func:`~ephys2type.data.added_cells.with_added_cells` reads the labels of a lab's added cells.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import pandas as pd
+
+from ephys2type.data.container import PatchSeqData
+from ephys2type.data.labels import AS_IS, get_scheme
+from ephys2type.data.prepare import prepare
+from ephys2type.data.schema import FeatureSchema, get_schema
+from ephys2type.data.table_formats import UNNAMED_COLUMN
+from ephys2type.data.tables import (
+    H5AD_ID_COLUMN,
+    collapse_duplicate_rows,
+    detect_id_column,
+    find_id_column,
+    index_by_id,
+    read_csv_text,
+    read_feature_table,
+    settle_unnamed_column,
+)
+from ephys2type.errors import Ephys2TypeWarning, TableError
+
+
+def load_table(
+    features: str | Path,
+    labels: str | Path | None = None,
+    schema: str | Path | FeatureSchema = "mouse",
+    *,
+    species: str | None = None,
+    id_column: str | None = None,
+    label_column: str = "subclass",
+    donor_column: str | None = None,
+    label_scheme: str = AS_IS,
+    qc: str | None = None,
+    aligned: bool = False,
+) -> PatchSeqData:
+    """Load a user's own IPFX feature table (and optional labels) like the bundled data.
+
+    ``features`` is a CSV with one row per cell, an ``id_column`` and every column of
+    ``schema`` (extra columns are ignored with a warning). ``id_column=None`` finds it as
+    ``predict`` does (``cell_id``, ``specimen_id``, ..., else the one column of unique text
+    ids); the labels use the same column name. ``labels`` is a CSV with the same
+    ids, the ``label_column`` and optionally a donor column; other columns become metadata.
+    With ``label_scheme="as_is"`` labels are used as written; a built-in scheme (e.g.
+    ``mouse5``) maps them, given ``species``.
+    """
+    schema = get_schema(schema)
+    species = species or schema.species
+    if id_column is None:
+        id_column = find_id_column(features, schema)
+    # a plain frame, as in every PatchSeqData (the FeatureFrame read is for a model's input)
+    X = pd.DataFrame(read_feature_table(features, schema, id_column=id_column))
+    meta = pd.DataFrame(index=X.index)
+    if labels is not None:
+        lab = read_labels(labels, id_column, X.index, required=[label_column], schema=schema)
+        meta = lab.reindex(X.index)
+        meta["label"] = meta[label_column]
+        if label_scheme != AS_IS:
+            # a built-in scheme reads its own metadata column (e.g. revised_subclass): the
+            # user's label column stands in for it, and for the subclass
+            column = get_scheme(label_scheme, species).column
+            for target in {column, "subclass"}:
+                if target not in meta.columns:
+                    meta[target] = meta[label_column]
+    meta.insert(0, "species", species)
+    if donor_column is not None:
+        if donor_column not in meta.columns:
+            raise TableError(f"{labels}: no donor column {donor_column!r}")
+        meta["donor"] = meta[donor_column]
+    elif "donor" not in meta.columns:
+        meta["donor"] = meta.index.to_numpy()  # each cell its own group
+    data = PatchSeqData(X=X, meta=meta, schema=schema, species=species, id_column=id_column)
+    return prepare(
+        data,
+        labels=label_scheme if labels is not None else None,
+        qc=qc,
+        features="aligned" if aligned else "native",
+    )
+
+
+def read_labels(
+    path: str | Path,
+    id_column: str,
+    feature_ids: pd.Index,
+    *,
+    required: list[str],
+    schema: FeatureSchema | None = None,
+) -> pd.DataFrame:
+    """The labels table at ``path`` indexed by cell id, its text stripped.
+
+    Its ``id_column`` holds the ids of the features table (``feature_ids``); when the
+    features came from an ``.h5ad`` file or R row names (no id column name), the labels
+    name their own id column, found as :func:`~ephys2type.data.tables.detect_id_column`
+    finds it. Every ``required`` column must be there. Rows repeated exactly are kept once
+    and rows matching no feature row are ignored, each with one warning; no matching row
+    at all is an error.
+    """
+    raw = read_csv_text(path, what="label table")
+    if (
+        id_column not in raw.columns
+        and schema is not None
+        and (id_column in (H5AD_ID_COLUMN, UNNAMED_COLUMN) or UNNAMED_COLUMN in raw.columns)
+    ):
+        # an .h5ad file's ids are its obs_names, R row names have no column name: the labels
+        # name their own id column (or hold the ids in their own unnamed first column)
+        id_column = detect_id_column(raw, schema, path=path)
+    raw = settle_unnamed_column(raw, id_column, path=path, stacklevel=3)
+    for col in [id_column, *required]:
+        if col not in raw.columns:
+            shown = ", ".join(list(raw.columns)[:8])
+            raise TableError(f"{path}: no column {col!r} (columns: {shown})")
+    raw, collapsed = collapse_duplicate_rows(raw, id_column)
+    if collapsed:
+        warnings.warn(
+            f"{path}: {len(collapsed)} cell id(s) listed twice with identical rows; kept once "
+            f"({', '.join(collapsed[:3])})",
+            Ephys2TypeWarning,
+            stacklevel=3,
+        )
+    lab = index_by_id(raw, id_column, path=path)
+    matched = lab.index.isin(feature_ids)
+    if not matched.any():
+        raise TableError(
+            f"{path}: no label row matches a feature row (label ids look like "
+            f"{lab.index[0]!r}, feature ids like {feature_ids[0]!r})"
+        )
+    if not matched.all():
+        warnings.warn(
+            f"{path}: {int((~matched).sum())} label row(s) match no feature row and are ignored",
+            Ephys2TypeWarning,
+            stacklevel=3,
+        )
+    for col in lab.columns:
+        lab[col] = lab[col].str.strip()
+    return lab
+
+
+__all__ = ["load_table", "read_labels"]

@@ -1,0 +1,92 @@
+"""One validator of cells x features: what ``read_feature_table`` checked, a model's input
+check (``as_feature_frame``) does not check again, and gives the same frame it would have."""
+
+from __future__ import annotations
+
+import pickle
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ephys2type.data import tables
+from ephys2type.data.schema import get_schema
+from ephys2type.data.tables import (
+    FeatureFrame,
+    as_feature_frame,
+    read_feature_table,
+    validate_features,
+)
+from ephys2type.errors import Ephys2TypeWarning, TableError
+
+SCHEMA = get_schema("human")
+
+
+@pytest.fixture
+def features_csv(tmp_path):
+    """Five cells with all but three of the human schema's features."""
+    columns = SCHEMA.columns[3:]
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(5, len(columns))), columns=columns)
+    frame.insert(0, "cell_id", [f"c{i}" for i in range(5)])
+    path = tmp_path / "features.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def _read(path):
+    return read_feature_table(
+        path, SCHEMA, id_column=None, allow_missing=True, check_unit_ranges=False
+    )
+
+
+def _model_input(frame):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = as_feature_frame(frame, SCHEMA)
+    return out, [str(w.message) for w in caught if w.category is Ephys2TypeWarning]
+
+
+def test_a_read_table_is_not_checked_again_and_comes_out_the_same(features_csv, monkeypatch):
+    cells = _read(features_csv)
+    assert isinstance(cells, FeatureFrame) and cells.is_checked_for(SCHEMA)
+    assert list(cells.columns) == SCHEMA.columns[3:]
+    checked, warned = _model_input(pd.DataFrame(cells))  # a plain frame: checked in full
+    monkeypatch.setattr(tables, "validate_features", None)  # the read one is not checked
+    fast, fast_warned = _model_input(cells)
+    assert type(fast) is pd.DataFrame and pickle.dumps(fast) == pickle.dumps(checked)
+    assert fast_warned == warned and "3 of the model's 93 feature columns absent" in warned[0]
+    with pytest.raises(TypeError):  # a plain frame still goes through the validator
+        _model_input(pd.DataFrame(cells))
+
+
+def test_what_is_derived_from_a_read_table_is_checked_as_any_input(features_csv):
+    cells = _read(features_csv)
+    for derived in (cells.copy(), cells * 2, cells.iloc[:3], cells[cells.columns[:5]]):
+        assert type(derived) is pd.DataFrame
+    changed = cells.copy()
+    changed.iloc[1, 0] = np.inf
+    with pytest.raises(TableError, match=r"row 'c1'.*infinite"):
+        _model_input(changed)
+    # a column added in place, or another schema, breaks the record: checked in full
+    cells["extra"] = 1.0
+    assert not cells.is_checked_for(SCHEMA)
+    assert not _read(features_csv).is_checked_for(SCHEMA.select(SCHEMA.columns[3:]))
+
+
+def test_one_validator_names_the_place(features_csv):
+    frame = pd.DataFrame({"tau": ["1.5", "x"]}, index=pd.Index(["a", "b"], name="cell_id"))
+    with pytest.raises(TableError, match=r"features: column 'tau', row 'b': value 'x' is not"):
+        validate_features(frame, SCHEMA)
+    with pytest.raises(TableError, match="duplicate cell id 'a'"):
+        validate_features(frame.set_axis(["a", "a"]), SCHEMA)
+    ok = validate_features(frame.iloc[:1], SCHEMA)
+    assert ok.dtypes.tolist() == [np.float64] and ok.index.tolist() == ["a"]
+    lines = features_csv.read_text().splitlines()
+    cell, _, rest = lines[2].partition(",")
+    lines[2] = f"{cell},abc,{rest.partition(',')[2]}"  # the first feature of cell c1
+    features_csv.write_text("\n".join(lines) + "\n")
+    first = SCHEMA.columns[3]
+    with pytest.raises(TableError, match=rf"column '{first}', line 3: value 'abc' is not"):
+        _read(features_csv)
