@@ -20,6 +20,8 @@ from ephys2type.evaluation.splits import make_plan
 from ephys2type.evaluation.transfer import (
     TransferArm,
     TransferSettings,
+    count_fits,
+    planned_fits,
     run_transfer,
     transfer_arms,
 )
@@ -247,7 +249,7 @@ def test_run_transfer_reports_gains_and_a_learning_curve(mouse, human):
     )
     result = run_transfer(mouse, human, plan, settings, progress=steps.append)
     # the progress total the commands announce is the number of fits actually made
-    assert len(steps) == settings.count_fits(plan) == 4 * 6 + 2 * 2
+    assert len(steps) == count_fits(settings, plan) == 4 * 6 + 2 * 2
     names = list(result.evaluation.models)
     assert names == ["human_bilstm", "human_rf", "human_hgb", "joint", "pooled_rf", "pooled_hgb_ot"]
     gains = result.gains()
@@ -285,15 +287,15 @@ def test_settings_are_the_one_source_of_defaults(human):
     # 3 target-only + 4 strategies + 2 pooled + 3 adapted arms, + joint and its reference at
     # 3 fractions
     plan = make_plan(human, "strat5x5", seeds=2, n_folds=5)
-    assert s.count_fits(plan) == 10 * (3 + 4 + 2 + 3 + 2 * 3)
+    assert count_fits(s, plan) == 10 * (3 + 4 + 2 + 3 + 2 * 3)
     # the curve on the first seed only: its 5 folds
-    assert replace(s, curve_seeds=1).count_fits(plan) == 10 * (3 + 4 + 2 + 3) + 5 * 2 * 3
+    assert count_fits(replace(s, curve_seeds=1), plan) == 10 * (3 + 4 + 2 + 3) + 5 * 2 * 3
     # with the native table: + gradient boosting on it, and the heterogeneous arms (the
     # human-only network on the same layout, finetune and joint); adapted and heterogeneous
     # arms on the first seed when extra_seeds = 1
     # (the curves then also run gradient boosting on all features: 3 arms at 3 fractions)
-    assert s.count_fits(plan, native=True) == 10 * (3 + 4 + 2 + 1 + 3 + 3) + 10 * 3 * 3
-    assert replace(s, extra_seeds=1).count_fits(plan, native=True) == 10 * 10 + 5 * 6 + 90
+    assert count_fits(s, plan, native=True) == 10 * (3 + 4 + 2 + 1 + 3 + 3) + 10 * 3 * 3
+    assert count_fits(replace(s, extra_seeds=1), plan, native=True) == 10 * 10 + 5 * 6 + 90
     assert plan.first_seeds(1).seeds == (0,) and len(plan.first_seeds(1).folds) == 5
     with pytest.raises(ValueError, match="curve_seeds"):
         TransferSettings(curve_seeds=0)
@@ -465,7 +467,7 @@ def test_transfer_is_compared_with_the_best_target_model_on_all_its_features(
         bilstm_params=QUICK,
     )
     result = run_transfer(mouse, human, plan, settings, native=native, progress=steps.append)
-    assert len(steps) == settings.count_fits(plan, native=True) == 2 * 5 + 2 * 3
+    assert len(steps) == count_fits(settings, plan, native=True) == 2 * 5 + 2 * 3
     ev = result.evaluation
     assert "human_hgb_all" in ev.models
     # the arm on all features is exactly gradient boosting evaluated on the wide table itself
@@ -490,3 +492,69 @@ def test_transfer_is_compared_with_the_best_target_model_on_all_its_features(
     # a native table of other cells or labels is refused
     with pytest.raises(Exception, match="same cells with the same labels"):
         run_transfer(mouse, human, plan, settings, native=native.subset(native.X.index[:-1]))
+
+
+def _counted_run(monkeypatch, source, target, plan, settings, native) -> tuple[int, list[str]]:
+    """Run the transfer experiment with every arm's model swapped for a small tree (the
+    arms, their variants, plans and fold loop unchanged) and count the fits the fold function
+    makes."""
+    from sklearn.tree import DecisionTreeClassifier
+
+    from ephys2type.evaluation import runner
+    from ephys2type.evaluation.transfer import run as transfer_run
+
+    real_arms, real_fit = transfer_run.transfer_arms, runner.fit_and_score
+    fits = []
+
+    def quick_arms(*args, **kwargs):
+        arms = real_arms(*args, **kwargs)
+        for depth, (name, arm) in enumerate(arms.items()):
+            spec = replace(
+                arm.spec,
+                build=lambda schema, seed, d=depth: DecisionTreeClassifier(
+                    max_depth=2 + d % 3, max_features=0.5, random_state=seed + d
+                ),
+                fit_params={},
+                factory=None,
+            )
+            arms[name] = replace(arm, spec=spec)
+        return arms
+
+    def counted(*args, **kwargs):
+        fits.append(1)
+        return real_fit(*args, **kwargs)
+
+    monkeypatch.setattr(transfer_run, "transfer_arms", quick_arms)
+    monkeypatch.setattr(runner, "fit_and_score", counted)
+    steps = []
+    run_transfer(source, target, plan, settings, native=native, progress=steps.append)
+    return len(fits), steps
+
+
+@pytest.mark.parametrize("preset", ["quick", "full"])
+def test_the_counted_fits_are_the_fits_a_run_makes(monkeypatch, preset):
+    """For every transfer protocol of the shipped presets, the fit count the progress bars
+    announce (:func:`count_fits`, from :func:`planned_fits`) is the number of times the fold
+    function fits a model in the run (on the real tables; each arm's model swapped for a small
+    tree, so the plans, arms and variants are the run's own)."""
+    from ephys2type.data.datasets import load_species
+    from ephys2type.study.config import ReproduceConfig
+
+    config = ReproduceConfig.preset(preset)
+    source = load_species("mouse", labels="aligned4", features="aligned")
+    target = load_species("human", labels="aligned4", features="aligned")
+    for protocol in config.transfer_protocols:
+        settings = config.transfer_settings(protocol)
+        native = load_species("human", labels="aligned4") if settings.native else None
+        # a small plan (at most 2 seeds, so the first-seed parts are still a part)
+        plan = make_plan(target, protocol, seeds=min(config.transfer_seeds(protocol), 2), n_folds=2)
+        fits, steps = _counted_run(monkeypatch, source, target, plan, settings, native)
+        counted = count_fits(settings, plan, native=native is not None)
+        assert fits == len(steps) == counted, (preset, protocol)
+        planned = planned_fits(settings, plan, native=native is not None)
+        assert counted == sum(len(step.arms) * len(step.plan.folds) for step in planned)
+        if preset == "full" and protocol == config.transfer_protocols[0]:
+            # the parts on fewer seeds ran too: heterogeneous arms and few-shot points
+            assert any(name.startswith("het_") for step in planned for name in step.arms)
+            assert any(step.per_class for step in planned)
+            assert len({len(step.plan.folds) for step in planned}) == 2

@@ -137,6 +137,7 @@ def transfer(
     from ephys2type.evaluation.transfer import (
         TransferSettingError,
         TransferSettings,
+        count_fits,
         run_transfer,
         write_transfer,
     )
@@ -189,7 +190,7 @@ def transfer(
     )
     refuse_existing(out_dir, force)
     plan = make_plan(tgt, protocol, seeds=seeds, n_folds=folds)
-    n_fits = settings.count_fits(plan, target=target, native=tgt_native is not None)
+    n_fits = count_fits(settings, plan, target, native=tgt_native is not None)
     out_console = console()
     out_console.print(
         f"source: {len(src)} {source} cells; target: {plan.dataset['description']}; "

@@ -23,7 +23,7 @@ from ephys2type.evaluation.levels import run_levels, write_levels
 from ephys2type.evaluation.protocols import run_partial_protocols, write_partial_protocols
 from ephys2type.evaluation.runner import run_evaluation
 from ephys2type.evaluation.splits import SplitPlan, make_plan
-from ephys2type.evaluation.transfer import run_transfer, write_transfer
+from ephys2type.evaluation.transfer import count_fits, run_transfer, write_transfer
 from ephys2type.evaluation.writers import write_evaluation
 from ephys2type.files import dumps_json
 from ephys2type.models.registry import ModelSpec, get_model
@@ -189,7 +189,7 @@ def _transfer(config: ReproduceConfig, protocol: str) -> Stage:
         )
         write_transfer(result, folder / "results", overwrite=True)
 
-    n_fits = settings.count_fits(plan, native=native is not None)
+    n_fits = count_fits(settings, plan, native=native is not None)
     return _stage("transfer", protocol, spec, n_fits, work)
 
 
