@@ -81,6 +81,15 @@ def test_evaluate_breaks_down_by_dataset_and_layer_and_checks_each_held_out_batc
     checks = folds.dropna(subset=["batch_shift_detected"])
     assert list(checks["model"].unique()) == ["logreg-deployed"]
     assert checks["batch_shift_detected"].tolist() == [1.0, 1.0]
+    # the estimated accuracy is in metrics.json beside the stated and the real one; the
+    # stated (in-distribution) figure is far above the real one on these held-out datasets
+    recorded = pd.DataFrame(metrics["batch_checks"])
+    assert len(recorded) == 2
+    assert (recorded["estimated_accuracy_low"] <= recorded["estimated_accuracy"]).all()
+    assert (recorded["estimated_accuracy"] <= recorded["estimated_accuracy_high"]).all()
+    assert (recorded["stated_accuracy"] - recorded["real_accuracy"] > 0.2).all()
+    # ... and the estimate says so: below the stated figure, its interval too
+    assert (recorded["estimated_accuracy_high"] < recorded["stated_accuracy"]).all()
     by_layer = pd.read_csv(out / "by_layer.csv", dtype={"layer": str})
     assert set(by_layer["layer"]) >= {"1", "2", "3", "4", "5", "6"}
     assert (

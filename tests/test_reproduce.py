@@ -356,3 +356,103 @@ def test_the_report_is_built_from_the_run_folder_alone(first_run, tmp_path, monk
     assert f"on {aligned_features} aligned features" in html
     assert f"The human loadings ({human_features} features)" in html
     assert (out / "report.md").read_text().count("\n## ") == html.count("<h2 ")
+
+
+def test_protocol_labels_say_what_ran_and_figures_fit_where_they_are_shown(first_run, tmp_path):
+    """Every protocol label says the folds and seeds that ran (the tiny run: 2 folds x 1
+    seed), read from the run folder, never the preset's name; and every figure the report
+    embeds is narrow enough for its 10 pt text to read at 9 pt or more where the page
+    shows it (test_figures.py checks the text sizes), the side-by-side panels across it."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    from ephys2type import figure_style
+
+    out = tmp_path / "run"  # other tests rerun the fixture's folder with other settings
+    shutil.copytree(first_run.out, out)
+    (out / "run.json").write_text(json.dumps(TINY.to_dict()))
+    html = write_report(out).read_text()
+    assert '<h3 id="protocol--stratified-2-fold-cv-x-1-seed">' in html  # the transfer arms
+    assert "2 fits per arm (stratified 2-fold CV x 1 seed)" in html  # fewer protocols
+    assert "2 folds (stratified 2-fold CV x 1 seed, the run&#x27;s first seed)" in html
+    # the preset's name is left only in the transfer stage's folder name
+    assert not re.findall(r"(?<!transfer_)strat5x5", html)
+
+    figures = re.findall(
+        r'<figure class="(figure(?: wide)?)"><img alt="([^"]+)" src="data:image/png;base64,'
+        r'([^"]+)"',
+        html,
+    )
+    widest = {"figure": figure_style.REPORT_INCHES, "figure wide": figure_style.REPORT_WIDE_INCHES}
+    for cls, name, data in figures:
+        image = Image.open(io.BytesIO(base64.b64decode(data)))
+        inches = image.size[0] / image.info["dpi"][0]
+        assert inches <= widest[cls] + 0.01, f"{name}: {inches:.2f} in shown as {cls!r}"
+    wide = {name.rsplit("/", 1)[-1] for cls, name, _ in figures if cls == "figure wide"}
+    assert {"feature_subsets.png", "accuracy_vs_called.png", "loadings.png"} <= wide
+
+
+def test_each_stage_fits_the_models_its_plan_says(first_run):
+    """A stage's planned fit count (what the budget test below bounds) is the number of
+    models it really fits: counted in the serial tiny run, stage by stage."""
+    planned = {}
+    for result in first_run.results:
+        marker = json.loads((result.folder / "stage.json").read_text())
+        planned[result.name] = marker["fits_planned"]
+        assert marker["fits_made"] == marker["fits_planned"], result.name
+    assert planned["feature_subsets_human"] == 2 * (1 + TINY.feature_subsets_draws)
+    assert sum(planned.values()) > 0
+
+
+#: The most models each stage of the shipped presets may fit (a fold's fit of a model is one),
+#: derived from their plans: a change that adds seeds, folds, models or arms beyond these
+#: fails here on any machine, before anyone times a run. Raise a ceiling only with the run
+#: time measured (docs/speed.md) and the reproduction still within its budget.
+FIT_CEILINGS = {
+    "quick": {
+        "models_mouse_mouse5": 12,
+        "models_mouse_aligned4": 9,
+        "models_human_revised": 12,
+        "models_human_subclass": 9,
+        "transfer_strat5x5": 30,
+        "partial_protocols_mouse": 3,
+        "feature_subsets_human": 15,
+        "ttypes_human": 3,
+        "datasets_human": 13,
+    },
+    "full": {
+        "models_mouse_mouse5": 90,
+        "models_mouse_aligned4": 20,
+        "models_human_revised": 90,
+        "models_human_subclass": 60,
+        "transfer_strat5x5": 210,
+        "transfer_group5x5": 25,
+        "holdout": 9,
+        "partial_protocols_mouse": 5,
+        "partial_protocols_human": 5,
+        "feature_subsets_mouse": 55,
+        "feature_subsets_human": 55,
+        "ttypes_mouse": 5,
+        "ttypes_human": 5,
+        "datasets_human": 23,
+    },
+}
+
+
+@pytest.mark.parametrize("preset", ["quick", "full"])
+def test_the_presets_stay_within_their_fit_budgets(preset):
+    from ephys2type.study.stages import planned
+
+    config = ReproduceConfig.preset(preset)
+    fits = {}
+    for kind, key in planned(config):
+        stage = kind.build(config, key)
+        fits[stage.name] = stage.fits
+    ceilings = FIT_CEILINGS[preset]
+    over = {
+        name: (n, ceilings.get(name, 0)) for name, n in fits.items() if n > ceilings.get(name, 0)
+    }
+    assert not over, f"stages over their fit budget (fits, ceiling): {over}"
+    assert sum(fits.values()) <= sum(ceilings.values())

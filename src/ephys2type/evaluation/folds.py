@@ -19,7 +19,9 @@ The seed a model gets on a fold is :func:`fold_seed` of the plan's seed and the 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -35,6 +37,22 @@ from ephys2type.models.members import class_probabilities
 
 #: fold_seed(seed, fold) = SEED_STRIDE * seed + fold; folds per seed must stay below it.
 SEED_STRIDE = 1000
+
+#: The fits made by :func:`fit_and_score` in the block of :func:`counting_fits` (this
+#: process; a serial run counts them all).
+_FITS: ContextVar[list[int] | None] = ContextVar("ephys2type_fold_fits", default=None)
+
+
+@contextmanager
+def counting_fits() -> Iterator[list[int]]:
+    """Count the models :func:`fit_and_score` fits in the block (``counter[0]``): what a
+    stage's planned fit count is checked against."""
+    counter = [0]
+    token = _FITS.set(counter)
+    try:
+        yield counter
+    finally:
+        _FITS.reset(token)
 
 T = TypeVar("T")
 
@@ -85,6 +103,9 @@ def fit_and_score(
     positions in ``X``), then return ``score(fitted)``. ``one_job``: a worker process among
     several, the model keeps to one thread."""
     seed = fold_seed(fold.seed, fold.fold)
+    counter = _FITS.get()
+    if counter is not None:
+        counter[0] += 1
     estimator = clone(build(seed))
     if one_job:
         one_thread(estimator)

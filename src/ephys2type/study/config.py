@@ -21,6 +21,15 @@ PRESETS = ("full", "quick")
 _DEFAULT_TRANSFER = TransferSettings()
 
 
+#: The study's data: the tables the paper reports numbers on (Gouwens et al. 2020, Lee, Dalley
+#: et al. 2023). Every stage but the one about datasets reads these, whatever the library's
+#: default datasets are, so the comparison with the paper stays on the paper's cells.
+STUDY_DATASETS: dict[str, tuple[str, ...]] = {
+    "mouse": ("gouwens2020",),
+    "human": ("lee2023",),
+}
+
+
 @dataclass(frozen=True)
 class ModelStage:
     """One dataset evaluated with a list of models on one split plan."""

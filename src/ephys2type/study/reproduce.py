@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from ephys2type._version import __version__
-from ephys2type.data.datasets import load_species
+from ephys2type.evaluation.folds import counting_fits
 from ephys2type.files import atomic_directory, dumps_json
 from ephys2type.study.config import ReproduceConfig
 from ephys2type.study.report.sections import write_report
-from ephys2type.study.stages import Stage, planned
+from ephys2type.study.stages import Stage, planned, study_data
 
 
 def code_fingerprint() -> str:
@@ -44,6 +44,8 @@ class StageResult:
     folder: Path
     seconds: float
     cached: bool
+    #: models fitted (counted in a serial run; None otherwise or when cached)
+    fits_made: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"stage": self.name, "seconds": self.seconds, "cached": self.cached}
@@ -101,15 +103,24 @@ class Reproduction:
             else (lambda _text: None)
         )
         start = time.perf_counter()
-        with atomic_directory(folder, overwrite=True) as tmp:
+        with atomic_directory(folder, overwrite=True) as tmp, counting_fits() as fits:
             stage.work(tmp, advance)
             seconds = time.perf_counter() - start
+            # fits made in this process: all of them in a serial run (jobs 1)
+            made = fits[0] if self.config.jobs == 1 else None
             (tmp / "stage.json").write_text(
                 dumps_json(
-                    {"stage": stage.name, "key": key, "spec": stage.spec, "seconds": seconds}
+                    {
+                        "stage": stage.name,
+                        "key": key,
+                        "spec": stage.spec,
+                        "seconds": seconds,
+                        "fits_planned": stage.fits,
+                        "fits_made": made,
+                    }
                 )
             )
-        result = StageResult(stage.name, folder, seconds, cached=False)
+        result = StageResult(stage.name, folder, seconds, cached=False, fits_made=made)
         self.results.append(result)
         return result
 
@@ -122,7 +133,7 @@ class Reproduction:
             (self.out / stale).unlink(missing_ok=True)  # new stages
         (self.out / "run.json").write_text(dumps_json(self.config.to_dict()))
         for species in ("mouse", "human"):
-            self._sources |= load_species(species, labels=None, qc=None).sources
+            self._sources |= study_data(species, labels=None, qc=None).sources
         for kind, key in planned(self.config):
             self.run_stage(kind.build(self.config, key))
         write_report(self.out, self.config, [r.to_dict() for r in self.results])

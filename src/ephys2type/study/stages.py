@@ -27,8 +27,14 @@ from ephys2type.evaluation.transfer import count_fits, run_transfer, write_trans
 from ephys2type.evaluation.writers import write_evaluation
 from ephys2type.files import dumps_json
 from ephys2type.models.registry import ModelSpec, get_model
-from ephys2type.study.config import ReproduceConfig
+from ephys2type.study.config import STUDY_DATASETS, ReproduceConfig
 from ephys2type.study.separation import separation, write_separation
+
+
+def study_data(species: str, **options: Any):
+    """A species' cells as the study reads them: the paper's datasets (:data:`STUDY_DATASETS`)."""
+    return load_species(species, datasets=STUDY_DATASETS[species], **options)
+
 
 #: Called with a short text each time a stage finishes one unit of work (a fit).
 Advance = Callable[[str], None]
@@ -39,7 +45,8 @@ class Stage:
     """One stage of a run: computed into ``<run folder>/<name>`` by ``work``.
 
     ``spec`` is what the stage's cache key hashes besides the data and the code (change it
-    and the stage is recomputed); ``n_fits`` is the length of its progress bar; ``section``
+    and the stage is recomputed); ``n_fits`` is the length of its progress bar, ``fits`` the
+    number of models it fits (:func:`~ephys2type.evaluation.folds.fit_and_score` calls); ``section``
     is the id of the report section that reads its folder.
     """
 
@@ -49,6 +56,9 @@ class Stage:
     n_fits: int
     work: Callable[[Path, Advance], None]
     section: str
+    #: the models it fits (each fold's fit of each model, derived from the plan): what the
+    #: budget test holds to a ceiling; the progress bar may count coarser units
+    fits: int = 0
 
 
 @dataclass(frozen=True)
@@ -72,9 +82,12 @@ class StageKind:
         return self.kind if key is None else f"{self.kind}_{key}"
 
 
-def _stage(kind: str, key: str | None, spec: dict, n_fits: int, work) -> Stage:
+def _stage(
+    kind: str, key: str | None, spec: dict, n_fits: int, work, fits: int | None = None
+) -> Stage:
     entry = STAGE_KINDS[kind]
-    return Stage(kind, entry.name(key), spec, n_fits, work, entry.section)
+    fits = n_fits if fits is None else fits
+    return Stage(kind, entry.name(key), spec, n_fits, work, entry.section, fits)
 
 
 def _bilstm_params(config: ReproduceConfig) -> dict[str, Any]:
@@ -97,7 +110,7 @@ def _qc(config: ReproduceConfig, key: None) -> Stage:
 
         summary: dict[str, Any] = {}
         for species in ("mouse", "human"):
-            raw = load_species(species, labels=None, qc=None)
+            raw = study_data(species, labels=None, qc=None)
             summary[species] = {
                 "n_cells_with_features": len(raw),
                 "n_features": len(raw.schema.columns),
@@ -110,7 +123,7 @@ def _qc(config: ReproduceConfig, key: None) -> Stage:
                 summary[species]["subclass_columns_disagree"] = int(disagree.sum())
             for scheme in scheme_names(species):
                 for profile in profiles():
-                    data = load_species(species, labels=scheme, qc=profile)
+                    data = study_data(species, labels=scheme, qc=profile)
                     summary[species]["schemes"][f"{scheme}/{profile}"] = {
                         "n_cells": len(data),
                         "class_counts": {str(k): int(v) for k, v in data.class_counts().items()},
@@ -122,19 +135,19 @@ def _qc(config: ReproduceConfig, key: None) -> Stage:
         summary["aligned"] = {"n_features": len(get_schema("aligned").columns)}
         (folder / "qc.json").write_text(dumps_json(summary))
 
-    return _stage("qc", key, {"profiles": "all"}, 2, work)
+    return _stage("qc", key, {"profiles": "all"}, 2, work, fits=0)
 
 
 def _spca(config: ReproduceConfig, species: str) -> Stage:
     spec = {"species": species, "embedding": config.embedding, "seeds": 1, "folds": config.folds}
 
     def work(folder: Path, advance: Advance) -> None:
-        data = load_species(species)
+        data = study_data(species)
         result = separation(data, embedding=config.embedding, seeds=1, n_folds=config.folds)
         write_separation(result, data, folder)
         advance(species)
 
-    return _stage("spca", species, spec, 1, work)
+    return _stage("spca", species, spec, 1, work, fits=0)
 
 
 def _models(config: ReproduceConfig, name: str) -> Stage:
@@ -148,7 +161,7 @@ def _models(config: ReproduceConfig, name: str) -> Stage:
         base = get_model(model)
         return base.with_params(**params) if base.kind == "bilstm" and params else base
 
-    data = load_species(stage.species, labels=stage.labels)
+    data = study_data(stage.species, labels=stage.labels)
     plan = make_plan(data, "strat5x5", seeds=seeds, n_folds=config.folds)
     full = [m for m in stage.models if m not in stage.first_seed]
     first = [m for m in stage.models if m in stage.first_seed]
@@ -178,9 +191,9 @@ def _transfer(config: ReproduceConfig, protocol: str) -> Stage:
     settings = config.transfer_settings(protocol)
     seeds = config.transfer_seeds(protocol)
     spec = {"protocol": protocol, "seeds": seeds, "folds": config.folds, **settings.to_dict()}
-    source = load_species("mouse", labels="aligned4", features="aligned")
-    target = load_species("human", labels="aligned4", features="aligned")
-    native = load_species("human", labels="aligned4") if settings.native else None
+    source = study_data("mouse", labels="aligned4", features="aligned")
+    target = study_data("human", labels="aligned4", features="aligned")
+    native = study_data("human", labels="aligned4") if settings.native else None
     plan = make_plan(target, protocol, seeds=seeds, n_folds=config.folds)
 
     def work(folder: Path, advance: Advance) -> None:
@@ -203,7 +216,7 @@ def _holdout(config: ReproduceConfig, key: None) -> Stage:
     }
     plans = []
     for species, labels in datasets:
-        data = load_species(species, labels=labels)
+        data = study_data(species, labels=labels)
         plans.append((data, make_plan(data, "holdout", seeds=config.seeds)))
 
     def work(folder: Path, advance: Advance) -> None:
@@ -234,7 +247,7 @@ def _partial_protocols(config: ReproduceConfig, species: str) -> Stage:
         "seeds": config.partial_protocols_seeds,
         "folds": config.folds,
     }
-    data = load_species(species)
+    data = study_data(species)
     plan = make_plan(data, "strat5x5", seeds=config.partial_protocols_seeds, n_folds=config.folds)
 
     def work(folder: Path, advance: Advance) -> None:
@@ -260,7 +273,7 @@ def _feature_subsets(config: ReproduceConfig, species: str) -> Stage:
         "draws": config.feature_subsets_draws,
         "folds": config.folds,
     }
-    data = load_species(species)
+    data = study_data(species)
     plan = make_plan(data, "strat5x5", seeds=1, n_folds=config.folds)
     sets = draw_feature_sets(data.schema, config.feature_subsets_draws, random_state=0)
 
@@ -270,7 +283,9 @@ def _feature_subsets(config: ReproduceConfig, species: str) -> Stage:
         )
         write_feature_subsets(result, data, folder / "results")
 
-    return _stage("feature_subsets", species, spec, len(plan.folds), work)
+    # each fold: the deployed classifier, and a model of exactly each set's features
+    fits = len(plan.folds) * (1 + len(sets))
+    return _stage("feature_subsets", species, spec, len(plan.folds), work, fits=fits)
 
 
 def _ttypes(config: ReproduceConfig, species: str) -> Stage:
@@ -283,7 +298,7 @@ def _ttypes(config: ReproduceConfig, species: str) -> Stage:
         "folds": config.folds,
         "confidence": config.ttype_confidence,
     }
-    data = load_species(species, labels="ttype")
+    data = study_data(species, labels="ttype")
     plan = make_plan(data, "strat5x5", seeds=config.ttype_seeds, n_folds=config.folds)
 
     def work(folder: Path, advance: Advance) -> None:
