@@ -54,6 +54,7 @@ def counting_fits() -> Iterator[list[int]]:
     finally:
         _FITS.reset(token)
 
+
 T = TypeVar("T")
 
 
