@@ -21,6 +21,7 @@ LAYERS = {
     "_version": 0,
     "errors": 0,
     "files": 0,
+    "figure_style": 0,  # the text style of every figure (data draws the check pages)
     "limits": 0,
     "data": 1,
     "models": 2,

@@ -244,14 +244,67 @@ def test_the_check_page_shows_each_flag_and_the_values_kept(samples):
     assert values["fi_slope"] == pytest.approx(flags["depolarisation_block"].replaces["fi_slope"])
     fig = cell_figure(rec, lsq, found)
     texts = " ".join(t.get_text() for ax in fig.axes for t in [*ax.texts, ax.title])
+    texts = texts.replace("\N{NO-BREAK SPACE}", " ")  # amplitudes are never split
     for flag in found:
         assert flag.message[:40] in texts.replace("\n", " ")
     assert "depolarisation block: +1500 pA" in texts  # the sweep where the block is drawn
-    assert "rheobase 100 pA" in texts and "Ri: emptied" in texts
+    assert "rheobase 100 pA" in texts and "Ri, tau: emptied (no step for ri)" in texts
     legends = [t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().texts]
     assert "block" in legends
     # four trace panels, each with its command current under it, and three summary panels
     assert sum(ax.get_ylabel() == "command (pA)" for ax in fig.axes) == 4
+
+
+def _titles(fig) -> list[str]:
+    return [ax.get_title().replace("\n", " ").replace("\N{NO-BREAK SPACE}", " ") for ax in fig.axes]
+
+
+@needs_samples
+@pytest.mark.parametrize(
+    ("stem", "said"),
+    [
+        # -50 to -10 pA recorded, every one failed sweep QC (slow noise, baseline change)
+        ("17o05028_ic_steps", "no hyperpolarising step passed sweep QC (5 recorded, -50 to -10"),
+        # steps from 0 pA up: the -100 pA pulse before each is the same in every sweep
+        ("18711001", "no hyperpolarising step recorded"),
+    ],
+)
+def test_the_check_page_says_no_hyperpolarising_step_passed(samples, monkeypatch, stem, said):
+    """The first trace panel, drawn as `features --figures` draws it (sweep QC on), says
+    that no hyperpolarising step is there to show, and which step it shows instead."""
+    from ephys2type.data.recordings import figures
+
+    drawn = []
+    monkeypatch.setattr(figures, "save_cell_figure", lambda fig, path: drawn.append(fig))
+    extract_cell(samples[stem][0], figure="page.png")
+    first = _titles(drawn[0])[0]
+    assert first.startswith(said)
+    assert "; shown: the lowest step used, +" in first
+    assert not any(t.startswith("most hyperpolarising") for t in _titles(drawn[0]))
+
+
+def test_the_check_page_names_the_most_hyperpolarising_step_when_one_passed():
+    """A simulated cell: its -100 pA step heads the first panel; with its hyperpolarising
+    sweeps left out of the analysis (as sweep QC leaves them), the panel says they failed."""
+    from ephys2type.data.recordings.figures import cell_figure
+
+    rec = step_protocol_recording(tuple(range(-100, 101, 20)))
+    lsq = analyze_stimulus(rec.stimulus("long_square"))
+    assert _titles(cell_figure(rec, lsq, check_cell(rec, lsq)))[0].startswith(
+        "most hyperpolarising: -100 pA (sweep 0)"
+    )
+    # the same cell with its hyperpolarising sweeps dropped by sweep QC (not analysed)
+    steps = rec.stimulus("long_square")
+    kept = [k for k, a in enumerate(steps.amplitudes) if a > 0]
+    positive = replace(
+        steps,
+        sweeps=tuple(steps.sweeps[k] for k in kept),
+        amplitudes=tuple(steps.amplitudes[k] for k in kept),
+    )
+    lsq = analyze_stimulus(positive)
+    first = _titles(cell_figure(rec, lsq, check_cell(rec, lsq)))[0]
+    assert first.startswith("no hyperpolarising step passed sweep QC (5 recorded, -100 to -20 pA)")
+    assert "the lowest step used, +20 pA (sweep 6)" in first
 
 
 def test_overview_axes_separate_the_classes_and_skip_near_copies():

@@ -10,8 +10,10 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
+from matplotlib.lines import Line2D
 
 from ephys2type.evaluation.plots import class_colour, new_axes
+from ephys2type.figure_style import styled
 
 #: Share of the batch's cells (and of the training cells) that must have a feature for it to
 #: be an axis.
@@ -53,6 +55,7 @@ def informative_axes(
     return first, order[1]
 
 
+@styled
 def plot_batch_overview(
     X_train: pd.DataFrame,
     y_train: Sequence[str],
@@ -65,9 +68,11 @@ def plot_batch_overview(
     title: str | None = None,
 ) -> Axes:
     """Training cells as small dots coloured by class; the new cells as large markers
-    coloured by their call (hollow when unassigned) and labelled with their ids."""
+    coloured by their call (hollow when unassigned) and labelled with their ids; a legend
+    for each kind of marker. Written as a file (PNG at 150 dpi, or PDF): its text is the
+    style's 10 pt."""
     x, y = axes or informative_axes(X_train, y_train, X_cells)
-    ax = ax or new_axes((7.5, 6.0))
+    ax = ax or new_axes((8.5, 6.0))
     labels = np.asarray(y_train, dtype=str)
     classes = sorted(set(labels))
     colours = {c: class_colour(c, i) for i, c in enumerate(classes)}
@@ -97,7 +102,6 @@ def plot_batch_overview(
             (row[x], row[y]),
             xytext=(5, 5),
             textcoords="offset points",
-            fontsize=7,
         )
     # the view: the bulk of the training cells (0.5-99.5th percentiles) and every new cell
     for column, set_lim in ((x, ax.set_xlim), (y, ax.set_ylim)):
@@ -113,11 +117,17 @@ def plot_batch_overview(
     missing = int((X_cells.reindex(columns=[x, y]).isna().any(axis=1)).sum())
     ax.set_xlabel(x)
     ax.set_ylabel(y)
-    note = f"; {missing} cell(s) lack one of the two features, not drawn" if missing else ""
-    ax.set_title(
-        (title or "new cells among the training cells")
-        + f"\nlarge: new cells (colour: call; hollow: {abstain}){note}",
-        fontsize=9,
+    note = f"\n{missing} cell(s) lack one of the two features, not drawn" if missing else ""
+    ax.set_title((title or "new cells among the training cells") + note)
+    # the legends go right of the axes, never over a cell
+    training = ax.legend(
+        markerscale=2, title="training cells", loc="upper left", bbox_to_anchor=(1.02, 1.0)
     )
-    ax.legend(fontsize=7, markerscale=2, title="training cells", title_fontsize=7)
+    ax.add_artist(training)
+    marker = {"marker": "o", "markersize": 9, "markeredgecolor": "black", "linestyle": "none"}
+    new = [
+        Line2D([], [], color="#999999", label="called (colour: the call)", **marker),
+        Line2D([], [], markerfacecolor="none", label=abstain, **marker),
+    ]
+    ax.legend(handles=new, title="new cells", loc="lower left", bbox_to_anchor=(1.02, 0.0))
     return ax

@@ -81,7 +81,9 @@ class ProtocolSubset:
 @dataclass(frozen=True)
 class PartialProtocols:
     """Cells recorded with fewer protocols, on one species: the dataset, the model, the
-    split (name, folds, seeds) and one entry per set of protocols."""
+    split (its preset's name, its folds over all seeds, its seeds: what ran is
+    :func:`~ephys2type.study.report.wording.split_text` of them) and one entry per set of
+    protocols."""
 
     folder: Path
     species: str
@@ -141,9 +143,10 @@ class FeatureSet:
 
 @dataclass(frozen=True)
 class FeatureSubsets:
-    """Cells with only some features, on one species: the dataset, the model, the split,
-    each feature set, and the means over the sets (accuracy per arm, the sets where the
-    routed model is within the subset model's paired interval, the share of cells called)."""
+    """Cells with only some features, on one species: the dataset, the model, the split (as
+    :class:`PartialProtocols` has it), each feature set, and the means over the sets
+    (accuracy per arm, the sets where the routed model is within the subset model's paired
+    interval, the share of cells called)."""
 
     folder: Path
     species: str
@@ -152,6 +155,7 @@ class FeatureSubsets:
     model: str
     protocol: str
     folds: int
+    seeds: int
     sets: tuple[FeatureSet, ...]
     n_sets: int
     mean_accuracy: dict[str, float]
@@ -169,6 +173,7 @@ class FeatureSubsets:
             model=raw["model"],
             protocol=raw["protocol"]["name"],
             folds=raw["protocol"]["folds"],
+            seeds=raw["protocol"].get("seeds", 1),
             sets=tuple(FeatureSet.from_json(e) for e in raw["sets"]),
             n_sets=summary["n_sets"],
             mean_accuracy=dict(summary["mean_accuracy"]),

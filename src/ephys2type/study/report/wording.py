@@ -7,6 +7,7 @@ Formats only: the same text in the HTML page and in the Markdown twin.
 
 from __future__ import annotations
 
+from ephys2type.evaluation.splits import SplitPlan
 from ephys2type.evaluation.stats import format_difference, format_p, format_summary
 from ephys2type.study.report.estimates import Difference, Interval
 from ephys2type.study.report.evaluations import Provenance
@@ -68,6 +69,22 @@ def protocol_text(p: Provenance) -> str:
             "with the other models on those folds)"
         )
     return text
+
+
+def split_text(name: str, folds: int, seeds: int) -> str:
+    """What a split ran, from the protocol entry a stage wrote (the preset's ``name``, its
+    ``folds`` over all seeds, its ``seeds``), in the words of
+    :attr:`~ephys2type.evaluation.splits.SplitPlan.description`: the quick run's 'strat5x5'
+    on 3 folds of 1 seed is 'stratified 3-fold CV x 1 seed', never the preset's name."""
+    plan = SplitPlan(
+        protocol=name,
+        seeds=tuple(range(seeds)),
+        n_folds=folds // max(seeds, 1),
+        cells=(),
+        folds=(),
+        dataset={},
+    )
+    return plan.description
 
 
 def pct(value: float | None, digits: int = 1) -> str:

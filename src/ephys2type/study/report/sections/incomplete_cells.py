@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from ephys2type.study.report.analyses import FeatureSubsets, PartialProtocols
 from ephys2type.study.report.builder import ReportBuilder
-from ephys2type.study.report.wording import fmt_gain, fmt_pct
+from ephys2type.study.report.wording import fmt_gain, fmt_pct, split_text
 
 
 def partial_protocols_section(b: ReportBuilder, results: tuple[PartialProtocols, ...]) -> None:
@@ -29,7 +29,8 @@ def partial_protocols_section(b: ReportBuilder, results: tuple[PartialProtocols,
     for r in results:
         b.heading(f"{r.species} ({r.labels}, {r.n_cells} cells), {r.model}", 3)
         b.para(
-            f"{r.folds} fits per arm ({r.protocol}, {r.seeds} seed); mean ± SD [95% CI] in %.",
+            f"{r.folds} fits per arm ({split_text(r.protocol, r.folds, r.seeds)}); "
+            "mean ± SD [95% CI] in %.",
             "note",
         )
         rows = [
@@ -81,7 +82,8 @@ def feature_subsets_section(b: ReportBuilder, results: tuple[FeatureSubsets, ...
         mean = r.mean_accuracy
         b.heading(f"{r.species} ({r.labels}, {r.n_cells} cells), {r.model}", 3)
         b.para(
-            f"{r.folds} folds ({r.protocol}, first seed), "
+            f"{r.folds} folds ({split_text(r.protocol, r.folds, r.seeds)}, the run's first "
+            "seed), "
             f"{r.n_sets} feature sets. Mean accuracy over the sets: imputed "
             f"{100 * mean['imputed']:.1f}%, routed {100 * mean['routed']:.1f}%, subset "
             f"{100 * mean['subset']:.1f}%; the routed model is within the paired interval of "
@@ -113,4 +115,4 @@ def feature_subsets_section(b: ReportBuilder, results: tuple[FeatureSubsets, ...
             ],
             rows,
         )
-        b.figures([r.folder / "feature_subsets.png"])
+        b.figures([r.folder / "feature_subsets.png"], wide=True)

@@ -79,6 +79,7 @@ def ttype_section(b: ReportBuilder, results: tuple[LevelsResult, ...]) -> None:
             [result.folder / "accuracy_vs_called.png"],
             "Accuracy of the calls vs the share of cells called (calling only cells above a "
             "probability threshold); stars: where the conformal sets stop the calls.",
+            wide=True,
         )
 
 
