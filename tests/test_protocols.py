@@ -226,3 +226,28 @@ def test_families_command_lists_protocols_and_subsets(run_cli):
     assert "family subsets a lab plausibly has" in out
     assert "subthreshold + rheo + hero + spike_adaptation + chirp" in out
     assert "long_square" in out and "short_square" in out
+
+
+def test_members_fitted_only_where_cells_need_them_serve_them_as_the_full_classifier():
+    """The feature-set table fits a classifier without its protocol-subset members and adds
+    those a set's cells would be served by: every cell gets exactly what the classifier
+    fitted with all of them gives (sets that need no subset member, and one that does)."""
+    from ephys2type import load_human
+    from ephys2type.evaluation.feature_subsets import add_serving_members, draw_feature_sets
+
+    data = load_human()
+    train, test = data.X.iloc[:450], data.X.iloc[450:]
+    y = data.y.iloc[:450]
+    full = CellTypeClassifier(model="logreg", schema=data.schema, random_state=3).fit(train, y)
+    lean = CellTypeClassifier(
+        model="logreg", schema=data.schema, random_state=3, family_subsets=False
+    ).fit(train, y)
+    sets = draw_feature_sets(data.schema, 3, random_state=1)
+    no_chirp = [c for c in data.schema.columns if c not in data.schema.family("chirp").columns]
+    for features in [*sets, tuple(no_chirp)]:
+        blanked = test.copy()
+        blanked[[c for c in data.schema.columns if c not in features]] = np.nan
+        add_serving_members(lean, blanked)
+        pd.testing.assert_frame_equal(lean.predict_table(blanked), full.predict_table(blanked))
+    # the chirp-less cells needed one subset member, the random sets none
+    assert 1 < len(lean.members_) < len(full.members_)

@@ -38,6 +38,7 @@ from ephys2type.evaluation.stats import fold_scores, paired_test, summarize
 from ephys2type.models.abstention import DECISION_RULES
 from ephys2type.models.cell_classifier import ABSTAIN, CellTypeClassifier
 from ephys2type.models.registry import ModelSpec, get_model
+from ephys2type.models.routing import MemberRouter
 
 ARMS = ("imputed", "routed", "deployed", "subset")
 
@@ -191,8 +192,13 @@ def run_feature_subsets(
 
 
 def _fold(data: PatchSeqData, spec: ModelSpec, fold, sets, *, one_job: bool):
+    # the classifier as shipped, but its protocol-subset members are fitted only when a
+    # feature set's cells would be served by one (random sets of a few features rarely
+    # are): what each cell gets is what the classifier fitted with all of them gives
     def build(seed: int) -> CellTypeClassifier:
-        return CellTypeClassifier(model=spec, schema=data.schema, random_state=seed)
+        return CellTypeClassifier(
+            model=spec, schema=data.schema, random_state=seed, family_subsets=False
+        )
 
     return fit_and_score(
         build,
@@ -215,6 +221,7 @@ def _arms(data: PatchSeqData, spec: ModelSpec, fold, sets, fitted: FittedFold, o
     for k, features in enumerate(sets):
         blanked = X_test.copy()
         blanked[[c for c in data.schema.columns if c not in features]] = np.nan
+        add_serving_members(clf, blanked)
         deployed = clf.predict_table(blanked)
         routed = routed_calls(deployed, clf.classes_)
         reference = fit_and_score(
@@ -257,6 +264,39 @@ def _arms(data: PatchSeqData, spec: ModelSpec, fold, sets, fitted: FittedFold, o
             }
         )
     return rows, expected
+
+
+def add_serving_members(clf: CellTypeClassifier, X: pd.DataFrame) -> None:
+    """Fit, into a classifier fitted without its protocol-subset members
+    (``family_subsets=False``), those of them that would serve a cell of ``X``, in the place
+    ``fit`` gives them, so the cells are served exactly as by the classifier with every
+    member. Routing reads only the members' features, so the members a cell would go to are
+    known before any is fitted."""
+    schema = clf.schema_
+    planned = list(
+        dict.fromkeys(
+            [tuple(schema.columns)]
+            + [tuple(schema.restrict(f).columns) for f in schema.protocol_subsets()]
+        )
+    )
+    fitted = {m.features: m for m in clf.members_}
+    stubs = [fitted.get(features) or _Unfitted(features) for features in planned]
+    router = MemberRouter(
+        schema, stubs, clf.on_demand_.values(), clf.usually_measured_, clf.max_imputed_share
+    )
+    patterns = np.unique(X.reindex(columns=schema.columns).notna().to_numpy(), axis=0)
+    for pattern in patterns:
+        member = router.member_for(pattern)
+        if isinstance(member, _Unfitted) and member.features not in fitted:
+            fitted[member.features] = clf.fit_member(member.features)
+    clf.members_ = [fitted[f] for f in planned if f in fitted]
+
+
+@dataclass(frozen=True)
+class _Unfitted:
+    """A member not fitted yet: its features are all routing needs."""
+
+    features: tuple[str, ...]
 
 
 def routed_calls(table: pd.DataFrame, classes) -> np.ndarray:
