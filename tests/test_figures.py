@@ -211,6 +211,18 @@ def _overview() -> Figure:
     ).figure
 
 
+def _cell_among_class() -> Figure:
+    from ephys2type.evaluation.overview import plot_cell_among_class
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(200, 6)), columns=[f"feature_{j}" for j in range(6)])
+    cell = X.iloc[0].rename("cell_0")
+    families = {c: "subthreshold" for c in X.columns}
+    return plot_cell_among_class(
+        X, np.arange(200) < 50, cell, units={"feature_0": "mV"}, families=families, cls="Sst"
+    ).figure
+
+
 def _check_page(amplitudes: tuple[float, ...], holding_pa: float) -> Callable[[], Figure]:
     def build() -> Figure:
         from ephys2type.data.recordings.analysis import analyze_stimulus
@@ -265,6 +277,8 @@ FIGURES: dict[str, tuple[Callable[[], Figure], str | float]] = {
     "learning curve": (_learning_curve, WIDE),
     "t-type accuracy vs share called": (_selective, WIDE),
     "predict --overview": (_overview, 150),
+    # the app's page of a cell: a PNG at 120 dpi shown at its own size
+    "a cell among the training cells of its class (app)": (_cell_among_class, 120),
     "check page, firing at rest": (_check_page(tuple(range(-100, 101, 20)), 60.0), "page"),
     "check page, no hyperpolarising step": (_check_page(tuple(range(0, 191, 20)), 0.0), "page"),
     "check page, depolarisation block (pyABF example)": (_sample_page, "page"),
