@@ -107,7 +107,7 @@ def main() -> None:
     both = load_human(datasets="lee2023,chartrand2023_l1")
     fold = make_plan(both, "leave-dataset-out", seeds=1).folds[1]  # layer-1 cells held out
     cells = both.X.index
-    lee = load_human()
+    lee = load_human(datasets="lee2023")
     condition = lee.meta["condition"]
     settings = {
         "layer-1 cells": (both, cells[fold.train], cells[fold.test]),

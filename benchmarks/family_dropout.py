@@ -44,7 +44,7 @@ def main() -> None:
     args = parser.parse_args()
     out = args.out or Path(f"benchmarks/results/family_dropout_{args.species}.json")
     start = time.perf_counter()
-    data = load_mouse() if args.species == "mouse" else load_human()
+    data = load_mouse() if args.species == "mouse" else load_human(datasets="lee2023")
 
     plan = make_plan(data, "strat5x5", seeds=args.seeds)
     complete = run_evaluation(data, [PAPER, DROPOUT], plan, n_jobs=args.jobs)

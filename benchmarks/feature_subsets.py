@@ -55,7 +55,7 @@ def _floor_table(results) -> list[dict]:
 
 
 def run_species(species: str, model: str, draws: int, folds: int, jobs: int) -> dict:
-    data = load_mouse() if species == "mouse" else load_human()
+    data = load_mouse() if species == "mouse" else load_human(datasets="lee2023")
     plan = make_plan(data, "strat5x5", seeds=1, n_folds=folds)
     out: dict = {"species": species, "labels": data.label_scheme, "n_cells": len(data)}
     for name, sizes, families, n in (

@@ -39,7 +39,7 @@ def main() -> None:
     args = parser.parse_args()
     shipped = max(args.trees)
     result: dict = {"seeds": args.seeds, "folds": 5, "shipped_trees": shipped, "species": {}}
-    for data in (load_mouse(), load_human()):
+    for data in (load_mouse(), load_human(datasets="lee2023")):
         plan = make_plan(data, "strat5x5", seeds=args.seeds, n_folds=5)
         evaluation = None
         sizes: dict[int, float] = {}

@@ -153,7 +153,7 @@ def main() -> None:
         _split(split.data, split.train, split.test, split.name, 0, adapt=split.kind != "dataset")
         for split in human_shift_splits()
     ]
-    data = load_human()
+    data = load_human(datasets="lee2023")
     donor_scores = []
     folds = StratifiedGroupKFold(n_splits=5, shuffle=True, random_state=0)
     for k, (tr, te) in enumerate(folds.split(data.X, data.y, groups=data.groups)):

@@ -32,7 +32,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/hgb_bins.json"))
     args = parser.parse_args()
     result: dict = {}
-    for data in (load_mouse(), load_human()):
+    for data in (load_mouse(), load_human(datasets="lee2023")):
         X, y = data.X, data.y.to_numpy()
         per_bins: dict = {}
         for bins in (255, 63):

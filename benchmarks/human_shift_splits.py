@@ -31,7 +31,7 @@ class ShiftSplit:
 
 def human_shift_splits() -> list[ShiftSplit]:
     """The splits, in the order the benchmarks report them."""
-    data = load_human()
+    data = load_human(datasets="lee2023")
     meta = data.meta
     splits = [
         ShiftSplit(

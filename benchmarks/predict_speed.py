@@ -80,7 +80,7 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=model_names(savable=True))
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/predict_speed.json"))
     args = parser.parse_args()
-    data = load_mouse() if args.species == "mouse" else load_human()
+    data = load_mouse() if args.species == "mouse" else load_human(datasets="lee2023")
     result: dict = {"species": args.species, "n_training_cells": len(data), "models": {}}
     with tempfile.TemporaryDirectory() as tmp:
         cells = Path(tmp) / "cells.csv"

@@ -55,7 +55,7 @@ def main() -> None:
     args = parser.parse_args()
     start = time.perf_counter()
     both = load_human(datasets="lee2023,chartrand2023_l1")
-    lee = load_human()
+    lee = load_human(datasets="lee2023")
     l1 = (both.meta["dataset"] == "chartrand2023_l1").to_numpy()
     condition = lee.meta["condition"].to_numpy()
     batches = {

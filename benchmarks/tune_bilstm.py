@@ -79,7 +79,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/tune_bilstm.json"))
     args = parser.parse_args()
-    results = pd.concat([tune(load_mouse(), CONFIGS), tune(load_human(), CONFIGS)])
+    results = pd.concat(
+        [tune(load_mouse(), CONFIGS), tune(load_human(datasets="lee2023"), CONFIGS)]
+    )
     table = (
         results.groupby(["config", "species"])[
             ["tuning_macro_f1", "tuning_accuracy", "epochs", "seconds"]

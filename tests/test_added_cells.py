@@ -15,7 +15,7 @@ from ephys2type.errors import TableError
 def layer1_only():
     """Layer-1 cells that Lee, Dalley does not hold, with their labels."""
     l1 = load_human(datasets="chartrand2023_l1")
-    lee = load_human(labels=None, qc=None)
+    lee = load_human(labels=None, qc=None, datasets="lee2023")
     keep = ~l1.X.index.isin(lee.X.index)
     return l1.subset(l1.X.index[keep])
 
@@ -31,7 +31,7 @@ def _write(cells, tmp_path, labels=None):
 
 
 def test_added_cells_join_the_bundled_ones(layer1_only, tmp_path):
-    lee = load_human()
+    lee = load_human(datasets="lee2023")
     mine = layer1_only.subset(layer1_only.X.index[:12])
     features, labels = _write(mine, tmp_path)
     both = with_added_cells(lee, features, labels, name="my lab")
@@ -42,7 +42,7 @@ def test_added_cells_join_the_bundled_ones(layer1_only, tmp_path):
 
 
 def test_bad_added_cells_are_refused(layer1_only, tmp_path):
-    lee = load_human()
+    lee = load_human(datasets="lee2023")
     mine = layer1_only.subset(layer1_only.X.index[:4])
     features, labels = _write(mine, tmp_path, labels=["Lamp5", "Chandelier", "Vip", "Vip"])
     with pytest.raises(TableError, match="'Chandelier' are not classes"):
@@ -60,7 +60,7 @@ def test_bad_added_cells_are_refused(layer1_only, tmp_path):
 def test_repeated_cells_count_more_and_never_calibrate():
     from ephys2type.models.cell_classifier import CellTypeClassifier
 
-    lee = load_human()
+    lee = load_human(datasets="lee2023")
     y = lee.y.to_numpy(dtype=object).copy()
     pvalb = np.flatnonzero(y == "Pvalb")[:10]
     y[pvalb] = "Sst"  # ten cells a lab (wrongly) calls Sst

@@ -45,7 +45,7 @@ def test_mouse_ids_join_features_to_metadata(mouse_raw):
 
 
 def test_human_raw_table():
-    human = load_human(labels=None, qc=None)
+    human = load_human(labels=None, qc=None, datasets="lee2023")
     assert human.X.shape == (704, 93)
     assert human.meta["subclass"].value_counts().to_dict() == {
         "PVALB": 297,
@@ -116,13 +116,13 @@ def test_mouse_qc_drops_per_rule():
     ],
 )
 def test_human_counts_after_qc(labels, profile, n, counts):
-    data = load_human(labels=labels, qc=profile)
+    data = load_human(labels=labels, qc=profile, datasets="lee2023")
     assert len(data) == n
     assert data.class_counts().to_dict() == counts
 
 
 def test_human_qc_drops_per_rule():
-    report = load_human().qc
+    report = load_human(datasets="lee2023").qc
     assert report.rule_counts().to_dict() == {
         "unlabeled": 0,
         "excluded_subclass": 0,
@@ -138,7 +138,7 @@ def test_human_qc_drops_per_rule():
 
 def test_ttype_scheme_counts():
     mouse = load_mouse(labels="ttype")
-    human = load_human(labels="ttype")
+    human = load_human(labels="ttype", datasets="lee2023")
     assert (len(mouse), len(mouse.classes)) == (3892, 55)
     assert (len(human), len(human.classes)) == (565, 17)
     assert mouse.class_counts().min() >= 10 and human.class_counts().min() >= 10
@@ -151,9 +151,23 @@ def test_default_labels_are_the_papers_choice():
     assert load_human().label_scheme == "revised"
 
 
+def test_default_datasets_are_every_bundled_dataset_of_the_species():
+    """One default for ``load_*``, ``evaluate``, ``train`` and the app: every bundled
+    dataset of the species (human: Lee, Dalley and the layer-1 cells, 869 cells after QC)."""
+    from ephys2type.data.datasets import DEFAULT_DATASETS, dataset_names, load_species
+
+    for species in ("mouse", "human"):
+        assert list(DEFAULT_DATASETS[species]) == dataset_names(species)
+    human = load_human()
+    assert human.datasets == ["lee2023", "chartrand2023_l1"] and len(human) == 869
+    assert human.class_counts().to_dict() == {"Lamp5": 142, "Pvalb": 350, "Sst": 144, "Vip": 233}
+    assert load_species("human").X.index.equals(human.X.index)
+    assert load_mouse().datasets == ["gouwens2020"]
+
+
 def test_aligned_features_keep_cells_and_labels():
-    native = load_human(labels="aligned4")
-    aligned = load_human(labels="aligned4", features="aligned")
+    native = load_human(labels="aligned4", datasets="lee2023")
+    aligned = load_human(labels="aligned4", features="aligned", datasets="lee2023")
     assert aligned.X.shape == (666, 25)
     assert aligned.X.index.equals(native.X.index)
     assert aligned.y.equals(native.y)
@@ -223,7 +237,7 @@ def test_human_layer1_dataset_alone_and_with_lee_dalley():
     assert l1.meta["layer"].value_counts().to_dict() == {"1": 172, "2": 46, "3": 19, "4": 5}
     assert l1.meta["donor"].notna().all()  # a cell without a donor is its own group
 
-    lee = load_human(labels=None, qc=None)
+    lee = load_human(labels=None, qc=None, datasets="lee2023")
     both = load_human(labels=None, qc=None, datasets=["lee2023", "chartrand2023_l1"])
     assert len(both) == 704 + 263 - 38 and not both.X.index.has_duplicates
     assert both.meta["dataset"].value_counts().to_dict() == {
@@ -276,25 +290,31 @@ def test_dataset_names_are_checked():
 
 
 def test_datasets_option_of_the_commands(run_cli, clean_error, tmp_path):
-    result = run_cli(
-        "evaluate",
-        "--species",
-        "human",
-        "--datasets",
-        "lee2023,chartrand2023_l1",
-        "--model",
-        "logreg",
-        "--seeds",
-        "1",
-        "--folds",
-        "2",
-        "--out",
-        tmp_path / "ev",
-    )
-    assert result.code == 0, result
-    plan = json.loads((tmp_path / "ev" / "split_plan.json").read_text())
-    assert plan["dataset"]["datasets"] == ["lee2023", "chartrand2023_l1"]
-    assert plan["dataset"]["n_cells"] == 869
+    """``evaluate`` reads every bundled dataset of the species unless told otherwise (the
+    cells ``train`` fits on), and ``--datasets`` chooses among them."""
+    for datasets, expected, n_cells in (
+        ((), ["lee2023", "chartrand2023_l1"], 869),
+        (("--datasets", "lee2023"), ["lee2023"], 666),
+    ):
+        out = tmp_path / ("ev" + "-".join(datasets))
+        result = run_cli(
+            "evaluate",
+            "--species",
+            "human",
+            *datasets,
+            "--model",
+            "logreg",
+            "--seeds",
+            "1",
+            "--folds",
+            "2",
+            "--out",
+            out,
+        )
+        assert result.code == 0, result
+        plan = json.loads((out / "split_plan.json").read_text())
+        assert plan["dataset"]["datasets"] == expected
+        assert plan["dataset"]["n_cells"] == n_cells
     clean_error(
         run_cli("evaluate", "--species", "mouse", "--datasets", "lee2023", "--model", "rf"),
         "holds human cells, not mouse",

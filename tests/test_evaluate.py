@@ -17,7 +17,7 @@ from ephys2type.models.registry import get_model, model_names
 
 @pytest.fixture(scope="module")
 def human():
-    return load_human()
+    return load_human(datasets="lee2023")  # Lee, Dalley's table: its class counts are checked
 
 
 @pytest.fixture(scope="module")

@@ -38,7 +38,7 @@ def test_one_fold_per_dataset_and_no_donor_on_both_sides(both):
     assert notes["chartrand2023_l1"]["n_train"] == 414
     assert plan.description.startswith("leave-one-dataset-out (lee2023, chartrand2023_l1)")
     with pytest.raises(Ephys2TypeError, match="two datasets or more"):
-        make_plan(load_human(), "leave-dataset-out")
+        make_plan(load_human(datasets="lee2023"), "leave-dataset-out")
 
 
 def test_evaluate_breaks_down_by_dataset_and_layer_and_checks_each_held_out_batch(

@@ -27,7 +27,7 @@ def test_real_t_types_fall_in_one_subclass_each():
     assert len(parents) == 55 and set(parents.values()) == {"Lamp5", "Pvalb", "Sncg", "Sst", "Vip"}
     # independent reading: a mouse t-type's first word is its subclass
     assert all(t.split()[0] == p for t, p in parents.items())
-    human = load_human(labels="ttype")
+    human = load_human(labels="ttype", datasets="lee2023")
     parents = human.label_parents()
     assert len(parents) == 17 and set(parents.values()) == {"Lamp5", "Pvalb", "Sst", "Vip"}
     # the name holds the subclass, except two SST-named types that Revised_subclass_label

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from ephys2type.data.datasets import DEFAULT_DATASETS, TRAIN_DATASETS
+from ephys2type.data.datasets import DEFAULT_DATASETS
 from ephys2type.data.requests import ChoiceError, DataRequest, RequestError
 from ephys2type.errors import Ephys2TypeError
 
@@ -16,12 +16,12 @@ def test_bundled_data_defaults():
     data = loaded.data
     assert loaded.origin == "human" and loaded.repeats is None
     assert data.qc.profile == "default" and data.label_scheme == "revised"
-    assert data.datasets == list(DEFAULT_DATASETS["human"])
-    assert loaded.description == f"{len(data)} cells of human (revised, lee2023_human features)"
-    training = DataRequest(species="human", for_training=True, profile="none", location=True)
-    data = training.load().data
-    assert data.datasets == list(TRAIN_DATASETS["human"]) and data.qc.profile == "none"
-    assert "location" in data.schema.family_names
+    # one default for evaluate and train: every bundled dataset of the species
+    assert data.datasets == list(DEFAULT_DATASETS["human"]) == ["lee2023", "chartrand2023_l1"]
+    assert loaded.description == "869 cells of human (revised, lee2023_human features)"
+    other = DataRequest(species="human", profile="none", location=True).load().data
+    assert other.datasets == data.datasets and other.qc.profile == "none"
+    assert "location" in other.schema.family_names
 
 
 def test_a_users_table_defaults(user_tables):

@@ -537,15 +537,15 @@ def test_the_counted_fits_are_the_fits_a_run_makes(monkeypatch, preset):
     announce (:func:`count_fits`, from :func:`planned_fits`) is the number of times the fold
     function fits a model in the run (on the real tables; each arm's model swapped for a small
     tree, so the plans, arms and variants are the run's own)."""
-    from ephys2type.data.datasets import load_species
     from ephys2type.study.config import ReproduceConfig
+    from ephys2type.study.stages import study_data
 
     config = ReproduceConfig.preset(preset)
-    source = load_species("mouse", labels="aligned4", features="aligned")
-    target = load_species("human", labels="aligned4", features="aligned")
+    source = study_data("mouse", labels="aligned4", features="aligned")
+    target = study_data("human", labels="aligned4", features="aligned")
     for protocol in config.transfer_protocols:
         settings = config.transfer_settings(protocol)
-        native = load_species("human", labels="aligned4") if settings.native else None
+        native = study_data("human", labels="aligned4") if settings.native else None
         # a small plan (at most 2 seeds, so the first-seed parts are still a part)
         plan = make_plan(target, protocol, seeds=min(config.transfer_seeds(protocol), 2), n_folds=2)
         fits, steps = _counted_run(monkeypatch, source, target, plan, settings, native)

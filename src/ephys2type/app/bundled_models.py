@@ -2,7 +2,7 @@
 trained once on this computer and kept in the cache folder for every later session.
 
 The training data, model, seed and options are those of ``train`` with its defaults (every
-bundled dataset of the species in ``TRAIN_DATASETS``, QC profile ``default``, the species'
+bundled dataset of the species, ``DEFAULT_DATASETS``, QC profile ``default``, the species'
 default labels, ``bilstm-smote`` with its family subsets, seed 0), so the folder is the one
 ``ephys2type train --species S --out DIR`` writes, and the page's command lines say so. A
 folder a newer ephys2type cannot read is trained again.
@@ -59,7 +59,7 @@ def ensure_bundled_model(species: str, *, on_training: Callable[[str], None] | N
     """The bundled model folder of ``species``, trained and saved first if it is not there
     (or not readable by this ephys2type); ``on_training(message)`` is told before it
     trains."""
-    from ephys2type.data.datasets import TRAIN_DATASETS, load_species
+    from ephys2type.data.datasets import DEFAULT_DATASETS, load_species
     from ephys2type.data.labels import default_scheme
     from ephys2type.persist.format import save_model
     from ephys2type.persist.train import train_model
@@ -78,7 +78,7 @@ def ensure_bundled_model(species: str, *, on_training: Callable[[str], None] | N
             labels=default_scheme(species),
             qc="default",
             features="native",
-            datasets=TRAIN_DATASETS[species],
+            datasets=DEFAULT_DATASETS[species],
         )
         trained = train_model(data, MODEL, random_state=SEED, family_subsets=FAMILY_SUBSETS)
         save_model(trained, folder, overwrite=True)

@@ -4,10 +4,11 @@
 Lee, Dalley et al. 2023 and Chartrand et al. 2023 human), its species, and the reader that
 turns its files (found and checked by :mod:`ephys2type.data.fetch`) into features and
 metadata (:mod:`ephys2type.data.allen`, :mod:`ephys2type.data.human_l1`).
-:data:`DEFAULT_DATASETS` and :data:`TRAIN_DATASETS` say which datasets a species is loaded
-from unless told otherwise. ``load_mouse()``, ``load_human()`` and ``load_species()`` read
-the named datasets into one table, attach labels under a label scheme, apply a QC profile
-and optionally convert to the aligned cross-species schema
+:data:`DEFAULT_DATASETS` says which datasets a species is loaded from unless told otherwise
+(every bundled dataset of the species), the one default of ``load_*``, ``evaluate``,
+``train`` and the app's bundled models. ``load_mouse()``, ``load_human()`` and
+``load_species()`` read the named datasets into one table, attach labels under a label
+scheme, apply a QC profile and optionally convert to the aligned cross-species schema
 (:func:`~ephys2type.data.prepare.prepare`).
 
 A user's own tables are loaded by :func:`~ephys2type.data.user_tables.load_table`, and a
@@ -81,18 +82,15 @@ DATASETS: dict[str, BundledDataset] = {
     ),
 }
 
-#: The datasets each species is loaded from unless told otherwise: the study's own data, so
-#: ``evaluate`` and ``reproduce`` compare with the paper on its cells.
+#: The datasets each species is loaded from unless told otherwise: every bundled dataset of
+#: the species, the one default of ``load_mouse``/``load_human``/``load_species``, ``evaluate``,
+#: ``train`` and the app's bundled models (so what ``evaluate`` scores is what ``train``
+#: ships). Human: both, measured (benchmarks/human_datasets.py, donor-grouped 5-fold x 3
+#: seeds, random forest): adding the layer-1 cells lifts held-out layer-1 cells from 43.7% to
+#: 78.7% accuracy (+35.0 points, p < 0.001) and leaves the Lee, Dalley cells level (85.3% ->
+#: 83.5%, -1.8, p = 0.20). The study's reproduction of the paper reads the paper's datasets
+#: instead (``ephys2type.study.config.STUDY_DATASETS``).
 DEFAULT_DATASETS: dict[str, tuple[str, ...]] = {
-    "mouse": ("gouwens2020",),
-    "human": ("lee2023",),
-}
-
-#: The datasets ``train`` fits a model on unless told otherwise. Human: both, measured
-#: (benchmarks/human_datasets.py, donor-grouped 5-fold x 3 seeds, random forest): adding the
-#: layer-1 cells lifts held-out layer-1 cells from 43.7% to 78.7% accuracy (+35.0 points,
-#: p < 0.001) and leaves the Lee, Dalley cells level (85.3% -> 83.5%, -1.8, p = 0.20).
-TRAIN_DATASETS: dict[str, tuple[str, ...]] = {
     "mouse": ("gouwens2020",),
     "human": ("lee2023", "chartrand2023_l1"),
 }
@@ -185,16 +183,18 @@ def load_human(
     features: Features = "native",
     datasets: str | Sequence[str] | None = None,
 ) -> PatchSeqData:
-    """Human neocortex interneurons: Lee, Dalley et al. 2023 (704 cells before QC) by
-    default; ``datasets="lee2023,chartrand2023_l1"`` adds the layer-1 cells of Chartrand
-    et al. 2023 (263 cells, 38 of them also in Lee, Dalley).
+    """Human neocortex interneurons: by default both bundled datasets, Lee, Dalley et al.
+    2023 (704 cells before QC) and the layer-1 cells of Chartrand et al. 2023 (263 cells, 38
+    of them also in Lee, Dalley; 929 cells together, 869 after QC); ``datasets="lee2023"``
+    reads Lee, Dalley's table alone (666 cells after QC), the study's data.
 
     Parameters
     ----------
     labels : label scheme (``revised`` (default), ``subclass``, ``aligned4``, ``ttype``), or None.
     qc : QC profile (``default``, ``complete``, ``none``), or None to keep every cell.
     features : ``native`` (the human schema) or ``aligned`` (cross-species schema).
-    datasets : bundled human datasets to read (names or ``"a,b"``; default ``lee2023``).
+    datasets : bundled human datasets to read (names or ``"a,b"``; default both,
+        ``lee2023,chartrand2023_l1``).
     """
     data = _combined("human", parse_datasets(datasets, "human"))
     return prepare(data, labels=labels, qc=qc, features=features)
@@ -218,7 +218,6 @@ __all__ = [
     "HUMAN_META",  # re-exported from data.allen
     "MOUSE_FEATURES",  # re-exported from data.allen
     "MOUSE_META",  # re-exported from data.allen
-    "TRAIN_DATASETS",
     "BundledDataset",
     "Features",  # re-exported from data.prepare
     "Tables",

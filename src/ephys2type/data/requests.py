@@ -20,16 +20,12 @@ from pathlib import Path
 
 from ephys2type.data.added_cells import added_repeats, with_added_cells
 from ephys2type.data.container import PatchSeqData
-from ephys2type.data.datasets import (
-    DEFAULT_DATASETS,
-    TRAIN_DATASETS,
-    load_species,
-    parse_datasets,
-)
+from ephys2type.data.datasets import DEFAULT_DATASETS, load_species, parse_datasets
 from ephys2type.data.labels import AS_IS, default_scheme
 from ephys2type.data.location import with_location
 from ephys2type.data.qc import profiles
 from ephys2type.data.schema import FeatureSchema
+from ephys2type.data.tables import detect_schema, feature_table_columns
 from ephys2type.data.user_tables import load_table
 from ephys2type.errors import Ephys2TypeError
 
@@ -57,10 +53,14 @@ class ChoiceError(RequestError):
 
 
 def check_choice(value: str, choices: Sequence[str], option: str) -> str:
-    """``value`` if it is one of ``choices``, else a :class:`ChoiceError` naming ``option``."""
-    if value not in choices:
+    """``value`` spelt as the one of ``choices`` it names, whatever its case (``Human`` is
+    ``human``), else a :class:`ChoiceError` naming ``option``."""
+    if value in choices:
+        return value
+    folded = [c for c in choices if c.casefold() == str(value).casefold()]
+    if len(folded) != 1:
         raise ChoiceError(option, value, choices)
-    return value
+    return folded[0]
 
 
 @dataclass(frozen=True)
@@ -92,19 +92,19 @@ class DataRequest:
     profile : a QC profile; None: ``default`` for bundled data, ``none`` for a ``table``.
     features : ``native`` (the species' or table's schema) or ``aligned``.
     datasets : bundled datasets of ``species`` (names or ``"a,b"``); None: the species'
-        default, :data:`~ephys2type.data.datasets.DEFAULT_DATASETS`, or with
-        ``for_training`` :data:`~ephys2type.data.datasets.TRAIN_DATASETS`.
+        default, :data:`~ephys2type.data.datasets.DEFAULT_DATASETS` (every bundled dataset
+        of the species, for ``evaluate`` and ``train`` alike).
     location : add the cells' cortical layer as the ``location`` family
         (:func:`~ephys2type.data.location.with_location`).
     table, table_labels : a user's features CSV and its labels CSV, instead of bundled data.
     schema, id_column, label_column, donor_column : how to read ``table`` and
-        ``table_labels`` (:func:`~ephys2type.data.user_tables.load_table`); ``label_column``
+        ``table_labels`` (:func:`~ephys2type.data.user_tables.load_table`; ``schema`` None:
+        the built-in schema the table's columns belong to, never assumed); ``label_column``
         is also the label column of ``add_labels``.
     add_table, add_labels, mapping, add_weight : a lab's own labelled cells trained on
         beside the others (:func:`~ephys2type.data.added_cells.with_added_cells`), each
         counted ``add_weight`` times (None: :func:`~ephys2type.data.added_cells.added_repeats`
         decides).
-    for_training : the bundled datasets default to those ``train`` fits on.
     """
 
     species: str = "mouse"
@@ -115,7 +115,7 @@ class DataRequest:
     location: bool = False
     table: str | Path | None = None
     table_labels: str | Path | None = None
-    schema: str | Path | FeatureSchema = "mouse"
+    schema: str | Path | FeatureSchema | None = None
     id_column: str | None = None
     label_column: str = "subclass"
     donor_column: str | None = None
@@ -123,7 +123,6 @@ class DataRequest:
     add_labels: str | Path | None = None
     mapping: str | Path | None = None
     add_weight: int | None = None
-    for_training: bool = False
 
     def load(self) -> LoadedData:
         """The cells asked for (see the class docstring); bad options are one error each."""
@@ -139,21 +138,17 @@ class DataRequest:
 
     def _bundled(self) -> tuple[PatchSeqData, str]:
         """The bundled datasets of the species."""
-        check_choice(self.species, SPECIES, "--species")
-        profile = self.profile or BUNDLED_PROFILE
-        check_choice(profile, profiles(), "--profile")
-        check_choice(self.features, FEATURES, "--features")
-        datasets = self.datasets
-        if datasets is None and self.for_training:
-            datasets = TRAIN_DATASETS[self.species]
+        species = check_choice(self.species, SPECIES, "--species")
+        profile = check_choice(self.profile or BUNDLED_PROFILE, profiles(), "--profile")
+        features = check_choice(self.features, FEATURES, "--features")
         data = load_species(
-            self.species,
-            labels=self.labels or default_scheme(self.species),
+            species,
+            labels=self.labels or default_scheme(species),
             qc=profile,
-            features=self.features,
-            datasets=parse_datasets(datasets, self.species),
+            features=features,
+            datasets=parse_datasets(self.datasets, species),
         )
-        return data, self.species
+        return data, species
 
     def _table(self) -> tuple[PatchSeqData, str]:
         """The user's table with its labels."""
@@ -161,19 +156,21 @@ class DataRequest:
             raise RequestError("--datasets chooses bundled data; it does not apply with --table")
         if self.table_labels is None:
             raise RequestError("--table needs --table-labels (a CSV with the cells' labels)")
-        profile = self.profile or TABLE_PROFILE
-        check_choice(profile, profiles(), "--profile")
-        check_choice(self.features, FEATURES, "--features")
+        profile = check_choice(self.profile or TABLE_PROFILE, profiles(), "--profile")
+        features = check_choice(self.features, FEATURES, "--features")
+        schema = self.schema
+        if schema is None:  # never assumed: the built-in schema of the table's columns
+            schema = detect_schema(feature_table_columns(self.table), path=self.table)
         data = load_table(
             self.table,
             self.table_labels,
-            self.schema,
+            schema,
             id_column=self.id_column,
             label_column=self.label_column,
             donor_column=self.donor_column,
             label_scheme=self.labels or AS_IS,
             qc=profile,
-            aligned=self.features == "aligned",
+            aligned=features == "aligned",
         )
         return data, Path(self.table).stem
 
