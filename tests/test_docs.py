@@ -144,7 +144,7 @@ def workdir(tmp_path_factory):
     ).to_csv(folder / "labels.csv", index=False)
     # a lab's own labelled human cells: layer-1 cells Lee, Dalley does not hold, 8 per class
     l1 = load_human(datasets="chartrand2023_l1")
-    lee_ids = set(load_human(labels=None, qc=None).X.index)
+    lee_ids = set(load_human(labels=None, qc=None, datasets="lee2023").X.index)
     own = l1.y[~l1.y.index.isin(lee_ids)].groupby(l1.y).head(8).index
     l1.X.loc[own].rename_axis("cell_id").to_csv(folder / "my_cells.csv")
     pd.DataFrame({"cell_id": own, "subclass": l1.y.loc[own]}).to_csv(

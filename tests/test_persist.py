@@ -21,7 +21,8 @@ from ephys2type.persist.train import train_model
 
 @pytest.fixture(scope="module")
 def human():
-    data = load_human()
+    # 300 cells of Lee, Dalley's table: the thresholds of the distance tests were set on them
+    data = load_human(datasets="lee2023")
     rng = np.random.default_rng(3)
     return data.subset(data.X.index[np.sort(rng.choice(len(data), 300, replace=False))])
 

@@ -316,9 +316,11 @@ def test_the_report_is_built_from_the_run_folder_alone(first_run, tmp_path, monk
     """Every fact the report quotes is read from the run folder (the qc stage records the
     data's facts): building it loads no dataset and no schema."""
     from ephys2type.data import datasets, schema
+    from ephys2type.study.config import STUDY_DATASETS
     from ephys2type.study.report.summary import read_run
 
-    raw = datasets.load_human(labels=None, qc=None).meta
+    # the run's data: the study's datasets, not the library's default
+    raw = datasets.load_human(labels=None, qc=None, datasets=STUDY_DATASETS["human"]).meta
     disagree = int((raw["subclass"].astype(str) != raw["revised_subclass"].astype(str)).sum())
     human_features = len(schema.get_schema("human").columns)
     aligned_features = len(schema.get_schema("aligned").columns)

@@ -8,7 +8,18 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from .common import SPECIES, ProfileOpt, SpeciesOpt, console
+from .common import (
+    SPECIES,
+    ProfileOpt,
+    SpeciesOpt,
+    StepProgress,
+    console,
+    plural,
+    profile_choice,
+    schema_choice,
+    scheme_choice,
+    species_choice,
+)
 from .common import check_choice as _check_choice
 
 data_app = typer.Typer(
@@ -32,7 +43,7 @@ def info(
     from ephys2type.data.labels import default_scheme, scheme_names
     from ephys2type.data.qc import profiles
 
-    _check_choice(profile, profiles(), "--profile")
+    profile = _check_choice(profile, profiles(), "--profile")
     groups: list[tuple[str, tuple[str, ...], str]] = []
     for species in SPECIES:
         names = dataset_names(species)
@@ -93,7 +104,7 @@ def families(
     from ephys2type.data.schema import get_schema
 
     if schema is None:
-        _check_choice(species, (*SPECIES, "aligned"), "--species")
+        species = _check_choice(species, (*SPECIES, "aligned"), "--species")
     sch = get_schema(schema if schema is not None else species)
     out = console()
     out.print(f"schema {sch.name!r}: {sch.description}")
@@ -136,7 +147,7 @@ def alignment(profile: ProfileOpt = "default") -> None:
     from ephys2type.data.datasets import load_species
     from ephys2type.data.qc import profiles
 
-    _check_choice(profile, profiles(), "--profile")
+    profile = _check_choice(profile, profiles(), "--profile")
     report = alignment_report(
         load_species("mouse", labels="aligned4", qc=profile),
         load_species("human", labels="aligned4", qc=profile),
@@ -207,8 +218,8 @@ def qc(
     from ephys2type.data.qc import profiles, qc_config
     from ephys2type.files import atomic_write_text
 
-    _check_choice(species, SPECIES, "--species")
-    _check_choice(profile, profiles(), "--profile")
+    species = _check_choice(species, SPECIES, "--species")
+    profile = _check_choice(profile, profiles(), "--profile")
     scheme = labels or default_scheme(species)
     data = load_species(species, labels=scheme, qc=profile)
     report = data.qc
@@ -239,19 +250,51 @@ def qc(
 
 @data_app.command("check")
 def check(
-    features: Annotated[Path, typer.Argument(help="Features CSV: one row per cell.")],
-    labels: Annotated[
-        Path | None, typer.Option("--labels", help="Labels CSV with the same cell ids.")
+    features: Annotated[
+        Path, typer.Argument(help="Features table (CSV, TSV, .xlsx, .h5ad): one row per cell.")
+    ],
+    model: Annotated[
+        Path | None,
+        typer.Option(
+            "--model",
+            "-m",
+            help="A model folder from `train`: check the table exactly as `predict --model` "
+            "reads and serves it.",
+        ),
     ] = None,
     schema: Annotated[
-        str, typer.Option(help="Schema: mouse, human, aligned, or a TOML/JSON file.")
-    ] = "mouse",
+        str | None,
+        typer.Option(
+            help="Schema of the table: mouse, human, aligned, or a TOML/JSON file (default: "
+            "the model's with --model, else the built-in schema the columns belong to).",
+            callback=schema_choice,
+        ),
+    ] = None,
+    mapping: Annotated[
+        Path | None,
+        typer.Option(
+            help="A TOML file mapping your column names (and units) to the schema's features, "
+            "as `predict --mapping` takes it.",
+        ),
+    ] = None,
     id_column: Annotated[
         str | None,
         typer.Option(
             help="Cell id column in both files (default: found as `predict` finds it: "
             "cell_id, specimen_id, cell_specimen_id, ID, cell_name or sample_id, else the "
             "one column of unique text ids)."
+        ),
+    ] = None,
+    obsm: Annotated[
+        str | None,
+        typer.Option(help="Read an .h5ad file's features from this .obsm data frame."),
+    ] = None,
+    labels: Annotated[
+        Path | None,
+        typer.Option(
+            "--labels",
+            help="Labels CSV with the same cell ids: check the table as `train --table` "
+            "reads it (every column of the schema, labels, QC).",
         ),
     ] = None,
     label_column: Annotated[
@@ -262,13 +305,25 @@ def check(
     ] = None,
     label_scheme: Annotated[
         str,
-        typer.Option(help="as_is (labels as written) or a built-in scheme such as mouse5."),
+        typer.Option(
+            help="as_is (labels as written) or a built-in scheme such as mouse5.",
+            callback=scheme_choice,
+        ),
     ] = "as_is",
     species: Annotated[
-        str | None, typer.Option(help="Species of the cells (default: the schema's species).")
+        str | None,
+        typer.Option(
+            help="Species of the cells (default: the schema's species).", callback=species_choice
+        ),
     ] = None,
     profile: Annotated[
-        str | None, typer.Option("--profile", "-p", help="QC profile to apply (default: none).")
+        str | None,
+        typer.Option(
+            "--profile",
+            "-p",
+            help="QC profile to apply, as `train --table --profile` (default: none).",
+            callback=profile_choice,
+        ),
     ] = None,
     write_aligned: Annotated[
         Path | None,
@@ -276,20 +331,154 @@ def check(
     ] = None,
     force: Annotated[bool, typer.Option(help="Overwrite the --write-aligned file.")] = False,
 ) -> None:
-    """Validate your own IPFX feature table (and labels) against a schema.
+    """Check a features table before using it: what `predict` (or `train --table`) will make
+    of it, with the same checks and the same errors.
 
-    Checks columns, numbers, ids, units and labels, and prints what ephys2type would use.
+    With --model, the table is read and served exactly as `predict --model` serves it: the
+    command says which cells no model will call and why (no features, a failed recording
+    check, an implausible value, no essential family), and which feature set's model serves
+    each of the others, with the expected accuracy of its calls. Models of feature sets no
+    saved model reads are fitted here, with progress, and kept in the cache folder, where
+    `predict` finds them. With --schema (or without: the built-in schema the columns belong
+    to), the table is read as `predict` reads it, and what can be said without a model is
+    said. With --labels (or --profile, --write-aligned) it is read as `train --table` reads it:
+    every column of the schema, the labels, the QC profile.
 
     Example: ephys2type data check features.csv --labels labels.csv --schema mouse
+
+    Example: ephys2type data check cells.csv --model my-model
     """
+    training = labels is not None or profile is not None or write_aligned is not None
+    if training:
+        if model is not None:
+            raise typer.BadParameter(
+                "--model checks a table to predict, --labels/--profile/--write-aligned one "
+                "to train on (as `train --table`): give one or the other"
+            )
+        if mapping is not None:
+            raise typer.BadParameter(
+                "--mapping applies to a table to predict; `train --table` reads the schema's "
+                "own column names"
+            )
+        _check_training(
+            features,
+            labels,
+            schema,
+            species=species,
+            id_column=id_column,
+            label_column=label_column,
+            donor_column=donor_column,
+            label_scheme=label_scheme,
+            profile=profile,
+            write_aligned=write_aligned,
+            force=force,
+        )
+        return
+    from ephys2type.data.fetch import cache_dir
+    from ephys2type.persist.check import check_for_prediction
+
+    with StepProgress() as progress:
+        result = check_for_prediction(
+            features,
+            model=model,
+            schema=schema,
+            mapping=mapping,
+            id_column=id_column,
+            obsm_key=obsm,
+            member_cache=cache_dir() / "models",
+            progress=progress.fraction("models fitted on demand"),
+        )
+    _print_check(console(), result)
+
+
+def _print_check(out, result) -> None:
+    """What ``data check`` found (:class:`~ephys2type.persist.check.TableCheck`)."""
+    from ephys2type.persist.check import FROM_MODEL
+
+    from .models import feature_set_line
+
+    schema = result.schema
+    reader = f"`predict --model {result.model}`" if result.model else "`predict`"
+    origin = "the model's" if result.schema_from == FROM_MODEL else result.schema_from
+    them = "it" if result.n_cells == 1 else "them"
+    out.print(f"{result.path}: {plural(result.n_cells, 'cell')}, read as {reader} reads {them}")
+    n_there = len(schema.columns) - len(result.absent)
+    absent = f", {len(result.absent)} absent" if result.absent else ""
+    of_all = plural(len(schema.columns), "feature")
+    out.print(f"schema {schema.name!r} ({origin}): {n_there} of its {of_all} are there{absent}")
+    if result.checks_file is not None:
+        out.print(f"recording checks: {result.checks_file}")
+    stopped = result.stopped()
+    n_stopped = sum(len(ids) for ids in stopped.values())
+    if n_stopped:
+        out.print(
+            f"{plural(n_stopped, 'cell')} no model will call (unassigned before any model runs):"
+        )
+        for kind, ids in stopped.items():
+            first = result.reasons[ids[0]].split(": ", 1)[-1]
+            shown = ", ".join(ids[:3]) + (", ..." if len(ids) > 3 else "")
+            out.print(f"  {kind}: {plural(len(ids), 'cell')} ({shown}); e.g. {first}")
+    else:
+        out.print("no cell is stopped before a model runs (no features, no essential family, ...)")
+    going = result.n_cells - n_stopped
+    if result.model is None:
+        if going:
+            goes, they = ("goes", "it has") if going == 1 else ("go", "they have")
+            out.print(f"{plural(going, 'cell')} {goes} on to a model; the families {they}:")
+            for families, n in result.family_sets()[:8]:
+                out.print(f"  {plural(n, 'cell')}: {families}")
+            rest = result.family_sets()[8:]
+            if rest:
+                out.print(f"  ... and {plural(len(rest), 'other combination')}")
+        out.print(
+            "which model serves each cell, with the expected accuracy of its calls, and the "
+            "values outside the training cells' range: add --model DIR (a folder from "
+            "`ephys2type train`)"
+        )
+        return
+    sets = result.feature_sets
+    goes = "goes" if going == 1 else "go"
+    models = "the model" if len(sets) == 1 else "the models"
+    out.print(f"{plural(going, 'cell')} {goes} to {models} of {plural(len(sets), 'feature set')}:")
+    for use in sets:
+        out.print("  " + feature_set_line(use))
+    fitted = sum(use.on_demand for use in sets)
+    if fitted:
+        out.print(
+            f"{plural(fitted, 'model')} fitted on demand, kept in the cache folder: `predict` "
+            "uses them without fitting again"
+        )
+
+
+def _check_training(
+    features: Path,
+    labels: Path | None,
+    schema: str | None,
+    *,
+    species: str | None,
+    id_column: str | None,
+    label_column: str,
+    donor_column: str | None,
+    label_scheme: str,
+    profile: str | None,
+    write_aligned: Path | None,
+    force: bool,
+) -> None:
+    """``data check`` of a table to train on, as ``train --table`` reads it."""
     from ephys2type.data.align import to_aligned
-    from ephys2type.data.datasets import load_table
     from ephys2type.data.qc import profiles
     from ephys2type.files import atomic_write_text
+    from ephys2type.persist.check import FROM_COLUMNS, check_for_training
+
+    from .common import refuse_existing
 
     if profile is not None:
-        _check_choice(profile, profiles(), "--profile")
-    data = load_table(
+        profile = _check_choice(profile, profiles(), "--profile")
+    if species is not None:
+        species = _check_choice(species, SPECIES, "--species")
+    if write_aligned is not None:
+        refuse_existing(write_aligned, force)
+    data, found = check_for_training(
         features,
         labels,
         schema,
@@ -303,9 +492,11 @@ def check(
     if write_aligned is not None:
         aligned = to_aligned(data)  # before printing: a failure must come before any output
     out = console()
+    origin = "; found from the columns" if found == FROM_COLUMNS else ""
     out.print(
-        f"{features}: {len(data)} cells x {data.X.shape[1]} features, schema "
-        f"{data.schema.name!r} ({len(data.schema.families)} families)"
+        f"{features}: {plural(len(data), 'cell')} x {plural(data.X.shape[1], 'feature')}, read "
+        f"as `train --table` reads them, schema {data.schema.name!r} "
+        f"({plural(len(data.schema.families), 'family', 'families')}{origin})"
     )
     missing = data.X.isna().mean()
     out.print(
@@ -325,6 +516,6 @@ def check(
             write_aligned, aligned.X.to_csv(index_label=data.id_column), overwrite=force
         )
         out.print(
-            f"wrote {aligned.X.shape[1]} aligned features for {len(aligned)} cells to "
-            f"{write_aligned}"
+            f"wrote {aligned.X.shape[1]} aligned features for {plural(len(aligned), 'cell')} "
+            f"to {write_aligned}"
         )

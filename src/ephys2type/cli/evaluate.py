@@ -31,6 +31,7 @@ from .common import (
     console,
     load_data_for_command,
     load_for_command,
+    model_choice,
     progress_bar,
     refuse_existing,
     shrink,
@@ -49,6 +50,7 @@ def evaluate(
             "-m",
             help="Model name; repeat to compare models on the same folds (see --list-models; "
             "default: rf).",
+            callback=model_choice,
         ),
     ] = None,
     protocol: Annotated[
@@ -60,7 +62,7 @@ def evaluate(
     features: FeaturesOpt = "native",
     table: TableOpt = None,
     table_labels: TableLabelsOpt = None,
-    schema: SchemaOpt = "mouse",
+    schema: SchemaOpt = None,
     id_column: IdColumnOpt = None,
     label_column: LabelColumnOpt = "subclass",
     donor_column: DonorColumnOpt = None,
@@ -137,7 +139,7 @@ def evaluate(
     names = model or ["rf"]
     specs = [resolve_model(n) for n in names]  # unknown names fail before any work
     seeds, folds, _ = shrink(seeds, folds, None)  # BiLSTM epochs are capped where built
-    check_choice(protocol, list(PROTOCOLS), "--protocol")
+    protocol = check_choice(protocol, list(PROTOCOLS), "--protocol")
     data, origin = load_data_for_command(
         species=species,
         labels=labels,
@@ -360,7 +362,7 @@ def spca(
     from ephys2type.files import atomic_directory
     from ephys2type.study.separation import separation, write_separation
 
-    check_choice(embedding, ("umap", "pca"), "--embedding")
+    embedding = check_choice(embedding, ("umap", "pca"), "--embedding")
     data = load_for_command(species, labels, profile, "native")
     out_dir = out or Path("results") / f"spca_{species}_{data.label_scheme}"
     refuse_existing(out_dir, force)

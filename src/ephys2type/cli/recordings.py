@@ -6,9 +6,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from .common import check_choice, console, refuse_existing
+from .common import FitColumn, check_choice, console, fitted_table, refuse_existing
 
 
 def features(
@@ -105,8 +104,8 @@ def features(
     from .common import progress_bar
 
     files, roots = find_recordings(recordings)
-    check_choice(schema, list(SCHEMAS), "--schema")
-    check_choice(sweep_qc, list(SWEEP_QC), "--sweep-qc")
+    schema = check_choice(schema, list(SCHEMAS), "--schema")
+    sweep_qc = check_choice(sweep_qc, list(SWEEP_QC), "--sweep-qc")
     qc_path = qc_table_path(out)
     refuse_existing(out, force)
     refuse_existing(qc_path, force)
@@ -133,34 +132,42 @@ def features(
     out_console = console()
     if resumed:
         out_console.print(f"{resumed} file(s) taken from the interrupted run in {parts}")
-    view = Table(title=f"features ({schema} schema, sweep QC {sweep_qc})", title_justify="left")
-    for col in (
-        "cell",
-        "sweeps used",
-        "features",
-        "rheobase (pA)",
-        "Ri (MOhm)",
-        "checks failed",
-        "note",
-    ):
-        view.add_column(col)
     sweeps = qc[qc["level"] == "sweep"]
     rheobase, ri = SUMMARY_COLUMNS[schema]
     cells = qc[qc["level"] == "cell"].set_index("cell_id")
+    rows = []
     for cell in table.index:
         row = table.loc[cell]
         used = sweeps[sweeps["cell_id"] == cell]["used"]
         flags = cells.loc[cell].get("flags", "")
-        view.add_row(
-            cell,
-            f"{int(used.sum())}/{len(used)}",
-            f"{int(row.notna().sum())}/{len(row)}",
-            _number(row[rheobase]),
-            _number(row[ri]),
-            "" if flags != flags else str(flags).replace("; ", ", "),
-            str(cells.loc[cell, "reason"] or cells.loc[cell, "not_checked"] or ""),
+        rows.append(
+            (
+                f"{int(used.sum())}/{len(used)}",
+                f"{int(row.notna().sum())}/{len(row)}",
+                _number(row[rheobase]),
+                _number(row[ri]),
+                "" if flags != flags else str(flags).replace("; ", ", "),
+                str(cells.loc[cell, "reason"] or cells.loc[cell, "not_checked"] or ""),
+            )
         )
+    values = list(zip(*rows, strict=True)) if rows else [()] * 6
+    # the cell's name is never cut (two files may differ only at its end); text wraps
+    view = fitted_table(
+        f"features ({schema} schema, sweep QC {sweep_qc})",
+        FitColumn("cell", [str(c) for c in table.index]),
+        [
+            FitColumn("sweeps\nused", list(values[0]), unbroken=True, right=True),
+            FitColumn("features", list(values[1]), unbroken=True, right=True),
+            FitColumn("rheobase\n(pA)", list(values[2]), unbroken=True, right=True),
+            FitColumn("Ri\n(MOhm)", list(values[3]), unbroken=True, right=True),
+            FitColumn("checks failed", list(values[4])),
+        ],
+        out_console.width,
+    )
     out_console.print(view)
+    for cell, note in zip(table.index, values[5], strict=True):  # below: full lines to read
+        if note:
+            out_console.print(f"{cell}: {note}")
     out_console.print(
         f"features: {out}; sweep QC: {qc_path}"
         + (f"; figures: {figures}" if figures is not None else "")

@@ -10,14 +10,15 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from .common import JobsOpt, add_bar, console, new_progress, shrink
+from .common import JobsOpt, StepProgress, console, duration, plural, shrink
 
 
 def reproduce(
     quick: Annotated[
         bool,
         typer.Option(
-            help="1 seed x 3 folds, capped epochs, fewer models (about 3 min on 2 cores)."
+            help="1 seed x 3 folds, capped epochs, fewer models (the run says at its start how "
+            "long it usually takes)."
         ),
     ] = False,
     out: Annotated[
@@ -32,28 +33,53 @@ def reproduce(
     Stages whose configuration, data and code are unchanged are reused from an earlier run
     into the same folder; everything else is recomputed. The report is written last.
 
+    It says at the start how long the run usually takes on 2 cores, shows a progress bar per
+    stage (one line per fit when the output is not a terminal, so a log follows the run),
+    and after each stage its time and an estimate of the time left.
+
     Example: ephys2type reproduce --quick
     """
     from ephys2type.limits import current
     from ephys2type.study.config import ReproduceConfig
-    from ephys2type.study.reproduce import Reproduction
+    from ephys2type.study.reproduce import Reproduction, usual_minutes
 
-    config = ReproduceConfig.quick_run(jobs) if quick else ReproduceConfig.full(jobs)
-    if current().any():
+    preset = "quick" if quick else "full"
+    config = ReproduceConfig.preset(preset, jobs=jobs)
+    limited = current().any()
+    if limited:
         seeds, folds, epochs = shrink(config.seeds, config.folds, config.max_epochs)
         config = replace(config, seeds=seeds, folds=folds, max_epochs=epochs)
     out = out or Path("results") / ("reproduce-quick" if quick else "reproduce")
-    progress = new_progress(label_width=22, remaining=False)
-
-    def stage_progress(name: str, total: int):
-        return add_bar(progress, name, total)
-
+    usual = usual_minutes(preset)
     start = time.perf_counter()
-    run = Reproduction(config, out, stage_progress=stage_progress)
-    with progress:
+    with StepProgress(label_width=22, remaining=False) as progress:
+
+        def stage_done(result, clock) -> None:
+            left = clock.remaining()
+            took = "reused" if result.cached else f"done in {duration(result.seconds)}"
+            more = clock.stages_done < clock.n_stages
+            estimate = f"; about {duration(left)} left" if more and left is not None else ""
+            progress.note(
+                f"{result.name}: {took} ({clock.stages_done} of "
+                f"{plural(clock.n_stages, 'stage')}{estimate})"
+            )
+
+        run = Reproduction(config, out, stage_progress=progress.bar, on_stage=stage_done)
+        plan = run.plan(usual_seconds=None if usual is None or limited else usual * 60)
+        reused = sum(cached for _, cached in plan)
+        fits = sum(stage.fits for stage, cached in plan if not cached)
+        usually = "" if usual is None else f"; usually about {usual:g} min on 2 cores"
+        if limited:
+            usually += " without the limits in force"
+        elif reused:
+            usually += f" when nothing is reused ({reused} reused here)"
+        progress.note(
+            f"reproduce, {preset} run: {plural(len(plan), 'stage')}, "
+            f"{plural(fits, 'model')} to fit{usually}; into {out}"
+        )
         run.run()
     out_console = console()
-    table = Table(title=f"stages ({'quick' if quick else 'full'} run)", title_justify="left")
+    table = Table(title=f"stages ({preset} run)", title_justify="left")
     table.add_column("stage")
     table.add_column("time", justify="right")
     for r in run.results:

@@ -143,11 +143,11 @@ def transfer(
     )
     from ephys2type.limits import current
 
-    check_choice(source, SPECIES, "--source")
-    check_choice(target, SPECIES, "--target")
+    source = check_choice(source, SPECIES, "--source")
+    target = check_choice(target, SPECIES, "--target")
     if source == target:
         raise typer.BadParameter("--source and --target must be different species")
-    check_choice(protocol, [p for p in PROTOCOLS if p != "holdout"], "--protocol")
+    protocol = check_choice(protocol, [p for p in PROTOCOLS if p != "holdout"], "--protocol")
     # parsing here; every range and name is checked once, by TransferSettings. Results name
     # arms with underscores (zero_shot); both spellings are accepted here
     strategies = [s.replace("_", "-") for s in strategy] if strategy else list(STRATEGIES)

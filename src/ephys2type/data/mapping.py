@@ -73,14 +73,28 @@ class ColumnMapping:
 
 def load_mapping(path: str | Path, schema: FeatureSchema) -> ColumnMapping:
     """Read and check a mapping file against ``schema`` (one error lists every problem)."""
+    return parse_mapping(_read(path), schema, origin=str(path))
+
+
+def mapped_features(path: str | Path) -> list[str]:
+    """The feature names a mapping file maps columns onto, unchecked: with the table's own
+    columns, they tell which built-in schema a table given without one is in."""
+    entries = _read(path).get("columns")
+    if not isinstance(entries, Mapping):
+        return []
+    names = [spec if isinstance(spec, str) else spec.get("feature") for spec in entries.values()]
+    return [str(n) for n in names if isinstance(n, str)]
+
+
+def _read(path: str | Path) -> dict:
+    """The TOML of a mapping file; a missing or malformed file is one error."""
     path = Path(path)
     try:
-        raw = tomllib.loads(path.read_text("utf-8"))
+        return tomllib.loads(path.read_text("utf-8"))
     except FileNotFoundError:
         raise TableError(f"{path}: mapping file not found") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise TableError(f"{path}: not a valid TOML mapping ({exc})") from None
-    return parse_mapping(raw, schema, origin=str(path))
 
 
 def parse_mapping(

@@ -63,6 +63,10 @@ MIN_CELLS_FOR_UNIT_CHECK = 20
 MAX_ABS_VALUE = 1e9
 #: The id column of a table read from an ``.h5ad`` file: its ``.obs_names``.
 H5AD_ID_COLUMN = "obs_names"
+#: Where the schema a table is read with came from: a model's (``predict``), or given by the
+#: user (``--schema``; ``schema=`` in Python). Errors name the fix that applies to each.
+SCHEMA_OF_MODEL = "model"
+SCHEMA_GIVEN = "given"
 _DECIMAL_COMMA = re.compile(r"[+-]?\d+,\d+(?:[eE][+-]?\d+)?")
 
 
@@ -381,14 +385,67 @@ def check_columns(
             f", ... ({len(missing)} in all)" if len(missing) > 12 else ""
         )
         raise TableError(
-            f"{path}: missing {len(missing)} column(s) required by schema {schema.name!r}: {shown}"
+            f"{path}: missing {len(missing)} column(s) required by schema {schema.name!r}: "
+            f"{shown}; a model is trained on every column of its schema (`predict` and `data "
+            f"check --model` serve cells with fewer)"
         )
     known = set(schema.columns) | set(ignore)
     return [c for c in frame.columns if c not in known]
 
 
+#: Factors tried to explain a column in another unit: unit prefixes, and 100 for a
+#: percentage given as a fraction (or the reverse).
+UNIT_FACTORS = (1e-9, 1e-6, 1e-3, 1e-2, 100.0, 1e3, 1e6, 1e9)
+
+
+def slipped_unit(unit: str, factor: float) -> str | None:
+    """The unit a column is in when multiplying it by ``factor`` expresses it in ``unit``
+    (``slipped_unit("MOhm", 1000) == "GOhm"``); None when no unit of ``units.toml`` fits."""
+    from ephys2type.data.schema import units_table
+
+    table = units_table()
+    if unit not in table:
+        return None
+    dimension, base = table[unit]
+    for name, (dim, f) in table.items():
+        if dim == dimension and name != unit and np.isclose(f / base, factor, rtol=1e-6):
+            return name
+    return None
+
+
+def unit_fix(feature: str, unit: str, factor: float, *, expected: str = "") -> str:
+    """The end of a unit-slip message: that multiplying the values by ``factor`` would bring
+    them inside the range, the unit they are probably in, and the fix (``expected``: who
+    expects ``unit``, e.g. ``"the model"``)."""
+    other = slipped_unit(unit, factor)
+    who = f"{expected} expects {unit}" if expected else f"expected: {unit}"
+    if other is None:
+        return (
+            f"multiplied by {factor:g} they would be inside it: the column is probably in "
+            f"another unit ({who}); convert it to {unit}"
+        )
+    return (
+        f"multiplied by {factor:g} they would be inside it: the column is probably in another "
+        f"unit, {other} ({who}); convert it, or declare its unit in a --mapping file "
+        f'("{feature}" = {{ feature = "{feature}", unit = "{other}" }})'
+    )
+
+
+def _best_factor(value: float, lo: float, hi: float) -> float | None:
+    """Of :data:`UNIT_FACTORS`, the one that brings ``value`` inside ``lo``..``hi``, nearest
+    the middle of the range (on a log scale for a range of one sign); None if none does."""
+    fits = [f for f in UNIT_FACTORS if lo <= value * f <= hi]
+    if not fits:
+        return None
+    if lo * hi > 0:
+        middle = np.log10(np.sqrt(lo * hi))
+        return min(fits, key=lambda f: abs(np.log10(abs(value * f)) - middle))
+    return min(fits, key=lambda f: abs(value * f - (lo + hi) / 2))
+
+
 def check_units(frame: pd.DataFrame, schema: FeatureSchema, *, path: str | Path) -> None:
-    """Refuse a column whose median is far outside the schema's plausible range for its unit."""
+    """Refuse a column whose median is far outside the schema's plausible range for its
+    unit, saying which power of ten would bring it inside (the unit it is probably in)."""
     for feat in schema.features:
         if feat.median_range is None or feat.name not in frame.columns:
             continue
@@ -398,10 +455,16 @@ def check_units(frame: pd.DataFrame, schema: FeatureSchema, *, path: str | Path)
         med = float(values.median())
         lo, hi = feat.median_range
         if not (lo <= med <= hi):
+            factor = _best_factor(med, lo, hi)
+            fix = (
+                unit_fix(feat.name, feat.unit, factor).replace("they would", "it would")
+                if factor is not None
+                else f"is it in another unit, or another feature? (schema {schema.name!r} "
+                f"expects {feat.unit})"
+            )
             raise TableError(
                 f"{path}: column {feat.name!r} has median {med:.4g}, outside the plausible "
-                f"range {lo:g} to {hi:g} {feat.unit}; is it in another unit? (schema "
-                f"{schema.name!r} expects {feat.unit})"
+                f"range of its median, {lo:g} to {hi:g} {feat.unit}; {fix}"
             )
 
 
@@ -485,6 +548,8 @@ def read_feature_table(
     obsm_key: str | None = None,
     allow_missing: bool = False,
     mapping: ColumnMapping | None = None,
+    schema_source: str = SCHEMA_GIVEN,
+    note_absent: bool = False,
 ) -> pd.DataFrame:
     """Read an IPFX feature table: float64 columns in schema order, indexed by cell id
     (:func:`validate_features`), as a :class:`FeatureFrame` a model does not check again.
@@ -498,7 +563,9 @@ def read_feature_table(
     (a lab without some protocols) instead of being an error; at least one must be there.
     A ``mapping`` (:mod:`ephys2type.data.mapping`) renames another lab's columns to the
     schema's features and converts their units before the unit check; the converted values
-    come back as a plain DataFrame, which a model checks as any other input.
+    are checked again. ``schema_source`` says where the schema came from (:data:`SCHEMA_OF_MODEL`,
+    :data:`SCHEMA_GIVEN`), so that errors name the fix that applies; ``note_absent`` says the
+    absent schema columns in one warning (once: a model given this frame does not repeat it).
     """
     locate = None
     if is_h5ad(path):
@@ -521,7 +588,9 @@ def read_feature_table(
                 stacklevel=2,
             )
         raw = mapping.rename(raw)
-    check_schema_match(raw.columns, schema, path=path)
+    check_schema_match(raw.columns, schema, path=path, source=schema_source)
+    if not any(c in raw.columns for c in schema.columns):
+        raise TableError(_none_there(path, schema, mapping))
     if id_column is None:
         id_column = detect_id_column(raw, schema, preferred=preferred_id_column, path=path)
     raw = settle_unnamed_column(raw, id_column, path=path)
@@ -529,8 +598,9 @@ def read_feature_table(
     extra = check_columns(
         raw, schema, path=path, ignore=[id_column, *ignore], allow_missing=allow_missing
     )
-    if not any(c in raw.columns for c in schema.columns):
-        raise TableError(f"{path}: none of the columns of schema {schema.name!r} is there")
+    absent = [c for c in schema.columns if c not in raw.columns]
+    if note_absent and absent:
+        _warn_absent(absent, schema, what=str(path), stacklevel=3, source=schema_source)
     if extra:
         warnings.warn(
             f"{path}: ignoring {len(extra)} column(s) not in schema {schema.name!r}: "
@@ -542,12 +612,38 @@ def read_feature_table(
         rows = raw.index
         locate = lambda pos: f"line {_line(rows, pos)}"  # noqa: E731
     X = validate_features(raw.set_axis(index, axis=0), schema, what=path, locate=locate)
-    if mapping is not None:
-        X = mapping.convert(X)
+    if mapping is not None:  # converted values are checked again (a factor may overflow)
+        X = validate_features(mapping.convert(X), schema, what=path)
     if check_unit_ranges:
         check_units(X.reindex(columns=schema.columns), schema, path=path)
-    # values converted after the check are a plain frame: a model checks them as it finds them
-    return X if mapping is not None else FeatureFrame.of(X, schema)
+    return FeatureFrame.of(X, schema, source=str(path), absent_noted=note_absent)
+
+
+def _none_there(path: str | Path, schema: FeatureSchema, mapping: ColumnMapping | None) -> str:
+    """The error for a table without a single column of ``schema``, naming the fix."""
+    lists = families_command(schema)
+    if mapping is not None:
+        return (
+            f"{path}: none of the columns of schema {schema.name!r} is there, even with the "
+            f"mapping {mapping.origin}; its [columns] must map your column names onto the "
+            f"schema's features, which `{lists}` lists with their units"
+        )
+    return (
+        f"{path}: none of the columns of schema {schema.name!r} is there; if your columns have "
+        f"other names (or units), map them onto the schema's with --mapping map.toml "
+        f"(mapping=...): `{lists}` lists the schema's columns with their units"
+    )
+
+
+def families_command(schema: FeatureSchema) -> str:
+    """The command that lists ``schema``'s columns: ``ephys2type data families --species
+    human`` for a built-in schema, else with ``--schema <file>``."""
+    from ephys2type.data.schema import BUILTIN_SCHEMAS, get_schema
+
+    for name in BUILTIN_SCHEMAS:
+        if get_schema(name).name == schema.name:
+            return f"ephys2type data families --species {name}"
+    return "ephys2type data families --schema <schema file>"
 
 
 def collapse_duplicate_rows(frame: pd.DataFrame, id_column: str) -> tuple[pd.DataFrame, list[str]]:
@@ -581,19 +677,67 @@ def other_schema_match(columns: Sequence[str], schema: FeatureSchema) -> tuple[s
     return best
 
 
-def check_schema_match(columns: Sequence[str], schema: FeatureSchema, *, path: str | Path) -> None:
-    """Refuse a table whose columns are another built-in schema's, naming it."""
+def check_schema_match(
+    columns: Sequence[str],
+    schema: FeatureSchema,
+    *,
+    path: str | Path,
+    source: str = SCHEMA_GIVEN,
+) -> None:
+    """Refuse a table whose columns are another built-in schema's, naming it and the fix
+    (``source``: :data:`SCHEMA_OF_MODEL` or :data:`SCHEMA_GIVEN`)."""
     found = other_schema_match(columns, schema)
     if found is None:
         return
     name, n = found
     own = len(set(map(str, columns)) & set(schema.columns))
+    if source == SCHEMA_OF_MODEL:
+        train = "--features aligned" if name == "aligned" else f"--species {name}"
+        raise TableError(
+            f"{path}: {n} columns are features of the built-in {name!r} schema and only {own} "
+            f"of this model's schema {schema.name!r} ({schema.species}); use a model trained "
+            f"on the {name} schema (ephys2type train {train}), or compute the features with "
+            f"--schema {schema.species} (ephys2type features --schema {schema.species})"
+        )
     raise TableError(
-        f"{path}: {n} columns are features of the built-in {name!r} schema and only {own} "
-        f"of this model's schema {schema.name!r} ({schema.species}); use a model trained on "
-        f"the {name} schema, or compute the features with --schema {schema.species} "
-        f"(ephys2type features --schema {schema.species})"
+        f"{path}: {n} columns are features of the built-in {name!r} schema and only {own} of "
+        f"schema {schema.name!r}; read it with --schema {name} (schema={name!r}), or leave "
+        f"--schema out: a command finds the schema from the columns"
     )
+
+
+def detect_schema(columns: Sequence[str], *, path: str | Path = "features") -> FeatureSchema:
+    """The built-in schema whose feature names most of ``columns`` are (a table given
+    without a schema); one error naming ``--schema`` and ``--mapping`` when none or two
+    schemas match as well."""
+    from ephys2type.data.schema import BUILTIN_SCHEMAS, get_schema
+
+    given = set(map(str, columns))
+    counts = {name: len(given & set(get_schema(name).columns)) for name in BUILTIN_SCHEMAS}
+    best = max(counts.values())
+    if best == 0:
+        raise TableError(
+            f"{path}: none of its columns is a feature of a built-in schema "
+            f"({', '.join(BUILTIN_SCHEMAS)}); name the schema with --schema (a TOML/JSON file "
+            f"for your own), or map your columns onto a built-in one with --mapping map.toml "
+            f"(`ephys2type data families --species mouse|human` lists their columns)"
+        )
+    top = [name for name, n in counts.items() if n == best]
+    if len(top) > 1:
+        raise TableError(
+            f"{path}: its columns fit the built-in schemas {' and '.join(map(repr, top))} "
+            f"equally ({best} features each); name one with --schema"
+        )
+    return get_schema(top[0])
+
+
+def feature_table_columns(path: str | Path, *, obsm_key: str | None = None) -> list[str]:
+    """The column names of a features file (a CSV or sheet as :func:`read_table_text` reads
+    it; an ``.h5ad`` file's feature names), without checking its values."""
+    if is_h5ad(path):
+        return [str(c) for c in read_h5ad_features(path, obsm_key=obsm_key).columns]
+    frame, _ = read_table_text(path, what="feature table")
+    return [str(c) for c in frame.columns]
 
 
 class FeatureFrame(pd.DataFrame):
@@ -607,19 +751,29 @@ class FeatureFrame(pd.DataFrame):
     read are trusted.
     """
 
-    _metadata: ClassVar[list[str]] = ["schema_name", "schema_columns"]
+    _metadata: ClassVar[list[str]] = ["schema_name", "schema_columns", "source", "absent_noted"]
 
     @property
     def _constructor(self) -> type[pd.DataFrame]:
         return pd.DataFrame  # derived frames are plain: the record holds for this object only
 
     @classmethod
-    def of(cls, frame: pd.DataFrame, schema: FeatureSchema) -> FeatureFrame:
+    def of(
+        cls,
+        frame: pd.DataFrame,
+        schema: FeatureSchema,
+        *,
+        source: str = "features",
+        absent_noted: bool = False,
+    ) -> FeatureFrame:
         """``frame`` (the output of :func:`validate_features` for ``schema``), recorded as
-        checked."""
+        checked; ``source`` names it in messages (its file), ``absent_noted`` records that
+        its absent schema columns were already named in a warning."""
         out = cls(frame)
         out.schema_name = schema.name
         out.schema_columns = tuple(frame.columns)
+        out.source = source
+        out.absent_noted = absent_noted
         return out
 
     def is_checked_for(self, schema: FeatureSchema) -> bool:
@@ -705,7 +859,7 @@ def as_feature_frame(
     if features.empty:
         raise TableError(f"{what} table is empty")
     features = features.rename(columns=str)
-    check_schema_match(features.columns, schema, path=what)
+    check_schema_match(features.columns, schema, path=what, source=SCHEMA_OF_MODEL)
     missing = [c for c in schema.columns if c not in features.columns]
     if len(missing) == len(schema.columns):
         raise TableError(
@@ -737,12 +891,24 @@ def as_feature_frame(
     return validate_features(features, schema, what=what)
 
 
-def _warn_absent(missing: list[str], schema: FeatureSchema, *, what: str, stacklevel: int) -> None:
+def _warn_absent(
+    missing: list[str],
+    schema: FeatureSchema,
+    *,
+    what: str,
+    stacklevel: int,
+    source: str = SCHEMA_OF_MODEL,
+) -> None:
     """One warning for the schema columns a model's input lacks; ``stacklevel`` from here
     to the caller of :func:`as_feature_frame`'s caller (the model method called)."""
+    of = (
+        f"of the model's {len(schema.columns)} feature columns"
+        if source == SCHEMA_OF_MODEL
+        else f"of the {len(schema.columns)} feature columns of schema {schema.name!r}"
+    )
     warnings.warn(
-        f"{what}: {len(missing)} of the model's {len(schema.columns)} feature columns "
-        f"absent, each cell is predicted from the features it has: {_shown(missing)}",
+        f"{what}: {len(missing)} {of} absent, each cell is predicted from the features it "
+        f"has: {_shown(missing)}",
         Ephys2TypeWarning,
         stacklevel=stacklevel,
     )
@@ -750,11 +916,13 @@ def _warn_absent(missing: list[str], schema: FeatureSchema, *, what: str, stackl
 
 def _in_schema_order(cells: FeatureFrame, schema: FeatureSchema, *, what: str) -> pd.DataFrame:
     """A checked :class:`FeatureFrame` with every schema column (absent ones NaN, one
-    warning), as the plain float64 frame :func:`validate_features` would have returned."""
+    warning unless the read said it), as the plain float64 frame :func:`validate_features`
+    would have returned."""
     missing = [c for c in schema.columns if c not in cells.columns]
     frame: pd.DataFrame = cells
     if missing:
-        _warn_absent(missing, schema, what=what, stacklevel=5)
+        if not getattr(cells, "absent_noted", False):  # said once, when the file was read
+            _warn_absent(missing, schema, what=what, stacklevel=5)
         frame = cells.assign(**{c: np.nan for c in missing})
     block = frame[schema.columns].to_numpy(dtype=np.float64)
     return pd.DataFrame(block, index=cells.index, columns=schema.columns)

@@ -53,7 +53,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d
 
 from ephys2type.data.schema import FeatureSchema
-from ephys2type.data.tables import as_feature_frame
+from ephys2type.data.tables import FeatureFrame, as_feature_frame
 from ephys2type.errors import Ephys2TypeError, TableError
 from ephys2type.limits import with_jobs
 from ephys2type.models import abstention
@@ -457,7 +457,11 @@ class CellTypeClassifier(ClassifierMixin, BaseEstimator):
                     f"{len(schema.columns)} features as input (the columns of "
                     "feature_names_in_, in that order)"
                 )
-        X = as_feature_frame(X, schema, id_column=id_column, preferred_id_column=self.id_column)
+        # a table read from a file is named by its file in every message
+        what = getattr(X, "source", "features") if isinstance(X, FeatureFrame) else "features"
+        X = as_feature_frame(
+            X, schema, id_column=id_column, preferred_id_column=self.id_column, what=what
+        )
         if not fitting:
             # a column wholly outside: a unit slip when a power of ten explains it, or a
             # wrong column when several cells agree; one odd value is the cell's own problem
@@ -466,7 +470,7 @@ class CellTypeClassifier(ClassifierMixin, BaseEstimator):
                 units = {f.name: f.unit for f in schema.features}
                 shown = "; ".join(s.message(units[s.feature]) for s in slips[:3])
                 more = f"; and {len(slips) - 3} more such columns" if len(slips) > 3 else ""
-                raise TableError(f"features: {shown}{more}")
+                raise TableError(f"{what}: {shown}{more}")
         return X
 
     # -- the one computation ---------------------------------------------------------------------

@@ -22,13 +22,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ephys2type.data.tables import UNIT_FACTORS, unit_fix
+
 #: Percentiles of the training cells that bound a feature's range before widening.
 LOW, HIGH = 0.001, 0.999
 #: A positive feature's range is widened by this factor on each side (one decade).
 LOG_MARGIN = 10.0
 #: Factors tried to explain a column whose values are all outside: unit prefixes, and 100
 #: for a percentage given as a fraction (or the reverse).
-FACTORS = (1e-9, 1e-6, 1e-3, 1e-2, 100.0, 1e3, 1e6, 1e9)
+FACTORS = UNIT_FACTORS
 
 
 @dataclass(frozen=True)
@@ -41,19 +43,33 @@ class UnitSlip:
     low: float
     high: float
     factor: float | None  # multiply by this to bring them inside, if one factor does
+    center: float = float("nan")  # the training cells' median
 
     def message(self, unit: str) -> str:
-        fix = ""
-        if self.factor is not None:
-            fix = (
-                f"; multiplied by {self.factor:g} they would be (is the column in another "
-                f"unit? the model expects {unit})"
-            )
-        return (
-            f"column {self.feature!r}: all {self.n_values} value(s) (median {self.median:.4g}) "
-            f"lie outside the range of the training cells, {self.low:.4g} to {self.high:.4g} "
-            f"{unit}{fix}"
+        """One complete sentence: the values, the plausible range they miss (not the
+        training cells' own range: it is that range widened, see the module docstring), the
+        training cells' median, and what a factor that brings them inside says."""
+        shown = "" if unit in ("", "1") else f" {unit}"
+        values = (
+            f"its one value ({self.median:.4g})"
+            if self.n_values == 1
+            else f"all {self.n_values} values (median {self.median:.4g})"
         )
+        lie = "lies" if self.n_values == 1 else "lie"
+        head = (
+            f"column {self.feature!r}: {values} {lie} outside the plausible range for the "
+            f"model, {self.low:.4g} to {self.high:.4g}{shown} (the training cells' median is "
+            f"{self.center:.4g}{shown})"
+        )
+        if self.factor is None:
+            return (
+                f"{head}; no power of ten brings them inside it: is it the right column? "
+                f"(the model expects {self.feature} in {unit})"
+            )
+        fix = unit_fix(self.feature, unit, self.factor, expected="the model")
+        if self.n_values == 1:
+            fix = fix.replace("they would", "it would")
+        return f"{head}; {fix}"
 
 
 @dataclass(frozen=True)
@@ -131,16 +147,20 @@ class PlausibleRanges:
                     low=float(self.low[j]),
                     high=float(self.high[j]),
                     factor=factor,
+                    center=float(self.center[j]),
                 )
             )
         return slips
 
     def describe(self, feature: str, value: float, unit: str = "") -> str:
-        """``tau = 25 (training cells: 0.0012 to 0.31 s)``."""
+        """``tau = 25 s, outside the plausible range 0.0012 to 0.31 s (training median
+        0.021)``: the range is the training cells' widened (module docstring), so it is not
+        called theirs."""
         j = self.features.index(feature)
+        shown = f" {unit}" if unit and unit != "1" else ""
         return (
-            f"{feature} = {value:.4g} (training cells: {self.low[j]:.4g} to "
-            f"{self.high[j]:.4g}{' ' + unit if unit and unit != '1' else ''})"
+            f"{feature} = {value:.4g}{shown}, outside the plausible range {self.low[j]:.4g} to "
+            f"{self.high[j]:.4g}{shown} (training median {self.center[j]:.4g})"
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -5,15 +5,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ephys2type.data.h5ad import annotate_h5ad, calls_for_h5ad, is_h5ad, write_h5ad
 from ephys2type.data.mapping import load_mapping
 from ephys2type.data.recordings.check_table import cell_checks, qc_table_path
-from ephys2type.data.tables import read_feature_table
+from ephys2type.data.schema import FeatureSchema
+from ephys2type.data.tables import SCHEMA_OF_MODEL, read_feature_table
 from ephys2type.errors import OutputExistsError, TableError
 from ephys2type.files import atomic_write_text, dumps_json
 from ephys2type.models.batch_check import BatchSummary, summarize_batch
@@ -31,9 +33,9 @@ def read_features(
 ) -> pd.DataFrame:
     """Read a features CSV or ``.h5ad`` file for ``model`` (checked against its schema),
     indexed by cell id. Columns of the schema may be absent (whole families a lab did not
-    record, or single features): the model predicts each cell from the features it has.
-    ``mapping`` is a TOML file mapping another lab's columns (and units) onto the schema's
-    (:mod:`ephys2type.data.mapping`)."""
+    record, or single features): the model predicts each cell from the features it has, and
+    one warning names them. ``mapping`` is a TOML file mapping another lab's columns (and
+    units) onto the schema's (:mod:`ephys2type.data.mapping`)."""
     if id_column is not None and is_h5ad(features):
         raise TableError(f"{features}: the cell ids of an .h5ad file are its obs_names")
     return read_feature_table(
@@ -45,7 +47,69 @@ def read_features(
         allow_missing=True,  # absent features: each cell is predicted from those it has
         check_unit_ranges=False,  # the model checks every cell against its training cells
         mapping=None if mapping is None else load_mapping(mapping, model.schema_),
+        schema_source=SCHEMA_OF_MODEL,
+        note_absent=True,
     )
+
+
+@dataclass(frozen=True)
+class FeatureSetUse:
+    """One feature set's model in a batch: the features it reads, the cells it served, the
+    expected accuracy of its calls with its 95% interval, whether it was fitted on demand
+    (no saved model reads exactly these features), its families, and ``distinct``: the
+    features that set it apart from the other sets of the same size in the batch (those not
+    every set of that size has; empty when its size is its own), so two sets of 45 features
+    are told apart, and ``same_size``: how many sets of that size the batch has."""
+
+    features: tuple[str, ...]
+    n_cells: int
+    expected_accuracy: float
+    low: float
+    high: float
+    on_demand: bool
+    families: tuple[str, ...]
+    distinct: tuple[str, ...] = ()
+    same_size: int = 1  # the sets of this size in the batch, this one included
+
+
+def feature_set_uses(scores: CellScores, schema: FeatureSchema, rows=None) -> list[FeatureSetUse]:
+    """The feature sets whose models served the cells ``rows`` (a boolean mask; default:
+    every routed cell), largest first, then by cells served: one entry per model, however
+    many sets share its size (:class:`FeatureSetUse`)."""
+    rows = scores.routed if rows is None else np.asarray(rows, dtype=bool) & scores.routed
+    counts: dict[int, int] = {}
+    members = {}
+    for i in np.flatnonzero(rows):
+        member = scores.members[i]
+        counts[id(member)] = counts.get(id(member), 0) + 1
+        members[id(member)] = member
+    uses = []
+    for key, member in members.items():
+        low, high = member.interval()
+        wanted = set(member.features)
+        uses.append(
+            FeatureSetUse(
+                features=tuple(member.features),
+                n_cells=counts[key],
+                expected_accuracy=float(member.expected_accuracy),
+                low=float(low),
+                high=float(high),
+                on_demand=member.origin != "fit",
+                families=tuple(f.name for f in schema.families if wanted & set(f.columns)),
+            )
+        )
+    by_size: dict[int, list[FeatureSetUse]] = {}
+    for use in uses:
+        by_size.setdefault(len(use.features), []).append(use)
+    out = []
+    for use in uses:
+        same = by_size[len(use.features)]
+        if len(same) > 1:
+            shared = set.intersection(*(set(u.features) for u in same))
+            distinct = tuple(c for c in use.features if c not in shared)
+            use = replace(use, distinct=distinct, same_size=len(same))
+        out.append(use)
+    return sorted(out, key=lambda u: (-len(u.features), -u.n_cells, u.features))
 
 
 @dataclass
@@ -58,6 +122,11 @@ class Prediction:
     scores: CellScores
     table: pd.DataFrame
     batch: BatchSummary
+
+    def feature_sets(self) -> list[FeatureSetUse]:
+        """The feature sets whose models made the calls (the cells called), largest first
+        (:func:`feature_set_uses`)."""
+        return feature_set_uses(self.scores, self.model.schema_, self.scores.called)
 
 
 #: ``recording_checks="auto"``: the QC table ``ephys2type features`` writes beside its
@@ -110,6 +179,37 @@ def predict_cells(
     features; None: none). A cell whose checks say it may not be an interneuron or fires at
     rest is unassigned, unless ``call_failed_checks``; every failed check is shown in its row.
     """
+    model, cells, scores, _ = score_file(
+        model,
+        features,
+        id_column=id_column,
+        obsm_key=obsm_key,
+        mapping=mapping,
+        recording_checks=recording_checks,
+        call_failed_checks=call_failed_checks,
+        member_cache=member_cache,
+        progress=progress,
+    )
+    table = model.table_of(scores)
+    return Prediction(model, cells, scores, table, summarize_batch(model, scores, table))
+
+
+def score_file(
+    model: CellTypeClassifier | str | Path,
+    features: str | Path,
+    *,
+    id_column: str | None = None,
+    obsm_key: str | None = None,
+    mapping: str | Path | None = None,
+    recording_checks: str | Path | pd.DataFrame | None = AUTO,
+    call_failed_checks: bool = False,
+    member_cache: str | Path | None = None,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> tuple[CellTypeClassifier, pd.DataFrame, CellScores, Path | None]:
+    """The one computation :func:`predict_cells` makes, before its table: the model (loaded
+    from a folder), the cells as read, their scores, and the recording checks file read
+    (None: none). ``ephys2type data check --model`` runs exactly this, so a table it passes
+    is a table ``predict`` serves, in the same way. Arguments as :func:`predict_cells`."""
     from ephys2type.persist.format import FolderStore, load_model
 
     store = None
@@ -119,17 +219,18 @@ def predict_cells(
         if member_cache is not None:
             store = FolderStore.for_model(member_cache, path, model)
     cells = read_features(model, features, id_column=id_column, obsm_key=obsm_key, mapping=mapping)
-    if recording_checks is AUTO:
+    checks_file = None
+    if isinstance(recording_checks, str) and recording_checks == AUTO:
         beside = qc_table_path(features)
         recording_checks = beside if beside.exists() else None
+    if isinstance(recording_checks, (str, Path)):
+        checks_file = Path(recording_checks)
     checks = (
         None if recording_checks is None else read_recording_checks(recording_checks, cells.index)
     )
     model.set_params(refuse_failed_checks=not call_failed_checks)
     model.fit_missing(cells, store=store, progress=progress)
-    scores = model.score_cells(cells, recording_checks=checks)
-    table = model.table_of(scores)
-    return Prediction(model, cells, scores, table, summarize_batch(model, scores, table))
+    return model, cells, model.score_cells(cells, recording_checks=checks), checks_file
 
 
 def write_prediction(

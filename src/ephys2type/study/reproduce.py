@@ -13,8 +13,9 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+import tomllib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,63 @@ def code_fingerprint() -> str:
             digest.update(path.relative_to(Path(str(root))).as_posix().encode())
             digest.update(path.read_bytes())
     return digest.hexdigest()
+
+
+def usual_minutes(preset: str) -> float | None:
+    """How long the ``preset`` (``full``, ``quick``) usually takes on 2 cores, in minutes,
+    from ``resources/presets/durations.toml`` (the one place that figure is kept, beside the
+    presets); None for a preset it does not list."""
+    text = resources.files("ephys2type").joinpath("resources", "presets", "durations.toml")
+    value = tomllib.loads(text.read_text("utf-8")).get(preset)
+    return None if value is None else float(value)
+
+
+def work_units(stage: Stage) -> int:
+    """What a stage costs the :class:`RunClock`: the models it fits, or for a stage that
+    fits none (QC, a sparse PCA), the steps of its progress bar."""
+    return stage.fits or stage.n_fits
+
+
+@dataclass
+class RunClock:
+    """The time a run has left, estimated from the fits of the stages still to compute.
+
+    ``total_fits`` are the fits of the stages to compute (:func:`work_units`; a reused
+    stage takes no time); ``usual_seconds`` is
+    what the whole run usually takes (:func:`usual_minutes`). The pace is the seconds per fit
+    so far, starting from the usual pace as if a fifth of the fits had run at it, so that
+    the first, short stages do not make the estimate swing. Fits of different stages take
+    different times: it is an estimate, and says so.
+    """
+
+    total_fits: int
+    usual_seconds: float | None = None
+    n_stages: int = 0
+    done_fits: int = 0
+    stages_done: int = 0
+    elapsed: float = 0.0
+    started: float = field(default_factory=time.perf_counter)
+
+    def stage_done(self, fits: int) -> None:
+        """Count a finished stage that fitted ``fits`` models (0: reused)."""
+        self.done_fits += fits
+        self.stages_done += 1
+        self.elapsed = time.perf_counter() - self.started
+
+    def remaining(self) -> float | None:
+        """Seconds left, estimated (None before anything is known)."""
+        left = max(self.total_fits - self.done_fits, 0)
+        if left == 0:
+            return 0.0
+        prior = self.total_fits / 5
+        if self.usual_seconds and self.total_fits:
+            usual_pace = self.usual_seconds / self.total_fits
+            pace = (self.elapsed + usual_pace * prior) / (self.done_fits + prior)
+        elif self.done_fits:
+            pace = self.elapsed / self.done_fits
+        else:
+            return None
+        return left * pace
 
 
 @dataclass
@@ -68,13 +126,17 @@ class Reproduction:
         out: str | Path,
         *,
         stage_progress: Callable[[str, int], Callable[[str], None]] | None = None,
+        on_stage: Callable[[StageResult, RunClock], None] | None = None,
     ):
         self.config = config
         self.out = Path(out)
         self.stage_progress = stage_progress
+        self.on_stage = on_stage
         self.results: list[StageResult] = []
+        self.clock: RunClock | None = None
         self._code = code_fingerprint()
         self._sources: dict[str, str] = {}
+        self._stages: list[Stage] | None = None
 
     # -- stage machinery -------------------------------------------------------------------------
 
@@ -82,21 +144,28 @@ class Reproduction:
         payload = {"stage": stage, "spec": spec, "sources": self._sources, "code": self._code}
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
+    def is_current(self, stage: Stage) -> bool:
+        """Whether ``stage``'s folder holds its result for this configuration, data and code
+        (its key matches), so that a run reuses it."""
+        marker = self.out / stage.name / "stage.json"
+        if not marker.exists():
+            return False
+        try:
+            return json.loads(marker.read_text())["key"] == self._key(stage.name, stage.spec)
+        except (OSError, ValueError, KeyError):
+            return False  # unreadable marker: recompute
+
     def run_stage(self, stage: Stage) -> StageResult:
         """Compute ``stage`` into its folder, or reuse the folder when its key matches."""
         folder = self.out / stage.name
         key = self._key(stage.name, stage.spec)
-        marker = folder / "stage.json"
-        if marker.exists():
-            try:
-                if json.loads(marker.read_text())["key"] == key:
-                    result = StageResult(stage.name, folder, 0.0, cached=True)
-                    self.results.append(result)
-                    if self.stage_progress is not None:
-                        self.stage_progress(f"{stage.name} (cached)", 1)("cached")
-                    return result
-            except (OSError, ValueError, KeyError):
-                pass  # unreadable marker: recompute
+        if self.is_current(stage):
+            result = StageResult(stage.name, folder, 0.0, cached=True)
+            self.results.append(result)
+            if self.stage_progress is not None:
+                self.stage_progress(f"{stage.name} (cached)", 1)("cached")
+            self._stage_done(result, 0)
+            return result
         advance = (
             self.stage_progress(stage.name, stage.n_fits)
             if self.stage_progress is not None
@@ -122,7 +191,38 @@ class Reproduction:
             )
         result = StageResult(stage.name, folder, seconds, cached=False, fits_made=made)
         self.results.append(result)
+        self._stage_done(result, work_units(stage))
         return result
+
+    def _stage_done(self, result: StageResult, fits: int) -> None:
+        """Tell the clock (when the run was planned) and ``on_stage`` of a finished stage."""
+        if self.clock is not None:
+            self.clock.stage_done(fits)
+            if self.on_stage is not None:
+                self.on_stage(result, self.clock)
+
+    # -- the plan ------------------------------------------------------------------------------
+
+    def _read_sources(self) -> None:
+        if not self._sources:
+            for species in ("mouse", "human"):
+                self._sources |= study_data(species, labels=None, qc=None).sources
+
+    def plan(self, *, usual_seconds: float | None = None) -> list[tuple[Stage, bool]]:
+        """Build every stage before any runs (a stage that cannot be built stops the run
+        before it starts) and start the :attr:`clock` on the fits of the stages to compute;
+        returns each stage with whether it is reused. ``usual_seconds``: what the run
+        usually takes (:class:`RunClock`). Without a plan, :meth:`run` builds each stage
+        just before it runs, and keeps no clock."""
+        self._read_sources()
+        self._stages = [kind.build(self.config, key) for kind, key in planned(self.config)]
+        plan = [(stage, self.is_current(stage)) for stage in self._stages]
+        self.clock = RunClock(
+            total_fits=sum(work_units(stage) for stage, reused in plan if not reused),
+            usual_seconds=usual_seconds,
+            n_stages=len(plan),
+        )
+        return plan
 
     # -- the run -------------------------------------------------------------------------------
 
@@ -132,9 +232,12 @@ class Reproduction:
         for stale in ("report.html", "report.md", "summary.json"):  # no old report beside
             (self.out / stale).unlink(missing_ok=True)  # new stages
         (self.out / "run.json").write_text(dumps_json(self.config.to_dict()))
-        for species in ("mouse", "human"):
-            self._sources |= study_data(species, labels=None, qc=None).sources
-        for kind, key in planned(self.config):
-            self.run_stage(kind.build(self.config, key))
+        self._read_sources()
+        if self._stages is not None:  # planned: every stage is built already
+            for stage in self._stages:
+                self.run_stage(stage)
+        else:
+            for kind, key in planned(self.config):
+                self.run_stage(kind.build(self.config, key))
         write_report(self.out, self.config, [r.to_dict() for r in self.results])
         return self.out
