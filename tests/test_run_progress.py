@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_the_usual_durations_are_kept_once_and_the_readme_quotes_them():
     full, quick = usual_minutes("full"), usual_minutes("quick")
-    assert full == 20 and quick == 2  # measured on 2 cores (issue 37)
+    assert full > quick > 0  # measured on 2 cores (issue 37)
     assert usual_minutes("nope") is None
     readme = " ".join((ROOT / "README.md").read_text().split())
     assert f"about {full:g} min on 2 cores" in readme
@@ -57,7 +57,9 @@ def test_reproduce_into_a_log_prints_a_line_per_step(run_cli, tmp_path, monkeypa
     assert result.code == 0, result
     lines = result.out.splitlines()
     assert re.match(
-        r"reproduce, quick run: 1 stage, 0 models to fit; usually about 2 min", lines[0]
+        rf"reproduce, quick run: 1 stage, 0 models to fit; usually about "
+        rf"{usual_minutes('quick'):g} min",
+        lines[0],
     )
     assert lines[1].startswith("qc: 1/2 mouse (") and lines[2].startswith("qc: 2/2 human (")
     assert re.match(r"qc: done in \d+ s \(1 of 1 stage\)$", lines[3])

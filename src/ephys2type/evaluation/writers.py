@@ -5,7 +5,7 @@ identical runs)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +40,13 @@ def write_evaluation(
     extra_metrics: dict[str, Any] | None = None,
     extra_files: Callable[[Path], None] | None = None,
     breakdowns: dict[str, pd.DataFrame] | None = None,
+    figures: Collection[str] | None = None,
 ) -> Path:
     """Write the results folder atomically: it appears complete, or not at all.
+
+    ``figures``: the models whose figures (confusion matrix, reliability, attention,
+    importance: about a quarter of a second each) are drawn; None draws every model's. The
+    tables behind them (``oof_predictions.csv``, ``metrics.json``) hold every model.
 
     ``extra_files(folder)`` may add files to the folder before it is moved into place.
     ``breakdowns`` (from :func:`~ephys2type.evaluation.breakdown.group_breakdowns`) are
@@ -73,7 +78,8 @@ def write_evaluation(
             evaluation.importance.to_csv(
                 tmp / "family_importance.csv", index=False, float_format="%.6g"
             )
-        for name in evaluation.models:
+        drawn = [m for m in evaluation.models if figures is None or m in figures]
+        for name in drawn:
             data = evaluation.plan.dataset
             fig = plot_confusion(
                 evaluation.confusion(name),

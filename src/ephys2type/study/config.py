@@ -29,6 +29,12 @@ STUDY_DATASETS: dict[str, tuple[str, ...]] = {
     "human": ("lee2023",),
 }
 
+#: The models whose per-model figures (confusion matrix, reliability, attention, importance)
+#: the study's stages draw: the two the report shows, the paper's forest and BiLSTM. The
+#: tables behind every model's figures are in each results folder; ``ephys2type evaluate``
+#: and ``ephys2type transfer`` draw every model's.
+FIGURE_MODELS: tuple[str, ...] = ("rf", "bilstm-smote")
+
 
 @dataclass(frozen=True)
 class ModelStage:

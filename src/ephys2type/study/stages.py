@@ -27,7 +27,7 @@ from ephys2type.evaluation.transfer import count_fits, run_transfer, write_trans
 from ephys2type.evaluation.writers import write_evaluation
 from ephys2type.files import dumps_json
 from ephys2type.models.registry import ModelSpec, get_model
-from ephys2type.study.config import STUDY_DATASETS, ReproduceConfig
+from ephys2type.study.config import FIGURE_MODELS, STUDY_DATASETS, ReproduceConfig
 from ephys2type.study.separation import separation, write_separation
 
 
@@ -181,7 +181,7 @@ def _models(config: ReproduceConfig, name: str) -> Stage:
         evaluation = evaluate(full, plan)
         if first:
             evaluation = evaluation.combine(evaluate(first, first_plan))
-        write_evaluation(evaluation, folder / "results", overwrite=True)
+        write_evaluation(evaluation, folder / "results", overwrite=True, figures=FIGURE_MODELS)
 
     n_fits = len(plan.folds) * len(full) + len(first_plan.folds) * len(first)
     return _stage("models", name, spec, n_fits, work)
@@ -200,7 +200,8 @@ def _transfer(config: ReproduceConfig, protocol: str) -> Stage:
         result = run_transfer(
             source, target, plan, settings, native=native, n_jobs=config.jobs, progress=advance
         )
-        write_transfer(result, folder / "results", overwrite=True)
+        # no per-arm figures: the report shows the gains and curves (write_transfer's own)
+        write_transfer(result, folder / "results", overwrite=True, figures=())
 
     n_fits = count_fits(settings, plan, native=native is not None)
     return _stage("transfer", protocol, spec, n_fits, work)
@@ -228,7 +229,12 @@ def _holdout(config: ReproduceConfig, key: None) -> Stage:
                 n_jobs=config.jobs,
                 progress=advance,
             )
-            write_evaluation(evaluation, folder / holdout_folder(species, labels), overwrite=True)
+            write_evaluation(
+                evaluation,
+                folder / holdout_folder(species, labels),
+                overwrite=True,
+                figures=FIGURE_MODELS,
+            )
 
     n_fits = sum(len(p.folds) for _, p in plans) * len(config.holdout_models)
     return _stage("holdout", key, spec, n_fits, work)
@@ -346,6 +352,7 @@ def _datasets(config: ReproduceConfig, species: str) -> Stage:
             folder / "leave_dataset_out",
             overwrite=True,
             breakdowns=group_breakdowns(evaluation, data.meta),
+            figures=FIGURE_MODELS,
         )
         result = compare_training_sets(
             data, config.datasets_compare_model, grouped, n_jobs=config.jobs, progress=advance

@@ -4,15 +4,23 @@ figure)."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 
 from ephys2type.evaluation.transfer.results import TransferResult
 from ephys2type.evaluation.writers import write_evaluation
 
 
-def write_transfer(result: TransferResult, out_dir: str | Path, *, overwrite: bool = False) -> Path:
+def write_transfer(
+    result: TransferResult,
+    out_dir: str | Path,
+    *,
+    overwrite: bool = False,
+    figures: Collection[str] | None = None,
+) -> Path:
     """Write a transfer run like ``evaluate`` does, plus gains.csv, gains_vs_best.csv and
-    the learning and few-shot curves."""
+    the learning and few-shot curves (``figures``: the arms whose per-model figures are
+    drawn, as in :func:`~ephys2type.evaluation.writers.write_evaluation`; None: every arm)."""
     from ephys2type.evaluation.plots import plot_learning_curve, save_figure
 
     def extra(folder: Path) -> None:
@@ -41,4 +49,5 @@ def write_transfer(result: TransferResult, out_dir: str | Path, *, overwrite: bo
         overwrite=overwrite,
         extra_metrics=result.to_metrics(),
         extra_files=extra,
+        figures=figures,
     )

@@ -4,12 +4,14 @@ over feature families beside the family permutation importance."""
 
 from __future__ import annotations
 
+from ephys2type.study.config import FIGURE_MODELS
 from ephys2type.study.report.builder import ReportBuilder
 from ephys2type.study.report.summary import ClassifierResult
 from ephys2type.study.report.wording import fmt_gain, fmt_pct, protocol_text
 
-#: The paper's model, whose figures and attention the sections show.
-PAPER_MODEL = "bilstm-smote"
+#: The paper's forest and its network, whose figures the sections show (the network's
+#: attention too); the stages draw these (FIGURE_MODELS) and no other model's.
+FOREST, PAPER_MODEL = FIGURE_MODELS
 
 
 def classifier_section(b: ReportBuilder, results: tuple[ClassifierResult, ...], seeds: int) -> None:
@@ -61,11 +63,13 @@ def classifier_section(b: ReportBuilder, results: tuple[ClassifierResult, ...], 
         ]
         b.table(["model", *[f"F1 {c}" for c in m.classes]], rows, "Per-class F1 (%)")
         b.figures(
-            [m.folder / "confusion_rf.png", m.folder / f"confusion_{PAPER_MODEL}.png"],
+            [m.folder / f"confusion_{FOREST}.png", m.folder / f"confusion_{PAPER_MODEL}.png"],
             f"Confusion matrices: out-of-fold predictions, counts summed over "
             f"{seeds} seed(s), so each cell is counted once per seed.",
         )
-        b.figures([m.folder / "reliability_rf.png", m.folder / f"reliability_{PAPER_MODEL}.png"])
+        b.figures(
+            [m.folder / f"reliability_{FOREST}.png", m.folder / f"reliability_{PAPER_MODEL}.png"]
+        )
 
 
 def attention_section(b: ReportBuilder, results: tuple[ClassifierResult, ...]) -> None:
