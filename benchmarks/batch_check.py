@@ -40,7 +40,7 @@ from sklearn.model_selection import train_test_split
 from benchmark_output import write_result
 from ephys2type.data.datasets import dataset_names, load_species
 from ephys2type.errors import Ephys2TypeWarning
-from ephys2type.models.batch_check import check_batch, estimate_accuracy
+from ephys2type.models.batch_check import CONFIDENCE, check_batch, estimate_accuracy
 from ephys2type.persist.train import train_model
 from human_shift_splits import human_shift_splits
 
@@ -74,6 +74,18 @@ def _one(model, data, cells: pd.Index, seed: int) -> dict:
         "stated": summary.stated_accuracy,
         "real": real,
         "holds": summary.accuracy_holds,
+        # what the user sees: a warning (the estimate below the stated accuracy by more than
+        # chance allows, or a feature moved 1 SD or more), or a note (a smaller shift)
+        "large_shift": summary.large_shift,
+        "warned": summary.warns,
+        "max_shift_sd": max(
+            (
+                abs(f["shift_sd"])
+                for f in summary.most_shifted_features
+                if f["feature"] != CONFIDENCE
+            ),
+            default=None,
+        ),
         "flagged": float((scores.distance > 1.0).mean()),
     }
 
@@ -85,6 +97,7 @@ def _aggregate(rows: list[dict]) -> dict:
     return {
         "n_batches": len(frame),
         "declared_shifted": float(frame["detected"].mean()),
+        "warned": float(frame["warned"].mean()),
         "estimate_mae": float((frame["estimate"] - frame["real"]).abs().mean()),
         "estimate_counting_unlike_mae": float(
             (frame["estimate_counting_unlike"] - frame["real"]).abs().mean()
@@ -139,6 +152,7 @@ def false_alarms(species: str, model_name: str, n_batches: int, seed: int) -> di
             out["rows"].append(entry)
             print(
                 f"{species} {kind:22s} {size:4d}: shifted {entry['declared_shifted']:.0%}, "
+                f"warned {entry['warned']:.0%}, "
                 f"estimate MAE {entry['estimate_mae']:.3f} (stated {entry['stated_mae']:.3f}), "
                 f"coverage {entry['interval_coverage']:.0%}",
                 flush=True,
@@ -195,8 +209,9 @@ def detection(model_name: str, n_batches: int, seed: int) -> list[dict]:
             f"(counting unlike {whole['estimate_counting_unlike']:.3f}, "
             f"unweighted {whole['estimate_unweighted']:.3f}) "
             f"stated {whole['stated']:.3f} real {whole['real']:.3f} "
-            f"flagged {whole['flagged']:.3f}; "
-            f"batches of 30 shifted {entry.get('batches_of_30', {}).get('declared_shifted')}",
+            f"flagged {whole['flagged']:.3f} warned={whole['warned']}; batches of 30 shifted "
+            f"{entry.get('batches_of_30', {}).get('declared_shifted')}, warned "
+            f"{entry.get('batches_of_30', {}).get('warned')}",
             flush=True,
         )
     return out

@@ -152,6 +152,8 @@ def show(st: ModuleType, outcome: Outcome) -> None:
         st.warning(f"warning: {line}")
     if (message := batch.warning()) is not None:
         st.warning(f"warning: {message}")
+    if (line := batch.note()) is not None:
+        st.info(f"note: {line}")
     classes = [str(c) for c in prediction.model.classes_]
     counts = call_counts(table, classes)
     if len(counts) <= MAX_METRICS:

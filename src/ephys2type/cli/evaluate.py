@@ -232,8 +232,13 @@ def print_batch_checks(evaluation, out_console) -> None:
                     f", estimated accuracy {part['estimated_accuracy'].mean():.0%} "
                     f"(in-distribution {part['stated_accuracy'].mean():.0%})"
                 )
+            warned = (
+                f", warned in {part['batch_warned'].mean():.0%}"
+                if "batch_warned" in part.columns
+                else ""
+            )
             parts.append(
-                f"{held[int(fold)]}: shift detected in {fired:.0%} of seeds, "
+                f"{held[int(fold)]}: shift detected in {fired:.0%} of seeds{warned}, "
                 f"{part['out_of_distribution'].mean():.1%} of cells flagged{estimate}"
             )
         out_console.print(f"batch check of {model} on each held-out dataset: " + "; ".join(parts))

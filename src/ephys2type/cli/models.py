@@ -456,6 +456,8 @@ def _print_predictions(out_console, result, columns: list[str]) -> None:
         out_console.print(f"{plural(n, 'cell')} {ABSTAIN}: {kind}")
     if (line := batch.accuracy_line()) is not None:
         out_console.print(line)
+    if (line := batch.note()) is not None:  # a shift that is no warning
+        out_console.print(f"note: {line}")
     sets = result.feature_sets()
     for use in sets[:SHOWN_SETS]:
         out_console.print(feature_set_line(use))

@@ -92,6 +92,7 @@ def batch_checks(evaluation: Evaluation) -> pd.DataFrame | None:
     keep = rows.dropna(subset=["batch_shift_detected"])
     columns = ["model", "seed", "fold", "n_test", "out_of_distribution", "batch_shift_detected"]
     extra = (
+        "batch_warned",
         "estimated_accuracy",
         "estimated_accuracy_low",
         "estimated_accuracy_high",

@@ -32,6 +32,15 @@ mix. Per member (feature set) its own calibration cells; a 95% interval from a b
 the batch's and the calibration cells. The quantity is the accuracy of each cell's most
 probable class (what ``expected_accuracy`` measures, at the parent level for two-level
 labels), before abstention.
+
+**When does the user get a warning?** When the answer to the user's question, "will the
+stated accuracy hold here?", is no: the estimate lies below the stated accuracy by more than
+a batch of its size would by chance (:func:`below_stated_p`), or a feature moved so far
+(:data:`LARGE_SHIFT_SD`) that a unit, protocol or rig difference is likely whatever the
+estimate says. A detected shift short of that, with an estimate that holds, is a note, not a
+warning: a batch of one Cre line is a sub-population within its classes (a few t-types,
+some layers), which the test rightly finds different from the training mix while the calls
+stay as accurate as stated.
 """
 
 from __future__ import annotations
@@ -59,9 +68,18 @@ N_BOOT = 200
 MIN_CELLS = 3
 #: How many of the most shifted features the summary names.
 N_SHIFTED = 5
-#: The estimated accuracy "holds" the stated one unless its interval lies below it by more
-#: than this many points.
+#: The estimated accuracy "holds" the stated one unless it lies more than this below it and
+#: is lower than a batch of its size of the training kind gives by chance (one-sided binomial
+#: p < :data:`ALPHA`, :func:`below_stated_p`): 30 cells miss a stated 85% by 10 points by
+#: chance, 300 do not.
 TOLERANCE = 0.05
+#: A detected shift is a warning by itself when a feature's median moved at least this many
+#: training SDs (a unit, protocol or rig difference); smaller detected shifts (a Cre line's
+#: sub-population within its classes) are reported as a note, and warn only when the
+#: estimated accuracy does not hold.
+LARGE_SHIFT_SD = 1.0
+#: The variable of the shift test that is not a feature (its shift is in probability).
+CONFIDENCE = "confidence of the calls"
 
 
 @dataclass
@@ -74,9 +92,10 @@ class BatchSummary:
     shift in training SDs); estimated_priors : the batch's estimated class mix;
     stated_accuracy : the mean ``expected_accuracy`` of its routed cells (in-distribution);
     estimated_accuracy (low, high) : the ATC estimate and its 95% interval;
-    accuracy_holds : the estimate does not fall below the stated figure by more than
-    :data:`TOLERANCE`; families_used / families_missing; n_failing_qc; n_unassigned and
-    unassigned_reasons; n_failed_checks : cells with a failed recording check.
+    accuracy_holds : the estimate does not fall below the stated figure by more than chance
+    allows for a batch of its size (:func:`below_stated_p`); families_used /
+    families_missing; n_failing_qc; n_unassigned and unassigned_reasons; n_failed_checks :
+    cells with a failed recording check.
     """
 
     n_cells: int
@@ -102,7 +121,13 @@ class BatchSummary:
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The fields, with what they decide: ``large_shift``, ``warning`` and ``note``
+        (None when there is none)."""
+        return asdict(self) | {
+            "large_shift": self.large_shift,
+            "warning": self.warning(),
+            "note": self.note(),
+        }
 
     def accuracy_line(self) -> str | None:
         """``estimated accuracy on this batch 71% [64, 78] (in-distribution: 84%)``."""
@@ -116,26 +141,56 @@ class BatchSummary:
             f"{self.stated_accuracy:.0%})"
         )
 
-    def warning(self) -> str | None:
-        """One line for the user when the stated accuracy is unlikely to hold here."""
-        if not self.shift_detected and self.accuracy_holds is not False:
+    @property
+    def large_shift(self) -> bool:
+        """A detected shift in which a feature's median moved :data:`LARGE_SHIFT_SD` or more
+        training SDs."""
+        return self.shift_detected and any(
+            f["feature"] != CONFIDENCE and abs(f["shift_sd"]) >= LARGE_SHIFT_SD
+            for f in self.most_shifted_features
+        )
+
+    @property
+    def warns(self) -> bool:
+        """Whether the batch gets a warning: its estimated accuracy does not hold the stated
+        one, or a feature moved far (:attr:`large_shift`)."""
+        return self.accuracy_holds is False or self.large_shift
+
+    def shift_line(self) -> str | None:
+        """``these 30 cells differ from the training cells beyond their class mix (p = ...;
+        most shifted: ...)``; None when no shift was detected."""
+        if not self.shift_detected:
             return None
         named = ", ".join(
-            f"{f['feature']} ({f['shift_sd']:+.2f} SD)" for f in self.most_shifted_features[:3]
+            f"{f['feature']} ({f['shift_sd']:+.2f}{'' if f['feature'] == CONFIDENCE else ' SD'})"
+            for f in self.most_shifted_features[:3]
         )
-        parts = []
-        if self.shift_detected:
-            parts.append(
-                f"these {self.n_cells} cells differ from the training cells beyond their class "
-                f"mix (p = {self.shift_p:.3g}; most shifted: {named})"
-            )
+        return (
+            f"these {self.n_cells} cells differ from the training cells beyond their class "
+            f"mix (p = {self.shift_p:.3g}; most shifted: {named})"
+        )
+
+    def warning(self) -> str | None:
+        """One line for the user when the stated accuracy is unlikely to hold here (see
+        :attr:`warns`); None otherwise."""
+        if not self.warns:
+            return None
+        parts = [line] if (line := self.shift_line()) is not None else []
         if self.estimated_accuracy is not None:
             line = self.accuracy_line()
             if self.accuracy_holds is False:
                 parts.append(f"{line}: read each cell's prediction set, not only its call")
             else:
-                parts.append(f"{line}: the calls' accuracy looks unaffected")
+                parts.append(f"{line}: check the shifted features (a unit or protocol?)")
         return "; ".join(parts)
+
+    def note(self) -> str | None:
+        """One line when a shift was detected that is no warning (:attr:`warns` is false):
+        the cells differ, the calls' estimated accuracy holds (e.g. a batch of one Cre line,
+        a sub-population of its classes)."""
+        if self.warns or (line := self.shift_line()) is None:
+            return None
+        return f"{line}; the estimated accuracy holds"
 
 
 @dataclass(frozen=True)
@@ -155,12 +210,32 @@ class ShiftTest:
 @dataclass(frozen=True)
 class AccuracyEstimate:
     """The label-free accuracy estimate: ``estimate`` with its 95% interval (``low``,
-    ``high``) and ``stated``, the mean expected accuracy of the same cells."""
+    ``high``), ``stated``, the mean expected accuracy of the same cells, and ``n``, how many
+    cells they are."""
 
     estimate: float
     low: float
     high: float
     stated: float
+    n: int
+
+    @property
+    def holds(self) -> bool:
+        """The estimate is not both more than :data:`TOLERANCE` below the stated accuracy and
+        lower than chance allows for a batch of its size (:func:`below_stated_p`)."""
+        return not (
+            self.estimate < self.stated - TOLERANCE
+            and below_stated_p(self.estimate, self.stated, self.n) < ALPHA
+        )
+
+
+def below_stated_p(estimate: float, stated: float, n: int) -> float:
+    """How often ``n`` cells of the training kind, each right with probability ``stated``,
+    have an accuracy as low as ``estimate`` or lower (binomial; by construction the share of
+    calibration cells above the ATC threshold is their accuracy). Measured
+    (benchmarks/batch_check.py): on the whole held-out set of six shifted human splits it
+    separated the four whose accuracy fell 24-66 points from the two where it held."""
+    return float(stats.binom.cdf(round(estimate * n), n, stated))
 
 
 def shift_test(clf, scores: CellScores, *, random_state: int | None = None) -> ShiftTest:
@@ -224,9 +299,7 @@ def check_batch(clf, scores: CellScores, *, random_state: int | None = None) -> 
         estimated_accuracy=None if estimate is None else estimate.estimate,
         estimated_accuracy_low=None if estimate is None else estimate.low,
         estimated_accuracy_high=None if estimate is None else estimate.high,
-        accuracy_holds=None
-        if estimate is None
-        else bool(estimate.high >= estimate.stated - TOLERANCE),
+        accuracy_holds=None if estimate is None else estimate.holds,
         families_used=families_used,
         families_missing=families_missing,
         n_failing_qc=0,
@@ -553,4 +626,10 @@ def _accuracy(
     cal_rows = rng.integers(0, len(y_cal), size=(N_BOOT, len(y_cal)))
     low, high = np.quantile(estimate(batch_rows, cal_rows), [0.025, 0.975])
     stated = float(np.mean(scores.expected_accuracy[routed]))
-    return {"estimate": point, "low": float(low), "high": float(high), "stated": stated}
+    return {
+        "estimate": point,
+        "low": float(low),
+        "high": float(high),
+        "stated": stated,
+        "n": len(routed),
+    }

@@ -328,14 +328,16 @@ class HeldOutFold:
 @dataclass(frozen=True)
 class BatchCheck:
     """What ``predict`` said of one held-out dataset as a batch (a deployed model, one
-    seed): whether the shift test fired, the estimated accuracy with its interval, the
-    stated (in-distribution) accuracy, and the real accuracy of the quantity estimated."""
+    seed): whether the shift test fired and whether ``predict`` warned, the estimated
+    accuracy with its interval, the stated (in-distribution) accuracy, and the real accuracy
+    of the quantity estimated."""
 
     model: str
     seed: int
     fold: int
     n_test: int
     shift_detected: bool
+    warned: bool | None
     estimated: float | None
     low: float | None
     high: float | None
@@ -354,6 +356,7 @@ class BatchCheck:
             fold=int(raw["fold"]),
             n_test=int(raw["n_test"]),
             shift_detected=bool(raw["batch_shift_detected"]),
+            warned=None if raw.get("batch_warned") is None else bool(raw["batch_warned"]),
             estimated=number("estimated_accuracy"),
             low=number("estimated_accuracy_low"),
             high=number("estimated_accuracy_high"),

@@ -77,6 +77,7 @@ def _held_out(b: ReportBuilder, species: str, held_out: HeldOutDatasets) -> None
                 "held-out dataset",
                 "seed",
                 "shift detected",
+                "warning",
                 "estimated accuracy [95% interval]",
                 "stated (in-distribution)",
                 "real",
@@ -87,6 +88,7 @@ def _held_out(b: ReportBuilder, species: str, held_out: HeldOutDatasets) -> None
                     names[c.fold] if c.fold < len(names) else str(c.fold),
                     str(c.seed),
                     "yes" if c.shift_detected else "no",
+                    "—" if c.warned is None else ("yes" if c.warned else "no"),
                     f"{pct(c.estimated)} [{pct(c.low)}, {pct(c.high)}]",
                     pct(c.stated),
                     pct(c.real),
@@ -94,7 +96,9 @@ def _held_out(b: ReportBuilder, species: str, held_out: HeldOutDatasets) -> None
                 for c in held_out.batch_checks
             ],
             "what `predict` says of each held-out dataset as one batch (the deployed "
-            "classifier): the shift test, and the accuracy it estimates without labels beside "
+            "classifier): the shift test, whether `predict` warns (the estimate below the "
+            "stated accuracy by more than chance allows, or a feature moved 1 SD or more), and "
+            "the accuracy it estimates without labels beside "
             "the accuracy each call states and the real one (each cell's most probable class, "
             "before abstention), in %",
         )

@@ -1,0 +1,92 @@
+"""When the batch check warns, notes or stays quiet (models/batch_check.py): a warning answers
+"will the stated accuracy hold here?"; a shift that does not change that is a note."""
+
+from __future__ import annotations
+
+import pytest
+
+from ephys2type.models.batch_check import (
+    CONFIDENCE,
+    LARGE_SHIFT_SD,
+    AccuracyEstimate,
+    BatchSummary,
+    below_stated_p,
+)
+
+
+def summary(*, detected: bool, shift_sd: float, estimate: float, stated: float = 0.85, n=100):
+    holds = AccuracyEstimate(estimate, estimate - 0.1, estimate + 0.1, stated, n).holds
+    return BatchSummary(
+        n_cells=n,
+        n_out_of_distribution=0,
+        expected_out_of_distribution=0.5,
+        p_flagged=1.0,
+        shift_p=0.002 if detected else 0.4,
+        shift_detected=detected,
+        most_shifted_features=[
+            {"feature": CONFIDENCE, "ks": 0.3, "statistic": 3.0, "shift_sd": -0.2, "n_cells": n},
+            {"feature": "tau", "ks": 0.2, "statistic": 2.0, "shift_sd": shift_sd, "n_cells": n},
+        ],
+        estimated_priors={"Pvalb": 1.0},
+        stated_accuracy=stated,
+        estimated_accuracy=estimate,
+        estimated_accuracy_low=estimate - 0.1,
+        estimated_accuracy_high=estimate + 0.1,
+        accuracy_holds=holds,
+        families_used=[],
+        families_missing=[],
+        n_failing_qc=0,
+        n_unassigned=0,
+        unassigned_reasons={},
+    )
+
+
+def test_an_estimate_holds_unless_it_is_5_points_lower_and_lower_than_chance_allows():
+    # binomial: 30 cells each right with probability 0.85 give 23 or fewer right 15% of the
+    # time, 21 or fewer 2.2%
+    assert below_stated_p(23 / 30, 0.85, 30) == pytest.approx(0.1526, abs=1e-3)
+    assert below_stated_p(21 / 30, 0.85, 30) < 0.05
+    assert below_stated_p(0.85, 0.85, 30) > 0.5
+    # an estimate 8 points below: chance for 30 cells, not for 300
+    assert AccuracyEstimate(0.77, 0.6, 0.9, 0.85, 30).holds
+    assert not AccuracyEstimate(0.77, 0.7, 0.85, 0.85, 300).holds
+    # lower than chance allows, but within 5 points: holds
+    assert below_stated_p(0.81, 0.85, 3000) < 1e-6
+    assert AccuracyEstimate(0.81, 0.8, 0.82, 0.85, 3000).holds
+    # ten cells tell little: 7 of 10 against a stated 93% is a warning, 8 of 10 is not
+    assert AccuracyEstimate(0.8, 0.5, 1.0, 0.93, 10).holds
+    assert not AccuracyEstimate(0.7, 0.4, 0.9, 0.93, 10).holds
+
+
+def test_a_small_shift_with_an_accuracy_that_holds_is_a_note_not_a_warning():
+    """A batch of one Cre line: a sub-population within its classes; its calls hold."""
+    cre_line = summary(detected=True, shift_sd=0.4, estimate=0.9)
+    assert cre_line.accuracy_holds and not cre_line.large_shift and not cre_line.warns
+    assert cre_line.warning() is None
+    note = cre_line.note()
+    assert note.startswith("these 100 cells differ from the training cells beyond their class")
+    assert "tau (+0.40 SD)" in note and f"{CONFIDENCE} (-0.20)" in note
+    assert note.endswith("the estimated accuracy holds")
+    assert cre_line.to_dict()["warning"] is None and cre_line.to_dict()["note"] == note
+
+
+def test_a_feature_moved_far_warns_whatever_the_estimate():
+    """A unit slip or another protocol: the features say so even if the calls look fine."""
+    slip = summary(detected=True, shift_sd=LARGE_SHIFT_SD + 0.5, estimate=0.9)
+    assert slip.accuracy_holds and slip.large_shift and slip.warns
+    assert "tau (+1.50 SD)" in slip.warning() and "check the shifted features" in slip.warning()
+    assert slip.note() is None
+    # the confidence of the calls is not a feature: its shift (in probability) never counts
+    conf_only = summary(detected=True, shift_sd=0.1, estimate=0.9)
+    conf_only.most_shifted_features[0]["shift_sd"] = -3.0
+    assert not conf_only.large_shift
+
+
+def test_an_estimate_below_the_stated_accuracy_warns_with_or_without_a_shift():
+    low = summary(detected=False, shift_sd=0.1, estimate=0.6)
+    assert low.accuracy_holds is False and low.warns
+    message = low.warning()
+    assert message.startswith("estimated accuracy on this batch 60% [50%, 70%]")
+    assert "read each cell's prediction set" in message and "differ" not in message
+    quiet = summary(detected=False, shift_sd=0.1, estimate=0.84)
+    assert quiet.warning() is None and quiet.note() is None
