@@ -233,7 +233,8 @@ def test_members_fitted_only_where_cells_need_them_serve_them_as_the_full_classi
     those a set's cells would be served by: every cell gets exactly what the classifier
     fitted with all of them gives (sets that need no subset member, and one that does)."""
     from ephys2type import load_human
-    from ephys2type.evaluation.feature_subsets import add_serving_members, draw_feature_sets
+    from ephys2type.evaluation.feature_subsets import draw_feature_sets
+    from ephys2type.evaluation.folds import add_serving_members
 
     data = load_human()
     train, test = data.X.iloc[:450], data.X.iloc[450:]

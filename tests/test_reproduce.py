@@ -38,7 +38,7 @@ TINY = ReproduceConfig(
     transfer_fractions=(),  # the learning curve: test_transfer
     transfer_strategies=("joint",),
     transfer_pooled=(),
-    transfer_adapters=("ot",),
+    transfer_adapters=("coral",),
     transfer_heterogeneous=("joint",),
     partial_protocols_species=("human",),
     partial_protocols_model="logreg",
@@ -94,7 +94,7 @@ def test_every_stage_and_the_report_are_written(first_run):
         "labels revised, the paper&#x27;s hold-out protocol",  # rf on the paper's own split
         "subthreshold + rheo + hero + spike_adaptation",  # the long-square-only row
         "17 t-types in 4 subclasses",  # the t-type stage
-        "pooled_hgb_ot",  # skada adaptation and heterogeneous transfer arms, and how many
+        "pooled_hgb_coral",  # skada adaptation and heterogeneous transfer arms, and how many
         "het_joint",  # folds each comparison pairs
         "paired folds",
         "logreg-deployed",
@@ -217,11 +217,16 @@ def test_quick_and_full_configurations():
     ablations = set(bilstms)
     assert bilstms[0] == "bilstm-smote" and len(ablations) == 6
     for stage in full.model_stages:
-        assert {"rf", "hgb", "bilstm-smote"} <= set(stage.models)
+        assert {"rf", "hgb"} <= set(stage.models)
         assert "bilstm-smote" not in stage.first_seed and "rf" not in stage.first_seed
-        if stage.labels in ("mouse5", "revised"):  # the ablations, where the report reads them
+        if stage.labels == "revised":  # every ablation, where the report reads them
             assert ablations <= set(stage.models)
             assert set(stage.first_seed) == ablations - {"bilstm-smote"} | {"rf-spca"}
+        if stage.labels == "mouse5":  # SMOTE and family dropout (the rest: measured, no effect)
+            kept = {"bilstm-smote", "bilstm", "bilstm-smote-famdrop"}
+            assert set(stage.models) & ablations == kept
+            assert set(stage.first_seed) == kept - {"bilstm-smote"} | {"rf-spca"}
+        assert ("bilstm-smote" in stage.models) == (stage.labels != "aligned4")
     with pytest.raises(Ephys2TypeError, match="does not run"):
         ModelStage("s", "human", "revised", ("rf",), first_seed=("hgb",))
     assert full.partial_protocols_species == ("mouse", "human")
@@ -249,7 +254,7 @@ def test_presets_are_data_and_round_trip():
     quick = ReproduceConfig.quick_run(jobs=1)
     assert ReproduceConfig.from_dict(json.loads(json.dumps(quick.to_dict()))) == quick
     # "kind:bilstm" in the TOML expands to the registry's BiLSTM models, in order
-    stage = next(s for s in ReproduceConfig.full().model_stages if s.labels == "mouse5")
+    stage = next(s for s in ReproduceConfig.full().model_stages if s.labels == "revised")
     bilstms = tuple(model_names("bilstm"))
     assert stage.models[-len(bilstms) :] == bilstms
     with pytest.raises(ValueError, match="unknown reproduce settings"):
@@ -425,8 +430,8 @@ FIT_CEILINGS = {
         "datasets_human": 13,
     },
     "full": {
-        "models_mouse_mouse5": 90,
-        "models_mouse_aligned4": 20,
+        "models_mouse_mouse5": 75,
+        "models_mouse_aligned4": 15,
         "models_human_revised": 90,
         "models_human_subclass": 60,
         "transfer_strat5x5": 210,
@@ -434,8 +439,8 @@ FIT_CEILINGS = {
         "holdout": 9,
         "partial_protocols_mouse": 5,
         "partial_protocols_human": 5,
-        "feature_subsets_mouse": 55,
-        "feature_subsets_human": 55,
+        "feature_subsets_mouse": 35,
+        "feature_subsets_human": 35,
         "ttypes_mouse": 5,
         "ttypes_human": 5,
         "datasets_human": 23,

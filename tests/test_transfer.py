@@ -352,22 +352,17 @@ def test_transfer_command_validation(run_cli, clean_error, tmp_path):
     clean_error(run_cli("transfer", "--out", tmp_path / "exists"), "already exists")
 
 
-def test_transfer_command_as_documented_writes_its_default_folder(
+def test_transfer_command_writes_its_default_folder(
     run_cli, clean_error, tmp_path, monkeypatch, smoke_run
 ):
-    """`ephys2type transfer --source mouse --target human`, exactly as the README shows it
-    (it once crashed building the default folder): the folder is made, printed, and never
-    replaced by a second run. The smoke limits shrink seeds, folds, epochs and trees only."""
-    monkeypatch.chdir(tmp_path)
-    smoke_run()
-    result = run_cli("transfer", "--source", "mouse", "--target", "human")
-    assert result.code == 0, result
-    out = Path("results") / "transfer_mouse_to_human_strat5x5"
-    assert f"results: {out}" in result.out and "transfer minus human-only" in result.out
-    metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["dataset"]["species"] == "human" and metrics["dataset"]["features"] == "aligned"
-    assert metrics["protocol"]["n_folds"] == 2 and metrics["protocol"]["seeds"] == [0]
-    assert {g["arm"] for g in metrics["transfer"]["gains_macro_f1"]} == {
+    """`ephys2type transfer --source mouse --target human` (it once crashed building the
+    default folder): the folder is made, printed, and never replaced by a second run. One
+    arm of each kind runs here (a strategy, an adapter, a heterogeneous arm, the curves; the
+    default list is checked from the plan below, every arm's fitting in the tests above).
+    The smoke limits shrink seeds, folds, epochs and trees only."""
+    from ephys2type.evaluation.transfer import TransferSettings, planned_arms
+
+    assert {a.name for a in planned_arms(TransferSettings(), native=True)} >= {
         "zero_shot",
         "finetune",
         "freeze_warmup",
@@ -378,6 +373,30 @@ def test_transfer_command_as_documented_writes_its_default_folder(
         "pooled_hgb_sa",
         "pooled_hgb_ot",
         "het_finetune",
+        "het_joint",
+    }
+    monkeypatch.chdir(tmp_path)
+    smoke_run()
+    one_of_each = ("--strategy", "joint", "--pooled", "none", "--adapt", "coral")
+    result = run_cli(
+        "transfer",
+        "--source",
+        "mouse",
+        "--target",
+        "human",
+        *one_of_each,
+        "--heterogeneous",
+        "joint",
+    )
+    assert result.code == 0, result
+    out = Path("results") / "transfer_mouse_to_human_strat5x5"
+    assert f"results: {out}" in result.out and "transfer minus human-only" in result.out
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["dataset"]["species"] == "human" and metrics["dataset"]["features"] == "aligned"
+    assert metrics["protocol"]["n_folds"] == 2 and metrics["protocol"]["seeds"] == [0]
+    assert {g["arm"] for g in metrics["transfer"]["gains_macro_f1"]} == {
+        "joint",
+        "pooled_hgb_coral",
         "het_joint",
     }
     # heterogeneous transfer on the real tables: the human-only BiLSTM on the same layout (the
@@ -400,7 +419,8 @@ def test_transfer_command_as_documented_writes_its_default_folder(
     assert set(few["reference"]) == {"human_bilstm", "human_hgb_all"}
     assert {"few_shot.png", "gains_vs_best.csv"} <= {p.name for p in out.iterdir()}
     before = (out / "metrics.json").read_bytes()
-    clean_error(run_cli("transfer", "--source", "mouse", "--target", "human"), "already exists")
+    again = run_cli("transfer", "--source", "mouse", "--target", "human", *one_of_each)
+    clean_error(again, "already exists")
     assert (out / "metrics.json").read_bytes() == before
 
 

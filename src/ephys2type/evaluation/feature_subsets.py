@@ -31,14 +31,19 @@ import pandas as pd
 from ephys2type.data.columns import proba_columns
 from ephys2type.data.container import PatchSeqData
 from ephys2type.data.schema import FeatureSchema
-from ephys2type.evaluation.folds import FittedFold, calls, fit_and_score, fold_predictions
+from ephys2type.evaluation.folds import (
+    FittedFold,
+    add_serving_members,
+    calls,
+    fit_and_score,
+    fold_predictions,
+)
 from ephys2type.evaluation.parallel import map_folds
 from ephys2type.evaluation.splits import SplitPlan
 from ephys2type.evaluation.stats import fold_scores, paired_test, summarize
 from ephys2type.models.abstention import DECISION_RULES
 from ephys2type.models.cell_classifier import ABSTAIN, CellTypeClassifier
 from ephys2type.models.registry import ModelSpec, get_model
-from ephys2type.models.routing import MemberRouter
 
 ARMS = ("imputed", "routed", "deployed", "subset")
 
@@ -264,39 +269,6 @@ def _arms(data: PatchSeqData, spec: ModelSpec, fold, sets, fitted: FittedFold, o
             }
         )
     return rows, expected
-
-
-def add_serving_members(clf: CellTypeClassifier, X: pd.DataFrame) -> None:
-    """Fit, into a classifier fitted without its protocol-subset members
-    (``family_subsets=False``), those of them that would serve a cell of ``X``, in the place
-    ``fit`` gives them, so the cells are served exactly as by the classifier with every
-    member. Routing reads only the members' features, so the members a cell would go to are
-    known before any is fitted."""
-    schema = clf.schema_
-    planned = list(
-        dict.fromkeys(
-            [tuple(schema.columns)]
-            + [tuple(schema.restrict(f).columns) for f in schema.protocol_subsets()]
-        )
-    )
-    fitted = {m.features: m for m in clf.members_}
-    stubs = [fitted.get(features) or _Unfitted(features) for features in planned]
-    router = MemberRouter(
-        schema, stubs, clf.on_demand_.values(), clf.usually_measured_, clf.max_imputed_share
-    )
-    patterns = np.unique(X.reindex(columns=schema.columns).notna().to_numpy(), axis=0)
-    for pattern in patterns:
-        member = router.member_for(pattern)
-        if isinstance(member, _Unfitted) and member.features not in fitted:
-            fitted[member.features] = clf.fit_member(member.features)
-    clf.members_ = [fitted[f] for f in planned if f in fitted]
-
-
-@dataclass(frozen=True)
-class _Unfitted:
-    """A member not fitted yet: its features are all routing needs."""
-
-    features: tuple[str, ...]
 
 
 def routed_calls(table: pd.DataFrame, classes) -> np.ndarray:

@@ -34,6 +34,7 @@ from ephys2type.limits import with_jobs
 from ephys2type.models.cell_classifier import ABSTAIN, CellTypeClassifier
 from ephys2type.models.inspection import explain
 from ephys2type.models.members import class_probabilities
+from ephys2type.models.routing import MemberRouter
 
 #: fold_seed(seed, fold) = SEED_STRIDE * seed + fold; folds per seed must stay below it.
 SEED_STRIDE = 1000
@@ -161,3 +162,36 @@ def calls(proba: np.ndarray, classes: Sequence[str]) -> np.ndarray:
     scored = ~np.isnan(proba).any(axis=1)
     best = np.asarray(classes, dtype=object)[np.nan_to_num(proba).argmax(axis=1)]
     return np.where(scored, best, ABSTAIN).astype(object)
+
+
+def add_serving_members(clf: CellTypeClassifier, X: pd.DataFrame) -> None:
+    """Fit, into a classifier fitted without its protocol-subset members
+    (``family_subsets=False``), those of them that would serve a cell of ``X``, in the place
+    ``fit`` gives them, so the cells are served exactly as by the classifier with every
+    member. Routing reads only the members' features, so the members a cell would go to are
+    known before any is fitted."""
+    schema = clf.schema_
+    planned = list(
+        dict.fromkeys(
+            [tuple(schema.columns)]
+            + [tuple(schema.restrict(f).columns) for f in schema.protocol_subsets()]
+        )
+    )
+    fitted = {m.features: m for m in clf.members_}
+    stubs = [fitted.get(features) or _Unfitted(features) for features in planned]
+    router = MemberRouter(
+        schema, stubs, clf.on_demand_.values(), clf.usually_measured_, clf.max_imputed_share
+    )
+    patterns = np.unique(X.reindex(columns=schema.columns).notna().to_numpy(), axis=0)
+    for pattern in patterns:
+        member = router.member_for(pattern)
+        if isinstance(member, _Unfitted) and member.features not in fitted:
+            fitted[member.features] = clf.fit_member(member.features)
+    clf.members_ = [fitted[f] for f in planned if f in fitted]
+
+
+@dataclass(frozen=True)
+class _Unfitted:
+    """A member not fitted yet: its features are all routing needs."""
+
+    features: tuple[str, ...]

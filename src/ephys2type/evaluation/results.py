@@ -5,6 +5,7 @@ identical folds, calibration, confusion matrices and interpretability."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from itertools import combinations
 from typing import Any
 
@@ -37,13 +38,26 @@ class Evaluation:
     importance: pd.DataFrame | None = None
     families: list[str] = field(default_factory=list)
 
-    @property
+    @cached_property
     def n_train(self) -> float:
         return float(self.fold_metrics.groupby("model")["n_train"].mean().iloc[0])
 
-    @property
+    @cached_property
     def n_test(self) -> float:
         return float(self.fold_metrics.groupby("model")["n_test"].mean().iloc[0])
+
+    @cached_property
+    def _by_fold(self) -> dict[str, pd.DataFrame]:
+        """Per metric, (seed, fold) x model, filled on first use (:meth:`compare` pairs
+        hundreds of columns of it in ``to_metrics``)."""
+        return {}
+
+    def _fold_table(self, metric: str) -> pd.DataFrame:
+        if metric not in self._by_fold:
+            self._by_fold[metric] = self.fold_metrics.pivot(
+                index=["seed", "fold"], columns="model", values=metric
+            ).sort_index()
+        return self._by_fold[metric]
 
     def scores(self, model: str, metric: str) -> np.ndarray:
         rows = self.fold_metrics[self.fold_metrics["model"] == model]
@@ -115,20 +129,10 @@ class Evaluation:
     def compare(self, a: str, b: str, metric: str = "macro_f1") -> dict[str, Any]:
         """Paired difference ``a - b`` on the folds both ran on (all of them, unless one
         model ran on fewer; see :meth:`combine`), with corrected CI and p-value."""
-        keys = ["seed", "fold"]
-        rows = self.fold_metrics
-        pairs = pd.merge(
-            rows.loc[rows["model"] == a, [*keys, metric]],
-            rows.loc[rows["model"] == b, [*keys, metric]],
-            on=keys,
-            suffixes=("_a", "_b"),
-        ).sort_values(keys)
-        result = paired_test(
-            pairs[f"{metric}_a"].to_numpy(),
-            pairs[f"{metric}_b"].to_numpy(),
-            self.n_train,
-            self.n_test,
-        )
+        pair = [a, b]
+        ran = self._fold_table("n_test").reindex(columns=pair).notna().all(axis=1).to_numpy()
+        scores = self._fold_table(metric).reindex(columns=pair).to_numpy()[ran]
+        result = paired_test(scores[:, 0], scores[:, 1], self.n_train, self.n_test)
         return {"a": a, "b": b, "metric": metric, **result}
 
     def calibration(self, model: str) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from ephys2type.data.columns import proba_columns
 from ephys2type.data.container import PatchSeqData
 from ephys2type.evaluation.folds import (
     FittedFold,
+    add_serving_members,
     calls,
     fit_and_score,
     fold_predictions,
@@ -85,14 +86,29 @@ def run_evaluation(
 def _fold(
     spec: ModelSpec, data: PatchSeqData, fold, importance: bool, repeats: int, *, one_job: bool
 ):
-    """Fit one model on one fold; score it (and its family importance) on the test cells."""
+    """Fit one model on one fold; score it (and its family importance) on the test cells.
+
+    A deployed classifier is fitted without its protocol-subset members, and only those its
+    test cells would be served by are added (:func:`add_serving_members`): each cell gets
+    exactly what the classifier with every member gives, for a fraction of the fits (cells
+    of the bundled tables mostly have every family). Not with family importance, whose
+    masked families route cells to other members."""
     y = data.y.to_numpy()
+    lean = spec.kind == "deployed" and not importance
+
+    def build(seed: int):
+        estimator = spec.build(data.schema, seed)
+        if lean and getattr(estimator, "family_subsets", False):
+            estimator.set_params(family_subsets=False)
+        return estimator
 
     def score(fitted: FittedFold):
+        if lean and isinstance(fitted.estimator, CellTypeClassifier):
+            add_serving_members(fitted.estimator, data.X.iloc[fold.test])
         return _score(spec, data, fold, fitted, importance, repeats)
 
     return fit_and_score(
-        lambda seed: spec.build(data.schema, seed),
+        build,
         data.X,
         y,
         fold,
@@ -179,6 +195,7 @@ def _batch_check(
     return {
         "out_of_distribution": batch.n_out_of_distribution / max(batch.n_cells, 1),
         "batch_shift_detected": float(batch.shift_detected),
+        "batch_warned": float(batch.warns),
         "estimated_accuracy": number(batch.estimated_accuracy),
         "estimated_accuracy_low": number(batch.estimated_accuracy_low),
         "estimated_accuracy_high": number(batch.estimated_accuracy_high),

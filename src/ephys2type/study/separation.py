@@ -21,6 +21,7 @@ from sklearn.metrics import balanced_accuracy_score, silhouette_samples
 from sklearn.neighbors import KNeighborsClassifier
 
 from ephys2type.data.container import PatchSeqData
+from ephys2type.evaluation.parallel import map_folds
 from ephys2type.evaluation.splits import SplitPlan, make_plan
 from ephys2type.evaluation.stats import summarize
 from ephys2type.models.preprocessing import FamilySparsePCA, make_pipeline, preprocessing_steps
@@ -99,31 +100,47 @@ def embed_2d(Z: np.ndarray, method: str = "umap", random_state: int = 0) -> tupl
 
 
 def knn_accuracy(
-    data: PatchSeqData, plan: SplitPlan, *, spca: bool, n_neighbors: int = 15
+    data: PatchSeqData,
+    plan: SplitPlan,
+    *,
+    spca: bool,
+    n_neighbors: int = 15,
+    n_jobs: int = 1,
 ) -> dict[str, Any]:
-    """Cross-validated k-NN accuracy, with everything (sPCA included) fitted in-fold."""
-    X, y = data.X, data.y.to_numpy()
-    acc, bal, seeds = [], [], []
-    for fold in plan.folds:
-        pipe = clone(
-            make_pipeline(
-                KNeighborsClassifier(n_neighbors=n_neighbors),
-                data.schema,
-                spca=spca,
-                random_state=fold.seed,
-            )
-        )
-        pipe.fit(X.iloc[fold.train], y[fold.train])
-        pred = pipe.predict(X.iloc[fold.test])
-        acc.append(float(np.mean(pred == y[fold.test])))
-        bal.append(float(balanced_accuracy_score(y[fold.test], pred)))
-        seeds.append(fold.seed)
+    """Cross-validated k-NN accuracy, with everything (sPCA included) fitted in-fold
+    (``n_jobs`` folds at a time: each fold's sparse PCA is the slow part)."""
+    y = data.y.to_numpy()
+    tasks = [(data, fold, spca, n_neighbors) for fold in plan.folds]
+    predicted = list(map_folds(_knn_fold, tasks, n_jobs=n_jobs))
+    acc = [float(np.mean(p == y[f.test])) for p, f in zip(predicted, plan.folds, strict=True)]
+    bal = [
+        float(balanced_accuracy_score(y[f.test], p))
+        for p, f in zip(predicted, plan.folds, strict=True)
+    ]
+    seeds = [fold.seed for fold in plan.folds]
     n_train = float(np.mean([len(f.train) for f in plan.folds]))
     n_test = float(np.mean([len(f.test) for f in plan.folds]))
     return {
         "accuracy": summarize(acc, n_train, n_test, seeds),
         "balanced_accuracy": summarize(bal, n_train, n_test, seeds),
     }
+
+
+def _knn_fold(
+    data: PatchSeqData, fold, spca: bool, n_neighbors: int, *, one_job: bool
+) -> np.ndarray:
+    """One fold of :func:`knn_accuracy`: the test cells' predicted classes."""
+    X, y = data.X, data.y.to_numpy()
+    pipe = clone(
+        make_pipeline(
+            KNeighborsClassifier(n_neighbors=n_neighbors),
+            data.schema,
+            spca=spca,
+            random_state=fold.seed,
+        )
+    )
+    pipe.fit(X.iloc[fold.train], y[fold.train])
+    return pipe.predict(X.iloc[fold.test])
 
 
 def separation(
@@ -134,8 +151,10 @@ def separation(
     n_folds: int = 5,
     n_neighbors: int = 15,
     random_state: int = 0,
+    n_jobs: int = 1,
 ) -> Separation:
-    """Fit sPCA on all cells, embed, and measure subclass separation (see module docstring)."""
+    """Fit sPCA on all cells, embed, and measure subclass separation (see module docstring;
+    ``n_jobs``: folds of the k-NN accuracy run at a time)."""
     components, spca = fit_components(data, random_state=random_state)
     Z = components.to_numpy()
     sil = pd.Series(silhouette_samples(Z, data.y.to_numpy()), index=data.X.index)
@@ -144,8 +163,10 @@ def separation(
     coords, method = embed_2d(Z, embedding, random_state)
     plan = make_plan(data, "strat5x5", seeds=seeds, n_folds=n_folds)
     knn = {
-        "spca": knn_accuracy(data, plan, spca=True, n_neighbors=n_neighbors),
-        "standardized": knn_accuracy(data, plan, spca=False, n_neighbors=n_neighbors),
+        "spca": knn_accuracy(data, plan, spca=True, n_neighbors=n_neighbors, n_jobs=n_jobs),
+        "standardized": knn_accuracy(
+            data, plan, spca=False, n_neighbors=n_neighbors, n_jobs=n_jobs
+        ),
     }
     return Separation(
         components=components,

@@ -143,7 +143,9 @@ def _spca(config: ReproduceConfig, species: str) -> Stage:
 
     def work(folder: Path, advance: Advance) -> None:
         data = study_data(species)
-        result = separation(data, embedding=config.embedding, seeds=1, n_folds=config.folds)
+        result = separation(
+            data, embedding=config.embedding, seeds=1, n_folds=config.folds, n_jobs=config.jobs
+        )
         write_separation(result, data, folder)
         advance(species)
 
