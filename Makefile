@@ -1,6 +1,7 @@
 # Two entry points on a fresh machine (see README):
 #   make reproduce   set up .venv, install pinned dependencies, run the main job
 #   make test        set up .venv, install pinned dependencies, lint, run the test suite
+#   make test-slow   the slow end-to-end tests make test skips (CI runs both)
 #   make docs        the documentation site (mkdocs.yml, docs/) into build/site
 # Set-up is incremental: it re-runs only when the lock files or pyproject.toml change.
 
@@ -11,7 +12,7 @@ STAMP  := $(VENV)/.ephys2type-installed
 # Keep BLAS/torch to the machine's cores and caches out of the home folder during tests.
 export OMP_NUM_THREADS ?= 2
 
-.PHONY: reproduce test lint install clean docs
+.PHONY: reproduce test test-slow lint install clean docs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +36,12 @@ lint: $(STAMP)
 # once; one BLAS/OpenMP/torch thread per process so the two never contend for the 2 cores.
 test: lint
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadfile
+
+# The slow end-to-end tests (marked slow: every documented block run as written, the
+# parallel and Dask paths, the commands end to end), which `make test` skips to stay within
+# its time; CI runs them after it.
+test-slow: $(STAMP)
+	EPHYS2TYPE_SLOW_TESTS=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadfile -m slow
 
 # The documentation site: README.md as its front page, docs/*.md, the API from docstrings.
 docs: $(STAMP)

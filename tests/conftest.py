@@ -24,14 +24,23 @@ import pytest  # noqa: E402
 from ephys2type.cli import main  # noqa: E402
 from ephys2type.limits import SMOKE, RunLimits, limited  # noqa: E402
 
+#: Markers whose tests run only when their variable is 1: the network tests (upstream
+#: addresses), and the slow end-to-end tests (`make test-slow`, run by CI after `make test`,
+#: which stays within its 2.5 minutes without them).
+GATED = {
+    "network": ("EPHYS2TYPE_NETWORK_TESTS", "network test"),
+    "slow": ("EPHYS2TYPE_SLOW_TESTS", "slow end-to-end test (make test-slow)"),
+}
+
 
 def pytest_collection_modifyitems(config, items):
-    if os.environ.get("EPHYS2TYPE_NETWORK_TESTS") == "1":
-        return
-    skip = pytest.mark.skip(reason="network test; set EPHYS2TYPE_NETWORK_TESTS=1 to run")
-    for item in items:
-        if "network" in item.keywords:
-            item.add_marker(skip)
+    for marker, (variable, what) in GATED.items():
+        if os.environ.get(variable) == "1":
+            continue
+        skip = pytest.mark.skip(reason=f"{what}; set {variable}=1 to run")
+        for item in items:
+            if marker in item.keywords:
+                item.add_marker(skip)
 
 
 def pytest_sessionfinish(session, exitstatus):

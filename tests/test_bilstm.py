@@ -265,6 +265,7 @@ def test_harness_reports_attention_and_importance(human, tmp_path):
     } <= {p.name for p in out.iterdir()}
 
 
+@pytest.mark.slow
 def test_parallel_folds_match_a_serial_run(human):
     quick = ModelSpec("q", "", lambda schema, seed: bilstm_pipeline(schema, seed, **QUICK))
     plan = make_plan(human, "strat5x5", seeds=[0], n_folds=3)

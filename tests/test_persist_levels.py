@@ -69,6 +69,7 @@ def test_sets_keep_their_coverage_and_calls_stop_at_the_parent(tmp_path):
     pd.testing.assert_frame_equal(load_model(tmp_path / "m").predict_table(test), table)
 
 
+@pytest.mark.slow
 def test_human_t_types_from_the_label_scheme(tmp_path, run_cli):
     out = tmp_path / "tt"
     r = run_cli(

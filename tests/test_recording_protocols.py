@@ -228,6 +228,7 @@ def test_vectors_of_another_step_duration_are_left_out_with_a_warning(nwb_files)
         )
 
 
+@pytest.mark.slow
 def test_vectors_file_trains_the_bilstm_as_families(
     nwb_files, run_cli, tmp_path, monkeypatch, smoke_run
 ):

@@ -221,6 +221,7 @@ def test_a_check_figure_per_cell(tmp_path):
     assert png.stat().st_size > 10_000 and png.read_bytes()[:4] == b"\x89PNG"
 
 
+@pytest.mark.slow
 def test_parallel_and_resumed_runs_equal_the_serial_run(tmp_path):
     files = FILES[:3]
     serial, serial_qc, resumed, _ = run_batch(files, sweep_qc_profile="none")
@@ -243,6 +244,7 @@ def test_parallel_and_resumed_runs_equal_the_serial_run(tmp_path):
     assert resumed == 0
 
 
+@pytest.mark.slow
 def test_a_dask_cluster_on_loopback_gives_the_serial_result():
     from dask.distributed import LocalCluster
 

@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pandas as pd
+import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from ephys2type.models.preprocessing import FamilySparsePCA
@@ -38,6 +39,7 @@ def test_components_are_sparse_and_per_family():
     assert abs(np.corrcoef(Z[:, 0], latent[:, 0])[0, 1]) > 0.95
 
 
+@pytest.mark.slow
 def test_spca_command(run_cli, clean_error, tmp_path, monkeypatch):
     """Default output folder: made, printed, never replaced by a second run (mouse: its
     39 features make the per-family sparse PCA fast; the human table runs in reproduce)."""

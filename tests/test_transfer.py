@@ -352,6 +352,7 @@ def test_transfer_command_validation(run_cli, clean_error, tmp_path):
     clean_error(run_cli("transfer", "--out", tmp_path / "exists"), "already exists")
 
 
+@pytest.mark.slow
 def test_transfer_command_writes_its_default_folder(
     run_cli, clean_error, tmp_path, monkeypatch, smoke_run
 ):

@@ -120,9 +120,12 @@ class BatchSummary:
     level: str | None = None
     notes: list[str] = field(default_factory=list)
 
+    #: What ``to_dict`` adds to the fields: what they decide.
+    DECIDED = ("large_shift", "warning", "note")
+
     def to_dict(self) -> dict[str, Any]:
-        """The fields, with what they decide: ``large_shift``, ``warning`` and ``note``
-        (None when there is none)."""
+        """The fields, with what they decide (:attr:`DECIDED`): ``large_shift``, ``warning``
+        and ``note`` (None when there is none)."""
         return asdict(self) | {
             "large_shift": self.large_shift,
             "warning": self.warning(),
