@@ -153,6 +153,7 @@ def test_per_level_evaluation_on_the_known_answer():
     )
 
 
+@pytest.mark.slow
 def test_evaluate_labels_ttype_scores_each_level(run_cli, tmp_path):
     out = tmp_path / "tt"
     r = run_cli(

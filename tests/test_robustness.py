@@ -190,7 +190,8 @@ def test_evaluate_with_a_failing_disk_writes_nothing(run_cli, clean_error, tmp_p
     assert not out.exists() and list(tmp_path.iterdir()) == []
 
 
-def test_same_command_same_seed_byte_identical_metrics(run_cli, tmp_path):
+def test_same_command_same_seed_byte_identical_metrics(run_cli, tmp_path, smoke_run):
+    smoke_run()  # 3 BiLSTM epochs: determinism does not need more
     files = []
     for name in ("a", "b"):
         out = tmp_path / name
