@@ -159,10 +159,15 @@ def _results(
                 yield futures[future], future.result()
     elif n_jobs > 1:
         from joblib import Parallel, delayed
+        from joblib.externals.loky import get_reusable_executor
 
         yield from Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
             delayed(_tagged)(p, *_args(args, ids, p)) for p in todo
         )
+        # the worker processes hold ipfx, pynwb and h5py: let them go rather than hand them
+        # to the next parallel job of this process (a model's folds, which deadlocked in
+        # them: tests/test_bilstm.py after tests/test_recordings.py)
+        get_reusable_executor().shutdown(wait=True)
     else:
         for p in todo:
             yield p, extract_one(p, *_args(args, ids, p))
