@@ -81,6 +81,7 @@ def _their_table(cells: pd.DataFrame) -> pd.DataFrame:
     return theirs.rename_axis("cell_id").reset_index()
 
 
+@pytest.mark.slow
 def test_predict_with_renamed_columns_and_other_units(run_cli, clean_error, human_model, tmp_path):
     folder, cells = human_model
     ours = tmp_path / "ours.csv"

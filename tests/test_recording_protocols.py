@@ -106,6 +106,7 @@ def test_ramp_and_short_square_features_agree_with_the_traces(nwb_files):
     assert row["ri"] == pytest.approx(slope, rel=0.1)
 
 
+@pytest.mark.slow
 def test_the_human_schema_names_the_same_measurements(nwb_files, run_cli, tmp_path):
     rec = read_nwb(nwb_files["small_2"])
     mouse, _ = extract_features(rec, schema="mouse")

@@ -149,6 +149,7 @@ def test_bad_files_give_one_clear_error(tmp_path):
         extract_files([tmp_path / "cell.txt"])
 
 
+@pytest.mark.slow
 def test_features_command_then_predict(run_cli, tmp_path):
     out = tmp_path / "features.csv"
     r = run_cli("features", *map(str, FILES), "--out", str(out), "--sweep-qc", "none")

@@ -236,6 +236,7 @@ def test_unknown_strategy(mouse, human):
         TransferSettings(heterogeneous=("zero-shot",))
 
 
+@pytest.mark.slow
 def test_run_transfer_reports_gains_and_a_learning_curve(mouse, human):
     plan = make_plan(human, "strat5x5", seeds=2, n_folds=2)
     steps = []
