@@ -5,23 +5,81 @@ from __future__ import annotations
 
 import sys
 
+from ephys2type.data.schema import get_schema
 from ephys2type.evaluation.parallel import map_folds
 from ephys2type.limits import NONE, SMOKE, RunLimits, current, limited
 from ephys2type.models.baselines import make_baseline
+from ephys2type.models.bilstm import MAX_EPOCHS
+from ephys2type.models.cell_classifier import resolve_model
+from ephys2type.models.registry import get_model
+from ephys2type.testing.synthetic import make_synthetic
 
 
 def _caps(k: int, *, one_job: bool) -> tuple[int, int | None, bool]:
     return k, current().max_trees, one_job
 
 
+def _estimator(spec, schema):
+    pipeline = spec.build(schema, 0)
+    return pipeline.steps[-1][1]
+
+
 def test_limits_hold_in_their_block_only():
+    schema = get_schema("mouse")
     with limited(RunLimits()):  # the suite's own caps are off here
-        assert make_baseline("rf").n_estimators == 500
-        assert make_baseline("hgb").max_iter == 300
+        assert _estimator(get_model("rf"), schema).n_estimators == 500
+        assert _estimator(get_model("hgb"), schema).max_iter == 300
         with limited(SMOKE):
-            assert make_baseline("rf").n_estimators == 50
+            assert _estimator(get_model("rf"), schema).n_estimators == 50
             assert current().note().startswith("limited run (seeds 1, folds 2")
         assert current() == NONE and not current().any()
+
+
+def test_a_spec_records_the_hyperparameters_its_estimators_are_built_with():
+    """Limits reach hyperparameters in one place, the model's spec, which records them: what
+    ``ModelSpec.params`` says is what the estimator gets, limited or not."""
+    schema = get_schema("mouse")
+    with limited(RunLimits()):
+        assert get_model("rf").params == {"n_estimators": 500}
+        assert get_model("bilstm-smote").params["max_epochs"] == MAX_EPOCHS
+        with limited(SMOKE):
+            for name in ("rf", "rf-spca", "hgb", "logreg"):
+                spec = get_model(name)
+                built = _estimator(spec, schema)
+                for param, value in spec.params.items():
+                    assert getattr(built, param) == value <= 50, (name, param)
+            bilstm = get_model("bilstm-smote")
+            assert bilstm.params["max_epochs"] == 3
+            assert _estimator(bilstm, schema).max_epochs == 3
+            # a variant asking for more stays within the limits, and says so
+            longer = bilstm.with_params(max_epochs=40)
+            assert longer.params["max_epochs"] == _estimator(longer, schema).max_epochs == 3
+            deployed = resolve_model("rf-deployed")
+            assert deployed.params["n_estimators"] == 50
+        # the estimators themselves read no limits: a caller's value is kept as given
+        with limited(SMOKE):
+            assert make_baseline("rf").n_estimators == 500
+            assert make_baseline("rf", n_estimators=7).n_estimators == 7
+
+
+def test_transfer_arms_record_their_limited_hyperparameters():
+    from ephys2type.evaluation.transfer import TransferSettings, transfer_arms
+    from ephys2type.models.transfer.estimators import SourceData
+
+    source = make_synthetic(60, n_classes=3, random_state=0)
+    settings = TransferSettings(
+        strategies=("joint",), adapters=("coral",), heterogeneous=(), native=()
+    )
+    with limited(SMOKE):
+        arms = transfer_arms(SourceData.from_data(source), "human", settings)
+    schema = source.schema
+    assert arms["joint"].spec.params["max_epochs"] == 3
+    assert arms["joint"].spec.build(schema, 0).bilstm_params["max_epochs"] == 3
+    assert arms["human_bilstm"].spec.params["max_epochs"] == 3
+    for name in ("pooled_hgb", "pooled_hgb_coral"):
+        spec = arms[name].spec
+        assert spec.params == {"max_iter": 50} == spec.build(schema, 0).params
+    assert arms["human_rf"].spec.params == {"n_estimators": 50}
 
 
 def test_limits_reach_the_worker_processes():

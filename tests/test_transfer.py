@@ -37,11 +37,16 @@ from ephys2type.testing.synthetic import make_synthetic
 QUICK = {"resample": "smote", "max_epochs": 6, "patience": 3}
 
 
+#: Boosting iterations of the pooled baselines built here without a model spec (a spec would
+#: take them from the run limits; the product's 300 are not needed to test the code paths).
+FEW = {"max_iter": 50}
+
+
 @parametrize_with_checks(
     [
         TransferClassifier(bilstm_params={"max_epochs": 3}, random_state=0),
-        PooledClassifier(model="hgb", random_state=0),
-        Subsample(estimator=PooledClassifier(model="hgb"), fraction=1.0),
+        PooledClassifier(model="hgb", params={"max_iter": 50}, random_state=0),
+        Subsample(estimator=PooledClassifier(model="hgb", params={"max_iter": 50}), fraction=1.0),
     ]
 )
 def test_sklearn_conformance(estimator, check):
@@ -92,7 +97,7 @@ def test_pooled_classifier_after_an_adapter(mouse, human, adapter):
     train, test = human.X.iloc[:180], human.X.iloc[180:]
 
     def fit():
-        model = PooledClassifier(model="hgb", adapter=adapter, random_state=0)
+        model = PooledClassifier(model="hgb", adapter=adapter, params=FEW, random_state=0)
         return model.fit(train, human.y.iloc[:180], source=src)
 
     a, b = fit(), fit()
@@ -103,7 +108,8 @@ def test_pooled_classifier_after_an_adapter(mouse, human, adapter):
     assert np.allclose(a.predict_proba(test.iloc[:1]), proba[:1])
     assert (
         a.adapter_ is not None
-        and PooledClassifier(model="hgb").fit(train, human.y.iloc[:180]).adapter_ is None
+        and PooledClassifier(model="hgb", params=FEW).fit(train, human.y.iloc[:180]).adapter_
+        is None
     )
     with pytest.raises(ValueError, match="unknown adapter"):
         PooledClassifier(model="hgb", adapter="mmd").fit(train, human.y.iloc[:180], source=src)
@@ -200,9 +206,10 @@ def test_other_strategies_train(mouse, human, strategy):
 
 
 def test_pooled_forest_marks_the_species(mouse, human):
-    model = PooledClassifier(model="rf", random_state=0)
+    model = PooledClassifier(model="rf", params={"n_estimators": 50}, random_state=0)
     model.fit(human.X, human.y, source=SourceData.from_data(mouse))
     assert model.estimator_.n_features_in_ == human.X.shape[1] + 1
+    assert model.estimator_.n_estimators == 50
     assert model.predict_proba(human.X).shape == (240, 4)
     with pytest.raises(ValueError, match="model must be"):
         PooledClassifier(model="svm").fit(human.X, human.y)
@@ -580,3 +587,20 @@ def test_the_counted_fits_are_the_fits_a_run_makes(monkeypatch, preset):
             assert any(name.startswith("het_") for step in planned for name in step.arms)
             assert any(step.per_class for step in planned)
             assert len({len(step.plan.folds) for step in planned}) == 2
+            # the strategies read for direction run on the first seed, joint on every seed
+            main, extra = planned[0], planned[1]
+            assert "joint" in main.arms and "finetune" not in main.arms
+            assert {"zero_shot", "finetune", "freeze_warmup"} <= set(extra.arms)
+            assert len(extra.plan.folds) < len(main.plan.folds)
+
+
+def test_extra_strategies_must_be_strategies_the_run_runs():
+    from ephys2type.evaluation.transfer import TransferSettingError
+
+    with pytest.raises(TransferSettingError, match="not among the strategies run"):
+        TransferSettings(strategies=("joint",), extra_strategies=("finetune",))
+    # the settings' record (a run's cache key) names them only when there are some
+    assert "extra_strategies" not in TransferSettings().to_dict()
+    assert TransferSettings(extra_strategies=("finetune",)).to_dict()["extra_strategies"] == [
+        "finetune"
+    ]

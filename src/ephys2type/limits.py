@@ -5,8 +5,9 @@ BiLSTM epochs, trees of a forest, boosting iterations, folds run in parallel, po
 learning or few-shot curve. It is set for a block of code with
 :func:`limited` (a context variable: nothing leaks out of the block, and the parallel fold
 runners hand it to their worker processes), and read with :func:`current` where such things
-are built. Outside a ``limited`` block every cap is None and nothing changes; a command run
-under limits says so on stderr.
+are built: the fold runners for seeds, folds and jobs, and a model's spec for its
+hyperparameters (:data:`CAPPED_PARAMETERS`), which it records. Outside a ``limited`` block
+every cap is None and nothing changes; a command run under limits says so on stderr.
 
     from ephys2type.limits import SMOKE, limited
 
@@ -16,10 +17,11 @@ under limits says so on stderr.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, fields
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,14 @@ class RunLimits:
             return value
         return bound if value is None else min(value, bound)
 
+    def bound(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """``params`` with each hyperparameter of :data:`CAPPED_PARAMETERS` they hold
+        bounded by its cap (the others unchanged)."""
+        return {
+            k: self.cap(CAPPED_PARAMETERS[k], v) if k in CAPPED_PARAMETERS else v
+            for k, v in params.items()
+        }
+
     def note(self) -> str:
         """``"1 seed x 2 folds, BiLSTM capped at 3 epochs, ..."``: what a limited run says."""
         parts = [
@@ -56,6 +66,15 @@ class RunLimits:
         ]
         return "limited run (" + ", ".join(parts) + "; a smoke run, not results)"
 
+
+#: The hyperparameters run limits bound: parameter name -> the :class:`RunLimits` field
+#: bounding it. A model's spec applies them (:meth:`ephys2type.models.registry.ModelSpec.
+#: limited`), so the parameters a spec records are the ones its estimators are built with.
+CAPPED_PARAMETERS = {
+    "n_estimators": "max_trees",
+    "max_iter": "max_iter",
+    "max_epochs": "max_epochs",
+}
 
 #: The limits of smoke runs (the test suite's documented commands).
 SMOKE = RunLimits(seeds=1, folds=2, max_epochs=3, max_trees=50, max_iter=50, curve_points=1)

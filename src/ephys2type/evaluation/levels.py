@@ -15,7 +15,7 @@ level (``called``: the t-type, or the subclass or finer), with the accuracy of t
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -313,9 +313,16 @@ def run_levels(
     return LevelEvaluation(evaluation, parent_of, confidence, max_set_size)
 
 
-def write_levels(result: LevelEvaluation, out_dir: str | Path, *, overwrite: bool = False) -> Path:
+def write_levels(
+    result: LevelEvaluation,
+    out_dir: str | Path,
+    *,
+    overwrite: bool = False,
+    figures: Collection[str] | None = None,
+) -> Path:
     """Write the evaluation like ``evaluate`` does, plus levels.csv, level_folds.csv,
-    coverage_per_class.csv, selective.csv and the accuracy-vs-share-called figure."""
+    coverage_per_class.csv, selective.csv and the accuracy-vs-share-called figure
+    (``figures``: the models whose per-model figures are drawn; None: all)."""
     from ephys2type.evaluation.plots import plot_selective, save_figure
     from ephys2type.evaluation.writers import write_evaluation
 
@@ -335,4 +342,5 @@ def write_levels(result: LevelEvaluation, out_dir: str | Path, *, overwrite: boo
         overwrite=overwrite,
         extra_metrics=result.to_metrics(),
         extra_files=extra,
+        figures=figures,
     )

@@ -11,7 +11,7 @@ from sklearn.base import BaseEstimator
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 
-from ephys2type.limits import current, default_jobs
+from ephys2type.limits import default_jobs
 
 #: Baseline name -> what it is (used in model descriptions).
 BASELINES = {
@@ -21,16 +21,33 @@ BASELINES = {
 }
 
 
+#: The hyperparameters of each baseline a model's spec records (and run limits bound).
+BASELINE_PARAMS: dict[str, dict[str, int]] = {
+    "rf": {"n_estimators": 500},
+    "hgb": {"max_iter": 300},
+    "logreg": {},
+}
+
+
 def make_baseline(
-    name: str, *, random_state: int | None = None, n_jobs: int | None = None
+    name: str,
+    *,
+    random_state: int | None = None,
+    n_jobs: int | None = None,
+    **params: int,
 ) -> BaseEstimator:
     """A fresh, unfitted baseline estimator (``n_jobs`` only applies to the forest; None:
-    :func:`ephys2type.limits.default_jobs`). Trees and boosting iterations are capped under
-    :func:`ephys2type.limits.limited`."""
-    limits = current()
+    :func:`ephys2type.limits.default_jobs`); ``params`` override :data:`BASELINE_PARAMS`
+    (trees of the forest, iterations of boosting)."""
+    if name not in BASELINES:
+        raise ValueError(f"unknown baseline {name!r}; baselines: {', '.join(BASELINES)}")
+    unknown = set(params) - set(BASELINE_PARAMS[name])
+    if unknown:
+        raise ValueError(f"baseline {name!r} takes no parameter {', '.join(sorted(unknown))}")
+    params = {**BASELINE_PARAMS[name], **params}
     if name == "rf":
         return RandomForestClassifier(
-            n_estimators=limits.cap("max_trees", 500),
+            n_estimators=params["n_estimators"],
             class_weight="balanced",
             n_jobs=default_jobs() if n_jobs is None else n_jobs,
             random_state=random_state,
@@ -44,13 +61,11 @@ def make_baseline(
         # (benchmarks/hgb_bins.py, 5 folds: mouse 93.57 -> 93.60%, human 86.49 -> 86.64%)
         return HistGradientBoostingClassifier(
             class_weight="balanced",
-            max_iter=limits.cap("max_iter", 300),
+            max_iter=params["max_iter"],
             max_bins=63,
             learning_rate=0.1,
             random_state=random_state,
         )
-    if name == "logreg":
-        return LogisticRegression(
-            C=1.0, class_weight="balanced", max_iter=5000, random_state=random_state
-        )
-    raise ValueError(f"unknown baseline {name!r}; baselines: {', '.join(BASELINES)}")
+    return LogisticRegression(
+        C=1.0, class_weight="balanced", max_iter=5000, random_state=random_state
+    )

@@ -817,8 +817,8 @@ def resolve_model(name: str) -> ModelSpec:
     )
     if base != name and base in MODELS and MODELS[base].savable:
         if not adapt:
-            return deployed(MODELS[base])
-        spec = deployed(MODELS[base], adapt_priors=True)
+            return deployed(get_model(base))
+        spec = deployed(get_model(base), adapt_priors=True)
         return replace(
             spec,
             name=spec.name + ADAPTED,

@@ -18,7 +18,9 @@ from sklearn.base import BaseEstimator
 
 from ephys2type.data.schema import FeatureSchema
 from ephys2type.errors import Ephys2TypeError
-from ephys2type.models.baselines import make_baseline
+from ephys2type.limits import current
+from ephys2type.models.baselines import BASELINE_PARAMS, make_baseline
+from ephys2type.models.bilstm import MAX_EPOCHS
 from ephys2type.models.preprocessing import make_pipeline
 
 Builder = Callable[[FeatureSchema, int], BaseEstimator]
@@ -61,20 +63,53 @@ class ModelSpec:
             raise ValueError(f"kind must be one of {KINDS}, not {self.kind!r}")
 
     def with_params(self, **params: Any) -> ModelSpec:
-        """The same model with some builder parameters changed (same name and description)."""
+        """The same model with some builder parameters changed (same name and description),
+        within the run limits in force (:meth:`limited`)."""
         if self.factory is None:
             raise Ephys2TypeError(f"model {self.name!r} has no adjustable parameters")
-        merged = {**self.params, **params}
+        merged = current().bound({**self.params, **params})
         return replace(self, params=merged, build=self.factory(**merged))
 
+    def limited(self) -> ModelSpec:
+        """The model within the run limits in force (:mod:`ephys2type.limits`): its trees,
+        iterations or epochs bounded, and recorded in ``params``. The one place limits
+        reach a model's hyperparameters; the same spec outside a limited block."""
+        if self.factory is None or current().bound(self.params) == dict(self.params):
+            return self
+        return self.with_params()
 
-def _sklearn(model: str, *, spca: bool = False) -> Builder:
-    def build(schema: FeatureSchema, seed: int) -> BaseEstimator:
-        return make_pipeline(
-            make_baseline(model, random_state=seed), schema, spca=spca, random_state=seed
-        )
 
-    return build
+def _sklearn(model: str, *, spca: bool = False) -> Callable[..., Builder]:
+    """The factory of a baseline's builders (its parameters: :data:`BASELINE_PARAMS`)."""
+
+    def factory(**params: Any) -> Builder:
+        def build(schema: FeatureSchema, seed: int) -> BaseEstimator:
+            return make_pipeline(
+                make_baseline(model, random_state=seed, **params),
+                schema,
+                spca=spca,
+                random_state=seed,
+            )
+
+        return build
+
+    return factory
+
+
+def _sklearn_spec(
+    name: str, description: str, model: str, *, spca: bool = False, savable: bool = True
+) -> ModelSpec:
+    factory = _sklearn(model, spca=spca)
+    params = dict(BASELINE_PARAMS[model])  # recorded, so run limits can bound them
+    return ModelSpec(
+        name,
+        description,
+        factory(**params),
+        kind="sklearn",
+        params=params,
+        factory=factory,
+        savable=savable,
+    )
 
 
 def _bilstm(**params: Any) -> Builder:
@@ -87,6 +122,7 @@ def _bilstm(**params: Any) -> Builder:
 
 
 def _bilstm_spec(name: str, description: str, **params: Any) -> ModelSpec:
+    params = {"max_epochs": MAX_EPOCHS, **params}  # recorded, so run limits can bound it
     return ModelSpec(
         name,
         description,
@@ -101,33 +137,26 @@ def _bilstm_spec(name: str, description: str, **params: Any) -> ModelSpec:
 def _builtin_models() -> list[ModelSpec]:
     """The models ephys2type ships, in the order they are listed and reported."""
     return [
-        ModelSpec(
-            "rf",
-            "class-balanced random forest (500 trees) on standardized features",
-            _sklearn("rf"),
-            kind="sklearn",
-            savable=True,
+        _sklearn_spec(
+            "rf", "class-balanced random forest (500 trees) on standardized features", "rf"
         ),
-        ModelSpec(
+        _sklearn_spec(
             "rf-spca",
             "class-balanced random forest (500 trees) on per-family sparse PCA components",
-            _sklearn("rf", spca=True),
-            kind="sklearn",
+            "rf",
+            spca=True,
+            savable=False,
         ),
-        ModelSpec(
+        _sklearn_spec(
             "hgb",
             "class-weighted histogram gradient boosting (300 iterations, 63 bins, no early "
             "stopping)",
-            _sklearn("hgb"),
-            kind="sklearn",
-            savable=True,
+            "hgb",
         ),
-        ModelSpec(
+        _sklearn_spec(
             "logreg",
             "class-weighted multinomial logistic regression on standardized features",
-            _sklearn("logreg"),
-            kind="sklearn",
-            savable=True,
+            "logreg",
         ),
         # the paper's model (attention, SMOTE, cross-entropy, linear head) and one-factor
         # ablations
@@ -179,12 +208,13 @@ def register_model(spec: ModelSpec, *, overwrite: bool = False) -> ModelSpec:
 
 
 def get_model(name: str) -> ModelSpec:
-    """The registered model ``name`` (one clear error listing the names otherwise)."""
+    """The registered model ``name`` within the run limits in force
+    (:meth:`ModelSpec.limited`); one clear error listing the names otherwise."""
     if name not in MODELS:
         raise Ephys2TypeError(
             f"unknown model {name!r}; models: {', '.join(MODELS)} (and <savable model>{DEPLOYED})"
         )
-    return MODELS[name]
+    return MODELS[name].limited()
 
 
 def model_names(kind: str | None = None, *, savable: bool | None = None) -> list[str]:

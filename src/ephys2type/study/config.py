@@ -84,6 +84,9 @@ class ReproduceConfig:
     transfer_heterogeneous: tuple[str, ...] = _DEFAULT_TRANSFER.heterogeneous
     #: seeds the adapted and heterogeneous arms run on (None: all)
     transfer_extra_seeds: int | None = None
+    #: transfer strategies run on those seeds only (read for their direction beside the
+    #: main strategy, which runs on every seed)
+    transfer_extra_strategies: tuple[str, ...] = ()
     #: strategies on the protocols after the first (a robustness check of the main claim,
     #: without pooled baselines); None: the same arms as the first protocol
     transfer_check_strategies: tuple[str, ...] | None = None
@@ -201,12 +204,14 @@ class ReproduceConfig:
         check = (
             self.transfer_check_strategies is not None and protocol != self.transfer_protocols[0]
         )
+        strategies = self.transfer_check_strategies if check else self.transfer_strategies
         return TransferSettings(
-            strategies=self.transfer_check_strategies if check else self.transfer_strategies,
+            strategies=strategies,
             pooled=() if check else self.transfer_pooled,
             adapters=() if check else self.transfer_adapters,
             heterogeneous=() if check else self.transfer_heterogeneous,
             extra_seeds=self.transfer_extra_seeds,
+            extra_strategies=tuple(s for s in self.transfer_extra_strategies if s in strategies),
             fractions=self.transfer_fractions if curves else (),
             per_class=self.transfer_per_class if curves else (),
             native=self.transfer_native,

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.spatial.distance import cdist
 from sklearn.base import clone
 from sklearn.metrics import balanced_accuracy_score, silhouette_samples
 from sklearn.neighbors import KNeighborsClassifier
@@ -80,6 +81,10 @@ def loadings_table(data: PatchSeqData, spca: FamilySparsePCA) -> pd.DataFrame:
     return table
 
 
+#: Below this many cells UMAP computes every distance (umap-learn's own threshold).
+_UMAP_EXACT = 4096
+
+
 def embed_2d(Z: np.ndarray, method: str = "umap", random_state: int = 0) -> tuple[np.ndarray, str]:
     """A 2-D view of the components: UMAP if installed (and asked for), else PCA."""
     if method == "umap":
@@ -88,6 +93,19 @@ def embed_2d(Z: np.ndarray, method: str = "umap", random_state: int = 0) -> tupl
                 warnings.simplefilter("ignore")  # numba/umap deprecation chatter
                 import umap
 
+                if len(Z) < _UMAP_EXACT:
+                    # UMAP computes all distances of a table this small anyway, one pair at
+                    # a time through a Python loop (10 s for the mouse table); given them
+                    # computed at once it builds the same neighbour graph (to rounding), and
+                    # its random layout lands the clusters elsewhere on the page
+                    reducer = umap.UMAP(
+                        n_neighbors=30,
+                        min_dist=0.3,
+                        metric="precomputed",
+                        random_state=random_state,
+                        n_jobs=1,
+                    )
+                    return reducer.fit_transform(cdist(Z, Z)), "UMAP"
                 reducer = umap.UMAP(
                     n_neighbors=30, min_dist=0.3, random_state=random_state, n_jobs=1
                 )

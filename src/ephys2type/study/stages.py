@@ -318,7 +318,9 @@ def _ttypes(config: ReproduceConfig, species: str) -> Stage:
             n_jobs=config.jobs,
             progress=advance,
         )
-        write_levels(result, folder / "results", overwrite=True)
+        # the report shows the accuracy-vs-share-called figure; a t-type confusion matrix
+        # (55 x 55 for mouse, 10 s to draw) is drawn by `evaluate --labels ttype`
+        write_levels(result, folder / "results", overwrite=True, figures=FIGURE_MODELS)
 
     n_fits = len(plan.folds) * len(config.ttype_models)
     return _stage("ttypes", species, spec, n_fits, work)

@@ -23,6 +23,8 @@ from ephys2type.data.container import PatchSeqData
 from ephys2type.data.schema import FeatureSchema
 from ephys2type.evaluation.runner import plan_seed
 from ephys2type.evaluation.transfer.settings import TransferSettings
+from ephys2type.limits import current
+from ephys2type.models.bilstm import MAX_EPOCHS
 from ephys2type.models.registry import ModelSpec, get_model
 from ephys2type.models.transfer.adaptation import get_adapter
 from ephys2type.models.transfer.estimators import (
@@ -101,6 +103,8 @@ class PlannedArm:
     kind: str
     what: str
     reference: str | None = None
+    #: a strategy of the settings' ``extra_strategies`` (run on the ``extra_plan`` only)
+    read_for_direction: bool = False
 
     @property
     def role(self) -> str:
@@ -110,7 +114,7 @@ class PlannedArm:
     @property
     def extra(self) -> bool:
         """Whether the arm runs on the settings' ``extra_plan`` only."""
-        return self.kind in EXTRA_KINDS
+        return self.kind in EXTRA_KINDS or self.read_for_direction
 
 
 def planned_arms(
@@ -122,7 +126,14 @@ def planned_arms(
     arms = [PlannedArm(target_arm(t, m), TARGET, m) for m in TARGET_ONLY_MODELS]
     arms += [PlannedArm(native_arm(t, m), NATIVE_KIND, m) for m in settings.native if native]
     arms += [
-        PlannedArm(strategy_arm(s), STRATEGY, s, strategy_reference(t)) for s in settings.strategies
+        PlannedArm(
+            strategy_arm(s),
+            STRATEGY,
+            s,
+            strategy_reference(t),
+            read_for_direction=s in settings.extra_strategies,
+        )
+        for s in settings.strategies
     ]
     arms += [PlannedArm(f"pooled_{m}", POOLED_KIND, m, target_arm(t, m)) for m in settings.pooled]
     arms += [
@@ -204,7 +215,8 @@ class _Specs:
         self.settings = settings
         self.native = native
         self.pretrain_cache = pretrain_cache
-        self.params = dict(settings.bilstm_params)
+        # every BiLSTM of the run (target-only and transfer arms) within the run limits
+        self.params = current().bound({"max_epochs": MAX_EPOCHS, **settings.bilstm_params})
         self.src = source.name.split()[0]
         self._heterogeneous: _Heterogeneous | None = None
 
@@ -272,30 +284,37 @@ class _Specs:
             descriptions[arm.what] + (", CORAL" if settings.coral else ""),
             build,
             kind="transfer",
+            params=dict(params),
             fit_params={"source": self.source},
         )
 
     def _pooled(self, arm: PlannedArm) -> ModelSpec:
         model = arm.what
+        params = dict(get_model(model).params)
         return ModelSpec(
             arm.name,
             f"{'random forest' if model == 'rf' else 'gradient boosting'} on "
             f"{self.src} + {self.t} training cells with a species indicator",
-            lambda schema, seed, m=model: PooledClassifier(model=m, random_state=seed),
+            lambda schema, seed, m=model: PooledClassifier(
+                model=m, params=params, random_state=seed
+            ),
             kind="transfer",
+            params=params,
             fit_params={"source": self.source},
         )
 
     def _adapted(self, arm: PlannedArm) -> ModelSpec:
         adapter = arm.what
+        params = dict(get_model("hgb").params)
         return ModelSpec(
             arm.name,
             f"gradient boosting on {self.src} + {self.t} training cells with a species "
             f"indicator, after {get_adapter(adapter).description}",
             lambda schema, seed, a=adapter: PooledClassifier(
-                model="hgb", adapter=a, random_state=seed
+                model="hgb", adapter=a, params=params, random_state=seed
             ),
             kind="transfer",
+            params=params,
             fit_params={"source": self.source},
         )
 

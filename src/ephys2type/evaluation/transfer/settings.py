@@ -52,6 +52,8 @@ class TransferSettings:
         the target's native table is given);
     extra_seeds : seeds of the plan the adapted and heterogeneous arms run on (None: all;
         compared with the other arms on those folds);
+    extra_strategies : strategies (among ``strategies``) that run on that plan too, read for
+        their direction beside the main one;
     fractions : learning-curve shares of the target training fold (empty: no curve);
     curve_arms : strategies shown on the learning curve (None: ``joint`` if run, else the
         last strategy); curve_seeds : seeds of the plan the curve runs on (None: all; the
@@ -68,6 +70,7 @@ class TransferSettings:
     adapters: tuple[str, ...] = ADAPTERS
     heterogeneous: tuple[str, ...] = HETEROGENEOUS
     extra_seeds: int | None = None
+    extra_strategies: tuple[str, ...] = ()
     fractions: tuple[float, ...] = FRACTIONS
     curve_arms: tuple[str, ...] | None = None
     curve_seeds: int | None = None
@@ -104,6 +107,9 @@ class TransferSettings:
         for m in self.native:
             if m not in NATIVE_MODELS:
                 fail("native", f"unknown model {m!r}; choose from {', '.join(NATIVE_MODELS)}")
+        for s in self.extra_strategies:
+            if s not in self.strategies:
+                fail("extra_strategies", f"strategy {s!r} is not among the strategies run")
         if self.extra_seeds is not None and self.extra_seeds < 1:
             fail("extra_seeds", "extra_seeds must be at least 1")
         for a in self.curve_arms or ():
@@ -139,6 +145,7 @@ class TransferSettings:
             "adapters": list(self.adapters),
             "heterogeneous": list(self.heterogeneous),
             "extra_seeds": self.extra_seeds,
+            **({"extra_strategies": list(self.extra_strategies)} if self.extra_strategies else {}),
             "fractions": list(self.fractions),
             "curve_arms": list(self.curve),
             "curve_seeds": self.curve_seeds,
@@ -149,7 +156,8 @@ class TransferSettings:
         }
 
     def extra_plan(self, plan: SplitPlan) -> SplitPlan:
-        """The plan the adapted and heterogeneous arms run on (the first ``extra_seeds``)."""
+        """The plan the adapted and heterogeneous arms and the ``extra_strategies`` run on
+        (the first ``extra_seeds``)."""
         return plan if self.extra_seeds is None else plan.first_seeds(self.extra_seeds)
 
     def curve_plan(self, plan: SplitPlan) -> SplitPlan:

@@ -26,6 +26,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ephys2type.data.schema import FeatureSchema
+from ephys2type.models.bilstm import MAX_EPOCHS
 from ephys2type.models.bilstm.network import FamilyAttentionBiLSTM, NetworkConfig
 from ephys2type.models.bilstm.training import TrainConfig, TrainSet, fit_module, torch_threads
 from ephys2type.models.calibration import fit_temperature, softmax
@@ -148,7 +149,7 @@ class FamilyBiLSTMClassifier(ClassifierMixin, BaseEstimator):
         lr: float = 1e-3,
         weight_decay: float = 1e-2,
         batch_size: int = 128,
-        max_epochs: int = 150,
+        max_epochs: int = MAX_EPOCHS,
         patience: int = 15,
         family_dropout: float = 0.0,
         validation_fraction: float = 0.2,
@@ -403,12 +404,7 @@ class FamilyBiLSTMClassifier(ClassifierMixin, BaseEstimator):
 
 
 def bilstm_classifier(schema: FeatureSchema, seed: int, **params) -> FamilyBiLSTMClassifier:
-    """The classifier configured for a schema's families (input: features + family flags);
-    its epochs are capped under :func:`ephys2type.limits.limited`."""
-    from ephys2type.limits import current
-
-    default = FamilyBiLSTMClassifier().max_epochs
-    params["max_epochs"] = current().cap("max_epochs", params.get("max_epochs", default))
+    """The classifier configured for a schema's families (input: features + family flags)."""
     return FamilyBiLSTMClassifier(
         families=schema.family_index(),
         family_names=schema.family_names,

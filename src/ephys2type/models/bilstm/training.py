@@ -14,6 +14,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ephys2type.models.bilstm import MAX_EPOCHS
 from ephys2type.models.bilstm.network import TRUNK, FamilyAttentionBiLSTM
 
 
@@ -36,7 +37,7 @@ class TrainConfig:
     lr: float = 1e-3
     weight_decay: float = 1e-2
     batch_size: int = 128
-    max_epochs: int = 150
+    max_epochs: int = MAX_EPOCHS
     patience: int = 15
     frozen_epochs: int = 0  # epochs at the start during which only the heads learn
     #: chance that a family a training cell has is hidden from it in a batch (0: never)

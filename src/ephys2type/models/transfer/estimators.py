@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -332,6 +332,9 @@ class PooledClassifier(ClassifierMixin, BaseEstimator):
         :mod:`ephys2type.models.baselines`.
     adapter : {"coral", "sa", "ot"} or None, default=None
         Domain adaptation between the species (:mod:`.adaptation`); None: none.
+    params : dict or None, default=None
+        Hyperparameters of the baseline (trees of the forest, iterations of boosting; see
+        :data:`~ephys2type.models.baselines.BASELINE_PARAMS`); None: its defaults.
     n_jobs : int or None, default=None
         Parallel jobs of the random forest (None: :func:`ephys2type.limits.default_jobs`).
     random_state : int or None, default=None
@@ -367,11 +370,13 @@ class PooledClassifier(ClassifierMixin, BaseEstimator):
         *,
         model: str = "rf",
         adapter: str | None = None,
+        params: Mapping[str, int] | None = None,
         n_jobs: int | None = None,
         random_state: int | None = None,
     ):
         self.model = model
         self.adapter = adapter
+        self.params = params
         self.n_jobs = n_jobs
         self.random_state = random_state
 
@@ -401,7 +406,9 @@ class PooledClassifier(ClassifierMixin, BaseEstimator):
             labels.append(ys)
         parts.append(np.column_stack([Xt, np.ones(len(Xt))]))
         labels.append(np.asarray(y))
-        est = make_baseline(self.model, random_state=self.random_state, n_jobs=self.n_jobs)
+        est = make_baseline(
+            self.model, random_state=self.random_state, n_jobs=self.n_jobs, **(self.params or {})
+        )
         self.estimator_ = est.fit(np.vstack(parts), np.concatenate(labels))
         self.classes_ = self.estimator_.classes_
         return self
