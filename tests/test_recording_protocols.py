@@ -5,6 +5,7 @@ column names, and the vectors trained on by the BiLSTM as families."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -25,16 +26,31 @@ CELLS = {f"small_{k}": (2.0e-4 + k * 1e-5, k) for k in range(3)} | {
 }
 
 
+class _SimulatedFiles(Mapping):
+    """The cells of :data:`CELLS` as NWB files, each simulated when a test first asks for it
+    (about 1.8 s a cell; the fast tests need three of the six)."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.files: dict[str, Path] = {}
+
+    def __getitem__(self, name: str) -> Path:
+        if name not in self.files:
+            area, seed = CELLS[name]
+            recording = allen_protocol_recording(name, area_cm2=area, random_state=seed)
+            self.files[name] = write_nwb(recording, self.folder / f"{name}.nwb")
+        return self.files[name]
+
+    def __iter__(self):
+        return iter(CELLS)
+
+    def __len__(self) -> int:
+        return len(CELLS)
+
+
 @pytest.fixture(scope="module")
-def nwb_files(tmp_path_factory) -> dict[str, Path]:
-    folder = tmp_path_factory.mktemp("allen")
-    return {
-        name: write_nwb(
-            allen_protocol_recording(name, area_cm2=area, random_state=seed),
-            folder / f"{name}.nwb",
-        )
-        for name, (area, seed) in CELLS.items()
-    }
+def nwb_files(tmp_path_factory) -> Mapping[str, Path]:
+    return _SimulatedFiles(tmp_path_factory.mktemp("allen"))
 
 
 def _crossings(v: np.ndarray, mask: np.ndarray | slice = slice(None)) -> int:

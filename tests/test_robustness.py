@@ -190,6 +190,7 @@ def test_evaluate_with_a_failing_disk_writes_nothing(run_cli, clean_error, tmp_p
     assert not out.exists() and list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow  # the same through the API: test_evaluate.py, test_bilstm.py (fast tier)
 def test_same_command_same_seed_byte_identical_metrics(run_cli, tmp_path, smoke_run):
     smoke_run()  # 3 BiLSTM epochs: determinism does not need more
     files = []
@@ -207,6 +208,8 @@ def test_same_command_same_seed_byte_identical_metrics(run_cli, tmp_path, smoke_
             "1",
             "--folds",
             "2",
+            "--jobs",
+            "1",
             "--out",
             out,
         )
