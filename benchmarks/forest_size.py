@@ -45,7 +45,7 @@ def main() -> None:
         sizes: dict[int, float] = {}
         train_seconds: dict[int, float] = {}
         for trees in args.trees:
-            spec = replace(get_model("rf"), name=f"rf-{trees}")
+            spec = replace(get_model("rf").with_params(n_estimators=trees), name=f"rf-{trees}")
             with limited(RunLimits(max_trees=trees)):
                 one = run_evaluation(data, [spec], plan, n_jobs=2)
                 start = time.perf_counter()

@@ -142,3 +142,24 @@ def test_a_default_thread_count_comes_from_one_place():
         parallel = list(map_folds(_forest_jobs, [(0,), (1,)], n_jobs=2))
     assert serial == [(0, cores), (1, cores)]
     assert parallel == [(0, 1), (1, 1)]
+
+
+def test_a_classifier_fitted_under_limits_keeps_and_saves_the_parameters_it_was_fitted_with(
+    tmp_path,
+):
+    """Fitted under limits, used and saved outside them: members fitted later and the saved
+    record say what the fit used (50 trees), not the registry's 500."""
+    import json
+
+    from ephys2type.models.cell_classifier import CellTypeClassifier
+    from ephys2type.persist.format import save_model
+
+    data = make_synthetic(120, n_classes=3, random_state=1)
+    with limited(RunLimits(max_trees=50)):
+        clf = CellTypeClassifier(model="rf", schema=data.schema, random_state=0).fit(data.X, data.y)
+    with limited(RunLimits()):
+        assert clf.model_params_ == {"n_estimators": 50}
+        member = clf.fit_member(data.schema.columns[:4])
+        assert member.estimator.steps[-1][1].n_estimators == 50
+        folder = save_model(clf, tmp_path / "model")
+    assert json.loads((folder / "model.json").read_text())["model_params"] == {"n_estimators": 50}

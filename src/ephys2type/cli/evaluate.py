@@ -138,7 +138,7 @@ def evaluate(
         return
     names = model or ["rf"]
     specs = [resolve_model(n) for n in names]  # unknown names fail before any work
-    seeds, folds, _ = shrink(seeds, folds, None)  # BiLSTM epochs are capped where built
+    seeds, folds, _ = shrink(seeds, folds, None)  # epochs: bounded in each model's spec
     protocol = check_choice(protocol, list(PROTOCOLS), "--protocol")
     data, origin = load_data_for_command(
         species=species,

@@ -165,7 +165,7 @@ def train(
     )
     out_console = console()
     out_console.print(f"training {model} on {loaded.description} ...")
-    limited_epochs()  # says so when the run is limited (epochs are capped where built)
+    limited_epochs()  # says so when the run is limited (epochs: bounded in the model's spec)
     trained = train_model(
         loaded.data,
         model,

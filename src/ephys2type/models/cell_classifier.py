@@ -173,7 +173,9 @@ class CellTypeClassifier(ClassifierMixin, BaseEstimator):
 
     Attributes
     ----------
-    schema_ (the schema used), classes_, members_ (fitted at ``fit``, largest first),
+    schema_ (the schema used), model_params_ (the registry model's parameters as fitted:
+    within the run limits in force at ``fit``; members fitted later use the same), classes_,
+    members_ (fitted at ``fit``, largest first),
     on_demand_ (members fitted by :meth:`fit_missing`, by feature set), scaler_
     (standardization of all training cells), distance_ (:class:`FeatureDistance`),
     ranges_ (:class:`PlausibleRanges`),
@@ -268,6 +270,14 @@ class CellTypeClassifier(ClassifierMixin, BaseEstimator):
         """The registry model the members are built from."""
         return get_model(self.model) if isinstance(self.model, str) else self.model
 
+    def fitted_spec(self) -> ModelSpec:
+        """The registry model with the parameters it was fitted with (``model_params_``)."""
+        check_is_fitted(self, "model_params_")
+        spec = self.model_spec()
+        if spec.factory is None or dict(spec.params) == self.model_params_:
+            return spec
+        return spec.with_params(**self.model_params_)
+
     def fit(
         self,
         X: pd.DataFrame,
@@ -336,6 +346,7 @@ class CellTypeClassifier(ClassifierMixin, BaseEstimator):
             stratify=y[once],
             random_state=self.random_state,
         )
+        self.model_params_ = dict(self.model_spec().params)  # what every member is built with
         self.repeats_ = repeats
         self.calibration_ = np.zeros(len(y), dtype=bool)
         self.calibration_[calibration] = True
@@ -363,7 +374,7 @@ class CellTypeClassifier(ClassifierMixin, BaseEstimator):
         changed: :meth:`fit_missing` keeps members, this only makes one."""
         check_is_fitted(self, "calibration_")
         features = tuple(c for c in self.schema_.columns if c in set(features))
-        spec = self.model_spec()
+        spec = self.fitted_spec()
         schema = self.schema_.select(features)
         if self.hierarchical:
             from ephys2type.models.hierarchy import HierarchicalClassifier

@@ -71,7 +71,7 @@ def _sha(data: bytes) -> str:
 def save_model(clf: CellTypeClassifier, path: str | Path, *, overwrite: bool = False) -> Path:
     """Write the fitted classifier ``clf`` as a model folder, atomically."""
     path = Path(path)
-    spec = clf.model_spec()
+    spec = clf.fitted_spec()  # what its members were built with
     with atomic_directory(path, overwrite=overwrite) as tmp:
         members = []
         for k, member in enumerate([*clf.members_, *clf.on_demand_.values()]):
@@ -244,6 +244,7 @@ def load_model(path: str | Path, *, load_members: bool = False) -> CellTypeClass
             model=_spec(sidecar["model"], dict(sidecar["model_params"])), schema=schema, **params
         )
         columns = schema.columns
+        clf.model_params_ = dict(clf.model_spec().params)
         clf.schema_ = schema
         clf.classes_ = np.asarray(sidecar["classes"], dtype=object)
         clf.feature_names_in_ = np.asarray(columns, dtype=object)

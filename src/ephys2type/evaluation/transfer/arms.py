@@ -245,15 +245,18 @@ class _Specs:
         if native is None:
             raise ValueError(f"arm {arm.name} needs the target's native table")
 
-        def build_native(schema, seed, m=arm.what):
-            return NativeFeatures(estimator=get_model(m).build(native.schema, seed), table=native.X)
+        model = get_model(arm.what)
+
+        def build_native(schema, seed):
+            return NativeFeatures(estimator=model.build(native.schema, seed), table=native.X)
 
         return ModelSpec(
             arm.name,
-            f"{self.t}-only {get_model(arm.what).description} on all "
+            f"{self.t}-only {model.description} on all "
             f"{len(native.schema.columns)} {self.t} features",
             build_native,
             kind="sklearn",
+            params=dict(model.params),
         )
 
     def _strategy(self, arm: PlannedArm) -> ModelSpec:
@@ -325,6 +328,7 @@ class _Specs:
             f"{self.t}-only attention BiLSTM on {het.layout}",
             lambda schema_, seed, s=arm.what: het.build(s, seed),
             kind="transfer",
+            params=dict(self.params),
         )
 
     def _heterogeneous_strategy(self, arm: PlannedArm) -> ModelSpec:
@@ -336,6 +340,7 @@ class _Specs:
             f"{self.t}-only families learnt on {self.t} ({het.layout})",
             lambda schema_, seed, s=strategy: het.build(s, seed),
             kind="transfer",
+            params=dict(self.params),
             fit_params={"source": het.source},
         )
 
