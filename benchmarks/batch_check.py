@@ -45,6 +45,8 @@ from ephys2type.persist.train import train_model
 from human_shift_splits import human_shift_splits
 
 SIZES = (10, 30, 100, 300)
+#: Pseudo-cells of the training class mix in the shrunk estimate's variant.
+SHRINK = 30.0
 
 
 def _one(model, data, cells: pd.Index, seed: int) -> dict:
@@ -53,6 +55,8 @@ def _one(model, data, cells: pd.Index, seed: int) -> dict:
     summary = check_batch(model, scores, random_state=seed)
     counting = estimate_accuracy(model, scores, random_state=seed, count_unlike=True)
     plain = estimate_accuracy(model, scores, random_state=seed, weighted=False)
+    shrunk = estimate_accuracy(model, scores, random_state=seed, shrink=SHRINK)
+    flattened = estimate_accuracy(model, scores, random_state=seed, flatten=0.5)
     truth = data.y.loc[cells].to_numpy(dtype=object)
     routed = scores.routed
     real = float(np.mean(scores.top_class()[routed] == truth[routed])) if routed.any() else None
@@ -71,6 +75,10 @@ def _one(model, data, cells: pd.Index, seed: int) -> dict:
         # ATC as published: calibration cells unweighted (and cells flagged out of
         # distribution left uncounted, as shipped)
         "estimate_unweighted": None if plain is None else plain.estimate,
+        # the class mix pulled towards the training mix as SHRINK training-like cells would
+        "estimate_shrunk": None if shrunk is None else shrunk.estimate,
+        # the class weights flattened to their square root (Shimodaira 2000)
+        "estimate_flattened": None if flattened is None else flattened.estimate,
         "stated": summary.stated_accuracy,
         "real": real,
         "holds": summary.accuracy_holds,
@@ -105,6 +113,11 @@ def _aggregate(rows: list[dict]) -> dict:
         "estimate_unweighted_mae": float(
             (frame["estimate_unweighted"] - frame["real"]).abs().mean()
         ),
+        **{
+            f"{v}_mae": float((frame[v] - frame["real"]).abs().mean())
+            for v in ("estimate_shrunk", "estimate_flattened")
+            if v in frame
+        },
         "stated_mae": float((frame["stated"] - frame["real"]).abs().mean()),
         "estimate_bias": float((frame["estimate"] - frame["real"]).mean()),
         "interval_coverage": float(
@@ -123,7 +136,9 @@ def _batches(model, data, pool: pd.Index, size: int, n: int, rng) -> list[dict]:
     ]
 
 
-def false_alarms(species: str, model_name: str, n_batches: int, seed: int) -> dict:
+def false_alarms(
+    species: str, model_name: str, n_batches: int, seed: int, only: list[str] | None = None
+) -> dict:
     data = load_species(species, datasets=dataset_names(species))
     train, test = train_test_split(
         np.asarray(data.X.index), test_size=0.4, stratify=data.y, random_state=seed
@@ -139,6 +154,8 @@ def false_alarms(species: str, model_name: str, n_batches: int, seed: int) -> di
         for name, n in line.value_counts().items():
             if n >= 30 and "Cre" in name:
                 kinds[f"one Cre line: {name}"] = test[(line == name).to_numpy()]
+    if only:  # --kinds: the kinds whose name holds one of these
+        kinds = {k: v for k, v in kinds.items() if any(o in k for o in only)}
     every = []
     batches_by_kind: dict[str, list[dict]] = {}
     for kind, pool in kinds.items():
@@ -224,6 +241,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--part", choices=("all", "false-alarms", "detection"), default="all")
     parser.add_argument("--species", action="append", help="species of the false alarms")
+    parser.add_argument(
+        "--kinds",
+        action="append",
+        help="false alarms: only the batch kinds whose name holds this (e.g. Lamp5, random)",
+    )
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/batch_check.json"))
     args = parser.parse_args()
     warnings.simplefilter("ignore", Ephys2TypeWarning)
@@ -235,7 +257,7 @@ def main() -> None:
         result["detection"] = detection(args.model, args.batches, args.seed)
     if args.part in ("all", "false-alarms"):
         result["false_alarms"] = [
-            false_alarms(s, args.model, args.batches, args.seed)
+            false_alarms(s, args.model, args.batches, args.seed, args.kinds)
             for s in (args.species or ["human", "mouse"])
         ]
     write_result(result, args.out, start)

@@ -257,15 +257,30 @@ def estimate_accuracy(
     random_state: int | None = None,
     count_unlike: bool = False,
     weighted: bool = True,
+    shrink: float = 0.0,
+    flatten: float = 1.0,
 ) -> AccuracyEstimate | None:
     """The batch's accuracy, estimated without labels (module docstring); None when no cell
     was routed to a member. A cell flagged out of distribution is not counted as a likely
     right call, whatever its confidence (far from the training cells a model's confidence
     means little); ``count_unlike`` counts it as ATC alone would. ``weighted=False`` leaves
-    the calibration cells unweighted (ATC as published, blind to the batch's class mix)."""
+    the calibration cells unweighted (ATC as published, blind to the batch's class mix).
+
+    Variants measured by ``benchmarks/batch_check.py`` (the defaults are what ships):
+    ``shrink`` pulls the batch's estimated class mix towards the training mix as that many
+    training-like cells would (``(n q + shrink p) / (n + shrink)`` for a batch of n cells);
+    ``flatten`` raises the class weights to that power (1: the weights; 0: none; Shimodaira
+    2000's flattened importance weights)."""
     rng = np.random.default_rng(clf.random_state if random_state is None else random_state)
     found = _accuracy(
-        clf, scores, clf.training_priors(), rng, count_unlike=count_unlike, weighted=weighted
+        clf,
+        scores,
+        clf.training_priors(),
+        rng,
+        count_unlike=count_unlike,
+        weighted=weighted,
+        shrink=shrink,
+        flatten=flatten,
     )
     return None if not found else AccuracyEstimate(**found)
 
@@ -581,8 +596,11 @@ def _accuracy(
     *,
     count_unlike: bool = False,
     weighted: bool = True,
+    shrink: float = 0.0,
+    flatten: float = 1.0,
 ) -> dict:
-    """The ATC estimate over the routed cells, per member, with its bootstrap interval."""
+    """The ATC estimate over the routed cells, per member, with its bootstrap interval
+    (``shrink``, ``flatten``: :func:`estimate_accuracy`)."""
     routed = np.flatnonzero(scores.routed)
     if not len(routed):
         return {}
@@ -615,7 +633,12 @@ def _accuracy(
         ``cal_rows`` (replicates x calibration cells)."""
         cells = np.concatenate(batch_rows, axis=1)
         q = _em(scores.proba[cells], priors) if weighted else np.tile(priors, (len(cells), 1))
+        if shrink:
+            n = cells.shape[1]
+            q = (n * q + shrink * priors) / (n + shrink)
         w = (q * ratio_of)[np.arange(len(q))[:, None], y_pos[cal_rows]]
+        if flatten != 1.0:
+            w = w**flatten
         w = np.where(w.sum(axis=1, keepdims=True) > 0, w, 1.0)
         total = np.zeros(len(cal_rows))
         for (_, c_conf, c_right), rows in zip(members, batch_rows, strict=True):
