@@ -289,6 +289,7 @@ def test_dataset_names_are_checked():
             load_human(datasets=bad)
 
 
+@pytest.mark.slow  # a command end to end (make test-slow)
 def test_datasets_option_of_the_commands(run_cli, clean_error, tmp_path):
     """``evaluate`` reads every bundled dataset of the species unless told otherwise (the
     cells ``train`` fits on), and ``--datasets`` chooses among them."""

@@ -109,6 +109,7 @@ def test_model_registry():
         get_model("svm")
 
 
+@pytest.mark.slow  # a command end to end (make test-slow)
 def test_evaluate_command(run_cli, clean_error, tmp_path):
     out = tmp_path / "run"
     args = [

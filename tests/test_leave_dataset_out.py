@@ -41,6 +41,7 @@ def test_one_fold_per_dataset_and_no_donor_on_both_sides(both):
         make_plan(load_human(datasets="lee2023"), "leave-dataset-out")
 
 
+@pytest.mark.slow  # a command end to end (make test-slow)
 def test_evaluate_breaks_down_by_dataset_and_layer_and_checks_each_held_out_batch(
     both, run_cli, tmp_path
 ):

@@ -260,6 +260,7 @@ def test_models_that_cannot_be_saved(human):
         train_model(human, "rf-spca")
 
 
+@pytest.mark.slow  # a command end to end (make test-slow)
 def test_train_and_predict_commands(run_cli, clean_error, tmp_path, human):
     model_dir = tmp_path / "model"
     result = run_cli("train", "--species", "human", "--model", "logreg", "--out", model_dir)

@@ -187,6 +187,7 @@ def test_partial_protocol_table_is_deterministic_and_paired():
         assert entry["deployed"]["accuracy"]["n_folds"] == 3
 
 
+@pytest.mark.slow  # a command end to end (make test-slow)
 def test_evaluate_with_available_families(run_cli, clean_error, tmp_path):
     out = tmp_path / "ev"
     result = run_cli(

@@ -68,6 +68,7 @@ def _folder() -> tuple[tempfile.TemporaryDirectory, Path, bytes]:
     return tmp, folder, content
 
 
+@pytest.mark.slow  # fuzzing the commands (make test-slow)
 @SETTINGS
 @given(mutations(COLUMNS, len(FEATURES)))
 def test_data_check_never_crashes(mutation):
@@ -79,6 +80,7 @@ def test_data_check_never_crashes(mutation):
         _judge(outcome, out, folder, precious)
 
 
+@pytest.mark.slow  # fuzzing the commands (make test-slow)
 @SETTINGS
 @given(mutations(COLUMNS, len(FEATURES)))
 def test_evaluate_never_crashes(mutation):
@@ -117,6 +119,7 @@ def small_model(tmp_path_factory):
     return path
 
 
+@pytest.mark.slow  # fuzzing the commands (make test-slow)
 @SETTINGS
 @given(mutation=mutations(COLUMNS, len(FEATURES)))
 def test_predict_never_crashes(small_model, mutation):

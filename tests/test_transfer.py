@@ -453,6 +453,7 @@ def test_few_shot_keeps_at_most_n_cells_per_class(human):
         Subsample(estimator=DecisionTreeClassifier(), per_class=0).fit(human.X.fillna(0), human.y)
 
 
+@pytest.mark.slow  # every arm at its full size, no limits (make test-slow)
 def test_transfer_is_compared_with_the_best_target_model_on_all_its_features(
     mouse, human, no_limits
 ):
