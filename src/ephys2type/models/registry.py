@@ -96,20 +96,32 @@ def _sklearn(model: str, *, spca: bool = False) -> Callable[..., Builder]:
     return factory
 
 
-def _sklearn_spec(
-    name: str, description: str, model: str, *, spca: bool = False, savable: bool = True
+def _spec(
+    name: str,
+    description: str,
+    kind: str,
+    factory: Callable[..., Builder],
+    params: dict[str, Any],
+    *,
+    savable: bool = True,
 ) -> ModelSpec:
-    factory = _sklearn(model, spca=spca)
-    params = dict(BASELINE_PARAMS[model])  # recorded, so run limits can bound them
+    """A registered model whose parameters are recorded (so run limits can bound them)."""
     return ModelSpec(
         name,
         description,
         factory(**params),
-        kind="sklearn",
+        kind=kind,
         params=params,
         factory=factory,
         savable=savable,
     )
+
+
+def _sklearn_spec(
+    name: str, description: str, model: str, *, spca: bool = False, savable: bool = True
+) -> ModelSpec:
+    params = dict(BASELINE_PARAMS[model])
+    return _spec(name, description, "sklearn", _sklearn(model, spca=spca), params, savable=savable)
 
 
 def _bilstm(**params: Any) -> Builder:
@@ -122,16 +134,7 @@ def _bilstm(**params: Any) -> Builder:
 
 
 def _bilstm_spec(name: str, description: str, **params: Any) -> ModelSpec:
-    params = {"max_epochs": MAX_EPOCHS, **params}  # recorded, so run limits can bound it
-    return ModelSpec(
-        name,
-        description,
-        _bilstm(**params),
-        kind="bilstm",
-        params=params,
-        factory=_bilstm,
-        savable=True,
-    )
+    return _spec(name, description, "bilstm", _bilstm, {"max_epochs": MAX_EPOCHS, **params})
 
 
 def _builtin_models() -> list[ModelSpec]:

@@ -23,8 +23,6 @@ from ephys2type.data.container import PatchSeqData
 from ephys2type.data.schema import FeatureSchema
 from ephys2type.evaluation.runner import plan_seed
 from ephys2type.evaluation.transfer.settings import TransferSettings
-from ephys2type.limits import current
-from ephys2type.models.bilstm import MAX_EPOCHS
 from ephys2type.models.registry import ModelSpec, get_model
 from ephys2type.models.transfer.adaptation import get_adapter
 from ephys2type.models.transfer.estimators import (
@@ -216,7 +214,7 @@ class _Specs:
         self.native = native
         self.pretrain_cache = pretrain_cache
         # every BiLSTM of the run (target-only and transfer arms) within the run limits
-        self.params = current().bound({"max_epochs": MAX_EPOCHS, **settings.bilstm_params})
+        self.params = dict(get_model("bilstm").with_params(**settings.bilstm_params).params)
         self.src = source.name.split()[0]
         self._heterogeneous: _Heterogeneous | None = None
 
