@@ -45,8 +45,6 @@ from ephys2type.persist.train import train_model
 from human_shift_splits import human_shift_splits
 
 SIZES = (10, 30, 100, 300)
-#: Pseudo-cells of the training class mix in the shrunk estimate's variant.
-SHRINK = 30.0
 
 
 def _one(model, data, cells: pd.Index, seed: int) -> dict:
@@ -55,8 +53,8 @@ def _one(model, data, cells: pd.Index, seed: int) -> dict:
     summary = check_batch(model, scores, random_state=seed)
     counting = estimate_accuracy(model, scores, random_state=seed, count_unlike=True)
     plain = estimate_accuracy(model, scores, random_state=seed, weighted=False)
-    shrunk = estimate_accuracy(model, scores, random_state=seed, shrink=SHRINK)
-    flattened = estimate_accuracy(model, scores, random_state=seed, flatten=0.5)
+    unshrunk = estimate_accuracy(model, scores, random_state=seed, shrink=0.0)
+    flattened = estimate_accuracy(model, scores, random_state=seed, shrink=0.0, flatten=0.5)
     truth = data.y.loc[cells].to_numpy(dtype=object)
     routed = scores.routed
     real = float(np.mean(scores.top_class()[routed] == truth[routed])) if routed.any() else None
@@ -75,9 +73,10 @@ def _one(model, data, cells: pd.Index, seed: int) -> dict:
         # ATC as published: calibration cells unweighted (and cells flagged out of
         # distribution left uncounted, as shipped)
         "estimate_unweighted": None if plain is None else plain.estimate,
-        # the class mix pulled towards the training mix as SHRINK training-like cells would
-        "estimate_shrunk": None if shrunk is None else shrunk.estimate,
-        # the class weights flattened to their square root (Shimodaira 2000)
+        # the batch's own EM class mix, not shrunk towards the training mix (shipped until
+        # 2026-12: the shipped estimate shrinks it by CLASS_MIX_PRIOR_CELLS pseudo-cells)
+        "estimate_unshrunk": None if unshrunk is None else unshrunk.estimate,
+        # the unshrunk mix's class weights flattened to their square root (Shimodaira 2000)
         "estimate_flattened": None if flattened is None else flattened.estimate,
         "stated": summary.stated_accuracy,
         "real": real,
@@ -115,7 +114,7 @@ def _aggregate(rows: list[dict]) -> dict:
         ),
         **{
             f"{v}_mae": float((frame[v] - frame["real"]).abs().mean())
-            for v in ("estimate_shrunk", "estimate_flattened")
+            for v in ("estimate_unshrunk", "estimate_flattened")
             if v in frame
         },
         "stated_mae": float((frame["stated"] - frame["real"]).abs().mean()),

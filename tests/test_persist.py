@@ -501,6 +501,30 @@ def test_batch_summary_detects_a_shifted_batch_and_not_a_like_one(saved, human, 
     assert summary["shift_detected"] is True and summary["shift_p"] < 0.05
 
 
+def test_the_accuracy_estimate_shrinks_a_batchs_class_mix_towards_the_training_mix(saved, human):
+    """The estimate re-weights the calibration cells to the batch's class mix, pulled towards
+    the training mix by CLASS_MIX_PRIOR_CELLS pseudo-cells: nothing pulled is the batch's own
+    EM mix; pulled all the way, the training mix, i.e. ATC on unweighted calibration cells."""
+    from ephys2type import load_human
+    from ephys2type.models.batch_check import CLASS_MIX_PRIOR_CELLS, estimate_accuracy
+
+    loaded = load_model(saved["rf"][1])
+    everyone = load_human(datasets="lee2023")
+    unseen = everyone.X.index.difference(human.X.index)
+    lamp5 = unseen[(everyone.y.loc[unseen] == "Lamp5").to_numpy()][:30]
+    scores = loaded.score_cells(everyone.X.loc[lamp5])  # one class: the mix matters most
+
+    def estimate(**kw) -> float:
+        return estimate_accuracy(loaded, scores, random_state=0, **kw).estimate
+
+    shipped = estimate()
+    assert shipped == estimate(shrink=CLASS_MIX_PRIOR_CELLS) and CLASS_MIX_PRIOR_CELLS == 30
+    assert estimate(shrink=1e15) == pytest.approx(estimate(weighted=False), abs=1e-12)
+    own_mix, training_mix = estimate(shrink=0.0), estimate(weighted=False)
+    assert own_mix != training_mix  # the batch's mix moves the threshold on this batch
+    assert min(own_mix, training_mix) <= shipped <= max(own_mix, training_mix)
+
+
 def test_out_of_distribution_on_a_wide_schema_uses_family_components():
     """Thousands of vector elements: the distance is taken on each family's principal
     components, so fitting stays fast and small, and it still flags shifted cells."""
