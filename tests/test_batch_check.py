@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from ephys2type.models.batch_check import (
@@ -11,6 +12,8 @@ from ephys2type.models.batch_check import (
     AccuracyEstimate,
     BatchSummary,
     below_stated_p,
+    median_margin,
+    shrunk_mix,
 )
 
 
@@ -90,3 +93,36 @@ def test_an_estimate_below_the_stated_accuracy_warns_with_or_without_a_shift():
     assert "read each cell's prediction set" in message and "differ" not in message
     quiet = summary(detected=False, shift_sd=0.1, estimate=0.84)
     assert quiet.warning() is None and quiet.note() is None
+
+
+def test_a_feature_moved_far_is_judged_beyond_the_sampling_error_of_the_batchs_median():
+    """Ten cells of one Cre line moved a median 1.3 SD while their calls held: within what ten
+    cells' median strays by chance beyond the 1 SD threshold, so a note; 300 cells moved
+    that far are a warning, as is a unit slip of several SDs in ten cells."""
+    # the median's standard error is sqrt(pi / 2) / sqrt(n) SDs; one-sided 95%
+    assert median_margin(10) == pytest.approx(1.6449 * 1.2533 / 10**0.5, rel=1e-3)
+    assert median_margin(100) < median_margin(30) < median_margin(10)
+    ten = summary(detected=True, shift_sd=1.3, estimate=0.9, n=10)
+    assert ten.accuracy_holds and not ten.large_shift and not ten.warns and ten.note()
+    many = summary(detected=True, shift_sd=1.3, estimate=0.9, n=300)
+    assert many.large_shift and many.warns
+    slip = summary(detected=True, shift_sd=-4.0, estimate=0.9, n=10)
+    assert slip.large_shift and "tau (-4.00 SD)" in slip.warning()
+    # each feature's margin counts the cells that have it, not the batch
+    few = summary(detected=True, shift_sd=1.3, estimate=0.9, n=300)
+    few.most_shifted_features[1]["n_cells"] = 10
+    assert not few.large_shift
+
+
+def test_a_batchs_class_mix_is_pulled_towards_the_training_mix_by_pseudo_cells():
+    """30 cells all of one class, 30 pseudo-cells of a half-and-half training mix: 3 to 1."""
+    one_class, training = np.array([1.0, 0.0]), np.array([0.5, 0.5])
+    assert shrunk_mix(one_class, training, 30, 30.0) == pytest.approx([0.75, 0.25])
+    assert shrunk_mix(one_class, training, 300, 30.0) == pytest.approx([315 / 330, 15 / 330])
+    assert shrunk_mix(one_class, training, 30, 0.0) == pytest.approx(one_class)
+    rows = np.array([[1.0, 0.0], [0.2, 0.8]])  # one mix per bootstrap replicate
+    assert shrunk_mix(rows, training, 10, 10.0) == pytest.approx(
+        np.array([[0.75, 0.25], [0.35, 0.65]])
+    )
+    with pytest.raises(ValueError, match="pseudo_cells must be >= 0"):
+        shrunk_mix(one_class, training, 30, -30.0)

@@ -519,7 +519,13 @@ def test_the_accuracy_estimate_shrinks_a_batchs_class_mix_towards_the_training_m
 
     shipped = estimate()
     assert shipped == estimate(shrink=CLASS_MIX_PRIOR_CELLS) and CLASS_MIX_PRIOR_CELLS == 30
-    assert estimate(shrink=1e15) == pytest.approx(estimate(weighted=False), abs=1e-12)
+    limit = estimate_accuracy(loaded, scores, random_state=0, shrink=1e15)
+    plain = estimate_accuracy(loaded, scores, random_state=0, weighted=False)
+    assert (limit.estimate, limit.low, limit.high) == pytest.approx(
+        (plain.estimate, plain.low, plain.high), abs=1e-12
+    )
+    with pytest.raises(ValueError, match="shrink must be >= 0"):
+        estimate(shrink=-1.0)
     own_mix, training_mix = estimate(shrink=0.0), estimate(weighted=False)
     assert own_mix != training_mix  # the batch's mix moves the threshold on this batch
     assert min(own_mix, training_mix) <= shipped <= max(own_mix, training_mix)

@@ -97,8 +97,8 @@ def _held_out(b: ReportBuilder, species: str, held_out: HeldOutDatasets) -> None
             ],
             "what `predict` says of each held-out dataset as one batch (the deployed "
             "classifier): the shift test, whether `predict` warns (the estimate below the "
-            "stated accuracy by more than chance allows, or a feature moved 1 SD or more), and "
-            "the accuracy it estimates without labels beside "
+            "stated accuracy by more than chance allows, or a feature moved 1 SD or more "
+            "beyond chance), and the accuracy it estimates without labels beside "
             "the accuracy each call states and the real one (each cell's most probable class, "
             "before abstention), in %",
         )
