@@ -82,7 +82,8 @@ def _one(model, data, cells: pd.Index, seed: int) -> dict:
         "real": real,
         "holds": summary.accuracy_holds,
         # what the user sees: a warning (the estimate below the stated accuracy by more than
-        # chance allows, or a feature moved 1 SD or more), or a note (a smaller shift)
+        # chance allows, or a feature moved 1 SD or more beyond the sampling error of the
+        # batch's median, median_margin), or a note (a smaller shift)
         "large_shift": summary.large_shift,
         "warned": summary.warns,
         "max_shift_sd": max(

@@ -104,6 +104,9 @@ def test_a_feature_moved_far_is_judged_beyond_the_sampling_error_of_the_batchs_m
     assert median_margin(100) < median_margin(30) < median_margin(10)
     ten = summary(detected=True, shift_sd=1.3, estimate=0.9, n=10)
     assert ten.accuracy_holds and not ten.large_shift and not ten.warns and ten.note()
+    # at the cut-off: 10 cells need 1 + 0.65 SD
+    assert not summary(detected=True, shift_sd=1.6, estimate=0.9, n=10).large_shift
+    assert summary(detected=True, shift_sd=1.7, estimate=0.9, n=10).large_shift
     many = summary(detected=True, shift_sd=1.3, estimate=0.9, n=300)
     assert many.large_shift and many.warns
     slip = summary(detected=True, shift_sd=-4.0, estimate=0.9, n=10)

@@ -464,6 +464,10 @@ def test_batch_summary_detects_a_shifted_batch_and_not_a_like_one(saved, human, 
     moved = summary(slipped)
     assert moved.shift_detected and moved.most_shifted_features[0]["feature"] == "tau"
     assert "tau (+" in moved.warning()
+    # a feature's shift is judged by the cells that have it (the margin of their median)
+    sparse = slipped.assign(tau=slipped["tau"].where(np.arange(len(slipped)) % 3 == 0))
+    tau = [f for f in summary(sparse).most_shifted_features if f["feature"] == "tau"]
+    assert tau and tau[0]["n_cells"] == int(sparse["tau"].notna().sum()) < len(sparse)
     no_chirp = unseen.assign(**{c: np.nan for c in human.schema.family("chirp").columns})
     assert summary(no_chirp).families_missing == ["chirp"]
     # the command: one warning line, and the summary beside the predictions
