@@ -627,10 +627,10 @@ def _accuracy(
     priors: np.ndarray,
     rng: np.random.Generator,
     *,
-    count_unlike: bool = False,
-    weighted: bool = True,
-    shrink: float = CLASS_MIX_PRIOR_CELLS,
-    flatten: float = 1.0,
+    count_unlike: bool,
+    weighted: bool,
+    shrink: float,
+    flatten: float,
 ) -> dict:
     """The ATC estimate over the routed cells, per member, with its bootstrap interval
     (``shrink``, ``flatten``: :func:`estimate_accuracy`)."""
