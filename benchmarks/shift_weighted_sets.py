@@ -39,6 +39,7 @@ from sklearn.model_selection import cross_val_predict, train_test_split
 
 from benchmark_output import write_result
 from ephys2type.errors import Ephys2TypeWarning
+from ephys2type.models.conformal import cell_draws
 from ephys2type.persist.train import train_model
 from human_shift_splits import human_shift_splits
 
@@ -53,14 +54,15 @@ def weighted_sets(
     classes: list[str],
     confidence: float,
     *,
-    seed: int = 0,
+    draws: np.ndarray,
 ) -> np.ndarray:
     """Boolean cells x classes: class k is in a cell's set when its smoothed weighted
     Mondrian p-value is at least 1 - confidence: the weight of the calibration cells of class
     k more non-conforming, plus a uniform draw times (the weight of those as non-conforming
     plus the cell's own), over the total weight. With every weight 1 these are the sets
-    ``predict`` gives (:func:`ephys2type.models.conformal.sets_from_proba`, same draws)."""
-    thetas = np.random.RandomState(seed).rand(*alphas.shape)
+    ``predict`` gives (:func:`ephys2type.models.conformal.sets_from_proba`, with the same
+    per-cell ``draws``, :func:`~ephys2type.models.conformal.cell_draws`)."""
+    thetas = draws[:, : alphas.shape[1]]
     out = np.zeros(alphas.shape, dtype=bool)
     for k, c in enumerate(classes):
         scores, w = cal_scores[c], cal_weights[c]
@@ -132,10 +134,16 @@ def _split(data, train_cells, test_cells, name: str, seed: int) -> dict:
         by_class = {c: alpha_cal[y_cal == c] for c in classes}
         ones = {c: np.ones((y_cal == c).sum()) for c in classes}
         weights = {c: w_cal[y_cal == c] for c in classes}
-        plain = weighted_sets(by_class, ones, alphas, np.ones(len(X)), classes, CONFIDENCE)
-        given = member.conformal.sets(1 - alphas, classes, seed=0)  # predict's set function
+        # each cell's smoothing draws, as predict draws them
+        draws = cell_draws(model.score_cells(X).X, len(classes), model.random_state)
+        plain = weighted_sets(
+            by_class, ones, alphas, np.ones(len(X)), classes, CONFIDENCE, draws=draws
+        )
+        given = member.conformal.sets(
+            1 - alphas, classes, seed=model.random_state, draws=draws
+        )  # predict's set function
         assert (plain == given).all(), "unweighted sets differ from predict's"
-        shifted = weighted_sets(by_class, weights, alphas, w_test, classes, CONFIDENCE)
+        shifted = weighted_sets(by_class, weights, alphas, w_test, classes, CONFIDENCE, draws=draws)
         out[side] = {
             "n_cells": len(X),
             "n_cells_not_served_by_the_full_member": int((~served).sum()),

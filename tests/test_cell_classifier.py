@@ -233,6 +233,17 @@ def test_units_are_checked_for_a_single_cell(human, human_model, run_cli, clean_
     result = run_cli("predict", "-m", human_model, "-f", tmp_path / "tau_ms.csv", "-o", out)
     clean_error(result, "column 'tau'", "another unit")
     assert not out.exists()
+    # the mapping file the message suggests, copied as it reads, is the fix
+    message = " ".join(result.err.split())
+    suggested = message.split("two lines: ")[1]
+    header, line = suggested.split(" and ", 1)
+    (tmp_path / "map.toml").write_text(f"{header}\n{line}\n")
+    mapped = ("-f", tmp_path / "tau_ms.csv", "--mapping", tmp_path / "map.toml")
+    result = run_cli("predict", "-m", human_model, *mapped, "-o", out)
+    assert result.code == 0, result
+    assert pd.read_csv(out, index_col=0)["predicted"].tolist() == list(
+        model.predict(human.X.iloc[:3])
+    )
 
 
 def test_another_schemas_features_name_the_schema_to_use(
@@ -310,3 +321,43 @@ def test_no_call_lies_outside_its_own_set(species, labels):
         assert np.asarray(inside)[called].all()
         reasons = table.loc[~called, "reason"].str.split(":").str[0]
         assert (reasons != "").all()
+
+
+def test_a_cells_answer_does_not_depend_on_the_rows_around_it(human, human_model):
+    """The same cell alone, among others, or in another order gets the same call, set and
+    reason: the smoothing of its conformal p-values is drawn from its own features, not from
+    its row's position (which once changed 56 of 348 sets when a table was shuffled)."""
+    model = load_model(human_model)
+    cells = human.X.iloc[:60]
+    table = model.predict_table(cells)
+    shuffled = model.predict_table(cells.sample(frac=1.0, random_state=1)).loc[table.index]
+    pd.testing.assert_frame_equal(shuffled, table)
+    alone = pd.concat([model.predict_table(cells.iloc[[i]]) for i in (0, 17, 41)])
+    pd.testing.assert_frame_equal(alone, table.iloc[[0, 17, 41]])
+    assert (table["set_size"] > 1).any() and (table["set_size"] == 1).any()
+
+
+def test_a_cells_smoothing_draws_are_its_own():
+    """cell_draws: uniform draws fixed by a cell's values and the seed alone."""
+    from ephys2type.models.conformal import cell_draws
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(500, 6))
+    X[::7, 2] = np.nan
+    draws = cell_draws(X, 4, seed=3)
+    assert draws.shape == (500, 4) and ((draws >= 0) & (draws < 1)).all()
+    order = rng.permutation(500)
+    np.testing.assert_array_equal(cell_draws(X[order], 4, seed=3), draws[order])
+    np.testing.assert_array_equal(cell_draws(X[:1], 4, seed=3), draws[:1])
+    # as uniform as independent draws: mean 1/2, and no two cells alike
+    assert abs(draws.mean() - 0.5) < 0.02 and len(np.unique(draws[:, 0])) == 500
+    assert not np.array_equal(cell_draws(X, 4, seed=4), draws)
+    # the same values written differently are the same cell (-0.0, another NaN)
+    zero = np.array([[0.0, 1.0]])
+    signed = np.array([[-0.0, 1.0]])
+    np.testing.assert_array_equal(cell_draws(zero, 2, 0), cell_draws(signed, 2, 0))
+    payload = np.array([[np.nan, 1.0]])
+    payload.view(np.uint64)[0, 0] |= 1  # a NaN with another bit pattern
+    np.testing.assert_array_equal(
+        cell_draws(payload, 2, 0), cell_draws(np.array([[np.nan, 1.0]]), 2, 0)
+    )

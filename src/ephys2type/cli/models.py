@@ -448,9 +448,11 @@ def _print_predictions(out_console, result, columns: list[str]) -> None:
         head += f"; {n_unassigned} {ABSTAIN}" if n_unassigned else ""
     out_console.print(head)
     n_ood, n_qc = int(preds["out_of_distribution"].sum()), int((preds["qc_flag"] != "").sum())
+    expected = batch.expected_out_of_distribution
+    shown = f"{expected:.2f}" if expected < 1 else f"{expected:.1f}"  # 0.25 for 50 cells
     out_console.print(
-        f"{n_ood} outside the training distribution "
-        f"({batch.expected_out_of_distribution:.1f} expected); {n_qc} failing a training QC rule"
+        f"{n_ood} outside the training distribution ({shown} expected); "
+        f"{n_qc} failing a training QC rule"
     )
     for kind, n in batch.unassigned_reasons.items():
         out_console.print(f"{plural(n, 'cell')} {ABSTAIN}: {kind}")

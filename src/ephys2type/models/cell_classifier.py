@@ -59,7 +59,7 @@ from ephys2type.limits import with_jobs
 from ephys2type.models import abstention
 from ephys2type.models.call_table import ABSTAIN, call_table
 from ephys2type.models.cell_scores import CellScores, RecordingChecks
-from ephys2type.models.conformal import NO_CALL, calibrate, levels_table
+from ephys2type.models.conformal import NO_CALL, calibrate, cell_draws, levels_table
 from ephys2type.models.members import (
     Member,
     MemberStore,
@@ -584,12 +584,15 @@ class CellTypeClassifier(ClassifierMixin, BaseEstimator):
         by_member: dict[int, list[int]] = {}
         for i in np.flatnonzero(scores.routed):
             by_member.setdefault(id(scores.members[i]), []).append(i)
+        draws = cell_draws(scores.X, len(classes), self.random_state)
         for rows in by_member.values():
             conformal = scores.members[rows[0]].conformal.at(self.confidence)
-            sets[rows] = conformal.sets(scores.proba[rows], classes, seed=self.random_state)
+            sets[rows] = conformal.sets(
+                scores.proba[rows], classes, seed=self.random_state, draws=draws[rows]
+            )
             if parent_sets is not None:
                 parent_sets[rows] = conformal.parent_sets(
-                    scores.proba[rows], classes, seed=self.random_state
+                    scores.proba[rows], classes, seed=self.random_state, draws=draws[rows]
                 )
         scores.sets, scores.parent_sets = sets, parent_sets
         if parent_sets is not None:

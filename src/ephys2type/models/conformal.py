@@ -21,6 +21,7 @@ never disagree, and a cell whose t-type set is large is called at the subclass o
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from numbers import Integral, Real
@@ -166,17 +167,18 @@ class ConformalClassifier(ClassifierMixin, BaseEstimator):
         """Boolean matrix cells x ``classes_`` (``level="parent"``: cells x ``parents_``):
         the classes in each cell's prediction set."""
         check_is_fitted(self, "calibration_")
-        return self._sets(self.predict_proba(X), confidence, level)
+        return self._sets(X, self.predict_proba(X), confidence, level)
 
-    def _sets(self, proba: np.ndarray, confidence: float | None, level: str) -> np.ndarray:
+    def _sets(self, X, proba: np.ndarray, confidence: float | None, level: str) -> np.ndarray:
         if level not in ("class", "parent"):
             raise ValueError(f"level must be 'class' or 'parent', not {level!r}")
         if level == "parent" and self.parent_of is None:
             raise ValueError("parent-level sets need parent_of")
         scores = self.scores_.at(self.confidence if confidence is None else confidence)
+        draws = cell_draws(X, len(self.classes_), self.random_state)
         if level == "class":
-            return scores.sets(proba, self.classes_, seed=self.random_state)
-        return scores.parent_sets(proba, self.classes_, seed=self.random_state)
+            return scores.sets(proba, self.classes_, seed=self.random_state, draws=draws)
+        return scores.parent_sets(proba, self.classes_, seed=self.random_state, draws=draws)
 
     def predict_levels(self, X, confidence: float | None = None) -> pd.DataFrame:
         """Per cell and level: the call (top-down), its probability and the prediction set,
@@ -189,8 +191,8 @@ class ConformalClassifier(ClassifierMixin, BaseEstimator):
             proba,
             self.classes_,
             self.parent_of,
-            self._sets(proba, confidence, "class"),
-            self._sets(proba, confidence, "parent"),
+            self._sets(X, proba, confidence, "class"),
+            self._sets(X, proba, confidence, "parent"),
             self.max_set_size,
             call_inside_set=True,
         )
@@ -202,10 +204,10 @@ class ConformalClassifier(ClassifierMixin, BaseEstimator):
         """The prediction sets as boolean columns ``set:<class>`` (and ``parent_set:<parent>``
         with ``parent_of``), for evaluations that measure coverage and set size."""
         proba = self.predict_proba(X)
-        sets = self._sets(proba, None, "class")
+        sets = self._sets(X, proba, None, "class")
         out = pd.DataFrame(sets, columns=[f"set:{c}" for c in self.classes_])
         if self.parent_of is not None:
-            up = self._sets(proba, None, "parent")
+            up = self._sets(X, proba, None, "parent")
             out[[f"parent_set:{p}" for p in self.parents_]] = up
         return out
 
@@ -332,17 +334,24 @@ class ConformalScores:
         """The same scores promising another coverage."""
         return replace(self, confidence=float(confidence))
 
-    def sets(self, proba: np.ndarray, classes, *, seed: int = 0) -> np.ndarray:
-        """Boolean cells x ``classes``: the classes in each cell's set."""
+    def sets(
+        self, proba: np.ndarray, classes, *, seed: int = 0, draws: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Boolean cells x ``classes``: the classes in each cell's set (``seed``, ``draws``:
+        :func:`sets_from_proba`)."""
         labels = [str(c) for c in classes]
-        return sets_from_proba(self.scores, labels, proba, self.confidence, seed=seed)
+        return sets_from_proba(self.scores, labels, proba, self.confidence, seed=seed, draws=draws)
 
-    def parent_sets(self, proba: np.ndarray, classes, *, seed: int = 0) -> np.ndarray:
+    def parent_sets(
+        self, proba: np.ndarray, classes, *, seed: int = 0, draws: np.ndarray | None = None
+    ) -> np.ndarray:
         """Boolean cells x :attr:`parents`: the parent classes in each cell's set."""
         parents, top = parent_probabilities(proba, classes, self.parent_of)
         if list(parents) != self.parents:
             raise ValueError("the parent classes differ from the calibrated ones")
-        return sets_from_proba(self.parent_scores, self.parents, top, self.confidence, seed=seed)
+        return sets_from_proba(
+            self.parent_scores, self.parents, top, self.confidence, seed=seed, draws=draws
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -471,8 +480,33 @@ def calibrate(
     )
 
 
+def cell_draws(X, n: int, seed: int) -> np.ndarray:
+    """Per cell (row of ``X``, its features), ``n`` uniform draws in [0, 1) that depend on
+    nothing but its features and ``seed``: the smoothing noise of its conformal p-values.
+    Drawn per position in the batch (crepes' way), a cell's set would change with the rows
+    around it: the same cell, alone, in another order or another file, got another set; so
+    a cell's draws are seeded by a hash of its own values (in single precision, with missing
+    values and -0.0 made canonical), and the same cell always gets the same set."""
+    # single precision: a value converted from another unit and back (tau in ms, mapped to
+    # s) can differ in its last bits, and is the same cell; one NaN, and +0.0 for -0.0
+    values = np.asarray(X, dtype=np.float64).astype(np.float32)
+    values = np.where(np.isnan(values), np.float32(np.nan), values + np.float32(0.0))
+    key = int(seed).to_bytes(8, "little", signed=True)
+    out = np.empty((len(values), n))
+    for i, row in enumerate(np.ascontiguousarray(values)):
+        digest = hashlib.blake2b(row.tobytes(), digest_size=16, key=key).digest()
+        out[i] = np.random.default_rng(int.from_bytes(digest, "little")).random(n)
+    return out
+
+
 def sets_from_proba(
-    scores: Mapping[str, Any], labels, proba: np.ndarray, confidence: float, *, seed: int
+    scores: Mapping[str, Any],
+    labels,
+    proba: np.ndarray,
+    confidence: float,
+    *,
+    seed: int,
+    draws: np.ndarray | None = None,
 ) -> np.ndarray:
     """Class-conditional prediction sets: class ``labels[k]`` is in a cell's set when its
     smoothed Mondrian p-value (non-conformity 1 - p, against ``scores[labels[k]]``) is at
@@ -480,14 +514,19 @@ def sets_from_proba(
 
     The same sets as crepes' ``ConformalClassifier.predict_set`` with the class positions as
     Mondrian categories, ``smoothing=True`` and ``seed`` (same formula, same random draws;
-    tests/test_conformal.py checks equality). Not crepes itself: crepes scores every class
+    tests/test_conformal.py checks equality) when ``draws`` is None; ``draws`` (cells x at
+    least ``len(labels)``, :func:`cell_draws`) gives each cell its own smoothing noise
+    instead, which is how ephys2type's models call it. Not crepes itself: crepes scores every class
     of every cell against every category in a Python loop, which made sets the slowest step
     of ``predict`` (4 s of a 30 s test reproduction); here each class is two binary searches.
     """
     alphas = 1.0 - np.asarray(proba, dtype=float)
     n, n_classes = alphas.shape
-    # crepes draws its smoothing noise as one (cells x classes) matrix after np.random.seed
-    thetas = np.random.RandomState(seed).rand(n, n_classes)
+    if draws is None:
+        # crepes draws its smoothing noise as one (cells x classes) matrix after np.random.seed
+        thetas = np.random.RandomState(seed).rand(n, n_classes)
+    else:
+        thetas = np.asarray(draws, dtype=float)[:, :n_classes]
     out = np.zeros((n, n_classes), dtype=bool)
     for k, label in enumerate(labels):
         cal = np.sort(np.asarray(scores[label], dtype=float))
