@@ -71,6 +71,10 @@ def test_a_small_shift_with_an_accuracy_that_holds_is_a_note_not_a_warning():
     assert "tau (+0.40 SD)" in note and f"{CONFIDENCE} (-0.20)" in note
     assert note.endswith("the estimated accuracy holds")
     assert cre_line.to_dict()["warning"] is None and cre_line.to_dict()["note"] == note
+    assert "(p = 0.002;" in note  # the helper's p-value
+    # no pseudo-batch as extreme as the batch (p = 1 / 501): below what the test can show
+    cre_line.shift_p = 1 / 501
+    assert "(p < 0.002;" in cre_line.note()
 
 
 def test_a_feature_moved_far_warns_whatever_the_estimate():

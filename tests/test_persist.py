@@ -458,6 +458,9 @@ def test_batch_summary_detects_a_shifted_batch_and_not_a_like_one(saved, human, 
 
     same = summary(unseen)
     assert not same.shift_detected and same.warning() is None
+    # the same cells in another order are the same batch: the same p-value and interval
+    shuffled = unseen.sample(frac=1.0, random_state=1)
+    assert summary(shuffled).to_dict() == same.to_dict()
     assert same.n_cells == len(unseen) and same.families_missing == []
     assert same.estimated_accuracy_low <= same.estimated_accuracy <= same.estimated_accuracy_high
     slipped = unseen.assign(tau=unseen["tau"] * 3)  # e.g. a unit slip in one feature
@@ -468,6 +471,21 @@ def test_batch_summary_detects_a_shifted_batch_and_not_a_like_one(saved, human, 
     sparse = slipped.assign(tau=slipped["tau"].where(np.arange(len(slipped)) % 3 == 0))
     tau = [f for f in summary(sparse).most_shifted_features if f["feature"] == "tau"]
     assert tau and tau[0]["n_cells"] == int(sparse["tau"].notna().sum()) < len(sparse)
+    # a feature's shift is in SDs of the training cells that have it: a sparse chirp
+    # feature (measured in under half the cells), set in every cell to values above any
+    # training cell's (the same leaves of every tree, so the same calls and class mix), and
+    # then 1 such SD higher, moves exactly 1 SD (the imputed column's SD would say 1.5)
+    col = "peak_freq_chirp"
+    values = loaded.X_train_[col][loaded.repeats_ == 1]
+    sd = float(np.nanstd(values))
+    assert values.isna().mean() > 0.4
+
+    def chirp_shift(value):
+        moved = summary(unseen.assign(**{col: value})).most_shifted_features
+        return next(f["shift_sd"] for f in moved if f["feature"] == col)
+
+    top = float(values.max()) + sd
+    assert chirp_shift(top + sd) - chirp_shift(top) == pytest.approx(1.0)
     no_chirp = unseen.assign(**{c: np.nan for c in human.schema.family("chirp").columns})
     assert summary(no_chirp).families_missing == ["chirp"]
     # the command: one warning line, and the summary beside the predictions
