@@ -235,9 +235,8 @@ def test_units_are_checked_for_a_single_cell(human, human_model, run_cli, clean_
     assert not out.exists()
     # the mapping file the message suggests, copied as it reads, is the fix
     message = " ".join(result.err.split())
-    suggested = message.split("two lines: ")[1]
-    header, line = suggested.split(" and ", 1)
-    (tmp_path / "map.toml").write_text(f"{header}\n{line}\n")
+    line = message.split("[columns] table of a --mapping file: ")[1]
+    (tmp_path / "map.toml").write_text(f"[columns]\n{line}\n")
     mapped = ("-f", tmp_path / "tau_ms.csv", "--mapping", tmp_path / "map.toml")
     result = run_cli("predict", "-m", human_model, *mapped, "-o", out)
     assert result.code == 0, result
@@ -356,8 +355,14 @@ def test_a_cells_smoothing_draws_are_its_own():
     zero = np.array([[0.0, 1.0]])
     signed = np.array([[-0.0, 1.0]])
     np.testing.assert_array_equal(cell_draws(zero, 2, 0), cell_draws(signed, 2, 0))
-    payload = np.array([[np.nan, 1.0]])
-    payload.view(np.uint64)[0, 0] |= 1  # a NaN with another bit pattern
+    negative = np.array([[np.copysign(np.nan, -1.0), 1.0]])  # what 0 * -inf gives
+    assert np.signbit(negative[0, 0])
     np.testing.assert_array_equal(
-        cell_draws(payload, 2, 0), cell_draws(np.array([[np.nan, 1.0]]), 2, 0)
+        cell_draws(negative, 2, 0), cell_draws(np.array([[np.nan, 1.0]]), 2, 0)
     )
+    # a table that is not numbers yet (a pipeline encodes its strings): its own rows' hash
+    mixed = pd.DataFrame({"layer": ["L1", "L2/3", "L1"], "tau": [0.01, 0.02, 0.01]})
+    mixed_draws = cell_draws(mixed, 3, 0)
+    np.testing.assert_array_equal(mixed_draws[0], mixed_draws[2])
+    assert not np.array_equal(mixed_draws[0], mixed_draws[1])
+    np.testing.assert_array_equal(cell_draws(mixed.iloc[::-1], 3, 0), mixed_draws[::-1])

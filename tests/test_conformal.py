@@ -94,3 +94,43 @@ def test_vectorised_sets_equal_crepes_own(seed):
         got = sets_from_proba(scores, labels, proba, confidence, seed=seed)
         assert got.dtype == bool and 0 < got.sum() < got.size
         np.testing.assert_array_equal(got, expected)
+        # the draws passed in (as ephys2type's models pass each cell's own) are the ones used
+        theirs = np.random.RandomState(seed).rand(*proba.shape)
+        given = sets_from_proba(scores, labels, proba, confidence, seed=99, draws=theirs)
+        np.testing.assert_array_equal(given, expected)
+    with pytest.raises(ValueError, match="one row of at least 4 per cell"):
+        sets_from_proba(scores, labels, proba, 0.9, seed=0, draws=theirs[:1])
+
+
+def test_a_cells_sets_do_not_depend_on_the_rows_around_it():
+    """At both levels, and for an estimator whose input is not numbers yet (a pipeline that
+    encodes a string column): the same cells in another order get the same sets."""
+    import pandas as pd
+    from sklearn.compose import make_column_transformer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    X, y = _data(1500, separation=0.7)
+    parent_of = {c: ("left" if k < 2 else "right") for k, c in enumerate(np.unique(y))}
+    clf = ConformalClassifier(estimator=LogisticRegression(max_iter=1000), parent_of=parent_of).fit(
+        X, y
+    )
+    order = np.random.default_rng(0).permutation(len(y))
+    for level in ("class", "parent"):
+        sets = clf.predict_set(X, level=level)
+        assert len({tuple(row) for row in sets}) > 2  # sets that differ between cells
+        np.testing.assert_array_equal(clf.predict_set(X[order], level=level), sets[order])
+    levels = clf.predict_levels(X)
+    pd.testing.assert_frame_equal(
+        clf.predict_levels(X[order]).reset_index(drop=True),
+        levels.iloc[order].reset_index(drop=True),
+    )
+    table = pd.DataFrame(X[:, :3], columns=["a", "b", "c"]).assign(
+        layer=np.where(X[:, 3] > 0, "L1", "L2/3")
+    )
+    encode = make_column_transformer((OneHotEncoder(), ["layer"]), remainder="passthrough")
+    piped = ConformalClassifier(
+        estimator=make_pipeline(encode, LogisticRegression(max_iter=1000))
+    ).fit(table, y)
+    sets = piped.predict_set(table)
+    np.testing.assert_array_equal(piped.predict_set(table.iloc[order]), sets[order])

@@ -426,8 +426,9 @@ def unit_fix(feature: str, unit: str, factor: float, *, expected: str = "") -> s
         )
     return (
         f"multiplied by {factor:g} they would be inside it: the column is probably in another "
-        f"unit, {other} ({who}); convert it, or declare its unit in a --mapping file of "
-        f'two lines: [columns] and "{feature}" = {{ feature = "{feature}", unit = "{other}" }}'
+        f"unit, {other} ({who}); convert it, or declare its unit with a line under the "
+        f'[columns] table of a --mapping file: "{feature}" = {{ feature = "{feature}", '
+        f'unit = "{other}" }}'
     )
 
 

@@ -11,7 +11,9 @@ The conformal step is the ``crepes`` library's method (``ConformalClassifier`` w
 Mondrian category per class, non-conformity 1 - p(class), the hinge score, smoothed
 p-values); this module splits the training cells into a proper training part and a
 calibration part, and computes crepes' sets in vectorised form (:func:`sets_from_proba`,
-checked equal to crepes' own by the tests).
+checked equal to crepes' own by the tests, given crepes' random draws). One departure: the
+smoothing's random draw is each cell's own (:func:`cell_draws`, seeded by its features),
+where crepes draws by row position, so a cell's set does not depend on the rows around it.
 
 With ``parent_of`` (t-type -> subclass) the sets are calibrated at both levels (the parent
 level from the summed probabilities of its children), calls are made top-down so the levels
@@ -57,7 +59,8 @@ class ConformalClassifier(ClassifierMixin, BaseEstimator):
     calibration_size : float, default 0.25
         Share of the training cells held out (stratified) to calibrate the sets.
     random_state : int, default 0
-        Seed of the calibration split and of crepes' smoothed p-values.
+        Seed of the calibration split and of the smoothed p-values' draws
+        (:func:`cell_draws`).
     parent_of : mapping class -> parent class, optional
         Also calibrate sets at the parent level and offer :meth:`predict_levels`.
     max_set_size : int, default 3
@@ -485,16 +488,23 @@ def cell_draws(X, n: int, seed: int) -> np.ndarray:
     nothing but its features and ``seed``: the smoothing noise of its conformal p-values.
     Drawn per position in the batch (crepes' way), a cell's set would change with the rows
     around it: the same cell, alone, in another order or another file, got another set; so
-    a cell's draws are seeded by a hash of its own values (in single precision, with missing
-    values and -0.0 made canonical), and the same cell always gets the same set."""
-    # single precision: a value converted from another unit and back (tau in ms, mapped to
-    # s) can differ in its last bits, and is the same cell; one NaN, and +0.0 for -0.0
-    values = np.asarray(X, dtype=np.float64).astype(np.float32)
-    values = np.where(np.isnan(values), np.float32(np.nan), values + np.float32(0.0))
+    a cell's draws are seeded by a hash of its own values, and the same cell always gets
+    the same set. Numbers are hashed in single precision with missing values and -0.0 made
+    canonical (a value converted from another unit and back, tau in ms mapped to s, can
+    differ in its last bits and is the same cell); a table with other column types (a
+    pipeline that encodes strings) by pandas' row hash."""
     key = int(seed).to_bytes(8, "little", signed=True)
-    out = np.empty((len(values), n))
-    for i, row in enumerate(np.ascontiguousarray(values)):
-        digest = hashlib.blake2b(row.tobytes(), digest_size=16, key=key).digest()
+    try:
+        values = np.asarray(X, dtype=np.float64).astype(np.float32)
+    except (TypeError, ValueError):  # strings, pd.NA: not numbers yet
+        rows = pd.util.hash_pandas_object(pd.DataFrame(X), index=False).to_numpy()
+        encoded = [r.tobytes() for r in rows]
+    else:
+        values = np.where(np.isnan(values), np.float32(np.nan), values + np.float32(0.0))
+        encoded = [row.tobytes() for row in np.ascontiguousarray(values)]
+    out = np.empty((len(encoded), n))
+    for i, data in enumerate(encoded):
+        digest = hashlib.blake2b(data, digest_size=16, key=key).digest()
         out[i] = np.random.default_rng(int.from_bytes(digest, "little")).random(n)
     return out
 
@@ -526,7 +536,13 @@ def sets_from_proba(
         # crepes draws its smoothing noise as one (cells x classes) matrix after np.random.seed
         thetas = np.random.RandomState(seed).rand(n, n_classes)
     else:
-        thetas = np.asarray(draws, dtype=float)[:, :n_classes]
+        thetas = np.asarray(draws, dtype=float)
+        if thetas.ndim != 2 or thetas.shape[0] != n or thetas.shape[1] < n_classes:
+            raise ValueError(
+                f"draws must be one row of at least {n_classes} per cell ({n} cells), got "
+                f"shape {thetas.shape}"
+            )
+        thetas = thetas[:, :n_classes]
     out = np.zeros((n, n_classes), dtype=bool)
     for k, label in enumerate(labels):
         cal = np.sort(np.asarray(scores[label], dtype=float))
