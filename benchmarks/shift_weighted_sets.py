@@ -139,9 +139,7 @@ def _split(data, train_cells, test_cells, name: str, seed: int) -> dict:
         plain = weighted_sets(
             by_class, ones, alphas, np.ones(len(X)), classes, CONFIDENCE, draws=draws
         )
-        given = member.conformal.sets(
-            1 - alphas, classes, seed=model.random_state, draws=draws
-        )  # predict's set function
+        given = member.conformal.sets(1 - alphas, classes, draws=draws)  # predict's set function
         assert (plain == given).all(), "unweighted sets differ from predict's"
         shifted = weighted_sets(by_class, weights, alphas, w_test, classes, CONFIDENCE, draws=draws)
         out[side] = {

@@ -272,7 +272,7 @@ def shift_test(clf, scores: CellScores, *, random_state: int | None = None) -> S
     rng = np.random.default_rng(clf.random_state if random_state is None else random_state)
     order = _canonical_order(scores)
     q = _batch_priors(scores.proba[order[scores.routed[order]]], clf.training_priors())
-    p, shifted = _shift_test(clf, scores, q, rng)
+    p, shifted = _shift_test(clf, scores, q, rng, order)
     return ShiftTest(p, q, shifted)
 
 
@@ -480,11 +480,12 @@ def _reference(weights: np.ndarray, n: int, rng: np.random.Generator):
 
 
 def _shift_test(
-    clf, scores: CellScores, q: np.ndarray, rng: np.random.Generator
+    clf, scores: CellScores, q: np.ndarray, rng: np.random.Generator, order: np.ndarray
 ) -> tuple[float | None, list[dict[str, Any]]]:
     """The max-statistic KS test of the batch against the training cells re-weighted to its
-    class mix ``q``, over every feature and the confidence of the calls (module docstring);
-    the p-value and the most shifted variables.
+    class mix ``q``, over every feature and the confidence of the calls (module docstring),
+    the batch's cells taken in ``order`` (:func:`_canonical_order`); the p-value and the most
+    shifted variables.
 
     The features are compared with every training cell (each once): a cell's features do
     not depend on what was fitted on it, only its label counts, so all of them are valid
@@ -500,7 +501,6 @@ def _shift_test(
     if weights.sum() <= 0:
         return None, []
     ref = clf.X_train_.to_numpy(dtype=float)[once]
-    order = _canonical_order(scores)
     batch = scores.X.to_numpy(dtype=float)[order]
     n = len(batch)
     w, draws, resampled = _reference(weights, n, rng)

@@ -587,12 +587,10 @@ class CellTypeClassifier(ClassifierMixin, BaseEstimator):
         draws = cell_draws(scores.X, len(classes), self.random_state)
         for rows in by_member.values():
             conformal = scores.members[rows[0]].conformal.at(self.confidence)
-            sets[rows] = conformal.sets(
-                scores.proba[rows], classes, seed=self.random_state, draws=draws[rows]
-            )
+            sets[rows] = conformal.sets(scores.proba[rows], classes, draws=draws[rows])
             if parent_sets is not None:
                 parent_sets[rows] = conformal.parent_sets(
-                    scores.proba[rows], classes, seed=self.random_state, draws=draws[rows]
+                    scores.proba[rows], classes, draws=draws[rows]
                 )
         scores.sets, scores.parent_sets = sets, parent_sets
         if parent_sets is not None:

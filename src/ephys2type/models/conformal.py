@@ -170,18 +170,23 @@ class ConformalClassifier(ClassifierMixin, BaseEstimator):
         """Boolean matrix cells x ``classes_`` (``level="parent"``: cells x ``parents_``):
         the classes in each cell's prediction set."""
         check_is_fitted(self, "calibration_")
-        return self._sets(X, self.predict_proba(X), confidence, level)
+        return self._sets(self._draws(X), self.predict_proba(X), confidence, level)
 
-    def _sets(self, X, proba: np.ndarray, confidence: float | None, level: str) -> np.ndarray:
+    def _draws(self, X) -> np.ndarray:
+        """Each cell's own smoothing draws (:func:`cell_draws`), for both levels."""
+        return cell_draws(X, len(self.classes_), self.random_state)
+
+    def _sets(
+        self, draws: np.ndarray, proba: np.ndarray, confidence: float | None, level: str
+    ) -> np.ndarray:
         if level not in ("class", "parent"):
             raise ValueError(f"level must be 'class' or 'parent', not {level!r}")
         if level == "parent" and self.parent_of is None:
             raise ValueError("parent-level sets need parent_of")
         scores = self.scores_.at(self.confidence if confidence is None else confidence)
-        draws = cell_draws(X, len(self.classes_), self.random_state)
         if level == "class":
-            return scores.sets(proba, self.classes_, seed=self.random_state, draws=draws)
-        return scores.parent_sets(proba, self.classes_, seed=self.random_state, draws=draws)
+            return scores.sets(proba, self.classes_, draws=draws)
+        return scores.parent_sets(proba, self.classes_, draws=draws)
 
     def predict_levels(self, X, confidence: float | None = None) -> pd.DataFrame:
         """Per cell and level: the call (top-down), its probability and the prediction set,
@@ -189,13 +194,13 @@ class ConformalClassifier(ClassifierMixin, BaseEstimator):
         has at most ``max_set_size`` classes and holds the call, else ``parent`` when the
         parent set is the parent call alone, else ``none``)."""
         check_is_fitted(self, "parents_")
-        proba = self.predict_proba(X)
+        proba, draws = self.predict_proba(X), self._draws(X)
         table = levels_table(
             proba,
             self.classes_,
             self.parent_of,
-            self._sets(X, proba, confidence, "class"),
-            self._sets(X, proba, confidence, "parent"),
+            self._sets(draws, proba, confidence, "class"),
+            self._sets(draws, proba, confidence, "parent"),
             self.max_set_size,
             call_inside_set=True,
         )
@@ -206,11 +211,11 @@ class ConformalClassifier(ClassifierMixin, BaseEstimator):
     def explain(self, X) -> pd.DataFrame:
         """The prediction sets as boolean columns ``set:<class>`` (and ``parent_set:<parent>``
         with ``parent_of``), for evaluations that measure coverage and set size."""
-        proba = self.predict_proba(X)
-        sets = self._sets(X, proba, None, "class")
+        proba, draws = self.predict_proba(X), self._draws(X)
+        sets = self._sets(draws, proba, None, "class")
         out = pd.DataFrame(sets, columns=[f"set:{c}" for c in self.classes_])
         if self.parent_of is not None:
-            up = self._sets(X, proba, None, "parent")
+            up = self._sets(draws, proba, None, "parent")
             out[[f"parent_set:{p}" for p in self.parents_]] = up
         return out
 
