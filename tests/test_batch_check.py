@@ -67,8 +67,11 @@ def test_a_small_shift_with_an_accuracy_that_holds_is_a_note_not_a_warning():
     assert cre_line.accuracy_holds and not cre_line.large_shift and not cre_line.warns
     assert cre_line.warning() is None
     note = cre_line.note()
-    assert note.startswith("these 100 cells differ from the training cells beyond their class")
-    assert "tau (+0.40 SD)" in note and f"{CONFIDENCE} (-0.20)" in note
+    assert note.startswith(
+        "these 100 cells differ from the training cells, even allowing for their mix of types"
+    )
+    # a feature's shift in training SDs; the confidence's in probability, in words
+    assert "tau (+0.40 SD)" in note and "model confidence (0.20 lower)" in note
     assert note.endswith("the estimated accuracy holds")
     assert cre_line.to_dict()["warning"] is None and cre_line.to_dict()["note"] == note
     assert "(p = 0.002;" in note  # the helper's p-value

@@ -287,10 +287,10 @@ def predict(
     not support is 'unassigned', with its reason: no features, an implausible value, no
     essential family, a feature set whose expected accuracy is below the model's floor, a
     cell unlike every training cell, or a large prediction set. The batch as a whole is
-    checked: a test of whether its cells differ from the training cells beyond their class
-    mix, and a label-free estimate of its accuracy (average thresholded confidence) beside
-    the in-distribution figure; one warning when the stated accuracy is unlikely to hold,
-    and with --out a summary is written to <out>.summary.json.
+    checked: a test of whether its cells differ from the training cells, even allowing for
+    their mix of types, and a label-free estimate of its accuracy (average thresholded
+    confidence) beside the in-distribution figure; one warning when the stated accuracy is
+    unlikely to hold, and with --out a summary is written to <out>.summary.json.
 
     The terminal shows each cell's id, call, probability, prediction set and reason (--wide
     or --columns for more); models fitted on demand show a progress bar, or one line each

@@ -90,8 +90,9 @@ LARGE_SHIFT_SD = 1.0
 #: EM mix q and training mix p: c training-like pseudo-cells (30 fixed before measuring, not
 #: tuned; benchmarks/batch_check.py records the unshrunk estimate beside it).
 CLASS_MIX_PRIOR_CELLS = 30.0
-#: The variable of the shift test that is not a feature (its shift is in probability).
-CONFIDENCE = "confidence of the calls"
+#: The variable of the shift test that is not a feature: the confidence of each call (the
+#: probability of its most probable class), whose shift is in probability, not SDs.
+CONFIDENCE = "model confidence"
 
 
 @dataclass
@@ -173,20 +174,17 @@ class BatchSummary:
         return self.accuracy_holds is False or self.large_shift
 
     def shift_line(self) -> str | None:
-        """``these 30 cells differ from the training cells beyond their class mix (p = ...;
-        most shifted: ...)``; None when no shift was detected."""
+        """``these 30 cells differ from the training cells, even allowing for their mix of
+        types (p = ...; most shifted: ...)``; None when no shift was detected."""
         if not self.shift_detected:
             return None
-        named = ", ".join(
-            f"{f['feature']} ({f['shift_sd']:+.2f}{'' if f['feature'] == CONFIDENCE else ' SD'})"
-            for f in self.most_shifted_features[:3]
-        )
+        named = ", ".join(_shift_phrase(f) for f in self.most_shifted_features[:3])
         # no pseudo-batch as extreme: the p-value is below the smallest the test can show
         floor = self.shift_p <= 1.0 / (N_NULL + 1) + 1e-12
         p = f"p < {1.0 / N_NULL:.3g}" if floor else f"p = {self.shift_p:.3g}"
         return (
-            f"these {self.n_cells} cells differ from the training cells beyond their class "
-            f"mix ({p}; most shifted: {named})"
+            f"these {self.n_cells} cells differ from the training cells, even allowing for "
+            f"their mix of types ({p}; most shifted: {named})"
         )
 
     def warning(self) -> str | None:
@@ -210,6 +208,15 @@ class BatchSummary:
         if self.warns or (line := self.shift_line()) is None:
             return None
         return f"{line}; the estimated accuracy holds"
+
+
+def _shift_phrase(f: dict[str, Any]) -> str:
+    """``sag (+1.20 SD)``; the model's confidence, in probability: ``model confidence (0.10
+    lower)``."""
+    if f["feature"] == CONFIDENCE:
+        shift = f["shift_sd"]
+        return f"{CONFIDENCE} ({abs(shift):.2f} {'lower' if shift < 0 else 'higher'})"
+    return f"{f['feature']} ({f['shift_sd']:+.2f} SD)"
 
 
 @dataclass(frozen=True)
@@ -534,7 +541,7 @@ def _shift_test(
         if found is not None:
             observed, null, d, centre = found
             entry = {
-                "feature": "confidence of the calls",
+                "feature": CONFIDENCE,
                 "ks": d,
                 "statistic": float(observed),
                 "shift_sd": float(np.nanmedian(values) - centre),  # in probability
