@@ -240,9 +240,23 @@ def test_units_are_checked_for_a_single_cell(human, human_model, run_cli, clean_
     mapped = ("-f", tmp_path / "tau_ms.csv", "--mapping", tmp_path / "map.toml")
     result = run_cli("predict", "-m", human_model, *mapped, "-o", out)
     assert result.code == 0, result
-    assert pd.read_csv(out, index_col=0)["predicted"].tolist() == list(
-        model.predict(human.X.iloc[:3])
-    )
+    expected = list(model.predict(human.X.iloc[:3]))
+    assert pd.read_csv(out, index_col=0)["predicted"].tolist() == expected
+    # a lab's column the mapping renames with the wrong unit: a second line for the feature
+    # would be refused, so the message names their column and the line to change
+    three.rename(columns={"tau": "tau (ms)"}).to_csv(tmp_path / "theirs.csv")
+    (tmp_path / "theirs.toml").write_text('[columns]\n"tau (ms)" = "tau"\n')
+    mapped = ("-f", tmp_path / "theirs.csv", "--mapping", tmp_path / "theirs.toml")
+    out = tmp_path / "their_calls.csv"
+    result = run_cli("predict", "-m", human_model, *mapped, "-o", out)
+    clean_error(result, "your column 'tau (ms)'", "maps onto tau in s", "probably in ms")
+    message = " ".join(result.err.split())
+    line = message.split("change its line there to: ")[1]
+    assert line == '"tau (ms)" = { feature = "tau", unit = "ms" }'
+    (tmp_path / "theirs.toml").write_text(f"[columns]\n{line}\n")
+    result = run_cli("predict", "-m", human_model, *mapped, "-o", out)
+    assert result.code == 0, result
+    assert pd.read_csv(out, index_col=0)["predicted"].tolist() == expected
 
 
 def test_another_schemas_features_name_the_schema_to_use(

@@ -113,3 +113,28 @@ def test_predict_with_renamed_columns_and_other_units(run_cli, clean_error, huma
         "bad mapping",
         "cannot convert 'GOhm' (resistance) to 's' (time)",
     )
+
+
+def test_a_wrong_unit_in_a_mapping_names_the_line_to_change(tmp_path):
+    """The schema's median-range check, on a column a mapping renamed: the fix is that line
+    with the unit its values are really in (a second line for the feature is refused)."""
+    from ephys2type.data.tables import read_feature_table
+
+    schema = get_schema("human")
+    from ephys2type.data.tables import MIN_CELLS_FOR_UNIT_CHECK as n
+
+    rin_gohm = np.linspace(0.1, 0.4, n)  # GOhm, mapped without a unit: read as MOhm
+    table = pd.DataFrame({"cell_id": [f"c{i}" for i in range(n)], "Rin": rin_gohm})
+    table.to_csv(tmp_path / "theirs.csv", index=False)
+    (tmp_path / "map.toml").write_text('[columns]\n"Rin" = "input_resistance"\n')
+    mapping = load_mapping(tmp_path / "map.toml", schema)
+    with pytest.raises(TableError) as err:
+        read_feature_table(tmp_path / "theirs.csv", schema, allow_missing=True, mapping=mapping)
+    message = str(err.value)
+    assert "your column 'Rin', which" in message and "maps onto input_resistance in MOhm" in message
+    line = message.split("change its line there to: ")[1]
+    assert line == '"Rin" = { feature = "input_resistance", unit = "GOhm" }'
+    (tmp_path / "map.toml").write_text(f"[columns]\n{line}\n")
+    fixed = load_mapping(tmp_path / "map.toml", schema)
+    X = read_feature_table(tmp_path / "theirs.csv", schema, allow_missing=True, mapping=fixed)
+    np.testing.assert_allclose(X["input_resistance"], rin_gohm * 1000.0)

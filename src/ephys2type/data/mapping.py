@@ -66,6 +66,10 @@ class ColumnMapping:
                 out[c.feature] = out[c.feature] * c.factor
         return out
 
+    def of_feature(self, feature: str) -> MappedColumn | None:
+        """The line of the mapping that maps a column onto ``feature``, if one does."""
+        return next((c for c in self.columns if c.feature == feature), None)
+
     def absent(self, frame: pd.DataFrame) -> list[str]:
         """Their columns the mapping names that ``frame`` does not have."""
         return [c.source for c in self.columns if c.source not in frame.columns]

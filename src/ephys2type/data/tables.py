@@ -413,12 +413,24 @@ def slipped_unit(unit: str, factor: float) -> str | None:
     return None
 
 
-def unit_fix(feature: str, unit: str, factor: float, *, expected: str = "") -> str:
+def unit_fix(
+    feature: str,
+    unit: str,
+    factor: float,
+    *,
+    expected: str = "",
+    mapping: ColumnMapping | None = None,
+) -> str:
     """The end of a unit-slip message: that multiplying the values by ``factor`` would bring
     them inside the range, the unit they are probably in, and the fix (``expected``: who
-    expects ``unit``, e.g. ``"the model"``)."""
-    other = slipped_unit(unit, factor)
+    expects ``unit``, e.g. ``"the model"``). When ``mapping`` maps one of the lab's columns
+    onto ``feature``, the fix is that line of the mapping with the unit changed (a second
+    line for the feature would be refused)."""
     who = f"{expected} expects {unit}" if expected else f"expected: {unit}"
+    mapped = None if mapping is None else mapping.of_feature(feature)
+    if mapped is not None:
+        return _mapped_unit_fix(mapped, unit, factor, who=who, origin=mapping.origin)
+    other = slipped_unit(unit, factor)
     if other is None:
         return (
             f"multiplied by {factor:g} they would be inside it: the column is probably in "
@@ -429,6 +441,24 @@ def unit_fix(feature: str, unit: str, factor: float, *, expected: str = "") -> s
         f"unit, {other} ({who}); convert it, or declare its unit with a line under the "
         f'[columns] table of a --mapping file: "{feature}" = {{ feature = "{feature}", '
         f'unit = "{other}" }}'
+    )
+
+
+def _mapped_unit_fix(mapped, unit: str, factor: float, *, who: str, origin: str) -> str:
+    """:func:`unit_fix` for a column the mapping ``origin`` renames and converts: the unit its
+    values are really in (the declared unit's factor times ``factor``), as its line should
+    read."""
+    total = mapped.factor * factor
+    really = unit if np.isclose(total, 1.0, rtol=1e-6) else slipped_unit(unit, total)
+    head = (
+        f"multiplied by {factor:g} they would be inside it: your column {mapped.source!r}, "
+        f"which {origin} maps onto {mapped.feature} in {mapped.unit}"
+    )
+    if really is None:
+        return f"{head}, is probably in another unit ({who}); check it and its line there"
+    return (
+        f"{head}, is probably in {really} ({who}); change its line there to: "
+        f'"{mapped.source}" = {{ feature = "{mapped.feature}", unit = "{really}" }}'
     )
 
 
@@ -444,9 +474,16 @@ def _best_factor(value: float, lo: float, hi: float) -> float | None:
     return min(fits, key=lambda f: abs(value * f - (lo + hi) / 2))
 
 
-def check_units(frame: pd.DataFrame, schema: FeatureSchema, *, path: str | Path) -> None:
+def check_units(
+    frame: pd.DataFrame,
+    schema: FeatureSchema,
+    *,
+    path: str | Path,
+    mapping: ColumnMapping | None = None,
+) -> None:
     """Refuse a column whose median is far outside the schema's plausible range for its
-    unit, saying which power of ten would bring it inside (the unit it is probably in)."""
+    unit, saying which power of ten would bring it inside (the unit it is probably in; the
+    ``mapping`` line to change when one renamed the column)."""
     for feat in schema.features:
         if feat.median_range is None or feat.name not in frame.columns:
             continue
@@ -458,7 +495,9 @@ def check_units(frame: pd.DataFrame, schema: FeatureSchema, *, path: str | Path)
         if not (lo <= med <= hi):
             factor = _best_factor(med, lo, hi)
             fix = (
-                unit_fix(feat.name, feat.unit, factor).replace("they would", "it would")
+                unit_fix(feat.name, feat.unit, factor, mapping=mapping).replace(
+                    "they would", "it would"
+                )
                 if factor is not None
                 else f"is it in another unit, or another feature? (schema {schema.name!r} "
                 f"expects {feat.unit})"
@@ -616,8 +655,8 @@ def read_feature_table(
     if mapping is not None:  # converted values are checked again (a factor may overflow)
         X = validate_features(mapping.convert(X), schema, what=path)
     if check_unit_ranges:
-        check_units(X.reindex(columns=schema.columns), schema, path=path)
-    return FeatureFrame.of(X, schema, source=str(path), absent_noted=note_absent)
+        check_units(X.reindex(columns=schema.columns), schema, path=path, mapping=mapping)
+    return FeatureFrame.of(X, schema, source=str(path), absent_noted=note_absent, mapping=mapping)
 
 
 def _none_there(path: str | Path, schema: FeatureSchema, mapping: ColumnMapping | None) -> str:
@@ -752,7 +791,13 @@ class FeatureFrame(pd.DataFrame):
     read are trusted.
     """
 
-    _metadata: ClassVar[list[str]] = ["schema_name", "schema_columns", "source", "absent_noted"]
+    _metadata: ClassVar[list[str]] = [
+        "schema_name",
+        "schema_columns",
+        "source",
+        "absent_noted",
+        "mapping",
+    ]
 
     @property
     def _constructor(self) -> type[pd.DataFrame]:
@@ -766,15 +811,18 @@ class FeatureFrame(pd.DataFrame):
         *,
         source: str = "features",
         absent_noted: bool = False,
+        mapping: ColumnMapping | None = None,
     ) -> FeatureFrame:
         """``frame`` (the output of :func:`validate_features` for ``schema``), recorded as
         checked; ``source`` names it in messages (its file), ``absent_noted`` records that
-        its absent schema columns were already named in a warning."""
+        its absent schema columns were already named in a warning, ``mapping`` the mapping
+        that renamed its columns (so a unit slip names the line to change)."""
         out = cls(frame)
         out.schema_name = schema.name
         out.schema_columns = tuple(frame.columns)
         out.source = source
         out.absent_noted = absent_noted
+        out.mapping = mapping
         return out
 
     def is_checked_for(self, schema: FeatureSchema) -> bool:

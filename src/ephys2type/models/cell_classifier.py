@@ -470,6 +470,7 @@ class CellTypeClassifier(ClassifierMixin, BaseEstimator):
                 )
         # a table read from a file is named by its file in every message
         what = getattr(X, "source", "features") if isinstance(X, FeatureFrame) else "features"
+        mapping = getattr(X, "mapping", None) if isinstance(X, FeatureFrame) else None
         X = as_feature_frame(
             X, schema, id_column=id_column, preferred_id_column=self.id_column, what=what
         )
@@ -479,7 +480,7 @@ class CellTypeClassifier(ClassifierMixin, BaseEstimator):
             slips = [s for s in self.ranges_.unit_slips(X) if s.factor or s.n_values >= 3]
             if slips:
                 units = {f.name: f.unit for f in schema.features}
-                shown = "; ".join(s.message(units[s.feature]) for s in slips[:3])
+                shown = "; ".join(s.message(units[s.feature], mapping) for s in slips[:3])
                 more = f"; and {len(slips) - 3} more such columns" if len(slips) > 3 else ""
                 raise TableError(f"{what}: {shown}{more}")
         return X

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ephys2type.data.mapping import ColumnMapping
 from ephys2type.data.tables import UNIT_FACTORS, unit_fix
 
 #: Percentiles of the training cells that bound a feature's range before widening.
@@ -45,10 +46,11 @@ class UnitSlip:
     factor: float | None  # multiply by this to bring them inside, if one factor does
     center: float = float("nan")  # the training cells' median
 
-    def message(self, unit: str) -> str:
+    def message(self, unit: str, mapping: ColumnMapping | None = None) -> str:
         """One complete sentence: the values, the plausible range they miss (not the
         training cells' own range: it is that range widened, see the module docstring), the
-        training cells' median, and what a factor that brings them inside says."""
+        training cells' median, and what a factor that brings them inside says (the line of
+        ``mapping`` to change, when one renamed the column)."""
         shown = "" if unit in ("", "1") else f" {unit}"
         values = (
             f"its one value ({self.median:.4g})"
@@ -66,7 +68,7 @@ class UnitSlip:
                 f"{head}; no power of ten brings them inside it: is it the right column? "
                 f"(the model expects {self.feature} in {unit})"
             )
-        fix = unit_fix(self.feature, unit, self.factor, expected="the model")
+        fix = unit_fix(self.feature, unit, self.factor, expected="the model", mapping=mapping)
         if self.n_values == 1:
             fix = fix.replace("they would", "it would")
         return f"{head}; {fix}"
