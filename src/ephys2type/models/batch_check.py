@@ -507,8 +507,8 @@ def _shift_test(
     weights = _label_weights(y_all[once], classes, q, fitted_share)
     if weights.sum() <= 0:
         return None, []
-    ref = clf.X_train_.to_numpy(dtype=float)[once]
-    batch = scores.X.to_numpy(dtype=float)[order]
+    ref = _canonical_values(clf.X_train_)[once]
+    batch = _canonical_values(scores.X)[order]
     n = len(batch)
     w, draws, resampled = _reference(weights, n, rng)
     one_group = np.zeros(n, dtype=int)
@@ -557,11 +557,18 @@ def _shift_test(
     return p, shifts[:N_SHIFTED]
 
 
+def _canonical_values(X: pd.DataFrame) -> np.ndarray:
+    """The features in single precision (as float64): the same table read from a CSV and
+    from an .xlsx differs in the 15th digit, which must not re-order the batch or break a
+    tie with a training cell's value (the same cells gave p = 0.048 and 0.044)."""
+    return X.to_numpy(dtype=float).astype(np.float32).astype(float)
+
+
 def _canonical_order(scores: CellScores) -> np.ndarray:
     """The batch's cells sorted by their features (rows in any order give the same pseudo-
     batches and bootstrap replicates, so the same p-value and interval: a table sorted
     another way is the same batch)."""
-    return np.lexsort(scores.X.to_numpy(dtype=float).T[::-1])
+    return np.lexsort(_canonical_values(scores.X).T[::-1])
 
 
 def _confidence_variable(clf, scores: CellScores):
