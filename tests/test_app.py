@@ -217,6 +217,30 @@ def test_a_bad_upload_shows_the_command_lines_error_and_the_page_stays_up(
     assert not at.error and at.session_state["outcome"].prediction.table.shape[0] == len(cells)
 
 
+def test_the_warnings_before_an_error_are_shown_with_it(at, mouse, tmp_path, run_cli):
+    """A workbook whose first sheet is a read-me: the command line says which sheet it read
+    before its error, and so does the page (new-user trial: the page showed the error only)."""
+    import io
+
+    folder, cells = mouse
+    book = io.BytesIO()
+    with pd.ExcelWriter(book) as writer:
+        pd.DataFrame({"note": ["our cells, 2026"]}).to_excel(writer, sheet_name="README")
+        cells.to_excel(writer, sheet_name="cells")
+    (tmp_path / "two_sheets.xlsx").write_bytes(book.getvalue())
+    with contextlib.chdir(tmp_path):
+        cli = run_cli("predict", "--model", folder, "--features", "two_sheets.xlsx")
+    assert cli.code == 2, cli
+    lines = cli.err.strip().splitlines()
+    assert "read sheet 'README' (the first; for another, move it first" in " ".join(lines)
+    _with_model_folder(at, folder)
+    at.file_uploader(key="table").upload("two_sheets.xlsx", book.getvalue(), "x").run()
+    _press_predict(at)
+    assert [w.value for w in at.warning] == [line for line in lines if line.startswith("warn")]
+    assert [e.value for e in at.error] == [line for line in lines if line.startswith("error")]
+    assert len(at.warning) >= 1 and len(at.error) == 1
+
+
 def test_an_internal_error_is_one_line_too(at, mouse, monkeypatch):
     from ephys2type.persist import predict
 

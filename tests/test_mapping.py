@@ -138,3 +138,32 @@ def test_a_wrong_unit_in_a_mapping_names_the_line_to_change(tmp_path):
     fixed = load_mapping(tmp_path / "map.toml", schema)
     X = read_feature_table(tmp_path / "theirs.csv", schema, allow_missing=True, mapping=fixed)
     np.testing.assert_allclose(X["input_resistance"], rin_gohm * 1000.0)
+
+
+def test_renamed_columns_and_a_mapping_typo_are_named_with_their_fix(tmp_path):
+    """A lab's renamed columns are ignored with a hint to map them; a mapping line whose
+    column the table lacks names the table's nearest column (new-user trial: both were lost
+    with a bare warning and the cells predicted without them)."""
+    from ephys2type.data.tables import read_feature_table
+    from ephys2type.errors import Ephys2TypeWarning
+
+    schema = get_schema("human")
+    table = pd.DataFrame(
+        {"cell_id": ["a", "b", "c"], "tau": [0.01, 0.02, 0.015], "Rin (MOhm)": [150, 200, 250]}
+    )
+    table.to_csv(tmp_path / "theirs.csv", index=False)
+    with pytest.warns(Ephys2TypeWarning) as said:
+        read_feature_table(tmp_path / "theirs.csv", schema, allow_missing=True)
+    ignored = next(str(w.message) for w in said if "ignoring 1 column" in str(w.message))
+    assert "Rin (MOhm)" in ignored and "map it with --mapping map.toml" in ignored
+    assert "ephys2type data families --species human" in ignored
+    (tmp_path / "map.toml").write_text('[columns]\n"Rin (MOhms)" = "input_resistance"\n')
+    mapping = load_mapping(tmp_path / "map.toml", schema)
+    with pytest.warns(Ephys2TypeWarning) as said:
+        read_feature_table(tmp_path / "theirs.csv", schema, allow_missing=True, mapping=mapping)
+    messages = [str(w.message) for w in said]
+    assert any(
+        "not in the table: Rin (MOhms) (the table has 'Rin (MOhm)' for 'Rin (MOhms)'" in m
+        for m in messages
+    )
+    assert any(f"add its line to {tmp_path / 'map.toml'}" in m for m in messages)

@@ -328,11 +328,12 @@ def test_xlsx_with_several_sheets_says_which_it_read(tmp_path):
     _assert_notes(
         record,
         "the workbook has 3 sheets (README, features, labels); read sheet 'features' (named "
-        "like a feature table)",
+        "like a feature table; for another, move it first in the workbook or save it as 'CSV "
+        "UTF-8')",
         "read 1 spreadsheet error value(s) as missing (#DIV/0! x1; first in cell C2 of "
         "sheet 'features')",
     )
-    with pytest.warns(Ephys2TypeWarning, match="read sheet 'README' \\(the first\\)"):
+    with pytest.warns(Ephys2TypeWarning, match="read sheet 'README' \\(the first; for another"):
         assert read_csv_text(path).columns.tolist() == ["about"]
     frame, found = read_table_text(path, what="label table")
     assert found.sheet == "labels" and frame["subclass"].tolist() == ["Pvalb", "Sst", "Vip"]

@@ -56,6 +56,8 @@ def render() -> None:
     if pressed and upload is not None:
         _predict(st, upload, model, mapping_text, call_failed)
     if (error := st.session_state.get("error")) is not None:
+        for line in st.session_state.get("error_warnings", []):  # as the command line
+            st.warning(f"warning: {line}")
         st.error(f"error: {error}")
     outcome = st.session_state.get("outcome")
     if outcome is not None:
@@ -231,13 +233,14 @@ def _predict(
 ) -> None:
     """Run one prediction with a progress bar; keep its outcome or its error line."""
     from ephys2type.app.messages import error_line
-    from ephys2type.app.prediction_run import run_prediction
+    from ephys2type.app.prediction_run import run_prediction, warnings_before
     from ephys2type.app.uploads import new_workdir, remove_workdir
 
     previous = st.session_state.pop("outcome", None)
     if previous is not None:
         remove_workdir(previous.workdir)
     st.session_state.pop("error", None)
+    st.session_state.pop("error_warnings", None)
     workdir = new_workdir()
     bar = st.progress(0.0, text="starting")
 
@@ -254,6 +257,7 @@ def _predict(
         )
     except Exception as exc:  # one line in the page; the server stays up
         st.session_state["error"] = error_line(exc, workdir)
+        st.session_state["error_warnings"] = warnings_before(exc)
         remove_workdir(workdir)
     else:
         st.session_state["outcome"] = outcome

@@ -27,6 +27,8 @@ Progress = Callable[[float, str], None]
 #: One piece of work at a time in this server: the machine's cores go to it, and Python's
 #: warning filters (which collect the messages for the page) are not per thread.
 _WORK = threading.Lock()
+#: How a warning given before an error is attached to the error (a note on the exception).
+WARNING = "warning: "
 
 
 @dataclass(frozen=True)
@@ -128,78 +130,104 @@ def run_prediction(
     progress: Progress | None = None,
 ) -> Outcome:
     """Predict ``cells`` with ``model`` in ``workdir`` (a fresh folder, made if absent) as
-    the command line would; our warnings are collected in the outcome, errors are raised."""
-    from ephys2type.data.fetch import cache_dir
-    from ephys2type.persist.predict import predict_cells
-
+    the command line would; our warnings are collected in the outcome, errors are raised
+    with the warnings given before them (:func:`warnings_before`)."""
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     said: list[str] = []
     start = time.perf_counter()
-    with _WORK, user_warnings(said, workdir):
-        model_folder = _model_folder(model, progress)
-        model_arg = (
-            commands.bundled_model_name(model.species)
-            if model.species is not None
-            else str(model.folder).strip()
+    try:
+        with _WORK, user_warnings(said, workdir):
+            return _run(cells, model, workdir, call_failed_checks, progress, said, start)
+    except Exception as exc:
+        # what the command line prints before its error (e.g. which workbook sheet was read)
+        for line in said:
+            exc.add_note(f"{WARNING}{line}")
+        raise
+
+
+def warnings_before(exc: BaseException) -> list[str]:
+    """The warnings a failed :func:`run_prediction` gave before its error, in order."""
+    notes = getattr(exc, "__notes__", [])
+    return [n.removeprefix(WARNING) for n in notes if n.startswith(WARNING)]
+
+
+def _run(
+    cells: TableCells | RecordedCells,
+    model: ModelChoice,
+    workdir: Path,
+    call_failed_checks: bool,
+    progress: Progress | None,
+    said: list[str],
+    start: float,
+) -> Outcome:
+    """:func:`run_prediction`'s work, its warnings collected into ``said``."""
+    from ephys2type.data.fetch import cache_dir
+    from ephys2type.persist.predict import predict_cells
+
+    model_folder = _model_folder(model, progress)
+    model_arg = (
+        commands.bundled_model_name(model.species)
+        if model.species is not None
+        else str(model.folder).strip()
+    )
+    steps: list[list[str]] = []
+    if model.species is not None:
+        steps.append(commands.train_command(model.species))
+    mapping = checks = figures = None
+    if isinstance(cells, RecordedCells):
+        features, checks, figures, step = _recording_features(
+            cells, model_folder, workdir, progress
         )
-        steps: list[list[str]] = []
-        if model.species is not None:
-            steps.append(commands.train_command(model.species))
-        mapping = checks = figures = None
-        if isinstance(cells, RecordedCells):
-            features, checks, figures, step = _recording_features(
-                cells, model_folder, workdir, progress
+        steps.append(step)
+        steps.append(
+            commands.predict_command(
+                model_arg, features.name, call_failed_checks=call_failed_checks
             )
-            steps.append(step)
+        )
+    else:
+        features = save_upload(cells.table, workdir)
+        if cells.mapping_file is not None:
+            mapping = save_upload(cells.mapping_file, workdir)
+        elif cells.mapping_text is not None:
+            mapping = save_upload(
+                Upload(commands.MAPPING_FILE, cells.mapping_text.encode()), workdir
+            )
+        if cells.checks is not None:
+            checks = save_upload(cells.checks, workdir)
+        options = {
+            "mapping": None if mapping is None else mapping.name,
+            "checks": None if checks is None else checks.name,
+            "id_column": cells.id_column,
+            "obsm_key": cells.obsm_key,
+            "call_failed_checks": call_failed_checks,
+        }
+        steps.append(commands.predict_command(model_arg, features.name, **options))
+        if features.suffix.lower() == ".h5ad":
+            out = commands.h5ad_predictions_file(features.name)
             steps.append(
                 commands.predict_command(
-                    model_arg, features.name, call_failed_checks=call_failed_checks
+                    model_arg, features.name, out=out, overview=False, **options
                 )
             )
-        else:
-            features = save_upload(cells.table, workdir)
-            if cells.mapping_file is not None:
-                mapping = save_upload(cells.mapping_file, workdir)
-            elif cells.mapping_text is not None:
-                mapping = save_upload(
-                    Upload(commands.MAPPING_FILE, cells.mapping_text.encode()), workdir
-                )
-            if cells.checks is not None:
-                checks = save_upload(cells.checks, workdir)
-            options = {
-                "mapping": None if mapping is None else mapping.name,
-                "checks": None if checks is None else checks.name,
-                "id_column": cells.id_column,
-                "obsm_key": cells.obsm_key,
-                "call_failed_checks": call_failed_checks,
-            }
-            steps.append(commands.predict_command(model_arg, features.name, **options))
-            if features.suffix.lower() == ".h5ad":
-                out = commands.h5ad_predictions_file(features.name)
-                steps.append(
-                    commands.predict_command(
-                        model_arg, features.name, out=out, overview=False, **options
-                    )
-                )
 
-        def predicting(done: int, total: int, what: str) -> None:
-            if progress is not None:
-                progress(done / max(total, 1), what)
-
+    def predicting(done: int, total: int, what: str) -> None:
         if progress is not None:
-            progress(0.0, "predicting")
-        prediction = predict_cells(
-            model_folder,
-            features,
-            id_column=None if isinstance(cells, RecordedCells) else cells.id_column,
-            obsm_key=None if isinstance(cells, RecordedCells) else cells.obsm_key,
-            mapping=mapping,
-            recording_checks=checks,
-            call_failed_checks=call_failed_checks,
-            member_cache=cache_dir() / "models",
-            progress=predicting,
-        )
+            progress(done / max(total, 1), what)
+
+    if progress is not None:
+        progress(0.0, "predicting")
+    prediction = predict_cells(
+        model_folder,
+        features,
+        id_column=None if isinstance(cells, RecordedCells) else cells.id_column,
+        obsm_key=None if isinstance(cells, RecordedCells) else cells.obsm_key,
+        mapping=mapping,
+        recording_checks=checks,
+        call_failed_checks=call_failed_checks,
+        member_cache=cache_dir() / "models",
+        progress=predicting,
+    )
     return Outcome(
         prediction=prediction,
         workdir=workdir,

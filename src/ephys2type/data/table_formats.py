@@ -323,7 +323,8 @@ def workbook_as_text(
     if len(names) > 1:
         notes.append(
             f"{path}: the workbook has {len(names)} sheets ({', '.join(names)}); read sheet "
-            f"{name!r} ({reason})"
+            f"{name!r} ({reason}; for another, move it first in the workbook or save it as "
+            f"'CSV UTF-8')"
         )
     if errors:
         notes.append(

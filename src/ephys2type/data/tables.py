@@ -22,6 +22,7 @@ it passed; :func:`as_feature_frame` accepts that very object without checking it
 from __future__ import annotations
 
 import csv
+import difflib
 import io
 import re
 import warnings
@@ -623,7 +624,7 @@ def read_feature_table(
         if absent:
             warnings.warn(
                 f"{path}: {len(absent)} column(s) of the mapping are not in the table: "
-                f"{_shown(absent)}",
+                f"{_shown(absent)}{_near_names(absent, raw.columns)}",
                 Ephys2TypeWarning,
                 stacklevel=2,
             )
@@ -644,7 +645,7 @@ def read_feature_table(
     if extra:
         warnings.warn(
             f"{path}: ignoring {len(extra)} column(s) not in schema {schema.name!r}: "
-            f"{_shown(extra)}",
+            f"{_shown(extra)}{_rename_hint(schema, mapping) if absent else ''}",
             Ephys2TypeWarning,
             stacklevel=2,
         )
@@ -657,6 +658,25 @@ def read_feature_table(
     if check_unit_ranges:
         check_units(X.reindex(columns=schema.columns), schema, path=path, mapping=mapping)
     return FeatureFrame.of(X, schema, source=str(path), absent_noted=note_absent, mapping=mapping)
+
+
+def _rename_hint(schema: FeatureSchema, mapping: ColumnMapping | None) -> str:
+    """The end of the warning on ignored columns when some of the schema's are absent: they
+    may be the schema's features under the lab's own names (a renamed essential column is
+    otherwise lost without a word on the fix)."""
+    if mapping is not None:
+        return f"; if any is one of the absent features, add its line to {mapping.origin}"
+    return (
+        "; if any is one of the absent features under another name (or unit), map it with "
+        f"--mapping map.toml (mapping=...): `{families_command(schema)}` lists the features"
+    )
+
+
+def _near_names(names: Sequence[str], columns: Sequence[str]) -> str:
+    """`` (the table has 'Rin (MOhm)')``: the table's columns nearest the missing names."""
+    near = {n: difflib.get_close_matches(n, [str(c) for c in columns], n=1) for n in names}
+    found = [f"{m[0]!r} for {n!r}" for n, m in near.items() if m]
+    return f" (the table has {', '.join(found)}: a typo?)" if found else ""
 
 
 def _none_there(path: str | Path, schema: FeatureSchema, mapping: ColumnMapping | None) -> str:
