@@ -99,7 +99,7 @@ def _summary(rows: list[dict]) -> dict:
     for rule in ("atc", "stated", *(f"aol_{m}" for m in OTHERS), "mix"):
         got = np.array([r["batch"][rule] if rule in r["batch"] else r[rule] for r in rows])
         out[rule] = {
-            "errors_points": [round(100 * e, 1) for e in got - real],
+            "errors_points": [round(100 * float(e), 1) for e in got - real],
             "mae_points": float(100 * np.abs(got - real).mean()),
         }
     ctrl_real = np.array([r["control"]["real"] for r in rows])
