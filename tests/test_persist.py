@@ -506,7 +506,7 @@ def test_batch_summary_detects_a_shifted_batch_and_not_a_like_one(saved, human, 
     table = pd.read_csv(out, index_col=0, keep_default_na=False)
     called = table["predicted"] != "unassigned"
     single = int((called & (table["set_size"] == 1)).sum())
-    assert f"{single} of {int(called.sum())} calls have a prediction set of that one class" in (
+    assert f"{single} of {int(called.sum())} calls are the only class in their 90%" in (
         " ".join(result.out.split())
     )
     summary = json.loads((tmp_path / "calls.csv.summary.json").read_text())

@@ -450,9 +450,11 @@ def _print_predictions(out_console, result, columns: list[str]) -> None:
     n_ood, n_qc = int(preds["out_of_distribution"].sum()), int((preds["qc_flag"] != "").sum())
     expected = batch.expected_out_of_distribution
     shown = f"{expected:.2f}" if expected < 1 else f"{expected:.1f}"  # 0.25 for 50 cells
+    rules = preds.loc[preds["qc_flag"] != "", "qc_flag"].str.split(":").str[0].value_counts()
+    which = ", ".join(f"{rule} {n}" for rule, n in rules.items())
     out_console.print(
-        f"{n_ood} outside the training distribution ({shown} expected); "
-        f"{n_qc} failing a training QC rule"
+        f"{n_ood} unlike the training cells (out_of_distribution; {shown} expected by chance); "
+        f"{n_qc} failing a training QC rule" + (f" ({which})" if which else "")
     )
     for kind, n in batch.unassigned_reasons.items():
         out_console.print(f"{plural(n, 'cell')} {ABSTAIN}: {kind}")
@@ -474,10 +476,11 @@ def _print_predictions(out_console, result, columns: list[str]) -> None:
         )
     if "set_size" in preds.columns and n_called:  # one-level labels: calls the sets back alone
         single = int((called & (preds["set_size"] == 1)).sum())
-        have = "has" if n_called == 1 else "have"
+        are = "is" if n_called == 1 else "are"
         out_console.print(
-            f"{single} of {plural(n_called, 'call')} {have} a prediction set of that one class "
-            f"at {trained.confidence:.0%} (on shifted batches, the calls that held up best)"
+            f"{single} of {plural(n_called, 'call')} {are} the only class in their "
+            f"{trained.confidence:.0%} prediction set (on shifted batches, the calls that held "
+            f"up best)"
         )
     if trained.parent_of is not None:
         up, fine = trained.level_names

@@ -146,14 +146,15 @@ class BatchSummary:
         }
 
     def accuracy_line(self) -> str | None:
-        """``estimated accuracy on this batch 71% [64, 78] (in-distribution: 84%)``."""
+        """``estimated accuracy on this batch 71% [64%, 78%] (for cells like the training
+        cells, as each cell's expected_accuracy says: 84%)``."""
         if self.estimated_accuracy is None:
             return None
         level = f" at the {self.level} level" if self.level else ""
         return (
             f"estimated accuracy{level} on this batch {self.estimated_accuracy:.0%} "
             f"[{self.estimated_accuracy_low:.0%}, {self.estimated_accuracy_high:.0%}] "
-            f"(in-distribution, as each cell's expected_accuracy says: "
+            f"(for cells like the training cells, as each cell's expected_accuracy says: "
             f"{self.stated_accuracy:.0%})"
         )
 
