@@ -135,6 +135,12 @@ def test_a_table_gives_the_calls_and_the_bytes_predict_writes(at, mouse, tmp_pat
     at.run()
     fields = set(_table_with(at, "field")["field"])
     assert {"n_cells", "shift_detected", "n_unassigned"} <= fields
+    # above the fields, the summary in the words predict prints (in full, not cut by a cell)
+    batch = outcome.prediction.batch
+    shown = [m.value for m in at.markdown]
+    assert f"E{batch.accuracy_line()[1:]}" in shown
+    said = batch.shift_line() or "look like the training cells"
+    assert any(said[1:] in m for m in shown), shown
     at.session_state["view"] = "Take it home"
     at.run()
     labels = [b.label for b in at.get("download_button")]

@@ -263,8 +263,27 @@ def _cells_tab(st: ModuleType, outcome: Outcome) -> None:
             st.info(f"no check page for {cell} (the recording gave no sweeps to draw)")
 
 
+def summary_lines(batch) -> list[str]:
+    """The batch summary in the words ``predict`` prints: its estimated accuracy beside the
+    stated one, and whether and how the cells differ from the training cells."""
+    lines = [line] if (line := batch.accuracy_line()) is not None else []
+    shift = batch.shift_line()
+    lines.append(
+        f"{shift[0].upper()}{shift[1:]}."
+        if shift is not None
+        else "No shift detected: these cells look like the training cells, allowing for their "
+        "mix of types."
+        if batch.shift_p is not None
+        else "Nothing to test for a shift."
+    )
+    return [f"{line[0].upper()}{line[1:]}" for line in lines]
+
+
 def _summary_tab(st: ModuleType, outcome: Outcome) -> None:
-    single, tables = summary_parts(outcome.prediction.batch.to_dict())
+    batch = outcome.prediction.batch
+    for line in summary_lines(batch):
+        st.markdown(line)
+    single, tables = summary_parts(batch.to_dict())
     st.caption(
         "The batch compared with the training cells: every field of "
         f"{commands.PREDICTIONS_FILE}.summary.json"
