@@ -1,7 +1,7 @@
 """Benchmark: can the agreement of two different models estimate a batch's accuracy better
 than the shipped ATC estimate? (A negative result, kept so that it can be re-run.)
 
-Run on demand (not part of the test suite; about 8 minutes on 2 cores):
+Run on demand (not part of the test suite; about 5 minutes on 2 cores):
 
     .venv/bin/python benchmarks/agreement_estimate.py [--seed 0] [--out FILE.json]
 
@@ -11,8 +11,9 @@ regression and gradient boosting are each fitted as ``ephys2type train`` fits th
 split, the whole held-out set as one batch and the control: the forest's real accuracy, the
 shipped ATC estimate, the stated accuracy, and the agreement of the forest's calls with each
 other model's. Agreement-on-the-line (Baek et al., NeurIPS 2022) says accuracy and agreement
-move together between the training kind and a shifted batch, in probit scale; the rules,
-fixed before the first run:
+move together between the training kind and a shifted batch, in probit scale; they fit the
+line's slope over many models, this simplified variant takes it as 1 and uses one pair. The
+rules, written in the exploration script's docstring before its first run:
 
 - ``aol_<model>``: Phi(Phi^-1(stated) + Phi^-1(agreement on the batch) - Phi^-1(agreement on
   the control)), with <model> logreg or hgb;

@@ -139,8 +139,12 @@ def test_a_table_gives_the_calls_and_the_bytes_predict_writes(at, mouse, tmp_pat
     batch = outcome.prediction.batch
     shown = [m.value for m in at.markdown]
     assert f"E{batch.accuracy_line()[1:]}" in shown
-    said = batch.shift_line() or "look like the training cells"
-    assert any(said[1:] in m for m in shown), shown
+    said = (
+        "differ from the training cells"
+        if batch.shift_detected
+        else f"No shift detected (p = {batch.shift_p:.2g})"
+    )
+    assert any(said in m for m in shown), shown
     at.session_state["view"] = "Take it home"
     at.run()
     labels = [b.label for b in at.get("download_button")]
@@ -164,6 +168,21 @@ def test_an_h5ad_upload_gives_the_h5ad_predict_writes(mouse, tmp_path, run_cli):
     with contextlib.chdir(tmp_path):
         assert run_cli(*command[1:]).code == 0
     assert (tmp_path / name).read_bytes() == data
+
+
+def test_the_summary_tab_says_what_the_test_found_and_no_more():
+    """No shift detected is not "the cells are alike": with an estimate that does not hold,
+    the tab says the p-value and the warning predict gives, never that the cells look like
+    the training cells (review)."""
+    from test_batch_check import summary
+
+    low = summary(detected=False, shift_sd=0.1, estimate=0.6)
+    lines = results_view.summary_lines(low)
+    assert lines[0] == f"E{low.accuracy_line()[1:]}"
+    assert lines[1] == "No shift detected (p = 0.4)"
+    assert lines[2] == f"Warning: {low.warning()}" and len(lines) == 3
+    cre_line = summary(detected=True, shift_sd=0.4, estimate=0.9)
+    assert results_view.summary_lines(cre_line)[1:] == [f"Note: {cre_line.note()}"]
 
 
 def test_filters_keep_the_rows_asked_for():

@@ -138,6 +138,27 @@ def test_a_wrong_unit_in_a_mapping_names_the_line_to_change(tmp_path):
     fixed = load_mapping(tmp_path / "map.toml", schema)
     X = read_feature_table(tmp_path / "theirs.csv", schema, allow_missing=True, mapping=fixed)
     np.testing.assert_allclose(X["input_resistance"], rin_gohm * 1000.0)
+    # a declared unit that is wrong (GOhm for values in MOhm): its factor counts too
+    table.assign(Rin=rin_gohm * 1000.0).to_csv(tmp_path / "theirs.csv", index=False)
+    with pytest.raises(TableError) as err:
+        read_feature_table(tmp_path / "theirs.csv", schema, allow_missing=True, mapping=fixed)
+    message = str(err.value)
+    assert "maps onto input_resistance in GOhm, is probably in MOhm" in message
+    assert message.endswith('"Rin" = { feature = "input_resistance", unit = "MOhm" }')
+    # no unit a mapping can declare fits (sag as a percentage): convert the column
+    sag = pd.DataFrame({"cell_id": table["cell_id"], "sag %": np.linspace(10.0, 40.0, n)})
+    sag.to_csv(tmp_path / "sag.csv", index=False)
+    (tmp_path / "sag.toml").write_text('[columns]\n"sag %" = "sag"\n')
+    with pytest.raises(TableError) as err:
+        read_feature_table(
+            tmp_path / "sag.csv",
+            schema,
+            allow_missing=True,
+            mapping=load_mapping(tmp_path / "sag.toml", schema),
+        )
+    message = str(err.value)
+    assert "your column 'sag %', which" in message and "maps onto sag as plain numbers" in message
+    assert message.endswith("convert the column to plain numbers and give its line no unit")
 
 
 def test_renamed_columns_and_a_mapping_typo_are_named_with_their_fix(tmp_path):

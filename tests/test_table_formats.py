@@ -328,8 +328,7 @@ def test_xlsx_with_several_sheets_says_which_it_read(tmp_path):
     _assert_notes(
         record,
         "the workbook has 3 sheets (README, features, labels); read sheet 'features' (named "
-        "like a feature table; for another, move it first in the workbook or save it as 'CSV "
-        "UTF-8')",
+        "like a feature table; for another, save it as 'CSV UTF-8')",
         "read 1 spreadsheet error value(s) as missing (#DIV/0! x1; first in cell C2 of "
         "sheet 'features')",
     )

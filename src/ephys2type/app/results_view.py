@@ -16,6 +16,7 @@ import pandas as pd
 
 from ephys2type.app import commands, downloads, figures
 from ephys2type.app.prediction_run import Outcome
+from ephys2type.models.batch_check import BatchSummary
 
 #: The tabs of the answer.
 TABS = ("Calls", "Cells", "Batch summary", "Overview", "Take it home")
@@ -263,19 +264,20 @@ def _cells_tab(st: ModuleType, outcome: Outcome) -> None:
             st.info(f"no check page for {cell} (the recording gave no sweeps to draw)")
 
 
-def summary_lines(batch) -> list[str]:
-    """The batch summary in the words ``predict`` prints: its estimated accuracy beside the
-    stated one, and whether and how the cells differ from the training cells."""
+def summary_lines(batch: BatchSummary) -> list[str]:
+    """The batch summary in words: its estimated accuracy beside the stated one (as
+    ``predict`` prints it), the shift test's answer, and the warning or note ``predict``
+    gives, if any."""
     lines = [line] if (line := batch.accuracy_line()) is not None else []
-    shift = batch.shift_line()
-    lines.append(
-        f"{shift[0].upper()}{shift[1:]}."
-        if shift is not None
-        else "No shift detected: these cells look like the training cells, allowing for their "
-        "mix of types."
-        if batch.shift_p is not None
-        else "Nothing to test for a shift."
-    )
+    if batch.shift_p is None:
+        lines.append("nothing to test for a shift")
+    elif not batch.shift_detected:
+        # a test that finds nothing does not show the cells alike: say only what it found
+        lines.append(f"no shift detected (p = {batch.shift_p:.2g})")
+    if (warning := batch.warning()) is not None:
+        lines.append(f"warning: {warning}")
+    elif (note := batch.note()) is not None:
+        lines.append(f"note: {note}")
     return [f"{line[0].upper()}{line[1:]}" for line in lines]
 
 

@@ -323,8 +323,7 @@ def workbook_as_text(
     if len(names) > 1:
         notes.append(
             f"{path}: the workbook has {len(names)} sheets ({', '.join(names)}); read sheet "
-            f"{name!r} ({reason}; for another, move it first in the workbook or save it as "
-            f"'CSV UTF-8')"
+            f"{name!r} ({reason}; {_other_sheet(reason)})"
         )
     if errors:
         notes.append(
@@ -361,6 +360,13 @@ def _error_cells(worksheet) -> tuple[Counter[str], str | None]:
 def _counted(found: Counter[str]) -> str:
     """``#DIV/0! x2, #VALUE! x1``: the most frequent first, ties in alphabetical order."""
     return ", ".join(f"{v} x{n}" for v, n in sorted(found.items(), key=lambda i: (-i[1], i[0])))
+
+
+def _other_sheet(reason: str) -> str:
+    """How to have another sheet read, given why this one was (:func:`_choose_sheet`)."""
+    if reason.startswith("the first"):
+        return "for another, move it first in the workbook or save it as 'CSV UTF-8'"
+    return "for another, save it as 'CSV UTF-8'"
 
 
 def _choose_sheet(

@@ -24,6 +24,7 @@ from __future__ import annotations
 import csv
 import difflib
 import io
+import json
 import re
 import warnings
 from collections.abc import Callable, Sequence
@@ -35,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from ephys2type.data.h5ad import is_h5ad, read_h5ad_features
-from ephys2type.data.mapping import ColumnMapping
+from ephys2type.data.mapping import ColumnMapping, MappedColumn
 from ephys2type.data.schema import FeatureSchema
 from ephys2type.data.table_formats import (
     DELIMITER_NAMES,
@@ -437,29 +438,46 @@ def unit_fix(
             f"multiplied by {factor:g} they would be inside it: the column is probably in "
             f"another unit ({who}); convert it to {unit}"
         )
+    where = (
+        "a --mapping file"
+        if mapping is None
+        else f"your mapping {mapping.origin} (which does not map this column)"
+    )
     return (
         f"multiplied by {factor:g} they would be inside it: the column is probably in another "
         f"unit, {other} ({who}); convert it, or declare its unit with a line under the "
-        f'[columns] table of a --mapping file: "{feature}" = {{ feature = "{feature}", '
-        f'unit = "{other}" }}'
+        f"[columns] table of {where}: {_mapping_line(feature, feature, other)}"
     )
 
 
-def _mapped_unit_fix(mapped, unit: str, factor: float, *, who: str, origin: str) -> str:
+def _mapping_line(source: str, feature: str, unit: str) -> str:
+    """A line of a mapping's ``[columns]`` table (the column's name quoted as TOML quotes
+    it: JSON's escapes are TOML's basic-string escapes)."""
+    return f'{json.dumps(source)} = {{ feature = "{feature}", unit = "{unit}" }}'
+
+
+def _mapped_unit_fix(
+    mapped: MappedColumn, unit: str, factor: float, *, who: str, origin: str
+) -> str:
     """:func:`unit_fix` for a column the mapping ``origin`` renames and converts: the unit its
     values are really in (the declared unit's factor times ``factor``), as its line should
-    read."""
+    read; when no unit of ``units.toml`` is that, converting the column is the fix."""
     total = mapped.factor * factor
     really = unit if np.isclose(total, 1.0, rtol=1e-6) else slipped_unit(unit, total)
+    declared = "as plain numbers" if mapped.unit == "1" else f"in {mapped.unit}"
     head = (
         f"multiplied by {factor:g} they would be inside it: your column {mapped.source!r}, "
-        f"which {origin} maps onto {mapped.feature} in {mapped.unit}"
+        f"which {origin} maps onto {mapped.feature} {declared}"
     )
     if really is None:
-        return f"{head}, is probably in another unit ({who}); check it and its line there"
+        return (
+            f"{head}, is probably in another unit ({who}), none that a mapping declares; "
+            f"convert the column to {'plain numbers' if unit == '1' else unit} and give its "
+            f"line no unit"
+        )
     return (
         f"{head}, is probably in {really} ({who}); change its line there to: "
-        f'"{mapped.source}" = {{ feature = "{mapped.feature}", unit = "{really}" }}'
+        f"{_mapping_line(mapped.source, mapped.feature, really)}"
     )
 
 
@@ -622,9 +640,15 @@ def read_feature_table(
     if mapping is not None:
         absent = mapping.absent(raw)
         if absent:
+            taken = [
+                *(c.source for c in mapping.columns),
+                *schema.columns,
+                *ID_COLUMNS,
+                *([id_column] if id_column else []),
+            ]
             warnings.warn(
                 f"{path}: {len(absent)} column(s) of the mapping are not in the table: "
-                f"{_shown(absent)}{_near_names(absent, raw.columns)}",
+                f"{_shown(absent)}{_near_names(absent, raw.columns, taken)}",
                 Ephys2TypeWarning,
                 stacklevel=2,
             )
@@ -672,9 +696,12 @@ def _rename_hint(schema: FeatureSchema, mapping: ColumnMapping | None) -> str:
     )
 
 
-def _near_names(names: Sequence[str], columns: Sequence[str]) -> str:
-    """`` (the table has 'Rin (MOhm)')``: the table's columns nearest the missing names."""
-    near = {n: difflib.get_close_matches(n, [str(c) for c in columns], n=1) for n in names}
+def _near_names(names: Sequence[str], columns: Sequence[str], taken: Sequence[str]) -> str:
+    """`` (the table has 'Rin (MOhm)' for 'Rin (MOhms)': a typo?)``: the table's columns
+    nearest the missing names, of those nothing else claims (``taken``: the mapping's other
+    columns, the schema's features, the usual id columns)."""
+    free = [str(c) for c in columns if str(c) not in set(taken)]
+    near = {n: difflib.get_close_matches(n, free, n=1) for n in names}
     found = [f"{m[0]!r} for {n!r}" for n, m in near.items() if m]
     return f" (the table has {', '.join(found)}: a typo?)" if found else ""
 
@@ -836,7 +863,8 @@ class FeatureFrame(pd.DataFrame):
         """``frame`` (the output of :func:`validate_features` for ``schema``), recorded as
         checked; ``source`` names it in messages (its file), ``absent_noted`` records that
         its absent schema columns were already named in a warning, ``mapping`` the mapping
-        that renamed its columns (so a unit slip names the line to change)."""
+        that renamed its columns (so a unit slip names the line to change; a frame derived
+        from this one is plain and has none, so its unit slips suggest a new line)."""
         out = cls(frame)
         out.schema_name = schema.name
         out.schema_columns = tuple(frame.columns)
