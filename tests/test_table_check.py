@@ -157,7 +157,7 @@ def test_plurals(human, human_model, run_cli, tmp_path):
     out = " ".join(run_cli("predict", "-m", human_model, "-f", tmp_path / "one.csv").out.split())
     assert out.startswith("1 cell")
     assert not re.search(r"\b1 (cells|calls)\b", out)
-    assert re.search(r"[01] of 1 call has a prediction set", out)
+    assert re.search(r"[01] of 1 call is the only class in its 90% prediction set", out)
     nothing = human.X.iloc[:3].copy()
     nothing[:] = np.nan
     nothing.iloc[:, 0] = human.X.iloc[:3, 0]  # one feature each: no essential family

@@ -476,9 +476,9 @@ def _print_predictions(out_console, result, columns: list[str]) -> None:
         )
     if "set_size" in preds.columns and n_called:  # one-level labels: calls the sets back alone
         single = int((called & (preds["set_size"] == 1)).sum())
-        are = "is" if n_called == 1 else "are"
+        are, their = ("is", "its") if n_called == 1 else ("are", "their")
         out_console.print(
-            f"{single} of {plural(n_called, 'call')} {are} the only class in their "
+            f"{single} of {plural(n_called, 'call')} {are} the only class in {their} "
             f"{trained.confidence:.0%} prediction set (on shifted batches, the calls that held "
             f"up best)"
         )
