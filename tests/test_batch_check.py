@@ -72,6 +72,9 @@ def test_a_small_shift_with_an_accuracy_that_holds_is_a_note_not_a_warning():
     )
     # a feature's shift in training SDs; the confidence's in probability, in words
     assert "tau (+0.40 SD)" in note and "model confidence (0.20 lower)" in note
+    cre_line.most_shifted_features[0]["shift_sd"] = 0.001  # its distribution moved, not its median
+    assert "model confidence (median unchanged)" in cre_line.note()
+    cre_line.most_shifted_features[0]["shift_sd"] = -0.2
     assert note.endswith("the estimated accuracy holds")
     assert cre_line.to_dict()["warning"] is None and cre_line.to_dict()["note"] == note
     assert "(p = 0.002;" in note  # the helper's p-value

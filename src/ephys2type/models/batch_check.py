@@ -216,6 +216,8 @@ def _shift_phrase(f: dict[str, Any]) -> str:
     lower)``."""
     if f["feature"] == CONFIDENCE:
         shift = f["shift_sd"]
+        if abs(shift) < 0.005:  # its median moved less than the shown precision
+            return f"{CONFIDENCE} (median unchanged)"
         return f"{CONFIDENCE} ({abs(shift):.2f} {'lower' if shift < 0 else 'higher'})"
     return f"{f['feature']} ({f['shift_sd']:+.2f} SD)"
 
