@@ -121,7 +121,7 @@ def test_a_wrong_unit_in_a_mapping_names_the_line_to_change(tmp_path):
     from ephys2type.data.tables import read_feature_table
 
     schema = get_schema("human")
-    from ephys2type.data.tables import MIN_CELLS_FOR_UNIT_CHECK as n
+    from ephys2type.data.unit_checks import MIN_CELLS_FOR_UNIT_CHECK as n
 
     rin_gohm = np.linspace(0.1, 0.4, n)  # GOhm, mapped without a unit: read as MOhm
     table = pd.DataFrame({"cell_id": [f"c{i}" for i in range(n)], "Rin": rin_gohm})

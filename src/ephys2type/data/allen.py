@@ -22,13 +22,13 @@ from ephys2type.data.qc import non_feature_columns
 from ephys2type.data.schema import get_schema
 from ephys2type.data.tables import (
     check_columns,
-    check_units,
     collapse_duplicate_rows,
     index_by_id,
     read_csv_text,
     read_feature_table,
     to_numeric,
 )
+from ephys2type.data.unit_checks import check_units
 from ephys2type.errors import TableError
 
 MOUSE_FEATURES = "gouwens2020_mouse/efeature.csv"

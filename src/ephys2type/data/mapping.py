@@ -10,7 +10,7 @@ A mapping is a small TOML file, one line per column of their table::
 
 Their columns are renamed and their values converted to the schema's units through
 ``units.toml`` (a unit of another dimension is refused); the median-range check of
-:func:`~ephys2type.data.tables.check_units` then catches a declared unit that is wrong. Every
+:func:`~ephys2type.data.unit_checks.check_units` then catches a declared unit that is wrong. Every
 problem of a mapping (unknown feature, unknown unit, unit of the wrong dimension, two
 columns for one feature, unknown keys) is reported in one error.
 """

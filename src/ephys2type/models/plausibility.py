@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from ephys2type.data.mapping import ColumnMapping
-from ephys2type.data.tables import UNIT_FACTORS, unit_fix
+from ephys2type.data.unit_checks import UNIT_FACTORS, unit_fix
 
 #: Percentiles of the training cells that bound a feature's range before widening.
 LOW, HIGH = 0.001, 0.999
