@@ -95,6 +95,17 @@ def test_a_feature_moved_far_warns_whatever_the_estimate():
     assert not conf_only.large_shift
 
 
+def test_a_large_shift_without_any_call_still_says_what_to_check():
+    """Every cell unassigned (e.g. failed recording checks): no estimate, but the features
+    moved far; the warning ends with its advice, as every warning does (new-user trial)."""
+    slip = summary(detected=True, shift_sd=LARGE_SHIFT_SD + 1.5, estimate=0.9)
+    slip.estimated_accuracy = slip.accuracy_holds = None
+    assert slip.warns
+    assert slip.warning().endswith(
+        "no call to estimate the accuracy of: check the shifted features (a unit or protocol?)"
+    )
+
+
 def test_an_estimate_below_the_stated_accuracy_warns_with_or_without_a_shift():
     low = summary(detected=False, shift_sd=0.1, estimate=0.6)
     assert low.accuracy_holds is False and low.warns

@@ -190,6 +190,10 @@ def test_features_command_then_predict(run_cli, tmp_path):
     assert not anyway["reason"].str.startswith("failed recording check").any()
     assert anyway["recording_checks"].str.contains("may not be an interneuron").all()
     assert "cells predicted by the model of 19 features" in r.out
+    called = int((anyway["predicted"] != "unassigned").sum())
+    assert called and f"{called} cells called although a recording check failed" in " ".join(
+        r.out.split()
+    )
 
 
 def test_the_nwb_path_gives_the_same_features_on_the_same_traces(tmp_path):

@@ -458,6 +458,13 @@ def _print_predictions(out_console, result, columns: list[str]) -> None:
     )
     for kind, n in batch.unassigned_reasons.items():
         out_console.print(f"{plural(n, 'cell')} {ABSTAIN}: {kind}")
+    if "recording_checks" in preds.columns:  # cells called although a check failed
+        anyway = int((called & (preds["recording_checks"].fillna("") != "")).sum())
+        if anyway:
+            out_console.print(
+                f"{plural(anyway, 'cell')} called although a recording check failed "
+                "(--call-failed-checks; the recording_checks column says which)"
+            )
     if (line := batch.accuracy_line()) is not None:
         out_console.print(line)
     if (line := batch.note()) is not None:  # a shift that is no warning

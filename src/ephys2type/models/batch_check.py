@@ -200,6 +200,11 @@ class BatchSummary:
                 parts.append(f"{line}: read each cell's prediction set, not only its call")
             else:
                 parts.append(f"{line}: check the shifted features (a unit or protocol?)")
+        else:  # no model read a cell (all unassigned): the features alone warn
+            parts.append(
+                "no call to estimate the accuracy of: check the shifted features (a unit or "
+                "protocol?)"
+            )
         return "; ".join(parts)
 
     def note(self) -> str | None:
