@@ -45,7 +45,27 @@ def test_bad_added_cells_are_refused(layer1_only, tmp_path):
     lee = load_human(datasets="lee2023")
     mine = layer1_only.subset(layer1_only.X.index[:4])
     features, labels = _write(mine, tmp_path, labels=["Lamp5", "Chandelier", "Vip", "Vip"])
-    with pytest.raises(TableError, match="'Chandelier' are not classes"):
+    with pytest.raises(TableError, match="'Chandelier' are not classes") as err:
+        with_added_cells(lee, features, labels)
+    assert f"(first: cell {mine.X.index[1]}); remove the cells labelled 'Chandelier'" in str(
+        err.value
+    )
+    # a lab's own spelling of a class: the class it probably is, to rename it to
+    features, labels = _write(mine, tmp_path, labels=["LAMP5", "Vipp", "PV", "Chandelier"])
+    with pytest.raises(TableError) as err:
+        with_added_cells(lee, features, labels)
+    message = str(err.value)
+    assert "rename them in the labels file: 'Chandelier'" not in message
+    assert "'LAMP5' -> 'Lamp5', 'PV' -> 'Pvalb', 'Vipp' -> 'Vip'" in message
+    assert message.endswith(
+        "remove the cells labelled 'Chandelier', or train on labels that have that class (--labels)"
+    )
+    # a labels file whose columns are named otherwise: which name each needs
+    pd.DataFrame({"cell": mine.X.index, "type": mine.y}).to_csv(labels, index=False)
+    with pytest.raises(TableError, match="called as in the features table \\('cell_id'\\)"):
+        with_added_cells(lee, features, labels)
+    pd.DataFrame({"cell_id": mine.X.index, "type": mine.y}).to_csv(labels, index=False)
+    with pytest.raises(TableError, match=r"no column 'subclass'.*--label-column"):
         with_added_cells(lee, features, labels)
     bundled = lee.subset(lee.X.index[:3])
     features, labels = _write(bundled, tmp_path)

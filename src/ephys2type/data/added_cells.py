@@ -9,6 +9,7 @@ it (``ephys2type train --add-table``; measured in benchmarks/added_cells.py).
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import replace
 from pathlib import Path
 
@@ -84,6 +85,7 @@ def with_added_cells(
         raise TableError(
             f"{labels}: label(s) {', '.join(map(repr, unknown[:5]))} are not classes of the "
             f"{data.species} data ({data.label_scheme}: {', '.join(data.classes)})"
+            f"{_label_hint(unknown, list(data.classes), y)}"
         )
     clash = X.index.intersection(data.X.index)
     if len(clash):
@@ -104,6 +106,45 @@ def with_added_cells(
         y=pd.concat([data.y, y.astype(object).rename(data.y.name)]),
         notes=(*data.notes, f"{name}: {len(X)} labelled cells added from {features}"),
     )
+
+
+def _label_hint(unknown: list[str], classes: list[str], y: pd.Series) -> str:
+    """How to make ``unknown`` labels classes: the class each is probably (the same letters
+    in another case, one name the start of the other, e.g. ``PV`` and ``Pvalb``, or a near
+    spelling) and the first cell with one; the others cannot be added to these classes."""
+    near, other = [], []
+    for label in unknown[:5]:
+        match = _probable_class(str(label), classes)
+        if match is None:
+            other.append(repr(label))
+        else:
+            near.append(f"{label!r} -> {match!r}")
+    parts = [f"first: cell {y.index[y.isin(unknown)][0]}"]
+    if near:
+        parts.append(f"rename them in the labels file: {', '.join(near)}")
+    if other:
+        parts.append(
+            f"remove the cells labelled {', '.join(other)}, or train on labels that have "
+            "that class (--labels)"
+        )
+    return f" ({parts[0]}); " + "; ".join(parts[1:])
+
+
+def _probable_class(label: str, classes: list[str]) -> str | None:
+    """The class ``label`` probably means (see :func:`_label_hint`), if one."""
+    low = label.lower()
+    for c in classes:
+        if c.lower() == low:
+            return c
+    starts = [
+        c
+        for c in classes
+        if len(low) >= 2 and (c.lower().startswith(low) or low.startswith(c.lower()))
+    ]
+    if len(starts) == 1:
+        return starts[0]
+    close = difflib.get_close_matches(label, classes, n=1, cutoff=0.6)
+    return close[0] if close else None
 
 
 __all__ = ["ADDED_SHARE", "MAX_REPEATS", "added_repeats", "with_added_cells"]

@@ -116,10 +116,18 @@ def read_labels(
         # name their own id column (or hold the ids in their own unnamed first column)
         id_column = detect_id_column(raw, schema, path=path)
     raw = settle_unnamed_column(raw, id_column, path=path, stacklevel=3)
-    for col in [id_column, *required]:
+    shown = ", ".join(map(str, list(raw.columns)[:8]))
+    if id_column not in raw.columns:
+        raise TableError(
+            f"{path}: no column {id_column!r} (columns: {shown}); the labels name each cell "
+            f"in a column called as in the features table ({id_column!r}): rename yours"
+        )
+    for col in required:
         if col not in raw.columns:
-            shown = ", ".join(list(raw.columns)[:8])
-            raise TableError(f"{path}: no column {col!r} (columns: {shown})")
+            raise TableError(
+                f"{path}: no column {col!r} (columns: {shown}); name the column that holds "
+                f"the labels with --label-column (label_column=...)"
+            )
     raw, collapsed = collapse_duplicate_rows(raw, id_column)
     if collapsed:
         warnings.warn(
