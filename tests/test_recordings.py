@@ -226,6 +226,24 @@ def test_a_check_figure_per_cell(tmp_path):
     assert png.stat().st_size > 10_000 and png.read_bytes()[:4] == b"\x89PNG"
 
 
+def test_one_bad_file_in_a_batch_says_how_to_go_on(tmp_path):
+    """A truncated file stops the batch; the error says to move it and run again, and the
+    files done are not read again (new-user trial: the error was pyabf's words alone)."""
+    from ephys2type.data.recordings.batch import write_features
+
+    good = SAMPLES / "171116sh_0018.abf"
+    bad = tmp_path / "cell2_truncated.abf"
+    bad.write_bytes(good.read_bytes()[:3000])
+    out = tmp_path / "features.csv"
+    with pytest.raises(RecordingError) as err:
+        write_features([good, bad], out, sweep_qc_profile="none")
+    message = str(err.value)
+    assert "cell2_truncated.abf: not a readable ABF file (truncated or damaged?" in message
+    assert "move that file out of the way (or fix it) and run the same command again" in message
+    written = write_features([good], out, sweep_qc_profile="none")
+    assert written.resumed == 1 and len(written.features) == 1
+
+
 @pytest.mark.slow
 def test_parallel_and_resumed_runs_equal_the_serial_run(tmp_path):
     files = FILES[:3]

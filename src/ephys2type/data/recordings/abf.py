@@ -28,7 +28,9 @@ def read_abf(path: str | Path) -> Recording:
     try:
         abf = pyabf.ABF(str(path))
     except Exception as exc:  # pyabf raises bare exceptions on damaged files
-        raise RecordingError(f"{path}: not a readable ABF file ({exc})") from exc
+        raise RecordingError(
+            f"{path}: not a readable ABF file (truncated or damaged? pyabf says: {exc})"
+        ) from exc
     channel, notes = _current_clamp_channel(abf, path)
     v_scale = _VOLTS[abf.adcUnits[channel]]
     i_scale = _AMPERES[str(abf.dacUnits[channel]).strip("\x00 ")]

@@ -80,7 +80,9 @@ def read_nwb(path: str | Path) -> Recording:
             io = NWBHDF5IO(str(path), "r", load_namespaces=True)
             nwb = io.read()
     except Exception as exc:
-        raise RecordingError(f"{path}: not a readable NWB file ({exc})") from exc
+        raise RecordingError(
+            f"{path}: not a readable NWB file (truncated or damaged? the reader says: {exc})"
+        ) from exc
     try:
         stimuli = {
             int(s.sweep_number): s
