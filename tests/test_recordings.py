@@ -194,6 +194,15 @@ def test_features_command_then_predict(run_cli, tmp_path):
     assert called and f"{called} cells called although a recording check failed" in " ".join(
         r.out.split()
     )
+    # renamed after `features` wrote it, the table has no .qc.csv of its name: predict says
+    # where its checks are (new-user trial: the checks were lost without a word)
+    renamed = tmp_path / "my_recordings_2024.csv"
+    renamed.write_bytes(out.read_bytes())
+    r = run_cli("predict", "--model", str(model), "--features", str(renamed))
+    assert r.code == 0, r
+    said = " ".join(r.err.split())
+    assert f"no my_recordings_2024.csv.qc.csv beside it, but {out}.qc.csv holds" in said
+    assert f"--checks {out}.qc.csv" in said
 
 
 def test_the_nwb_path_gives_the_same_features_on_the_same_traces(tmp_path):
@@ -224,6 +233,18 @@ def test_a_check_figure_per_cell(tmp_path):
     assert features.notna().sum(axis=1).iloc[0] == 16
     png = tmp_path / "fig" / "17o05028_ic_steps.png"
     assert png.stat().st_size > 10_000 and png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_checks_elsewhere_finds_the_qc_table_of_these_cells_only(tmp_path):
+    from ephys2type.data.recordings.check_table import checks_elsewhere
+
+    qc = pd.DataFrame({"cell_id": ["a", "a", "b", "c"], "level": "sweep"})
+    qc.to_csv(tmp_path / "old_name.csv.qc.csv", index=False)
+    (tmp_path / "broken.qc.csv").write_text("not,a\nqc table\n")
+    features = tmp_path / "new_name.csv"
+    assert checks_elsewhere(features, pd.Index(["a", "c"])) == tmp_path / "old_name.csv.qc.csv"
+    assert checks_elsewhere(features, pd.Index(["a", "d"])) is None  # not all its cells
+    assert checks_elsewhere(features, pd.Index([])) is None
 
 
 def test_one_bad_file_in_a_batch_says_how_to_go_on(tmp_path):

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -13,10 +14,10 @@ import pandas as pd
 
 from ephys2type.data.h5ad import annotate_h5ad, calls_for_h5ad, is_h5ad, write_h5ad
 from ephys2type.data.mapping import load_mapping
-from ephys2type.data.recordings.check_table import cell_checks, qc_table_path
+from ephys2type.data.recordings.check_table import cell_checks, checks_elsewhere, qc_table_path
 from ephys2type.data.schema import FeatureSchema
 from ephys2type.data.tables import SCHEMA_OF_MODEL, read_feature_table
-from ephys2type.errors import OutputExistsError, TableError
+from ephys2type.errors import Ephys2TypeWarning, OutputExistsError, TableError
 from ephys2type.files import atomic_write_text, dumps_json
 from ephys2type.models.batch_check import BatchSummary, summarize_batch
 from ephys2type.models.cell_classifier import CellTypeClassifier
@@ -223,6 +224,14 @@ def score_file(
     if isinstance(recording_checks, str) and recording_checks == AUTO:
         beside = qc_table_path(features)
         recording_checks = beside if beside.exists() else None
+        if recording_checks is None and (other := checks_elsewhere(features, cells.index)):
+            warnings.warn(
+                f"{features}: no {beside.name} beside it, but {other} holds the recording "
+                f"checks of these cells (was the table renamed?); give them with --checks "
+                f"{other} (recording_checks=...) so that they reach the calls",
+                Ephys2TypeWarning,
+                stacklevel=2,
+            )
     if isinstance(recording_checks, (str, Path)):
         checks_file = Path(recording_checks)
     checks = (

@@ -22,6 +22,30 @@ def qc_table_path(features: str | Path) -> Path:
     return features.with_name(features.name + ".qc.csv")
 
 
+#: How many QC tables of a folder :func:`checks_elsewhere` looks into.
+MAX_QC_TABLES = 20
+
+
+def checks_elsewhere(features: str | Path, ids: pd.Index) -> Path | None:
+    """A QC table in the features table's folder, under another name, that holds the
+    recording checks of these cells (``ids``): the table was renamed after ``ephys2type
+    features`` wrote it, and its ``<features>.qc.csv`` kept the old name. None if none does
+    (or the folder holds more than :data:`MAX_QC_TABLES` of them)."""
+    folder = Path(features).parent
+    found = sorted(folder.glob("*.qc.csv"))
+    if not len(ids) or len(found) > MAX_QC_TABLES:
+        return None
+    wanted = set(map(str, ids))
+    for path in found:
+        try:
+            theirs = pd.read_csv(path, usecols=["cell_id"], dtype=str)["cell_id"]
+        except (ValueError, OSError, pd.errors.ParserError):  # not a QC table
+            continue
+        if wanted <= set(theirs):
+            return path
+    return None
+
+
 def cell_checks(qc: pd.DataFrame) -> pd.DataFrame:
     """Per cell of a recordings QC table (``<features>.qc.csv``), indexed by cell id:
     ``blocking``, the reasons of its failed :data:`BLOCKING` checks (``"; "``-joined, empty
