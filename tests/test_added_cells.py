@@ -39,6 +39,12 @@ def test_added_cells_join_the_bundled_ones(layer1_only, tmp_path):
     assert (both.meta["dataset"].iloc[-12:] == "my lab").all()
     pd.testing.assert_frame_equal(both.X.iloc[-12:], mine.X, check_names=False)
     assert both.datasets == ["lee2023", "my lab"]
+    # the added files are recorded by name and content, as the bundled ones are
+    import hashlib
+
+    digest = hashlib.sha256(features.read_bytes()).hexdigest()
+    assert both.sources["my lab/mine.csv"] == digest and "my lab/mine_labels.csv" in both.sources
+    assert set(lee.sources) < set(both.sources)
 
 
 def test_bad_added_cells_are_refused(layer1_only, tmp_path):

@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from ephys2type.data.container import PatchSeqData
+from ephys2type.data.fetch import sha256_of
 from ephys2type.data.mapping import load_mapping
 from ephys2type.data.tables import find_id_column, read_feature_table
 from ephys2type.data.user_tables import read_labels
@@ -105,6 +106,9 @@ def with_added_cells(
         meta=pd.concat([data.meta, meta]),
         y=pd.concat([data.y, y.astype(object).rename(data.y.name)]),
         notes=(*data.notes, f"{name}: {len(X)} labelled cells added from {features}"),
+        # the added files by name and content, as the bundled files are (model provenance)
+        sources=data.sources
+        | {f"{name}/{Path(f).name}": sha256_of(Path(f)) for f in (features, labels)},
     )
 
 
