@@ -119,7 +119,13 @@ def test_checks_on_the_example_files_agree_with_an_independent_reading(samples):
         "(the hyperpolarising steps: -100 pA)"
         in samples["171116sh_0019"][1]["no_step_for_ri"].message
     )
-    assert "shallow_sag_sweep" in samples["18711001"][1]
+    # its deepest subthreshold sweep is the 0 pA one: no sag step at all, which
+    # no_hyperpolarising_step says; not also a "shallow" one (new-user trial)
+    assert "shallow_sag_sweep" not in samples["18711001"][1]
+    assert (
+        "no step above -100 pA and below 0 pA"
+        in samples["171116sh_0019"][1]["no_step_for_ri"].message
+    )
 
 
 @needs_samples
@@ -189,7 +195,7 @@ def test_simulated_cell_driven_into_depolarisation_block():
 
 def test_simulated_cell_without_hyperpolarising_steps():
     flags = _flags(step_protocol_recording(tuple(range(0, 191, 20))))
-    assert {"no_hyperpolarising_step", "shallow_sag_sweep"} <= set(flags)
+    assert "no_hyperpolarising_step" in flags and "shallow_sag_sweep" not in flags
     assert set(flags["no_hyperpolarising_step"].clears) == {"ri", "tau", "sag"}
 
 

@@ -256,9 +256,9 @@ def _no_hyperpolarising(recording: Recording, sweeps: pd.DataFrame) -> Flag | No
         below = ", ".join(f"{a:+.0f}" for a in sorted(amps[amps < 0].unique()))
         return Flag(
             "no_step_for_ri",
-            f"no step between {SUBTHRESH_MIN_AMP:+.0f} and 0 pA, where ipfx measures input "
-            f"resistance and tau (the hyperpolarising steps: {below} pA); those two left "
-            "empty",
+            f"no step above {SUBTHRESH_MIN_AMP:+.0f} pA and below 0 pA, the range ipfx "
+            f"measures input resistance and tau in (the hyperpolarising steps: {below} pA); "
+            "those two left empty",
             clears=("ri", "tau"),
         )
     message = (
@@ -301,6 +301,8 @@ def _shallow_sag(lsq: ProtocolAnalysis, sweeps: pd.DataFrame) -> Flag | None:
     if depth >= SAG_MIN_DEFLECTION_MV:
         return None
     amp = float(sweeps.loc[k, "stim_amp"])
+    if amp >= 0:  # not a hyperpolarising step at all: no_hyperpolarising_step says so
+        return None
     return Flag(
         "shallow_sag_sweep",
         f"sag sweep not hyperpolarised enough: the deepest subthreshold step ({amp:+.0f} pA) "
