@@ -43,7 +43,8 @@ def test_added_cells_join_the_bundled_ones(layer1_only, tmp_path):
     import hashlib
 
     digest = hashlib.sha256(features.read_bytes()).hexdigest()
-    assert both.sources["my lab/mine.csv"] == digest and "my lab/mine_labels.csv" in both.sources
+    assert both.sources["my lab/features/mine.csv"] == digest
+    assert "my lab/labels/mine_labels.csv" in both.sources
     assert set(lee.sources) < set(both.sources)
 
 
@@ -81,6 +82,21 @@ def test_bad_added_cells_are_refused(layer1_only, tmp_path):
     assert added_repeats(666, 2) == 20 and added_repeats(666, 40, 7) == 7
     with pytest.raises(TableError, match=">= 1"):
         added_repeats(666, 40, 0)
+
+
+def test_a_label_is_renamed_only_to_the_one_class_it_can_mean():
+    """A guess among several classes would mislabel the cells: subclass names given to a
+    t-type model, or a t-type no class is, get no suggestion (review)."""
+    from ephys2type.data.added_cells import _probable_class
+
+    ttypes = ["Lamp5 Lsp1", "Lamp5 Plch2", "Pvalb Tpbg", "Pvalb Vipr2", "Sst Nts"]
+    assert _probable_class("Lamp5", ttypes) is None  # two t-types start with it
+    assert _probable_class("Sst", ttypes) == "Sst Nts"  # one does
+    assert _probable_class("Pvalb ChC", ttypes) is None  # no near spelling of two words
+    assert _probable_class("lamp5 plch2", ttypes) == "Lamp5 Plch2"
+    subclasses = ["Lamp5", "Pvalb", "Sncg", "Sst", "Vip"]
+    assert _probable_class("Vipp", subclasses) == "Vip"
+    assert _probable_class("Chandelier", subclasses) is None
 
 
 def test_repeated_cells_count_more_and_never_calibrate():

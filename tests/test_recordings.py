@@ -178,6 +178,7 @@ def test_features_command_then_predict(run_cli, tmp_path):
     assert predicted.loc["17o05028_ic_steps", "reason"].count("fires at rest") == 1
     assert "vrest_drift" in predicted.loc["17o05028_ic_steps", "recording_checks"]
     assert "5 cells unassigned: failed recording check" in " ".join(r.out.split())
+    assert "called although a recording check failed" not in r.out  # only with the flag
     # called anyway on request, the checks still in each row; step protocols only: models of
     # the long-square features predict every cell (the cells whose checks emptied some of
     # them by a model of fewer or with those imputed)
@@ -247,22 +248,28 @@ def test_checks_elsewhere_finds_the_qc_table_of_these_cells_only(tmp_path):
     assert checks_elsewhere(features, pd.Index([])) is None
 
 
-def test_one_bad_file_in_a_batch_says_how_to_go_on(tmp_path):
-    """A truncated file stops the batch; the error says to move it and run again, and the
+def test_one_bad_file_in_a_batch_says_how_to_go_on(tmp_path, run_cli, clean_error):
+    """A truncated file stops the batch; the error says to run again without it, and the
     files done are not read again (new-user trial: the error was pyabf's words alone)."""
-    from ephys2type.data.recordings.batch import write_features
+    import shutil
 
-    good = SAMPLES / "171116sh_0018.abf"
-    bad = tmp_path / "cell2_truncated.abf"
-    bad.write_bytes(good.read_bytes()[:3000])
+    folder = tmp_path / "recordings"
+    folder.mkdir()
+    shutil.copy(SAMPLES / "171116sh_0018.abf", folder)
+    bad = folder / "cell2_truncated.abf"
+    bad.write_bytes((SAMPLES / "171116sh_0018.abf").read_bytes()[:3000])
     out = tmp_path / "features.csv"
-    with pytest.raises(RecordingError) as err:
-        write_features([good, bad], out, sweep_qc_profile="none")
-    message = str(err.value)
-    assert "cell2_truncated.abf: not a readable ABF file (truncated or damaged?" in message
-    assert "move that file out of the way (or fix it) and run the same command again" in message
-    written = write_features([good], out, sweep_qc_profile="none")
-    assert written.resumed == 1 and len(written.features) == 1
+    args = ("--out", out, "--sweep-qc", "none")
+    result = run_cli("features", folder, *args)
+    clean_error(
+        result,
+        "cell2_truncated.abf: not a readable ABF file (truncated or damaged?",
+        "run the command again without that file (move it out of the folder given",
+    )
+    bad.rename(tmp_path / "cell2_truncated.abf")
+    result = run_cli("features", folder, *args)
+    assert result.code == 0, result
+    assert "1 file(s) taken from the interrupted run" in " ".join(result.out.split())
 
 
 @pytest.mark.slow

@@ -125,8 +125,8 @@ def train(
     training_cells.csv; loading it never runs code.
 
     Your own labelled cells (--add-table with --add-labels, optionally --mapping) are
-    trained on beside the bundled cells, each counted --add-weight times and never used to
-    calibrate; the model folder records them as the dataset 'added'.
+    trained on beside the bundled cells, each counted --add-weight times (a cell counted
+    more than once never calibrates); the model folder records them as the dataset 'added'.
 
     With two-level labels (--labels ttype) the prediction sets are calibrated at the subclass
     and t-type levels; `predict` then calls each cell at the t-type when its set is small,
@@ -458,9 +458,11 @@ def _print_predictions(out_console, result, columns: list[str]) -> None:
     )
     for kind, n in batch.unassigned_reasons.items():
         out_console.print(f"{plural(n, 'cell')} {ABSTAIN}: {kind}")
-    if "recording_checks" in preds.columns:  # cells called although a check failed
-        anyway = int((called & (preds["recording_checks"].fillna("") != "")).sum())
-        if anyway:
+    checks = result.scores.recording_checks
+    if checks is not None and not trained.refuse_failed_checks:
+        # called although a check that leaves a cell unassigned by default failed
+        flagged = zip(called, checks.blocking, strict=True)
+        if anyway := sum(bool(c and b) for c, b in flagged):
             out_console.print(
                 f"{plural(anyway, 'cell')} called although a recording check failed "
                 "(--call-failed-checks; the recording_checks column says which)"

@@ -113,22 +113,32 @@ def features(
         if vectors.suffix.lower() != ".h5ad":
             raise RecordingError(f"--vectors {vectors}: feature vectors are written as .h5ad")
         refuse_existing(vectors, force)
-    with progress_bar(len(files), "features") as advance:
-        written = write_features(
-            files,
-            out,
-            roots=roots,
-            schema=schema,
-            sweep_qc_profile=sweep_qc,
-            figures=figures,
-            n_jobs=jobs,
-            scheduler=scheduler,
-            vectors=vectors,
-            overwrite=force,
-            progress=advance,
-        )
-    table, qc, resumed = written.features, written.qc, written.resumed
     parts = out.with_name(out.name + ".parts")
+    try:
+        with progress_bar(len(files), "features") as advance:
+            written = write_features(
+                files,
+                out,
+                roots=roots,
+                schema=schema,
+                sweep_qc_profile=sweep_qc,
+                figures=figures,
+                n_jobs=jobs,
+                scheduler=scheduler,
+                vectors=vectors,
+                overwrite=force,
+                progress=advance,
+            )
+    except RecordingError as exc:
+        if len(files) == 1:
+            raise
+        # one bad file stops the batch; the files done are kept: say how to go on
+        raise RecordingError(
+            f"{exc}; run the command again without that file (move it out of the folder "
+            f"given, or leave it off the command line): the files already done are kept in "
+            f"{parts} and not read again"
+        ) from exc
+    table, qc, resumed = written.features, written.qc, written.resumed
     out_console = console()
     if resumed:
         out_console.print(f"{resumed} file(s) taken from the interrupted run in {parts}")

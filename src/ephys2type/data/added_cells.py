@@ -84,7 +84,7 @@ def with_added_cells(
     unknown = sorted(set(y) - set(data.classes))
     if unknown:
         raise TableError(
-            f"{labels}: label(s) {', '.join(map(repr, unknown[:5]))} are not classes of the "
+            f"{labels}: label(s) {', '.join(map(repr, unknown[:8]))} are not classes of the "
             f"{data.species} data ({data.label_scheme}: {', '.join(data.classes)})"
             f"{_label_hint(unknown, list(data.classes), y)}"
         )
@@ -108,7 +108,10 @@ def with_added_cells(
         notes=(*data.notes, f"{name}: {len(X)} labelled cells added from {features}"),
         # the added files by name and content, as the bundled files are (model provenance)
         sources=data.sources
-        | {f"{name}/{Path(f).name}": sha256_of(Path(f)) for f in (features, labels)},
+        | {
+            f"{name}/{role}/{Path(f).name}": sha256_of(Path(f))
+            for role, f in (("features", features), ("labels", labels))
+        },
     )
 
 
@@ -117,7 +120,7 @@ def _label_hint(unknown: list[str], classes: list[str], y: pd.Series) -> str:
     in another case, one name the start of the other, e.g. ``PV`` and ``Pvalb``, or a near
     spelling) and the first cell with one; the others cannot be added to these classes."""
     near, other = [], []
-    for label in unknown[:5]:
+    for label in unknown[:8]:
         match = _probable_class(str(label), classes)
         if match is None:
             other.append(repr(label))
@@ -131,24 +134,27 @@ def _label_hint(unknown: list[str], classes: list[str], y: pd.Series) -> str:
             f"remove the cells labelled {', '.join(other)}, or train on labels that have "
             "that class (--labels)"
         )
-    return f" ({parts[0]}); " + "; ".join(parts[1:])
+    more = f"; and {len(unknown) - 8} more such labels" if len(unknown) > 8 else ""
+    return f" ({parts[0]}); " + "; ".join(parts[1:]) + more
 
 
 def _probable_class(label: str, classes: list[str]) -> str | None:
-    """The class ``label`` probably means (see :func:`_label_hint`), if one."""
+    """The class ``label`` probably means (see :func:`_label_hint`), if exactly one: the same
+    letters in another case; else the one class whose name starts with it or starts it; else,
+    for a one-word label, the one near spelling. None when several would do (``Lamp5`` among
+    the t-types ``Lamp5 Lsp1``, ``Lamp5 Plch2``, ...): a guess would mislabel the cells."""
     low = label.lower()
     for c in classes:
         if c.lower() == low:
             return c
-    starts = [
-        c
-        for c in classes
-        if len(low) >= 2 and (c.lower().startswith(low) or low.startswith(c.lower()))
-    ]
-    if len(starts) == 1:
-        return starts[0]
-    close = difflib.get_close_matches(label, classes, n=1, cutoff=0.6)
-    return close[0] if close else None
+    if len(low) >= 2:
+        starts = [c for c in classes if c.lower().startswith(low) or low.startswith(c.lower())]
+        if starts:
+            return starts[0] if len(starts) == 1 else None
+    if " " in label.strip():
+        return None
+    close = difflib.get_close_matches(label, classes, n=2, cutoff=0.6)
+    return close[0] if len(close) == 1 else None
 
 
 __all__ = ["ADDED_SHARE", "MAX_REPEATS", "added_repeats", "with_added_cells"]

@@ -227,7 +227,7 @@ def score_file(
         if recording_checks is None and (other := checks_elsewhere(features, cells.index)):
             warnings.warn(
                 f"{features}: no {beside.name} beside it, but {other} holds the recording "
-                f"checks of these cells (was the table renamed?); give them with --checks "
+                f"checks of these cells (was the table renamed?); give them with predict --checks "
                 f"{other} (recording_checks=...) so that they reach the calls",
                 Ephys2TypeWarning,
                 stacklevel=2,

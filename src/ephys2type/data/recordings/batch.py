@@ -287,27 +287,18 @@ def write_features(
     files = [Path(f) for f in files]
     ids = cell_ids(files, list(roots) if roots is not None else [None] * len(files))
     parts = out.with_name(out.name + ".parts")
-    try:
-        result = run_batch(
-            files,
-            schema=schema,
-            sweep_qc_profile=sweep_qc_profile,
-            figures=figures,
-            n_jobs=n_jobs,
-            scheduler=scheduler,
-            parts=parts,
-            progress=progress,
-            vectors=vectors is not None,
-            ids=ids,
-        )
-    except RecordingError as exc:
-        if len(files) == 1:
-            raise
-        # one bad file stops the batch: the files done are kept, so say how to go on
-        raise RecordingError(
-            f"{exc}; move that file out of the way (or fix it) and run the same command "
-            f"again: the files already done are kept in {parts} and not read again"
-        ) from exc
+    result = run_batch(
+        files,
+        schema=schema,
+        sweep_qc_profile=sweep_qc_profile,
+        figures=figures,
+        n_jobs=n_jobs,
+        scheduler=scheduler,
+        parts=parts,
+        progress=progress,
+        vectors=vectors is not None,
+        ids=ids,
+    )
     vector_schema = None
     if vectors is not None and result.vectors:
         from ephys2type.data.recordings.vectors import write_vectors

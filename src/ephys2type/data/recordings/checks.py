@@ -301,8 +301,8 @@ def _shallow_sag(lsq: ProtocolAnalysis, sweeps: pd.DataFrame) -> Flag | None:
     if depth >= SAG_MIN_DEFLECTION_MV:
         return None
     amp = float(sweeps.loc[k, "stim_amp"])
-    if amp >= 0:  # not a hyperpolarising step at all: no_hyperpolarising_step says so
-        return None
+    if amp >= 0 and not (sweeps["stim_amp"] < 0).any():
+        return None  # no hyperpolarising step at all: no_hyperpolarising_step says so
     return Flag(
         "shallow_sag_sweep",
         f"sag sweep not hyperpolarised enough: the deepest subthreshold step ({amp:+.0f} pA) "
