@@ -61,6 +61,7 @@ from scipy import stats
 
 from ephys2type.models.call_table import ABSTAIN
 from ephys2type.models.cell_scores import CellScores
+from ephys2type.models.conformal import same_cell_values
 from ephys2type.models.hierarchy import parent_probabilities
 from ephys2type.models.novelty import QUANTILE
 from ephys2type.models.priors import adapt_priors
@@ -566,10 +567,10 @@ def _shift_test(
 
 
 def _canonical_values(X: pd.DataFrame) -> np.ndarray:
-    """The features in single precision (as float64): the same table read from a CSV and
-    from an .xlsx differs in the 15th digit, which must not re-order the batch or break a
-    tie with a training cell's value (the same cells gave p = 0.048 and 0.044)."""
-    return X.to_numpy(dtype=float).astype(np.float32).astype(float)
+    """The features as the same cells read them (:func:`same_cell_values`), as float64: a
+    CSV and an .xlsx of a table differ in the 15th digit, which must not re-order the batch
+    or break a tie with a training cell's value (the same cells gave p = 0.048 and 0.044)."""
+    return same_cell_values(X).astype(float)
 
 
 def _canonical_order(scores: CellScores) -> np.ndarray:

@@ -500,18 +500,27 @@ def cell_draws(X, n: int, seed: int) -> np.ndarray:
     pipeline that encodes strings) by pandas' row hash."""
     key = int(seed).to_bytes(8, "little", signed=True)
     try:
-        values = np.asarray(X, dtype=np.float64).astype(np.float32)
+        values = same_cell_values(X)
     except (TypeError, ValueError):  # strings, pd.NA: not numbers yet
         rows = pd.util.hash_pandas_object(pd.DataFrame(X), index=False).to_numpy()
         encoded = [r.tobytes() for r in rows]
     else:
-        values = np.where(np.isnan(values), np.float32(np.nan), values + np.float32(0.0))
         encoded = [row.tobytes() for row in np.ascontiguousarray(values)]
     out = np.empty((len(encoded), n))
     for i, data in enumerate(encoded):
         digest = hashlib.blake2b(data, digest_size=16, key=key).digest()
         out[i] = np.random.default_rng(int.from_bytes(digest, "little")).random(n)
     return out
+
+
+def same_cell_values(X) -> np.ndarray:
+    """The cells' features (rows of ``X``) in single precision, missing values and -0.0
+    made canonical: what makes two rows the same cell. The same table read from a CSV and
+    from an .xlsx, or a value converted to another unit and back, differs in the last bits
+    of float64; those must not change a cell's set (:func:`cell_draws`) or a batch's check
+    (:mod:`ephys2type.models.batch_check`)."""
+    values = np.asarray(X, dtype=np.float64).astype(np.float32)
+    return np.where(np.isnan(values), np.float32(np.nan), values + np.float32(0.0))
 
 
 def sets_from_proba(
