@@ -380,3 +380,63 @@ def test_a_cells_smoothing_draws_are_its_own():
     np.testing.assert_array_equal(mixed_draws[0], mixed_draws[2])
     assert not np.array_equal(mixed_draws[0], mixed_draws[1])
     np.testing.assert_array_equal(cell_draws(mixed.iloc[::-1], 3, 0), mixed_draws[::-1])
+
+
+def test_recording_checks_travel_in_the_features_table(human, human_model, tmp_path):
+    """`ephys2type features` writes each cell's failed checks into the table itself, so a
+    copy in another folder, or a trip through Excel, still leaves a cell that may not be an
+    interneuron unassigned (new-user trial: a renamed table lost its .qc.csv and called it)."""
+    from ephys2type.data.recordings.check_table import with_check_columns
+    from ephys2type.persist.check import check_for_prediction
+    from ephys2type.persist.predict import predict_cells
+
+    cells = human.X.iloc[:3]
+    ids = [str(i) for i in cells.index]
+    qc = pd.DataFrame(
+        {
+            "cell_id": [ids[0], ids[0], ids[0], ids[1], ids[2]],
+            "level": ["sweep", "check", "check", "check", "sweep"],
+            "check": [None, "spike_shape", "vrest_drift", "fi_slope", None],
+            "reason": [None, "may not be an interneuron: spike width 1.9 ms", "drift", "-", None],
+        }
+    )
+    table = with_check_columns(cells, qc)
+    assert table["checks_failed"].tolist() == ["spike_shape; vrest_drift", "fi_slope", ""]
+    folder = tmp_path / "copied"
+    folder.mkdir()  # no .qc.csv anywhere near it
+    table.to_csv(folder / "cells.csv", index_label="specimen_id")
+    table.to_excel(folder / "cells.xlsx", index_label="specimen_id")
+    expected = list(load_model(human_model).predict(cells))
+    for path in (folder / "cells.csv", folder / "cells.xlsx"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Ephys2TypeWarning)  # the check columns are known
+            calls = predict_cells(human_model, path).table
+        assert calls["predicted"].iloc[0] == ABSTAIN
+        assert calls["reason"].iloc[0] == (
+            "failed recording check: may not be an interneuron: spike width 1.9 ms"
+        )
+        assert calls["predicted"].iloc[1:].tolist() == expected[1:]
+        assert calls["recording_checks"].tolist() == [
+            "may not be an interneuron: spike width 1.9 ms; vrest_drift",
+            "fi_slope",
+            "",
+        ]
+    # the reason's column deleted: the check's name still blocks; both emptied by a
+    # physiologist who looked at the cell: it is called
+    table.drop(columns="checks_blocking").to_csv(folder / "names.csv", index_label="specimen_id")
+    calls = predict_cells(human_model, folder / "names.csv").table
+    assert calls["reason"].iloc[0] == (
+        "failed recording check: spike_shape (from the checks_failed column)"
+    )
+    cleared = table.copy()
+    cleared.iloc[0, -2:] = ""
+    cleared.to_csv(folder / "cleared.csv", index_label="specimen_id")
+    assert predict_cells(human_model, folder / "cleared.csv").table["predicted"].tolist() == (
+        expected
+    )
+    # a QC table given explicitly is read instead; `data check` says where the checks came from
+    passed = qc.assign(level="sweep")
+    calls = predict_cells(human_model, folder / "cells.csv", recording_checks=passed).table
+    assert calls["predicted"].tolist() == expected
+    said = check_for_prediction(folder / "cells.csv", model=human_model).checks_file
+    assert said == f"{folder / 'cells.csv'} (columns checks_failed, checks_blocking)"

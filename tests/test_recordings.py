@@ -156,6 +156,7 @@ def test_features_command_then_predict(run_cli, tmp_path):
     assert r.code == 0, r
     table = pd.read_csv(out, index_col="cell_id")
     assert len(table) == 5 and (tmp_path / "features.csv.qc.csv").exists()
+    assert table["checks_failed"].str.contains("spike_shape").all()  # each cell's checks
     assert "2 recorded channels" in r.out
     model = tmp_path / "model"
     assert (
@@ -195,10 +196,17 @@ def test_features_command_then_predict(run_cli, tmp_path):
     assert called and f"{called} cells called although a recording check failed" in " ".join(
         r.out.split()
     )
-    # renamed after `features` wrote it, the table has no .qc.csv of its name: predict says
-    # where its checks are (new-user trial: the checks were lost without a word)
+    # renamed after `features` wrote it (new-user trial: the checks were lost without a
+    # word): the table carries them in its own columns, so no call changes
     renamed = tmp_path / "my_recordings_2024.csv"
     renamed.write_bytes(out.read_bytes())
+    again = tmp_path / "again.csv"
+    r = run_cli("predict", "-m", str(model), "-f", str(renamed), "-o", str(again))
+    assert r.code == 0 and "beside it" not in r.err, r
+    assert (pd.read_csv(again, index_col=0)["predicted"] == "unassigned").all()
+    # a table without them (written before they were, or cut down by hand) says where
+    # its checks are
+    table.drop(columns=["checks_failed", "checks_blocking"]).to_csv(renamed)
     r = run_cli("predict", "--model", str(model), "--features", str(renamed))
     assert r.code == 0, r
     said = " ".join(r.err.split())

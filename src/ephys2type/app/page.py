@@ -127,7 +127,8 @@ def _cells_form(st: ModuleType) -> dict | None:
             "Recording checks (optional)",
             type=["csv"],
             key="checks",
-            help="The <features>.qc.csv that `ephys2type features` wrote beside the table.",
+            help="The <features>.qc.csv that `ephys2type features` wrote beside the table; "
+            "not needed when the table has its checks_failed and checks_blocking columns.",
         )
     )
     with st.expander("More options"):

@@ -244,7 +244,8 @@ def predict(
         Path | None,
         typer.Option(
             help="The recording checks of the cells (the .qc.csv `ephys2type features` "
-            "writes; default: <features>.qc.csv when it exists).",
+            "writes); default: the table's checks_failed and checks_blocking columns, else "
+            "<features>.qc.csv when it exists.",
         ),
     ] = None,
     call_failed_checks: Annotated[

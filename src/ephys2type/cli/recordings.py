@@ -78,11 +78,12 @@ def features(
     would not trust: firing at rest (resting potential, rheobase, f-I slope), depolarisation
     block (rheobase and f-I slope refitted below it), no hyperpolarising step (Ri, tau, sag),
     a sag sweep under 5 mV deep, a negative or implausible f-I slope, a resting potential
-    drifting over 10 mV; a spike shape outside the interneuron range is reported. Beside
-    --out, <out>.qc.csv holds each sweep's QC measures and reasons, one row per failed check
-    (what was seen, the columns emptied or recomputed), and one row per cell saying why it has
-    no features (or which stimulus kind ipfx could not use), the families it gave and those
-    its protocols lack.
+    drifting over 10 mV; a spike shape outside the interneuron range is reported. Each
+    cell's failed checks are in the table's checks_failed and checks_blocking columns (which
+    predict reads, so a copy of the table keeps them); beside --out, <out>.qc.csv holds each
+    sweep's QC measures and reasons, one row per failed check (what was seen, the columns
+    emptied or recomputed), and one row per cell saying why it has no features (or which
+    stimulus kind ipfx could not use), the families it gave and those its protocols lack.
 
     Files are independent: --jobs N runs N at a time, --scheduler sends them to a Dask
     cluster; the result is the same as a serial run. Each finished file is kept in

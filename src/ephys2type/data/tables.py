@@ -36,6 +36,7 @@ import pandas as pd
 
 from ephys2type.data.h5ad import is_h5ad, read_h5ad_features
 from ephys2type.data.mapping import ColumnMapping
+from ephys2type.data.recordings.check_table import CHECK_COLUMNS, checks_from_columns
 from ephys2type.data.schema import FeatureSchema
 from ephys2type.data.table_formats import (
     DELIMITER_NAMES,
@@ -526,8 +527,15 @@ def read_feature_table(
         id_column = detect_id_column(raw, schema, preferred=preferred_id_column, path=path)
     raw = settle_unnamed_column(raw, id_column, path=path)
     index = index_by_id(raw, id_column, path=path).index  # id column present, no blanks/dupes
+    checks = checks_from_columns(raw)  # the recording checks `ephys2type features` wrote
+    if checks is not None:
+        checks.index = index
     extra = check_columns(
-        raw, schema, path=path, ignore=[id_column, *ignore], allow_missing=allow_missing
+        raw,
+        schema,
+        path=path,
+        ignore=[id_column, *ignore, *CHECK_COLUMNS],
+        allow_missing=allow_missing,
     )
     absent = [c for c in schema.columns if c not in raw.columns]
     if note_absent and absent:
@@ -547,7 +555,9 @@ def read_feature_table(
         X = validate_features(mapping.convert(X), schema, what=path)
     if check_unit_ranges:
         check_units(X.reindex(columns=schema.columns), schema, path=path, mapping=mapping)
-    return FeatureFrame.of(X, schema, source=str(path), absent_noted=note_absent, mapping=mapping)
+    return FeatureFrame.of(
+        X, schema, source=str(path), absent_noted=note_absent, mapping=mapping, checks=checks
+    )
 
 
 def _rename_hint(schema: FeatureSchema, mapping: ColumnMapping | None) -> str:
@@ -710,6 +720,7 @@ class FeatureFrame(pd.DataFrame):
         "source",
         "absent_noted",
         "mapping",
+        "checks",
     ]
 
     @property
@@ -725,18 +736,22 @@ class FeatureFrame(pd.DataFrame):
         source: str = "features",
         absent_noted: bool = False,
         mapping: ColumnMapping | None = None,
+        checks: pd.DataFrame | None = None,
     ) -> FeatureFrame:
         """``frame`` (the output of :func:`validate_features` for ``schema``), recorded as
         checked; ``source`` names it in messages (its file), ``absent_noted`` records that
         its absent schema columns were already named in a warning, ``mapping`` the mapping
         that renamed its columns (so a unit slip names the line to change; a frame derived
-        from this one is plain and has none, so its unit slips suggest a new line)."""
+        from this one is plain and has none, so its unit slips suggest a new line),
+        ``checks`` the recording checks its table's columns carried (indexed as ``frame``;
+        :func:`~ephys2type.data.recordings.check_table.checks_from_columns`)."""
         out = cls(frame)
         out.schema_name = schema.name
         out.schema_columns = tuple(frame.columns)
         out.source = source
         out.absent_noted = absent_noted
         out.mapping = mapping
+        out.checks = checks
         return out
 
     def is_checked_for(self, schema: FeatureSchema) -> bool:

@@ -28,7 +28,6 @@ import pandas as pd
 
 from ephys2type.data.container import PatchSeqData
 from ephys2type.data.mapping import load_mapping, mapped_features
-from ephys2type.data.recordings.check_table import qc_table_path
 from ephys2type.data.schema import FeatureSchema, get_schema
 from ephys2type.data.tables import (
     SCHEMA_GIVEN,
@@ -45,7 +44,7 @@ from ephys2type.persist.predict import (
     AUTO,
     FeatureSetUse,
     feature_set_uses,
-    read_recording_checks,
+    resolve_recording_checks,
     score_file,
 )
 
@@ -66,7 +65,8 @@ class TableCheck:
     rules that run before any model (``"<kind>: <detail>"``; ``""``: it goes on to a model);
     feature_sets : with a model, each feature set's model and the cells it serves (empty
     without one); families : per cell going on, the families it has (``"a+b"``);
-    checks_file : the recording checks read (None: none).
+    checks_file : where the recording checks came from (a QC table, or the table's check
+        columns; None: none).
     """
 
     path: str
@@ -141,7 +141,7 @@ def check_for_prediction(
             reasons=pd.Series(before, index=cells.index, dtype=object),
             feature_sets=tuple(feature_set_uses(scores, clf.schema_, routed)),
             families=_families(scores, clf.schema_),
-            checks_file=None if checks_file is None else str(checks_file),
+            checks_file=checks_file,
         )
     found = FROM_OPTION
     if schema is None:  # the columns' schema, after the mapping renames them
@@ -162,14 +162,7 @@ def check_for_prediction(
         schema_source=SCHEMA_GIVEN,
         note_absent=True,
     )
-    checks_file = None
-    if isinstance(recording_checks, str) and recording_checks == AUTO:
-        beside = qc_table_path(features)
-        recording_checks = beside if beside.exists() else None
-    checks = None
-    if recording_checks is not None:
-        checks_file = str(recording_checks)
-        checks = read_recording_checks(recording_checks, cells.index)
+    checks, checks_file = resolve_recording_checks(features, cells, recording_checks)
     scores = _schema_scores(cells.reindex(columns=schema.columns), schema, checks)
     return TableCheck(
         path=str(features),

@@ -14,7 +14,12 @@ import pandas as pd
 
 from ephys2type.data.h5ad import annotate_h5ad, calls_for_h5ad, is_h5ad, write_h5ad
 from ephys2type.data.mapping import load_mapping
-from ephys2type.data.recordings.check_table import cell_checks, checks_elsewhere, qc_table_path
+from ephys2type.data.recordings.check_table import (
+    CHECK_COLUMNS,
+    cell_checks,
+    checks_elsewhere,
+    qc_table_path,
+)
 from ephys2type.data.schema import FeatureSchema
 from ephys2type.data.tables import SCHEMA_OF_MODEL, read_feature_table
 from ephys2type.errors import Ephys2TypeWarning, OutputExistsError, TableError
@@ -156,6 +161,45 @@ def _read_qc(path: Path) -> pd.DataFrame:
         raise TableError(f"{path}: cannot read the recording checks ({exc})") from None
 
 
+def resolve_recording_checks(
+    features: str | Path,
+    cells: pd.DataFrame,
+    recording_checks: str | Path | pd.DataFrame | None = AUTO,
+) -> tuple[RecordingChecks | None, str | None]:
+    """The recording checks of ``cells`` (as :func:`read_features` read them from
+    ``features``) and where they came from (None: none). ``recording_checks`` as
+    :func:`predict_cells` takes it; ``"auto"``: the table's own check columns
+    (:data:`~ephys2type.data.recordings.check_table.CHECK_COLUMNS`, which ``ephys2type
+    features`` writes and a copy keeps), else the ``<features>.qc.csv`` beside it; with
+    neither, a warning when another QC table in its folder holds these cells' checks."""
+    if not (isinstance(recording_checks, str) and recording_checks == AUTO):
+        if recording_checks is None:
+            return None, None
+        source = None if isinstance(recording_checks, pd.DataFrame) else str(recording_checks)
+        return read_recording_checks(recording_checks, cells.index), source
+    columns = getattr(cells, "checks", None)
+    if columns is not None:
+        return (
+            RecordingChecks(
+                blocking=columns["blocking"].to_numpy(dtype=object),
+                other=columns["other"].to_numpy(dtype=object),
+            ),
+            f"{features} (columns {', '.join(c for c in CHECK_COLUMNS)})",
+        )
+    beside = qc_table_path(features)
+    if beside.exists():
+        return read_recording_checks(beside, cells.index), str(beside)
+    if other := checks_elsewhere(features, cells.index):
+        warnings.warn(
+            f"{features}: no {beside.name} beside it, but {other} holds the recording "
+            f"checks of these cells (was the table renamed?); give them with predict --checks "
+            f"{other} (recording_checks=...) so that they reach the calls",
+            Ephys2TypeWarning,
+            stacklevel=3,
+        )
+    return None, None
+
+
 def predict_cells(
     model: CellTypeClassifier | str | Path,
     features: str | Path,
@@ -176,9 +220,10 @@ def predict_cells(
     kept there and found again by later calls, in any process.
 
     ``recording_checks`` is the recordings QC table of the cells (a path or the table;
-    ``"auto"``: ``<features>.qc.csv`` when ``ephys2type features`` wrote one beside the
-    features; None: none). A cell whose checks say it may not be an interneuron or fires at
-    rest is unassigned, unless ``call_failed_checks``; every failed check is shown in its row.
+    ``"auto"``: the checks ``ephys2type features`` wrote into the features table's columns,
+    else the ``<features>.qc.csv`` beside it; None: none). A cell whose checks say it may not
+    be an interneuron or fires at rest is unassigned, unless ``call_failed_checks``; every
+    failed check is shown in its row.
     """
     model, cells, scores, _ = score_file(
         model,
@@ -206,11 +251,12 @@ def score_file(
     call_failed_checks: bool = False,
     member_cache: str | Path | None = None,
     progress: Callable[[int, int, str], None] | None = None,
-) -> tuple[CellTypeClassifier, pd.DataFrame, CellScores, Path | None]:
+) -> tuple[CellTypeClassifier, pd.DataFrame, CellScores, str | None]:
     """The one computation :func:`predict_cells` makes, before its table: the model (loaded
-    from a folder), the cells as read, their scores, and the recording checks file read
-    (None: none). ``ephys2type data check --model`` runs exactly this, so a table it passes
-    is a table ``predict`` serves, in the same way. Arguments as :func:`predict_cells`."""
+    from a folder), the cells as read, their scores, and where their recording checks came
+    from (:func:`resolve_recording_checks`; None: none). ``ephys2type data check --model``
+    runs exactly this, so a table it passes is a table ``predict`` serves, in the same way.
+    Arguments as :func:`predict_cells`."""
     from ephys2type.persist.format import FolderStore, load_model
 
     store = None
@@ -220,23 +266,7 @@ def score_file(
         if member_cache is not None:
             store = FolderStore.for_model(member_cache, path, model)
     cells = read_features(model, features, id_column=id_column, obsm_key=obsm_key, mapping=mapping)
-    checks_file = None
-    if isinstance(recording_checks, str) and recording_checks == AUTO:
-        beside = qc_table_path(features)
-        recording_checks = beside if beside.exists() else None
-        if recording_checks is None and (other := checks_elsewhere(features, cells.index)):
-            warnings.warn(
-                f"{features}: no {beside.name} beside it, but {other} holds the recording "
-                f"checks of these cells (was the table renamed?); give them with predict --checks "
-                f"{other} (recording_checks=...) so that they reach the calls",
-                Ephys2TypeWarning,
-                stacklevel=2,
-            )
-    if isinstance(recording_checks, (str, Path)):
-        checks_file = Path(recording_checks)
-    checks = (
-        None if recording_checks is None else read_recording_checks(recording_checks, cells.index)
-    )
+    checks, checks_file = resolve_recording_checks(features, cells, recording_checks)
     model.set_params(refuse_failed_checks=not call_failed_checks)
     model.fit_missing(cells, store=store, progress=progress)
     return model, cells, model.score_cells(cells, recording_checks=checks), checks_file

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ephys2type.data.recordings.check_table import qc_table_path as qc_table_path
+from ephys2type.data.recordings.check_table import with_check_columns
 from ephys2type.data.recordings.extract import SUFFIXES, extract_cell, read_recording
 from ephys2type.data.recordings.sweep_qc import DEFAULT_PRESET
 from ephys2type.data.recordings.sweeps import RecordingError
@@ -267,7 +268,8 @@ def write_features(
     """What ``ephys2type features`` does, as one call: the features of the recording
     ``files`` (each named by its path below its folder in ``roots``, see :func:`cell_ids`;
     default: by its name) written to ``out`` (CSV) and their QC table to
-    ``<out>.qc.csv`` (:func:`qc_table_path`); with ``figures``, one check page per cell in
+    ``<out>.qc.csv`` (:func:`qc_table_path`), each cell's failed checks also in two columns of
+    the features table (:func:`with_check_columns`); with ``figures``, one check page per cell in
     that folder; with ``vectors`` (an ``.h5ad`` path), the feature vectors and their schema.
     Finished files are kept in ``<out>.parts/`` until the tables are written, so the same
     call after an interruption skips them. Nothing existing is replaced unless
@@ -304,7 +306,8 @@ def write_features(
         from ephys2type.data.recordings.vectors import write_vectors
 
         vector_schema = write_vectors(result.vectors, vectors)[0]
-    atomic_write_text(out, result.features.to_csv(float_format="%.6g"), overwrite=overwrite)
+    table = with_check_columns(result.features, result.qc)  # the checks travel with the cells
+    atomic_write_text(out, table.to_csv(float_format="%.6g"), overwrite=overwrite)
     atomic_write_text(
         qc_path, result.qc.to_csv(index=False, float_format="%.6g"), overwrite=overwrite
     )

@@ -1,6 +1,11 @@
 """The recording checks as a table: where ``ephys2type features`` writes them, and what each
 cell's failed checks mean for its call.
 
+Each cell's failed checks travel in two columns of the features table itself
+(:data:`CHECK_COLUMNS`), so that a copy of the table, a renamed one or one saved again by Excel
+keeps them; the QC table beside it (``<features>.qc.csv``) holds every sweep's measures and
+every check's reason in full.
+
 Light on purpose (pandas only): ``predict`` reads a features table's checks without
 importing the recordings front end (ipfx and the file readers).
 """
@@ -14,6 +19,17 @@ import pandas as pd
 #: Checks whose failure says the features describe something other than an interneuron at
 #: rest (``predict`` leaves such a cell unassigned unless told to call it anyway).
 BLOCKING = ("spontaneous_firing", "spike_shape")
+
+
+#: The features table's columns that carry each cell's failed recording checks: the names of
+#: every failed check, and the reasons of those that block a call (:data:`BLOCKING`), each
+#: ``"; "``-joined and empty when none failed.
+FAILED_COLUMN = "checks_failed"
+BLOCKING_COLUMN = "checks_blocking"
+CHECK_COLUMNS = (FAILED_COLUMN, BLOCKING_COLUMN)
+
+#: Between the entries of a check column.
+SEPARATOR = "; "
 
 
 def qc_table_path(features: str | Path) -> Path:
@@ -64,3 +80,47 @@ def cell_checks(qc: pd.DataFrame) -> pd.DataFrame:
         failed[~blocking].groupby("cell_id")["check"].agg("; ".join).reindex(ids).fillna("")
     )
     return out
+
+
+def with_check_columns(features: pd.DataFrame, qc: pd.DataFrame) -> pd.DataFrame:
+    """``features`` (indexed by cell id) with :data:`CHECK_COLUMNS` added from its QC table:
+    what ``ephys2type features`` writes."""
+    failed = qc[qc["level"] == "check"].astype({"cell_id": str})
+    names = failed.groupby("cell_id")["check"].agg(SEPARATOR.join)
+    blocking = failed[failed["check"].isin(BLOCKING)].groupby("cell_id")["reason"]
+    ids = features.index.astype(str)
+    return features.assign(
+        **{
+            FAILED_COLUMN: names.reindex(ids).fillna("").to_numpy(dtype=object),
+            BLOCKING_COLUMN: blocking.agg(SEPARATOR.join)
+            .reindex(ids)
+            .fillna("")
+            .to_numpy(dtype=object),
+        }
+    )
+
+
+def checks_from_columns(table: pd.DataFrame) -> pd.DataFrame | None:
+    """Per row of a features table, ``blocking`` and ``other`` as :func:`cell_checks` gives
+    them, from its :data:`CHECK_COLUMNS`; None when it has neither. A blocking check named in
+    ``checks_failed`` whose reason the table lost (the column deleted or emptied) still
+    blocks, with its name as the reason; a reason whose check name was deleted blocks too
+    (the user clears both to have a cell called)."""
+    if not any(c in table.columns for c in CHECK_COLUMNS):
+        return None
+
+    def texts(column: str) -> pd.Series:
+        if column not in table.columns:
+            return pd.Series("", index=table.index, dtype=object)
+        values = table[column].astype(object)
+        return values.where(values.notna(), "").astype(str).str.strip()
+
+    names = texts(FAILED_COLUMN).map(lambda text: [n.strip() for n in text.split(";") if n.strip()])
+    reasons = texts(BLOCKING_COLUMN)
+    named = [[n for n in found if n in BLOCKING] for found in names]
+    blocking = [
+        reason or SEPARATOR.join(f"{n} (from the {FAILED_COLUMN} column)" for n in found)
+        for reason, found in zip(reasons, named, strict=True)
+    ]
+    other = [SEPARATOR.join(n for n in found if n not in BLOCKING) for found in names]
+    return pd.DataFrame({"blocking": blocking, "other": other}, index=table.index)
