@@ -392,6 +392,16 @@ def test_cells_unlike_training_cells_are_flagged_with_the_rule(saved, human):
     assert table["qc_flag"].iloc[0].startswith("max_missing: ")
     assert table["qc_flag"].iloc[1] == "missing_family: no subthreshold features"
     assert table["qc_flag"].iloc[2] == ""
+    # a lab that records steps only: the protocols it did not run are not missing values
+    # (new-user trial: every cell of step-only recordings was flagged max_missing); a gap in
+    # the step families it has still counts
+    steps = human.X.iloc[3:5].copy()
+    for fam in human.schema.families:
+        if fam.stimulus != "long_square":
+            steps[fam.columns] = np.nan
+    steps.loc[steps.index[1], human.schema.family("hero").columns] = np.nan
+    flags = loaded.predict_table(steps)["qc_flag"]
+    assert flags.iloc[0] == "" and flags.iloc[1].startswith("max_missing: ")
     # a cell whose few measured values are all unusual is far, however much is missing
     prep = loaded.scaler_
     complete = human.X.iloc[[3]].copy()

@@ -636,22 +636,43 @@ class CellTypeClassifier(ClassifierMixin, BaseEstimator):
         return out
 
     def qc_flags(self, X: pd.DataFrame) -> pd.Series:
-        """``"rule: detail"`` for cells the training QC profile would have dropped."""
+        """``"rule: detail"`` for cells the training QC profile would have dropped, each
+        judged on the protocols it was recorded with: the features of a stimulus protocol
+        without a single value in a cell (one the lab did not run: ramps, short squares,
+        chirps) are not counted as missing values, unless the protocol has an essential
+        family (new-user trial: every cell of step-only recordings was flagged
+        ``max_missing``, which said nothing about the cells; a cell without subthreshold
+        features, or with gaps in the protocols it has, still is)."""
+        schema = self.schema_
+        has = X.reindex(columns=schema.columns).notna()
+        recorded = {}
+        for protocol in schema.protocols:
+            families = [f for f in schema.families if f.stimulus == protocol]
+            columns = [c for f in families for c in f.columns]
+            essential = any(f.essential for f in families)
+            recorded[protocol] = has[columns].any(axis=1).to_numpy() | essential
+        patterns = pd.DataFrame(recorded)
+        flags = np.full(len(X), "", dtype=object)
+        for pattern, rows in patterns.groupby(list(patterns.columns)).indices.items():
+            kept = {p for p, run in zip(patterns.columns, pattern, strict=True) if run}
+            part = schema.restrict([f.name for f in schema.families if f.stimulus in kept])
+            flags[rows] = self._qc_drops(X.iloc[rows].reindex(columns=part.columns), part)
+        return pd.Series(flags, index=X.index)
+
+    def _qc_drops(self, X: pd.DataFrame, schema: FeatureSchema) -> np.ndarray:
+        """Per row of ``X`` (``schema``'s columns), the QC profile's ``"rule: detail"``."""
         from ephys2type.data.container import PatchSeqData
         from ephys2type.data.qc import apply_qc
 
         cells = X.copy()
         cells.index = pd.RangeIndex(len(X))  # QC works on unique, plain ids
         data = PatchSeqData(
-            X=cells,
-            meta=pd.DataFrame(index=cells.index),
-            schema=self.schema_,
-            species=self.schema_.species,
+            X=cells, meta=pd.DataFrame(index=cells.index), schema=schema, species=schema.species
         )
         drops = apply_qc(data, self.qc_profile).qc.drops
         flags = pd.Series("", index=cells.index, dtype=object)
         flags[drops.index] = drops["rule"] + ": " + drops["detail"]
-        return pd.Series(flags.to_numpy(), index=X.index)
+        return flags.to_numpy(dtype=object)
 
     def training_priors(self) -> np.ndarray:
         """The class proportions the probabilities are calibrated to: those of the
