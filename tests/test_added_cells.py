@@ -170,3 +170,48 @@ def test_a_data_request_adds_and_weighs_the_cells(layer1_only, tmp_path):
         species="human", datasets="lee2023", add_table=features, add_labels=labels, add_weight=3
     ).load()
     assert heavier.repeats[-20:] == [3] * 20
+
+
+def test_evaluate_added_predicts_each_cell_without_itself(
+    run_cli, clean_error, layer1_only, tmp_path, monkeypatch
+):
+    """`evaluate-added`: every lab cell is predicted by a model that never saw it (the
+    bundled cells alone, and the bundled cells with the lab's other folds), and the numbers
+    printed and written are those of the calls."""
+    import json
+
+    from ephys2type.evaluation import added_check
+
+    mine = layer1_only.subset(layer1_only.y.groupby(layer1_only.y).head(6).index)
+    features, labels = _write(mine, tmp_path)
+    fitted_with = []
+    real_fit = added_check._fit
+
+    def spy(data, bundled, lab, *rest):
+        fitted_with.append((len(bundled), set(map(str, lab))))
+        return real_fit(data, bundled, lab, *rest)
+
+    monkeypatch.setattr(added_check, "_fit", spy)
+    out = tmp_path / "check.csv"
+    args = (
+        "evaluate-added", "--species", "human", "--datasets", "lee2023", "--model", "logreg",
+        "--add-table", features, "--add-labels", labels, "--folds", "3",
+    )  # fmt: skip
+    result = run_cli(*args, "--out", out)
+    assert result.code == 0, result
+    cells = pd.read_csv(out, index_col=0, keep_default_na=False, dtype={0: str})
+    assert sorted(cells.index) == sorted(map(str, mine.X.index))
+    assert fitted_with[0] == (666, set()) and len(fitted_with) == 4
+    for fold, (n_bundled, lab) in enumerate(fitted_with[1:]):
+        held = set(cells.index[cells["fold"] == fold])
+        assert n_bundled == 666 and held and not lab & held and lab | held == set(cells.index)
+    summary = json.loads(out.with_name("check.csv.summary.json").read_text())
+    right = {arm: (cells[arm] == cells["label"]).mean() for arm in ("without", "with")}
+    assert summary["with"]["accuracy"] == pytest.approx(right["with"])
+    assert summary["difference"]["mean"] == pytest.approx(right["with"] - right["without"])
+    said = " ".join(result.out.split())
+    assert f"with them: accuracy {right['with']:.1%}" in said
+    assert "12 cells (Lamp5 6, Vip 6) in 3 folds" in said and "not yours" in said
+    assert run_cli(*args, "--out", tmp_path / "again.csv").code == 0  # same seed, same numbers
+    assert json.loads((tmp_path / "again.csv.summary.json").read_text()) == summary
+    clean_error(run_cli(*args, "--out", out), "already exists")

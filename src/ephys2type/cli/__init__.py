@@ -18,6 +18,7 @@ from typer.exceptions import TyperException
 from ephys2type._version import __version__
 from ephys2type.errors import Ephys2TypeError, Ephys2TypeWarning
 
+from . import added as added_cmds
 from . import app as app_cmds
 from . import data as data_cmds
 from . import evaluate as evaluate_cmds
@@ -67,6 +68,7 @@ app.command("transfer")(transfer_cmds.transfer)
 app.command("features")(recording_cmds.features)
 app.command("fetch-recordings")(recording_cmds.fetch_recordings)
 app.command("train")(model_cmds.train)
+app.command("evaluate-added")(added_cmds.evaluate_added)
 app.command("predict")(model_cmds.predict)
 app.command("reproduce")(reproduce_cmds.reproduce)
 app.command("report")(reproduce_cmds.report)

@@ -1,0 +1,161 @@
+"""``ephys2type evaluate-added``: does adding a lab's labelled cells help on cells like them?"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .common import (
+    DatasetsOpt,
+    IdColumnOpt,
+    LabelColumnOpt,
+    LabelsOpt,
+    SpeciesOpt,
+    StepProgress,
+    console,
+    load_request,
+    model_choice,
+    plural,
+)
+
+
+def evaluate_added(
+    add_table: Annotated[
+        Path, typer.Option(help="Your own labelled cells (features CSV, TSV or .xlsx).")
+    ],
+    add_labels: Annotated[
+        Path,
+        typer.Option(
+            help="Labels CSV of --add-table (same ids, --label-column, classes of the "
+            "bundled labels)."
+        ),
+    ],
+    species: SpeciesOpt = "mouse",
+    labels: LabelsOpt = None,
+    datasets: DatasetsOpt = None,
+    mapping: Annotated[
+        Path | None,
+        typer.Option(
+            help="A TOML file mapping the column names (and units) of --add-table to the "
+            "schema's features."
+        ),
+    ] = None,
+    add_weight: Annotated[
+        int | None,
+        typer.Option(
+            help="How many times each added cell counts (default: as `train` counts that "
+            "many cells)."
+        ),
+    ] = None,
+    id_column: IdColumnOpt = None,
+    label_column: LabelColumnOpt = "subclass",
+    model: Annotated[
+        str,
+        typer.Option(
+            "--model", "-m", help="rf (default), hgb, logreg or a BiLSTM.", callback=model_choice
+        ),
+    ] = "rf",
+    folds: Annotated[
+        int, typer.Option(min=2, help="Folds over your cells (fewer if a class has fewer).")
+    ] = 5,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Write each of your cells' label and calls (CSV), with the numbers in "
+            "<out>.summary.json.",
+        ),
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Replace --out if it exists.")] = False,
+) -> None:
+    """Cross-validate on your labelled cells: the model with them against the model without.
+
+    `train --add-table` adds your cells to the bundled ones, but its expected accuracy is
+    measured on bundled cells and cannot say how cells like yours fare. This command can:
+    each of --folds folds of your cells is predicted by the model (as `train` saves it,
+    without family-subset models: a cell lacking features gets a model of its own) trained on
+    the bundled cells plus your other folds, and every one of your cells by the model of the
+    bundled cells alone. Printed: accuracy (unassigned counted wrong, 95% Wilson interval),
+    the share of calls right and macro-F1 of both, how many cells of each of your classes
+    each gets right, and the paired difference (95% bootstrap interval over your cells,
+    McNemar's exact test), beside the expected accuracy the model states. A class whose
+    cells the model with yours gets right less often than the one without is named.
+
+    Example: ephys2type evaluate-added --species human --datasets lee2023 --add-table
+    my_cells.csv --add-labels my_labels.csv
+    """
+    from ephys2type.data.requests import DataRequest
+    from ephys2type.evaluation.added_check import check_added_cells, write_added_check
+
+    loaded = load_request(
+        DataRequest(
+            species=species,
+            labels=labels,
+            datasets=datasets,
+            id_column=id_column,
+            label_column=label_column,
+            add_table=add_table,
+            add_labels=add_labels,
+            mapping=mapping,
+            add_weight=add_weight,
+        )
+    )
+    data = loaded.data
+    added = data.X.index[(data.meta["dataset"] == "added").to_numpy()]
+    with StepProgress() as progress:
+        result = check_added_cells(
+            data,
+            added,
+            model=model,
+            folds=folds,
+            add_weight=add_weight,
+            random_state=seed,
+            progress=progress.fraction("models fitted"),
+        )
+    written = None
+    if out is not None:
+        written = write_added_check(result, out, overwrite=force)
+    _show(result, out, written)
+
+
+def _show(result, out: Path | None, written: Path | None) -> None:
+    show = console()
+    counts = ", ".join(f"{c} {int(n)}" for c, n in result.per_class["n"].items())
+    show.print(
+        f"your {len(result.cells)} cells ({counts}) in {result.folds} folds, {result.model} "
+        f"as `train` saves it, beside {result.n_bundled} bundled cells; in the folds each of "
+        f"your cells counted {plural(result.weight, 'time')}",
+        highlight=False,
+    )
+    for name, arm in (("without your cells", result.without), ("with them", result.with_added)):
+        show.print(
+            f"{name + ':':<19} accuracy {arm.accuracy:.1%} [{arm.low:.1%}, {arm.high:.1%}], "
+            f"{arm.calls_right:.1%} of {arm.n_called} calls right, macro-F1 {arm.macro_f1:.3f}",
+            highlight=False,
+        )
+    d = result.difference
+    show.print(
+        f"with minus without: {100 * d['mean']:+.1f} points [95% CI {100 * d['low']:+.1f}, "
+        f"{100 * d['high']:+.1f}]; {d['gained']} of your cells gained, {d['lost']} lost "
+        f"(McNemar p = {d['p']:.2g})",
+        highlight=False,
+    )
+    for cls, row in result.per_class.iterrows():
+        fewer = row["right_with"] < row["right_without"]
+        worse = "  (fewer right with your cells)" if fewer else ""
+        show.print(
+            f"  {cls} ({int(row['n'])} cells): {int(row['right_without'])} right without, "
+            f"{int(row['right_with'])} with{worse}",
+            highlight=False,
+        )
+    show.print(
+        f"the model states an expected accuracy of {result.stated:.1%} (measured on bundled "
+        "calibration cells, not yours)",
+        highlight=False,
+    )
+    if out is not None:
+        show.print(f"calls written to {out}; numbers: {written}", highlight=False)
