@@ -651,11 +651,13 @@ class CellTypeClassifier(ClassifierMixin, BaseEstimator):
             columns = [c for f in families for c in f.columns]
             essential = any(f.essential for f in families)
             recorded[protocol] = has[columns].any(axis=1).to_numpy() | essential
-        patterns = pd.DataFrame(recorded)
+        patterns = np.column_stack(list(recorded.values())).reshape(len(X), len(recorded))
         flags = np.full(len(X), "", dtype=object)
-        for pattern, rows in patterns.groupby(list(patterns.columns)).indices.items():
-            kept = {p for p, run in zip(patterns.columns, pattern, strict=True) if run}
-            part = schema.restrict([f.name for f in schema.families if f.stimulus in kept])
+        for pattern in np.unique(patterns, axis=0):
+            rows = np.flatnonzero((patterns == pattern).all(axis=1))
+            kept = {p for p, run in zip(recorded, pattern, strict=True) if run}
+            families = [f.name for f in schema.families if f.stimulus in kept]
+            part = schema.restrict(families) if families else schema  # nothing measured
             flags[rows] = self._qc_drops(X.iloc[rows].reindex(columns=part.columns), part)
         return pd.Series(flags, index=X.index)
 
