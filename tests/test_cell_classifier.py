@@ -388,55 +388,46 @@ def test_recording_checks_travel_in_the_features_table(human, human_model, tmp_p
     interneuron unassigned (new-user trial: a renamed table lost its .qc.csv and called it)."""
     from ephys2type.data.recordings.check_table import with_check_columns
     from ephys2type.persist.check import check_for_prediction
-    from ephys2type.persist.predict import predict_cells
+    from ephys2type.persist.predict import predict_cells, resolve_recording_checks
 
-    cells = human.X.iloc[:3]
+    cells = human.X.iloc[:4]
     ids = [str(i) for i in cells.index]
+    reason = "may not be an interneuron: spike width 1.9 ms"
     qc = pd.DataFrame(
         {
-            "cell_id": [ids[0], ids[0], ids[0], ids[1], ids[2]],
-            "level": ["sweep", "check", "check", "check", "sweep"],
-            "check": [None, "spike_shape", "vrest_drift", "fi_slope", None],
-            "reason": [None, "may not be an interneuron: spike width 1.9 ms", "drift", "-", None],
+            "cell_id": [ids[0], ids[0], ids[0], ids[1], ids[2], ids[3]],
+            "level": ["sweep", "check", "check", "check", "check", "check"],
+            "check": [None, "spike_shape", "vrest_drift", "fi_slope", "spike_shape", "spike_shape"],
+            "reason": [None, reason, "drift", "-", reason, reason],
         }
     )
     table = with_check_columns(cells, qc)
-    assert table["checks_failed"].tolist() == ["spike_shape; vrest_drift", "fi_slope", ""]
+    assert table["checks_failed"].tolist() == [
+        "spike_shape; vrest_drift", "fi_slope", "spike_shape", "spike_shape"
+    ]  # fmt: skip
+    table.iloc[2, -2:] = ""  # a physiologist looked at the traces: both emptied, it is called
+    table.iloc[3, -1] = ""  # the reason deleted: the check's name still blocks
     folder = tmp_path / "copied"
     folder.mkdir()  # no .qc.csv anywhere near it
     table.to_csv(folder / "cells.csv", index_label="specimen_id")
     table.to_excel(folder / "cells.xlsx", index_label="specimen_id")
-    expected = list(load_model(human_model).predict(cells))
+    model = load_model(human_model)  # loaded once: each call below reads only its table
+    expected = list(model.predict(cells))
     for path in (folder / "cells.csv", folder / "cells.xlsx"):
         with warnings.catch_warnings():
             warnings.simplefilter("error", Ephys2TypeWarning)  # the check columns are known
-            calls = predict_cells(human_model, path).table
-        assert calls["predicted"].iloc[0] == ABSTAIN
-        assert calls["reason"].iloc[0] == (
-            "failed recording check: may not be an interneuron: spike width 1.9 ms"
-        )
-        assert calls["predicted"].iloc[1:].tolist() == expected[1:]
-        assert calls["recording_checks"].tolist() == [
-            "may not be an interneuron: spike width 1.9 ms; vrest_drift",
-            "fi_slope",
-            "",
+            calls = predict_cells(model, path).table
+        assert calls["predicted"].tolist() == [ABSTAIN, *expected[1:3], ABSTAIN]
+        assert calls["reason"].iloc[[0, 3]].tolist() == [
+            f"failed recording check: {reason}",
+            "failed recording check: spike_shape (from the checks_failed column)",
         ]
-    # the reason's column deleted: the check's name still blocks; both emptied by a
-    # physiologist who looked at the cell: it is called
-    table.drop(columns="checks_blocking").to_csv(folder / "names.csv", index_label="specimen_id")
-    calls = predict_cells(human_model, folder / "names.csv").table
-    assert calls["reason"].iloc[0] == (
-        "failed recording check: spike_shape (from the checks_failed column)"
-    )
-    cleared = table.copy()
-    cleared.iloc[0, -2:] = ""
-    cleared.to_csv(folder / "cleared.csv", index_label="specimen_id")
-    assert predict_cells(human_model, folder / "cleared.csv").table["predicted"].tolist() == (
-        expected
-    )
+        assert calls["recording_checks"].tolist() == [
+            f"{reason}; vrest_drift", "fi_slope", "", "spike_shape (from the checks_failed column)"
+        ]  # fmt: skip
     # a QC table given explicitly is read instead; `data check` says where the checks came from
-    passed = qc.assign(level="sweep")
-    calls = predict_cells(human_model, folder / "cells.csv", recording_checks=passed).table
-    assert calls["predicted"].tolist() == expected
+    read = model.schema_.columns
+    given, source = resolve_recording_checks("x.csv", cells[list(read)], qc.assign(level="sweep"))
+    assert source is None and not any(given.blocking) and not any(given.other)
     said = check_for_prediction(folder / "cells.csv", model=human_model).checks_file
     assert said == f"{folder / 'cells.csv'} (columns checks_failed, checks_blocking)"

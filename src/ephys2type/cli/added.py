@@ -18,6 +18,7 @@ from .common import (
     load_request,
     model_choice,
     plural,
+    refuse_existing,
 )
 
 
@@ -89,8 +90,15 @@ def evaluate_added(
     my_cells.csv --add-labels my_labels.csv
     """
     from ephys2type.data.requests import DataRequest
-    from ephys2type.evaluation.added_check import check_added_cells, write_added_check
+    from ephys2type.evaluation.added_check import (
+        check_added_cells,
+        summary_path,
+        write_added_check,
+    )
 
+    if out is not None:  # before a minute of fitting, not after
+        refuse_existing(out, force)
+        refuse_existing(summary_path(out), force)
     loaded = load_request(
         DataRequest(
             species=species,

@@ -231,11 +231,17 @@ def _paired(right_with: np.ndarray, right_without: np.ndarray, seed: int) -> dic
     }
 
 
+def summary_path(out: str | Path) -> Path:
+    """Where :func:`write_added_check` writes the numbers of ``out``."""
+    out = Path(out)
+    return out.with_name(out.name + ".summary.json")
+
+
 def write_added_check(result: AddedCheck, out: str | Path, *, overwrite: bool = False) -> Path:
     """Write each lab cell's label and both arms' calls to ``out`` (CSV) and the numbers
     beside it (``<out>.summary.json``); returns the summary's path."""
     out = Path(out)
-    summary = out.with_name(out.name + ".summary.json")
+    summary = summary_path(out)
     if not overwrite:
         for path in (out, summary):
             if path.exists():
