@@ -48,6 +48,22 @@ def test_added_cells_join_the_bundled_ones(layer1_only, tmp_path):
     assert set(lee.sources) < set(both.sources)
 
 
+def test_added_cells_that_failed_a_blocking_check_are_said(layer1_only, tmp_path):
+    """A features table from `ephys2type features` carries its cells' checks: cells that
+    predict would leave unassigned are trained on, with a warning naming how many."""
+    from ephys2type.errors import Ephys2TypeWarning
+
+    lee = load_human(datasets="lee2023")
+    mine = layer1_only.subset(layer1_only.X.index[:12])
+    features, labels = _write(mine, tmp_path)
+    table = pd.read_csv(features)
+    table["checks_failed"] = ["spike_shape", "fi_slope"] + [""] * 10
+    table.to_csv(features, index=False)
+    with pytest.warns(Ephys2TypeWarning, match="1 of its 12 cells failed a recording check"):
+        both = with_added_cells(lee, features, labels)
+    assert len(both) == len(lee) + 12
+
+
 def test_bad_added_cells_are_refused(layer1_only, tmp_path):
     lee = load_human(datasets="lee2023")
     mine = layer1_only.subset(layer1_only.X.index[:4])
@@ -212,6 +228,30 @@ def test_evaluate_added_predicts_each_cell_without_itself(
     said = " ".join(result.out.split())
     assert f"with them: accuracy {right['with']:.1%}" in said
     assert "12 cells (Lamp5 6, Vip 6) in 3 folds" in said and "not yours" in said
+    assert (
+        "Lamp5 (6 cells)" in said and f"[95% CI {100 * summary['difference']['low']:+.1f}," in said
+    )
     fits = len(fitted_with)
     clean_error(run_cli(*args, "--out", out), "already exists")
     assert len(fitted_with) == fits  # refused before any fitting
+
+
+def test_the_paired_difference_against_hand_computed_values():
+    """Bonett-Price (2012): each discordant count plus one over n plus two; McNemar's exact
+    test is two-sided (10 gained, 2 lost of 40: 2 P(X <= 2), X ~ Bin(12, 1/2) = 0.0386)."""
+    from ephys2type.evaluation.added_check import paired_difference
+
+    without = np.array([True] * 20 + [False] * 20)
+    with_ = without.copy()
+    with_[20:30] = True  # 10 gained
+    with_[:2] = False  # 2 lost
+    d = paired_difference(with_, without)
+    assert (d["gained"], d["lost"], d["mean"]) == (10, 2, pytest.approx(0.2))
+    assert d["low"] == pytest.approx(0.025645, abs=1e-6)
+    assert d["high"] == pytest.approx(0.355308, abs=1e-6)
+    assert d["p"] == pytest.approx(0.038574, abs=1e-6)
+    swapped = paired_difference(without, with_)  # the other way round: the mirror image
+    assert swapped["low"] == pytest.approx(-d["high"]) and swapped["p"] == d["p"]
+    same = paired_difference(without, without)  # no cell changed: not a zero-width interval
+    assert same["p"] == 1.0 and same["low"] == pytest.approx(-0.065995, abs=1e-6)
+    assert same["high"] == pytest.approx(-same["low"])

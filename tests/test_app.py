@@ -96,12 +96,16 @@ def test_the_page_starts_empty_and_asks_for_cells(at):
 def test_a_table_gives_the_calls_and_the_bytes_predict_writes(at, mouse, tmp_path, run_cli):
     folder, cells = mouse
     _with_model_folder(at, folder)
-    upload = _csv(cells.assign(rig="B"))  # a column the model does not read: one warning
+    # a column the model does not read: one warning; the recording checks `features` writes
+    # into a table are read without their QC table, as `predict` reads them
+    failed = ["spike_shape" if i == 1 else "" for i in range(len(cells))]
+    upload = _csv(cells.assign(rig="B", checks_failed=failed))
     at.file_uploader(key="table").upload("cells.csv", upload, "text/csv").run()
     _press_predict(at)
     assert not at.error
     outcome = at.session_state["outcome"]
     table = outcome.prediction.table
+    assert table.loc[cells.index[1], "reason"].startswith("failed recording check: spike_shape")
     shown = _table_with(at, "predicted")
     assert list(shown.index.astype(str)) == list(cells.index.astype(str))
     assert list(shown["predicted"]) == list(table["predicted"])

@@ -330,12 +330,18 @@ def test_id_column_detection_and_its_errors(human):
     assert detect_id_column(X.assign(my_ids=list("abcd")), schema) == "my_ids"
     both = X.assign(cell_id=list("abcd"), specimen_id=list("abcd"))
     assert detect_id_column(both, schema, preferred="specimen_id") == "specimen_id"
-    with pytest.raises(TableError, match="several possible cell id columns"):
-        detect_id_column(both, schema)
+    with pytest.raises(TableError, match=r"--id-column \(id_column=\.\.\.\)"):
+        detect_id_column(both, schema)  # the API's users get the argument beside the option
     with pytest.raises(TableError, match=r"cannot tell which column .* \(a, b\)"):
         detect_id_column(X.assign(a=list("abcd"), b=list("wxyz")), schema)
     with pytest.raises(TableError, match="no cell id column found"):
         detect_id_column(X, schema)
+    # the recording checks `features` writes are text, unique when every cell failed one,
+    # but never the ids
+    reasons = list("pqrs")
+    assert detect_id_column(X.assign(name=list("abcd"), checks_blocking=reasons), schema) == "name"
+    with pytest.raises(TableError, match="no cell id column found"):
+        detect_id_column(X.assign(checks_blocking=reasons, checks_failed=reasons), schema)
 
 
 def test_predict_command_on_allen_rows_without_id_column(saved, run_cli, tmp_path):
@@ -348,6 +354,13 @@ def test_predict_command_on_allen_rows_without_id_column(saved, run_cli, tmp_pat
     result = run_cli("predict", "--model", saved["rf"][1], "--features", tmp_path / "F.csv")
     assert result.code == 0, result
     assert str(rows["specimen_id"].iloc[0]) in result.out
+    # two text columns, neither an id column's usual name: the command line names its option
+    # alone (the library's message adds the Python argument, for the API's users)
+    two = rows.drop(columns="specimen_id").assign(a=list("abcdefghij"), b=list("klmnopqrst"))
+    two.to_csv(tmp_path / "two.csv", index=False)
+    result = run_cli("predict", "--model", saved["rf"][1], "--features", tmp_path / "two.csv")
+    assert result.code == 2 and "name one with --id-column" in result.err
+    assert "id_column=" not in result.err and result.err.count("\n") == 1
 
 
 def test_a_loaded_model_behaves_like_a_fitted_classifier(saved, human):

@@ -331,3 +331,29 @@ def test_the_command_resumes_an_interrupted_run(run_cli, tmp_path):
     assert r.code == 0, r
     assert "1 file(s) taken from the interrupted run" in r.out
     assert len(pd.read_csv(out)) == 2 and not (tmp_path / "f.csv.parts").exists()
+
+
+def test_the_check_columns_read_as_a_physiologist_edits_them():
+    """The reasons are kept apart by ' | ' (a reason may hold '; '), so one can be deleted;
+    check names are read in any case, between ';' or ','; a name that is no check is said."""
+    from ephys2type.data.recordings.check_table import checks_from_columns, with_check_columns
+    from ephys2type.errors import Ephys2TypeWarning
+
+    qc = pd.DataFrame(
+        {
+            "cell_id": ["a", "a", "b"],
+            "level": ["check", "check", "sweep"],
+            "check": ["spontaneous_firing", "spike_shape", None],
+            "reason": ["fires at rest: 9 spikes; vrest not trusted", "broad spikes", None],
+        }
+    )
+    table = with_check_columns(pd.DataFrame(index=["a", "b"]), qc)
+    assert table.loc["a", "checks_blocking"] == (
+        "fires at rest: 9 spikes; vrest not trusted | broad spikes"
+    )
+    assert table.loc["b"].tolist() == ["", ""]
+    edited = pd.DataFrame({"checks_failed": ["Spike_Shape, vrest_drift", "vrest-drift"]})
+    with pytest.warns(Ephys2TypeWarning, match="does not make: 'vrest-drift'"):
+        read = checks_from_columns(edited, "mine.csv")
+    assert read["blocking"].tolist() == ["spike_shape (from the checks_failed column)", ""]
+    assert read["other"].tolist() == ["vrest_drift", "vrest-drift"]

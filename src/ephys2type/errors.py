@@ -9,6 +9,8 @@ Anything else that escapes is a bug in ephys2type. Problems that do not stop a r
 
 from __future__ import annotations
 
+import re
+
 
 class Ephys2TypeError(ValueError):
     """A problem with the user's input, explained in one line."""
@@ -36,3 +38,14 @@ class OutputExistsError(Ephys2TypeError):
 
 class Ephys2TypeWarning(UserWarning):
     """Something the user should know about their input, which did not stop the run."""
+
+
+#: The Python argument a message names beside a command-line option, `` (mapping=...)``:
+#: for the API's users; on the command line and in the app the option alone is the fix.
+_PYTHON_ARGUMENT = re.compile(r" \(\w+=\.\.\.\)")
+
+
+def one_line(message: object) -> str:
+    """A message as the command line (and the app) shows it: on one line, its options
+    without the Python argument names beside them."""
+    return _PYTHON_ARGUMENT.sub("", " ".join(str(message).split()))

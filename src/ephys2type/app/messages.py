@@ -17,11 +17,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ephys2type.errors import Ephys2TypeError, Ephys2TypeWarning
+from ephys2type.errors import one_line as command_line_words
 
 
 def one_line(message: object, workdir: str | Path | None = None) -> str:
-    """``message`` on one line, paths below ``workdir`` relative to it."""
-    text = " ".join(str(message).split())
+    """``message`` on one line as the command line shows it, paths below ``workdir``
+    relative to it."""
+    text = command_line_words(message)
     if workdir is not None:
         text = text.replace(str(workdir) + os.sep, "").replace(str(workdir), ".")
     return text

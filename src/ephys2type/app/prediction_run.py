@@ -19,7 +19,7 @@ from ephys2type.app.messages import user_warnings
 from ephys2type.app.uploads import Upload, save_upload, save_uploads
 from ephys2type.data.recordings.sweep_qc import DEFAULT_PRESET
 from ephys2type.errors import Ephys2TypeError
-from ephys2type.persist.predict import Prediction
+from ephys2type.persist.predict import AUTO, Prediction
 
 #: ``progress(fraction done, what)``
 Progress = Callable[[float, str], None]
@@ -223,7 +223,8 @@ def _run(
         id_column=None if isinstance(cells, RecordedCells) else cells.id_column,
         obsm_key=None if isinstance(cells, RecordedCells) else cells.obsm_key,
         mapping=mapping,
-        recording_checks=checks,
+        # no QC table uploaded: the table's own check columns, as `predict` reads them
+        recording_checks=AUTO if checks is None else checks,
         call_failed_checks=call_failed_checks,
         member_cache=cache_dir() / "models",
         progress=predicting,

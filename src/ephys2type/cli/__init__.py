@@ -16,7 +16,7 @@ import typer
 from typer.exceptions import TyperException
 
 from ephys2type._version import __version__
-from ephys2type.errors import Ephys2TypeError, Ephys2TypeWarning
+from ephys2type.errors import Ephys2TypeError, Ephys2TypeWarning, one_line
 
 from . import added as added_cmds
 from . import app as app_cmds
@@ -92,14 +92,13 @@ use_bare_flags(app, data_cmds.data_app)
 
 
 def _error_line(message: str) -> None:
-    text = " ".join(str(message).split())  # one line, whatever the message held
-    sys.stderr.write(f"error: {text}\n")
+    sys.stderr.write(f"error: {one_line(message)}\n")
     sys.stderr.flush()
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
     if issubclass(category, Ephys2TypeWarning):
-        sys.stderr.write(f"warning: {' '.join(str(message).split())}\n")
+        sys.stderr.write(f"warning: {one_line(message)}\n")
     else:
         sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
 

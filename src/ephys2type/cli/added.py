@@ -9,8 +9,6 @@ import typer
 
 from .common import (
     DatasetsOpt,
-    IdColumnOpt,
-    LabelColumnOpt,
     LabelsOpt,
     SpeciesOpt,
     StepProgress,
@@ -50,8 +48,18 @@ def evaluate_added(
             "many cells)."
         ),
     ] = None,
-    id_column: IdColumnOpt = None,
-    label_column: LabelColumnOpt = "subclass",
+    id_column: Annotated[
+        str | None,
+        typer.Option(help="Cell id column of --add-table (default: found as `predict` finds it)."),
+    ] = None,
+    label_column: Annotated[str, typer.Option(help="Label column of --add-labels.")] = "subclass",
+    donor_column: Annotated[
+        str | None,
+        typer.Option(
+            help="Donor (animal, slice) column of --add-labels: a donor's cells stay in one "
+            "fold (default: each cell its own donor)."
+        ),
+    ] = None,
     model: Annotated[
         str,
         typer.Option(
@@ -59,7 +67,12 @@ def evaluate_added(
         ),
     ] = "rf",
     folds: Annotated[
-        int, typer.Option(min=2, help="Folds over your cells (fewer if a class has fewer).")
+        int,
+        typer.Option(
+            min=2,
+            help="Folds over your cells (fewer when they have fewer donors, or cells "
+            "in their largest class).",
+        ),
     ] = 5,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     out: Annotated[
@@ -80,11 +93,12 @@ def evaluate_added(
     each of --folds folds of your cells is predicted by the model (as `train` saves it,
     without family-subset models: a cell lacking features gets a model of its own) trained on
     the bundled cells plus your other folds, and every one of your cells by the model of the
-    bundled cells alone. Printed: accuracy (unassigned counted wrong, 95% Wilson interval),
-    the share of calls right and macro-F1 of both, how many cells of each of your classes
-    each gets right, and the paired difference (95% bootstrap interval over your cells,
-    McNemar's exact test), beside the expected accuracy the model states. A class whose
-    cells the model with yours gets right less often than the one without is named.
+    bundled cells alone. A donor's cells (--donor-column) stay in one fold. Printed: accuracy
+    (unassigned counted wrong, 95% Wilson interval), the share of calls right and macro-F1 of
+    both, how many cells of each of your classes each gets right, and the paired difference
+    (95% Bonett-Price interval, McNemar's exact test; one partition into folds, one seed),
+    beside the expected accuracy the model of the bundled cells states. A class whose cells
+    the model with yours gets right less often than the one without is named.
 
     Example: ephys2type evaluate-added --species human --datasets lee2023 --add-table
     my_cells.csv --add-labels my_labels.csv
@@ -106,6 +120,7 @@ def evaluate_added(
             datasets=datasets,
             id_column=id_column,
             label_column=label_column,
+            donor_column=donor_column,
             add_table=add_table,
             add_labels=add_labels,
             mapping=mapping,
@@ -133,16 +148,26 @@ def evaluate_added(
 def _show(result, out: Path | None, written: Path | None) -> None:
     show = console()
     counts = ", ".join(f"{c} {int(n)}" for c, n in result.per_class["n"].items())
+    fewer = ""
+    if result.folds < result.folds_asked:
+        fewer = f" (not {result.folds_asked}: too few donors or cells for more)"
+    weights = sorted(set(result.weights))
+    counted = "/".join(map(str, weights)) + (" times" if weights != [1] else " time")
     show.print(
-        f"your {len(result.cells)} cells ({counts}) in {result.folds} folds, {result.model} "
-        f"as `train` saves it, beside {result.n_bundled} bundled cells; in the folds each of "
-        f"your cells counted {plural(result.weight, 'time')}",
+        f"your {len(result.cells)} cells ({counts}) in {result.folds} folds{fewer}, "
+        f"{result.model} as `train` saves it, beside {result.n_bundled} bundled cells; in "
+        f"the folds each of your cells counted {counted}",
         highlight=False,
     )
     for name, arm in (("without your cells", result.without), ("with them", result.with_added)):
+        calls = (
+            f"{arm.calls_right:.1%} of {plural(arm.n_called, 'call')} right"
+            if arm.n_called
+            else "no cell called"
+        )
         show.print(
             f"{name + ':':<19} accuracy {arm.accuracy:.1%} [{arm.low:.1%}, {arm.high:.1%}], "
-            f"{arm.calls_right:.1%} of {arm.n_called} calls right, macro-F1 {arm.macro_f1:.3f}",
+            f"{calls}, macro-F1 {arm.macro_f1:.3f}",
             highlight=False,
         )
     d = result.difference
@@ -153,16 +178,16 @@ def _show(result, out: Path | None, written: Path | None) -> None:
         highlight=False,
     )
     for cls, row in result.per_class.iterrows():
-        fewer = row["right_with"] < row["right_without"]
-        worse = "  (fewer right with your cells)" if fewer else ""
+        fewer_right = row["right_with"] < row["right_without"]
+        worse = "  (fewer right with your cells)" if fewer_right else ""
         show.print(
-            f"  {cls} ({int(row['n'])} cells): {int(row['right_without'])} right without, "
-            f"{int(row['right_with'])} with{worse}",
+            f"  {cls} ({plural(int(row['n']), 'cell')}): {int(row['right_without'])} right "
+            f"without, {int(row['right_with'])} with{worse}",
             highlight=False,
         )
     show.print(
-        f"the model states an expected accuracy of {result.stated:.1%} (measured on bundled "
-        "calibration cells, not yours)",
+        f"the model of the bundled cells alone states an expected accuracy of "
+        f"{result.stated:.1%} (measured on bundled calibration cells, not yours)",
         highlight=False,
     )
     if out is not None:

@@ -282,14 +282,16 @@ SchemaOpt = Annotated[
 IdColumnOpt = Annotated[
     str | None,
     typer.Option(
-        help="Cell id column of --table files (default: found as `predict` finds it: "
+        help="Cell id column of --table and --add-table files (default: found as `predict` "
+        "finds it: "
         "cell_id, specimen_id, cell_specimen_id, ID, cell_name or sample_id, else the one "
         "column of unique text ids)."
     ),
 ]
 LabelColumnOpt = Annotated[str, typer.Option(help="Label column of --table-labels.")]
 DonorColumnOpt = Annotated[
-    str | None, typer.Option(help="Donor column of --table-labels (for group5x5).")
+    str | None,
+    typer.Option(help="Donor column of --table-labels and --add-labels (for group5x5)."),
 ]
 DataProfileOpt = Annotated[
     str | None,

@@ -18,6 +18,7 @@ import pandas as pd
 from ephys2type.data.container import PatchSeqData
 from ephys2type.data.fetch import sha256_of
 from ephys2type.data.mapping import load_mapping
+from ephys2type.data.recordings.check_table import warn_blocked_training_cells
 from ephys2type.data.tables import find_id_column, read_feature_table
 from ephys2type.data.user_tables import read_labels
 from ephys2type.errors import TableError
@@ -64,13 +65,15 @@ def with_added_cells(
     """
     if data.y is None:
         raise TableError("cells can be added only to labelled data")
-    X = read_feature_table(
+    read = read_feature_table(
         features,
         data.schema,
         id_column=id_column,
         allow_missing=True,
         mapping=None if mapping is None else load_mapping(mapping, data.schema),
-    ).reindex(columns=data.schema.columns)
+    )
+    warn_blocked_training_cells(getattr(read, "checks", None), str(features))
+    X = read.reindex(columns=data.schema.columns)
     id_name = id_column or find_id_column(features, data.schema)
     lab = read_labels(labels, id_name, X.index, required=[label_column], schema=data.schema)
     lab = lab.reindex(X.index)

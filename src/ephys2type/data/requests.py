@@ -189,7 +189,9 @@ class DataRequest:
             self.add_table,
             self.add_labels,
             mapping=self.mapping,
+            id_column=self.id_column,
             label_column=self.label_column,
+            donor_column=self.donor_column,
         )
         n_added = len(data) - n_before
         weight = added_repeats(n_before, n_added, self.add_weight)

@@ -432,7 +432,8 @@ def detect_id_column(
             f"{path}: several possible cell id columns ({', '.join(known)}); "
             f"name one with --id-column (id_column=...)"
         )
-    others = [c for c in frame.columns if c not in schema.columns and c != UNNAMED_COLUMN]
+    not_ids = {*schema.columns, UNNAMED_COLUMN, *CHECK_COLUMNS}  # the checks are text too
+    others = [c for c in frame.columns if c not in not_ids]
     textual = [
         c for c in others if pd.to_numeric(frame[c], errors="coerce").isna().all() and usable(c)
     ]
@@ -527,7 +528,7 @@ def read_feature_table(
         id_column = detect_id_column(raw, schema, preferred=preferred_id_column, path=path)
     raw = settle_unnamed_column(raw, id_column, path=path)
     index = index_by_id(raw, id_column, path=path).index  # id column present, no blanks/dupes
-    checks = checks_from_columns(raw)  # the recording checks `ephys2type features` wrote
+    checks = checks_from_columns(raw, str(path))  # the checks `ephys2type features` wrote
     if checks is not None:
         checks.index = index
     extra = check_columns(

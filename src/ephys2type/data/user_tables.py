@@ -17,6 +17,7 @@ import pandas as pd
 from ephys2type.data.container import PatchSeqData
 from ephys2type.data.labels import AS_IS, get_scheme
 from ephys2type.data.prepare import prepare
+from ephys2type.data.recordings.check_table import warn_blocked_training_cells
 from ephys2type.data.schema import FeatureSchema, get_schema
 from ephys2type.data.table_formats import UNNAMED_COLUMN
 from ephys2type.data.tables import (
@@ -60,7 +61,9 @@ def load_table(
     if id_column is None:
         id_column = find_id_column(features, schema)
     # a plain frame, as in every PatchSeqData (the FeatureFrame read is for a model's input)
-    X = pd.DataFrame(read_feature_table(features, schema, id_column=id_column))
+    read = read_feature_table(features, schema, id_column=id_column)
+    warn_blocked_training_cells(getattr(read, "checks", None), str(features))
+    X = pd.DataFrame(read)
     meta = pd.DataFrame(index=X.index)
     if labels is not None:
         lab = read_labels(labels, id_column, X.index, required=[label_column], schema=schema)

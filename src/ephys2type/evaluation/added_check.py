@@ -6,12 +6,17 @@ fare. Their labels can: each of ``folds`` folds of the lab's cells is predicted 
 deployed model trained on the bundled cells plus the lab's other folds (each added cell
 counted as ``train`` would count that many), and every lab cell is also predicted by the
 model of the bundled cells alone. Both arms score the same cells, so the difference is
-paired: a McNemar exact test on the cells one arm gets right and the other wrong, and a
-bootstrap interval over cells. Per class, how many of the lab's cells each arm calls right:
-adding cells mostly of one class can make a model call that class more often (a new
-user's trial: 8 Vip cells of 40, none called right with the added cells, while the batch's
-label-free estimate said the accuracy held). Unassigned cells count as wrong in
-``accuracy``; ``calls_right`` is the share of calls that are right.
+paired: a McNemar exact test on the cells one arm gets right and the other wrong, and the
+Bonett-Price adjusted Wald interval for a difference of paired proportions (Bonett & Price
+2012, J. Educ. Behav. Stat. 37:479; a few lines, where a bootstrap over cells gave a
+zero-width interval when no cell changed). Both are conditional on the fitted models: one
+partition of the cells into folds, one seed. A donor's cells (``donor`` in the metadata:
+one animal or slice) stay in one fold, so a cell is never predicted by a model that saw its
+donor's other cells; without donors, each cell is its own. Per class, how many of the lab's
+cells each arm calls right: adding cells mostly of one class can make a model call that
+class more often (a new user's trial: 8 Vip cells of 40, none called right with the added
+cells, while the batch's label-free estimate said the accuracy held). Unassigned cells
+count as wrong in ``accuracy``; ``calls_right`` is the share of calls that are right.
 """
 
 from __future__ import annotations
@@ -26,19 +31,19 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 from sklearn.metrics import f1_score
-from sklearn.model_selection import StratifiedKFold
+from sklearn.model_selection import StratifiedGroupKFold
 
+from ephys2type._version import __version__
 from ephys2type.data.added_cells import added_repeats
 from ephys2type.data.container import PatchSeqData
 from ephys2type.errors import Ephys2TypeError, OutputExistsError
 from ephys2type.files import atomic_write_text, dumps_json
-from ephys2type.models.cell_classifier import ABSTAIN, deployed
-from ephys2type.models.registry import get_model
+from ephys2type.models.cell_classifier import ABSTAIN, shipped_classifier
 
 #: The two arms, as the per-cell table names them.
 WITHOUT, WITH = "without", "with"
-#: Bootstrap resamples of the paired difference.
-N_BOOTSTRAP = 2000
+#: The normal quantile of the 95% intervals.
+Z95 = float(stats.norm.ppf(0.975))
 
 
 @dataclass(frozen=True)
@@ -61,11 +66,13 @@ class AddedCheck:
 
     cells : per lab cell, ``label``, the ``fold`` it was held out in, and the call of each
         arm (``without``, ``with``); ``without`` / ``with`` : :class:`ArmScore`;
-    difference : accuracy with minus without, with its 95% bootstrap interval (``low``,
-        ``high``) and the McNemar exact p-value (``p``); per_class : per lab class, its
-        cells (``n``) and how many each arm calls right; stated : the expected accuracy
-        (every feature) of the model without the lab's cells, measured on bundled
-        calibration cells; weight : how many times each added cell counted in the folds.
+    difference : accuracy with minus without, with its 95% interval (``low``, ``high``),
+        the McNemar exact p-value (``p``) and the cells gained and lost; per_class : per lab
+        class, its cells (``n``) and how many each arm calls right; stated : the expected
+        accuracy (every feature) of the model of the bundled cells alone, measured on its
+        calibration cells; weights : how many times each added cell counted, per fold;
+        folds : the folds used (``folds_asked``: asked for; fewer when the lab's cells have
+        fewer donors, or its largest class fewer cells); provenance : what was run on what.
     """
 
     cells: pd.DataFrame
@@ -74,10 +81,12 @@ class AddedCheck:
     difference: dict[str, float]
     per_class: pd.DataFrame
     stated: float
-    weight: int
+    weights: tuple[int, ...]
     folds: int
+    folds_asked: int
     model: str
     n_bundled: int
+    provenance: dict[str, Any]
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready numbers (the per-cell table is written on its own)."""
@@ -86,12 +95,14 @@ class AddedCheck:
             "n_bundled": self.n_bundled,
             "n_added": len(self.cells),
             "folds": self.folds,
-            "weight": self.weight,
+            "folds_asked": self.folds_asked,
+            "weights": list(self.weights),
             "stated_expected_accuracy": self.stated,
             WITHOUT: self.without.__dict__,
             WITH: self.with_added.__dict__,
             "difference": self.difference,
             "per_class": self.per_class.reset_index().to_dict(orient="records"),
+            "provenance": self.provenance,
         }
 
 
@@ -108,8 +119,9 @@ def check_added_cells(
 ) -> AddedCheck:
     """Cross-validate ``model`` (deployed, as ``train`` saves it) on the lab's cells
     ``added`` (ids of ``data``; the rest of ``data`` are the bundled cells), with and
-    without them in training (module docstring). ``folds`` is lowered to the smallest
-    class's count when that is smaller (at least 2); ``progress`` is told of each fit."""
+    without them in training (module docstring). ``folds`` is lowered to the number of
+    donors, or of cells of the largest class, when that is smaller (at least 2 are
+    needed); ``progress`` is told of each fit."""
     if data.y is None:
         raise Ephys2TypeError("checking added cells needs their labels")
     if data.label_parents(required=False):
@@ -120,16 +132,17 @@ def check_added_cells(
     added = pd.Index(added)
     bundled = data.X.index.difference(added, sort=False)
     y_added = data.y.loc[added].astype(str)
-    smallest = int(y_added.value_counts().min())
-    k = max(2, min(folds, smallest))
-    if len(added) < 2 * k or len(added) < 4:
+    donors = data.meta["donor"].loc[added].astype(str).to_numpy()
+    k = min(folds, len(set(donors)), int(y_added.value_counts().max()))
+    if k < 2:
         raise Ephys2TypeError(
-            f"{len(added)} added cells are too few to cross-validate; add at least 4"
+            f"{len(added)} added cells ({len(set(donors))} donor(s)) are too few to "
+            "cross-validate: at least 2 donors and 2 cells of one class"
         )
-    splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=random_state)
+    splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=random_state)
     with warnings.catch_warnings():  # a class with fewer cells than folds: said in docs
         warnings.filterwarnings("ignore", "The least populated class", UserWarning)
-        splits = list(splitter.split(np.zeros(len(added)), y_added.to_numpy()))
+        splits = list(splitter.split(np.zeros(len(added)), y_added.to_numpy(), donors))
     total = k + 1
     say = progress or (lambda done, total, what: None)
 
@@ -140,11 +153,11 @@ def check_added_cells(
 
     with_calls = pd.Series(ABSTAIN, index=added, dtype=object)
     fold_of = pd.Series(-1, index=added, dtype=int)
-    weight = added_repeats(len(bundled), len(splits[0][0]), add_weight)
+    weights = []
     for i, (train, test) in enumerate(splits):
         say(i + 1, total, f"fold {i + 1} of {k}: the model with your other cells")
-        repeats = added_repeats(len(bundled), len(train), add_weight)
-        clf = _fit(data, bundled, added[train], repeats, model, family_subsets, random_state)
+        weights.append(added_repeats(len(bundled), len(train), add_weight))
+        clf = _fit(data, bundled, added[train], weights[-1], model, family_subsets, random_state)
         with_calls.iloc[test] = clf.predict(data.X.loc[added[test]])
         fold_of.iloc[test] = i
     say(total, total, "done")
@@ -167,28 +180,37 @@ def check_added_cells(
         cells=cells,
         without=_score(cells["label"], cells[WITHOUT], classes),
         with_added=_score(cells["label"], cells[WITH], classes),
-        difference=_paired(right_with, right_without, random_state),
+        difference=paired_difference(right_with, right_without),
         per_class=per_class,
         stated=stated,
-        weight=weight,
+        weights=tuple(weights),
         folds=k,
+        folds_asked=folds,
         model=model,
         n_bundled=len(bundled),
+        provenance={
+            "random_state": random_state,
+            "label_scheme": data.label_scheme,
+            "datasets": data.datasets,
+            "sources": dict(sorted(data.sources.items())),
+            "family_subsets": family_subsets,
+            "ephys2type": __version__,
+        },
     )
 
 
 def _fit(data, bundled, lab, repeats, model, family_subsets, seed):
     """The deployed ``model`` trained on ``bundled`` plus ``lab`` cells (counted
-    ``repeats`` times each), as ``train`` trains it."""
-    cells = bundled.append(lab)
-    part = data.subset(cells)
-    clf = deployed(
-        get_model(model),
+    ``repeats`` times each), built as ``train`` builds it."""
+    part = data.subset(bundled.append(lab))
+    clf = shipped_classifier(
+        model,
+        data.schema,
+        random_state=seed,
         family_subsets=family_subsets,
-        parent_of=None,
         id_column=data.id_column,
         qc_profile=data.qc.profile if data.qc else "default",
-    ).build(data.schema, seed)
+    )
     clf.fit(
         part.X,
         part.y.to_numpy(dtype=object),
@@ -212,19 +234,23 @@ def _score(labels: pd.Series, calls: pd.Series, classes: list[str]) -> ArmScore:
     )
 
 
-def _paired(right_with: np.ndarray, right_without: np.ndarray, seed: int) -> dict[str, float]:
-    """Accuracy with minus without, its 95% bootstrap interval over cells and McNemar's
-    exact p-value (the cells only one arm gets right)."""
-    d = right_with.astype(float) - right_without.astype(float)
-    rng = np.random.default_rng(seed)
-    draws = rng.integers(0, len(d), size=(N_BOOTSTRAP, len(d)))
-    means = d[draws].mean(axis=1)
-    gained, lost = int((d > 0).sum()), int((d < 0).sum())
+def paired_difference(right_with: np.ndarray, right_without: np.ndarray) -> dict[str, float]:
+    """Accuracy with minus without on the same cells: the difference, its 95% Bonett-Price
+    adjusted Wald interval (each discordant count plus one, ``n`` plus two) and McNemar's
+    exact two-sided p-value (the cells only one arm gets right)."""
+    right_with = np.asarray(right_with, dtype=bool)
+    right_without = np.asarray(right_without, dtype=bool)
+    n = len(right_with)
+    gained = int((right_with & ~right_without).sum())
+    lost = int((~right_with & right_without).sum())
+    p12, p21 = (gained + 1) / (n + 2), (lost + 1) / (n + 2)
+    centre = p12 - p21
+    half = Z95 * np.sqrt(max(p12 + p21 - centre**2, 0.0) / (n + 2))
     p = 1.0 if gained + lost == 0 else float(stats.binomtest(gained, gained + lost).pvalue)
     return {
-        "mean": float(d.mean()),
-        "low": float(np.quantile(means, 0.025)),
-        "high": float(np.quantile(means, 0.975)),
+        "mean": (gained - lost) / n,
+        "low": float(max(centre - half, -1.0)),
+        "high": float(min(centre + half, 1.0)),
         "p": p,
         "gained": gained,
         "lost": lost,

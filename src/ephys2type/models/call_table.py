@@ -48,7 +48,7 @@ COLUMNS: dict[str, str] = {
     "expected_accuracy_low, expected_accuracy_high": "its 95% Wilson interval",
     "ood_score": "distance to the training cells, in units of the 99.5% threshold",
     "out_of_distribution": "the distance is beyond 99.5% of held-out training cells",
-    "qc_flag": "the training QC rule the cell would fail, if any",
+    "qc_flag": "the training QC rule the cell fails on the protocols recorded, if any",
     "recording_checks": "recording checks the cell failed (`ephys2type features`), if any",
 }
 

@@ -70,7 +70,7 @@ from ephys2type.models.novelty import FeatureDistance
 from ephys2type.models.plausibility import PlausibleRanges
 from ephys2type.models.preprocessing import FamilyPreprocessor
 from ephys2type.models.priors import PriorShift, adapt_priors
-from ephys2type.models.registry import DEPLOYED, MODELS, ModelSpec, get_model
+from ephys2type.models.registry import DEPLOYED, MODELS, ModelSpec, get_model, model_names
 from ephys2type.models.routing import PRESENT_SHARE, MemberRouter
 
 __all__ = [
@@ -841,6 +841,29 @@ def deployed(spec: ModelSpec, **options: Any) -> ModelSpec:
         params={"model": spec.name, **spec.params, **options},
         savable=spec.savable,
     )
+
+
+def shipped_classifier(
+    model: str,
+    schema: FeatureSchema,
+    *,
+    random_state: int = 0,
+    params: Mapping[str, Any] | None = None,
+    **options: Any,
+) -> CellTypeClassifier:
+    """The unfitted classifier ``ephys2type train`` fits for the savable registry ``model``
+    (:func:`deployed`; ``params`` change a BiLSTM's parameters, ``options`` are
+    :class:`CellTypeClassifier` parameters): one place, so that what ``train`` saves and
+    what ``evaluate-added`` cross-validates are built alike."""
+    spec = get_model(model)
+    if not spec.savable:
+        raise Ephys2TypeError(
+            f"model {model!r} cannot be saved; savable models: "
+            f"{', '.join(model_names(savable=True))}"
+        )
+    if params and spec.kind == "bilstm":
+        spec = spec.with_params(**params)
+    return deployed(spec, **options).build(schema, random_state)
 
 
 def resolve_model(name: str) -> ModelSpec:

@@ -14,8 +14,8 @@ from typing import Any
 from ephys2type._version import __version__, package_versions
 from ephys2type.data.container import PatchSeqData
 from ephys2type.errors import Ephys2TypeError
-from ephys2type.models.cell_classifier import CellTypeClassifier, deployed
-from ephys2type.models.registry import get_model, model_names
+from ephys2type.models.cell_classifier import CellTypeClassifier, shipped_classifier
+from ephys2type.models.registry import get_model
 
 
 def train_model(
@@ -46,16 +46,12 @@ def train_model(
     if data.y is None or data.y.isna().any():
         raise Ephys2TypeError("training needs a label for every cell (apply QC first)")
     spec = get_model(model)
-    if not spec.savable:
-        raise Ephys2TypeError(
-            f"model {model!r} cannot be saved; savable models: "
-            f"{', '.join(model_names(savable=True))}"
-        )
-    if params and spec.kind == "bilstm":
-        spec = spec.with_params(**params)
     parent_of = dict(parent_of) if parent_of is not None else data.label_parents(required=False)
-    clf = deployed(
-        spec,
+    clf = shipped_classifier(
+        model,
+        data.schema,
+        random_state=random_state,
+        params=params,
         family_subsets=family_subsets,
         parent_of=parent_of,
         confidence=confidence,
@@ -64,7 +60,7 @@ def train_model(
         id_column=data.id_column,
         qc_profile=data.qc.profile if data.qc else "default",
         **options,
-    ).build(data.schema, random_state)
+    )
     provenance = {
         "model": model,
         "description": spec.description,

@@ -12,9 +12,25 @@ importing the recordings front end (ipfx and the file readers).
 
 from __future__ import annotations
 
+import re
+import warnings
 from pathlib import Path
 
 import pandas as pd
+
+from ephys2type.errors import Ephys2TypeWarning
+
+#: The checks of :mod:`.checks`, in the order they run and are reported.
+CHECKS = (
+    "spontaneous_firing",
+    "depolarisation_block",
+    "no_hyperpolarising_step",
+    "no_step_for_ri",
+    "shallow_sag_sweep",
+    "fi_slope",
+    "vrest_drift",
+    "spike_shape",
+)
 
 #: Checks whose failure says the features describe something other than an interneuron at
 #: rest (``predict`` leaves such a cell unassigned unless told to call it anyway).
@@ -28,8 +44,11 @@ FAILED_COLUMN = "checks_failed"
 BLOCKING_COLUMN = "checks_blocking"
 CHECK_COLUMNS = (FAILED_COLUMN, BLOCKING_COLUMN)
 
-#: Between the entries of a check column.
+#: Between the names of ``checks_failed``.
 SEPARATOR = "; "
+#: Between the reasons of ``checks_blocking`` (a reason itself may hold ``"; "``), so that
+#: one of them can be deleted by hand.
+REASON_SEPARATOR = " | "
 
 
 def qc_table_path(features: str | Path) -> Path:
@@ -85,14 +104,16 @@ def cell_checks(qc: pd.DataFrame) -> pd.DataFrame:
 def with_check_columns(features: pd.DataFrame, qc: pd.DataFrame) -> pd.DataFrame:
     """``features`` (indexed by cell id) with :data:`CHECK_COLUMNS` added from its QC table:
     what ``ephys2type features`` writes."""
+    ids = features.index.astype(str)
+    if not {"level", "check", "reason"} <= set(qc.columns):  # no cell failed a check
+        return features.assign(**{FAILED_COLUMN: "", BLOCKING_COLUMN: ""})
     failed = qc[qc["level"] == "check"].astype({"cell_id": str})
     names = failed.groupby("cell_id")["check"].agg(SEPARATOR.join)
     blocking = failed[failed["check"].isin(BLOCKING)].groupby("cell_id")["reason"]
-    ids = features.index.astype(str)
     return features.assign(
         **{
             FAILED_COLUMN: names.reindex(ids).fillna("").to_numpy(dtype=object),
-            BLOCKING_COLUMN: blocking.agg(SEPARATOR.join)
+            BLOCKING_COLUMN: blocking.agg(REASON_SEPARATOR.join)
             .reindex(ids)
             .fillna("")
             .to_numpy(dtype=object),
@@ -100,12 +121,29 @@ def with_check_columns(features: pd.DataFrame, qc: pd.DataFrame) -> pd.DataFrame
     )
 
 
-def checks_from_columns(table: pd.DataFrame) -> pd.DataFrame | None:
+def warn_blocked_training_cells(checks: pd.DataFrame | None, what: str) -> None:
+    """Say when labelled cells about to be trained on carry a check that blocks a call in
+    ``predict`` (they are trained on: their labels say what they are)."""
+    if checks is None or not (n := int((checks["blocking"] != "").sum())):
+        return
+    warnings.warn(
+        f"{what}: {n} of its {len(checks)} cells failed a recording check that leaves a cell "
+        f"unassigned in predict (may not be an interneuron, or fires at rest: see "
+        f"{FAILED_COLUMN}); they are trained on with their labels: remove them from the table "
+        "if they should not be",
+        Ephys2TypeWarning,
+        stacklevel=3,
+    )
+
+
+def checks_from_columns(table: pd.DataFrame, what: str = "features") -> pd.DataFrame | None:
     """Per row of a features table, ``blocking`` and ``other`` as :func:`cell_checks` gives
     them, from its :data:`CHECK_COLUMNS`; None when it has neither. A blocking check named in
     ``checks_failed`` whose reason the table lost (the column deleted or emptied) still
     blocks, with its name as the reason; a reason whose check name was deleted blocks too
-    (the user clears both to have a cell called)."""
+    (the user clears both to have a cell called). Names are read in any case, between ``;``
+    or ``,``; a name that is no check is said in a warning (``what``: the table) and kept
+    among the other checks."""
     if not any(c in table.columns for c in CHECK_COLUMNS):
         return None
 
@@ -115,7 +153,20 @@ def checks_from_columns(table: pd.DataFrame) -> pd.DataFrame | None:
         values = table[column].astype(object)
         return values.where(values.notna(), "").astype(str).str.strip()
 
-    names = texts(FAILED_COLUMN).map(lambda text: [n.strip() for n in text.split(";") if n.strip()])
+    known = {name.casefold(): name for name in CHECKS}
+    names = [
+        [known.get(n.strip().casefold(), n.strip()) for n in re.split("[;,]", text) if n.strip()]
+        for text in texts(FAILED_COLUMN)
+    ]
+    unknown = sorted({n for found in names for n in found if n not in CHECKS})
+    if unknown:
+        warnings.warn(
+            f"{what}: {FAILED_COLUMN} names {len(unknown)} check(s) ephys2type does not make: "
+            f"{', '.join(map(repr, unknown[:5]))}; they are shown in the calls' rows but "
+            f"block nothing (the checks: {', '.join(CHECKS)})",
+            Ephys2TypeWarning,
+            stacklevel=3,
+        )
     reasons = texts(BLOCKING_COLUMN)
     named = [[n for n in found if n in BLOCKING] for found in names]
     blocking = [

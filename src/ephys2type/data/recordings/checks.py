@@ -44,6 +44,7 @@ import numpy as np
 import pandas as pd
 
 from ephys2type.data.recordings.analysis import ProtocolAnalysis, filter_cutoff_khz
+from ephys2type.data.recordings.check_table import CHECKS as CHECKS
 from ephys2type.data.recordings.sweeps import Recording
 
 SPONTANEOUS_MIN_SWEEPS = 2
@@ -58,18 +59,6 @@ WIDTH_MAX_MS = 1.5
 
 #: What a flag can make untrustworthy; :mod:`.naming` maps each to the schema's columns.
 QUANTITIES = ("vrest", "ri", "tau", "sag", "fi_slope", "rheobase")
-
-#: The checks, in the order they run and are reported.
-CHECKS = (
-    "spontaneous_firing",
-    "depolarisation_block",
-    "no_hyperpolarising_step",
-    "no_step_for_ri",
-    "shallow_sag_sweep",
-    "fi_slope",
-    "vrest_drift",
-    "spike_shape",
-)
 
 
 @dataclass(frozen=True)
