@@ -157,7 +157,7 @@ def test_the_human_schema_names_the_same_measurements(nwb_files, run_cli, tmp_pa
     r = run_cli("features", str(nwb_files["small_2"]), "--out", str(out), "--schema", "human")
     assert r.code == 0, r
     table = pd.read_csv(out, index_col="cell_id")
-    assert list(table.columns) == list(human.index)
+    assert list(table.columns) == [*human.index, "checks_failed", "checks_blocking"]
     assert table.loc["small_2", "rheobase_i"] == human["rheobase_i"]
     assert "62/93" in r.out
     # a folder is searched with its sub-folders (the DANDI layout fetch-recordings keeps)
