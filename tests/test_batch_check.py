@@ -150,3 +150,34 @@ def test_a_batchs_class_mix_is_pulled_towards_the_training_mix_by_pseudo_cells()
     )
     with pytest.raises(ValueError, match="pseudo_cells must be >= 0"):
         shrunk_mix(one_class, training, 30, -30.0)
+
+
+def test_the_null_distances_read_at_the_batch_values_are_those_at_every_value():
+    """The shift test's null reads a small pseudo-batch's KS distance only where its ECDF
+    ends a flat stretch; that is the largest gap at every value (the reference ECDF is
+    monotone), so the numbers are those of comparing both ECDFs everywhere, exactly."""
+    from ephys2type.models.batch_check import _ks_null
+
+    def everywhere(codes, ref_codes, ref_weights, n_values):
+        def ecdf(positions, weights):
+            out = np.zeros((len(positions), n_values))
+            for r, (row, w) in enumerate(zip(positions, weights, strict=True)):
+                np.add.at(out[r], row[row >= 0], w[row >= 0])
+            return np.cumsum(out, axis=1) / np.maximum(out.sum(axis=1), 1e-300)[:, None]
+
+        batch = ecdf(codes, np.ones(codes.shape))
+        return np.abs(batch - ecdf(ref_codes, ref_weights)).max(axis=1)
+
+    rng = np.random.default_rng(0)
+    small = 0
+    for k in range(300):  # small batches (read at their values) and large ones (everywhere)
+        n_null, n_values, m = rng.integers(1, 20), rng.integers(1, 400), rng.integers(1, 120)
+        n = rng.integers(1, 6) if k % 2 else rng.integers(1, 60)
+        small += 2 * n + 2 <= n_values // 10
+        codes = rng.integers(-1, n_values, size=(n_null, n))
+        ref_codes = rng.integers(-1, n_values, size=(n_null, m))
+        weights = rng.random((n_null, m)) * (rng.random((n_null, m)) < 0.8)
+        distances, counts = _ks_null(codes, ref_codes, weights, n_values)
+        np.testing.assert_allclose(distances, everywhere(codes, ref_codes, weights, n_values))
+        assert (counts == (codes >= 0).sum(axis=1)).all()
+    assert 50 < small < 250  # both ways were compared

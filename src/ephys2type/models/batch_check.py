@@ -429,19 +429,34 @@ def _ks_null(
     (pseudo-batches x reference cells) a bootstrap of the reference with its weights. Both
     ECDFs jump only at the reference's values, so comparing them there is exact. Returns
     the distances and the pseudo-batches' cell counts."""
-    n_null = len(codes)
+    n_null, n = codes.shape
     offset = np.arange(n_null)[:, None] * n_values
+    counts = (codes >= 0).sum(axis=1)
 
-    def ecdf(positions: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    def cumulative(positions: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         valid = positions >= 0
         flat = (offset + positions)[valid]
         hist = np.bincount(flat, weights=weights[valid], minlength=n_null * n_values)
         hist = hist.reshape(n_null, n_values)
-        return np.cumsum(hist, axis=1) / np.maximum(hist.sum(axis=1), 1e-300)[:, None]
+        return np.cumsum(hist, axis=1), np.maximum(hist.sum(axis=1), 1e-300)[:, None]
 
-    counts = (codes >= 0).sum(axis=1)
-    batch = ecdf(codes, np.ones(codes.shape))
-    reference = ecdf(ref_codes, ref_weights)
+    cum, total = cumulative(ref_codes, ref_weights)
+    if 2 * n + 2 > n_values // 10:  # a large batch: both ECDFs at every value
+        batch, count = cumulative(codes, np.ones(codes.shape))
+        return np.abs(batch / count - cum / total).max(axis=1), counts
+    # a small batch's ECDF is flat between its few values, and the reference's is monotone:
+    # the largest gap lies at an end of a flat stretch (a batch value c, or c - 1), so the
+    # same distances are read there, not at every value (the same numbers, 2x faster)
+    ordered = np.sort(codes, axis=1)  # missing (-1) first
+    width = n_values + 2
+    rows = np.arange(n_null)[:, None]
+    keys = (ordered + 1 + rows * width).ravel()  # each row's values, rows apart: sorted
+    ends = np.broadcast_to(np.array([0, n_values - 1]), (n_null, 2))
+    at = np.concatenate([ordered, ordered - 1, ends], axis=1).clip(0, n_values - 1)
+    upto = np.searchsorted(keys, (at + 1 + rows * width).ravel(), side="right")
+    upto = upto.reshape(at.shape) - rows * n - (n - counts)[:, None]  # batch values <= at
+    batch = upto / np.maximum(counts, 1e-300)[:, None]
+    reference = np.take_along_axis(cum, at, axis=1) / total
     return np.abs(batch - reference).max(axis=1), counts
 
 
@@ -477,8 +492,9 @@ def _variable(
     d = _ks(mine, distinct, cdf)
     observed = d * np.sqrt(len(mine) * m_eff / (len(mine) + m_eff))
     batch_codes = np.where(measured[None, :], codes[np.maximum(group, 0)[None, :], draws], -1)
-    ref_codes = codes[:, resampled].transpose(1, 0, 2).reshape(len(resampled), -1)
-    ref_weights = (mix[:, resampled] * (codes[:, resampled] >= 0)).transpose(1, 0, 2)
+    picked = codes[:, resampled]
+    ref_codes = picked.transpose(1, 0, 2).reshape(len(resampled), -1)
+    ref_weights = (mix[:, resampled] * (picked >= 0)).transpose(1, 0, 2)
     d_null, n_null = _ks_null(
         batch_codes, ref_codes, ref_weights.reshape(len(resampled), -1), len(distinct)
     )
