@@ -184,7 +184,7 @@ def resolve_recording_checks(
                 blocking=columns["blocking"].to_numpy(dtype=object),
                 other=columns["other"].to_numpy(dtype=object),
             ),
-            f"{features} (columns {', '.join(c for c in CHECK_COLUMNS)})",
+            f"{features} (columns {', '.join(CHECK_COLUMNS)})",
         )
     beside = qc_table_path(features)
     if beside.exists():

@@ -38,8 +38,8 @@ BLOCKING = ("spontaneous_firing", "spike_shape")
 
 
 #: The features table's columns that carry each cell's failed recording checks: the names of
-#: every failed check, and the reasons of those that block a call (:data:`BLOCKING`), each
-#: ``"; "``-joined and empty when none failed.
+#: every failed check (:data:`SEPARATOR`-joined), and the reasons of those that block a call
+#: (:data:`BLOCKING`; :data:`REASON_SEPARATOR`-joined); empty when none failed.
 FAILED_COLUMN = "checks_failed"
 BLOCKING_COLUMN = "checks_blocking"
 CHECK_COLUMNS = (FAILED_COLUMN, BLOCKING_COLUMN)
