@@ -102,7 +102,8 @@ def test_a_large_shift_without_any_call_still_says_what_to_check():
     slip.estimated_accuracy = slip.accuracy_holds = None
     assert slip.warns
     assert slip.warning().endswith(
-        "no call to estimate the accuracy of: check the shifted features (a unit or protocol?)"
+        "too few cells called (fewer than 5) to estimate their accuracy: check the shifted "
+        "features (a unit or protocol?)"
     )
 
 

@@ -649,3 +649,15 @@ def test_top_families_never_name_a_family_the_cell_lacks():
     has = {"ramp": np.array([True, False]), "rheo": np.array([True, True])}
     assert _top(att, 2, has) == ["ramp (0.50); rheo (0.30)", "rheo (0.30); hero (0.20)"]
     assert _top(att, 3, {"ramp": np.array([False, False])})[0] == "rheo (0.30); hero (0.20)"
+
+
+def test_no_accuracy_estimate_from_fewer_than_five_calls(saved, human):
+    """The estimate is a share of the cells a model read: one cell gives 0% or 100%, with a
+    zero-width interval (new-user trial: '0% [0%, 0%]' for one call); fewer than five: none."""
+    from ephys2type.models.batch_check import MIN_ESTIMATE_CELLS, estimate_accuracy
+
+    loaded = load_model(saved["rf"][1])
+    few = loaded.score_cells(human.X.iloc[: MIN_ESTIMATE_CELLS - 1])
+    assert few.routed.all() and estimate_accuracy(loaded, few) is None
+    enough = estimate_accuracy(loaded, loaded.score_cells(human.X.iloc[:MIN_ESTIMATE_CELLS]))
+    assert enough is not None and enough.n == MIN_ESTIMATE_CELLS

@@ -74,6 +74,10 @@ N_NULL = 500
 N_BOOT = 200
 #: Fewest cells of the batch that must have a feature for it to be tested.
 MIN_CELLS = 3
+#: Fewest cells a model read for an accuracy estimate: the estimate is a share of them, so
+#: one cell gives 0% or 100%, and its bootstrap a zero-width interval (new-user trial: one
+#: cell called of five, "0% [0%, 0%]").
+MIN_ESTIMATE_CELLS = 5
 #: How many of the most shifted features the summary names.
 N_SHIFTED = 5
 #: The estimated accuracy "holds" the stated one unless it lies more than this below it and
@@ -201,10 +205,10 @@ class BatchSummary:
                 parts.append(f"{line}: read each cell's prediction set, not only its call")
             else:
                 parts.append(f"{line}: check the shifted features (a unit or protocol?)")
-        else:  # no model read a cell (all unassigned): the features alone warn
+        else:  # too few cells a model read: the features alone warn
             parts.append(
-                "no call to estimate the accuracy of: check the shifted features (a unit or "
-                "protocol?)"
+                f"too few cells called (fewer than {MIN_ESTIMATE_CELLS}) to estimate their "
+                "accuracy: check the shifted features (a unit or protocol?)"
             )
         return "; ".join(parts)
 
@@ -302,11 +306,12 @@ def estimate_accuracy(
     shrink: float = CLASS_MIX_PRIOR_CELLS,
     flatten: float = 1.0,
 ) -> AccuracyEstimate | None:
-    """The batch's accuracy, estimated without labels (module docstring); None when no cell
-    was routed to a member. A cell flagged out of distribution is not counted as a likely
-    right call, whatever its confidence (far from the training cells a model's confidence
-    means little); ``count_unlike`` counts it as ATC alone would. ``weighted=False`` leaves
-    the calibration cells unweighted (ATC as published, blind to the batch's class mix).
+    """The batch's accuracy, estimated without labels (module docstring); None when fewer
+    than :data:`MIN_ESTIMATE_CELLS` cells were routed to a member. A cell flagged out of
+    distribution is not counted as a likely right call, whatever its confidence (far from
+    the training cells a model's confidence means little); ``count_unlike`` counts it as ATC
+    alone would. ``weighted=False`` leaves the calibration cells unweighted (ATC as
+    published, blind to the batch's class mix).
 
     Variants measured by ``benchmarks/batch_check.py`` (the defaults are what ships):
     ``shrink`` pulls the batch's estimated class mix towards the training mix as that many
@@ -690,7 +695,7 @@ def _accuracy(
     (``shrink``, ``flatten``: :func:`estimate_accuracy`)."""
     order = _canonical_order(scores)
     routed = order[scores.routed[order]]
-    if not len(routed):
+    if len(routed) < MIN_ESTIMATE_CELLS:
         return {}
     y_cal = np.asarray(clf.y_train_[clf.calibration_], dtype=object)
     position = {c: k for k, c in enumerate(clf.classes_)}
