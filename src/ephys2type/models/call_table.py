@@ -34,7 +34,8 @@ COLUMNS: dict[str, str] = {
     "level's calls for this feature set",
     "call_level": "two-level labels: the level the call is made at (`none`: no call)",
     "reason": "why the cell is unassigned (`<kind>: <detail>`; empty when called)",
-    "proba:<class>": "calibrated probability of each class (every cell, called or not)",
+    "proba:<class>": "calibrated probability of each class (every cell; one no model read, "
+    "model_features 0, gets the training class proportions)",
     "top_families": "BiLSTM models: the feature families with the most attention",
     "n_features": "how many of the model's features the cell has",
     "families": "the feature families the cell has",
