@@ -149,6 +149,7 @@ def test_train_add_table_command(run_cli, clean_error, layer1_only, tmp_path):
     )  # fmt: skip
     assert result.code == 0, result
     assert "666 cells of human + 20 added cells counted 8 times each" in result.out
+    assert "`ephys2type evaluate-added`" in " ".join(result.out.split())
     model = load_model(out)
     assert (
         model.provenance_["datasets"] == ["lee2023", "added"]
@@ -228,9 +229,10 @@ def test_evaluate_added_predicts_each_cell_without_itself(
     said = " ".join(result.out.split())
     assert f"with them: accuracy {right['with']:.1%}" in said
     assert "12 cells (Lamp5 6, Vip 6) in 3 folds" in said and "not yours" in said
-    assert (
-        "Lamp5 (6 cells)" in said and f"[95% CI {100 * summary['difference']['low']:+.1f}," in said
-    )
+    low = 100 * summary["difference"]["low"]
+    assert "Lamp5 (6 cells)" in said and f"[95% CI {low:+.1f}," in said
+    assert summary["verdict"] in said and "run again with --seed 1 and --seed 2" in said
+    assert summary["cautions"] == [] and "caution:" not in said  # 6 cells per class
     fits = len(fitted_with)
     clean_error(run_cli(*args, "--out", out), "already exists")
     assert len(fitted_with) == fits  # refused before any fitting
@@ -255,3 +257,24 @@ def test_the_paired_difference_against_hand_computed_values():
     same = paired_difference(without, without)  # no cell changed: not a zero-width interval
     assert same["p"] == 1.0 and same["low"] == pytest.approx(-0.065995, abs=1e-6)
     assert same["high"] == pytest.approx(-same["low"])
+
+
+def test_the_verdict_follows_the_interval_and_few_cells_are_cautioned():
+    from ephys2type.evaluation.added_check import AddedCheck
+
+    def check(low, high, counts):
+        per_class = pd.DataFrame({"n": counts}, index=pd.Index(list(counts), name="class"))
+        return AddedCheck(
+            cells=pd.DataFrame(), without=None, with_added=None, per_class=per_class,
+            difference={"low": low, "high": high}, stated=0.8, weights=(5,), folds=5,
+            folds_asked=5, fold_limit="", model="rf", n_bundled=100, provenance={},
+        )  # fmt: skip
+
+    assert check(0.05, 0.3, {"Vip": 8}).verdict().startswith("your cells helped")
+    assert check(-0.3, -0.01, {"Vip": 8}).verdict().startswith("your cells made it worse")
+    assert check(-0.1, 0.3, {"Vip": 8}).verdict().startswith("not clearly better or worse")
+    (one,) = check(-0.1, 0.3, {"Vip": 8}).cautions()
+    assert one.startswith("all your cells are Vip") and "not how often it now calls" in one
+    assert check(0, 1, {"Lamp5": 3, "Vip": 8}).cautions() == [
+        "few cells of Lamp5 (3): their counts say little (at least 5 per class)"
+    ]

@@ -178,7 +178,9 @@ def test_features_command_then_predict(run_cli, tmp_path):
     assert predicted["reason"].str.contains("may not be an interneuron").all()
     assert predicted.loc["17o05028_ic_steps", "reason"].count("fires at rest") == 1
     assert "vrest_drift" in predicted.loc["17o05028_ic_steps", "recording_checks"]
-    assert "5 cells unassigned: failed recording check" in " ".join(r.out.split())
+    said = " ".join(r.out.split())
+    assert "5 cells unassigned: failed recording check (after looking at their traces:" in said
+    assert "empty their checks_failed and checks_blocking cells" in said  # how to have them called
     assert "called although a recording check failed" not in r.out  # only with the flag
     # called anyway on request, the checks still in each row; step protocols only: models of
     # the long-square features predict every cell (the cells whose checks emptied some of

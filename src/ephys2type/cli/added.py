@@ -150,7 +150,7 @@ def _show(result, out: Path | None, written: Path | None) -> None:
     counts = ", ".join(f"{c} {int(n)}" for c, n in result.per_class["n"].items())
     fewer = ""
     if result.folds < result.folds_asked:
-        fewer = f" (not {result.folds_asked}: too few donors or cells for more)"
+        fewer = f" (not {result.folds_asked}: {result.fold_limit})"
     weights = sorted(set(result.weights))
     counted = "/".join(map(str, weights)) + (" times" if weights != [1] else " time")
     show.print(
@@ -177,6 +177,7 @@ def _show(result, out: Path | None, written: Path | None) -> None:
         f"(McNemar p = {d['p']:.2g})",
         highlight=False,
     )
+    show.print(result.verdict(), highlight=False)
     for cls, row in result.per_class.iterrows():
         fewer_right = row["right_with"] < row["right_without"]
         worse = "  (fewer right with your cells)" if fewer_right else ""
@@ -190,5 +191,7 @@ def _show(result, out: Path | None, written: Path | None) -> None:
         f"{result.stated:.1%} (measured on bundled calibration cells, not yours)",
         highlight=False,
     )
+    for caution in result.cautions():
+        show.print(f"caution: {caution}", highlight=False)
     if out is not None:
         show.print(f"calls written to {out}; numbers: {written}", highlight=False)

@@ -191,6 +191,13 @@ def train(
         f"{int(trained.calibration_.sum())} cells kept apart{levels}; expected accuracy "
         f"with every feature {full.expected_accuracy:.1%} [{low:.1%}, {high:.1%}]"
     )
+    if add_table is not None:  # new-user trial: read as the gain from the added cells
+        out_console.print(
+            "that expected accuracy is measured on bundled calibration cells, not yours: "
+            "`ephys2type evaluate-added` with the same data options measures how cells like "
+            "yours fare with and without them",
+            highlight=False,
+        )
 
 
 def predict(
@@ -434,6 +441,7 @@ def feature_set_line(use) -> str:
 def _print_predictions(out_console, result, columns: list[str]) -> None:
     """The calls, why cells were left unassigned, which feature sets served them, and the
     first rows (``columns`` after the cell id)."""
+    from ephys2type.models.abstention import FailedRecordingCheck
     from ephys2type.models.cell_classifier import ABSTAIN
 
     trained, preds, batch = result.model, result.table, result.batch
@@ -458,7 +466,13 @@ def _print_predictions(out_console, result, columns: list[str]) -> None:
         f"{n_qc} failing a training QC rule" + (f" ({which})" if which else "")
     )
     for kind, n in batch.unassigned_reasons.items():
-        out_console.print(f"{plural(n, 'cell')} {ABSTAIN}: {kind}")
+        how = ""
+        if kind == FailedRecordingCheck.kind:  # new-user trial: how to have them called
+            how = (
+                " (after looking at their traces: --call-failed-checks calls them, or empty "
+                "their checks_failed and checks_blocking cells in the features table)"
+            )
+        out_console.print(f"{plural(n, 'cell')} {ABSTAIN}: {kind}{how}")
     checks = result.scores.recording_checks
     if checks is not None and not trained.refuse_failed_checks:
         # called although a check that leaves a cell unassigned by default failed

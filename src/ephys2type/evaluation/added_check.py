@@ -42,6 +42,8 @@ from ephys2type.models.cell_classifier import ABSTAIN, shipped_classifier
 
 #: The two arms, as the per-cell table names them.
 WITHOUT, WITH = "without", "with"
+#: Fewer cells of a class than this: its per-class counts are said to say little.
+MIN_CLASS_CELLS = 5
 #: The normal quantile of the 95% intervals.
 Z95 = float(stats.norm.ppf(0.975))
 
@@ -72,7 +74,8 @@ class AddedCheck:
         accuracy (every feature) of the model of the bundled cells alone, measured on its
         calibration cells; weights : how many times each added cell counted, per fold;
         folds : the folds used (``folds_asked``: asked for; fewer when the lab's cells have
-        fewer donors, or its largest class fewer cells); provenance : what was run on what.
+        fewer donors, or its largest class fewer cells; ``fold_limit`` says which);
+        provenance : what was run on what.
     """
 
     cells: pd.DataFrame
@@ -84,9 +87,43 @@ class AddedCheck:
     weights: tuple[int, ...]
     folds: int
     folds_asked: int
+    fold_limit: str
     model: str
     n_bundled: int
     provenance: dict[str, Any]
+
+    def verdict(self) -> str:
+        """Whether the lab's cells helped, as the interval says, and how far to trust it."""
+        d = self.difference
+        if d["low"] > 0:
+            said = "your cells helped: the interval lies above 0"
+        elif d["high"] < 0:
+            said = "your cells made it worse: the interval lies below 0"
+        else:
+            said = "not clearly better or worse: the interval includes 0"
+        return (
+            f"{said} (one partition into folds and one seed: run again with --seed 1 and "
+            "--seed 2 to see how much they move it)"
+        )
+
+    def cautions(self) -> list[str]:
+        """What the numbers cannot say for these cells: a class of few cells, or cells all
+        of one class (the model with them may call that class more often on other cells)."""
+        counts = self.per_class["n"]
+        out = []
+        if len(counts) == 1:
+            out.append(
+                f"all your cells are {counts.index[0]}: this measures how often the model "
+                f"calls {counts.index[0]} cells {counts.index[0]}, not how often it now calls "
+                f"other cells {counts.index[0]}"
+            )
+        few = [f"{c} ({int(n)})" for c, n in counts.items() if n < MIN_CLASS_CELLS]
+        if few:
+            out.append(
+                f"few cells of {', '.join(few)}: their counts say little (at least "
+                f"{MIN_CLASS_CELLS} per class)"
+            )
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready numbers (the per-cell table is written on its own)."""
@@ -102,6 +139,8 @@ class AddedCheck:
             WITH: self.with_added.__dict__,
             "difference": self.difference,
             "per_class": self.per_class.reset_index().to_dict(orient="records"),
+            "verdict": self.verdict(),
+            "cautions": self.cautions(),
             "provenance": self.provenance,
         }
 
@@ -133,7 +172,15 @@ def check_added_cells(
     bundled = data.X.index.difference(added, sort=False)
     y_added = data.y.loc[added].astype(str)
     donors = data.meta["donor"].loc[added].astype(str).to_numpy()
-    k = min(folds, len(set(donors)), int(y_added.value_counts().max()))
+    n_donors, largest = len(set(donors)), y_added.value_counts()
+    k = min(folds, n_donors, int(largest.max()))
+    fold_limit = (
+        f"your cells have {n_donors} donors"
+        if n_donors == k < folds
+        else f"the largest class, {largest.index[0]}, has {int(largest.max())} cells"
+        if k < folds
+        else ""
+    )
     if k < 2:
         raise Ephys2TypeError(
             f"{len(added)} added cells ({len(set(donors))} donor(s)) are too few to "
@@ -186,6 +233,7 @@ def check_added_cells(
         weights=tuple(weights),
         folds=k,
         folds_asked=folds,
+        fold_limit=fold_limit,
         model=model,
         n_bundled=len(bundled),
         provenance={
