@@ -94,6 +94,15 @@ def test_bad_added_cells_are_refused(layer1_only, tmp_path):
     features, labels = _write(bundled, tmp_path)
     with pytest.raises(TableError, match="also bundled cells"):
         with_added_cells(lee, features, labels)
+    # the same bundled cells under the lab's own ids: copies all the same
+    renamed = bundled.X.rename(index=lambda i: f"mylab_{i}")
+    renamed.to_csv(features, index_label="cell_id")
+    pd.DataFrame({"cell_id": renamed.index, "subclass": bundled.y.to_numpy()}).to_csv(
+        labels, index=False
+    )
+    copied = f"3 added cell.*'mylab_{lee.X.index[0]}' as bundled cell '{lee.X.index[0]}'"
+    with pytest.raises(TableError, match=copied):
+        with_added_cells(lee, features, labels)
     assert added_repeats(666, 40) == 4 and added_repeats(666, 400) == 1
     assert added_repeats(666, 2) == 20 and added_repeats(666, 40, 7) == 7
     with pytest.raises(TableError, match=">= 1"):

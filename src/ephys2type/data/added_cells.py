@@ -97,6 +97,14 @@ def with_added_cells(
             f"{features}: {len(clash)} cell id(s) are also bundled cells (e.g. {clash[0]}); "
             f"add only cells the bundled datasets do not hold"
         )
+    copies = _same_features(X, data.X)
+    if len(copies):
+        mine, theirs = copies[0]
+        raise TableError(
+            f"{features}: {len(copies)} added cell(s) have the same features as bundled cells "
+            f"(e.g. {mine!r} as bundled cell {theirs!r}); add only cells the bundled datasets "
+            "do not hold (a copy would be scored as a new cell)"
+        )
     if donor_column is not None and donor_column not in lab.columns:
         raise TableError(f"{labels}: no donor column {donor_column!r}")
     donors = lab[donor_column] if donor_column is not None else pd.Series(X.index, index=X.index)
@@ -116,6 +124,26 @@ def with_added_cells(
             for role, f in (("features", features), ("labels", labels))
         },
     )
+
+
+#: Fewest measured features for two cells with the same values to be called copies.
+MIN_SHARED_FEATURES = 5
+
+
+def _same_features(added: pd.DataFrame, bundled: pd.DataFrame) -> list[tuple[str, str]]:
+    """``(added id, bundled id)`` of added cells whose features equal a bundled cell's in
+    single precision (a copy under another id; new-user trial: 36 bundled cells renamed
+    passed and inflated the model without them), among cells with at least
+    :data:`MIN_SHARED_FEATURES` values."""
+
+    def keys(frame: pd.DataFrame) -> pd.Series:
+        values = frame.reindex(columns=bundled.columns).astype("float32")
+        hashed = pd.util.hash_pandas_object(values, index=False)
+        return hashed[(values.notna().sum(axis=1) >= MIN_SHARED_FEATURES).to_numpy()]
+
+    theirs = keys(bundled)
+    first = dict(zip(theirs.to_numpy(), theirs.index, strict=True))
+    return [(str(i), str(first[h])) for i, h in keys(added).items() if h in first]
 
 
 def _label_hint(unknown: list[str], classes: list[str], y: pd.Series) -> str:
