@@ -90,6 +90,13 @@ def test_bad_added_cells_are_refused(layer1_only, tmp_path):
     pd.DataFrame({"cell_id": mine.X.index, "type": mine.y}).to_csv(labels, index=False)
     with pytest.raises(TableError, match=r"no column 'subclass'.*--label-column"):
         with_added_cells(lee, features, labels)
+    with pytest.raises(TableError, match=r"no donor column 'Type' .*; --donor-column type\?"):
+        with_added_cells(lee, features, labels, label_column="type", donor_column="Type")
+    # ids a spreadsheet wrote as decimals in one file: the fix is named
+    decimal_ids = [f"{i}.0" for i in mine.X.index]
+    pd.DataFrame({"cell_id": decimal_ids, "subclass": mine.y}).to_csv(labels, index=False)
+    with pytest.raises(TableError, match=r"written as decimals .*without the '\.0'"):
+        with_added_cells(lee, features, labels)
     bundled = lee.subset(lee.X.index[:3])
     features, labels = _write(bundled, tmp_path)
     with pytest.raises(TableError, match="also bundled cells"):
@@ -122,6 +129,10 @@ def test_a_label_is_renamed_only_to_the_one_class_it_can_mean():
     subclasses = ["Lamp5", "Pvalb", "Sncg", "Sst", "Vip"]
     assert _probable_class("Vipp", subclasses) == "Vip"
     assert _probable_class("Chandelier", subclasses) is None
+    # spaces and signs a lab writes (new-user trial: 'Lamp 5' got no suggestion)
+    assert [_probable_class(x, subclasses) for x in ("Lamp 5", "VIP+", "sst-")] == [
+        "Lamp5", "Vip", "Sst"
+    ]  # fmt: skip
 
 
 def test_repeated_cells_count_more_and_never_calibrate():

@@ -10,6 +10,7 @@ it (``ephys2type train --add-table``; measured in benchmarks/added_cells.py).
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -106,7 +107,13 @@ def with_added_cells(
             "do not hold (a copy would be scored as a new cell)"
         )
     if donor_column is not None and donor_column not in lab.columns:
-        raise TableError(f"{labels}: no donor column {donor_column!r}")
+        near = [c for c in lab.columns if str(c).casefold() == donor_column.casefold()]
+        near = near or difflib.get_close_matches(donor_column, map(str, lab.columns), n=1)
+        raise TableError(
+            f"{labels}: no donor column {donor_column!r} (columns: "
+            f"{', '.join(map(str, lab.columns))})"
+            + (f"; --donor-column {near[0]}?" if near else "")
+        )
     donors = lab[donor_column] if donor_column is not None else pd.Series(X.index, index=X.index)
     meta = pd.DataFrame(
         {"species": data.species, "donor": donors.astype(str), "dataset": name}, index=X.index
@@ -171,13 +178,17 @@ def _label_hint(unknown: list[str], classes: list[str], y: pd.Series) -> str:
 
 def _probable_class(label: str, classes: list[str]) -> str | None:
     """The class ``label`` probably means (see :func:`_label_hint`), if exactly one: the same
-    letters in another case; else the one class whose name starts with it or starts it; else,
+    letters in another case, or without spaces, '-', '_' or '+'; else the one class whose name
+    starts with it or starts it; else,
     for a one-word label, the one near spelling. None when several would do (``Lamp5`` among
     the t-types ``Lamp5 Lsp1``, ``Lamp5 Plch2``, ...): a guess would mislabel the cells."""
     low = label.lower()
     for c in classes:
         if c.lower() == low:
             return c
+    squeezed = [c for c in classes if _squeeze(c) == _squeeze(label)]
+    if len(squeezed) == 1:  # 'Lamp 5', 'VIP+', 'sst-'
+        return squeezed[0]
     if len(low) >= 2:
         starts = [c for c in classes if c.lower().startswith(low) or low.startswith(c.lower())]
         if starts:
@@ -186,6 +197,10 @@ def _probable_class(label: str, classes: list[str]) -> str | None:
         return None
     close = difflib.get_close_matches(label, classes, n=2, cutoff=0.6)
     return close[0] if len(close) == 1 else None
+
+
+def _squeeze(name: str) -> str:
+    return re.sub(r"[\s_\-+]", "", name.lower())
 
 
 __all__ = ["ADDED_SHARE", "MAX_REPEATS", "added_repeats", "with_added_cells"]

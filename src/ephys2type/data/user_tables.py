@@ -142,9 +142,17 @@ def read_labels(
     lab = index_by_id(raw, id_column, path=path)
     matched = lab.index.isin(feature_ids)
     if not matched.any():
+        decimals = pd.Index(lab.index.astype(str)).str.replace(r"\.0+$", "", regex=True)
+        other = pd.Index(pd.Index(feature_ids).astype(str)).str.replace(r"\.0+$", "", regex=True)
+        fix = ""
+        if decimals.isin(other).any():  # 1001441596.0 against 1001441596: a spreadsheet's
+            fix = (
+                "; the same ids, one file's written as decimals (a spreadsheet?): save the id "
+                "columns as text, without the '.0'"
+            )
         raise TableError(
             f"{path}: no label row matches a feature row (label ids look like "
-            f"{lab.index[0]!r}, feature ids like {feature_ids[0]!r})"
+            f"{lab.index[0]!r}, feature ids like {feature_ids[0]!r}){fix}"
         )
     if not matched.all():
         warnings.warn(
