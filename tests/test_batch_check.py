@@ -102,8 +102,8 @@ def test_a_large_shift_without_any_call_still_says_what_to_check():
     slip.estimated_accuracy = slip.accuracy_holds = None
     assert slip.warns
     assert slip.warning().endswith(
-        "too few cells called (fewer than 5) to estimate their accuracy: check the shifted "
-        "features (a unit or protocol?)"
+        "too few cells read by a model (fewer than 5) to estimate their accuracy: check the "
+        "shifted features (a unit or protocol?)"
     )
 
 
@@ -182,3 +182,15 @@ def test_the_null_distances_read_at_the_batch_values_are_those_at_every_value():
         np.testing.assert_allclose(distances, everywhere(codes, ref_codes, weights, n_values))
         assert (counts == (codes >= 0).sum(axis=1)).all()
     assert 50 < small < 250  # both ways were compared
+    # the edges of the reading at the batch values: no value, one value, the first and last
+    # reference values, ties, a reference of one value
+    n_values = 200
+    last = n_values - 1
+    edges = np.array([[-1] * 4, [0] * 4, [last] * 4, [5, 5, -1, 7], [0, last, 3, 3]])
+    ref_codes = rng.integers(-1, n_values, size=(len(edges), 90))
+    weights = rng.random((len(edges), 90))
+    distances, _ = _ks_null(edges, ref_codes, weights, n_values)
+    np.testing.assert_allclose(distances, everywhere(edges, ref_codes, weights, n_values))
+    assert distances[0] == pytest.approx(1.0)  # a pseudo-batch without values: an ECDF of 0
+    one = _ks_null(np.zeros((2, 3), dtype=int), np.zeros((2, 5), dtype=int), np.ones((2, 5)), 1)
+    assert one[0].tolist() == [0.0, 0.0]

@@ -206,6 +206,12 @@ def test_features_command_then_predict(run_cli, tmp_path):
     r = run_cli("predict", "-m", str(model), "-f", str(renamed), "-o", str(again))
     assert r.code == 0 and "beside it" not in r.err, r
     assert (pd.read_csv(again, index_col=0)["predicted"] == "unassigned").all()
+    # the checks in a QC table beside it instead: the hint names that file (review)
+    plain = tmp_path / "plain.csv"
+    table.drop(columns=["checks_failed", "checks_blocking"]).to_csv(plain)
+    (tmp_path / "plain.csv.qc.csv").write_bytes((tmp_path / "features.csv.qc.csv").read_bytes())
+    r = run_cli("predict", "-m", str(model), "-f", str(plain))
+    assert f"remove their check rows from {plain}.qc.csv" in " ".join(r.out.split()), r
     # a table without them (written before they were, or cut down by hand) says where
     # its checks are
     table.drop(columns=["checks_failed", "checks_blocking"]).to_csv(renamed)

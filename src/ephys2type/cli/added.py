@@ -98,7 +98,10 @@ def evaluate_added(
     both, how many cells of each of your classes each gets right, and the paired difference
     (95% Bonett-Price interval, McNemar's exact test; one partition into folds, one seed),
     beside the expected accuracy the model of the bundled cells states. A class whose cells
-    the model with yours gets right less often than the one without is named.
+    the model with yours gets right less often than the one without is named. It ends with a
+    verdict read from the interval (helped, made it worse, or not clearly either), and
+    cautions when a class has fewer than 5 cells or all your cells are of one class. Cells
+    whose features agree with a bundled cell's are refused as copies.
 
     Example: ephys2type evaluate-added --species human --datasets lee2023 --add-table
     my_cells.csv --add-labels my_labels.csv

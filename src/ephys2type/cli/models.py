@@ -191,11 +191,27 @@ def train(
         f"{int(trained.calibration_.sum())} cells kept apart{levels}; expected accuracy "
         f"with every feature {full.expected_accuracy:.1%} [{low:.1%}, {high:.1%}]"
     )
-    if add_table is not None:  # new-user trial: read as the gain from the added cells
+    if add_table is not None and table is None:  # new-user trial: read as the added gain
+        command = " ".join(
+            [
+                f"ephys2type evaluate-added --species {species}",
+                *([f"--labels {labels}"] if labels else []),
+                *([f"--datasets {datasets}"] if datasets else []),
+                f"--add-table {add_table} --add-labels {add_labels}",
+                *([f"--mapping {mapping}"] if mapping else []),
+                f"--model {model}",
+            ]
+        )
         out_console.print(
             "that expected accuracy is measured on bundled calibration cells, not yours: "
-            "`ephys2type evaluate-added` with the same data options measures how cells like "
-            "yours fare with and without them",
+            f"`{command}` measures how cells like yours fare with and without them",
+            highlight=False,
+        )
+    elif add_table is not None:
+        out_console.print(
+            "that expected accuracy is measured on calibration cells, not on a held-out "
+            "share of the added cells: keep some of them aside to measure how cells like them "
+            "fare",
             highlight=False,
         )
 
@@ -468,10 +484,12 @@ def _print_predictions(out_console, result, columns: list[str]) -> None:
     for kind, n in batch.unassigned_reasons.items():
         how = ""
         if kind == FailedRecordingCheck.kind:  # new-user trial: how to have them called
-            how = (
-                " (after looking at their traces: --call-failed-checks calls them, or empty "
-                "their checks_failed and checks_blocking cells in the features table)"
+            where = (
+                "empty their checks_failed and checks_blocking cells in the features table"
+                if result.checks_in_table
+                else f"remove their check rows from {result.checks_source}"
             )
+            how = f" (after looking at their traces: --call-failed-checks calls them, or {where})"
         out_console.print(f"{plural(n, 'cell')} {ABSTAIN}: {kind}{how}")
     checks = result.scores.recording_checks
     if checks is not None and not trained.refuse_failed_checks:

@@ -102,8 +102,8 @@ class AddedCheck:
         else:
             said = "not clearly better or worse: the interval includes 0"
         return (
-            f"{said} (one partition into folds and one seed: run again with --seed 1 and "
-            "--seed 2 to see how much they move it)"
+            f"{said} (one partition into folds and one seed: run again with other --seed "
+            "values to see how much they move it)"
         )
 
     def cautions(self) -> list[str]:
@@ -172,10 +172,12 @@ def check_added_cells(
     bundled = data.X.index.difference(added, sort=False)
     y_added = data.y.loc[added].astype(str)
     donors = data.meta["donor"].loc[added].astype(str).to_numpy()
+    donors_given = bool((donors != added.astype(str).to_numpy()).any())  # else: each its own
     n_donors, largest = len(set(donors)), y_added.value_counts()
     k = min(folds, n_donors, int(largest.max()))
     fold_limit = (
         f"your cells have {n_donors} donors"
+        + ("" if donors_given else " (each cell its own donor without --donor-column)")
         if n_donors == k < folds
         else f"the largest class, {largest.index[0]}, has {int(largest.max())} cells"
         if k < folds

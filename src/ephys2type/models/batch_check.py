@@ -207,8 +207,8 @@ class BatchSummary:
                 parts.append(f"{line}: check the shifted features (a unit or protocol?)")
         else:  # too few cells a model read: the features alone warn
             parts.append(
-                f"too few cells called (fewer than {MIN_ESTIMATE_CELLS}) to estimate their "
-                "accuracy: check the shifted features (a unit or protocol?)"
+                f"too few cells read by a model (fewer than {MIN_ESTIMATE_CELLS}) to estimate "
+                "their accuracy: check the shifted features (a unit or protocol?)"
             )
         return "; ".join(parts)
 

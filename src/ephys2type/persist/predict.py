@@ -121,19 +121,29 @@ def feature_set_uses(scores: CellScores, schema: FeatureSchema, rows=None) -> li
 @dataclass
 class Prediction:
     """One batch predicted: the model, the cells as read, the one computation they got,
-    the per-cell table and the batch summary."""
+    the per-cell table, the batch summary, and where the recording checks came from
+    (:func:`resolve_recording_checks`; None: none)."""
 
     model: CellTypeClassifier
     cells: pd.DataFrame
     scores: CellScores
     table: pd.DataFrame
     batch: BatchSummary
+    checks_source: str | None = None
+
+    @property
+    def checks_in_table(self) -> bool:
+        """Whether the recording checks came from the features table's own columns."""
+        return self.checks_source is not None and self.checks_source.endswith(_IN_TABLE)
 
     def feature_sets(self) -> list[FeatureSetUse]:
         """The feature sets whose models made the calls (the cells called), largest first
         (:func:`feature_set_uses`)."""
         return feature_set_uses(self.scores, self.model.schema_, self.scores.called)
 
+
+#: How a checks source says the checks are the table's own columns.
+_IN_TABLE = f"(columns {', '.join(CHECK_COLUMNS)})"
 
 #: ``recording_checks="auto"``: the QC table ``ephys2type features`` writes beside its
 #: features table, when there is one.
@@ -184,7 +194,7 @@ def resolve_recording_checks(
                 blocking=columns["blocking"].to_numpy(dtype=object),
                 other=columns["other"].to_numpy(dtype=object),
             ),
-            f"{features} (columns {', '.join(CHECK_COLUMNS)})",
+            f"{features} {_IN_TABLE}",
         )
     beside = qc_table_path(features)
     if beside.exists():
@@ -225,7 +235,7 @@ def predict_cells(
     be an interneuron or fires at rest is unassigned, unless ``call_failed_checks``; every
     failed check is shown in its row.
     """
-    model, cells, scores, _ = score_file(
+    model, cells, scores, source = score_file(
         model,
         features,
         id_column=id_column,
@@ -237,7 +247,8 @@ def predict_cells(
         progress=progress,
     )
     table = model.table_of(scores)
-    return Prediction(model, cells, scores, table, summarize_batch(model, scores, table))
+    batch = summarize_batch(model, scores, table)
+    return Prediction(model, cells, scores, table, batch, checks_source=source)
 
 
 def score_file(
