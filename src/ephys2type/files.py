@@ -138,6 +138,13 @@ def _jsonable(obj: Any) -> Any:
     return obj
 
 
+def summary_path(out: str | Path) -> Path:
+    """Where the numbers of an output file go: ``<out>.summary.json`` beside it (the
+    predictions of ``predict``, the calls of ``evaluate-added``)."""
+    out = Path(out)
+    return out.with_name(out.name + ".summary.json")
+
+
 def dumps_json(obj: Any) -> str:
     """Deterministic JSON (NaN and infinities become null)."""
     return json.dumps(_jsonable(obj), indent=2, allow_nan=False) + "\n"

@@ -8,6 +8,10 @@ from typing import Annotated
 import typer
 
 from .common import (
+    AddLabelsOpt,
+    AddMappingOpt,
+    AddTableOpt,
+    AddWeightOpt,
     DatasetsOpt,
     LabelsOpt,
     SpeciesOpt,
@@ -21,33 +25,13 @@ from .common import (
 
 
 def evaluate_added(
-    add_table: Annotated[
-        Path, typer.Option(help="Your own labelled cells (features CSV, TSV or .xlsx).")
-    ],
-    add_labels: Annotated[
-        Path,
-        typer.Option(
-            help="Labels CSV of --add-table (same ids, --label-column, classes of the "
-            "bundled labels)."
-        ),
-    ],
+    add_table: AddTableOpt,
+    add_labels: AddLabelsOpt,
     species: SpeciesOpt = "mouse",
     labels: LabelsOpt = None,
     datasets: DatasetsOpt = None,
-    mapping: Annotated[
-        Path | None,
-        typer.Option(
-            help="A TOML file mapping the column names (and units) of --add-table to the "
-            "schema's features."
-        ),
-    ] = None,
-    add_weight: Annotated[
-        int | None,
-        typer.Option(
-            help="How many times each added cell counts (default: as `train` counts that "
-            "many cells)."
-        ),
-    ] = None,
+    mapping: AddMappingOpt = None,
+    add_weight: AddWeightOpt = None,
     id_column: Annotated[
         str | None,
         typer.Option(help="Cell id column of --add-table (default: found as `predict` finds it)."),
@@ -107,11 +91,8 @@ def evaluate_added(
     my_cells.csv --add-labels my_labels.csv
     """
     from ephys2type.data.requests import DataRequest
-    from ephys2type.evaluation.added_check import (
-        check_added_cells,
-        summary_path,
-        write_added_check,
-    )
+    from ephys2type.evaluation.added_check import check_added_cells, write_added_check
+    from ephys2type.files import summary_path
 
     if out is not None:  # before a minute of fitting, not after
         refuse_existing(out, force)

@@ -293,6 +293,34 @@ DonorColumnOpt = Annotated[
     str | None,
     typer.Option(help="Donor column of --table-labels and --add-labels (for group5x5)."),
 ]
+#: A lab's own labelled cells beside the bundled ones (train, evaluate-added).
+AddTableOpt = Annotated[
+    Path | None,
+    typer.Option(
+        help="Your own labelled cells (features CSV, TSV or .xlsx), trained on beside the "
+        "bundled data; needs --add-labels.",
+    ),
+]
+AddLabelsOpt = Annotated[
+    Path | None,
+    typer.Option(
+        help="Labels CSV of --add-table (same ids, --label-column, classes of the bundled labels)."
+    ),
+]
+AddMappingOpt = Annotated[
+    Path | None,
+    typer.Option(
+        help="A TOML file mapping the column names (and units) of --add-table to the "
+        "schema's features."
+    ),
+]
+AddWeightOpt = Annotated[
+    int | None,
+    typer.Option(
+        help="How many times each added cell counts (default: enough for the added cells to "
+        "make about a fifth of the training weight, at most 20).",
+    ),
+]
 DataProfileOpt = Annotated[
     str | None,
     typer.Option(

@@ -11,6 +11,10 @@ from rich.table import Table
 from ephys2type.errors import Ephys2TypeError
 
 from .common import (
+    AddLabelsOpt,
+    AddMappingOpt,
+    AddTableOpt,
+    AddWeightOpt,
     ConfidenceOpt,
     DataProfileOpt,
     DatasetsOpt,
@@ -71,34 +75,10 @@ def train(
     ] = True,
     confidence: ConfidenceOpt = 0.9,
     max_set_size: MaxSetSizeOpt = 3,
-    add_table: Annotated[
-        Path | None,
-        typer.Option(
-            help="Your own labelled cells (features CSV) to train on beside the bundled "
-            "data; needs --add-labels.",
-        ),
-    ] = None,
-    add_labels: Annotated[
-        Path | None,
-        typer.Option(
-            help="Labels CSV of --add-table (same ids, --label-column, classes of "
-            "the bundled labels)."
-        ),
-    ] = None,
-    mapping: Annotated[
-        Path | None,
-        typer.Option(
-            help="A TOML file mapping the column names (and units) of --add-table to "
-            "the schema's features."
-        ),
-    ] = None,
-    add_weight: Annotated[
-        int | None,
-        typer.Option(
-            help="How many times each added cell counts (default: enough for the added cells "
-            "to make about a fifth of the training weight, at most 20).",
-        ),
-    ] = None,
+    add_table: AddTableOpt = None,
+    add_labels: AddLabelsOpt = None,
+    mapping: AddMappingOpt = None,
+    add_weight: AddWeightOpt = None,
     hierarchical: Annotated[
         bool,
         typer.Option(
@@ -328,12 +308,13 @@ def predict(
 
     from ephys2type.data.fetch import cache_dir
     from ephys2type.errors import Ephys2TypeWarning
+    from ephys2type.files import summary_path
     from ephys2type.persist.predict import predict_cells, write_prediction
 
-    summary_path = None if out is None else out.with_name(out.name + ".summary.json")
+    summary = None if out is None else summary_path(out)
     if out is not None:
         refuse_existing(out, force)
-        refuse_existing(summary_path, force)
+        refuse_existing(summary, force)
     if overview is not None:
         if overview.suffix.lower() not in (".png", ".pdf"):
             raise Ephys2TypeError(f"--overview {overview}: the figure is written as .png or .pdf")
@@ -360,7 +341,7 @@ def predict(
     out_console = console()
     _print_predictions(out_console, result, shown)
     if out is not None:
-        out_console.print(f"predictions written to {out}; batch summary: {summary_path}")
+        out_console.print(f"predictions written to {out}; batch summary: {summary}")
     if overview is not None:
         out_console.print(f"overview figure: {overview}")
 

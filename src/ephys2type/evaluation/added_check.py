@@ -37,7 +37,7 @@ from ephys2type._version import __version__
 from ephys2type.data.added_cells import added_repeats
 from ephys2type.data.container import PatchSeqData
 from ephys2type.errors import Ephys2TypeError, OutputExistsError
-from ephys2type.files import atomic_write_text, dumps_json
+from ephys2type.files import atomic_write_text, dumps_json, summary_path
 from ephys2type.models.cell_classifier import ABSTAIN, shipped_classifier
 
 #: The two arms, as the per-cell table names them.
@@ -305,12 +305,6 @@ def paired_difference(right_with: np.ndarray, right_without: np.ndarray) -> dict
         "gained": gained,
         "lost": lost,
     }
-
-
-def summary_path(out: str | Path) -> Path:
-    """Where :func:`write_added_check` writes the numbers of ``out``."""
-    out = Path(out)
-    return out.with_name(out.name + ".summary.json")
 
 
 def write_added_check(result: AddedCheck, out: str | Path, *, overwrite: bool = False) -> Path:

@@ -23,7 +23,7 @@ from ephys2type.data.recordings.check_table import (
 from ephys2type.data.schema import FeatureSchema
 from ephys2type.data.tables import SCHEMA_OF_MODEL, read_feature_table
 from ephys2type.errors import Ephys2TypeWarning, OutputExistsError, TableError
-from ephys2type.files import atomic_write_text, dumps_json
+from ephys2type.files import atomic_write_text, dumps_json, summary_path
 from ephys2type.models.batch_check import BatchSummary, summarize_batch
 from ephys2type.models.cell_classifier import CellTypeClassifier
 from ephys2type.models.cell_scores import CellScores, RecordingChecks
@@ -293,7 +293,7 @@ def write_prediction(
     """Write the predictions (CSV, or ``.h5ad``: :func:`write_predictions`) and the batch
     summary beside them (``<out>.summary.json``); returns both paths."""
     out = Path(out)
-    summary = out.with_name(out.name + ".summary.json")
+    summary = summary_path(out)
     if not overwrite:
         for path in (out, summary):
             if path.exists():
