@@ -550,6 +550,26 @@ def test_batch_summary_detects_a_shifted_batch_and_not_a_like_one(saved, human, 
     assert summary["shift_detected"] is True and summary["shift_p"] < 0.05
 
 
+def test_the_accuracy_interval_counts_each_calls_own_chance(saved, human):
+    """A few confident cells: a bootstrap alone over them and the calibration cells gave a
+    zero-width interval (every replicate 100%); each call is right only with its calibrated
+    chance, so the interval reaches below 100%, and it still holds the estimate."""
+    from ephys2type import load_human
+    from ephys2type.models.batch_check import MIN_ESTIMATE_CELLS, estimate_accuracy
+
+    loaded = load_model(saved["rf"][1])
+    everyone = load_human(datasets="lee2023")
+    unseen = everyone.X.loc[everyone.X.index.difference(human.X.index)]
+    scores = loaded.score_cells(unseen)
+    confident = unseen.index[np.argsort(-scores.proba.max(axis=1))[:MIN_ESTIMATE_CELLS]]
+    few = estimate_accuracy(loaded, loaded.score_cells(unseen.loc[confident]), random_state=0)
+    assert few.estimate == 1.0 and few.low < few.high == 1.0
+    # the lowest a replicate can give: one of the five calls wrong
+    assert few.low >= 1.0 - 1.0 / MIN_ESTIMATE_CELLS - 0.05
+    every = estimate_accuracy(loaded, scores, random_state=0)
+    assert every.low <= every.estimate <= every.high
+
+
 def test_the_accuracy_estimate_shrinks_a_batchs_class_mix_towards_the_training_mix(saved, human):
     """The estimate re-weights the calibration cells to the batch's class mix, pulled towards
     the training mix by CLASS_MIX_PRIOR_CELLS pseudo-cells: nothing pulled is the batch's own

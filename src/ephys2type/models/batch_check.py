@@ -35,9 +35,10 @@ rests the threshold on that class's few calibration cells (measured by
 accuracy held from 48 to 31, with no loss on the shifted splits; the shift test and the
 reported ``estimated_priors`` keep the batch's own mix). Per member (feature set)
 its own calibration cells; a 95% interval from a bootstrap over the batch's and the
-calibration cells. The quantity is the accuracy of each cell's most
-probable class (what ``expected_accuracy`` measures, at the parent level for two-level
-labels), before abstention.
+calibration cells, each replicate's calls then right or wrong by their own chance (their
+calibrated confidence; without it a few confident cells got a zero-width interval). The
+quantity is the accuracy of each cell's most probable class (what ``expected_accuracy``
+measures, at the parent level for two-level labels), before abstention.
 
 **When does the user get a warning?** When the answer to the user's question, "will the
 stated accuracy hold here?", is no: the estimate lies below the stated accuracy by more than
@@ -702,6 +703,7 @@ def _accuracy(
     y_pos = np.array([position[c] for c in y_cal])
     ratio_of = 1.0 / np.maximum(priors, 1e-12)
     conf = _confidence(clf, scores.proba)
+    chance = np.clip(conf, 0.0, 1.0)  # each call's own chance of being right (the interval)
     if not count_unlike:  # below every threshold: never counted as a likely right call
         conf = np.where(scores.distance > 1.0, -np.inf, conf)
     groups: dict[int, tuple[Any, list[int]]] = {}
@@ -741,7 +743,12 @@ def _accuracy(
     point = float(estimate([m[0][None, :] for m in members], every)[0])
     batch_rows = [rng.choice(m[0], size=(N_BOOT, len(m[0])), replace=True) for m in members]
     cal_rows = rng.integers(0, len(y_cal), size=(N_BOOT, len(y_cal)))
-    low, high = np.quantile(estimate(batch_rows, cal_rows), [0.025, 0.975])
+    # the batch's accuracy is a share of its calls, each right or wrong by its own chance:
+    # without it, a few confident cells got a zero-width interval (5 cells: 100% [100, 100])
+    p = chance[np.concatenate(batch_rows, axis=1)]
+    luck = (rng.random(p.shape) < p).mean(axis=1) - p.mean(axis=1)
+    replicates = np.clip(estimate(batch_rows, cal_rows) + luck, 0.0, 1.0)
+    low, high = np.quantile(replicates, [0.025, 0.975])
     stated = float(np.mean(scores.expected_accuracy[routed]))
     return {
         "estimate": point,
