@@ -219,13 +219,18 @@ def test_evaluate_added_predicts_each_cell_without_itself(
 ):
     """`evaluate-added`: every lab cell is predicted by a model that never saw it (the
     bundled cells alone, and the bundled cells with the lab's other folds), and the numbers
-    printed and written are those of the calls."""
+    printed and written are those of the calls. A cell whose recording check blocks a call
+    (the table's checks_failed column) is unassigned by both, as predict leaves it."""
     import json
 
     from ephys2type.evaluation import added_check
 
     mine = layer1_only.subset(layer1_only.y.groupby(layer1_only.y).head(6).index)
     features, labels = _write(mine, tmp_path)
+    table = pd.read_csv(features)
+    table["checks_failed"] = ["spike_shape"] + [""] * (len(table) - 1)
+    table.to_csv(features, index=False)
+    blocked = str(table["cell_id"].iloc[0])
     fitted_with = []
     real_fit = added_check._fit
 
@@ -248,12 +253,15 @@ def test_evaluate_added_predicts_each_cell_without_itself(
         held = set(cells.index[cells["fold"] == fold])
         assert n_bundled == 666 and held and not lab & held and lab | held == set(cells.index)
     summary = json.loads(out.with_name("check.csv.summary.json").read_text())
+    assert (cells.loc[blocked, ["without", "with"]] == "unassigned").all()
+    assert summary["n_blocked"] == 1 and summary["with"]["n_called"] <= 11
     right = {arm: (cells[arm] == cells["label"]).mean() for arm in ("without", "with")}
     assert summary["with"]["accuracy"] == pytest.approx(right["with"])
     assert summary["difference"]["mean"] == pytest.approx(right["with"] - right["without"])
     said = " ".join(result.out.split())
     assert f"with them: accuracy {right['with']:.1%}" in said
     assert "12 cells (Lamp5 6, Vip 6) in 3 folds" in said and "not yours" in said
+    assert "1 of your cells failed a recording check that blocks a call" in said
     low = 100 * summary["difference"]["low"]
     assert "Lamp5 (6 cells)" in said and f"[95% CI {low:+.1f}," in said
     assert summary["verdict"] in said and "run again with other --seed values" in said

@@ -85,7 +85,9 @@ def evaluate_added(
     the model with yours gets right less often than the one without is named. It ends with a
     verdict read from the interval (helped, made it worse, or not clearly either), and
     cautions when a class has fewer than 5 cells or all your cells are of one class. Cells
-    whose features agree with a bundled cell's are refused as copies.
+    whose features agree with a bundled cell's are refused as copies; a cell whose recording
+    check blocks a call (a table from `ephys2type features`) is unassigned by both, as
+    predict leaves it.
 
     Example: ephys2type evaluate-added --species human --datasets lee2023 --add-table
     my_cells.csv --add-labels my_labels.csv
@@ -143,6 +145,13 @@ def _show(result, out: Path | None, written: Path | None) -> None:
         f"the folds each of your cells counted {counted}",
         highlight=False,
     )
+    if result.n_blocked:
+        show.print(
+            f"{result.n_blocked} of your cells failed a recording "
+            "check that blocks a call: unassigned by both models, as predict leaves them "
+            "(counted wrong; trained on with their labels)",
+            highlight=False,
+        )
     for name, arm in (("without your cells", result.without), ("with them", result.with_added)):
         calls = (
             f"{arm.calls_right:.1%} of {plural(arm.n_called, 'call')} right"

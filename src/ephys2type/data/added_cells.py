@@ -20,7 +20,7 @@ import pandas as pd
 from ephys2type.data.container import PatchSeqData
 from ephys2type.data.fetch import sha256_of
 from ephys2type.data.mapping import load_mapping
-from ephys2type.data.recordings.check_table import warn_blocked_training_cells
+from ephys2type.data.recordings.check_table import BLOCKING_COLUMN, warn_blocked_training_cells
 from ephys2type.data.tables import find_id_column, read_feature_table
 from ephys2type.data.user_tables import read_labels
 from ephys2type.errors import TableError
@@ -63,7 +63,10 @@ def with_added_cells(
     :mod:`ephys2type.data.mapping`; absent features are missing for those cells);
     ``labels`` a CSV with the same ids and ``label_column``, whose values must be classes of
     ``data`` (e.g. ``Lamp5``, ``Pvalb``). A donor column keeps a donor's cells together in
-    grouped folds; without one, each cell is its own donor.
+    grouped folds; without one, each cell is its own donor. A features table written by
+    ``ephys2type features`` carries each cell's failed recording checks: the reasons of
+    those that block a call in ``predict`` go into the added cells' metadata
+    (``checks_blocking``), and the cells are trained on with their labels all the same.
     """
     if data.y is None:
         raise TableError("cells can be added only to labelled data")
@@ -74,7 +77,8 @@ def with_added_cells(
         allow_missing=True,
         mapping=None if mapping is None else load_mapping(mapping, data.schema),
     )
-    warn_blocked_training_cells(getattr(read, "checks", None), str(features))
+    checks = getattr(read, "checks", None)
+    warn_blocked_training_cells(checks, str(features))
     X = read.reindex(columns=data.schema.columns)
     id_name = id_column or find_id_column(features, data.schema)
     lab = read_labels(labels, id_name, X.index, required=[label_column], schema=data.schema)
@@ -119,6 +123,8 @@ def with_added_cells(
     meta = pd.DataFrame(
         {"species": data.species, "donor": donors.astype(str), "dataset": name}, index=X.index
     )
+    if checks is not None:  # what predict would block them for (evaluate-added scores so)
+        meta[BLOCKING_COLUMN] = checks["blocking"].to_numpy(dtype=object)
     return replace(
         data,
         X=pd.concat([data.X, X]),

@@ -16,7 +16,10 @@ donor's other cells; without donors, each cell is its own. Per class, how many o
 cells each arm calls right: adding cells mostly of one class can make a model call that
 class more often (a new user's trial: 8 Vip cells of 40, none called right with the added
 cells, while the batch's label-free estimate said the accuracy held). Unassigned cells
-count as wrong in ``accuracy``; ``calls_right`` is the share of calls that are right.
+count as wrong in ``accuracy``; ``calls_right`` is the share of calls that are right. A lab
+cell whose recording check blocks a call (``checks_blocking``, from a table ``ephys2type
+features`` wrote) is unassigned by both arms, as ``predict`` leaves it; it is trained on,
+as ``train`` trains on it.
 """
 
 from __future__ import annotations
@@ -36,9 +39,11 @@ from sklearn.model_selection import StratifiedGroupKFold
 from ephys2type._version import __version__
 from ephys2type.data.added_cells import added_repeats
 from ephys2type.data.container import PatchSeqData
+from ephys2type.data.recordings.check_table import BLOCKING_COLUMN
 from ephys2type.errors import Ephys2TypeError, OutputExistsError
 from ephys2type.files import atomic_write_text, dumps_json, summary_path
 from ephys2type.models.cell_classifier import ABSTAIN, shipped_classifier
+from ephys2type.models.cell_scores import RecordingChecks
 
 #: The two arms, as the per-cell table names them.
 WITHOUT, WITH = "without", "with"
@@ -75,7 +80,8 @@ class AddedCheck:
         calibration cells; weights : how many times each added cell counted, per fold;
         folds : the folds used (``folds_asked``: asked for; fewer when the lab's cells have
         fewer donors, or its largest class fewer cells; ``fold_limit`` says which);
-        provenance : what was run on what.
+        provenance : what was run on what; n_blocked : the lab's cells a recording check
+        leaves unassigned in both arms (as ``predict`` would).
     """
 
     cells: pd.DataFrame
@@ -91,6 +97,7 @@ class AddedCheck:
     model: str
     n_bundled: int
     provenance: dict[str, Any]
+    n_blocked: int = 0
 
     def verdict(self) -> str:
         """Whether the lab's cells helped, as the interval says, and how far to trust it."""
@@ -131,6 +138,7 @@ class AddedCheck:
             "model": self.model,
             "n_bundled": self.n_bundled,
             "n_added": len(self.cells),
+            "n_blocked": self.n_blocked,
             "folds": self.folds,
             "folds_asked": self.folds_asked,
             "weights": list(self.weights),
@@ -195,9 +203,20 @@ def check_added_cells(
     total = k + 1
     say = progress or (lambda done, total, what: None)
 
+    checks = _blocking_checks(data, added)
+
+    def calls(clf, rows: np.ndarray | slice) -> np.ndarray:
+        """The calls of the lab's cells ``rows``, as ``predict`` makes them."""
+        return clf.predict_table(
+            data.X.loc[added[rows]],
+            recording_checks=None
+            if checks is None
+            else RecordingChecks(blocking=checks[rows], other=np.full(len(checks[rows]), "")),
+        )["predicted"].to_numpy(dtype=object)
+
     say(0, total, "fitting the model of the bundled cells")
     base = _fit(data, bundled, pd.Index([]), 1, model, family_subsets, random_state)
-    without = pd.Series(base.predict(data.X.loc[added]), index=added, dtype=object)
+    without = pd.Series(calls(base, slice(None)), index=added, dtype=object)
     stated = float(base.members_[0].expected_accuracy)
 
     with_calls = pd.Series(ABSTAIN, index=added, dtype=object)
@@ -207,7 +226,7 @@ def check_added_cells(
         say(i + 1, total, f"fold {i + 1} of {k}: the model with your other cells")
         weights.append(added_repeats(len(bundled), len(train), add_weight))
         clf = _fit(data, bundled, added[train], weights[-1], model, family_subsets, random_state)
-        with_calls.iloc[test] = clf.predict(data.X.loc[added[test]])
+        with_calls.iloc[test] = calls(clf, test)
         fold_of.iloc[test] = i
     say(total, total, "done")
 
@@ -238,6 +257,7 @@ def check_added_cells(
         fold_limit=fold_limit,
         model=model,
         n_bundled=len(bundled),
+        n_blocked=0 if checks is None else int((checks != "").sum()),
         provenance={
             "random_state": random_state,
             "label_scheme": data.label_scheme,
@@ -247,6 +267,15 @@ def check_added_cells(
             "ephys2type": __version__,
         },
     )
+
+
+def _blocking_checks(data: PatchSeqData, added: pd.Index) -> np.ndarray | None:
+    """Per lab cell, the reasons of its recording checks that block a call (``""``: none);
+    None when its table carried no checks."""
+    if BLOCKING_COLUMN not in data.meta.columns:
+        return None
+    values = data.meta[BLOCKING_COLUMN].loc[added].astype(object)
+    return values.where(values.notna(), "").astype(str).to_numpy(dtype=object)
 
 
 def _fit(data, bundled, lab, repeats, model, family_subsets, seed):
