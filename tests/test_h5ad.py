@@ -161,6 +161,24 @@ def test_predict_command_reads_and_writes_anndata(run_cli, human_model, tmp_path
     np.testing.assert_array_equal(read_h5ad_features(out_h5ad).to_numpy(), cells.to_numpy())
 
 
+def test_recording_checks_in_obs_reach_the_calls(human_model, tmp_path):
+    """The checks `ephys2type features` writes as a CSV's columns, copied into `.obs`, block
+    a call as they do in a CSV (before, an .h5ad needed --checks)."""
+    from ephys2type.persist.predict import predict_cells
+
+    folder, cells = human_model
+    obs = pd.DataFrame(
+        {"checks_failed": ["spike_shape", "fi_slope"] + [""] * (len(cells) - 2)},
+        index=cells.index.astype(str),
+    )
+    source = write_h5ad(tmp_path / "cells.h5ad", cells, obs)
+    calls = predict_cells(folder, source).table
+    assert calls["reason"].iloc[0].startswith("failed recording check: spike_shape")
+    assert calls["predicted"].iloc[0] == "unassigned" and calls["reason"].iloc[1] == ""
+    assert calls["recording_checks"].iloc[1] == "fi_slope"
+    np.testing.assert_array_equal(read_h5ad_features(source).to_numpy(), cells.to_numpy())
+
+
 def test_predict_from_a_csv_into_a_new_anndata_file(run_cli, human_model, tmp_path):
     folder, cells = human_model
     csv = tmp_path / "cells.csv"

@@ -158,6 +158,15 @@ def read_h5ad_features(path: str | Path, *, obsm_key: str | None = None) -> pd.D
     return frame
 
 
+def read_h5ad_obs(path: str | Path, columns: tuple[str, ...]) -> pd.DataFrame:
+    """Those of ``columns`` that the ``.obs`` of an ``.h5ad`` file has (none: no column),
+    indexed by ``.obs_names``: e.g. the recording checks a lab copied in beside its calls."""
+    with _h5py().File(Path(path), "r") as store:
+        obs = _read_frame(store["obs"], f"{path}:obs")
+    obs.index = obs.index.astype(str)
+    return obs[[c for c in columns if c in obs.columns]]
+
+
 # -- writing ----------------------------------------------------------------------------------
 
 

@@ -34,7 +34,7 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 
-from ephys2type.data.h5ad import is_h5ad, read_h5ad_features
+from ephys2type.data.h5ad import is_h5ad, read_h5ad_features, read_h5ad_obs
 from ephys2type.data.mapping import ColumnMapping
 from ephys2type.data.recordings.check_table import CHECK_COLUMNS, checks_from_columns
 from ephys2type.data.schema import FeatureSchema
@@ -497,6 +497,10 @@ def read_feature_table(
     locate = None
     if is_h5ad(path):
         raw = read_h5ad_features(path, obsm_key=obsm_key)
+        # the recording checks travel in .obs, as in a CSV's own columns
+        raw = raw.join(
+            read_h5ad_obs(path, CHECK_COLUMNS).drop(columns=raw.columns, errors="ignore")
+        )
         raw = raw.reset_index(names=H5AD_ID_COLUMN)
         id_column = H5AD_ID_COLUMN
         ids = raw[H5AD_ID_COLUMN]
