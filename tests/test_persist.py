@@ -321,8 +321,8 @@ def test_predict_finds_the_id_column_of_the_allen_tables(saved, tmp_path):
     assert len(predict_file(loaded, tmp_path / "b.csv")) == 25
 
 
-def test_id_column_detection_and_its_errors(human):
-    from ephys2type.data.tables import detect_id_column
+def test_id_column_detection_and_its_errors(human, tmp_path):
+    from ephys2type.data.tables import detect_id_column, read_feature_table
 
     schema = human.schema
     X = human.X.head(4).reset_index(drop=True)
@@ -342,6 +342,19 @@ def test_id_column_detection_and_its_errors(human):
     assert detect_id_column(X.assign(name=list("abcd"), checks_blocking=reasons), schema) == "name"
     with pytest.raises(TableError, match="no cell id column found"):
         detect_id_column(X.assign(checks_blocking=reasons, checks_failed=reasons), schema)
+    # ids with one repeat are still the ids, and the repeat is what the reading refuses
+    # (new-user trial: "no cell id column found" sent the user looking for the column);
+    # a text column of a few values (a Cre line) is not taken for ids
+    twenty = human.X.head(20).reset_index(drop=True)
+    ids = [f"H{k}" for k in range(20)]
+    ids[6] = ids[5]
+    assert detect_id_column(twenty.assign(Cell=ids), schema) == "Cell"
+    with pytest.raises(TableError, match="no cell id column found"):
+        detect_id_column(twenty.assign(line=["Sst-Cre", "Vip-Cre"] * 10), schema)
+    path = tmp_path / "dup.csv"
+    twenty.assign(Cell=ids).to_csv(path, index=False)
+    with pytest.raises(TableError, match=r"duplicate cell id 'H5' in column 'Cell' \(lines 7, 8\)"):
+        read_feature_table(path, schema, id_column=None)
 
 
 def test_predict_command_on_allen_rows_without_id_column(saved, run_cli, tmp_path):

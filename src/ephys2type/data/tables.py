@@ -398,6 +398,11 @@ def check_columns(
 ID_COLUMNS = ("cell_id", "specimen_id", "cell_specimen_id", "ID", "cell_name", "sample_id")
 
 
+#: A text column whose values are unique but for this share at most is taken for the id
+#: column (its repeats are then refused as duplicate ids, with their lines).
+MOSTLY_UNIQUE = 0.9
+
+
 def detect_id_column(
     frame: pd.DataFrame,
     schema: FeatureSchema,
@@ -411,8 +416,9 @@ def detect_id_column(
     column among :data:`ID_COLUMNS` present (several: the one whose values are unique and
     not blank); otherwise the one column outside the schema whose values are unique,
     non-blank and not numbers; otherwise an unnamed first column (:data:`UNNAMED_COLUMN`:
-    R row names, a pandas index) with unique values. Anything else is one error listing the
-    candidates.
+    R row names, a pandas index) with unique values; otherwise the one such text column
+    whose values repeat a few times (:data:`MOSTLY_UNIQUE`: ids with a duplicate, which
+    :func:`index_by_id` then names). Anything else is one error listing the candidates.
     """
     if preferred is not None and preferred in frame.columns and preferred != UNNAMED_COLUMN:
         return preferred  # (an unnamed column may only number this file's rows: see below)
@@ -441,6 +447,18 @@ def detect_id_column(
         return textual[0]
     if not textual and UNNAMED_COLUMN in frame.columns and usable(UNNAMED_COLUMN):
         return UNNAMED_COLUMN  # R row names or a pandas index of the ids
+    # one column of text ids but for a few repeats: the id column, whose duplicates the
+    # reading then names with their lines (new-user trial: "no cell id column found" for one
+    # repeated id sent the user looking for a column that was there)
+    repeated = [
+        c
+        for c in others
+        if pd.to_numeric(frame[c], errors="coerce").isna().all()
+        and frame[c].astype("string").str.strip().replace("", pd.NA).notna().all()
+        and frame[c].nunique() >= MOSTLY_UNIQUE * len(frame) > 1
+    ]
+    if not textual and len(repeated) == 1:
+        return repeated[0]
     if not textual:
         raise TableError(
             f"{path}: no cell id column found (looked for {', '.join(ID_COLUMNS)} or one "
