@@ -216,7 +216,8 @@ def _cell_among_class() -> Figure:
 
     rng = np.random.default_rng(0)
     X = pd.DataFrame(rng.normal(size=(200, 6)), columns=[f"feature_{j}" for j in range(6)])
-    cell = X.iloc[0].rename("cell_0")
+    # a lab's long cell id (new-user trial: the title's key was cut at both edges)
+    cell = X.iloc[0].rename("Pvalb-IRES-Cre;Ai14-470303.03.02.01")
     families = {c: "subthreshold" for c in X.columns}
     return plot_cell_among_class(
         X, np.arange(200) < 50, cell, units={"feature_0": "mV"}, families=families, cls="Sst"

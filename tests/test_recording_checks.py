@@ -337,3 +337,8 @@ def test_overview_axes_separate_the_classes_and_skip_near_copies():
         informative_axes(X, y, cells[["best"]])
     ax = plot_batch_overview(X, y, cells, ["A", "unassigned", "B", "C", "A"])
     assert ax.get_xlabel() in {"copy", "best"} and len(ax.texts) == 5
+    # a lab's batch of 30: ids piled on each other unreadably (new-user trial), so none
+    many = X.sample(30, random_state=1)
+    ax = plot_batch_overview(X, y, many, ["A"] * 30)
+    assert len(ax.texts) == 0 and "not labelled (more than 12)" in ax.get_title()
+    assert len(ax.collections) == 3 + 30  # every cell still drawn

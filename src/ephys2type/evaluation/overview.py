@@ -56,6 +56,11 @@ def informative_axes(
     return first, order[1]
 
 
+#: The most new cells :func:`plot_batch_overview` labels with their ids: 30 labels piled
+#: on each other unreadably (new-user trial).
+MAX_LABELLED = 12
+
+
 @styled
 def plot_batch_overview(
     X_train: pd.DataFrame,
@@ -69,7 +74,8 @@ def plot_batch_overview(
     title: str | None = None,
 ) -> Axes:
     """Training cells as small dots coloured by class; the new cells as large markers
-    coloured by their call (hollow when unassigned) and labelled with their ids; a legend
+    coloured by their call (hollow when unassigned) and, up to :data:`MAX_LABELLED` of them,
+    labelled with their ids; a legend
     for each kind of marker. Written as a file (PNG at 150 dpi, or PDF): its text is the
     style's 10 pt."""
     x, y = axes or informative_axes(X_train, y_train, X_cells)
@@ -83,6 +89,7 @@ def plot_batch_overview(
             X_train.loc[rows, x], X_train.loc[rows, y], s=6, alpha=0.25, color=colours[c], label=c
         )
     calls = np.asarray(calls, dtype=str)
+    labelled = len(X_cells) <= MAX_LABELLED
     for (cell, row), call in zip(X_cells.iterrows(), calls, strict=True):
         if not (np.isfinite(row.get(x, np.nan)) and np.isfinite(row.get(y, np.nan))):
             continue
@@ -98,12 +105,13 @@ def plot_batch_overview(
             linewidth=1.2,
             zorder=3,
         )
-        ax.annotate(
-            f"{cell} ({call})",
-            (row[x], row[y]),
-            xytext=(5, 5),
-            textcoords="offset points",
-        )
+        if labelled:
+            ax.annotate(
+                f"{cell} ({call})",
+                (row[x], row[y]),
+                xytext=(5, 5),
+                textcoords="offset points",
+            )
     # the view: the bulk of the training cells (0.5-99.5th percentiles) and every new cell
     for column, set_lim in ((x, ax.set_xlim), (y, ax.set_ylim)):
         values = np.concatenate(
@@ -119,6 +127,8 @@ def plot_batch_overview(
     ax.set_xlabel(x)
     ax.set_ylabel(y)
     note = f"\n{missing} cell(s) lack one of the two features, not drawn" if missing else ""
+    if not labelled:
+        note += f"\ncells not labelled (more than {MAX_LABELLED}): their colour is their call"
     ax.set_title((title or "new cells among the training cells") + note)
     # the legends go right of the axes, never over a cell
     training = ax.legend(
@@ -218,8 +228,9 @@ def plot_cell_among_class(
     ax.set_ylim(-0.8, len(measured) - 0.2)
     ax.set_xlabel("(value - training median) / training SD")
     n_class = int(in_class.sum())
+    # one line each: a lab's long cell id made one line wider than the figure
     ax.set_title(
-        f"{cell.name}: red dot; blue boxes: the {n_class} training cells of {cls}; "
-        f"grey: middle {BAND[1] - BAND[0]}% of all {len(X_train)} training cells"
+        f"{cell.name} (red dot)\nblue boxes: the {n_class} training cells of {cls}\n"
+        f"grey: the middle {BAND[1] - BAND[0]}% of all {len(X_train)} training cells"
     )
     return ax
