@@ -207,9 +207,11 @@ class BatchSummary:
             else:
                 parts.append(f"{line}: check the shifted features (a unit or protocol?)")
         else:  # too few cells a model read: the features alone warn
-            parts.append(
-                f"too few cells read by a model (fewer than {MIN_ESTIMATE_CELLS}) to estimate "
-                "their accuracy: check the shifted features (a unit or protocol?)"
+            parts.append(  # "of these": all 5 cells given, fewer read (new-user trial)
+                f"too few of these {self.n_cells} cells were read by a model to estimate their "
+                f"accuracy (at least {MIN_ESTIMATE_CELLS}; a cell unassigned by a recording "
+                "check or for want of features is not read): check the shifted features (a "
+                "unit or protocol?)"
             )
         return "; ".join(parts)
 
