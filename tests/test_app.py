@@ -17,6 +17,7 @@ import pytest
 
 from ephys2type.app import bundled_models, commands, downloads, page, results_view
 from ephys2type.app.mapping_form import MappedChoice, initial_choices, mapping_toml
+from ephys2type.app.messages import page_words
 from ephys2type.app.prediction_run import ModelChoice, TableCells, run_prediction
 from ephys2type.app.server import HOST, page_script, serve, streamlit_options
 from ephys2type.app.uploads import Upload
@@ -115,6 +116,11 @@ def test_a_table_gives_the_calls_and_the_bytes_predict_writes(at, mouse, tmp_pat
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["unassigned"] == str((table["predicted"] == "unassigned").sum())
     assert any("no features (1)" in m.value for m in at.markdown)
+    # what the label scheme's classes are, beside its name (new-user trial: "revised labels")
+    (said_by,) = [c for c in at.caption if "mouse5 labels" in c.value]
+    assert said_by.proto.help.startswith("Mouse subclasses Lamp5, Pvalb, Sncg, Sst, Vip")
+    assert "Revised_subclass_label" in results_view.scheme_description("revised", "human")
+    assert results_view.scheme_description("my_labels", "human") is None
     # the downloads are what `ephys2type predict --out` writes, and the page's command
     # line, run where the file is, writes them
     (tmp_path / "cells.csv").write_bytes(upload)
@@ -239,7 +245,7 @@ def test_a_bad_upload_shows_the_command_lines_error_and_the_page_stays_up(
     _with_model_folder(at, folder)
     at.file_uploader(key="table").upload("bad.csv", _csv(bad), "text/csv").run()
     _press_predict(at)
-    assert [e.value for e in at.error] == [cli.err.strip()]
+    assert [e.value for e in at.error] == [page_words(cli.err.strip())]
     # the page is still there, and a good table after it is predicted
     at.file_uploader(key="table").clear().upload("cells.csv", _csv(cells), "text/csv").run()
     _press_predict(at)
@@ -265,9 +271,40 @@ def test_the_warnings_before_an_error_are_shown_with_it(at, mouse, tmp_path, run
     _with_model_folder(at, folder)
     at.file_uploader(key="table").upload("two_sheets.xlsx", book.getvalue(), "x").run()
     _press_predict(at)
-    assert [w.value for w in at.warning] == [line for line in lines if line.startswith("warn")]
-    assert [e.value for e in at.error] == [line for line in lines if line.startswith("error")]
+    said = [page_words(line) for line in lines]
+    assert [w.value for w in at.warning] == [line for line in said if line.startswith("warn")]
+    assert [e.value for e in at.error] == [line for line in said if line.startswith("error")]
+    assert "a mapping ('Its columns are'" in at.error[0].value and "--mapping" in lines[-1]
     assert len(at.warning) >= 1 and len(at.error) == 1
+
+
+def test_the_page_names_its_own_controls_where_the_command_line_names_options():
+    """The command line's errors, as a new user met them in the page, name the page's
+    control for each fix instead of a flag or a file the user does not have."""
+    cases = {
+        "t.csv: no cell id column found (looked for cell_id or one column of unique text "
+        "ids); name it with --id-column": "name it with the 'Cell id column' box (More options)",
+        "t.xlsx: 78 columns are features of the built-in 'human' schema and only 8 of this "
+        "model's schema 'gouwens2020_mouse' (mouse); use a model trained on the human schema "
+        "(ephys2type train --species human), or compute the features with --schema mouse "
+        "(ephys2type features --schema mouse)": "(the bundled model: Species human), or "
+        "compute the features with the mouse schema",
+        "t.csv: none of the columns of schema 'human' is there; if your columns have other "
+        "names (or units), map them onto the schema's with --mapping map.toml: `ephys2type "
+        "data families --species human` lists the schema's columns with their units": "with "
+        "a mapping ('Its columns are': a mapping file, or mapped here, column by column): the "
+        "list above the page's mapping table lists",
+        "t.csv: ...which mapping.toml maps onto input_resistance in MOhm, is probably in GOhm "
+        '(x); change its line there to: "Rin (GOhm)" = { feature = "input_resistance", unit '
+        '= "GOhm" }': "give it the unit GOhm in the page's mapping table (or this line in your "
+        'mapping file: "Rin (GOhm)" = { feature = "input_resistance", unit = "GOhm" })',
+        "t.csv: no t.csv.qc.csv beside it, but a.qc.csv holds the recording checks of these "
+        "cells; give them with predict --checks a.qc.csv so that they reach the calls": "give "
+        "them with the 'Recording checks' upload a.qc.csv",
+    }
+    for said, shown in cases.items():
+        assert shown in page_words(said), page_words(said)
+        assert "--" not in page_words(said) and "ephys2type " not in page_words(said)
 
 
 def test_an_internal_error_is_one_line_too(at, mouse, monkeypatch):
@@ -342,11 +379,29 @@ def test_mapped_columns_predict_as_the_schemas_names_do(at, mouse, tmp_path):
     }
     at.run()
     assert at.code[0].value.strip() == text.strip()
+
+    def mapping_open() -> bool:
+        (box,) = [e for e in at.expander if e.label.startswith("Map the columns")]
+        return box.proto.expanded
+
+    assert mapping_open()
     _press_predict(at)
     assert not at.error
+    assert not mapping_open()  # folded: the answer is below it
     outcome = at.session_state["outcome"]
     pd.testing.assert_frame_equal(outcome.prediction.table, expected)
     assert outcome.mapping.read_text() == text
+
+
+def test_the_mapping_list_shows_units_as_text(at, mouse):
+    """The human features' units hold '*' (sag_area in mV*s): in the page's markdown, unescaped,
+    they set the features after them in italics (new-user trial)."""
+    _, cells = mouse
+    at.selectbox(key="species").set_value("human").run()
+    at.file_uploader(key="table").upload("cells.csv", _csv(cells), "text/csv").run()
+    at.radio(key="mapping_mode").set_value(page.MAP_HERE).run()
+    listed = next(c.value for c in at.caption if "Features of" in c.value)
+    assert r"sag_area (mV\*s)" in listed and "*" not in listed.replace(r"\*", "")
 
 
 def test_a_recording_gives_its_features_checks_and_figure(at, mouse, tmp_path, run_cli):
@@ -364,6 +419,10 @@ def test_a_recording_gives_its_features_checks_and_figure(at, mouse, tmp_path, r
     at.session_state["view"] = "Cells"
     at.run()
     assert any("recording checks of" in c for i in at.image for c in i.captions)
+    # a check blocked it before any model read it: no probabilities that read as an answer
+    assert outcome.prediction.table.loc[cell, "model_features"] == 0
+    assert any("No model read this cell" in c.value for c in at.caption)
+    assert not any(str(i).startswith("proba:") for i in _table_with(at, "value").index)
     # `ephys2type features` and `predict` as the page says them give the same files
     shutil.copy(ONE_RECORDING, tmp_path / ONE_RECORDING.name)
     features_cmd, predict_cmd = outcome.commands

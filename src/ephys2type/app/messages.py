@@ -1,4 +1,5 @@
-"""What the page says to the user, worded as the command line words it.
+"""What the page says to the user, worded as the command line words it, its fixes named as
+the page's controls (:data:`PAGE_WORDS`: "the 'Cell id column' box", not "--id-column").
 
 Our warnings (:class:`~ephys2type.errors.Ephys2TypeWarning`) become ``warning:`` lines and
 our errors (:class:`~ephys2type.errors.Ephys2TypeError`) one ``error:`` line, as the
@@ -11,6 +12,7 @@ command line would print it for the same files in the current folder.
 from __future__ import annotations
 
 import os
+import re
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,11 +21,43 @@ from pathlib import Path
 from ephys2type.errors import Ephys2TypeError, Ephys2TypeWarning
 from ephys2type.errors import one_line as command_line_words
 
+#: The command line's fixes in the page's words (pattern, replacement), in order: a
+#: message that says "name it with --id-column" sends a browser user to a flag they cannot
+#: type (new-user trial); the page has a control for each of these.
+PAGE_WORDS: tuple[tuple[str, str], ...] = (
+    (r"--id-column", "the 'Cell id column' box (More options)"),
+    (r"--obsm KEY|--obsm", "the '.obsm' box (More options)"),
+    (r"(?:predict )?--checks(?![\w-])", "the 'Recording checks' upload"),
+    (r"--call-failed-checks", "the box 'Call cells that failed a recording check'"),
+    (
+        r'change its line there to: (".*?" = \{ feature = ".*?", unit = "(.*?)" \})',
+        r"give it the unit \2 in the page's mapping table (or this line in your mapping file: "
+        r"\1)",
+    ),
+    (
+        r"--mapping map\.toml|a --mapping file|--mapping",
+        "a mapping ('Its columns are': a mapping file, or mapped here, column by column)",
+    ),
+    (r"`?ephys2type data families --species [\w|]+`?", "the list above the page's mapping table"),
+    (r"\(ephys2type train --species (\w+)\)", r"(the bundled model: Species \1)"),
+    (r"\(ephys2type train --features aligned\)", "(a model folder trained on aligned features)"),
+    (r" \(ephys2type features --schema \w+\)", ""),
+    (r"with --schema (\w+)", r"with the \1 schema"),
+)
+
+
+def page_words(text: str) -> str:
+    """``text`` with the command line's fixes (:data:`PAGE_WORDS`) named as the page's
+    controls."""
+    for pattern, replacement in PAGE_WORDS:
+        text = re.sub(pattern, replacement, text)
+    return text
+
 
 def one_line(message: object, workdir: str | Path | None = None) -> str:
-    """``message`` on one line as the command line shows it, paths below ``workdir``
-    relative to it."""
-    text = command_line_words(message)
+    """``message`` on one line as the page shows it: as the command line words it, its fixes
+    in the page's words, paths below ``workdir`` relative to it."""
+    text = page_words(command_line_words(message))
     if workdir is not None:
         text = text.replace(str(workdir) + os.sep, "").replace(str(workdir), ".")
     return text

@@ -195,7 +195,11 @@ def _mapping_editor(st: ModuleType, upload: dict | None, model: dict) -> str | N
     if model.get("species") is None and not str(model.get("folder") or "").strip():
         st.info("Give the model folder first: the columns are mapped to its features.")
         return None
-    with st.expander(f"Map the columns of {table.name} to the model's features", expanded=True):
+    # folded once there is an answer: open, it pushed the answer out of sight (new-user trial)
+    answered = st.session_state.get("outcome") is not None
+    with st.expander(
+        f"Map the columns of {table.name} to the model's features", expanded=not answered
+    ):
         scratch = new_workdir()
         try:
             with user_warnings([]):
@@ -209,7 +213,9 @@ def _mapping_editor(st: ModuleType, upload: dict | None, model: dict) -> str | N
         st.caption(
             "For each of your columns, the feature it is and the unit its values are in "
             "(blank feature: not used; blank unit: the feature's own). Features of "
-            f"{schema.name}: " + ", ".join(f"{f.name} ({f.unit})" for f in schema.features)
+            f"{schema.name}: "
+            # as text: a unit's '*' (mV*s) set the features after it in italics
+            + ", ".join(f"{f.name} ({f.unit})" for f in schema.features).replace("*", r"\*")
         )
         edited = st.data_editor(
             mapping_form.initial_choices(columns, schema),

@@ -133,6 +133,16 @@ def overview(st: ModuleType, outcome: Outcome) -> tuple[bytes | None, str | None
     return cache["overview"]
 
 
+def scheme_description(scheme: str | None, species: str | None) -> str | None:
+    """What a built-in label scheme's classes are (a new user read 'revised labels' without
+    knowing whose revision); None for a scheme that is not built in."""
+    from ephys2type.data.labels import get_scheme, scheme_names
+
+    if species is None or scheme not in scheme_names(species):
+        return None
+    return get_scheme(scheme, species).description or None
+
+
 def show(st: ModuleType, outcome: Outcome) -> None:
     """The whole answer of one Predict press."""
     prediction = outcome.prediction
@@ -147,7 +157,8 @@ def show(st: ModuleType, outcome: Outcome) -> None:
     st.caption(
         f"predicted by {outcome.model.describe()} ({info.get('model')}, trained on "
         f"{info.get('n_cells')} {info.get('species')} cells, {info.get('label_scheme')} "
-        f"labels) in {outcome.seconds:.1f} s"
+        f"labels) in {outcome.seconds:.1f} s",
+        help=scheme_description(info.get("label_scheme"), info.get("species")),
     )
     for line in outcome.warnings:
         st.warning(f"warning: {line}")
@@ -229,8 +240,15 @@ def _cells_tab(st: ModuleType, outcome: Outcome) -> None:
     left, right = st.columns([2, 3])
     with left:
         st.markdown("**Everything the prediction says about this cell**")
+        shown = row
+        if row.get("model_features") == 0:  # read as "44% Sst" (new-user trial)
+            shown = row.drop([c for c in row.index if str(c).startswith("proba:")])
+            st.caption(
+                "No model read this cell, so it has no class probabilities here (the "
+                "downloaded table gives it the training class proportions)."
+            )
         st.dataframe(
-            pd.DataFrame({"value": [_shown(v) for v in row.to_numpy()]}, index=row.index),
+            pd.DataFrame({"value": [_shown(v) for v in shown.to_numpy()]}, index=shown.index),
             height="content",
             key="cell_row",
         )
