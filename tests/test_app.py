@@ -74,9 +74,9 @@ def _with_model_folder(at, folder: Path) -> None:
     at.text_input(key="model_folder").input(str(folder)).run()
 
 
-def _cli_predict(run_cli, folder: Path, args: list[str]) -> tuple[dict[str, bytes], list[str]]:
-    """Run the page's `predict` command line in ``folder``: the files it writes and its
-    warning lines."""
+def _cli_predict(run_cli, folder: Path, args: list[str]) -> tuple[dict[str, bytes], list[str], str]:
+    """Run the page's `predict` command line in ``folder``: the files it writes, its
+    warning lines and what it prints."""
     with contextlib.chdir(folder):
         result = run_cli(*args[1:])
     assert result.code == 0, result
@@ -84,7 +84,8 @@ def _cli_predict(run_cli, folder: Path, args: list[str]) -> tuple[dict[str, byte
         name: (folder / name).read_bytes()
         for name in (commands.PREDICTIONS_FILE, f"{commands.PREDICTIONS_FILE}.summary.json")
     }
-    return files, [line for line in result.err.splitlines() if line.startswith("warning:")]
+    warned = [line for line in result.err.splitlines() if line.startswith("warning:")]
+    return files, warned, result.out
 
 
 def test_the_page_starts_empty_and_asks_for_cells(at):
@@ -126,8 +127,17 @@ def test_a_table_gives_the_calls_and_the_bytes_predict_writes(at, mouse, tmp_pat
     (tmp_path / "cells.csv").write_bytes(upload)
     (command,) = outcome.commands
     assert command[:2] == ["ephys2type", "predict"] and "--overview" in command
-    written, said = _cli_predict(run_cli, tmp_path, command)
+    written, said, printed = _cli_predict(run_cli, tmp_path, command)
     assert downloads.predictions(outcome) == written
+    # the summary tab says the cells as the command line prints them (its fixes in the
+    # page's words), the 90% sets and the QC count among them (new-user trial)
+    from ephys2type.persist.prediction_lines import prediction_lines
+
+    lines = prediction_lines(outcome.prediction, batch=False)
+    assert any("90% prediction set" in line for line in lines)
+    assert any("failing a training QC rule" in line for line in lines)
+    assert all(" ".join(line.split()) in " ".join(printed.split()) for line in lines)
+    assert results_view.cells_lines(outcome.prediction) == [page_words(ln) for ln in lines]
     # the page says what the command line says, in the same words
     assert said and set(said) == {w.value for w in at.warning}
     assert any("ignoring 1 column(s) not in schema" in line for line in said)
@@ -137,6 +147,9 @@ def test_a_table_gives_the_calls_and_the_bytes_predict_writes(at, mouse, tmp_pat
         at.session_state["view"] = tab
         at.run()
         assert not at.exception and not at.error, tab
+        if tab == "Batch summary":
+            shown = " ".join(m.value for m in at.markdown)
+            assert all(line in shown for line in results_view.cells_lines(outcome.prediction))
     at.session_state["view"] = "Cells"
     at.run()
     at.selectbox(key="cell").set_value(str(cells.index[3])).run()

@@ -23,6 +23,7 @@ LAYERS = {
     "files": 0,
     "figure_style": 0,  # the text style of every figure (data draws the check pages)
     "limits": 0,
+    "wording": 0,  # how counts are said (the command line, the app, the summary lines)
     "data": 1,
     "models": 2,
     "evaluation": 3,

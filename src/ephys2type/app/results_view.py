@@ -17,6 +17,7 @@ import pandas as pd
 from ephys2type.app import commands, downloads, figures
 from ephys2type.app.prediction_run import Outcome
 from ephys2type.models.batch_check import BatchSummary
+from ephys2type.persist.predict import Prediction
 
 #: The tabs of the answer.
 TABS = ("Calls", "Cells", "Batch summary", "Overview", "Take it home")
@@ -299,8 +300,20 @@ def summary_lines(batch: BatchSummary) -> list[str]:
     return [f"{line[0].upper()}{line[1:]}" for line in lines]
 
 
+def cells_lines(prediction: Prediction) -> list[str]:
+    """The batch's cells in words, as ``predict`` prints them above its table (its fixes in
+    the page's words); the batch check's lines are :func:`summary_lines`."""
+    from ephys2type.app.messages import page_words
+    from ephys2type.persist.prediction_lines import prediction_lines
+
+    return [page_words(line) for line in prediction_lines(prediction, batch=False)]
+
+
 def _summary_tab(st: ModuleType, outcome: Outcome) -> None:
     batch = outcome.prediction.batch
+    st.markdown("**The cells** (what `ephys2type predict` prints)")
+    st.markdown("\n".join(f"- {line}" for line in cells_lines(outcome.prediction)))
+    st.markdown("**The batch against the training cells**")
     for line in summary_lines(batch):
         st.markdown(line)
     single, tables = summary_parts(batch.to_dict())

@@ -28,6 +28,7 @@ from rich.progress import (
 from rich.table import Table
 
 from ephys2type.errors import OutputExistsError
+from ephys2type.wording import plural  # noqa: F401 - the commands import it from here
 
 if TYPE_CHECKING:
     from ephys2type.data.container import PatchSeqData
@@ -194,11 +195,6 @@ def output_width() -> int:
 def console() -> Console:
     """Rich console for what a command prints: laid out in :func:`output_width` columns."""
     return Console(highlight=False, soft_wrap=False, width=output_width())
-
-
-def plural(n: int, word: str, many: str | None = None) -> str:
-    """``1 cell``, ``2 cells`` (``many``: the plural when it is not ``word + 's'``)."""
-    return f"{n} {word if n == 1 else (many or word + 's')}"
 
 
 def refuse_existing(out: Path, force: bool) -> None:

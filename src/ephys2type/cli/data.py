@@ -394,8 +394,7 @@ def check(
 def _print_check(out, result) -> None:
     """What ``data check`` found (:class:`~ephys2type.persist.check.TableCheck`)."""
     from ephys2type.persist.check import FROM_MODEL
-
-    from .models import feature_set_line
+    from ephys2type.persist.prediction_lines import feature_set_line
 
     schema = result.schema
     reader = f"`predict --model {result.model}`" if result.model else "`predict`"

@@ -1,0 +1,111 @@
+"""A predicted batch in words: what ``ephys2type predict`` prints above its table, and what
+the app's summary shows, from one function (:func:`prediction_lines`) so that the two say
+the same (new-user trial: the page lacked the 90% sets, the QC count and the feature sets
+the command line named)."""
+
+from __future__ import annotations
+
+from ephys2type.models.abstention import FailedRecordingCheck
+from ephys2type.models.call_table import ABSTAIN
+from ephys2type.persist.predict import FeatureSetUse, Prediction
+from ephys2type.wording import plural
+
+#: Feature sets listed one per line; the rest are summed in one line.
+SHOWN_SETS = 10
+
+
+def feature_set_line(use: FeatureSetUse) -> str:
+    """``9 cells predicted by the model of 43 features (expected accuracy 84% [77%, 89%],
+    fitted on demand)``, with the features that set it apart from the other sets of its size."""
+    k = len(use.features)
+    line = (
+        f"{plural(use.n_cells, 'cell')} predicted by the model of {plural(k, 'feature')} "
+        f"(expected accuracy {use.expected_accuracy:.0%} [{use.low:.0%}, {use.high:.0%}]"
+        + (", fitted on demand)" if use.on_demand else ")")
+    )
+    if use.distinct:
+        names = ", ".join(use.distinct[:8]) + (", ..." if len(use.distinct) > 8 else "")
+        others = "set" if use.same_size == 2 else "sets"
+        line += f"; unlike the other {k}-feature {others}, with {names}"
+    return line
+
+
+def prediction_lines(result: Prediction, *, batch: bool = True) -> list[str]:
+    """The batch in words, one line each: the calls per class; the cells unlike the training
+    cells and those failing a training QC rule; why cells are unassigned (and how to have
+    those a recording check blocked called); the batch's estimated accuracy and its note
+    (``batch=False`` leaves these two to a caller that shows the batch check itself); the
+    feature sets whose models called the cells; how many calls their prediction set backs
+    alone (or, with two-level labels, the level each call is made at)."""
+    trained, preds, summary = result.model, result.table, result.batch
+    called = preds["predicted"] != ABSTAIN
+    n_called, n_unassigned = int(called.sum()), int((~called).sum())
+    counts = preds.loc[called, "predicted"].value_counts().sort_index()
+    if n_called == 0:
+        head = f"{plural(len(preds), 'cell')}, " + (
+            "unassigned" if len(preds) == 1 else "all unassigned"
+        )
+    else:
+        head = f"{plural(len(preds), 'cell')}: " + ", ".join(f"{c} {n}" for c, n in counts.items())
+        head += f"; {n_unassigned} {ABSTAIN}" if n_unassigned else ""
+    lines = [head]
+    n_ood, n_qc = int(preds["out_of_distribution"].sum()), int((preds["qc_flag"] != "").sum())
+    expected = summary.expected_out_of_distribution
+    shown = f"{expected:.2f}" if expected < 1 else f"{expected:.1f}"  # 0.25 for 50 cells
+    rules = preds.loc[preds["qc_flag"] != "", "qc_flag"].str.split(":").str[0].value_counts()
+    which = ", ".join(f"{rule} {n}" for rule, n in rules.items())
+    lines.append(
+        f"{n_ood} unlike the training cells (out_of_distribution; {shown} expected by chance); "
+        f"{n_qc} failing a training QC rule" + (f" ({which})" if which else "")
+    )
+    for kind, n in summary.unassigned_reasons.items():
+        how = ""
+        if kind == FailedRecordingCheck.kind:  # new-user trial: how to have them called
+            where = (
+                "empty their checks_failed and checks_blocking cells in the features table"
+                if result.checks_in_table
+                else f"remove their check rows from {result.checks_source}"
+            )
+            how = f" (after looking at their traces: --call-failed-checks calls them, or {where})"
+        lines.append(f"{plural(n, 'cell')} {ABSTAIN}: {kind}{how}")
+    checks = result.scores.recording_checks
+    if checks is not None and not trained.refuse_failed_checks:
+        # called although a check that leaves a cell unassigned by default failed
+        flagged = zip(called, checks.blocking, strict=True)
+        if anyway := sum(bool(c and b) for c, b in flagged):
+            lines.append(
+                f"{plural(anyway, 'cell')} called although a recording check failed "
+                "(--call-failed-checks; the recording_checks column says which)"
+            )
+    if batch and (line := summary.accuracy_line()) is not None:
+        lines.append(line)
+    if batch and (line := summary.note()) is not None:  # a shift that is no warning
+        lines.append(f"note: {line}")
+    sets = result.feature_sets()
+    lines.extend(feature_set_line(use) for use in sets[:SHOWN_SETS])
+    rest = sets[SHOWN_SETS:]
+    if rest:
+        low = min(u.expected_accuracy for u in rest)
+        high = max(u.expected_accuracy for u in rest)
+        lines.append(
+            f"{plural(sum(u.n_cells for u in rest), 'cell')} predicted by the models of "
+            f"{plural(len(rest), 'other feature set')} (expected accuracy {low:.0%} to "
+            f"{high:.0%}; the expected_accuracy column gives each cell's)"
+        )
+    if "set_size" in preds.columns and n_called:  # one-level labels: calls the sets back alone
+        single = int((called & (preds["set_size"] == 1)).sum())
+        are, their = ("is", "its") if n_called == 1 else ("are", "their")
+        lines.append(
+            f"{single} of {plural(n_called, 'call')} {are} the only class in {their} "
+            f"{trained.confidence:.0%} prediction set (on shifted batches, the calls that held "
+            f"up best)"
+        )
+    if trained.parent_of is not None:
+        up, fine = trained.level_names
+        level_counts = preds["call_level"].value_counts()
+        lines.append(
+            f"prediction sets at {trained.confidence:.0%}: "
+            f"{plural(int(level_counts.get(fine, 0)), 'cell')} called at the {fine} (set of at "
+            f"most {trained.max_set_size}), {level_counts.get(up, 0)} at the {up} only"
+        )
+    return lines

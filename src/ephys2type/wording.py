@@ -1,0 +1,9 @@
+"""How counts are said, the same in every layer that says them (the command line, the app,
+the library's summary lines)."""
+
+from __future__ import annotations
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``1 cell``, ``2 cells`` (``many``: the plural when it is not ``word + 's'``)."""
+    return f"{n} {word if n == 1 else (many or word + 's')}"
