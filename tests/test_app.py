@@ -140,7 +140,7 @@ def test_a_table_gives_the_calls_and_the_bytes_predict_writes(at, mouse, tmp_pat
     assert results_view.cells_lines(outcome.prediction) == [page_words(ln) for ln in lines]
     # the page says what the command line says, in the same words
     assert said and set(said) == {w.value for w in at.warning}
-    assert any("ignoring 1 column(s) not in schema" in line for line in said)
+    assert any("ignoring 1 column(s) the model does not use" in line for line in said)
     assert (tmp_path / commands.OVERVIEW_FILE).is_file()
     # every tab draws: a cell's page with its figure, every summary field, the overview
     for tab in results_view.TABS[1:]:

@@ -115,7 +115,7 @@ def test_excel_european_semicolons_decimal_commas_cp1252(tmp_path, data):
         "not UTF-8; read as Windows-1252 (cp1252, Latin-1) text",
         "read as semicolon-separated text (';' between columns)",
         "read decimal commas as decimal points ('309,2447817' as 309.2447817)",
-        "ignoring 1 column(s) not in schema",
+        "ignoring 1 column(s) that are not features of schema",
     )
     frame, found = read_table_text(path)
     assert (found.encoding, found.delimiter, found.decimal) == ("cp1252", ";", ",")
@@ -169,7 +169,9 @@ def test_libreoffice_csv_utf8(tmp_path):
     path = _write(tmp_path, "cells.csv", LIBREOFFICE_CSV)
     with pytest.warns(Ephys2TypeWarning) as record:
         pd.testing.assert_frame_equal(_read(path), EXPECTED)
-    _assert_notes(record, "ignoring 1 column(s) not in schema")  # only the comment column
+    _assert_notes(
+        record, "ignoring 1 column(s) that are not features of schema"
+    )  # only the comment column
     assert read_table_text(path)[0]["Kommentar"].iloc[0] == "µ-Elektrode"
 
 
@@ -229,7 +231,7 @@ def test_excel_tab_delimited_text(tmp_path):
         "not UTF-8; read as Windows-1252 (cp1252, Latin-1) text, as Excel on Windows saves "
         "CSV (first such character: '°' on line 2)",
         "read as tab-separated text",
-        "ignoring 1 column(s) not in schema",
+        "ignoring 1 column(s) that are not features of schema",
     )
 
 

@@ -211,6 +211,8 @@ def _calls_tab(st: ModuleType, outcome: Outcome) -> None:
         shown.style.apply(_highlight_unassigned, axis=1).format(precision=3, na_rep=""),
         key="calls_table",
         column_order=[*first, *(c for c in shown.columns if c not in first)],
+        # the reason whole, not "no typic..." (new-user trial)
+        column_config={"reason": st.column_config.TextColumn(width="large")},
     )
 
 
@@ -252,6 +254,8 @@ def _cells_tab(st: ModuleType, outcome: Outcome) -> None:
             pd.DataFrame({"value": [_shown(v) for v in shown.to_numpy()]}, index=shown.index),
             height="content",
             key="cell_row",
+            # the names whole: three rows read "expected_accu..." (new-user trial)
+            column_config={"_index": st.column_config.TextColumn(width="medium")},
         )
     with right:
         classes = [str(c) for c in prediction.model.classes_]

@@ -565,8 +565,13 @@ def read_feature_table(
         _warn_absent(absent, schema, what=str(path), stacklevel=3, source=schema_source)
     if extra:
         warnings.warn(
-            f"{path}: ignoring {len(extra)} column(s) not in schema {schema.name!r}: "
-            f"{_shown(extra)}{_rename_hint(schema, mapping) if absent else ''}",
+            f"{path}: ignoring {len(extra)} column(s) "
+            + (  # "not in schema" read as "not in my table" (new-user trial)
+                f"the model does not use (not features of its schema {schema.name!r}): "
+                if schema_source == SCHEMA_OF_MODEL
+                else f"that are not features of schema {schema.name!r}: "
+            )
+            + f"{_shown(extra)}{_rename_hint(schema, mapping) if absent else ''}",
             Ephys2TypeWarning,
             stacklevel=2,
         )
