@@ -382,6 +382,7 @@ def test_a_cells_smoothing_draws_are_its_own():
     np.testing.assert_array_equal(cell_draws(mixed.iloc[::-1], 3, 0), mixed_draws[::-1])
 
 
+@pytest.mark.filterwarnings("ignore:.*cells this model was trained on")  # its own cells
 def test_recording_checks_travel_in_the_features_table(human, human_model, tmp_path):
     """`ephys2type features` writes each cell's failed checks into the table itself, so a
     copy in another folder, or a trip through Excel, still leaves a cell that may not be an
@@ -416,6 +417,7 @@ def test_recording_checks_travel_in_the_features_table(human, human_model, tmp_p
     for path in (folder / "cells.csv", folder / "cells.xlsx"):
         with warnings.catch_warnings():
             warnings.simplefilter("error", Ephys2TypeWarning)  # the check columns are known
+            warnings.filterwarnings("ignore", ".*cells this model was trained on")  # its own
             calls = predict_cells(model, path).table
         assert calls["predicted"].tolist() == [ABSTAIN, *expected[1:3], ABSTAIN]
         assert calls["reason"].iloc[[0, 3]].tolist() == [

@@ -161,6 +161,7 @@ def test_predict_command_reads_and_writes_anndata(run_cli, human_model, tmp_path
     np.testing.assert_array_equal(read_h5ad_features(out_h5ad).to_numpy(), cells.to_numpy())
 
 
+@pytest.mark.filterwarnings("ignore:.*cells this model was trained on")  # its own cells
 def test_recording_checks_in_obs_reach_the_calls(human_model, tmp_path):
     """The checks `ephys2type features` writes as a CSV's columns, copied into `.obs`, block
     a call as they do in a CSV (before, an .h5ad needed --checks)."""

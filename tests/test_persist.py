@@ -6,6 +6,7 @@ import hashlib
 import json
 import pickle
 import shutil
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -561,6 +562,32 @@ def test_batch_summary_detects_a_shifted_batch_and_not_a_like_one(saved, human, 
         "stated_accuracy",
     } <= set(summary)
     assert summary["shift_detected"] is True and summary["shift_p"] < 0.05
+
+
+def test_predicting_training_cells_is_said(saved, human, tmp_path):
+    """Cells the model was trained on, by id or under another id with fewer digits, get one
+    warning naming both (new-user trial: 36 of 40 'new' cells were training cells); cells it
+    never saw get none."""
+    from ephys2type import load_human
+    from ephys2type.errors import Ephys2TypeWarning
+    from ephys2type.persist.predict import predict_cells
+
+    everyone = load_human(datasets="lee2023")
+    unseen = everyone.X.loc[everyone.X.index.difference(human.X.index)].head(5)
+    seen = human.X.head(5)
+    renamed = human.X.iloc[5:8].map(lambda v: float(f"{v:.4g}")).set_axis(["a", "b", "c"])
+    path = tmp_path / "mixed.csv"
+    pd.concat([unseen, seen, renamed]).to_csv(path, index_label="cell_id")
+    with pytest.warns(Ephys2TypeWarning, match="trained on") as caught:
+        predict_cells(saved["rf"][1], path)
+    (said,) = [str(w.message) for w in caught if "trained on" in str(w.message)]
+    assert "8 of its 13 cells are cells this model was trained on" in said
+    assert f"5 by id, e.g. '{seen.index[0]}'" in said
+    assert f"3 by their features under another id, e.g. 'a' as '{human.X.index[5]}'" in said
+    unseen.to_csv(path, index_label="cell_id")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Ephys2TypeWarning)
+        predict_cells(saved["rf"][1], path)
 
 
 def test_the_accuracy_interval_counts_each_calls_own_chance(saved, human):

@@ -51,6 +51,7 @@ def _fit_nothing(*args, **kwargs):
     raise AssertionError("a model was fitted again")
 
 
+@pytest.mark.filterwarnings("ignore:.*cells this model was trained on")  # its own cells
 def test_data_check_and_predict_agree_on_a_half_columns_table(
     human, human_model, run_cli, tmp_path, monkeypatch
 ):

@@ -14,9 +14,9 @@ import re
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
+from ephys2type.data.cell_copies import same_feature_cells
 from ephys2type.data.container import PatchSeqData
 from ephys2type.data.fetch import sha256_of
 from ephys2type.data.mapping import load_mapping
@@ -103,7 +103,7 @@ def with_added_cells(
             f"{features}: {len(clash)} cell id(s) are also bundled cells (e.g. {clash[0]}); "
             f"add only cells the bundled datasets do not hold"
         )
-    copies = _same_features(X, data.X)
+    copies = same_feature_cells(X, data.X)
     if len(copies):
         mine, theirs = copies[0]
         raise TableError(
@@ -138,37 +138,6 @@ def with_added_cells(
             for role, f in (("features", features), ("labels", labels))
         },
     )
-
-
-#: Fewest features two cells must share to be called copies of each other.
-MIN_SHARED_FEATURES = 5
-#: Two values agree when they differ by at most this share of the larger: a copy written
-#: with 4 significant digits still agrees, two real cells on 5 or more features do not.
-COPY_RTOL = 1e-3
-#: Added cells compared with every bundled cell at once.
-COPY_CHUNK = 64
-
-
-def _same_features(added: pd.DataFrame, bundled: pd.DataFrame) -> list[tuple[str, str]]:
-    """``(added id, bundled id)`` of added cells whose features agree with a bundled cell's
-    (within :data:`COPY_RTOL`, on every one of at least :data:`MIN_SHARED_FEATURES` features
-    both have): a bundled cell under another id, written with fewer digits or fewer columns
-    (new-user trial: 36 renamed bundled cells passed and inflated the model without them)."""
-    theirs = bundled.to_numpy(dtype=float)
-    mine = added.reindex(columns=bundled.columns).to_numpy(dtype=float)
-    has_theirs = ~np.isnan(theirs)
-    found = []
-    for start in range(0, len(mine), COPY_CHUNK):
-        block = mine[start : start + COPY_CHUNK, None, :]  # added x 1 x features
-        shared = ~np.isnan(block) & has_theirs[None]
-        with np.errstate(invalid="ignore", over="ignore"):
-            scale = np.maximum(np.abs(block), np.abs(theirs[None]))
-            agree = np.abs(block - theirs[None]) <= COPY_RTOL * scale
-        same = (agree | ~shared).all(axis=2) & (shared.sum(axis=2) >= MIN_SHARED_FEATURES)
-        for a, b in zip(*np.nonzero(same), strict=True):
-            if not found or found[-1][0] != str(added.index[start + a]):
-                found.append((str(added.index[start + a]), str(bundled.index[b])))
-    return found
 
 
 def _label_hint(unknown: list[str], classes: list[str], y: pd.Series) -> str:

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ephys2type.data.cell_copies import same_feature_cells
 from ephys2type.data.h5ad import annotate_h5ad, calls_for_h5ad, is_h5ad, write_h5ad
 from ephys2type.data.mapping import load_mapping
 from ephys2type.data.recordings.check_table import (
@@ -277,10 +278,41 @@ def score_file(
         if member_cache is not None:
             store = FolderStore.for_model(member_cache, path, model)
     cells = read_features(model, features, id_column=id_column, obsm_key=obsm_key, mapping=mapping)
+    warn_training_cells(model, cells, features)
     checks, checks_file = resolve_recording_checks(features, cells, recording_checks)
     model.set_params(refuse_failed_checks=not call_failed_checks)
     model.fit_missing(cells, store=store, progress=progress)
     return model, cells, model.score_cells(cells, recording_checks=checks), checks_file
+
+
+def warn_training_cells(model: CellTypeClassifier, cells: pd.DataFrame, what: str | Path) -> None:
+    """Say when cells to predict are cells the model was trained on: by id, or by their
+    features under another id (:func:`~ephys2type.data.cell_copies.same_feature_cells`).
+    Their calls and the batch's estimated accuracy are those of cells it learnt (new-user
+    trial: 36 of 40 'new' layer-1 cells were bundled training cells, and nothing said so)."""
+    trained = getattr(model, "X_train_", None)
+    if trained is None or not len(cells):
+        return
+    by_id = cells.index.astype(str).isin(trained.index.astype(str))
+    copies = same_feature_cells(cells.loc[~by_id], trained)
+    if not (n := int(by_id.sum()) + len(copies)):
+        return
+    ways = []
+    if by_id.any():
+        ways.append(f"{int(by_id.sum())} by id, e.g. {cells.index[by_id][0]!r}")
+    if copies:
+        ways.append(
+            f"{len(copies)} by their features under another id, e.g. {copies[0][0]!r} as "
+            f"{copies[0][1]!r}"
+        )
+    warnings.warn(
+        f"{what}: {n} of its {len(cells)} cells are cells this model was trained on "
+        f"({'; '.join(ways)}): their calls, and the batch's estimated accuracy, are those of "
+        "cells it learnt, more often right than a new cell's; measure accuracy on cells it "
+        "did not see (ephys2type evaluate)",
+        Ephys2TypeWarning,
+        stacklevel=3,
+    )
 
 
 def write_prediction(
