@@ -225,6 +225,16 @@ def test_filters_keep_the_rows_asked_for():
     assert list(results_view.filter_calls(table, text="c").index) == ["c"]
 
 
+def test_every_field_of_the_batch_summary_says_what_it_is():
+    """A field added to the summary gets its line in FIELDS, or this fails (new-user trial:
+    p_flagged, ks and shift_sd were raw numbers in the page)."""
+    from ephys2type.models.batch_check import FIELDS
+    from test_batch_check import summary
+
+    assert set(summary(detected=True, shift_sd=0.4, estimate=0.9).to_dict()) == set(FIELDS)
+    assert all(FIELDS.values())
+
+
 def test_every_field_of_the_batch_summary_is_shown_new_ones_too():
     summary = {
         "n_cells": 3,
@@ -237,6 +247,7 @@ def test_every_field_of_the_batch_summary_is_shown_new_ones_too():
     single, tables = results_view.summary_parts(summary)
     assert list(single["field"]) == ["n_cells", "shift_detected", "families_used"]
     assert single["value"].tolist() == ["3", "False", "a, b"]
+    assert single["what it is"].tolist()[0] == "cells in the batch"
     assert set(tables) == {
         "most_shifted_features",
         "unassigned_reasons",

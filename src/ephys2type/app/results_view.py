@@ -16,7 +16,7 @@ import pandas as pd
 
 from ephys2type.app import commands, downloads, figures
 from ephys2type.app.prediction_run import Outcome
-from ephys2type.models.batch_check import BatchSummary
+from ephys2type.models.batch_check import FIELDS, BatchSummary
 from ephys2type.persist.predict import Prediction
 
 #: The tabs of the answer.
@@ -95,7 +95,8 @@ def _shown(value: Any) -> str:
 
 def summary_parts(summary: Mapping[str, Any]) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
     """The batch summary as the page shows it, field by field: one table of its single
-    values (lists joined), and a table for each field holding records or a mapping."""
+    values (lists joined) with what each is (:data:`~ephys2type.models.batch_check.FIELDS`),
+    and a table for each field holding records or a mapping."""
     single, tables = [], {}
     for key, value in summary.items():
         if isinstance(value, Mapping):
@@ -106,8 +107,8 @@ def summary_parts(summary: Mapping[str, Any]) -> tuple[pd.DataFrame, dict[str, p
         elif isinstance(value, list) and value and all(isinstance(v, Mapping) for v in value):
             tables[key] = pd.DataFrame([{k: _shown(v) for k, v in r.items()} for r in value])
         else:
-            single.append({"field": key, "value": _shown(value)})
-    return pd.DataFrame(single, columns=["field", "value"]), tables
+            single.append({"field": key, "value": _shown(value), "what it is": FIELDS.get(key, "")})
+    return pd.DataFrame(single, columns=["field", "value", "what it is"]), tables
 
 
 def _highlight_unassigned(row: pd.Series) -> list[str]:
@@ -328,6 +329,8 @@ def _summary_tab(st: ModuleType, outcome: Outcome) -> None:
     st.dataframe(single, hide_index=True, height="content", key="summary_fields")
     for name, frame in tables.items():
         st.markdown(f"**{name}**")
+        if name in FIELDS:
+            st.caption(FIELDS[name])
         st.dataframe(frame, key=f"summary:{name}")
 
 

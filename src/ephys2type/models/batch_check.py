@@ -101,6 +101,46 @@ CLASS_MIX_PRIOR_CELLS = 30.0
 CONFIDENCE = "model confidence"
 
 
+#: What each field of ``<predictions>.summary.json`` (:meth:`BatchSummary.to_dict`) is, in a
+#: line the app shows beside it (new-user trial: p_flagged, ks, shift_sd were raw numbers).
+FIELDS: dict[str, str] = {
+    "n_cells": "cells in the batch",
+    "n_out_of_distribution": "cells farther from the training cells than 99.5% of held-out "
+    "training cells",
+    "expected_out_of_distribution": "how many of them a batch like the training cells has by "
+    "chance (0.5% of its cells)",
+    "p_flagged": "the chance of flagging that many or more out of distribution if the batch were "
+    "like the training cells (binomial)",
+    "shift_p": "the shift test's p-value: do these cells differ from the training cells beyond "
+    "their mix of types? (empty: nothing to test)",
+    "shift_detected": "shift_p below 0.05",
+    "most_shifted_features": "the features that moved most: ks, the distance between the "
+    "batch's values and the training cells' (0 to 1); shift_sd, how far the batch's median "
+    "moved, in training SDs; n_cells, the cells that have the feature; 'model confidence' is "
+    "the calls' confidence, not a feature",
+    "estimated_priors": "the batch's mix of types, estimated from its cells' probabilities",
+    "stated_accuracy": "the mean expected_accuracy of the cells a model read: the accuracy on "
+    "cells like the training cells",
+    "estimated_accuracy": "the accuracy estimated for this batch, without labels (average "
+    "thresholded confidence)",
+    "estimated_accuracy_low": "its 95% interval, low end",
+    "estimated_accuracy_high": "its 95% interval, high end",
+    "accuracy_holds": "the estimate is not further below the stated accuracy than chance allows "
+    "for a batch of its size",
+    "families_used": "feature families some cell has",
+    "families_missing": "feature families no cell has",
+    "n_failing_qc": "cells failing a training QC rule (the qc_flag column)",
+    "n_unassigned": "cells given no class",
+    "unassigned_reasons": "how many cells each rule left unassigned",
+    "n_failed_checks": "cells with a failed recording check",
+    "level": "two-level labels: the level the accuracy is judged at",
+    "notes": "notes on how the batch was read",
+    "large_shift": "a feature moved a training SD or more beyond chance: a warning by itself",
+    "warning": "what predict warns of (the estimate falls short, or a large shift)",
+    "note": "a shift that is no warning (e.g. a batch of one Cre line)",
+}
+
+
 @dataclass
 class BatchSummary:
     """What ``<predictions>.summary.json`` holds (see the module docstring).
