@@ -137,7 +137,11 @@ def test_a_table_gives_the_calls_and_the_bytes_predict_writes(at, mouse, tmp_pat
     assert any("90% prediction set" in line for line in lines)
     assert any("failing a training QC rule" in line for line in lines)
     assert all(" ".join(line.split()) in " ".join(printed.split()) for line in lines)
-    assert results_view.cells_lines(outcome.prediction) == [page_words(ln) for ln in lines]
+    in_page = results_view.cells_lines(outcome.prediction, outcome.workdir)
+    assert len(in_page) == len(lines) and not any(str(outcome.workdir) in ln for ln in in_page)
+    assert [page_words(ln) for ln in lines if str(outcome.workdir) not in ln] == [
+        ln for ln in in_page if "check rows from" not in ln
+    ]
     # the page says what the command line says, in the same words
     assert said and set(said) == {w.value for w in at.warning}
     assert any("ignoring 1 column(s) the model does not use" in line for line in said)
@@ -149,7 +153,7 @@ def test_a_table_gives_the_calls_and_the_bytes_predict_writes(at, mouse, tmp_pat
         assert not at.exception and not at.error, tab
         if tab == "Batch summary":
             shown = " ".join(m.value for m in at.markdown)
-            assert all(line in shown for line in results_view.cells_lines(outcome.prediction))
+            assert all(line in shown for line in in_page)
     at.session_state["view"] = "Cells"
     at.run()
     at.selectbox(key="cell").set_value(str(cells.index[3])).run()
@@ -302,33 +306,73 @@ def test_the_warnings_before_an_error_are_shown_with_it(at, mouse, tmp_path, run
     assert len(at.warning) >= 1 and len(at.error) == 1
 
 
-def test_the_page_names_its_own_controls_where_the_command_line_names_options():
-    """The command line's errors, as a new user met them in the page, name the page's
-    control for each fix instead of a flag or a file the user does not have."""
-    cases = {
-        "t.csv: no cell id column found (looked for cell_id or one column of unique text "
-        "ids); name it with --id-column": "name it with the 'Cell id column' box (More options)",
-        "t.xlsx: 78 columns are features of the built-in 'human' schema and only 8 of this "
-        "model's schema 'gouwens2020_mouse' (mouse); use a model trained on the human schema "
-        "(ephys2type train --species human), or compute the features with --schema mouse "
-        "(ephys2type features --schema mouse)": "(the bundled model: Species human), or "
-        "compute the features with the mouse schema",
-        "t.csv: none of the columns of schema 'human' is there; if your columns have other "
-        "names (or units), map them onto the schema's with --mapping map.toml: `ephys2type "
-        "data families --species human` lists the schema's columns with their units": "with "
-        "a mapping ('Its columns are': a mapping file, or mapped here, column by column): the "
-        "list above the page's mapping table lists",
-        "t.csv: ...which mapping.toml maps onto input_resistance in MOhm, is probably in GOhm "
-        '(x); change its line there to: "Rin (GOhm)" = { feature = "input_resistance", unit '
-        '= "GOhm" }': "give it the unit GOhm in the page's mapping table (or this line in your "
-        'mapping file: "Rin (GOhm)" = { feature = "input_resistance", unit = "GOhm" })',
-        "t.csv: no t.csv.qc.csv beside it, but a.qc.csv holds the recording checks of these "
-        "cells; give them with predict --checks a.qc.csv so that they reach the calls": "give "
-        "them with the 'Recording checks' upload a.qc.csv",
+def _raised(call) -> str:
+    """The message of the error ``call`` raises, or of the warnings it gives."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            call()
+        except Ephys2TypeError as exc:
+            return str(exc)
+    return " ".join(str(w.message) for w in caught)
+
+
+def test_the_page_names_its_own_controls_where_the_command_line_names_options(mouse, tmp_path):
+    """The library's own errors and warnings, as the page shows them (one_line), name the
+    page's control for each fix instead of a flag or a file the user does not have (review:
+    the first cases were paraphrases, blind to the messages' drift)."""
+    from ephys2type.app.messages import one_line
+    from ephys2type.data.mapping import load_mapping
+    from ephys2type.data.schema import get_schema
+    from ephys2type.data.tables import (
+        SCHEMA_OF_MODEL,
+        _none_there,
+        check_schema_match,
+        detect_id_column,
+        read_feature_table,
+    )
+
+    human, mouse_schema = get_schema("human"), get_schema("mouse")
+    _, cells = mouse
+    numbered = cells.reset_index(drop=True)
+    slipped = tmp_path / "slipped.csv"
+    cells.assign(tau=cells["tau"] / 1000).to_csv(slipped)  # in s, not ms
+    theirs = tmp_path / "theirs.csv"
+    cells.rename(columns={"ri": "Rin"}).assign(Rin=cells["ri"] / 1000).to_csv(theirs)
+    (tmp_path / "map.toml").write_text('[columns]\n"Rin" = { feature = "ri", unit = "MOhm" }\n')
+    said = {
+        "id": _raised(lambda: detect_id_column(numbered, mouse_schema, path="t.csv")),
+        "species": _raised(
+            lambda: check_schema_match(
+                list(human.columns), mouse_schema, path="t.csv", source=SCHEMA_OF_MODEL
+            )
+        ),
+        "names": _none_there("t.csv", human, None),
+        "unit": _raised(lambda: read_feature_table(slipped, mouse_schema)),
+        "mapped unit": _raised(
+            lambda: read_feature_table(
+                theirs, mouse_schema, mapping=load_mapping(tmp_path / "map.toml", mouse_schema)
+            )
+        ),
+        "checks": "t.csv: no t.csv.qc.csv beside it, but a.qc.csv holds the recording checks "
+        "of these cells (was the table renamed?); give them with predict --checks a.qc.csv "
+        "(recording_checks=...) so that they reach the calls",
+        "sweep qc": "all 9 long-square sweeps failed sweep QC (lab); most often baseline (9 "
+        "sweeps); --sweep-qc allen keeps 7, --sweep-qc none keeps 9",
     }
-    for said, shown in cases.items():
-        assert shown in page_words(said), page_words(said)
-        assert "--" not in page_words(said) and "ephys2type " not in page_words(said)
+    page = {what: one_line(text) for what, text in said.items()}
+    for text in page.values():
+        assert "--" not in text and "ephys2type " not in text and "=...)" not in text, text
+    assert "the 'Cell id column' box (More options)" in page["id"]
+    assert "(the bundled model: Species human)" in page["species"]
+    assert "a mapping ('Its columns are'" in page["names"]
+    assert "the list above the page's mapping table" in page["names"]
+    assert "give it the unit s in the page's mapping table" in page["unit"], page["unit"]
+    assert "give it the unit GOhm in the page's mapping table" in page["mapped unit"]
+    assert "the 'Recording checks' upload a.qc.csv" in page["checks"]
+    assert "the Sweep QC choice 'allen' keeps 7" in page["sweep qc"]
 
 
 def test_an_internal_error_is_one_line_too(at, mouse, monkeypatch):

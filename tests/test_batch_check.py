@@ -102,9 +102,9 @@ def test_a_large_shift_without_any_call_still_says_what_to_check():
     slip.estimated_accuracy = slip.accuracy_holds = None
     assert slip.warns
     assert slip.warning().endswith(
-        f"too few of these {slip.n_cells} cells were read by a model to estimate their "
-        "accuracy (at least 5; a cell unassigned by a recording check or for want of features "
-        "is not read): check the shifted features (a unit or protocol?)"
+        f"too few cells of this batch of {slip.n_cells} cells were read by a model to estimate "
+        "their accuracy (at least 5; a cell unassigned by a recording check or for want of "
+        "features is not read): check the shifted features (a unit or protocol?)"
     )
 
 

@@ -178,6 +178,17 @@ def test_recording_checks_in_obs_reach_the_calls(human_model, tmp_path):
     assert calls["predicted"].iloc[0] == "unassigned" and calls["reason"].iloc[1] == ""
     assert calls["recording_checks"].iloc[1] == "fi_slope"
     np.testing.assert_array_equal(read_h5ad_features(source).to_numpy(), cells.to_numpy())
+    # a repeated obs_name is named with its two lines, checks or not (review: a join on the
+    # repeated ids multiplied the rows, and the error named four)
+    from ephys2type.data.tables import read_feature_table
+    from ephys2type.persist.format import load_model
+
+    twice = cells.head(6).set_axis([str(cells.index[0])] * 2 + list(cells.index[2:6].astype(str)))
+    schema = load_model(folder).schema
+    for extra in (obs.head(6).set_axis(twice.index), pd.DataFrame(index=twice.index)):
+        dup = write_h5ad(tmp_path / "dup.h5ad", twice, extra, overwrite=True)
+        with pytest.raises(TableError, match=r"duplicate cell id .* \(lines 2, 3\)"):
+            read_feature_table(dup, schema, id_column=None)
 
 
 def test_predict_from_a_csv_into_a_new_anndata_file(run_cli, human_model, tmp_path):

@@ -305,6 +305,7 @@ def test_train_and_predict_commands(run_cli, clean_error, tmp_path, human):
     )
 
 
+@pytest.mark.filterwarnings("ignore:.*cells this model was trained on")  # its own cells
 def test_predict_finds_the_id_column_of_the_allen_tables(saved, tmp_path):
     """Rows of the bundled human table predict as they are: no --id-column needed."""
     from ephys2type.data.datasets import HUMAN_FEATURES
@@ -323,6 +324,7 @@ def test_predict_finds_the_id_column_of_the_allen_tables(saved, tmp_path):
 
 
 def test_id_column_detection_and_its_errors(human, tmp_path):
+    from ephys2type.data.table_formats import UNNAMED_COLUMN
     from ephys2type.data.tables import detect_id_column, read_feature_table
 
     schema = human.schema
@@ -352,6 +354,11 @@ def test_id_column_detection_and_its_errors(human, tmp_path):
     assert detect_id_column(twenty.assign(Cell=ids), schema) == "Cell"
     with pytest.raises(TableError, match="no cell id column found"):
         detect_id_column(twenty.assign(line=["Sst-Cre", "Vip-Cre"] * 10), schema)
+    five = twenty.head(5).assign(Cell=["a", "b", "b", "c", "d"])  # one repeat, a small table
+    assert detect_id_column(five, schema) == "Cell"
+    # a pandas index written beside them is row numbers, not the ids (review)
+    numbered = five.reset_index(drop=True).reset_index(names=UNNAMED_COLUMN)
+    assert detect_id_column(numbered, schema) == "Cell"
     path = tmp_path / "dup.csv"
     twenty.assign(Cell=ids).to_csv(path, index=False)
     with pytest.raises(TableError, match=r"duplicate cell id 'H5' in column 'Cell' \(lines 7, 8\)"):
@@ -582,8 +589,16 @@ def test_predicting_training_cells_is_said(saved, human, tmp_path):
         predict_cells(saved["rf"][1], path)
     (said,) = [str(w.message) for w in caught if "trained on" in str(w.message)]
     assert "8 of its 13 cells are cells this model was trained on" in said
-    assert f"5 by id, e.g. '{seen.index[0]}'" in said
-    assert f"3 by their features under another id, e.g. 'a' as '{human.X.index[5]}'" in said
+    assert f"their features agree with a training cell's, e.g. '{seen.index[0]}')" in said
+    assert "share an id" not in said
+    # a lab's own cells under ids that training cells have: other cells, said apart (review)
+    other = unseen.set_axis(list(human.X.index[:5]))
+    other.to_csv(path, index_label="cell_id")
+    with pytest.warns(Ephys2TypeWarning, match="share an id") as caught:
+        predict_cells(saved["rf"][1], path)
+    (said,) = [str(w.message) for w in caught if "share an id" in str(w.message)]
+    assert "5 cells share an id with a training cell but not its features" in said
+    assert "trained on" not in said
     unseen.to_csv(path, index_label="cell_id")
     with warnings.catch_warnings():
         warnings.simplefilter("error", Ephys2TypeWarning)

@@ -26,21 +26,36 @@ from ephys2type.errors import one_line as command_line_words
 #: type (new-user trial); the page has a control for each of these.
 PAGE_WORDS: tuple[tuple[str, str], ...] = (
     (r"--id-column", "the 'Cell id column' box (More options)"),
-    (r"--obsm KEY|--obsm", "the '.obsm' box (More options)"),
+    (r"--obsm KEY|--obsm", "the 'Features in this .obsm data frame' box (More options)"),
     (r"(?:predict )?--checks(?![\w-])", "the 'Recording checks' upload"),
     (r"--call-failed-checks", "the box 'Call cells that failed a recording check'"),
     (
         r'change its line there to: (".*?" = \{ feature = ".*?", unit = "(.*?)" \})',
-        r"give it the unit \2 in the page's mapping table (or this line in your mapping file: "
-        r"\1)",
+        r"give it the unit \2 in the page's mapping table ('Its columns are': mapped here, "
+        r"column by column; or this line in your mapping file: \1)",
+    ),
+    (
+        r"declare its unit with a line under the \[columns\] table of [^:]*: "
+        r'(".*?" = \{ feature = ".*?", unit = "(.*?)" \})',
+        r"give it the unit \2 in the page's mapping table ('Its columns are': mapped here, "
+        r"column by column; or this line in a mapping file: \1)",
     ),
     (
         r"--mapping map\.toml|a --mapping file|--mapping",
         "a mapping ('Its columns are': a mapping file, or mapped here, column by column)",
     ),
-    (r"`?ephys2type data families --species [\w|]+`?", "the list above the page's mapping table"),
+    (
+        r"`?ephys2type data families --species [\w|]+`?",
+        "the list above the page's mapping table ('Its columns are': mapped here)",
+    ),
     (r"\(ephys2type train --species (\w+)\)", r"(the bundled model: Species \1)"),
     (r"\(ephys2type train --features aligned\)", "(a model folder trained on aligned features)"),
+    (r"--sweep-qc (\w+)", r"the Sweep QC choice '\1'"),
+    (
+        r"compute its features first with 'ephys2type features .*? --out features\.csv' and "
+        r"give that file",
+        "give it as recordings (ABF, NWB) under 'Your cells as'",
+    ),
     (r" \(ephys2type features --schema \w+\)", ""),
     (r"with --schema (\w+)", r"with the \1 schema"),
 )

@@ -9,6 +9,7 @@ Everything shown is a column or field the library computed (``Prediction.table``
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -305,19 +306,21 @@ def summary_lines(batch: BatchSummary) -> list[str]:
     return [f"{line[0].upper()}{line[1:]}" for line in lines]
 
 
-def cells_lines(prediction: Prediction) -> list[str]:
+def cells_lines(prediction: Prediction, workdir: str | Path | None = None) -> list[str]:
     """The batch's cells in words, as ``predict`` prints them above its table (its fixes in
-    the page's words); the batch check's lines are :func:`summary_lines`."""
-    from ephys2type.app.messages import page_words
+    the page's words, the uploaded files by name: ``workdir`` holds them); the batch
+    check's lines are :func:`summary_lines`."""
+    from ephys2type.app.messages import one_line
     from ephys2type.persist.prediction_lines import prediction_lines
 
-    return [page_words(line) for line in prediction_lines(prediction, batch=False)]
+    return [one_line(line, workdir) for line in prediction_lines(prediction, batch=False)]
 
 
 def _summary_tab(st: ModuleType, outcome: Outcome) -> None:
     batch = outcome.prediction.batch
-    st.markdown("**The cells** (what `ephys2type predict` prints)")
-    st.markdown("\n".join(f"- {line}" for line in cells_lines(outcome.prediction)))
+    st.markdown("**The cells** (what `ephys2type predict` prints, in the page's words)")
+    lines = cells_lines(outcome.prediction, outcome.workdir)
+    st.markdown("\n".join(f"- {line}" for line in lines))
     st.markdown("**The batch against the training cells**")
     for line in summary_lines(batch):
         st.markdown(line)

@@ -304,7 +304,8 @@ def index_by_id(frame: pd.DataFrame, id_column: str, *, path: str | Path) -> pd.
         lines = [_line(frame, int(p)) for p in np.flatnonzero((ids == first).to_numpy())]
         raise TableError(
             f"{path}: duplicate cell id {first!r} in column {id_column!r} "
-            f"(lines {', '.join(map(str, lines[:5]))})"
+            f"(lines {', '.join(map(str, lines[:5]))}); give each cell one row (if "
+            f"{id_column!r} holds no ids, name the id column with --id-column)"
         )
     out = frame.drop(columns=[id_column])
     out.index = pd.Index(ids.to_numpy(dtype=object), name="cell_id")
@@ -398,8 +399,9 @@ def check_columns(
 ID_COLUMNS = ("cell_id", "specimen_id", "cell_specimen_id", "ID", "cell_name", "sample_id")
 
 
-#: A text column whose values are unique but for this share at most is taken for the id
-#: column (its repeats are then refused as duplicate ids, with their lines).
+#: A text column whose values repeat in at most 1 - this share of its rows (one repeat in a
+#: table of under 10) is taken for the id column: its repeats are then refused as duplicate
+#: ids, with their lines.
 MOSTLY_UNIQUE = 0.9
 
 
@@ -416,9 +418,10 @@ def detect_id_column(
     column among :data:`ID_COLUMNS` present (several: the one whose values are unique and
     not blank); otherwise the one column outside the schema whose values are unique,
     non-blank and not numbers; otherwise an unnamed first column (:data:`UNNAMED_COLUMN`:
-    R row names, a pandas index) with unique values; otherwise the one such text column
-    whose values repeat a few times (:data:`MOSTLY_UNIQUE`: ids with a duplicate, which
-    :func:`index_by_id` then names). Anything else is one error listing the candidates.
+    R row names) of unique text; otherwise the one such text column whose values repeat a
+    few times (:data:`MOSTLY_UNIQUE`: ids with a duplicate, which :func:`index_by_id` then
+    names); otherwise an unnamed first column of unique numbers (a pandas index). Anything
+    else is one error listing the candidates.
     """
     if preferred is not None and preferred in frame.columns and preferred != UNNAMED_COLUMN:
         return preferred  # (an unnamed column may only number this file's rows: see below)
@@ -445,20 +448,25 @@ def detect_id_column(
     ]
     if len(textual) == 1:
         return textual[0]
-    if not textual and UNNAMED_COLUMN in frame.columns and usable(UNNAMED_COLUMN):
-        return UNNAMED_COLUMN  # R row names or a pandas index of the ids
-    # one column of text ids but for a few repeats: the id column, whose duplicates the
-    # reading then names with their lines (new-user trial: "no cell id column found" for one
-    # repeated id sent the user looking for a column that was there)
+    unnamed = UNNAMED_COLUMN in frame.columns and usable(UNNAMED_COLUMN)
+    row_numbers = unnamed and pd.to_numeric(frame[UNNAMED_COLUMN], errors="coerce").notna().all()
+    if not textual and unnamed and not row_numbers:
+        return UNNAMED_COLUMN  # R row names of the ids
+    # one column of text ids but for a few repeats (at most MOSTLY_UNIQUE's share, and one in
+    # a small table): the id column, whose duplicates the reading then names with their lines
+    # (new-user trial: "no cell id column found" for one repeated id sent the user looking
+    # for a column that was there); before row numbers, which are no ids
     repeated = [
         c
         for c in others
         if pd.to_numeric(frame[c], errors="coerce").isna().all()
         and frame[c].astype("string").str.strip().replace("", pd.NA).notna().all()
-        and frame[c].nunique() >= MOSTLY_UNIQUE * len(frame) > 1
+        and 0 < len(frame) - frame[c].nunique() <= max(1, (1 - MOSTLY_UNIQUE) * len(frame))
     ]
     if not textual and len(repeated) == 1:
         return repeated[0]
+    if not textual and unnamed:
+        return UNNAMED_COLUMN  # a pandas index of the ids, or row numbers (said when read)
     if not textual:
         raise TableError(
             f"{path}: no cell id column found (looked for {', '.join(ID_COLUMNS)} or one "
@@ -515,10 +523,11 @@ def read_feature_table(
     locate = None
     if is_h5ad(path):
         raw = read_h5ad_features(path, obsm_key=obsm_key)
-        # the recording checks travel in .obs, as in a CSV's own columns
-        raw = raw.join(
-            read_h5ad_obs(path, CHECK_COLUMNS).drop(columns=raw.columns, errors="ignore")
-        )
+        # the recording checks travel in .obs, as in a CSV's own columns; by position (the
+        # same .obs rows): a join on repeated obs_names would multiply them (review)
+        for column, values in read_h5ad_obs(path, CHECK_COLUMNS).items():
+            if column not in raw.columns:
+                raw[column] = values.to_numpy()
         raw = raw.reset_index(names=H5AD_ID_COLUMN)
         id_column = H5AD_ID_COLUMN
         ids = raw[H5AD_ID_COLUMN]

@@ -89,7 +89,8 @@ def plot_batch_overview(
             X_train.loc[rows, x], X_train.loc[rows, y], s=6, alpha=0.25, color=colours[c], label=c
         )
     calls = np.asarray(calls, dtype=str)
-    labelled = len(X_cells) <= MAX_LABELLED
+    drawn = X_cells.reindex(columns=[x, y]).apply(np.isfinite).all(axis=1)
+    labelled = int(drawn.sum()) <= MAX_LABELLED  # the cells drawn, not those lacking an axis
     for (cell, row), call in zip(X_cells.iterrows(), calls, strict=True):
         if not (np.isfinite(row.get(x, np.nan)) and np.isfinite(row.get(y, np.nan))):
             continue

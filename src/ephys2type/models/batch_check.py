@@ -66,6 +66,7 @@ from ephys2type.models.conformal import same_cell_values
 from ephys2type.models.hierarchy import parent_probabilities
 from ephys2type.models.novelty import QUANTILE
 from ephys2type.models.priors import adapt_priors
+from ephys2type.wording import plural
 
 #: A batch is declared shifted when the max-statistic test's p-value is below this.
 ALPHA = 0.05
@@ -248,10 +249,10 @@ class BatchSummary:
                 parts.append(f"{line}: check the shifted features (a unit or protocol?)")
         else:  # too few cells a model read: the features alone warn
             parts.append(  # "of these": all 5 cells given, fewer read (new-user trial)
-                f"too few of these {self.n_cells} cells were read by a model to estimate their "
-                f"accuracy (at least {MIN_ESTIMATE_CELLS}; a cell unassigned by a recording "
-                "check or for want of features is not read): check the shifted features (a "
-                "unit or protocol?)"
+                f"too few cells of this batch of {plural(self.n_cells, 'cell')} were read by a "
+                f"model to estimate their accuracy (at least {MIN_ESTIMATE_CELLS}; a cell "
+                "unassigned by a recording check or for want of features is not read): check "
+                "the shifted features (a unit or protocol?)"
             )
         return "; ".join(parts)
 

@@ -286,33 +286,36 @@ def score_file(
 
 
 def warn_training_cells(model: CellTypeClassifier, cells: pd.DataFrame, what: str | Path) -> None:
-    """Say when cells to predict are cells the model was trained on: by id, or by their
-    features under another id (:func:`~ephys2type.data.cell_copies.same_feature_cells`).
-    Their calls and the batch's estimated accuracy are those of cells it learnt (new-user
-    trial: 36 of 40 'new' layer-1 cells were bundled training cells, and nothing said so)."""
+    """Say when cells to predict are cells the model was trained on: their features agree
+    with a training cell's, under its id or another
+    (:func:`~ephys2type.data.cell_copies.same_feature_cells`). Their calls and the batch's
+    estimated accuracy are those of cells it learnt (new-user trial: 36 of 40 'new'
+    layer-1 cells were bundled training cells, and nothing said so). Cells that only share
+    an id with a training cell are said apart: a lab's cell1..cellN are other cells."""
     trained = getattr(model, "X_train_", None)
     if trained is None or not len(cells):
         return
-    by_id = cells.index.astype(str).isin(trained.index.astype(str))
-    copies = same_feature_cells(cells.loc[~by_id], trained)
-    if not (n := int(by_id.sum()) + len(copies)):
+    copies = same_feature_cells(cells, trained)
+    copied, ids = {mine for mine, _ in copies}, set(trained.index.astype(str))
+    shared_id = [c for c in cells.index.astype(str) if c in ids and c not in copied]
+    if not copies and not shared_id:
         return
-    ways = []
-    if by_id.any():
-        ways.append(f"{int(by_id.sum())} by id, e.g. {cells.index[by_id][0]!r}")
+    parts = []
     if copies:
-        ways.append(
-            f"{len(copies)} by their features under another id, e.g. {copies[0][0]!r} as "
-            f"{copies[0][1]!r}"
+        mine, theirs = copies[0]
+        same = "" if mine == theirs else f" as {theirs!r}"
+        parts.append(
+            f"{len(copies)} of its {len(cells)} cells are cells this model was trained on "
+            f"(their features agree with a training cell's, e.g. {mine!r}{same}): their calls, "
+            "and the batch's estimated accuracy, are those of cells it learnt, more often right "
+            "than a new cell's; measure accuracy on cells it did not see"
         )
-    warnings.warn(
-        f"{what}: {n} of its {len(cells)} cells are cells this model was trained on "
-        f"({'; '.join(ways)}): their calls, and the batch's estimated accuracy, are those of "
-        "cells it learnt, more often right than a new cell's; measure accuracy on cells it "
-        "did not see (ephys2type evaluate)",
-        Ephys2TypeWarning,
-        stacklevel=3,
-    )
+    if shared_id:
+        parts.append(
+            f"{len(shared_id)} cells share an id with a training cell but not its features "
+            f"(e.g. {shared_id[0]!r}): other cells, or the same cells measured again"
+        )
+    warnings.warn(f"{what}: " + "; ".join(parts), Ephys2TypeWarning, stacklevel=3)
 
 
 def write_prediction(
@@ -344,16 +347,27 @@ def predict_file(
     id_column: str | None = None,
     obsm_key: str | None = None,
     mapping: str | Path | None = None,
+    recording_checks: str | Path | pd.DataFrame | None = AUTO,
+    call_failed_checks: bool = False,
 ) -> pd.DataFrame:
-    """Read a features CSV or AnnData ``.h5ad`` file and predict every cell.
+    """Read a features CSV or AnnData ``.h5ad`` file and predict every cell: the table
+    ``predict`` writes (:func:`predict_cells`' table, recording checks and warnings
+    included; before, the checks were left out here).
 
     ``id_column=None`` finds the cell ids of a CSV: the model's training id column if the
     file has it, else a common id column name, else the one column of unique text ids. An
     ``.h5ad`` file's ids are its ``.obs_names``; its features are ``.X`` (``var_names`` as
     feature names) or the data frame ``.obsm[obsm_key]``.
     """
-    cells = read_features(model, features, id_column=id_column, obsm_key=obsm_key, mapping=mapping)
-    return model.predict_table(cells)
+    return predict_cells(
+        model,
+        features,
+        id_column=id_column,
+        obsm_key=obsm_key,
+        mapping=mapping,
+        recording_checks=recording_checks,
+        call_failed_checks=call_failed_checks,
+    ).table
 
 
 def write_predictions(

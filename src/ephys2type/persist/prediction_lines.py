@@ -90,7 +90,7 @@ def prediction_lines(result: Prediction, *, batch: bool = True) -> list[str]:
         lines.append(
             f"{plural(sum(u.n_cells for u in rest), 'cell')} predicted by the models of "
             f"{plural(len(rest), 'other feature set')} (expected accuracy {low:.0%} to "
-            f"{high:.0%}; the expected_accuracy column gives each cell's)"
+            f"{high:.0%}; each cell's is in the expected_accuracy column of the predictions file)"
         )
     if "set_size" in preds.columns and n_called:  # one-level labels: calls the sets back alone
         single = int((called & (preds["set_size"] == 1)).sum())
