@@ -75,9 +75,8 @@ def plot_batch_overview(
 ) -> Axes:
     """Training cells as small dots coloured by class; the new cells as large markers
     coloured by their call (hollow when unassigned) and, up to :data:`MAX_LABELLED` of them,
-    labelled with their ids; a legend
-    for each kind of marker. Written as a file (PNG at 150 dpi, or PDF): its text is the
-    style's 10 pt."""
+    labelled with their ids; a legend for each kind of marker. Written as a file (PNG at 150
+    dpi, or PDF): its text is the style's 10 pt."""
     x, y = axes or informative_axes(X_train, y_train, X_cells)
     ax = ax or new_axes((8.5, 6.0))
     labels = np.asarray(y_train, dtype=str)
