@@ -138,6 +138,14 @@ def _jsonable(obj: Any) -> Any:
     return obj
 
 
+def refuse_existing_outputs(*paths: str | Path) -> None:
+    """Refuse, before anything is written, when any of a command's outputs exists (a
+    command writing several files replaces none of them unless told to)."""
+    for path in map(Path, paths):
+        if path.exists():
+            raise OutputExistsError(f"{path} already exists; choose another --out or --force")
+
+
 def summary_path(out: str | Path) -> Path:
     """Where the numbers of an output file go: ``<out>.summary.json`` beside it (the
     predictions of ``predict``, the calls of ``evaluate-added``)."""

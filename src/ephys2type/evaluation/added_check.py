@@ -40,8 +40,8 @@ from ephys2type._version import __version__
 from ephys2type.data.added_cells import added_repeats
 from ephys2type.data.container import PatchSeqData
 from ephys2type.data.recordings.check_table import BLOCKING_COLUMN
-from ephys2type.errors import Ephys2TypeError, OutputExistsError
-from ephys2type.files import atomic_write_text, dumps_json, summary_path
+from ephys2type.errors import Ephys2TypeError
+from ephys2type.files import atomic_write_text, dumps_json, refuse_existing_outputs, summary_path
 from ephys2type.models.cell_classifier import ABSTAIN, shipped_classifier
 from ephys2type.models.cell_scores import RecordingChecks
 
@@ -342,9 +342,7 @@ def write_added_check(result: AddedCheck, out: str | Path, *, overwrite: bool = 
     out = Path(out)
     summary = summary_path(out)
     if not overwrite:
-        for path in (out, summary):
-            if path.exists():
-                raise OutputExistsError(f"{path} already exists; choose another --out or --force")
+        refuse_existing_outputs(out, summary)
     atomic_write_text(out, result.cells.to_csv(), overwrite=overwrite)
     atomic_write_text(summary, dumps_json(result.to_dict()), overwrite=overwrite)
     return summary

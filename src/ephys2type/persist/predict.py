@@ -23,8 +23,8 @@ from ephys2type.data.recordings.check_table import (
 )
 from ephys2type.data.schema import FeatureSchema
 from ephys2type.data.tables import SCHEMA_OF_MODEL, read_feature_table
-from ephys2type.errors import Ephys2TypeWarning, OutputExistsError, TableError
-from ephys2type.files import atomic_write_text, dumps_json, summary_path
+from ephys2type.errors import Ephys2TypeWarning, TableError
+from ephys2type.files import atomic_write_text, dumps_json, refuse_existing_outputs, summary_path
 from ephys2type.models.batch_check import BatchSummary, summarize_batch
 from ephys2type.models.cell_classifier import CellTypeClassifier
 from ephys2type.models.cell_scores import CellScores, RecordingChecks
@@ -330,9 +330,7 @@ def write_prediction(
     out = Path(out)
     summary = summary_path(out)
     if not overwrite:
-        for path in (out, summary):
-            if path.exists():
-                raise OutputExistsError(f"{path} already exists; choose another --out or --force")
+        refuse_existing_outputs(out, summary)
     write_predictions(
         prediction.table, out, features=features, cells=prediction.cells, overwrite=overwrite
     )

@@ -24,8 +24,7 @@ from ephys2type.data.recordings.check_table import with_check_columns
 from ephys2type.data.recordings.extract import SUFFIXES, extract_cell, read_recording
 from ephys2type.data.recordings.sweep_qc import DEFAULT_PRESET
 from ephys2type.data.recordings.sweeps import RecordingError
-from ephys2type.errors import OutputExistsError
-from ephys2type.files import atomic_write_text, dumps_json
+from ephys2type.files import atomic_write_text, dumps_json, refuse_existing_outputs
 
 
 def find_recordings(paths: Sequence[str | Path]) -> tuple[list[Path], list[Path | None]]:
@@ -283,9 +282,7 @@ def write_features(
             raise RecordingError(f"--vectors {vectors}: feature vectors are written as .h5ad")
         targets.append(vectors)
     if not overwrite:
-        for path in targets:
-            if path.exists():
-                raise OutputExistsError(f"{path} already exists; choose another --out or --force")
+        refuse_existing_outputs(*targets)
     files = [Path(f) for f in files]
     ids = cell_ids(files, list(roots) if roots is not None else [None] * len(files))
     parts = out.with_name(out.name + ".parts")
