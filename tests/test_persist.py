@@ -655,6 +655,25 @@ def test_the_accuracy_estimate_shrinks_a_batchs_class_mix_towards_the_training_m
     assert min(own_mix, training_mix) <= shipped <= max(own_mix, training_mix)
 
 
+def test_the_accuracy_estimate_can_count_cells_unlike_the_training_cells_at_chance(saved, human):
+    """The shipped estimate counts a cell flagged out of distribution as wrong; the variant
+    the benchmark measures counts it as right by chance (one in as many classes), so the two
+    differ by exactly that share over the cells a model read."""
+    from ephys2type.models.batch_check import estimate_accuracy
+
+    loaded = load_model(saved["rf"][1])
+    cells = human.X.iloc[:40].copy()
+    cells.iloc[:8] = cells.iloc[:8] * 5.0  # far from every training cell
+    scores = loaded.score_cells(cells)
+    unlike = (scores.distance > 1.0) & scores.routed
+    assert unlike.sum() >= 1  # the rest are unassigned as implausible, so not read
+    shipped = estimate_accuracy(loaded, scores, random_state=0)
+    at_chance = estimate_accuracy(loaded, scores, random_state=0, unlike_at_chance=True)
+    share = unlike.sum() / scores.routed.sum() / len(loaded.classes_)
+    assert at_chance.estimate == pytest.approx(shipped.estimate + share, abs=1e-12)
+    assert at_chance.low <= at_chance.estimate <= at_chance.high
+
+
 def test_out_of_distribution_on_a_wide_schema_uses_family_components():
     """Thousands of vector elements: the distance is taken on each family's principal
     components, so fitting stays fast and small, and it still flags shifted cells."""
