@@ -295,7 +295,10 @@ def test_the_warnings_before_an_error_are_shown_with_it(at, mouse, tmp_path, run
         cli = run_cli("predict", "--model", folder, "--features", "two_sheets.xlsx")
     assert cli.code == 2, cli
     lines = cli.err.strip().splitlines()
-    assert "read sheet 'README' (the first; for another, move it first" in " ".join(lines)
+    assert (
+        "read sheet 'README' (the first; for another, name it with --sheet (predict, data "
+        "check), or move it first" in " ".join(lines)
+    )
     _with_model_folder(at, folder)
     at.file_uploader(key="table").upload("two_sheets.xlsx", book.getvalue(), "x").run()
     _press_predict(at)
@@ -303,7 +306,25 @@ def test_the_warnings_before_an_error_are_shown_with_it(at, mouse, tmp_path, run
     assert [w.value for w in at.warning] == [line for line in said if line.startswith("warn")]
     assert [e.value for e in at.error] == [line for line in said if line.startswith("error")]
     assert "a mapping ('Its columns are'" in at.error[0].value and "--mapping" in lines[-1]
+    assert "name it in the 'Sheet' box (More options)" in at.warning[0].value
     assert len(at.warning) >= 1 and len(at.error) == 1
+    # named, the sheet of cells is read, on the page as with --sheet (its command says so)
+    with contextlib.chdir(tmp_path):
+        named = run_cli(
+            "predict", "--model", folder, "--features", "two_sheets.xlsx", "--sheet", "cells"
+        )
+    assert named.code == 0, named
+    assert "read sheet 'cells' (as asked)" in " ".join(named.err.split())
+    from ephys2type.app import mapping_form
+
+    mapped = mapping_form.table_columns(tmp_path / "two_sheets.xlsx", sheet="cells")
+    assert set(cells.columns) <= set(mapped) and "note" not in mapped  # the page's map too
+    at.text_input(key="sheet").input("cells").run()
+    _press_predict(at)
+    assert not at.error
+    outcome = at.session_state["outcome"]
+    assert len(outcome.prediction.table) == len(cells)
+    assert outcome.commands[0][-4:-2] == ["--sheet", "cells"]
 
 
 def _raised(call) -> str:

@@ -330,7 +330,8 @@ def test_xlsx_with_several_sheets_says_which_it_read(tmp_path):
     _assert_notes(
         record,
         "the workbook has 3 sheets (README, features, labels); read sheet 'features' (named "
-        "like a feature table; for another, save it as 'CSV UTF-8')",
+        "like a feature table; for another, name it with --sheet (predict, data check), or "
+        "save it as 'CSV UTF-8')",
         "read 1 spreadsheet error value(s) as missing (#DIV/0! x1; first in cell C2 of "
         "sheet 'features')",
     )
@@ -339,8 +340,44 @@ def test_xlsx_with_several_sheets_says_which_it_read(tmp_path):
     frame, found = read_table_text(path, what="label table")
     assert found.sheet == "labels" and frame["subclass"].tolist() == ["Pvalb", "Sst", "Vip"]
     assert read_table_text(path, sheet=1)[1].sheet == "features"
+    with pytest.warns(Ephys2TypeWarning, match=r"read sheet 'labels' \(as asked\)$"):
+        assert read_csv_text(path, sheet="labels").columns.tolist() == ["specimen_id", "subclass"]
     with pytest.raises(TableError, match=r"no sheet 'cells' in the workbook \(sheets: README"):
         read_table_text(path, sheet="cells")
+
+
+def test_the_sheet_to_check_or_predict_is_named_with_sheet(tmp_path, run_cli, clean_error):
+    """A workbook whose cells are not on its first sheet: `data check --sheet` (and `predict
+    --sheet`) read the sheet named; a name not in the workbook, a sheet of a text table or
+    of an .h5ad file, and a sheet of a table to train on are one-line errors."""
+    book = openpyxl.Workbook()
+    book.active.title = "README"
+    book.active.append(["our cells, 2026"])
+    cells = book.create_sheet("cells")
+    cells.append(["specimen_id", *COLUMNS])
+    for cell, values in zip(IDS, VALUES, strict=True):
+        cells.append([int(cell), *values])
+    path = tmp_path / "lab.xlsx"
+    book.save(path)
+    checked = run_cli("data", "check", path, "--schema", "human", "--sheet", "cells")
+    assert checked.code == 0, checked
+    assert "3 cells, read as `predict` reads them" in checked.out
+    assert "read sheet 'cells' (as asked)" in " ".join(checked.err.split())
+    clean_error(
+        run_cli("data", "check", path, "--schema", "human", "--sheet", "Cells"),
+        "no sheet 'Cells' in the workbook (sheets: README, cells)",
+    )
+    text = _write(tmp_path, "cells.csv", b"specimen_id,tau\n1,10\n")
+    clean_error(
+        run_cli("data", "check", text, "--schema", "human", "--sheet", "cells"),
+        "a sheet applies to .xlsx workbooks only",
+    )
+    clean_error(
+        run_cli("data", "check", path, "--sheet", "cells", "--labels", text),
+        "--sheet applies to a table to predict",
+    )
+    with pytest.raises(TableError, match=r"a sheet applies to \.xlsx workbooks only"):
+        read_feature_table(tmp_path / "cells.h5ad", SCHEMA, sheet="cells")
 
 
 def test_features_and_labels_in_other_formats_load_once_each(tmp_path):

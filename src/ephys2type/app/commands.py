@@ -77,6 +77,7 @@ def predict_command(
     checks: str | None = None,
     id_column: str | None = None,
     obsm_key: str | None = None,
+    sheet: str | None = None,
     call_failed_checks: bool = False,
     overview: bool = True,
 ) -> list[str]:
@@ -87,6 +88,7 @@ def predict_command(
         ("--checks", checks),
         ("--id-column", id_column),
         ("--obsm", obsm_key),
+        ("--sheet", sheet),
     ):
         if value is not None:
             command += [option, value]

@@ -29,16 +29,16 @@ class MappedChoice(NamedTuple):
     unit: str | None
 
 
-def table_columns(path: str | Path) -> list[str]:
+def table_columns(path: str | Path, *, sheet: str | None = None) -> list[str]:
     """The column names of a feature table as the library reads it (CSV, TSV, ``;``/
-    decimal-comma text, ``.xlsx``; the features of an ``.h5ad`` file), its notes not shown
-    (the prediction shows them once)."""
+    decimal-comma text, ``.xlsx``, its ``sheet`` if given; the features of an ``.h5ad``
+    file), its notes not shown (the prediction shows them once)."""
     from ephys2type.data.h5ad import is_h5ad, read_h5ad_features
     from ephys2type.data.tables import read_table_text
 
     if is_h5ad(path):
         return [str(c) for c in read_h5ad_features(path).columns]
-    frame, _ = read_table_text(path, what="feature table")
+    frame, _ = read_table_text(path, what="feature table", sheet=sheet)
     return [str(c) for c in frame.columns]
 
 

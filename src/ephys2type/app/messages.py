@@ -26,6 +26,7 @@ from ephys2type.errors import one_line as command_line_words
 #: type (new-user trial); the page has a control for each of these.
 PAGE_WORDS: tuple[tuple[str, str], ...] = (
     (r"--id-column", "the 'Cell id column' box (More options)"),
+    (r"with --sheet \(predict, data check\)", "in the 'Sheet' box (More options)"),
     (r"--obsm KEY|--obsm", "the 'Features in this .obsm data frame' box (More options)"),
     (r"(?:predict )?--checks(?![\w-])", "the 'Recording checks' upload"),
     (r"--call-failed-checks", "the box 'Call cells that failed a recording check'"),

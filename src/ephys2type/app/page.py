@@ -138,6 +138,11 @@ def _cells_form(st: ModuleType) -> dict | None:
         obsm_key = st.text_input(
             "Features in this .obsm data frame (.h5ad only)", key="obsm_key", help="Blank: .X."
         )
+        sheet = st.text_input(
+            "Sheet (.xlsx only)",
+            key="sheet",
+            help="Blank: the only sheet, else the one named like 'features', else the first.",
+        )
     if not table:
         return None
     return {
@@ -147,6 +152,7 @@ def _cells_form(st: ModuleType) -> dict | None:
         "checks": checks[0] if checks else None,
         "id_column": id_column.strip() or None,
         "obsm_key": obsm_key.strip() or None,
+        "sheet": sheet.strip() or None,
     }
 
 
@@ -204,7 +210,9 @@ def _mapping_editor(st: ModuleType, upload: dict | None, model: dict) -> str | N
         try:
             with user_warnings([]):
                 schema = _model_schema(model)
-                columns = mapping_form.table_columns(save_upload(table, scratch))
+                columns = mapping_form.table_columns(
+                    save_upload(table, scratch), sheet=upload["sheet"]
+                )
         except Exception as exc:
             st.error(f"error: {error_line(exc, scratch)}")
             return None
@@ -219,7 +227,9 @@ def _mapping_editor(st: ModuleType, upload: dict | None, model: dict) -> str | N
         )
         edited = st.data_editor(
             mapping_form.initial_choices(columns, schema),
-            key=f"mapping_editor:{table.name}:{len(table.data)}",
+            # another sheet, another table to map
+            key=f"mapping_editor:{table.name}:{len(table.data)}"
+            + (f":{upload['sheet']}" if upload["sheet"] else ""),
             hide_index=True,
             column_config={
                 "their column": st.column_config.TextColumn(disabled=True),
@@ -288,4 +298,5 @@ def _cells(upload: dict, mapping_text: str | None) -> TableCells | RecordedCells
         checks=upload["checks"],
         id_column=upload["id_column"],
         obsm_key=upload["obsm_key"],
+        sheet=upload["sheet"],
     )

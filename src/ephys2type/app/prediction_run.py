@@ -35,7 +35,8 @@ WARNING = "warning: "
 class TableCells:
     """Cells as a feature table (CSV, TSV, ``;``/decimal-comma text, ``.xlsx``, ``.h5ad``),
     with a mapping file or a mapping chosen in the page (its TOML text), the recording
-    checks ``ephys2type features`` wrote for them, and the id column or ``.obsm`` key."""
+    checks ``ephys2type features`` wrote for them, the id column, and the ``.obsm`` key or
+    the workbook's sheet."""
 
     table: Upload
     mapping_file: Upload | None = None
@@ -43,6 +44,7 @@ class TableCells:
     checks: Upload | None = None
     id_column: str | None = None
     obsm_key: str | None = None
+    sheet: str | None = None
 
 
 @dataclass(frozen=True)
@@ -200,6 +202,7 @@ def _run(
             "checks": None if checks is None else checks.name,
             "id_column": cells.id_column,
             "obsm_key": cells.obsm_key,
+            "sheet": cells.sheet,
             "call_failed_checks": call_failed_checks,
         }
         steps.append(commands.predict_command(model_arg, features.name, **options))
@@ -222,6 +225,7 @@ def _run(
         features,
         id_column=None if isinstance(cells, RecordedCells) else cells.id_column,
         obsm_key=None if isinstance(cells, RecordedCells) else cells.obsm_key,
+        sheet=None if isinstance(cells, RecordedCells) else cells.sheet,
         mapping=mapping,
         # no QC table uploaded: the table's own check columns, as `predict` reads them
         recording_checks=AUTO if checks is None else checks,

@@ -289,6 +289,13 @@ def check(
         str | None,
         typer.Option(help="Read an .h5ad file's features from this .obsm data frame."),
     ] = None,
+    sheet: Annotated[
+        str | None,
+        typer.Option(
+            help="The sheet of an .xlsx workbook to read (default: the only one, else the one "
+            "named like 'features', else the first)."
+        ),
+    ] = None,
     labels: Annotated[
         Path | None,
         typer.Option(
@@ -360,6 +367,12 @@ def check(
                 "--mapping applies to a table to predict; `train --table` reads the schema's "
                 "own column names"
             )
+        if sheet is not None:
+            raise typer.BadParameter(
+                "--sheet applies to a table to predict; `train --table` reads the first sheet "
+                "of a workbook (or the one named like 'features'): save the sheet you want as "
+                "'CSV UTF-8'"
+            )
         _check_training(
             features,
             labels,
@@ -385,6 +398,7 @@ def check(
             mapping=mapping,
             id_column=id_column,
             obsm_key=obsm,
+            sheet=sheet,
             member_cache=cache_dir() / "models",
             progress=progress.fraction("models fitted on demand"),
         )

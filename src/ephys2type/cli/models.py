@@ -220,6 +220,13 @@ def predict(
             help="Read the features of an .h5ad file from this .obsm data frame instead of .X."
         ),
     ] = None,
+    sheet: Annotated[
+        str | None,
+        typer.Option(
+            help="The sheet of an .xlsx --features workbook to read (default: the only one, "
+            "else the one named like 'features', else the first)."
+        ),
+    ] = None,
     mapping: Annotated[
         Path | None,
         typer.Option(
@@ -326,6 +333,7 @@ def predict(
             id_column=id_column,
             obsm_key=obsm,
             mapping=mapping,
+            sheet=sheet,
             recording_checks="auto" if checks is None else checks,
             call_failed_checks=call_failed_checks,
             member_cache=cache_dir() / "models",

@@ -49,6 +49,8 @@ from ephys2type.errors import Ephys2TypeWarning, TableError
 
 #: The name given to a first column whose header cell is empty (R row names, a pandas index).
 UNNAMED_COLUMN = "(unnamed first column)"
+#: How a user names another sheet (``predict`` and ``data check`` take it).
+SHEET_OPTION = "name it with --sheet (predict, data check)"
 #: Error values spreadsheets write into a cell (Excel, LibreOffice, Google Sheets): read as
 #: missing. ``#N/A`` is already a missing-value marker of pandas, like ``n/a`` and ``NA``.
 SPREADSHEET_ERRORS = frozenset(
@@ -323,7 +325,7 @@ def workbook_as_text(
     if len(names) > 1:
         notes.append(
             f"{path}: the workbook has {len(names)} sheets ({', '.join(names)}); read sheet "
-            f"{name!r} ({reason}; {_other_sheet(reason)})"
+            f"{name!r} ({'; '.join(filter(None, (reason, _other_sheet(reason))))})"
         )
     if errors:
         notes.append(
@@ -364,9 +366,12 @@ def _counted(found: Counter[str]) -> str:
 
 def _other_sheet(reason: str) -> str:
     """How to have another sheet read, given why this one was (:func:`_choose_sheet`)."""
+    if reason == "as asked":
+        return ""
+    # predict and data check take --sheet; the readers of tables to train on do not
     if reason.startswith("the first"):
-        return "for another, move it first in the workbook or save it as 'CSV UTF-8'"
-    return "for another, save it as 'CSV UTF-8'"
+        return f"for another, {SHEET_OPTION}, or move it first in the workbook"
+    return f"for another, {SHEET_OPTION}, or save it as 'CSV UTF-8'"
 
 
 def _choose_sheet(

@@ -478,7 +478,13 @@ def detect_id_column(
     )
 
 
-def find_id_column(path: str | Path, schema: FeatureSchema, *, preferred: str | None = None) -> str:
+def find_id_column(
+    path: str | Path,
+    schema: FeatureSchema,
+    *,
+    preferred: str | None = None,
+    sheet: str | int | None = None,
+) -> str:
     """The id column of a features table, found as ``predict`` finds it
     (:func:`detect_id_column`); the ``.obs_names`` of an ``.h5ad`` file.
 
@@ -486,7 +492,7 @@ def find_id_column(path: str | Path, schema: FeatureSchema, *, preferred: str | 
     """
     if is_h5ad(path):
         return H5AD_ID_COLUMN
-    frame, _ = read_table_text(path, what="feature table")
+    frame, _ = read_table_text(path, what="feature table", sheet=sheet)
     return detect_id_column(frame, schema, preferred=preferred, path=path)
 
 
@@ -503,6 +509,7 @@ def read_feature_table(
     mapping: ColumnMapping | None = None,
     schema_source: str = SCHEMA_GIVEN,
     note_absent: bool = False,
+    sheet: str | int | None = None,
 ) -> pd.DataFrame:
     """Read an IPFX feature table: float64 columns in schema order, indexed by cell id
     (:func:`validate_features`), as a :class:`FeatureFrame` a model does not check again.
@@ -519,9 +526,12 @@ def read_feature_table(
     are checked again. ``schema_source`` says where the schema came from (:data:`SCHEMA_OF_MODEL`,
     :data:`SCHEMA_GIVEN`), so that errors name the fix that applies; ``note_absent`` says the
     absent schema columns in one warning (once: a model given this frame does not repeat it).
+    ``sheet`` names the sheet of an ``.xlsx`` workbook (a name or a 0-based position).
     """
     locate = None
     if is_h5ad(path):
+        if sheet is not None:
+            raise TableError(f"{path}: a sheet applies to .xlsx workbooks only")
         raw = read_h5ad_features(path, obsm_key=obsm_key)
         # the recording checks travel in .obs, as in a CSV's own columns; by position (the
         # same .obs rows): a join on repeated obs_names would multiply them (review)
@@ -535,7 +545,7 @@ def read_feature_table(
     else:
         if obsm_key is not None:
             raise TableError(f"{path}: an .obsm key applies to .h5ad files only")
-        raw = read_csv_text(path, what="feature table")
+        raw = read_csv_text(path, what="feature table", sheet=sheet)
     if mapping is not None:
         absent = mapping.absent(raw)
         if absent:
@@ -731,12 +741,14 @@ def detect_schema(columns: Sequence[str], *, path: str | Path = "features") -> F
     return get_schema(top[0])
 
 
-def feature_table_columns(path: str | Path, *, obsm_key: str | None = None) -> list[str]:
+def feature_table_columns(
+    path: str | Path, *, obsm_key: str | None = None, sheet: str | int | None = None
+) -> list[str]:
     """The column names of a features file (a CSV or sheet as :func:`read_table_text` reads
     it; an ``.h5ad`` file's feature names), without checking its values."""
     if is_h5ad(path):
         return [str(c) for c in read_h5ad_features(path, obsm_key=obsm_key).columns]
-    frame, _ = read_table_text(path, what="feature table")
+    frame, _ = read_table_text(path, what="feature table", sheet=sheet)
     return [str(c) for c in frame.columns]
 
 

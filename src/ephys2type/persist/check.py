@@ -107,6 +107,7 @@ def check_for_prediction(
     mapping: str | Path | None = None,
     id_column: str | None = None,
     obsm_key: str | None = None,
+    sheet: str | int | None = None,
     recording_checks: str | Path | None = AUTO,
     member_cache: str | Path | None = None,
     progress: Callable[[int, int, str], None] | None = None,
@@ -114,7 +115,8 @@ def check_for_prediction(
     """Check ``features`` as ``predict`` reads it (module docstring): with ``model`` (a
     folder from ``train``), exactly ``predict``'s computation, the models it fits on demand
     kept in ``member_cache`` (``progress`` is told of each fit); else with ``schema`` (None:
-    the built-in schema the columns belong to). Every problem ``predict`` would refuse the
+    the built-in schema the columns belong to); ``sheet``: the sheet of an ``.xlsx``
+    workbook. Every problem ``predict`` would refuse the
     table for is the same error here."""
     if model is not None and schema is not None:
         raise TableError("--model brings its own schema: give --model or --schema, not both")
@@ -125,6 +127,7 @@ def check_for_prediction(
             id_column=id_column,
             obsm_key=obsm_key,
             mapping=mapping,
+            sheet=sheet,
             recording_checks=recording_checks,
             member_cache=member_cache,
             progress=progress,
@@ -145,7 +148,7 @@ def check_for_prediction(
         )
     found = FROM_OPTION
     if schema is None:  # the columns' schema, after the mapping renames them
-        columns = feature_table_columns(features, obsm_key=obsm_key)
+        columns = feature_table_columns(features, obsm_key=obsm_key, sheet=sheet)
         if mapping is not None:
             columns += mapped_features(mapping)
         schema = detect_schema(columns, path=features)
@@ -161,6 +164,7 @@ def check_for_prediction(
         mapping=None if mapping is None else load_mapping(mapping, schema),
         schema_source=SCHEMA_GIVEN,
         note_absent=True,
+        sheet=sheet,
     )
     checks, checks_file = resolve_recording_checks(features, cells, recording_checks)
     scores = _schema_scores(cells.reindex(columns=schema.columns), schema, checks)

@@ -37,12 +37,14 @@ def read_features(
     id_column: str | None = None,
     obsm_key: str | None = None,
     mapping: str | Path | None = None,
+    sheet: str | int | None = None,
 ) -> pd.DataFrame:
     """Read a features CSV or ``.h5ad`` file for ``model`` (checked against its schema),
     indexed by cell id. Columns of the schema may be absent (whole families a lab did not
     record, or single features): the model predicts each cell from the features it has, and
     one warning names them. ``mapping`` is a TOML file mapping another lab's columns (and
-    units) onto the schema's (:mod:`ephys2type.data.mapping`)."""
+    units) onto the schema's (:mod:`ephys2type.data.mapping`); ``sheet`` names the sheet of
+    an ``.xlsx`` workbook (else the one named like a feature table, else the first)."""
     if id_column is not None and is_h5ad(features):
         raise TableError(f"{features}: the cell ids of an .h5ad file are its obs_names")
     return read_feature_table(
@@ -56,6 +58,7 @@ def read_features(
         mapping=None if mapping is None else load_mapping(mapping, model.schema_),
         schema_source=SCHEMA_OF_MODEL,
         note_absent=True,
+        sheet=sheet,
     )
 
 
@@ -218,6 +221,7 @@ def predict_cells(
     id_column: str | None = None,
     obsm_key: str | None = None,
     mapping: str | Path | None = None,
+    sheet: str | int | None = None,
     recording_checks: str | Path | pd.DataFrame | None = AUTO,
     call_failed_checks: bool = False,
     member_cache: str | Path | None = None,
@@ -228,7 +232,9 @@ def predict_cells(
     ``model`` is a model folder (from ``train``) or a loaded classifier. Cells whose
     feature set no saved member serves get a member fitted on demand (``progress`` is told
     of each fit); with ``member_cache`` (a folder; needs a model folder) those members are
-    kept there and found again by later calls, in any process.
+    kept there and found again by later calls, in any process. ``sheet`` names the sheet of
+    an ``.xlsx`` workbook (default: the only one, else the one named like a feature table,
+    else the first).
 
     ``recording_checks`` is the recordings QC table of the cells (a path or the table;
     ``"auto"``: the checks ``ephys2type features`` wrote into the features table's columns,
@@ -242,6 +248,7 @@ def predict_cells(
         id_column=id_column,
         obsm_key=obsm_key,
         mapping=mapping,
+        sheet=sheet,
         recording_checks=recording_checks,
         call_failed_checks=call_failed_checks,
         member_cache=member_cache,
@@ -259,6 +266,7 @@ def score_file(
     id_column: str | None = None,
     obsm_key: str | None = None,
     mapping: str | Path | None = None,
+    sheet: str | int | None = None,
     recording_checks: str | Path | pd.DataFrame | None = AUTO,
     call_failed_checks: bool = False,
     member_cache: str | Path | None = None,
@@ -277,7 +285,9 @@ def score_file(
         model = load_model(path)
         if member_cache is not None:
             store = FolderStore.for_model(member_cache, path, model)
-    cells = read_features(model, features, id_column=id_column, obsm_key=obsm_key, mapping=mapping)
+    cells = read_features(
+        model, features, id_column=id_column, obsm_key=obsm_key, mapping=mapping, sheet=sheet
+    )
     warn_training_cells(model, cells, features)
     checks, checks_file = resolve_recording_checks(features, cells, recording_checks)
     model.set_params(refuse_failed_checks=not call_failed_checks)
@@ -345,6 +355,7 @@ def predict_file(
     id_column: str | None = None,
     obsm_key: str | None = None,
     mapping: str | Path | None = None,
+    sheet: str | int | None = None,
     recording_checks: str | Path | pd.DataFrame | None = AUTO,
     call_failed_checks: bool = False,
 ) -> pd.DataFrame:
@@ -363,6 +374,7 @@ def predict_file(
         id_column=id_column,
         obsm_key=obsm_key,
         mapping=mapping,
+        sheet=sheet,
         recording_checks=recording_checks,
         call_failed_checks=call_failed_checks,
     ).table
