@@ -156,18 +156,9 @@ def _batches(model, data, pool: pd.Index, size: int, n: int, rng) -> list[dict]:
     ]
 
 
-def false_alarms(
-    species: str, model_name: str, n_batches: int, seed: int, only: list[str] | None = None
-) -> dict:
-    data = load_species(species, datasets=dataset_names(species))
-    train, test = train_test_split(
-        np.asarray(data.X.index), test_size=0.4, stratify=data.y, random_state=seed
-    )
-    train, test = pd.Index(train), pd.Index(test)
-    model = train_model(data.subset(train), model_name, random_state=seed)
-    rng = np.random.default_rng(seed)
+def _kinds(data, test: pd.Index, only: list[str] | None) -> dict[str, pd.Index]:
+    """The held-out cells of each batch kind: random, one class, (mouse) one Cre line."""
     y = data.y.loc[test]
-    out = {"species": species, "n_train": len(train), "n_held_out": len(test), "rows": []}
     kinds = {"random": test, **{f"one class: {c}": test[(y == c).to_numpy()] for c in data.classes}}
     if "genotype" in data.meta.columns:  # mouse: what a lab that records one Cre line sends
         line = data.meta.loc[test, "genotype"].astype(str).str.split(";").str[0]
@@ -176,27 +167,62 @@ def false_alarms(
                 kinds[f"one Cre line: {name}"] = test[(line == name).to_numpy()]
     if only:  # --kinds: the kinds whose name holds one of these
         kinds = {k: v for k, v in kinds.items() if any(o in k for o in only)}
+    return kinds
+
+
+def false_alarms(
+    species: str,
+    model_name: str,
+    n_batches: int,
+    seed: int,
+    only: list[str] | None = None,
+    split_seeds: int = 1,
+) -> dict:
+    """Batches like the training cells. With ``split_seeds`` > 1 the 60/40 split is drawn
+    that many times (seeds ``seed``, ``seed + 1``, ...), a model trained on each, and each
+    row's ``n_batches`` shared among them: the batches of one split share its held-out cells,
+    so one split's chance difference from the training cells moves a whole row."""
+    data = load_species(species, datasets=dataset_names(species))
+    per_split = [
+        n_batches // split_seeds + (k < n_batches % split_seeds) for k in range(split_seeds)
+    ]
+    out: dict = {"species": species, "split_seeds": split_seeds, "splits": [], "rows": []}
+    batches_by_row: dict[tuple[str, int], list[dict]] = {}
+    for k, n_here in enumerate(per_split):
+        split_seed = seed + k
+        train, test = train_test_split(
+            np.asarray(data.X.index), test_size=0.4, stratify=data.y, random_state=split_seed
+        )
+        train, test = pd.Index(train), pd.Index(test)
+        model = train_model(data.subset(train), model_name, random_state=split_seed)
+        rng = np.random.default_rng(split_seed)
+        out["splits"].append({"seed": split_seed, "n_train": len(train), "n_held_out": len(test)})
+        for kind, pool in _kinds(data, test, only).items():
+            for size in SIZES:
+                if len(pool) >= size:
+                    rows = _batches(model, data, pool, size, n_here, rng)
+                    for row in rows:
+                        row["split_seed"] = split_seed
+                    batches_by_row.setdefault((kind, size), []).extend(rows)
+        print(f"{species}: split {split_seed} done", flush=True)
+    out["n_train"], out["n_held_out"] = out["splits"][0]["n_train"], out["splits"][0]["n_held_out"]
     every = []
-    batches_by_kind: dict[str, list[dict]] = {}
-    for kind, pool in kinds.items():
-        for size in SIZES:
-            if len(pool) < size:
-                continue
-            rows = _batches(model, data, pool, size, n_batches, rng)
-            every += rows
-            batches_by_kind.setdefault(kind, []).extend(rows)
-            entry = {"kind": kind, "size": size, **_aggregate(rows)}
-            out["rows"].append(entry)
-            print(
-                f"{species} {kind:22s} {size:4d}: shifted {entry['declared_shifted']:.0%}, "
-                f"warned {entry['warned']:.0%}, "
-                f"estimate MAE {entry['estimate_mae']:.3f} (stated {entry['stated_mae']:.3f}), "
-                f"coverage {entry['interval_coverage']:.0%}",
-                flush=True,
-            )
+    for (kind, size), rows in batches_by_row.items():
+        every += rows
+        entry = {"kind": kind, "size": size, **_aggregate(rows)}
+        out["rows"].append(entry)
+        print(
+            f"{species} {kind:22s} {size:4d}: shifted {entry['declared_shifted']:.0%}, "
+            f"warned {entry['warned']:.0%}, "
+            f"estimate MAE {entry['estimate_mae']:.3f} (stated {entry['stated_mae']:.3f}), "
+            f"coverage {entry['interval_coverage']:.0%}",
+            flush=True,
+        )
     out["overall"] = _aggregate(every)
     out["batches"] = [
-        {"kind": kind, **row} for kind, rows in batches_by_kind.items() for row in rows
+        {"kind": kind, "size": size, **row}
+        for (kind, size), rows in batches_by_row.items()
+        for row in rows
     ]
     return out
 
@@ -308,6 +334,12 @@ def main() -> None:
         action="append",
         help="false alarms: only the batch kinds whose name holds this (e.g. Lamp5, random)",
     )
+    parser.add_argument(
+        "--split-seeds",
+        type=int,
+        default=1,
+        help="false alarms: draw the 60/40 split this many times, sharing each row's batches",
+    )
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/batch_check.json"))
     args = parser.parse_args()
     warnings.simplefilter("ignore", Ephys2TypeWarning)
@@ -321,7 +353,7 @@ def main() -> None:
         result["cross_species"] = cross_species(args.model, args.batches, args.seed)
     if args.part in ("all", "false-alarms"):
         result["false_alarms"] = [
-            false_alarms(s, args.model, args.batches, args.seed, args.kinds)
+            false_alarms(s, args.model, args.batches, args.seed, args.kinds, args.split_seeds)
             for s in (args.species or ["human", "mouse"])
         ]
     write_result(result, args.out, start)
