@@ -339,19 +339,26 @@ def test_xlsx_with_several_sheets_says_which_it_read(tmp_path):
         assert read_csv_text(path).columns.tolist() == ["about"]
     frame, found = read_table_text(path, what="label table")
     assert found.sheet == "labels" and frame["subclass"].tolist() == ["Pvalb", "Sst", "Vip"]
+    # a label table is never read with --sheet: its note does not offer it
+    assert "--sheet" not in found.notes[0] and "save it as 'CSV UTF-8'" in found.notes[0]
     assert read_table_text(path, sheet=1)[1].sheet == "features"
-    with pytest.warns(Ephys2TypeWarning, match=r"read sheet 'labels' \(as asked\)$"):
-        assert read_csv_text(path, sheet="labels").columns.tolist() == ["specimen_id", "subclass"]
+    # a sheet the user named is read without a note (and, as in Excel, whatever its case)
+    named, found = read_table_text(path, sheet="LABELS")
+    assert found.sheet == "labels" and not found.notes and not found.other_sheets
+    assert named.columns.tolist() == ["specimen_id", "subclass"]
     with pytest.raises(TableError, match=r"no sheet 'cells' in the workbook \(sheets: README"):
         read_table_text(path, sheet="cells")
 
 
 def test_the_sheet_to_check_or_predict_is_named_with_sheet(tmp_path, run_cli, clean_error):
     """A workbook whose cells are not on its first sheet: `data check --sheet` (and `predict
-    --sheet`) read the sheet named; a name not in the workbook, a sheet of a text table or
-    of an .h5ad file, and a sheet of a table to train on are one-line errors."""
+    --sheet`) read the sheet named, with or without --schema; without it, the error that
+    none of the read-me's columns is a feature names the sheet read and --sheet; a name not
+    in the workbook, a sheet of a text table or of an .h5ad file, and a sheet of a table to
+    train on are one-line errors."""
     book = openpyxl.Workbook()
     book.active.title = "README"
+    book.active.append(["about"])
     book.active.append(["our cells, 2026"])
     cells = book.create_sheet("cells")
     cells.append(["specimen_id", *COLUMNS])
@@ -362,10 +369,17 @@ def test_the_sheet_to_check_or_predict_is_named_with_sheet(tmp_path, run_cli, cl
     checked = run_cli("data", "check", path, "--schema", "human", "--sheet", "cells")
     assert checked.code == 0, checked
     assert "3 cells, read as `predict` reads them" in checked.out
-    assert "read sheet 'cells' (as asked)" in " ".join(checked.err.split())
+    assert "read sheet" not in checked.err  # the sheet asked for: no note
+    found = run_cli("data", "check", path, "--sheet", "cells")  # the schema from its columns
+    assert found.code == 0 and "3 cells, read as `predict` reads them" in found.out, found
+    for schema in ([], ["--schema", "human"]):
+        clean_error(
+            run_cli("data", "check", path, *schema),
+            "lab.xlsx (sheet 'README'; its other sheets: cells; name it with --sheet",
+        )
     clean_error(
-        run_cli("data", "check", path, "--schema", "human", "--sheet", "Cells"),
-        "no sheet 'Cells' in the workbook (sheets: README, cells)",
+        run_cli("data", "check", path, "--schema", "human", "--sheet", "cell"),
+        "no sheet 'cell' in the workbook (sheets: README, cells)",
     )
     text = _write(tmp_path, "cells.csv", b"specimen_id,tau\n1,10\n")
     clean_error(

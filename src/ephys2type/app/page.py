@@ -141,7 +141,8 @@ def _cells_form(st: ModuleType) -> dict | None:
         sheet = st.text_input(
             "Sheet (.xlsx only)",
             key="sheet",
-            help="Blank: the only sheet, else the one named like 'features', else the first.",
+            help="Blank: the only sheet, else the one named like 'features', else the first "
+            "visible one.",
         )
     if not table:
         return None

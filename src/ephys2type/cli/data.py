@@ -293,7 +293,7 @@ def check(
         str | None,
         typer.Option(
             help="The sheet of an .xlsx workbook to read (default: the only one, else the one "
-            "named like 'features', else the first)."
+            "named like 'features', else the first visible one)."
         ),
     ] = None,
     labels: Annotated[
@@ -369,9 +369,9 @@ def check(
             )
         if sheet is not None:
             raise typer.BadParameter(
-                "--sheet applies to a table to predict; `train --table` reads the first sheet "
-                "of a workbook (or the one named like 'features'): save the sheet you want as "
-                "'CSV UTF-8'"
+                "--sheet applies to a table to predict; `train --table` reads a workbook's only "
+                "sheet, else the one named like 'features', else the first visible one: move "
+                "the sheet you want first, or save it as 'CSV UTF-8'"
             )
         _check_training(
             features,

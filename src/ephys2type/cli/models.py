@@ -201,7 +201,10 @@ def predict(
     features: Annotated[
         Path,
         typer.Option(
-            "--features", "-f", help="Features of the cells: a CSV, or an AnnData .h5ad file."
+            "--features",
+            "-f",
+            help="Features of the cells: a CSV (or TSV, ;-separated) file, an .xlsx workbook, or "
+            "an AnnData .h5ad file.",
         ),
     ],
     out: Annotated[
@@ -224,7 +227,7 @@ def predict(
         str | None,
         typer.Option(
             help="The sheet of an .xlsx --features workbook to read (default: the only one, "
-            "else the one named like 'features', else the first)."
+            "else the one named like 'features', else the first visible one)."
         ),
     ] = None,
     mapping: Annotated[

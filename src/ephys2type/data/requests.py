@@ -25,7 +25,7 @@ from ephys2type.data.labels import AS_IS, default_scheme
 from ephys2type.data.location import with_location
 from ephys2type.data.qc import profiles
 from ephys2type.data.schema import FeatureSchema
-from ephys2type.data.tables import detect_schema, feature_table_columns
+from ephys2type.data.tables import detect_schema, feature_table_header
 from ephys2type.data.user_tables import load_table
 from ephys2type.errors import Ephys2TypeError
 
@@ -160,7 +160,8 @@ class DataRequest:
         features = check_choice(self.features, FEATURES, "--features")
         schema = self.schema
         if schema is None:  # never assumed: the built-in schema of the table's columns
-            schema = detect_schema(feature_table_columns(self.table), path=self.table)
+            columns, named = feature_table_header(self.table)
+            schema = detect_schema(columns, path=named)
         data = load_table(
             self.table,
             self.table_labels,

@@ -49,6 +49,8 @@ from ephys2type.errors import Ephys2TypeWarning, TableError
 
 #: The name given to a first column whose header cell is empty (R row names, a pandas index).
 UNNAMED_COLUMN = "(unnamed first column)"
+#: Why a sheet was read when the user named it.
+ASKED = "as asked"
 #: How a user names another sheet (``predict`` and ``data check`` take it).
 SHEET_OPTION = "name it with --sheet (predict, data check)"
 #: Error values spreadsheets write into a cell (Excel, LibreOffice, Google Sheets): read as
@@ -98,7 +100,8 @@ class TableFormat:
 
     ``kind`` is ``"text"`` or ``"xlsx"``; ``encoding`` the text encoding (``utf-8``,
     ``utf-8-sig``, ``utf-16``, ``cp1252``; None for a workbook); ``delimiter`` the column
-    separator; ``decimal`` the decimal mark of its numbers; ``sheet`` the workbook sheet read.
+    separator; ``decimal`` the decimal mark of its numbers; ``sheet`` the workbook sheet read;
+    ``other_sheets`` the workbook's other sheets when it chose one of several by itself.
     """
 
     kind: str = "text"
@@ -107,6 +110,18 @@ class TableFormat:
     decimal: str = "."
     sheet: str | None = None
     notes: tuple[str, ...] = ()
+    other_sheets: tuple[str, ...] = ()
+
+    def where(self, path: str | Path) -> str:
+        """``path`` as an error about the table's columns names it: with the sheet read when
+        the workbook has others (review: a read-me sheet read first gave "none of its columns
+        is a feature" without a word about sheets)."""
+        if not self.other_sheets:
+            return str(path)
+        return (
+            f"{path} (sheet {self.sheet!r}; its other sheets: {', '.join(self.other_sheets)}; "
+            f"{SHEET_OPTION})"
+        )
 
     def warn(self, stacklevel: int = 2) -> None:
         """Emit each note as an :class:`Ephys2TypeWarning` (the command line prints it as one
@@ -283,9 +298,9 @@ def delimiter_note(path: Path, delimiter: str) -> str | None:
 
 def workbook_as_text(
     path: Path, *, what: str = "table", sheet: str | int | None = None
-) -> tuple[str, str, tuple[str, ...]]:
-    """One sheet of an ``.xlsx`` workbook as comma-separated text, the sheet's name, and the
-    notes on it.
+) -> tuple[str, str, tuple[str, ...], tuple[str, ...]]:
+    """One sheet of an ``.xlsx`` workbook as comma-separated text, the sheet's name, the
+    notes on it, and the workbook's other sheets when it chose one of several by itself.
 
     The sheet is ``sheet`` (a name, or a 0-based position) if given; else the only one; else
     the one visible sheet named after the table (``what``: "feature table" picks a sheet
@@ -322,10 +337,11 @@ def workbook_as_text(
             f"'CSV UTF-8'"
         ) from exc
     notes = []
-    if len(names) > 1:
+    chosen = len(names) > 1 and reason != ASKED  # a sheet the user named needs no note
+    if chosen:
         notes.append(
             f"{path}: the workbook has {len(names)} sheets ({', '.join(names)}); read sheet "
-            f"{name!r} ({'; '.join(filter(None, (reason, _other_sheet(reason))))})"
+            f"{name!r} ({reason}; {_other_sheet(reason, what)})"
         )
     if errors:
         notes.append(
@@ -343,7 +359,9 @@ def workbook_as_text(
     writer = csv.writer(out, lineterminator="\n")
     for row in cells.itertuples(index=False):
         writer.writerow([_cell_text(v) for v in row])
-    return out.getvalue(), name, tuple(notes)
+    # a feature table's errors name the others (predict and data check take --sheet)
+    others = tuple(n for n in names if n != name) if chosen and what == "feature table" else ()
+    return out.getvalue(), name, tuple(notes), others
 
 
 def _error_cells(worksheet) -> tuple[Counter[str], str | None]:
@@ -364,14 +382,14 @@ def _counted(found: Counter[str]) -> str:
     return ", ".join(f"{v} x{n}" for v, n in sorted(found.items(), key=lambda i: (-i[1], i[0])))
 
 
-def _other_sheet(reason: str) -> str:
-    """How to have another sheet read, given why this one was (:func:`_choose_sheet`)."""
-    if reason == "as asked":
-        return ""
-    # predict and data check take --sheet; the readers of tables to train on do not
+def _other_sheet(reason: str, what: str) -> str:
+    """How to have another sheet read, given why this one was (:func:`_choose_sheet`):
+    predict and data check take --sheet for a feature table; a label table is read without
+    one."""
+    name_it = f"{SHEET_OPTION}, or " if what == "feature table" else ""
     if reason.startswith("the first"):
-        return f"for another, {SHEET_OPTION}, or move it first in the workbook"
-    return f"for another, {SHEET_OPTION}, or save it as 'CSV UTF-8'"
+        return f"for another, {name_it}move it first in the workbook"
+    return f"for another, {name_it}save it as 'CSV UTF-8'"
 
 
 def _choose_sheet(
@@ -379,9 +397,13 @@ def _choose_sheet(
 ) -> tuple[str, str]:
     if sheet is not None:
         if isinstance(sheet, int) and 0 <= sheet < len(names):
-            return names[sheet], "as asked"
+            return names[sheet], ASKED
         if sheet in names:
-            return str(sheet), "as asked"
+            return str(sheet), ASKED
+        # Excel itself treats sheet names without regard to case
+        same = [n for n in names if isinstance(sheet, str) and n.casefold() == sheet.casefold()]
+        if len(same) == 1:
+            return same[0], ASKED
         raise TableError(f"{path}: no sheet {sheet!r} in the workbook (sheets: {', '.join(names)})")
     visible = [n for n in names if n not in hidden] or names
     kind = what.split()[0].lower() if what.endswith("table") and " " in what else ""

@@ -139,10 +139,12 @@ def read_table_text(
     refuse_non_table(path, data, what=what)
     notes: list[str] = []
     if is_workbook(data):
-        text, sheet_name, sheet_notes = workbook_as_text(path, what=what, sheet=sheet)
+        text, sheet_name, sheet_notes, others = workbook_as_text(path, what=what, sheet=sheet)
         notes += sheet_notes
-        found = TableFormat(kind="xlsx", encoding=None, sheet=sheet_name)
-        what_sheet = f"{what} (sheet {sheet_name!r})"
+        found = TableFormat(kind="xlsx", encoding=None, sheet=sheet_name, other_sheets=others)
+        what_sheet = (
+            f"{what} {found.where('').strip()}" if others else f"{what} (sheet {sheet_name!r})"
+        )
     else:
         if sheet is not None:
             raise TableError(f"{path}: a sheet applies to .xlsx workbooks only")
@@ -478,13 +480,7 @@ def detect_id_column(
     )
 
 
-def find_id_column(
-    path: str | Path,
-    schema: FeatureSchema,
-    *,
-    preferred: str | None = None,
-    sheet: str | int | None = None,
-) -> str:
+def find_id_column(path: str | Path, schema: FeatureSchema, *, preferred: str | None = None) -> str:
     """The id column of a features table, found as ``predict`` finds it
     (:func:`detect_id_column`); the ``.obs_names`` of an ``.h5ad`` file.
 
@@ -492,7 +488,7 @@ def find_id_column(
     """
     if is_h5ad(path):
         return H5AD_ID_COLUMN
-    frame, _ = read_table_text(path, what="feature table", sheet=sheet)
+    frame, _ = read_table_text(path, what="feature table")
     return detect_id_column(frame, schema, preferred=preferred, path=path)
 
 
@@ -529,6 +525,7 @@ def read_feature_table(
     ``sheet`` names the sheet of an ``.xlsx`` workbook (a name or a 0-based position).
     """
     locate = None
+    named = str(path)  # how errors about its columns name the table
     if is_h5ad(path):
         if sheet is not None:
             raise TableError(f"{path}: a sheet applies to .xlsx workbooks only")
@@ -545,7 +542,9 @@ def read_feature_table(
     else:
         if obsm_key is not None:
             raise TableError(f"{path}: an .obsm key applies to .h5ad files only")
-        raw = read_csv_text(path, what="feature table", sheet=sheet)
+        raw, read_as = read_table_text(path, what="feature table", sheet=sheet)
+        read_as.warn(stacklevel=2)
+        named = read_as.where(path)
     if mapping is not None:
         absent = mapping.absent(raw)
         if absent:
@@ -564,7 +563,7 @@ def read_feature_table(
         raw = mapping.rename(raw)
     check_schema_match(raw.columns, schema, path=path, source=schema_source)
     if not any(c in raw.columns for c in schema.columns):
-        raise TableError(_none_there(path, schema, mapping))
+        raise TableError(_none_there(named, schema, mapping))
     if id_column is None:
         id_column = detect_id_column(raw, schema, preferred=preferred_id_column, path=path)
     raw = settle_unnamed_column(raw, id_column, path=path)
@@ -746,10 +745,18 @@ def feature_table_columns(
 ) -> list[str]:
     """The column names of a features file (a CSV or sheet as :func:`read_table_text` reads
     it; an ``.h5ad`` file's feature names), without checking its values."""
+    return feature_table_header(path, obsm_key=obsm_key, sheet=sheet)[0]
+
+
+def feature_table_header(
+    path: str | Path, *, obsm_key: str | None = None, sheet: str | int | None = None
+) -> tuple[list[str], str]:
+    """The column names of a features file and how errors about them name it (with the
+    sheet read, when a workbook has others: :meth:`TableFormat.where`)."""
     if is_h5ad(path):
-        return [str(c) for c in read_h5ad_features(path, obsm_key=obsm_key).columns]
-    frame, _ = read_table_text(path, what="feature table", sheet=sheet)
-    return [str(c) for c in frame.columns]
+        return [str(c) for c in read_h5ad_features(path, obsm_key=obsm_key).columns], str(path)
+    frame, found = read_table_text(path, what="feature table", sheet=sheet)
+    return [str(c) for c in frame.columns], found.where(path)
 
 
 class FeatureFrame(pd.DataFrame):

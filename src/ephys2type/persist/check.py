@@ -32,7 +32,7 @@ from ephys2type.data.schema import FeatureSchema, get_schema
 from ephys2type.data.tables import (
     SCHEMA_GIVEN,
     detect_schema,
-    feature_table_columns,
+    feature_table_header,
     read_feature_table,
 )
 from ephys2type.data.user_tables import load_table
@@ -148,10 +148,10 @@ def check_for_prediction(
         )
     found = FROM_OPTION
     if schema is None:  # the columns' schema, after the mapping renames them
-        columns = feature_table_columns(features, obsm_key=obsm_key, sheet=sheet)
+        columns, named = feature_table_header(features, obsm_key=obsm_key, sheet=sheet)
         if mapping is not None:
             columns += mapped_features(mapping)
-        schema = detect_schema(columns, path=features)
+        schema = detect_schema(columns, path=named)
         found = FROM_COLUMNS
     schema = get_schema(schema)
     cells = read_feature_table(
@@ -194,7 +194,8 @@ def check_for_training(
     came from (:data:`FROM_OPTION` or :data:`FROM_COLUMNS`)."""
     found = FROM_OPTION
     if schema is None:
-        schema = detect_schema(feature_table_columns(features), path=features)
+        columns, named = feature_table_header(features)
+        schema = detect_schema(columns, path=named)
         found = FROM_COLUMNS
     return load_table(features, labels, schema, **options), found
 

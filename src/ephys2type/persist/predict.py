@@ -234,7 +234,7 @@ def predict_cells(
     of each fit); with ``member_cache`` (a folder; needs a model folder) those members are
     kept there and found again by later calls, in any process. ``sheet`` names the sheet of
     an ``.xlsx`` workbook (default: the only one, else the one named like a feature table,
-    else the first).
+    else the first visible one).
 
     ``recording_checks`` is the recordings QC table of the cells (a path or the table;
     ``"auto"``: the checks ``ephys2type features`` wrote into the features table's columns,
