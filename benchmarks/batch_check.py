@@ -243,6 +243,28 @@ def _splits() -> list[tuple[str, object, pd.Index, pd.Index]]:
     return splits
 
 
+def _split_entry(
+    name: str, model, n_train: int, held_out, control, n_batches: int, rng, seed: int
+) -> dict:
+    """One shifted split's result: the whole held-out set (``held_out``: its data and cells)
+    and the control (likewise) as one batch each, and batches of 30 and 100 cells of each
+    where there are that many (drawn in that order from ``rng``)."""
+    (test_data, test), (control_data, control) = held_out, control
+    test, control = pd.Index(test), pd.Index(control)
+    entry = {"split": name, "n_train": n_train, "held_out": _one(model, test_data, test, seed)}
+    entry["control"] = _one(model, control_data, control, seed)
+    for size in (30, 100):
+        if len(test) >= size:
+            rows = _batches(model, test_data, test, size, n_batches, rng)
+            entry[f"batches_of_{size}"] = _aggregate(rows)
+            entry[f"batches_of_{size}_rows"] = rows
+        if len(control) >= size:
+            entry[f"control_batches_of_{size}"] = _aggregate(
+                _batches(model, control_data, control, size, n_batches, rng)
+            )
+    return entry
+
+
 def detection(model_name: str, n_batches: int, seed: int) -> list[dict]:
     out = []
     for name, data, train, test in _splits():
@@ -253,18 +275,10 @@ def detection(model_name: str, n_batches: int, seed: int) -> list[dict]:
             np.asarray(train), test_size=n_control, stratify=y, random_state=seed
         )
         model = train_model(data.subset(pd.Index(fit_cells)), model_name, random_state=seed)
-        whole = _one(model, data, test, seed)
-        entry = {"split": name, "n_train": len(fit_cells), "held_out": whole}
-        entry["control"] = _one(model, data, pd.Index(control), seed)
-        for size in (30, 100):
-            if len(test) >= size:
-                rows = _batches(model, data, test, size, n_batches, rng)
-                entry[f"batches_of_{size}"] = _aggregate(rows)
-                entry[f"batches_of_{size}_rows"] = rows
-            if len(control) >= size:
-                entry[f"control_batches_of_{size}"] = _aggregate(
-                    _batches(model, data, pd.Index(control), size, n_batches, rng)
-                )
+        entry = _split_entry(
+            name, model, len(fit_cells), (data, test), (data, control), n_batches, rng, seed
+        )
+        whole = entry["held_out"]
         out.append(entry)
         print(
             f"{name:45s} whole: p={whole['p']:.3f} shifted={whole['detected']} "
@@ -297,18 +311,18 @@ def cross_species(model_name: str, n_batches: int, seed: int) -> list[dict]:
             np.asarray(train), test_size=0.25, stratify=data.y, random_state=seed
         )
         model = train_model(data.subset(pd.Index(fit_cells)), model_name, random_state=seed)
-        test = other.X.index
-        whole = _one(model, other, test, seed)
         name = f"cross-species: a {source} model predicting {target} cells"
-        entry = {"split": name, "n_train": len(fit_cells), "held_out": whole}
-        entry["control"] = _one(model, data, pd.Index(control), seed)
-        for size in (30, 100):
-            rows = _batches(model, other, test, size, n_batches, rng)
-            entry[f"batches_of_{size}"] = _aggregate(rows)
-            entry[f"batches_of_{size}_rows"] = rows
-            entry[f"control_batches_of_{size}"] = _aggregate(
-                _batches(model, data, pd.Index(control), size, n_batches, rng)
-            )
+        entry = _split_entry(
+            name,
+            model,
+            len(fit_cells),
+            (other, other.X.index),
+            (data, control),
+            n_batches,
+            rng,
+            seed,
+        )
+        whole = entry["held_out"]
         out.append(entry)
         print(
             f"{name:45s} whole: p={whole['p']:.3f} estimate {whole['estimate']:.3f} "

@@ -112,16 +112,23 @@ class TableFormat:
     notes: tuple[str, ...] = ()
     other_sheets: tuple[str, ...] = ()
 
+    def sheet_phrase(self) -> str:
+        """``(sheet 'README'; its other sheets: cells; name it with --sheet ...)`` for a
+        sheet chosen among others; else ``(sheet 'README')``, or empty for text."""
+        if self.sheet is None:
+            return ""
+        if not self.other_sheets:
+            return f"(sheet {self.sheet!r})"
+        return (
+            f"(sheet {self.sheet!r}; its other sheets: {', '.join(self.other_sheets)}; "
+            f"{SHEET_OPTION})"
+        )
+
     def where(self, path: str | Path) -> str:
         """``path`` as an error about the table's columns names it: with the sheet read when
         the workbook has others (review: a read-me sheet read first gave "none of its columns
         is a feature" without a word about sheets)."""
-        if not self.other_sheets:
-            return str(path)
-        return (
-            f"{path} (sheet {self.sheet!r}; its other sheets: {', '.join(self.other_sheets)}; "
-            f"{SHEET_OPTION})"
-        )
+        return f"{path} {self.sheet_phrase()}" if self.other_sheets else str(path)
 
     def warn(self, stacklevel: int = 2) -> None:
         """Emit each note as an :class:`Ephys2TypeWarning` (the command line prints it as one

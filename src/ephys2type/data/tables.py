@@ -142,9 +142,7 @@ def read_table_text(
         text, sheet_name, sheet_notes, others = workbook_as_text(path, what=what, sheet=sheet)
         notes += sheet_notes
         found = TableFormat(kind="xlsx", encoding=None, sheet=sheet_name, other_sheets=others)
-        what_sheet = (
-            f"{what} {found.where('').strip()}" if others else f"{what} (sheet {sheet_name!r})"
-        )
+        what_sheet = f"{what} {found.sheet_phrase()}"
     else:
         if sheet is not None:
             raise TableError(f"{path}: a sheet applies to .xlsx workbooks only")
