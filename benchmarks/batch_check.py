@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import time
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -42,24 +43,74 @@ from sklearn.model_selection import train_test_split
 from benchmark_output import write_result
 from ephys2type.data.datasets import dataset_names, load_species
 from ephys2type.errors import Ephys2TypeWarning
-from ephys2type.models.batch_check import CONFIDENCE, check_batch, estimate_accuracy
+from ephys2type.models.batch_check import (
+    CONFIDENCE,
+    MIN_ESTIMATE_CELLS,
+    AccuracyEstimate,
+    check_batch,
+    estimate_accuracy,
+    shift_test,
+)
+from ephys2type.models.batch_check import _confidence as batch_confidence
 from ephys2type.persist.train import train_model
 from human_shift_splits import human_shift_splits
 
 SIZES = (10, 30, 100, 300)
 
 
+#: Also record the shift test against the batch's EM mix alone (``--em-only``; a shift test
+#: more per batch).
+EM_ONLY = False
+
+
+def _confidence_estimates(model, scores) -> tuple[float | None, float | None]:
+    """Two confidence-based estimates beside ATC, over the cells a model read (a cell flagged
+    out of distribution counted as wrong, as the shipped estimate counts it): AC, their mean
+    calibrated confidence; DoC (Guillory et al. 2021), per member that mean plus its
+    calibration cells' accuracy minus their mean confidence."""
+    routed = np.flatnonzero(scores.routed)
+    if len(routed) < MIN_ESTIMATE_CELLS:
+        return None, None
+    conf = np.where(scores.distance > 1.0, 0.0, batch_confidence(model, scores.proba))
+    groups: dict[int, tuple[object, list[int]]] = {}
+    for i in routed:
+        groups.setdefault(id(scores.members[i]), (scores.members[i], []))[1].append(i)
+    total = 0.0
+    for member, rows in groups.values():
+        cal = member.calibration
+        gap = float(np.mean(cal.correct) - np.mean(cal.confidence))
+        total += (float(conf[rows].mean()) + gap) * len(rows)
+    return float(conf[routed].mean()), float(np.clip(total / len(routed), 0.0, 1.0))
+
+
 def _one(model, data, cells: pd.Index, seed: int) -> dict:
     """The batch check of ``cells`` beside their real accuracy."""
     scores = model.score_cells(data.X.loc[cells])
     summary = check_batch(model, scores, random_state=seed)
+    mean_conf, doc = _confidence_estimates(model, scores)
+    routed = scores.routed
     counting = estimate_accuracy(model, scores, random_state=seed, count_unlike=True)
     at_chance = estimate_accuracy(model, scores, random_state=seed, unlike_at_chance=True)
     plain = estimate_accuracy(model, scores, random_state=seed, weighted=False)
     unshrunk = estimate_accuracy(model, scores, random_state=seed, shrink=0.0)
     flattened = estimate_accuracy(model, scores, random_state=seed, shrink=0.0, flatten=0.5)
+    # the shift test against the batch's EM mix alone (shipped until 2026-12-07: now the
+    # larger p-value of the EM mix and the mean of the calibrated probabilities)
+    em_only = None
+    if EM_ONLY:
+        em = shift_test(model, scores, random_state=seed, mixes=("em",))
+        em_only = replace(
+            summary, shift_p=em.p, shift_detected=em.detected, most_shifted_features=em.shifted
+        )
+
+    def warned_with(estimate: float | None) -> bool | None:
+        """Whether ``predict`` would warn with this estimate in place of the shipped one."""
+        if estimate is None or summary.stated_accuracy is None:
+            return None
+        held = AccuracyEstimate(estimate, 0.0, 1.0, summary.stated_accuracy, int(routed.sum()))
+        return (not held.holds) or summary.large_shift
+
     truth = data.y.loc[cells].to_numpy(dtype=object)
-    routed = scores.routed
     real = float(np.mean(scores.top_class()[routed] == truth[routed])) if routed.any() else None
     return {
         "n": len(cells),
@@ -103,6 +154,19 @@ def _one(model, data, cells: pd.Index, seed: int) -> dict:
             default=None,
         ),
         "flagged": float((scores.distance > 1.0).mean()),
+        **(
+            {
+                "p_em_only": em_only.shift_p,
+                "detected_em_only": em_only.shift_detected,
+                "warned_em_only": em_only.warns,
+            }
+            if em_only is not None
+            else {}
+        ),
+        "estimate_mean_confidence": mean_conf,
+        "warned_mean_confidence": warned_with(mean_conf),
+        "estimate_doc": doc,
+        "warned_doc": warned_with(doc),
     }
 
 
@@ -114,6 +178,11 @@ def _aggregate(rows: list[dict]) -> dict:
         "n_batches": len(frame),
         "declared_shifted": float(frame["detected"].mean()),
         "warned": float(frame["warned"].mean()),
+        **{
+            f"{v}_em_only": float(frame[f"{v}_em_only"].mean())
+            for v in ("detected", "warned")
+            if f"{v}_em_only" in frame
+        },
         "estimate_mae": float((frame["estimate"] - frame["real"]).abs().mean()),
         "estimate_counting_unlike_mae": float(
             (frame["estimate_counting_unlike"] - frame["real"]).abs().mean()
@@ -123,7 +192,13 @@ def _aggregate(rows: list[dict]) -> dict:
         ),
         **{
             f"{v}_mae": float((frame[v] - frame["real"]).abs().mean())
-            for v in ("estimate_unshrunk", "estimate_flattened", "estimate_unlike_at_chance")
+            for v in (
+                "estimate_unshrunk",
+                "estimate_flattened",
+                "estimate_unlike_at_chance",
+                "estimate_mean_confidence",
+                "estimate_doc",
+            )
             if v in frame
         },
         **(
@@ -212,7 +287,9 @@ def false_alarms(
         entry = {"kind": kind, "size": size, **_aggregate(rows)}
         out["rows"].append(entry)
         print(
-            f"{species} {kind:22s} {size:4d}: shifted {entry['declared_shifted']:.0%}, "
+            f"{species} {kind:22s} {size:4d}: shifted {entry['declared_shifted']:.0%} "
+            + (f"(the EM mix alone {entry['detected_em_only']:.0%})" if EM_ONLY else "")
+            + ", "
             f"warned {entry['warned']:.0%}, "
             f"estimate MAE {entry['estimate_mae']:.3f} (stated {entry['stated_mae']:.3f}), "
             f"coverage {entry['interval_coverage']:.0%}",
@@ -354,8 +431,16 @@ def main() -> None:
         default=1,
         help="false alarms: draw the 60/40 split this many times, sharing each row's batches",
     )
+    parser.add_argument(
+        "--em-only",
+        action="store_true",
+        help="also record the shift test against the batch's EM mix alone (shipped until "
+        "2026-12-07; one more shift test per batch)",
+    )
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/batch_check.json"))
     args = parser.parse_args()
+    global EM_ONLY
+    EM_ONLY = args.em_only
     warnings.simplefilter("ignore", Ephys2TypeWarning)
     # scikit-learn's note on its own delayed() inside forests' threads, once per prediction
     warnings.filterwarnings("ignore", message=".*sklearn.utils.parallel.delayed.*")

@@ -655,6 +655,39 @@ def test_the_accuracy_estimate_shrinks_a_batchs_class_mix_towards_the_training_m
     assert min(own_mix, training_mix) <= shipped <= max(own_mix, training_mix)
 
 
+def test_the_shift_test_can_take_the_largest_p_value_over_candidate_class_mixes(saved, human):
+    """Re-weighted to a wrong class mix, training-like cells look shifted; with several
+    candidate mixes the batch is declared shifted only when none explains it (the larger
+    p-value), its features named by that test, and the mix reported stays the EM mix."""
+    from ephys2type import load_human
+    from ephys2type.models.batch_check import ALPHA, CLASS_MIXES, shift_test
+
+    loaded = load_model(saved["rf"][1])
+    everyone = load_human(datasets="lee2023")
+    unseen = everyone.X.index.difference(human.X.index)
+    lamp5 = unseen[(everyone.y.loc[unseen] == "Lamp5").to_numpy()][:30]
+    scores = loaded.score_cells(everyone.X.loc[lamp5])  # one class: the mixes differ most
+    assert CLASS_MIXES == ("em", "mean")
+    em = shift_test(loaded, scores, random_state=0, mixes=("em",))
+    mean = shift_test(loaded, scores, random_state=0, mixes=("mean",))
+    assert mean.p != em.p  # another reference: another p-value
+    both = shift_test(loaded, scores, random_state=0, every_mix=True)
+    assert both.p_by_mix == {"em": em.p, "mean": mean.p}
+    larger = mean if mean.p > em.p else em
+    assert both.p == larger.p and both.shifted == larger.shifted
+    np.testing.assert_array_equal(both.priors, em.priors)  # the mix reported is EM's
+    # the mixes are tried in order: a batch not shifted under the first is not tested again
+    # (its decision is made), one shifted under it is
+    quiet = loaded.score_cells(everyone.X.loc[unseen[:30]])
+    first = shift_test(loaded, quiet, random_state=0)
+    assert first.p_by_mix["em"] >= ALPHA and list(first.p_by_mix) == ["em"]
+    slipped = everyone.X.loc[lamp5].assign(tau=lambda t: t["tau"] * 3)
+    moved = shift_test(loaded, loaded.score_cells(slipped), random_state=0)
+    assert list(moved.p_by_mix) == ["em", "mean"] and moved.detected
+    with pytest.raises(ValueError, match="mixes must be some of"):
+        shift_test(loaded, scores, mixes=("training",))
+
+
 def test_the_accuracy_estimate_can_count_cells_unlike_the_training_cells_at_chance(saved, human):
     """The shipped estimate counts a cell flagged out of distribution as wrong; the variant
     the benchmark measures counts it as right by chance (one in as many classes), so the two
