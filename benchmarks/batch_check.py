@@ -94,6 +94,7 @@ def _one(model, data, cells: pd.Index, seed: int) -> dict:
     plain = estimate_accuracy(model, scores, random_state=seed, weighted=False)
     unshrunk = estimate_accuracy(model, scores, random_state=seed, shrink=0.0)
     flattened = estimate_accuracy(model, scores, random_state=seed, shrink=0.0, flatten=0.5)
+    doc_weighted = estimate_accuracy(model, scores, random_state=seed, method="doc")
     # the shift test against the batch's EM mix alone (shipped until 2026-12-07: now the
     # larger p-value of the EM mix and the mean of the calibrated probabilities)
     em_only = None
@@ -167,6 +168,12 @@ def _one(model, data, cells: pd.Index, seed: int) -> dict:
         "warned_mean_confidence": warned_with(mean_conf),
         "estimate_doc": doc,
         "warned_doc": warned_with(doc),
+        # DoC with the calibration cells weighted to the batch's shrunk mix, as the shipped
+        # ATC weights them, with its bootstrap interval
+        "estimate_doc_weighted": None if doc_weighted is None else doc_weighted.estimate,
+        "doc_weighted_low": None if doc_weighted is None else doc_weighted.low,
+        "doc_weighted_high": None if doc_weighted is None else doc_weighted.high,
+        "warned_doc_weighted": warned_with(None if doc_weighted is None else doc_weighted.estimate),
     }
 
 
@@ -198,6 +205,7 @@ def _aggregate(rows: list[dict]) -> dict:
                 "estimate_unlike_at_chance",
                 "estimate_mean_confidence",
                 "estimate_doc",
+                "estimate_doc_weighted",
             )
             if v in frame
         },

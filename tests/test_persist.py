@@ -688,6 +688,36 @@ def test_the_shift_test_can_take_the_largest_p_value_over_candidate_class_mixes(
         shift_test(loaded, scores, mixes=("training",))
 
 
+def test_the_difference_of_confidences_is_the_mean_confidence_plus_the_calibration_gap(
+    saved, human
+):
+    """The DoC variant the benchmark measures: per model, the batch's mean confidence (a cell
+    flagged out of distribution counted 0) plus its calibration cells' accuracy minus their
+    mean confidence; unweighted here, so computed by hand from the members' calibration."""
+    from ephys2type import load_human
+    from ephys2type.models.batch_check import estimate_accuracy
+
+    loaded = load_model(saved["rf"][1])
+    everyone = load_human(datasets="lee2023")
+    unseen = everyone.X.loc[everyone.X.index.difference(human.X.index)[:60]]
+    scores = loaded.score_cells(unseen)
+    doc = estimate_accuracy(loaded, scores, random_state=0, method="doc", weighted=False)
+    conf = np.where(scores.distance > 1.0, 0.0, scores.proba.max(axis=1))
+    routed = np.flatnonzero(scores.routed)
+    by_member: dict[int, list[int]] = {}
+    for i in routed:
+        by_member.setdefault(id(scores.members[i]), []).append(i)
+    total = 0.0
+    for rows in by_member.values():
+        cal = scores.members[rows[0]].calibration
+        total += (conf[rows].mean() + np.mean(cal.correct) - np.mean(cal.confidence)) * len(rows)
+    assert doc.estimate == pytest.approx(total / len(routed), abs=1e-12)
+    assert doc.low <= doc.estimate <= doc.high and doc.n == len(routed)
+    assert estimate_accuracy(loaded, scores, random_state=0).estimate != doc.estimate
+    with pytest.raises(ValueError, match="method must be 'atc' or 'doc'"):
+        estimate_accuracy(loaded, scores, method="aline")
+
+
 def test_the_accuracy_estimate_can_count_cells_unlike_the_training_cells_at_chance(saved, human):
     """The shipped estimate counts a cell flagged out of distribution as wrong; the variant
     the benchmark measures counts it as right by chance (one in as many classes), so the two

@@ -394,6 +394,7 @@ def estimate_accuracy(
     weighted: bool = True,
     shrink: float = CLASS_MIX_PRIOR_CELLS,
     flatten: float = 1.0,
+    method: str = "atc",
 ) -> AccuracyEstimate | None:
     """The batch's accuracy, estimated without labels (module docstring); None when fewer
     than :data:`MIN_ESTIMATE_CELLS` cells were routed to a member. A cell flagged out of
@@ -410,9 +411,13 @@ def estimate_accuracy(
     training-like cells would (``(n q + shrink p) / (n + shrink)`` for a batch of n cells; 0:
     the batch's own EM mix);
     ``flatten`` raises the class weights to that power (1: the weights; 0: none; Shimodaira
-    2000's flattened importance weights)."""
+    2000's flattened importance weights); ``method="doc"`` takes the batch's mean confidence
+    plus the (weighted) calibration cells' accuracy minus their mean confidence in place of
+    ATC (difference of confidences, Guillory et al. 2021)."""
     if shrink < 0:
         raise ValueError(f"shrink must be >= 0 (pseudo-cells of the training mix), got {shrink}")
+    if method not in ("atc", "doc"):
+        raise ValueError(f"method must be 'atc' or 'doc', got {method!r}")
     rng = np.random.default_rng(clf.random_state if random_state is None else random_state)
     found = _accuracy(
         clf,
@@ -424,6 +429,7 @@ def estimate_accuracy(
         weighted=weighted,
         shrink=shrink,
         flatten=flatten,
+        method=method,
     )
     return None if not found else AccuracyEstimate(**found)
 
@@ -783,6 +789,15 @@ def _atc(conf_cal: np.ndarray, right: np.ndarray, w: np.ndarray, conf: np.ndarra
     return (conf > threshold[:, None]).mean(axis=1)
 
 
+def _doc(conf_cal: np.ndarray, right: np.ndarray, w: np.ndarray, conf: np.ndarray) -> np.ndarray:
+    """Difference of confidences for many replicates at once (rows): the mean of the row's
+    batch confidences ``conf`` (a cell never counted as right, -inf, as 0) plus the weighted
+    calibration cells' accuracy minus their weighted mean confidence."""
+    total = w.sum(axis=1)
+    gap = ((w * right).sum(axis=1) - (w * conf_cal).sum(axis=1)) / total
+    return np.clip(np.where(np.isfinite(conf), conf, 0.0).mean(axis=1) + gap, 0.0, 1.0)
+
+
 def _accuracy(
     clf,
     scores: CellScores,
@@ -794,6 +809,7 @@ def _accuracy(
     weighted: bool,
     shrink: float,
     flatten: float,
+    method: str = "atc",
 ) -> dict:
     """The ATC estimate over the routed cells, per member, with its bootstrap interval
     (``shrink``, ``flatten``: :func:`estimate_accuracy`)."""
@@ -843,7 +859,9 @@ def _accuracy(
         w = np.where(w.sum(axis=1, keepdims=True) > 0, w, 1.0)
         total = np.zeros(len(cal_rows))
         for (_, c_conf, c_right), rows in zip(members, batch_rows, strict=True):
-            share = _atc(c_conf[cal_rows], c_right[cal_rows], w, conf[rows])
+            share = (_atc if method == "atc" else _doc)(
+                c_conf[cal_rows], c_right[cal_rows], w, conf[rows]
+            )
             total += share * rows.shape[1] + guess * at_chance[rows].sum(axis=1)
         return total / cells.shape[1]
 
