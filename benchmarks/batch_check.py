@@ -58,50 +58,42 @@ from human_shift_splits import human_shift_splits
 SIZES = (10, 30, 100, 300)
 
 
-#: Also record the shift test against the batch's EM mix alone (``--em-only``; a shift test
-#: more per batch).
-EM_ONLY = False
-
-
-def _confidence_estimates(model, scores) -> tuple[float | None, float | None]:
-    """Two confidence-based estimates beside ATC, over the cells a model read (a cell flagged
-    out of distribution counted as wrong, as the shipped estimate counts it): AC, their mean
-    calibrated confidence; DoC (Guillory et al. 2021), per member that mean plus its
-    calibration cells' accuracy minus their mean confidence."""
-    routed = np.flatnonzero(scores.routed)
-    if len(routed) < MIN_ESTIMATE_CELLS:
-        return None, None
+def _mean_confidence(model, scores) -> float | None:
+    """AC: the mean calibrated confidence of the cells a model read (a cell flagged out of
+    distribution counted as wrong, as the shipped estimate counts it)."""
+    routed = scores.routed
+    if routed.sum() < MIN_ESTIMATE_CELLS:
+        return None
     conf = np.where(scores.distance > 1.0, 0.0, batch_confidence(model, scores.proba))
-    groups: dict[int, tuple[object, list[int]]] = {}
-    for i in routed:
-        groups.setdefault(id(scores.members[i]), (scores.members[i], []))[1].append(i)
-    total = 0.0
-    for member, rows in groups.values():
-        cal = member.calibration
-        gap = float(np.mean(cal.correct) - np.mean(cal.confidence))
-        total += (float(conf[rows].mean()) + gap) * len(rows)
-    return float(conf[routed].mean()), float(np.clip(total / len(routed), 0.0, 1.0))
+    return float(conf[routed].mean())
 
 
-def _one(model, data, cells: pd.Index, seed: int) -> dict:
-    """The batch check of ``cells`` beside their real accuracy."""
+def _one(model, data, cells: pd.Index, seed: int, em_only: bool = False) -> dict:
+    """The batch check of ``cells`` beside their real accuracy (``em_only``: also the shift
+    test against the batch's EM mix alone, one more shift test)."""
     scores = model.score_cells(data.X.loc[cells])
     summary = check_batch(model, scores, random_state=seed)
-    mean_conf, doc = _confidence_estimates(model, scores)
+    mean_conf = _mean_confidence(model, scores)
     routed = scores.routed
     counting = estimate_accuracy(model, scores, random_state=seed, count_unlike=True)
     at_chance = estimate_accuracy(model, scores, random_state=seed, unlike_at_chance=True)
     plain = estimate_accuracy(model, scores, random_state=seed, weighted=False)
     unshrunk = estimate_accuracy(model, scores, random_state=seed, shrink=0.0)
     flattened = estimate_accuracy(model, scores, random_state=seed, shrink=0.0, flatten=0.5)
+    # difference of confidences (Guillory et al. 2021): unweighted, and weighted to the
+    # batch's shrunk mix as the shipped ATC is
+    doc = estimate_accuracy(model, scores, random_state=seed, method="doc", weighted=False)
     doc_weighted = estimate_accuracy(model, scores, random_state=seed, method="doc")
     # the shift test against the batch's EM mix alone (shipped until 2026-12-07: now the
     # larger p-value of the EM mix and the mean of the calibrated probabilities)
-    em_only = None
-    if EM_ONLY:
-        em = shift_test(model, scores, random_state=seed, mixes=("em",))
-        em_only = replace(
-            summary, shift_p=em.p, shift_detected=em.detected, most_shifted_features=em.shifted
+    em = None
+    if em_only:
+        test = shift_test(model, scores, random_state=seed, mixes=("em",))
+        em = replace(
+            summary,
+            shift_p=test.p,
+            shift_detected=test.detected,
+            most_shifted_features=test.shifted,
         )
 
     def warned_with(estimate: float | None) -> bool | None:
@@ -157,17 +149,17 @@ def _one(model, data, cells: pd.Index, seed: int) -> dict:
         "flagged": float((scores.distance > 1.0).mean()),
         **(
             {
-                "p_em_only": em_only.shift_p,
-                "detected_em_only": em_only.shift_detected,
-                "warned_em_only": em_only.warns,
+                "p_em_only": em.shift_p,
+                "detected_em_only": em.shift_detected,
+                "warned_em_only": em.warns,
             }
-            if em_only is not None
+            if em is not None
             else {}
         ),
         "estimate_mean_confidence": mean_conf,
         "warned_mean_confidence": warned_with(mean_conf),
-        "estimate_doc": doc,
-        "warned_doc": warned_with(doc),
+        "estimate_doc": None if doc is None else doc.estimate,
+        "warned_doc": warned_with(None if doc is None else doc.estimate),
         # DoC with the calibration cells weighted to the batch's shrunk mix, as the shipped
         # ATC weights them, with its bootstrap interval
         "estimate_doc_weighted": None if doc_weighted is None else doc_weighted.estimate,
@@ -232,9 +224,11 @@ def _aggregate(rows: list[dict]) -> dict:
     }
 
 
-def _batches(model, data, pool: pd.Index, size: int, n: int, rng) -> list[dict]:
+def _batches(
+    model, data, pool: pd.Index, size: int, n: int, rng, em_only: bool = False
+) -> list[dict]:
     return [
-        _one(model, data, pd.Index(rng.choice(pool, size=size, replace=False)), int(k))
+        _one(model, data, pd.Index(rng.choice(pool, size=size, replace=False)), int(k), em_only)
         for k in range(n)
     ]
 
@@ -260,6 +254,7 @@ def false_alarms(
     seed: int,
     only: list[str] | None = None,
     split_seeds: int = 1,
+    em_only: bool = False,
 ) -> dict:
     """Batches like the training cells. With ``split_seeds`` > 1 the 60/40 split is drawn
     that many times (seeds ``seed``, ``seed + 1``, ...), a model trained on each, and each
@@ -283,7 +278,7 @@ def false_alarms(
         for kind, pool in _kinds(data, test, only).items():
             for size in SIZES:
                 if len(pool) >= size:
-                    rows = _batches(model, data, pool, size, n_here, rng)
+                    rows = _batches(model, data, pool, size, n_here, rng, em_only)
                     for row in rows:
                         row["split_seed"] = split_seed
                     batches_by_row.setdefault((kind, size), []).extend(rows)
@@ -296,7 +291,7 @@ def false_alarms(
         out["rows"].append(entry)
         print(
             f"{species} {kind:22s} {size:4d}: shifted {entry['declared_shifted']:.0%} "
-            + (f"(the EM mix alone {entry['detected_em_only']:.0%})" if EM_ONLY else "")
+            + (f"(the EM mix alone {entry['detected_em_only']:.0%})" if em_only else "")
             + ", "
             f"warned {entry['warned']:.0%}, "
             f"estimate MAE {entry['estimate_mae']:.3f} (stated {entry['stated_mae']:.3f}), "
@@ -329,28 +324,40 @@ def _splits() -> list[tuple[str, object, pd.Index, pd.Index]]:
 
 
 def _split_entry(
-    name: str, model, n_train: int, held_out, control, n_batches: int, rng, seed: int
+    name: str,
+    model,
+    n_train: int,
+    held_out,
+    control,
+    n_batches: int,
+    rng,
+    seed: int,
+    em_only: bool = False,
 ) -> dict:
     """One shifted split's result: the whole held-out set (``held_out``: its data and cells)
     and the control (likewise) as one batch each, and batches of 30 and 100 cells of each
     where there are that many (drawn in that order from ``rng``)."""
     (test_data, test), (control_data, control) = held_out, control
     test, control = pd.Index(test), pd.Index(control)
-    entry = {"split": name, "n_train": n_train, "held_out": _one(model, test_data, test, seed)}
-    entry["control"] = _one(model, control_data, control, seed)
+    entry = {
+        "split": name,
+        "n_train": n_train,
+        "held_out": _one(model, test_data, test, seed, em_only),
+    }
+    entry["control"] = _one(model, control_data, control, seed, em_only)
     for size in (30, 100):
         if len(test) >= size:
-            rows = _batches(model, test_data, test, size, n_batches, rng)
+            rows = _batches(model, test_data, test, size, n_batches, rng, em_only)
             entry[f"batches_of_{size}"] = _aggregate(rows)
             entry[f"batches_of_{size}_rows"] = rows
         if len(control) >= size:
             entry[f"control_batches_of_{size}"] = _aggregate(
-                _batches(model, control_data, control, size, n_batches, rng)
+                _batches(model, control_data, control, size, n_batches, rng, em_only)
             )
     return entry
 
 
-def detection(model_name: str, n_batches: int, seed: int) -> list[dict]:
+def detection(model_name: str, n_batches: int, seed: int, em_only: bool = False) -> list[dict]:
     out = []
     for name, data, train, test in _splits():
         rng = np.random.default_rng(seed)
@@ -361,7 +368,15 @@ def detection(model_name: str, n_batches: int, seed: int) -> list[dict]:
         )
         model = train_model(data.subset(pd.Index(fit_cells)), model_name, random_state=seed)
         entry = _split_entry(
-            name, model, len(fit_cells), (data, test), (data, control), n_batches, rng, seed
+            name,
+            model,
+            len(fit_cells),
+            (data, test),
+            (data, control),
+            n_batches,
+            rng,
+            seed,
+            em_only,
         )
         whole = entry["held_out"]
         out.append(entry)
@@ -379,7 +394,7 @@ def detection(model_name: str, n_batches: int, seed: int) -> list[dict]:
     return out
 
 
-def cross_species(model_name: str, n_batches: int, seed: int) -> list[dict]:
+def cross_species(model_name: str, n_batches: int, seed: int, em_only: bool = False) -> list[dict]:
     """A model of one species' cells (the aligned schema, four shared classes) predicting
     every cell of the other species: a shift no human split has (another species, other
     protocols and labs), with a control quarter of the training species held back."""
@@ -406,6 +421,7 @@ def cross_species(model_name: str, n_batches: int, seed: int) -> list[dict]:
             n_batches,
             rng,
             seed,
+            em_only,
         )
         whole = entry["held_out"]
         out.append(entry)
@@ -447,20 +463,20 @@ def main() -> None:
     )
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/batch_check.json"))
     args = parser.parse_args()
-    global EM_ONLY
-    EM_ONLY = args.em_only
     warnings.simplefilter("ignore", Ephys2TypeWarning)
     # scikit-learn's note on its own delayed() inside forests' threads, once per prediction
     warnings.filterwarnings("ignore", message=".*sklearn.utils.parallel.delayed.*")
     start = time.perf_counter()
     result: dict = {"model": args.model, "batches": args.batches, "seed": args.seed}
     if args.part in ("all", "detection"):
-        result["detection"] = detection(args.model, args.batches, args.seed)
+        result["detection"] = detection(args.model, args.batches, args.seed, args.em_only)
     if args.part in ("all", "cross-species"):
-        result["cross_species"] = cross_species(args.model, args.batches, args.seed)
+        result["cross_species"] = cross_species(args.model, args.batches, args.seed, args.em_only)
     if args.part in ("all", "false-alarms"):
         result["false_alarms"] = [
-            false_alarms(s, args.model, args.batches, args.seed, args.kinds, args.split_seeds)
+            false_alarms(
+                s, args.model, args.batches, args.seed, args.kinds, args.split_seeds, args.em_only
+            )
             for s in (args.species or ["human", "mouse"])
         ]
     write_result(result, args.out, start)
