@@ -688,6 +688,38 @@ def test_the_shift_test_can_take_the_largest_p_value_over_candidate_class_mixes(
         shift_test(loaded, scores, mixes=("training",))
 
 
+def test_a_batch_the_second_class_mix_explains_is_not_declared_shifted(saved, human, monkeypatch):
+    """The case the second mix is for: shifted under EM's mix, not under the mean mix. The
+    batch is not declared shifted, its p-value and most shifted features are the mean mix's;
+    two equal mixes (no cell a model read: both are the training mix) are one test."""
+    from ephys2type import load_human
+    from ephys2type.models import batch_check
+
+    loaded = load_model(saved["rf"][1])
+    everyone = load_human(datasets="lee2023")
+    unseen = everyone.X.index.difference(human.X.index)
+    scores = loaded.score_cells(everyone.X.loc[unseen[:30]])
+    calls = []
+
+    def fake(clf, scores, q, rng, order):
+        calls.append(q)
+        return [(0.01, [{"feature": "under EM"}]), (0.3, [{"feature": "under the mean"}])][
+            len(calls) - 1
+        ]
+
+    monkeypatch.setattr(batch_check, "_shift_test", fake)
+    cleared = batch_check.shift_test(loaded, scores, random_state=0)
+    assert not cleared.detected and cleared.p == 0.3
+    assert cleared.p_by_mix == {"em": 0.01, "mean": 0.3}
+    assert cleared.shifted == [{"feature": "under the mean"}]
+    assert not np.allclose(calls[0], calls[1])  # EM's mix, then the mean of the probabilities
+    calls.clear()
+    unread = loaded.score_cells(everyone.X.loc[unseen[:30]] * np.nan)  # no features: unassigned
+    assert not unread.routed.any()
+    alone = batch_check.shift_test(loaded, unread, random_state=0)
+    assert len(calls) == 1 and alone.p_by_mix == {"em": 0.01, "mean": 0.01} and alone.detected
+
+
 def test_the_difference_of_confidences_is_the_mean_confidence_plus_the_calibration_gap(
     saved, human
 ):
