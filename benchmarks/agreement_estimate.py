@@ -35,7 +35,7 @@ import pandas as pd
 from scipy.stats import norm
 from sklearn.model_selection import train_test_split
 
-from batch_check import _splits
+from batch_check import shifted_splits
 from benchmark_output import write_result
 from ephys2type.models.batch_check import check_batch
 from ephys2type.persist.train import train_model
@@ -70,7 +70,7 @@ def _measure(models: dict, data, cells: pd.Index, seed: int) -> dict:
 
 def run(seed: int) -> list[dict]:
     rows = []
-    for name, data, train, test in _splits():
+    for name, data, train, test in shifted_splits():
         n_control = min(len(test), len(train) // 4)
         fit_cells, control = train_test_split(
             np.asarray(train), test_size=n_control, stratify=data.y.loc[train], random_state=seed

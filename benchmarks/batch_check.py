@@ -68,6 +68,22 @@ def _mean_confidence(model, scores) -> float | None:
     return float(conf[routed].mean())
 
 
+def _luck(chance: np.ndarray) -> float | None:
+    """How far a batch's accuracy strays by chance alone: the mean absolute deviation of the
+    share of right calls from its median, were each call right with exactly its own chance
+    (``chance``: its calibrated confidence), the calls independent (a Poisson-binomial count).
+    No estimate that knows no more of a call than the model's calibrated probability can be
+    closer on average: given the cells, the median is the best single guess of the share."""
+    if not len(chance):
+        return None
+    dist = np.array([1.0])
+    for p in chance:
+        dist = np.convolve(dist, [1.0 - p, p])
+    share = np.arange(len(dist)) / len(chance)
+    median = share[np.searchsorted(np.cumsum(dist), 0.5)]
+    return float((dist * np.abs(share - median)).sum())
+
+
 def _one(model, data, cells: pd.Index, seed: int, em_only: bool = False) -> dict:
     """The batch check of ``cells`` beside their real accuracy (``em_only``: also the shift
     test against the batch's EM mix alone, one more shift test)."""
@@ -132,6 +148,8 @@ def _one(model, data, cells: pd.Index, seed: int, em_only: bool = False) -> dict
         "estimate_flattened": None if flattened is None else flattened.estimate,
         "stated": summary.stated_accuracy,
         "real": real,
+        # the error no estimate from the calibrated probabilities can beat on average (_luck)
+        "luck": _luck(np.clip(batch_confidence(model, scores.proba)[routed], 0.0, 1.0)),
         "holds": summary.accuracy_holds,
         # what the user sees: a warning (the estimate below the stated accuracy by more than
         # chance allows, or a feature moved 1 SD or more beyond the sampling error of the
@@ -214,6 +232,7 @@ def _aggregate(rows: list[dict]) -> dict:
             else {}
         ),
         "stated_mae": float((frame["stated"] - frame["real"]).abs().mean()),
+        **({"luck_mae": float(frame["luck"].mean())} if "luck" in frame else {}),
         "estimate_bias": float((frame["estimate"] - frame["real"]).mean()),
         "interval_coverage": float(
             ((frame["low"] <= frame["real"]) & (frame["real"] <= frame["high"])).mean()
@@ -307,7 +326,7 @@ def false_alarms(
     return out
 
 
-def _splits() -> list[tuple[str, object, pd.Index, pd.Index]]:
+def shifted_splits() -> list[tuple[str, object, pd.Index, pd.Index]]:
     splits = [(s.name, s.data, s.train, s.test) for s in human_shift_splits()]
     both = load_species("human", datasets=dataset_names("human"))
     dataset = both.meta["dataset"]
@@ -359,7 +378,7 @@ def _split_entry(
 
 def detection(model_name: str, n_batches: int, seed: int, em_only: bool = False) -> list[dict]:
     out = []
-    for name, data, train, test in _splits():
+    for name, data, train, test in shifted_splits():
         rng = np.random.default_rng(seed)
         n_control = min(len(test), len(train) // 4)
         y = data.y.loc[train]
