@@ -72,8 +72,10 @@ def _luck(chance: np.ndarray) -> float | None:
     """How far a batch's accuracy strays by chance alone: the mean absolute deviation of the
     share of right calls from its median, were each call right with exactly its own chance
     (``chance``: its calibrated confidence), the calls independent (a Poisson-binomial count).
-    No estimate that knows no more of a call than the model's calibrated probability can be
-    closer on average: given the cells, the median is the best single guess of the share."""
+    Were the calibrated probabilities each call's real chance, no estimate could be closer on
+    average (given the probabilities, the median is the best single guess of the share); a model
+    that knows more of which calls are right can be, and over-confident or correlated calls
+    stray further."""
     if not len(chance):
         return None
     dist = np.array([1.0])

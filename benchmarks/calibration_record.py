@@ -14,7 +14,10 @@ other (proper) cells is called by a model of the same feature set fitted on the 
 less that quarter (the same number of cells as the member), its probabilities calibrated with
 the member's temperature. Every member (feature set) gets its own record; the estimate is then
 ``estimate_accuracy`` on a copy of the classifier whose calibration cells are all its training
-cells, and the stated accuracy the record's accuracy.
+cells, and the stated accuracy the record's accuracy. Not covered: repeated cells
+(``sample_repeats``), two-level labels (the record is of the finest-level calls) and members
+fitted on demand at predict (the variant then gives no estimate); none arose in the runs the
+docs report.
 
 Parts: ``human`` / ``mouse``, training-like batches (60/40 splits, seeds 0 to ``--splits`` - 1;
 random and one-class batches of 10, 30, 100 and 300 cells, 4 per kind, size and split);
