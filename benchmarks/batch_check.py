@@ -150,7 +150,8 @@ def _one(model, data, cells: pd.Index, seed: int, em_only: bool = False) -> dict
         "estimate_flattened": None if flattened is None else flattened.estimate,
         "stated": summary.stated_accuracy,
         "real": real,
-        # the error no estimate from the calibrated probabilities can beat on average (_luck)
+        # how far the batch's accuracy strays by chance, were each call right with its
+        # calibrated probability (_luck)
         "luck": _luck(np.clip(batch_confidence(model, scores.proba)[routed], 0.0, 1.0)),
         "holds": summary.accuracy_holds,
         # what the user sees: a warning (the estimate below the stated accuracy by more than
@@ -329,6 +330,8 @@ def false_alarms(
 
 
 def shifted_splits() -> list[tuple[str, object, pd.Index, pd.Index]]:
+    """The six shifted human splits (name, data, cells to train on, cells to predict): the four
+    of ``human_shift_splits`` and the two leave-dataset-out folds."""
     splits = [(s.name, s.data, s.train, s.test) for s in human_shift_splits()]
     both = load_species("human", datasets=dataset_names("human"))
     dataset = both.meta["dataset"]
