@@ -381,27 +381,52 @@ def _split_entry(
     return entry
 
 
+def detection_sets(seed: int):
+    """Each shifted human split as (name, data, cells to fit a model on, (data, cells held
+    out), (data, control cells)): the control is a stratified share of the training domain
+    (a quarter, at most as many cells as are held out), drawn with ``seed``."""
+    for name, data, train, test in shifted_splits():
+        n_control = min(len(test), len(train) // 4)
+        fit_cells, control = train_test_split(
+            np.asarray(train), test_size=n_control, stratify=data.y.loc[train], random_state=seed
+        )
+        yield name, data, fit_cells, (data, test), (data, control)
+
+
+def cross_species_sets(seed: int):
+    """A model of one species' cells (the aligned schema, four shared classes) predicting
+    every cell of the other, as :func:`detection_sets` gives a split: the control is a
+    stratified quarter of the training species, drawn with ``seed``."""
+    both = {
+        s: load_species(s, labels="aligned4", features="aligned", datasets=dataset_names(s))
+        for s in ("mouse", "human")
+    }
+    for source, target in (("mouse", "human"), ("human", "mouse")):
+        data, other = both[source], both[target]
+        fit_cells, control = train_test_split(
+            np.asarray(data.X.index), test_size=0.25, stratify=data.y, random_state=seed
+        )
+        name = f"cross-species: a {source} model predicting {target} cells"
+        yield name, data, fit_cells, (other, other.X.index), (data, control)
+
+
+def _fitted_entry(
+    sets, model_name: str, n_batches: int, seed: int, em_only: bool
+) -> tuple[str, dict]:
+    """The model of one split of ``detection_sets`` / ``cross_species_sets`` and its entry."""
+    name, data, fit_cells, held_out, control = sets
+    model = train_model(data.subset(pd.Index(fit_cells)), model_name, random_state=seed)
+    rng = np.random.default_rng(seed)
+    entry = _split_entry(
+        name, model, len(fit_cells), held_out, control, n_batches, rng, seed, em_only
+    )
+    return name, entry
+
+
 def detection(model_name: str, n_batches: int, seed: int, em_only: bool = False) -> list[dict]:
     out = []
-    for name, data, train, test in shifted_splits():
-        rng = np.random.default_rng(seed)
-        n_control = min(len(test), len(train) // 4)
-        y = data.y.loc[train]
-        fit_cells, control = train_test_split(
-            np.asarray(train), test_size=n_control, stratify=y, random_state=seed
-        )
-        model = train_model(data.subset(pd.Index(fit_cells)), model_name, random_state=seed)
-        entry = _split_entry(
-            name,
-            model,
-            len(fit_cells),
-            (data, test),
-            (data, control),
-            n_batches,
-            rng,
-            seed,
-            em_only,
-        )
+    for sets in detection_sets(seed):
+        name, entry = _fitted_entry(sets, model_name, n_batches, seed, em_only)
         whole = entry["held_out"]
         out.append(entry)
         print(
@@ -419,34 +444,12 @@ def detection(model_name: str, n_batches: int, seed: int, em_only: bool = False)
 
 
 def cross_species(model_name: str, n_batches: int, seed: int, em_only: bool = False) -> list[dict]:
-    """A model of one species' cells (the aligned schema, four shared classes) predicting
-    every cell of the other species: a shift no human split has (another species, other
-    protocols and labs), with a control quarter of the training species held back."""
-    both = {
-        s: load_species(s, labels="aligned4", features="aligned", datasets=dataset_names(s))
-        for s in ("mouse", "human")
-    }
+    """A model of one species' cells predicting every cell of the other species: a shift no
+    human split has (another species, other protocols and labs), with a control quarter of the
+    training species held back (:func:`cross_species_sets`)."""
     out = []
-    for source, target in (("mouse", "human"), ("human", "mouse")):
-        data, other = both[source], both[target]
-        rng = np.random.default_rng(seed)
-        train = data.X.index
-        fit_cells, control = train_test_split(
-            np.asarray(train), test_size=0.25, stratify=data.y, random_state=seed
-        )
-        model = train_model(data.subset(pd.Index(fit_cells)), model_name, random_state=seed)
-        name = f"cross-species: a {source} model predicting {target} cells"
-        entry = _split_entry(
-            name,
-            model,
-            len(fit_cells),
-            (other, other.X.index),
-            (data, control),
-            n_batches,
-            rng,
-            seed,
-            em_only,
-        )
+    for sets in cross_species_sets(seed):
+        name, entry = _fitted_entry(sets, model_name, n_batches, seed, em_only)
         whole = entry["held_out"]
         out.append(entry)
         print(

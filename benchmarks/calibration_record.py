@@ -35,6 +35,7 @@ import copy
 import time
 import warnings
 from dataclasses import replace
+from itertools import chain
 from pathlib import Path
 
 import numpy as np
@@ -42,7 +43,7 @@ import pandas as pd
 from sklearn.base import clone
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
-from batch_check import shifted_splits
+from batch_check import cross_species_sets, detection_sets
 from benchmark_output import write_result
 from ephys2type.data.datasets import dataset_names, load_species
 from ephys2type.errors import Ephys2TypeWarning
@@ -159,32 +160,16 @@ def training_like(species: str, n_splits: int, first_seed: int = 0) -> list[dict
 
 def shifted(seed: int = 0) -> list[dict]:
     rows = []
-
-    def add(name, data, fit_cells, held_out, control):
+    for name, data, fit_cells, held_out, control in chain(
+        detection_sets(seed), cross_species_sets(seed)
+    ):
         model = train_model(data.subset(pd.Index(fit_cells)), "rf", random_state=seed)
         widened, twins = cross_fitted(model, seed)
         for tag, (where, cells) in (("held_out", held_out), ("control", control)):
+            cells = pd.Index(cells)
             found = one(model, widened, twins, where.X.loc[cells], where.y.loc[cells])
             rows.append({"split": name, "tag": tag, **found})
             print(name, tag, {k: v for k, v in found.items() if "estimate" in k}, flush=True)
-
-    for name, data, train, test in shifted_splits():
-        n_control = min(len(test), len(train) // 4)
-        fit_cells, control = train_test_split(
-            np.asarray(train), test_size=n_control, stratify=data.y.loc[train], random_state=seed
-        )
-        add(name, data, fit_cells, (data, pd.Index(test)), (data, pd.Index(control)))
-    both = {
-        s: load_species(s, labels="aligned4", features="aligned", datasets=dataset_names(s))
-        for s in ("mouse", "human")
-    }
-    for source, target in (("mouse", "human"), ("human", "mouse")):
-        data, other = both[source], both[target]
-        fit_cells, control = train_test_split(
-            np.asarray(data.X.index), test_size=0.25, stratify=data.y, random_state=seed
-        )
-        name = f"cross-species: a {source} model predicting {target} cells"
-        add(name, data, fit_cells, (other, other.X.index), (data, pd.Index(control)))
     return rows
 
 

@@ -110,7 +110,6 @@ CLASS_MIX_PRIOR_CELLS = 30.0
 #: tried (:func:`shift_test`): the batch's EM mix, then the mean of its cells' calibrated
 #: probabilities. ``benchmarks/batch_check.py`` records the EM mix alone beside it.
 CLASS_MIXES: tuple[str, ...] = ("em", "mean")
-_MIX_NAMES = ("em", "mean")
 #: The variable of the shift test that is not a feature: the confidence of each call (the
 #: probability of its most probable class), whose shift is in probability, not SDs.
 CONFIDENCE = "model confidence"
@@ -365,9 +364,8 @@ def shift_test(
     testing stops at the first under which the batch is not shifted (p >= :data:`ALPHA`: the
     decision is then made whatever the others give, so a batch like the training cells pays
     for one test); ``every_mix`` tests each all the same (``p_by_mix`` then holds them all)."""
-    unknown = set(mixes) - set(_MIX_NAMES)
-    if not mixes or unknown:
-        raise ValueError(f"mixes must be some of {_MIX_NAMES}, got {tuple(mixes)}")
+    if not mixes or set(mixes) - set(CLASS_MIXES):
+        raise ValueError(f"mixes must be some of {CLASS_MIXES}, got {tuple(mixes)}")
     seed = clf.random_state if random_state is None else random_state
     order = _canonical_order(scores)
     proba = scores.proba[order[scores.routed[order]]]
