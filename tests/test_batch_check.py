@@ -158,14 +158,21 @@ def test_the_null_distances_read_at_the_batch_values_are_those_at_every_value():
     """The shift test's null reads a small pseudo-batch's KS distance only where its ECDF
     ends a flat stretch; that is the largest gap at every value (the reference ECDF is
     monotone), so the numbers are those of comparing both ECDFs everywhere, exactly."""
-    from ephys2type.models.batch_check import _ks_null
+    from ephys2type.models.batch_check import _ks_null as ks_null
+
+    def cumulative(positions, weights, n_values):
+        out = np.zeros((len(positions), n_values))
+        for r, (row, w) in enumerate(zip(positions, weights, strict=True)):
+            np.add.at(out[r], row[row >= 0], w[row >= 0])
+        return np.cumsum(out, axis=1), np.maximum(out.sum(axis=1), 1e-300)[:, None]
+
+    def _ks_null(codes, ref_codes, ref_weights, n_values):
+        return ks_null(codes, *cumulative(ref_codes, ref_weights, n_values), n_values)
 
     def everywhere(codes, ref_codes, ref_weights, n_values):
         def ecdf(positions, weights):
-            out = np.zeros((len(positions), n_values))
-            for r, (row, w) in enumerate(zip(positions, weights, strict=True)):
-                np.add.at(out[r], row[row >= 0], w[row >= 0])
-            return np.cumsum(out, axis=1) / np.maximum(out.sum(axis=1), 1e-300)[:, None]
+            cum, total = cumulative(positions, weights, n_values)
+            return cum / total
 
         batch = ecdf(codes, np.ones(codes.shape))
         return np.abs(batch - ecdf(ref_codes, ref_weights)).max(axis=1)
@@ -195,3 +202,31 @@ def test_the_null_distances_read_at_the_batch_values_are_those_at_every_value():
     assert distances[0] == pytest.approx(1.0)  # a pseudo-batch without values: an ECDF of 0
     one = _ks_null(np.zeros((2, 3), dtype=int), np.zeros((2, 5), dtype=int), np.ones((2, 5)), 1)
     assert one[0].tolist() == [0.0, 0.0]
+
+
+def test_the_bootstrap_of_the_reference_is_its_replicates_histogram():
+    """The shift test's bootstraps of the reference, summed from how often each replicate drew
+    each cell, are the histograms of the replicates' draws themselves (each drawn cell's
+    weight added at its value, in each of its groups)."""
+    from ephys2type.models.batch_check import _bootstrap_cumulative
+
+    rng = np.random.default_rng(1)
+    for _ in range(30):
+        n_groups, n_ref, n_rep = rng.integers(1, 4), rng.integers(10, 80), rng.integers(1, 30)
+        values = rng.integers(0, 15, size=(n_groups, n_ref)).astype(float)
+        values[rng.random(values.shape) < 0.3] = np.nan
+        mix = rng.random((n_groups, n_ref))
+        distinct, code = np.unique(values[~np.isnan(values)], return_inverse=True)
+        codes = np.full(values.shape, -1)
+        codes[~np.isnan(values)] = code
+        resampled = rng.integers(0, n_ref, size=(n_rep, n_ref))
+        drawn = np.stack([np.bincount(row, minlength=n_ref) for row in resampled], axis=1)
+        cum, total = _bootstrap_cumulative(codes, mix, drawn)
+        hist = np.zeros((n_rep, len(distinct)))
+        for b, row in enumerate(resampled):
+            for r in row:
+                for g in range(n_groups):
+                    if codes[g, r] >= 0:
+                        hist[b, codes[g, r]] += mix[g, r]
+        np.testing.assert_allclose(cum, np.cumsum(hist, axis=1), atol=1e-12)
+        np.testing.assert_allclose(total[:, 0], np.maximum(hist.sum(axis=1), 1e-300), atol=1e-12)

@@ -540,30 +540,24 @@ def _ks(values: np.ndarray, ref_sorted: np.ndarray, ref_cum: np.ndarray) -> floa
 
 
 def _ks_null(
-    codes: np.ndarray, ref_codes: np.ndarray, ref_weights: np.ndarray, n_values: int
+    codes: np.ndarray, ref_cum: np.ndarray, ref_total: np.ndarray, n_values: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """KS distances under the null, between pseudo-batches and pseudo-references both drawn
     from the reference (the real comparison has the sampling error of both sides): ``codes``
     (pseudo-batches x cells) hold each drawn value's position among the reference's
-    ``n_values`` distinct values (-1: missing), ``ref_codes`` / ``ref_weights``
-    (pseudo-batches x reference cells) a bootstrap of the reference with its weights. Both
-    ECDFs jump only at the reference's values, so comparing them there is exact. Returns
-    the distances and the pseudo-batches' cell counts."""
+    ``n_values`` distinct values (-1: missing); ``ref_cum`` (pseudo-batches x values) is a
+    bootstrap of the reference's cumulative weight at each of them, ``ref_total``
+    (pseudo-batches x 1) its total. Both ECDFs jump only at the reference's values, so
+    comparing them there is exact. Returns the distances and the pseudo-batches' cell
+    counts."""
     n_null, n = codes.shape
-    offset = np.arange(n_null)[:, None] * n_values
     counts = (codes >= 0).sum(axis=1)
-
-    def cumulative(positions: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        valid = positions >= 0
-        flat = (offset + positions)[valid]
-        hist = np.bincount(flat, weights=weights[valid], minlength=n_null * n_values)
-        hist = hist.reshape(n_null, n_values)
-        return np.cumsum(hist, axis=1), np.maximum(hist.sum(axis=1), 1e-300)[:, None]
-
-    cum, total = cumulative(ref_codes, ref_weights)
     if 2 * n + 2 > n_values // 10:  # a large batch: both ECDFs at every value
-        batch, count = cumulative(codes, np.ones(codes.shape))
-        return np.abs(batch / count - cum / total).max(axis=1), counts
+        valid = codes >= 0
+        flat = (np.arange(n_null)[:, None] * n_values + codes)[valid]
+        hist = np.bincount(flat, minlength=n_null * n_values).reshape(n_null, n_values)
+        batch = np.cumsum(hist, axis=1) / np.maximum(hist.sum(axis=1), 1e-300)[:, None]
+        return np.abs(batch - ref_cum / ref_total).max(axis=1), counts
     # a small batch's ECDF is flat between its few values, and the reference's is monotone:
     # the largest gap lies at an end of a flat stretch (a batch value c, or c - 1), so the
     # same distances are read there, not at every value (the same numbers, 2x faster)
@@ -576,8 +570,26 @@ def _ks_null(
     upto = np.searchsorted(keys, (at + 1 + rows * width).ravel(), side="right")
     upto = upto.reshape(at.shape) - rows * n - (n - counts)[:, None]  # batch values <= at
     batch = upto / np.maximum(counts, 1e-300)[:, None]
-    reference = np.take_along_axis(cum, at, axis=1) / total
+    reference = np.take_along_axis(ref_cum, at, axis=1) / ref_total
     return np.abs(batch - reference).max(axis=1), counts
+
+
+def _bootstrap_cumulative(
+    codes: np.ndarray, mix: np.ndarray, drawn: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each bootstrap replicate of a reference whose cell ``r`` takes, in group ``g``, the
+    value coded ``codes[g, r]`` (-1: none) with weight ``mix[g, r]``, drawn ``drawn[r, b]``
+    times in replicate ``b``: the cumulative weight at each distinct value (replicates x
+    values) and the total (replicates x 1). Every code from 0 to its largest must occur.
+    Summed cell by cell in the order of their values (cells x replicates, the faster way
+    round for numpy), read at each value's last cell: the numbers of a histogram of each
+    replicate's draws, 3x faster on the bundled tables."""
+    g, c = np.nonzero(codes >= 0)
+    by_value = np.argsort(codes[g, c], kind="stable")
+    g, c = g[by_value], c[by_value]
+    cum = np.cumsum(drawn[c] * mix[g, c][:, None], axis=0)
+    last = np.append(np.flatnonzero(np.diff(codes[g, c])), len(c) - 1)
+    return cum[last].T, np.maximum(cum[-1], 1e-300)[:, None]
 
 
 def _variable(
@@ -586,7 +598,7 @@ def _variable(
     values: np.ndarray,
     w: np.ndarray,
     draws: np.ndarray,
-    resampled: np.ndarray,
+    drawn: np.ndarray,
 ) -> tuple[float, np.ndarray, float, float] | None:
     """One tested variable: the batch's ``values`` (NaN: not measured) against the weighted
     calibration cells, where calibration cell ``r`` takes the value ``table[g, r]`` for a batch
@@ -612,23 +624,21 @@ def _variable(
     d = _ks(mine, distinct, cdf)
     observed = d * np.sqrt(len(mine) * m_eff / (len(mine) + m_eff))
     batch_codes = np.where(measured[None, :], codes[np.maximum(group, 0)[None, :], draws], -1)
-    picked = codes[:, resampled]
-    ref_codes = picked.transpose(1, 0, 2).reshape(len(resampled), -1)
-    ref_weights = (mix[:, resampled] * (picked >= 0)).transpose(1, 0, 2)
-    d_null, n_null = _ks_null(
-        batch_codes, ref_codes, ref_weights.reshape(len(resampled), -1), len(distinct)
-    )
+    d_null, n_null = _ks_null(batch_codes, *_bootstrap_cumulative(codes, mix, drawn), len(distinct))
     null = d_null * np.sqrt(n_null * m_eff / np.maximum(n_null + m_eff, 1e-12))
     return observed, null, d, _weighted_median(distinct, cw)
 
 
 def _reference(weights: np.ndarray, n: int, rng: np.random.Generator):
     """Normalised weights, and the null's draws from a reference of ``len(weights)`` cells:
-    pseudo-batches of ``n`` cells (drawn by weight) and bootstraps of the reference."""
+    pseudo-batches of ``n`` cells (drawn by weight) and bootstraps of the reference (cells x
+    replicates: how many times each replicate drew each cell)."""
     w = weights / weights.sum()
     draws = rng.choice(len(w), size=(N_NULL, n), p=w)
     resampled = rng.integers(0, len(w), size=(N_NULL, len(w)))
-    return w, draws, resampled
+    offset = np.arange(N_NULL)[:, None] * len(w)
+    drawn = np.bincount((resampled + offset).ravel(), minlength=N_NULL * len(w))
+    return w, draws, np.ascontiguousarray(drawn.reshape(N_NULL, len(w)).T)
 
 
 def _shift_test(
@@ -655,11 +665,11 @@ def _shift_test(
     ref = _canonical_values(clf.X_train_)[once]
     batch = _canonical_values(scores.X)[order]
     n = len(batch)
-    w, draws, resampled = _reference(weights, n, rng)
+    w, draws, drawn = _reference(weights, n, rng)
     one_group = np.zeros(n, dtype=int)
     tested: list[tuple[dict[str, Any], float, np.ndarray]] = []
     for j, column in enumerate(clf.schema_.columns):
-        found = _variable(ref[None, :, j], one_group, batch[:, j], w, draws, resampled)
+        found = _variable(ref[None, :, j], one_group, batch[:, j], w, draws, drawn)
         if found is None:
             continue
         observed, null, d, centre = found
@@ -681,8 +691,8 @@ def _shift_test(
     if confidence is not None and cal_weights.sum() > 0:
         table, group, values = confidence
         group, values = group[order], values[order]
-        w_cal, draws_cal, resampled_cal = _reference(cal_weights, n, rng)
-        found = _variable(table, group, values, w_cal, draws_cal, resampled_cal)
+        w_cal, draws_cal, drawn_cal = _reference(cal_weights, n, rng)
+        found = _variable(table, group, values, w_cal, draws_cal, drawn_cal)
         if found is not None:
             observed, null, d, centre = found
             entry = {
