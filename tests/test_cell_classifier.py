@@ -48,7 +48,9 @@ def human_model(human, tmp_path_factory):
 
 def test_what_is_evaluated_is_what_ships(human, tmp_path):
     """`evaluate --model logreg-deployed` on a fold, and `train` on that fold's training
-    cells then save and load: the same calls and probabilities for the test cells."""
+    cells then save and load: the same calls and probabilities for the test cells (on every
+    other cell, for time)."""
+    human = human.subset(human.X.index[::2])
     plan = make_plan(human, "strat5x5", seeds=1, n_folds=3)
     evaluation = run_evaluation(human, ["logreg-deployed"], plan)
     fold = plan.folds[1]

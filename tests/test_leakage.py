@@ -121,18 +121,25 @@ def _poison(data, rows):
     return replace(data, X=X)
 
 
-def test_poisoned_test_cells_change_nothing_the_model_learns(small):
+@pytest.fixture(scope="module")
+def clean(small):
+    """The plan of the poisoning tests and what each of its folds' models learns unpoisoned."""
     plan = make_plan(small, "strat5x5", seeds=[3], n_folds=3)
-    clean = _fingerprints(small, plan, "clean")
+    return plan, _fingerprints(small, plan, "clean")
+
+
+def test_poisoned_test_cells_change_nothing_the_model_learns(small, clean):
+    plan, learnt = clean
     fold = plan.folds[0]
     poisoned = _fingerprints(_poison(small, fold.test), plan, "poisoned")
-    assert poisoned[0] == clean[0]
+    assert poisoned[0] == learnt[0]
     # the other folds train on some of those cells, so they must change: the check has teeth
-    assert poisoned[1] != clean[1] and poisoned[2] != clean[2]
+    assert poisoned[1] != learnt[1] and poisoned[2] != learnt[2]
 
 
-def test_poisoning_one_training_cell_is_detected(small):
-    plan = make_plan(small, "strat5x5", seeds=[3], n_folds=3)
-    clean = _fingerprints(small, plan, "clean2")
-    poisoned = _fingerprints(_poison(small, plan.folds[0].train[:1]), plan, "poisoned2")
-    assert poisoned[0] != clean[0]
+def test_poisoning_one_training_cell_is_detected(small, clean):
+    plan, learnt = clean
+    first = replace(plan, folds=plan.folds[:1])  # the fold whose training cell is poisoned
+    assert _fingerprints(small, first, "unpoisoned")[0] == learnt[0]  # alone, it learns alike
+    poisoned = _fingerprints(_poison(small, plan.folds[0].train[:1]), first, "poisoned2")
+    assert poisoned[0] != learnt[0]
