@@ -277,6 +277,7 @@ def false_alarms(
     only: list[str] | None = None,
     split_seeds: int = 1,
     em_only: bool = False,
+    record_folds: int = 0,
 ) -> dict:
     """Batches like the training cells. With ``split_seeds`` > 1 the 60/40 split is drawn
     that many times (seeds ``seed``, ``seed + 1``, ...), a model trained on each, and each
@@ -294,7 +295,9 @@ def false_alarms(
             np.asarray(data.X.index), test_size=0.4, stratify=data.y, random_state=split_seed
         )
         train, test = pd.Index(train), pd.Index(test)
-        model = train_model(data.subset(train), model_name, random_state=split_seed)
+        model = train_model(
+            data.subset(train), model_name, random_state=split_seed, record_folds=record_folds
+        )
         rng = np.random.default_rng(split_seed)
         out["splits"].append({"seed": split_seed, "n_train": len(train), "n_held_out": len(test)})
         for kind, pool in _kinds(data, test, only).items():
@@ -411,11 +414,13 @@ def cross_species_sets(seed: int):
 
 
 def _fitted_entry(
-    sets, model_name: str, n_batches: int, seed: int, em_only: bool
+    sets, model_name: str, n_batches: int, seed: int, em_only: bool, record_folds: int = 0
 ) -> tuple[str, dict]:
     """The model of one split of ``detection_sets`` / ``cross_species_sets`` and its entry."""
     name, data, fit_cells, held_out, control = sets
-    model = train_model(data.subset(pd.Index(fit_cells)), model_name, random_state=seed)
+    model = train_model(
+        data.subset(pd.Index(fit_cells)), model_name, random_state=seed, record_folds=record_folds
+    )
     rng = np.random.default_rng(seed)
     entry = _split_entry(
         name, model, len(fit_cells), held_out, control, n_batches, rng, seed, em_only
@@ -423,10 +428,12 @@ def _fitted_entry(
     return name, entry
 
 
-def detection(model_name: str, n_batches: int, seed: int, em_only: bool = False) -> list[dict]:
+def detection(
+    model_name: str, n_batches: int, seed: int, em_only: bool = False, record_folds: int = 0
+) -> list[dict]:
     out = []
     for sets in detection_sets(seed):
-        name, entry = _fitted_entry(sets, model_name, n_batches, seed, em_only)
+        name, entry = _fitted_entry(sets, model_name, n_batches, seed, em_only, record_folds)
         whole = entry["held_out"]
         out.append(entry)
         print(
@@ -443,13 +450,15 @@ def detection(model_name: str, n_batches: int, seed: int, em_only: bool = False)
     return out
 
 
-def cross_species(model_name: str, n_batches: int, seed: int, em_only: bool = False) -> list[dict]:
+def cross_species(
+    model_name: str, n_batches: int, seed: int, em_only: bool = False, record_folds: int = 0
+) -> list[dict]:
     """A model of one species' cells predicting every cell of the other species: a shift no
     human split has (another species, other protocols and labs), with a control quarter of the
     training species held back (:func:`cross_species_sets`)."""
     out = []
     for sets in cross_species_sets(seed):
-        name, entry = _fitted_entry(sets, model_name, n_batches, seed, em_only)
+        name, entry = _fitted_entry(sets, model_name, n_batches, seed, em_only, record_folds)
         whole = entry["held_out"]
         out.append(entry)
         print(
@@ -488,21 +497,43 @@ def main() -> None:
         help="also record the shift test against the batch's EM mix alone (shipped until "
         "2026-12-07; one more shift test per batch)",
     )
+    parser.add_argument(
+        "--record-folds",
+        type=int,
+        default=0,
+        help="train the models with this record_folds (0, shipped: the calibration cells)",
+    )
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/batch_check.json"))
     args = parser.parse_args()
     warnings.simplefilter("ignore", Ephys2TypeWarning)
     # scikit-learn's note on its own delayed() inside forests' threads, once per prediction
     warnings.filterwarnings("ignore", message=".*sklearn.utils.parallel.delayed.*")
     start = time.perf_counter()
-    result: dict = {"model": args.model, "batches": args.batches, "seed": args.seed}
+    result: dict = {
+        "model": args.model,
+        "batches": args.batches,
+        "seed": args.seed,
+        "record_folds": args.record_folds,
+    }
     if args.part in ("all", "detection"):
-        result["detection"] = detection(args.model, args.batches, args.seed, args.em_only)
+        result["detection"] = detection(
+            args.model, args.batches, args.seed, args.em_only, args.record_folds
+        )
     if args.part in ("all", "cross-species"):
-        result["cross_species"] = cross_species(args.model, args.batches, args.seed, args.em_only)
+        result["cross_species"] = cross_species(
+            args.model, args.batches, args.seed, args.em_only, args.record_folds
+        )
     if args.part in ("all", "false-alarms"):
         result["false_alarms"] = [
             false_alarms(
-                s, args.model, args.batches, args.seed, args.kinds, args.split_seeds, args.em_only
+                s,
+                args.model,
+                args.batches,
+                args.seed,
+                args.kinds,
+                args.split_seeds,
+                args.em_only,
+                args.record_folds,
             )
             for s in (args.species or ["human", "mouse"])
         ]

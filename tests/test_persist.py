@@ -475,10 +475,14 @@ def test_train_on_your_own_table(run_cli, tmp_path):
     args = ("--table", tmp_path / "f.csv", "--table-labels", tmp_path / "l.csv")
     args += ("--schema", "human", "--id-column", "cell_name", "--label-column", "label")
     result = run_cli(
-        "train", *args, "--labels", "revised", "--model", "logreg", "--out", tmp_path / "m"
-    )
+        "train", *args, "--labels", "revised", "--model", "logreg", "--out", tmp_path / "m",
+        "--record-folds", "2",
+    )  # fmt: skip
     assert result.code == 0, result
+    # the expected accuracy of every training cell's out-of-fold call, as it says
+    assert "(out-of-fold calls of 60 training cells)" in " ".join(result.out.split()), result
     model = load_model(tmp_path / "m")
+    assert model.record_folds == 2 and model.members_[0].n_record == 60
     assert list(model.classes_) == ["Lamp5", "Pvalb", "Sst", "Vip"]
     assert model.provenance_["n_cells"] == 60 and model.id_column == "cell_name"
     result = run_cli("predict", "--model", tmp_path / "m", "--features", tmp_path / "f.csv")

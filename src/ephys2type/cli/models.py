@@ -86,6 +86,16 @@ def train(
             "subclass model, then a t-type model within each subclass.",
         ),
     ] = False,
+    record_folds: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="0 (default): each feature set's expected accuracy, and the batch check's "
+            "accuracy estimate, rest on the calibration cells. 4: on every training cell's "
+            "out-of-fold call (4 more fits per feature-set model; a steadier estimate on "
+            "batches like the training cells, see docs/shifted-batches.md).",
+        ),
+    ] = 0,
     force: Annotated[bool, typer.Option(help="Replace the model folder if it exists.")] = False,
 ) -> None:
     """Train a model on every QC'd cell of a species, or of your own table, and save it.
@@ -155,6 +165,7 @@ def train(
         max_set_size=max_set_size,
         sample_repeats=loaded.repeats,
         hierarchical=hierarchical,
+        record_folds=record_folds,
     )
     save_model(trained, out, overwrite=force)
     levels = ""
@@ -170,6 +181,11 @@ def train(
         f"down to {len(trained.members_[-1].features)}) to {out}; calibrated on "
         f"{int(trained.calibration_.sum())} cells kept apart{levels}; expected accuracy "
         f"with every feature {full.expected_accuracy:.1%} [{low:.1%}, {high:.1%}]"
+        + (
+            f" (out-of-fold calls of {full.n_record} training cells)"
+            if full.calibration.record is not None
+            else ""
+        )
     )
     if add_table is not None and table is None:  # new-user trial: read as the added gain
         command = " ".join(

@@ -835,10 +835,6 @@ def _accuracy(
     routed = order[scores.routed[order]]
     if len(routed) < MIN_ESTIMATE_CELLS:
         return {}
-    y_cal = np.asarray(clf.y_train_[clf.calibration_], dtype=object)
-    position = {c: k for k, c in enumerate(clf.classes_)}
-    y_pos = np.array([position[c] for c in y_cal])
-    ratio_of = 1.0 / np.maximum(priors, 1e-12)
     conf = _confidence(clf, scores.proba)
     chance = np.clip(conf, 0.0, 1.0)  # each call's own chance of being right (the interval)
     unlike = scores.distance > 1.0
@@ -852,16 +848,30 @@ def _accuracy(
     for i in routed:
         member = scores.members[i]
         groups.setdefault(id(member), (member, []))[1].append(i)
+    # the reference: every training cell's out-of-fold call when every member keeps that
+    # record (record_folds), else the calibration cells
+    once = clf.repeats_ == 1
+    records = [member.calibration.record for member, _ in groups.values()]
+    if all(r is not None and r.n == once.sum() for r in records):
+        y_cal = np.asarray(clf.y_train_[once], dtype=object)
+        shares = pd.Series(y_cal).value_counts(normalize=True)
+        priors = shares.reindex(clf.classes_).fillna(0.0).to_numpy(dtype=float)
+        references = records
+    else:
+        y_cal = np.asarray(clf.y_train_[clf.calibration_], dtype=object)
+        references = [member.calibration for member, _ in groups.values()]
+    position = {c: k for k, c in enumerate(clf.classes_)}
+    y_pos = np.array([position[c] for c in y_cal])
+    ratio_of = 1.0 / np.maximum(priors, 1e-12)
     members = []
-    for member, rows in groups.values():
-        cal = member.calibration
-        if len(cal.confidence) != len(y_cal):  # a member saved without its calibration cells
+    for (_, rows), ref in zip(groups.values(), references, strict=True):
+        if len(ref.confidence) != len(y_cal):  # a member saved without its calibration cells
             return {}
         members.append(
             (
                 np.asarray(rows),
-                np.asarray(cal.confidence, dtype=float),
-                np.asarray(cal.correct, dtype=float),
+                np.asarray(ref.confidence, dtype=float),
+                np.asarray(ref.correct, dtype=float),
             )
         )
 

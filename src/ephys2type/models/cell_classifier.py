@@ -48,7 +48,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.model_selection import train_test_split
 from sklearn.utils import assert_all_finite
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, Options
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d
 
@@ -57,9 +57,17 @@ from ephys2type.data.tables import FeatureFrame, as_feature_frame
 from ephys2type.errors import Ephys2TypeError, TableError
 from ephys2type.limits import with_jobs
 from ephys2type.models import abstention
+from ephys2type.models.accuracy_record import AccuracyRecord, held_out_folds
 from ephys2type.models.call_table import ABSTAIN, call_table
 from ephys2type.models.cell_scores import CellScores, RecordingChecks
-from ephys2type.models.conformal import NO_CALL, calibrate, cell_draws, levels_table
+from ephys2type.models.conformal import (
+    NO_CALL,
+    Calibration,
+    calibrate,
+    cell_draws,
+    judged_calls,
+    levels_table,
+)
 from ephys2type.models.members import (
     Member,
     MemberStore,
@@ -170,6 +178,11 @@ class CellTypeClassifier(ClassifierMixin, BaseEstimator):
         With ``parent_of``: each member is a :class:`~ephys2type.models.hierarchy.
         HierarchicalClassifier` (a parent-level model, then a model per parent) of the
         registry model, instead of one model over every class.
+    record_folds : int, default 0
+        0: each member's expected accuracy, and the batch check's accuracy estimate, rest on
+        the calibration cells. k >= 2: on every training cell's out-of-fold call, the proper
+        cells called by k models per member, each fitted without a k-th of them
+        (:mod:`~ephys2type.models.accuracy_record`; k more fits per member, on demand too).
 
     Attributes
     ----------
@@ -204,6 +217,10 @@ class CellTypeClassifier(ClassifierMixin, BaseEstimator):
         "call_inside_set": ["boolean"],
         "refuse_failed_checks": ["boolean"],
         "hierarchical": ["boolean"],
+        "record_folds": [
+            Options(Integral, {0}),
+            Interval(Integral, 2, None, closed="left"),
+        ],
     }
 
     def __init__(
@@ -227,6 +244,7 @@ class CellTypeClassifier(ClassifierMixin, BaseEstimator):
         call_inside_set: bool = True,
         refuse_failed_checks: bool = True,
         hierarchical: bool = False,
+        record_folds: int = 0,
     ):
         self.model = model
         self.schema = schema
@@ -246,6 +264,7 @@ class CellTypeClassifier(ClassifierMixin, BaseEstimator):
         self.call_inside_set = call_inside_set
         self.refuse_failed_checks = refuse_failed_checks
         self.hierarchical = hierarchical
+        self.record_folds = record_folds
 
     def set_params(self, **params: Any) -> CellTypeClassifier:
         """Set parameters. On a fitted classifier only those read at prediction
@@ -374,6 +393,25 @@ class CellTypeClassifier(ClassifierMixin, BaseEstimator):
         changed: :meth:`fit_missing` keeps members, this only makes one."""
         check_is_fitted(self, "calibration_")
         features = tuple(c for c in self.schema_.columns if c in set(features))
+        cal = self.calibration_
+        estimator = self._fitted(features, ~cal)
+        raw = class_probabilities(estimator, self.X_train_.loc[cal, list(features)], self.classes_)
+        calibration = calibrate(
+            raw,
+            self.y_train_[cal],
+            self.classes_,
+            confidence=self.confidence,
+            parent_of=self.parent_of,
+        )
+        if self.record_folds:
+            calibration = replace(calibration, record=self._record(features, calibration, raw))
+        return Member(
+            features=features, calibration=calibration, origin=origin, _estimator=estimator
+        )
+
+    def _fitted(self, features: tuple[str, ...], rows: np.ndarray) -> Any:
+        """A model of ``features`` (the member's kind) fitted on the training cells ``rows``
+        (a mask), a repeated cell as many times as it counts."""
         spec = self.fitted_spec()
         schema = self.schema_.select(features)
         if self.hierarchical:
@@ -386,25 +424,35 @@ class CellTypeClassifier(ClassifierMixin, BaseEstimator):
             estimator = clone(spec.build(schema, self.random_state))
         if self.n_jobs is not None:
             with_jobs(estimator, self.n_jobs)
-        proper, cal = ~self.calibration_, self.calibration_
         X = self.X_train_[list(features)]
-        fit_rows = np.flatnonzero(proper)
+        fit_rows = np.flatnonzero(rows)
         if (self.repeats_ > 1).any():
             fit_rows = np.repeat(fit_rows, self.repeats_[fit_rows])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns of a few cells
             estimator.fit(X.iloc[fit_rows], self.y_train_[fit_rows], **spec.fit_params)
-        raw = class_probabilities(estimator, X[cal], self.classes_)
-        calibration = calibrate(
-            raw,
-            self.y_train_[cal],
-            self.classes_,
-            confidence=self.confidence,
-            parent_of=self.parent_of,
+        return estimator
+
+    def _record(
+        self, features: tuple[str, ...], calibration: Calibration, raw_cal: np.ndarray
+    ) -> AccuracyRecord:
+        """Every training cell's out-of-fold call of the member of ``features`` (its
+        calibration cells' probabilities ``raw_cal``), for ``record_folds``."""
+        once = self.repeats_ == 1
+        fold = held_out_folds(
+            self.y_train_, once & ~self.calibration_, self.record_folds, self.random_state
         )
-        return Member(
-            features=features, calibration=calibration, origin=origin, _estimator=estimator
-        )
+        proba = np.empty((len(self.y_train_), len(self.classes_)))
+        proba[self.calibration_] = calibration.probabilities(raw_cal)
+        X = self.X_train_[list(features)]
+        for k in range(1, fold.max() + 1):
+            held = fold == k
+            estimator = self._fitted(features, ~held)
+            proba[held] = calibration.probabilities(
+                class_probabilities(estimator, X[held], self.classes_)
+            )
+        calls = judged_calls(proba[once], self.classes_, self.y_train_[once], self.parent_of)
+        return AccuracyRecord.of(calls, fold.max())
 
     def router(self) -> MemberRouter:
         """The router over the fitted members and those fitted on demand."""

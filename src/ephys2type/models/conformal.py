@@ -38,6 +38,7 @@ from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
+from ephys2type.models.accuracy_record import AccuracyRecord
 from ephys2type.models.calibration import fit_temperature, probability_logits, softmax
 from ephys2type.models.hierarchy import parent_probabilities, top_down
 
@@ -394,7 +395,10 @@ class Calibration:
     correct : per calibration cell (in the order of the calibration cells), the probability
     of its call, the call and whether it was right, at the level its expected accuracy is
     judged by (the parent level with two-level labels): the reference of a label-free
-    estimate of a new batch's accuracy (:mod:`ephys2type.models.batch_check`).
+    estimate of a new batch's accuracy (:mod:`ephys2type.models.batch_check`); record :
+    every training cell's out-of-fold call (:mod:`ephys2type.models.accuracy_record`), when
+    the classifier keeps one: then the member's expected accuracy and the reference of the
+    estimate.
     """
 
     temperature: float
@@ -405,6 +409,7 @@ class Calibration:
     confidence: tuple[float, ...] = ()
     predicted: tuple[str, ...] = ()
     correct: tuple[bool, ...] = ()
+    record: AccuracyRecord | None = None
 
     def probabilities(self, raw: np.ndarray) -> np.ndarray:
         """Calibrated probabilities from the model's raw ones."""
@@ -422,6 +427,7 @@ class Calibration:
                 "predicted": list(self.predicted),
                 "correct": [bool(c) for c in self.correct],
             },
+            "record": None if self.record is None else self.record.to_dict(),
         }
 
     @classmethod
@@ -437,6 +443,7 @@ class Calibration:
             confidence=tuple(float(v) for v in cells.get("confidence", ())),
             predicted=tuple(str(v) for v in cells.get("predicted", ())),
             correct=tuple(bool(v) for v in cells.get("correct", ())),
+            record=None if raw.get("record") is None else AccuracyRecord.from_dict(raw["record"]),
         )
 
 
@@ -461,14 +468,48 @@ def calibrate(
     conformal = ConformalScores.calibrate(
         proba, classes, y, confidence=confidence, parent_of=parent_of
     )
+    calls = judged_calls(proba, classes, y, parent_of)
+    return Calibration(
+        temperature=float(t),
+        conformal=conformal,
+        accuracy=calls.accuracy,
+        n_calibration=len(y),
+        parent_accuracy=calls.parent_accuracy,
+        confidence=calls.confidence,
+        predicted=calls.predicted,
+        correct=calls.correct,
+    )
+
+
+@dataclass(frozen=True)
+class JudgedCalls:
+    """Cells' calls at the level a model's expected accuracy is judged by (the parent level
+    with two-level labels): each call's probability, the call, whether it was right; and
+    the accuracy of the finest-level calls (top-down with two-level labels) and of the
+    parent-level ones (two-level labels only)."""
+
+    confidence: tuple[float, ...]
+    predicted: tuple[str, ...]
+    correct: tuple[bool, ...]
+    accuracy: float
+    parent_accuracy: float | None
+
+
+def judged_calls(
+    proba: np.ndarray, classes, y, parent_of: Mapping[str, str] | None = None
+) -> JudgedCalls:
+    """The calls of calibrated probabilities ``proba`` (columns in ``classes`` order) on
+    cells labelled ``y``, as :class:`JudgedCalls`."""
+    classes = np.asarray(classes, dtype=object)
+    y = np.asarray(y, dtype=object)
     calls = classes[proba.argmax(axis=1)]
     call_proba = proba.max(axis=1)
-    accuracy = float(np.mean(proba.argmax(axis=1) == truth))
     correct = calls == y
+    accuracy = float(np.mean(correct))
     parent_accuracy = None
     if parent_of is not None:
         # the parent level is what a two-level member's expected accuracy is judged by, so
-        # its calibration cells keep their parent-level calls
+        # its cells keep their parent-level calls
         levels = top_down(proba, classes, parent_of)
         truth_up = np.array([parent_of[c] for c in y], dtype=object)
         calls = levels["parent"].to_numpy(dtype=object)
@@ -476,15 +517,12 @@ def calibrate(
         correct = calls == truth_up
         parent_accuracy = float(np.mean(correct))
         accuracy = float(np.mean(levels["child"].to_numpy(dtype=object) == y))
-    return Calibration(
-        temperature=float(t),
-        conformal=conformal,
-        accuracy=accuracy,
-        n_calibration=len(y),
-        parent_accuracy=parent_accuracy,
+    return JudgedCalls(
         confidence=tuple(float(v) for v in call_proba),
         predicted=tuple(str(c) for c in calls),
         correct=tuple(bool(v) for v in correct),
+        accuracy=accuracy,
+        parent_accuracy=parent_accuracy,
     )
 
 

@@ -72,15 +72,29 @@ class Member:
 
     @property
     def accuracy(self) -> float:
-        return self.calibration.accuracy
+        """The accuracy of its finest-level calls: on every training cell's out-of-fold call
+        when it keeps that record (:mod:`~ephys2type.models.accuracy_record`), else on the
+        calibration cells."""
+        record = self.calibration.record
+        return self.calibration.accuracy if record is None else record.accuracy
 
     @property
     def n_calibration(self) -> int:
         return self.calibration.n_calibration
 
     @property
+    def n_record(self) -> int:
+        """How many cells its accuracy is measured on (the record's, else the calibration
+        cells)."""
+        record = self.calibration.record
+        return self.n_calibration if record is None else record.n
+
+    @property
     def expected_accuracy(self) -> float:
         """The accuracy its calls are judged by: the parent level's with two-level labels."""
+        record = self.calibration.record
+        if record is not None:
+            return record.expected_accuracy
         parent = self.calibration.parent_accuracy
         return self.accuracy if parent is None else parent
 
@@ -88,7 +102,7 @@ class Member:
         """Wilson interval of the expected accuracy (``level="class"``: of the finest
         level's accuracy)."""
         value = self.accuracy if level == "class" else self.expected_accuracy
-        return wilson_interval(round(value * self.n_calibration), self.n_calibration)
+        return wilson_interval(round(value * self.n_record), self.n_record)
 
     def probabilities(self, X: pd.DataFrame, classes: Sequence[str]) -> np.ndarray:
         """Calibrated probabilities (columns in ``classes`` order) of the cells ``X``."""
@@ -111,6 +125,7 @@ class Member:
         return {
             "features": list(self.features),
             **self.calibration.to_dict(),
+            "expected_accuracy": self.expected_accuracy,
             "expected_accuracy_interval": [low, high],
             "origin": self.origin,
         }

@@ -1,0 +1,129 @@
+"""Every training cell's out-of-fold call (``record_folds``): each cell called by a model
+that never saw it, the expected accuracy and the batch estimate judged against it, kept by a
+saved model, and off by default."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from sklearn.impute import SimpleImputer
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.pipeline import make_pipeline
+
+from ephys2type.models.accuracy_record import held_out_folds
+from ephys2type.models.batch_check import estimate_accuracy
+from ephys2type.models.cell_classifier import CellTypeClassifier
+from ephys2type.models.registry import ModelSpec
+from ephys2type.persist.format import load_model, save_model
+from ephys2type.testing.synthetic import make_synthetic
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_synthetic(240, separation=0.8, missing_families={}, random_state=2)
+
+
+def _fit(data, **params):
+    clf = CellTypeClassifier(model="logreg", schema=data.schema, family_subsets=False, **params)
+    return clf.fit(data.X, data.y.to_numpy(dtype=object))
+
+
+@pytest.fixture(scope="module")
+def with_record(data):
+    return _fit(data, record_folds=4)
+
+
+def test_the_record_holds_every_cell_and_the_calibration_cells_own_calls(data, with_record):
+    member = with_record.members_[0]
+    record = member.calibration.record
+    assert record.n == len(data) and record.folds == 4
+    cal = with_record.calibration_
+    assert np.array(record.confidence)[cal].tolist() == list(member.calibration.confidence)
+    assert np.array(record.predicted)[cal].tolist() == list(member.calibration.predicted)
+    right = np.array(record.predicted) == data.y.to_numpy(dtype=object)
+    assert list(right) == list(record.correct)
+    assert member.expected_accuracy == pytest.approx(right.mean())
+    assert member.n_record == len(data)
+    # the interval is of every training cell, so narrower than of the calibration cells
+    plain = _fit(data).members_[0]
+    assert np.diff(member.interval())[0] < np.diff(plain.interval())[0]
+    assert plain.calibration.record is None and plain.n_record == cal.sum()
+
+
+def test_no_cell_is_called_by_a_model_fitted_on_it():
+    """Labels with no signal and a one-nearest-neighbour model: a cell called by a model
+    fitted on it is always right, a cell called by one fitted without it half the time."""
+    data = make_synthetic(300, n_classes=2, separation=0.0, missing_families={}, random_state=3)
+    spec = ModelSpec(
+        "1nn",
+        "one nearest neighbour",
+        lambda schema, seed: make_pipeline(SimpleImputer(), KNeighborsClassifier(1)),
+    )
+    clf = CellTypeClassifier(model=spec, schema=data.schema, family_subsets=False, record_folds=4)
+    clf.fit(data.X, data.y.to_numpy(dtype=object))
+    member = clf.members_[0]
+    fitted_on = ~clf.calibration_
+    seen = member.estimator.predict(data.X[fitted_on]) == data.y.to_numpy(dtype=object)[fitted_on]
+    assert seen.mean() == 1.0  # the spy: a model calls the cells it was fitted on right
+    assert 0.35 < member.calibration.record.accuracy < 0.65
+
+
+def test_the_batch_estimate_is_judged_against_the_record(data, with_record):
+    cells = data.X.iloc[::3]
+    scores = with_record.score_cells(cells)
+    found = estimate_accuracy(with_record, scores, random_state=0)
+    assert found.stated == pytest.approx(with_record.members_[0].expected_accuracy)
+    # without the record, the estimate is the calibration cells' one, as a model fitted
+    # without record_folds gives it (the members are the same fits)
+    stripped = _fit(data, record_folds=4)
+    for member in stripped.members_:
+        member.calibration = replace(member.calibration, record=None)
+    plain = _fit(data)
+    a = estimate_accuracy(stripped, stripped.score_cells(cells), random_state=0)
+    b = estimate_accuracy(plain, plain.score_cells(cells), random_state=0)
+    assert (a.estimate, a.low, a.high, a.stated) == (b.estimate, b.low, b.high, b.stated)
+    assert (found.estimate, found.stated) != (b.estimate, b.stated)
+
+
+def test_the_record_is_saved_repeated_cells_stay_out_and_same_seed_same_record(data, tmp_path):
+    repeats = np.ones(len(data), dtype=int)
+    repeats[:10] = 3
+    clf = CellTypeClassifier(
+        model="logreg", schema=data.schema, family_subsets=False, record_folds=3
+    ).fit(data.X, data.y.to_numpy(dtype=object), sample_repeats=repeats)
+    record = clf.members_[0].calibration.record
+    assert record.n == len(data) - 10 and record.folds == 3
+    loaded = load_model(save_model(clf, tmp_path / "m"))
+    assert loaded.record_folds == 3
+    assert loaded.members_[0].calibration.record == record
+    cells = data.X.iloc[::2]
+    a = estimate_accuracy(clf, clf.score_cells(cells), random_state=0)
+    b = estimate_accuracy(loaded, loaded.score_cells(cells), random_state=0)
+    assert a == b
+    again = CellTypeClassifier(
+        model="logreg", schema=data.schema, family_subsets=False, record_folds=3
+    ).fit(data.X, data.y.to_numpy(dtype=object), sample_repeats=repeats)
+    assert again.members_[0].calibration.record == record
+
+
+def test_a_member_fitted_on_demand_keeps_a_record_too(data, with_record):
+    features = data.schema.family("subthreshold").columns
+    member = with_record.fit_member(features, origin="on demand")
+    assert member.calibration.record is not None
+    assert member.calibration.record.n == len(data)
+
+
+def test_folds_are_stratified_and_a_class_of_one_cell_still_gets_a_fold():
+    y = np.array(["a"] * 8 + ["b"] * 4 + ["c"] * 2)
+    proper = np.ones(len(y), dtype=bool)
+    proper[[0, 8]] = False  # calibration cells: in no fold
+    fold = held_out_folds(y, proper, 3, random_state=0)
+    assert fold[0] == fold[8] == 0 and set(fold[proper]) == {1, 2, 3}
+    assert all(
+        len(set(fold[(y == c) & proper])) == min(3, ((y == c) & proper).sum()) for c in "abc"
+    )
+    assert set(held_out_folds(np.array(["a", "b"]), np.ones(2, dtype=bool), 4, 0)) == {1}
+    with pytest.raises(ValueError, match="record_folds"):
+        CellTypeClassifier(record_folds=1).fit(np.zeros((8, 2)), ["a", "b"] * 4)
