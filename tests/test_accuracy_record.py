@@ -84,7 +84,23 @@ def test_the_batch_estimate_is_judged_against_the_record(data, with_record):
     a = estimate_accuracy(stripped, stripped.score_cells(cells), random_state=0)
     b = estimate_accuracy(plain, plain.score_cells(cells), random_state=0)
     assert (a.estimate, a.low, a.high, a.stated) == (b.estimate, b.low, b.high, b.stated)
-    assert (found.estimate, found.stated) != (b.estimate, b.stated)
+    # ATC by hand on the record (unweighted, every cell counted): the threshold above which
+    # the record's share equals its accuracy, and the batch's share above it
+    record = with_record.members_[0].calibration.record
+    conf, right = np.array(record.confidence), np.array(record.correct, dtype=float)
+    ordered = np.sort(conf)
+    share_below = np.arange(1, len(conf) + 1) / len(conf)
+    threshold = ordered[min((share_below < 1 - right.mean() - 1e-12).sum(), len(conf) - 1)]
+    routed = scores.routed
+    expected = (scores.proba[routed].max(axis=1) > threshold).mean()
+    by_hand = estimate_accuracy(
+        with_record, scores, random_state=0, weighted=False, count_unlike=True
+    )
+    assert by_hand.estimate == pytest.approx(expected)
+    plain_by_hand = estimate_accuracy(
+        plain, plain.score_cells(cells), random_state=0, weighted=False, count_unlike=True
+    )
+    assert by_hand.estimate != plain_by_hand.estimate  # the record, not the calibration cells
 
 
 def test_the_record_is_saved_repeated_cells_stay_out_and_same_seed_same_record(data, tmp_path):
@@ -127,3 +143,9 @@ def test_folds_are_stratified_and_a_class_of_one_cell_still_gets_a_fold():
     assert set(held_out_folds(np.array(["a", "b"]), np.ones(2, dtype=bool), 4, 0)) == {1}
     with pytest.raises(ValueError, match="record_folds"):
         CellTypeClassifier(record_folds=1).fit(np.zeros((8, 2)), ["a", "b"] * 4)
+
+
+def test_one_record_fold_is_one_clear_line(run_cli, clean_error, tmp_path):
+    result = run_cli("train", "--species", "human", "--record-folds", "1", "--out", tmp_path / "m")
+    clean_error(result, "--record-folds", "at least 2")
+    assert not (tmp_path / "m").exists()

@@ -95,6 +95,7 @@ def test_the_page_starts_empty_and_asks_for_cells(at):
     assert [r.value for r in at.radio] == [page.TABLE, page.AS_NAMED, page.BUNDLED]
 
 
+@pytest.mark.slow  # end to end (make test-slow): make test's time
 def test_a_table_gives_the_calls_and_the_bytes_predict_writes(at, mouse, tmp_path, run_cli):
     folder, cells = mouse
     _with_model_folder(at, folder)
@@ -497,6 +498,7 @@ def test_the_mapping_list_shows_units_as_text(at, mouse):
     assert r"sag_area (mV\*s)" in listed and "*" not in listed.replace(r"\*", "")
 
 
+@pytest.mark.slow  # end to end (make test-slow): make test's time
 def test_a_recording_gives_its_features_checks_and_figure(at, mouse, tmp_path, run_cli):
     folder, _ = mouse
     _with_model_folder(at, folder)

@@ -235,6 +235,7 @@ def test_poisoned_test_cells_do_not_change_the_trained_network(human):
     assert poisoned[1] != clean[1]  # fold 1 trains on them, so the check can fail
 
 
+@pytest.mark.slow  # end to end (make test-slow): make test's time
 def test_harness_reports_attention_and_importance(human, tmp_path):
     spec = get_model("bilstm")
     quick = ModelSpec(

@@ -201,6 +201,7 @@ def test_nine_features_from_another_lab_get_a_model_of_their_own(mouse_parts, mo
     assert len(clf.on_demand_) == 2
 
 
+@pytest.mark.slow  # end to end (make test-slow): make test's time
 def test_a_saved_model_keeps_on_demand_models_in_the_cache_folder(
     mouse_parts, tmp_path, monkeypatch
 ):
@@ -384,6 +385,7 @@ def test_a_cells_smoothing_draws_are_its_own():
     np.testing.assert_array_equal(cell_draws(mixed.iloc[::-1], 3, 0), mixed_draws[::-1])
 
 
+@pytest.mark.slow  # end to end (make test-slow): make test's time
 @pytest.mark.filterwarnings("ignore:.*cells this model was trained on")  # its own cells
 def test_recording_checks_travel_in_the_features_table(human, human_model, tmp_path):
     """`ephys2type features` writes each cell's failed checks into the table itself, so a

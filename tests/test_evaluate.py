@@ -176,6 +176,7 @@ def test_gradient_boosting_runs_all_iterations_as_described(no_limits):
     assert pipe[-1].n_iter_ == 300 and "no early stopping" in get_model("hgb").description
 
 
+@pytest.mark.slow  # end to end (make test-slow): make test's time
 def test_evaluate_default_output_folder(run_cli, clean_error, tmp_path, monkeypatch, smoke_run):
     """Without --out: a folder under results/, printed, never replaced by a second run."""
     monkeypatch.chdir(tmp_path)

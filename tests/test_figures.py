@@ -323,7 +323,14 @@ def test_the_report_widths_are_those_of_the_stylesheet():
     assert re.search(r"figure\.wide\{[^}]*max-width:100%", css)
 
 
-@pytest.mark.parametrize("name", FIGURES)
+@pytest.mark.parametrize(
+    "name",
+    [
+        # a check page extracts a recording's features first (make test-slow: make test's time)
+        pytest.param(name, marks=pytest.mark.slow) if name.startswith("check page") else name
+        for name in FIGURES
+    ],
+)
 def test_every_text_reads_at_9_pt_where_the_figure_is_shown(name):
     build, where = FIGURES[name]
     if where == "page":
@@ -377,6 +384,7 @@ def _legend_labels(fig: Figure) -> list[str]:
     return [t.get_text() for lg in legends if lg for t in lg.get_texts()]
 
 
+@pytest.mark.slow  # end to end (make test-slow): make test's time
 def test_markers_are_explained_in_a_legend():
     # the t-type figure's stars: where the conformal sets stop the calls
     assert any("conformal sets" in t for t in _legend_labels(_selective()))

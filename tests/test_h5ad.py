@@ -139,6 +139,7 @@ def human_model(tmp_path_factory):
     return folder, data.X.iloc[:30]
 
 
+@pytest.mark.slow  # end to end (make test-slow): make test's time
 def test_predict_command_reads_and_writes_anndata(run_cli, human_model, tmp_path):
     folder, cells = human_model
     source = write_h5ad(tmp_path / "cells.h5ad", cells, pd.DataFrame(index=cells.index))

@@ -81,8 +81,8 @@ def _full_pipeline(schema, seed, key, spies: bool) -> Pipeline:
 
 @pytest.fixture(scope="module")
 def small():
-    """400 synthetic cells: imbalanced classes, a family missing for most cells."""
-    return make_synthetic(400, random_state=4)
+    """240 synthetic cells: imbalanced classes, a family missing for most cells."""
+    return make_synthetic(240, random_state=4)
 
 
 def test_spies_see_only_training_cells(small):

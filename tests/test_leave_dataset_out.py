@@ -103,6 +103,7 @@ def test_evaluate_breaks_down_by_dataset_and_layer_and_checks_each_held_out_batc
     )
 
 
+@pytest.mark.slow  # end to end (make test-slow): make test's time
 def test_training_on_both_datasets_helps_layer1_cells_and_the_arms_train_on_what_they_say(both):
     from ephys2type.evaluation.training_sets import compare_training_sets
 

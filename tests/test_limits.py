@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import sys
 
+import pytest
+
 from ephys2type.data.schema import get_schema
 from ephys2type.evaluation.parallel import map_folds
 from ephys2type.limits import NONE, SMOKE, RunLimits, current, limited
@@ -122,6 +124,7 @@ def _forest_jobs(k: int, *, one_job: bool) -> tuple[int, int]:
     return k, make_baseline("rf").n_jobs
 
 
+@pytest.mark.slow  # end to end (make test-slow): make test's time
 def test_a_default_thread_count_comes_from_one_place():
     """No hyperparameter holds a thread count of its own: the forest's default is the
     machine's cores, capped by the run's max_jobs, and one thread in a fold worker."""

@@ -64,6 +64,7 @@ def test_every_bundled_dataset_gets_its_layer(mouse, human):
         with_location(bare)
 
 
+@pytest.mark.slow  # end to end (make test-slow): make test's time
 def test_train_with_location_serves_cells_with_and_without_it(run_cli, tmp_path, human):
     model = tmp_path / "model"
     r = run_cli("train", "--species", "human", "--model", "logreg", "--location", "--out", model)
@@ -86,6 +87,7 @@ def test_train_with_location_serves_cells_with_and_without_it(run_cli, tmp_path,
     assert used["with"].str.endswith("+location").all()
 
 
+@pytest.mark.slow  # end to end (make test-slow): make test's time
 def test_evaluate_with_location(run_cli, tmp_path, smoke_run):
     smoke_run()
     out = tmp_path / "eval"

@@ -489,6 +489,28 @@ def test_train_on_your_own_table(run_cli, tmp_path):
     assert result.code == 0 and "c0" in result.out, result
 
 
+def test_the_batch_check_passes_like_cells_and_catches_a_unit_slip(saved, human):
+    """The shift test on real cells (make test's short version of the test below): cells of
+    the table the model never saw pass, in any order; a unit slip in tau is caught."""
+    from ephys2type import load_human
+    from ephys2type.models.batch_check import summarize_batch
+
+    loaded = load_model(saved["rf"][1])
+    everyone = load_human(datasets="lee2023")
+    unseen = everyone.X.loc[everyone.X.index.difference(human.X.index)]
+
+    def summary(cells):
+        scores = loaded.score_cells(cells)
+        return summarize_batch(loaded, scores, loaded.table_of(scores))
+
+    same = summary(unseen)
+    assert not same.shift_detected and same.warning() is None
+    assert summary(unseen.iloc[::-1]).to_dict() == same.to_dict()
+    moved = summary(unseen.assign(tau=unseen["tau"] * 3))
+    assert moved.shift_detected and moved.most_shifted_features[0]["feature"] == "tau"
+
+
+@pytest.mark.slow  # end to end (make test-slow): make test's time
 def test_batch_summary_detects_a_shifted_batch_and_not_a_like_one(saved, human, run_cli, tmp_path):
     """Cells of the same table that the model never saw pass; a unit slip in tau is caught."""
     from ephys2type import load_human
@@ -659,6 +681,7 @@ def test_the_accuracy_estimate_shrinks_a_batchs_class_mix_towards_the_training_m
     assert min(own_mix, training_mix) <= shipped <= max(own_mix, training_mix)
 
 
+@pytest.mark.slow  # end to end (make test-slow): make test's time
 def test_the_shift_test_can_take_the_largest_p_value_over_candidate_class_mixes(saved, human):
     """Re-weighted to a wrong class mix, training-like cells look shifted; with several
     candidate mixes the batch is declared shifted only when none explains it (the larger
@@ -801,6 +824,7 @@ def test_out_of_distribution_on_a_wide_schema_uses_family_components():
     assert np.isinf(ood.distance(np.full((1, 450), np.nan)))[0]
 
 
+@pytest.mark.slow  # end to end (make test-slow): make test's time
 def test_a_tree_model_loads_and_predicts_without_torch_or_imbalanced_learn(saved, human, tmp_path):
     """Importing torch and dask (via skops' scan of scikit-learn) and imbalanced-learn cost a
     20-cell predict about 1.6 s; a tree model needs none of them, and the adapters

@@ -44,6 +44,7 @@ def test_bad_inputs():
     assert empty.n_iter == 0 and empty.priors.tolist() == [0.5, 0.5]
 
 
+@pytest.mark.slow  # end to end (make test-slow): make test's time
 def test_the_deployed_classifier_adapts_only_when_asked():
     from ephys2type import load_human
     from ephys2type.models.cell_classifier import resolve_model

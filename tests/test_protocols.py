@@ -170,6 +170,7 @@ def test_predict_command_on_a_table_without_two_protocols(run_cli, deployed, mou
     assert summary["families_used"] == list(LONG_SQUARE)
 
 
+@pytest.mark.slow  # end to end (make test-slow): make test's time
 def test_partial_protocol_table_is_deterministic_and_paired():
     data = make_synthetic(240, random_state=2)
     plan = make_plan(data, "strat5x5", seeds=1, n_folds=3)

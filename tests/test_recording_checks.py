@@ -92,6 +92,7 @@ def _first_spike_shape(rec: Recording) -> tuple[float, float]:
     raise AssertionError("no spike")
 
 
+@pytest.mark.slow  # end to end (make test-slow): make test's time
 @needs_samples
 def test_checks_on_the_example_files_agree_with_an_independent_reading(samples):
     for name, (rec, flags) in samples.items():
@@ -128,6 +129,7 @@ def test_checks_on_the_example_files_agree_with_an_independent_reading(samples):
     )
 
 
+@pytest.mark.slow  # end to end (make test-slow): make test's time
 @needs_samples
 def test_spike_shape_flags_follow_an_independent_measure(samples):
     """The shape the check reads (ipfx's first spike at rheobase) agrees with dV/dt read off
@@ -145,6 +147,7 @@ def test_spike_shape_flags_follow_an_independent_measure(samples):
     # the narrow spikes of the simulated fast-spiking cell pass (test_a_clean_simulated_...)
 
 
+@pytest.mark.slow  # end to end (make test-slow): make test's time
 @needs_samples
 def test_flagged_values_are_left_empty_with_their_reason(samples):
     cell = extract_cell(samples["17o05028_ic_steps"][0], sweep_qc_profile="none")
@@ -238,6 +241,7 @@ def test_simulated_cell_with_broad_spikes_may_not_be_an_interneuron():
     assert not flags["spike_shape"].clears
 
 
+@pytest.mark.slow  # end to end (make test-slow): make test's time
 @needs_samples
 def test_the_check_page_shows_each_flag_and_the_values_kept(samples):
     from ephys2type.data.recordings.figures import cell_figure, kept_values
@@ -275,6 +279,7 @@ def _titles(fig) -> list[str]:
         ("18711001", "no hyperpolarising step recorded"),
     ],
 )
+@pytest.mark.slow  # end to end (make test-slow): make test's time
 def test_the_check_page_says_no_hyperpolarising_step_passed(samples, monkeypatch, stem, said):
     """The first trace panel, drawn as `features --figures` draws it (sweep QC on), says
     that no hyperpolarising step is there to show, and which step it shows instead."""

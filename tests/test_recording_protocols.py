@@ -59,6 +59,7 @@ def _crossings(v: np.ndarray, mask: np.ndarray | slice = slice(None)) -> int:
     return int(np.sum((v[1:] > 0) & (v[:-1] <= 0)))
 
 
+@pytest.mark.slow  # end to end (make test-slow): make test's time
 def test_an_allen_layout_file_is_read_by_stimulus_code(nwb_files, tmp_path):
     rec = read_nwb(nwb_files["small_0"])
     kinds = {s.kind: s for s in rec.stimulus_sets()}
@@ -77,6 +78,7 @@ def test_an_allen_layout_file_is_read_by_stimulus_code(nwb_files, tmp_path):
     assert chirp.stimulus("ramp") is None and "chirp sweeps not analysed" in chirp.notes[0]
 
 
+@pytest.mark.slow  # end to end (make test-slow): make test's time
 def test_ramp_and_short_square_features_agree_with_the_traces(nwb_files):
     rec = read_nwb(nwb_files["large_1"])
     row, qc = extract_features(rec)  # ipfx's sweep QC: the simulated traces pass it
@@ -187,6 +189,7 @@ def test_the_human_schema_names_the_same_measurements(nwb_files, run_cli, tmp_pa
     assert not (tmp_path / "clash.csv").exists()
 
 
+@pytest.mark.slow  # end to end (make test-slow): make test's time
 def test_the_twelve_feature_vector_families(nwb_files):
     cell = extract_cell(read_nwb(nwb_files["small_0"]), vectors=True)
     assert list(cell.vectors) == list(VECTOR_FAMILIES)
@@ -220,6 +223,7 @@ def test_the_twelve_feature_vector_families(nwb_files):
     np.testing.assert_allclose(cell.vectors["first_ap_dv"][149:298], np.diff(ap))
 
 
+@pytest.mark.slow  # end to end (make test-slow): make test's time
 def test_vectors_of_another_step_duration_are_left_out_with_a_warning(nwb_files):
     if not (SAMPLES / "171116sh_0018.abf").is_file():
         pytest.skip("the sample recordings are not beside the project")
@@ -297,6 +301,7 @@ def test_vectors_file_trains_the_bilstm_as_families(
     assert "6 cells predicted" in r.out
 
 
+@pytest.mark.slow  # end to end (make test-slow): make test's time
 def test_short_square_analysis_failure_is_reported_not_fatal(nwb_files):
     from dataclasses import replace
 

@@ -110,6 +110,7 @@ def test_the_default_lab_preset_keeps_the_example_files():
     assert kept["17o05028_ic_steps"][1] == 4
 
 
+@pytest.mark.slow  # end to end (make test-slow): make test's time
 def test_every_sample_file_gives_the_step_families(tmp_path):
     features, qc = extract_files(FILES, sweep_qc_profile="none")
     assert list(features.index) == [f.stem for f in FILES]
@@ -222,6 +223,7 @@ def test_features_command_then_predict(run_cli, tmp_path):
     assert f"--checks {out}.qc.csv" in said
 
 
+@pytest.mark.slow  # end to end (make test-slow): make test's time
 def test_the_nwb_path_gives_the_same_features_on_the_same_traces(tmp_path):
     from ephys2type.data.recordings.nwb import read_nwb, write_nwb
 
@@ -242,6 +244,7 @@ def test_the_nwb_path_gives_the_same_features_on_the_same_traces(tmp_path):
         read_nwb(tmp_path / "broken.nwb")
 
 
+@pytest.mark.slow  # end to end (make test-slow): make test's time
 def test_a_check_figure_per_cell(tmp_path):
     features, _ = extract_files(
         [SAMPLES / "17o05028_ic_steps.abf"], sweep_qc_profile="none", figures=tmp_path / "fig"

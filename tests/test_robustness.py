@@ -165,6 +165,7 @@ def test_a_failing_file_write_keeps_the_old_file(tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["preds.csv"]
 
 
+@pytest.mark.slow  # end to end (make test-slow): make test's time
 def test_evaluate_with_a_failing_disk_writes_nothing(run_cli, clean_error, tmp_path, monkeypatch):
     from ephys2type.evaluation import results as evaluate_mod
 

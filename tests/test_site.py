@@ -50,6 +50,7 @@ def site(tmp_path_factory) -> Path:
     return out
 
 
+@pytest.mark.slow  # end to end (make test-slow): make test's time
 def test_site_builds_with_every_page(site):
     for page in NAV:
         assert (site / page).with_suffix(".html").is_file(), page
@@ -57,6 +58,7 @@ def test_site_builds_with_every_page(site):
     assert 'src="app.png"' in (site / "app.html").read_text()
 
 
+@pytest.mark.slow  # end to end (make test-slow): make test's time
 def test_front_page_is_the_readme(site):
     """The site's index is README.md (docs/hooks.py), its links made relative to docs/."""
     index = (site / "index.html").read_text()
@@ -65,6 +67,7 @@ def test_front_page_is_the_readme(site):
     assert 'href="docs/' not in index
 
 
+@pytest.mark.slow  # end to end (make test-slow): make test's time
 def test_api_reference_is_built_from_the_docstrings(site):
     """Every public name of the package has its entry, with its docstring's text."""
     import ephys2type

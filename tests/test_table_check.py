@@ -51,6 +51,7 @@ def _fit_nothing(*args, **kwargs):
     raise AssertionError("a model was fitted again")
 
 
+@pytest.mark.slow  # end to end (make test-slow): make test's time
 @pytest.mark.filterwarnings("ignore:.*cells this model was trained on")  # its own cells
 def test_data_check_and_predict_agree_on_a_half_columns_table(
     human, human_model, run_cli, tmp_path, monkeypatch
@@ -116,6 +117,7 @@ def _long_ids(human, n: int = 4) -> pd.DataFrame:
     return cells.rename_axis("cell_name")
 
 
+@pytest.mark.slow  # end to end (make test-slow): make test's time
 def test_the_table_fits_80_columns_and_never_cuts_an_id(
     human, human_model, run_cli, tmp_path, monkeypatch
 ):

@@ -91,7 +91,11 @@ def test_class_aware_transport_moves_source_cells_to_target_cells_of_their_class
         assert np.allclose(mapped[ys == c].mean(axis=0), Xt[yt == c].mean(axis=0), atol=0.05)
 
 
-@pytest.mark.parametrize("adapter", list(ADAPTERS))
+@pytest.mark.parametrize(
+    "adapter",
+    # in make test-slow (make test's time); the adapters' own tests stay in make test
+    [pytest.param(a, marks=pytest.mark.slow) for a in ADAPTERS],
+)
 def test_pooled_classifier_after_an_adapter(mouse, human, adapter):
     src = SourceData.from_data(mouse)
     train, test = human.X.iloc[:180], human.X.iloc[180:]
@@ -149,6 +153,7 @@ def test_without_a_source_it_is_a_target_only_model(human):
     assert model.predict(human.X).shape == (240,)
 
 
+@pytest.mark.slow  # end to end (make test-slow): make test's time
 def test_pretraining_is_shared_by_the_folds_given_one_pretrain_seed(mouse, human, tmp_path):
     """Networks pretrained on the source are shared through the folder the caller passes
     (``pretrain_cache``), one per (source, parameters, families, pretrain seed); without a

@@ -41,6 +41,13 @@ from .common import (
 )
 
 
+def _record_folds(value: int) -> int:
+    """--record-folds: 0, or at least 2 folds."""
+    if value == 1 or value < 0:
+        raise typer.BadParameter(f"must be 0 (the calibration cells) or at least 2, not {value}")
+    return value
+
+
 def train(
     out: Annotated[Path, typer.Option("--out", "-o", help="Model folder to create.")],
     species: SpeciesOpt = "mouse",
@@ -89,11 +96,13 @@ def train(
     record_folds: Annotated[
         int,
         typer.Option(
-            min=0,
+            callback=_record_folds,
             help="0 (default): each feature set's expected accuracy, and the batch check's "
-            "accuracy estimate, rest on the calibration cells. 4: on every training cell's "
-            "out-of-fold call (4 more fits per feature-set model; a steadier estimate on "
-            "batches like the training cells, see docs/shifted-batches.md).",
+            "accuracy estimate, rest on the calibration cells. 4 (or any K >= 2): on the "
+            "out-of-fold call of every training cell not repeated (K more fits per "
+            "feature-set model; a steadier estimate on batches like the training cells, see "
+            "docs/shifted-batches.md). The expected accuracy also decides which cells are "
+            "refused for a low one, so calls can differ from `evaluate`'s.",
         ),
     ] = 0,
     force: Annotated[bool, typer.Option(help="Replace the model folder if it exists.")] = False,

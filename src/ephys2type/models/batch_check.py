@@ -583,8 +583,9 @@ def _bootstrap_cumulative(
     times in replicate ``b``: the cumulative weight at each distinct value (replicates x
     values) and the total (replicates x 1). Every code from 0 to its largest must occur.
     Summed cell by cell in the order of their values (cells x replicates, the faster way
-    round for numpy), read at each value's last cell: the numbers of a histogram of each
-    replicate's draws, 3x faster on the bundled tables."""
+    round for numpy), read at each value's last cell: a histogram of each replicate's
+    draws, summed in another order (equal to about 1e-14; the p-values of 32 bundled batches
+    and of 720 random cases the same), 3x faster on the bundled tables."""
     g, c = np.nonzero(codes >= 0)
     by_value = np.argsort(codes[g, c], kind="stable")
     g, c = g[by_value], c[by_value]
@@ -854,6 +855,7 @@ def _accuracy(
     records = [member.calibration.record for member, _ in groups.values()]
     if all(r is not None and r.n == once.sum() for r in records):
         y_cal = np.asarray(clf.y_train_[once], dtype=object)
+        # the record's class shares (stratified: the calibration cells' within rounding)
         shares = pd.Series(y_cal).value_counts(normalize=True)
         priors = shares.reindex(clf.classes_).fillna(0.0).to_numpy(dtype=float)
         references = records

@@ -180,9 +180,11 @@ class CellTypeClassifier(ClassifierMixin, BaseEstimator):
         registry model, instead of one model over every class.
     record_folds : int, default 0
         0: each member's expected accuracy, and the batch check's accuracy estimate, rest on
-        the calibration cells. k >= 2: on every training cell's out-of-fold call, the proper
-        cells called by k models per member, each fitted without a k-th of them
-        (:mod:`~ephys2type.models.accuracy_record`; k more fits per member, on demand too).
+        the calibration cells. k >= 2: on the out-of-fold call of every training cell not
+        repeated, the proper cells called by k models per member, each fitted without a
+        k-th of them (:mod:`~ephys2type.models.accuracy_record`; k more fits per member, on
+        demand too). The expected accuracy also decides ``min_expected_accuracy``'s
+        refusals, so a classifier with a record can refuse other cells than one without.
 
     Attributes
     ----------
