@@ -281,6 +281,7 @@ def test_a_bad_upload_shows_the_command_lines_error_and_the_page_stays_up(
     assert not at.error and at.session_state["outcome"].prediction.table.shape[0] == len(cells)
 
 
+@pytest.mark.slow  # end to end (make test-slow): make test's time
 def test_the_warnings_before_an_error_are_shown_with_it(at, mouse, tmp_path, run_cli):
     """A workbook whose first sheet is a read-me: the command line says which sheet it read
     before its error, and so does the page (new-user trial: the page showed the error only)."""
@@ -425,6 +426,7 @@ def _their_export(cells: pd.DataFrame) -> pd.DataFrame:
     return theirs
 
 
+@pytest.mark.slow  # end to end (make test-slow): make test's time
 def test_mapped_columns_predict_as_the_schemas_names_do(at, mouse, tmp_path):
     """A mapping file, and the same mapping chosen in the page, give the calls of the table
     in the schema's names and units."""

@@ -143,6 +143,7 @@ TORCH_FREE = [
 ]
 
 
+@pytest.mark.slow  # end to end (make test-slow): make test's time
 def test_looking_up_models_does_not_import_torch():
     """Each lookup in turn, in one fresh interpreter: torch is absent after every one (as
     long as none imports it, the ones before leave nothing that would hide it; one

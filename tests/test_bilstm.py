@@ -27,14 +27,14 @@ from ephys2type.testing.synthetic import make_synthetic
 QUICK = {"max_epochs": 8, "patience": 4}
 
 
-@parametrize_with_checks(
-    [
-        FamilyBiLSTMClassifier(max_epochs=3, random_state=0),
-        FamilyPreprocessor(),
-        FamilyPreprocessor(flags=True),
-    ],
-)
+@parametrize_with_checks([FamilyPreprocessor(), FamilyPreprocessor(flags=True)])
 def test_sklearn_conformance(estimator, check):
+    check(estimator)
+
+
+@pytest.mark.slow  # scikit-learn's checks of a slow estimator (make test-slow): make test's time
+@parametrize_with_checks([FamilyBiLSTMClassifier(max_epochs=3, random_state=0)])
+def test_sklearn_conformance_of_the_network(estimator, check):
     check(estimator)
 
 

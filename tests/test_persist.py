@@ -597,6 +597,7 @@ def test_batch_summary_detects_a_shifted_batch_and_not_a_like_one(saved, human, 
     assert summary["shift_detected"] is True and summary["shift_p"] < 0.05
 
 
+@pytest.mark.slow  # end to end (make test-slow): make test's time
 def test_predicting_training_cells_is_said(saved, human, tmp_path):
     """Cells the model was trained on, by id or under another id with fewer digits, get one
     warning naming both (new-user trial: 36 of 40 'new' cells were training cells); cells it

@@ -335,6 +335,7 @@ def test_a_dask_cluster_on_loopback_gives_the_serial_result():
     pd.testing.assert_frame_equal(remote_qc, serial_qc)
 
 
+@pytest.mark.slow  # end to end (make test-slow): make test's time
 def test_the_command_resumes_an_interrupted_run(run_cli, tmp_path):
     out = tmp_path / "f.csv"
     run_batch(FILES[:1], sweep_qc_profile="none", parts=tmp_path / "f.csv.parts")

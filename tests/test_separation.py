@@ -12,6 +12,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from ephys2type.models.preprocessing import FamilySparsePCA
 
 
+@pytest.mark.slow  # scikit-learn's checks of a slow estimator (make test-slow): make test's time
 @parametrize_with_checks([FamilySparsePCA(random_state=0)])
 def test_sklearn_conformance(estimator, check):
     check(estimator)

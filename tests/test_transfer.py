@@ -44,12 +44,17 @@ FEW = {"max_iter": 50}
 
 @parametrize_with_checks(
     [
-        TransferClassifier(bilstm_params={"max_epochs": 3}, random_state=0),
         PooledClassifier(model="hgb", params={"max_iter": 50}, random_state=0),
         Subsample(estimator=PooledClassifier(model="hgb", params={"max_iter": 50}), fraction=1.0),
     ]
 )
 def test_sklearn_conformance(estimator, check):
+    check(estimator)
+
+
+@pytest.mark.slow  # scikit-learn's checks of a slow estimator (make test-slow): make test's time
+@parametrize_with_checks([TransferClassifier(bilstm_params={"max_epochs": 3}, random_state=0)])
+def test_sklearn_conformance_of_the_transfer_network(estimator, check):
     check(estimator)
 
 
