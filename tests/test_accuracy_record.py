@@ -149,3 +149,41 @@ def test_one_record_fold_is_one_clear_line(run_cli, clean_error, tmp_path):
     result = run_cli("train", "--species", "human", "--record-folds", "1", "--out", tmp_path / "m")
     clean_error(result, "--record-folds", "at least 2")
     assert not (tmp_path / "m").exists()
+
+
+def test_two_level_labels_keep_a_record_at_the_parent_level(data):
+    """With a level above the classes the record, like the calibration cells, is judged by
+    the parent-level calls, and the finest level's accuracy is kept beside it."""
+    parent_of = {"type_A": "AB", "type_B": "AB", "type_C": "CD", "type_D": "CD"}
+    clf = _fit(data, record_folds=3, parent_of=parent_of)
+    record = clf.members_[0].calibration.record
+    parents = np.array([parent_of[c] for c in data.y.to_numpy(dtype=object)])
+    assert set(record.predicted) <= {"AB", "CD"}
+    assert record.parent_accuracy == pytest.approx((np.array(record.predicted) == parents).mean())
+    assert clf.members_[0].expected_accuracy == record.parent_accuracy
+    assert record.accuracy <= record.parent_accuracy
+
+
+def test_a_model_saved_without_a_record_is_judged_on_its_calibration_cells(data, tmp_path):
+    """A folder written before records (no record_folds, no record) loads, and its estimate
+    is the calibration cells' as before."""
+    import hashlib
+    import json
+
+    plain = _fit(data)
+    folder = save_model(plain, tmp_path / "m")
+    sidecar = json.loads((folder / "model.json").read_text())
+    sidecar["params"].pop("record_folds")
+    for entry in sidecar["members"]:
+        member_file = folder / entry["folder"] / "member.json"
+        raw = json.loads(member_file.read_text())
+        raw.pop("record")
+        member_file.write_text(json.dumps(raw))
+        entry["sidecar_sha256"] = hashlib.sha256(member_file.read_bytes()).hexdigest()
+    (folder / "model.json").write_text(json.dumps(sidecar))
+    loaded = load_model(folder)
+    assert loaded.record_folds == 0 and loaded.members_[0].calibration.record is None
+    cells = data.X.iloc[::3]
+    a = estimate_accuracy(plain, plain.score_cells(cells), random_state=0)
+    b = estimate_accuracy(loaded, loaded.score_cells(cells), random_state=0)
+    assert a == b

@@ -13,11 +13,13 @@ was fitted on when k is 4 and the calibration share a fifth), its probabilities 
 with the member's temperature. That is k more fits per member. The member's expected
 accuracy is the record's, and the batch estimate is judged against the record.
 
-Measured by ``benchmarks/calibration_record.py`` (random forest; docs/shifted-batches.md):
-on training-like human batches (splits 30-34) the estimate's mean error fell from 10.1 to
-7.9 points and the warnings while the accuracy held from 17 to 6; on the shifted splits it
-was worse on one seed of three and better on two. The prediction sets stay calibrated on
-the calibration cells alone (the quarter models are other models than the member).
+Measured with the random forest (``benchmarks/batch_check.py --record-folds 4``,
+docs/shifted-batches.md): on training-like human batches (splits 30-34) the estimate's mean
+error fell from 10.1 to 8.5 points and the warnings while the accuracy held from 16 to 3
+(mouse: 4.9 to 4.4 points, 4 to 5 warnings); on the shifted whole sets
+(``benchmarks/calibration_record.py``) it was worse on one seed of three and better on two.
+The prediction sets stay calibrated on the calibration cells alone (the fold models are
+other models than the member).
 """
 
 from __future__ import annotations
