@@ -43,14 +43,13 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from batch_check import cross_species_sets, detection_sets
+from batch_check import SIZES, cross_species_sets, detection_sets
 from benchmark_output import write_result
 from ephys2type.data.datasets import dataset_names, load_species
 from ephys2type.errors import Ephys2TypeWarning
 from ephys2type.models.batch_check import estimate_accuracy
 from ephys2type.persist.train import train_model
 
-SIZES = (10, 30, 100, 300)
 QUARTERS = 4
 
 

@@ -489,10 +489,10 @@ def test_train_on_your_own_table(run_cli, tmp_path):
     assert result.code == 0 and "c0" in result.out, result
 
 
-def test_the_batch_check_passes_like_cells_and_catches_a_unit_slip(saved, human):
-    """The shift test on real cells (make test's short version of the test below): cells of
-    the table the model never saw pass, in any order; a unit slip in tau is caught."""
-    from ephys2type import load_human
+def _unseen_batch(saved, human):
+    """The saved forest, the rest of the table it was trained on (the layer-1 cells of another
+    lab, in load_human()'s default, are not like its cells: their estimated accuracy falls
+    short), and the batch summary of any cells."""
     from ephys2type.models.batch_check import summarize_batch
 
     loaded = load_model(saved["rf"][1])
@@ -503,6 +503,13 @@ def test_the_batch_check_passes_like_cells_and_catches_a_unit_slip(saved, human)
         scores = loaded.score_cells(cells)
         return summarize_batch(loaded, scores, loaded.table_of(scores))
 
+    return loaded, unseen, summary
+
+
+def test_the_batch_check_passes_like_cells_and_catches_a_unit_slip(saved, human):
+    """The shift test on real cells (make test's short version of the test below): cells of
+    the table the model never saw pass, in any order; a unit slip in tau is caught."""
+    _, unseen, summary = _unseen_batch(saved, human)
     same = summary(unseen)
     assert not same.shift_detected and same.warning() is None
     assert summary(unseen.iloc[::-1]).to_dict() == same.to_dict()
@@ -513,19 +520,7 @@ def test_the_batch_check_passes_like_cells_and_catches_a_unit_slip(saved, human)
 @pytest.mark.slow  # end to end (make test-slow): make test's time
 def test_batch_summary_detects_a_shifted_batch_and_not_a_like_one(saved, human, run_cli, tmp_path):
     """Cells of the same table that the model never saw pass; a unit slip in tau is caught."""
-    from ephys2type import load_human
-    from ephys2type.models.batch_check import summarize_batch
-
-    loaded = load_model(saved["rf"][1])
-    # the rest of the table the model was trained on (the layer-1 cells of another lab, in
-    # load_human()'s default, are not like its cells: their estimated accuracy falls short)
-    everyone = load_human(datasets="lee2023")
-    unseen = everyone.X.loc[everyone.X.index.difference(human.X.index)]
-
-    def summary(cells):
-        scores = loaded.score_cells(cells)
-        return summarize_batch(loaded, scores, loaded.table_of(scores))
-
+    loaded, unseen, summary = _unseen_batch(saved, human)
     same = summary(unseen)
     assert not same.shift_detected and same.warning() is None
     # the same cells in another order are the same batch: the same p-value and interval
