@@ -311,3 +311,33 @@ def test_the_verdict_follows_the_interval_and_few_cells_are_cautioned():
     assert check(0, 1, {"Lamp5": 3, "Vip": 8}).cautions() == [
         "few cells of Lamp5 (3): their counts say little (at least 5 per class)"
     ]
+
+
+def test_a_cell_without_a_donor_is_its_own_donor(layer1_only, user_tables, tmp_path):
+    """Lab metadata has gaps (new-user trial: 4 of 40 layer-1 cells without a donor ended
+    `evaluate-added --donor-column` and `evaluate --protocol group5x5` in an internal
+    error): each such cell is its own donor, and a warning says which."""
+    from sklearn.model_selection import GroupKFold
+
+    from ephys2type import load_table
+    from ephys2type.errors import Ephys2TypeWarning
+
+    lee = load_human(datasets="lee2023")
+    mine = layer1_only.subset(layer1_only.X.index[:8])
+    features, labels = _write(mine, tmp_path)
+    donors = ["H1", None, "H1", "", "H2", "H2", None, "H3"]
+    pd.read_csv(labels).assign(donor=donors).to_csv(labels, index=False)
+    with pytest.warns(Ephys2TypeWarning, match=r"3 cell\(s\) have no donor in column 'donor'"):
+        both = with_added_cells(lee, features, labels, donor_column="donor")
+    added = both.groups.iloc[-8:]
+    ids = mine.X.index.astype(str)
+    assert added.tolist() == ["H1", ids[1], "H1", ids[3], "H2", "H2", ids[6], "H3"]
+    list(GroupKFold(5).split(both.X, both.y, both.groups))  # the folds are drawn
+    # a user's own table, too
+    fpath, lpath = user_tables
+    table = pd.read_csv(lpath)
+    table.loc[:1, "donor"] = np.nan
+    table.to_csv(lpath, index=False)
+    with pytest.warns(Ephys2TypeWarning, match=r"2 cell\(s\) have no donor"):
+        data = load_table(fpath, lpath, "mouse", donor_column="donor")
+    assert data.groups.iloc[:2].tolist() == table["cell_id"].astype(str).iloc[:2].tolist()

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
 
+from ephys2type import load_human
 from ephys2type.data.mapping import load_mapping, parse_mapping
 from ephys2type.data.schema import get_schema
-from ephys2type.errors import TableError
+from ephys2type.errors import Ephys2TypeWarning, TableError
 
 GOOD = """
 # their column = the feature it is, with their unit
@@ -188,3 +191,41 @@ def test_renamed_columns_and_a_mapping_typo_are_named_with_their_fix(tmp_path):
         for m in messages
     )
     assert any(f"add its line to {tmp_path / 'map.toml'}" in m for m in messages)
+
+
+def test_a_line_for_a_column_the_table_lacks_leaves_the_tables_own_column(tmp_path):
+    """One mapping kept for many tables: a table that already names a feature as the schema
+    does, or lacks a column, is read with the mapping's other lines (new-user trial: the
+    table's own column was refused as a clash, and would have been converted as the absent
+    one's unit)."""
+    from ephys2type.data.tables import read_feature_table
+
+    schema = get_schema("human")
+    (tmp_path / "map.toml").write_text(GOOD)
+    human = load_human().X.iloc[:25].rename_axis("specimen_id")
+    theirs = human.rename(columns={"tau": "tau (ms)"}).assign(
+        **{"tau (ms)": human["tau"] * 1000}
+    )  # input_resistance kept under its own name, in MOhm
+    theirs.to_csv(tmp_path / "cells.csv")
+    with pytest.warns(UserWarning, match=r"not in the table: Rin \(GOhm\), I_rheo, Vrest"):
+        read = read_feature_table(
+            tmp_path / "cells.csv",
+            schema,
+            id_column="specimen_id",
+            mapping=load_mapping(tmp_path / "map.toml", schema),
+        )
+    np.testing.assert_allclose(read["input_resistance"], human["input_resistance"])
+    np.testing.assert_allclose(read["tau"], human["tau"])
+    # both their column and the feature's own name: still a clash
+    theirs.assign(**{"Rin (GOhm)": human["input_resistance"] / 1000}).to_csv(tmp_path / "two.csv")
+    with (
+        warnings.catch_warnings(),
+        pytest.raises(TableError, match=r"already has column.*input_resistance"),
+    ):
+        warnings.simplefilter("ignore", Ephys2TypeWarning)  # the absent lines, said above
+        read_feature_table(
+            tmp_path / "two.csv",
+            schema,
+            id_column="specimen_id",
+            mapping=load_mapping(tmp_path / "map.toml", schema),
+        )

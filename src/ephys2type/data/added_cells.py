@@ -22,7 +22,7 @@ from ephys2type.data.fetch import sha256_of
 from ephys2type.data.mapping import load_mapping
 from ephys2type.data.recordings.check_table import BLOCKING_COLUMN, warn_blocked_training_cells
 from ephys2type.data.tables import find_id_column, read_feature_table
-from ephys2type.data.user_tables import read_labels
+from ephys2type.data.user_tables import donors_or_own, read_labels
 from ephys2type.errors import TableError
 
 #: The share of the training weight a lab's added cells get by default (see
@@ -119,10 +119,12 @@ def with_added_cells(
             f"{', '.join(map(str, lab.columns))})"
             + (f"; --donor-column {near[0]}?" if near else "")
         )
-    donors = lab[donor_column] if donor_column is not None else pd.Series(X.index, index=X.index)
-    meta = pd.DataFrame(
-        {"species": data.species, "donor": donors.astype(str), "dataset": name}, index=X.index
+    donors = (
+        donors_or_own(lab[donor_column].reindex(X.index), what=str(labels), column=donor_column)
+        if donor_column is not None
+        else pd.Series(X.index.astype(str), index=X.index)
     )
+    meta = pd.DataFrame({"species": data.species, "donor": donors, "dataset": name}, index=X.index)
     if checks is not None:  # what predict would block them for (evaluate-added scores so)
         meta[BLOCKING_COLUMN] = checks["blocking"].to_numpy(dtype=object)
     return replace(

@@ -70,6 +70,14 @@ class ColumnMapping:
         """The line of the mapping that maps a column onto ``feature``, if one does."""
         return next((c for c in self.columns if c.feature == feature), None)
 
+    def present(self, frame: pd.DataFrame) -> ColumnMapping:
+        """The lines of the mapping whose column ``frame`` has: a lab keeps one mapping for
+        tables that lack some of its columns, or already name them as the schema does
+        (new-user trial: such a line made the table's own column a clash, and would have
+        converted it as if it were the absent one)."""
+        kept = tuple(c for c in self.columns if c.source in frame.columns)
+        return ColumnMapping(kept, origin=self.origin)
+
     def absent(self, frame: pd.DataFrame) -> list[str]:
         """Their columns the mapping names that ``frame`` does not have."""
         return [c.source for c in self.columns if c.source not in frame.columns]

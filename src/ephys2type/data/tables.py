@@ -558,6 +558,7 @@ def read_feature_table(
                 Ephys2TypeWarning,
                 stacklevel=2,
             )
+        mapping = mapping.present(raw)
         raw = mapping.rename(raw)
     check_schema_match(raw.columns, schema, path=path, source=schema_source)
     if not any(c in raw.columns for c in schema.columns):
