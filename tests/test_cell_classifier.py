@@ -437,3 +437,97 @@ def test_recording_checks_travel_in_the_features_table(human, human_model, tmp_p
     assert source is None and not any(given.blocking) and not any(given.other)
     said = check_for_prediction(folder / "cells.csv", model=human_model).checks_file
     assert said == f"{folder / 'cells.csv'} (columns checks_failed, checks_blocking)"
+
+
+def test_a_frames_own_check_columns_reach_its_calls(human, human_model):
+    """Features computed in Python carry their recording checks in the columns `ephys2type
+    features` writes, and a model acts on them as `predict` does (new-user trial:
+    `extract_files` then `predict` called all five example cells the command line leaves
+    unassigned)."""
+    from ephys2type.data.recordings.check_table import BLOCKING_COLUMN, FAILED_COLUMN
+
+    model = load_model(human_model)
+    cells = human.X.iloc[:3]
+    reason = "may not be an interneuron: spike width 1.9 ms"
+    carried = cells.assign(
+        **{FAILED_COLUMN: ["spike_shape", "vrest_drift", ""], BLOCKING_COLUMN: [reason, "", ""]}
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Ephys2TypeWarning)  # no "ignoring 2 columns"
+        table = model.predict_table(carried)
+    assert table["predicted"].tolist() == [ABSTAIN, *model.predict(cells)[1:]]
+    assert table["reason"].iloc[0] == f"failed recording check: {reason}"
+    assert table["recording_checks"].tolist()[1:] == ["vrest_drift", ""]
+    assert model.predict(carried)[0] == ABSTAIN  # every entry point reads them
+    # the blocked cell is read by no model (the training mix, as predict gives it), the others
+    np.testing.assert_allclose(model.predict_proba(carried)[1:], model.predict_proba(cells)[1:])
+    # told to call them anyway, the model calls them; its own setting is left alone
+    assert model.set_params(refuse_failed_checks=False).predict(carried)[0] != ABSTAIN
+    model.set_params(refuse_failed_checks=True)
+
+
+def test_predicting_a_file_leaves_the_callers_model_as_it_was(human, human_model, tmp_path):
+    """`call_failed_checks` is one call's option (new-user trial: it stuck to the model, and
+    every later prediction called cells that fail a recording check)."""
+    from ephys2type.persist.predict import predict_file
+
+    model = load_model(human_model)
+    human.X.iloc[:3].to_csv(tmp_path / "cells.csv", index_label="specimen_id")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Ephys2TypeWarning)  # its own training cells
+        predict_file(model, tmp_path / "cells.csv", call_failed_checks=True)
+    assert model.refuse_failed_checks is True
+    model.set_params(refuse_failed_checks=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Ephys2TypeWarning)
+        predict_file(model, tmp_path / "cells.csv")
+    assert model.refuse_failed_checks is False
+
+
+def test_the_batch_check_is_a_method_and_is_what_predict_writes(human, human_model, tmp_path):
+    from ephys2type.persist.predict import predict_cells
+
+    model = load_model(human_model)
+    cells = human.X.iloc[::7]
+    cells.to_csv(tmp_path / "cells.csv", index_label="specimen_id")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Ephys2TypeWarning)
+        written = predict_cells(model, tmp_path / "cells.csv").batch.to_dict()
+    batch = model.check_batch(cells)
+    assert batch.to_dict() == written
+    assert batch.n_cells == len(cells) and batch.estimated_accuracy is not None
+    assert batch.estimated_accuracy_low <= batch.estimated_accuracy <= batch.estimated_accuracy_high
+    slipped = model.check_batch(cells.assign(tau=cells["tau"] * 3))
+    assert slipped.shift_detected and slipped.warning is not None
+
+
+def test_score_weighs_cells_and_judges_a_call_at_its_level(human, human_model):
+    model = load_model(human_model)
+    cells, y = human.X.iloc[:40], human.y.iloc[:40].to_numpy(dtype=object)
+    calls = model.predict(cells)
+    weights = np.linspace(0.1, 2.0, len(y))
+    assert model.score(cells, y, sample_weight=weights) == pytest.approx(
+        np.average(calls == y, weights=weights)
+    )
+    # two levels: a subclass call is right when it is the parent of the cell's t-type
+    twolevel = CellTypeClassifier(model="logreg", parent_of={"a1": "A", "a2": "A", "b1": "B"})
+    twolevel.predict = lambda X: np.array(["A", "a2", "unassigned", "B"], dtype=object)
+    assert twolevel.score(None, ["a1", "a1", "b1", "a2"]) == pytest.approx(0.25)
+
+
+def test_a_unit_slip_is_caught_where_a_training_cell_had_the_other_sign(human, tmp_path):
+    """A lab table with two negative input resistances (a measurement error) gives that
+    feature a range of both signs, which a column in GOhm stays inside: the schema's
+    plausible medians refuse it (new-user trial: it was called)."""
+    X, y = human.X.iloc[:200].copy(), human.y.iloc[:200]
+    X.iloc[:2, X.columns.get_loc("input_resistance")] = -789.0
+    model = CellTypeClassifier(
+        model="logreg", schema=human.schema, family_subsets=False, random_state=0
+    ).fit(X, y)
+    j = model.ranges_.features.index("input_resistance")
+    low, high = model.ranges_.low[j], model.ranges_.high[j]
+    cells = human.X.iloc[300:330]
+    slipped = cells.assign(input_resistance=cells["input_resistance"] / 1000)
+    assert (low < slipped["input_resistance"]).all() and (slipped["input_resistance"] < high).all()
+    with pytest.raises(TableError, match=r"input_resistance.*multiplied by 1000.*GOhm"):
+        model.predict(slipped)

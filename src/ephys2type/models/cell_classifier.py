@@ -52,12 +52,15 @@ from sklearn.utils._param_validation import Interval, Options
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d
 
+from ephys2type.data.recordings.check_table import CHECK_COLUMNS, checks_from_columns
 from ephys2type.data.schema import FeatureSchema
 from ephys2type.data.tables import FeatureFrame, as_feature_frame
+from ephys2type.data.unit_checks import check_units
 from ephys2type.errors import Ephys2TypeError, TableError
 from ephys2type.limits import with_jobs
 from ephys2type.models import abstention
 from ephys2type.models.accuracy_record import AccuracyRecord, held_out_folds
+from ephys2type.models.batch_check import BatchSummary, summarize_batch
 from ephys2type.models.call_table import ABSTAIN, call_table
 from ephys2type.models.cell_scores import CellScores, RecordingChecks
 from ephys2type.models.conformal import (
@@ -533,6 +536,10 @@ class CellTypeClassifier(ClassifierMixin, BaseEstimator):
                 shown = "; ".join(s.message(units[s.feature], mapping) for s in slips[:3])
                 more = f"; and {len(slips) - 3} more such columns" if len(slips) > 3 else ""
                 raise TableError(f"{what}: {shown}{more}")
+            # a feature some training cell had of the other sign keeps a range a slip stays
+            # inside (new-user trial: 2 of 594 lab cells with a negative input resistance, and
+            # a column in GOhm passed as MOhm): the schema's plausible medians still see it
+            check_units(X, schema, path=what, mapping=mapping)
         return X
 
     # -- the one computation ---------------------------------------------------------------------
@@ -575,8 +582,11 @@ class CellTypeClassifier(ClassifierMixin, BaseEstimator):
         """The one computation a batch gets (:class:`CellScores`): route each cell, its
         calibrated probabilities, distance, sets and reasons. ``recording_checks`` are the
         cells' failed recording checks (:func:`ephys2type.data.recordings.checks`), rows
-        in the order of ``X``."""
+        in the order of ``X``; without them, a DataFrame's own check columns
+        (``checks_failed``, ``checks_blocking``: what ``ephys2type features`` and
+        :func:`~ephys2type.data.recordings.batch.extract_files` give) are read."""
         check_is_fitted(self, "members_")
+        X, recording_checks = _carried_checks(X, recording_checks)
         X = self._frame(X, id_column=id_column)
         if recording_checks is not None and len(recording_checks.blocking) != len(X):
             raise ValueError("recording_checks needs one entry per cell")
@@ -784,6 +794,22 @@ class CellTypeClassifier(ClassifierMixin, BaseEstimator):
         scores = self.score_cells(X, id_column=id_column, recording_checks=recording_checks)
         return self.table_of(scores, top=top)
 
+    def check_batch(
+        self,
+        X,
+        *,
+        id_column: str | None = None,
+        recording_checks: RecordingChecks | None = None,
+    ) -> BatchSummary:
+        """The batch check ``ephys2type predict`` prints and writes to
+        ``<predictions>.summary.json``, for the cells of ``X`` as one batch: do they differ
+        from the training cells beyond their mix of types, their accuracy estimated without
+        labels (with its 95% interval, beside the stated in-distribution accuracy), and the
+        warning or note it gives (:class:`~ephys2type.models.batch_check.BatchSummary`;
+        :mod:`ephys2type.models.batch_check` says how)."""
+        scores = self.score_cells(X, id_column=id_column, recording_checks=recording_checks)
+        return summarize_batch(self, scores, self.table_of(scores))
+
     @staticmethod
     def explanation(table: pd.DataFrame) -> pd.DataFrame:
         """The columns of a :meth:`predict_table` an evaluation keeps beside each
@@ -820,13 +846,40 @@ class CellTypeClassifier(ClassifierMixin, BaseEstimator):
         return calls
 
     def score(self, X, y, sample_weight=None) -> float:
-        """Accuracy of :meth:`predict` against ``y`` (an unassigned cell counts as wrong)."""
-        return float(np.mean(self.predict(X) == np.asarray(y, dtype=object)))
+        """Accuracy of :meth:`predict` against ``y`` (an unassigned cell counts as wrong),
+        weighted by ``sample_weight``. With two-level labels a call is judged at its own
+        level: a parent-level call is right when it is the parent of the cell's class
+        (``predict`` gives the finest level the sets support, often the parent: compared
+        with the finest labels alone, every such call would count as wrong)."""
+        calls = self.predict(X)
+        truth = np.asarray(y, dtype=object)
+        right = calls == truth
+        if self.parent_of is not None:
+            parents = np.array([self.parent_of.get(t, t) for t in truth], dtype=object)
+            right |= calls == parents
+        return float(np.average(right, weights=sample_weight))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True
         return tags
+
+
+def _carried_checks(X, checks: RecordingChecks | None) -> tuple[Any, RecordingChecks | None]:
+    """``X`` without its recording-check columns, and the checks they carried (new-user
+    trial: features computed in Python lost them, and cells the command line leaves
+    unassigned were called). Checks given, or a table read from a file (its checks were
+    taken out when read: the caller decides), are left as they are."""
+    if checks is not None or not isinstance(X, pd.DataFrame) or isinstance(X, FeatureFrame):
+        return X, checks
+    carried = checks_from_columns(X)
+    if carried is None:
+        return X, None
+    X = X.drop(columns=[c for c in CHECK_COLUMNS if c in X.columns])
+    return X, RecordingChecks(
+        blocking=carried["blocking"].to_numpy(dtype=object),
+        other=carried["other"].to_numpy(dtype=object),
+    )
 
 
 def _generic_schema(X) -> FeatureSchema:

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import copy
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -285,6 +286,8 @@ def score_file(
         model = load_model(path)
         if member_cache is not None:
             store = FolderStore.for_model(member_cache, path, model)
+    else:  # this call's option is not the caller's model's (new-user trial: it stuck)
+        model = copy.copy(model)
     cells = read_features(
         model, features, id_column=id_column, obsm_key=obsm_key, mapping=mapping, sheet=sheet
     )

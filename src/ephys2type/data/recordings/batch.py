@@ -230,9 +230,12 @@ def extract_files(
     figures: str | Path | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Features (one row per file, indexed by ``cell_id`` = the file's stem) and the QC table
-    of all files, serially; with ``figures`` (a folder), one ``<file stem>.png`` per cell."""
+    of all files, serially; with ``figures`` (a folder), one ``<file stem>.png`` per cell.
+    Each cell's failed recording checks are in the features' ``checks_failed`` and
+    ``checks_blocking`` columns, as ``ephys2type features`` writes them, so a model's
+    ``predict_table`` acts on them (a cell that may not be an interneuron is unassigned)."""
     result = run_batch(paths, schema=schema, sweep_qc_profile=sweep_qc_profile, figures=figures)
-    return result.features, result.qc
+    return with_check_columns(result.features, result.qc), result.qc
 
 
 class WrittenFeatures(NamedTuple):
