@@ -494,11 +494,14 @@ def test_the_batch_check_is_a_method_and_is_what_predict_writes(human, human_mod
         warnings.simplefilter("ignore", Ephys2TypeWarning)
         written = predict_cells(model, tmp_path / "cells.csv").batch.to_dict()
     batch = model.check_batch(cells)
-    assert batch.to_dict() == written
+    # the file's summary also says these are training cells (new-user trial: only the
+    # terminal said it, and the summary's estimate read as that of new cells)
+    assert "cells this model was trained on" in " ".join(written.pop("notes"))
+    assert batch.to_dict() == written | {"notes": []}
     assert batch.n_cells == len(cells) and batch.estimated_accuracy is not None
     assert batch.estimated_accuracy_low <= batch.estimated_accuracy <= batch.estimated_accuracy_high
     slipped = model.check_batch(cells.assign(tau=cells["tau"] * 3))
-    assert slipped.shift_detected and slipped.warning is not None
+    assert slipped.shift_detected and slipped.warning() is not None
 
 
 def test_score_weighs_cells_and_judges_a_call_at_its_level(human, human_model):
@@ -531,3 +534,27 @@ def test_a_unit_slip_is_caught_where_a_training_cell_had_the_other_sign(human, t
     assert (low < slipped["input_resistance"]).all() and (slipped["input_resistance"] < high).all()
     with pytest.raises(TableError, match=r"input_resistance.*multiplied by 1000.*GOhm"):
         model.predict(slipped)
+
+
+def test_a_small_batch_says_why_it_has_no_estimate(human, human_model, tmp_path):
+    """Fewer than 5 cells read: a line says no accuracy is estimated (new-user trial: the
+    summary was silent), the feature-set lines count the calls ('called by', as the table
+    does), and every table has its recording_checks column, empty here."""
+    from ephys2type.persist.predict import predict_cells
+    from ephys2type.persist.prediction_lines import prediction_lines
+
+    model = load_model(human_model)
+    human.X.iloc[:3].to_csv(tmp_path / "three.csv", index_label="specimen_id")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Ephys2TypeWarning)  # its own training cells
+        result = predict_cells(model, tmp_path / "three.csv")
+    lines = prediction_lines(result)
+    assert result.batch.estimated_accuracy is None and result.batch.warning() is None
+    assert any(ln.startswith("no accuracy estimate for this batch: fewer than 5") for ln in lines)
+    counted = [int(ln.split()[0]) for ln in lines if " called by the model of " in ln]
+    assert sum(counted) == int((result.table["predicted"] != ABSTAIN).sum())
+    note = result.batch.note()  # these 3 cells: a shift that is no warning, and no estimate
+    assert "holds" not in note and note.endswith(
+        "too few cells were read by a model to estimate their accuracy"
+    )
+    assert result.table["recording_checks"].tolist() == ["", "", ""]

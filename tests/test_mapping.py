@@ -229,3 +229,31 @@ def test_a_line_for_a_column_the_table_lacks_leaves_the_tables_own_column(tmp_pa
             id_column="specimen_id",
             mapping=load_mapping(tmp_path / "map.toml", schema),
         )
+
+
+def test_a_bad_value_names_the_labs_own_column(tmp_path):
+    from ephys2type.data.tables import read_feature_table
+
+    schema = get_schema("human")
+    (tmp_path / "map.toml").write_text(GOOD)
+    cells = (
+        load_human().X.iloc[:5].rename_axis("specimen_id").rename(columns={"v_baseline": "Vrest"})
+    )
+    cells = cells.astype({"Vrest": object})
+    cells.iloc[2, cells.columns.get_loc("Vrest")] = "-65 mV"
+    cells.to_csv(tmp_path / "cells.csv")
+    with (
+        warnings.catch_warnings(),
+        pytest.raises(TableError) as err,
+    ):
+        warnings.simplefilter("ignore", Ephys2TypeWarning)  # the mapping's absent columns
+        read_feature_table(
+            tmp_path / "cells.csv",
+            schema,
+            id_column="specimen_id",
+            mapping=load_mapping(tmp_path / "map.toml", schema),
+        )
+    assert "column 'Vrest' (which" in str(err.value) and "maps onto v_baseline), line 4" in str(
+        err.value
+    )
+    assert "value '-65 mV' is not a number" in str(err.value)

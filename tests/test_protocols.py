@@ -162,7 +162,7 @@ def test_predict_command_on_a_table_without_two_protocols(run_cli, deployed, mou
     assert result.code == 0, result
     assert "20 of the model's 39 feature columns absent" in result.err
     flat = " ".join(result.out.split())
-    assert "cells predicted by the model of 19 features (expected accuracy" in flat
+    assert "cells called by the model of 19 features (expected accuracy" in flat
     calls = pd.read_csv(out)
     assert set(calls["families_used"]) == {"+".join(LONG_SQUARE)}
     summary = json.loads((tmp_path / "calls.csv.summary.json").read_text())

@@ -194,7 +194,7 @@ def test_features_command_then_predict(run_cli, tmp_path):
     anyway = pd.read_csv(tmp_path / "anyway.csv", index_col=0, keep_default_na=False)
     assert not anyway["reason"].str.startswith("failed recording check").any()
     assert anyway["recording_checks"].str.contains("may not be an interneuron").all()
-    assert "cells predicted by the model of 19 features" in r.out
+    assert "cells called by the model of 19 features" in r.out
     called = int((anyway["predicted"] != "unassigned").sum())
     assert called and f"{called} cells called although a recording check failed" in " ".join(
         r.out.split()
@@ -249,8 +249,13 @@ def test_a_check_figure_per_cell(tmp_path):
     features, _ = extract_files(
         [SAMPLES / "17o05028_ic_steps.abf"], sweep_qc_profile="none", figures=tmp_path / "fig"
     )
-    # 19 long-square features less the three the cell's firing at rest empties
-    assert features.notna().sum(axis=1).iloc[0] == 16
+    # 19 long-square features less the three the cell's firing at rest empties; its failed
+    # checks travel with it, as `ephys2type features` writes them
+    assert (
+        features.drop(columns=["checks_failed", "checks_blocking"]).notna().sum(axis=1).iloc[0]
+        == 16
+    )
+    assert "spontaneous_firing" in features["checks_failed"].iloc[0]
     png = tmp_path / "fig" / "17o05028_ic_steps.png"
     assert png.stat().st_size > 10_000 and png.read_bytes()[:4] == b"\x89PNG"
 

@@ -101,7 +101,7 @@ def test_predict_groups_its_summary_by_feature_set(human, human_model, run_cli, 
     _half(human).to_csv(half)
     result = run_cli("predict", "--model", human_model, "--features", half)
     assert result.code == 0, result
-    lines = [ln for ln in result.out.splitlines() if "predicted by the model of" in ln]
+    lines = [ln for ln in result.out.splitlines() if "called by the model of" in ln]
     sizes = [int(re.search(r"model of (\d+) features", ln).group(1)) for ln in lines]
     assert lines and sizes == sorted(sizes, reverse=True)
     for size in {s for s in sizes if sizes.count(s) > 1}:  # same size: told apart

@@ -51,7 +51,10 @@ def _publish_mode(path: Path, *, directory: bool) -> None:
 
 def _check_target(path: Path, overwrite: bool) -> None:
     if path.exists() and not overwrite:
-        raise OutputExistsError(f"{path} already exists; choose another path or pass --force")
+        raise OutputExistsError(
+            f"{path} already exists; choose another path, or pass --force (in Python, "
+            "overwrite=True)"
+        )
     if not path.parent.exists():
         try:
             path.parent.mkdir(parents=True, exist_ok=True)

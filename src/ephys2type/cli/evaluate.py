@@ -171,7 +171,8 @@ def evaluate(
     )
     refuse_existing(out_dir, force)
     out_console.print(
-        f"{plan.dataset['description']}; {plan.protocol}: {len(plan.folds)} fits per model"
+        f"{plan.dataset['description']}; {plan.description}: "
+        f"{len(plan.folds)} fit{'s' if len(plan.folds) != 1 else ''} per model"
     )
     for note in plan.dataset.get("held_out_folds", []):
         missing = note["test_classes_missing_from_training"]

@@ -384,18 +384,10 @@ def predict(
 
 def _write_overview(trained, cells, preds, path: Path) -> None:
     """The batch among the training cells, with its calls (``predict --overview``)."""
-    from ephys2type.evaluation.overview import plot_batch_overview
+    from ephys2type.evaluation.overview import plot_prediction_overview
     from ephys2type.evaluation.plots import save_figure
-    from ephys2type.models.cell_classifier import ABSTAIN
 
-    ax = plot_batch_overview(
-        trained.X_train_,
-        trained.y_train_,
-        cells,
-        preds.loc[cells.index, "predicted"].astype(str),
-        abstain=ABSTAIN,
-        title=f"{len(cells)} new cells among {len(trained.X_train_)} training cells",
-    )
+    ax = plot_prediction_overview(trained, cells, preds)
     path.parent.mkdir(parents=True, exist_ok=True)
     save_figure(ax.figure, path)
 

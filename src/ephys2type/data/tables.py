@@ -595,7 +595,10 @@ def read_feature_table(
     if locate is None:  # the file's lines: the rows keep read_csv's 0-based labels
         rows = raw.index
         locate = lambda pos: f"line {_line(rows, pos)}"  # noqa: E731
-    X = validate_features(raw.set_axis(index, axis=0), schema, what=path, locate=locate)
+    try:
+        X = validate_features(raw.set_axis(index, axis=0), schema, what=path, locate=locate)
+    except TableError as exc:
+        raise TableError(_their_column(str(exc), mapping)) from None
     if mapping is not None:  # converted values are checked again (a factor may overflow)
         X = validate_features(mapping.convert(X), schema, what=path)
     if check_unit_ranges:
@@ -603,6 +606,18 @@ def read_feature_table(
     return FeatureFrame.of(
         X, schema, source=str(path), absent_noted=note_absent, mapping=mapping, checks=checks
     )
+
+
+def _their_column(message: str, mapping: ColumnMapping | None) -> str:
+    """An error about a feature's column, naming the lab's own column a mapping renamed
+    (new-user trial: "column 'v_baseline', line 7" where the table's column is 'Vrest')."""
+    for c in () if mapping is None else mapping.columns:
+        if c.source != c.feature:
+            message = message.replace(
+                f"column {c.feature!r},",
+                f"column {c.source!r} (which {mapping.origin} maps onto {c.feature}),",
+            )
+    return message
 
 
 def _rename_hint(schema: FeatureSchema, mapping: ColumnMapping | None) -> str:

@@ -156,7 +156,8 @@ def plot_prediction_overview(model, cells: pd.DataFrame, table: pd.DataFrame) ->
         cells,
         table.loc[cells.index, "predicted"].astype(str),
         abstain=ABSTAIN,
-        title=f"{len(cells)} new cells among {len(model.X_train_)} training cells",
+        # not "new": a batch may hold training cells (predict then says so)
+        title=f"{len(cells)} predicted cells among the {len(model.X_train_)} training cells",
     )
 
 

@@ -276,6 +276,8 @@ class BatchSummary:
         a sub-population of its classes)."""
         if self.warns or (line := self.shift_line()) is None:
             return None
+        if self.estimated_accuracy is None:  # not "holds" of an estimate never made
+            return f"{line}; too few cells were read by a model to estimate their accuracy"
         return f"{line}; the estimated accuracy holds"
 
 

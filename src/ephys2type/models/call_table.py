@@ -128,10 +128,15 @@ def call_table(scores: CellScores, clf: Deciding, *, top: int = 2) -> pd.DataFra
     out["ood_score"] = scores.distance
     out["out_of_distribution"] = scores.distance > 1.0
     out["qc_flag"] = clf.qc_flags(scores.X)
-    if scores.recording_checks is not None:
-        checks = scores.recording_checks
-        out["recording_checks"] = [
+    # always written (empty: none failed, or no checks given), so every table has the same
+    # columns (new-user trial: the README lists it, and predict_table left it out)
+    checks = scores.recording_checks
+    out["recording_checks"] = (
+        [""] * len(out)
+        if checks is None
+        else [
             "; ".join(t for t in (b, o) if t)
             for b, o in zip(checks.blocking, checks.other, strict=True)
         ]
+    )
     return out

@@ -257,6 +257,8 @@ def predict_cells(
     )
     table = model.table_of(scores)
     batch = summarize_batch(model, scores, table)
+    if (note := training_cells_note(model, cells)) is not None:  # kept in the summary file
+        batch.notes.append(note)
     return Prediction(model, cells, scores, table, batch, checks_source=source)
 
 
@@ -299,20 +301,29 @@ def score_file(
 
 
 def warn_training_cells(model: CellTypeClassifier, cells: pd.DataFrame, what: str | Path) -> None:
-    """Say when cells to predict are cells the model was trained on: their features agree
-    with a training cell's, under its id or another
+    """Say when cells to predict are cells the model was trained on
+    (:func:`training_cells_note`)."""
+    note = training_cells_note(model, cells)
+    if note is not None:
+        warnings.warn(f"{what}: {note}", Ephys2TypeWarning, stacklevel=3)
+
+
+def training_cells_note(model: CellTypeClassifier, cells: pd.DataFrame) -> str | None:
+    """What to say when cells to predict are cells the model was trained on: their features
+    agree with a training cell's, under its id or another
     (:func:`~ephys2type.data.cell_copies.same_feature_cells`). Their calls and the batch's
     estimated accuracy are those of cells it learnt (new-user trial: 36 of 40 'new'
     layer-1 cells were bundled training cells, and nothing said so). Cells that only share
-    an id with a training cell are said apart: a lab's cell1..cellN are other cells."""
+    an id with a training cell are said apart: a lab's cell1..cellN are other cells. None
+    when neither."""
     trained = getattr(model, "X_train_", None)
     if trained is None or not len(cells):
-        return
+        return None
     copies = same_feature_cells(cells, trained)
     copied, ids = {mine for mine, _ in copies}, set(trained.index.astype(str))
     shared_id = [c for c in cells.index.astype(str) if c in ids and c not in copied]
     if not copies and not shared_id:
-        return
+        return None
     parts = []
     if copies:
         mine, theirs = copies[0]
@@ -328,7 +339,7 @@ def warn_training_cells(model: CellTypeClassifier, cells: pd.DataFrame, what: st
             f"{len(shared_id)} cells share an id with a training cell but not its features "
             f"(e.g. {shared_id[0]!r}): other cells, or the same cells measured again"
         )
-    warnings.warn(f"{what}: " + "; ".join(parts), Ephys2TypeWarning, stacklevel=3)
+    return "; ".join(parts)
 
 
 def write_prediction(

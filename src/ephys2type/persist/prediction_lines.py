@@ -6,6 +6,7 @@ the command line named)."""
 from __future__ import annotations
 
 from ephys2type.models.abstention import FailedRecordingCheck
+from ephys2type.models.batch_check import MIN_ESTIMATE_CELLS
 from ephys2type.models.call_table import ABSTAIN
 from ephys2type.persist.predict import FeatureSetUse, Prediction
 from ephys2type.wording import plural
@@ -14,12 +15,15 @@ from ephys2type.wording import plural
 SHOWN_SETS = 10
 
 
-def feature_set_line(use: FeatureSetUse) -> str:
+def feature_set_line(use: FeatureSetUse, *, called: bool = False) -> str:
     """``9 cells predicted by the model of 43 features (expected accuracy 84% [77%, 89%],
-    fitted on demand)``, with the features that set it apart from the other sets of its size."""
+    fitted on demand)``, with the features that set it apart from the other sets of its size;
+    ``called``: the cells counted are those it called (``predict``: a cell a model read and
+    left unassigned is not counted, where ``data check`` counts every cell it will read)."""
     k = len(use.features)
+    verb = "called" if called else "predicted"
     line = (
-        f"{plural(use.n_cells, 'cell')} predicted by the model of {plural(k, 'feature')} "
+        f"{plural(use.n_cells, 'cell')} {verb} by the model of {plural(k, 'feature')} "
         f"(expected accuracy {use.expected_accuracy:.0%} [{use.low:.0%}, {use.high:.0%}]"
         + (", fitted on demand)" if use.on_demand else ")")
     )
@@ -79,10 +83,16 @@ def prediction_lines(result: Prediction, *, batch: bool = True) -> list[str]:
             )
     if batch and (line := summary.accuracy_line()) is not None:
         lines.append(line)
+    elif batch and summary.warning() is None:  # the warning says it when there is one
+        lines.append(
+            f"no accuracy estimate for this batch: fewer than {MIN_ESTIMATE_CELLS} of its cells "
+            "were read by a model (a cell unassigned by a recording check or for want of "
+            "features is not read)"
+        )
     if batch and (line := summary.note()) is not None:  # a shift that is no warning
         lines.append(f"note: {line}")
     sets = result.feature_sets()
-    lines.extend(feature_set_line(use) for use in sets[:SHOWN_SETS])
+    lines.extend(feature_set_line(use, called=True) for use in sets[:SHOWN_SETS])
     rest = sets[SHOWN_SETS:]
     if rest:
         low = min(u.expected_accuracy for u in rest)
