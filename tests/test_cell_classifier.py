@@ -558,3 +558,15 @@ def test_a_small_batch_says_why_it_has_no_estimate(human, human_model, tmp_path)
         "too few cells were read by a model to estimate their accuracy"
     )
     assert result.table["recording_checks"].tolist() == ["", "", ""]
+
+
+def test_a_loaded_model_has_the_trained_ones_parameters_and_a_short_repr(human, human_model):
+    """New-user trial: a loaded model's `get_params()["model"]` was a spec object, not the
+    'logreg' it was trained as, and its repr ran to 2,841 characters with a function's
+    address (a classifier's, to 40 lines of features)."""
+    model = load_model(human_model)
+    assert model.get_params()["model"] == "logreg"
+    shown = repr(model)
+    assert len(shown) < 300 and " at 0x" not in shown
+    assert "FeatureSchema('lee2023_human', species='human': 93 features in 7 families)" in shown
+    assert repr(model.model_spec()).startswith("ModelSpec('logreg', kind='sklearn'")

@@ -274,3 +274,10 @@ def test_anndata_reads_what_we_write(human_model, tmp_path):
     ).stdout.splitlines()
     assert out[0] == f"({len(cells)}, {cells.shape[1]}) ['label', 'flag'] category (30, 1)"
     assert "'e2t_predicted'" in out[1] and "['X_pca', 'ipfx']" in out[1]
+
+
+def test_a_new_file_without_the_cells_features_says_how_to_give_them(tmp_path):
+    from ephys2type.persist.predict import write_predictions
+
+    with pytest.raises(TableError, match=r"pass them as cells= .*\(cells\.csv is not one\)"):
+        write_predictions(_calls(), tmp_path / "calls.h5ad", features="cells.csv")

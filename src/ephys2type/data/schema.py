@@ -103,6 +103,15 @@ class FeatureSchema:
     species: str = "any"
     description: str = ""
 
+    def __repr__(self) -> str:
+        """One line (new-user trial: a classifier's repr ran to 40 lines of features);
+        :meth:`to_dict` has every feature."""
+        n = sum(len(f.features) for f in self.families)
+        return (
+            f"FeatureSchema({self.name!r}, species={self.species!r}: {n} features in "
+            f"{len(self.families)} families)"
+        )
+
     def __post_init__(self) -> None:
         if not self.families:
             raise SchemaError(f"schema {self.name!r} has no families")

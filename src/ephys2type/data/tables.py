@@ -719,8 +719,9 @@ def check_schema_match(
         raise TableError(
             f"{path}: {n} columns are features of the built-in {name!r} schema and only {own} "
             f"of this model's schema {schema.name!r} ({schema.species}); use a model trained "
-            f"on the {name} schema (ephys2type train {train}), or compute the features with "
-            f"--schema {schema.species} (ephys2type features --schema {schema.species})"
+            f"on the {name} schema (ephys2type train {train}); for features computed from "
+            f"recordings, compute them again with --schema {schema.species} "
+            f"(ephys2type features --schema {schema.species})"
         )
     raise TableError(
         f"{path}: {n} columns are features of the built-in {name!r} schema and only {own} of "

@@ -58,6 +58,10 @@ class ModelSpec:
     fit_params: Mapping[str, Any] = field(default_factory=dict, repr=False)
     savable: bool = False
 
+    def __repr__(self) -> str:
+        """Its name and parameters (a classifier's repr showed the builder's address)."""
+        return f"ModelSpec({self.name!r}, kind={self.kind!r}, params={dict(self.params)!r})"
+
     def __post_init__(self):
         if self.kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, not {self.kind!r}")

@@ -214,9 +214,12 @@ def _load_pipeline(kind: str, meta: dict, weights_path: Path, digest: str, colum
         raise ModelFileError(f"{weights_path}: cannot rebuild the model ({exc!r})") from exc
 
 
-def _spec(name: str, params: dict[str, Any]) -> ModelSpec:
+def _spec(name: str, params: dict[str, Any]) -> ModelSpec | str:
+    """The ``model`` parameter of a loaded classifier: the registry name when the model has
+    its registered parameters (as ``train`` was given it: ``get_params()`` then equals the
+    trained classifier's), else the spec with the saved parameters."""
     spec = get_model(name)
-    return spec if params == dict(spec.params) else spec.with_params(**params)
+    return name if params == dict(spec.params) else spec.with_params(**params)
 
 
 def load_model(path: str | Path, *, load_members: bool = False) -> CellTypeClassifier:

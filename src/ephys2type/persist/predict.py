@@ -414,5 +414,9 @@ def write_predictions(
     if features is not None and is_h5ad(features):
         return annotate_h5ad(features, out, obs, obsm, overwrite=overwrite)
     if cells is None:
-        raise TableError(f"{out}: a new .h5ad file needs the features of the cells")
+        raise TableError(
+            f"{out}: a new .h5ad file needs the features of the cells: pass them as cells= (a "
+            "DataFrame), or an .h5ad features= file to copy"
+            + (f" ({features} is not one)" if features is not None else "")
+        )
     return write_h5ad(out, cells, obs, obsm, overwrite=overwrite)
