@@ -341,3 +341,21 @@ def test_a_cell_without_a_donor_is_its_own_donor(layer1_only, user_tables, tmp_p
     with pytest.warns(Ephys2TypeWarning, match=r"2 cell\(s\) have no donor"):
         data = load_table(fpath, lpath, "mouse", donor_column="donor")
     assert data.groups.iloc[:2].tolist() == table["cell_id"].astype(str).iloc[:2].tolist()
+
+
+def test_a_labels_column_named_donor_is_read_with_its_blanks(user_tables):
+    """Without --donor-column, a labels column named `donor` is the donors: its blanks too
+    are each cell's own (review: they stayed NaN, and donor-grouped folds failed)."""
+    from sklearn.model_selection import GroupKFold
+
+    from ephys2type import load_table
+    from ephys2type.errors import Ephys2TypeWarning
+
+    fpath, lpath = user_tables
+    table = pd.read_csv(lpath)
+    table.loc[:2, "donor"] = np.nan
+    table.to_csv(lpath, index=False)
+    with pytest.warns(Ephys2TypeWarning, match=r"3 cell\(s\) have no donor in column 'donor'"):
+        data = load_table(fpath, lpath, "mouse")
+    assert data.groups.notna().all()
+    list(GroupKFold(5).split(data.X, data.y, data.groups))

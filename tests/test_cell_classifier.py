@@ -459,6 +459,21 @@ def test_a_frames_own_check_columns_reach_its_calls(human, human_model):
     assert table["reason"].iloc[0] == f"failed recording check: {reason}"
     assert table["recording_checks"].tolist()[1:] == ["vrest_drift", ""]
     assert model.predict(carried)[0] == ABSTAIN  # every entry point reads them
+    # checks given are the cells' checks: the columns are set aside, not read
+    from ephys2type.models.cell_scores import RecordingChecks
+
+    given = RecordingChecks(
+        blocking=np.array(["", "", reason], dtype=object),
+        other=np.array(["", "", ""], dtype=object),
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Ephys2TypeWarning)
+        told = model.predict_table(carried, recording_checks=given)["predicted"].tolist()
+    assert told[0] != ABSTAIN and told[2] == ABSTAIN
+    with warnings.catch_warnings():  # the other entry points set the columns aside too
+        warnings.simplefilter("error", Ephys2TypeWarning)
+        assert model.route(carried).equals(model.route(cells))
+        model.missing_feature_sets(carried)
     # the blocked cell is read by no model (the training mix, as predict gives it), the others
     np.testing.assert_allclose(model.predict_proba(carried)[1:], model.predict_proba(cells)[1:])
     # told to call them anyway, the model calls them; its own setting is left alone
@@ -488,16 +503,16 @@ def test_the_batch_check_is_a_method_and_is_what_predict_writes(human, human_mod
     from ephys2type.persist.predict import predict_cells
 
     model = load_model(human_model)
-    cells = human.X.iloc[::7]
+    cells = human.X.iloc[::20]
     cells.to_csv(tmp_path / "cells.csv", index_label="specimen_id")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Ephys2TypeWarning)
         written = predict_cells(model, tmp_path / "cells.csv").batch.to_dict()
     batch = model.check_batch(cells)
-    # the file's summary also says these are training cells (new-user trial: only the
-    # terminal said it, and the summary's estimate read as that of new cells)
-    assert "cells this model was trained on" in " ".join(written.pop("notes"))
-    assert batch.to_dict() == written | {"notes": []}
+    # the summary says these are training cells (new-user trial: only the terminal said it,
+    # and the summary file's estimate read as that of new cells)
+    assert "cells this model was trained on" in " ".join(written["notes"])
+    assert batch.to_dict() == written
     assert batch.n_cells == len(cells) and batch.estimated_accuracy is not None
     assert batch.estimated_accuracy_low <= batch.estimated_accuracy <= batch.estimated_accuracy_high
     slipped = model.check_batch(cells.assign(tau=cells["tau"] * 3))
@@ -509,13 +524,18 @@ def test_score_weighs_cells_and_judges_a_call_at_its_level(human, human_model):
     cells, y = human.X.iloc[:40], human.y.iloc[:40].to_numpy(dtype=object)
     calls = model.predict(cells)
     weights = np.linspace(0.1, 2.0, len(y))
+    right = calls == y
+    assert 0 < right.mean() < 1  # some right, some wrong: the weights matter
     assert model.score(cells, y, sample_weight=weights) == pytest.approx(
-        np.average(calls == y, weights=weights)
+        np.average(right, weights=weights)
     )
+    assert model.score(cells, y, sample_weight=weights) != pytest.approx(right.mean())
     # two levels: a subclass call is right when it is the parent of the cell's t-type
     twolevel = CellTypeClassifier(model="logreg", parent_of={"a1": "A", "a2": "A", "b1": "B"})
     twolevel.predict = lambda X: np.array(["A", "a2", "unassigned", "B"], dtype=object)
     assert twolevel.score(None, ["a1", "a1", "b1", "a2"]) == pytest.approx(0.25)
+    # labels at the parent level: a finer call inside its parent is right
+    assert twolevel.score(None, ["A", "A", "B", "B"]) == pytest.approx(0.75)
 
 
 def test_a_unit_slip_is_caught_where_a_training_cell_had_the_other_sign(human, tmp_path):
@@ -550,12 +570,13 @@ def test_a_small_batch_says_why_it_has_no_estimate(human, human_model, tmp_path)
         result = predict_cells(model, tmp_path / "three.csv")
     lines = prediction_lines(result)
     assert result.batch.estimated_accuracy is None and result.batch.warning() is None
-    assert any(ln.startswith("no accuracy estimate for this batch: fewer than 5") for ln in lines)
+    said = "no accuracy estimate for this batch: it needs at least 5"
+    assert any(ln.startswith(said) for ln in lines)
     counted = [int(ln.split()[0]) for ln in lines if " called by the model of " in ln]
     assert sum(counted) == int((result.table["predicted"] != ABSTAIN).sum())
     note = result.batch.note()  # these 3 cells: a shift that is no warning, and no estimate
-    assert "holds" not in note and note.endswith(
-        "too few cells were read by a model to estimate their accuracy"
+    assert "accuracy holds" not in note and note.endswith(
+        "their accuracy could not be estimated (too few cells read)"
     )
     assert result.table["recording_checks"].tolist() == ["", "", ""]
 
@@ -565,7 +586,8 @@ def test_a_loaded_model_has_the_trained_ones_parameters_and_a_short_repr(human, 
     'logreg' it was trained as, and its repr ran to 2,841 characters with a function's
     address (a classifier's, to 40 lines of features)."""
     model = load_model(human_model)
-    assert model.get_params()["model"] == "logreg"
+    trained = train_model(human.subset(human.X.index[:120]), "logreg", random_state=0)
+    assert model.get_params()["model"] == trained.get_params()["model"] == "logreg"
     shown = repr(model)
     assert len(shown) < 300 and " at 0x" not in shown
     assert "FeatureSchema('lee2023_human', species='human': 93 features in 7 families)" in shown

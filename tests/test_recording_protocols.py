@@ -298,7 +298,7 @@ def test_vectors_file_trains_the_bilstm_as_families(
     assert r.code == 0, r
     r = run_cli("predict", "--model", str(model), "--features", str(vectors))
     assert r.code == 0, r
-    assert "6 cells predicted" in r.out
+    assert "6 cells called" in r.out
 
 
 @pytest.mark.slow  # end to end (make test-slow): make test's time

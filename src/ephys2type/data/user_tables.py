@@ -81,7 +81,9 @@ def load_table(
         if donor_column not in meta.columns:
             raise TableError(f"{labels}: no donor column {donor_column!r}")
         meta["donor"] = donors_or_own(meta[donor_column], what=f"{labels}", column=donor_column)
-    elif "donor" not in meta.columns:
+    elif "donor" in meta.columns:  # a labels column named so is read as the donors
+        meta["donor"] = donors_or_own(meta["donor"], what=f"{labels}", column="donor")
+    else:
         meta["donor"] = meta.index.to_numpy()  # each cell its own group
     data = PatchSeqData(X=X, meta=meta, schema=schema, species=species, id_column=id_column)
     return prepare(

@@ -69,6 +69,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ephys2type.data.cell_copies import same_feature_cells
 from ephys2type.models.call_table import ABSTAIN
 from ephys2type.models.cell_scores import CellScores
 from ephys2type.models.conformal import same_cell_values
@@ -277,7 +278,7 @@ class BatchSummary:
         if self.warns or (line := self.shift_line()) is None:
             return None
         if self.estimated_accuracy is None:  # not "holds" of an estimate never made
-            return f"{line}; too few cells were read by a model to estimate their accuracy"
+            return f"{line}; their accuracy could not be estimated (too few cells read)"
         return f"{line}; the estimated accuracy holds"
 
 
@@ -488,11 +489,48 @@ def check_batch(clf, scores: CellScores, *, random_state: int | None = None) -> 
 
 
 def summarize_batch(clf, scores: CellScores, table: pd.DataFrame) -> BatchSummary:
-    """:func:`check_batch`, with the QC flags the table carries counted."""
+    """:func:`check_batch`, with the QC flags the table carries counted, and a note when
+    cells are training cells (:func:`training_cells_note`)."""
     summary = check_batch(clf, scores)
     summary.n_failing_qc = int((table["qc_flag"] != "").sum())
     summary.n_unassigned = int((table["predicted"] == ABSTAIN).sum())
+    if (note := training_cells_note(clf, scores.X)) is not None:
+        summary.notes.append(note)
     return summary
+
+
+def training_cells_note(clf, cells: pd.DataFrame) -> str | None:
+    """What to say when cells to predict are cells the model was trained on: their features
+    agree with a training cell's, under its id or another
+    (:func:`~ephys2type.data.cell_copies.same_feature_cells`). Their calls and the batch's
+    estimated accuracy are those of cells it learnt (new-user trial: 36 of 40 'new'
+    layer-1 cells were bundled training cells, and nothing said so). Cells that only share
+    an id with a training cell are said apart: a lab's cell1..cellN are other cells. None
+    when neither."""
+    trained = getattr(clf, "X_train_", None)
+    if trained is None or not len(cells):
+        return None
+    copies = same_feature_cells(cells, trained)
+    copied, ids = {mine for mine, _ in copies}, set(trained.index.astype(str))
+    shared_id = [c for c in cells.index.astype(str) if c in ids and c not in copied]
+    if not copies and not shared_id:
+        return None
+    parts = []
+    if copies:
+        mine, theirs = copies[0]
+        same = "" if mine == theirs else f" as {theirs!r}"
+        parts.append(
+            f"{len(copies)} of its {len(cells)} cells are cells this model was trained on "
+            f"(their features agree with a training cell's, e.g. {mine!r}{same}): their calls, "
+            "and the batch's estimated accuracy, are those of cells it learnt, more often right "
+            "than a new cell's; measure accuracy on cells it did not see"
+        )
+    if shared_id:
+        parts.append(
+            f"{len(shared_id)} cells share an id with a training cell but not its features "
+            f"(e.g. {shared_id[0]!r}): other cells, or the same cells measured again"
+        )
+    return "; ".join(parts)
 
 
 # -- the batch's class mix -----------------------------------------------------------------------

@@ -521,6 +521,9 @@ class CellTypeClassifier(ClassifierMixin, BaseEstimator):
                     f"{len(schema.columns)} features as input (the columns of "
                     "feature_names_in_, in that order)"
                 )
+        if isinstance(X, pd.DataFrame) and not isinstance(X, FeatureFrame):
+            # recording checks are no features (score_cells reads them first: _carried_checks)
+            X = X.drop(columns=[c for c in CHECK_COLUMNS if c in X.columns])
         # a table read from a file is named by its file in every message
         what = getattr(X, "source", "features") if isinstance(X, FeatureFrame) else "features"
         mapping = getattr(X, "mapping", None) if isinstance(X, FeatureFrame) else None
@@ -847,16 +850,18 @@ class CellTypeClassifier(ClassifierMixin, BaseEstimator):
 
     def score(self, X, y, sample_weight=None) -> float:
         """Accuracy of :meth:`predict` against ``y`` (an unassigned cell counts as wrong),
-        weighted by ``sample_weight``. With two-level labels a call is judged at its own
-        level: a parent-level call is right when it is the parent of the cell's class
-        (``predict`` gives the finest level the sets support, often the parent: compared
-        with the finest labels alone, every such call would count as wrong)."""
+        weighted by ``sample_weight``. With two-level labels a call is judged at the
+        coarser of its level and ``y``'s: a parent-level call is right when it is the parent
+        of the cell's class, a finer call when ``y`` is its parent (``predict`` gives the
+        finest level the sets support, often the parent: compared with the finest labels
+        alone, every such call would count as wrong)."""
         calls = self.predict(X)
         truth = np.asarray(y, dtype=object)
         right = calls == truth
-        if self.parent_of is not None:
+        if self.parent_of is not None:  # y at the finest level, or at the parent level
             parents = np.array([self.parent_of.get(t, t) for t in truth], dtype=object)
-            right |= calls == parents
+            called_parents = np.array([self.parent_of.get(c, c) for c in calls], dtype=object)
+            right |= (calls == parents) | (called_parents == truth)
         return float(np.average(right, weights=sample_weight))
 
     def __sklearn_tags__(self):
@@ -870,12 +875,14 @@ def _carried_checks(X, checks: RecordingChecks | None) -> tuple[Any, RecordingCh
     trial: features computed in Python lost them, and cells the command line leaves
     unassigned were called). Checks given, or a table read from a file (its checks were
     taken out when read: the caller decides), are left as they are."""
-    if checks is not None or not isinstance(X, pd.DataFrame) or isinstance(X, FeatureFrame):
+    if not isinstance(X, pd.DataFrame) or isinstance(X, FeatureFrame):
         return X, checks
     carried = checks_from_columns(X)
     if carried is None:
-        return X, None
+        return X, checks
     X = X.drop(columns=[c for c in CHECK_COLUMNS if c in X.columns])
+    if checks is not None:  # given: they are the cells' checks, the columns not read
+        return X, checks
     return X, RecordingChecks(
         blocking=carried["blocking"].to_numpy(dtype=object),
         other=carried["other"].to_numpy(dtype=object),
@@ -930,8 +937,13 @@ def deployed(spec: ModelSpec, **options: Any) -> ModelSpec:
     rf-deployed`` scores exactly what ``train --model rf`` saves; with
     ``hierarchical=True`` it is named ``<model>-hier-deployed``."""
 
+    # a registered model with its own parameters by name (as a loaded folder gives it), so
+    # the trained and the loaded classifier have the same get_params()
+    own = spec.name in MODELS and dict(MODELS[spec.name].params) == dict(spec.params)
+    model = spec.name if own else spec
+
     def build(schema: FeatureSchema, seed: int) -> BaseEstimator:
-        return CellTypeClassifier(model=spec, schema=schema, random_state=seed, **options)
+        return CellTypeClassifier(model=model, schema=schema, random_state=seed, **options)
 
     hier = bool(options.get("hierarchical"))
     return ModelSpec(

@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ephys2type.data.cell_copies import same_feature_cells
 from ephys2type.data.h5ad import annotate_h5ad, calls_for_h5ad, is_h5ad, write_h5ad
 from ephys2type.data.mapping import load_mapping
 from ephys2type.data.recordings.check_table import (
@@ -26,7 +25,7 @@ from ephys2type.data.schema import FeatureSchema
 from ephys2type.data.tables import SCHEMA_OF_MODEL, read_feature_table
 from ephys2type.errors import Ephys2TypeWarning, TableError
 from ephys2type.files import atomic_write_text, dumps_json, refuse_existing_outputs, summary_path
-from ephys2type.models.batch_check import BatchSummary, summarize_batch
+from ephys2type.models.batch_check import BatchSummary, summarize_batch, training_cells_note
 from ephys2type.models.cell_classifier import CellTypeClassifier
 from ephys2type.models.cell_scores import CellScores, RecordingChecks
 
@@ -232,8 +231,9 @@ def predict_cells(
 
     ``model`` is a model folder (from ``train``) or a loaded classifier. Cells whose
     feature set no saved member serves get a member fitted on demand (``progress`` is told
-    of each fit); with ``member_cache`` (a folder; needs a model folder) those members are
-    kept there and found again by later calls, in any process. ``sheet`` names the sheet of
+    of each fit); a loaded classifier keeps them for later calls (its other parameters are
+    left as they were); with ``member_cache`` (a folder; needs a model folder) those members
+    are kept there and found again by later calls, in any process. ``sheet`` names the sheet of
     an ``.xlsx`` workbook (default: the only one, else the one named like a feature table,
     else the first visible one).
 
@@ -257,8 +257,6 @@ def predict_cells(
     )
     table = model.table_of(scores)
     batch = summarize_batch(model, scores, table)
-    if (note := training_cells_note(model, cells)) is not None:  # kept in the summary file
-        batch.notes.append(note)
     return Prediction(model, cells, scores, table, batch, checks_source=source)
 
 
@@ -288,7 +286,8 @@ def score_file(
         model = load_model(path)
         if member_cache is not None:
             store = FolderStore.for_model(member_cache, path, model)
-    else:  # this call's option is not the caller's model's (new-user trial: it stuck)
+    else:  # this call's option is not the caller's model's (new-user trial: it stuck); the
+        # members it fits on demand are kept in the caller's model, a cache (saved with it)
         model = copy.copy(model)
     cells = read_features(
         model, features, id_column=id_column, obsm_key=obsm_key, mapping=mapping, sheet=sheet
@@ -302,44 +301,11 @@ def score_file(
 
 def warn_training_cells(model: CellTypeClassifier, cells: pd.DataFrame, what: str | Path) -> None:
     """Say when cells to predict are cells the model was trained on
-    (:func:`training_cells_note`)."""
+    (:func:`~ephys2type.models.batch_check.training_cells_note`; the batch summary keeps it
+    among its notes)."""
     note = training_cells_note(model, cells)
     if note is not None:
         warnings.warn(f"{what}: {note}", Ephys2TypeWarning, stacklevel=3)
-
-
-def training_cells_note(model: CellTypeClassifier, cells: pd.DataFrame) -> str | None:
-    """What to say when cells to predict are cells the model was trained on: their features
-    agree with a training cell's, under its id or another
-    (:func:`~ephys2type.data.cell_copies.same_feature_cells`). Their calls and the batch's
-    estimated accuracy are those of cells it learnt (new-user trial: 36 of 40 'new'
-    layer-1 cells were bundled training cells, and nothing said so). Cells that only share
-    an id with a training cell are said apart: a lab's cell1..cellN are other cells. None
-    when neither."""
-    trained = getattr(model, "X_train_", None)
-    if trained is None or not len(cells):
-        return None
-    copies = same_feature_cells(cells, trained)
-    copied, ids = {mine for mine, _ in copies}, set(trained.index.astype(str))
-    shared_id = [c for c in cells.index.astype(str) if c in ids and c not in copied]
-    if not copies and not shared_id:
-        return None
-    parts = []
-    if copies:
-        mine, theirs = copies[0]
-        same = "" if mine == theirs else f" as {theirs!r}"
-        parts.append(
-            f"{len(copies)} of its {len(cells)} cells are cells this model was trained on "
-            f"(their features agree with a training cell's, e.g. {mine!r}{same}): their calls, "
-            "and the batch's estimated accuracy, are those of cells it learnt, more often right "
-            "than a new cell's; measure accuracy on cells it did not see"
-        )
-    if shared_id:
-        parts.append(
-            f"{len(shared_id)} cells share an id with a training cell but not its features "
-            f"(e.g. {shared_id[0]!r}): other cells, or the same cells measured again"
-        )
-    return "; ".join(parts)
 
 
 def write_prediction(

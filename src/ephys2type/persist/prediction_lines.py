@@ -85,9 +85,9 @@ def prediction_lines(result: Prediction, *, batch: bool = True) -> list[str]:
         lines.append(line)
     elif batch and summary.warning() is None:  # the warning says it when there is one
         lines.append(
-            f"no accuracy estimate for this batch: fewer than {MIN_ESTIMATE_CELLS} of its cells "
-            "were read by a model (a cell unassigned by a recording check or for want of "
-            "features is not read)"
+            f"no accuracy estimate for this batch: it needs at least {MIN_ESTIMATE_CELLS} cells "
+            "read by a model (a cell unassigned by a recording check or for want of features "
+            "is not read), and models saved with their calibration cells"
         )
     if batch and (line := summary.note()) is not None:  # a shift that is no warning
         lines.append(f"note: {line}")
@@ -98,7 +98,7 @@ def prediction_lines(result: Prediction, *, batch: bool = True) -> list[str]:
         low = min(u.expected_accuracy for u in rest)
         high = max(u.expected_accuracy for u in rest)
         lines.append(
-            f"{plural(sum(u.n_cells for u in rest), 'cell')} predicted by the models of "
+            f"{plural(sum(u.n_cells for u in rest), 'cell')} called by the models of "
             f"{plural(len(rest), 'other feature set')} (expected accuracy {low:.0%} to "
             f"{high:.0%}; each cell's is in the expected_accuracy column of the predictions file)"
         )
