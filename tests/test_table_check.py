@@ -153,6 +153,10 @@ def test_a_bad_columns_option_is_one_line(human, human_model, run_cli, clean_err
     )
     clean_error(result, "--columns", "'nope'", "expected_accuracy")
     assert not out.exists()  # refused before anything is written
+    result = run_cli(
+        "predict", "-m", human_model, "-f", tmp_path / "two.csv", "--columns", "ood_scor"
+    )
+    clean_error(result, "no column 'ood_scor' (did you mean ood_score?)")  # new-user trial
 
 
 def test_plurals(human, human_model, run_cli, tmp_path):

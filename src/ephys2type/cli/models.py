@@ -428,8 +428,13 @@ def shown_columns(table, *, wide: bool = False, columns: str | None = None) -> l
         known = {str(c).casefold(): str(c) for c in table.columns}
         unknown = [n for n in names if n.casefold() not in known and n.casefold() != "set"]
         if unknown:
+            import difflib
+
+            near = difflib.get_close_matches(unknown[0], [str(c) for c in table.columns], n=1)
             raise typer.BadParameter(
-                f"--columns: no column {', '.join(map(repr, unknown))}; the columns are "
+                f"--columns: no column {', '.join(map(repr, unknown))}"
+                + (f" (did you mean {near[0]}?)" if near else "")
+                + "; the columns are "
                 + ", ".join(map(str, table.columns))
             )
         chosen = [known.get(n.casefold(), n) for n in names]

@@ -873,8 +873,9 @@ class CellTypeClassifier(ClassifierMixin, BaseEstimator):
 def _carried_checks(X, checks: RecordingChecks | None) -> tuple[Any, RecordingChecks | None]:
     """``X`` without its recording-check columns, and the checks they carried (new-user
     trial: features computed in Python lost them, and cells the command line leaves
-    unassigned were called). Checks given, or a table read from a file (its checks were
-    taken out when read: the caller decides), are left as they are."""
+    unassigned were called). Checks given are the cells' checks (the columns are set aside
+    unread); a table read from a file had its checks taken out when read (the caller
+    decides) and is left as it is."""
     if not isinstance(X, pd.DataFrame) or isinstance(X, FeatureFrame):
         return X, checks
     carried = checks_from_columns(X)
