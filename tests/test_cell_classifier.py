@@ -515,8 +515,8 @@ def test_the_batch_check_is_a_method_and_is_what_predict_writes(human, human_mod
     assert batch.to_dict() == written
     assert batch.n_cells == len(cells) and batch.estimated_accuracy is not None
     assert batch.estimated_accuracy_low <= batch.estimated_accuracy <= batch.estimated_accuracy_high
-    slipped = model.check_batch(cells.assign(tau=cells["tau"] * 3))
-    assert slipped.shift_detected and slipped.warning() is not None
+    # (that it catches a unit slip: test_persist's batch-check test, through summarize_batch,
+    # which check_batch calls)
 
 
 def test_score_weighs_cells_and_judges_a_call_at_its_level(human, human_model):
