@@ -592,7 +592,7 @@ class CellTypeClassifier(ClassifierMixin, BaseEstimator):
         (``checks_failed``, ``checks_blocking``: what ``ephys2type features`` and
         :func:`~ephys2type.data.recordings.batch.extract_files` give) are read."""
         check_is_fitted(self, "members_")
-        X, recording_checks = _carried_checks(X, recording_checks)
+        recording_checks = _carried_checks(X, recording_checks)
         X = self._frame(X, id_column=id_column)
         if recording_checks is not None and len(recording_checks.blocking) != len(X):
             raise ValueError("recording_checks needs one entry per cell")
@@ -873,24 +873,15 @@ class CellTypeClassifier(ClassifierMixin, BaseEstimator):
         return tags
 
 
-def _carried_checks(X, checks: RecordingChecks | None) -> tuple[Any, RecordingChecks | None]:
-    """``X`` without its recording-check columns, and the checks they carried (new-user
-    trial: features computed in Python lost them, and cells the command line leaves
-    unassigned were called). Checks given are the cells' checks (the columns are set aside
-    unread); a table read from a file had its checks taken out when read (the caller
-    decides) and is left as it is."""
-    if not isinstance(X, pd.DataFrame) or isinstance(X, FeatureFrame):
-        return X, checks
+def _carried_checks(X, checks: RecordingChecks | None) -> RecordingChecks | None:
+    """The cells' recording checks: ``checks`` when given, else those a plain DataFrame's
+    check columns carry (new-user trial: features computed in Python lost them, and cells
+    the command line leaves unassigned were called; ``_frame`` sets the columns aside). A
+    table read from a file had its checks taken out when read (the caller decides)."""
+    if checks is not None or not isinstance(X, pd.DataFrame) or isinstance(X, FeatureFrame):
+        return checks
     carried = checks_from_columns(X)
-    if carried is None:
-        return X, checks
-    X = X.drop(columns=[c for c in CHECK_COLUMNS if c in X.columns])
-    if checks is not None:  # given: they are the cells' checks, the columns not read
-        return X, checks
-    return X, RecordingChecks(
-        blocking=carried["blocking"].to_numpy(dtype=object),
-        other=carried["other"].to_numpy(dtype=object),
-    )
+    return None if carried is None else RecordingChecks.of(carried)
 
 
 def _generic_schema(X) -> FeatureSchema:

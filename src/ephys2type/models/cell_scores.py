@@ -49,6 +49,16 @@ class RecordingChecks:
     blocking: np.ndarray
     other: np.ndarray
 
+    @classmethod
+    def of(cls, per_cell: pd.DataFrame) -> RecordingChecks:
+        """From a table with ``blocking`` and ``other`` columns, one row per cell (what
+        :func:`~ephys2type.data.recordings.check_table.cell_checks` and
+        :func:`~ephys2type.data.recordings.check_table.checks_from_columns` give)."""
+        return cls(
+            blocking=per_cell["blocking"].to_numpy(dtype=object),
+            other=per_cell["other"].to_numpy(dtype=object),
+        )
+
 
 @dataclass
 class CellScores:

@@ -162,10 +162,7 @@ def read_recording_checks(checks: str | Path | pd.DataFrame, cells: pd.Index) ->
         per_cell = cell_checks(table).reindex(cells.astype(str)).fillna("")
     except ValueError as exc:
         raise TableError(f"{checks}: {exc}") from None
-    return RecordingChecks(
-        blocking=per_cell["blocking"].to_numpy(dtype=object),
-        other=per_cell["other"].to_numpy(dtype=object),
-    )
+    return RecordingChecks.of(per_cell)
 
 
 def _read_qc(path: Path) -> pd.DataFrame:
@@ -193,13 +190,7 @@ def resolve_recording_checks(
         return read_recording_checks(recording_checks, cells.index), source
     columns = getattr(cells, "checks", None)
     if columns is not None:
-        return (
-            RecordingChecks(
-                blocking=columns["blocking"].to_numpy(dtype=object),
-                other=columns["other"].to_numpy(dtype=object),
-            ),
-            f"{features} {_IN_TABLE}",
-        )
+        return RecordingChecks.of(columns), f"{features} {_IN_TABLE}"
     beside = qc_table_path(features)
     if beside.exists():
         return read_recording_checks(beside, cells.index), str(beside)
