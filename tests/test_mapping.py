@@ -257,3 +257,35 @@ def test_a_bad_value_names_the_labs_own_column(tmp_path):
         err.value
     )
     assert "value '-65 mV' is not a number" in str(err.value)
+
+
+def test_an_implausible_value_names_the_labs_own_column(tmp_path):
+    """A cell's reason names the lab's column beside the feature its mapping made of it,
+    with the value in the feature's unit (new-user trial: only the feature was named)."""
+    from ephys2type.data.tables import read_feature_table
+    from ephys2type.models.cell_classifier import CellTypeClassifier
+
+    data = load_human()
+    model = CellTypeClassifier(
+        model="logreg", schema=data.schema, family_subsets=False, random_state=0
+    ).fit(data.X.iloc[:300], data.y.iloc[:300])
+    cells = data.X.iloc[300:308]
+    theirs = _their_table(cells)
+    theirs.loc[3, "Rin (GOhm)"] = 500.0  # 500 GOhm: 5e5 MOhm
+    theirs.to_csv(tmp_path / "theirs.csv", index=False)
+    (tmp_path / "map.toml").write_text(GOOD)
+    table = read_feature_table(
+        tmp_path / "theirs.csv",
+        data.schema,
+        mapping=load_mapping(tmp_path / "map.toml", data.schema),
+    )
+    reasons = model.predict_table(table)["reason"]
+    assert reasons.iloc[3].startswith(
+        "implausible value: input_resistance = 5e+05 MOhm (your column 'Rin (GOhm)'), "
+        "outside the plausible range"
+    )
+    # a plain DataFrame of the schema's own names names the feature alone
+    plain = cells.copy()
+    plain.iloc[3, plain.columns.get_loc("input_resistance")] = 5e5
+    reason = model.predict_table(plain)["reason"].iloc[3]
+    assert reason.startswith("implausible value: input_resistance = 5e+05 MOhm, outside")

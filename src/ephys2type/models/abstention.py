@@ -89,7 +89,9 @@ class ImplausibleValue(Rule):
             more = int(bad[i].sum()) - 1
             out[i] = (
                 f"{self.kind}: "
-                + clf.ranges_.describe(col, float(scores.X.iat[i, j]), units[col])
+                + clf.ranges_.describe(
+                    col, float(scores.X.iat[i, j]), units[col], their=scores.their_column(col)
+                )
                 + (f" and {more} more" if more else "")
             )
         return out

@@ -52,6 +52,7 @@ from sklearn.utils._param_validation import Interval, Options
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d
 
+from ephys2type.data.mapping import ColumnMapping
 from ephys2type.data.recordings.check_table import CHECK_COLUMNS, checks_from_columns
 from ephys2type.data.schema import FeatureSchema
 from ephys2type.data.tables import FeatureFrame, as_feature_frame
@@ -550,9 +551,14 @@ class CellTypeClassifier(ClassifierMixin, BaseEstimator):
 
     # -- the one computation ---------------------------------------------------------------------
 
-    def _prepare(self, X: pd.DataFrame, checks: RecordingChecks | None = None) -> CellScores:
+    def _prepare(
+        self,
+        X: pd.DataFrame,
+        checks: RecordingChecks | None = None,
+        mapping: ColumnMapping | None = None,
+    ) -> CellScores:
         """Scores before routing: what each cell has, and the rules of the ``features``
-        stage."""
+        stage (``mapping``: the one that renamed the lab's columns, named in reasons)."""
         n = len(X)
         measured = X.notna().to_numpy()
         position = {c: j for j, c in enumerate(self.schema_.columns)}
@@ -573,6 +579,7 @@ class CellTypeClassifier(ClassifierMixin, BaseEstimator):
             distance=np.zeros(n),
             reasons=np.full(n, "", dtype=object),
             recording_checks=checks,
+            mapping=mapping,
         )
         abstention.apply("features", scores, self)
         return scores
@@ -593,10 +600,11 @@ class CellTypeClassifier(ClassifierMixin, BaseEstimator):
         :func:`~ephys2type.data.recordings.batch.extract_files` give) are read."""
         check_is_fitted(self, "members_")
         recording_checks = _carried_checks(X, recording_checks)
+        mapping = X.mapping if isinstance(X, FeatureFrame) else None
         X = self._frame(X, id_column=id_column)
         if recording_checks is not None and len(recording_checks.blocking) != len(X):
             raise ValueError("recording_checks needs one entry per cell")
-        scores = self._prepare(X, recording_checks)
+        scores = self._prepare(X, recording_checks, mapping)
         self._route(scores, top)
         scores.distance = self.distance_.distance(self.scaler_.standardize_measured(X))
         abstention.apply("member", scores, self)

@@ -15,6 +15,7 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
+from ephys2type.data.mapping import ColumnMapping
 from ephys2type.data.schema import FeatureSchema
 from ephys2type.models.members import Member
 from ephys2type.models.novelty import FeatureDistance
@@ -73,7 +74,8 @@ class CellScores:
     threshold); reasons : why it is not called (``""``: called); prior_shift : the batch's
     estimated class proportions when the classifier adapts them; top_families : the
     families with the most attention (BiLSTM members); recording_checks : the recording
-    checks passed in with the cells.
+    checks passed in with the cells; mapping : the mapping that renamed the lab's columns
+    (reasons name their column beside the feature).
     """
 
     X: pd.DataFrame
@@ -91,6 +93,12 @@ class CellScores:
     prior_shift: PriorShift | None = None
     top_families: np.ndarray | None = None
     recording_checks: RecordingChecks | None = None
+    mapping: ColumnMapping | None = None
+
+    def their_column(self, feature: str) -> str:
+        """The lab's name of ``feature`` when a mapping renamed it (``""``: its own)."""
+        mapped = None if self.mapping is None else self.mapping.of_feature(feature)
+        return "" if mapped is None else mapped.source
 
     @property
     def n(self) -> int:
