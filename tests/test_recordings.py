@@ -353,7 +353,11 @@ def test_the_command_resumes_an_interrupted_run(run_cli, tmp_path):
 def test_the_check_columns_read_as_a_physiologist_edits_them():
     """The reasons are kept apart by ' | ' (a reason may hold '; '), so one can be deleted;
     check names are read in any case, between ';' or ','; a name that is no check is said."""
-    from ephys2type.data.recordings.check_table import checks_from_columns, with_check_columns
+    from ephys2type.data.recordings.check_table import (
+        cell_checks,
+        checks_from_columns,
+        with_check_columns,
+    )
     from ephys2type.errors import Ephys2TypeWarning
 
     qc = pd.DataFrame(
@@ -369,6 +373,12 @@ def test_the_check_columns_read_as_a_physiologist_edits_them():
         "fires at rest: 9 spikes; vrest not trusted | broad spikes"
     )
     assert table.loc["b"].tolist() == ["", ""]
+    # the same reasons when read from the .qc.csv instead of the columns (a cell's reason
+    # read "; " from one and " | " from the other)
+    from_qc = cell_checks(qc)
+    from_columns = checks_from_columns(table)
+    assert from_qc["blocking"].tolist() == from_columns["blocking"].tolist()
+    assert from_qc["other"].tolist() == from_columns["other"].tolist()
     edited = pd.DataFrame({"checks_failed": ["Spike_Shape, vrest_drift", "vrest-drift"]})
     with pytest.warns(Ephys2TypeWarning, match="does not make: 'vrest-drift'"):
         read = checks_from_columns(edited, "mine.csv")

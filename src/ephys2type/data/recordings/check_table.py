@@ -83,8 +83,9 @@ def checks_elsewhere(features: str | Path, ids: pd.Index) -> Path | None:
 
 def cell_checks(qc: pd.DataFrame) -> pd.DataFrame:
     """Per cell of a recordings QC table (``<features>.qc.csv``), indexed by cell id:
-    ``blocking``, the reasons of its failed :data:`BLOCKING` checks (``"; "``-joined, empty
-    when none), and ``other``, the names of its other failed checks."""
+    ``blocking``, the reasons of its failed :data:`BLOCKING` checks (joined by
+    :data:`REASON_SEPARATOR`, as the table's own column; empty when none), and ``other``,
+    the names of its other failed checks (joined by :data:`SEPARATOR`)."""
     if not {"cell_id", "level", "check", "reason"} <= set(qc.columns):
         raise ValueError("not a recordings QC table (needs cell_id, level, check, reason)")
     ids = pd.Index(qc["cell_id"].astype(str).unique(), name="cell_id")
@@ -93,10 +94,14 @@ def cell_checks(qc: pd.DataFrame) -> pd.DataFrame:
     blocking = failed["check"].isin(BLOCKING)
     out = pd.DataFrame(index=ids)
     out["blocking"] = (
-        failed[blocking].groupby("cell_id")["reason"].agg("; ".join).reindex(ids).fillna("")
+        failed[blocking]
+        .groupby("cell_id")["reason"]
+        .agg(REASON_SEPARATOR.join)
+        .reindex(ids)
+        .fillna("")
     )
     out["other"] = (
-        failed[~blocking].groupby("cell_id")["check"].agg("; ".join).reindex(ids).fillna("")
+        failed[~blocking].groupby("cell_id")["check"].agg(SEPARATOR.join).reindex(ids).fillna("")
     )
     return out
 
