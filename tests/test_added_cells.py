@@ -325,12 +325,13 @@ def test_a_cell_without_a_donor_is_its_own_donor(layer1_only, user_tables, tmp_p
     lee = load_human(datasets="lee2023")
     mine = layer1_only.subset(layer1_only.X.index[:8])
     features, labels = _write(mine, tmp_path)
-    donors = ["H1", None, "H1", "", "H2", "H2", None, "H3"]
+    donors = ["H1", None, "H1", "", "H2", "H2", "Unknown", "H3"]
     pd.read_csv(labels).assign(donor=donors).to_csv(labels, index=False)
     with pytest.warns(Ephys2TypeWarning, match=r"3 cell\(s\) have no donor in column 'donor'"):
         both = with_added_cells(lee, features, labels, donor_column="donor")
     added = both.groups.iloc[-8:]
     ids = mine.X.index.astype(str)
+    # "Unknown" is no donor of its own: each such cell is its own, as a blank one
     assert added.tolist() == ["H1", ids[1], "H1", ids[3], "H2", "H2", ids[6], "H3"]
     list(GroupKFold(5).split(both.X, both.y, both.groups))  # the folds are drawn
     # a user's own table, too

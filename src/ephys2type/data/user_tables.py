@@ -94,13 +94,18 @@ def load_table(
     )
 
 
+#: Donor values that say the donor is not known (compared without case): such a cell is its
+#: own donor, as a blank one is (an "unknown" donor is no one donor of all such cells).
+NO_DONOR = ("nan", "none", "na", "n/a", "unknown", "unk", "missing", "null", "?", "-")
+
+
 def donors_or_own(donors: pd.Series, *, what: str, column: str) -> pd.Series:
-    """Each cell's donor as text; a cell whose donor is blank is its own donor (as every
-    cell is without a donor column), with a warning naming how many and which. Lab metadata
-    has gaps (new-user trial: 4 of 40 layer-1 cells without a donor ended donor-grouped
-    folds in an internal error)."""
+    """Each cell's donor as text; a cell whose donor is blank (or :data:`NO_DONOR`) is its
+    own donor (as every cell is without a donor column), with a warning naming how many and
+    which. Lab metadata has gaps (new-user trial: 4 of 40 layer-1 cells without a donor
+    ended donor-grouped folds in an internal error)."""
     text = donors.astype(object).where(donors.notna(), "").astype(str).str.strip()
-    blank = (text == "") | text.str.casefold().isin(["nan", "none", "na", "n/a"])
+    blank = (text == "") | text.str.casefold().isin(NO_DONOR)
     if blank.any():
         shown = ", ".join(map(str, donors.index[blank][:3])) + (", ..." if blank.sum() > 3 else "")
         warnings.warn(
