@@ -179,6 +179,28 @@ def test_a_clean_simulated_cell_passes_every_check():
     assert _flags(step_protocol_recording()) == {}
 
 
+def test_a_cell_with_one_spiking_sweep_keeps_its_features_without_an_f_i_slope():
+    """ipfx's f-I fit needs two spiking sweeps and, with one, refused every long-square
+    feature (new-user trial: a clean cell whose higher sweeps failed sweep QC had none)."""
+    two = extract_cell(step_protocol_recording((-100, -60, -20, 0, 100, 140)))
+    one = extract_cell(step_protocol_recording((-100, -60, -20, 0, 100)))
+    assert np.isnan(one.row["f_i_curve_slope"]) and two.row["f_i_curve_slope"] > 0
+    kept = [
+        "vrest",
+        "ri",
+        "tau",
+        "sag",
+        "threshold_i_long_square",
+        "upstroke_downstroke_ratio_long_square",
+    ]
+    np.testing.assert_allclose(one.row[kept], two.row[kept], rtol=1e-5)  # vrest: a mean of sweeps
+    reason = one.qc.loc[one.qc["level"] == "cell", "reason"].item()
+    assert (
+        reason
+        == "f-I slope not measured: 1 spiking long-square sweep passed sweep QC (a line needs 2)"
+    )
+
+
 def test_simulated_cell_held_above_rheobase_fires_at_rest():
     rec = step_protocol_recording(tuple(range(-100, 101, 20)), holding_pa=60.0)
     flags = _flags(rec)

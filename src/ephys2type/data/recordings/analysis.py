@@ -7,13 +7,21 @@ detection thresholds estimated on the first millisecond of the pulse (as
 ``ipfx.script_utils.preprocess_short_square_sweeps``), ramps through ``RampAnalysis`` from the
 ramp's start. The results feed both the named scalar features (:mod:`.naming`) and the
 feature vectors (:mod:`.vectors`).
+
+One departure from ipfx: a cell with a single spiking long-square sweep (the others failed
+sweep QC, or did not fire) keeps its long-square features with its f-I slope not measured,
+where ipfx's f-I fit refuses the whole analysis, subthreshold features included (new-user
+trial: a clean cell whose two higher sweeps failed sweep QC got no feature at all).
 """
 
 from __future__ import annotations
 
+import functools
 import warnings
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from ephys2type.data.recordings.sweeps import RecordingError, StimulusSet
 
@@ -65,12 +73,35 @@ def analyze_stimulus(stimulus: StimulusSet, *, subthresh_min_amp: float = SUBTHR
     return ProtocolAnalysis(stimulus.kind, sweeps, features, start, end)
 
 
-def _long_square(sweeps, start: float, end: float, cutoff: float, subthresh_min_amp: float):
-    import ipfx.data_set_features as dsf
+@functools.cache
+def _long_square_analysis() -> type:
+    """ipfx's ``LongSquareAnalysis``, except that one spiking sweep gives no f-I slope (NaN)
+    rather than no features (module docstring). Made on first use: ipfx is imported late."""
     from ipfx.stimulus_protocol_analysis import LongSquareAnalysis
 
+    class OneSweepLongSquareAnalysis(LongSquareAnalysis):
+        def analyze_suprathreshold(self, sweep_set):
+            spiking = self.suprathreshold_sweep_features()
+            if len(spiking) != 1:
+                return super().analyze_suprathreshold(sweep_set)
+            rheobase = self.find_rheobase_sweep(spiking)
+            return {
+                "rheobase_i": rheobase["stim_amp"],
+                "rheobase_sweep": rheobase,
+                "spiking_sweeps": spiking,
+                "fi_fit_slope": np.nan,  # a line needs two sweeps
+                # as ipfx picks it when no sweep lies in the hero range: the nearest
+                "hero_sweep": self.find_hero_sweep(rheobase["stim_amp"], spiking),
+            }
+
+    return OneSweepLongSquareAnalysis
+
+
+def _long_square(sweeps, start: float, end: float, cutoff: float, subthresh_min_amp: float):
+    import ipfx.data_set_features as dsf
+
     spx, sptx = dsf.extractors_for_sweeps(sweeps, start=start, end=end, filter_frequency=cutoff)
-    return LongSquareAnalysis(
+    return _long_square_analysis()(
         spx,
         sptx,
         subthresh_min_amp=subthresh_min_amp,

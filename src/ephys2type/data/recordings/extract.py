@@ -57,7 +57,8 @@ def extract_features(
     """The cell's features (a row in ``schema``'s columns, NaN where not measurable) and its
     QC table: one row per sweep (``stimulus``: its kind; ``used``: the sweeps the features
     come from) and a last row for the cell (``level`` = ``cell``), whose ``reason`` says why
-    it has no features, or which stimulus kinds ipfx could not analyse.
+    it has no features, or which stimulus kinds ipfx could not analyse (and that the f-I
+    slope was not measured when one spiking sweep passed sweep QC).
     With ``figure`` (a .png path), also draws the cell's check figure there."""
     cell = extract_cell(recording, schema=schema, sweep_qc_profile=sweep_qc_profile, figure=figure)
     return cell.row, cell.qc
@@ -121,6 +122,7 @@ def extract_cell(
         summary = failure_summary(recording, qc, sweep_qc_profile)
         if summary:
             reason += f" ({summary})"
+        _unanalysed(recording, qc, reason, figure)
         return CellFeatures(row, cell(reason, {"all": reason} if vectors else None))
     analyses, failed = {}, []
     for kind, stimulus in kept.items():
@@ -131,7 +133,14 @@ def extract_cell(
             failed.append(f"{n} {kind.replace('_', ' ')} sweep{'s' if n != 1 else ''}: {exc}")
     if "long_square" not in analyses:
         reason = "; ".join(failed)
+        _unanalysed(recording, qc, reason, figure)
         return CellFeatures(row, cell(reason, {"all": reason} if vectors else None))
+    if len(analyses["long_square"].features.get("spiking_sweeps", [])) == 1:
+        failed.append(
+            "f-I slope not measured: 1 spiking long-square sweep "
+            f"{'was recorded' if sweep_qc_profile == 'none' else 'passed sweep QC'} (a line "
+            "needs 2)"
+        )
     for column, value in NAMINGS[schema](analyses).items():
         if column in row.index:
             row[column] = value
@@ -190,6 +199,15 @@ def _figure(recording: Recording, lsq, figure: str | Path, flags: list[Flag]) ->
     from ephys2type.data.recordings.figures import cell_figure, save_cell_figure
 
     save_cell_figure(cell_figure(recording, lsq, flags), Path(figure))
+
+
+def _unanalysed(recording: Recording, qc: pd.DataFrame, reason: str, figure) -> None:
+    """The page of a cell without features, when pages are drawn."""
+    if figure is None:
+        return
+    from ephys2type.data.recordings.figures import save_cell_figure, unanalysed_figure
+
+    save_cell_figure(unanalysed_figure(recording, qc, reason), Path(figure))
 
 
 #: Recording formats by file suffix.

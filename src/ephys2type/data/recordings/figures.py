@@ -4,7 +4,9 @@ and thresholds marked, the command current under each trace, the step window sha
 values measured on each printed on its panel; the f-I curve (the block marked), the resting
 potential across sweeps, and every failed check written out. A legend says what each marker
 is (bottom right, above the failed checks); when no hyperpolarising step passed sweep QC (or
-none was recorded) the first panel says so, and which step it shows instead.
+none was recorded) the first panel says so, and which step it shows instead. A cell that gave
+no features (no long-square sweep passed sweep QC, or ipfx could not analyse them) gets a page
+too (:func:`unanalysed_figure`): every step sweep, those that failed sweep QC marked, and why.
 
 The page is a file (PNG at :data:`PAGE_DPI`), drawn in :mod:`ephys2type.figure_style`'s 10 pt
 text: 12.5 px at 100% zoom, 1260 px across."""
@@ -32,6 +34,8 @@ PAGE_DPI = 90
 #: failed checks (half of it), at the style's text size.
 _PANEL_CHARS = 40
 _LIST_CHARS = 78
+#: Lines of the page of a cell without features: its reason and the first failed sweeps.
+_UNANALYSED_LINES = 9
 
 
 @styled
@@ -271,6 +275,52 @@ def _baseline_panel(ax, recording: Recording, flags) -> None:
     ax.set_title("resting potential before each step")
     ax.set_xlabel("sweep")
     ax.set_ylabel("mV (last 100 ms before the step)")
+
+
+@styled
+def unanalysed_figure(recording: Recording, qc, reason: str) -> Figure:
+    """The page of a cell without features: its long-square sweeps overlaid (those that
+    failed sweep QC in red), the command under them, and why it has none with each failed
+    sweep's reason (``qc``: its sweep QC rows; ``reason``: the cell's)."""
+    steps = qc[(qc["level"] == "sweep") & (qc["stimulus"] == "long_square")]
+    passed = dict(zip(steps["sweep"].astype(int), steps["passed"].astype(bool), strict=True))
+    fig = Figure(figsize=(14, 7), layout="constrained")
+    grid = fig.add_gridspec(2, 2, height_ratios=[3, 1], width_ratios=[3, 2])
+    top = fig.add_subplot(grid[0, 0])
+    bottom = fig.add_subplot(grid[1, 0], sharex=top)
+    for sweep in recording.sweeps:
+        colour = "#333333" if passed.get(sweep.number, True) else _FLAG_COLOUR
+        top.plot(sweep.t, sweep.v, lw=0.5, color=colour, alpha=0.7)
+        bottom.plot(sweep.t, sweep.i, lw=0.6, color=colour, alpha=0.7)
+    top.axvspan(recording.start, recording.end, color=_WINDOW_COLOUR, alpha=0.08)
+    top.set_title(f"{len(recording.sweeps)} step sweeps: no features measured")
+    top.set_ylabel("membrane potential (mV)")
+    bottom.set_ylabel("command (pA)")
+    bottom.set_xlabel("time (s)")
+    side = grid[:, 1].subgridspec(2, 1, height_ratios=[1, 5])
+    key = fig.add_subplot(side[0])
+    key.axis("off")
+    key.legend(
+        handles=[
+            Line2D([], [], color="#333333", label="passed sweep QC"),
+            Line2D([], [], color=_FLAG_COLOUR, label="failed sweep QC"),
+            Patch(color=_WINDOW_COLOUR, alpha=0.15, label="step window"),
+        ],
+        loc="upper left",
+    )
+    failed = steps[~steps["passed"].astype(bool)]
+    lines = [reason] + [
+        f"sweep {int(r.sweep)} ({r.stim_amp_pa:+.0f} pA): {r.reason}" for r in failed.itertuples()
+    ]
+    shown = lines[:_UNANALYSED_LINES]
+    if len(lines) > len(shown):
+        shown.append(f"... and {len(lines) - len(shown)} more failed sweeps (the .qc.csv)")
+    text = fig.add_subplot(side[1])
+    text.axis("off")
+    wrapped = "\n".join(textwrap.fill(line, _LIST_CHARS - 20) for line in shown)
+    text.text(0, 1, wrapped, va="top", color=_FLAG_COLOUR)
+    fig.suptitle(f"{recording.path.name} ({recording.protocol or 'protocol unnamed'})")
+    return fig
 
 
 def save_cell_figure(fig: Figure, path: Path) -> Path:
