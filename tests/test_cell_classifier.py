@@ -3,6 +3,7 @@ features each cell has, abstaining with a reason, and checking units at any batc
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
@@ -99,6 +100,9 @@ def test_cells_without_evidence_are_unassigned_with_their_reason(human, human_mo
     assert table["predicted"].iloc[:5].eq(ABSTAIN).all()
     assert table["predicted"].iloc[5] != ABSTAIN and table["reason"].iloc[5] == ""
     assert "tau = 25" in table["reason"].iloc[3]
+    # a cell with nothing measured is not unlike the training cells: nothing is known of it
+    assert np.isnan(table["ood_score"].iloc[0]) and not table["out_of_distribution"].iloc[0]
+    assert model.check_batch(cells.iloc[[0, 5]]).n_out_of_distribution == 0
     assert "1 features support about" in table["reason"].iloc[1]
     assert "subthreshold, rheo" in table["reason"].iloc[2]
     # probabilities of every cell, as scikit-learn's metrics expect; a cell no model could
@@ -437,6 +441,56 @@ def test_recording_checks_travel_in_the_features_table(human, human_model, tmp_p
     assert source is None and not any(given.blocking) and not any(given.other)
     said = check_for_prediction(folder / "cells.csv", model=human_model).checks_file
     assert said == f"{folder / 'cells.csv'} (columns checks_failed, checks_blocking)"
+
+
+def test_a_qc_table_of_other_cells_leaves_a_cells_own_checks(human, human_model, tmp_path):
+    """--checks naming a QC table that lacks some cells: those keep the checks of their
+    table's own columns, and a warning says how many it lacks (new-user trial: a cell whose
+    columns said it may not be an interneuron was called, and nothing was said)."""
+    from ephys2type.data.recordings.check_table import with_check_columns
+    from ephys2type.persist.predict import predict_cells
+
+    cells = human.X.iloc[:4]
+    ids = [str(i) for i in cells.index]
+    reason = "may not be an interneuron: spike width 1.9 ms"
+    own = pd.DataFrame(
+        {"cell_id": [ids[0]], "level": ["check"], "check": ["spike_shape"], "reason": [reason]}
+    )
+    with_check_columns(cells, own).to_csv(tmp_path / "cells.csv", index_label="specimen_id")
+    others = pd.DataFrame({"cell_id": ids[1:], "level": "sweep", "check": None, "reason": None})
+    others.to_csv(tmp_path / "others.qc.csv", index=False)
+    model = load_model(human_model)
+    said = f"{tmp_path / 'others.qc.csv'}: 1 of the 4 cells have no row there ('{ids[0]}')"
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", ".*cells this model was trained on")  # its own
+        with pytest.warns(Ephys2TypeWarning, match=re.escape(said) + ".*own checks_failed"):
+            calls = predict_cells(
+                model, tmp_path / "cells.csv", recording_checks=tmp_path / "others.qc.csv"
+            ).table
+        assert calls["reason"].iloc[0] == f"failed recording check: {reason}"
+        # a table without check columns: those cells passed, and the warning says so
+        cells.to_csv(tmp_path / "plain.csv", index_label="specimen_id")
+        with pytest.warns(Ephys2TypeWarning, match="taken to have passed every recording"):
+            calls = predict_cells(
+                model, tmp_path / "plain.csv", recording_checks=tmp_path / "others.qc.csv"
+            ).table
+    assert calls["reason"].iloc[0] == ""
+
+
+def test_no_model_is_fitted_for_cells_their_checks_block(human, human_model):
+    """A feature set no saved model serves is fitted only for cells that will be called
+    (new-user trial: predict spent 17-45 s fitting models for five blocked cells)."""
+    from ephys2type.models.cell_scores import RecordingChecks
+
+    model = load_model(human_model)
+    cells = human.X.iloc[:2].copy()
+    cells.iloc[:, ::2] = np.nan  # every other feature: a feature set of its own
+    assert model.missing_feature_sets(cells)
+    blocked = RecordingChecks(np.array(["fires at rest"] * 2, object), np.array(["", ""], object))
+    assert model.missing_feature_sets(cells, recording_checks=blocked) == []
+    assert model.fit_missing(cells, recording_checks=blocked) == []
+    columns = cells.assign(checks_failed="spike_shape", checks_blocking="broad spikes")
+    assert model.missing_feature_sets(columns) == []  # the table's own columns, too
 
 
 def test_a_frames_own_check_columns_reach_its_calls(human, human_model):

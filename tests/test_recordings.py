@@ -146,6 +146,7 @@ def test_bad_files_give_one_clear_error(tmp_path):
         read_abf(tmp_path / "cmd.abf")
     with pytest.raises(RecordingError, match="no current step"):
         step_window([np.zeros(4000), np.zeros(4000)], 20000.0, Path("flat.abf"))
+    (tmp_path / "cell.txt").write_text("notes")
     with pytest.raises(RecordingError, match="unknown recording format"):
         extract_files([tmp_path / "cell.txt"])
 
@@ -311,7 +312,9 @@ def test_parallel_and_resumed_runs_equal_the_serial_run(tmp_path):
     again, again_qc, resumed, _ = run_batch(
         files, sweep_qc_profile="none", parts=parts, progress=seen.append
     )
-    assert resumed == 2 and seen == [files[2].name]
+    # counted from the whole batch: the two kept first (the count restarted at 1), by cell
+    kept = [f"{f.stem} (from the interrupted run)" for f in files[:2]]
+    assert resumed == 2 and seen == [*kept, files[2].stem]
     pd.testing.assert_frame_equal(again, serial)
     pd.testing.assert_frame_equal(again_qc, serial_qc)
     # finished parts of other settings are not reused
@@ -384,3 +387,68 @@ def test_the_check_columns_read_as_a_physiologist_edits_them():
         read = checks_from_columns(edited, "mine.csv")
     assert read["blocking"].tolist() == ["spike_shape (from the checks_failed column)", ""]
     assert read["other"].tolist() == ["vrest_drift", "vrest-drift"]
+
+
+def test_a_qc_table_where_no_check_failed_reads_as_empty_checks():
+    """No failed check: empty texts, and no pandas warning about filling a float column
+    with text (it reached the terminal)."""
+    from ephys2type.data.recordings.check_table import cell_checks, with_check_columns
+
+    qc = pd.DataFrame({"cell_id": ["a", "b"], "level": "sweep", "check": None, "reason": None})
+    table = with_check_columns(pd.DataFrame(index=["a", "b"]), qc)
+    assert table.to_numpy().tolist() == [["", ""], ["", ""]]
+    assert cell_checks(qc).to_numpy().tolist() == [["", ""], ["", ""]]
+
+
+def test_paths_are_read_once_and_a_missing_one_is_named(tmp_path, run_cli, clean_error):
+    """A folder given twice, or a file and its folder, is read once (new-user trial: the
+    same folder twice was refused as two cells of one name, with advice about files already
+    done before any was read); a path that does not exist is named as such (it was 'unknown
+    recording format'); a --figures path that is a file is refused before any is read."""
+    from ephys2type.data.recordings.batch import find_recordings
+
+    files, roots = find_recordings([SAMPLES, SAMPLES])
+    assert files == FILES and roots == [SAMPLES] * len(FILES)
+    files, roots = find_recordings([FILES[0], SAMPLES])
+    assert files == FILES and roots == [None] + [SAMPLES] * (len(FILES) - 1)
+    with pytest.raises(RecordingError, match=r"recordings: no such file or folder"):
+        find_recordings([tmp_path / "recordings"])
+    (tmp_path / "pages.png").write_bytes(b"")
+    clean_error(
+        run_cli(
+            "features", FILES[0], "--out", tmp_path / "f.csv", "--figures", tmp_path / "pages.png"
+        ),
+        "--figures",
+        "a file of that name exists; give a folder",
+    )
+    assert not (tmp_path / "f.csv").exists()
+    # a CSV under a workbook's name would not open in Excel; an existing overview names
+    # its own option (it named --out)
+    clean_error(
+        run_cli("features", FILES[0], "--out", tmp_path / "f.xlsx"),
+        "--out",
+        "written as CSV text",
+        "name it f.csv",
+    )
+    clean_error(
+        run_cli("predict", "-m", "m", "-f", "f.csv", "--out", tmp_path / "p.xlsx"),
+        "name it p.csv",
+    )
+    clean_error(
+        run_cli("predict", "-m", "m", "-f", "f.csv", "--overview", tmp_path / "pages.png"),
+        "choose another --overview",
+    )
+
+
+def test_a_folder_in_python_and_a_page_for_a_cell_without_features(tmp_path):
+    """`extract_files` takes folders and names cells as `ephys2type features` does; a cell
+    that gives no features (Allen's sweep QC keeps no sweep of this file) still gets its
+    check page, saying why (it had none, and `--figures` printed a folder never made)."""
+    (tmp_path / "day1").mkdir()
+    (tmp_path / "day1" / "18711001.abf").write_bytes((SAMPLES / "18711001.abf").read_bytes())
+    features, qc = extract_files([tmp_path], sweep_qc_profile="allen", figures=tmp_path / "fig")
+    assert features.index.tolist() == ["day1/18711001"]
+    assert features.drop(columns=["checks_failed", "checks_blocking"]).isna().all(axis=None)
+    assert "no long-square sweep passed QC (allen)" in qc["reason"].iloc[-1]
+    png = tmp_path / "fig" / "day1" / "18711001.png"
+    assert png.stat().st_size > 10_000 and png.read_bytes()[:4] == b"\x89PNG"

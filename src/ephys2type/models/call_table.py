@@ -47,7 +47,8 @@ COLUMNS: dict[str, str] = {
     "on held-out training cells; two-level labels: at the level above); it holds for cells "
     "like the training cells, see the batch's estimated accuracy for the others",
     "expected_accuracy_low, expected_accuracy_high": "its 95% Wilson interval",
-    "ood_score": "distance to the training cells, in units of the 99.5% threshold",
+    "ood_score": "distance to the training cells, in units of the 99.5% threshold (empty: "
+    "no feature measured)",
     "out_of_distribution": "the distance is beyond 99.5% of held-out training cells",
     "qc_flag": "the training QC rule the cell fails on the protocols recorded, if any",
     "recording_checks": "recording checks the cell failed (`ephys2type features`), if any",

@@ -474,10 +474,15 @@ class CellTypeClassifier(ClassifierMixin, BaseEstimator):
             self.max_imputed_share,
         )
 
-    def missing_feature_sets(self, X) -> list[tuple[str, ...]]:
+    def missing_feature_sets(
+        self, X, *, recording_checks: RecordingChecks | None = None
+    ) -> list[tuple[str, ...]]:
         """The feature sets of the cells of ``X`` that no member serves yet (each needs a
-        member fitted on demand; cells stopped before routing do not count)."""
-        scores = self._prepare(self._frame(X))
+        member fitted on demand; cells stopped before routing do not count, a cell its
+        recording checks block included: ``recording_checks`` as :meth:`score_cells` takes
+        them)."""
+        checks = _carried_checks(X, recording_checks)
+        scores = self._prepare(self._frame(X), checks)
         return self.router().missing(scores.measured[scores.reasons == ""])
 
     def fit_missing(
@@ -486,15 +491,17 @@ class CellTypeClassifier(ClassifierMixin, BaseEstimator):
         *,
         store: MemberStore | None = None,
         progress: Progress | None = None,
+        recording_checks: RecordingChecks | None = None,
     ) -> list[Member]:
         """Fit, and keep in ``on_demand_``, a member for every feature set of ``X`` that no
-        member serves; returns the new members. ``store`` is asked first and given every
-        member fitted here (:class:`~ephys2type.persist.format.FolderStore` keeps them on
-        disk for the next process); ``progress(done, total, what)`` is told of each fit.
+        member serves (of the cells :meth:`missing_feature_sets` counts); returns the new
+        members. ``store`` is asked first and given every member fitted here
+        (:class:`~ephys2type.persist.format.FolderStore` keeps them on disk for the next
+        process); ``progress(done, total, what)`` is told of each fit.
 
         ``predict`` works without it: a member it needs is fitted for that call only.
         """
-        todo = self.missing_feature_sets(X)
+        todo = self.missing_feature_sets(X, recording_checks=recording_checks)
         new = []
         for k, features in enumerate(todo):
             member = store.get(features) if store is not None else None
@@ -607,6 +614,9 @@ class CellTypeClassifier(ClassifierMixin, BaseEstimator):
         scores = self._prepare(X, recording_checks, mapping)
         self._route(scores, top)
         scores.distance = self.distance_.distance(self.scaler_.standardize_measured(X))
+        # a cell with no feature is not unlike the training cells: nothing is known of it
+        # (its reason says so); it was counted out of distribution (new-user trial)
+        scores.distance[~scores.measured.any(axis=1)] = np.nan
         abstention.apply("member", scores, self)
         if self.adapt_priors:
             scores.prior_shift = self._adapted(scores.proba, scores.reasons, scores.routed)

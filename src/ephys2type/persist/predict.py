@@ -154,14 +154,41 @@ _IN_TABLE = f"(columns {', '.join(CHECK_COLUMNS)})"
 AUTO = "auto"
 
 
-def read_recording_checks(checks: str | Path | pd.DataFrame, cells: pd.Index) -> RecordingChecks:
+def read_recording_checks(
+    checks: str | Path | pd.DataFrame,
+    cells: pd.Index,
+    *,
+    own: pd.DataFrame | None = None,
+) -> RecordingChecks:
     """The failed recording checks of ``cells`` from a recordings QC table (a path or the
-    table); cells it does not list passed every check."""
+    table). A cell it does not list keeps its table's ``own`` checks (the check columns,
+    per row of ``cells``), else is taken to have passed every check; a warning names how many
+    cells it does not list (new-user trial: a cell whose own columns said it may not be an
+    interneuron was called when --checks gave a QC table of other cells)."""
     table = checks if isinstance(checks, pd.DataFrame) else _read_qc(Path(checks))
     try:
-        per_cell = cell_checks(table).reindex(cells.astype(str)).fillna("")
+        listed = cell_checks(table)
     except ValueError as exc:
         raise TableError(f"{checks}: {exc}") from None
+    ids = cells.astype(str)
+    per_cell = listed.reindex(ids).fillna("")
+    unlisted = ~ids.isin(listed.index)
+    if unlisted.any():
+        if own is not None:
+            per_cell.loc[unlisted] = own.loc[unlisted].to_numpy()
+        shown = ", ".join(map(repr, ids[unlisted][:3])) + (", ..." if unlisted.sum() > 3 else "")
+        what = "the recording checks given" if isinstance(checks, pd.DataFrame) else checks
+        kept = (
+            "their own checks_failed and checks_blocking columns are used"
+            if own is not None
+            else "they are taken to have passed every recording check"
+        )
+        warnings.warn(
+            f"{what}: {int(unlisted.sum())} of the {len(ids)} cells have no row there "
+            f"({shown}): {kept}",
+            Ephys2TypeWarning,
+            stacklevel=3,
+        )
     return RecordingChecks.of(per_cell)
 
 
@@ -187,7 +214,8 @@ def resolve_recording_checks(
         if recording_checks is None:
             return None, None
         source = None if isinstance(recording_checks, pd.DataFrame) else str(recording_checks)
-        return read_recording_checks(recording_checks, cells.index), source
+        own = getattr(cells, "checks", None)
+        return read_recording_checks(recording_checks, cells.index, own=own), source
     columns = getattr(cells, "checks", None)
     if columns is not None:
         return RecordingChecks.of(columns), f"{features} {_IN_TABLE}"
@@ -286,7 +314,7 @@ def score_file(
     warn_training_cells(model, cells, features)
     checks, checks_file = resolve_recording_checks(features, cells, recording_checks)
     model.set_params(refuse_failed_checks=not call_failed_checks)
-    model.fit_missing(cells, store=store, progress=progress)
+    model.fit_missing(cells, store=store, progress=progress, recording_checks=checks)
     return model, cells, model.score_cells(cells, recording_checks=checks), checks_file
 
 

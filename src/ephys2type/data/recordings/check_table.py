@@ -93,15 +93,20 @@ def cell_checks(qc: pd.DataFrame) -> pd.DataFrame:
     failed["cell_id"] = failed["cell_id"].astype(str)
     blocking = failed["check"].isin(BLOCKING)
     out = pd.DataFrame(index=ids)
+    # astype(object): with no failed check the groups are empty and of float dtype
     out["blocking"] = (
         failed[blocking]
         .groupby("cell_id")["reason"]
         .agg(REASON_SEPARATOR.join)
-        .reindex(ids)
-        .fillna("")
+        .astype(object)
+        .reindex(ids, fill_value="")
     )
     out["other"] = (
-        failed[~blocking].groupby("cell_id")["check"].agg(SEPARATOR.join).reindex(ids).fillna("")
+        failed[~blocking]
+        .groupby("cell_id")["check"]
+        .agg(SEPARATOR.join)
+        .astype(object)
+        .reindex(ids, fill_value="")
     )
     return out
 
@@ -117,11 +122,11 @@ def with_check_columns(features: pd.DataFrame, qc: pd.DataFrame) -> pd.DataFrame
     blocking = failed[failed["check"].isin(BLOCKING)].groupby("cell_id")["reason"]
     return features.assign(
         **{
-            FAILED_COLUMN: names.reindex(ids).fillna("").to_numpy(dtype=object),
+            FAILED_COLUMN: names.astype(object).reindex(ids, fill_value="").to_numpy(),
             BLOCKING_COLUMN: blocking.agg(REASON_SEPARATOR.join)
-            .reindex(ids)
-            .fillna("")
-            .to_numpy(dtype=object),
+            .astype(object)
+            .reindex(ids, fill_value="")
+            .to_numpy(),
         }
     )
 
