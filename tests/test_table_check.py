@@ -293,3 +293,21 @@ def test_plural():
 
     assert plural(1, "cell") == "1 cell" and plural(0, "cell") == "0 cells"
     assert plural(2, "family", "families") == "2 families"
+
+
+def test_data_check_counts_empty_columns_and_says_when_no_cell_goes_on(
+    human, human_model, run_cli, tmp_path
+):
+    """A column with no value in any cell (a protocol not recorded) is there but empty, and
+    says so; when every cell is stopped, no dangling 'go to the models of 0 feature sets:'
+    (new-user trial)."""
+    cells = human.X.iloc[:4].copy()
+    cells[["tau", "sag"]] = np.nan
+    n_empty = int(cells.isna().all().sum())  # these cells' own empty columns (chirp), too
+    blocked = cells.assign(checks_failed="spike_shape", checks_blocking="broad spikes")
+    blocked.to_csv(tmp_path / "cells.csv", index_label="specimen_id")
+    said = run_cli("data", "check", tmp_path / "cells.csv", "--model", human_model)
+    assert said.code == 0, said
+    assert f"93 of its 93 features are there, {n_empty} of them empty in every cell" in said.out
+    assert said.out.rstrip().endswith("no cell goes on to a model")
+    assert "feature sets:" not in said.out

@@ -27,7 +27,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from ephys2type.errors import OutputExistsError
+from ephys2type.errors import Ephys2TypeError, OutputExistsError
 from ephys2type.wording import plural  # noqa: F401 - the commands import it from here
 
 if TYPE_CHECKING:
@@ -197,10 +197,25 @@ def console() -> Console:
     return Console(highlight=False, soft_wrap=False, width=output_width())
 
 
-def refuse_existing(out: Path, force: bool) -> None:
-    """Refuse an existing output before any work is done (the write itself checks again)."""
+def refuse_existing(out: Path, force: bool, option: str = "--out") -> None:
+    """Refuse an existing output before any work is done (the write itself checks again);
+    ``option`` names the option that gave it."""
     if out.exists() and not force:
-        raise OutputExistsError(f"{out} already exists; choose another --out or pass --force")
+        raise OutputExistsError(f"{out} already exists; choose another {option} or pass --force")
+
+
+#: Suffixes of files that are no text: a table written as CSV under one of these names
+#: would not open in the program the name promises (new-user trial: `--out out.xlsx`).
+NOT_TEXT = (".xlsx", ".xls", ".xlsm", ".ods", ".parquet", ".feather", ".pkl", ".h5", ".hdf5")
+
+
+def refuse_binary_name(out: Path, what: str, option: str = "--out") -> None:
+    """Refuse a CSV output named as another format (:data:`NOT_TEXT`)."""
+    if out.suffix.lower() in NOT_TEXT:
+        raise Ephys2TypeError(
+            f"{option} {out}: {what} is written as CSV text, which a {out.suffix} name would "
+            f"not open as; name it {out.with_suffix('.csv').name}"
+        )
 
 
 def check_choice(value: str, choices: Sequence[str], what: str) -> str:

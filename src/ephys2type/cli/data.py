@@ -417,8 +417,11 @@ def _print_check(out, result) -> None:
     out.print(f"{result.path}: {plural(result.n_cells, 'cell')}, read as {reader} reads {them}")
     n_there = len(schema.columns) - len(result.absent)
     absent = f", {len(result.absent)} absent" if result.absent else ""
+    empty = f", {len(result.empty)} of them empty in every cell" if result.empty else ""
     of_all = plural(len(schema.columns), "feature")
-    out.print(f"schema {schema.name!r} ({origin}): {n_there} of its {of_all} are there{absent}")
+    out.print(
+        f"schema {schema.name!r} ({origin}): {n_there} of its {of_all} are there{empty}{absent}"
+    )
     if result.checks_file is not None:
         out.print(f"recording checks: {result.checks_file}")
     stopped = result.stopped()
@@ -450,6 +453,9 @@ def _print_check(out, result) -> None:
         )
         return
     sets = result.feature_sets
+    if not going:
+        out.print("no cell goes on to a model")
+        return
     goes = "goes" if going == 1 else "go"
     models = "the model" if len(sets) == 1 else "the models"
     out.print(f"{plural(going, 'cell')} {goes} to {models} of {plural(len(sets), 'feature set')}:")

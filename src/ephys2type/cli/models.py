@@ -37,6 +37,7 @@ from .common import (
     load_request,
     model_choice,
     plural,
+    refuse_binary_name,
     refuse_existing,
 )
 
@@ -342,18 +343,21 @@ def predict(
     import warnings
 
     from ephys2type.data.fetch import cache_dir
+    from ephys2type.data.h5ad import is_h5ad
     from ephys2type.errors import Ephys2TypeWarning
     from ephys2type.files import summary_path
     from ephys2type.persist.predict import predict_cells, write_prediction
 
     summary = None if out is None else summary_path(out)
     if out is not None:
+        if not is_h5ad(out):
+            refuse_binary_name(out, "the prediction table")
         refuse_existing(out, force)
         refuse_existing(summary, force)
     if overview is not None:
         if overview.suffix.lower() not in (".png", ".pdf"):
             raise Ephys2TypeError(f"--overview {overview}: the figure is written as .png or .pdf")
-        refuse_existing(overview, force)
+        refuse_existing(overview, force, "--overview")
     with StepProgress() as progress:
         result = predict_cells(
             model,

@@ -7,7 +7,14 @@ from typing import Annotated
 
 import typer
 
-from .common import FitColumn, check_choice, console, fitted_table, refuse_existing
+from .common import (
+    FitColumn,
+    check_choice,
+    console,
+    fitted_table,
+    refuse_binary_name,
+    refuse_existing,
+)
 
 
 def features(
@@ -98,22 +105,31 @@ def features(
 
     Example: ephys2type features recordings/ --out features.csv --figures figures
     """
-    from ephys2type.data.recordings.batch import find_recordings, qc_table_path, write_features
+    from ephys2type.data.recordings.batch import (
+        cell_ids,
+        find_recordings,
+        qc_table_path,
+        write_features,
+    )
     from ephys2type.data.recordings.extract import SCHEMAS, SUMMARY_COLUMNS, SWEEP_QC
     from ephys2type.data.recordings.sweeps import RecordingError
 
     from .common import progress_bar
 
     files, roots = find_recordings(recordings)
+    cell_ids(files, roots)  # two files one cell: said before any file is read
     schema = check_choice(schema, list(SCHEMAS), "--schema")
     sweep_qc = check_choice(sweep_qc, list(SWEEP_QC), "--sweep-qc")
     qc_path = qc_table_path(out)
+    refuse_binary_name(out, "the features table")
     refuse_existing(out, force)
     refuse_existing(qc_path, force)
     if vectors is not None:
         if vectors.suffix.lower() != ".h5ad":
             raise RecordingError(f"--vectors {vectors}: feature vectors are written as .h5ad")
-        refuse_existing(vectors, force)
+        refuse_existing(vectors, force, "--vectors")
+    if figures is not None:
+        _figures_folder(figures)
     parts = out.with_name(out.name + ".parts")
     try:
         with progress_bar(len(files), "features") as advance:
@@ -237,3 +253,21 @@ def fetch_recordings(
         f"{n} NWB file(s) of Dandiset {dandiset} in {folder}: {len(result.downloaded)} "
         f"downloaded, {len(result.present)} already there"
     )
+
+
+def _figures_folder(figures: Path) -> None:
+    """Make the --figures folder before any file is read (an existing file of that name, or
+    a folder that cannot be made, ended the run in an internal error after the extraction)."""
+    from ephys2type.data.recordings.sweeps import RecordingError
+
+    if figures.exists() and not figures.is_dir():
+        raise RecordingError(
+            f"--figures {figures}: a file of that name exists; give a folder for the cells' "
+            "check pages"
+        )
+    try:
+        figures.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RecordingError(
+            f"--figures {figures}: cannot make that folder ({exc.strerror or exc})"
+        ) from None

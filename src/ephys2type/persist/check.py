@@ -66,7 +66,8 @@ class TableCheck:
     feature_sets : with a model, each feature set's model and the cells it serves (empty
     without one); families : per cell going on, the families it has (``"a+b"``);
     checks_file : where the recording checks came from (a QC table, or the table's check
-        columns; None: none).
+        columns; None: none); empty : the schema's columns the table has, but with no value
+        in any cell.
     """
 
     path: str
@@ -79,6 +80,7 @@ class TableCheck:
     feature_sets: tuple[FeatureSetUse, ...]
     families: pd.Series
     checks_file: str | None = None
+    empty: tuple[str, ...] = ()
 
     @property
     def n_cells(self) -> int:
@@ -145,6 +147,7 @@ def check_for_prediction(
             feature_sets=tuple(feature_set_uses(scores, clf.schema_, routed)),
             families=_families(scores, clf.schema_),
             checks_file=checks_file,
+            empty=_empty(cells, clf.schema_),
         )
     found = FROM_OPTION
     if schema is None:  # the columns' schema, after the mapping renames them
@@ -179,7 +182,13 @@ def check_for_prediction(
         feature_sets=(),
         families=_families(scores, schema),
         checks_file=checks_file,
+        empty=_empty(cells, schema),
     )
+
+
+def _empty(cells: pd.DataFrame, schema: FeatureSchema) -> tuple[str, ...]:
+    """The schema's columns ``cells`` has with no value at all (a protocol not recorded)."""
+    return tuple(c for c in schema.columns if c in cells.columns and cells[c].isna().all())
 
 
 def check_for_training(

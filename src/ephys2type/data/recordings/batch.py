@@ -30,19 +30,27 @@ from ephys2type.files import atomic_write_text, dumps_json, refuse_existing_outp
 def find_recordings(paths: Sequence[str | Path]) -> tuple[list[Path], list[Path | None]]:
     """The recording files (``.abf``, ``.nwb``) of ``paths``, each a file or a folder searched
     with its sub-folders (sorted), and for each file the folder it was found in (None for a
-    file given by itself): what :func:`cell_ids` names the cells by. None found is an error."""
+    file given by itself): what :func:`cell_ids` names the cells by. A file found twice (a
+    folder given twice, or a file and its folder) is read once, as first found; a path that
+    does not exist, or none found, is an error."""
     files: list[Path] = []
     roots: list[Path | None] = []
+    seen: set[Path] = set()
     for path in map(Path, paths):
         if path.is_dir():
             found = sorted(
                 q for q in path.rglob("*") if q.suffix.lower() in SUFFIXES and q.is_file()
             )
-            files += found
-            roots += [path] * len(found)
+            pairs = [(q, path) for q in found]
+        elif not path.exists():
+            raise RecordingError(f"{path}: no such file or folder")
         else:
-            files.append(path)
-            roots.append(None)
+            pairs = [(path, None)]
+        for file, root in pairs:
+            if (key := file.resolve()) not in seen:
+                seen.add(key)
+                files.append(file)
+                roots.append(root)
     if not files:
         raise RecordingError(f"no {' or '.join(SUFFIXES)} files in the folders given")
     return files, roots
@@ -188,7 +196,8 @@ def run_batch(
 ) -> BatchResult:
     """The files' features, QC table and (with ``vectors``) feature vectors; finished files
     of an interrupted run are taken from ``parts`` (see :class:`BatchResult`). ``ids``: each
-    file's cell id (default: its stem; :func:`cell_ids` makes unique ones)."""
+    file's cell id (default: its stem; :func:`cell_ids` makes unique ones). ``progress`` is
+    told each cell's id as it is done, first those of the interrupted run."""
     paths = [Path(p) for p in paths]
     names = list(ids) if ids is not None else cell_ids(paths, [None] * len(paths))
     by_path = dict(zip(paths, names, strict=True))
@@ -203,13 +212,17 @@ def run_batch(
             if (part := store.load(p)) is not None and part.get("cell_id") == by_path[p]:
                 done[p] = part
     resumed = len(done)
+    if progress is not None:  # counted first, so the count is of all files (it restarted at 1)
+        for p in paths:
+            if p in done:
+                progress(f"{by_path[p]} (from the interrupted run)")
     todo = [p for p in paths if p not in done]
     for path, result in _results(todo, args, by_path, n_jobs, scheduler):
         if store is not None:
             store.save(path, result)
         done[path] = result
         if progress is not None:
-            progress(path.name)
+            progress(by_path[path])  # the cell: two files of one name are two cells
     rows = [pd.Series(done[p]["row"], name=done[p]["cell_id"], dtype=float) for p in paths]
     features = pd.DataFrame(rows)
     features.index.name = "cell_id"
@@ -229,12 +242,22 @@ def extract_files(
     sweep_qc_profile: str = DEFAULT_PRESET,
     figures: str | Path | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Features (one row per file, indexed by ``cell_id`` = the file's stem) and the QC table
-    of all files, serially; with ``figures`` (a folder), one ``<file stem>.png`` per cell.
-    Each cell's failed recording checks are in the features' ``checks_failed`` and
-    ``checks_blocking`` columns, as ``ephys2type features`` writes them, so a model's
-    ``predict_table`` acts on them (a cell that may not be an interneuron is unassigned)."""
-    result = run_batch(paths, schema=schema, sweep_qc_profile=sweep_qc_profile, figures=figures)
+    """Features (one row per file, indexed by ``cell_id``) and the QC table of all files,
+    serially; ``paths`` are files or folders (searched with their sub-folders), and a cell is
+    named as ``ephys2type features`` names it (:func:`cell_ids`: a file given by itself by its
+    stem, a file found in a folder by its path below it); with ``figures`` (a folder), one
+    ``<cell_id>.png`` per cell. Each cell's failed recording checks are in the features'
+    ``checks_failed`` and ``checks_blocking`` columns, as ``ephys2type features`` writes them,
+    so a model's ``predict_table`` acts on them (a cell that may not be an interneuron is
+    unassigned)."""
+    files, roots = find_recordings(paths)
+    result = run_batch(
+        files,
+        schema=schema,
+        sweep_qc_profile=sweep_qc_profile,
+        figures=figures,
+        ids=cell_ids(files, roots),
+    )
     return with_check_columns(result.features, result.qc), result.qc
 
 
@@ -275,7 +298,7 @@ def write_features(
     that folder; with ``vectors`` (an ``.h5ad`` path), the feature vectors and their schema.
     Finished files are kept in ``<out>.parts/`` until the tables are written, so the same
     call after an interruption skips them. Nothing existing is replaced unless
-    ``overwrite``; ``progress`` is told the name of each file as it finishes."""
+    ``overwrite``; ``progress`` is told the id of each cell as it finishes (:func:`run_batch`)."""
     out = Path(out)
     qc_path = qc_table_path(out)
     targets = [out, qc_path]
