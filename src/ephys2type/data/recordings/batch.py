@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -47,7 +48,9 @@ def find_recordings(paths: Sequence[str | Path]) -> tuple[list[Path], list[Path 
         else:
             pairs = [(path, None)]
         for file, root in pairs:
-            if (key := file.resolve()) not in seen:
+            # the path made absolute, links not followed: two links to one file (a DANDI
+            # or git-annex layout) stay two cells
+            if (key := Path(os.path.abspath(file))) not in seen:
                 seen.add(key)
                 files.append(file)
                 roots.append(root)
