@@ -259,6 +259,9 @@ def test_every_field_of_the_batch_summary_is_shown_new_ones_too():
         "estimated_batch_accuracy",
     }
     assert tables["estimated_batch_accuracy"]["value"].tolist() == ["0.8", "0.7", "0.9"]
+    # nothing estimated (no cell read): a "-" among the single values, not an empty table
+    single, tables = results_view.summary_parts({"estimated_priors": {}})
+    assert single["value"].tolist() == ["-"] and tables == {}
 
 
 def test_a_bad_upload_shows_the_command_lines_error_and_the_page_stays_up(
@@ -592,3 +595,24 @@ def test_the_command_lines_are_shell_lines():
         "--overview",
         "overview.png",
     ]
+
+
+def test_results_of_other_cells_say_so():
+    """A new upload, another model or the check option changed after Predict: the results
+    on show are the old ones, and a line says so (new-user trial: nothing did)."""
+    from types import SimpleNamespace
+
+    old = Upload("human40.csv", b"a,b\n1,2\n")
+    shown = SimpleNamespace(
+        cells=TableCells(old), model=ModelChoice(species="human"), call_failed_checks=False
+    )
+    human = ModelChoice(species="human")
+    assert page.stale_notice({"table": old}, human, False, shown) is None
+    assert page.stale_notice(None, human, False, shown) is None  # nothing new given
+    notice = page.stale_notice({"table": Upload("pvalb.csv", b"x")}, human, False, shown)
+    assert notice == (
+        "The cells changed since Predict was pressed: the results below are still those of "
+        "human40.csv; press Predict to update them"
+    )
+    notice = page.stale_notice({"table": old}, ModelChoice(species="mouse"), True, shown)
+    assert notice.startswith("The model and the recording-check option changed")

@@ -28,6 +28,9 @@ def _edit_features(fpath, how):
             df = df.drop(columns=["tau", "sag", "vrest"])
         elif how == "text_value":
             df.loc[4, "ri"] = "n/a?"
+        elif how == "text_values":  # one upload names every column with text
+            df.loc[4, "ri"] = "n/a?"
+            df.loc[5:6, "tau"] = "12,5 ms"
         elif how == "inf_value":
             df.loc[6, "tau"] = "inf"
         elif how == "duplicate_id":
@@ -48,6 +51,15 @@ FEATURE_CASES = [
     ("not_utf8", ["features.csv", "not UTF-8"]),
     ("missing_columns", ["features.csv", "missing 3 column(s)", "vrest", "sag", "tau"]),
     ("text_value", ["features.csv", "column 'ri'", "line 6", "'n/a?'", "not a number"]),
+    (
+        "text_values",
+        [
+            "column 'ri', line 6: value 'n/a?' is not a number",
+            "column 'tau', line 7: value '12,5 ms' is not a number (and 1 more in this column)",
+            "without its unit",
+            "leave a value that was not measured empty",
+        ],
+    ),
     ("inf_value", ["features.csv", "column 'tau'", "line 8", "infinite"]),
     ("duplicate_id", ["features.csv", "duplicate cell id", "lines 5, 11"]),
     ("blank_id", ["features.csv", "line 4", "empty cell id"]),

@@ -100,9 +100,10 @@ def test_a_large_shift_without_any_call_still_says_what_to_check():
     moved far; the warning ends with its advice, as every warning does (new-user trial)."""
     slip = summary(detected=True, shift_sd=LARGE_SHIFT_SD + 1.5, estimate=0.9)
     slip.estimated_accuracy = slip.accuracy_holds = None
+    slip.n_read = 2
     assert slip.warns
-    assert slip.warning().endswith(
-        f"too few cells of this batch of {slip.n_cells} cells were read by a model to estimate "
+    assert slip.warning().endswith(  # how many were read (new-user trial: it did not say)
+        f"2 of this batch's {slip.n_cells} cells were read by a model, too few to estimate "
         "their accuracy (at least 5; a cell unassigned by a recording check or for want of "
         "features is not read): check the shifted features (a unit or protocol?)"
     )

@@ -103,6 +103,10 @@ def test_cells_without_evidence_are_unassigned_with_their_reason(human, human_mo
     # a cell with nothing measured is not unlike the training cells: nothing is known of it
     assert np.isnan(table["ood_score"].iloc[0]) and not table["out_of_distribution"].iloc[0]
     assert model.check_batch(cells.iloc[[0, 5]]).n_out_of_distribution == 0
+    # no cell read: no mix estimated (it was the training mix, shown as the batch's)
+    unread = model.check_batch(cells.iloc[[0, 2]])
+    assert unread.n_read == 0 and unread.estimated_priors == {}
+    assert model.check_batch(cells.iloc[[0, 5]]).n_read == 1
     assert "1 features support about" in table["reason"].iloc[1]
     assert "subthreshold, rheo" in table["reason"].iloc[2]
     # probabilities of every cell, as scikit-learn's metrics expect; a cell no model could
@@ -646,3 +650,35 @@ def test_a_loaded_model_has_the_trained_ones_parameters_and_a_short_repr(human, 
     assert len(shown) < 300 and " at 0x" not in shown
     assert "FeatureSchema('lee2023_human', species='human': 93 features in 7 families)" in shown
     assert repr(model.model_spec()).startswith("ModelSpec('logreg', kind='sklearn'")
+
+
+def test_a_most_probable_class_outside_its_set_says_why_neither_is_called():
+    """The reason names both, and that they disagree (new-user trial: "Pvalb is most
+    probable but not typical at 90% (set: Sst)" was read as a reason to call it Sst)."""
+    from types import SimpleNamespace
+
+    from ephys2type.models.abstention import NoTypicalClass
+    from ephys2type.models.cell_scores import CellScores
+
+    classes = np.array(["Pvalb", "Sst", "Vip"], dtype=object)
+    scores = CellScores(
+        X=pd.DataFrame({"f": [1.0, 1.0]}),
+        classes=classes,
+        measured=np.ones((2, 1), bool),
+        has_family=np.ones((2, 1), bool),
+        members=[None, None],
+        proba=np.array([[0.5, 0.3, 0.2], [0.5, 0.3, 0.2]]),
+        routed=np.array([True, True]),
+        distance=np.zeros(2),
+        reasons=np.array(["", ""], dtype=object),
+        sets=np.array([[False, True, False], [False, True, True]]),
+    )
+    clf = SimpleNamespace(call_inside_set=True, confidence=0.9, classes_=classes)
+    assert NoTypicalClass().reasons(scores, clf).tolist() == [
+        "no typical class: Pvalb is the most probable class but not typical at 90%, and Sst, "
+        "the one class typical at 90%, less probable: the probabilities and the set disagree, "
+        "so neither is called (set: Sst)",
+        "no typical class: Pvalb is the most probable class but not typical at 90%, and "
+        "Sst; Vip, those typical at 90%, less probable: the probabilities and the set "
+        "disagree, so neither is called (set: Sst; Vip)",
+    ]

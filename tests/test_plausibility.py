@@ -88,3 +88,15 @@ def test_ranges_keep_their_bulk_through_a_saved_model_and_read_old_ones():
     assert again.unit_slips(gohm) == ranges.unit_slips(gohm) != []
     old = {k: v for k, v in ranges.to_dict().items() if not k.startswith("bulk")}
     assert PlausibleRanges.from_dict(old).unit_slips(gohm) == []  # as such a model did
+
+
+def test_a_ratio_given_as_a_percentage_is_named_so():
+    """A plain number has no unit to convert to (new-user trial: "the model expects 1;
+    convert it to 1" for a ratio given in percent)."""
+    ratio = pd.DataFrame({"ratio": np.random.default_rng(0).uniform(0.8, 1.2, 300)})
+    (slip,) = PlausibleRanges.fit(ratio).unit_slips(ratio.iloc[:5] * 100)
+    assert slip.factor == pytest.approx(0.01)
+    assert slip.message("1").endswith(
+        "divided by 100 they would be inside it: the column is probably a percentage where "
+        "the model expects a plain ratio (50% is 0.5); divide it by 100"
+    )

@@ -64,6 +64,8 @@ def render() -> None:
         from ephys2type.app import results_view
         from ephys2type.app.messages import error_line
 
+        if (notice := stale_notice(upload, _model_choice(model), call_failed, outcome)) is not None:
+            st.warning(notice)
         try:
             results_view.show(st, outcome)
         except Exception as exc:  # one line, as everywhere; the page stays up
@@ -172,6 +174,43 @@ def _model_form(st: ModuleType) -> dict:
         return {"species": species}
     folder = st.text_input("Model folder", key="model_folder", placeholder="/path/to/my-model")
     return {"folder": folder}
+
+
+def stale_notice(upload: dict | None, model, call_failed: bool, outcome) -> str | None:
+    """A line when the sidebar no longer says what the results below answer: other cells,
+    another model or the recording-check option changed since Predict was pressed (new-user
+    trial: a new upload left the old results on show, with nothing to say so)."""
+    from ephys2type.app.prediction_run import RecordedCells
+
+    shown = outcome.cells
+    was = (
+        [(f.name, len(f.data)) for f in shown.recordings]
+        if isinstance(shown, RecordedCells)
+        else [(shown.table.name, len(shown.table.data))]
+    )
+    now = (
+        None
+        if upload is None
+        else [(f.name, len(f.data)) for f in upload["recordings"]]
+        if "recordings" in upload
+        else [(upload["table"].name, len(upload["table"].data))]
+    )
+    changed = [
+        what
+        for what, differs in (
+            ("the cells", now is not None and now != was),
+            ("the model", model != outcome.model),
+            ("the recording-check option", call_failed != outcome.call_failed_checks),
+        )
+        if differs
+    ]
+    if not changed:
+        return None
+    names = ", ".join(name for name, _ in was[:3]) + (", ..." if len(was) > 3 else "")
+    return (
+        f"{' and '.join(changed).capitalize()} changed since Predict was pressed: the results "
+        f"below are still those of {names}; press Predict to update them"
+    )
 
 
 def _model_choice(model: dict) -> ModelChoice:

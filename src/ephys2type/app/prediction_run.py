@@ -20,6 +20,7 @@ from ephys2type.app.uploads import Upload, save_upload, save_uploads
 from ephys2type.data.recordings.sweep_qc import DEFAULT_PRESET
 from ephys2type.errors import Ephys2TypeError
 from ephys2type.persist.predict import AUTO, Prediction
+from ephys2type.wording import plural
 
 #: ``progress(fraction done, what)``
 Progress = Callable[[float, str], None]
@@ -267,7 +268,7 @@ def _recording_features(
             progress(done[0] / len(files), f"features of {name} ({done[0]}/{len(files)})")
 
     if progress is not None:
-        progress(0.0, f"features of {len(files)} recording(s)")
+        progress(0.0, f"features of {plural(len(files), 'recording')}")
     written = write_features(
         files,
         workdir / commands.FEATURES_FILE,

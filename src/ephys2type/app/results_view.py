@@ -19,6 +19,7 @@ from ephys2type.app import commands, downloads, figures
 from ephys2type.app.prediction_run import Outcome
 from ephys2type.models.batch_check import FIELDS, BatchSummary
 from ephys2type.persist.predict import Prediction
+from ephys2type.wording import plural
 
 #: The tabs of the answer.
 TABS = ("Calls", "Cells", "Batch summary", "Overview", "Take it home")
@@ -100,15 +101,16 @@ def summary_parts(summary: Mapping[str, Any]) -> tuple[pd.DataFrame, dict[str, p
     and a table for each field holding records or a mapping."""
     single, tables = [], {}
     for key, value in summary.items():
-        if isinstance(value, Mapping):
+        if isinstance(value, Mapping) and value:
             tables[key] = pd.DataFrame(
                 {"value": [_shown(v) for v in value.values()]},
                 index=pd.Index([str(k) for k in value], name=key),
             )
         elif isinstance(value, list) and value and all(isinstance(v, Mapping) for v in value):
             tables[key] = pd.DataFrame([{k: _shown(v) for k, v in r.items()} for r in value])
-        else:
-            single.append({"field": key, "value": _shown(value), "what it is": FIELDS.get(key, "")})
+        else:  # an empty mapping (nothing estimated) reads "-" among the single values
+            shown = "-" if isinstance(value, Mapping) else _shown(value)
+            single.append({"field": key, "value": shown, "what it is": FIELDS.get(key, "")})
     return pd.DataFrame(single, columns=["field", "value", "what it is"]), tables
 
 
@@ -152,11 +154,11 @@ def show(st: ModuleType, outcome: Outcome) -> None:
     table, batch = prediction.table, prediction.batch
     info = prediction.model.provenance_
     source = (
-        f"{len(outcome.cells.recordings)} recording(s)"
+        plural(len(outcome.cells.recordings), "recording")
         if outcome.from_recordings
         else outcome.cells.table.name
     )
-    st.subheader(f"{len(table)} cells from {source}")
+    st.subheader(f"{plural(len(table), 'cell')} from {source}")
     st.caption(
         f"predicted by {outcome.model.describe()} ({info.get('model')}, trained on "
         f"{info.get('n_cells')} {info.get('species')} cells, {info.get('label_scheme')} "
@@ -334,7 +336,8 @@ def _summary_tab(st: ModuleType, outcome: Outcome) -> None:
         st.markdown(f"**{name}**")
         if name in FIELDS:
             st.caption(FIELDS[name])
-        st.dataframe(frame, key=f"summary:{name}")
+        records = isinstance(batch.to_dict()[name], list)  # rows, not named values
+        st.dataframe(frame, hide_index=records, key=f"summary:{name}")
 
 
 def _overview_tab(st: ModuleType, outcome: Outcome) -> None:

@@ -334,8 +334,10 @@ def to_numeric(
         np.isinf(block).any() or (np.abs(np.nan_to_num(block)) > MAX_ABS_VALUE).any()
     ):
         return pd.DataFrame(block, index=frame.index, columns=columns)
-    # otherwise column by column, to name the first bad value
+    # otherwise column by column, to name the bad values: every column's first, so that one
+    # upload shows them all (new-user trial: one fix per upload)
     data: dict[str, np.ndarray] = {}
+    texts: list[str] = []
     for col in columns:
         raw = frame[col]
         num = pd.to_numeric(raw, errors="coerce").astype("float64")
@@ -348,10 +350,13 @@ def to_numeric(
                 if _DECIMAL_COMMA.fullmatch(str(raw.iloc[pos]).strip())
                 else ""
             )
-            raise TableError(
-                f"{path}: column {col!r}, {where(pos)}: value {raw.iloc[pos]!r} is not a "
-                f"number{hint}"
+            more = int(bad.sum()) - 1
+            others = f" (and {more} more in this column)" if more else ""
+            texts.append(
+                f"column {col!r}, {where(pos)}: value {raw.iloc[pos]!r} is not a number"
+                f"{hint}{others}"
             )
+            continue
         values = num.to_numpy()
         huge = np.abs(np.nan_to_num(values, posinf=0.0, neginf=0.0)) > MAX_ABS_VALUE
         if huge.any():
@@ -368,7 +373,19 @@ def to_numeric(
                 f"infinite; use an empty cell for a missing value"
             )
         data[col] = values
+    if texts:
+        shown = "; ".join(texts[:MAX_TEXT_COLUMNS_SHOWN])
+        if len(texts) > MAX_TEXT_COLUMNS_SHOWN:
+            shown += f"; and {len(texts) - MAX_TEXT_COLUMNS_SHOWN} more columns with text"
+        raise TableError(
+            f"{path}: {shown}: write each value as a plain number, without its unit (declare a "
+            "column's unit in a --mapping file), and leave a value that was not measured empty"
+        )
     return pd.DataFrame(data, index=frame.index, columns=list(columns))
+
+
+#: Columns with text values one error names (each by its first such value).
+MAX_TEXT_COLUMNS_SHOWN = 5
 
 
 def check_columns(
@@ -470,7 +487,8 @@ def detect_id_column(
     if not textual:
         raise TableError(
             f"{path}: no cell id column found (looked for {', '.join(ID_COLUMNS)} or one "
-            f"column of unique text ids); name it with --id-column (id_column=...)"
+            f"column of unique text ids); add a column of unique cell ids, or name the one "
+            f"that holds them with --id-column (id_column=...)"
         )
     raise TableError(
         f"{path}: cannot tell which column holds the cell ids ({', '.join(textual)}); "

@@ -59,6 +59,16 @@ def unit_fix(
     if mapped is not None:
         return _mapped_unit_fix(mapped, unit, factor, who=who, origin=mapping.origin)
     other = slipped_unit(unit, factor)
+    if other is None and unit in ("", "1"):  # a plain number: no unit to convert to
+        if np.isclose(factor, 0.01):
+            return (
+                "divided by 100 they would be inside it: the column is probably a percentage "
+                "where the model expects a plain ratio (50% is 0.5); divide it by 100"
+            )
+        return (
+            f"multiplied by {factor:g} they would be inside it: the model expects a plain "
+            "number (a ratio), so is it the right column, or scaled?"
+        )
     if other is None:
         return (
             f"multiplied by {factor:g} they would be inside it: the column is probably in "

@@ -200,8 +200,9 @@ class NoTypicalClass(Rule):
                 out[i] = (
                     f"{self.kind}: no class is typical at {at}"
                     if size[i] == 0
-                    else f"{self.kind}: {top[i]} is most probable but not typical at {at} "
-                    f"(set: {'; '.join(map(str, clf.classes_[scores.sets[i]]))})"
+                    else _disagree(
+                        self.kind, str(top[i]), at, list(map(str, clf.classes_[scores.sets[i]]))
+                    )
                 )
             return out
         up = clf.level_names[0]
@@ -212,10 +213,29 @@ class NoTypicalClass(Rule):
             out[i] = (
                 f"{self.kind}: no {up} is typical at {at}"
                 if size[i] == 0
-                else f"{self.kind}: {levels[up].iloc[i]} is the most probable {up} but not "
-                f"typical at {at} ({up} set: {levels[f'{up}_set'].iloc[i]})"
+                else _disagree(
+                    self.kind,
+                    str(levels[up].iloc[i]),
+                    at,
+                    str(levels[f"{up}_set"].iloc[i]).split("; "),
+                    level=up,
+                )
             )
         return out
+
+
+def _disagree(kind: str, top: str, at: str, typical: list[str], level: str = "") -> str:
+    """Why a cell whose most probable class lies outside its set gets no call: the two
+    disagree, so neither is called (new-user trial: "Pvalb is most probable but not typical
+    (set: Sst)" read as a reason to call it Sst)."""
+    what = level or "class"
+    them = "; ".join(typical)
+    those = f"{them}, the one {what} typical" if len(typical) == 1 else f"{them}, those typical"
+    return (
+        f"{kind}: {top} is the most probable {what} but not typical at {at}, and {those} at "
+        f"{at}, less probable: the probabilities and the set disagree, so neither is called "
+        f"({level + ' ' if level else ''}set: {them})"
+    )
 
 
 #: The rules in the order they apply (stages in :data:`STAGES` order).

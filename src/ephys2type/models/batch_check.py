@@ -131,10 +131,15 @@ FIELDS: dict[str, str] = {
     "of the cells' probabilities: the larger p-value; empty: nothing to test)",
     "shift_detected": "shift_p below 0.05",
     "most_shifted_features": "the features that moved most: ks, the distance between the "
-    "batch's values and the training cells' (0 to 1); shift_sd, how far the batch's median "
+    "batch's values and the training cells' (0 to 1); statistic, that distance scaled by the "
+    "numbers of cells (what the features are ranked by); shift_sd, how far the batch's median "
     "moved, in training SDs; n_cells, the cells that have the feature; 'model confidence' is "
     "the calls' confidence, not a feature",
-    "estimated_priors": "the batch's mix of types, estimated from its cells' probabilities",
+    "estimated_priors": "the class mix the shift test weights the training cells to (EM on "
+    "the probabilities of the cells a model read), a device of the test, not a count: on random "
+    "human batches it was off by 0.3-0.4 (L1); count the calls for the batch's mix (empty: no "
+    "cell read)",
+    "n_read": "cells a model read (the estimate needs at least 5)",
     "stated_accuracy": "the mean expected_accuracy of the cells a model read: the accuracy on "
     "cells like the training cells",
     "estimated_accuracy": "the accuracy estimated for this batch, without labels (average "
@@ -164,7 +169,8 @@ class BatchSummary:
     n_cells, n_out_of_distribution and expected_out_of_distribution : cells flagged out of
     distribution, against the share expected by construction; shift_p and shift_detected :
     the shift test; most_shifted_features : the features that moved most (KS distance,
-    shift in training SDs); estimated_priors : the batch's estimated class mix;
+    shift in training SDs); estimated_priors : the class mix the shift test weights the
+    training cells to (empty when no model read a cell); n_read : the cells a model read;
     stated_accuracy : the mean ``expected_accuracy`` of its routed cells (in-distribution);
     estimated_accuracy (low, high) : the ATC estimate and its 95% interval;
     accuracy_holds : the estimate does not fall below the stated figure by more than chance
@@ -192,6 +198,7 @@ class BatchSummary:
     n_unassigned: int
     unassigned_reasons: dict[str, int]
     n_failed_checks: int = 0
+    n_read: int = 0
     level: str | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -264,8 +271,8 @@ class BatchSummary:
                 parts.append(f"{line}: check the shifted features (a unit or protocol?)")
         else:  # too few cells a model read: the features alone warn
             parts.append(  # "of these": all 5 cells given, fewer read (new-user trial)
-                f"too few cells of this batch of {plural(self.n_cells, 'cell')} were read by a "
-                f"model to estimate their accuracy (at least {MIN_ESTIMATE_CELLS}; a cell "
+                f"{self.n_read} of this batch's {plural(self.n_cells, 'cell')} were read by a "
+                f"model, too few to estimate their accuracy (at least {MIN_ESTIMATE_CELLS}; a cell "
                 "unassigned by a recording check or for want of features is not read): check "
                 "the shifted features (a unit or protocol?)"
             )
@@ -468,9 +475,11 @@ def check_batch(clf, scores: CellScores, *, random_state: int | None = None) -> 
         shift_p=shift.p,
         shift_detected=shift.detected,
         most_shifted_features=shift.shifted,
-        estimated_priors={
-            str(c): float(v) for c, v in zip(clf.classes_, shift.priors, strict=True)
-        },
+        estimated_priors=(
+            {str(c): float(v) for c, v in zip(clf.classes_, shift.priors, strict=True)}
+            if scores.routed.any()
+            else {}  # nothing estimated: it would be the training mix, shown as the batch's
+        ),
         stated_accuracy=None if estimate is None else estimate.stated,
         estimated_accuracy=None if estimate is None else estimate.estimate,
         estimated_accuracy_low=None if estimate is None else estimate.low,
@@ -484,6 +493,7 @@ def check_batch(clf, scores: CellScores, *, random_state: int | None = None) -> 
         n_failed_checks=0
         if checks is None
         else int(sum(bool(b or o) for b, o in zip(checks.blocking, checks.other, strict=True))),
+        n_read=int(scores.routed.sum()),
         level=None if clf.parent_of is None else clf.level_names[0],
     )
 

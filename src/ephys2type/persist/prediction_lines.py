@@ -59,7 +59,10 @@ def prediction_lines(result: Prediction, *, batch: bool = True) -> list[str]:
     rules = preds.loc[preds["qc_flag"] != "", "qc_flag"].str.split(":").str[0].value_counts()
     which = ", ".join(f"{rule} {n}" for rule, n in rules.items())
     lines.append(
-        f"{n_ood} unlike the training cells (out_of_distribution; {shown} expected by chance); "
+        # "unlike the training cells" is also an unassigned reason, a stricter one (farther
+        # than every held-out training cell): a flagged cell may be called (new-user trial)
+        f"{n_ood} flagged out of distribution (beyond 99.5% of the training cells; {shown} "
+        "expected by chance; called unless beyond every held-out training cell); "
         f"{n_qc} failing a training QC rule" + (f" ({which})" if which else "")
     )
     for kind, n in summary.unassigned_reasons.items():
