@@ -1,9 +1,11 @@
-"""Choose BiLSTM hyperparameters without ever looking at a test fold.
+"""Choose BiLSTM hyperparameters without looking at a fold's own test cells.
 
 For each candidate configuration and each of the 5 folds of seed 0, the *training* part of
 the fold is split again (stratified 80/20): the model trains on the 80% (taking its own
-early-stopping split from it) and is scored on the 20% "tuning" cells. Test folds are never
-used. The configuration with the best mean tuning macro-F1, averaged over mouse (mouse5) and
+early-stopping split from it) and is scored on the 20% "tuning" cells. A fold's test cells
+are never used for it; but a tuning cell of one fold is a test cell of another, so the
+selection is not nested in the evaluation (docs/methods.md says how many cells that is). The
+configuration with the best mean tuning macro-F1, averaged over mouse (mouse5) and
 human (revised), becomes the default in ephys2type.bilstm.
 
     .venv/bin/python benchmarks/tune_bilstm.py [--out benchmarks/results/tune_bilstm.json]

@@ -14,7 +14,7 @@ from ephys2type.errors import SchemaError, TableError
 
 
 def test_scheme_catalogue():
-    assert scheme_names("mouse") == ["mouse5", "aligned4", "ttype"]
+    assert scheme_names("mouse") == ["mouse5", "mouse4", "aligned4", "ttype"]
     assert set(scheme_names("human")) == {"aligned4", "revised", "subclass", "ttype"}
     assert default_scheme("mouse") == "mouse5" and default_scheme("human") == "revised"
     assert get_scheme("mouse5", "mouse").classes == ["Lamp5", "Pvalb", "Sncg", "Sst", "Vip"]
@@ -23,6 +23,22 @@ def test_scheme_catalogue():
     assert get_scheme("revised", "human").column == "revised_subclass"
     assert get_scheme("subclass", "human").column == "subclass"
     assert get_scheme("ttype", "mouse").classes is None
+    # the paper's four subclasses: Sncg cells are left out, not an unknown label
+    four = get_scheme("mouse4", "mouse")
+    assert four.classes == ["Lamp5", "Pvalb", "Sst", "Vip"] and four.dropped == ("Sncg",)
+
+
+def test_a_scheme_that_drops_a_subclass_keeps_the_other_cells():
+    """mouse4 leaves the Sncg cells out: the cells kept are those of mouse5 less them (3,676
+    after default QC, against the paper's 3,699), and QC names why they went."""
+    from ephys2type import load_mouse
+
+    five, four = load_mouse(), load_mouse(labels="mouse4")
+    assert len(four.y) == 3676 == int((five.y != "Sncg").sum())
+    assert set(four.y) == {"Lamp5", "Pvalb", "Sst", "Vip"}
+    drops = four.qc.drops
+    sncg = drops[drops["detail"] == "subclass Sncg (not in mouse4)"]
+    assert len(sncg) >= 230 and set(sncg["rule"]) == {"excluded_subclass"}
 
 
 def test_apply_maps_excludes_and_refuses_unknown_labels():

@@ -65,6 +65,12 @@ def test_evaluate_breaks_down_by_dataset_and_layer_and_checks_each_held_out_batc
     ]
     metrics = json.loads((out / "metrics.json").read_text())
     assert {r["dataset"] for r in metrics["by_dataset"]} == {"chartrand2023_l1", "lee2023"}
+    # the two folds are two datasets: no pooled interval, no paired test (a reviewer found an
+    # interval clipped to [0, 1] and a paired difference of ±234 points)
+    pooled = metrics["models"]["logreg"]["accuracy"]
+    assert pooled["ci_low"] is None and pooled["no_interval"] == "folds are datasets"
+    assert all(c["p"] is None and c["ci_low"] is None for c in metrics["comparisons"])
+    assert "folds are datasets: no SD or CI" in result.out
     for (model, name), row in by_dataset.iterrows():
         cells = both.meta.index[both.meta["dataset"] == name]
         mine = preds[(preds["model"] == model) & preds["cell_id"].isin(cells)]

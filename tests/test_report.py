@@ -25,6 +25,21 @@ def test_report_sentences_survive_a_single_fit():
     assert paper_inside(80.0, Interval(0.8)) == ""  # no interval: cannot say
 
 
+def test_the_papers_own_sampling_error_is_counted_before_saying_it_differs():
+    """The paper's value is one test set of its own: outside our interval is not yet
+    beyond both errors (a reviewer: mouse rf 92.17 [91.29, 93.04] against 90.72 read as a
+    difference, 1.3 of the paper's standard errors on 740 cells)."""
+    ours = Interval(0.9217, 0.0073, 0.9129, 0.9304)
+    assert paper_inside(92.0, ours, 740) == "yes"
+    assert paper_inside(90.72, ours) == "no"  # no test-set size: our interval alone
+    assert paper_inside(90.72, ours, 740) == (
+        "no, but within the paper's own sampling error as well (±2.1 points on its 740 test cells)"
+    )
+    assert paper_inside(80.0, ours, 740) == (
+        "no, beyond the paper's own sampling error as well (±2.9 points)"
+    )
+
+
 def test_a_comparison_is_found_whichever_way_it_was_stored():
     stored = Comparison.from_json(
         {

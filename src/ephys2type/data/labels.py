@@ -29,6 +29,7 @@ class LabelScheme:
     mapping: dict[str, str] | None = None
     description: str = ""
     parent: str | None = None  # the scheme one level up (t-type -> subclass), if any
+    dropped: tuple[str, ...] = ()  # values of ``column`` this scheme leaves out of its task
 
     @property
     def classes(self) -> list[str] | None:
@@ -36,7 +37,8 @@ class LabelScheme:
         return None if self.mapping is None else sorted(set(self.mapping.values()))
 
     def apply(self, meta: pd.DataFrame, *, excluded: Iterable[str] = ()) -> pd.Series:
-        """Labels for each cell; NaN when unlabeled or in an excluded subclass.
+        """Labels for each cell; NaN when unlabeled, in an excluded subclass or a value the
+        scheme drops (``dropped``: e.g. mouse Sncg for a task of four subclasses).
 
         A value that is neither mapped nor excluded raises :class:`TableError`, so a new or
         misspelt label never lands silently in (or out of) a class.
@@ -52,7 +54,7 @@ class LabelScheme:
             meta["subclass"].isin(excluded)
             if "subclass" in meta.columns and excluded
             else pd.Series(False, index=meta.index)
-        )
+        ) | raw.isin(self.dropped)
         if self.mapping is None:
             out = raw.astype(object).where(raw.notna() & ~is_excluded)
         else:
@@ -109,6 +111,7 @@ def get_scheme(name: str, species: str) -> LabelScheme:
         mapping=dict(part["map"]) if "map" in part else None,
         description=spec.get("description", ""),
         parent=part.get("parent"),
+        dropped=tuple(part.get("drop", ())),
     )
 
 

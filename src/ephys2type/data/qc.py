@@ -65,12 +65,22 @@ def _unlabeled(data: PatchSeqData) -> pd.Series:
 
 
 def _excluded(data: PatchSeqData) -> pd.Series:
+    out = pd.Series(np.nan, index=data.X.index, dtype=object)
+    if data.y is None:
+        return out
     excluded = excluded_subclasses(data.species)
-    if data.y is None or not excluded or "subclass" not in data.meta:
-        return pd.Series(np.nan, index=data.X.index, dtype=object)
-    sub = data.meta["subclass"]
-    hit = sub.isin(excluded)
-    return ("subclass " + sub.astype(str)).where(hit)
+    if excluded and "subclass" in data.meta:
+        sub = data.meta["subclass"]
+        out = ("subclass " + sub.astype(str)).where(sub.isin(excluded))
+    # a value the label scheme leaves out of its task (e.g. mouse Sncg for four subclasses)
+    scheme = get_scheme(data.label_scheme, data.species)
+    if scheme.dropped and scheme.column in data.meta:
+        raw = data.meta[scheme.column]
+        left = (f"{scheme.column} " + raw.astype(str) + f" (not in {scheme.name})").where(
+            raw.isin(scheme.dropped)
+        )
+        out = out.where(out.notna(), left)
+    return out
 
 
 def _missing_family(data: PatchSeqData) -> pd.Series:

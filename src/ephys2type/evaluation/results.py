@@ -63,10 +63,20 @@ class Evaluation:
         rows = self.fold_metrics[self.fold_metrics["model"] == model]
         return rows.sort_values(["seed", "fold"])[metric].to_numpy()
 
+    @property
+    def pools_folds(self) -> bool:
+        """Whether the folds are draws of one population, so that a mean over them has an
+        interval and two models' differences a paired test: not when each fold holds out a
+        whole dataset (a reviewer: a 17.9% and a 52.2% fold got a pooled interval clipped to
+        [0, 1], and a paired difference of ±234 points)."""
+        return self.plan.protocol not in UNPOOLED
+
     def summary(self, model: str) -> dict[str, Any]:
         rows = self.fold_metrics[self.fold_metrics["model"] == model].sort_values(["seed", "fold"])
         seeds = rows["seed"].to_numpy()
         out = {m: summarize(rows[m], self.n_train, self.n_test, seeds) for m in HEADLINE}
+        if not self.pools_folds:
+            out = {m: _unpooled(out[m]) for m in HEADLINE}
         out["per_class"] = {
             cls: {
                 k: summarize(rows[f"{k}:{cls}"], self.n_train, self.n_test)["mean"]
@@ -133,6 +143,8 @@ class Evaluation:
         ran = self._fold_table("n_test").reindex(columns=pair).notna().all(axis=1).to_numpy()
         scores = self._fold_table(metric).reindex(columns=pair).to_numpy()[ran]
         result = paired_test(scores[:, 0], scores[:, 1], self.n_train, self.n_test)
+        if not self.pools_folds:
+            result = _unpooled(result) | {"t": float("nan"), "p": float("nan")}
         return {"a": a, "b": b, "metric": metric, **result}
 
     def calibration(self, model: str) -> dict[str, Any]:
@@ -269,3 +281,22 @@ class Evaluation:
                 self.compare(a, b, metric) for a, b in combinations(names, 2) for metric in HEADLINE
             ],
         }
+
+
+#: Protocols whose folds are not draws of one population (each holds out a dataset): their
+#: means are given without an interval and their differences without a test (read each
+#: held-out dataset's own score instead).
+UNPOOLED = ("leave-dataset-out",)
+#: Why such a score has no interval (``format_summary`` and ``format_difference`` say it).
+UNPOOLED_REASON = "folds are datasets"
+
+
+def _unpooled(summary: dict[str, Any]) -> dict[str, Any]:
+    """``summary`` without the spread, interval and per-seed spread a pooled score has."""
+    out = {k: v for k, v in summary.items() if k != "sd_between_seeds"}
+    return out | {
+        "sd": float("nan"),
+        "ci_low": float("nan"),
+        "ci_high": float("nan"),
+        "no_interval": UNPOOLED_REASON,
+    }

@@ -185,7 +185,8 @@ def format_summary(summary: dict[str, Any] | None) -> str:
         return all(summary.get(k) is not None and np.isfinite(summary[k]) for k in keys)
 
     if not finite("sd", "ci_low", "ci_high"):  # a single fit has no spread and no interval
-        return f"{100 * summary['mean']:.2f} (1 fit: no SD or CI)"
+        why = summary.get("no_interval", "1 fit")  # or folds that are not draws of one population
+        return f"{100 * summary['mean']:.2f} ({why}: no SD or CI)"
     return (
         f"{100 * summary['mean']:.2f} ± {100 * summary['sd']:.2f} "
         f"[{100 * summary['ci_low']:.2f}, {100 * summary['ci_high']:.2f}]"
@@ -202,7 +203,8 @@ def format_difference(result: dict[str, Any] | None, *, with_p: bool = False) ->
     if result is None or len(result) == 0:
         return "n/a"
     if result.get("ci_low") is None or not np.isfinite(result["ci_low"]):
-        return f"{100 * result['mean_diff']:+.2f} (1 fit: no CI or p)"
+        why = result.get("no_interval", "1 fit")
+        return f"{100 * result['mean_diff']:+.2f} ({why}: no CI or p)"
     text = (
         f"{100 * result['mean_diff']:+.2f} "
         f"[{100 * result['ci_low']:+.2f}, {100 * result['ci_high']:+.2f}]"

@@ -7,6 +7,8 @@ Formats only: the same text in the HTML page and in the Markdown twin.
 
 from __future__ import annotations
 
+import math
+
 from ephys2type.evaluation.splits import SplitPlan
 from ephys2type.evaluation.stats import format_difference, format_p, format_summary
 from ephys2type.study.report.estimates import Difference, Interval
@@ -46,13 +48,30 @@ def verdict(c: Difference | None) -> str:
     return "is not distinguishable from"
 
 
-def paper_inside(paper: object, summary: Interval | None) -> str:
-    """'yes'/'no': does the paper's value (in %) lie inside our 95% interval? '' if unknown."""
+def paper_inside(paper: object, summary: Interval | None, n_test: int | None = None) -> str:
+    """Does the paper's value (in %) lie inside our 95% interval? 'yes', '' if unknown, else
+    'no', and with the size of the paper's test set (``n_test``) whether the difference also
+    goes beyond the paper's own sampling error: its value is one hold-out of ``n_test`` cells,
+    with a binomial standard error of its own (a reviewer: treating it as exact overstates a
+    'no'). The two errors are combined as independent normals (ours from the half-width of
+    our interval), at 95%; for a macro-F1 the binomial error is an approximation."""
     if summary is None or not isinstance(paper, int | float):
         return ""
     if summary.ci_low is None or summary.ci_high is None:
         return ""
-    return "yes" if 100 * summary.ci_low <= paper <= 100 * summary.ci_high else "no"
+    if 100 * summary.ci_low <= paper <= 100 * summary.ci_high:
+        return "yes"
+    if n_test is None:
+        return "no"
+    share = paper / 100
+    theirs = math.sqrt(share * (1 - share) / n_test)
+    ours = (summary.ci_high - summary.ci_low) / (2 * 1.96)
+    if abs(summary.mean - share) < 1.96 * math.hypot(theirs, ours):
+        return (
+            f"no, but within the paper's own sampling error as well (±{196 * theirs:.1f} "
+            f"points on its {n_test} test cells)"
+        )
+    return f"no, beyond the paper's own sampling error as well (±{196 * theirs:.1f} points)"
 
 
 def protocol_text(p: Provenance) -> str:
