@@ -274,8 +274,18 @@ def _mapping_editor(st: ModuleType, upload: dict | None, model: dict) -> str | N
             column_config={
                 "their column": st.column_config.TextColumn(disabled=True),
                 "feature": st.column_config.SelectboxColumn(options=schema.columns),
-                "unit": st.column_config.SelectboxColumn(options=list(units_table())),
+                "unit": st.column_config.SelectboxColumn(
+                    options=list(units_table()),
+                    help="the units ephys2type converts; a unit typed that is not in the list "
+                    "is not kept: convert such a column before uploading",
+                ),
             },
+        )
+        st.caption(  # a unit typed outside the list left the cell blank, unsaid (new-user trial)
+            "Units: pick one of the list ("
+            + ", ".join(units_table()).replace("*", r"\*")
+            + "); a column in another unit must be converted to one of them before it is "
+            "uploaded."
         )
         text = mapping_form.mapping_toml(mapping_form.choices_from_table(edited), schema)
         if text is None:

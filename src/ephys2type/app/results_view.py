@@ -199,10 +199,17 @@ def _calls_tab(st: ModuleType, outcome: Outcome) -> None:
     left, middle, right = st.columns([3, 2, 2])
     chosen = left.multiselect("Calls shown", calls, default=calls, key="filter_calls")
     text = middle.text_input("Find a cell id or a word of the reason", key="filter_text")
+    # short labels: a third of a laptop's page (new-user trial: they were cut at 1280 px)
     out_of_distribution = right.checkbox(
-        "only cells outside the training distribution", key="filter_ood"
+        "only flagged out of distribution",
+        key="filter_ood",
+        help="cells beyond 99.5% of the training cells (out_of_distribution)",
     )
-    flagged = right.checkbox("only cells with a failed check or QC rule", key="filter_flagged")
+    flagged = right.checkbox(
+        "only failed checks or QC",
+        key="filter_flagged",
+        help="cells with a failed recording check or a training QC rule",
+    )
     shown = filter_calls(
         table, calls=chosen, out_of_distribution=out_of_distribution, flagged=flagged, text=text
     )

@@ -272,6 +272,7 @@ def write_partial_protocols(result: PartialProtocols, data: PatchSeqData, out) -
         ax = plot_partial_protocols(
             payload["subsets"],
             metric=metric,
-            title=f"{data.species} ({data.label_scheme}), {result.model}: cells with only",
+            title=f"{data.species} ({data.label_scheme}), {result.model}: "
+            "cells with only the protocols named",
         )
         save_figure(ax.figure, out / f"partial_protocols_{metric}.png")
