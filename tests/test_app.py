@@ -598,21 +598,46 @@ def test_the_command_lines_are_shell_lines():
 
 
 def test_results_of_other_cells_say_so():
-    """A new upload, another model or the check option changed after Predict: the results
-    on show are the old ones, and a line says so (new-user trial: nothing did)."""
+    """A new upload (other bytes), another mapping, model or check option changed after
+    Predict: the results on show are the old ones, and a line says so (new-user trial:
+    nothing did); an unfinished model choice (an empty folder field) is a change, not a
+    crash (a review: the page showed an exception)."""
     from types import SimpleNamespace
 
     old = Upload("human40.csv", b"a,b\n1,2\n")
     shown = SimpleNamespace(
-        cells=TableCells(old), model=ModelChoice(species="human"), call_failed_checks=False
+        cells=TableCells(old, mapping_text="[columns]\n"),
+        model=ModelChoice(species="human"),
+        call_failed_checks=False,
     )
-    human = ModelChoice(species="human")
-    assert page.stale_notice({"table": old}, human, False, shown) is None
+    human = {"species": "human", "folder": None}
+    table = {"table": old, "mode": page.MAP_HERE}
+    assert page.stale_notice(table, human, False, shown, "[columns]\n") is None
     assert page.stale_notice(None, human, False, shown) is None  # nothing new given
-    notice = page.stale_notice({"table": Upload("pvalb.csv", b"x")}, human, False, shown)
+    same_size = {"table": Upload("human40.csv", b"a,b\n1,3\n"), "mode": page.MAP_HERE}
+    notice = page.stale_notice(same_size, human, False, shown, "[columns]\n")
     assert notice == (
         "The cells changed since Predict was pressed: the results below are still those of "
         "human40.csv; press Predict to update them"
     )
-    notice = page.stale_notice({"table": old}, ModelChoice(species="mouse"), True, shown)
+    notice = page.stale_notice(table, {"species": "mouse"}, True, shown, "[columns]\n")
     assert notice.startswith("The model and the recording-check option changed")
+    edited = page.stale_notice(table, human, False, shown, '[columns]\n"Rin" = "ri"\n')
+    assert edited.startswith("The mapping changed")
+    unfinished = page.stale_notice(
+        table, {"species": None, "folder": " "}, False, shown, "[columns]\n"
+    )
+    assert unfinished.startswith("The model changed")
+
+
+def test_an_emptied_model_folder_after_predict_keeps_the_page_up(at, mouse):
+    """The folder field emptied after a Predict (switching to 'a model folder' starts it
+    empty): the results stay with a line that the model changed (a review: an exception)."""
+    folder, cells = mouse
+    _with_model_folder(at, folder)
+    at.file_uploader(key="table").upload("cells.csv", _csv(cells), "text/csv").run()
+    at.button(key="predict").click().run(timeout=PREDICT_TIMEOUT)
+    assert not at.exception
+    at.text_input(key="model_folder").input("").run()
+    assert not at.exception
+    assert any(w.value.startswith("The model changed") for w in at.warning)

@@ -682,3 +682,18 @@ def test_a_most_probable_class_outside_its_set_says_why_neither_is_called():
         "Sst; Vip, those typical at 90%, less probable: the probabilities and the set "
         "disagree, so neither is called (set: Sst; Vip)",
     ]
+
+
+def test_one_odd_value_among_more_cells_is_that_cells_not_the_tables(human):
+    """A value outside the plausible range refuses the table when it is the whole column of a
+    batch of one or two cells; the one measured value among more cells is flagged on its cell
+    (a review: a chirp peak ratio of 28.7, the only chirp of three cells, refused the table)."""
+    model = CellTypeClassifier(
+        model="logreg", schema=human.schema, family_subsets=False, random_state=0
+    ).fit(human.X.iloc[:300], human.y.iloc[:300])
+    three = human.X.iloc[300:303].copy()
+    three["tau"] = [np.nan, np.nan, three["tau"].iloc[2] * 1000]  # tau in ms, one cell
+    reasons = model.predict_table(three)["reason"]
+    assert reasons.iloc[2].startswith("implausible value: tau = ")
+    with pytest.raises(TableError, match=r"column 'tau': its one value"):
+        model.predict(three.iloc[[2]])

@@ -100,3 +100,14 @@ def test_a_ratio_given_as_a_percentage_is_named_so():
         "divided by 100 they would be inside it: the column is probably a percentage where "
         "the model expects a plain ratio (50% is 0.5); divide it by 100"
     )
+
+
+def test_training_extremes_stay_inside_the_bulk_range():
+    """Every training value of the dominant sign is inside the bulk range (a review: the
+    mouse cells whose short-square spike came earliest, 7-16 ms, were refused as a table
+    'in another unit')."""
+    data = load_mouse()
+    ranges = PlausibleRanges.fit(data.X)
+    for feature in ("peak_t_short_square", "threshold_t_short_square", "f_i_curve_slope"):
+        earliest = data.X.nsmallest(3, feature)
+        assert not [s for s in ranges.unit_slips(earliest) if s.feature == feature]

@@ -195,10 +195,13 @@ def test_a_cell_with_one_spiking_sweep_keeps_its_features_without_an_f_i_slope()
     ]
     np.testing.assert_allclose(one.row[kept], two.row[kept], rtol=1e-5)  # vrest: a mean of sweeps
     reason = one.qc.loc[one.qc["level"] == "cell", "reason"].item()
-    assert (
-        reason
-        == "f-I slope not measured: 1 spiking long-square sweep passed sweep QC (a line needs 2)"
+    assert reason == (
+        "f-I slope not measured: 1 spiking long-square sweep passed sweep QC (a line needs 2), "
+        "and the hero-sweep features are of that sweep, as ipfx takes the nearest when none "
+        "lies in the hero range"
     )
+    # the hero-sweep features differ: they come from the rheobase sweep (review)
+    assert one.row["latency"] != two.row["latency"]
 
 
 def test_simulated_cell_held_above_rheobase_fires_at_rest():

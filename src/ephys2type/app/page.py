@@ -8,6 +8,7 @@ raises is shown as the one line the command line would print, and the page stays
 
 from __future__ import annotations
 
+import hashlib
 from types import ModuleType
 from typing import TYPE_CHECKING
 
@@ -64,7 +65,7 @@ def render() -> None:
         from ephys2type.app import results_view
         from ephys2type.app.messages import error_line
 
-        if (notice := stale_notice(upload, _model_choice(model), call_failed, outcome)) is not None:
+        if (notice := stale_notice(upload, model, call_failed, outcome, mapping_text)) is not None:
             st.warning(notice)
         try:
             results_view.show(st, outcome)
@@ -176,30 +177,47 @@ def _model_form(st: ModuleType) -> dict:
     return {"folder": folder}
 
 
-def stale_notice(upload: dict | None, model, call_failed: bool, outcome) -> str | None:
-    """A line when the sidebar no longer says what the results below answer: other cells,
-    another model or the recording-check option changed since Predict was pressed (new-user
-    trial: a new upload left the old results on show, with nothing to say so)."""
+def stale_notice(
+    upload: dict | None,
+    model: dict,
+    call_failed: bool,
+    outcome,
+    mapping_text: str | None = None,
+) -> str | None:
+    """A line when the sidebar no longer says what the results below answer: other cells
+    (other bytes), another mapping, another model or the recording-check option changed
+    since Predict was pressed (new-user trial: a new upload left the old results on show,
+    with nothing to say so). ``model`` is the sidebar's choice as it stands, possibly
+    unfinished (an empty folder field: a review found the page crashed on it)."""
     from ephys2type.app.prediction_run import RecordedCells
 
+    def digest(files) -> list[tuple[str, str]]:
+        return [(f.name, hashlib.sha256(f.data).hexdigest()) for f in files]
+
     shown = outcome.cells
-    was = (
-        [(f.name, len(f.data)) for f in shown.recordings]
-        if isinstance(shown, RecordedCells)
-        else [(shown.table.name, len(shown.table.data))]
-    )
-    now = (
-        None
-        if upload is None
-        else [(f.name, len(f.data)) for f in upload["recordings"]]
-        if "recordings" in upload
-        else [(upload["table"].name, len(upload["table"].data))]
-    )
+    recorded = isinstance(shown, RecordedCells)
+    was = digest(shown.recordings if recorded else [shown.table])
+    now = None
+    if upload is not None:
+        now = digest(upload["recordings"] if "recordings" in upload else [upload["table"]])
+    folder = (model.get("folder") or "").strip() or None
     changed = [
         what
         for what, differs in (
             ("the cells", now is not None and now != was),
-            ("the model", model != outcome.model),
+            (
+                "the mapping",
+                not recorded
+                and upload is not None
+                and "recordings" not in upload
+                and upload.get("mode") == MAP_HERE
+                and mapping_text != shown.mapping_text,
+            ),
+            (
+                "the model",
+                (model.get("species"), folder)
+                != (outcome.model.species, (outcome.model.folder or "").strip() or None),
+            ),
             ("the recording-check option", call_failed != outcome.call_failed_checks),
         )
         if differs

@@ -334,13 +334,13 @@ def to_numeric(
         np.isinf(block).any() or (np.abs(np.nan_to_num(block)) > MAX_ABS_VALUE).any()
     ):
         return pd.DataFrame(block, index=frame.index, columns=columns)
-    # otherwise column by column, to name the bad values: every column's first, so that one
-    # upload shows them all (new-user trial: one fix per upload)
-    data: dict[str, np.ndarray] = {}
+    # otherwise column by column, to name the bad values: text first, every column's first
+    # such value, so that one upload shows them all (new-user trial: one fix per upload; a
+    # review: an infinite value in an earlier column hid them)
+    numbers = {col: pd.to_numeric(frame[col], errors="coerce").astype("float64") for col in columns}
     texts: list[str] = []
     for col in columns:
-        raw = frame[col]
-        num = pd.to_numeric(raw, errors="coerce").astype("float64")
+        raw, num = frame[col], numbers[col]
         bad = num.isna() & raw.notna() & (raw.astype("string").str.strip() != "")
         if bad.any():
             pos = int(np.flatnonzero(bad.to_numpy())[0])
@@ -356,8 +356,17 @@ def to_numeric(
                 f"column {col!r}, {where(pos)}: value {raw.iloc[pos]!r} is not a number"
                 f"{hint}{others}"
             )
-            continue
-        values = num.to_numpy()
+    if texts:
+        shown = "; ".join(texts[:MAX_TEXT_COLUMNS_SHOWN])
+        if len(texts) > MAX_TEXT_COLUMNS_SHOWN:
+            shown += f"; and {len(texts) - MAX_TEXT_COLUMNS_SHOWN} more columns with text"
+        raise TableError(
+            f"{path}: {shown}: write each value as a plain number, without its unit (declare a "
+            "column's unit in a --mapping file), and leave a value that was not measured empty"
+        )
+    data: dict[str, np.ndarray] = {}
+    for col in columns:
+        raw, values = frame[col], numbers[col].to_numpy()
         huge = np.abs(np.nan_to_num(values, posinf=0.0, neginf=0.0)) > MAX_ABS_VALUE
         if huge.any():
             pos = int(np.flatnonzero(huge)[0])
@@ -373,14 +382,6 @@ def to_numeric(
                 f"infinite; use an empty cell for a missing value"
             )
         data[col] = values
-    if texts:
-        shown = "; ".join(texts[:MAX_TEXT_COLUMNS_SHOWN])
-        if len(texts) > MAX_TEXT_COLUMNS_SHOWN:
-            shown += f"; and {len(texts) - MAX_TEXT_COLUMNS_SHOWN} more columns with text"
-        raise TableError(
-            f"{path}: {shown}: write each value as a plain number, without its unit (declare a "
-            "column's unit in a --mapping file), and leave a value that was not measured empty"
-        )
     return pd.DataFrame(data, index=frame.index, columns=list(columns))
 
 

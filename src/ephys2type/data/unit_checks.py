@@ -41,6 +41,14 @@ def slipped_unit(unit: str, factor: float) -> str | None:
     return None
 
 
+def names_a_unit(unit: str, factor: float) -> bool:
+    """Whether multiplying by ``factor`` turns a column into ``unit`` from a unit of its
+    dimension in ``units.toml`` (or a plain ratio from a percentage): a slip a unit explains."""
+    if unit in ("", "1"):
+        return bool(np.isclose(factor, 0.01))
+    return slipped_unit(unit, factor) is not None
+
+
 def unit_fix(
     feature: str,
     unit: str,

@@ -21,9 +21,10 @@ at least :data:`DOMINANT_SIGN` of cells also keeps the range of that sign alone,
 range, and :meth:`unit_slips` names a column whose every value (at least
 :data:`MIN_BULK_SLIP_CELLS`) lies outside the bulk range when a power of ten brings them
 inside it. A single cell outside the bulk range is only flagged if it is outside the range
-itself: the bulk range judges columns, never one cell. Any value beyond a range of both
-signs is brought inside by a small enough factor, so there a power of ten is named only for
-values a decade beyond the range (a real cell's outlier is no unit slip).
+itself: the bulk range judges columns, never one cell, and every training value of the
+dominant sign stays inside it. Any value beyond a range of both signs is brought inside by a
+small enough factor, so there a power of ten is named only for values a decade beyond the range
+(a real cell's outlier is no unit slip).
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ class UnitSlip:
     high: float
     factor: float | None  # multiply by this to bring them inside, if one factor does
     center: float = float("nan")  # the training cells' median
+    bulk: bool = False  # judged by the bulk range (module docstring), not the range itself
 
     def message(self, unit: str, mapping: ColumnMapping | None = None) -> str:
         """One complete sentence: the values, the plausible range they miss (not the
@@ -82,8 +84,8 @@ class UnitSlip:
         )
         if self.factor is None:
             return (
-                f"{head}; no power of ten brings them inside it: is it the right column? "
-                f"(the model expects {self.feature} in {unit})"
+                f"{head}; no unit explains them: is it the right column? (the model expects "
+                f"{self.feature} in {unit})"
             )
         fix = unit_fix(self.feature, unit, self.factor, expected="the model", mapping=mapping)
         if self.n_values == 1:
@@ -125,10 +127,11 @@ class PlausibleRanges:
             if 1 - DOMINANT_SIGN <= positive <= DOMINANT_SIGN:
                 bulk_lows.append(lows[-1])
                 bulk_highs.append(highs[-1])
-            else:
-                lo, hi = _widened(nonzero[(nonzero > 0) == (positive > 0.5)])
-                bulk_lows.append(lo)
-                bulk_highs.append(hi)
+            else:  # every training value of that sign stays inside, as in the range
+                dominant = nonzero[(nonzero > 0) == (positive > 0.5)]
+                lo, hi = _widened(dominant)
+                bulk_lows.append(min(lo, dominant.min()))
+                bulk_highs.append(max(hi, dominant.max()))
         return cls(
             tuple(map(str, X.columns)),
             np.asarray(lows),
@@ -193,6 +196,7 @@ class PlausibleRanges:
                     high=float(high),
                     factor=factor,
                     center=float(self.center[j]),
+                    bulk=not whole,
                 )
             )
         return slips

@@ -139,7 +139,8 @@ def extract_cell(
         failed.append(
             "f-I slope not measured: 1 spiking long-square sweep "
             f"{'was recorded' if sweep_qc_profile == 'none' else 'passed sweep QC'} (a line "
-            "needs 2)"
+            "needs 2), and the hero-sweep features are of that sweep, as ipfx takes the "
+            "nearest when none lies in the hero range"
         )
     for column, value in NAMINGS[schema](analyses).items():
         if column in row.index:

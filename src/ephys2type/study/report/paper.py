@@ -63,7 +63,7 @@ class PaperRow:
     protocol of ours."""
 
     quantity: str
-    paper: float | str  # "— (...)" where the paper has no such number
+    paper: float | None  # None: the paper has no such number (a row of ours beside its)
     ours: str
     paper_inside_ci: str
     protocol: str
@@ -82,7 +82,7 @@ def paper_rows(
 
     def add(
         what: str,
-        paper: float | str,
+        paper: float | None,
         ours: str,
         protocol: str,
         score: Interval | None = None,
@@ -156,13 +156,18 @@ def paper_rows(
     # chosen among the strategies on earlier runs: set beside the paper, it is not its method
     for arm, what, paper in (
         ("finetune", "transfer as the paper did it (pretrain mouse, fine-tune human)", True),
-        ("joint", "transfer by joint mouse + human training, then human fine-tune (ours)", False),
+        (
+            "joint",
+            "transfer by joint mouse + human training, then human fine-tune (ours, not the "
+            "paper's method)",
+            False,
+        ),
     ):
         model = t.models.get(arm) if t else None
         gain = t.gain(arm) if t else None
         add(
             f"{what} macro-F1 (%)",
-            PAPER["transfer_macro_f1"] if paper else "— (not the paper's method)",
+            PAPER["transfer_macro_f1"] if paper else None,
             fmt_pct(model.macro_f1) + f"; gain {fmt_gain(gain)}" if model else NOT_RUN,
             protocol,
             model.macro_f1 if model else None,

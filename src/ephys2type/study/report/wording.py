@@ -66,12 +66,11 @@ def paper_inside(paper: object, summary: Interval | None, n_test: int | None = N
     share = paper / 100
     theirs = math.sqrt(share * (1 - share) / n_test)
     ours = (summary.ci_high - summary.ci_low) / (2 * 1.96)
-    if abs(summary.mean - share) < 1.96 * math.hypot(theirs, ours):
-        return (
-            f"no, but within the paper's own sampling error as well (±{196 * theirs:.1f} "
-            f"points on its {n_test} test cells)"
-        )
-    return f"no, beyond the paper's own sampling error as well (±{196 * theirs:.1f} points)"
+    margin = 1.96 * math.hypot(theirs, ours)
+    both = f"±{100 * margin:.1f} points, with the paper's own error on its {n_test} test cells"
+    if abs(summary.mean - share) < margin:
+        return f"no, but within both errors combined ({both})"
+    return f"no, beyond both errors combined ({both})"
 
 
 def protocol_text(p: Provenance) -> str:

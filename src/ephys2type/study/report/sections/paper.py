@@ -17,7 +17,10 @@ def paper_section(b: ReportBuilder, paper: PaperComparison) -> None:
     b.heading("Our numbers beside the paper's")
     b.table(
         ["quantity", "paper", "ours: mean ± SD [95% CI]", "paper inside our CI?", "protocol"],
-        [[r.quantity, r.paper, r.ours, r.paper_inside_ci, r.protocol] for r in paper.rows],
+        [
+            [r.quantity, "—" if r.paper is None else r.paper, r.ours, r.paper_inside_ci, r.protocol]
+            for r in paper.rows
+        ],
     )
     b.para(
         "The paper reports a single 60/20/20 hold-out split; we report stratified k-fold CV "
