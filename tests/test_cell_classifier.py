@@ -275,8 +275,9 @@ def test_another_schemas_features_name_the_schema_to_use(
 ):
     _, test = mouse_parts
     model = load_model(human_model)
-    with pytest.raises(TableError, match=r"built-in 'mouse' schema.*--schema human"):
+    with pytest.raises(TableError, match=r"built-in 'mouse' schema.*--schema human") as err:
         model.predict(test.X.head(3))
+    assert "in Python, extract_files(..., schema='human')" in str(err.value)  # both ways
     test.X.head(3).to_csv(tmp_path / "mouse.csv", index_label="cell_id")
     clean_error(
         run_cli("predict", "-m", human_model, "-f", tmp_path / "mouse.csv"),

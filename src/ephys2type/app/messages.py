@@ -57,7 +57,7 @@ PAGE_WORDS: tuple[tuple[str, str], ...] = (
         r"give that file",
         "give it as recordings (ABF, NWB) under 'Your cells as'",
     ),
-    (r" \(ephys2type features --schema \w+\)", ""),
+    (r" \(ephys2type features --schema \w+(?:; in Python, [^)]*\))?\)", ""),
     (r"with --schema (\w+)", r"with the \1 schema"),
 )
 

@@ -740,7 +740,8 @@ def check_schema_match(
             f"of this model's schema {schema.name!r} ({schema.species}); use a model trained "
             f"on the {name} schema (ephys2type train {train}); for features computed from "
             f"recordings, compute them again with --schema {schema.species} "
-            f"(ephys2type features --schema {schema.species})"
+            f"(ephys2type features --schema {schema.species}; in Python, "
+            f"extract_files(..., schema={schema.species!r}))"
         )
     raise TableError(
         f"{path}: {n} columns are features of the built-in {name!r} schema and only {own} of "
