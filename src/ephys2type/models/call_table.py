@@ -51,7 +51,9 @@ COLUMNS: dict[str, str] = {
     "no feature measured)",
     "out_of_distribution": "the distance is beyond 99.5% of held-out training cells",
     "qc_flag": "the training QC rule the cell fails on the protocols recorded, if any",
-    "recording_checks": "recording checks the cell failed (`ephys2type features`), if any",
+    "recording_checks": "recording checks the cell failed (`ephys2type features`), if any: "
+    "the reasons of those that block a call (`may not be an interneuron: ...`, `fires at "
+    "rest: ...`), then the names of the others",
 }
 
 
