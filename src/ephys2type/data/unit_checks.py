@@ -68,7 +68,7 @@ def unit_fix(
         return _mapped_unit_fix(mapped, unit, factor, who=who, origin=mapping.origin)
     other = slipped_unit(unit, factor)
     if other is None and unit in ("", "1"):  # a plain number: no unit to convert to
-        if np.isclose(factor, 0.01):
+        if names_a_unit(unit, factor):  # a percentage
             return (
                 "divided by 100 they would be inside it: the column is probably a percentage "
                 "where the model expects a plain ratio (50% is 0.5); divide it by 100"

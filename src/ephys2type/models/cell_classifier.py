@@ -56,7 +56,7 @@ from ephys2type.data.mapping import ColumnMapping
 from ephys2type.data.recordings.check_table import CHECK_COLUMNS, checks_from_columns
 from ephys2type.data.schema import FeatureSchema
 from ephys2type.data.tables import FeatureFrame, as_feature_frame
-from ephys2type.data.unit_checks import check_units, names_a_unit
+from ephys2type.data.unit_checks import check_units
 from ephys2type.errors import Ephys2TypeError, TableError
 from ephys2type.limits import with_jobs
 from ephys2type.models import abstention
@@ -545,26 +545,13 @@ class CellTypeClassifier(ClassifierMixin, BaseEstimator):
             # a column wholly outside: a unit slip when a power of ten explains it, or a
             # wrong column when several cells agree; one odd value is the cell's own problem
             units = {f.name: f.unit for f in schema.features}
-            # a column judged by the bulk range only (a few training cells of the other sign)
-            # is a slip when a unit explains it: "multiplied by 100 ... convert it to s" for
-            # early spike times was no unit at all (review)
-            # one or two values outside refuse the table when they are the whole column of a
-            # batch of one or two cells; among more cells they are those cells' own (flagged
-            # per cell as implausible: a review saw a chirp peak ratio of 28.7, the one chirp
-            # of three cells, refuse the table as "a percentage")
-            slips = [
-                s
-                for s in self.ranges_.unit_slips(X)
-                if (s.n_values >= 3 or (s.factor and s.n_values == len(X)))
-                and not (s.bulk and not names_a_unit(units[s.feature], s.factor))
-            ]
+            slips = self.ranges_.refusing_slips(X, units)
             if slips:
                 shown = "; ".join(s.message(units[s.feature], mapping) for s in slips[:3])
                 more = f"; and {len(slips) - 3} more such columns" if len(slips) > 3 else ""
                 raise TableError(f"{what}: {shown}{more}")
-            # a feature some training cell had of the other sign keeps a range a slip stays
-            # inside (new-user trial: 2 of 594 lab cells with a negative input resistance, and
-            # a column in GOhm passed as MOhm): the schema's plausible medians still see it
+            # from 20 cells on, the schema's plausible medians too (independent of the
+            # training cells' ranges, as `data check` reads a table without a model)
             check_units(X, schema, path=what, mapping=mapping)
         return X
 

@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from ephys2type.data.mapping import ColumnMapping
-from ephys2type.data.unit_checks import UNIT_FACTORS, unit_fix
+from ephys2type.data.unit_checks import UNIT_FACTORS, names_a_unit, unit_fix
 
 #: Percentiles of the training cells that bound a feature's range before widening.
 LOW, HIGH = 0.001, 0.999
@@ -200,6 +200,21 @@ class PlausibleRanges:
                 )
             )
         return slips
+
+    def refusing_slips(self, X: pd.DataFrame, units: dict[str, str]) -> list[UnitSlip]:
+        """The slips of :meth:`unit_slips` that refuse the table ``X`` (``units``: each
+        feature's unit). From :data:`MIN_BULK_SLIP_CELLS` values on; one or two values when
+        they are the whole batch and a power of ten explains them (among more cells they are
+        those cells' own, flagged per cell as implausible: a review saw a chirp peak ratio of
+        28.7, the one chirp of three cells, refuse the table as "a percentage"); a column
+        judged by the bulk range alone only when a unit explains the factor ("multiplied by
+        100 ... convert it to s" for early spike times was no unit at all)."""
+        return [
+            s
+            for s in self.unit_slips(X)
+            if (s.n_values >= MIN_BULK_SLIP_CELLS or (s.factor and s.n_values == len(X)))
+            and not (s.bulk and not names_a_unit(units[s.feature], s.factor))
+        ]
 
     def describe(self, feature: str, value: float, unit: str = "", *, their: str = "") -> str:
         """``tau = 25 s, outside the plausible range 0.0012 to 0.31 s (training median

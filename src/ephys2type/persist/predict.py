@@ -210,13 +210,12 @@ def resolve_recording_checks(
     (:data:`~ephys2type.data.recordings.check_table.CHECK_COLUMNS`, which ``ephys2type
     features`` writes and a copy keeps), else the ``<features>.qc.csv`` beside it; with
     neither, a warning when another QC table in its folder holds these cells' checks."""
+    columns = getattr(cells, "checks", None)  # the table's own check columns, if any
     if not (isinstance(recording_checks, str) and recording_checks == AUTO):
         if recording_checks is None:
             return None, None
         source = None if isinstance(recording_checks, pd.DataFrame) else str(recording_checks)
-        own = getattr(cells, "checks", None)
-        return read_recording_checks(recording_checks, cells.index, own=own), source
-    columns = getattr(cells, "checks", None)
+        return read_recording_checks(recording_checks, cells.index, own=columns), source
     if columns is not None:
         return RecordingChecks.of(columns), f"{features} {_IN_TABLE}"
     beside = qc_table_path(features)

@@ -93,22 +93,17 @@ def cell_checks(qc: pd.DataFrame) -> pd.DataFrame:
     failed["cell_id"] = failed["cell_id"].astype(str)
     blocking = failed["check"].isin(BLOCKING)
     out = pd.DataFrame(index=ids)
-    # astype(object): with no failed check the groups are empty and of float dtype
-    out["blocking"] = (
-        failed[blocking]
-        .groupby("cell_id")["reason"]
-        .agg(REASON_SEPARATOR.join)
-        .astype(object)
-        .reindex(ids, fill_value="")
-    )
-    out["other"] = (
-        failed[~blocking]
-        .groupby("cell_id")["check"]
-        .agg(SEPARATOR.join)
-        .astype(object)
-        .reindex(ids, fill_value="")
-    )
+    out["blocking"] = _joined(failed[blocking], "reason", REASON_SEPARATOR, ids)
+    out["other"] = _joined(failed[~blocking], "check", SEPARATOR, ids)
     return out
+
+
+def _joined(failed: pd.DataFrame, column: str, separator: str, ids: pd.Index) -> pd.Series:
+    """Per cell id of ``ids``, its failed checks' ``column`` joined by ``separator`` (empty
+    when none; as object, since with no failed check the groups are empty and of float
+    dtype, which pandas will not fill with text)."""
+    grouped = failed.groupby("cell_id")[column].agg(separator.join)
+    return grouped.astype(object).reindex(ids, fill_value="")
 
 
 def with_check_columns(features: pd.DataFrame, qc: pd.DataFrame) -> pd.DataFrame:
@@ -118,15 +113,11 @@ def with_check_columns(features: pd.DataFrame, qc: pd.DataFrame) -> pd.DataFrame
     if not {"level", "check", "reason"} <= set(qc.columns):  # no cell failed a check
         return features.assign(**{FAILED_COLUMN: "", BLOCKING_COLUMN: ""})
     failed = qc[qc["level"] == "check"].astype({"cell_id": str})
-    names = failed.groupby("cell_id")["check"].agg(SEPARATOR.join)
-    blocking = failed[failed["check"].isin(BLOCKING)].groupby("cell_id")["reason"]
+    blocking = failed[failed["check"].isin(BLOCKING)]
     return features.assign(
         **{
-            FAILED_COLUMN: names.astype(object).reindex(ids, fill_value="").to_numpy(),
-            BLOCKING_COLUMN: blocking.agg(REASON_SEPARATOR.join)
-            .astype(object)
-            .reindex(ids, fill_value="")
-            .to_numpy(),
+            FAILED_COLUMN: _joined(failed, "check", SEPARATOR, ids).to_numpy(),
+            BLOCKING_COLUMN: _joined(blocking, "reason", REASON_SEPARATOR, ids).to_numpy(),
         }
     )
 
