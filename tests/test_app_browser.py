@@ -107,6 +107,16 @@ def _uploader(page, label: str):
     return page.locator('[data-testid="stFileUploader"]').filter(has_text=label)
 
 
+def _answer_heading(page, source: str, expected: str) -> None:
+    """Wait for the answer of a Predict press (a heading naming its `source`) and check its
+    words: a changed wording fails here at once with what the page says, not after SLOW."""
+    import re
+
+    heading = page.get_by_role("heading", name=re.compile(re.escape(source)))
+    heading.first.wait_for(timeout=SLOW)
+    assert heading.first.inner_text().strip() == expected
+
+
 def test_the_app_in_a_browser(app_server, workdir):
     from playwright.sync_api import expect, sync_playwright
 
@@ -129,9 +139,7 @@ def test_the_app_in_a_browser(app_server, workdir):
                 len(files), timeout=60_000
             )
             page.get_by_role("button", name="Predict").click()
-            page.get_by_text(f"{len(files)} cells from {len(files)} recording(s)").wait_for(
-                timeout=SLOW
-            )
+            _answer_heading(page, "recording", f"{len(files)} cells from {len(files)} recordings")
             assert page.get_by_text("failed recording check").first.is_visible()
             page.get_by_role("tab", name="Cells").click()
             check_page = page.get_by_text(f"recording checks of {files[0].stem}")
@@ -145,7 +153,7 @@ def test_the_app_in_a_browser(app_server, workdir):
             expect(table.locator('[data-testid="stFileChip"]')).to_have_count(1)
             started = time.perf_counter()
             page.get_by_role("button", name="Predict").click()
-            page.get_by_text("100 cells from cells.csv").wait_for(timeout=SLOW)
+            _answer_heading(page, "cells.csv", "100 cells from cells.csv")
             app_seconds = time.perf_counter() - started
             page.get_by_role("tab", name="Calls").click()
             page.locator('[data-testid="stDataFrame"]').first.wait_for()
