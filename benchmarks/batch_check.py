@@ -23,6 +23,9 @@ calibration, abstention), trained on every bundled dataset of the species:
    training domain held back, predicted by the same model).
 3. **Cross-species**: a model of the mouse cells predicting the human cells and the reverse,
    on the aligned schema and the four shared classes (``aligned4``), with a control quarter.
+4. **Fresh** (``--part fresh`` only): the six shifted splits of ``fresh_shift_splits.py``, on
+   which no choice of the check was made (time, region or indication, layer; three per
+   species), as detection.
 
 "Real accuracy" is the quantity estimated: the share of the batch's routed cells whose most
 probable class is right (the parent level for two-level labels), before abstention.
@@ -53,6 +56,7 @@ from ephys2type.models.batch_check import (
 )
 from ephys2type.models.batch_check import _confidence as batch_confidence
 from ephys2type.persist.train import train_model
+from fresh_shift_splits import fresh_shift_splits
 from human_shift_splits import human_shift_splits
 
 SIZES = (10, 30, 100, 300)
@@ -384,11 +388,12 @@ def _split_entry(
     return entry
 
 
-def detection_sets(seed: int):
-    """Each shifted human split as (name, data, cells to fit a model on, (data, cells held
-    out), (data, control cells)): the control is a stratified share of the training domain
-    (a quarter, at most as many cells as are held out), drawn with ``seed``."""
-    for name, data, train, test in shifted_splits():
+def detection_sets(seed: int, splits=shifted_splits):
+    """Each shifted split (``splits()``: the human ones by default) as (name, data, cells to
+    fit a model on, (data, cells held out), (data, control cells)): the control is a
+    stratified share of the training domain (a quarter, at most as many cells as are held
+    out), drawn with ``seed``."""
+    for name, data, train, test in splits():
         n_control = min(len(test), len(train) // 4)
         fit_cells, control = train_test_split(
             np.asarray(train), test_size=n_control, stratify=data.y.loc[train], random_state=seed
@@ -429,10 +434,15 @@ def _fitted_entry(
 
 
 def detection(
-    model_name: str, n_batches: int, seed: int, em_only: bool = False, record_folds: int = 0
+    model_name: str,
+    n_batches: int,
+    seed: int,
+    em_only: bool = False,
+    record_folds: int = 0,
+    splits=shifted_splits,
 ) -> list[dict]:
     out = []
-    for sets in detection_sets(seed):
+    for sets in detection_sets(seed, splits):
         name, entry = _fitted_entry(sets, model_name, n_batches, seed, em_only, record_folds)
         whole = entry["held_out"]
         out.append(entry)
@@ -477,7 +487,10 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=50)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
-        "--part", choices=("all", "false-alarms", "detection", "cross-species"), default="all"
+        "--part",
+        choices=("all", "false-alarms", "detection", "cross-species", "fresh"),
+        default="all",
+        help="fresh: the six splits of fresh_shift_splits.py, as detection (not in 'all')",
     )
     parser.add_argument("--species", action="append", help="species of the false alarms")
     parser.add_argument(
@@ -518,6 +531,15 @@ def main() -> None:
     if args.part in ("all", "detection"):
         result["detection"] = detection(
             args.model, args.batches, args.seed, args.em_only, args.record_folds
+        )
+    if args.part == "fresh":
+        result["fresh"] = detection(
+            args.model,
+            args.batches,
+            args.seed,
+            args.em_only,
+            args.record_folds,
+            fresh_shift_splits,
         )
     if args.part in ("all", "cross-species"):
         result["cross_species"] = cross_species(
