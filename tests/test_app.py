@@ -18,7 +18,7 @@ import pytest
 from ephys2type.app import bundled_models, commands, downloads, page, results_view
 from ephys2type.app.mapping_form import MappedChoice, initial_choices, mapping_toml
 from ephys2type.app.messages import page_words
-from ephys2type.app.prediction_run import ModelChoice, TableCells, run_prediction
+from ephys2type.app.prediction_run import ModelChoice, RecordedCells, TableCells, run_prediction
 from ephys2type.app.server import HOST, page_script, serve, streamlit_options
 from ephys2type.app.uploads import Upload
 from ephys2type.errors import Ephys2TypeError
@@ -537,14 +537,38 @@ def test_a_recording_gives_its_features_checks_and_figure(at, mouse, tmp_path, r
     assert downloads.predictions(outcome) == _cli_predict(run_cli, tmp_path, predict_cmd)[0]
 
 
+def test_a_long_training_says_its_time_so_far_and_raises_its_error():
+    """While the bundled model trains, the page's line gains the seconds so far (an app
+    trial: a minute with the same words looked stuck); the training's error reaches the
+    caller."""
+    import time
+
+    told: list[str] = []
+    result = bundled_models.while_telling(
+        lambda: time.sleep(0.35) or "done", told.append, "training", every=0.1
+    )
+    assert result == "done"
+    assert told[0] == "training" and len(told) >= 3
+    assert all(line.startswith("training (") and line.endswith(" s so far)") for line in told[1:])
+
+    def fails() -> None:
+        raise Ephys2TypeError("no cells")
+
+    with pytest.raises(Ephys2TypeError, match="no cells"):
+        bundled_models.while_telling(fails, told.append, "training", every=0.1)
+
+
 def test_the_bundled_model_is_what_train_saves_and_is_trained_once(monkeypatch, tmp_path, run_cli):
     monkeypatch.setattr(bundled_models, "MODEL", "logreg")
     monkeypatch.setattr(bundled_models, "FAMILY_SUBSETS", False)
     told: list[str] = []
     folder = bundled_models.ensure_bundled_model("human", on_training=told.append)
-    assert folder.parent == bundled_models.bundled_models_dir() and len(told) == 1
+    assert folder.parent == bundled_models.bundled_models_dir()
+    assert told[0].startswith("training the bundled human model (logreg)")
+    assert all(line.startswith(f"{told[0]} (") for line in told[1:])  # the time so far
+    n_told = len(told)
     assert bundled_models.ensure_bundled_model("human", on_training=told.append) == folder
-    assert len(told) == 1  # reused
+    assert len(told) == n_told  # reused, nothing said
     train = commands.train_command("human")
     assert train[-3:] == ["--no-family-subsets", "--out", "human-model"]
     out = tmp_path / "human-model"
@@ -628,6 +652,33 @@ def test_results_of_other_cells_say_so():
         table, {"species": None, "folder": " "}, False, shown, "[columns]\n"
     )
     assert unfinished.startswith("The model changed")
+    # every other option a Predict reads (a trial: changing the id column said nothing)
+    options = page.stale_notice(
+        {**table, "id_column": "ID", "sheet": "cells", "checks": Upload("c.qc.csv", b"x\n")},
+        human,
+        False,
+        shown,
+        "[columns]\n",
+    )
+    assert options.startswith(
+        "The recording checks file and the id column and the sheet changed since Predict"
+    )
+    as_named = page.stale_notice({**table, "mode": page.AS_NAMED}, human, False, shown)
+    assert as_named.startswith("The mapping changed")
+    abf = (Upload("a.abf", b"1"), Upload("b.abf", b"2"))
+    recorded = SimpleNamespace(
+        cells=RecordedCells(abf, sweep_qc="lab"),
+        model=ModelChoice(species="human"),
+        call_failed_checks=False,
+    )
+    same = {"recordings": list(abf), "sweep_qc": "lab"}
+    assert page.stale_notice(same, human, False, recorded) is None
+    qc = page.stale_notice({**same, "sweep_qc": "allen"}, human, False, recorded)
+    assert qc == (
+        "The sweep QC changed since Predict was pressed: the results below are still those "
+        "of a.abf, b.abf; press Predict to update them"
+    )
+    assert page.stale_notice(table, human, False, recorded).startswith("The cells changed")
 
 
 def test_an_emptied_model_folder_after_predict_keeps_the_page_up(at, mouse):

@@ -59,21 +59,16 @@ def _readable(folder: Path) -> bool:
 def ensure_bundled_model(species: str, *, on_training: Callable[[str], None] | None = None) -> Path:
     """The bundled model folder of ``species``, trained and saved first if it is not there
     (or not readable by this ephys2type); ``on_training(message)`` is told before it
-    trains."""
+    trains, and again every second while it trains with the time so far (an app trial: a
+    minute with the same words looked stuck)."""
     from ephys2type.data.datasets import DEFAULT_DATASETS, load_species
     from ephys2type.data.labels import default_scheme
     from ephys2type.persist.format import save_model
     from ephys2type.persist.train import train_model
 
     folder = bundled_model_folder(species)
-    with _TRAINING:
-        if _readable(folder):
-            return folder
-        if on_training is not None:
-            on_training(
-                f"training the bundled {species} model ({MODEL}) on the bundled {species} cells: "
-                f"once on this computer, about {TRAINING_SECONDS[species]} s on 2 cores"
-            )
+
+    def train() -> None:
         data = load_species(
             species,
             labels=default_scheme(species),
@@ -83,4 +78,48 @@ def ensure_bundled_model(species: str, *, on_training: Callable[[str], None] | N
         )
         trained = train_model(data, MODEL, random_state=SEED, family_subsets=FAMILY_SUBSETS)
         save_model(trained, folder, overwrite=True)
+
+    with _TRAINING:
+        if _readable(folder):
+            return folder
+        said = (
+            f"training the bundled {species} model ({MODEL}) on the bundled {species} cells: "
+            f"once on this computer, about {TRAINING_SECONDS[species]} s on 2 cores"
+        )
+        if on_training is None:
+            train()
+        else:
+            while_telling(train, on_training, said)
     return folder
+
+
+def while_telling(
+    work: Callable[[], object], tell: Callable[[str], None], what: str, every: float = 1.0
+) -> object:
+    """``work()``'s result, with ``tell(what)`` before it starts and, while it runs, every
+    ``every`` seconds with the seconds so far; its exception is raised here. The work runs
+    in a thread of its own so that ``tell`` is called from this one (Streamlit's page
+    elements belong to the script's thread)."""
+    import time
+
+    done: list[object] = []
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            done.append(work())
+        except BaseException as exc:  # raised again in the caller's thread
+            failed.append(exc)
+
+    worker = threading.Thread(target=run, name="ephys2type-training", daemon=True)
+    start = time.perf_counter()
+    tell(what)
+    worker.start()
+    while True:
+        worker.join(every)
+        if not worker.is_alive():
+            break
+        tell(f"{what} ({time.perf_counter() - start:.0f} s so far)")
+    if failed:
+        raise failed[0]
+    return done[0]

@@ -184,51 +184,72 @@ def stale_notice(
     outcome,
     mapping_text: str | None = None,
 ) -> str | None:
-    """A line when the sidebar no longer says what the results below answer: other cells
-    (other bytes), another mapping, another model or the recording-check option changed
-    since Predict was pressed (new-user trial: a new upload left the old results on show,
-    with nothing to say so). ``model`` is the sidebar's choice as it stands, possibly
-    unfinished (an empty folder field: a review found the page crashed on it)."""
-    from ephys2type.app.prediction_run import RecordedCells
-
-    def digest(files) -> list[tuple[str, str]]:
-        return [(f.name, hashlib.sha256(f.data).hexdigest()) for f in files]
-
-    shown = outcome.cells
-    recorded = isinstance(shown, RecordedCells)
-    was = digest(shown.recordings if recorded else [shown.table])
-    now = None
-    if upload is not None:
-        now = digest(upload["recordings"] if "recordings" in upload else [upload["table"]])
+    """A line when the sidebar no longer says what the results below answer: anything a
+    Predict reads changed since it was pressed (the cells' bytes, the mapping, the recording
+    checks file, the id column, the sheet, the ``.obsm`` key, the sweep QC, the model, the
+    recording-check option; new-user trial: a new upload left the old results on show, with
+    nothing to say so). ``model`` is the sidebar's choice as it stands, possibly unfinished
+    (an empty folder field: a review found the page crashed on it)."""
+    was = _what_predict_reads(outcome.cells)
+    now = was if upload is None else _what_predict_reads(_cells_of(upload, mapping_text))
     folder = (model.get("folder") or "").strip() or None
-    changed = [
-        what
-        for what, differs in (
-            ("the cells", now is not None and now != was),
-            (
-                "the mapping",
-                not recorded
-                and upload is not None
-                and "recordings" not in upload
-                and upload.get("mode") == MAP_HERE
-                and mapping_text != shown.mapping_text,
-            ),
-            (
-                "the model",
-                (model.get("species"), folder)
-                != (outcome.model.species, (outcome.model.folder or "").strip() or None),
-            ),
-            ("the recording-check option", call_failed != outcome.call_failed_checks),
-        )
-        if differs
-    ]
+    if was.keys() != now.keys():  # recordings for a table or the reverse: other cells
+        changed = ["the cells"]
+    else:
+        changed = [what for what in _READ_IN_ORDER if was.get(what) != now.get(what)]
+    if (model.get("species"), folder) != (
+        outcome.model.species,
+        (outcome.model.folder or "").strip() or None,
+    ):
+        changed.append("the model")
+    if call_failed != outcome.call_failed_checks:
+        changed.append("the recording-check option")
     if not changed:
         return None
-    names = ", ".join(name for name, _ in was[:3]) + (", ..." if len(was) > 3 else "")
+    files = was["the cells"]
+    names = ", ".join(name for name, _ in files[:3]) + (", ..." if len(files) > 3 else "")
+    what = " and ".join(changed)
     return (
-        f"{' and '.join(changed).capitalize()} changed since Predict was pressed: the results "
+        f"{what[0].upper()}{what[1:]} changed since Predict was pressed: the results "
         f"below are still those of {names}; press Predict to update them"
     )
+
+
+#: What a Predict reads of the cells, in the order the page names them when they change.
+_READ_IN_ORDER = (
+    "the cells",
+    "the mapping",
+    "the recording checks file",
+    "the id column",
+    "the sheet",
+    "the .obsm key",
+    "the sweep QC",
+)
+
+
+def _what_predict_reads(cells: TableCells | RecordedCells) -> dict[str, object]:
+    """Each thing a Predict reads of ``cells``, by the name the page gives it; uploads by
+    their names and the hashes of their bytes."""
+    from ephys2type.app.prediction_run import RecordedCells
+
+    def digest(upload: Upload | None) -> tuple[str, str] | None:
+        if upload is None:
+            return None
+        return upload.name, hashlib.sha256(upload.data).hexdigest()
+
+    if isinstance(cells, RecordedCells):
+        return {
+            "the cells": [digest(f) for f in cells.recordings],
+            "the sweep QC": cells.sweep_qc,
+        }
+    return {
+        "the cells": [digest(cells.table)],
+        "the mapping": (digest(cells.mapping_file), cells.mapping_text),
+        "the recording checks file": digest(cells.checks),
+        "the id column": cells.id_column,
+        "the sheet": cells.sheet,
+        "the .obsm key": cells.obsm_key,
+    }
 
 
 def _model_choice(model: dict) -> ModelChoice:
@@ -352,19 +373,27 @@ def _predict(
 
 
 def _cells(upload: dict, mapping_text: str | None) -> TableCells | RecordedCells:
-    from ephys2type.app.prediction_run import RecordedCells, TableCells
+    """The cells a Predict press reads; a mapping file chosen and not given is an error."""
     from ephys2type.errors import Ephys2TypeError
 
-    if "recordings" in upload:
-        return RecordedCells(upload["recordings"], sweep_qc=upload["sweep_qc"])
-    if upload["mode"] == MAPPING_FILE and upload["mapping_file"] is None:
+    no_file = "recordings" not in upload and upload["mode"] == MAPPING_FILE
+    if no_file and upload["mapping_file"] is None:
         raise Ephys2TypeError("no mapping file given: upload it, or say how the columns are named")
+    return _cells_of(upload, mapping_text)
+
+
+def _cells_of(upload: dict, mapping_text: str | None) -> TableCells | RecordedCells:
+    """The sidebar's cells and their options as a Predict would read them."""
+    from ephys2type.app.prediction_run import RecordedCells, TableCells
+
+    if "recordings" in upload:
+        return RecordedCells(tuple(upload["recordings"]), sweep_qc=upload["sweep_qc"])
     return TableCells(
         upload["table"],
-        mapping_file=upload["mapping_file"] if upload["mode"] == MAPPING_FILE else None,
+        mapping_file=upload.get("mapping_file") if upload["mode"] == MAPPING_FILE else None,
         mapping_text=mapping_text if upload["mode"] == MAP_HERE else None,
-        checks=upload["checks"],
-        id_column=upload["id_column"],
-        obsm_key=upload["obsm_key"],
-        sheet=upload["sheet"],
+        checks=upload.get("checks"),
+        id_column=upload.get("id_column"),
+        obsm_key=upload.get("obsm_key"),
+        sheet=upload.get("sheet"),
     )
