@@ -1,0 +1,192 @@
+"""Benchmark: how wide must the accuracy interval of a shifted batch be to hold the truth?
+
+Run on demand, after ``batch_check.py`` and ``calibration_record.py`` wrote their results (it
+fits nothing; seconds):
+
+    .venv/bin/python benchmarks/shift_allowance.py [--out FILE.json]
+
+The batch estimate's bootstrap interval counts the batch's and the calibration cells' chance,
+not the estimate's bias where the cells changed: on the eight old shifted splits' whole held-out
+sets (three seeds) it missed the real accuracy 6 times in 24, by up to 32 points (a mouse model on
+human cells; a layer-1 model on lee2023, whose interval was [0.0, 4.5]). A bias no label-free
+estimate can see in the batch it is estimating may still be measured on other shifts. The idea,
+split-conformal over shifts (Vovk et al. 2005; Angelopoulos & Bates 2023): when the shift test
+declares a batch shifted, its interval also holds the estimate plus and minus the error that
+estimate had on other shifted sets, so the interval says how far off a label-free estimate has
+been where cells changed, as well as its sampling error.
+
+The rule, written 2026-12-07 after seeing the per-split errors of the old splits and of the fresh
+splits' seed 0, before computing any allowance or coverage:
+
+- The whole held-out sets of every shifted split we have and its three seeds: the eight old ones
+  (``calibration_record_shifted{,_seed1,_seed2}.json``, the shipped estimate; seed 0 declared all
+  eight shifted, seeds 1-2 did not record it and the eight are taken as declared) and the six
+  fresh ones (``batch_check_fresh_seed{0,1,2}.json``, as declared there).
+- For a set of split ``s``, the allowance ``q`` is the conformal 90% quantile of the absolute
+  errors of the declared-shifted sets of the other splits (every seed): the ceil(0.9 (n + 1))-th
+  smallest of their n errors. Leaving the whole split out, not only the set, keeps a split's
+  seeds from vouching for each other.
+- A declared-shifted set's interval becomes [min(low, estimate - q), max(high, estimate + q)],
+  clipped to [0, 1]; a set not declared shifted keeps its interval.
+- Ship it (``predict``'s interval of a batch declared shifted, ``q`` then from every split) only
+  if, on the declared-shifted sets, its leave-one-split-out coverage is at least 90%, above the
+  bootstrap interval's, and its median width at most 50 points. Otherwise say so and ship nothing.
+
+Controls (in-distribution quarters of the same splits) are reported beside, as declared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from benchmark_output import write_result
+
+RESULTS = Path(__file__).resolve().parent / "results"
+OLD = (
+    "calibration_record_shifted.json",
+    "calibration_record_shifted_seed1.json",
+    "calibration_record_shifted_seed2.json",
+)
+FRESH = tuple(f"batch_check_fresh_seed{s}.json" for s in (0, 1, 2))
+LEVEL = 0.9
+
+
+def _old_sets() -> list[dict]:
+    rows = []
+    for seed, name in enumerate(OLD):
+        for b in json.loads((RESULTS / name).read_text())["batches"]:
+            rows.append(
+                {
+                    "split": b["split"],
+                    "fresh": False,
+                    "seed": seed,
+                    "tag": b["tag"],
+                    "n": b["n"],
+                    "real": b["real"],
+                    "estimate": b["estimate"],
+                    "low": b["low"],
+                    "high": b["high"],
+                    # seed 0's batch_check run declared every old shifted set shifted; the
+                    # record of seeds 1-2 has no flag (see the module docstring)
+                    "detected": b["tag"] == "held_out" or None,
+                }
+            )
+    return rows
+
+
+def _fresh_sets() -> list[dict]:
+    rows = []
+    for name in FRESH:
+        path = RESULTS / name
+        if not path.exists():
+            continue
+        result = json.loads(path.read_text())
+        for entry in result["fresh"]:
+            for tag in ("held_out", "control"):
+                one = entry[tag]
+                rows.append(
+                    {
+                        "split": entry["split"],
+                        "fresh": True,
+                        "seed": result["seed"],
+                        "tag": tag,
+                        "n": one["n"],
+                        "real": one["real"],
+                        "estimate": one["estimate"],
+                        "low": one["low"],
+                        "high": one["high"],
+                        "detected": one["detected"],
+                    }
+                )
+    return rows
+
+
+def conformal_quantile(errors: np.ndarray, level: float = LEVEL) -> float:
+    """The ceil(level (n + 1))-th smallest of ``errors`` (infinite when there are too few)."""
+    k = math.ceil(level * (len(errors) + 1))
+    return float(np.sort(errors)[k - 1]) if k <= len(errors) else math.inf
+
+
+def widened(frame: pd.DataFrame, allowance: pd.Series) -> pd.DataFrame:
+    """Each row's interval with ``allowance`` around its estimate where it was declared
+    shifted."""
+    out = frame.copy()
+    shifted = out["detected"].fillna(False).astype(bool)
+    low = np.minimum(out["low"], out["estimate"] - allowance).clip(0.0, 1.0)
+    high = np.maximum(out["high"], out["estimate"] + allowance).clip(0.0, 1.0)
+    out["wide_low"] = np.where(shifted, low, out["low"])
+    out["wide_high"] = np.where(shifted, high, out["high"])
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=RESULTS / "shift_allowance.json")
+    args = parser.parse_args()
+    start = time.perf_counter()
+    sets = pd.DataFrame(_old_sets() + _fresh_sets())
+    sets["error"] = sets["estimate"] - sets["real"]
+    held = sets[sets["tag"] == "held_out"].copy()
+    pool = held[held["detected"].fillna(False).astype(bool)]
+    # leave-one-split-out allowance of every held-out set and control
+    sets["allowance"] = [
+        conformal_quantile(pool.loc[pool["split"] != split, "error"].abs().to_numpy())
+        for split in sets["split"]
+    ]
+    sets = widened(sets, sets["allowance"])
+    sets["inside"] = (sets["low"] <= sets["real"]) & (sets["real"] <= sets["high"])
+    sets["inside_wide"] = (sets["wide_low"] <= sets["real"]) & (sets["real"] <= sets["wide_high"])
+    sets["width"] = sets["high"] - sets["low"]
+    sets["width_wide"] = sets["wide_high"] - sets["wide_low"]
+
+    def summary(rows: pd.DataFrame) -> dict:
+        return {
+            "n_sets": len(rows),
+            "coverage": float(rows["inside"].mean()),
+            "coverage_widened": float(rows["inside_wide"].mean()),
+            "median_width": float(rows["width"].median()),
+            "median_width_widened": float(rows["width_wide"].median()),
+            "mean_abs_error": float(rows["error"].abs().mean()),
+        }
+
+    shifted = sets[(sets["tag"] == "held_out") & sets["detected"].fillna(False).astype(bool)]
+    result = {
+        "level": LEVEL,
+        "n_fresh_seeds": int(sets.loc[sets["fresh"], "seed"].nunique()),
+        "declared_shifted_sets": summary(shifted),
+        "old_splits": summary(shifted[~shifted["fresh"]]),
+        "fresh_splits": summary(shifted[shifted["fresh"]]),
+        "controls": summary(sets[sets["tag"] == "control"]),
+        "allowance_from_every_split": conformal_quantile(shifted["error"].abs().to_numpy()),
+        "sets": sets.to_dict(orient="records"),
+    }
+    passes = (
+        result["declared_shifted_sets"]["coverage_widened"] >= LEVEL
+        and result["declared_shifted_sets"]["coverage_widened"]
+        > result["declared_shifted_sets"]["coverage"]
+        and result["declared_shifted_sets"]["median_width_widened"] <= 0.5
+    )
+    result["passes_rule"] = bool(passes)
+    for name in ("declared_shifted_sets", "old_splits", "fresh_splits", "controls"):
+        s = result[name]
+        print(
+            f"{name:22s} {s['n_sets']:3d} sets: coverage {s['coverage']:.0%} -> "
+            f"{s['coverage_widened']:.0%}, median width {100 * s['median_width']:.1f} -> "
+            f"{100 * s['median_width_widened']:.1f} points, MAE {100 * s['mean_abs_error']:.1f}"
+        )
+    print(
+        f"allowance from every split: {100 * result['allowance_from_every_split']:.1f} points; "
+        f"passes the rule: {passes}"
+    )
+    write_result(result, args.out, start)
+
+
+if __name__ == "__main__":
+    main()
