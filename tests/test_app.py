@@ -661,7 +661,7 @@ def test_results_of_other_cells_say_so():
         "[columns]\n",
     )
     assert options.startswith(
-        "The recording checks file and the id column and the sheet changed since Predict"
+        "The recording checks file, the id column and the sheet changed since Predict"
     )
     as_named = page.stale_notice({**table, "mode": page.AS_NAMED}, human, False, shown)
     assert as_named.startswith("The mapping changed")

@@ -7,3 +7,10 @@ from __future__ import annotations
 def plural(n: int, word: str, many: str | None = None) -> str:
     """``1 cell``, ``2 cells`` (``many``: the plural when it is not ``word + 's'``)."""
     return f"{n} {word if n == 1 else (many or word + 's')}"
+
+
+def listing(words: list[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    if len(words) <= 2:
+        return " and ".join(words)
+    return f"{', '.join(words[:-1])} and {words[-1]}"

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from ephys2type.app import bundled_models
 from ephys2type.app.uploads import RECORDING_SUFFIXES, TABLE_SUFFIXES, Upload
+from ephys2type.wording import listing
 
 if TYPE_CHECKING:
     from ephys2type.app.prediction_run import ModelChoice, RecordedCells, TableCells
@@ -208,7 +209,7 @@ def stale_notice(
         return None
     files = was["the cells"]
     names = ", ".join(name for name, _ in files[:3]) + (", ..." if len(files) > 3 else "")
-    what = " and ".join(changed)
+    what = listing(changed)
     return (
         f"{what[0].upper()}{what[1:]} changed since Predict was pressed: the results "
         f"below are still those of {names}; press Predict to update them"
