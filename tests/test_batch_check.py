@@ -9,6 +9,7 @@ import pytest
 from ephys2type.models.batch_check import (
     CONFIDENCE,
     LARGE_SHIFT_SD,
+    SHIFT_ALLOWANCE,
     AccuracyEstimate,
     BatchSummary,
     below_stated_p,
@@ -59,6 +60,27 @@ def test_an_estimate_holds_unless_it_is_5_points_lower_and_lower_than_chance_all
     # ten cells tell little: 7 of 10 against a stated 93% is a warning, 8 of 10 is not
     assert AccuracyEstimate(0.8, 0.5, 1.0, 0.93, 10).holds
     assert not AccuracyEstimate(0.7, 0.4, 0.9, 0.93, 10).holds
+
+
+def test_a_shifted_batch_s_interval_also_holds_the_estimate_plus_minus_the_allowance():
+    """The bootstrap interval counts chance, not the estimate's bias where the cells changed:
+    a batch declared shifted gets at least the estimate +- the allowance, within [0, 1], and
+    the line says so; the estimate and whether it holds are unchanged."""
+    tight = AccuracyEstimate(0.62, 0.55, 0.70, 0.9, 200)
+    wide = tight.widened(SHIFT_ALLOWANCE)
+    assert (wide.estimate, wide.stated, wide.n, wide.holds) == (0.62, 0.9, 200, tight.holds)
+    assert wide.low == pytest.approx(0.62 - SHIFT_ALLOWANCE)
+    assert wide.high == pytest.approx(0.62 + SHIFT_ALLOWANCE)
+    near_top = AccuracyEstimate(0.95, 0.5, 0.99, 0.9, 20).widened(SHIFT_ALLOWANCE)
+    assert near_top.low == 0.5 and near_top.high == 1.0  # a wider bootstrap side is kept
+    shifted = summary(detected=True, shift_sd=0.3, estimate=0.62)
+    shifted.estimated_accuracy_low, shifted.estimated_accuracy_high = wide.low, wide.high
+    shifted.shift_allowance = SHIFT_ALLOWANCE
+    assert shifted.accuracy_line().startswith(
+        "estimated accuracy on this batch 62% [41%, 83%, widened to +-21 points: how far such "
+        "estimates erred on shifted cells]"
+    )
+    assert "shift_allowance" in shifted.to_dict()
 
 
 def test_a_small_shift_with_an_accuracy_that_holds_is_a_note_not_a_warning():

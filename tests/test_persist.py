@@ -515,6 +515,16 @@ def test_the_batch_check_passes_like_cells_and_catches_a_unit_slip(saved, human)
     assert summary(unseen.iloc[::-1]).to_dict() == same.to_dict()
     moved = summary(unseen.assign(tau=unseen["tau"] * 3))
     assert moved.shift_detected and moved.most_shifted_features[0]["feature"] == "tau"
+    # a batch declared shifted: its interval holds the estimate +- the shift allowance, one
+    # not declared keeps its bootstrap interval
+    from ephys2type.models.batch_check import SHIFT_ALLOWANCE
+
+    assert same.shift_allowance == 0.0 and moved.shift_allowance == SHIFT_ALLOWANCE
+    estimate = moved.estimated_accuracy
+    assert moved.estimated_accuracy_low <= max(0.0, estimate - SHIFT_ALLOWANCE) + 1e-12
+    assert moved.estimated_accuracy_high >= min(1.0, estimate + SHIFT_ALLOWANCE) - 1e-12
+    assert "points: how far such estimates erred on shifted cells" in moved.accuracy_line()
+    assert "widened" not in same.accuracy_line()
 
 
 @pytest.mark.slow  # end to end (make test-slow): make test's time

@@ -827,7 +827,8 @@ class CellTypeClassifier(ClassifierMixin, BaseEstimator):
         """The batch check ``ephys2type predict`` prints and writes to
         ``<predictions>.summary.json``, for the cells of ``X`` as one batch: do they differ
         from the training cells beyond their mix of types, their accuracy estimated without
-        labels (with its 95% interval, beside the stated in-distribution accuracy), and the
+        labels (with its interval: 95% of chance, and for a batch declared shifted at least
+        the shift allowance either side; beside the stated in-distribution accuracy), and the
         warning or note it gives (:class:`~ephys2type.models.batch_check.BatchSummary`;
         :mod:`ephys2type.models.batch_check` says how)."""
         scores = self.score_cells(X, id_column=id_column, recording_checks=recording_checks)
