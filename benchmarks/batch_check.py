@@ -95,6 +95,11 @@ def _one(model, data, cells: pd.Index, seed: int, em_only: bool = False) -> dict
     test against the batch's EM mix alone, one more shift test)."""
     scores = model.score_cells(data.X.loc[cells])
     summary = check_batch(model, scores, random_state=seed)
+    # the bootstrap interval alone (check_batch widens it by SHIFT_ALLOWANCE on a batch
+    # declared shifted; shift_allowance.py needs the interval before that)
+    bootstrap = (
+        estimate_accuracy(model, scores, random_state=seed) if summary.shift_allowance else None
+    )
     mean_conf = _mean_confidence(model, scores)
     routed = scores.routed
     counting = estimate_accuracy(model, scores, random_state=seed, count_unlike=True)
@@ -134,8 +139,13 @@ def _one(model, data, cells: pd.Index, seed: int, em_only: bool = False) -> dict
         # the KS distance of the most shifted variable (the effect behind the p-value)
         "ks": summary.most_shifted_features[0]["ks"] if summary.most_shifted_features else None,
         "estimate": summary.estimated_accuracy,
+        # the interval as predict gives it (since 2026-12-07 widened on a batch declared
+        # shifted), the allowance, and the bootstrap interval alone
         "low": summary.estimated_accuracy_low,
         "high": summary.estimated_accuracy_high,
+        "shift_allowance": summary.shift_allowance,
+        "low_bootstrap": summary.estimated_accuracy_low if bootstrap is None else bootstrap.low,
+        "high_bootstrap": summary.estimated_accuracy_high if bootstrap is None else bootstrap.high,
         # ATC on label-shift-weighted calibration cells counting every cell (the shipped
         # estimate leaves cells flagged out of distribution uncounted)
         "estimate_counting_unlike": None if counting is None else counting.estimate,

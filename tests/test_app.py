@@ -557,6 +557,20 @@ def test_a_long_training_says_its_time_so_far_and_raises_its_error():
     with pytest.raises(Ephys2TypeError, match="no cells"):
         bundled_models.while_telling(fails, told.append, "training", every=0.1)
 
+    # the page interrupted while it trains (Streamlit raises to rerun): the training still
+    # ends before the caller (and its lock) lets go
+    finished: list[bool] = []
+
+    def interrupted(line: str) -> None:
+        if line != "training":
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        bundled_models.while_telling(
+            lambda: time.sleep(0.3) or finished.append(True), interrupted, "training", every=0.05
+        )
+    assert finished == [True]
+
 
 def test_the_bundled_model_is_what_train_saves_and_is_trained_once(monkeypatch, tmp_path, run_cli):
     monkeypatch.setattr(bundled_models, "MODEL", "logreg")
@@ -637,7 +651,7 @@ def test_results_of_other_cells_say_so():
     human = {"species": "human", "folder": None}
     table = {"table": old, "mode": page.MAP_HERE}
     assert page.stale_notice(table, human, False, shown, "[columns]\n") is None
-    assert page.stale_notice(None, human, False, shown) is None  # nothing new given
+    assert page.stale_notice(None, human, False, shown, None) is None  # nothing new given
     same_size = {"table": Upload("human40.csv", b"a,b\n1,3\n"), "mode": page.MAP_HERE}
     notice = page.stale_notice(same_size, human, False, shown, "[columns]\n")
     assert notice == (
@@ -663,7 +677,7 @@ def test_results_of_other_cells_say_so():
     assert options.startswith(
         "The recording checks file, the id column and the sheet changed since Predict"
     )
-    as_named = page.stale_notice({**table, "mode": page.AS_NAMED}, human, False, shown)
+    as_named = page.stale_notice({**table, "mode": page.AS_NAMED}, human, False, shown, None)
     assert as_named.startswith("The mapping changed")
     abf = (Upload("a.abf", b"1"), Upload("b.abf", b"2"))
     recorded = SimpleNamespace(
@@ -672,13 +686,13 @@ def test_results_of_other_cells_say_so():
         call_failed_checks=False,
     )
     same = {"recordings": list(abf), "sweep_qc": "lab"}
-    assert page.stale_notice(same, human, False, recorded) is None
-    qc = page.stale_notice({**same, "sweep_qc": "allen"}, human, False, recorded)
+    assert page.stale_notice(same, human, False, recorded, None) is None
+    qc = page.stale_notice({**same, "sweep_qc": "allen"}, human, False, recorded, None)
     assert qc == (
         "The sweep QC changed since Predict was pressed: the results below are still those "
         "of a.abf, b.abf; press Predict to update them"
     )
-    assert page.stale_notice(table, human, False, recorded).startswith("The cells changed")
+    assert page.stale_notice(table, human, False, recorded, None).startswith("The cells changed")
 
 
 def test_an_emptied_model_folder_after_predict_keeps_the_page_up(at, mouse):

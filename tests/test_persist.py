@@ -523,8 +523,8 @@ def test_the_batch_check_passes_like_cells_and_catches_a_unit_slip(saved, human)
     estimate = moved.estimated_accuracy
     assert moved.estimated_accuracy_low <= max(0.0, estimate - SHIFT_ALLOWANCE) + 1e-12
     assert moved.estimated_accuracy_high >= min(1.0, estimate + SHIFT_ALLOWANCE) - 1e-12
-    assert "points: how far such estimates erred on shifted cells" in moved.accuracy_line()
-    assert "widened" not in same.accuracy_line()
+    assert "the interval is at least ±21 points because" in moved.accuracy_line()
+    assert "the interval is" not in same.accuracy_line()
 
 
 @pytest.mark.slow  # end to end (make test-slow): make test's time

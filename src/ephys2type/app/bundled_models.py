@@ -99,7 +99,7 @@ def while_telling(
     """``work()``'s result, with ``tell(what)`` before it starts and, while it runs, every
     ``every`` seconds with the seconds so far; its exception is raised here. The work runs
     in a thread of its own so that ``tell`` is called from this one (Streamlit's page
-    elements belong to the script's thread)."""
+    elements belong to the script's thread); it is over when this returns or raises."""
     import time
 
     done: list[object] = []
@@ -115,11 +115,18 @@ def while_telling(
     start = time.perf_counter()
     tell(what)
     worker.start()
-    while True:
-        worker.join(every)
-        if not worker.is_alive():
-            break
-        tell(f"{what} ({time.perf_counter() - start:.0f} s so far)")
+    try:
+        while True:
+            worker.join(every)
+            if not worker.is_alive():
+                break
+            tell(f"{what} ({time.perf_counter() - start:.0f} s so far)")
+    except BaseException:
+        # ``tell`` interrupted (Streamlit raises to rerun or stop the script when the user
+        # clicks): the work still finishes before this returns, so the caller's lock is held
+        # until it has (a review: a second Predict trained the same folder at the same time)
+        worker.join()
+        raise
     if failed:
         raise failed[0]
     return done[0]

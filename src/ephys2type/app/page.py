@@ -183,14 +183,15 @@ def stale_notice(
     model: dict,
     call_failed: bool,
     outcome,
-    mapping_text: str | None = None,
+    mapping_text: str | None,
 ) -> str | None:
     """A line when the sidebar no longer says what the results below answer: anything a
     Predict reads changed since it was pressed (the cells' bytes, the mapping, the recording
     checks file, the id column, the sheet, the ``.obsm`` key, the sweep QC, the model, the
     recording-check option; new-user trial: a new upload left the old results on show, with
     nothing to say so). ``model`` is the sidebar's choice as it stands, possibly unfinished
-    (an empty folder field: a review found the page crashed on it)."""
+    (an empty folder field: a review found the page crashed on it); ``mapping_text``, the
+    mapping editor's text as it stands (None when it is not shown)."""
     was = _what_predict_reads(outcome.cells)
     now = was if upload is None else _what_predict_reads(_cells_of(upload, mapping_text))
     folder = (model.get("folder") or "").strip() or None

@@ -96,6 +96,7 @@ def batch_checks(evaluation: Evaluation) -> pd.DataFrame | None:
         "estimated_accuracy",
         "estimated_accuracy_low",
         "estimated_accuracy_high",
+        "batch_shift_allowance",
         "stated_accuracy",
         "real_accuracy",
     )

@@ -199,6 +199,7 @@ def _batch_check(
         "estimated_accuracy": number(batch.estimated_accuracy),
         "estimated_accuracy_low": number(batch.estimated_accuracy_low),
         "estimated_accuracy_high": number(batch.estimated_accuracy_high),
+        "batch_shift_allowance": float(batch.shift_allowance),
         "stated_accuracy": number(batch.stated_accuracy),
         "real_accuracy": real,
     }

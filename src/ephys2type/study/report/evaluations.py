@@ -343,6 +343,8 @@ class BatchCheck:
     high: float | None
     stated: float | None
     real: float | None
+    #: the interval's allowance of a batch declared shifted (None: a run from before it)
+    shift_allowance: float | None = None
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> BatchCheck:
@@ -362,6 +364,7 @@ class BatchCheck:
             high=number("estimated_accuracy_high"),
             stated=number("stated_accuracy"),
             real=number("real_accuracy"),
+            shift_allowance=number("batch_shift_allowance"),
         )
 
 

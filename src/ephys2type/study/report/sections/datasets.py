@@ -4,7 +4,6 @@ each held-out dataset, and which datasets to train on."""
 
 from __future__ import annotations
 
-from ephys2type.models.batch_check import SHIFT_ALLOWANCE
 from ephys2type.study.report.analyses import TrainingSets
 from ephys2type.study.report.builder import ReportBuilder
 from ephys2type.study.report.evaluations import GroupScores, HeldOutDatasets
@@ -72,6 +71,14 @@ def _held_out(b: ReportBuilder, species: str, held_out: HeldOutDatasets) -> None
     )
     if held_out.batch_checks:
         names = [n.held_out for n in held_out.folds]
+        allowances = {c.shift_allowance for c in held_out.batch_checks if c.shift_allowance}
+        interval = (
+            "its interval: 95% of chance, and for a batch declared shifted at least "
+            + " or ".join(f"{100 * a:.0f}" for a in sorted(allowances))
+            + " points either side"
+            if allowances
+            else "its 95% interval"
+        )
         b.table(
             [
                 "model",
@@ -99,9 +106,7 @@ def _held_out(b: ReportBuilder, species: str, held_out: HeldOutDatasets) -> None
             "what `predict` says of each held-out dataset as one batch (the deployed "
             "classifier): the shift test, whether `predict` warns (the estimate below the "
             "stated accuracy by more than chance allows, or a feature moved 1 SD or more "
-            "beyond chance), and the accuracy it estimates without labels (its interval: 95% "
-            "of chance, and for a batch declared shifted at least the shift allowance, "
-            f"{100 * SHIFT_ALLOWANCE:.0f} points, either side) beside "
+            f"beyond chance), and the accuracy it estimates without labels ({interval}) beside "
             "the accuracy each call states and the real one (each cell's most probable class, "
             "before abstention), in %",
         )
