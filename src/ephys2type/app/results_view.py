@@ -180,7 +180,7 @@ def show(st: ModuleType, outcome: Outcome) -> None:
         st.dataframe(pd.Series(counts, name="cells").rename_axis("call"), key="call_counts")
     if batch.unassigned_reasons:
         st.markdown(
-            f"**{batch.n_unassigned} cell(s) {_abstain()}:** "
+            f"**{plural(batch.n_unassigned, 'cell')} {_abstain()}:** "
             + "; ".join(f"{kind} ({n})" for kind, n in batch.unassigned_reasons.items())
         )
     tabs = st.tabs(list(TABS), key="view", on_change="rerun")
