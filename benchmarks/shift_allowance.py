@@ -49,6 +49,7 @@ import numpy as np
 import pandas as pd
 
 from benchmark_output import write_result
+from ephys2type.models.batch_check import AccuracyEstimate
 
 RESULTS = Path(__file__).resolve().parent / "results"
 OLD = (
@@ -123,13 +124,17 @@ def conformal_quantile(errors: np.ndarray, level: float = LEVEL) -> float:
 
 def widened(frame: pd.DataFrame, allowance: pd.Series) -> pd.DataFrame:
     """Each row's interval with ``allowance`` around its estimate where it was declared
-    shifted."""
+    shifted, widened as ``check_batch`` widens it (:meth:`AccuracyEstimate.widened`)."""
     out = frame.copy()
     shifted = out["detected"].fillna(False).astype(bool)
-    low = np.minimum(out["low"], out["estimate"] - allowance).clip(0.0, 1.0)
-    high = np.maximum(out["high"], out["estimate"] + allowance).clip(0.0, 1.0)
-    out["wide_low"] = np.where(shifted, low, out["low"])
-    out["wide_high"] = np.where(shifted, high, out["high"])
+    bounds = [
+        AccuracyEstimate(row.estimate, row.low, row.high, 0.0, 0).widened(q)
+        if declared
+        else AccuracyEstimate(row.estimate, row.low, row.high, 0.0, 0)
+        for row, q, declared in zip(out.itertuples(), allowance, shifted, strict=True)
+    ]
+    out["wide_low"] = [b.low for b in bounds]
+    out["wide_high"] = [b.high for b in bounds]
     return out
 
 
