@@ -3,7 +3,12 @@
 Run on demand, after ``batch_check.py`` and ``calibration_record.py`` wrote their results (it
 fits nothing; seconds):
 
-    .venv/bin/python benchmarks/shift_allowance.py [--out FILE.json]
+    .venv/bin/python benchmarks/shift_allowance.py [--out FILE.json] [--sets FILE.csv]
+
+It also writes the declared-shifted sets the shipped allowance is computed from into the
+package (``src/ephys2type/resources/shift_allowance_sets.csv``, or ``--sets``):
+:func:`ephys2type.models.shift_allowance.shift_allowance` reads them, so ``predict``'s
+allowance follows this benchmark's last run, in a diff.
 
 The batch estimate's bootstrap interval counts the batch's and the calibration cells' chance,
 not the estimate's bias where the cells changed: on the eight old shifted splits' whole held-out
@@ -41,15 +46,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from benchmark_output import write_result
 from ephys2type.models.batch_check import AccuracyEstimate
+from ephys2type.models.shift_allowance import LEVEL, SETS_COLUMNS, conformal_quantile
+
+ROOT = Path(__file__).resolve().parents[1]
+SETS = ROOT / "src" / "ephys2type" / "resources" / "shift_allowance_sets.csv"
 
 RESULTS = Path(__file__).resolve().parent / "results"
 OLD = (
@@ -58,7 +65,6 @@ OLD = (
     "calibration_record_shifted_seed2.json",
 )
 FRESH = tuple(f"batch_check_fresh_seed{s}.json" for s in (0, 1, 2))
-LEVEL = 0.9
 
 
 def _old_sets() -> list[dict]:
@@ -116,10 +122,17 @@ def _fresh_sets() -> list[dict]:
     return rows
 
 
-def conformal_quantile(errors: np.ndarray, level: float = LEVEL) -> float:
-    """The ceil(level (n + 1))-th smallest of ``errors`` (infinite when there are too few)."""
-    k = math.ceil(level * (len(errors) + 1))
-    return float(np.sort(errors)[k - 1]) if k <= len(errors) else math.inf
+def write_sets(shifted: pd.DataFrame, path: Path) -> None:
+    """The declared-shifted sets, as the package reads them to compute the allowance."""
+    header = (
+        "# The declared-shifted whole held-out sets of benchmarks/shift_allowance.py (the\n"
+        "# random forest; old splits: calibration_record_shifted*.json, fresh splits:\n"
+        "# batch_check_fresh_seed*.json). ephys2type.models.shift_allowance computes the\n"
+        "# allowance of a shifted batch's accuracy interval from them; written by that\n"
+        "# benchmark, not by hand.\n"
+    )
+    rows = shifted.loc[:, list(SETS_COLUMNS)].to_csv(index=False, float_format="%.6f")
+    path.write_text(header + rows, encoding="utf-8")
 
 
 def widened(frame: pd.DataFrame, allowance: pd.Series) -> pd.DataFrame:
@@ -141,6 +154,7 @@ def widened(frame: pd.DataFrame, allowance: pd.Series) -> pd.DataFrame:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=RESULTS / "shift_allowance.json")
+    parser.add_argument("--sets", type=Path, default=SETS, help="the packaged sets to write")
     args = parser.parse_args()
     start = time.perf_counter()
     sets = pd.DataFrame(_old_sets() + _fresh_sets())
@@ -225,6 +239,8 @@ def main() -> None:
         f"its largest error: allowance {100 * result['allowance_one_error_per_split']:.1f} "
         f"points; controls declared shifted: {result['n_controls_declared_shifted']}"
     )
+    write_sets(shifted, args.sets)
+    print(f"declared-shifted sets written to {args.sets}")
     write_result(result, args.out, start)
 
 
