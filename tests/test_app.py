@@ -111,6 +111,11 @@ def test_a_table_gives_the_calls_and_the_bytes_predict_writes(at, mouse, tmp_pat
     assert table.loc[cells.index[1], "reason"].startswith("failed recording check: spike_shape")
     shown = _table_with(at, "predicted")
     assert list(shown.index.astype(str)) == list(cells.index.astype(str))
+    # a missing value (an unassigned cell's set, expected accuracy) is an empty cell, as in
+    # the downloaded CSV, not "None"
+    assert shown["expected_accuracy"].isna().any()
+    assert all(t.proto.HasField("placeholder") for t in at.dataframe)
+    assert {t.proto.placeholder for t in at.dataframe} == {results_view.MISSING} == {""}
     assert list(shown["predicted"]) == list(table["predicted"])
     assert table.loc[cells.index[0], "predicted"] == "unassigned"
     assert table.loc[cells.index[0], "reason"].startswith("no features")

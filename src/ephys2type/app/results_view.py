@@ -37,6 +37,9 @@ FIRST_COLUMNS = (
 )
 #: Calls counted side by side (more, as with t-types, are counted in a table).
 MAX_METRICS = 10
+#: What a table of the page shows for a missing value: an empty cell, as the downloaded CSV
+#: has (Streamlit shows "None" otherwise, and a Styler's na_rep does not reach it).
+MISSING = ""
 #: Background of an unassigned cell's row.
 UNASSIGNED_BACKGROUND = "background-color: #fdebd0"
 
@@ -177,7 +180,11 @@ def show(st: ModuleType, outcome: Outcome) -> None:
         for column, (call, n) in zip(st.columns(len(counts)), counts.items(), strict=True):
             column.metric(call, n)
     else:  # t-types: too many for one row
-        st.dataframe(pd.Series(counts, name="cells").rename_axis("call"), key="call_counts")
+        st.dataframe(
+            pd.Series(counts, name="cells").rename_axis("call"),
+            key="call_counts",
+            placeholder=MISSING,
+        )
     if batch.unassigned_reasons:
         st.markdown(
             f"**{plural(batch.n_unassigned, 'cell')} {_abstain()}:** "
@@ -221,6 +228,7 @@ def _calls_tab(st: ModuleType, outcome: Outcome) -> None:
     st.dataframe(
         shown.style.apply(_highlight_unassigned, axis=1).format(precision=3, na_rep=""),
         key="calls_table",
+        placeholder=MISSING,
         column_order=[*first, *(c for c in shown.columns if c not in first)],
         # the reason whole, not "no typic..." (new-user trial)
         column_config={"reason": st.column_config.TextColumn(width="large")},
@@ -265,6 +273,7 @@ def _cells_tab(st: ModuleType, outcome: Outcome) -> None:
             pd.DataFrame({"value": [_shown(v) for v in shown.to_numpy()]}, index=shown.index),
             height="content",
             key="cell_row",
+            placeholder=MISSING,
             # the names whole: three rows read "expected_accu..." (new-user trial)
             column_config={"_index": st.column_config.TextColumn(width="medium")},
         )
@@ -338,13 +347,15 @@ def _summary_tab(st: ModuleType, outcome: Outcome) -> None:
         "The batch compared with the training cells: every field of "
         f"{commands.PREDICTIONS_FILE}.summary.json"
     )
-    st.dataframe(single, hide_index=True, height="content", key="summary_fields")
+    st.dataframe(
+        single, hide_index=True, height="content", key="summary_fields", placeholder=MISSING
+    )
     for name, frame in tables.items():
         st.markdown(f"**{name}**")
         if name in FIELDS:
             st.caption(FIELDS[name])
         records = isinstance(batch.to_dict()[name], list)  # rows, not named values
-        st.dataframe(frame, hide_index=records, key=f"summary:{name}")
+        st.dataframe(frame, hide_index=records, key=f"summary:{name}", placeholder=MISSING)
 
 
 def _overview_tab(st: ModuleType, outcome: Outcome) -> None:
