@@ -46,6 +46,9 @@ def test_paired_test():
     assert same["mean_diff"] == 0 and same["p"] == 1.0
     better = paired_test(a + 0.05 + rng.normal(0, 0.005, 25), a, 400, 100)
     assert better["mean_diff"] == pytest.approx(0.05, abs=0.005)
+    # each side's mean on the paired folds, beside their difference
+    assert better["mean_b"] == pytest.approx(a.mean())
+    assert better["mean_a"] - better["mean_b"] == pytest.approx(better["mean_diff"])
     assert better["p"] < 1e-6 and better["ci_low"] > 0
     noise = paired_test(a + rng.normal(0, 0.02, 25), a, 400, 100)
     assert noise["p"] > 0.05 and noise["ci_low"] < 0 < noise["ci_high"]

@@ -7,12 +7,19 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from ephys2type.study.report.builder import ReportBuilder
 from ephys2type.study.report.data_facts import DataFacts
 from ephys2type.study.report.estimates import Comparison, Difference, Interval
+from ephys2type.study.report.evaluations import BatchCheck, HeldOutDatasets
+from ephys2type.study.report.paper import PAPER_DIFFERENCES
 from ephys2type.study.report.render import render_html, render_markdown
+from ephys2type.study.report.sections import paper as paper_sections
+from ephys2type.study.report.sections import transfer as transfer_sections
+from ephys2type.study.report.sections.datasets import datasets_section
 from ephys2type.study.report.sections.transfer import transfer_section
-from ephys2type.study.report.summary import TransferResults
+from ephys2type.study.report.summary import DatasetResults, TransferResults
 from ephys2type.study.report.wording import because, fmt_gain, fmt_pct, paper_inside, verdict
 
 
@@ -64,6 +71,30 @@ def test_a_comparison_is_found_whichever_way_it_was_stored():
     assert (flipped.ci_low, flipped.ci_high, flipped.t) == (0.01, 0.03, 4.0)
     assert verdict(flipped) == "beats"
     assert because(flipped) == "(difference +2.00 points, 95% CI +1.00 to +3.00, p = 0.01)"
+
+
+def test_a_gain_shows_both_arms_means_on_its_own_folds():
+    """An arm run on the first seed only is compared with its reference on those folds,
+    whose mean there differs from the reference's mean over every fold (a reviewer read
+    finetune 70.29 beside human_bilstm 71.88 as -1.59, where the paired gain was -0.24)."""
+    raw = {"a": "finetune", "b": "human_bilstm", "metric": "macro_f1", "mean_diff": -0.0024}
+    gain = Comparison.from_json(raw | {"ci_low": -0.16, "ci_high": 0.16, "p": 0.97})
+    assert (gain.mean_a, gain.mean_b) == (None, None)  # results written before them
+    assert transfer_sections._paired_means(gain) == "-"
+    gain = Comparison.from_json(raw | {"mean_a": 0.7029, "mean_b": 0.7053, "n_folds": 5})
+    assert transfer_sections._paired_means(gain) == "70.29 / 70.53"
+    assert transfer_sections._paired_means(gain.flipped()) == "70.53 / 70.29"
+    nan = Comparison.from_json(raw | {"mean_a": float("nan"), "mean_b": 0.7})  # a CSV's NaN
+    assert nan.mean_a is None
+
+
+def test_the_papers_claimed_differences_are_set_against_our_interval():
+    assert PAPER_DIFFERENCES == {"mouse_bilstm_minus_rf": 1.63, "transfer_gain": 2.15}
+    ours = Difference(mean_diff=-0.0118, ci_low=-0.0270, ci_high=0.0035, p=0.12)
+    assert "+1.63 points" in paper_sections._paper_difference(ours, 1.63)
+    assert paper_sections._paper_difference(ours, 1.63).endswith("lies outside this interval.")
+    assert paper_sections._paper_difference(ours, -1.0).endswith("lies inside this interval.")
+    assert paper_sections._paper_difference(Difference(0.01, None, None, None), 1.63) == ""
 
 
 def test_one_document_gives_both_formats(tmp_path):
@@ -125,3 +156,44 @@ def test_facts_a_run_did_not_record_are_left_out_not_looked_up(tmp_path):
     assert facts.aligned_features == 25 and facts.of("human").n_features == 93
     assert facts.of("human").subclass_columns_disagree == 81
     assert facts.of("mouse").subclass_columns_disagree is None
+
+
+def test_a_held_out_datasets_batch_check_shows_how_far_its_estimate_was_off(tmp_path):
+    """The estimate minus the real accuracy and the share flagged (each flagged cell counts
+    as wrong) beside the estimate, so a reader sees an estimate of 0 explained and an error
+    larger than the allowance (a reviewer: chartrand2023_l1 estimated 13.3, 38.3 right)."""
+    raw = {
+        "model": "rf-deployed",
+        "seed": 0,
+        "fold": 1,
+        "n_test": 203,
+        "out_of_distribution": 0.039,
+        "batch_shift_detected": 1.0,
+        "batch_warned": 1.0,
+        "estimated_accuracy": 0.133,
+        "estimated_accuracy_low": 0.0,
+        "estimated_accuracy_high": 0.514,
+        "batch_shift_allowance": 0.211,
+        "stated_accuracy": 0.79,
+        "real_accuracy": 0.383,
+    }
+    check = BatchCheck.from_json(raw)
+    assert check.error == pytest.approx(-0.25) and check.flagged == 0.039
+    assert BatchCheck.from_json(raw | {"real_accuracy": float("nan")}).error is None
+    fold = {
+        "held_out": "chartrand2023_l1",
+        "n_test": 203,
+        "n_train": 414,
+        "train_cells_of_shared_donors_removed": 0,
+        "test_classes_missing_from_training": [],
+        "test_cells_of_those_classes": 0,
+    }
+    held_out = HeldOutDatasets.from_json(
+        {"dataset": {"held_out_folds": [fold, fold]}, "batch_checks": [raw]}
+    )
+    b = ReportBuilder(tmp_path, "t")
+    datasets_section(b, (DatasetResults("human", held_out, None),))
+    md = render_markdown(b.document())
+    assert "| flagged | estimated accuracy [interval] |" in md
+    assert "| 3.9 | 13.3 [0.0, 51.4] | 79.0 | 38.3 | -25.0 |" in md
+    assert "at least 21 points either side" in md

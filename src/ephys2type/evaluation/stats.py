@@ -124,8 +124,11 @@ def summarize(
 def paired_test(
     a: Sequence[float], b: Sequence[float], n_train: float, n_test: float
 ) -> dict[str, float]:
-    """Corrected resampled paired t-test of ``a - b`` over identical folds."""
-    d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    """Corrected resampled paired t-test of ``a - b`` over identical folds, with the two
+    means on those folds (``mean_a``, ``mean_b``: a model run on fewer folds than the other
+    is compared on its folds, where the other's mean differs from its overall one)."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    d = a - b
     j = len(d)
     mean, lo, hi = corrected_interval(d, n_train, n_test)
     var = d.var(ddof=1) if j > 1 else 0.0
@@ -136,7 +139,16 @@ def paired_test(
     else:
         t = float(mean / np.sqrt((1 / j + n_test / n_train) * var))
         p = float(2 * stats.t.sf(abs(t), j - 1))
-    return {"mean_diff": mean, "ci_low": lo, "ci_high": hi, "t": t, "p": p, "n_folds": int(j)}
+    means = {"mean_a": float(a.mean()), "mean_b": float(b.mean())} if j else {}
+    return {
+        "mean_diff": mean,
+        "ci_low": lo,
+        "ci_high": hi,
+        "t": t,
+        "p": p,
+        "n_folds": int(j),
+        **means,
+    }
 
 
 def pooled_confusion(y_true: Sequence, y_pred: Sequence, classes: Sequence[str]) -> np.ndarray:

@@ -9,6 +9,7 @@ written once, in the evaluation layer.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -39,7 +40,8 @@ class Interval:
 @dataclass(frozen=True)
 class Difference:
     """A paired difference on identical folds: mean, 95% interval and p (None where a single
-    fit gives no interval)."""
+    fit gives no interval), and each side's mean on those folds (None in results written
+    before they were recorded)."""
 
     mean_diff: float
     ci_low: float | None
@@ -47,6 +49,8 @@ class Difference:
     p: float | None
     t: float | None = None
     n_folds: int | None = None
+    mean_a: float | None = None
+    mean_b: float | None = None
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> Difference:
@@ -97,6 +101,8 @@ class Comparison(Difference):
             ci_low=neg(self.ci_high),
             ci_high=neg(self.ci_low),
             t=neg(self.t),
+            mean_a=self.mean_b,
+            mean_b=self.mean_a,
         )
 
 
@@ -119,4 +125,11 @@ def _difference_fields(raw: Mapping[str, Any]) -> dict[str, Any]:
         "p": raw.get("p"),
         "t": raw.get("t"),
         "n_folds": raw.get("n_folds"),
+        "mean_a": _number(raw.get("mean_a")),
+        "mean_b": _number(raw.get("mean_b")),
     }
+
+
+def _number(value: Any) -> float | None:
+    """A stored mean, None where it is missing (not recorded, or NaN read back from a CSV)."""
+    return None if value is None or not math.isfinite(float(value)) else float(value)

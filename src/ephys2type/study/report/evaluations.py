@@ -284,6 +284,8 @@ class GroupScores:
     flagged: float | None = None
     accuracy_flagged: float | None = None
     accuracy_unflagged: float | None = None
+    #: seeds the scores are the mean of
+    seeds: int = 1
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any], who: str, group: str) -> GroupScores:
@@ -298,6 +300,7 @@ class GroupScores:
             flagged=raw.get("flagged"),
             accuracy_flagged=raw.get("accuracy_flagged"),
             accuracy_unflagged=raw.get("accuracy_unflagged"),
+            seeds=int(raw.get("seeds") or 1),
         )
 
 
@@ -345,6 +348,15 @@ class BatchCheck:
     real: float | None
     #: the interval's allowance of a batch declared shifted (None: a run from before it)
     shift_allowance: float | None = None
+    #: share of the batch flagged out of distribution (counted wrong by the estimate)
+    flagged: float | None = None
+
+    @property
+    def error(self) -> float | None:
+        """The estimate minus the real accuracy (None where either is missing)."""
+        if self.estimated is None or self.real is None:
+            return None
+        return self.estimated - self.real
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> BatchCheck:
@@ -365,6 +377,7 @@ class BatchCheck:
             stated=number("stated_accuracy"),
             real=number("real_accuracy"),
             shift_allowance=number("batch_shift_allowance"),
+            flagged=number("out_of_distribution"),
         )
 
 

@@ -64,16 +64,20 @@ def _held_out(b: ReportBuilder, species: str, held_out: HeldOutDatasets) -> None
         for r in held_out.by_dataset
     ]
     header = ["model", "held-out dataset", "cells", "accuracy", "balanced acc.", "macro-F1"]
+    seeds = max((r.seeds for r in held_out.by_dataset), default=1)
     b.table(
         [*header, "called", "flagged", "accuracy flagged / not"],
         rows,
-        "in %, mean over seeds; 'called', 'flagged': the deployed classifier only",
+        ("in %, mean over seeds" if seeds > 1 else "in %, one seed")
+        + "; 'called', 'flagged': the deployed classifier only (a flagged cell is left "
+        "unassigned, so its accuracy is 0 when every flagged cell is unassigned)",
     )
     if held_out.batch_checks:
         names = [n.held_out for n in held_out.folds]
         allowances = {c.shift_allowance for c in held_out.batch_checks if c.shift_allowance}
         interval = (
-            "its interval: 95% of chance, and for a batch declared shifted at least "
+            "its interval: the bootstrap's 95% (the batch's and the calibration cells' chance), "
+            "and for a batch declared shifted at least "
             + " or ".join(f"{100 * a:.0f}" for a in sorted(allowances))
             + " points either side"
             if allowances
@@ -86,9 +90,11 @@ def _held_out(b: ReportBuilder, species: str, held_out: HeldOutDatasets) -> None
                 "seed",
                 "shift detected",
                 "warning",
+                "flagged",
                 "estimated accuracy [interval]",
                 "stated (in-distribution)",
                 "real",
+                "estimated minus real (points)",
             ],
             [
                 [
@@ -97,9 +103,11 @@ def _held_out(b: ReportBuilder, species: str, held_out: HeldOutDatasets) -> None
                     str(c.seed),
                     "yes" if c.shift_detected else "no",
                     "—" if c.warned is None else ("yes" if c.warned else "no"),
+                    pct(c.flagged),
                     f"{pct(c.estimated)} [{pct(c.low)}, {pct(c.high)}]",
                     pct(c.stated),
                     pct(c.real),
+                    "—" if c.error is None else f"{100 * c.error:+.1f}",
                 ]
                 for c in held_out.batch_checks
             ],
@@ -108,7 +116,8 @@ def _held_out(b: ReportBuilder, species: str, held_out: HeldOutDatasets) -> None
             "stated accuracy by more than chance allows, or a feature moved 1 SD or more "
             f"beyond chance), and the accuracy it estimates without labels ({interval}) beside "
             "the accuracy each call states and the real one (each cell's most probable class, "
-            "before abstention), in %",
+            "before abstention), in %; a cell flagged out of distribution counts as wrong in "
+            "the estimate, so a batch flagged almost whole is estimated near 0",
         )
 
 
@@ -135,5 +144,11 @@ def _training_sets(b: ReportBuilder, training: TrainingSets) -> None:
         b.table(
             ["trained on", "layer", "cells", "accuracy", "balanced acc.", "macro-F1"],
             [[r.who, r.group, *_scores(r)] for r in training.by_layer],
-            "the same held-out cells by their layer (out-of-fold, in %, mean over seeds)",
+            "the same held-out cells by their layer (out-of-fold, in %, "
+            + (
+                "mean over seeds"
+                if max(r.seeds for r in training.by_layer) > 1
+                else "one seed; a layer of a few cells gives a coarse figure"
+            )
+            + ")",
         )

@@ -4,7 +4,8 @@ paper makes said in words, and which human label column the paper's number is cl
 from __future__ import annotations
 
 from ephys2type.study.report.builder import ReportBuilder
-from ephys2type.study.report.paper import PAPER
+from ephys2type.study.report.estimates import Difference
+from ephys2type.study.report.paper import PAPER, PAPER_DIFFERENCES, PAPER_TRANSFER_ARM
 from ephys2type.study.report.summary import PaperComparison
 from ephys2type.study.report.wording import because, verdict
 
@@ -49,7 +50,14 @@ def verdicts(paper: PaperComparison) -> list[str]:
     if paper.mouse:
         for other, name in (("rf", "the random forest"), ("hgb", "gradient boosting")):
             c = paper.mouse.comparison("bilstm-smote", other, "accuracy")
-            said.append(f"Mouse: the BiLSTM + SMOTE {verdict(c)} {name} in accuracy {because(c)}.")
+            said.append(
+                f"Mouse: the BiLSTM + SMOTE {verdict(c)} {name} in accuracy {because(c)}."
+                + (
+                    _paper_difference(c, PAPER_DIFFERENCES["mouse_bilstm_minus_rf"])
+                    if other == "rf"
+                    else ""
+                )
+            )
     human = paper.human.get("revised")
     if human:
         c = human.comparison("bilstm-smote", "rf", "macro_f1")
@@ -60,13 +68,32 @@ def verdicts(paper: PaperComparison) -> list[str]:
     t = paper.transfer
     if t:
         for g in t.gains:
-            said.append(f"Transfer arm {g.a} {verdict(g)} {g.b} in human macro-F1 {because(g)}.")
+            said.append(
+                f"Transfer arm {g.a} {verdict(g)} {g.b} in human macro-F1 {because(g)}."
+                + (
+                    _paper_difference(g, PAPER_DIFFERENCES["transfer_gain"])
+                    if g.a == PAPER_TRANSFER_ARM
+                    else ""
+                )
+            )
         for g in t.gains_vs_best or ():
             said.append(
                 f"Against the best human-only model ({t.best_target_only}): transfer arm "
                 f"{g.a} {verdict(g)} it in human macro-F1 {because(g)}."
             )
     return said
+
+
+def _paper_difference(c: Difference | None, paper: float) -> str:
+    """Whether the difference the paper reports lies inside our paired interval of it."""
+    if c is None or c.ci_low is None or c.ci_high is None:
+        return ""
+    inside = 100 * c.ci_low <= paper <= 100 * c.ci_high
+    return (
+        f" The paper's difference, {paper:+.2f} points (one hold-out split, with a sampling "
+        f"error of its own), lies "
+        f"{'inside' if inside else 'outside'} this interval."
+    )
 
 
 def _human_label_note(b: ReportBuilder, paper: PaperComparison) -> None:
