@@ -9,15 +9,25 @@ import re
 
 import pytest
 
+from ephys2type.study.report.analyses import FeatureSubsets, ProtocolSubset
 from ephys2type.study.report.builder import ReportBuilder
 from ephys2type.study.report.data_facts import DataFacts
 from ephys2type.study.report.estimates import Comparison, Difference, Interval
-from ephys2type.study.report.evaluations import BatchCheck, HeldOutDatasets
+from ephys2type.study.report.evaluations import (
+    Attention,
+    BatchCheck,
+    HeldOutDatasets,
+    LevelRow,
+    Levels,
+)
 from ephys2type.study.report.paper import PAPER_DIFFERENCES
 from ephys2type.study.report.render import render_html, render_markdown
+from ephys2type.study.report.sections import classifiers as classifier_sections
 from ephys2type.study.report.sections import paper as paper_sections
 from ephys2type.study.report.sections import transfer as transfer_sections
+from ephys2type.study.report.sections import ttypes as ttype_sections
 from ephys2type.study.report.sections.datasets import datasets_section
+from ephys2type.study.report.sections.incomplete_cells import feature_subsets_section
 from ephys2type.study.report.sections.transfer import transfer_section
 from ephys2type.study.report.summary import DatasetResults, TransferResults
 from ephys2type.study.report.wording import because, fmt_gain, fmt_pct, paper_inside, verdict
@@ -197,3 +207,115 @@ def test_a_held_out_datasets_batch_check_shows_how_far_its_estimate_was_off(tmp_
     assert "| flagged | estimated accuracy [interval] |" in md
     assert "| 3.9 | 13.3 [0.0, 51.4] | 79.0 | 38.3 | -25.0 |" in md
     assert "at least 21 points either side" in md
+
+
+def test_headings_of_the_same_text_get_ids_of_their_own(tmp_path):
+    """The classifier and attention sections both head a part 'mouse, labels mouse5': two
+    equal ids on one page (a reviewer), so a link to the second went to the first."""
+    b = ReportBuilder(tmp_path, "t")
+    b.nav_here()
+    b.section("A", lambda: (b.heading("Top"), b.heading("mouse, labels mouse5", 3)))
+    b.section("B", lambda: (b.heading("Other"), b.heading("mouse, labels mouse5", 3)))
+    page = render_html(b.document())
+    ids = re.findall(r'id="([^"]+)"', page)
+    assert len(ids) == len(set(ids)) == 4
+    assert "mouse--labels-mouse5" in ids and "mouse--labels-mouse5-2" in ids
+    assert "<a href='#top'>A</a><a href='#other'>B</a>" in page
+
+
+def test_the_t_type_section_says_whether_its_promise_and_target_held():
+    row = {
+        "model": "rf-deployed",
+        "level": "t-type",
+        "balanced_accuracy": 0.365,
+        "balanced_accuracy_ci_low": 0.334,
+        "balanced_accuracy_ci_high": 0.396,
+        "coverage": 0.90,
+        "mean_set_size": 20.43,
+        "called": 0.0,
+    }
+    levels = Levels(0.9, 3, 55, 5, (LevelRow.from_json(row),), {})
+    said = ttype_sections._verdicts("mouse", levels)
+    assert "held the true class of 90.0% of cells, within 2 points" in said[0]
+    assert "no cell got a t-type call" in said[1] and "20.4 t-types" in said[1]
+    assert said[2].endswith("against the target of 45%: missed.")
+    wide = LevelRow.from_json(row | {"balanced_accuracy_ci_high": 0.47, "coverage": 0.85})
+    said = ttype_sections._verdicts("mouse", Levels(0.9, 3, 55, 5, (wide,), {}))
+    assert "beyond 2 points" in said[0] and said[-1].endswith("within reach.")
+    assert not any("target" in line for line in ttype_sections._verdicts("human", levels))
+
+
+def test_attention_is_said_to_track_importance_only_when_the_ranks_can_tell():
+    families = ["a", "b", "c", "d", "e"]
+    same = Attention(
+        dict(zip(families, [5, 4, 3, 2, 1], strict=True)),
+        dict(zip(families, [0.5, 0.4, 0.3, 0.2, 0.1], strict=True)),
+        1.0,
+        5,
+        None,
+        None,
+    )
+    said = classifier_sections._attention_verdict("mouse", same)
+    # 5 families: rho = 1 has an exact two-sided p of 2/120
+    assert "p = 0.017" in said and said.endswith("as their importance does.")
+    mixed = Attention(
+        same.mean_attention,
+        dict(zip(families, [0.1, 0.5, 0.2, 0.4, 0.3], strict=True)),
+        -0.5,
+        5,
+        None,
+        None,
+    )
+    said = classifier_sections._attention_verdict("mouse", mixed)
+    assert said.startswith("mouse: rho = -0.50 over 5 families") and "no evidence" in said
+
+
+def test_cells_measured_partly_say_what_a_guess_and_abstention_explain(tmp_path):
+    """The imputed arm of a few features is about a majority-class guess (52.55% = 350 of 666
+    human cells, Pvalb), and the deployed arm's accuracy counts its unassigned cells as wrong:
+    the report says both (a reviewer)."""
+    score = {"mean": 0.53, "sd": 0.01, "ci_low": 0.52, "ci_high": 0.54}
+    arm = {"accuracy": score, "macro_f1": score}
+    one_set = {
+        "n_features": 6,
+        "features": ["a"],
+        "expected_accuracy": 0.7,
+        "imputed": arm["accuracy"],
+        "routed": arm["accuracy"],
+        "subset": arm["accuracy"],
+        "assigned": 0.9,
+        "accuracy_of_calls": 0.75,
+        "routed_minus_subset": {"mean_diff": 0.0, "ci_low": -0.01, "ci_high": 0.01, "p": 1.0},
+    }
+    raw = {
+        "species": "human",
+        "labels": "revised",
+        "n_cells": 666,
+        "model": "rf",
+        "protocol": {"name": "strat5x5", "folds": 5, "seeds": 1},
+        "sets": [one_set],
+        "summary": {
+            "n_sets": 1,
+            "mean_accuracy": {"imputed": 0.53, "routed": 0.69, "subset": 0.71},
+            "routed_within_subset_interval": 1,
+            "mean_assigned": 0.91,
+        },
+    }
+
+    def note(raw) -> str:
+        b = ReportBuilder(tmp_path, "t")
+        feature_subsets_section(b, (FeatureSubsets.from_json(tmp_path, raw),))
+        return render_markdown(b.document())
+
+    assert "most common class scores 52.6%" in note(raw | {"majority_share": 350 / 666})
+    assert "most common class" not in note(raw)  # not recorded: nothing said
+    assert "most common class" not in note(raw | {"majority_share": 0.3})  # far from it
+    subset = {
+        "name": "subthreshold+spike_train",
+        "imputed": arm,
+        "deployed": arm,
+        "subset": arm,
+        "deployed_minus_imputed": {"mean_diff": 0.1, "ci_low": 0.05, "ci_high": 0.15, "p": 0.01},
+    }
+    assert ProtocolSubset.from_json(subset).deployed_called is None
+    assert ProtocolSubset.from_json(subset | {"deployed_assigned": 0.955}).deployed_called == 0.955

@@ -298,6 +298,8 @@ def write_feature_subsets(result: FeatureSubsets, data: PatchSeqData, out) -> No
         "species": data.species,
         "labels": data.label_scheme,
         "n_cells": len(data),
+        # what a guess of the most common class scores, to read the imputed arm against
+        "majority_share": float(data.y.value_counts(normalize=True).max()),
         "protocol": {
             "name": result.plan.protocol,
             "seeds": len({f.seed for f in result.plan.folds}),

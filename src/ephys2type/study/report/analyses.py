@@ -9,7 +9,7 @@ Each record remembers the folder its file is in: the figures beside it are read 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +66,8 @@ class ProtocolSubset:
     deployed: ArmScores
     subset: ArmScores
     deployed_minus_imputed: Difference
+    #: share of the test cells the deployed classifier called (None: not recorded)
+    deployed_called: float | None = None
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> ProtocolSubset:
@@ -75,6 +77,7 @@ class ProtocolSubset:
             deployed=ArmScores.from_json(raw["deployed"]),
             subset=ArmScores.from_json(raw["subset"]),
             deployed_minus_imputed=Difference.from_json(raw["deployed_minus_imputed"]),
+            deployed_called=raw.get("deployed_assigned"),
         )
 
 
@@ -161,6 +164,8 @@ class FeatureSubsets:
     mean_accuracy: dict[str, float]
     routed_within_subset_interval: int
     mean_assigned: float
+    #: accuracy of always guessing the most common class (None: not recorded)
+    majority_share: float | None = None
 
     @classmethod
     def from_json(cls, folder: Path, raw: Mapping[str, Any]) -> FeatureSubsets:
@@ -179,6 +184,7 @@ class FeatureSubsets:
             mean_accuracy=dict(summary["mean_accuracy"]),
             routed_within_subset_interval=summary["routed_within_subset_interval"],
             mean_assigned=summary["mean_assigned"],
+            majority_share=raw.get("majority_share"),
         )
 
 
@@ -204,6 +210,8 @@ class TrainingSets:
     scores: tuple[ArmOnDataset, ...]
     comparisons: tuple[Comparison, ...]
     by_layer: tuple[GroupScores, ...]
+    #: each arm's name and what it was trained on (empty in results written without it)
+    arms: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> TrainingSets:
@@ -225,4 +233,5 @@ class TrainingSets:
             by_layer=tuple(
                 GroupScores.from_json(r, "arm", "layer") for r in raw.get("by_layer", [])
             ),
+            arms={a["name"]: a["description"] for a in raw.get("arms", [])},
         )

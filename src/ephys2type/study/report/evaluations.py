@@ -133,9 +133,18 @@ class CurvePoint:
     reference_macro_f1: float
     gain: Difference
     n_folds: int | None
+    #: 95% intervals of the two macro-F1s (None in results written without them)
+    arm_ci: tuple[float, float] | None = None
+    reference_ci: tuple[float, float] | None = None
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any], point: str) -> CurvePoint:
+        def ci(side: str) -> tuple[float, float] | None:
+            low, high = raw.get(f"{side}_ci_low"), raw.get(f"{side}_ci_high")
+            if low is None or high is None or low != low or high != high:
+                return None
+            return float(low), float(high)
+
         return cls(
             point=raw[point],
             n_train_cells=raw["n_train_cells"],
@@ -145,6 +154,8 @@ class CurvePoint:
             reference_macro_f1=raw["reference_macro_f1"],
             gain=Difference.from_json(curve_gain(raw)),
             n_folds=raw.get("n_folds"),
+            arm_ci=ci("arm"),
+            reference_ci=ci("reference"),
         )
 
 

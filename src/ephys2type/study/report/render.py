@@ -28,11 +28,37 @@ def anchor(heading: Heading) -> str:
     return "".join(ch if ch.isalnum() else "-" for ch in heading.text.lower()).strip("-")
 
 
+def unique_anchors(blocks) -> list[str | None]:
+    """Each block's HTML id (None for a block that is not a heading): the heading's
+    :func:`anchor`, with ``-2``, ``-3``... after a heading of the same text (the classifier
+    and attention sections both have 'mouse, labels mouse5'), so every id is the page's
+    only one."""
+    seen: dict[str, int] = {}
+    ids: list[str | None] = []
+    for block in blocks:
+        if not isinstance(block, Heading):
+            ids.append(None)
+            continue
+        base = anchor(block)
+        seen[base] = seen.get(base, 0) + 1
+        ids.append(base if seen[base] == 1 else f"{base}-{seen[base]}")
+    return ids
+
+
 def render_html(document: Document) -> str:
     """One static HTML page: no scripts, figures embedded as base64 PNGs."""
     style = resources.files("ephys2type").joinpath("resources", "report.css").read_text()
     parts = [f"<h1>{html.escape(document.title)}</h1>"]
-    parts += [_html_block(block, document) for block in document.blocks]
+    ids = unique_anchors(document.blocks)
+    # a navigation link goes to the first heading of its text
+    first = {}
+    for block, block_id in zip(document.blocks, ids, strict=True):
+        if block_id is not None:
+            first.setdefault(block, block_id)
+    parts += [
+        _html_block(block, document, block_id, first)
+        for block, block_id in zip(document.blocks, ids, strict=True)
+    ]
     body = "\n".join(parts)
     return (
         f"<!doctype html><html lang='en'><head><meta charset='utf-8'>"
@@ -50,11 +76,13 @@ def render_markdown(document: Document) -> str:
     return "\n".join(parts) + "\n"
 
 
-def _html_block(block: Block, document: Document) -> str:
+def _html_block(
+    block: Block, document: Document, block_id: str | None, first: dict[Heading, str]
+) -> str:
     esc = html.escape
     match block:
         case Heading(text, level):
-            return f'<h{level} id="{anchor(block)}">{esc(text)}</h{level}>'
+            return f'<h{level} id="{block_id}">{esc(text)}</h{level}>'
         case Paragraph(text, style):
             attr = f' class="{style}"' if style else ""
             return f"<p{attr}>{esc(text)}</p>"
@@ -82,7 +110,10 @@ def _html_block(block: Block, document: Document) -> str:
         case Navigation(links):
             return (
                 "<nav>"
-                + "".join(f"<a href='#{anchor(n.heading)}'>{esc(n.label)}</a>" for n in links)
+                + "".join(
+                    f"<a href='#{first.get(n.heading, anchor(n.heading))}'>{esc(n.label)}</a>"
+                    for n in links
+                )
                 + "</nav>"
             )
     raise TypeError(f"not a report block: {block!r}")

@@ -4,8 +4,14 @@ over feature families beside the family permutation importance."""
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
+from scipy import stats
+
 from ephys2type.study.config import FIGURE_MODELS
 from ephys2type.study.report.builder import ReportBuilder
+from ephys2type.study.report.evaluations import Attention
 from ephys2type.study.report.summary import ClassifierResult
 from ephys2type.study.report.wording import fmt_gain, fmt_pct, protocol_text
 
@@ -56,6 +62,12 @@ def classifier_section(b: ReportBuilder, results: tuple[ClassifierResult, ...], 
                 "macro-F1 minus hgb (points)",
             ],
             rows,
+            "ECE: expected calibration error of the out-of-fold probabilities (every seed "
+            "pooled, no interval). The BiLSTMs' probabilities are temperature-scaled on their "
+            "inner validation split; the forest's, boosting's and the regression's are their "
+            "own, uncalibrated, so the column compares a calibrated model with uncalibrated "
+            "ones (what predict serves is calibrated whatever the model: the deployed "
+            "classifier temperature-scales each member on held-out training cells).",
         )
         rows = [
             [name] + [f"{100 * r.f1_per_class[c]:.1f}" for c in m.classes]
@@ -108,12 +120,57 @@ def attention_section(b: ReportBuilder, results: tuple[ClassifierResult, ...]) -
             ],
             rows,
         )
+        b.bullets(
+            _attention_verdict(
+                f"{r.stage.species}, {r.stage.labels}", r.evaluation.models[PAPER_MODEL].attention
+            )
+            for r in shown
+        )
     for result in shown:
         folder = result.evaluation.folder
         b.heading(f"{result.stage.species}, labels {result.stage.labels}", 3)
         b.figures(
             [folder / f"attention_{PAPER_MODEL}.png", folder / f"importance_{PAPER_MODEL}.png"]
         )
+
+
+def _attention_verdict(dataset: str, att: Attention) -> str:
+    """Whether attention ranks the families as their importance does, with the exact
+    permutation p-value of the rank correlation (a few families give little power)."""
+    families = [f for f in att.mean_attention if f in att.importance]
+    if len(families) < 3 or att.rho_of_means is None:
+        return f"{dataset}: too few families to compare attention with importance."
+    attention = np.array([att.mean_attention[f] for f in families], dtype=float)
+    ranks = stats.rankdata([att.importance[f] for f in families])
+    ranks -= ranks.mean()
+
+    def spearman(x: np.ndarray, axis: int) -> np.ndarray:
+        """Spearman's rho of each permutation of ``x`` with the importance, all at once."""
+        rx = stats.rankdata(x, axis=axis)
+        rx -= rx.mean(axis=axis, keepdims=True)
+        return (rx * ranks).sum(axis=axis) / np.sqrt((rx**2).sum(axis=axis) * (ranks**2).sum())
+
+    # one sample permuted against the fixed importance: its n! orders, exactly (n <= 8)
+    p = stats.permutation_test(
+        (attention,),
+        spearman,
+        permutation_type="pairings",
+        vectorized=True,
+        n_resamples=math.factorial(len(families)) if len(families) <= 8 else 9999,
+        random_state=0,
+    ).pvalue
+    rho = att.rho_of_means
+    said = (
+        "attention ranks the families as their importance does"
+        if p < 0.05 and rho > 0
+        else "attention ranks the families against their importance"
+        if p < 0.05
+        else "no evidence either way that attention ranks the families as their importance does"
+    )
+    return (
+        f"{dataset}: rho = {rho:.2f} over {len(families)} families, exact permutation p = "
+        f"{p:.2g}: {said}."
+    )
 
 
 def _rho(value: float | None) -> str:

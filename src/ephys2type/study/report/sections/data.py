@@ -14,10 +14,13 @@ def data_section(b: ReportBuilder, facts: DataFacts) -> None:
     b.heading("Data and quality control")
     b.para(
         "Mouse: Gouwens et al. 2020 (visual cortex, IPFX cell record); human: Lee, Dalley "
-        "et al. 2023 (neocortex). QC rules are data (resources/qc.toml): unlabeled and "
+        "et al. 2023 (neocortex); human layer-1 cells: Chartrand et al. 2023 (recorded at "
+        "the Allen Institute, same pipeline; Lamp5 and Vip cells only; in the datasets "
+        "section, not in the human headline numbers). QC rules are data "
+        "(resources/qc.toml): unlabeled and "
         "out-of-scope cells, cells missing a whole essential family or more than 20% of the "
         "counted features, impossible values, classes under 10 cells. The paper's QC is "
-        "not published, so counts differ (see README)."
+        "not published, so counts differ (the documentation's Methods page says how)."
     )
     rows = []
     for species in facts.species:

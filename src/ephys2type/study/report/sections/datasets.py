@@ -125,7 +125,16 @@ def _training_sets(b: ReportBuilder, training: TrainingSets) -> None:
     b.heading(f"{training.species}: which datasets to train on ({training.model})", 3)
     b.para(
         f"{training.protocol}; every arm scored on each dataset's test cells. Cells per "
-        "dataset: " + ", ".join(f"{k} {v}" for k, v in training.cells_per_dataset.items()) + ".",
+        "dataset: "
+        + ", ".join(f"{k} {v}" for k, v in training.cells_per_dataset.items())
+        + "."
+        + (
+            " Arms, each trained on the training cells of: "
+            + "; ".join(f"'{name}', {what}" for name, what in training.arms.items())
+            + "."
+            if training.arms
+            else ""
+        ),
         "note",
     )
     b.table(

@@ -9,6 +9,10 @@ from ephys2type.study.report.analyses import FeatureSubsets, PartialProtocols
 from ephys2type.study.report.builder import ReportBuilder
 from ephys2type.study.report.wording import fmt_gain, fmt_pct, split_text
 
+#: The imputed arm is said to be about a majority-class guess when its mean accuracy lies
+#: within this of the guess's.
+IMPUTED_NEAR_GUESS = 0.05
+
 
 def partial_protocols_section(b: ReportBuilder, results: tuple[PartialProtocols, ...]) -> None:
     if not results:
@@ -43,6 +47,7 @@ def partial_protocols_section(b: ReportBuilder, results: tuple[PartialProtocols,
                 fmt_pct(e.deployed.macro_f1),
                 fmt_pct(e.subset.macro_f1),
                 fmt_gain(e.deployed_minus_imputed),
+                "—" if e.deployed_called is None else f"{100 * e.deployed_called:.1f}",
             ]
             for e in r.subsets
         ]
@@ -56,8 +61,12 @@ def partial_protocols_section(b: ReportBuilder, results: tuple[PartialProtocols,
                 "macro-F1 deployed",
                 "macro-F1 subset",
                 "deployed - imputed (macro-F1 points)",
+                "called by deployed (%)",
             ],
             rows,
+            "The deployed classifier's accuracy counts the cells it leaves unassigned as "
+            "wrong; its calls alone are right more often (the share called is the last "
+            "column).",
         )
         b.figures([r.folder / "partial_protocols_accuracy.png"])
 
@@ -88,7 +97,15 @@ def feature_subsets_section(b: ReportBuilder, results: tuple[FeatureSubsets, ...
             f"{100 * mean['imputed']:.1f}%, routed {100 * mean['routed']:.1f}%, subset "
             f"{100 * mean['subset']:.1f}%; the routed model is within the paired interval of "
             f"the subset model for {r.routed_within_subset_interval} of {r.n_sets} sets; the "
-            f"deployed classifier called {100 * r.mean_assigned:.1f}% of the cells.",
+            f"deployed classifier called {100 * r.mean_assigned:.1f}% of the cells."
+            + (
+                f" Always guessing the most common class scores {100 * r.majority_share:.1f}%: "
+                "with most features imputed by training medians, the complete model is "
+                "little better than that guess."
+                if r.majority_share is not None
+                and mean["imputed"] <= r.majority_share + IMPUTED_NEAR_GUESS
+                else ""
+            ),
             "note",
         )
         rows = [

@@ -96,6 +96,13 @@ def _paired_means(g: Comparison) -> str:
     return f"{100 * g.mean_a:.2f} / {100 * g.mean_b:.2f}"
 
 
+def _with_ci(value: float, ci: tuple[float, float] | None) -> str:
+    """'55.18 [43.33, 67.03]' in %, the value alone where no interval was recorded."""
+    if ci is None:
+        return f"{100 * value:.2f}"
+    return f"{100 * value:.2f} [{100 * ci[0]:.2f}, {100 * ci[1]:.2f}]"
+
+
 def _curve(b: ReportBuilder, curve: tuple[CurvePoint, ...], point: str, title: str) -> None:
     """One curve's table: per point, the human training cells, the arm, its reference, their
     macro-F1 and the paired gain."""
@@ -105,8 +112,8 @@ def _curve(b: ReportBuilder, curve: tuple[CurvePoint, ...], point: str, title: s
             f"{p.n_train_cells:.0f}",
             p.arm,
             p.reference,
-            f"{100 * p.arm_macro_f1:.2f}",
-            f"{100 * p.reference_macro_f1:.2f}",
+            _with_ci(p.arm_macro_f1, p.arm_ci),
+            _with_ci(p.reference_macro_f1, p.reference_ci),
             fmt_gain(p.gain),
         ]
         for p in curve
@@ -118,8 +125,8 @@ def _curve(b: ReportBuilder, curve: tuple[CurvePoint, ...], point: str, title: s
             "human training cells",
             "arm",
             "human-only reference",
-            "arm macro-F1",
-            "reference macro-F1",
+            "arm macro-F1 [95% CI]",
+            "reference macro-F1 [95% CI]",
             "gain",
         ],
         rows,
