@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from ephys2type.study.report.analyses import FeatureSubsets, ProtocolSubset
+from ephys2type.study.report.analyses import FeatureSubsets, ProtocolSubset, Separation
 from ephys2type.study.report.builder import ReportBuilder
 from ephys2type.study.report.data_facts import DataFacts
 from ephys2type.study.report.estimates import Comparison, Difference, Interval
@@ -319,3 +319,25 @@ def test_cells_measured_partly_say_what_a_guess_and_abstention_explain(tmp_path)
     }
     assert ProtocolSubset.from_json(subset).deployed_called is None
     assert ProtocolSubset.from_json(subset | {"deployed_assigned": 0.955}).deployed_called == 0.955
+
+
+def test_the_separation_table_says_how_many_folds_and_seeds_its_knn_ran(tmp_path):
+    """The k-NN of the sPCA stage runs on the first seed only, in a report of 3 seeds."""
+    knn = {"mean": 0.88, "sd": 0.01, "ci_low": 0.86, "ci_high": 0.9, "n_folds": 5}
+    raw = {
+        "dataset": {"species": "mouse"},
+        "n_components": 23,
+        "silhouette_per_class": {"Pvalb": 0.2},
+        "silhouette_all": 0.1,
+        "knn": {
+            "spca": {"accuracy": knn | {"per_seed": {"0": 0.88}}},
+            "standardized": {"accuracy": knn},
+        },
+    }
+    separation = Separation.from_json(tmp_path, raw)
+    assert (separation.knn_folds, separation.knn_seeds) == (5, 1)
+    old = Separation.from_json(
+        tmp_path,
+        raw | {"knn": {"spca": {"accuracy": {"mean": 0.88}}, "standardized": {"accuracy": knn}}},
+    )
+    assert (old.knn_folds, old.knn_seeds) == (None, None)

@@ -30,17 +30,23 @@ class Separation:
     silhouette_all: float
     knn_spca: Interval | None
     knn_standardized: Interval | None
+    #: the k-NN's folds and seeds (None: not recorded)
+    knn_folds: int | None = None
+    knn_seeds: int | None = None
 
     @classmethod
     def from_json(cls, folder: Path, raw: Mapping[str, Any]) -> Separation:
+        accuracy = raw["knn"]["spca"]["accuracy"]
         return cls(
             folder=folder,
             species=raw["dataset"]["species"],
             n_components=raw["n_components"],
             silhouette_per_class=dict(raw["silhouette_per_class"]),
             silhouette_all=raw["silhouette_all"],
-            knn_spca=Interval.from_json(raw["knn"]["spca"]["accuracy"]),
+            knn_spca=Interval.from_json(accuracy),
             knn_standardized=Interval.from_json(raw["knn"]["standardized"]["accuracy"]),
+            knn_folds=accuracy.get("n_folds"),
+            knn_seeds=len(accuracy["per_seed"]) if accuracy.get("per_seed") else None,
         )
 
 

@@ -18,6 +18,8 @@ from ephys2type.study.report.wording import fmt_gain, fmt_pct, protocol_text
 #: The paper's forest and its network, whose figures the sections show (the network's
 #: attention too); the stages draw these (FIGURE_MODELS) and no other model's.
 FOREST, PAPER_MODEL = FIGURE_MODELS
+#: The baselines each model's paired macro-F1 difference is given against.
+REFERENCES = ("rf", "hgb")
 
 
 def classifier_section(b: ReportBuilder, results: tuple[ClassifierResult, ...], seeds: int) -> None:
@@ -36,10 +38,13 @@ def classifier_section(b: ReportBuilder, results: tuple[ClassifierResult, ...], 
             continue
         b.heading(f"{result.stage.species}, labels {result.stage.labels}", 3)
         b.para(protocol_text(m.provenance), "note")
+        # the baselines every model is compared with, where the stage ran them
+        references = [ref for ref in REFERENCES if ref in m.models]
         rows = []
         for name, r in m.models.items():
-            vs_rf = m.comparison(name, "rf", "macro_f1") if name != "rf" else None
-            vs_hgb = m.comparison(name, "hgb", "macro_f1") if name != "hgb" else None
+            gains = [
+                m.comparison(name, ref, "macro_f1") if name != ref else None for ref in references
+            ]
             rows.append(
                 [
                     name,
@@ -47,8 +52,7 @@ def classifier_section(b: ReportBuilder, results: tuple[ClassifierResult, ...], 
                     fmt_pct(r.balanced_accuracy),
                     fmt_pct(r.macro_f1),
                     "n/a" if r.ece is None else f"{100 * r.ece:.1f}",
-                    fmt_gain(vs_rf) if vs_rf else "",
-                    fmt_gain(vs_hgb) if vs_hgb else "",
+                    *(fmt_gain(g) if g else "" for g in gains),
                 ]
             )
         b.table(
@@ -58,8 +62,7 @@ def classifier_section(b: ReportBuilder, results: tuple[ClassifierResult, ...], 
                 "balanced accuracy (%)",
                 "macro-F1 (%)",
                 "ECE (%)",
-                "macro-F1 minus rf (points)",
-                "macro-F1 minus hgb (points)",
+                *(f"macro-F1 minus {ref} (points)" for ref in references),
             ],
             rows,
             "ECE: expected calibration error of the out-of-fold probabilities (every seed "

@@ -6,6 +6,7 @@ from __future__ import annotations
 from ephys2type.study.report.builder import ReportBuilder
 from ephys2type.study.report.summary import SeparationResults
 from ephys2type.study.report.wording import fmt_pct
+from ephys2type.wording import plural
 
 
 def spca_section(b: ReportBuilder, spca: SeparationResults) -> None:
@@ -32,7 +33,13 @@ def spca_section(b: ReportBuilder, spca: SeparationResults) -> None:
         ],
         rows,
         "Silhouettes on all cells; k-NN accuracy cross-validated with sPCA refitted in each "
-        "training fold.",
+        "training fold"
+        + "".join(
+            f"; {r.species}: {plural(r.knn_folds, 'fold')} over {plural(r.knn_seeds, 'seed')}"
+            for r in spca.results
+            if r.knn_folds is not None and r.knn_seeds is not None
+        )
+        + ".",
     )
     b.figures([r.folder / "embedding.png" for r in spca.results])
     features = f" ({spca.human_features} features)" if spca.human_features is not None else ""
