@@ -12,6 +12,7 @@ import pytest
 from ephys2type.study.report.analyses import FeatureSubsets, ProtocolSubset, Separation
 from ephys2type.study.report.builder import ReportBuilder
 from ephys2type.study.report.data_facts import DataFacts
+from ephys2type.study.report.document import Heading
 from ephys2type.study.report.estimates import Comparison, Difference, Interval
 from ephys2type.study.report.evaluations import (
     Attention,
@@ -21,15 +22,16 @@ from ephys2type.study.report.evaluations import (
     Levels,
 )
 from ephys2type.study.report.paper import PAPER_DIFFERENCES
-from ephys2type.study.report.render import render_html, render_markdown
+from ephys2type.study.report.render import render_html, render_markdown, unique_anchors
 from ephys2type.study.report.sections import classifiers as classifier_sections
 from ephys2type.study.report.sections import paper as paper_sections
 from ephys2type.study.report.sections import transfer as transfer_sections
 from ephys2type.study.report.sections import ttypes as ttype_sections
 from ephys2type.study.report.sections.datasets import datasets_section
 from ephys2type.study.report.sections.incomplete_cells import feature_subsets_section
+from ephys2type.study.report.sections.spca import spca_section
 from ephys2type.study.report.sections.transfer import transfer_section
-from ephys2type.study.report.summary import DatasetResults, TransferResults
+from ephys2type.study.report.summary import DatasetResults, SeparationResults, TransferResults
 from ephys2type.study.report.wording import because, fmt_gain, fmt_pct, paper_inside, verdict
 
 
@@ -220,6 +222,9 @@ def test_headings_of_the_same_text_get_ids_of_their_own(tmp_path):
     ids = re.findall(r'id="([^"]+)"', page)
     assert len(ids) == len(set(ids)) == 4
     assert "mouse--labels-mouse5" in ids and "mouse--labels-mouse5-2" in ids
+    # a heading whose own id is another's numbered one
+    blocks = [Heading("X", 3), Heading("X 2", 3), Heading("X", 3)]
+    assert unique_anchors(blocks) == ["x", "x-2", "x-3"]
     assert "<a href='#top'>A</a><a href='#other'>B</a>" in page
 
 
@@ -241,8 +246,26 @@ def test_the_t_type_section_says_whether_its_promise_and_target_held():
     assert said[2].endswith("against the target of 45%: missed.")
     wide = LevelRow.from_json(row | {"balanced_accuracy_ci_high": 0.47, "coverage": 0.85})
     said = ttype_sections._verdicts("mouse", Levels(0.9, 3, 55, 5, (wide,), {}))
-    assert "beyond 2 points" in said[0] and said[-1].endswith("within reach.")
+    assert "85.0% of cells, below (the promise not kept), the promised 90%" in said[0]
+    assert said[-1].endswith("not settled (the interval holds it; the mean is below).")
     assert not any("target" in line for line in ttype_sections._verdicts("human", levels))
+    good = {"balanced_accuracy": 0.5, "balanced_accuracy_ci_low": 0.46}
+    over = LevelRow.from_json(row | good | {"coverage": 0.95, "balanced_accuracy_ci_high": 0.54})
+    said = ttype_sections._verdicts("mouse", Levels(0.9, 3, 55, 5, (over,), {}))
+    assert "above (the promise kept, loosely)" in said[0]
+    assert said[-1].endswith("50.0 [46.0, 54.0] against the target of 45%: met.")
+    nan = float("nan")
+    for missing, words in (
+        ({"balanced_accuracy": nan}, "not measured, so not compared with the target of 45%."),
+        (
+            {"balanced_accuracy": 0.5, "balanced_accuracy_ci_low": nan},
+            "50.0 (one fit, no interval), above the target of 45%.",
+        ),
+    ):
+        said = ttype_sections._verdicts(
+            "mouse", Levels(0.9, 3, 55, 5, (LevelRow.from_json(row | missing),), {})
+        )
+        assert said[-1].endswith(words), said[-1]
 
 
 def test_attention_is_said_to_track_importance_only_when_the_ranks_can_tell():
@@ -257,7 +280,8 @@ def test_attention_is_said_to_track_importance_only_when_the_ranks_can_tell():
     )
     said = classifier_sections._attention_verdict("mouse", same)
     # 5 families: rho = 1 has an exact two-sided p of 2/120
-    assert "p = 0.017" in said and said.endswith("as their importance does.")
+    assert "exact permutation p = 0.017" in said
+    assert said.endswith("agrees with their importance's more than chance would.")
     mixed = Attention(
         same.mean_attention,
         dict(zip(families, [0.1, 0.5, 0.2, 0.4, 0.3], strict=True)),
@@ -268,6 +292,19 @@ def test_attention_is_said_to_track_importance_only_when_the_ranks_can_tell():
     )
     said = classifier_sections._attention_verdict("mouse", mixed)
     assert said.startswith("mouse: rho = -0.50 over 5 families") and "no evidence" in said
+    # beyond 8 families, a seeded draw of orders, not called exact
+    many = [f"f{i}" for i in range(9)]
+    nine = Attention(
+        dict(zip(many, range(9), strict=True)),
+        dict(zip(many, range(9), strict=True)),
+        1.0,
+        9,
+        None,
+        None,
+    )
+    said = classifier_sections._attention_verdict("human", nine)
+    assert "permutation p (9,999 orders drawn) = 0.0002" in said and "exact" not in said
+    assert said == classifier_sections._attention_verdict("human", nine)
 
 
 def test_cells_measured_partly_say_what_a_guess_and_abstention_explain(tmp_path):
@@ -307,7 +344,9 @@ def test_cells_measured_partly_say_what_a_guess_and_abstention_explain(tmp_path)
         feature_subsets_section(b, (FeatureSubsets.from_json(tmp_path, raw),))
         return render_markdown(b.document())
 
-    assert "most common class scores 52.6%" in note(raw | {"majority_share": 350 / 666})
+    said = note(raw | {"majority_share": 350 / 666})
+    assert "most common class scores 52.6%" in said and "within 0.4 points of that guess" in said
+    assert "most common class" in note(raw | {"majority_share": 0.57})  # the guess above it
     assert "most common class" not in note(raw)  # not recorded: nothing said
     assert "most common class" not in note(raw | {"majority_share": 0.3})  # far from it
     subset = {
@@ -336,6 +375,13 @@ def test_the_separation_table_says_how_many_folds_and_seeds_its_knn_ran(tmp_path
     }
     separation = Separation.from_json(tmp_path, raw)
     assert (separation.knn_folds, separation.knn_seeds) == (5, 1)
+    three = {"spca": {"accuracy": knn | {"n_folds": 15, "per_seed": {"0": 1, "1": 1, "2": 1}}}}
+    b = ReportBuilder(tmp_path, "t")
+    spca = Separation.from_json(
+        tmp_path, raw | {"knn": three | {"standardized": {"accuracy": knn}}}
+    )
+    spca_section(b, SeparationResults((spca,), None, "spca_human"))
+    assert "mouse: 5 folds x 3 seeds." in render_markdown(b.document())
     old = Separation.from_json(
         tmp_path,
         raw | {"knn": {"spca": {"accuracy": {"mean": 0.88}}, "standardized": {"accuracy": knn}}},

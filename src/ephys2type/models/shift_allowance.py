@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import math
+from collections.abc import Sequence
 from importlib import resources
 
 import numpy as np
@@ -27,7 +28,7 @@ SETS_RESOURCE = "shift_allowance_sets.csv"
 SETS_COLUMNS = ("split", "fresh", "seed", "n", "real", "estimate")
 
 
-def conformal_quantile(errors, level: float = LEVEL) -> float:
+def conformal_quantile(errors: Sequence[float] | np.ndarray, level: float = LEVEL) -> float:
     """The split-conformal ``level`` quantile of ``errors``: their ceil(level (n + 1))-th
     smallest (infinite when there are too few for that level)."""
     values = np.sort(np.asarray(errors, dtype=float))

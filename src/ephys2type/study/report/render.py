@@ -33,15 +33,19 @@ def unique_anchors(blocks) -> list[str | None]:
     :func:`anchor`, with ``-2``, ``-3``... after a heading of the same text (the classifier
     and attention sections both have 'mouse, labels mouse5'), so every id is the page's
     only one."""
-    seen: dict[str, int] = {}
+    used: set[str] = set()
     ids: list[str | None] = []
     for block in blocks:
         if not isinstance(block, Heading):
             ids.append(None)
             continue
-        base = anchor(block)
-        seen[base] = seen.get(base, 0) + 1
-        ids.append(base if seen[base] == 1 else f"{base}-{seen[base]}")
+        base = candidate = anchor(block)
+        n = 1
+        while candidate in used:  # a heading 'X 2' may already hold 'x-2'
+            n += 1
+            candidate = f"{base}-{n}"
+        used.add(candidate)
+        ids.append(candidate)
     return ids
 
 

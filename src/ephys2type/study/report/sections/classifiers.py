@@ -20,6 +20,9 @@ from ephys2type.study.report.wording import fmt_gain, fmt_pct, protocol_text
 FOREST, PAPER_MODEL = FIGURE_MODELS
 #: The baselines each model's paired macro-F1 difference is given against.
 REFERENCES = ("rf", "hgb")
+#: Up to this many families the attention check's permutation p is exact (8! = 40,320
+#: orders); beyond, it is from this many orders drawn.
+EXACT_FAMILIES, PERMUTATIONS = 8, 9999
 
 
 def classifier_section(b: ReportBuilder, results: tuple[ClassifierResult, ...], seeds: int) -> None:
@@ -153,27 +156,29 @@ def _attention_verdict(dataset: str, att: Attention) -> str:
         rx -= rx.mean(axis=axis, keepdims=True)
         return (rx * ranks).sum(axis=axis) / np.sqrt((rx**2).sum(axis=axis) * (ranks**2).sum())
 
-    # one sample permuted against the fixed importance: its n! orders, exactly (n <= 8)
+    # one sample permuted against the fixed importance: its n! orders, exactly, up to 8
+    # families (40,320); beyond, a seeded sample of them
+    exact = len(families) <= EXACT_FAMILIES
     p = stats.permutation_test(
         (attention,),
         spearman,
         permutation_type="pairings",
         vectorized=True,
-        n_resamples=math.factorial(len(families)) if len(families) <= 8 else 9999,
+        n_resamples=math.factorial(len(families)) if exact else PERMUTATIONS,
         random_state=0,
     ).pvalue
     rho = att.rho_of_means
     said = (
-        "attention ranks the families as their importance does"
+        "attention's ranking of the families agrees with their importance's more than chance would"
         if p < 0.05 and rho > 0
-        else "attention ranks the families against their importance"
+        else "attention's ranking of the families runs against their importance's more than "
+        "chance would"
         if p < 0.05
-        else "no evidence either way that attention ranks the families as their importance does"
+        else "no evidence either way that attention's ranking of the families agrees with "
+        "their importance's"
     )
-    return (
-        f"{dataset}: rho = {rho:.2f} over {len(families)} families, exact permutation p = "
-        f"{p:.2g}: {said}."
-    )
+    how = "exact permutation p" if exact else f"permutation p ({PERMUTATIONS:,} orders drawn)"
+    return f"{dataset}: rho = {rho:.2f} over {len(families)} families, {how} = {p:.2g}: {said}."
 
 
 def _rho(value: float | None) -> str:

@@ -100,10 +100,10 @@ def feature_subsets_section(b: ReportBuilder, results: tuple[FeatureSubsets, ...
             f"deployed classifier called {100 * r.mean_assigned:.1f}% of the cells."
             + (
                 f" Always guessing the most common class scores {100 * r.majority_share:.1f}%: "
-                "with most features imputed by training medians, the complete model is "
-                "little better than that guess."
+                "with most features imputed by training medians, the complete model is within "
+                f"{100 * abs(mean['imputed'] - r.majority_share):.1f} points of that guess."
                 if r.majority_share is not None
-                and mean["imputed"] <= r.majority_share + IMPUTED_NEAR_GUESS
+                and abs(mean["imputed"] - r.majority_share) <= IMPUTED_NEAR_GUESS
                 else ""
             ),
             "note",

@@ -35,7 +35,8 @@ def spca_section(b: ReportBuilder, spca: SeparationResults) -> None:
         "Silhouettes on all cells; k-NN accuracy cross-validated with sPCA refitted in each "
         "training fold"
         + "".join(
-            f"; {r.species}: {plural(r.knn_folds, 'fold')} over {plural(r.knn_seeds, 'seed')}"
+            f"; {r.species}: {plural(r.knn_folds // r.knn_seeds, 'fold')} x "
+            f"{plural(r.knn_seeds, 'seed')}"
             for r in spca.results
             if r.knn_folds is not None and r.knn_seeds is not None
         )

@@ -119,14 +119,15 @@ def _curve(b: ReportBuilder, curve: tuple[CurvePoint, ...], point: str, title: s
         for p in curve
     ]
     folds = curve[0].n_folds if curve else None
+    with_ci = " [95% CI]" if any(p.arm_ci is not None for p in curve) else ""
     b.table(
         [
             point,
             "human training cells",
             "arm",
             "human-only reference",
-            "arm macro-F1 [95% CI]",
-            "reference macro-F1 [95% CI]",
+            "arm macro-F1" + with_ci,
+            "reference macro-F1" + with_ci,
             "gain",
         ],
         rows,

@@ -90,18 +90,31 @@ def ttype_section(b: ReportBuilder, results: tuple[LevelsResult, ...]) -> None:
         )
 
 
+def _number(value: float | None) -> float | None:
+    """A stored figure, None where it is missing or NaN."""
+    return None if value is None or value != value else float(value)
+
+
 def _verdicts(species: str, lv: Levels) -> list[str]:
     """Each level's coverage against its promise and, for mouse t-types, the balanced
     accuracy against the target, said in words."""
     said = []
     for r in lv.rows:
-        cover = r.coverage.value
-        if cover is not None and cover == cover:
-            off = abs(cover - lv.confidence)
+        cover = _number(r.coverage.value)
+        if cover is not None:
+            off = cover - lv.confidence
+            kept = (
+                "within"
+                if abs(off) <= COVERAGE_TOLERANCE
+                else "above (the promise kept, loosely)"
+                if off > 0
+                else "below (the promise not kept)"
+            )
             said.append(
                 f"{r.model}, {r.level}: its sets held the true class of {100 * cover:.1f}% of "
-                f"cells, {'within' if off <= COVERAGE_TOLERANCE else 'beyond'} "
-                f"{100 * COVERAGE_TOLERANCE:.0f} points of the promised {lv.confidence:.0%}."
+                f"cells, {kept}"
+                + (f" {100 * COVERAGE_TOLERANCE:.0f} points of" if kept == "within" else ",")
+                + f" the promised {lv.confidence:.0%}."
             )
         if r.level == "t-type" and r.called == 0:
             said.append(
@@ -109,20 +122,28 @@ def _verdicts(species: str, lv: Levels) -> list[str]:
                 f"{r.mean_set_size:.1f} t-types on average, and a call needs at most "
                 f"{lv.max_set_size}."
             )
-        balanced = r.balanced_accuracy
-        if species == "mouse" and r.level == "t-type" and balanced.value is not None:
-            met = (
-                "met"
-                if balanced.ci_low is not None and balanced.ci_low >= TTYPE_TARGET
-                else "within reach"
-                if balanced.ci_high is not None and balanced.ci_high >= TTYPE_TARGET
-                else "missed"
-            )
-            said.append(
-                f"{r.model}: mouse t-type balanced accuracy {_ci(balanced)} against the "
-                f"target of {100 * TTYPE_TARGET:.0f}%: {met}."
-            )
+        if species == "mouse" and r.level == "t-type":
+            said.append(f"{r.model}: mouse t-type balanced accuracy {_target(r.balanced_accuracy)}")
     return said
+
+
+def _target(balanced: Estimate) -> str:
+    """The balanced accuracy against :data:`TTYPE_TARGET`: met or missed when its interval
+    says so, not settled when the interval holds the target."""
+    value, low, high = (_number(v) for v in (balanced.value, balanced.ci_low, balanced.ci_high))
+    target = f"the target of {100 * TTYPE_TARGET:.0f}%"
+    if value is None:
+        return f"not measured, so not compared with {target}."
+    if low is None or high is None:
+        side = "above" if value >= TTYPE_TARGET else "below"
+        return f"{100 * value:.1f} (one fit, no interval), {side} {target}."
+    shown = _ci(balanced)
+    if low >= TTYPE_TARGET:
+        return f"{shown} against {target}: met."
+    if high < TTYPE_TARGET:
+        return f"{shown} against {target}: missed."
+    side = "above" if value >= TTYPE_TARGET else "below"
+    return f"{shown} against {target}: not settled (the interval holds it; the mean is {side})."
 
 
 def _ci(estimate: Estimate) -> str:
