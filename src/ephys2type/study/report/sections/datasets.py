@@ -69,8 +69,10 @@ def _held_out(b: ReportBuilder, species: str, held_out: HeldOutDatasets) -> None
         [*header, "called", "flagged", "accuracy flagged / not"],
         rows,
         ("in %, mean over seeds" if seeds > 1 else "in %, one seed")
-        + "; 'called', 'flagged': the deployed classifier only (a flagged cell is left "
-        "unassigned, so its accuracy is 0 when every flagged cell is unassigned)",
+        + "; 'called', 'flagged': the deployed classifier only; 'accuracy flagged / not': "
+        "of the cells flagged out of distribution and of the others, an unassigned cell "
+        "counted as wrong (a flagged cell farther than every held-out training cell is left "
+        "unassigned, so a dataset flagged that far scores 0)",
     )
     if held_out.batch_checks:
         names = [n.held_out for n in held_out.folds]
