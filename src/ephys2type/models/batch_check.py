@@ -247,8 +247,8 @@ class BatchSummary:
         level = f" at the {self.level} level" if self.level else ""
         wide = (
             f"; the interval is at least ±{100 * self.shift_allowance:.0f} points because "
-            "these cells differ from the training cells, and 9 in 10 such estimates on shifted "
-            "test sets erred by less"
+            "these cells differ from the training cells, and 9 in 10 of a random forest's and 8 "
+            "in 10 of a BiLSTM's such estimates on shifted test sets erred by less"
             if self.shift_allowance > 0
             else ""
         )
