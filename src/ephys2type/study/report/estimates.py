@@ -125,11 +125,12 @@ def _difference_fields(raw: Mapping[str, Any]) -> dict[str, Any]:
         "p": raw.get("p"),
         "t": raw.get("t"),
         "n_folds": raw.get("n_folds"),
-        "mean_a": _number(raw.get("mean_a")),
-        "mean_b": _number(raw.get("mean_b")),
+        "mean_a": number(raw.get("mean_a")),
+        "mean_b": number(raw.get("mean_b")),
     }
 
 
-def _number(value: Any) -> float | None:
-    """A stored mean, None where it is missing (not recorded, or NaN read back from a CSV)."""
+def number(value: Any) -> float | None:
+    """A stored figure, None where it is missing (not recorded, or NaN read back from a
+    CSV or JSON)."""
     return None if value is None or not math.isfinite(float(value)) else float(value)

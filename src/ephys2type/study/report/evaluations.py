@@ -13,7 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from ephys2type.evaluation.stats import curve_gain
-from ephys2type.study.report.estimates import Comparison, Difference, Interval, find_comparison
+from ephys2type.study.report.estimates import (
+    Comparison,
+    Difference,
+    Interval,
+    find_comparison,
+    number,
+)
 
 
 @dataclass(frozen=True)
@@ -140,10 +146,8 @@ class CurvePoint:
     @classmethod
     def from_json(cls, raw: Mapping[str, Any], point: str) -> CurvePoint:
         def ci(side: str) -> tuple[float, float] | None:
-            low, high = raw.get(f"{side}_ci_low"), raw.get(f"{side}_ci_high")
-            if low is None or high is None or low != low or high != high:
-                return None
-            return float(low), float(high)
+            low, high = number(raw.get(f"{side}_ci_low")), number(raw.get(f"{side}_ci_high"))
+            return None if low is None or high is None else (low, high)
 
         return cls(
             point=raw[point],
@@ -371,9 +375,8 @@ class BatchCheck:
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> BatchCheck:
-        def number(key: str) -> float | None:
-            value = raw.get(key)
-            return None if value is None or value != value else float(value)
+        def stored(key: str) -> float | None:
+            return number(raw.get(key))
 
         return cls(
             model=raw["model"],
@@ -382,13 +385,13 @@ class BatchCheck:
             n_test=int(raw["n_test"]),
             shift_detected=bool(raw["batch_shift_detected"]),
             warned=None if raw.get("batch_warned") is None else bool(raw["batch_warned"]),
-            estimated=number("estimated_accuracy"),
-            low=number("estimated_accuracy_low"),
-            high=number("estimated_accuracy_high"),
-            stated=number("stated_accuracy"),
-            real=number("real_accuracy"),
-            shift_allowance=number("batch_shift_allowance"),
-            flagged=number("out_of_distribution"),
+            estimated=stored("estimated_accuracy"),
+            low=stored("estimated_accuracy_low"),
+            high=stored("estimated_accuracy_high"),
+            stated=stored("stated_accuracy"),
+            real=stored("real_accuracy"),
+            shift_allowance=stored("batch_shift_allowance"),
+            flagged=stored("out_of_distribution"),
         )
 
 

@@ -4,6 +4,7 @@ then t-type, each model as ``train --labels ttype`` ships it, with conformal pre
 from __future__ import annotations
 
 from ephys2type.study.report.builder import ReportBuilder
+from ephys2type.study.report.estimates import number
 from ephys2type.study.report.evaluations import Estimate, Levels, LevelsResult
 from ephys2type.study.report.wording import protocol_text
 
@@ -90,17 +91,12 @@ def ttype_section(b: ReportBuilder, results: tuple[LevelsResult, ...]) -> None:
         )
 
 
-def _number(value: float | None) -> float | None:
-    """A stored figure, None where it is missing or NaN."""
-    return None if value is None or value != value else float(value)
-
-
 def _verdicts(species: str, lv: Levels) -> list[str]:
     """Each level's coverage against its promise and, for mouse t-types, the balanced
     accuracy against the target, said in words."""
     said = []
     for r in lv.rows:
-        cover = _number(r.coverage.value)
+        cover = number(r.coverage.value)
         if cover is not None:
             off = cover - lv.confidence
             kept = (
@@ -130,7 +126,7 @@ def _verdicts(species: str, lv: Levels) -> list[str]:
 def _target(balanced: Estimate) -> str:
     """The balanced accuracy against :data:`TTYPE_TARGET`: met or missed when its interval
     says so, not settled when the interval holds the target."""
-    value, low, high = (_number(v) for v in (balanced.value, balanced.ci_low, balanced.ci_high))
+    value, low, high = (number(v) for v in (balanced.value, balanced.ci_low, balanced.ci_high))
     target = f"the target of {100 * TTYPE_TARGET:.0f}%"
     if value is None:
         return f"not measured, so not compared with {target}."
