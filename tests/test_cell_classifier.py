@@ -3,6 +3,7 @@ features each cell has, abstaining with a reason, and checking units at any batc
 
 from __future__ import annotations
 
+import json
 import re
 import warnings
 
@@ -307,6 +308,28 @@ def test_train_and_data_check_find_the_id_column_as_predict_does(human, run_cli,
     assert load_model(tmp_path / "m").id_column == "sample_id"
     result = run_cli("predict", "-m", tmp_path / "m", "-f", tmp_path / "f.csv")
     assert result.code == 0 and "s0" in result.out, result
+
+
+def test_train_fits_the_default_model_when_none_is_named(human, run_cli, tmp_path):
+    """One default, measured (models/defaults.py): the command, the Python call and the
+    app's bundled models fit the same model when none is named."""
+    import inspect
+
+    from ephys2type.app import bundled_models
+    from ephys2type.models.defaults import DEFAULT_MODEL
+    from ephys2type.persist.train import train_model
+
+    cells = human.y.groupby(human.y).head(12).index
+    human.X.loc[cells].to_csv(tmp_path / "f.csv", index_label="cell_id")
+    human.y.loc[cells].rename("subclass").to_csv(tmp_path / "l.csv", index_label="cell_id")
+    result = run_cli(
+        "train", "--table", tmp_path / "f.csv", "--table-labels", tmp_path / "l.csv",
+        "--schema", "human", "--no-family-subsets", "--out", tmp_path / "m",
+    )  # fmt: skip
+    assert result.code == 0, result
+    saved = json.loads((tmp_path / "m" / "model.json").read_text())["model"]
+    assert saved == DEFAULT_MODEL == bundled_models.MODEL
+    assert inspect.signature(train_model).parameters["model"].default == DEFAULT_MODEL
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,7 @@ trained once on this computer and kept in the cache folder for every later sessi
 
 The training data, model, seed and options are those of ``train`` with its defaults (every
 bundled dataset of the species, ``DEFAULT_DATASETS``, QC profile ``default``, the species'
-default labels, ``bilstm-smote`` with its family subsets, seed 0), so the folder is the one
+default labels, ``rf`` with its family subsets, seed 0), so the folder is the one
 ``ephys2type train --species S --out DIR`` writes, and the page's command lines say so. A
 folder a newer ephys2type cannot read is trained again.
 """
@@ -16,16 +16,17 @@ from pathlib import Path
 
 from ephys2type._version import __version__
 from ephys2type.errors import Ephys2TypeError
+from ephys2type.models.defaults import DEFAULT_MODEL
 
 #: Species with bundled training data.
 SPECIES = ("mouse", "human")
 #: The model ``train`` fits by default, and its options here (those of ``train``).
-MODEL = "bilstm-smote"
+MODEL = DEFAULT_MODEL
 FAMILY_SUBSETS = True
 SEED = 0
-#: Measured on 2 cores (the whole training, once; 2026-12-07: 51 s and 30 s, with the imports):
-#: said while the model trains.
-TRAINING_SECONDS = {"mouse": 50, "human": 30}
+#: Measured on 2 cores (the whole training, once; 2026-12-07, the forest: 28 s and 33 s, with
+#: the imports): said while the model trains.
+TRAINING_SECONDS = {"mouse": 30, "human": 35}
 
 #: One training at a time in this process, so two sessions never train the same model.
 _TRAINING = threading.Lock()

@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from ephys2type.errors import Ephys2TypeError
+from ephys2type.models.defaults import DEFAULT_MODEL
 
 from .common import (
     AddLabelsOpt,
@@ -60,10 +61,11 @@ def train(
         typer.Option(
             "--model",
             "-m",
-            help="bilstm-smote (default), another BiLSTM variant, rf, hgb or logreg.",
+            help="rf (default: the random forest), bilstm-smote (the paper's BiLSTM) or another "
+            "BiLSTM variant, hgb or logreg; why the forest: docs/shifted-batches.md.",
             callback=model_choice,
         ),
-    ] = "bilstm-smote",
+    ] = DEFAULT_MODEL,
     features: FeaturesOpt = "native",
     profile: DataProfileOpt = None,
     table: TableOpt = None,
@@ -132,7 +134,9 @@ def train(
     and t-type levels; `predict` then calls each cell at the t-type when its set is small,
     else at the subclass.
 
-    Example: ephys2type train --species human --model bilstm-smote --out my-model
+    Example: ephys2type train --species human --out my-model
+
+    Example: ephys2type train --species human --model bilstm-smote --out bilstm-model
 
     Example: ephys2type train --species mouse --labels ttype --model rf --out ttype-model
     """

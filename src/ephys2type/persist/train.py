@@ -15,12 +15,13 @@ from ephys2type._version import __version__, package_versions
 from ephys2type.data.container import PatchSeqData
 from ephys2type.errors import Ephys2TypeError
 from ephys2type.models.cell_classifier import CellTypeClassifier, shipped_classifier
+from ephys2type.models.defaults import DEFAULT_MODEL
 from ephys2type.models.registry import get_model
 
 
 def train_model(
     data: PatchSeqData,
-    model: str = "bilstm-smote",
+    model: str = DEFAULT_MODEL,
     *,
     random_state: int = 0,
     params: Mapping[str, Any] | None = None,
