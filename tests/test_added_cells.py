@@ -205,7 +205,8 @@ def test_a_data_request_adds_and_weighs_the_cells(layer1_only, tmp_path):
     loaded = request.load()
     assert loaded.repeats == [1] * 666 + [8] * 20
     assert loaded.description == (
-        "666 cells of human + 20 added cells counted 8 times each (revised, lee2023_human features)"
+        "666 cells of human + 20 added cells counted 8 times each (datasets lee2023; revised "
+        "labels; features of schema lee2023_human)"
     )
     assert loaded.data.datasets == ["lee2023", "added"]
     heavier = DataRequest(

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from ephys2type.models.batch_check import (
+    ALLOWANCE_HELD,
     CONFIDENCE,
     LARGE_SHIFT_SD,
     SHIFT_ALLOWANCE,
@@ -83,6 +84,30 @@ def test_a_shifted_batch_s_interval_also_holds_the_estimate_plus_minus_the_allow
         "10 of a BiLSTM's such estimates on shifted test sets erred by less)"
     )
     assert "shift_allowance" in shifted.to_dict()
+    # the figure of the kind of model at hand (a trial: a BiLSTM's figure was noise to a
+    # forest's user); the warning gives the estimate short, the line above says the rest
+    shifted.allowance_held = ALLOWANCE_HELD["forest"]
+    assert shifted.accuracy_line().endswith(
+        "and 9 in 10 of a random forest's such estimates on shifted test sets erred by less)"
+    )
+    shifted.estimated_accuracy = 0.5
+    shifted.accuracy_holds = False
+    assert shifted.warning().endswith(
+        "estimated accuracy on this batch 50% [41%, 83%], stated 85%: read each cell's "
+        "prediction set, not only its call"
+    )
+
+
+def test_the_allowance_figure_is_that_of_the_kind_of_model():
+    from ephys2type.models.batch_check import allowance_held
+    from ephys2type.models.cell_classifier import CellTypeClassifier
+
+    said = {m: allowance_held(CellTypeClassifier(model=m)) for m in ("rf", "bilstm", "hgb")}
+    assert said == {
+        "rf": ALLOWANCE_HELD["forest"],
+        "bilstm": ALLOWANCE_HELD["bilstm"],
+        "hgb": ALLOWANCE_HELD["other"],
+    }
 
 
 def test_a_small_shift_with_an_accuracy_that_holds_is_a_note_not_a_warning():

@@ -76,7 +76,7 @@ def test_what_is_evaluated_is_what_ships(human, tmp_path):
 
 def test_cells_without_evidence_are_unassigned_with_their_reason(human, human_model):
     model = load_model(human_model)
-    cells = human.X.iloc[:6].copy()
+    cells = human.X.iloc[:6] * 1.01  # new cells: the batch check leaves training cells out
     cells.iloc[0] = np.nan  # nothing measured
     keep_ri = [c for c in human.schema.columns if c != "input_resistance"]
     cells.iloc[1, cells.columns.get_indexer(keep_ri)] = np.nan  # one feature
@@ -585,20 +585,44 @@ def test_the_batch_check_is_a_method_and_is_what_predict_writes(human, human_mod
     from ephys2type.persist.predict import predict_cells
 
     model = load_model(human_model)
-    cells = human.X.iloc[::20]
+    cells = pd.concat([human.X.iloc[::20] * 1.01, human.X.iloc[1::40]])  # new, then trained on
     cells.to_csv(tmp_path / "cells.csv", index_label="specimen_id")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Ephys2TypeWarning)
         written = predict_cells(model, tmp_path / "cells.csv").batch.to_dict()
     batch = model.check_batch(cells)
-    # the summary says these are training cells (new-user trial: only the terminal said it,
-    # and the summary file's estimate read as that of new cells)
-    assert "cells this model was trained on" in " ".join(written["notes"])
+    # the summary says which are training cells (new-user trial: only the terminal said it,
+    # and the summary file's estimate read as that of new cells), and judges the batch by
+    # the others
+    n_new = len(human.X.iloc[::20])
+    assert f"so the shift test and the estimated accuracy read only the other {n_new} cells" in (
+        " ".join(written["notes"])
+    )
     assert batch.to_dict() == written
+    new_only = model.check_batch(cells.iloc[:n_new])
+    assert batch.n_read == new_only.n_read == n_new
+    assert batch.estimated_accuracy == new_only.estimated_accuracy
+    assert batch.shift_p == new_only.shift_p
     assert batch.n_cells == len(cells) and batch.estimated_accuracy is not None
     assert batch.estimated_accuracy_low <= batch.estimated_accuracy <= batch.estimated_accuracy_high
     # (that it catches a unit slip: test_persist's batch-check test, through summarize_batch,
     # which check_batch calls)
+
+
+def test_a_batch_of_training_cells_is_not_judged_by_their_confidence(human, human_model):
+    """Cells the model was trained on are called with the confidence of cells it learnt
+    (new-user trial: 38 training cells in 40 were declared shifted, 'model confidence 0.21
+    higher', beside a note that they were training cells): the batch check leaves them out."""
+    model = load_model(human_model)
+    every = model.check_batch(human.X.iloc[::20])
+    assert every.n_training_cells == every.n_cells == len(human.X.iloc[::20])
+    assert every.n_read == 0 and every.shift_p is None and not every.shift_detected
+    assert every.estimated_accuracy is None and every.warning() is None and every.note() is None
+    assert "so no shift test or accuracy estimate is made" in " ".join(every.notes)
+    # the same cells a little changed are new cells: judged, and by all of them
+    changed = model.check_batch(human.X.iloc[::20] * 1.01)
+    assert changed.n_training_cells == 0 and changed.n_read == changed.n_cells
+    assert changed.shift_p is not None and changed.estimated_accuracy is not None
 
 
 def test_score_weighs_cells_and_judges_a_call_at_its_level(human, human_model):
@@ -646,9 +670,9 @@ def test_a_small_batch_says_why_it_has_no_estimate(human, human_model, tmp_path)
     from ephys2type.persist.prediction_lines import prediction_lines
 
     model = load_model(human_model)
-    human.X.iloc[:3].to_csv(tmp_path / "three.csv", index_label="specimen_id")
+    (human.X.iloc[:3] * 1.01).to_csv(tmp_path / "three.csv", index_label="specimen_id")
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", Ephys2TypeWarning)  # its own training cells
+        warnings.simplefilter("ignore", Ephys2TypeWarning)  # ids of training cells
         result = predict_cells(model, tmp_path / "three.csv")
     lines = prediction_lines(result)
     assert result.batch.estimated_accuracy is None and result.batch.warning() is None

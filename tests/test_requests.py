@@ -18,7 +18,10 @@ def test_bundled_data_defaults():
     assert data.qc.profile == "default" and data.label_scheme == "revised"
     # one default for evaluate and train: every bundled dataset of the species
     assert data.datasets == list(DEFAULT_DATASETS["human"]) == ["lee2023", "chartrand2023_l1"]
-    assert loaded.description == "869 cells of human (revised, lee2023_human features)"
+    assert loaded.description == (  # the datasets named (a trial read "lee2023_human" as one)
+        "869 cells of human (datasets lee2023, chartrand2023_l1; revised labels; features of "
+        "schema lee2023_human)"
+    )
     other = DataRequest(species="human", profile="none", location=True).load().data
     assert other.datasets == data.datasets and other.qc.profile == "none"
     assert "location" in other.schema.family_names

@@ -61,8 +61,10 @@ def train(
         typer.Option(
             "--model",
             "-m",
-            help="rf (default: the random forest), bilstm-smote (the paper's BiLSTM) or another "
-            "BiLSTM variant, hgb or logreg; why the forest: docs/shifted-batches.md.",
+            help="rf (default: the random forest, at least as accurate as the BiLSTM and "
+            "its accuracy estimate nearer the truth on cells from elsewhere: the docs' page "
+            "'Cells unlike the training cells'), bilstm-smote (the paper's BiLSTM) or another "
+            "BiLSTM variant, hgb or logreg.",
             callback=model_choice,
         ),
     ] = DEFAULT_MODEL,
@@ -190,9 +192,13 @@ def train(
         )
     full = trained.members_[0]
     low, high = full.interval()
+    fewest = len(trained.members_[-1].features)
+    sizes = f"{len(full.features)} features" + (
+        f" down to {fewest}" if fewest != len(full.features) else ""
+    )
     out_console.print(
-        f"saved {len(trained.members_)} feature-set models ({len(full.features)} features "
-        f"down to {len(trained.members_[-1].features)}) to {out}; calibrated on "
+        f"saved {plural(len(trained.members_), 'feature-set model')} ({sizes}) to {out}; "
+        "calibrated on "
         f"{int(trained.calibration_.sum())} cells kept apart{levels}; expected accuracy "
         f"with every feature {full.expected_accuracy:.1%} [{low:.1%}, {high:.1%}]"
         + (
@@ -264,7 +270,9 @@ def predict(
         Path | None,
         typer.Option(
             help="A TOML file mapping your column names (and units) to the model's features: "
-            '[columns] "your column" = { feature = "ri", unit = "GOhm" }.'
+            '[columns] "your column" = { feature = "ri", unit = "GOhm" } (ri: a mouse '
+            "model's input resistance, input_resistance a human model's; `ephys2type data "
+            "families --species S` lists them)."
         ),
     ] = None,
     id_column: Annotated[
@@ -328,13 +336,15 @@ def predict(
     class, calibrated probabilities, prediction set, the expected accuracy of its feature
     set, the feature families with the most attention (BiLSTM), a flag when it lies outside
     the training distribution, and the training QC rule it fails. A cell the evidence does
-    not support is 'unassigned', with its reason: no features, an implausible value, no
-    essential family, a feature set whose expected accuracy is below the model's floor, a
-    cell unlike every training cell, or a large prediction set. The batch as a whole is
-    checked: a test of whether its cells differ from the training cells, even allowing for
-    their mix of types, and a label-free estimate of its accuracy (average thresholded
-    confidence) beside the in-distribution figure; one warning when the stated accuracy is
-    unlikely to hold, and with --out a summary is written to <out>.summary.json.
+    not support is 'unassigned', with its reason: no features, a failed recording check,
+    an implausible value, no essential family, a feature set whose expected accuracy is
+    below the model's floor, a cell unlike every training cell, a large prediction set, or
+    no typical class (the most probable class is not in the 90% set). The batch as a whole
+    is checked: a test of whether its cells differ from the training cells, even allowing
+    for their mix of types, and a label-free estimate of its accuracy (average thresholded
+    confidence) beside the in-distribution figure (cells the model was trained on are left
+    out of both); one warning when the stated accuracy is unlikely to hold, and with --out a
+    summary is written to <out>.summary.json.
 
     The terminal shows each cell's id, call, probability, prediction set and reason (--wide
     or --columns for more); models fitted on demand show a progress bar, or one line each

@@ -71,7 +71,7 @@ class LoadedData:
     ``origin`` names where they came from (the species, or the table file's stem);
     ``repeats`` says how many times each cell counts in training (None: once each);
     ``description`` is one line on them, e.g. ``666 cells of human + 20 added cells
-    counted 8 times each (revised, lee2023_human features)``.
+    counted 8 times each (datasets lee2023; revised labels; features of schema lee2023_human)``.
     """
 
     data: PatchSeqData
@@ -130,9 +130,15 @@ class DataRequest:
         if self.location:
             data = with_location(data)
         n_own = len(data)
+        # the datasets by name (a trial: "lee2023_human features" read as Lee, Dalley's only)
+        names = (
+            data.meta["dataset"].unique() if self.table is None and "dataset" in data.meta else ()
+        )
+        datasets = f"datasets {', '.join(map(str, names))}; " if len(names) else ""
         data, repeats, added = self._with_added(data)
         description = (
-            f"{n_own} cells of {origin}{added} ({data.label_scheme}, {data.schema.name} features)"
+            f"{n_own} cells of {origin}{added} ({datasets}{data.label_scheme} labels; features "
+            f"of schema {data.schema.name})"
         )
         return LoadedData(data=data, origin=origin, repeats=repeats, description=description)
 

@@ -95,6 +95,39 @@ class CellScores:
     recording_checks: RecordingChecks | None = None
     mapping: ColumnMapping | None = None
 
+    def rows(self, keep: np.ndarray) -> CellScores:
+        """The same scores of the cells where ``keep`` (a boolean mask) is true, in order;
+        what describes the batch as a whole (``classes``, ``prior_shift``, ``mapping``) is
+        kept as it is."""
+        keep = np.asarray(keep, dtype=bool)
+
+        def cut(a):
+            return None if a is None else a[keep]
+
+        return CellScores(
+            X=self.X.loc[keep],
+            classes=self.classes,
+            measured=self.measured[keep],
+            has_family=self.has_family[keep],
+            members=[m for m, k in zip(self.members, keep, strict=True) if k],
+            proba=self.proba[keep],
+            routed=self.routed[keep],
+            distance=self.distance[keep],
+            reasons=self.reasons[keep],
+            sets=cut(self.sets),
+            parent_sets=cut(self.parent_sets),
+            levels=None if self.levels is None else self.levels.loc[keep],
+            prior_shift=self.prior_shift,
+            top_families=cut(self.top_families),
+            recording_checks=None
+            if self.recording_checks is None
+            else RecordingChecks(
+                blocking=self.recording_checks.blocking[keep],
+                other=self.recording_checks.other[keep],
+            ),
+            mapping=self.mapping,
+        )
+
     def their_column(self, feature: str) -> str:
         """The lab's name of ``feature`` when a mapping renamed it (``""``: its own)."""
         mapped = None if self.mapping is None else self.mapping.of_feature(feature)

@@ -90,7 +90,8 @@ def prediction_lines(result: Prediction, *, batch: bool = True) -> list[str]:
         lines.append(
             f"no accuracy estimate for this batch: it needs at least {MIN_ESTIMATE_CELLS} cells "
             "read by a model (a cell unassigned by a recording check or for want of features "
-            "is not read), and models saved with their calibration cells"
+            "is not read, nor one the model was trained on), and models saved with their "
+            "calibration cells"
         )
     if batch and (line := summary.note()) is not None:  # a shift that is no warning
         lines.append(f"note: {line}")
