@@ -5,6 +5,7 @@ Run on demand (not part of the test suite):
     .venv/bin/python benchmarks/calibration_record.py --part human --splits 5
     .venv/bin/python benchmarks/calibration_record.py --part mouse --splits 5
     .venv/bin/python benchmarks/calibration_record.py --part shifted
+    .venv/bin/python benchmarks/calibration_record.py --part fresh --seed S
 
 The batch check's accuracy estimate (ATC) and each call's stated accuracy rest on the
 calibration cells alone by default: 469 mouse and 105 human cells of a model trained on 60% of
@@ -25,7 +26,8 @@ Parts: ``human`` / ``mouse``, training-like batches (``--splits`` 60/40 splits f
 size and split);
 ``shifted``, the whole held-out sets of the eight shifted splits of ``batch_check.py`` (six
 human, two cross-species) and their controls (``--seed``: of the control quarter, the model
-and the record's quarters; 0 by default). Each batch: its real accuracy, the
+and the record's quarters; 0 by default); ``fresh``, likewise the whole held-out sets of the
+six splits of ``fresh_shift_splits.py`` and their controls. Each batch: its real accuracy, the
 shipped and the variant's stated accuracy, estimate, interval and whether it holds.
 """
 
@@ -49,6 +51,7 @@ from ephys2type.data.datasets import dataset_names, load_species
 from ephys2type.errors import Ephys2TypeWarning
 from ephys2type.models.batch_check import estimate_accuracy
 from ephys2type.persist.train import train_model
+from fresh_shift_splits import fresh_shift_splits
 
 QUARTERS = 4
 
@@ -118,11 +121,16 @@ def training_like(species: str, n_splits: int, first_seed: int = 0) -> list[dict
     return rows
 
 
-def shifted(seed: int = 0) -> list[dict]:
+def shifted(seed: int = 0, fresh: bool = False) -> list[dict]:
+    """The whole held-out set and the control of each shifted split: the old eight, or with
+    ``fresh`` the six of ``fresh_shift_splits.py``."""
     rows = []
-    for name, data, fit_cells, held_out, control in chain(
-        detection_sets(seed), cross_species_sets(seed)
-    ):
+    splits = (
+        detection_sets(seed, fresh_shift_splits)
+        if fresh
+        else chain(detection_sets(seed), cross_species_sets(seed))
+    )
+    for name, data, fit_cells, held_out, control in splits:
         model = train_model(
             data.subset(pd.Index(fit_cells)), "rf", random_state=seed, record_folds=QUARTERS
         )
@@ -137,21 +145,22 @@ def shifted(seed: int = 0) -> list[dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--part", choices=("human", "mouse", "shifted"), required=True)
+    parser.add_argument("--part", choices=("human", "mouse", "shifted", "fresh"), required=True)
     parser.add_argument("--splits", type=int, default=5)
     parser.add_argument(
         "--seed",
         type=int,
         default=0,
-        help="shifted: the seed of the control, model and record; human/mouse: the first split's",
+        help="shifted, fresh: the seed of the control, model and record; human/mouse: the "
+        "first split's",
     )
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     warnings.simplefilter("ignore", Ephys2TypeWarning)
     warnings.filterwarnings("ignore", message=".*sklearn.utils.parallel.delayed.*")
     start = time.perf_counter()
-    if args.part == "shifted":
-        rows = shifted(args.seed)
+    if args.part in ("shifted", "fresh"):
+        rows = shifted(args.seed, fresh=args.part == "fresh")
     else:
         rows = training_like(args.part, args.splits, args.seed)
     out = args.out or Path(f"benchmarks/results/calibration_record_{args.part}.json")
