@@ -42,7 +42,8 @@ was). Added after the rule was computed (a review): the shipped allowance applie
 sets, and the allowance were each split counted once, by its largest error.
 
 Added 2026-12-07, after the allowance shipped, and not part of its rule: the same allowance on
-the default model's (the BiLSTM's) declared-shifted whole sets, where the runs exist
+the BiLSTM's declared-shifted whole sets (the model ``train`` fitted by default until
+2026-12-07), where the runs exist
 (``batch_check.py --model bilstm-smote --batches 5``: ``--part fresh``, ``--part detection``
 and ``--part cross-species``, seeds 0-2, written as ``batch_check_<part>_bilstm_seed<S>.json``):
 how many of them its interval holds, beside the bootstrap interval alone.

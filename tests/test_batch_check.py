@@ -98,6 +98,20 @@ def test_a_shifted_batch_s_interval_also_holds_the_estimate_plus_minus_the_allow
     )
 
 
+def test_with_training_cells_left_out_the_lines_say_of_which_cells():
+    """The shift and the estimate are of the cells the model was not trained on: the lines
+    say so, and a warning without an estimate says why those cells were not read."""
+    mixed = summary(detected=True, shift_sd=LARGE_SHIFT_SD + 1.5, estimate=0.6)
+    mixed.n_training_cells = 40
+    assert mixed.shift_line().startswith(f"the {mixed.n_cells - 40} cells it was not trained on")
+    assert mixed.accuracy_line().startswith(
+        f"estimated accuracy on the {mixed.n_cells - 40} cells it was not trained on 60%"
+    )
+    mixed.estimated_accuracy = mixed.accuracy_holds = None
+    mixed.n_read = 2
+    assert "nor one the model was trained on): check the shifted" in mixed.warning()
+
+
 def test_the_allowance_figure_is_that_of_the_kind_of_model():
     from ephys2type.models.batch_check import allowance_held
     from ephys2type.models.cell_classifier import CellTypeClassifier

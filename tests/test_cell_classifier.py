@@ -625,6 +625,42 @@ def test_a_batch_of_training_cells_is_not_judged_by_their_confidence(human, huma
     assert changed.shift_p is not None and changed.estimated_accuracy is not None
 
 
+def test_the_scores_of_some_rows_are_those_of_scoring_them_alone(human, human_model):
+    """CellScores.rows (what the batch check reads once training cells are left out) keeps
+    every per-cell field of the rows kept, in order, and the table made from them is the
+    table of those cells scored alone."""
+    model = load_model(human_model)
+    cells = human.X.iloc[:12] * 1.01
+    cells.iloc[3] = np.nan  # unassigned: no features
+    keep = np.arange(12) % 3 != 1
+    part = model.score_cells(cells).rows(keep)
+    alone = model.score_cells(cells[keep])
+    assert part.n == alone.n == int(keep.sum())
+    assert list(part.X.index) == list(alone.X.index)
+    for name in ("routed", "reasons", "sets", "measured", "has_family"):
+        np.testing.assert_array_equal(getattr(part, name), getattr(alone, name), err_msg=name)
+    for name in ("proba", "distance"):  # computed over other rows: equal to rounding
+        np.testing.assert_allclose(getattr(part, name), getattr(alone, name), err_msg=name)
+    assert [m is None for m in part.members] == [m is None for m in alone.members]
+    pd.testing.assert_frame_equal(model.table_of(part), model.table_of(alone))
+
+
+def test_cells_the_model_was_trained_on_are_found_by_row_not_by_id(human, human_model):
+    """Left out by position, by their features: a new cell that has a training cell's id
+    stays in (a lab's cell ids may be anything)."""
+    from ephys2type.models.batch_check import training_copies, training_mask
+
+    model = load_model(human_model)
+    trained = human.X.iloc[:2].copy()
+    new = human.X.iloc[2:4] * 1.01
+    new.index = human.X.index[10:12]  # other training cells' ids, other features
+    cells = pd.concat([trained, new])
+    copies = training_copies(model, cells)
+    assert training_mask(copies, len(cells)).tolist() == [True, True, False, False]
+    batch = model.check_batch(cells)
+    assert batch.n_training_cells == 2 and batch.n_read == 2
+
+
 def test_score_weighs_cells_and_judges_a_call_at_its_level(human, human_model):
     model = load_model(human_model)
     cells, y = human.X.iloc[:40], human.y.iloc[:40].to_numpy(dtype=object)

@@ -54,6 +54,20 @@ def test_every_problem_of_a_bad_mapping_in_one_error():
     assert "'d' and 'e' both map to 'v_baseline'" in message
     with pytest.raises(TableError, match=r"no \[columns\] table"):
         parse_mapping({}, get_schema("human"))
+    assert "built-in schema" not in message  # a typo is no other schema's feature
+
+
+def test_a_mapping_to_another_species_features_says_so():
+    """A human mapping given to a mouse model (a trial: it was told only that the features
+    were not the mouse schema's, never that the model was of the other species)."""
+    raw = {"columns": {"Rin (GOhm)": {"feature": "input_resistance", "unit": "GOhm"}}}
+    with pytest.raises(TableError) as err:
+        parse_mapping(raw, get_schema("mouse"), origin="map.toml")
+    assert (
+        "they are features of the built-in schema 'human' (lee2023_human), not of this one "
+        "(gouwens2020_mouse): use a model of that schema, or map your columns to this "
+        "schema's features (`ephys2type data families --species mouse` lists them)"
+    ) in str(err.value)
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from ephys2type.data.schema import FeatureSchema, conversion_factor, units_table
+from ephys2type.data.schema import (
+    BUILTIN_SCHEMAS,
+    FeatureSchema,
+    conversion_factor,
+    get_schema,
+    units_table,
+)
 from ephys2type.errors import SchemaError, TableError
 
 
@@ -122,6 +128,7 @@ def parse_mapping(
         raise TableError(f"{origin}: no [columns] table mapping your columns to features")
     units = units_table()
     columns, targets = [], {}
+    elsewhere: list[str] = []  # features this schema lacks
     for source, spec in entries.items():
         if isinstance(spec, str):
             spec = {"feature": spec}
@@ -138,6 +145,7 @@ def parse_mapping(
             close = difflib.get_close_matches(feature, schema.columns, n=3)
             hint = f" (did you mean {', '.join(close)}?)" if close else ""
             problems.append(f"{source!r}: no feature {feature!r} in schema {schema.name!r}{hint}")
+            elsewhere.append(feature)
             continue
         unit = str(spec.get("unit", target_unit))
         if unit not in units:
@@ -154,5 +162,26 @@ def parse_mapping(
         targets[feature] = source
         columns.append(MappedColumn(str(source), feature, unit, factor))
     if problems:
-        raise TableError(f"{origin}: bad mapping: " + "; ".join(problems))
+        raise TableError(
+            f"{origin}: bad mapping: " + "; ".join(problems) + _other_schema(elsewhere, schema)
+        )
     return ColumnMapping(tuple(columns), origin=origin)
+
+
+def _other_schema(features: list[str], schema: FeatureSchema) -> str:
+    """``; they are features of the built-in schema 'human' ...`` when every feature of
+    ``features`` is one of another built-in schema (a trial: a human mapping given to a
+    mouse model was told only that its features were not the mouse schema's)."""
+    if not features:
+        return ""
+    for name in BUILTIN_SCHEMAS:
+        other = get_schema(name)
+        if other.name != schema.name and all(f in other.columns for f in features):
+            return (
+                f"; they are features of the built-in schema {name!r} ({other.name}), not of "
+                f"this one ({schema.name}): use a model of that schema, or map your columns "
+                f"to this schema's features (`ephys2type data families"
+                + (f" --species {schema.species}" if schema.species in ("mouse", "human") else "")
+                + "` lists them)"
+            )
+    return ""

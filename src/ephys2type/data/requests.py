@@ -131,10 +131,8 @@ class DataRequest:
             data = with_location(data)
         n_own = len(data)
         # the datasets by name (a trial: "lee2023_human features" read as Lee, Dalley's only)
-        names = (
-            data.meta["dataset"].unique() if self.table is None and "dataset" in data.meta else ()
-        )
-        datasets = f"datasets {', '.join(map(str, names))}; " if len(names) else ""
+        names = data.datasets if self.table is None else []
+        datasets = f"datasets {', '.join(names)}; " if names else ""
         data, repeats, added = self._with_added(data)
         description = (
             f"{n_own} cells of {origin}{added} ({datasets}{data.label_scheme} labels; features "

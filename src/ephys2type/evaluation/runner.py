@@ -28,7 +28,7 @@ from ephys2type.evaluation.parallel import map_folds
 from ephys2type.evaluation.results import Evaluation
 from ephys2type.evaluation.splits import SplitPlan
 from ephys2type.evaluation.stats import fold_scores
-from ephys2type.models.batch_check import summarize_batch
+from ephys2type.models.batch_check import summarize_batch, training_copies, training_mask
 from ephys2type.models.cell_classifier import CellTypeClassifier, resolve_model
 from ephys2type.models.registry import ModelSpec
 
@@ -179,13 +179,16 @@ def _batch_check(
     """What ``predict`` would tell about the test cells as one batch: the share flagged out
     of distribution, whether the shift test fires (1.0) or not (0.0), the batch's estimated
     and stated (in-distribution) accuracy, and the real accuracy of the quantity estimated
-    (each routed cell's most probable class, at the level the expected accuracy is judged)."""
-    batch = summarize_batch(model, scores, table)
+    (each routed cell's most probable class, at the level the expected accuracy is judged,
+    of the cells the estimate reads: a test cell whose features copy a training cell's, e.g.
+    two mouse cells of different classes with the same 39 values, is left out of both)."""
+    copies = training_copies(model, scores.X)
+    batch = summarize_batch(model, scores, table, copies=copies)
 
     def number(value) -> float:
         return float("nan") if value is None else float(value)
 
-    routed = scores.routed
+    routed = scores.routed & ~training_mask(copies, scores.n)
     top = scores.top_class()
     if model.parent_of is not None:
         up = np.array([model.parent_of[c] for c in top], dtype=object)

@@ -173,7 +173,8 @@ FIELDS: dict[str, str] = {
     "random forest's estimate errors on shifted test sets (benchmarks/shift_allowance.py; it "
     "held about 9 in 10 of a forest's such sets and 8 in 10 of a BiLSTM's)",
     "allowance_held": "how often estimates of this kind of model erred by less than the "
-    "allowance on shifted test sets (measured for the random forest and the BiLSTM)",
+    "allowance on shifted test sets (measured for rf and bilstm-smote with their default "
+    "parameters; another BiLSTM gets the BiLSTM's figure, another model both)",
     "accuracy_holds": "the estimate is not further below the stated accuracy than chance allows "
     "for a batch of its size",
     "families_used": "feature families some cell has",
@@ -253,7 +254,6 @@ class BatchSummary:
         also why its interval is so wide."""
         if self.estimated_accuracy is None:
             return None
-        level = f" at the {self.level} level" if self.level else ""
         held = self.allowance_held or ALLOWANCE_HELD["other"]
         wide = (
             f"; the interval is at least ±{100 * self.shift_allowance:.0f} points because "
@@ -263,10 +263,8 @@ class BatchSummary:
             else ""
         )
         return (
-            f"estimated accuracy{level} on this batch {self.estimated_accuracy:.0%} "
-            f"[{self.estimated_accuracy_low:.0%}, {self.estimated_accuracy_high:.0%}] "
-            f"(for cells like the training cells, as each cell's expected_accuracy says: "
-            f"{self.stated_accuracy:.0%}{wide})"
+            f"{self._estimated()} (for cells like the training cells, as each cell's "
+            f"expected_accuracy says: {self.stated_accuracy:.0%}{wide})"
         )
 
     def accuracy_phrase(self) -> str | None:
@@ -275,11 +273,20 @@ class BatchSummary:
         more)."""
         if self.estimated_accuracy is None:
             return None
+        return f"{self._estimated()}, stated {self.stated_accuracy:.0%}"
+
+    def _estimated(self) -> str:
+        """``estimated accuracy on this batch 42% [15%, 70%]`` (on the cells the model was
+        not trained on, when some were)."""
         level = f" at the {self.level} level" if self.level else ""
+        which = (
+            f"the {self.n_cells - self.n_training_cells} cells it was not trained on"
+            if self.n_training_cells
+            else "this batch"
+        )
         return (
-            f"estimated accuracy{level} on this batch {self.estimated_accuracy:.0%} "
-            f"[{self.estimated_accuracy_low:.0%}, {self.estimated_accuracy_high:.0%}], "
-            f"stated {self.stated_accuracy:.0%}"
+            f"estimated accuracy{level} on {which} {self.estimated_accuracy:.0%} "
+            f"[{self.estimated_accuracy_low:.0%}, {self.estimated_accuracy_high:.0%}]"
         )
 
     @property
@@ -527,22 +534,24 @@ def check_batch(
     scores: CellScores,
     *,
     random_state: int | None = None,
-    judged: np.ndarray | None = None,
+    trained_on: np.ndarray | None = None,
 ) -> BatchSummary:
     """The batch check of the cells ``scores`` describes (``clf.score_cells(X)``), against
     ``clf``'s calibration cells. Deterministic for a given ``random_state`` (default: the
-    classifier's). ``judged`` (a boolean mask; default: every cell) names the cells the
-    shift test and the accuracy estimate read: :func:`summarize_batch` leaves out cells the
-    model was trained on, whose confidence is that of cells it learnt (a new-user trial: a
-    batch of 38 training cells in 40 was declared shifted by the calls' confidence, 0.21
-    higher, beside a note that they were training cells). The counts are of every cell."""
+    classifier's). ``trained_on`` (a boolean mask, as :func:`training_mask` gives it) marks
+    cells the model was trained on: counted (``n_training_cells``, the flags, the
+    unassigned), but left out of the shift test and the accuracy estimate, since they are
+    called with the confidence of cells it learnt (a new-user trial: a batch of 38 training
+    cells in 40 was declared shifted by the calls' confidence, 0.21 higher, beside a note
+    that they were training cells)."""
     n = scores.n
     reasons = np.asarray(scores.reasons, dtype=object)
     unassigned = reasons != ""
     kinds = pd.Series(reasons[unassigned]).str.split(":", n=1).str[0].str.strip()
     flagged = int((scores.distance > 1.0).sum())
     expected_share = 1.0 - QUANTILE
-    read = scores if judged is None or np.all(judged) else scores.rows(judged)
+    left_out = 0 if trained_on is None else int(np.count_nonzero(trained_on))
+    read = scores.rows(~np.asarray(trained_on, dtype=bool)) if left_out else scores
     if read.n:
         shift = shift_test(clf, read, random_state=random_state)
         estimate = estimate_accuracy(clf, read, random_state=random_state)
@@ -583,6 +592,7 @@ def check_batch(
         if checks is None
         else int(sum(bool(b or o) for b, o in zip(checks.blocking, checks.other, strict=True))),
         n_read=int(read.routed.sum()),
+        n_training_cells=left_out,
         shift_allowance=allowance,
         allowance_held=allowance_held(clf) if allowance else "",
         level=None if clf.parent_of is None else clf.level_names[0],
@@ -608,31 +618,42 @@ def allowance_held(clf) -> str:
     return ALLOWANCE_HELD["forest" if spec.name == "rf" else "other"]
 
 
-def summarize_batch(clf, scores: CellScores, table: pd.DataFrame) -> BatchSummary:
-    """:func:`check_batch` of the cells the model was not trained on (every cell is
-    counted), with the QC flags the table carries counted, and a note when cells are
-    training cells (:func:`training_cells_note`)."""
-    copies = training_copies(clf, scores.X)
-    new = None
-    if copies:
-        copied = {mine for mine, _ in copies}
-        new = ~scores.X.index.astype(str).isin(list(copied))
-    summary = check_batch(clf, scores, judged=new)
+def summarize_batch(
+    clf,
+    scores: CellScores,
+    table: pd.DataFrame,
+    *,
+    copies: list[tuple[int, str]] | None = None,
+) -> BatchSummary:
+    """:func:`check_batch` with the cells the model was trained on left out of its test and
+    estimate (``copies``, as :func:`training_copies` gives them; found when not given), the
+    QC flags the table carries counted, and a note when cells are training cells
+    (:func:`training_cells_note`)."""
+    copies = training_copies(clf, scores.X) if copies is None else copies
+    summary = check_batch(clf, scores, trained_on=training_mask(copies, scores.n))
     summary.n_failing_qc = int((table["qc_flag"] != "").sum())
     summary.n_unassigned = int((table["predicted"] == ABSTAIN).sum())
-    summary.n_training_cells = 0 if new is None else int((~new).sum())
     if (note := training_cells_note(clf, scores.X, copies)) is not None:
         summary.notes.append(note)
     return summary
 
 
-def training_copies(clf, cells: pd.DataFrame) -> list[tuple[str, str]]:
-    """``(cell id, training id)`` of the ``cells`` whose features agree with a cell ``clf``
-    was trained on (:func:`~ephys2type.data.cell_copies.same_feature_cells`)."""
+def training_copies(clf, cells: pd.DataFrame) -> list[tuple[int, str]]:
+    """``(row, training id)`` of the rows of ``cells`` whose features agree with a cell
+    ``clf`` was trained on (:func:`~ephys2type.data.cell_copies.same_feature_cells`), by
+    position, so ids that read alike (``1`` and ``"1"``) are not confused."""
     trained = getattr(clf, "X_train_", None)
     if trained is None or not len(cells):
         return []
-    return same_feature_cells(cells, trained)
+    found = same_feature_cells(cells.reset_index(drop=True), trained)
+    return [(int(row), theirs) for row, theirs in found]
+
+
+def training_mask(copies: list[tuple[int, str]], n: int) -> np.ndarray:
+    """Which of ``n`` rows are training copies (:func:`training_copies`)."""
+    mask = np.zeros(n, dtype=bool)
+    mask[[row for row, _ in copies]] = True
+    return mask
 
 
 def training_cells_note(
@@ -649,13 +670,15 @@ def training_cells_note(
     if trained is None or not len(cells):
         return None
     copies = training_copies(clf, cells) if copies is None else copies
-    copied, ids = {mine for mine, _ in copies}, set(trained.index.astype(str))
-    shared_id = [c for c in cells.index.astype(str) if c in ids and c not in copied]
+    copied, ids = {row for row, _ in copies}, set(trained.index.astype(str))
+    names = cells.index.astype(str)
+    shared_id = [c for k, c in enumerate(names) if c in ids and k not in copied]
     if not copies and not shared_id:
         return None
     parts = []
     if copies:
-        mine, theirs = copies[0]
+        row, theirs = copies[0]
+        mine = names[row]
         same = "" if mine == theirs else f" as {theirs!r}"
         others = len(cells) - len(copied)
         judged = (

@@ -116,7 +116,7 @@ class CellScores:
             reasons=self.reasons[keep],
             sets=cut(self.sets),
             parent_sets=cut(self.parent_sets),
-            levels=None if self.levels is None else self.levels.loc[keep],
+            levels=None if self.levels is None else self.levels[keep].reset_index(drop=True),
             prior_shift=self.prior_shift,
             top_families=cut(self.top_families),
             recording_checks=None
