@@ -69,7 +69,8 @@ def test_train_with_location_serves_cells_with_and_without_it(run_cli, tmp_path,
     model = tmp_path / "model"
     r = run_cli("train", "--species", "human", "--model", "logreg", "--location", "--out", model)
     assert r.code == 0, r
-    assert "+location features" in r.out and "saved 16 feature-set models" in r.out
+    assert "features of schema lee2023_human+location)" in r.out
+    assert "saved 16 feature-set models" in r.out
     cells = human.X.iloc[:6]
     cells.to_csv(tmp_path / "without.csv")
     cells.assign(layer=[1, 2, 3, 5, 2.5, 6]).to_csv(tmp_path / "with.csv")
