@@ -279,15 +279,18 @@ class BatchSummary:
         """``estimated accuracy on this batch 42% [15%, 70%]`` (on the cells the model was
         not trained on, when some were)."""
         level = f" at the {self.level} level" if self.level else ""
-        which = (
-            f"the {self.n_cells - self.n_training_cells} cells it was not trained on"
-            if self.n_training_cells
-            else "this batch"
-        )
+        which = self._judged_cells() or "this batch"
         return (
             f"estimated accuracy{level} on {which} {self.estimated_accuracy:.0%} "
             f"[{self.estimated_accuracy_low:.0%}, {self.estimated_accuracy_high:.0%}]"
         )
+
+    def _judged_cells(self) -> str | None:
+        """``the 2 cells it was not trained on`` when training cells were left out of the
+        test and the estimate (:func:`check_batch`); None when none were."""
+        if not self.n_training_cells:
+            return None
+        return f"the {self.n_cells - self.n_training_cells} cells it was not trained on"
 
     @property
     def large_shift(self) -> bool:
@@ -314,12 +317,7 @@ class BatchSummary:
         # no pseudo-batch as extreme: the p-value is below the smallest the test can show
         floor = self.shift_p <= 1.0 / (N_NULL + 1) + 1e-12
         p = f"p < {1.0 / N_NULL:.3g}" if floor else f"p = {self.shift_p:.3g}"
-        new = self.n_cells - self.n_training_cells
-        these = (
-            f"the {new} cells it was not trained on"
-            if self.n_training_cells
-            else f"these {self.n_cells} cells"
-        )
+        these = self._judged_cells() or f"these {self.n_cells} cells"
         return (
             f"{these} differ from the training cells, even allowing for "
             f"their mix of types ({p}; most shifted: {named})"
