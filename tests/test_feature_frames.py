@@ -90,3 +90,30 @@ def test_one_validator_names_the_place(features_csv):
     first = SCHEMA.columns[3]
     with pytest.raises(TableError, match=rf"column '{first}', line 3: value 'abc' is not"):
         _read(features_csv)
+
+
+def test_a_dataframe_index_of_cell_ids_is_kept_beside_a_unique_text_column():
+    """New-user trial: ``read_csv(index_col=0)`` gave cells their ids, and a unique date
+    column replaced them; an index of row numbers still leaves the ids to a column. Many
+    absent columns come in one block (pandas warned of a fragmented frame; warnings are
+    errors in this suite)."""
+    columns = SCHEMA.columns[:20]  # the other 73 absent
+    rng = np.random.default_rng(0)
+    recorded = [f"2018-05-1{i} 01:17:56" for i in range(4)]
+    cells = pd.concat(  # a block per column, as a frame read from a wide file can have
+        [
+            *(pd.DataFrame({c: rng.normal(size=4)}) for c in columns),
+            *(pd.DataFrame({f"qc_{i}": rng.normal(size=4)}) for i in range(90)),
+            pd.DataFrame({"recorded": recorded}),
+        ],
+        axis=1,
+    )
+    named = cells.set_axis(pd.Index([f"cell{i}" for i in range(4)], name="cell_name"))
+    unnamed_text = named.rename_axis(None)
+    rows = cells.set_axis(pd.RangeIndex(4))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Ephys2TypeWarning)  # absent and ignored columns
+        for given in (named, unnamed_text):
+            assert list(as_feature_frame(given, SCHEMA).index) == [f"cell{i}" for i in range(4)]
+        assert list(as_feature_frame(rows, SCHEMA).index) == recorded
+        assert list(as_feature_frame(named, SCHEMA, id_column="recorded").index) == recorded

@@ -323,6 +323,25 @@ def test_predict_finds_the_id_column_of_the_allen_tables(saved, tmp_path):
     assert len(predict_file(loaded, tmp_path / "b.csv")) == 25
 
 
+def test_predict_file_gives_the_batch_warning_predict_prints(saved, human, tmp_path):
+    """New-user trial: in Python, predict_file gave each cell's in-distribution figure and
+    kept the batch warning `predict` prints to itself."""
+    from ephys2type.data.datasets import HUMAN_FEATURES
+    from ephys2type.data.fetch import fetch
+    from ephys2type.persist.predict import predict_cells, predict_file
+
+    loaded = load_model(saved["rf"][1])
+    rows = pd.read_csv(fetch(HUMAN_FEATURES).path)
+    rows = rows[~rows["specimen_id"].astype(str).isin(human.X.index)].head(40)
+    rows["tau"] = rows["tau"] * 3  # another protocol, or another preparation
+    rows.to_csv(tmp_path / "slip.csv", index=False)
+    expected = predict_cells(loaded, tmp_path / "slip.csv").batch.warning()
+    assert expected is not None and "tau" in expected
+    with pytest.warns(Ephys2TypeWarning) as caught:
+        predict_file(loaded, tmp_path / "slip.csv")
+    assert [str(w.message) for w in caught] == [f"{tmp_path / 'slip.csv'}: {expected}"]
+
+
 def test_id_column_detection_and_its_errors(human, tmp_path):
     from ephys2type.data.table_formats import UNNAMED_COLUMN
     from ephys2type.data.tables import detect_id_column, read_feature_table

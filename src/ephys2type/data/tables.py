@@ -889,6 +889,12 @@ def validate_features(
     return X
 
 
+def _index_names_cells(index: pd.Index) -> bool:
+    """Whether a DataFrame's index holds cell ids the caller chose (named, or text), not
+    row numbers (an unnamed integer index, as ``read_csv`` or ``sample`` leave)."""
+    return index.name is not None or not pd.api.types.is_integer_dtype(index.dtype)
+
+
 def as_feature_frame(
     features,
     schema: FeatureSchema,
@@ -900,8 +906,10 @@ def as_feature_frame(
     """Cells given to a model, as a float DataFrame in schema order indexed by cell id.
 
     ``features`` is a DataFrame with (some of) the schema's columns, a 2-D array with all of
-    them in schema order, or an AnnData object (its ``.to_df()``). The id column is
-    ``id_column``, else one found as :func:`detect_id_column` finds it (none: the index).
+    them in schema order, or an AnnData object (its ``.to_df()``). The ids are the column
+    ``id_column``, else the DataFrame's index when it names cells (a named index, as
+    ``read_csv(index_col=0)`` gives, or one of text; new-user trial: a unique date column
+    replaced it), else a column found as :func:`detect_id_column` finds it (none: the index).
     Absent schema columns become NaN (one warning); extra columns are ignored (one warning);
     text, infinite or huge values, duplicate ids, an empty table, or a table of another
     schema's features are errors (:func:`validate_features`). A :class:`FeatureFrame` from
@@ -937,9 +945,10 @@ def as_feature_frame(
         )
     if missing:
         _warn_absent(missing, schema, what=what, stacklevel=4)
-        features = features.assign(**{c: np.nan for c in missing})
+        # one block, not a column at a time (pandas warned of a fragmented frame)
+        features = features.reindex(columns=[*features.columns, *missing])
     extra = [c for c in features.columns if c not in schema.columns]
-    if id_column is None and extra:
+    if id_column is None and extra and not _index_names_cells(features.index):
         try:
             id_column = detect_id_column(
                 features[extra], schema, preferred=preferred_id_column, path=what
