@@ -23,6 +23,7 @@ def summary(*, detected: bool, shift_sd: float, estimate: float, stated: float =
     holds = AccuracyEstimate(estimate, estimate - 0.1, estimate + 0.1, stated, n).holds
     return BatchSummary(
         n_cells=n,
+        n_read=n,
         n_out_of_distribution=0,
         expected_out_of_distribution=0.5,
         p_flagged=1.0,
@@ -107,6 +108,13 @@ def test_with_training_cells_left_out_the_lines_say_of_which_cells():
     assert mixed.accuracy_line().startswith(
         f"estimated accuracy on the {mixed.n_cells - 40} cells it was not trained on 60%"
     )
+    # fewer read than were not trained on (others unassigned for their features or by a
+    # recording check): the estimate says of how many (new-user trial: 36 said, 21 read)
+    mixed.n_read = mixed.n_cells - 55
+    assert mixed.accuracy_line().startswith(
+        f"estimated accuracy on the {mixed.n_read} of its {mixed.n_cells} cells a model read 60%"
+    )
+    assert mixed.shift_line().startswith(f"the {mixed.n_cells - 40} cells it was not trained on")
     mixed.estimated_accuracy = mixed.accuracy_holds = None
     mixed.n_read = 2
     assert "nor one the model was trained on): check the shifted" in mixed.warning()

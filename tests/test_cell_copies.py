@@ -12,6 +12,7 @@ from ephys2type.data.cell_copies import (
     MIN_SHARED_FEATURES_ROUNDED,
     ROUNDED_RTOL,
     same_feature_cells,
+    same_id_cells,
 )
 from ephys2type.data.datasets import load_species
 
@@ -73,3 +74,18 @@ def test_three_significant_digits_of_the_bundled_cells_are_copies():
         assert all(mine == theirs or {mine, theirs} == twin for mine, theirs in found.items())
         others = same_feature_cells(X, X.iloc[::-1])  # each cell's first match, last to first
         assert {mine for mine, theirs in others if mine != theirs} <= twin
+
+
+def test_the_same_id_with_most_features_is_the_same_cell():
+    """New-user trial: layer-1 cells under their bundled ids, three sag features of 93
+    recomputed, were read as new cells. Under a known id, three quarters of the shared
+    features agreeing make a copy; another cell under that id (a lab's own) does not."""
+    X = load_species("human").X
+    known = X.iloc[:50]
+    again = known.iloc[:10].copy()
+    again.iloc[:, :3] = again.iloc[:, :3] * 1.5 + 1  # a few features recomputed
+    other = X.iloc[50:60].set_axis(known.index[10:20])  # other cells under known ids
+    cells = pd.concat([again, other, X.iloc[60:62]])
+    assert same_id_cells(cells, known) == [(i, str(known.index[i])) for i in range(10)]
+    # as the batch check finds training cells: by row, with the copies under other ids
+    assert same_feature_cells(cells.reset_index(drop=True), known) == []

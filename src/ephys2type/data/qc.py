@@ -166,6 +166,17 @@ def _builtin_rules() -> dict[str, Rule]:
     }
 
 
+#: The built-in rules in words, for a count of cells that fail them (``predict``'s summary
+#: line; a trial: "missing_family 13, max_missing 7" named config keys).
+RULE_WORDS = {
+    "unlabeled": "without a label",
+    "excluded_subclass": "of an excluded subclass",
+    "missing_family": "without an essential feature family",
+    "max_missing": "with too many features missing",
+    "out_of_bounds": "with a value out of the QC bounds",
+    "rare_class": "of a class too rare to train on",
+}
+
 #: QC rules by name: a profile's ``rule = "..."`` entries are looked up here.
 RULES: dict[str, Rule] = _builtin_rules()
 

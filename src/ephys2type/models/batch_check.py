@@ -73,7 +73,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ephys2type.data.cell_copies import same_feature_cells
+from ephys2type.data.cell_copies import same_feature_cells, same_id_cells
 from ephys2type.models.call_table import ABSTAIN
 from ephys2type.models.cell_scores import CellScores
 from ephys2type.models.conformal import same_cell_values
@@ -95,6 +95,10 @@ MIN_CELLS = 3
 #: one cell gives 0% or 100%, and its bootstrap a zero-width interval (new-user trial: one
 #: cell called of five, "0% [0%, 0%]").
 MIN_ESTIMATE_CELLS = 5
+#: Fewest cells (not training cells) for the shift test: its false-alarm rate was measured
+#: on batches of 10 to 300 cells, and on two or three cells it declared shifts of medians
+#: 0.01 SD apart (new-user trial).
+MIN_SHIFT_CELLS = 5
 #: How many of the most shifted features the summary names.
 N_SHIFTED = 5
 #: The estimated accuracy "holds" the stated one unless it lies more than this below it and
@@ -146,7 +150,8 @@ FIELDS: dict[str, str] = {
     "like the training cells (binomial)",
     "shift_p": "the shift test's p-value: do these cells differ from the training cells beyond "
     "their mix of types? (tested against the EM mix, and when that rejects also against the mean "
-    "of the cells' probabilities: the larger p-value; empty: nothing to test)",
+    "of the cells' probabilities: the larger p-value; empty: fewer than 5 cells the model was "
+    "not trained on)",
     "shift_detected": "shift_p below 0.05",
     "most_shifted_features": "the features that moved most: ks, the distance between the "
     "batch's values and the training cells' (0 to 1); statistic, that distance scaled by the "
@@ -277,9 +282,13 @@ class BatchSummary:
 
     def _estimated(self) -> str:
         """``estimated accuracy on this batch 42% [15%, 70%]`` (on the cells the model was
-        not trained on, when some were)."""
+        not trained on, when some were; on the cells a model read, when fewer)."""
         level = f" at the {self.level} level" if self.level else ""
         which = self._judged_cells() or "this batch"
+        if self.n_read < self.n_cells - self.n_training_cells:
+            # cells unassigned before a model read them are not in it (new-user trial: "on
+            # the 36 cells it was not trained on" of an estimate resting on 21)
+            which = f"the {self.n_read} of its {self.n_cells} cells a model read"
         return (
             f"estimated accuracy{level} on {which} {self.estimated_accuracy:.0%} "
             f"[{self.estimated_accuracy_low:.0%}, {self.estimated_accuracy_high:.0%}]"
@@ -550,11 +559,11 @@ def check_batch(
     expected_share = 1.0 - QUANTILE
     left_out = 0 if trained_on is None else int(np.count_nonzero(trained_on))
     read = scores.rows(~np.asarray(trained_on, dtype=bool)) if left_out else scores
-    if read.n:
+    shift, estimate = ShiftTest(None, clf.training_priors(), []), None
+    if read.n >= MIN_SHIFT_CELLS:
         shift = shift_test(clf, read, random_state=random_state)
+    if read.n:  # None from fewer than MIN_ESTIMATE_CELLS read by a model
         estimate = estimate_accuracy(clf, read, random_state=random_state)
-    else:  # every cell left out: nothing to judge the batch by
-        shift, estimate = ShiftTest(None, clf.training_priors(), []), None
     allowance = SHIFT_ALLOWANCE if shift.detected and estimate is not None else 0.0
     if allowance:
         estimate = estimate.widened(allowance)
@@ -638,13 +647,20 @@ def summarize_batch(
 
 def training_copies(clf, cells: pd.DataFrame) -> list[tuple[int, str]]:
     """``(row, training id)`` of the rows of ``cells`` whose features agree with a cell
-    ``clf`` was trained on (:func:`~ephys2type.data.cell_copies.same_feature_cells`), by
-    position, so ids that read alike (``1`` and ``"1"``) are not confused."""
+    ``clf`` was trained on (:func:`~ephys2type.data.cell_copies.same_feature_cells`), or
+    that have its id and most of its features (recomputed ones:
+    :func:`~ephys2type.data.cell_copies.same_id_cells`), by position, so ids that read alike
+    (``1`` and ``"1"``) are not confused."""
     trained = getattr(clf, "X_train_", None)
     if trained is None or not len(cells):
         return []
-    found = same_feature_cells(cells.reset_index(drop=True), trained)
-    return [(int(row), theirs) for row, theirs in found]
+    found = {
+        int(row): theirs
+        for row, theirs in same_feature_cells(cells.reset_index(drop=True), trained)
+    }
+    for row, theirs in same_id_cells(cells, trained):  # the same cell, features recomputed
+        found.setdefault(row, theirs)
+    return sorted(found.items())
 
 
 def training_mask(copies: list[tuple[int, str]], n: int) -> np.ndarray:
@@ -658,7 +674,7 @@ def training_cells_note(
     clf, cells: pd.DataFrame, copies: list[tuple[str, str]] | None = None
 ) -> str | None:
     """What to say when cells to predict are cells the model was trained on: their features
-    agree with a training cell's, under its id or another (``copies``, as
+    agree with a training cell's, under another id, or most of them under its id (``copies``, as
     :func:`training_copies` gives them; found when not given). Their calls are those of
     cells it learnt (new-user trial: 36 of 40 'new' layer-1 cells were bundled training
     cells, and nothing said so), so the batch check leaves them out
@@ -679,21 +695,21 @@ def training_cells_note(
         mine = names[row]
         same = "" if mine == theirs else f" as {theirs!r}"
         others = len(cells) - len(copied)
-        judged = (
-            f"the shift test and the estimated accuracy read only the other "
-            f"{plural(others, 'cell')}"
+        judged = (  # not "read only the other N": some of those may be unassigned (a trial)
+            "the shift test and the estimated accuracy leave them out"
             if others
             else "no shift test or accuracy estimate is made"
         )
         parts.append(
             f"{len(copies)} of its {len(cells)} cells are cells this model was trained on "
-            f"(their features agree with a training cell's, e.g. {mine!r}{same}): their calls "
+            f"(their features, or most of them under its id, agree with a training cell's, "
+            f"e.g. {mine!r}{same}): their calls "
             f"are those of cells it learnt, more often right than a new cell's, so {judged}; "
             "measure accuracy on cells it did not see"
         )
     if shared_id:
         parts.append(
-            f"{len(shared_id)} cells share an id with a training cell but not its features "
+            f"{len(shared_id)} cells share an id with a training cell but few of its features "
             f"(e.g. {shared_id[0]!r}): other cells, or the same cells measured again"
         )
     return "; ".join(parts)

@@ -5,8 +5,9 @@ the command line named)."""
 
 from __future__ import annotations
 
+from ephys2type.data.qc import RULE_WORDS
 from ephys2type.models.abstention import FailedRecordingCheck
-from ephys2type.models.batch_check import MIN_ESTIMATE_CELLS
+from ephys2type.models.batch_check import MIN_ESTIMATE_CELLS, MIN_SHIFT_CELLS
 from ephys2type.models.call_table import ABSTAIN
 from ephys2type.persist.predict import FeatureSetUse, Prediction
 from ephys2type.wording import plural
@@ -57,13 +58,15 @@ def prediction_lines(result: Prediction, *, batch: bool = True) -> list[str]:
     expected = summary.expected_out_of_distribution
     shown = f"{expected:.2f}" if expected < 1 else f"{expected:.1f}"  # 0.25 for 50 cells
     rules = preds.loc[preds["qc_flag"] != "", "qc_flag"].str.split(":").str[0].value_counts()
-    which = ", ".join(f"{rule} {n}" for rule, n in rules.items())
+    which = ", ".join(f"{n} {RULE_WORDS.get(rule, rule)}" for rule, n in rules.items())
     lines.append(
         # "unlike the training cells" is also an unassigned reason, a stricter one (farther
         # than every held-out training cell): a flagged cell may be called (new-user trial)
         f"{n_ood} flagged out of distribution (beyond 99.5% of the training cells; {shown} "
-        "expected by chance; called unless beyond every held-out training cell); "
-        f"{n_qc} failing a training QC rule" + (f" ({which})" if which else "")
+        f"of {plural(len(preds), 'cell')} by chance alone; called unless beyond every held-out "
+        "training cell); "
+        f"{n_qc} failing a training QC rule"
+        + (f" ({which}; the qc_flag column says which)" if which else "")
     )
     for kind, n in summary.unassigned_reasons.items():
         how = ""
@@ -87,11 +90,18 @@ def prediction_lines(result: Prediction, *, batch: bool = True) -> list[str]:
     if batch and (line := summary.accuracy_line()) is not None:
         lines.append(line)
     elif batch and summary.warning() is None:  # the warning says it when there is one
+        judged = summary.n_cells - summary.n_training_cells
         lines.append(
-            f"no accuracy estimate for this batch: it needs at least {MIN_ESTIMATE_CELLS} cells "
-            "read by a model (a cell unassigned by a recording check or for want of features "
-            "is not read, nor one the model was trained on), and models saved with their "
-            "calibration cells"
+            f"no accuracy estimate for this batch: a model read {summary.n_read} of its "
+            f"{plural(summary.n_cells, 'cell')}, and an estimate needs at least "
+            f"{MIN_ESTIMATE_CELLS} (a cell unassigned by a recording check or for want of "
+            "features is not read, nor one the model was trained on)"
+            + (
+                f"; nor a test of whether they differ from the training cells (it needs at "
+                f"least {MIN_SHIFT_CELLS} cells the model was not trained on)"
+                if judged < MIN_SHIFT_CELLS
+                else ""
+            )
         )
     if batch and (line := summary.note()) is not None:  # a shift that is no warning
         lines.append(f"note: {line}")
