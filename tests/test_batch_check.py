@@ -94,8 +94,16 @@ def test_a_shifted_batch_s_interval_also_holds_the_estimate_plus_minus_the_allow
     shifted.estimated_accuracy = 0.5
     shifted.accuracy_holds = False
     assert shifted.warning().endswith(
-        "estimated accuracy on this batch 50% [41%, 83%], stated 85%: read each cell's "
-        "prediction set, not only its call"
+        "estimated accuracy on this batch 50% [41%, 83%], stated 85%, lower than 100 cells "
+        "right 85% of the time give by chance (p < 0.001): read each cell's prediction set, "
+        "not only its call"
+    )
+    # the stated figure inside the interval, and still a warning: the line says why
+    shifted.estimated_accuracy = 0.78
+    assert shifted.warning().endswith(
+        "estimated accuracy on this batch 78% [41%, 83%], stated 85%, lower than 100 cells "
+        "right 85% of the time give by chance (p = 0.039): read each cell's prediction set, "
+        "not only its call"
     )
 
 

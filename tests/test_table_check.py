@@ -87,7 +87,7 @@ def test_data_check_and_predict_agree_on_a_half_columns_table(
     pd.testing.assert_series_equal(
         checked.reasons, before.astype(object), check_names=False, check_index_type=False
     )
-    uses = feature_set_uses(predicted.scores, predicted.model.schema_)
+    uses = feature_set_uses(predicted.scores, predicted.model)
     assert [(u.features, u.n_cells) for u in checked.feature_sets] == [
         (u.features, u.n_cells) for u in uses
     ]
@@ -311,3 +311,31 @@ def test_data_check_counts_empty_columns_and_says_when_no_cell_goes_on(
     assert f"93 of its 93 features are there, {n_empty} of them empty in every cell" in said.out
     assert said.out.rstrip().endswith("no cell goes on to a model")
     assert "feature sets:" not in said.out
+
+
+def test_a_feature_set_line_says_which_cells_had_features_imputed(human, human_model, tmp_path):
+    """New-user trial: cells without v_baseline, input resistance, tau and sag were called by
+    the complete model, imputed, under its 85%, and nothing on screen said so."""
+    from ephys2type.persist.predict import predict_cells
+    from ephys2type.persist.prediction_lines import feature_set_line
+
+    cells = human.X.iloc[::25] * 1.01  # not the training cells
+    gone = ["v_baseline", "input_resistance", "tau", "sag"]
+    cells.iloc[:10, [cells.columns.get_loc(c) for c in gone]] = np.nan
+    cells.index = [f"lab{i}" for i in range(len(cells))]
+    cells.to_csv(tmp_path / "cells.csv", index_label="specimen_id")
+    predicted = predict_cells(human_model, tmp_path / "cells.csv")
+    lacking = predicted.scores.routed & ~predicted.scores.measured[:, 0]  # v_baseline first
+    uses = predicted.feature_sets()
+    # those cells, and any lacking another feature most training cells have
+    assert sum(u.n_imputing for u in uses) >= int((lacking & predicted.scores.called).sum()) > 0
+    assert set(gone) <= {c for u in uses for c in u.imputed}
+    for use in uses:
+        line = feature_set_line(use, called=True)
+        if use.n_imputing:
+            assert re.search(
+                rf"; {use.n_imputing} of them lacks? features most training cells have \(", line
+            )
+            assert line.endswith("imputed: the expected accuracy is that of cells that have them")
+        else:
+            assert "imputed" not in line

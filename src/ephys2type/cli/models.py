@@ -427,7 +427,9 @@ WIDE_COLUMNS = (
 HEADERS = {
     "predicted": "call",
     "probability": "prob.",
-    "expected_accuracy": "exp. acc.",
+    # the serving model's in-distribution figure, not this cell's chance (a trial read
+    # "exp. acc. 0.83" beside "prob. 0.34" as the cell's)
+    "expected_accuracy": "model's acc.",
     "out_of_distribution": "out of distr.",
 }
 #: Rows shown in the terminal (all of them go to --out).

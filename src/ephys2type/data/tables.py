@@ -741,7 +741,9 @@ def check_schema_match(
             f"on the {name} schema (ephys2type train {train}); for features computed from "
             f"recordings, compute them again with --schema {schema.species} "
             f"(ephys2type features --schema {schema.species}; in Python, "
-            f"extract_files(..., schema={schema.species!r}))"
+            f"extract_files(..., schema={schema.species!r})); to predict these cells with "
+            "this model all the same, rename the columns the two schemas share with a "
+            "--mapping file (docs/mappings.md), and read the batch check's estimate"
         )
     raise TableError(
         f"{path}: {n} columns are features of the built-in {name!r} schema and only {own} of "

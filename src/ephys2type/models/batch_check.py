@@ -342,7 +342,15 @@ class BatchSummary:
             # short: the summary lines give accuracy_line() whole (a trial: it was said twice)
             line = self.accuracy_phrase()
             if self.accuracy_holds is False:
-                parts.append(f"{line}: read each cell's prediction set, not only its call")
+                # why, when the stated figure lies inside the interval (a trial asked): the
+                # estimate itself is lower than that many cells give by chance
+                p = below_stated_p(self.estimated_accuracy, self.stated_accuracy, self.n_read)
+                p_text = "p < 0.001" if p < 0.001 else f"p = {p:.2g}"
+                parts.append(
+                    f"{line}, lower than {self.n_read} cells right {self.stated_accuracy:.0%} "
+                    f"of the time give by chance ({p_text}): read each cell's prediction set, "
+                    "not only its call"
+                )
             else:
                 parts.append(f"{line}: check the shifted features (a unit or protocol?)")
         else:  # too few cells a model read: the features alone warn

@@ -144,7 +144,7 @@ def check_for_prediction(
             cells=cells.index,
             absent=tuple(c for c in clf.schema_.columns if c not in cells.columns),
             reasons=pd.Series(before, index=cells.index, dtype=object),
-            feature_sets=tuple(feature_set_uses(scores, clf.schema_, routed)),
+            feature_sets=tuple(feature_set_uses(scores, clf, routed)),
             families=_families(scores, clf.schema_),
             checks_file=checks_file,
             empty=_empty(cells, clf.schema_),

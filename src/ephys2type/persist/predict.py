@@ -21,7 +21,6 @@ from ephys2type.data.recordings.check_table import (
     checks_elsewhere,
     qc_table_path,
 )
-from ephys2type.data.schema import FeatureSchema
 from ephys2type.data.tables import SCHEMA_OF_MODEL, read_feature_table
 from ephys2type.errors import Ephys2TypeWarning, TableError
 from ephys2type.files import atomic_write_text, dumps_json, refuse_existing_outputs, summary_path
@@ -69,7 +68,10 @@ class FeatureSetUse:
     (no saved model reads exactly these features), its families, and ``distinct``: the
     features that set it apart from the other sets of the same size in the batch (those not
     every set of that size has; empty when its size is its own), so two sets of 45 features
-    are told apart, and ``same_size``: how many sets of that size the batch has."""
+    are told apart, and ``same_size``: how many sets of that size the batch has;
+    ``n_imputing`` of its cells lack features of it that most training cells have
+    (``imputed``; new-user trial: the 85% said of cells without v_baseline, input
+    resistance, tau and sag, imputed, was that of cells with them)."""
 
     features: tuple[str, ...]
     n_cells: int
@@ -80,19 +82,34 @@ class FeatureSetUse:
     families: tuple[str, ...]
     distinct: tuple[str, ...] = ()
     same_size: int = 1  # the sets of this size in the batch, this one included
+    #: its cells that lack features most training cells have (imputed), and which features
+    n_imputing: int = 0
+    imputed: tuple[str, ...] = ()
 
 
-def feature_set_uses(scores: CellScores, schema: FeatureSchema, rows=None) -> list[FeatureSetUse]:
-    """The feature sets whose models served the cells ``rows`` (a boolean mask; default:
-    every routed cell), largest first, then by cells served: one entry per model, however
-    many sets share its size (:class:`FeatureSetUse`)."""
+def feature_set_uses(scores: CellScores, clf: CellTypeClassifier, rows=None) -> list[FeatureSetUse]:
+    """The feature sets of ``clf``'s models that served the cells ``rows`` (a boolean mask;
+    default: every routed cell), largest first, then by cells served: one entry per model,
+    however many sets share its size (:class:`FeatureSetUse`)."""
+    schema = clf.schema_
     rows = scores.routed if rows is None else np.asarray(rows, dtype=bool) & scores.routed
+    position = {c: j for j, c in enumerate(schema.columns)}
+    usual = np.asarray(clf.usually_measured_, dtype=bool)
     counts: dict[int, int] = {}
     members = {}
+    imputing: dict[int, int] = {}
+    imputed: dict[int, set[str]] = {}
     for i in np.flatnonzero(rows):
         member = scores.members[i]
-        counts[id(member)] = counts.get(id(member), 0) + 1
-        members[id(member)] = member
+        key = id(member)
+        counts[key] = counts.get(key, 0) + 1
+        members[key] = member
+        lacking = {
+            c for c in member.features if usual[position[c]] and not scores.measured[i, position[c]]
+        }
+        if lacking:
+            imputing[key] = imputing.get(key, 0) + 1
+            imputed.setdefault(key, set()).update(lacking)
     uses = []
     for key, member in members.items():
         low, high = member.interval()
@@ -106,6 +123,8 @@ def feature_set_uses(scores: CellScores, schema: FeatureSchema, rows=None) -> li
                 high=float(high),
                 on_demand=member.origin != "fit",
                 families=tuple(f.name for f in schema.families if wanted & set(f.columns)),
+                n_imputing=imputing.get(key, 0),
+                imputed=tuple(c for c in member.features if c in imputed.get(key, ())),
             )
         )
     by_size: dict[int, list[FeatureSetUse]] = {}
@@ -143,7 +162,7 @@ class Prediction:
     def feature_sets(self) -> list[FeatureSetUse]:
         """The feature sets whose models made the calls (the cells called), largest first
         (:func:`feature_set_uses`)."""
-        return feature_set_uses(self.scores, self.model.schema_, self.scores.called)
+        return feature_set_uses(self.scores, self.model, self.scores.called)
 
 
 #: How a checks source says the checks are the table's own columns.

@@ -32,6 +32,14 @@ def feature_set_line(use: FeatureSetUse, *, called: bool = False) -> str:
         names = ", ".join(use.distinct[:8]) + (", ..." if len(use.distinct) > 8 else "")
         others = "set" if use.same_size == 2 else "sets"
         line += f"; unlike the other {k}-feature {others}, with {names}"
+    if use.n_imputing:  # new-user trial: the figure of complete cells, said of others
+        names = ", ".join(use.imputed[:6]) + (", ..." if len(use.imputed) > 6 else "")
+        who = "it" if use.n_cells == 1 else f"{use.n_imputing} of them"
+        verb = "lacks" if use.n_cells == 1 or use.n_imputing == 1 else "lack"
+        line += (
+            f"; {who} {verb} features most training cells have ({names}), imputed: the "
+            "expected accuracy is that of cells that have them"
+        )
     return line
 
 
