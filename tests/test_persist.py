@@ -903,3 +903,19 @@ def test_no_accuracy_estimate_from_fewer_than_five_calls(saved, human):
     assert few.routed.all() and estimate_accuracy(loaded, few) is None
     enough = estimate_accuracy(loaded, loaded.score_cells(human.X.iloc[:MIN_ESTIMATE_CELLS]))
     assert enough is not None and enough.n == MIN_ESTIMATE_CELLS
+
+
+def test_few_calibration_cells_of_a_class_are_said(saved):
+    """New-user trial: a model with 10 Lamp5 calibration cells put Lamp5 in sets at 0.015,
+    and nothing said why; `train` now names the classes of few calibration cells."""
+    from ephys2type.persist.train import FEW_CALIBRATION_CELLS, calibration_note
+
+    trained = saved["rf"][0]
+    counts = trained.calibration_counts()
+    assert int(counts.sum()) == int(trained.calibration_.sum())
+    assert set(counts.index) == set(trained.classes_) and counts.is_monotonic_increasing
+    few = counts[counts < FEW_CALIBRATION_CELLS]
+    note = calibration_note(trained)
+    assert not few.empty  # 300 cells: 60 calibration cells over four classes
+    assert note.startswith(f"few calibration cells of {few.index[0]} {few.iloc[0]}")
+    assert all(f"{c} {n}" in note for c, n in few.items())

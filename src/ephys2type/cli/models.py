@@ -145,7 +145,7 @@ def train(
     from ephys2type.data.requests import DataRequest
     from ephys2type.models.registry import get_model
     from ephys2type.persist.format import save_model
-    from ephys2type.persist.train import train_model
+    from ephys2type.persist.train import calibration_note, train_model
 
     get_model(model)  # an unknown name fails before any work
     refuse_existing(out, force)
@@ -207,6 +207,8 @@ def train(
             else ""
         )
     )
+    if (note := calibration_note(trained)) is not None:
+        out_console.print(f"note: {note}")
     if add_table is not None and table is None:  # new-user trial: read as the added gain
         command = " ".join(
             [

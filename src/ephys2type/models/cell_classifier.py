@@ -778,6 +778,16 @@ class CellTypeClassifier(ClassifierMixin, BaseEstimator):
         proba[rows] = shift.probabilities
         return shift
 
+    def calibration_counts(self) -> pd.Series:
+        """Calibration cells per class (finest level), fewest first. A class's prediction
+        sets rest on its own (class-conditional conformal prediction), so a class of few
+        can join a cell's set at a low probability (a trial: 10 Lamp5 cells, Lamp5 in sets
+        at 0.015; ``persist.train.calibration_note`` says so after training)."""
+        check_is_fitted(self, "calibration_")
+        y = pd.Series(np.asarray(self.y_train_, dtype=object)[self.calibration_])
+        counts = y.value_counts().reindex(self.classes_, fill_value=0)
+        return counts.sort_values(kind="stable").rename("calibration_cells")
+
     # -- prediction ------------------------------------------------------------------------------
 
     def route(self, X) -> pd.Series:

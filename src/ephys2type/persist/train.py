@@ -84,3 +84,25 @@ def train_model(
         provenance=provenance,
     )
     return clf
+
+
+#: Fewer calibration cells than this make a class's prediction sets coarse
+#: (:meth:`~ephys2type.models.cell_classifier.CellTypeClassifier.calibration_counts`).
+FEW_CALIBRATION_CELLS = 20
+
+
+def calibration_note(clf: CellTypeClassifier) -> str | None:
+    """One line when some classes have few calibration cells, naming them (new-user trial:
+    a model of 10 Lamp5 calibration cells put Lamp5 in sets at probability 0.015, and
+    nothing said why); None when every class has :data:`FEW_CALIBRATION_CELLS` or more."""
+    counts = clf.calibration_counts()
+    few = counts[counts < FEW_CALIBRATION_CELLS]
+    if few.empty:
+        return None
+    named = ", ".join(f"{c} {n}" for c, n in list(few.items())[:5])
+    more = f" and {len(few) - 5} more" if len(few) > 5 else ""
+    return (
+        f"few calibration cells of {named}{more}: the prediction sets of a class rest on its "
+        f"own, and with fewer than {FEW_CALIBRATION_CELLS} they are coarse (the class can "
+        "join a cell's set at a low probability); more cells of it make them tighter"
+    )
