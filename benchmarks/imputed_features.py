@@ -1,10 +1,12 @@
 """Benchmark: what imputing a cell's missing features costs its call, against the expected
 accuracy ``predict`` states for the model that served it (that of cells with every feature).
 
-Run on demand (human about 2 minutes per seed, mouse about 9, on 2 cores):
+Run on demand (human about 1 minute per seed on 2 cores; mouse about 6 with
+``--shares 0.05,0.1``: beyond, many mouse cells fit no saved model and get one fitted on
+demand per feature pattern, for hours):
 
     .venv/bin/python benchmarks/imputed_features.py --species human [--seeds 3]
-        [--out benchmarks/results/imputed_features_human.json]
+        [--shares 0.05,0.1,0.15,0.2] [--out benchmarks/results/imputed_features_human.json]
 
 Per seed, the deployed random forest (as ``train`` saves it) is fitted on a stratified 60% of
 the bundled cells and predicts the other 40% several times: as they are, and with features
@@ -39,10 +41,10 @@ SHARES = (0.05, 0.10, 0.15, 0.20)
 SUBTHRESHOLD = ("v_baseline", "input_resistance", "tau", "sag")
 
 
-def _variants(X, usual: list[str], rng: np.random.Generator) -> dict[str, object]:
+def _variants(X, usual: list[str], rng: np.random.Generator, shares=SHARES) -> dict[str, object]:
     """The test cells as they are and with features blanked (module docstring)."""
     out = {"as they are": X}
-    for share in SHARES:
+    for share in shares:
         k = round(share * len(usual))
         blanked = X.copy()
         where = [blanked.columns.get_loc(c) for c in usual]
@@ -57,7 +59,7 @@ def _variants(X, usual: list[str], rng: np.random.Generator) -> dict[str, object
     return out
 
 
-def _one_seed(data, seed: int) -> dict[str, dict[str, float]]:
+def _one_seed(data, seed: int, shares=SHARES) -> dict[str, dict[str, float]]:
     train, test = train_test_split(
         np.arange(len(data.X)), test_size=0.4, stratify=data.y, random_state=seed
     )
@@ -65,7 +67,8 @@ def _one_seed(data, seed: int) -> dict[str, dict[str, float]]:
     usual = [c for c, u in zip(data.X.columns, clf.usually_measured_, strict=True) if u]
     truth = data.y.iloc[test].to_numpy(dtype=object)
     found = {}
-    for name, X in _variants(data.X.iloc[test], usual, np.random.default_rng(seed)).items():
+    variants = _variants(data.X.iloc[test], usual, np.random.default_rng(seed), shares)
+    for name, X in variants.items():
         table = clf.predict_table(X)
         called = (table["predicted"] != ABSTAIN).to_numpy()
         right = table["predicted"].to_numpy(dtype=object) == truth
@@ -84,13 +87,21 @@ def main() -> None:
     parser.add_argument("--species", choices=("human", "mouse"), default="human")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument(
+        "--shares",
+        default=",".join(map(str, SHARES)),
+        help="shares of the usually measured features blanked at random (comma-separated); "
+        "on mouse cells, 15%% and more leave many cells no saved model fits, and one is "
+        "fitted on demand per feature pattern (hours)",
+    )
     args = parser.parse_args()
     out = args.out or Path(f"benchmarks/results/imputed_features_{args.species}.json")
     start = time.perf_counter()
     data = (
         load_human(datasets="lee2023,chartrand2023_l1") if args.species == "human" else load_mouse()
     )
-    runs = [_one_seed(data, seed) for seed in range(args.seeds)]
+    shares = tuple(float(v) for v in args.shares.split(","))
+    runs = [_one_seed(data, seed, shares) for seed in range(args.seeds)]
     summary = {}
     for name in runs[0]:
         rows = [run[name] for run in runs]
@@ -116,6 +127,7 @@ def main() -> None:
             "cells": len(data.X),
             "seeds": args.seeds,
             "test_share": 0.4,
+            "shares": list(shares),
             "variants": summary,
             "runs": runs,
         },

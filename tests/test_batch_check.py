@@ -94,16 +94,16 @@ def test_a_shifted_batch_s_interval_also_holds_the_estimate_plus_minus_the_allow
     shifted.estimated_accuracy = 0.5
     shifted.accuracy_holds = False
     assert shifted.warning().endswith(
-        "estimated accuracy on this batch 50% [41%, 83%], stated 85%, lower than 100 cells "
-        "right 85% of the time give by chance (p < 0.001): read each cell's prediction set, "
-        "not only its call"
+        "estimated accuracy on this batch 50% [41%, 83%], stated 85%, lower than chance allows "
+        "for 100 cells each right with probability 85% (p < 0.001): read each cell's "
+        "prediction set, not only its call"
     )
     # the stated figure inside the interval, and still a warning: the line says why
     shifted.estimated_accuracy = 0.78
     assert shifted.warning().endswith(
-        "estimated accuracy on this batch 78% [41%, 83%], stated 85%, lower than 100 cells "
-        "right 85% of the time give by chance (p = 0.039): read each cell's prediction set, "
-        "not only its call"
+        "estimated accuracy on this batch 78% [41%, 83%], stated 85%, lower than chance allows "
+        "for 100 cells each right with probability 85% (p = 0.0393): read each cell's "
+        "prediction set, not only its call"
     )
 
 
@@ -120,7 +120,8 @@ def test_with_training_cells_left_out_the_lines_say_of_which_cells():
     # recording check): the estimate says of how many (new-user trial: 36 said, 21 read)
     mixed.n_read = mixed.n_cells - 55
     assert mixed.accuracy_line().startswith(
-        f"estimated accuracy on the {mixed.n_read} of its {mixed.n_cells} cells a model read 60%"
+        f"estimated accuracy on the {mixed.n_read} of the batch's {mixed.n_cells} cells a model "
+        "read 60%"
     )
     assert mixed.shift_line().startswith(f"the {mixed.n_cells - 40} cells it was not trained on")
     mixed.estimated_accuracy = mixed.accuracy_holds = None
@@ -310,3 +311,24 @@ def test_the_bootstrap_of_the_reference_is_its_replicates_histogram():
                         hist[b, codes[g, r]] += mix[g, r]
         np.testing.assert_allclose(cum, np.cumsum(hist, axis=1), atol=1e-12)
         np.testing.assert_allclose(total[:, 0], np.maximum(hist.sum(axis=1), 1e-300), atol=1e-12)
+
+
+def test_the_no_estimate_line_says_why_and_whether_the_shift_was_tested():
+    """One line, in the library, for predict and the app (review: the app said nothing of
+    why; a batch with enough cells read but no estimate was told it had too few)."""
+    few = summary(detected=False, shift_sd=0.1, estimate=0.8, n=4)
+    few.estimated_accuracy = few.accuracy_holds = None
+    few.n_read = 3
+    assert few.no_estimate_line() == (
+        "no accuracy estimate for this batch: a model read 3 of the batch's 4 cells, and an "
+        "estimate needs at least 5 (a cell unassigned by a recording check or for want of "
+        "features is not read, nor one the model was trained on); nor a test of whether they "
+        "differ from the training cells (it needs at least 5 cells the model was not trained on)"
+    )
+    enough = summary(detected=False, shift_sd=0.1, estimate=0.8, n=30)
+    assert enough.no_estimate_line() is None
+    enough.estimated_accuracy = None  # 30 read, no estimate: a model without its cells
+    assert enough.no_estimate_line() == (
+        "no accuracy estimate for this batch: the model was saved without the calibration "
+        "cells the estimate reads; train it again"
+    )

@@ -714,9 +714,10 @@ def test_a_small_batch_says_why_it_has_no_estimate(human, human_model, tmp_path)
     assert result.batch.estimated_accuracy is None and result.batch.warning() is None
     said = [ln for ln in lines if ln.startswith("no accuracy estimate for this batch: ")]
     assert said == [
-        f"no accuracy estimate for this batch: a model read {result.batch.n_read} of its 3 "
-        "cells, and an estimate needs at least 5 (a cell unassigned by a recording check or "
-        "for want of features is not read, nor one the model was trained on); nor a test of "
+        f"no accuracy estimate for this batch: a model read {result.batch.n_read} of the "
+        "batch's 3 cells, and an estimate needs at least 5 (a cell unassigned by a recording "
+        "check or for want of features is not read, nor one the model was trained on); nor a "
+        "test of "
         "whether they differ from the training cells (it needs at least 5 cells the model was "
         "not trained on)"
     ]
@@ -786,3 +787,32 @@ def test_one_odd_value_among_more_cells_is_that_cells_not_the_tables(human):
     assert reasons.iloc[2].startswith("implausible value: tau = ")
     with pytest.raises(TableError, match=r"column 'tau': its one value"):
         model.predict(three.iloc[[2]])
+
+
+def test_the_shift_test_needs_five_cells_it_was_not_trained_on(human, human_model):
+    """Review: the boundary of MIN_SHIFT_CELLS. Four new cells beside training cells get no
+    shift test; five do (new-user trial: two or three were declared shifted)."""
+    model = load_model(human_model)
+    new = human.X.iloc[::40] * 1.01  # not training cells
+    new.index = [f"new{i}" for i in range(len(new))]
+    trained = human.X.iloc[1:4]
+    for n, tested in ((4, False), (5, True)):
+        batch = model.check_batch(pd.concat([new.iloc[:n], trained]))
+        assert batch.n_training_cells == 3
+        assert (batch.shift_p is not None) is tested, n
+
+
+def test_training_cells_with_some_features_recomputed_are_training_cells(human, human_model):
+    """New-user trial: layer-1 cells under their bundled ids, three sag features recomputed,
+    were read as new cells and judged the batch's accuracy; the same cells under other ids
+    are new cells (only their id made them the same)."""
+    model = load_model(human_model)
+    again = human.X.iloc[:30].copy()
+    again[["sag_area", "sag_tau", "sag_peak_t"]] = (
+        again[["sag_area", "sag_tau", "sag_peak_t"]].fillna(0.0) * 1.5 + 1.0
+    )
+    batch = model.check_batch(again)
+    assert batch.n_training_cells == 30 and batch.estimated_accuracy is None
+    assert any("30 of its 30 cells are cells this model was trained on" in n for n in batch.notes)
+    renamed = model.check_batch(again.set_axis([f"lab{i}" for i in range(30)]))
+    assert renamed.n_training_cells == 0 and renamed.estimated_accuracy is not None

@@ -117,3 +117,15 @@ def test_a_dataframe_index_of_cell_ids_is_kept_beside_a_unique_text_column():
             assert list(as_feature_frame(given, SCHEMA).index) == [f"cell{i}" for i in range(4)]
         assert list(as_feature_frame(rows, SCHEMA).index) == recorded
         assert list(as_feature_frame(named, SCHEMA, id_column="recorded").index) == recorded
+        # the model's own id column is the ids, whatever the index (review: it was ignored)
+        kept = as_feature_frame(named, SCHEMA, preferred_id_column="recorded")
+        assert list(kept.index) == recorded
+
+
+def test_a_column_named_twice_is_one_clear_error():
+    """Review: with absent columns too, pandas' 'cannot reindex on an axis with duplicate
+    labels' reached the user."""
+    cells = pd.DataFrame(np.ones((3, 3)), columns=[SCHEMA.columns[0], SCHEMA.columns[1], "x"])
+    cells.columns = [SCHEMA.columns[0], SCHEMA.columns[0], "x"]
+    with pytest.raises(TableError, match=f"columns named twice: {SCHEMA.columns[0]}"):
+        as_feature_frame(cells, SCHEMA)

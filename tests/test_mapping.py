@@ -303,3 +303,32 @@ def test_an_implausible_value_names_the_labs_own_column(tmp_path):
     plain.iloc[3, plain.columns.get_loc("input_resistance")] = 5e5
     reason = model.predict_table(plain)["reason"].iloc[3]
     assert reason.startswith("implausible value: input_resistance = 5e+05 MOhm, outside")
+
+
+def test_the_other_species_columns_mapped_are_read_with_a_warning(tmp_path):
+    """Review: the refusal of a mouse table by a human model told the user to map the shared
+    columns, and a mapping of some of them was refused all the same (the unmapped mouse
+    columns still outnumbered the human ones). A mapping is now read, with a warning of
+    what such calls were worth."""
+    from ephys2type import load_mouse
+    from ephys2type.data.tables import read_feature_table
+
+    mouse = load_mouse().X.iloc[:20]
+    mouse.to_csv(tmp_path / "mouse.csv", index_label="ID")
+    human = get_schema("human")
+    plain = dict(schema=human, id_column=None, allow_missing=True, check_unit_ranges=False)
+    with pytest.raises(TableError, match="features of the built-in 'mouse' schema"):
+        read_feature_table(tmp_path / "mouse.csv", **plain)
+    (tmp_path / "m2h.toml").write_text(
+        '[columns]\nvrest = "v_baseline"\nri = "input_resistance"\n'
+        'tau = { feature = "tau", unit = "ms" }\nf_i_curve_slope = "fi_fit_slope"\n'
+        'threshold_i_long_square = "rheobase_i"\n'
+    )
+    mapping = load_mapping(tmp_path / "m2h.toml", human)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cells = read_feature_table(tmp_path / "mouse.csv", **plain, mapping=mapping)
+    said = [str(w.message) for w in caught if "mapped onto a model of schema" in str(w.message)]
+    assert len(said) == 1 and "were 30% right where the batch check estimated 72%" in said[0]
+    assert len(cells) == 20
+    assert cells["tau"].to_numpy() == pytest.approx(mouse["tau"].to_numpy() / 1000)

@@ -333,9 +333,8 @@ def test_a_feature_set_line_says_which_cells_had_features_imputed(human, human_m
     for use in uses:
         line = feature_set_line(use, called=True)
         if use.n_imputing:
-            assert re.search(
-                rf"; {use.n_imputing} of them lacks? features most training cells have \(", line
-            )
+            verb = "lacks" if use.n_imputing == 1 else "lack"
+            assert f"; {use.n_imputing} of them {verb} features most training cells have (" in line
             assert line.endswith("imputed: the expected accuracy is that of cells that have them")
         else:
             assert "imputed" not in line

@@ -17,7 +17,7 @@ import pandas as pd
 
 from ephys2type.app import commands, downloads, figures
 from ephys2type.app.prediction_run import Outcome
-from ephys2type.models.batch_check import FIELDS, BatchSummary
+from ephys2type.models.batch_check import FIELDS, MIN_SHIFT_CELLS, BatchSummary
 from ephys2type.persist.predict import Prediction
 from ephys2type.wording import plural
 
@@ -312,7 +312,9 @@ def summary_lines(batch: BatchSummary) -> list[str]:
     ``predict`` prints it), the shift test's answer, and the warning or note ``predict``
     gives, if any."""
     lines = [line] if (line := batch.accuracy_line()) is not None else []
-    if batch.shift_p is None:
+    if batch.warning() is None and (line := batch.no_estimate_line()) is not None:
+        lines.append(line)  # why not, as predict prints it (review: the page said nothing)
+    if batch.shift_p is None and batch.n_cells - batch.n_training_cells >= MIN_SHIFT_CELLS:
         lines.append("nothing to test for a shift")
     elif not batch.shift_detected:
         # a test that finds nothing does not show the cells alike: say only what it found

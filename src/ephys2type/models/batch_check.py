@@ -272,6 +272,28 @@ class BatchSummary:
             f"expected_accuracy says: {self.stated_accuracy:.0%}{wide})"
         )
 
+    def no_estimate_line(self) -> str | None:
+        """Why the batch has no accuracy estimate (and, for fewer than
+        :data:`MIN_SHIFT_CELLS` cells it was not trained on, no shift test); None when it
+        has one."""
+        if self.estimated_accuracy is not None:
+            return None
+        why = (
+            f"a model read {self.n_read} of the batch's {plural(self.n_cells, 'cell')}, and an "
+            f"estimate needs at least {MIN_ESTIMATE_CELLS} (a cell unassigned by a recording "
+            "check or for want of features is not read, nor one the model was trained on)"
+            if self.n_read < MIN_ESTIMATE_CELLS
+            # enough cells read: a model saved without its calibration cells (review)
+            else "the model was saved without the calibration cells the estimate reads; "
+            "train it again"
+        )
+        return f"no accuracy estimate for this batch: {why}" + (
+            f"; nor a test of whether they differ from the training cells (it needs at least "
+            f"{MIN_SHIFT_CELLS} cells the model was not trained on)"
+            if self.n_cells - self.n_training_cells < MIN_SHIFT_CELLS
+            else ""
+        )
+
     def accuracy_phrase(self) -> str | None:
         """``estimated accuracy on this batch 42% [15%, 70%], stated 83%``: the estimate
         beside the in-distribution figure, as a warning says it (:meth:`accuracy_line` says
@@ -288,7 +310,7 @@ class BatchSummary:
         if self.n_read < self.n_cells - self.n_training_cells:
             # cells unassigned before a model read them are not in it (new-user trial: "on
             # the 36 cells it was not trained on" of an estimate resting on 21)
-            which = f"the {self.n_read} of its {self.n_cells} cells a model read"
+            which = f"the {self.n_read} of the batch's {self.n_cells} cells a model read"
         return (
             f"estimated accuracy{level} on {which} {self.estimated_accuracy:.0%} "
             f"[{self.estimated_accuracy_low:.0%}, {self.estimated_accuracy_high:.0%}]"
@@ -345,11 +367,11 @@ class BatchSummary:
                 # why, when the stated figure lies inside the interval (a trial asked): the
                 # estimate itself is lower than that many cells give by chance
                 p = below_stated_p(self.estimated_accuracy, self.stated_accuracy, self.n_read)
-                p_text = "p < 0.001" if p < 0.001 else f"p = {p:.2g}"
+                p_text = "p < 0.001" if p < 0.001 else f"p = {p:.3g}"
                 parts.append(
-                    f"{line}, lower than {self.n_read} cells right {self.stated_accuracy:.0%} "
-                    f"of the time give by chance ({p_text}): read each cell's prediction set, "
-                    "not only its call"
+                    f"{line}, lower than chance allows for {plural(self.n_read, 'cell')} each "
+                    f"right with probability {self.stated_accuracy:.0%} ({p_text}): read each "
+                    "cell's prediction set, not only its call"
                 )
             else:
                 parts.append(f"{line}: check the shifted features (a unit or protocol?)")
@@ -709,7 +731,8 @@ def training_cells_note(
             else "no shift test or accuracy estimate is made"
         )
         parts.append(
-            f"{len(copies)} of its {len(cells)} cells are cells this model was trained on "
+            f"{len(copies)} of its {plural(len(cells), 'cell')} "
+            f"{'is a cell' if len(copies) == 1 else 'are cells'} this model was trained on "
             f"(their features, or most of them under its id, agree with a training cell's, "
             f"e.g. {mine!r}{same}): their calls "
             f"are those of cells it learnt, more often right than a new cell's, so {judged}; "
@@ -717,7 +740,9 @@ def training_cells_note(
         )
     if shared_id:
         parts.append(
-            f"{len(shared_id)} cells share an id with a training cell but few of its features "
+            f"{plural(len(shared_id), 'cell')} "
+            f"{'shares' if len(shared_id) == 1 else 'share'} an id with a training cell but few "
+            "of its features "
             f"(e.g. {shared_id[0]!r}): other cells, or the same cells measured again"
         )
     return "; ".join(parts)

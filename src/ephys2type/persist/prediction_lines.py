@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from ephys2type.data.qc import RULE_WORDS
 from ephys2type.models.abstention import FailedRecordingCheck
-from ephys2type.models.batch_check import MIN_ESTIMATE_CELLS, MIN_SHIFT_CELLS
 from ephys2type.models.call_table import ABSTAIN
 from ephys2type.persist.predict import FeatureSetUse, Prediction
 from ephys2type.wording import plural
@@ -71,8 +70,8 @@ def prediction_lines(result: Prediction, *, batch: bool = True) -> list[str]:
         # "unlike the training cells" is also an unassigned reason, a stricter one (farther
         # than every held-out training cell): a flagged cell may be called (new-user trial)
         f"{n_ood} flagged out of distribution (beyond 99.5% of the training cells; {shown} "
-        f"of {plural(len(preds), 'cell')} by chance alone; called unless beyond every held-out "
-        "training cell); "
+        f"of {plural(len(preds), 'cell')} expected by chance alone; called unless beyond every "
+        "held-out training cell); "
         f"{n_qc} failing a training QC rule"
         + (f" ({which}; the qc_flag column says which)" if which else "")
     )
@@ -98,19 +97,7 @@ def prediction_lines(result: Prediction, *, batch: bool = True) -> list[str]:
     if batch and (line := summary.accuracy_line()) is not None:
         lines.append(line)
     elif batch and summary.warning() is None:  # the warning says it when there is one
-        judged = summary.n_cells - summary.n_training_cells
-        lines.append(
-            f"no accuracy estimate for this batch: a model read {summary.n_read} of its "
-            f"{plural(summary.n_cells, 'cell')}, and an estimate needs at least "
-            f"{MIN_ESTIMATE_CELLS} (a cell unassigned by a recording check or for want of "
-            "features is not read, nor one the model was trained on)"
-            + (
-                f"; nor a test of whether they differ from the training cells (it needs at "
-                f"least {MIN_SHIFT_CELLS} cells the model was not trained on)"
-                if judged < MIN_SHIFT_CELLS
-                else ""
-            )
-        )
+        lines.append(summary.no_estimate_line())
     if batch and (line := summary.note()) is not None:  # a shift that is no warning
         lines.append(f"note: {line}")
     sets = result.feature_sets()
