@@ -725,18 +725,20 @@ def training_cells_note(
         mine = names[row]
         same = "" if mine == theirs else f" as {theirs!r}"
         others = len(cells) - len(copied)
+        one = len(copies) == 1
         judged = (  # not "read only the other N": some of those may be unassigned (a trial)
-            "the shift test and the estimated accuracy leave them out"
+            f"the shift test and the estimated accuracy leave {'it' if one else 'them'} out"
             if others
             else "no shift test or accuracy estimate is made"
         )
         parts.append(
             f"{len(copies)} of its {plural(len(cells), 'cell')} "
-            f"{'is a cell' if len(copies) == 1 else 'are cells'} this model was trained on "
-            f"(their features, or most of them under its id, agree with a training cell's, "
-            f"e.g. {mine!r}{same}): their calls "
-            f"are those of cells it learnt, more often right than a new cell's, so {judged}; "
-            "measure accuracy on cells it did not see"
+            f"{'is a cell' if one else 'are cells'} this model was trained on "
+            f"({'its' if one else 'their'} features, or most of them under its id, agree with "
+            f"a training cell's, e.g. {mine!r}{same}): "
+            f"{'its call is that of a cell' if one else 'their calls are those of cells'} it "
+            f"learnt, more often right than a new cell's, so {judged}; measure accuracy on "
+            "cells it did not see"
         )
     if shared_id:
         parts.append(
