@@ -1,7 +1,7 @@
 """Benchmark: what imputing a cell's missing features costs its call, against the expected
 accuracy ``predict`` states for the model that served it (that of cells with every feature).
 
-Run on demand (human about 1 minute per seed on 2 cores; mouse about 6 with
+Run on demand (human about 1 minute per seed on 2 cores; mouse about half a minute with
 ``--shares 0.05,0.1``: beyond, many mouse cells fit no saved model and get one fitted on
 demand per feature pattern, for hours):
 

@@ -216,6 +216,13 @@ def test_the_summary_tab_says_what_the_test_found_and_no_more():
     assert lines[2] == f"Warning: {low.warning()}" and len(lines) == 3
     cre_line = summary(detected=True, shift_sd=0.4, estimate=0.9)
     assert results_view.summary_lines(cre_line)[1:] == [f"Note: {cre_line.note()}"]
+    # three cells: no estimate, no shift test, and the tab says why (review: it crashed on
+    # the p-value it did not have)
+    few = summary(detected=False, shift_sd=0.1, estimate=0.8, n=3)
+    few.estimated_accuracy = few.accuracy_holds = few.shift_p = None
+    few.n_read = 3
+    line = few.no_estimate_line()
+    assert results_view.summary_lines(few) == [f"N{line[1:]}"]
 
 
 def test_filters_keep_the_rows_asked_for():

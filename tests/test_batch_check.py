@@ -322,8 +322,17 @@ def test_the_no_estimate_line_says_why_and_whether_the_shift_was_tested():
     assert few.no_estimate_line() == (
         "no accuracy estimate for this batch: a model read 3 of the batch's 4 cells, and an "
         "estimate needs at least 5 (a cell unassigned by a recording check or for want of "
-        "features is not read, nor one the model was trained on); nor a test of whether they "
-        "differ from the training cells (it needs at least 5 cells the model was not trained on)"
+        "features is not read); nor a test of whether they differ from the training cells (it "
+        "needs at least 5 cells the model was not trained on)"
+    )
+    few.n_training_cells = 1  # of the cells it was not trained on (review: "0 of the 30")
+    assert few.no_estimate_line().startswith(
+        "no accuracy estimate for this batch: a model read 3 of the 3 cells it was not trained on"
+    )
+    few.n_training_cells, few.n_read = 4, 0
+    assert few.no_estimate_line() == (
+        "no accuracy estimate or shift test for this batch: all its cells are cells the model "
+        "was trained on"
     )
     enough = summary(detected=False, shift_sd=0.1, estimate=0.8, n=30)
     assert enough.no_estimate_line() is None

@@ -716,8 +716,7 @@ def test_a_small_batch_says_why_it_has_no_estimate(human, human_model, tmp_path)
     assert said == [
         f"no accuracy estimate for this batch: a model read {result.batch.n_read} of the "
         "batch's 3 cells, and an estimate needs at least 5 (a cell unassigned by a recording "
-        "check or for want of features is not read, nor one the model was trained on); nor a "
-        "test of "
+        "check or for want of features is not read); nor a test of "
         "whether they differ from the training cells (it needs at least 5 cells the model was "
         "not trained on)"
     ]

@@ -120,6 +120,11 @@ def test_a_dataframe_index_of_cell_ids_is_kept_beside_a_unique_text_column():
         # the model's own id column is the ids, whatever the index (review: it was ignored)
         kept = as_feature_frame(named, SCHEMA, preferred_id_column="recorded")
         assert list(kept.index) == recorded
+        # unless it cannot be ids (a blank, a repeat): the index stays (review)
+        for bad in (["a", "", "b", "c"], ["a", "a", "b", "c"]):
+            odd = named.assign(recorded=bad)
+            kept = as_feature_frame(odd, SCHEMA, preferred_id_column="recorded")
+            assert list(kept.index) == [f"cell{i}" for i in range(4)]
 
 
 def test_a_column_named_twice_is_one_clear_error():

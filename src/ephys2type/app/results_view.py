@@ -314,8 +314,9 @@ def summary_lines(batch: BatchSummary) -> list[str]:
     lines = [line] if (line := batch.accuracy_line()) is not None else []
     if batch.warning() is None and (line := batch.no_estimate_line()) is not None:
         lines.append(line)  # why not, as predict prints it (review: the page said nothing)
-    if batch.shift_p is None and batch.n_cells - batch.n_training_cells >= MIN_SHIFT_CELLS:
-        lines.append("nothing to test for a shift")
+    if batch.shift_p is None:  # fewer than MIN_SHIFT_CELLS: the line above says so
+        if batch.n_cells - batch.n_training_cells >= MIN_SHIFT_CELLS:
+            lines.append("nothing to test for a shift")
     elif not batch.shift_detected:
         # a test that finds nothing does not show the cells alike: say only what it found
         lines.append(f"no shift detected (p = {batch.shift_p:.2g})")

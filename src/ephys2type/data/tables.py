@@ -423,6 +423,12 @@ ID_COLUMNS = ("cell_id", "specimen_id", "cell_specimen_id", "ID", "cell_name", "
 MOSTLY_UNIQUE = 0.9
 
 
+def _usable_ids(values: pd.Series) -> bool:
+    """Whether a column's values can be cell ids: none blank, none repeated."""
+    ids = values.astype("string").str.strip()
+    return bool(ids.notna().all() and (ids != "").all() and ids.is_unique)
+
+
 def detect_id_column(
     frame: pd.DataFrame,
     schema: FeatureSchema,
@@ -445,8 +451,7 @@ def detect_id_column(
         return preferred  # (an unnamed column may only number this file's rows: see below)
 
     def usable(col: str) -> bool:
-        ids = frame[col].astype("string").str.strip()
-        return bool(ids.notna().all() and (ids != "").all() and ids.is_unique)
+        return _usable_ids(frame[col])
 
     known = [c for c in ID_COLUMNS if c in frame.columns]
     if len(known) == 1:
@@ -579,19 +584,23 @@ def read_feature_table(
             )
         mapping = mapping.present(raw)
         other = other_schema_match(raw.columns, schema)
+        renames = any(c.source != c.feature for c in mapping.columns)
         raw = mapping.rename(raw)
-        if other is not None and mapping.columns:
+        if other is not None and renames:
             warnings.warn(
-                f"{path}: most of its columns are features of the built-in {other[0]!r} "
-                f"schema, mapped onto a model of schema {schema.name!r}: across species, a "
-                "trial's 40 mouse cells mapped onto a human model were 30% right where the "
-                "batch check estimated 72%, so read neither the calls nor the estimate as "
-                "this model's (docs/mappings.md)",
+                f"{path}: most of its columns are named as features of the built-in "
+                f"{other[0]!r} schema, and the mapping renames some onto schema "
+                f"{schema.name!r}: if these are cells of the other species, do not trust "
+                "the calls or the batch check's estimate (across species it estimated 77-84% "
+                "where 33-36% were right, docs/mappings.md); if `ephys2type features` "
+                f"computed them, compute them again with --schema {schema.species}",
                 Ephys2TypeWarning,
                 stacklevel=2,
             )
-    if mapping is None or not mapping.columns:  # a mapping says what the columns are: the
-        # other species' columns it leaves are ignored, not taken for that species' table
+    else:
+        renames = False
+    if not renames:  # a mapping that renames says what the columns are: the other
+        # schema's columns it leaves are ignored, not taken for that schema's table
         check_schema_match(raw.columns, schema, path=path, source=schema_source)
     if not any(c in raw.columns for c in schema.columns):
         raise TableError(_none_there(named, schema, mapping))
@@ -921,7 +930,8 @@ def as_feature_frame(
     ``features`` is a DataFrame with (some of) the schema's columns, a 2-D array with all of
     them in schema order, or an AnnData object (its ``.to_df()``). The ids are the column
     ``id_column``, else the model's own id column (``preferred_id_column``) when the table
-    has it, else the DataFrame's index when it names cells (a named index, as
+    has it (with an index of ids, only if none of its values is blank or repeated), else the
+    DataFrame's index when it names cells (a named index, as
     ``read_csv(index_col=0)`` gives, or one of text; new-user trial: a unique date column
     replaced it), else a column found as :func:`detect_id_column` finds it (none: the index).
     Absent schema columns become NaN (one warning); extra columns are ignored (one warning);
@@ -965,7 +975,11 @@ def as_feature_frame(
         # one block, not a column at a time (pandas warned of a fragmented frame)
         features = features.reindex(columns=[*features.columns, *missing])
     extra = [c for c in features.columns if c not in schema.columns]
-    if id_column is None and preferred_id_column in extra:  # the model's own id column
+    if (
+        id_column is None
+        and preferred_id_column in extra  # the model's own id column, over an index of ids
+        and (not _index_names_cells(features.index) or _usable_ids(features[preferred_id_column]))
+    ):  # when it can be (review: blanks or repeats took over a good index)
         id_column = preferred_id_column
     elif id_column is None and extra and not _index_names_cells(features.index):
         try:

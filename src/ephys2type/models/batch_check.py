@@ -278,10 +278,21 @@ class BatchSummary:
         has one."""
         if self.estimated_accuracy is not None:
             return None
+        judged = self.n_cells - self.n_training_cells
+        if not judged:
+            return (
+                "no accuracy estimate or shift test for this batch: all its cells are cells "
+                "the model was trained on"
+            )
+        of = (  # not "0 of the batch's 30" when all 30 were called as training cells (review)
+            f"the {plural(judged, 'cell')} it was not trained on"
+            if self.n_training_cells
+            else f"the batch's {plural(self.n_cells, 'cell')}"
+        )
         why = (
-            f"a model read {self.n_read} of the batch's {plural(self.n_cells, 'cell')}, and an "
-            f"estimate needs at least {MIN_ESTIMATE_CELLS} (a cell unassigned by a recording "
-            "check or for want of features is not read, nor one the model was trained on)"
+            f"a model read {self.n_read} of {of}, and an estimate needs at least "
+            f"{MIN_ESTIMATE_CELLS} (a cell unassigned by a recording check or for want of "
+            "features is not read)"
             if self.n_read < MIN_ESTIMATE_CELLS
             # enough cells read: a model saved without its calibration cells (review)
             else "the model was saved without the calibration cells the estimate reads; "
@@ -290,7 +301,7 @@ class BatchSummary:
         return f"no accuracy estimate for this batch: {why}" + (
             f"; nor a test of whether they differ from the training cells (it needs at least "
             f"{MIN_SHIFT_CELLS} cells the model was not trained on)"
-            if self.n_cells - self.n_training_cells < MIN_SHIFT_CELLS
+            if judged < MIN_SHIFT_CELLS
             else ""
         )
 
@@ -745,7 +756,12 @@ def training_cells_note(
             f"{plural(len(shared_id), 'cell')} "
             f"{'shares' if len(shared_id) == 1 else 'share'} an id with a training cell but few "
             "of its features "
-            f"(e.g. {shared_id[0]!r}): other cells, or the same cells measured again"
+            f"(e.g. {shared_id[0]!r}): "
+            + (
+                "another cell, or the same cell measured again"
+                if len(shared_id) == 1
+                else "other cells, or the same cells measured again"
+            )
         )
     return "; ".join(parts)
 
