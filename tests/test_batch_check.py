@@ -182,6 +182,12 @@ def test_a_large_shift_without_any_call_still_says_what_to_check():
     slip.estimated_accuracy = slip.accuracy_holds = None
     slip.n_read = 2
     assert slip.warns
+    assert "even allowing for their mix of types" in slip.shift_line()
+    slip.estimated_priors = {}  # no cell read: no mix allowed for (a trial read the claim)
+    assert slip.shift_line().startswith(
+        f"these {slip.n_cells} cells differ from the training cells, their mix of types "
+        "unknown, as no model read them (p = "
+    )
     assert slip.warning().endswith(  # how many were read (new-user trial: it did not say)
         f"2 of this batch's {slip.n_cells} cells were read by a model, too few to estimate "
         "their accuracy (at least 5; a cell unassigned by a recording check or for want of "

@@ -279,6 +279,12 @@ def test_another_schemas_features_name_the_schema_to_use(
     with pytest.raises(TableError, match=r"built-in 'mouse' schema.*--schema human") as err:
         model.predict(test.X.head(3))
     assert "in Python, extract_files(..., schema='human')" in str(err.value)  # both ways
+    # the recompute advice is for cells of the model's species (a trial: human cells given
+    # to a mouse model were told to recompute them with the mouse schema)
+    assert (
+        "if they are human cells whose features were computed from recordings with the mouse "
+        "schema, compute them again with --schema human"
+    ) in str(err.value)
     test.X.head(3).to_csv(tmp_path / "mouse.csv", index_label="cell_id")
     clean_error(
         run_cli("predict", "-m", human_model, "-f", tmp_path / "mouse.csv"),

@@ -281,6 +281,8 @@ def test_train_and_predict_commands(run_cli, clean_error, tmp_path, human):
     result = run_cli("predict", "--model", model_dir, "--features", features, "--out", out)
     assert result.code == 0, result
     assert "25 cells:" in result.out
+    # the rows not shown are in the file it wrote (a trial: "use --out" beside --out)
+    assert "... 5 more cells; in " in result.out and "use --out" not in result.out
     preds = pd.read_csv(out, index_col="cell_id", dtype={"cell_id": str})
     assert list(preds.index) == list(human.X.index[:25])
     clean_error(
@@ -356,8 +358,16 @@ def test_id_column_detection_and_its_errors(human, tmp_path):
         detect_id_column(both, schema)  # the API's users get the argument beside the option
     with pytest.raises(TableError, match=r"cannot tell which column .* \(a, b\)"):
         detect_id_column(X.assign(a=list("abcd"), b=list("wxyz")), schema)
-    with pytest.raises(TableError, match="no cell id column found"):
+    with pytest.raises(TableError, match="no cell id column found") as err:
         detect_id_column(X, schema)
+    assert "whole numbers" not in str(err.value)
+    # unique whole numbers are named, not taken (new-user trial: a lab's "Cell" of numbers
+    # was told to add the id column it had)
+    with pytest.raises(TableError, match="no cell id column found") as err:
+        detect_id_column(X.assign(Cell=[101, 102, 103, 104]), schema)
+    assert str(err.value).endswith(
+        "; Cell holds unique whole numbers: if those are the ids, say so with --id-column Cell"
+    )
     # the recording checks `features` writes are text, unique when every cell failed one,
     # but never the ids
     reasons = list("pqrs")

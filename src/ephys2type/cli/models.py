@@ -395,7 +395,7 @@ def predict(
     if overview is not None:
         _write_overview(result.model, result.cells, result.table, overview)
     out_console = console()
-    _print_predictions(out_console, result, shown)
+    _print_predictions(out_console, result, shown, out)
     if out is not None:
         out_console.print(f"predictions written to {out}; batch summary: {summary}")
     if overview is not None:
@@ -471,9 +471,9 @@ def shown_columns(table, *, wide: bool = False, columns: str | None = None) -> l
     return [c for c in dict.fromkeys(chosen) if c in table.columns]
 
 
-def _print_predictions(out_console, result, columns: list[str]) -> None:
+def _print_predictions(out_console, result, columns: list[str], out: Path | None = None) -> None:
     """The batch in words (:func:`~ephys2type.persist.prediction_lines.prediction_lines`)
-    and the first rows (``columns`` after the cell id)."""
+    and the first rows (``columns`` after the cell id); where the rest are (``out``)."""
     from ephys2type.persist.prediction_lines import prediction_lines
 
     for line in prediction_lines(result):
@@ -483,7 +483,8 @@ def _print_predictions(out_console, result, columns: list[str]) -> None:
     out_console.print(_calls_table(preds.head(SHOWN_ROWS), columns, info, out_console.width))
     if len(preds) > SHOWN_ROWS:
         more = len(preds) - SHOWN_ROWS
-        out_console.print(f"... {plural(more, 'more cell')}; use --out to write them all")
+        where = f"in {out}" if out is not None else "use --out to write them all"
+        out_console.print(f"... {plural(more, 'more cell')}; {where}")
 
 
 #: Columns whose values never wrap (numbers, flags, the call).

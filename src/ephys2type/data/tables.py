@@ -491,10 +491,25 @@ def detect_id_column(
     if not textual and unnamed:
         return UNNAMED_COLUMN  # a pandas index of the ids, or row numbers (said when read)
     if not textual:
+        # whole numbers are ids too, but also counts: named, never taken (a trial: a lab's
+        # "Cell" of 25 unique numbers was told to add an id column it had)
+        numbered = [
+            c
+            for c in others
+            if usable(c)
+            and (v := pd.to_numeric(frame[c], errors="coerce")).notna().all()
+            and (v == v.round()).all()
+        ]
+        hint = (
+            f"; {_shown(numbered)} {'holds' if len(numbered) == 1 else 'hold'} unique whole "
+            f"numbers: if those are the ids, say so with --id-column {numbered[0]}"
+            if numbered
+            else ""
+        )
         raise TableError(
             f"{path}: no cell id column found (looked for {', '.join(ID_COLUMNS)} or one "
             f"column of unique text ids); add a column of unique cell ids, or name the one "
-            f"that holds them with --id-column (id_column=...)"
+            f"that holds them with --id-column (id_column=...){hint}"
         )
     raise TableError(
         f"{path}: cannot tell which column holds the cell ids ({', '.join(textual)}); "
@@ -760,8 +775,9 @@ def check_schema_match(
         raise TableError(
             f"{path}: {n} columns are features of the built-in {name!r} schema and only {own} "
             f"of this model's schema {schema.name!r} ({schema.species}); use a model trained "
-            f"on the {name} schema (ephys2type train {train}); for features computed from "
-            f"recordings, compute them again with --schema {schema.species} "
+            f"on the {name} schema (ephys2type train {train}); if they are "
+            f"{schema.species} cells whose features were computed from recordings with the "
+            f"{name} schema, compute them again with --schema {schema.species} "
             f"(ephys2type features --schema {schema.species}; in Python, "
             f"extract_files(..., schema={schema.species!r}))"
         )

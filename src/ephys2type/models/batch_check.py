@@ -360,10 +360,13 @@ class BatchSummary:
         floor = self.shift_p <= 1.0 / (N_NULL + 1) + 1e-12
         p = f"p < {1.0 / N_NULL:.3g}" if floor else f"p = {self.shift_p:.3g}"
         these = self._judged_cells() or f"these {self.n_cells} cells"
-        return (
-            f"{these} differ from the training cells, even allowing for "
-            f"their mix of types ({p}; most shifted: {named})"
+        mix = (
+            "even allowing for their mix of types"
+            if self.estimated_priors
+            # no model read a cell: the training mix stood in (a trial read the claim)
+            else "their mix of types unknown, as no model read them"
         )
+        return f"{these} differ from the training cells, {mix} ({p}; most shifted: {named})"
 
     def warning(self) -> str | None:
         """One line for the user when the stated accuracy is unlikely to hold here (see
