@@ -316,6 +316,10 @@ def test_the_warnings_before_an_error_are_shown_with_it(at, mouse, tmp_path, run
         "read sheet 'README' (the first; for another, name it with --sheet (predict, data "
         "check), or move it first" in " ".join(lines)
     )
+    # the error about its columns names the sheet first (a trial: it blamed the mapping)
+    assert "is there; if the features are on another sheet, name it with --sheet; else" in (
+        " ".join(lines)
+    )
     _with_model_folder(at, folder)
     at.file_uploader(key="table").upload("two_sheets.xlsx", book.getvalue(), "x").run()
     _press_predict(at)

@@ -563,6 +563,7 @@ def read_feature_table(
     """
     locate = None
     named = str(path)  # how errors about its columns name the table
+    other_sheets = False  # a workbook's sheet chosen among others
     if is_h5ad(path):
         if sheet is not None:
             raise TableError(f"{path}: a sheet applies to .xlsx workbooks only")
@@ -582,6 +583,7 @@ def read_feature_table(
         raw, read_as = read_table_text(path, what="feature table", sheet=sheet)
         read_as.warn(stacklevel=2)
         named = read_as.where(path)
+        other_sheets = bool(read_as.other_sheets)
     if mapping is not None:
         absent = mapping.absent(raw)
         if absent:
@@ -618,7 +620,7 @@ def read_feature_table(
         # schema's columns it leaves are ignored, not taken for that schema's table
         check_schema_match(raw.columns, schema, path=path, source=schema_source)
     if not any(c in raw.columns for c in schema.columns):
-        raise TableError(_none_there(named, schema, mapping))
+        raise TableError(_none_there(named, schema, mapping, other_sheets=other_sheets))
     if id_column is None:
         id_column = detect_id_column(raw, schema, preferred=preferred_id_column, path=path)
     raw = settle_unnamed_column(raw, id_column, path=path)
@@ -698,19 +700,28 @@ def _near_names(names: Sequence[str], columns: Sequence[str], taken: Sequence[st
     return f" (the table has {', '.join(found)}: a typo?)" if found else ""
 
 
-def _none_there(path: str | Path, schema: FeatureSchema, mapping: ColumnMapping | None) -> str:
-    """The error for a table without a single column of ``schema``, naming the fix."""
+def _none_there(
+    path: str | Path,
+    schema: FeatureSchema,
+    mapping: ColumnMapping | None,
+    *,
+    other_sheets: bool = False,
+) -> str:
+    """The error for a table without a single column of ``schema``, naming the fix: the
+    sheet first when a workbook's sheet was chosen among others (a trial: a 'Notes' sheet
+    read before 'Ephys' was blamed on the mapping)."""
     lists = families_command(schema)
+    sheet = "if the features are on another sheet, name it with --sheet; else " * other_sheets
     if mapping is not None:
         return (
             f"{path}: none of the columns of schema {schema.name!r} is there, even with the "
-            f"mapping {mapping.origin}; its [columns] must map your column names onto the "
-            f"schema's features, which `{lists}` lists with their units"
+            f"mapping {mapping.origin}; {sheet}its [columns] must map your column names onto "
+            f"the schema's features, which `{lists}` lists with their units"
         )
     return (
-        f"{path}: none of the columns of schema {schema.name!r} is there; if your columns have "
-        f"other names (or units), map them onto the schema's with --mapping map.toml "
-        f"(mapping=...): `{lists}` lists the schema's columns with their units"
+        f"{path}: none of the columns of schema {schema.name!r} is there; {sheet}if your "
+        f"columns have other names (or units), map them onto the schema's with --mapping "
+        f"map.toml (mapping=...): `{lists}` lists the schema's columns with their units"
     )
 
 
