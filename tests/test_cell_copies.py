@@ -87,5 +87,5 @@ def test_the_same_id_with_most_features_is_the_same_cell():
     other = X.iloc[50:60].set_axis(known.index[10:20])  # other cells under known ids
     cells = pd.concat([again, other, X.iloc[60:62]])
     assert same_id_cells(cells, known) == [(i, str(known.index[i])) for i in range(10)]
-    # as the batch check finds training cells: by row, with the copies under other ids
+    # by their features alone none is a copy: three of them were recomputed
     assert same_feature_cells(cells.reset_index(drop=True), known) == []
