@@ -367,6 +367,10 @@ def test_overview_axes_separate_the_classes_and_skip_near_copies():
         informative_axes(X, y, cells[["best"]])
     ax = plot_batch_overview(X, y, cells, ["A", "unassigned", "B", "C", "A"])
     assert ax.get_xlabel() in {"copy", "best"} and len(ax.texts) == 5
+    # each axis with its unit (a trial: a width in seconds, no unit shown); none for "1"
+    units = {"copy": "s", "best": "s", "second": "1"}
+    ax = plot_batch_overview(X, y, cells, ["A"] * 5, units=units)
+    assert ax.get_xlabel() in {"copy (s)", "best (s)"} and ax.get_ylabel() == "second"
     # a lab's batch of 30: ids piled on each other unreadably (new-user trial), so none
     many = X.sample(30, random_state=1)
     ax = plot_batch_overview(X, y, many, ["A"] * 30)

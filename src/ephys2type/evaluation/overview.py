@@ -5,7 +5,7 @@ is."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -72,11 +72,13 @@ def plot_batch_overview(
     abstain: str = "unassigned",
     ax: Axes | None = None,
     title: str | None = None,
+    units: Mapping[str, str] | None = None,
 ) -> Axes:
     """Training cells as small dots coloured by class; the new cells as large markers
     coloured by their call (hollow when unassigned) and, up to :data:`MAX_LABELLED` of them,
-    labelled with their ids; a legend for each kind of marker. Written as a file (PNG at 150
-    dpi, or PDF): its text is the style's 10 pt."""
+    labelled with their ids; a legend for each kind of marker; each axis with its feature's
+    unit from ``units`` (a trial: a width in seconds read as one in ms). Written as a file
+    (PNG at 150 dpi, or PDF): its text is the style's 10 pt."""
     x, y = axes or informative_axes(X_train, y_train, X_cells)
     ax = ax or new_axes((8.5, 6.0))
     labels = np.asarray(y_train, dtype=str)
@@ -124,8 +126,9 @@ def plot_batch_overview(
         margin = 0.05 * (high - low or 1.0)
         set_lim(low - margin, high + margin)
     missing = int((X_cells.reindex(columns=[x, y]).isna().any(axis=1)).sum())
-    ax.set_xlabel(x)
-    ax.set_ylabel(y)
+    for name, set_label in ((x, ax.set_xlabel), (y, ax.set_ylabel)):
+        unit = (units or {}).get(name, "")
+        set_label(f"{name} ({unit})" if unit not in ("", "1") else name)
     note = f"\n{missing} cell(s) lack one of the two features, not drawn" if missing else ""
     if not labelled:
         note += f"\ncells not labelled (more than {MAX_LABELLED}): their colour is their call"
@@ -158,6 +161,7 @@ def plot_prediction_overview(model, cells: pd.DataFrame, table: pd.DataFrame) ->
         abstain=ABSTAIN,
         # not "new": a batch may hold training cells (predict then says so)
         title=f"{len(cells)} predicted cells among the {len(model.X_train_)} training cells",
+        units={f.name: f.unit for f in model.schema_.features},
     )
 
 
