@@ -64,17 +64,20 @@ def same_feature_cells(cells: pd.DataFrame, known: pd.DataFrame) -> list[tuple[s
     return found
 
 
+def _agree(a: np.ndarray, b: np.ndarray, rtol: float) -> np.ndarray:
+    """Where two arrays of values differ by at most ``rtol`` of the larger (False at NaN)."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        return np.abs(a - b) <= rtol * np.maximum(np.abs(a), np.abs(b))
+
+
 def _first_copy(row: np.ndarray, theirs: np.ndarray) -> int | None:
     """The first row of ``theirs`` that ``row`` copies (see :func:`same_feature_cells`)."""
     for start in range(0, len(theirs), COPY_CHUNK * 16):
         block = theirs[start : start + COPY_CHUNK * 16]
         shared = ~np.isnan(row)[None, :] & ~np.isnan(block)
         n_shared = shared.sum(axis=1)
-        with np.errstate(invalid="ignore", over="ignore"):
-            scale = np.maximum(np.abs(row)[None, :], np.abs(block))
-            gap = np.abs(row[None, :] - block)
-            agree = gap <= COPY_RTOL * scale
-            rounded = gap <= ROUNDED_RTOL * scale
+        agree = _agree(row[None, :], block, COPY_RTOL)
+        rounded = _agree(row[None, :], block, ROUNDED_RTOL)
         same = ((agree | ~shared).all(axis=1) & (n_shared >= MIN_SHARED_FEATURES)) | (
             (rounded | ~shared).all(axis=1) & (n_shared >= MIN_SHARED_FEATURES_ROUNDED)
         )
@@ -107,8 +110,6 @@ def same_id_cells(cells: pd.DataFrame, known: pd.DataFrame) -> list[tuple[int, s
         shared = ~np.isnan(a) & ~np.isnan(b)
         if shared.sum() < MIN_SHARED_FEATURES:
             continue
-        a, b = a[shared], b[shared]
-        agree = np.abs(a - b) <= ROUNDED_RTOL * np.maximum(np.abs(a), np.abs(b))
-        if agree.mean() >= SAME_ID_AGREEMENT:
+        if _agree(a[shared], b[shared], ROUNDED_RTOL).mean() >= SAME_ID_AGREEMENT:
             found.append((int(row), str(known.index[where[row]])))
     return found

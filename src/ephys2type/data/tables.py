@@ -564,6 +564,7 @@ def read_feature_table(
     locate = None
     named = str(path)  # how errors about its columns name the table
     other_sheets = False  # a workbook's sheet chosen among others
+    renames = False  # a mapping that renames columns
     if is_h5ad(path):
         if sheet is not None:
             raise TableError(f"{path}: a sheet applies to .xlsx workbooks only")
@@ -614,8 +615,6 @@ def read_feature_table(
                 Ephys2TypeWarning,
                 stacklevel=2,
             )
-    else:
-        renames = False
     if not renames:  # a mapping that renames says what the columns are: the other
         # schema's columns it leaves are ignored, not taken for that schema's table
         check_schema_match(raw.columns, schema, path=path, source=schema_source)

@@ -715,7 +715,7 @@ def training_mask(copies: list[tuple[int, str]], n: int) -> np.ndarray:
 
 
 def training_cells_note(
-    clf, cells: pd.DataFrame, copies: list[tuple[str, str]] | None = None
+    clf, cells: pd.DataFrame, copies: list[tuple[int, str]] | None = None
 ) -> str | None:
     """What to say when cells to predict are cells the model was trained on: their features
     agree with a training cell's, under another id, or most of them under its id (``copies``, as
