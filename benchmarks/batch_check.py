@@ -46,6 +46,7 @@ from sklearn.model_selection import train_test_split
 from benchmark_output import write_result
 from ephys2type.data.datasets import dataset_names, load_species
 from ephys2type.errors import Ephys2TypeWarning
+from ephys2type.models.batch_cells import call_confidence as batch_confidence
 from ephys2type.models.batch_check import (
     CONFIDENCE,
     MIN_ESTIMATE_CELLS,
@@ -54,7 +55,6 @@ from ephys2type.models.batch_check import (
     estimate_accuracy,
     shift_test,
 )
-from ephys2type.models.batch_check import _confidence as batch_confidence
 from ephys2type.persist.train import train_model
 from fresh_shift_splits import fresh_shift_splits
 from human_shift_splits import human_shift_splits

@@ -30,7 +30,8 @@ from sklearn.model_selection import train_test_split
 
 from benchmark_output import write_result
 from ephys2type.data.datasets import dataset_names, load_species
-from ephys2type.models import batch_check
+from ephys2type.models import batch_shift
+from ephys2type.models.batch_cells import canonical_order
 from ephys2type.models.priors import adapt_priors
 from ephys2type.persist.train import train_model
 
@@ -95,13 +96,13 @@ def run(species: str, n_splits: int, first_seed: int) -> dict:
                 row = {"seed": seed, "kind": kind, "size": size}
                 row |= {f"{k}_l1": float(np.abs(v - real).sum()) for k, v in estimates.items()}
                 if kind == "random":
-                    order = batch_check._canonical_order(scores)
+                    order = canonical_order(scores)
                     for name, mix in (
                         ("em", estimates["em"]),
                         ("real", real),
                         ("training", priors),
                     ):
-                        p, _ = batch_check._shift_test(
+                        p, _ = batch_shift._shift_test(
                             model, scores, mix, np.random.default_rng(seed), order
                         )
                         row[f"shift_p_{name}_mix"] = p

@@ -245,7 +245,7 @@ def test_the_null_distances_read_at_the_batch_values_are_those_at_every_value():
     """The shift test's null reads a small pseudo-batch's KS distance only where its ECDF
     ends a flat stretch; that is the largest gap at every value (the reference ECDF is
     monotone), so the numbers are those of comparing both ECDFs everywhere, exactly."""
-    from ephys2type.models.batch_check import _ks_null as ks_null
+    from ephys2type.models.batch_shift import _ks_null as ks_null
 
     def cumulative(positions, weights, n_values):
         out = np.zeros((len(positions), n_values))
@@ -295,7 +295,7 @@ def test_the_bootstrap_of_the_reference_is_its_replicates_histogram():
     """The shift test's bootstraps of the reference, summed from how often each replicate drew
     each cell, are the histograms of the replicates' draws themselves (each drawn cell's
     weight added at its value, in each of its groups)."""
-    from ephys2type.models.batch_check import _bootstrap_cumulative
+    from ephys2type.models.batch_shift import _bootstrap_cumulative
 
     rng = np.random.default_rng(1)
     for _ in range(30):

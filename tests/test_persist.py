@@ -762,7 +762,7 @@ def test_a_batch_the_second_class_mix_explains_is_not_declared_shifted(saved, hu
     batch is not declared shifted, its p-value and most shifted features are the mean mix's;
     two equal mixes (no cell a model read: both are the training mix) are one test."""
     from ephys2type import load_human
-    from ephys2type.models import batch_check
+    from ephys2type.models import batch_shift
 
     loaded = load_model(saved["rf"][1])
     everyone = load_human(datasets="lee2023")
@@ -776,8 +776,8 @@ def test_a_batch_the_second_class_mix_explains_is_not_declared_shifted(saved, hu
             len(calls) - 1
         ]
 
-    monkeypatch.setattr(batch_check, "_shift_test", fake)
-    cleared = batch_check.shift_test(loaded, scores, random_state=0)
+    monkeypatch.setattr(batch_shift, "_shift_test", fake)
+    cleared = batch_shift.shift_test(loaded, scores, random_state=0)
     assert not cleared.detected and cleared.p == 0.3
     assert cleared.p_by_mix == {"em": 0.01, "mean": 0.3}
     assert cleared.shifted == [{"feature": "under the mean"}]
@@ -785,7 +785,7 @@ def test_a_batch_the_second_class_mix_explains_is_not_declared_shifted(saved, hu
     calls.clear()
     unread = loaded.score_cells(everyone.X.loc[unseen[:30]] * np.nan)  # no features: unassigned
     assert not unread.routed.any()
-    alone = batch_check.shift_test(loaded, unread, random_state=0)
+    alone = batch_shift.shift_test(loaded, unread, random_state=0)
     assert len(calls) == 1 and alone.p_by_mix == {"em": 0.01, "mean": 0.01} and alone.detected
 
 
