@@ -150,11 +150,22 @@ def test_arcface_logits_are_bounded_cosines(human):
     assert np.abs(logits).max() <= 16.0 + 1e-4
 
 
-def test_early_stopping_keeps_the_best_epoch(human):
-    model = bilstm_pipeline(human.schema, 0, max_epochs=60, patience=5).fit(human.X, human.y)[-1]
+def test_early_stopping_stops_after_patience_and_keeps_the_best_epoch():
+    """Cells of no separation at a high learning rate: the validation loss is lowest early,
+    so training stops ``patience`` epochs later and keeps the best epoch's weights, the
+    weights a fit that ends at that epoch has (a test audit: on separable cells the loss
+    fell to the last epoch, and stopping was never exercised)."""
+    noise = make_synthetic(300, separation=0.0, random_state=1)
+    fit = {"lr": 1e-2, "patience": 5}
+    model = bilstm_pipeline(noise.schema, 0, max_epochs=60, **fit).fit(noise.X, noise.y)[-1]
     losses = [h["val_loss"] for h in model.history_]
     assert model.best_epoch_ == int(np.argmin(losses)) + 1
-    assert model.n_epochs_ <= 60 and len(losses) == model.n_epochs_
+    assert model.best_epoch_ < model.n_epochs_ == model.best_epoch_ + 5 < 60
+    assert len(losses) == model.n_epochs_
+    short = bilstm_pipeline(noise.schema, 0, max_epochs=model.best_epoch_, **fit)
+    short = short.fit(noise.X, noise.y)[-1]
+    kept, ended = model.module_.state_dict(), short.module_.state_dict()
+    assert all(torch.equal(kept[k], ended[k]) for k in kept)
 
 
 @pytest.mark.parametrize(
@@ -200,11 +211,18 @@ def test_family_dropout_changes_training_and_stays_deterministic(human):
 
 class FingerprintBiLSTM(FamilyBiLSTMClassifier):
     log: ClassVar[list[str]] = []
+    sizes: ClassVar[list[tuple[int, int]]] = []
 
     def fit(self, X, y):
         super().fit(X, y)
         state = b"".join(t.numpy().tobytes() for t in self.module_.state_dict().values())
-        FingerprintBiLSTM.log.append(hashlib.sha256(state).hexdigest())
+        # what the validation cells decide: their losses, the epoch kept, the temperature
+        # (with no early stop the weights alone would not see test cells among them)
+        chosen = repr(([h["val_loss"] for h in self.history_], self.best_epoch_))
+        chosen += repr(self.temperature_)
+        digest = hashlib.sha256(state + chosen.encode()).hexdigest()
+        FingerprintBiLSTM.log.append(digest)
+        FingerprintBiLSTM.sizes.append((len(y), self.n_val_))
         return self
 
 
@@ -233,6 +251,17 @@ def test_poisoned_test_cells_do_not_change_the_trained_network(human):
     poisoned = FingerprintBiLSTM.log
     assert poisoned[0] == clean[0]  # fold 0 never saw its poisoned test cells
     assert poisoned[1] != clean[1]  # fold 1 trains on them, so the check can fail
+
+
+@pytest.mark.parametrize(("protocol", "share"), [("holdout", 0.25), ("strat5x5", 0.2)])
+def test_the_bilstm_validates_on_the_plans_inner_share(human, protocol, share):
+    """The paper's hold-out is 60/20/20: its BiLSTM early-stops on a quarter of the training
+    cells (a test audit: it used its own fifth, 64/16/20, while metrics.json said 0.25)."""
+    plan = make_plan(human, protocol, seeds=[0], n_folds=5)
+    FingerprintBiLSTM.sizes = []
+    run_evaluation(human, [_fingerprint_spec()], plan)
+    assert plan.inner_validation == share
+    assert FingerprintBiLSTM.sizes[0][1] == round(share * FingerprintBiLSTM.sizes[0][0])
 
 
 @pytest.mark.slow  # end to end (make test-slow): make test's time

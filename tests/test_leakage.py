@@ -143,3 +143,27 @@ def test_poisoning_one_training_cell_is_detected(small, clean):
     assert _fingerprints(small, first, "unpoisoned")[0] == learnt[0]  # alone, it learns alike
     poisoned = _fingerprints(_poison(small, plan.folds[0].train[:1]), first, "poisoned2")
     assert poisoned[0] != learnt[0]
+
+
+def test_the_separation_knn_fits_its_sparse_pca_on_training_cells_only():
+    """The k-NN accuracy of the sPCA separation (study/separation.py), a harness of its own:
+    poisoning a fold's test cells leaves the fitted pipeline's calls on clean cells as they
+    were; poisoning its training cells changes them (so the check can fail)."""
+    from ephys2type.study.separation import knn_fit
+
+    data = make_synthetic(150, random_state=4)
+    fold = make_plan(data, "strat5x5", seeds=1, n_folds=3).folds[0]
+    clean = knn_fit(data, fold, True, 5)
+    probe = data.X.iloc[fold.test]
+
+    def poisoned(rows):
+        X = data.X.copy()
+        X.iloc[rows] = X.iloc[rows].to_numpy() * 0 + 1e6
+        return knn_fit(replace(data, X=X), fold, True, 5)
+
+    reference = clean.named_steps[list(clean.named_steps)[-2]]  # the sparse PCA
+    assert "SparsePCA" in type(reference).__name__
+    after_test = poisoned(fold.test)
+    assert np.array_equal(after_test.predict_proba(probe), clean.predict_proba(probe))
+    after_train = poisoned(fold.train[:10])
+    assert not np.array_equal(after_train.predict_proba(probe), clean.predict_proba(probe))

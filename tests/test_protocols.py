@@ -11,7 +11,7 @@ from sklearn.base import clone
 
 from ephys2type.data.schema import FeatureSchema, get_schema
 from ephys2type.errors import Ephys2TypeWarning, ModelFileError, SchemaError
-from ephys2type.evaluation.protocols import run_partial_protocols
+from ephys2type.evaluation.protocols import ARMS, run_partial_protocols
 from ephys2type.evaluation.splits import make_plan
 from ephys2type.models.cell_classifier import CellTypeClassifier
 from ephys2type.models.registry import get_model
@@ -186,6 +186,15 @@ def test_partial_protocol_table_is_deterministic_and_paired():
         assert set(entry) >= {"imputed", "deployed", "subset", "deployed_minus_imputed"}
         assert 0.5 < entry["deployed_assigned"] <= 1.0
         assert entry["deployed"]["accuracy"]["n_folds"] == 3
+        # paired: the difference is taken fold by fold, over the same folds of both arms
+        rows = first.fold_metrics[first.fold_metrics["subset"] == entry["name"]]
+        arms = {a: rows[rows["arm"] == a].sort_values(["seed", "fold"]) for a in ARMS}
+        folds = {a: list(zip(r["seed"], r["fold"], strict=True)) for a, r in arms.items()}
+        assert folds["deployed"] == folds["imputed"] == folds["subset"]
+        assert len(folds["subset"]) == 3
+        for other in ("imputed", "subset"):
+            by_fold = arms["deployed"]["macro_f1"].to_numpy() - arms[other]["macro_f1"].to_numpy()
+            assert entry[f"deployed_minus_{other}"]["mean_diff"] == pytest.approx(by_fold.mean())
 
 
 @pytest.mark.slow  # a command end to end (make test-slow)

@@ -14,10 +14,13 @@ from ephys2type.data.recordings.batch import extract_files, run_batch
 from ephys2type.data.recordings.extract import extract_features
 from ephys2type.data.recordings.sweeps import RecordingError, step_window
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "data" / "recordings" / "pyabf_samples"
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+SAMPLES = SHARED / "recordings" / "pyabf_samples"
 FILES = sorted(SAMPLES.glob("*.abf"))
+# skipped only where the shared folder is not beside the project at all; where it is (CI's
+# clean clone), recordings missing from it fail these tests instead (a test audit)
 pytestmark = pytest.mark.skipif(
-    not FILES, reason="the sample recordings are not beside the project"
+    not SHARED.exists(), reason="the shared data folder is not beside the project"
 )
 
 

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ephys2type import load_mouse
 from ephys2type.files import atomic_directory, atomic_write_text
@@ -54,8 +55,18 @@ FEATURES, LABELS = _base_tables()
 COLUMNS = list(FEATURES.columns[1:])
 
 
-def _judge(outcome, new_file: Path, folder: Path, precious_bytes: bytes):
+def _judge(outcome, new_file: Path, folder: Path, precious_bytes: bytes, existing: bool):
+    """No crash, and what the run left behind is right; with ``existing``, the output path
+    held the user's file already (:func:`_existing_output`): the run must refuse it, as the
+    one clean error (or the input's own, when that is found first), and leave it as it was
+    (a test audit: no run was ever pointed at an existing file, so "no existing file
+    overwritten" could not fail)."""
     assert outcome.kind != "crash", (outcome.code, outcome.err[-2000:])
+    if existing:
+        assert outcome.kind == "clean_error", outcome.err
+        kept = new_file / "precious.txt" if new_file.is_dir() else new_file
+        assert kept.read_bytes() == precious_bytes
+        return
     problems = check_outputs(outcome, new_file, folder / "precious.txt", precious_bytes)
     assert not problems, problems
 
@@ -68,26 +79,40 @@ def _folder() -> tuple[tempfile.TemporaryDirectory, Path, bytes]:
     return tmp, folder, content
 
 
+def _existing_output(out: Path, content: bytes, *, folder: bool = False) -> None:
+    """The output path holds the user's own file (or, for a folder output, a folder with
+    it) before the run."""
+    if folder:
+        out.mkdir()
+        (out / "precious.txt").write_bytes(content)
+    else:
+        out.write_bytes(content)
+
+
 @pytest.mark.slow  # fuzzing the commands (make test-slow)
 @SETTINGS
-@given(mutations(COLUMNS, len(FEATURES)))
-def test_data_check_never_crashes(mutation):
+@given(mutations(COLUMNS, len(FEATURES)), st.booleans())
+def test_data_check_never_crashes(mutation, existing):
     tmp, folder, precious = _folder()
     with tmp:
         fpath, lpath = write_tables(FEATURES, LABELS, mutation, folder)
         out = folder / "aligned.csv"
+        if existing:
+            _existing_output(out, precious)
         outcome = run("data", "check", fpath, "--labels", lpath, "--write-aligned", out)
-        _judge(outcome, out, folder, precious)
+        _judge(outcome, out, folder, precious, existing)
 
 
 @pytest.mark.slow  # fuzzing the commands (make test-slow)
 @SETTINGS
-@given(mutations(COLUMNS, len(FEATURES)))
-def test_evaluate_never_crashes(mutation):
+@given(mutations(COLUMNS, len(FEATURES)), st.booleans())
+def test_evaluate_never_crashes(mutation, existing):
     tmp, folder, precious = _folder()
     with tmp:
         fpath, lpath = write_tables(FEATURES, LABELS, mutation, folder)
         out = folder / "run"
+        if existing:
+            _existing_output(out, precious, folder=True)
         outcome = run(
             "evaluate",
             "--table",
@@ -103,7 +128,7 @@ def test_evaluate_never_crashes(mutation):
             "--out",
             out,
         )
-        _judge(outcome, out, folder, precious)
+        _judge(outcome, out, folder, precious, existing)
         if outcome.kind == "ok":
             assert (out / "metrics.json").exists()
 
@@ -121,14 +146,16 @@ def small_model(tmp_path_factory):
 
 @pytest.mark.slow  # fuzzing the commands (make test-slow)
 @SETTINGS
-@given(mutation=mutations(COLUMNS, len(FEATURES)))
-def test_predict_never_crashes(small_model, mutation):
+@given(mutation=mutations(COLUMNS, len(FEATURES)), existing=st.booleans())
+def test_predict_never_crashes(small_model, mutation, existing):
     tmp, folder, precious = _folder()
     with tmp:
         fpath, _ = write_tables(FEATURES, LABELS, mutation, folder)
         out = folder / "preds.csv"
+        if existing:
+            _existing_output(out, precious)
         outcome = run("predict", "--model", small_model, "--features", fpath, "--out", out)
-        _judge(outcome, out, folder, precious)
+        _judge(outcome, out, folder, precious, existing)
         if outcome.kind == "ok":
             assert len(pd.read_csv(out)) >= 1
 

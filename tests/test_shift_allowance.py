@@ -53,11 +53,10 @@ def test_the_docs_quote_the_allowance_the_package_ships():
 
 
 def test_packaged_sets_are_the_benchmarks_declared_shifted_sets():
-    """Where the benchmark's result file exists (it is not committed), the packaged rows are
-    its declared-shifted held-out sets."""
+    """The packaged rows are the declared-shifted held-out sets of the benchmark's result
+    file, committed for this check (the other benchmark results are not: a test audit found
+    this test skipped on every clean clone)."""
     path = ROOT / "benchmarks" / "results" / "shift_allowance.json"
-    if not path.exists():
-        pytest.skip("benchmarks/results/shift_allowance.json not here (run the benchmark)")
     rows = pd.DataFrame(json.loads(path.read_text())["sets"])
     declared = rows[(rows["tag"] == "held_out") & rows["detected"].fillna(False).astype(bool)]
     packaged = shift_sets()

@@ -112,8 +112,8 @@ def test_pooled_classifier_after_an_adapter(mouse, human, adapter):
     a, b = fit(), fit()
     proba = a.predict_proba(test)
     assert proba.shape == (60, 4) and np.array_equal(proba, b.predict_proba(test))
-    # the adapter is fitted on training cells only: a test cell's call does not depend on
-    # the other test cells
+    # a test cell's call does not depend on the other test cells it is predicted with
+    # (the adapter is not refitted at prediction)
     assert np.allclose(a.predict_proba(test.iloc[:1]), proba[:1])
     assert (
         a.adapter_ is not None

@@ -8,6 +8,7 @@ every protocol shares; the seed a model gets is
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -62,7 +63,10 @@ def run_evaluation(
 
     results = map_folds(
         _fold,
-        [(spec, data, fold, spec.name in wanted, importance_repeats) for spec, fold in tasks],
+        [
+            (spec, data, fold, spec.name in wanted, importance_repeats, plan.inner_validation)
+            for spec, fold in tasks
+        ],
         n_jobs=n_jobs,
     )
     fold_rows, pred_frames, importance_rows = [], [], []
@@ -83,8 +87,30 @@ def run_evaluation(
     )
 
 
+def with_inner_validation(estimator, fraction: float):
+    """``estimator`` with the plan's inner validation share (:attr:`SplitPlan.inner_validation`:
+    0.25 of the training cells makes the paper's hold-out 60/20/20) given to each BiLSTM step
+    of a pipeline, in place; the BiLSTMs a deployed classifier fits keep their own share (its
+    calibration cells are held back first), as do other models' internal splits."""
+    bilstm = sys.modules.get("ephys2type.models.bilstm.estimator")
+    if bilstm is None:  # no BiLSTM was built (and torch stays unimported)
+        return estimator
+    steps = estimator.steps if hasattr(estimator, "steps") else [(None, estimator)]
+    for _, step in steps:
+        if isinstance(step, bilstm.FamilyBiLSTMClassifier):
+            step.set_params(validation_fraction=fraction)
+    return estimator
+
+
 def _fold(
-    spec: ModelSpec, data: PatchSeqData, fold, importance: bool, repeats: int, *, one_job: bool
+    spec: ModelSpec,
+    data: PatchSeqData,
+    fold,
+    importance: bool,
+    repeats: int,
+    inner_validation: float,
+    *,
+    one_job: bool,
 ):
     """Fit one model on one fold; score it (and its family importance) on the test cells.
 
@@ -100,7 +126,7 @@ def _fold(
         estimator = spec.build(data.schema, seed)
         if lean and getattr(estimator, "family_subsets", False):
             estimator.set_params(family_subsets=False)
-        return estimator
+        return with_inner_validation(estimator, inner_validation)
 
     def score(fitted: FittedFold):
         if lean and isinstance(fitted.estimator, CellTypeClassifier):

@@ -148,7 +148,12 @@ def _knn_fold(
     data: PatchSeqData, fold, spca: bool, n_neighbors: int, *, one_job: bool
 ) -> np.ndarray:
     """One fold of :func:`knn_accuracy`: the test cells' predicted classes."""
-    X, y = data.X, data.y.to_numpy()
+    return knn_fit(data, fold, spca, n_neighbors).predict(data.X.iloc[fold.test])
+
+
+def knn_fit(data: PatchSeqData, fold, spca: bool, n_neighbors: int):
+    """The k-NN pipeline of :func:`knn_accuracy` (imputation, scaling, sparse PCA when
+    ``spca``) fitted on ``fold``'s training cells alone."""
     pipe = clone(
         make_pipeline(
             KNeighborsClassifier(n_neighbors=n_neighbors),
@@ -157,8 +162,7 @@ def _knn_fold(
             random_state=fold.seed,
         )
     )
-    pipe.fit(X.iloc[fold.train], y[fold.train])
-    return pipe.predict(X.iloc[fold.test])
+    return pipe.fit(data.X.iloc[fold.train], data.y.to_numpy()[fold.train])
 
 
 def separation(
