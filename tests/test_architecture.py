@@ -32,6 +32,7 @@ LAYERS = {
     "testing": 5,
     "app": 5,  # the browser app: the command line's `app` starts it, so it sits below cli
     "cli": 6,
+    "__main__": 7,  # python -m ephys2type: the command line
 }
 
 

@@ -51,6 +51,14 @@ def test_version(run_cli):
 
     result = run_cli("--version")
     assert result.code == 0 and result.out.strip() == f"ephys2type {__version__}"
+    # python -m ephys2type is the same command line (a trial: it had no __main__)
+    import subprocess
+    import sys
+
+    run = subprocess.run(
+        [sys.executable, "-m", "ephys2type", "--version"], capture_output=True, text=True
+    )
+    assert run.returncode == 0 and run.stdout.strip() == f"ephys2type {__version__}"
 
 
 def test_help_says_what_each_force_replaces_and_the_model_default(run_cli):

@@ -145,6 +145,7 @@ def test_poisoning_one_training_cell_is_detected(small, clean):
     assert poisoned[0] != learnt[0]
 
 
+@pytest.mark.slow  # three sparse PCA fits (make test-slow): make test's time
 def test_the_separation_knn_fits_its_sparse_pca_on_training_cells_only():
     """The k-NN accuracy of the sPCA separation (study/separation.py), a harness of its own:
     poisoning a fold's test cells leaves the fitted pipeline's calls on clean cells as they

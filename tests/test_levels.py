@@ -164,6 +164,11 @@ def test_evaluate_labels_ttype_scores_each_level(run_cli, tmp_path):
     assert "t-type" in r.out and "logreg-deployed" in r.out and "coverage" in r.out
     levels = pd.read_csv(out / "levels.csv")
     assert set(levels["level"]) == {"subclass", "t-type"}
+    # the calls' own accuracy is printed beside the top class's (a trial read the subclass
+    # accuracy of every cell as the model's, against a flat run's with unassigned as wrong)
+    assert "every cell counted" in r.out and "right: of those calls" in " ".join(r.out.split())
+    subclass = levels.set_index("level").loc["subclass"]
+    assert f"{100 * subclass['accuracy_when_called']:.1f}" in r.out
     assert levels["coverage"].between(0.7, 1.0).all()
     assert (out / "accuracy_vs_called.png").stat().st_size > 1000
     per_class = pd.read_csv(out / "coverage_per_class.csv")
@@ -207,3 +212,35 @@ def test_what_is_evaluated_for_t_types_is_what_ships(tmp_path):
         assert list(table["t_type_set"]) == list(evaluated["set"].fillna(""))
         columns = [f"proba:{c}" for c in data.classes]
         np.testing.assert_allclose(table[columns].to_numpy(), evaluated[columns].to_numpy())
+
+
+@pytest.mark.slow  # a command end to end (make test-slow)
+def test_a_labs_own_t_type_table_trains_and_says_what_qc_left_out(run_cli, tmp_path):
+    """A lab's table with t-types beside its own subclass column (a trial): the subclass
+    column gives the hierarchy (no Allen column needed); t-types of one cell are an error that
+    names the QC profile that leaves them out; with it, train says what QC left out and gives
+    the expected accuracy at both levels."""
+    human = load_human(labels="ttype", qc=None, datasets="lee2023")
+    subclass = load_human(qc=None, datasets="lee2023").y
+    cells = human.y.dropna().index.intersection(subclass.dropna().index)[:300]
+    human.X.loc[cells].rename_axis("cell_id").to_csv(tmp_path / "f.csv")
+    pd.DataFrame(
+        {"cell_id": cells, "subclass": subclass.loc[cells], "t_type": human.y.loc[cells]}
+    ).to_csv(tmp_path / "l.csv", index=False)
+    counts = human.y.loc[cells].value_counts()
+    assert (counts == 1).any() and (counts < 10).any()  # what the errors and QC are about
+    args = ("train", "--table", tmp_path / "f.csv", "--table-labels", tmp_path / "l.csv")
+    r = run_cli(*args, "--labels", "ttype", "--out", tmp_path / "m0")
+    assert r.code == 2 and "--profile default" in r.err and "fewer than 10 cells" in r.err
+    r = run_cli(*args, "--labels", "ttype", "--profile", "default", "--out", tmp_path / "m")
+    assert r.code == 0, r
+    text = " ".join(r.out.split())
+    # the rare rule counts classes after the other rules, so read the line's own numbers
+    import re
+
+    line = re.search(r"QC \(profile default\) left out (\d+) of 300 cells: (.*?) saved", text)
+    assert line is not None, text
+    parts = [int(n) for n in re.findall(r"(\d+) (?:without|with|of)", line.group(2))]
+    assert sum(parts) == int(line.group(1)) == 300 - int(re.search(r"on (\d+) cells", text)[1])
+    assert re.search(r"\d+ of a class too rare to train on \(\d+ classes\)", line.group(2))
+    assert "at the subclass level" in text and "at the t_type level" in text

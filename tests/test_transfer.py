@@ -360,6 +360,7 @@ def test_transfer_command_validation(run_cli, clean_error, tmp_path):
     clean_error(run_cli("transfer", "--native", "svm"), "--native")
     clean_error(run_cli("transfer", "--per-class", "10,0"), "--per-class")
     clean_error(run_cli("transfer", "--protocol", "holdout"), "--protocol")
+    clean_error(run_cli("transfer", "--datasets", "allen2020"), "--datasets")
     # each range is checked once, by the settings, which name the setting that failed
     from ephys2type.evaluation.transfer import TransferSettingError
 
@@ -406,12 +407,19 @@ def test_transfer_command_writes_its_default_folder(
         *one_of_each,
         "--heterogeneous",
         "joint",
+        "--datasets",
+        "lee2023",
     )
     assert result.code == 0, result
     out = Path("results") / "transfer_mouse_to_human_strat5x5"
     assert f"results: {out}" in result.out and "transfer minus human-only" in result.out
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["dataset"]["species"] == "human" and metrics["dataset"]["features"] == "aligned"
+    # the study's human cells alone (a trial could not choose them), and the epoch cap the
+    # smoke limits set, recorded and said (a trial's cap was in neither)
+    assert metrics["dataset"]["datasets"] == ["lee2023"]
+    capped = metrics["transfer"]["settings"]["bilstm"]["max_epochs"]
+    assert f"BiLSTMs capped at {capped} epochs" in result.out
     assert metrics["protocol"]["n_folds"] == 2 and metrics["protocol"]["seeds"] == [0]
     assert {g["arm"] for g in metrics["transfer"]["gains_macro_f1"]} == {
         "joint",

@@ -258,8 +258,8 @@ DatasetsOpt = Annotated[
     str | None,
     typer.Option(
         help="Bundled datasets to use, comma-separated (see `ephys2type data info`): mouse "
-        "gouwens2020; human lee2023 (the study's data, default of evaluate) and "
-        "chartrand2023_l1 (layer 1; train uses both by default).",
+        "gouwens2020; human lee2023 (the study's data: give it alone for the study's numbers) "
+        "and chartrand2023_l1 (layer 1). Default: every dataset of the species.",
         callback=dataset_choice,
     ),
 ]
@@ -379,6 +379,8 @@ def load_data_for_command(
             donor_column=donor_column,
         )
     )
+    if loaded.qc_line is not None:  # what QC left out of the user's table
+        console().print(loaded.qc_line)
     return loaded.data, loaded.origin
 
 

@@ -281,18 +281,26 @@ def print_breakdown(frame, column: str, out_console) -> None:
     out_console.print(table)
 
 
+def _pct_or_dash(value: float) -> str:
+    """``93.8``; a dash where there is no value (no cell called at that level)."""
+    return "—" if value != value else f"{100 * value:.1f}"  # NaN is not equal to itself
+
+
 def print_levels(result, out_console) -> None:
     """Per model and level: the scores with 95% CIs, coverage and set size."""
     table = Table(
-        title=f"per level, mean [95% CI] over folds, in % (sets at {result.confidence:.0%}; "
-        f"called = cells whose set allows a call at that level, at most "
-        f"{result.max_set_size} t-types)",
+        title=f"per level, mean [95% CI] over folds, in % (accuracy to top-3: of each cell's "
+        "most probable class at that level, every cell counted, where a flat run counts "
+        f"unassigned cells as wrong; sets at {result.confidence:.0%}; called: cells whose set "
+        f"allows a call at that level, at most {result.max_set_size} t-types; right: of those "
+        "calls)",
         title_justify="left",
     )
     for col in ("model", "level", "accuracy", "balanced acc.", "macro-F1", "top-3", "coverage"):
         table.add_column(col, justify="left" if col in ("model", "level") else "right")
     table.add_column("mean set size", justify="right")
     table.add_column("called", justify="right")
+    table.add_column("right", justify="right")
     for row in result.table().to_dict(orient="records"):
 
         def pct(metric: str, r=row) -> str:
@@ -308,6 +316,7 @@ def print_levels(result, out_console) -> None:
             pct("coverage"),
             f"{row['mean_set_size']:.2f}",
             f"{100 * row['called']:.1f}",
+            _pct_or_dash(row["accuracy_when_called"]),
         )
     out_console.print(table)
 

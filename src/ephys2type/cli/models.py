@@ -171,6 +171,8 @@ def train(
     )
     out_console = console()
     out_console.print(f"training {model} on {loaded.description} ...")
+    if loaded.qc_line is not None:  # what QC left out of the user's table
+        out_console.print(loaded.qc_line)
     limited_epochs()  # says so when the run is limited (epochs: bounded in the model's spec)
     trained = train_model(
         loaded.data,
@@ -192,6 +194,13 @@ def train(
         )
     full = trained.members_[0]
     low, high = full.interval()
+    accuracy = f"{full.expected_accuracy:.1%} [{low:.1%}, {high:.1%}]"
+    if trained.parent_of is not None:  # both levels (a trial read the subclass's as the t-type's)
+        fine_low, fine_high = full.interval("class")
+        accuracy = (
+            f"{accuracy} at the {trained.level_names[0]} level, {full.accuracy:.1%} "
+            f"[{fine_low:.1%}, {fine_high:.1%}] at the {trained.level_names[1]} level"
+        )
     fewest = len(trained.members_[-1].features)
     sizes = f"{len(full.features)} features" + (
         f" down to {fewest}" if fewest != len(full.features) else ""
@@ -200,7 +209,7 @@ def train(
         f"saved {plural(len(trained.members_), 'feature-set model')} ({sizes}) to {out}; "
         "calibrated on "
         f"{int(trained.calibration_.sum())} cells kept apart{levels}; expected accuracy "
-        f"with every feature {full.expected_accuracy:.1%} [{low:.1%}, {high:.1%}]"
+        f"with every feature {accuracy}"
         + (
             f" (out-of-fold calls of {full.n_record} training cells)"
             if full.calibration.record is not None

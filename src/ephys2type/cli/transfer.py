@@ -21,6 +21,7 @@ from ephys2type.models.transfer.names import (
 
 from .common import (
     SPECIES,
+    DatasetsOpt,
     ForceOpt,
     JobsOpt,
     OutOpt,
@@ -110,12 +111,17 @@ def transfer(
     max_epochs: Annotated[
         int | None, typer.Option(min=1, help="Cap BiLSTM training epochs (quick runs).")
     ] = None,
+    datasets: DatasetsOpt = None,
     profile: ProfileOpt = "default",
     jobs: JobsOpt = 2,
     out: OutOpt = None,
     force: ForceOpt = False,
 ) -> None:
     """Pretrain on one species, fine-tune on the other (aligned schema, aligned4 labels).
+
+    Each species' cells are its bundled datasets named in --datasets (every dataset of a
+    species none of them names): --datasets lee2023 gives the study's human cells, those
+    the docs' transfer numbers rest on.
 
     Runs target-only baselines (BiLSTM, random forest, gradient boosting on the aligned
     features, and --native models on all the target's own features), zero-shot, three
@@ -182,9 +188,12 @@ def transfer(
         settings = replace(
             settings, fractions=settings.fractions[:points], per_class=settings.per_class[:points]
         )
-    src = load_for_command(source, "aligned4", profile, "aligned")
-    tgt = load_for_command(target, "aligned4", profile, "aligned")
-    tgt_native = load_for_command(target, "aligned4", profile, "native") if native_models else None
+    src_sets, tgt_sets = _of_species(datasets, source), _of_species(datasets, target)
+    src = load_for_command(source, "aligned4", profile, "aligned", src_sets)
+    tgt = load_for_command(target, "aligned4", profile, "aligned", tgt_sets)
+    tgt_native = (
+        load_for_command(target, "aligned4", profile, "native", tgt_sets) if native_models else None
+    )
     out_dir = out or Path("results") / (
         f"transfer_{source}_to_{target}_{protocol}" + ("_coral" if coral else "")
     )
@@ -192,9 +201,11 @@ def transfer(
     plan = make_plan(tgt, protocol, seeds=seeds, n_folds=folds)
     n_fits = count_fits(settings, plan, target, native=tgt_native is not None)
     out_console = console()
+    capped = settings.bilstm_params.get("max_epochs")
     out_console.print(
         f"source: {len(src)} {source} cells; target: {plan.dataset['description']}; "
         f"{plan.description}"
+        + (f"; BiLSTMs capped at {capped} epochs (a quick run)" if capped else "")
     )
     with progress_bar(n_fits, "transfer") as advance:
         result = run_transfer(
@@ -205,6 +216,20 @@ def transfer(
     print_evaluation(result.evaluation, out_console, pairs=False)
     print_gains(result, out_console)
     out_console.print(f"results: {out_dir}")
+
+
+def _of_species(datasets: str | None, species: str) -> str | None:
+    """The names in ``--datasets`` of ``species``' bundled datasets; None (every dataset of
+    the species) when it names none of them."""
+    from ephys2type.data.datasets import DATASETS, dataset_names
+
+    names = [n.strip() for n in (datasets or "").split(",") if n.strip()]
+    if unknown := [n for n in names if n not in DATASETS]:
+        raise typer.BadParameter(
+            f"--datasets: unknown dataset {unknown[0]!r}; bundled: {', '.join(dataset_names())}"
+        )
+    names = [n for n in names if DATASETS[n].species == species]
+    return ",".join(names) or None
 
 
 def _names(value: str) -> list[str]:

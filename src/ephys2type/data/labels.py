@@ -119,13 +119,27 @@ def label_hierarchy(meta: pd.DataFrame, y: pd.Series, scheme: str, species: str)
     """Each label of ``y`` -> its class one level up (e.g. t-type -> subclass).
 
     The parent comes from the scheme's ``parent`` scheme applied to the same cells; a label
-    whose cells fall in two parents is an error (the levels would contradict each other).
+    whose cells fall in two parents is an error (the levels would contradict each other). A
+    lab's own table, without the Allen column that scheme reads, gives each cell's parent in
+    its ``subclass`` column, as written (a trial: its t-type labels beside a ``subclass``
+    column were refused for want of ``revised_subclass``).
     """
     child = get_scheme(scheme, species)
     if child.parent is None:
         raise SchemaError(f"label scheme {scheme!r} has no parent level for {species}")
     labeled = y.dropna()
-    parents = get_scheme(child.parent, species).apply(meta.loc[labeled.index])
+    parent = get_scheme(child.parent, species)
+    if parent.column not in meta.columns and "subclass" in meta.columns:
+        parents = meta.loc[labeled.index, "subclass"].astype(object)
+        parents = parents.where(parents.notna() & (parents.astype(str).str.strip() != ""))
+    elif parent.column not in meta.columns:
+        raise SchemaError(
+            f"{scheme} labels need each cell's class one level up: a 'subclass' column beside "
+            f"'{child.column}' in the labels (or the {parent.column!r} column of the "
+            f"{child.parent!r} scheme)"
+        )
+    else:
+        parents = parent.apply(meta.loc[labeled.index])
     pairs = pd.DataFrame({"child": labeled, "parent": parents}).dropna()
     unplaced = sorted(set(labeled) - set(pairs["child"]))
     if unplaced:

@@ -23,7 +23,7 @@ from ephys2type.data.container import PatchSeqData
 from ephys2type.data.datasets import DEFAULT_DATASETS, load_species, parse_datasets
 from ephys2type.data.labels import AS_IS, default_scheme
 from ephys2type.data.location import with_location
-from ephys2type.data.qc import profiles
+from ephys2type.data.qc import drops_line, profiles
 from ephys2type.data.schema import FeatureSchema
 from ephys2type.data.tables import detect_schema, feature_table_header
 from ephys2type.data.user_tables import load_table
@@ -78,6 +78,9 @@ class LoadedData:
     origin: str
     repeats: list[int] | None
     description: str
+    #: what QC left out of the user's table, in words (:func:`~ephys2type.data.qc.drops_line`);
+    #: None for bundled data (their QC is documented) or when it left out none
+    qc_line: str | None = None
 
 
 @dataclass(frozen=True)
@@ -129,7 +132,7 @@ class DataRequest:
         data, origin = self._table() if self.table is not None else self._bundled()
         if self.location:
             data = with_location(data)
-        n_own = len(data)
+        n_own, own_qc = len(data), data.qc
         # the datasets by name (a trial: "lee2023_human features" read as Lee, Dalley's only)
         names = data.datasets if self.table is None else []
         datasets = f"datasets {', '.join(names)}; " if names else ""
@@ -138,7 +141,12 @@ class DataRequest:
             f"{n_own} cells of {origin}{added} ({datasets}{data.label_scheme} labels; features "
             f"of schema {data.schema.name})"
         )
-        return LoadedData(data=data, origin=origin, repeats=repeats, description=description)
+        qc_line = None
+        if self.table is not None and own_qc is not None:
+            qc_line = drops_line(own_qc)
+        return LoadedData(
+            data=data, origin=origin, repeats=repeats, description=description, qc_line=qc_line
+        )
 
     def _bundled(self) -> tuple[PatchSeqData, str]:
         """The bundled datasets of the species."""

@@ -53,6 +53,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d
 
 from ephys2type.data.mapping import ColumnMapping
+from ephys2type.data.qc import rare_class_minimum
 from ephys2type.data.recordings.check_table import CHECK_COLUMNS, checks_from_columns
 from ephys2type.data.schema import FeatureSchema
 from ephys2type.data.tables import FeatureFrame, as_feature_frame
@@ -347,9 +348,12 @@ class CellTypeClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"X has {len(X)} cells and y {len(y)} labels")
         counts = pd.Series(y).value_counts()
         if (counts < 2).any():
+            fewest = rare_class_minimum("default")
             raise Ephys2TypeError(
                 f"{int((counts < 2).sum())} class(es) have a single cell (e.g. "
-                f"{counts.idxmin()!r}); calibration needs at least 2 cells per class"
+                f"{counts.idxmin()!r}); calibration needs at least 2 cells per class: leave "
+                "such classes out or merge them (the QC profile 'default', --profile default, "
+                f"leaves out classes of fewer than {fewest} cells)"
             )
         if self.parent_of is not None:
             unknown = sorted(set(counts.index) - set(self.parent_of))

@@ -28,6 +28,9 @@ class TransferResult:
     coral: bool
     few_shot: pd.DataFrame | None = None
     references: dict[str, str] = field(default_factory=dict)
+    #: the run's settings (:meth:`TransferSettings.to_dict`: arms, adapters, curves, the
+    #: BiLSTM's parameters with any epoch cap), recorded in metrics.json
+    settings: dict[str, Any] = field(default_factory=dict)
 
     @property
     def target_only(self) -> list[str]:
@@ -71,6 +74,7 @@ class TransferResult:
                 "source": self.source,
                 "target": self.target,
                 "coral": self.coral,
+                "settings": self.settings,
                 "gains_macro_f1": self.gains("macro_f1").reset_index().to_dict(orient="records"),
                 "gains_accuracy": self.gains("accuracy").reset_index().to_dict(orient="records"),
                 "best_target_only": self.best_target_only,

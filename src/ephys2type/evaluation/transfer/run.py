@@ -114,4 +114,5 @@ def _run_arms(
         settings.coral,
         pd.DataFrame(few).drop(columns="fraction") if settings.per_class else None,
         references,
+        settings.to_dict(),
     )
