@@ -370,15 +370,11 @@ def test_the_page_names_its_own_controls_where_the_command_line_names_options(mo
     page's control for each fix instead of a flag or a file the user does not have (review:
     the first cases were paraphrases, blind to the messages' drift)."""
     from ephys2type.app.messages import one_line
+    from ephys2type.data.id_columns import detect_id_column
     from ephys2type.data.mapping import load_mapping
     from ephys2type.data.schema import get_schema
-    from ephys2type.data.tables import (
-        SCHEMA_OF_MODEL,
-        _none_there,
-        check_schema_match,
-        detect_id_column,
-        read_feature_table,
-    )
+    from ephys2type.data.schema_match import SCHEMA_OF_MODEL, check_schema_match, none_there
+    from ephys2type.data.tables import read_feature_table
 
     human, mouse_schema = get_schema("human"), get_schema("mouse")
     _, cells = mouse
@@ -395,7 +391,7 @@ def test_the_page_names_its_own_controls_where_the_command_line_names_options(mo
                 list(human.columns), mouse_schema, path="t.csv", source=SCHEMA_OF_MODEL
             )
         ),
-        "names": _none_there("t.csv", human, None),
+        "names": none_there("t.csv", human, None),
         "unit": _raised(lambda: read_feature_table(slipped, mouse_schema)),
         "mapped unit": _raised(
             lambda: read_feature_table(

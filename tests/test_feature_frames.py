@@ -10,14 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ephys2type.data import tables
+from ephys2type.data import feature_frames
+from ephys2type.data.feature_frames import FeatureFrame, as_feature_frame, validate_features
 from ephys2type.data.schema import get_schema
-from ephys2type.data.tables import (
-    FeatureFrame,
-    as_feature_frame,
-    read_feature_table,
-    validate_features,
-)
+from ephys2type.data.tables import read_feature_table
 from ephys2type.errors import Ephys2TypeWarning, TableError
 
 SCHEMA = get_schema("human")
@@ -53,7 +49,7 @@ def test_a_read_table_is_not_checked_again_and_comes_out_the_same(features_csv, 
     assert isinstance(cells, FeatureFrame) and cells.is_checked_for(SCHEMA)
     assert list(cells.columns) == SCHEMA.columns[3:]
     checked, warned = _model_input(pd.DataFrame(cells))  # a plain frame: checked in full
-    monkeypatch.setattr(tables, "validate_features", None)  # the read one is not checked
+    monkeypatch.setattr(feature_frames, "validate_features", None)  # the read one is not checked
     fast, fast_warned = _model_input(cells)
     assert type(fast) is pd.DataFrame and pickle.dumps(fast) == pickle.dumps(checked)
     assert fast_warned == warned and "3 of the model's 93 feature columns absent" in warned[0]

@@ -345,8 +345,9 @@ def test_predict_file_gives_the_batch_warning_predict_prints(saved, human, tmp_p
 
 
 def test_id_column_detection_and_its_errors(human, tmp_path):
+    from ephys2type.data.id_columns import detect_id_column
     from ephys2type.data.table_formats import UNNAMED_COLUMN
-    from ephys2type.data.tables import detect_id_column, read_feature_table
+    from ephys2type.data.tables import read_feature_table
 
     schema = human.schema
     X = human.X.head(4).reset_index(drop=True)

@@ -19,7 +19,8 @@ from ephys2type import load_table
 from ephys2type.data.fetch import fetch
 from ephys2type.data.schema import get_schema
 from ephys2type.data.table_formats import UNNAMED_COLUMN, TableFormat
-from ephys2type.data.tables import read_csv_text, read_feature_table, read_table_text
+from ephys2type.data.table_text import read_csv_text, read_table_text
+from ephys2type.data.tables import read_feature_table
 from ephys2type.errors import Ephys2TypeWarning, TableError
 
 COLUMNS = ["input_resistance", "tau", "v_baseline"]

@@ -34,7 +34,7 @@ def table_columns(path: str | Path, *, sheet: str | None = None) -> list[str]:
     decimal-comma text, ``.xlsx``, its ``sheet`` if given; the features of an ``.h5ad``
     file), its notes not shown (the prediction shows them once)."""
     from ephys2type.data.h5ad import is_h5ad, read_h5ad_features
-    from ephys2type.data.tables import read_table_text
+    from ephys2type.data.table_text import read_table_text
 
     if is_h5ad(path):
         return [str(c) for c in read_h5ad_features(path).columns]

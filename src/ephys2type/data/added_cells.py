@@ -19,9 +19,10 @@ import pandas as pd
 from ephys2type.data.cell_copies import same_feature_cells
 from ephys2type.data.container import PatchSeqData
 from ephys2type.data.fetch import sha256_of
+from ephys2type.data.id_columns import find_id_column
 from ephys2type.data.mapping import load_mapping
 from ephys2type.data.recordings.check_table import BLOCKING_COLUMN, warn_blocked_training_cells
-from ephys2type.data.tables import find_id_column, read_feature_table
+from ephys2type.data.tables import read_feature_table
 from ephys2type.data.user_tables import donors_or_own, read_labels
 from ephys2type.errors import TableError
 

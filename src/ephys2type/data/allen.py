@@ -18,16 +18,11 @@ import numpy as np
 import pandas as pd
 
 from ephys2type.data.fetch import fetch
+from ephys2type.data.id_columns import collapse_duplicate_rows, index_by_id
 from ephys2type.data.qc import non_feature_columns
 from ephys2type.data.schema import get_schema
-from ephys2type.data.tables import (
-    check_columns,
-    collapse_duplicate_rows,
-    index_by_id,
-    read_csv_text,
-    read_feature_table,
-    to_numeric,
-)
+from ephys2type.data.table_text import read_csv_text, to_numeric
+from ephys2type.data.tables import check_columns, read_feature_table
 from ephys2type.data.unit_checks import check_units
 from ephys2type.errors import TableError
 

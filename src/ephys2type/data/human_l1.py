@@ -26,8 +26,9 @@ import numpy as np
 import pandas as pd
 
 from ephys2type.data.fetch import fetch
+from ephys2type.data.id_columns import index_by_id
 from ephys2type.data.schema import get_schema
-from ephys2type.data.tables import index_by_id, read_csv_text, to_numeric
+from ephys2type.data.table_text import read_csv_text, to_numeric
 
 L1_FEATURES = "chartrand2023_human_l1/aibs_features_E.csv"
 L1_META = "chartrand2023_human_l1/human_l1_dataset_2023_02_06.csv"

@@ -25,7 +25,7 @@ from ephys2type.data.labels import AS_IS, default_scheme
 from ephys2type.data.location import with_location
 from ephys2type.data.qc import drops_line, profiles
 from ephys2type.data.schema import FeatureSchema
-from ephys2type.data.tables import detect_schema, feature_table_header
+from ephys2type.data.schema_match import detect_schema, feature_table_header
 from ephys2type.data.user_tables import load_table
 from ephys2type.errors import Ephys2TypeError
 

@@ -15,21 +15,20 @@ from pathlib import Path
 import pandas as pd
 
 from ephys2type.data.container import PatchSeqData
-from ephys2type.data.labels import AS_IS, get_scheme
-from ephys2type.data.prepare import prepare
-from ephys2type.data.recordings.check_table import warn_blocked_training_cells
-from ephys2type.data.schema import FeatureSchema, get_schema
-from ephys2type.data.table_formats import UNNAMED_COLUMN
-from ephys2type.data.tables import (
+from ephys2type.data.id_columns import (
     H5AD_ID_COLUMN,
     collapse_duplicate_rows,
     detect_id_column,
     find_id_column,
     index_by_id,
-    read_csv_text,
-    read_feature_table,
-    settle_unnamed_column,
 )
+from ephys2type.data.labels import AS_IS, get_scheme
+from ephys2type.data.prepare import prepare
+from ephys2type.data.recordings.check_table import warn_blocked_training_cells
+from ephys2type.data.schema import FeatureSchema, get_schema
+from ephys2type.data.table_formats import UNNAMED_COLUMN
+from ephys2type.data.table_text import read_csv_text, settle_unnamed_column
+from ephys2type.data.tables import read_feature_table
 from ephys2type.errors import Ephys2TypeWarning, TableError
 
 
@@ -130,7 +129,7 @@ def read_labels(
 
     Its ``id_column`` holds the ids of the features table (``feature_ids``); when the
     features came from an ``.h5ad`` file or R row names (no id column name), the labels
-    name their own id column, found as :func:`~ephys2type.data.tables.detect_id_column`
+    name their own id column, found as :func:`~ephys2type.data.id_columns.detect_id_column`
     finds it. Every ``required`` column must be there. Rows repeated exactly are kept once
     and rows matching no feature row are ignored, each with one warning; no matching row
     at all is an error.

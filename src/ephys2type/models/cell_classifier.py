@@ -52,11 +52,11 @@ from sklearn.utils._param_validation import Interval, Options
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d
 
+from ephys2type.data.feature_frames import FeatureFrame, as_feature_frame
 from ephys2type.data.mapping import ColumnMapping
 from ephys2type.data.qc import rare_class_minimum
 from ephys2type.data.recordings.check_table import CHECK_COLUMNS, checks_from_columns
 from ephys2type.data.schema import FeatureSchema
-from ephys2type.data.tables import FeatureFrame, as_feature_frame
 from ephys2type.data.unit_checks import check_units
 from ephys2type.errors import Ephys2TypeError, TableError
 from ephys2type.limits import with_jobs

@@ -14,7 +14,8 @@ command that will use it reads it, and what a model would do with it.
   ``evaluate --table`` do: every column of the schema, labels, QC.
 
 A table without a schema is never assumed to be mouse: the built-in schema its columns belong
-to is found (:func:`~ephys2type.data.tables.detect_schema`), or an error asks for ``--schema``.
+to is found (:func:`~ephys2type.data.schema_match.detect_schema`), or an error asks for
+``--schema``.
 """
 
 from __future__ import annotations
@@ -29,12 +30,8 @@ import pandas as pd
 from ephys2type.data.container import PatchSeqData
 from ephys2type.data.mapping import load_mapping, mapped_features
 from ephys2type.data.schema import FeatureSchema, get_schema
-from ephys2type.data.tables import (
-    SCHEMA_GIVEN,
-    detect_schema,
-    feature_table_header,
-    read_feature_table,
-)
+from ephys2type.data.schema_match import SCHEMA_GIVEN, detect_schema, feature_table_header
+from ephys2type.data.tables import read_feature_table
 from ephys2type.data.user_tables import load_table
 from ephys2type.errors import TableError
 from ephys2type.models import abstention

@@ -21,7 +21,8 @@ from ephys2type.data.recordings.check_table import (
     checks_elsewhere,
     qc_table_path,
 )
-from ephys2type.data.tables import SCHEMA_OF_MODEL, read_feature_table
+from ephys2type.data.schema_match import SCHEMA_OF_MODEL
+from ephys2type.data.tables import read_feature_table
 from ephys2type.errors import Ephys2TypeWarning, TableError
 from ephys2type.files import atomic_write_text, dumps_json, refuse_existing_outputs, summary_path
 from ephys2type.models.batch_check import BatchSummary, summarize_batch, training_cells_note
