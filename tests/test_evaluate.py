@@ -214,3 +214,23 @@ def test_a_model_on_the_first_seed_only_is_compared_on_those_folds(evaluation, h
         combined.combine(first)
     with pytest.raises(ValueError, match="outside this plan"):
         first.combine(only_rf)
+
+
+def test_model_names_are_never_cut_in_a_narrow_table():
+    """A trial read 'rf-depl…' at 100 columns: the model column keeps its longest name whole
+    and the other columns wrap."""
+    import io
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from ephys2type.cli.evaluate import _model_column
+
+    table = Table()
+    _model_column(table, ["rf", "rf-hier-deployed"])
+    for col in ("accuracy", "balanced accuracy", "macro-F1"):
+        table.add_column(col)
+    table.add_row("rf-hier-deployed", *["91.23 ± 1.00 [88.00, 94.00]"] * 3)
+    out = io.StringIO()
+    Console(file=out, width=60).print(table)
+    assert "rf-hier-deployed" in out.getvalue() and "…" not in out.getvalue()

@@ -245,6 +245,12 @@ def print_batch_checks(evaluation, out_console) -> None:
         out_console.print(f"batch check of {model} on each held-out dataset: " + "; ".join(parts))
 
 
+def _model_column(table: Table, names) -> None:
+    """The model column, as wide as its longest name: the other columns wrap instead (a
+    trial read 'rf-depl…' at 100 columns)."""
+    table.add_column("model", no_wrap=True, min_width=max(map(len, map(str, names)), default=5))
+
+
 def print_breakdown(frame, column: str, out_console) -> None:
     """One row per model and group of cells (dataset, layer): scores in %, mean over seeds."""
     table = Table(
@@ -252,8 +258,9 @@ def print_breakdown(frame, column: str, out_console) -> None:
         f"range over seeds; scores over the classes the group holds)",
         title_justify="left",
     )
-    for col in ("model", column, "cells", "accuracy", "balanced acc.", "macro-F1", "called"):
-        table.add_column(col, justify="left" if col in ("model", column) else "right")
+    _model_column(table, frame["model"])
+    for col in (column, "cells", "accuracy", "balanced acc.", "macro-F1", "called"):
+        table.add_column(col, justify="left" if col == column else "right")
     flags = frame["flagged"].notna().any()
     if flags:
         for col in ("flagged", "acc. flagged / not"):
@@ -296,12 +303,14 @@ def print_levels(result, out_console) -> None:
         "calls)",
         title_justify="left",
     )
-    for col in ("model", "level", "accuracy", "balanced acc.", "macro-F1", "top-3", "coverage"):
-        table.add_column(col, justify="left" if col in ("model", "level") else "right")
+    rows = result.table()
+    _model_column(table, rows["model"])
+    for col in ("level", "accuracy", "balanced acc.", "macro-F1", "top-3", "coverage"):
+        table.add_column(col, justify="left" if col == "level" else "right")
     table.add_column("mean set size", justify="right")
     table.add_column("called", justify="right")
     table.add_column("right", justify="right")
-    for row in result.table().to_dict(orient="records"):
+    for row in rows.to_dict(orient="records"):
 
         def pct(metric: str, r=row) -> str:
             return (
@@ -330,7 +339,7 @@ def print_evaluation(evaluation, out_console, *, pairs: bool = True) -> None:
     table = Table(
         title="mean ± SD over folds [95% CI, corrected resampled t], in %", title_justify="left"
     )
-    table.add_column("model")
+    _model_column(table, evaluation.models)
     for metric in HEADLINE:
         table.add_column(metric, justify="right")
     for name in evaluation.models:
