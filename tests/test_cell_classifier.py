@@ -72,6 +72,12 @@ def test_what_is_evaluated_is_what_ships(human, tmp_path):
         called = part["predicted"] != "unassigned"
         assert rows.loc[k, "assigned"] == pytest.approx(called.mean())
         assert rows.loc[k, "accuracy"] == pytest.approx((part["predicted"] == part["true"]).mean())
+    # and how many it left unassigned, with why (what evaluate prints under its table)
+    none = preds[preds["predicted"] == "unassigned"]
+    n_none, n, reasons = evaluation.unassigned("logreg-deployed")
+    assert (n_none, n) == (len(none), len(preds)) and n_none > 0
+    kinds = none["reason"].str.split(":").str[0].str.strip().value_counts()
+    assert reasons == kinds.to_dict() and list(reasons.values()) == sorted(reasons.values())[::-1]
 
 
 def test_cells_without_evidence_are_unassigned_with_their_reason(human, human_model):

@@ -346,6 +346,14 @@ def print_evaluation(evaluation, out_console, *, pairs: bool = True) -> None:
         s = evaluation.summary(name)
         table.add_row(name, *(fmt_ci(s[m]) for m in HEADLINE))
     out_console.print(table)
+    for name in evaluation.models:  # why a deployed model scores low: its refusals
+        n_none, n, reasons = evaluation.unassigned(name)
+        if n_none:
+            why = ", ".join(f"{k} {v}" for k, v in reasons.items())
+            out_console.print(
+                f"{name}: {n_none} of {n} test predictions unassigned, counted wrong above"
+                + (f" ({why})" if why else "")
+            )
     names = list(evaluation.models)
     if pairs and len(names) > 1:
         comp = Table(

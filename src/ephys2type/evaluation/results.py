@@ -24,6 +24,7 @@ from ephys2type.evaluation.stats import (
     pooled_confusion,
     summarize,
 )
+from ephys2type.models.call_table import ABSTAIN
 
 
 @dataclass
@@ -156,6 +157,20 @@ class Evaluation:
     def confusion(self, model: str) -> np.ndarray:
         p = self.predictions[self.predictions["model"] == model]
         return pooled_confusion(p["true"], p["predicted"], self.classes)
+
+    def unassigned(self, model: str) -> tuple[int, int, dict[str, int]]:
+        """How many of ``model``'s test predictions are ``unassigned`` (counted wrong by
+        every headline metric), of how many, and how many each reason left so, most first
+        (its kind: the text before the reason's colon)."""
+        p = self.predictions[self.predictions["model"] == model]
+        none = p[p["predicted"] == ABSTAIN]
+        reasons = (
+            none["reason"].fillna("").astype(str).str.split(":", n=1).str[0].str.strip()
+            if "reason" in none.columns
+            else pd.Series("", index=none.index)
+        )
+        counts = reasons[reasons != ""].value_counts()
+        return len(none), len(p), {str(k): int(v) for k, v in counts.items()}
 
     def table(self) -> pd.DataFrame:
         """One row per model: mean, SD and CI of the headline metrics."""
