@@ -13,7 +13,7 @@ from sklearn.linear_model import LogisticRegression
 
 from ephys2type import load_human, load_mouse
 from ephys2type.data.labels import label_hierarchy
-from ephys2type.errors import TableError
+from ephys2type.errors import SchemaError, TableError
 from ephys2type.evaluation.levels import run_levels
 from ephys2type.evaluation.splits import make_plan
 from ephys2type.models.conformal import ConformalClassifier
@@ -44,6 +44,20 @@ def test_a_t_type_in_two_subclasses_is_refused():
     )
     with pytest.raises(TableError, match="'Sst A' falls in several mouse5 classes"):
         label_hierarchy(meta, meta["t_type"].rename("label"), "ttype", "mouse")
+
+
+def test_a_labs_subclass_column_gives_its_t_types_their_subclass():
+    """A lab's labels without Allen's revised_subclass column: its own subclass column, as
+    written (spaces around a name ignored); a t-type whose subclass is blank is named."""
+    meta = pd.DataFrame(
+        {"t_type": ["a", "a", "b"], "subclass": ["Pvalb", "Pvalb ", "Sst"]}, index=list("xyz")
+    )
+    assert label_hierarchy(meta, meta["t_type"], "ttype", "human") == {"a": "Pvalb", "b": "Sst"}
+    meta.loc["z", "subclass"] = " "
+    with pytest.raises(TableError, match=r"1 ttype label.*no value in the 'subclass' column: 'b'"):
+        label_hierarchy(meta, meta["t_type"], "ttype", "human")
+    with pytest.raises(SchemaError, match="a 'subclass' column beside 't_type'"):
+        label_hierarchy(meta[["t_type"]], meta["t_type"], "ttype", "human")
 
 
 def test_top_down_calls_never_disagree():

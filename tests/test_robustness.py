@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from ephys2type import load_mouse
 from ephys2type.files import atomic_directory, atomic_write_text
-from fuzzing import check_outputs, mutations, run, write_tables
+from fuzzing import Mutation, check_outputs, mutations, run, write_tables
 
 EXAMPLES = 25  # per entry point in the timed suite; benchmarks/fuzz_inputs.py runs many more
 SETTINGS = settings(
@@ -158,6 +158,31 @@ def test_predict_never_crashes(small_model, mutation, existing):
         _judge(outcome, out, folder, precious, existing)
         if outcome.kind == "ok":
             assert len(pd.read_csv(out)) >= 1
+
+
+@pytest.mark.slow  # three commands end to end (make test-slow)
+def test_an_existing_output_is_refused_and_left_as_it_was(small_model):
+    """The fuzzed runs above meet an existing output only where their input passes; here the
+    input is sound, so each command reaches its output (review: with the refusals removed,
+    the fuzzing's examples all stopped on their input errors first)."""
+    clean = Mutation([], [], [], None, None, None, None, None)
+    tmp, folder, precious = _folder()
+    with tmp:
+        fpath, lpath = write_tables(FEATURES, LABELS, clean, folder)
+        runs = {
+            "aligned.csv": ("data", "check", fpath, "--labels", lpath, "--write-aligned"),
+            "preds.csv": ("predict", "--model", small_model, "--features", fpath, "--out"),
+            "run": (
+                "evaluate", "--table", fpath, "--table-labels", lpath, "--model", "logreg",
+                "--seeds", "1", "--folds", "2", "--out",
+            ),
+        }  # fmt: skip
+        for name, args in runs.items():
+            out = folder / name
+            _existing_output(out, precious, folder=name == "run")
+            outcome = run(*args, out)
+            assert outcome.kind == "clean_error" and "already exists" in outcome.err, outcome.err
+            _judge(outcome, out, folder, precious, existing=True)
 
 
 # --- fault injection -----------------------------------------------------------------------

@@ -496,7 +496,7 @@ def _check_training(
     if species is not None:
         species = _check_choice(species, SPECIES, "--species")
     if write_aligned is not None:
-        refuse_existing(write_aligned, force)
+        refuse_existing(write_aligned, force, "--write-aligned")
     data, found = check_for_training(
         features,
         labels,

@@ -204,8 +204,7 @@ def transfer(
     capped = settings.bilstm_params.get("max_epochs")
     out_console.print(
         f"source: {len(src)} {source} cells; target: {plan.dataset['description']}; "
-        f"{plan.description}"
-        + (f"; BiLSTMs capped at {capped} epochs (a quick run)" if capped else "")
+        f"{plan.description}" + (f"; BiLSTMs capped at {capped} epochs" if capped else "")
     )
     with progress_bar(n_fits, "transfer") as advance:
         result = run_transfer(

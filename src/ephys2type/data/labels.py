@@ -129,14 +129,21 @@ def label_hierarchy(meta: pd.DataFrame, y: pd.Series, scheme: str, species: str)
         raise SchemaError(f"label scheme {scheme!r} has no parent level for {species}")
     labeled = y.dropna()
     parent = get_scheme(child.parent, species)
+    level = f"{child.parent} class"  # what the errors call a cell's class one level up
     if parent.column not in meta.columns and "subclass" in meta.columns:
         parents = meta.loc[labeled.index, "subclass"].astype(object)
-        parents = parents.where(parents.notna() & (parents.astype(str).str.strip() != ""))
+        text = parents.astype(str).str.strip()  # "Pvalb " is Pvalb (review)
+        parents = text.where(parents.notna() & (text != ""))
+        level = "value in the 'subclass' column"
     elif parent.column not in meta.columns:
+        also = (
+            ""
+            if parent.column == "subclass"
+            else f" (or the {parent.column!r} column of the {child.parent!r} scheme)"
+        )
         raise SchemaError(
             f"{scheme} labels need each cell's class one level up: a 'subclass' column beside "
-            f"'{child.column}' in the labels (or the {parent.column!r} column of the "
-            f"{child.parent!r} scheme)"
+            f"'{child.column}' in the labels{also}"
         )
     else:
         parents = parent.apply(meta.loc[labeled.index])
@@ -144,7 +151,7 @@ def label_hierarchy(meta: pd.DataFrame, y: pd.Series, scheme: str, species: str)
     unplaced = sorted(set(labeled) - set(pairs["child"]))
     if unplaced:
         raise TableError(
-            f"{len(unplaced)} {scheme} label(s) have no {child.parent} class: "
+            f"{len(unplaced)} {scheme} label(s) have no {level}: "
             f"{', '.join(map(repr, unplaced[:5]))}"
         )
     counts = pairs.groupby("child")["parent"].nunique()

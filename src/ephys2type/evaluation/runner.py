@@ -90,14 +90,17 @@ def run_evaluation(
 def with_inner_validation(estimator, fraction: float):
     """``estimator`` with the plan's inner validation share (:attr:`SplitPlan.inner_validation`:
     0.25 of the training cells makes the paper's hold-out 60/20/20) given to each BiLSTM step
-    of a pipeline, in place; the BiLSTMs a deployed classifier fits keep their own share (its
-    calibration cells are held back first), as do other models' internal splits."""
+    of a pipeline that has the default share, in place; a share its builder chose is kept, the
+    BiLSTMs a deployed classifier fits keep their own (its calibration cells are held back
+    first), as do other models' internal splits."""
     bilstm = sys.modules.get("ephys2type.models.bilstm.estimator")
     if bilstm is None:  # no BiLSTM was built (and torch stays unimported)
         return estimator
     steps = estimator.steps if hasattr(estimator, "steps") else [(None, estimator)]
+    default = bilstm.FamilyBiLSTMClassifier().validation_fraction
     for _, step in steps:
-        if isinstance(step, bilstm.FamilyBiLSTMClassifier):
+        # a share the model's builder chose itself is kept (review)
+        if isinstance(step, bilstm.FamilyBiLSTMClassifier) and step.validation_fraction == default:
             step.set_params(validation_fraction=fraction)
     return estimator
 

@@ -2,9 +2,10 @@
 
 Each call carries an ``expected_accuracy``: the accuracy of its feature set's model on
 held-out training cells, an in-distribution figure. A batch from another lab, rig or
-preparation can be far below it. Per batch, this module answers two questions, both against
-the calibration cells (training cells no member was fitted on, exchangeable with new cells
-of the training kind):
+preparation can be far below it. Per batch, the check asks whether the batch differs from
+the training cells beyond its class mix, and how accurate its calls are likely to be, both
+against the calibration cells (training cells no member was fitted on, exchangeable with new
+cells of the training kind).
 
 The check has three parts, each in its own module: the shift test
 (:mod:`ephys2type.models.batch_shift`), the label-free accuracy estimate
@@ -151,9 +152,6 @@ def check_batch(
         allowance_held=allowance_held(clf) if allowance else "",
         level=None if clf.parent_of is None else clf.level_names[0],
     )
-
-
-#: How often the shipped allowance held the real accuracy of declared-shifted whole held-out
 
 
 def summarize_batch(
