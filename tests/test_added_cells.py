@@ -171,6 +171,7 @@ def test_train_add_table_command(run_cli, clean_error, layer1_only, tmp_path):
     assert result.code == 0, result
     assert "666 cells of human + 20 added cells counted 8 times each" in result.out
     said = " ".join(result.out.split())
+    assert "measured on bundled calibration cells, not yours" in said
     assert (
         "`ephys2type evaluate-added --species human --datasets lee2023 --add-table "
         f"{features} --add-labels {labels} --model logreg` measures" in said
@@ -183,13 +184,24 @@ def test_train_add_table_command(run_cli, clean_error, layer1_only, tmp_path):
     assert (model.repeats_[-20:] == 8).all() and (model.repeats_[:-20] == 1).all()
     assert not model.calibration_[-20:].any()
     assert "__repeats__" in (out / "training_cells.csv").read_text().splitlines()[0]
+    # counted once, the added cells calibrate like bundled ones, and the line says how many
+    # (a trial: "not yours" where 33 of 161 calibration cells were theirs)
+    once = run_cli(
+        "train", "--species", "human", "--datasets", "lee2023", "--model", "logreg",
+        "--add-table", features, "--add-labels", labels, "--add-weight", "1",
+        "--out", tmp_path / "once",
+    )  # fmt: skip
+    mine = int(load_model(tmp_path / "once").calibration_[-20:].sum())
+    said = " ".join(once.out.split())
+    assert "20 added cells counted once each" in said and mine > 0
+    assert f"calibration cells, {mine} of them yours" in said
     clean_error(
         run_cli("train", "--species", "human", "--add-table", features, "--out", tmp_path / "x"),
         "--add-table and --add-labels go together",
     )
     clean_error(
         run_cli("train", "--species", "human", "--add-weight", "3", "--out", tmp_path / "y"),
-        "apply to --add-table",
+        "applies to --add-table",
     )
 
 

@@ -58,5 +58,7 @@ def test_options_that_do_not_fit_are_one_error_naming_the_option(options, error,
 def test_added_cell_options_go_together():
     with pytest.raises(RequestError, match="--add-table and --add-labels go together"):
         DataRequest(species="mouse", add_table="mine.csv").load()
-    with pytest.raises(RequestError, match="--mapping and --add-weight apply to --add-table"):
+    with pytest.raises(RequestError, match="--add-weight applies to --add-table"):
         DataRequest(species="mouse", add_weight=3).load()
+    with pytest.raises(RequestError, match="--mapping applies to --table or --add-table"):
+        DataRequest(species="mouse", mapping="map.toml").load()

@@ -322,7 +322,7 @@ AddMappingOpt = Annotated[
     Path | None,
     typer.Option(
         help="A TOML file mapping the column names (and units) of --add-table to the "
-        "schema's features."
+        "schema's features (without --add-table: those of --table)."
     ),
 ]
 AddWeightOpt = Annotated[
@@ -357,6 +357,7 @@ def load_data_for_command(
     donor_column: str | None,
     datasets: str | None = None,
     location: bool = False,
+    mapping: Path | None = None,
 ) -> tuple[PatchSeqData, str]:
     """The data of ``evaluate``: bundled (species) or the user's --table
     (:class:`~ephys2type.data.requests.DataRequest`), and a short name of its origin
@@ -377,6 +378,7 @@ def load_data_for_command(
             id_column=id_column,
             label_column=label_column,
             donor_column=donor_column,
+            mapping=mapping,
         )
     )
     if loaded.qc_line is not None:  # what QC left out of the user's table

@@ -66,6 +66,13 @@ def evaluate(
     id_column: IdColumnOpt = None,
     label_column: LabelColumnOpt = "subclass",
     donor_column: DonorColumnOpt = None,
+    mapping: Annotated[
+        Path | None,
+        typer.Option(
+            help="A TOML file mapping the column names (and units) of --table to the schema's "
+            "features (docs/mappings.md)."
+        ),
+    ] = None,
     plan_file: Annotated[
         Path | None,
         typer.Option("--plan", help="Reuse the split_plan.json of an earlier run (paired runs)."),
@@ -153,6 +160,7 @@ def evaluate(
         donor_column=donor_column,
         datasets=datasets,
         location=location,
+        mapping=mapping,
     )
     families = None
     if available_families is not None:
@@ -165,6 +173,11 @@ def evaluate(
         plan.check_matches(data)
     else:
         plan = make_plan(data, protocol, seeds=seeds, n_folds=folds)
+    if donor_column is not None and plan.protocol != "group5x5":  # a trial thought it grouped
+        console().print(
+            f"note: --donor-column groups the folds by donor only with --protocol group5x5; "
+            f"these are {plan.description}"
+        )
     out_dir = out or Path("results") / (
         f"{origin}_{data.label_scheme}_{features}_{plan.protocol}_{'+'.join(names)}"
         + ("" if available_families is None else "_available")

@@ -229,8 +229,16 @@ def train(
                 f"--model {model}",
             ]
         )
+        # added cells counted once calibrate like bundled ones (a trial: 33 of 161 were)
+        added = loaded.n_added
+        mine = int(trained.calibration_[-added:].sum()) if added and loaded.repeats[-1] == 1 else 0
+        where = (
+            f"on {int(trained.calibration_.sum())} calibration cells, {mine} of them yours"
+            if mine
+            else "on bundled calibration cells, not yours"
+        )
         out_console.print(
-            "that expected accuracy is measured on bundled calibration cells, not yours: "
+            f"that expected accuracy is measured {where}: "
             f"`{command}` measures how cells like yours fare with and without them",
             highlight=False,
         )

@@ -81,6 +81,8 @@ class LoadedData:
     #: what QC left out of the user's table, in words (:func:`~ephys2type.data.qc.drops_line`);
     #: None for bundled data (their QC is documented) or when it left out none
     qc_line: str | None = None
+    #: how many of the cells, the last ones, are the lab's added cells (``--add-table``)
+    n_added: int = 0
 
 
 @dataclass(frozen=True)
@@ -145,7 +147,12 @@ class DataRequest:
         if self.table is not None and own_qc is not None:
             qc_line = drops_line(own_qc)
         return LoadedData(
-            data=data, origin=origin, repeats=repeats, description=description, qc_line=qc_line
+            data=data,
+            origin=origin,
+            repeats=repeats,
+            description=description,
+            qc_line=qc_line,
+            n_added=len(data) - n_own,
         )
 
     def _bundled(self) -> tuple[PatchSeqData, str]:
@@ -184,6 +191,8 @@ class DataRequest:
             label_scheme=self.labels or AS_IS,
             qc=profile,
             aligned=features == "aligned",
+            # the mapping is the added table's when there is one, else the table's own
+            mapping=self.mapping if self.add_table is None else None,
         )
         return data, Path(self.table).stem
 
@@ -191,8 +200,10 @@ class DataRequest:
         """``data`` with the lab's added cells, the repeats of every cell and a note on them
         (no added cells: ``data``, None and an empty note)."""
         if self.add_table is None and self.add_labels is None:
-            if self.mapping is not None or self.add_weight is not None:
-                raise RequestError("--mapping and --add-weight apply to --add-table")
+            if self.add_weight is not None:
+                raise RequestError("--add-weight applies to --add-table")
+            if self.mapping is not None and self.table is None:
+                raise RequestError("--mapping applies to --table or --add-table")
             return data, None, ""
         if self.add_table is None or self.add_labels is None:
             raise RequestError("--add-table and --add-labels go together")
@@ -209,7 +220,8 @@ class DataRequest:
         n_added = len(data) - n_before
         weight = added_repeats(n_before, n_added, self.add_weight)
         repeats = [1] * n_before + [weight] * n_added
-        return data, repeats, f" + {n_added} added cells counted {weight} times each"
+        counted = "once each" if weight == 1 else f"{weight} times each"
+        return data, repeats, f" + {n_added} added cells counted {counted}"
 
 
 __all__ = [

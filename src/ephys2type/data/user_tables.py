@@ -23,6 +23,7 @@ from ephys2type.data.id_columns import (
     index_by_id,
 )
 from ephys2type.data.labels import AS_IS, get_scheme
+from ephys2type.data.mapping import load_mapping
 from ephys2type.data.prepare import prepare
 from ephys2type.data.recordings.check_table import warn_blocked_training_cells
 from ephys2type.data.schema import FeatureSchema, get_schema
@@ -44,6 +45,7 @@ def load_table(
     label_scheme: str = AS_IS,
     qc: str | None = None,
     aligned: bool = False,
+    mapping: str | Path | None = None,
 ) -> PatchSeqData:
     """Load a user's own IPFX feature table (and optional labels) like the bundled data.
 
@@ -53,14 +55,17 @@ def load_table(
     ids); the labels use the same column name. ``labels`` is a CSV with the same
     ids, the ``label_column`` and optionally a donor column; other columns become metadata.
     With ``label_scheme="as_is"`` labels are used as written; a built-in scheme (e.g.
-    ``mouse5``) maps them, given ``species``.
+    ``mouse5``) maps them, given ``species``. ``mapping`` (a file,
+    :mod:`ephys2type.data.mapping`) renames the table's columns and converts their units onto
+    the schema, as for ``predict`` (a trial: ``train --table --mapping`` ignored it).
     """
     schema = get_schema(schema)
     species = species or schema.species
     if id_column is None:
         id_column = find_id_column(features, schema)
     # a plain frame, as in every PatchSeqData (the FeatureFrame read is for a model's input)
-    read = read_feature_table(features, schema, id_column=id_column)
+    columns = None if mapping is None else load_mapping(mapping, schema)
+    read = read_feature_table(features, schema, id_column=id_column, mapping=columns)
     warn_blocked_training_cells(getattr(read, "checks", None), str(features))
     X = pd.DataFrame(read)
     meta = pd.DataFrame(index=X.index)

@@ -103,6 +103,8 @@ def calibration_note(clf: CellTypeClassifier) -> str | None:
     more = f" and {len(few) - 5} more" if len(few) > 5 else ""
     return (
         f"few calibration cells of {named}{more}: the prediction sets of a class rest on its "
-        f"own, and with fewer than {FEW_CALIBRATION_CELLS} they are coarse (the class can "
-        "join a cell's set at a low probability); more cells of it make them tighter"
+        f"own, and with fewer than {FEW_CALIBRATION_CELLS} they are coarse: the class can "
+        "join a cell's set at a low probability, or be left out of it at a high one, and how "
+        "often its sets hold the true class varies from batch to batch; more cells of it make "
+        "them steadier"
     )
