@@ -191,10 +191,12 @@ def test_train_add_table_command(run_cli, clean_error, layer1_only, tmp_path):
         "--add-table", features, "--add-labels", labels, "--add-weight", "1",
         "--out", tmp_path / "once",
     )  # fmt: skip
-    mine = int(load_model(tmp_path / "once").calibration_[-20:].sum())
+    trained_once = load_model(tmp_path / "once")
+    assert list(trained_once.X_train_.index[-20:]) == list(mine.X.index.astype(str))  # last
+    calibrating = int(trained_once.calibration_[-20:].sum())
     said = " ".join(once.out.split())
-    assert "20 added cells counted once each" in said and mine > 0
-    assert f"calibration cells, {mine} of them yours" in said
+    assert "20 added cells counted once each" in said and calibrating > 0
+    assert f"calibration cells, {calibrating} of them yours" in said
     clean_error(
         run_cli("train", "--species", "human", "--add-table", features, "--out", tmp_path / "x"),
         "--add-table and --add-labels go together",
