@@ -253,6 +253,19 @@ def test_poisoned_test_cells_do_not_change_the_trained_network(human):
     assert poisoned[1] != clean[1]  # fold 1 trains on them, so the check can fail
 
 
+def test_a_share_the_builder_chose_is_kept():
+    """The plan's share reaches a BiLSTM with the default share only (review: a builder's own
+    was overwritten); other steps are left alone."""
+    from sklearn.pipeline import Pipeline
+
+    from ephys2type.evaluation.runner import with_inner_validation
+
+    own = Pipeline([("model", FamilyBiLSTMClassifier(validation_fraction=0.1))])
+    assert with_inner_validation(own, 0.25)[-1].validation_fraction == 0.1
+    plain = Pipeline([("model", FamilyBiLSTMClassifier())])
+    assert with_inner_validation(plain, 0.25)[-1].validation_fraction == 0.25
+
+
 def test_the_bilstm_validates_on_the_plans_inner_share(human):
     """The paper's hold-out is 60/20/20: its BiLSTM early-stops on a quarter of the training
     cells (a test audit: it used its own fifth, 64/16/20, while metrics.json said 0.25)."""

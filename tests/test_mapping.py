@@ -362,6 +362,26 @@ def test_a_labs_own_training_table_is_read_through_its_mapping(tmp_path):
         table=tmp_path / "theirs.csv", table_labels=tmp_path / "labels.csv", **args
     )
     assert list(request.load().data.y) == list(human.y.iloc[:40])
+    # without --schema, the schema the mapping names, even where every column is renamed
+    # (review: none was found, and the error advised the --mapping already given)
+    every = cells.rename(columns=lambda c: f"their {c}").rename_axis("cell_id").reset_index()
+    every.to_csv(tmp_path / "every.csv", index=False)
+    lines = "\n".join(f'"their {c}" = "{c}"' for c in cells.columns)
+    (tmp_path / "every.toml").write_text(f"[columns]\n{lines}\n")
+    found = DataRequest(
+        table=tmp_path / "every.csv",
+        table_labels=tmp_path / "labels.csv",
+        mapping=tmp_path / "every.toml",
+    ).load()
+    assert found.data.schema.name == "lee2023_human"
+    np.testing.assert_array_equal(found.data.X.to_numpy(), cells.to_numpy())
+    # data check of a table to train on reads it as train does, mapping included
+    from ephys2type.persist.check import check_for_training
+
+    checked, _ = check_for_training(
+        tmp_path / "every.csv", tmp_path / "labels.csv", mapping=tmp_path / "every.toml"
+    )
+    assert checked.schema.name == "lee2023_human" and len(checked.X) == 40
 
 
 @pytest.mark.slow  # two commands end to end (make test-slow)
@@ -384,3 +404,7 @@ def test_train_and_evaluate_read_a_labs_table_through_its_mapping(run_cli, tmp_p
     assert r.code == 0, r
     # the donor column groups folds only under group5x5 (a trial thought it did here)
     assert "--donor-column groups the folds by donor only with --protocol group5x5" in r.out
+    # data check of a table to train on takes the mapping as train does (review: refused)
+    r = run_cli("data", "check", tmp_path / "theirs.csv", "--labels", tmp_path / "labels.csv",
+                "--schema", "human", "--mapping", tmp_path / "map.toml")  # fmt: skip
+    assert r.code == 0, r

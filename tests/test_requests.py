@@ -60,5 +60,5 @@ def test_added_cell_options_go_together():
         DataRequest(species="mouse", add_table="mine.csv").load()
     with pytest.raises(RequestError, match="--add-weight applies to --add-table"):
         DataRequest(species="mouse", add_weight=3).load()
-    with pytest.raises(RequestError, match="--mapping applies to --table or --add-table"):
+    with pytest.raises(RequestError, match="--mapping maps the columns of --table"):
         DataRequest(species="mouse", mapping="map.toml").load()

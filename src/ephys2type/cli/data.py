@@ -362,11 +362,6 @@ def check(
                 "--model checks a table to predict, --labels/--profile/--write-aligned one "
                 "to train on (as `train --table`): give one or the other"
             )
-        if mapping is not None:
-            raise typer.BadParameter(
-                "--mapping applies to a table to predict; `train --table` reads the schema's "
-                "own column names"
-            )
         if sheet is not None:
             raise typer.BadParameter(
                 "--sheet applies to a table to predict; `train --table` reads a workbook's only "
@@ -385,6 +380,7 @@ def check(
             profile=profile,
             write_aligned=write_aligned,
             force=force,
+            mapping=mapping,
         )
         return
     from ephys2type.data.fetch import cache_dir
@@ -482,8 +478,10 @@ def _check_training(
     profile: str | None,
     write_aligned: Path | None,
     force: bool,
+    mapping: Path | None = None,
 ) -> None:
-    """``data check`` of a table to train on, as ``train --table`` reads it."""
+    """``data check`` of a table to train on, as ``train --table`` reads it (through
+    ``mapping`` when given)."""
     from ephys2type.data.align import to_aligned
     from ephys2type.data.qc import profiles
     from ephys2type.files import atomic_write_text
@@ -507,6 +505,7 @@ def _check_training(
         donor_column=donor_column,
         label_scheme=label_scheme,
         qc=profile,
+        mapping=mapping,
     )
     if write_aligned is not None:
         aligned = to_aligned(data)  # before printing: a failure must come before any output

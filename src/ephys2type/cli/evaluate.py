@@ -361,11 +361,14 @@ def print_evaluation(evaluation, out_console, *, pairs: bool = True) -> None:
     out_console.print(table)
     for name in evaluation.models:  # why a deployed model scores low: its refusals
         n_none, n, reasons = evaluation.unassigned(name)
+        predictions = evaluation.predictions
+        seeds = predictions.loc[predictions["model"] == name, "seed"].nunique()
+        over = f" over {seeds} seeds" if seeds > 1 else ""  # predictions, not cells (review)
         if n_none:
             why = ", ".join(f"{k} {v}" for k, v in reasons.items())
             out_console.print(
-                f"{name}: {n_none} of {n} test predictions unassigned, counted wrong above"
-                + (f" ({why})" if why else "")
+                f"{name}: {n_none} of {n} test predictions{over} unassigned, counted wrong "
+                "above" + (f" ({why})" if why else "")
             )
     names = list(evaluation.models)
     if pairs and len(names) > 1:
@@ -373,8 +376,9 @@ def print_evaluation(evaluation, out_console, *, pairs: bool = True) -> None:
             title="paired differences on identical folds (macro-F1, accuracy), in points",
             title_justify="left",
         )
-        for col in ("a - b", "macro-F1 diff [95% CI]", "p", "accuracy diff [95% CI]", "p"):
-            comp.add_column(col, justify="left" if col == "a - b" else "right")
+        comp.add_column("a - b", overflow="fold")  # folded, never cut (review)
+        for col in ("macro-F1 diff [95% CI]", "p", "accuracy diff [95% CI]", "p"):
+            comp.add_column(col, justify="right")
         for i, a in enumerate(names):
             for b in names[i + 1 :]:
                 f1 = evaluation.compare(a, b, "macro_f1")

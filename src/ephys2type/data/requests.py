@@ -25,7 +25,7 @@ from ephys2type.data.labels import AS_IS, default_scheme
 from ephys2type.data.location import with_location
 from ephys2type.data.qc import drops_line, profiles
 from ephys2type.data.schema import FeatureSchema
-from ephys2type.data.schema_match import detect_schema, feature_table_header
+from ephys2type.data.schema_match import schema_of_table
 from ephys2type.data.user_tables import load_table
 from ephys2type.errors import Ephys2TypeError
 
@@ -109,7 +109,8 @@ class DataRequest:
     add_table, add_labels, mapping, add_weight : a lab's own labelled cells trained on
         beside the others (:func:`~ephys2type.data.added_cells.with_added_cells`), each
         counted ``add_weight`` times (None: :func:`~ephys2type.data.added_cells.added_repeats`
-        decides).
+        decides); ``mapping`` maps the added table's columns, or, without ``add_table``,
+        those of ``table``.
     """
 
     species: str = "mouse"
@@ -178,9 +179,10 @@ class DataRequest:
         profile = check_choice(self.profile or TABLE_PROFILE, profiles(), "--profile")
         features = check_choice(self.features, FEATURES, "--features")
         schema = self.schema
+        # the mapping is the added table's when there is one, else the table's own
+        mapping = self.mapping if self.add_table is None else None
         if schema is None:  # never assumed: the built-in schema of the table's columns
-            columns, named = feature_table_header(self.table)
-            schema = detect_schema(columns, path=named)
+            schema, _ = schema_of_table(self.table, mapping=mapping)
         data = load_table(
             self.table,
             self.table_labels,
@@ -191,8 +193,7 @@ class DataRequest:
             label_scheme=self.labels or AS_IS,
             qc=profile,
             aligned=features == "aligned",
-            # the mapping is the added table's when there is one, else the table's own
-            mapping=self.mapping if self.add_table is None else None,
+            mapping=mapping,
         )
         return data, Path(self.table).stem
 
@@ -203,7 +204,7 @@ class DataRequest:
             if self.add_weight is not None:
                 raise RequestError("--add-weight applies to --add-table")
             if self.mapping is not None and self.table is None:
-                raise RequestError("--mapping applies to --table or --add-table")
+                raise RequestError("--mapping maps the columns of --table (or of --add-table)")
             return data, None, ""
         if self.add_table is None or self.add_labels is None:
             raise RequestError("--add-table and --add-labels go together")

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ephys2type.data.h5ad import is_h5ad, read_h5ad_features
-from ephys2type.data.mapping import ColumnMapping
+from ephys2type.data.mapping import ColumnMapping, mapped_features
 from ephys2type.data.schema import FeatureSchema
 from ephys2type.data.table_text import (
     read_table_text,
@@ -185,3 +185,20 @@ def none_there(
         f"columns have other names (or units), map them onto the schema's with --mapping "
         f"map.toml (mapping=...): `{lists}` lists the schema's columns with their units"
     )
+
+
+def schema_of_table(
+    path: str | Path,
+    *,
+    mapping: str | Path | None = None,
+    obsm_key: str | None = None,
+    sheet: str | int | None = None,
+) -> tuple[FeatureSchema, str]:
+    """The built-in schema a feature file's columns belong to (:func:`detect_schema`),
+    counting the features a mapping file maps its columns onto: a table in the lab's own
+    names is in the schema its mapping names (review: ``train --table --mapping`` without
+    ``--schema`` found none). Returns it and how the file was named in messages."""
+    columns, named = feature_table_header(path, obsm_key=obsm_key, sheet=sheet)
+    if mapping is not None:
+        columns = [*columns, *mapped_features(mapping)]
+    return detect_schema(columns, path=named), named

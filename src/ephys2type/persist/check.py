@@ -28,9 +28,9 @@ import numpy as np
 import pandas as pd
 
 from ephys2type.data.container import PatchSeqData
-from ephys2type.data.mapping import load_mapping, mapped_features
+from ephys2type.data.mapping import load_mapping
 from ephys2type.data.schema import FeatureSchema, get_schema
-from ephys2type.data.schema_match import SCHEMA_GIVEN, detect_schema, feature_table_header
+from ephys2type.data.schema_match import SCHEMA_GIVEN, schema_of_table
 from ephys2type.data.tables import read_feature_table
 from ephys2type.data.user_tables import load_table
 from ephys2type.errors import TableError
@@ -148,10 +148,7 @@ def check_for_prediction(
         )
     found = FROM_OPTION
     if schema is None:  # the columns' schema, after the mapping renames them
-        columns, named = feature_table_header(features, obsm_key=obsm_key, sheet=sheet)
-        if mapping is not None:
-            columns += mapped_features(mapping)
-        schema = detect_schema(columns, path=named)
+        schema, _ = schema_of_table(features, mapping=mapping, obsm_key=obsm_key, sheet=sheet)
         found = FROM_COLUMNS
     schema = get_schema(schema)
     cells = read_feature_table(
@@ -200,8 +197,7 @@ def check_for_training(
     came from (:data:`FROM_OPTION` or :data:`FROM_COLUMNS`)."""
     found = FROM_OPTION
     if schema is None:
-        columns, named = feature_table_header(features)
-        schema = detect_schema(columns, path=named)
+        schema, _ = schema_of_table(features, mapping=options.get("mapping"))
         found = FROM_COLUMNS
     return load_table(features, labels, schema, **options), found
 
