@@ -182,7 +182,7 @@ class DataRequest:
         # the mapping is the added table's when there is one, else the table's own
         mapping = self.mapping if self.add_table is None else None
         if schema is None:  # never assumed: the built-in schema of the table's columns
-            schema, _ = schema_of_table(self.table, mapping=mapping)
+            schema = schema_of_table(self.table, mapping=mapping)
         data = load_table(
             self.table,
             self.table_labels,

@@ -193,12 +193,12 @@ def schema_of_table(
     mapping: str | Path | None = None,
     obsm_key: str | None = None,
     sheet: str | int | None = None,
-) -> tuple[FeatureSchema, str]:
+) -> FeatureSchema:
     """The built-in schema a feature file's columns belong to (:func:`detect_schema`),
     counting the features a mapping file maps its columns onto: a table in the lab's own
     names is in the schema its mapping names (review: ``train --table --mapping`` without
-    ``--schema`` found none). Returns it and how the file was named in messages."""
+    ``--schema`` found none)."""
     columns, named = feature_table_header(path, obsm_key=obsm_key, sheet=sheet)
     if mapping is not None:
         columns = [*columns, *mapped_features(mapping)]
-    return detect_schema(columns, path=named), named
+    return detect_schema(columns, path=named)

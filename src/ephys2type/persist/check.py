@@ -148,7 +148,7 @@ def check_for_prediction(
         )
     found = FROM_OPTION
     if schema is None:  # the columns' schema, after the mapping renames them
-        schema, _ = schema_of_table(features, mapping=mapping, obsm_key=obsm_key, sheet=sheet)
+        schema = schema_of_table(features, mapping=mapping, obsm_key=obsm_key, sheet=sheet)
         found = FROM_COLUMNS
     schema = get_schema(schema)
     cells = read_feature_table(
@@ -197,7 +197,7 @@ def check_for_training(
     came from (:data:`FROM_OPTION` or :data:`FROM_COLUMNS`)."""
     found = FROM_OPTION
     if schema is None:
-        schema, _ = schema_of_table(features, mapping=options.get("mapping"))
+        schema = schema_of_table(features, mapping=options.get("mapping"))
         found = FROM_COLUMNS
     return load_table(features, labels, schema, **options), found
 
