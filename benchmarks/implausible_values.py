@@ -22,14 +22,12 @@ measurement for a decision not yet made; ``predict`` is unchanged.
 
 from __future__ import annotations
 
-import argparse
 import time
-from pathlib import Path
 
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from benchmark_output import write_result
+from benchmark_output import seeds_and_out, write_result
 from ephys2type import load_human
 from ephys2type.models.call_table import ABSTAIN
 from ephys2type.persist.train import train_model
@@ -92,12 +90,7 @@ def _one_seed(seed: int) -> dict[str, dict]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument(
-        "--out", type=Path, default=Path("benchmarks/results/implausible_values.json")
-    )
-    args = parser.parse_args()
+    args = seeds_and_out(__doc__, "implausible_values").parse_args()
     start = time.perf_counter()
     runs = [_one_seed(seed) for seed in range(args.seeds)]
     summary = {}

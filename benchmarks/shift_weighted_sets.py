@@ -27,17 +27,15 @@ Written by hand rather than with a library: crepes has no weights, and crepes-we
 
 from __future__ import annotations
 
-import argparse
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import cross_val_predict, train_test_split
 
-from benchmark_output import write_result
+from benchmark_output import seeds_and_out, write_result
 from ephys2type.errors import Ephys2TypeWarning
 from ephys2type.models.conformal import cell_draws
 from ephys2type.persist.train import train_model
@@ -174,12 +172,7 @@ def _mean(rows: list[dict], side: str, arm: str) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument(
-        "--out", type=Path, default=Path("benchmarks/results/shift_weighted_sets.json")
-    )
-    args = parser.parse_args()
+    args = seeds_and_out(__doc__, "shift_weighted_sets").parse_args()
     start = time.perf_counter()
     result: dict = {"confidence": CONFIDENCE, "seeds": args.seeds, "splits": []}
     for split in human_shift_splits():
