@@ -229,9 +229,9 @@ def train(
                 f"--model {model}",
             ]
         )
-        # added cells counted once calibrate like bundled ones (a trial: 33 of 161 were)
-        added = loaded.n_added
-        mine = int(trained.calibration_[-added:].sum()) if added and loaded.repeats[-1] == 1 else 0
+        # added cells counted once calibrate like bundled ones, repeated ones never (a trial:
+        # 33 of 161 were the lab's)
+        mine = int(trained.calibration_[-loaded.n_added :].sum()) if loaded.n_added else 0
         where = (
             f"on {int(trained.calibration_.sum())} calibration cells, {mine} of them yours"
             if mine

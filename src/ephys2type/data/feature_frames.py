@@ -27,10 +27,10 @@ from ephys2type.data.schema_match import (
     check_schema_match,
 )
 from ephys2type.data.table_text import (
-    shown,
     to_numeric,
 )
 from ephys2type.errors import Ephys2TypeWarning, TableError
+from ephys2type.wording import shown
 
 
 class FeatureFrame(pd.DataFrame):

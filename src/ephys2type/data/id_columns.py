@@ -19,9 +19,9 @@ from ephys2type.data.table_formats import (
 from ephys2type.data.table_text import (
     line_number,
     read_table_text,
-    shown,
 )
 from ephys2type.errors import TableError
+from ephys2type.wording import shown
 
 #: The id column of a table read from an ``.h5ad`` file: its ``.obs_names``.
 H5AD_ID_COLUMN = "obs_names"

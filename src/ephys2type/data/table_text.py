@@ -47,11 +47,6 @@ _DECIMAL_COMMA = re.compile(r"[+-]?\d+,\d+(?:[eE][+-]?\d+)?")
 MAX_TEXT_COLUMNS_SHOWN = 5
 
 
-def shown(names: Sequence[str], limit: int = 8) -> str:
-    """The first ``limit`` names, comma-separated, with '...' when there are more."""
-    return ", ".join(map(str, names[:limit])) + (", ..." if len(names) > limit else "")
-
-
 def line_number(frame: pd.DataFrame | pd.Index, pos: int) -> int:
     """File line of the row at position ``pos`` of a table (or of its row labels): tables
     keep read_csv's 0-based row labels."""

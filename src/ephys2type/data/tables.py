@@ -53,10 +53,10 @@ from ephys2type.data.table_text import (
     line_number,
     read_table_text,
     settle_unnamed_column,
-    shown,
 )
 from ephys2type.data.unit_checks import check_units
 from ephys2type.errors import Ephys2TypeWarning, TableError
+from ephys2type.wording import shown
 
 
 def check_columns(

@@ -24,7 +24,7 @@ from ephys2type.evaluation.stats import (
     pooled_confusion,
     summarize,
 )
-from ephys2type.models.call_table import ABSTAIN
+from ephys2type.models.call_table import ABSTAIN, reason_counts
 
 
 @dataclass
@@ -164,13 +164,8 @@ class Evaluation:
         (its kind: the text before the reason's colon)."""
         p = self.predictions[self.predictions["model"] == model]
         none = p[p["predicted"] == ABSTAIN]
-        reasons = (
-            none["reason"].fillna("").astype(str).str.split(":", n=1).str[0].str.strip()
-            if "reason" in none.columns
-            else pd.Series("", index=none.index)
-        )
-        counts = reasons[reasons != ""].value_counts()
-        return len(none), len(p), {str(k): int(v) for k, v in counts.items()}
+        reasons = none["reason"] if "reason" in none.columns else []
+        return len(none), len(p), reason_counts(reasons)
 
     def table(self) -> pd.DataFrame:
         """One row per model: mean, SD and CI of the headline metrics."""

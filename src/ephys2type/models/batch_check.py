@@ -46,7 +46,7 @@ from ephys2type.models.batch_shift import (
     shift_test,
 )
 from ephys2type.models.batch_summary import FIELDS, LARGE_SHIFT_SD, BatchSummary, median_margin
-from ephys2type.models.call_table import ABSTAIN
+from ephys2type.models.call_table import ABSTAIN, reason_counts
 from ephys2type.models.cell_scores import CellScores
 from ephys2type.models.novelty import QUANTILE
 from ephys2type.models.training_cells import training_cells_note, training_copies, training_mask
@@ -102,7 +102,6 @@ def check_batch(
     n = scores.n
     reasons = np.asarray(scores.reasons, dtype=object)
     unassigned = reasons != ""
-    kinds = pd.Series(reasons[unassigned]).str.split(":", n=1).str[0].str.strip()
     flagged = int((scores.distance > 1.0).sum())
     expected_share = 1.0 - QUANTILE
     left_out = 0 if trained_on is None else int(np.count_nonzero(trained_on))
@@ -142,7 +141,7 @@ def check_batch(
         families_missing=families_missing,
         n_failing_qc=0,
         n_unassigned=int(unassigned.sum()),
-        unassigned_reasons={str(k): int(v) for k, v in kinds.value_counts().items()},
+        unassigned_reasons=reason_counts(reasons),
         n_failed_checks=0
         if checks is None
         else int(sum(bool(b or o) for b, o in zip(checks.blocking, checks.other, strict=True))),

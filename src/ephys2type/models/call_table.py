@@ -19,6 +19,15 @@ from ephys2type.models.conformal import NO_CALL
 #: The call of a cell the evidence does not support.
 ABSTAIN = "unassigned"
 
+
+def reason_counts(reasons) -> dict[str, int]:
+    """How many cells each kind of reason (the text before its colon) left unassigned, most
+    first; empty reasons (cells called) are not counted."""
+    kinds = pd.Series(reasons, dtype=object).fillna("").astype(str)
+    kinds = kinds.str.split(":", n=1).str[0].str.strip()
+    return {str(k): int(v) for k, v in kinds[kinds != ""].value_counts().items()}
+
+
 #: Every output column with what it holds (``<class>``, ``<level>``: one column per class or
 #: level; two-level columns appear only for a model with two-level labels).
 COLUMNS: dict[str, str] = {

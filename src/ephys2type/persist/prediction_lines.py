@@ -9,7 +9,7 @@ from ephys2type.data.qc import RULE_WORDS
 from ephys2type.models.abstention import FailedRecordingCheck
 from ephys2type.models.call_table import ABSTAIN
 from ephys2type.persist.predict import FeatureSetUse, Prediction
-from ephys2type.wording import plural
+from ephys2type.wording import plural, shown
 
 #: Feature sets listed one per line; the rest are summed in one line.
 SHOWN_SETS = 10
@@ -28,11 +28,11 @@ def feature_set_line(use: FeatureSetUse, *, called: bool = False) -> str:
         + (", fitted on demand)" if use.on_demand else ")")
     )
     if use.distinct:
-        names = ", ".join(use.distinct[:8]) + (", ..." if len(use.distinct) > 8 else "")
+        names = shown(use.distinct)
         others = "set" if use.same_size == 2 else "sets"
         line += f"; unlike the other {k}-feature {others}, with {names}"
     if use.n_imputing:  # new-user trial: the figure of complete cells, said of others
-        names = ", ".join(use.imputed[:6]) + (", ..." if len(use.imputed) > 6 else "")
+        names = shown(use.imputed, 6)
         who = "it" if use.n_cells == 1 else f"{use.n_imputing} of them"
         verb = "lacks" if use.n_cells == 1 or use.n_imputing == 1 else "lack"
         line += (
