@@ -27,7 +27,8 @@ from benchmark_output import write_result
 from ephys2type.data.datasets import load_species
 from ephys2type.evaluation.runner import run_evaluation
 from ephys2type.evaluation.splits import make_plan
-from ephys2type.models.cell_classifier import ABSTAIN, deployed
+from ephys2type.models.cell_classifier import ABSTAIN
+from ephys2type.models.deployed import deployed
 from ephys2type.models.registry import get_model
 
 DATASETS = (("mouse", "mouse5"), ("human", "revised"), ("mouse", "ttype"), ("human", "ttype"))

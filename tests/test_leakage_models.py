@@ -25,7 +25,7 @@ import pytest
 from ephys2type.evaluation.runner import run_evaluation
 from ephys2type.evaluation.splits import make_plan
 from ephys2type.evaluation.transfer import TransferSettings, run_transfer
-from ephys2type.models.cell_classifier import deployed
+from ephys2type.models.deployed import deployed
 from ephys2type.models.registry import MODELS, get_model
 from ephys2type.testing.synthetic import make_synthetic
 

@@ -12,7 +12,7 @@ from ephys2type.evaluation.parallel import map_folds
 from ephys2type.limits import NONE, SMOKE, RunLimits, current, limited
 from ephys2type.models.baselines import make_baseline
 from ephys2type.models.bilstm import MAX_EPOCHS
-from ephys2type.models.cell_classifier import resolve_model
+from ephys2type.models.deployed import resolve_model
 from ephys2type.models.registry import get_model
 from ephys2type.testing.synthetic import make_synthetic
 

@@ -47,7 +47,7 @@ def test_bad_inputs():
 @pytest.mark.slow  # end to end (make test-slow): make test's time
 def test_the_deployed_classifier_adapts_only_when_asked():
     from ephys2type import load_human
-    from ephys2type.models.cell_classifier import resolve_model
+    from ephys2type.models.deployed import resolve_model
 
     data = load_human()
     spec = resolve_model("logreg-deployed-adapt")

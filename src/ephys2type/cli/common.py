@@ -96,7 +96,7 @@ def _dataset_choices() -> list[str]:
 
 
 def _model_choices() -> list[str]:
-    from ephys2type.models.cell_classifier import ADAPTED
+    from ephys2type.models.deployed import ADAPTED
     from ephys2type.models.registry import DEPLOYED, model_names
 
     deployed = [n + DEPLOYED for n in model_names(savable=True)]

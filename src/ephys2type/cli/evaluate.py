@@ -130,7 +130,7 @@ def evaluate(
     from ephys2type.evaluation.choice import write_result as write_evaluation_result
     from ephys2type.evaluation.levels import LevelEvaluation
     from ephys2type.evaluation.splits import PROTOCOLS, SplitPlan, make_plan
-    from ephys2type.models.cell_classifier import resolve_model
+    from ephys2type.models.deployed import resolve_model
     from ephys2type.models.registry import DEPLOYED, get_model, model_names
 
     out_console = console()

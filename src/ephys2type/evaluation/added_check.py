@@ -42,8 +42,9 @@ from ephys2type.data.container import PatchSeqData
 from ephys2type.data.recordings.check_table import BLOCKING_COLUMN
 from ephys2type.errors import Ephys2TypeError
 from ephys2type.files import atomic_write_text, dumps_json, refuse_existing_outputs, summary_path
-from ephys2type.models.cell_classifier import ABSTAIN, shipped_classifier
+from ephys2type.models.cell_classifier import ABSTAIN
 from ephys2type.models.cell_scores import RecordingChecks
+from ephys2type.models.deployed import shipped_classifier
 
 #: The two arms, as the per-cell table names them.
 WITHOUT, WITH = "without", "with"

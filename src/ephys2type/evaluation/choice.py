@@ -21,7 +21,7 @@ from ephys2type.errors import Ephys2TypeError
 from ephys2type.evaluation.levels import LevelEvaluation, level_specs, run_levels, write_levels
 from ephys2type.evaluation.results import Evaluation
 from ephys2type.evaluation.splits import SplitPlan
-from ephys2type.models.cell_classifier import resolve_model
+from ephys2type.models.deployed import resolve_model
 from ephys2type.models.registry import ModelSpec
 
 Result = Evaluation | LevelEvaluation

@@ -31,8 +31,9 @@ from ephys2type.evaluation.results import Evaluation
 from ephys2type.evaluation.runner import Progress, run_evaluation
 from ephys2type.evaluation.splits import SplitPlan
 from ephys2type.evaluation.stats import summarize
-from ephys2type.models.cell_classifier import ABSTAIN, deployed
+from ephys2type.models.cell_classifier import ABSTAIN
 from ephys2type.models.conformal import NO_CALL
+from ephys2type.models.deployed import deployed
 from ephys2type.models.hierarchy import parent_probabilities, top_down
 from ephys2type.models.registry import ModelSpec, get_model
 

@@ -30,7 +30,8 @@ from ephys2type.evaluation.results import Evaluation
 from ephys2type.evaluation.splits import SplitPlan
 from ephys2type.evaluation.stats import fold_scores
 from ephys2type.models.batch_check import summarize_batch, training_copies, training_mask
-from ephys2type.models.cell_classifier import CellTypeClassifier, resolve_model
+from ephys2type.models.cell_classifier import CellTypeClassifier
+from ephys2type.models.deployed import resolve_model
 from ephys2type.models.registry import ModelSpec
 
 __all__ = ["calls", "fold_seed", "plan_seed", "run_evaluation"]

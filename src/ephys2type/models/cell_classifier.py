@@ -83,7 +83,7 @@ from ephys2type.models.novelty import FeatureDistance
 from ephys2type.models.plausibility import PlausibleRanges
 from ephys2type.models.preprocessing import FamilyPreprocessor
 from ephys2type.models.priors import PriorShift, adapt_priors
-from ephys2type.models.registry import DEPLOYED, MODELS, ModelSpec, get_model, model_names
+from ephys2type.models.registry import ModelSpec, get_model
 from ephys2type.models.routing import PRESENT_SHARE, MemberRouter
 
 __all__ = [
@@ -92,8 +92,6 @@ __all__ = [
     "CellTypeClassifier",
     "Member",
     "class_probabilities",
-    "deployed",
-    "resolve_model",
     "wilson_interval",
 ]
 
@@ -101,10 +99,6 @@ __all__ = [
 MIN_EXPECTED_ACCURACY = 0.6
 #: Fewest cells whose class proportions ``adapt_priors`` estimates.
 MIN_ADAPT_CELLS = 10
-#: ``<savable model>-deployed-adapt``: the deployed classifier with ``adapt_priors``.
-ADAPTED = "-adapt"
-#: ``<savable model>-hier-deployed``: the deployed classifier with ``hierarchical`` members.
-HIER = "-hier"
 #: Parameters read when cells are predicted: they may change after ``fit``. Any other
 #: parameter changes what ``fit`` learns, so changing it on a fitted classifier is refused.
 PREDICT_PARAMS = frozenset(
@@ -956,73 +950,3 @@ def _top(attention: pd.DataFrame, top: int, measured: Mapping[str, np.ndarray]) 
         "; ".join(f"{names[j]} ({values[r, j]:.2f})" for j in row if np.isfinite(values[r, j]))
         for r, row in enumerate(order)
     ]
-
-
-def deployed(spec: ModelSpec, **options: Any) -> ModelSpec:
-    """``spec`` as ``ephys2type train`` saves it and ``predict`` runs it: inside a
-    :class:`CellTypeClassifier` (``options`` are its parameters). ``evaluate --model
-    rf-deployed`` scores exactly what ``train --model rf`` saves; with
-    ``hierarchical=True`` it is named ``<model>-hier-deployed``."""
-
-    # a registered model with its own parameters by name (as a loaded folder gives it), so
-    # the trained and the loaded classifier have the same get_params()
-    own = spec.name in MODELS and dict(MODELS[spec.name].params) == dict(spec.params)
-    model = spec.name if own else spec
-
-    def build(schema: FeatureSchema, seed: int) -> BaseEstimator:
-        return CellTypeClassifier(model=model, schema=schema, random_state=seed, **options)
-
-    hier = bool(options.get("hierarchical"))
-    return ModelSpec(
-        spec.name + (HIER if hier else "") + DEPLOYED,
-        f"{spec.description}; as deployed (routed by the features each cell has, "
-        "calibrated, conformal sets, unassigned without evidence)"
-        + ("; parent level, then the classes within it" if hier else ""),
-        build,
-        kind="deployed",
-        params={"model": spec.name, **spec.params, **options},
-        savable=spec.savable,
-    )
-
-
-def shipped_classifier(
-    model: str,
-    schema: FeatureSchema,
-    *,
-    random_state: int = 0,
-    params: Mapping[str, Any] | None = None,
-    **options: Any,
-) -> CellTypeClassifier:
-    """The unfitted classifier ``ephys2type train`` fits for the savable registry ``model``
-    (:func:`deployed`; ``params`` change a BiLSTM's parameters, ``options`` are
-    :class:`CellTypeClassifier` parameters): one place, so that what ``train`` saves and
-    what ``evaluate-added`` cross-validates are built alike."""
-    spec = get_model(model)
-    if not spec.savable:
-        raise Ephys2TypeError(
-            f"model {model!r} cannot be saved; savable models: "
-            f"{', '.join(model_names(savable=True))}"
-        )
-    if params and spec.kind == "bilstm":
-        spec = spec.with_params(**params)
-    return deployed(spec, **options).build(schema, random_state)
-
-
-def resolve_model(name: str) -> ModelSpec:
-    """A model by name: a registered one, ``<savable model>-deployed`` (:func:`deployed`), or
-    ``<savable model>-deployed-adapt`` (the same re-weighting each test fold to its
-    estimated class proportions, ``adapt_priors``)."""
-    adapt = name.endswith(DEPLOYED + ADAPTED)
-    base = (
-        name.removesuffix(ADAPTED).removesuffix(DEPLOYED) if adapt else name.removesuffix(DEPLOYED)
-    )
-    if base != name and base in MODELS and MODELS[base].savable:
-        if not adapt:
-            return deployed(get_model(base))
-        spec = deployed(get_model(base), adapt_priors=True)
-        return replace(
-            spec,
-            name=spec.name + ADAPTED,
-            description=spec.description + "; class proportions re-estimated per batch",
-        )
-    return get_model(name)

@@ -28,7 +28,7 @@ Builder = Callable[[FeatureSchema, int], BaseEstimator]
 #: Kinds of model: how a model is trained, saved and tuned.
 KINDS = ("sklearn", "bilstm", "transfer", "deployed", "custom")
 #: Suffix naming a savable model as it ships (``rf-deployed``), see
-#: :func:`ephys2type.models.cell_classifier.deployed`.
+#: :func:`ephys2type.models.deployed.deployed`.
 DEPLOYED = "-deployed"
 
 

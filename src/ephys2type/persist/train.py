@@ -14,8 +14,9 @@ from typing import Any
 from ephys2type._version import __version__, package_versions
 from ephys2type.data.container import PatchSeqData
 from ephys2type.errors import Ephys2TypeError
-from ephys2type.models.cell_classifier import CellTypeClassifier, shipped_classifier
+from ephys2type.models.cell_classifier import CellTypeClassifier
 from ephys2type.models.defaults import DEFAULT_MODEL
+from ephys2type.models.deployed import shipped_classifier
 from ephys2type.models.registry import get_model
 
 
