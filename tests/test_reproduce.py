@@ -207,6 +207,32 @@ def test_an_interrupted_run_leaves_no_report(first_run, monkeypatch, tmp_path):
     assert not list(out.glob(".*partial"))
 
 
+def test_the_quick_run_caps_trees_and_iterations_and_says_so(tmp_path):
+    """The quick run's forests and boosting are capped (its report's protocol line says so),
+    within any tighter limits in force; the full run's are not; capped stages are not
+    reused by an uncapped run."""
+    from ephys2type.limits import NONE, SMOKE, limited
+    from ephys2type.models.registry import get_model
+
+    quick, full = ReproduceConfig.quick_run(), ReproduceConfig.full()
+    assert (quick.max_trees, quick.max_iter) == (200, 100)
+    assert full.max_trees is None and full.max_iter is None
+    assert "forests at 200 trees, boosting at 100 iterations" in quick.protocol_note()
+    assert "trees" not in full.protocol_note()
+    with limited(NONE), Reproduction(quick, tmp_path)._limits():  # no limits in force
+        assert get_model("rf").params["n_estimators"] == 200
+        assert get_model("hgb").params["max_iter"] == 100
+    with limited(NONE), Reproduction(full, tmp_path)._limits():
+        assert get_model("rf").params["n_estimators"] == 500
+        assert get_model("hgb").params["max_iter"] == 300
+    with limited(SMOKE), Reproduction(quick, tmp_path)._limits():  # tighter limits kept
+        assert get_model("rf").params["n_estimators"] == SMOKE.max_trees
+    uncapped = replace(quick, max_trees=None, max_iter=None)
+    spec = {"same": "spec"}
+    key = Reproduction(quick, tmp_path)._key("qc", spec)
+    assert key != Reproduction(uncapped, tmp_path)._key("qc", spec)
+
+
 def test_quick_and_full_configurations():
     quick, full = ReproduceConfig.quick_run(), ReproduceConfig.full()
     assert quick.quick and quick.seeds == 1 and full.seeds == 3 and full.folds == 5

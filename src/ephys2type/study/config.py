@@ -9,12 +9,13 @@ cache spec, work, report section) are :mod:`ephys2type.study.stages`.
 from __future__ import annotations
 
 import tomllib
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from importlib import resources
 from typing import Any
 
 from ephys2type.errors import Ephys2TypeError
 from ephys2type.evaluation.transfer import TransferSettings
+from ephys2type.limits import RunLimits
 from ephys2type.models.registry import get_model, model_names
 
 PRESETS = ("full", "quick")
@@ -69,6 +70,10 @@ class ReproduceConfig:
     folds: int = 5
     jobs: int = 2
     max_epochs: int | None = None
+    #: caps on a random forest's trees and gradient boosting's iterations, every model of
+    #: the run (the quick run's, which is not for conclusions; None: the models' own)
+    max_trees: int | None = None
+    max_iter: int | None = None
     embedding: str = "umap"
     spca_species: tuple[str, ...] = ("mouse", "human")
     model_stages: tuple[ModelStage, ...] = ()
@@ -178,7 +183,20 @@ class ReproduceConfig:
         note = f"stratified {self.folds}-fold CV x {self.seeds} seed(s)"
         if self.max_epochs:
             note += f", BiLSTM capped at {self.max_epochs} epochs"
+        if self.max_trees:
+            note += f", forests at {self.max_trees} trees"
+        if self.max_iter:
+            note += f", boosting at {self.max_iter} iterations"
         return note
+
+    def run_limits(self, outer: RunLimits) -> RunLimits:
+        """``outer`` (the limits in force) tightened by this run's caps on trees and
+        iterations: the limits its stages are built and run under."""
+        return replace(
+            outer,
+            max_trees=outer.cap("max_trees", self.max_trees),
+            max_iter=outer.cap("max_iter", self.max_iter),
+        )
 
     def holdout_datasets(self) -> list[tuple[str, str]]:
         """(species, labels) of the hold-out stage: the model stages whose labels the paper

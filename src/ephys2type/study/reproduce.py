@@ -23,6 +23,7 @@ from typing import Any
 from ephys2type._version import __version__
 from ephys2type.evaluation.folds import counting_fits
 from ephys2type.files import atomic_directory, dumps_json
+from ephys2type.limits import current, limited
 from ephys2type.study.config import ReproduceConfig
 from ephys2type.study.report.sections import write_report
 from ephys2type.study.stages import Stage, planned, study_data
@@ -140,8 +141,16 @@ class Reproduction:
 
     # -- stage machinery -------------------------------------------------------------------------
 
+    def _limits(self):
+        """The block the stages are built and run in: the limits in force tightened by the
+        run's own caps on trees and iterations (:meth:`ReproduceConfig.run_limits`)."""
+        return limited(self.config.run_limits(current()))
+
     def _key(self, stage: str, spec: dict[str, Any]) -> str:
         payload = {"stage": stage, "spec": spec, "sources": self._sources, "code": self._code}
+        caps = {"max_trees": self.config.max_trees, "max_iter": self.config.max_iter}
+        if any(caps.values()):  # a capped run's stages are not the uncapped run's
+            payload["caps"] = caps
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
     def is_current(self, stage: Stage) -> bool:
@@ -215,7 +224,8 @@ class Reproduction:
         usually takes (:class:`RunClock`). Without a plan, :meth:`run` builds each stage
         just before it runs, and keeps no clock."""
         self._read_sources()
-        self._stages = [kind.build(self.config, key) for kind, key in planned(self.config)]
+        with self._limits():
+            self._stages = [kind.build(self.config, key) for kind, key in planned(self.config)]
         plan = [(stage, self.is_current(stage)) for stage in self._stages]
         self.clock = RunClock(
             total_fits=sum(work_units(stage) for stage, reused in plan if not reused),
@@ -233,11 +243,12 @@ class Reproduction:
             (self.out / stale).unlink(missing_ok=True)  # new stages
         (self.out / "run.json").write_text(dumps_json(self.config.to_dict()))
         self._read_sources()
-        if self._stages is not None:  # planned: every stage is built already
-            for stage in self._stages:
-                self.run_stage(stage)
-        else:
-            for kind, key in planned(self.config):
-                self.run_stage(kind.build(self.config, key))
+        with self._limits():
+            if self._stages is not None:  # planned: every stage is built already
+                for stage in self._stages:
+                    self.run_stage(stage)
+            else:
+                for kind, key in planned(self.config):
+                    self.run_stage(kind.build(self.config, key))
         write_report(self.out, self.config, [r.to_dict() for r in self.results])
         return self.out
