@@ -37,6 +37,7 @@ _API = {
     "read_h5ad_features": "ephys2type.data.h5ad",
     "predict_file": "ephys2type.persist.predict",
     "write_predictions": "ephys2type.persist.predict",
+    "score_file": "ephys2type.persist.scoring",
 }
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load lazily
@@ -51,6 +52,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load lazi
     from .models.cell_classifier import CellTypeClassifier
     from .persist.format import load_model, save_model
     from .persist.predict import predict_file, write_predictions
+    from .persist.scoring import score_file
     from .persist.train import train_model
 
 
@@ -83,6 +85,7 @@ __all__ = [
     "predict_file",
     "read_h5ad_features",
     "save_model",
+    "score_file",
     "to_aligned",
     "train_model",
     "write_predictions",

@@ -25,6 +25,7 @@ from . import evaluate as evaluate_cmds
 from . import models as model_cmds
 from . import recordings as recording_cmds
 from . import reproduce as reproduce_cmds
+from . import score as score_cmds
 from . import transfer as transfer_cmds
 from .flags import use_bare_flags
 
@@ -70,6 +71,7 @@ app.command("fetch-recordings")(recording_cmds.fetch_recordings)
 app.command("train")(model_cmds.train)
 app.command("evaluate-added")(added_cmds.evaluate_added)
 app.command("predict")(model_cmds.predict)
+app.command("score")(score_cmds.score)
 app.command("reproduce")(reproduce_cmds.reproduce)
 app.command("report")(reproduce_cmds.report)
 app.command("app")(app_cmds.app)

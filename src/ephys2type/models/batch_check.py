@@ -166,6 +166,7 @@ def summarize_batch(
     (:func:`training_cells_note`)."""
     copies = training_copies(clf, scores.X) if copies is None else copies
     summary = check_batch(clf, scores, trained_on=training_mask(copies, scores.n))
+    summary.training_cells = [str(scores.X.index[row]) for row, _ in copies]
     summary.n_failing_qc = int((table["qc_flag"] != "").sum())
     summary.n_unassigned = int((table["predicted"] == ABSTAIN).sum())
     if (note := training_cells_note(clf, scores.X, copies)) is not None:

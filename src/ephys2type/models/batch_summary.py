@@ -61,6 +61,8 @@ FIELDS: dict[str, str] = {
     "trained on left out",
     "n_training_cells": "cells the model was trained on (their features agree with a "
     "training cell's): counted, but left out of the shift test and the estimate",
+    "training_cells": "their ids (`ephys2type score` leaves them out when it measures the "
+    "calls against labels)",
     "stated_accuracy": "the mean expected_accuracy of the cells a model read: the accuracy on "
     "cells like the training cells",
     "estimated_accuracy": "the accuracy estimated for this batch, without labels (average "
@@ -100,7 +102,8 @@ class BatchSummary:
     the shift test; most_shifted_features : the features that moved most (KS distance,
     shift in training SDs); estimated_priors : the class mix the shift test weights the
     training cells to (empty when no model read a cell); n_read : the cells a model read;
-    n_training_cells : cells the model was trained on, left out of the test and estimate;
+    n_training_cells : cells the model was trained on, left out of the test and estimate
+    (training_cells : their ids);
     stated_accuracy : the mean ``expected_accuracy`` of its routed cells (in-distribution);
     estimated_accuracy (low, high) : the ATC estimate and its interval (95% bootstrap, and
     for a batch declared shifted at least ``shift_allowance`` either side of the estimate);
@@ -131,6 +134,7 @@ class BatchSummary:
     n_failed_checks: int = 0
     n_read: int = 0
     n_training_cells: int = 0
+    training_cells: list[str] = field(default_factory=list)
     shift_allowance: float = 0.0
     allowance_held: str = ""
     level: str | None = None

@@ -1,0 +1,279 @@
+"""How right were a batch's calls, once its cells' labels are known?
+
+``predict`` can only estimate a batch's accuracy: on cells unlike the training cells the
+label-free estimate is good to about 20 points, not to a few (docs: "Cells unlike the
+training cells"). A lab that later learns the types of some of the cells it predicted
+(sequencing, a reporter line, morphology) can measure instead: :func:`score_calls` sets the
+predictions table ``predict`` wrote beside those labels and counts, with 95% Wilson
+intervals, how many cells were called and how many calls were right, how often the most
+probable class was right (the quantity ``expected_accuracy`` and the batch estimate describe,
+so the three can be read side by side) and how often the true class lay inside the
+prediction set (promised for 90% of cells like the training cells). Cells the model was
+trained on (the batch summary lists them) are left out: their calls are more often right
+than a new cell's. A label the model does not have (a class it was never trained on) cannot
+be called right; such cells are counted, as wrong, and named.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ephys2type.errors import TableError
+from ephys2type.models.call_table import ABSTAIN
+from ephys2type.models.members import wilson_interval
+
+__all__ = ["BatchScore", "Rate", "score_calls"]
+
+#: The prefix of a predictions table's probability columns.
+PROBA = "proba:"
+#: How prediction sets are written in a predictions table's set column.
+SET_SEPARATOR = ";"
+
+
+@dataclass(frozen=True)
+class Rate:
+    """``k`` of ``n`` with its 95% Wilson interval (None when ``n`` is 0)."""
+
+    k: int
+    n: int
+
+    @property
+    def value(self) -> float | None:
+        return self.k / self.n if self.n else None
+
+    @property
+    def interval(self) -> tuple[float, float] | None:
+        return wilson_interval(self.k, self.n) if self.n else None
+
+    def said(self) -> str:
+        """``"18 of 30 (60.0% [42.3%, 75.4%])"``."""
+        if not self.n:
+            return "0 of 0"
+        low, high = self.interval
+        return f"{self.k} of {self.n} ({self.value:.1%} [{low:.1%}, {high:.1%}])"
+
+    def to_dict(self) -> dict[str, Any]:
+        low, high = self.interval or (None, None)
+        return {"k": self.k, "n": self.n, "value": self.value, "low": low, "high": high}
+
+
+@dataclass
+class BatchScore:
+    """What :func:`score_calls` measured (module docstring).
+
+    n_predicted : cells in the predictions table; n_labelled : of them, with a label;
+    training_cells : labelled cells the model was trained on, left out; scored : the
+    labelled cells scored (``n_labelled`` less those); classes : scored cells per label;
+    unknown_labels : scored cells per label the model does not have (counted wrong);
+    called : scored cells given a class; calls_right : calls that are right;
+    right : scored cells whose call is right (an unassigned cell counted wrong);
+    top_right : scored cells whose most probable class is right, called or not (None
+    without the table's probabilities); in_set : scored cells whose prediction set holds
+    their label; mean_set_size; stated : the mean ``expected_accuracy`` of the scored cells
+    a model read; estimated : the batch summary's label-free estimate and its interval
+    (None without a summary); per_class : cells, called, right and in-set per label.
+    """
+
+    n_predicted: int
+    n_labelled: int
+    training_cells: list[str]
+    classes: dict[str, int]
+    unknown_labels: dict[str, int]
+    called: Rate
+    calls_right: Rate
+    right: Rate
+    top_right: Rate | None
+    in_set: Rate
+    mean_set_size: float | None
+    stated: float | None
+    estimated: tuple[float, float, float] | None
+    per_class: pd.DataFrame = field(repr=False)
+
+    @property
+    def scored(self) -> int:
+        return self.called.n
+
+    def holds(self) -> bool | None:
+        """Whether the stated accuracy lies inside the measured interval of the most probable
+        class's accuracy (the quantity it states); None when either is missing."""
+        if self.stated is None or self.top_right is None or not self.top_right.n:
+            return None
+        low, high = self.top_right.interval
+        return low <= self.stated <= high
+
+    def lines(self) -> list[str]:
+        """What the command line prints."""
+        left = (
+            f"; {len(self.training_cells)} the model was trained on left out"
+            if self.training_cells
+            else ""
+        )
+        mix = ", ".join(f"{label} {n}" for label, n in self.classes.items())
+        out = [
+            f"scored {self.scored} of {self.n_predicted} predicted cells ({self.n_labelled} "
+            f"with a label{left}): {mix}"
+        ]
+        if self.unknown_labels:
+            names = ", ".join(f"{label} {n}" for label, n in self.unknown_labels.items())
+            out.append(
+                f"labels the model does not have (it cannot call them; counted wrong): {names}"
+            )
+        out.append(f"called: {self.called.said()}; of the calls, right: {self.calls_right.said()}")
+        out.append(f"every scored cell, an unassigned one counted wrong: {self.right.said()}")
+        if self.top_right is not None:
+            beside = []
+            if self.stated is not None:
+                beside.append(f"stated (cells like the training cells) {self.stated:.0%}")
+            if self.estimated is not None:
+                est, low, high = self.estimated
+                beside.append(f"estimated without labels {est:.0%} [{low:.0%}, {high:.0%}]")
+            extra = f"; {', '.join(beside)}" if beside else ""
+            out.append(
+                f"most probable class right, called or not: {self.top_right.said()} (what "
+                f"expected_accuracy and the batch estimate describe{extra})"
+            )
+            if self.holds() is False:
+                out.append(
+                    f"the stated accuracy did not hold on these cells: {self.stated:.0%} lies "
+                    "outside the measured interval; judge this model on cells like these by "
+                    "the measured figure"
+                )
+        size = f"; mean set size {self.mean_set_size:.2f}" if self.mean_set_size else ""
+        out.append(
+            f"true class inside the prediction set: {self.in_set.said()}{size} (the sets "
+            "promise 90% for cells like the training cells)"
+        )
+        for label, row in self.per_class.iterrows():
+            out.append(
+                f"  {label}: {row['cells']} cells, {row['called']} called, {row['right']} "
+                f"right, {row['in_set']} inside their set"
+            )
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready (``score --out``)."""
+        return {
+            "n_predicted": self.n_predicted,
+            "n_labelled": self.n_labelled,
+            "training_cells": self.training_cells,
+            "classes": self.classes,
+            "unknown_labels": self.unknown_labels,
+            "called": self.called.to_dict(),
+            "calls_right": self.calls_right.to_dict(),
+            "right": self.right.to_dict(),
+            "top_right": None if self.top_right is None else self.top_right.to_dict(),
+            "in_set": self.in_set.to_dict(),
+            "mean_set_size": self.mean_set_size,
+            "stated": self.stated,
+            "estimated": None if self.estimated is None else list(self.estimated),
+            "stated_holds": self.holds(),
+            "per_class": {
+                str(label): {k: int(v) for k, v in row.items()}
+                for label, row in self.per_class.iterrows()
+            },
+        }
+
+
+def score_calls(
+    predictions: pd.DataFrame,
+    labels: pd.Series,
+    summary: Mapping[str, Any] | None = None,
+    *,
+    level: str | None = None,
+) -> BatchScore:
+    """Score a predictions table (as ``predict`` writes it, indexed by cell id) against
+    ``labels`` (cell id -> label; cells without one are not scored). ``summary``: the batch
+    summary written beside the table (its ``training_cells`` are left out, its estimate
+    shown). ``level``: with a two-level model, the level to score (its ``<level>`` and
+    ``<level>_set`` columns); default, the ``predicted`` and ``set`` columns."""
+    call_col, set_col = (level, f"{level}_set") if level else ("predicted", "set")
+    missing = [c for c in (call_col, set_col) if c not in predictions.columns]
+    if missing:
+        levels = [c.removesuffix("_set") for c in predictions.columns if c.endswith("_set")]
+        hint = f"; its levels: {', '.join(levels)}" if level and levels else ""
+        raise TableError(
+            f"the predictions have no column {missing[0]!r}: score a table `predict` wrote" + hint
+        )
+    ids = predictions.index.astype(str)
+    table = predictions.set_axis(ids)
+    truth = labels.set_axis(labels.index.astype(str)).astype(str).str.strip()
+    truth = truth[truth.ne("") & truth.str.casefold().ne("nan")]
+    labelled = ids[ids.isin(truth.index)]
+    if not len(labelled):
+        raise TableError(
+            f"no labelled cell is among the predictions (prediction ids look like "
+            f"{ids[0]!r}, label ids like {truth.index[0] if len(truth) else 'none'!r})"
+        )
+    training = [str(c) for c in (summary or {}).get("training_cells", [])]
+    trained = [c for c in labelled if c in set(training)]
+    cells = labelled[~labelled.isin(trained)]
+    if not len(cells):
+        raise TableError(
+            "every labelled cell is a cell the model was trained on: score cells it did not see"
+        )
+    rows = table.loc[cells]
+    y = truth.loc[cells].to_numpy(dtype=object)
+    call = rows[call_col].astype(str).to_numpy(dtype=object)
+    sets = [_members(v) for v in rows[set_col]]
+    proba = [c for c in rows.columns if c.startswith(PROBA)]
+    known = {c.removeprefix(PROBA) for c in proba} or (set(call) - {ABSTAIN})
+    called = call != ABSTAIN
+    right = called & (call == y)
+    inside = np.array([label in s for label, s in zip(y, sets, strict=True)])
+    top = None
+    if proba and level is None:
+        best = np.asarray([c.removeprefix(PROBA) for c in proba], dtype=object)[
+            rows[proba].to_numpy(dtype=float).argmax(axis=1)
+        ]
+        top = Rate(int((best == y).sum()), len(cells))
+    expected = pd.to_numeric(rows.get("expected_accuracy"), errors="coerce")
+    stated = float(expected.mean()) if expected is not None and expected.notna().any() else None
+    estimate = None
+    if summary and summary.get("estimated_accuracy") is not None:
+        estimate = tuple(
+            float(summary[k])
+            for k in ("estimated_accuracy", "estimated_accuracy_low", "estimated_accuracy_high")
+        )
+    classes = pd.Series(y).value_counts().sort_index()
+    per_class = (
+        pd.DataFrame(
+            {
+                "cells": classes,
+                "called": pd.Series(y[called]).value_counts(),
+                "right": pd.Series(y[right]).value_counts(),
+                "in_set": pd.Series(y[inside]).value_counts(),
+            }
+        )
+        .reindex(classes.index)
+        .fillna(0)
+        .astype(int)
+    )
+    sizes = [len(s) for s in sets if s]
+    return BatchScore(
+        n_predicted=len(table),
+        n_labelled=len(labelled),
+        training_cells=trained,
+        classes={str(k): int(v) for k, v in classes.items()},
+        unknown_labels={str(k): int(v) for k, v in classes.items() if k not in known},
+        called=Rate(int(called.sum()), len(cells)),
+        calls_right=Rate(int(right.sum()), int(called.sum())),
+        right=Rate(int(right.sum()), len(cells)),
+        top_right=top,
+        in_set=Rate(int(inside.sum()), len(cells)),
+        mean_set_size=float(np.mean(sizes)) if sizes else None,
+        stated=stated,
+        estimated=estimate,
+        per_class=per_class,
+    )
+
+
+def _members(value: Any) -> frozenset[str]:
+    """The classes of a set cell (``"Lamp5; Vip"``); empty for a blank one."""
+    if not isinstance(value, str):
+        return frozenset()
+    return frozenset(p.strip() for p in value.split(SET_SEPARATOR) if p.strip())
