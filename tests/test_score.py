@@ -93,6 +93,46 @@ def test_a_stated_accuracy_outside_the_measured_interval_is_said():
     assert "the stated accuracy did not hold on these cells" in "\n".join(score.lines())
 
 
+def test_a_two_level_table_is_scored_at_the_level_named():
+    """A t-type model's predictions: no plain set column, probabilities of t-types, the
+    batch estimate at the subclass level."""
+    table = pd.DataFrame(
+        {
+            "subclass": ["Sst", "Sst", "Vip"],
+            "subclass_set": ["Sst", "Sst; Pvalb", "Vip"],
+            "t_type": ["Sst A", "unassigned", "Vip B"],
+            "t_type_set": ["Sst A", "Sst A; Sst B", "Vip B"],
+            "expected_accuracy": [0.9, 0.9, 0.9],
+            "subclass_expected_accuracy": [0.9, 0.9, 0.9],
+            "t_type_expected_accuracy": [0.4, 0.4, 0.4],
+            "proba:Sst A": [0.6, 0.4, 0.1],
+            "proba:Sst B": [0.3, 0.5, 0.1],
+            "proba:Vip B": [0.1, 0.1, 0.8],
+        },
+        index=["x", "y", "z"],
+    )
+    summary = {
+        "level": "subclass",
+        "estimated_accuracy": 0.8,
+        "estimated_accuracy_low": 0.6,
+        "estimated_accuracy_high": 0.9,
+    }
+    with pytest.raises(TableError, match=r"two levels \(subclass, t_type\)"):
+        score_calls(table, pd.Series({"x": "Sst"}))
+    sub = score_calls(
+        table, pd.Series({"x": "Sst", "y": "Pvalb", "z": "Vip"}), summary, level="subclass"
+    )
+    assert sub.unknown_labels == {}  # Pvalb: in a set, so a class the model has
+    assert (sub.calls_right.k, sub.in_set.k) == (2, 3) and sub.top_right is None
+    assert sub.estimated == (0.8, 0.6, 0.9) and sub.stated == pytest.approx(0.9)
+    fine = score_calls(
+        table, pd.Series({"x": "Sst A", "y": "Sst B", "z": "Vip A"}), summary, level="t_type"
+    )
+    assert fine.unknown_labels == {"Vip A": 1}
+    assert (fine.called.k, fine.calls_right.k, fine.top_right.k) == (2, 1, 2)
+    assert fine.stated == pytest.approx(0.4) and fine.estimated is None  # not its level
+
+
 def test_rate_said_and_empty():
     assert Rate(0, 0).value is None and Rate(0, 0).said() == "0 of 0"
     low, high = wilson_interval(18, 30)

@@ -190,14 +190,19 @@ def score_calls(
     ``labels`` (cell id -> label; cells without one are not scored). ``summary``: the batch
     summary written beside the table (its ``training_cells`` are left out, its estimate
     shown). ``level``: with a two-level model, the level to score (its ``<level>`` and
-    ``<level>_set`` columns); default, the ``predicted`` and ``set`` columns."""
+    ``<level>_set`` columns, its stated accuracy ``<level>_expected_accuracy``); default,
+    the ``predicted`` and ``set`` columns (a two-level table has none: name a level)."""
     call_col, set_col = (level, f"{level}_set") if level else ("predicted", "set")
     missing = [c for c in (call_col, set_col) if c not in predictions.columns]
     if missing:
         levels = [c.removesuffix("_set") for c in predictions.columns if c.endswith("_set")]
-        hint = f"; its levels: {', '.join(levels)}" if level and levels else ""
+        if levels and level not in levels:
+            raise TableError(
+                f"these predictions have two levels ({', '.join(levels)}): name the one your "
+                "labels are at with --level (level=...)"
+            )
         raise TableError(
-            f"the predictions have no column {missing[0]!r}: score a table `predict` wrote" + hint
+            f"the predictions have no column {missing[0]!r}: score a table `predict` wrote"
         )
     ids = predictions.index.astype(str)
     table = predictions.set_axis(ids)
@@ -221,20 +226,28 @@ def score_calls(
     call = rows[call_col].astype(str).to_numpy(dtype=object)
     sets = [_members(v) for v in rows[set_col]]
     proba = [c for c in rows.columns if c.startswith(PROBA)]
-    known = {c.removeprefix(PROBA) for c in proba} or (set(call) - {ABSTAIN})
+    names = np.asarray([c.removeprefix(PROBA) for c in proba], dtype=object)
+    # the level's classes: its probabilities' when they are of this level, else every class
+    # its calls and sets name anywhere in the table (a two-level table's parent level)
+    calls_anywhere = set(table[call_col].astype(str)) - {ABSTAIN}
+    of_level = bool(proba) and calls_anywhere <= set(names)
+    known = set(names) if of_level else calls_anywhere.union(*(_members(v) for v in table[set_col]))
     called = call != ABSTAIN
     right = called & (call == y)
     inside = np.array([label in s for label, s in zip(y, sets, strict=True)])
     top = None
-    if proba and level is None:
-        best = np.asarray([c.removeprefix(PROBA) for c in proba], dtype=object)[
-            rows[proba].to_numpy(dtype=float).argmax(axis=1)
-        ]
+    if of_level:
+        best = names[rows[proba].to_numpy(dtype=float).argmax(axis=1)]
         top = Rate(int((best == y).sum()), len(cells))
-    expected = pd.to_numeric(rows.get("expected_accuracy"), errors="coerce")
+    stated_col = f"{level}_expected_accuracy" if level else "expected_accuracy"
+    if stated_col not in rows.columns:
+        stated_col = "expected_accuracy"
+    expected = pd.to_numeric(rows.get(stated_col), errors="coerce")
     stated = float(expected.mean()) if expected is not None and expected.notna().any() else None
     estimate = None
-    if summary and summary.get("estimated_accuracy") is not None:
+    # the estimate is of one level (a two-level model's: the parent's, the summary's level)
+    same_level = summary is not None and summary.get("level") in (None, level)
+    if same_level and summary.get("estimated_accuracy") is not None:
         estimate = tuple(
             float(summary[k])
             for k in ("estimated_accuracy", "estimated_accuracy_low", "estimated_accuracy_high")
