@@ -5,9 +5,9 @@ fingerprint of what a stand-in model is trained on. This file proves it for the 
 themselves, as the harnesses fit them: every registered model, each savable one as deployed
 (routed, calibrated, conformal sets, abstention), and the arms of mouse-to-human transfer. A
 cell's out-of-fold probabilities must not change when *other* test cells of its fold are
-poisoned (absurd values, missing features), while poisoning three training cells must change
-them, so the check can fail. A model whose imputation, scaling, SMOTE, early stopping or
-calibration saw a test cell would fail it.
+poisoned (absurd values, missing features, the wrong labels), while poisoning three training
+cells must change them, so the check can fail. A model whose imputation, scaling, SMOTE,
+early stopping or calibration saw a test cell, or its label, would fail it.
 
 ``<model>-deployed-adapt`` is left out on purpose: it re-weights each test fold to the class
 mix it estimates from that fold's unlabelled cells, so its calls depend on the other test
@@ -44,14 +44,20 @@ def _spec(name: str, as_deployed: bool):
     return deployed(spec) if as_deployed else spec
 
 
-def _poison(data, rows):
+def _poison(data, rows, *, labels: bool = False):
     """``data`` with the cells at positions ``rows`` made absurd: 1e6 everywhere, every
-    third feature missing."""
+    third feature missing; with ``labels``, each of their labels also moved to the next
+    class (a model or harness that read test labels would learn otherwise)."""
     X = data.X.copy()
     block = np.full((len(rows), X.shape[1]), 1e6)
     block[:, ::3] = np.nan
     X.iloc[rows] = block
-    return replace(data, X=X)
+    if not labels:
+        return replace(data, X=X)
+    classes = sorted(data.y.unique())
+    y = data.y.copy()
+    y.iloc[rows] = [classes[(classes.index(c) + 1) % len(classes)] for c in y.iloc[rows]]
+    return replace(data, X=X, y=y)
 
 
 def _probabilities(predictions: pd.DataFrame, cells) -> np.ndarray:
@@ -72,7 +78,7 @@ def _check(fit, data, plan):
     watched = np.asarray(plan.cells)[fold.test[1::2]]  # the cells whose calls are compared
     clean = _probabilities(fit(data), watched)
     assert np.isfinite(clean).all() and len(watched) >= 20
-    others = _probabilities(fit(_poison(data, fold.test[::2])), watched)
+    others = _probabilities(fit(_poison(data, fold.test[::2], labels=True)), watched)
     np.testing.assert_array_equal(others, clean, err_msg="calls moved with other test cells")
     trained = _probabilities(fit(_poison(data, fold.train[:3])), watched)
     assert not np.array_equal(trained, clean), "poisoning training cells changed nothing"

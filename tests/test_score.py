@@ -98,6 +98,8 @@ def test_a_two_level_table_is_scored_at_the_level_named():
     batch estimate at the subclass level."""
     table = pd.DataFrame(
         {
+            "predicted": ["Sst A", "Sst", "Vip B"],
+            "call_level": ["t_type", "subclass", "t_type"],
             "subclass": ["Sst", "Sst", "Vip"],
             "subclass_set": ["Sst", "Sst; Pvalb", "Vip"],
             "t_type": ["Sst A", "unassigned", "Vip B"],
@@ -125,6 +127,7 @@ def test_a_two_level_table_is_scored_at_the_level_named():
     assert sub.unknown_labels == {}  # Pvalb: in a set, so a class the model has
     assert (sub.calls_right.k, sub.in_set.k) == (2, 3) and sub.top_right is None
     assert sub.estimated == (0.8, 0.6, 0.9) and sub.stated == pytest.approx(0.9)
+    assert score_calls(table, pd.Series({"x": "Sst"}), summary).level == "subclass"  # default
     fine = score_calls(
         table, pd.Series({"x": "Sst A", "y": "Sst B", "z": "Vip A"}), summary, level="t_type"
     )
@@ -139,9 +142,25 @@ def test_rate_said_and_empty():
     assert Rate(18, 30).said() == f"18 of 30 (60.0% [{low:.1%}, {high:.1%}])"
 
 
+def test_cells_no_model_read_are_left_out_of_the_most_probable_class():
+    """What expected_accuracy and the estimate describe: the cells a model read."""
+    table = _predictions()
+    table["model_features"] = [84, 84, 84, 84, 84, 0]  # f: no model read it
+    table.loc["f", [c for c in table if c.startswith("proba:")]] = np.nan
+    score = score_calls(table, pd.Series({"a": "Lamp5", "f": "Lamp5"}))
+    assert (score.top_right.k, score.top_right.n) == (1, 1) and score.scored == 2
+    assert score.stated == pytest.approx(0.8)
+
+
 def test_bad_inputs_are_one_clear_error():
     with pytest.raises(TableError, match="no labelled cell is among the predictions"):
         score_calls(_predictions(), pd.Series({"x": "Vip"}))
+    with pytest.raises(TableError, match="labels of the predicted cells are empty"):
+        score_calls(_predictions(), pd.Series({"a": " ", "b": np.nan}))
+    with pytest.raises(TableError, match="the labels give cell 'a' twice"):
+        score_calls(_predictions(), pd.Series(["Lamp5", "Vip"], index=["a", "a"]))
+    no_expected = _predictions().drop(columns="expected_accuracy")
+    assert score_calls(no_expected, LABELS).stated is None
     with pytest.raises(TableError, match="every labelled cell is a cell the model was trained"):
         score_calls(_predictions(), pd.Series({"f": "Lamp5"}), SUMMARY)
     with pytest.raises(TableError, match="no column 't_type'"):
@@ -211,6 +230,13 @@ def test_score_command_on_predictions_of_a_trained_model(run_cli, clean_error, t
         ),
         "already exists",
     )
+    # without the summary beside it, the training cells cannot be left out: said, and scored
+    (tmp_path / "bare.csv").write_text(pred.read_text())
+    bare = run_cli(
+        "score", "--predictions", tmp_path / "bare.csv", "--labels", tmp_path / "labels.csv"
+    )
+    assert bare.code == 0 and "no batch summary beside" in bare.err
+    assert "scored 33 of 33 predicted cells" in bare.out
     clean_error(
         run_cli(
             "score", "--predictions", tmp_path / "none.csv", "--labels", tmp_path / "labels.csv"

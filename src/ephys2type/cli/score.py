@@ -13,7 +13,12 @@ from .common import console, refuse_existing
 def score(
     predictions: Annotated[
         Path,
-        typer.Option("--predictions", "-p", help="The predictions CSV `predict --out` wrote."),
+        typer.Option(
+            "--predictions",
+            "-p",
+            help="The predictions CSV `predict --out` wrote (or the same table saved as "
+            ".xlsx); its batch summary (<predictions>.summary.json) is read from beside it.",
+        ),
     ],
     labels: Annotated[
         Path,

@@ -75,8 +75,10 @@ class BatchScore:
     top_right : scored cells whose most probable class is right, called or not (None
     without the table's probabilities); in_set : scored cells whose prediction set holds
     their label; mean_set_size; stated : the mean ``expected_accuracy`` of the scored cells
-    a model read; estimated : the batch summary's label-free estimate and its interval
-    (None without a summary); per_class : cells, called, right and in-set per label.
+    a model read; estimated : the batch summary's label-free estimate and its interval, made
+    on the whole batch's ``estimated_cells`` cells a model read (None without a summary, or
+    at another level); level : the level scored (two-level models); per_class : cells,
+    called, right and in-set per label.
     """
 
     n_predicted: int
@@ -92,6 +94,8 @@ class BatchScore:
     mean_set_size: float | None
     stated: float | None
     estimated: tuple[float, float, float] | None
+    estimated_cells: int | None
+    level: str | None
     per_class: pd.DataFrame = field(repr=False)
 
     @property
@@ -114,9 +118,10 @@ class BatchScore:
             else ""
         )
         mix = ", ".join(f"{label} {n}" for label, n in self.classes.items())
+        at = f" at the {self.level} level" if self.level else ""
         out = [
-            f"scored {self.scored} of {self.n_predicted} predicted cells ({self.n_labelled} "
-            f"with a label{left}): {mix}"
+            f"scored {self.scored} of {self.n_predicted} predicted cells{at} "
+            f"({self.n_labelled} with a label{left}): {mix}"
         ]
         if self.unknown_labels:
             names = ", ".join(f"{label} {n}" for label, n in self.unknown_labels.items())
@@ -131,11 +136,15 @@ class BatchScore:
                 beside.append(f"stated (cells like the training cells) {self.stated:.0%}")
             if self.estimated is not None:
                 est, low, high = self.estimated
-                beside.append(f"estimated without labels {est:.0%} [{low:.0%}, {high:.0%}]")
+                whole = (
+                    f" for the batch's {self.estimated_cells} cells" if self.estimated_cells else ""
+                )
+                beside.append(f"estimated without labels{whole} {est:.0%} [{low:.0%}, {high:.0%}]")
             extra = f"; {', '.join(beside)}" if beside else ""
             out.append(
-                f"most probable class right, called or not: {self.top_right.said()} (what "
-                f"expected_accuracy and the batch estimate describe{extra})"
+                f"most probable class right, called or not, of the cells a model read: "
+                f"{self.top_right.said()} (what expected_accuracy and the batch estimate "
+                f"describe{extra})"
             )
             if self.holds() is False:
                 out.append(
@@ -170,6 +179,8 @@ class BatchScore:
             "in_set": self.in_set.to_dict(),
             "mean_set_size": self.mean_set_size,
             "stated": self.stated,
+            "level": self.level,
+            "estimated_cells": self.estimated_cells,
             "estimated": None if self.estimated is None else list(self.estimated),
             "stated_holds": self.holds(),
             "per_class": {
@@ -190,32 +201,49 @@ def score_calls(
     ``labels`` (cell id -> label; cells without one are not scored). ``summary``: the batch
     summary written beside the table (its ``training_cells`` are left out, its estimate
     shown). ``level``: with a two-level model, the level to score (its ``<level>`` and
-    ``<level>_set`` columns, its stated accuracy ``<level>_expected_accuracy``); default,
-    the ``predicted`` and ``set`` columns (a two-level table has none: name a level)."""
-    call_col, set_col = (level, f"{level}_set") if level else ("predicted", "set")
-    missing = [c for c in (call_col, set_col) if c not in predictions.columns]
-    if missing:
-        levels = [c.removesuffix("_set") for c in predictions.columns if c.endswith("_set")]
-        if levels and level not in levels:
+    ``<level>_set`` columns, its stated accuracy ``<level>_expected_accuracy``; a cell is
+    called at it when its ``call_level`` is that level or finer); default, the summary's
+    level (the one its estimate was made at), else the ``predicted`` and ``set`` columns."""
+    levels = _levels(predictions)
+    if level is None and levels:
+        level = (summary or {}).get("level")
+        if level is None:
             raise TableError(
                 f"these predictions have two levels ({', '.join(levels)}): name the one your "
                 "labels are at with --level (level=...)"
             )
+    call_col, set_col = (level, f"{level}_set") if level else ("predicted", "set")
+    missing = [c for c in (call_col, set_col) if c not in predictions.columns]
+    if missing:
+        if levels:
+            raise TableError(
+                f"no level {level!r} in these predictions: its levels are {', '.join(levels)}"
+            )
         raise TableError(
-            f"the predictions have no column {missing[0]!r}: score a table `predict` wrote"
+            f"the predictions have no column {missing[0]!r}: score the table `predict` wrote"
         )
-    ids = predictions.index.astype(str)
+    ids = pd.Index(predictions.index.astype(str))
+    if ids.has_duplicates:
+        raise TableError(f"the predictions list cell {ids[ids.duplicated()][0]!r} twice")
     table = predictions.set_axis(ids)
-    truth = labels.set_axis(labels.index.astype(str)).astype(str).str.strip()
-    truth = truth[truth.ne("") & truth.str.casefold().ne("nan")]
+    given = labels.set_axis(pd.Index(labels.index.astype(str)))
+    if given.index.has_duplicates:
+        dup = given.index[given.index.duplicated()][0]
+        raise TableError(f"the labels give cell {dup!r} twice: keep one row per cell")
+    text = given.astype(object).where(given.notna(), "").astype(str).str.strip()
+    truth = text[text.ne("") & text.str.casefold().ne("nan")]
     labelled = ids[ids.isin(truth.index)]
     if not len(labelled):
+        blank = ids.isin(given.index).any()
         raise TableError(
-            f"no labelled cell is among the predictions (prediction ids look like "
-            f"{ids[0]!r}, label ids like {truth.index[0] if len(truth) else 'none'!r})"
+            "the labels of the predicted cells are empty: fill in the label column"
+            if blank
+            else f"no labelled cell is among the predictions (prediction ids look like "
+            f"{ids[0]!r}, label ids like {given.index[0] if len(given) else 'none'!r}): "
+            "give the labels the predictions' cell ids"
         )
-    training = [str(c) for c in (summary or {}).get("training_cells", [])]
-    trained = [c for c in labelled if c in set(training)]
+    training = set(map(str, (summary or {}).get("training_cells", [])))
+    trained = [c for c in labelled if c in training]
     cells = labelled[~labelled.isin(trained)]
     if not len(cells):
         raise TableError(
@@ -223,27 +251,39 @@ def score_calls(
         )
     rows = table.loc[cells]
     y = truth.loc[cells].to_numpy(dtype=object)
-    call = rows[call_col].astype(str).to_numpy(dtype=object)
+    call = rows[call_col].astype(object).where(rows[call_col].notna(), ABSTAIN).astype(str)
+    called = np.array(rows["predicted"].astype(str) != ABSTAIN, dtype=bool)
+    if level and "call_level" in rows.columns:
+        finer = levels[levels.index(level) :] if level in levels else [level]
+        called = called & rows["call_level"].astype(str).isin(finer).to_numpy()
+    call = call.to_numpy(dtype=object)
     sets = [_members(v) for v in rows[set_col]]
     proba = [c for c in rows.columns if c.startswith(PROBA)]
     names = np.asarray([c.removeprefix(PROBA) for c in proba], dtype=object)
     # the level's classes: its probabilities' when they are of this level, else every class
     # its calls and sets name anywhere in the table (a two-level table's parent level)
-    calls_anywhere = set(table[call_col].astype(str)) - {ABSTAIN}
-    of_level = bool(proba) and calls_anywhere <= set(names)
-    known = set(names) if of_level else calls_anywhere.union(*(_members(v) for v in table[set_col]))
-    called = call != ABSTAIN
+    level_calls = set(table[call_col].dropna().astype(str)) - {ABSTAIN}
+    of_level = bool(proba) and level_calls <= set(names)
+    known = set(names) if of_level else level_calls.union(*(_members(v) for v in table[set_col]))
     right = called & (call == y)
     inside = np.array([label in s for label, s in zip(y, sets, strict=True)])
+    # what expected_accuracy and the estimate describe: the cells a model read
+    read = np.ones(len(rows), dtype=bool)
+    if "model_features" in rows.columns:
+        read = pd.to_numeric(rows["model_features"], errors="coerce").fillna(0).to_numpy() > 0
     top = None
     if of_level:
-        best = names[rows[proba].to_numpy(dtype=float).argmax(axis=1)]
-        top = Rate(int((best == y).sum()), len(cells))
+        values = rows[proba].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
+        read &= ~np.isnan(values).any(axis=1)
+        best = names[np.nan_to_num(values, nan=-1.0).argmax(axis=1)]
+        top = Rate(int((best == y)[read].sum()), int(read.sum()))
     stated_col = f"{level}_expected_accuracy" if level else "expected_accuracy"
     if stated_col not in rows.columns:
         stated_col = "expected_accuracy"
-    expected = pd.to_numeric(rows.get(stated_col), errors="coerce")
-    stated = float(expected.mean()) if expected is not None and expected.notna().any() else None
+    stated = None
+    if stated_col in rows.columns:
+        expected = pd.to_numeric(rows[stated_col], errors="coerce")[read]
+        stated = float(expected.mean()) if expected.notna().any() else None
     estimate = None
     # the estimate is of one level (a two-level model's: the parent's, the summary's level)
     same_level = summary is not None and summary.get("level") in (None, level)
@@ -281,8 +321,19 @@ def score_calls(
         mean_set_size=float(np.mean(sizes)) if sizes else None,
         stated=stated,
         estimated=estimate,
+        estimated_cells=None if estimate is None else summary.get("n_read"),
+        level=level,
         per_class=per_class,
     )
+
+
+def _levels(predictions: pd.DataFrame) -> list[str]:
+    """A two-level table's levels, coarse to fine (the ``<level>_set`` columns); [] for one."""
+    return [
+        str(c).removesuffix("_set")
+        for c in predictions.columns
+        if str(c).endswith("_set") and str(c) != "set"
+    ]
 
 
 def _members(value: Any) -> frozenset[str]:
