@@ -8,7 +8,7 @@ small table that estimate rests on a dozen or two cells. A new-user trial met it
 model stated 56.5% on about 22 calibration cells, so all 25 of its test cells were refused,
 while 82.6% of them were right. The alternative: refuse only when the whole 95% (Wilson)
 interval of the expected accuracy lies below the floor, i.e. when the evidence says the model
-is below it. Run on demand (about 15 minutes on 2 cores):
+is below it. Run on demand (about 10 minutes on 2 cores):
 
     .venv/bin/python benchmarks/accuracy_floor.py [--seeds 3]
         [--out benchmarks/results/accuracy_floor.json]

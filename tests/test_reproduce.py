@@ -229,8 +229,11 @@ def test_the_quick_run_caps_trees_and_iterations_and_says_so(tmp_path):
         assert get_model("rf").params["n_estimators"] == SMOKE.max_trees
     uncapped = replace(quick, max_trees=None, max_iter=None)
     spec = {"same": "spec"}
-    key = Reproduction(quick, tmp_path)._key("qc", spec)
-    assert key != Reproduction(uncapped, tmp_path)._key("qc", spec)
+    with limited(NONE):  # the key follows the limits in force, the run's own caps included
+        key = Reproduction(quick, tmp_path)._key("qc", spec)
+        assert key != Reproduction(uncapped, tmp_path)._key("qc", spec)
+        with limited(SMOKE):
+            assert Reproduction(quick, tmp_path)._key("qc", spec) != key
 
 
 def test_quick_and_full_configurations():

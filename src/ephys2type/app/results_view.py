@@ -20,6 +20,7 @@ from ephys2type.app.prediction_run import Outcome
 from ephys2type.models.batch_check import FIELDS, MIN_SHIFT_CELLS, BatchSummary
 from ephys2type.persist.predict import Prediction
 from ephys2type.wording import plural
+from ephys2type.wording import shown as shortened
 
 #: The tabs of the answer.
 TABS = ("Calls", "Cells", "Batch summary", "Overview", "Take it home")
@@ -88,13 +89,19 @@ def filter_calls(
     return table.loc[keep]
 
 
+#: Items of a list field shown before "..." (a batch of training cells lists every id).
+SHOWN_NAMES = 8
+
+
 def _shown(value: Any) -> str:
     if value is None or (isinstance(value, float) and value != value):
         return "-"
     if isinstance(value, float):
         return f"{value:.4g}"
-    if isinstance(value, list | tuple):
-        return ", ".join(_shown(v) for v in value) if value else "-"
+    if isinstance(value, list | tuple):  # a long list (training cells' ids) shortened
+        names = [_shown(v) for v in value]
+        more = f" ({len(names)} in all)" if len(names) > SHOWN_NAMES else ""
+        return shortened(names, SHOWN_NAMES) + more if names else "-"
     return str(value)
 
 

@@ -15,7 +15,7 @@ import json
 import time
 import tomllib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -148,9 +148,9 @@ class Reproduction:
 
     def _key(self, stage: str, spec: dict[str, Any]) -> str:
         payload = {"stage": stage, "spec": spec, "sources": self._sources, "code": self._code}
-        caps = {"max_trees": self.config.max_trees, "max_iter": self.config.max_iter}
-        if any(caps.values()):  # a capped run's stages are not the uncapped run's
-            payload["caps"] = caps
+        limits = self.config.run_limits(current())
+        if limits.any():  # a limited run's stages are not an unlimited run's, nor another's
+            payload["limits"] = asdict(limits)
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
     def is_current(self, stage: Stage) -> bool:
