@@ -718,3 +718,15 @@ def test_an_emptied_model_folder_after_predict_keeps_the_page_up(at, mouse):
     at.text_input(key="model_folder").input("").run()
     assert not at.exception
     assert any(w.value.startswith("The model changed") for w in at.warning)
+
+
+def test_a_named_id_column_is_said_in_the_page_s_words():
+    """An app trial: "say so with --id-column Cell" became "... (More options) Cell"."""
+    said = page_words(
+        "error: x.csv: no cell id column found; Cell holds unique whole numbers: if those are "
+        "the ids, say so with --id-column Cell"
+    )
+    assert said.endswith(
+        "if those are the ids, type Cell in the 'Cell id column' box (More options)"
+    )
+    assert "--id-column" not in page_words("name one with --id-column (id_column=...)")

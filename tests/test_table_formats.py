@@ -195,6 +195,21 @@ def test_libreoffice_german_quotes_its_decimal_commas_in_a_comma_file(tmp_path):
     _assert_notes(record, "read decimal commas as decimal points ('309,2447817' as 309.2447817)")
 
 
+def test_unquoted_decimal_commas_in_a_comma_file_are_named(tmp_path):
+    """Every row longer than its header (an app trial: an Excel export with decimal commas
+    and ',' between columns was refused for having no id column)."""
+    lines = [_rows(",")[0]] + [
+        ",".join([cell, *(repr(v).replace(".", ",") for v in values)])
+        for cell, values in zip(IDS, VALUES, strict=True)
+    ]
+    path = _write(tmp_path, "cells.csv", ("\n".join(lines) + "\n").encode())
+    with pytest.raises(TableError, match=r"more fields than its header .*decimal commas"):
+        _read(path)
+    path.write_text("a,b\nx,y,z\nu,v,w\n")
+    with pytest.raises(TableError, match=r"\(3 against 2 on line 2\): check its separators"):
+        _read(path)
+
+
 def test_thousands_points_with_decimal_commas(tmp_path):
     text = "specimen_id;input_resistance;tau;v_baseline\r\n567737682;1.309,25;0,035;-70,3\r\n"
     path = _write(tmp_path, "cells.csv", text.encode("cp1252"))

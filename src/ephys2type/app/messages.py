@@ -25,6 +25,7 @@ from ephys2type.errors import one_line as command_line_words
 #: message that says "name it with --id-column" sends a browser user to a flag they cannot
 #: type (new-user trial); the page has a control for each of these.
 PAGE_WORDS: tuple[tuple[str, str], ...] = (
+    (r"say so with --id-column ([^\s;,)]+)", r"type \1 in the 'Cell id column' box (More options)"),
     (r"--id-column", "the 'Cell id column' box (More options)"),
     (r"with --sheet \(predict, data check\)", "in the 'Sheet' box (More options)"),
     (r"--obsm KEY|--obsm", "the 'Features in this .obsm data frame' box (More options)"),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import re
 import warnings
 from collections.abc import Callable, Sequence
@@ -160,6 +161,24 @@ def read_table_text(
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         kind = "CSV" if delimiter == "," else f"{DELIMITER_NAMES[delimiter]}-separated text"
         raise TableError(f"{path}: cannot parse {what} as {kind} ({msg})") from exc
+    if not isinstance(frame.index, pd.RangeIndex):
+        # every row longer than the header: pandas took the extra fields as row labels (an
+        # app trial: unquoted decimal commas in a comma-separated export, read as an id error)
+        row = next(csv.reader(io.StringIO(text.split("\n", 2)[1]), delimiter=delimiter))
+        decimals = delimiter == "," and any(
+            re.fullmatch(r"-?\d+", a) and re.fullmatch(r"\d+", b)
+            for a, b in itertools.pairwise(row)
+        )
+        why = (
+            "decimal commas in a comma-separated file? Save it with ';' between columns, or "
+            "with '.' as the decimal mark"
+            if decimals
+            else "check its separators and quotes"
+        )
+        raise TableError(
+            f"{path}: its rows have more fields than its header ({len(row)} against "
+            f"{len(header)} on line 2): {why}"
+        )
     frame.columns = [str(c).strip() for c in frame.columns]
     frame, note = drop_blank_trailing_rows(frame, path=path)
     notes += [note] if note else []
