@@ -120,9 +120,15 @@ def test_with_training_cells_left_out_the_lines_say_of_which_cells():
     # recording check): the estimate says of how many (new-user trial: 36 said, 21 read)
     mixed.n_read = mixed.n_cells - 55
     assert mixed.accuracy_line().startswith(
+        f"estimated accuracy on the {mixed.n_read} cells a model read of the "
+        f"{mixed.n_cells - 40} it was not trained on 60%"
+    )
+    mixed.n_training_cells = 0  # none trained on: of the batch's cells
+    assert mixed.accuracy_line().startswith(
         f"estimated accuracy on the {mixed.n_read} of the batch's {mixed.n_cells} cells a model "
         "read 60%"
     )
+    mixed.n_training_cells = 40
     assert mixed.shift_line().startswith(f"the {mixed.n_cells - 40} cells it was not trained on")
     mixed.estimated_accuracy = mixed.accuracy_holds = None
     mixed.n_read = 2

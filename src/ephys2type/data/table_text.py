@@ -127,7 +127,7 @@ def read_table_text(
     delimiter = found.delimiter
     first = text.split("\n", 1)[0]
     if not first.strip():
-        raise TableError(f"{path}: {what_sheet} is empty")
+        raise TableError(f"{path}: {what_sheet} is empty; give a header row and one row per cell")
     try:
         header = next(csv.reader(io.StringIO(text), delimiter=delimiter))
     except csv.Error as exc:
@@ -156,7 +156,9 @@ def read_table_text(
             on_bad_lines="error",
         )
     except pd.errors.EmptyDataError as exc:
-        raise TableError(f"{path}: {what_sheet} is empty") from exc
+        raise TableError(
+            f"{path}: {what_sheet} is empty; give a header row and one row per cell"
+        ) from exc
     except (pd.errors.ParserError, csv.Error, ValueError) as exc:
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         kind = "CSV" if delimiter == "," else f"{DELIMITER_NAMES[delimiter]}-separated text"

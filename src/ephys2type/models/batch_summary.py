@@ -220,7 +220,13 @@ class BatchSummary:
         if self.n_read < self.n_cells - self.n_training_cells:
             # cells unassigned before a model read them are not in it (new-user trial: "on
             # the 36 cells it was not trained on" of an estimate resting on 21)
-            which = f"the {self.n_read} of the batch's {self.n_cells} cells a model read"
+            which = (
+                # an app trial read "the 5 of the batch's 25 cells a model read" as 20 unread
+                f"the {self.n_read} cells a model read of the "
+                f"{self.n_cells - self.n_training_cells} it was not trained on"
+                if self.n_training_cells
+                else f"the {self.n_read} of the batch's {self.n_cells} cells a model read"
+            )
         return (
             f"estimated accuracy{level} on {which} {self.estimated_accuracy:.0%} "
             f"[{self.estimated_accuracy_low:.0%}, {self.estimated_accuracy_high:.0%}]"

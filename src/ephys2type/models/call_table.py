@@ -35,7 +35,8 @@ COLUMNS: dict[str, str] = {
     "support), or `unassigned`",
     "probability": "calibrated probability of the call (empty when unassigned)",
     "set": "the prediction set: the classes the cell may be, at the model's confidence "
-    "(`; `-joined); the call is always inside it",
+    "(`; `-joined); the call is always inside it (two-level labels: no such column, each "
+    "level has its own, below)",
     "set_size": "number of classes in the set",
     "<level>, <level>_probability, <level>_set, <level>_set_size": "two-level labels: each "
     "level's top-down call, its probability, its set and the set's size",

@@ -230,7 +230,9 @@ def load_model(path: str | Path, *, load_members: bool = False) -> CellTypeClass
     """
     path = Path(path)
     if not path.is_dir():
-        raise ModelFileError(f"{path}: no such model folder")
+        raise ModelFileError(
+            f"{path}: no such model folder; give a folder `ephys2type train --out` wrote"
+        )
     sidecar = _read_json(path / SIDECAR, "model folder")
     if sidecar.get("format") != FORMAT:
         raise ModelFileError(f"{path / SIDECAR}: not an ephys2type model sidecar")
