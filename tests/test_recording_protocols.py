@@ -105,12 +105,16 @@ def test_ramp_and_short_square_features_agree_with_the_traces(nwb_files):
     assert row["threshold_i_short_square"] == lowest
     peaks = [s.v.max() for s, a in zip(ssq.sweeps, ssq.amplitudes, strict=True) if a == lowest]
     assert row["peak_v_short_square"] == pytest.approx(np.mean(peaks), abs=1.0)
+    # spike times are on the mouse table's clock: the stimulus onset at 0.5 s (its short
+    # squares' first spikes at 0.502-0.515 s)
+    assert 0.5 < row["peak_t_short_square"] < 0.52
     # ramp: the command at the first spike's threshold is the ramp's slope x elapsed time
-    ramp = rec.stimulus("ramp").sweeps[0]
-    at = np.searchsorted(ramp.t, row["threshold_t_ramp"])
+    ramps = rec.stimulus("ramp")
+    ramp = ramps.sweeps[0]
+    at = np.searchsorted(ramp.t, row["threshold_t_ramp"] - 0.5 + ramps.start)
     assert row["threshold_i_ramp"] == pytest.approx(ramp.i[at], abs=1.0)
     assert row["threshold_i_ramp"] == pytest.approx(
-        100.0 * (row["threshold_t_ramp"] - 0.2), abs=1.0
+        100.0 * (row["threshold_t_ramp"] - 0.5), abs=1.0
     )
     assert row["threshold_v_ramp"] < row["peak_v_ramp"] and row["peak_v_ramp"] == pytest.approx(
         ramp.v.max(), abs=1.0

@@ -57,6 +57,17 @@ def _independent(rec):
     return slope, np.array(counts)
 
 
+def _first_spike_time(rec, amplitude) -> float | None:
+    """The time (on the recording's clock) of the first 0 mV crossing in the step of the
+    sweep at ``amplitude`` pA (the rheobase sweep); None without one."""
+    if amplitude != amplitude:  # no rheobase (a cell firing at rest)
+        return None
+    sweep = rec.sweeps[list(rec.amplitudes).index(amplitude)]
+    inside = (sweep.t >= rec.start) & (sweep.t <= rec.end)
+    up = np.flatnonzero((sweep.v[:-1] < 0) & (sweep.v[1:] >= 0) & inside[:-1])
+    return float(sweep.t[up[0]]) if len(up) else None
+
+
 @pytest.mark.parametrize("name", ["171116sh_0018.abf", "17o05028_ic_steps.abf"])
 def test_features_agree_with_an_independent_reading(name):
     rec = read_abf(SAMPLES / name)
@@ -78,6 +89,13 @@ def test_features_agree_with_an_independent_reading(name):
     assert (
         row["threshold_t_long_square"] <= row["peak_t_long_square"] <= row["trough_t_long_square"]
     )
+    # spike times on the mouse table's clock: the stimulus onset at 0.5 s, whenever this
+    # protocol starts its step (a new-user trial: written from the sweep's start, they lay
+    # 10 training SDs away and changed calls); the first spike's time from the step's onset
+    first = _first_spike_time(rec, row["threshold_i_long_square"])
+    if first is not None:
+        assert row["peak_t_long_square"] == pytest.approx(first - rec.start + 0.5, abs=0.002)
+    assert 0.5 <= row["peak_t_long_square"] <= 0.5 + (rec.end - rec.start)
     # ramp and short-square families cannot come from a step protocol: empty, not invented
     assert row.filter(like="_ramp").isna().all() and row.filter(like="_short_square").isna().all()
     assert qc[qc["level"] == "sweep"]["used"].all() and qc.iloc[-1]["level"] == "cell"

@@ -56,6 +56,20 @@ _FIRST_SPIKE = (
 )
 
 
+#: Where the mouse table's spike times start counting: its times are the time since the
+#: stimulus began plus this (first spikes of a 3 ms short square at 0.502-0.515 s, of the
+#: long square's rheobase sweep from 0.508 s, of a ramp from 1.127 s, 1st-99th percentiles of
+#: the 3,906 cells). A recording's own clock starts wherever its protocol put the step (a new-user
+#: trial: 0.16 s, 0.217 s, 1.48 s for three ABF files), which put those columns 10 training SDs
+#: away and changed calls; they are measured from the stimulus onset and shifted to this.
+TABLE_ONSET = 0.5
+
+
+def _table_time(t: float, onset: float) -> float:
+    """A spike time ``t`` (s, on the recording's clock) on the mouse table's clock."""
+    return t - onset + TABLE_ONSET
+
+
 def _value(x) -> float:
     try:
         x = float(x)
@@ -81,7 +95,10 @@ def mouse_record(analyses: Analyses) -> dict[str, float]:
             spikes = result["spikes_set"][rheobase.name]
             if len(spikes):
                 for key in _FIRST_SPIKE:
-                    record[f"{key}_long_square"] = _value(spikes.iloc[0][key])
+                    value = _value(spikes.iloc[0][key])
+                    if key.endswith("_t"):
+                        value = _table_time(value, lsq.start)
+                    record[f"{key}_long_square"] = value
     others = {
         "long_squares": {},
         "ramps": _record_input(analyses.get("ramp")),
@@ -101,7 +118,10 @@ def _record_input(analysis: ProtocolAnalysis | None) -> dict:
     if analysis is None:
         return {}
     f = analysis.features
-    out = {"mean_spike_0": {k: _value(v) for k, v in dict(f["mean_spike_0"]).items()}}
+    spike = {k: _value(v) for k, v in dict(f["mean_spike_0"]).items()}
+    # spike times on the mouse table's clock (TABLE_ONSET)
+    spike = {k: _table_time(v, analysis.start) if k.endswith("_t") else v for k, v in spike.items()}
+    out = {"mean_spike_0": spike}
     if "stimulus_amplitude" in f:
         out["stimulus_amplitude"] = _value(f["stimulus_amplitude"])
     return out
