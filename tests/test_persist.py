@@ -289,6 +289,15 @@ def test_train_and_predict_commands(run_cli, clean_error, tmp_path, human):
         run_cli("predict", "--model", model_dir, "--features", features, "--out", out),
         "already exists",
     )
+    # --force never writes the predictions over the cells' features (a new-user trial)
+    before = features.read_bytes()
+    clean_error(
+        run_cli(
+            "predict", "--model", model_dir, "--features", features, "--out", features, "--force"
+        ),
+        "is the --features file",
+    )
+    assert features.read_bytes() == before
     # bad features file: one error naming column and line, and nothing written
     cells = cells.astype(object)
     cells.iloc[4, 3] = "n/a?"

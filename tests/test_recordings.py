@@ -473,3 +473,22 @@ def test_a_folder_in_python_and_a_page_for_a_cell_without_features(tmp_path):
     assert "no long-square sweep passed QC (allen)" in qc["reason"].iloc[-1]
     png = tmp_path / "fig" / "day1" / "18711001.png"
     assert png.stat().st_size > 10_000 and png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_folders_recordings_in_other_formats_are_said(tmp_path):
+    """A new-user trial: a folder's .dat and .atf cells were left out without a word."""
+    import warnings as _warnings
+
+    from ephys2type.data.recordings.batch import find_recordings
+    from ephys2type.errors import Ephys2TypeWarning
+
+    (tmp_path / "a.abf").write_bytes((SAMPLES / "171116sh_0018.abf").read_bytes())
+    (tmp_path / "cell3.dat").write_bytes(b"x")
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.warns(Ephys2TypeWarning, match=r"1 file\(s\) that look like recordings.*cell3"):
+        files, _ = find_recordings([tmp_path])
+    assert [f.name for f in files] == ["a.abf"]
+    (tmp_path / "cell3.dat").unlink()
+    with _warnings.catch_warnings():
+        _warnings.simplefilter("error")
+        find_recordings([tmp_path])  # a text file is no recording: nothing said

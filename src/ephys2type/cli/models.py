@@ -383,6 +383,10 @@ def predict(
 
     summary = None if out is None else summary_path(out)
     if out is not None:
+        if out.resolve() == features.resolve():  # --force would replace the cells' features
+            raise Ephys2TypeError(
+                f"--out {out} is the --features file: write the predictions to another file"
+            )
         if not is_h5ad(out):
             refuse_binary_name(out, "the prediction table")
         refuse_existing(out, force)

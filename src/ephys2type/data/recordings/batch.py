@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import shutil
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -25,7 +26,40 @@ from ephys2type.data.recordings.check_table import with_check_columns
 from ephys2type.data.recordings.extract import SUFFIXES, extract_cell, read_recording
 from ephys2type.data.recordings.sweep_qc import DEFAULT_PRESET
 from ephys2type.data.recordings.sweeps import RecordingError
+from ephys2type.errors import Ephys2TypeWarning
 from ephys2type.files import atomic_write_text, dumps_json, refuse_existing_outputs
+
+#: Suffixes of other acquisition programs' recordings (HEKA, Axon text, Igor, WaveSurfer,
+#: AxoGraph, Spike2, Neo-readable binaries): a folder's such files are not read, and that is
+#: said (a new-user trial: a folder's .dat and .atf cells were left out without a word).
+OTHER_RECORDINGS = (
+    ".dat",
+    ".atf",
+    ".ibw",
+    ".pxp",
+    ".h5",
+    ".axgd",
+    ".axgx",
+    ".smr",
+    ".smrx",
+    ".wcp",
+)
+
+
+def _say_other_recordings(folder: Path) -> None:
+    """Warn of the files below ``folder`` that look like recordings ephys2type cannot read."""
+    other = sorted(
+        q for q in folder.rglob("*") if q.suffix.lower() in OTHER_RECORDINGS and q.is_file()
+    )
+    if other:
+        names = ", ".join(q.name for q in other[:3]) + (", ..." if len(other) > 3 else "")
+        warnings.warn(
+            f"{folder}: {len(other)} file(s) that look like recordings in another format are "
+            f"not read ({names}); ephys2type reads {' and '.join(SUFFIXES)} files: export "
+            "them as NWB (e.g. with the acquisition program or neo)",
+            Ephys2TypeWarning,
+            stacklevel=3,
+        )
 
 
 def find_recordings(paths: Sequence[str | Path]) -> tuple[list[Path], list[Path | None]]:
@@ -43,6 +77,7 @@ def find_recordings(paths: Sequence[str | Path]) -> tuple[list[Path], list[Path 
                 q for q in path.rglob("*") if q.suffix.lower() in SUFFIXES and q.is_file()
             )
             pairs = [(q, path) for q in found]
+            _say_other_recordings(path)
         elif not path.exists():
             raise RecordingError(f"{path}: no such file or folder")
         else:
