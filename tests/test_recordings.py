@@ -492,3 +492,20 @@ def test_a_folders_recordings_in_other_formats_are_said(tmp_path):
     with _warnings.catch_warnings():
         _warnings.simplefilter("error")
         find_recordings([tmp_path])  # a text file is no recording: nothing said
+
+
+def test_traces_in_another_unit_than_declared_are_one_error():
+    """A new-user trial: mV declared as V read as -62,000 mV and passed with --sweep-qc none;
+    pA declared as A gave a rheobase of 5e13 pA."""
+    from dataclasses import replace
+
+    from ephys2type.data.recordings.extract import check_trace_units
+
+    rec = read_abf(SAMPLES / "171116sh_0018.abf")
+    assert check_trace_units(rec) is rec
+    volts = replace(rec, sweeps=tuple(replace(s, v=s.v * 1000) for s in rec.sweeps))
+    with pytest.raises(RecordingError, match=r"reads -\d\d,\d{3} mV.*fix the unit"):
+        check_trace_units(volts)
+    amps = replace(rec, sweeps=tuple(replace(s, i=s.i * 1e12) for s in rec.sweeps))
+    with pytest.raises(RecordingError, match="probably in pA while the file says A"):
+        check_trace_units(amps)

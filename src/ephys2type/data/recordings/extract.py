@@ -216,16 +216,50 @@ SUFFIXES = (".abf", ".nwb")
 
 
 def read_recording(path: str | Path) -> Recording:
-    """A recording file, by its suffix (``.abf`` or ``.nwb``)."""
+    """A recording file, by its suffix (``.abf`` or ``.nwb``), its units checked
+    (:func:`check_trace_units`)."""
     path = Path(path)
     if path.suffix.lower() == ".abf":
         from ephys2type.data.recordings.abf import read_abf
 
-        return read_abf(path)
+        return check_trace_units(read_abf(path))
     if path.suffix.lower() == ".nwb":
         from ephys2type.data.recordings.nwb import read_nwb
 
-        return read_nwb(path)
+        return check_trace_units(read_nwb(path))
     raise RecordingError(
         f"{path}: unknown recording format {path.suffix!r} (supported: {', '.join(SUFFIXES)})"
     )
+
+
+#: Beyond these, a trace is not in the unit its file declares: a membrane potential's median
+#: (mV) and a command current's largest step (pA). A new-user trial: an NWB file with its
+#: voltages in mV declared volts read as -62,000 mV, its sweeps all failed the sweep QC, and
+#: `--sweep-qc none` then gave an input resistance of 121,460 MOhm; one in pA declared
+#: amperes gave a rheobase of 5e13 pA.
+MAX_MEDIAN_MV = 1000.0
+MAX_COMMAND_PA = 1e6
+
+
+def check_trace_units(recording: Recording) -> Recording:
+    """``recording`` unchanged, or one error when its traces cannot be in mV and pA: a
+    voltage median beyond :data:`MAX_MEDIAN_MV` or a command beyond :data:`MAX_COMMAND_PA`
+    (a file's unit or conversion factor is wrong)."""
+    sweeps = [*recording.sweeps, *(s for o in recording.others for s in o.sweeps)]
+    if not sweeps:
+        return recording
+    median = float(np.median([np.nanmedian(s.v) for s in sweeps]))
+    if abs(median) > MAX_MEDIAN_MV:
+        raise RecordingError(
+            f"{recording.path}: its membrane potential reads {median:,.0f} mV: its voltages "
+            f"are probably in mV while the file says V (read as mV: {median / 1000:.1f} mV); "
+            "fix the unit or the conversion factor of its voltage data"
+        )
+    largest = float(max(np.nanmax(np.abs(s.i)) for s in sweeps))
+    if largest > MAX_COMMAND_PA:
+        raise RecordingError(
+            f"{recording.path}: its command current reaches {largest:.3g} pA: the stimulus "
+            "is probably in pA while the file says A; fix the unit or the conversion factor "
+            "of its stimulus data"
+        )
+    return recording
