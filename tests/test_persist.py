@@ -378,6 +378,11 @@ def test_id_column_detection_and_its_errors(human, tmp_path):
     assert str(err.value).endswith(
         "; Cell holds unique whole numbers: if those are the ids, say so with --id-column Cell"
     )
+    # beside one column of unique text, which is taken, they are named in a warning (an app
+    # trial: ids read from 'Slice' without a word, beside a 'Cell' of specimen ids)
+    with pytest.warns(Ephys2TypeWarning, match=r"cell ids read from column 'Slice'.*Cell holds"):
+        picked = detect_id_column(X.assign(Cell=[101, 102, 103, 104], Slice=list("abcd")), schema)
+    assert picked == "Slice"
     # the recording checks `features` writes are text, unique when every cell failed one,
     # but never the ids
     reasons = list("pqrs")

@@ -5,6 +5,7 @@ duplicate (a row repeated whole is one cell). Part of reading a table
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,7 @@ from ephys2type.data.table_text import (
     line_number,
     read_table_text,
 )
-from ephys2type.errors import TableError
+from ephys2type.errors import Ephys2TypeWarning, TableError
 from ephys2type.wording import shown
 
 #: The id column of a table read from an ``.h5ad`` file: its ``.obs_names``.
@@ -106,6 +107,15 @@ def detect_id_column(
         c for c in others if pd.to_numeric(frame[c], errors="coerce").isna().all() and usable(c)
     ]
     if len(textual) == 1:
+        numbered = _numbered(frame, others, usable)
+        if numbered:  # an app trial: ids read from 'Slice' beside a 'Cell' of whole numbers
+            warnings.warn(
+                f"{path}: cell ids read from column {textual[0]!r}, its one column of unique "
+                f"text; {shown(numbered)} {'holds' if len(numbered) == 1 else 'hold'} unique "
+                f"whole numbers: if those are the ids, say so with --id-column {numbered[0]}",
+                Ephys2TypeWarning,
+                stacklevel=3,
+            )
         return textual[0]
     unnamed = UNNAMED_COLUMN in frame.columns and usable(UNNAMED_COLUMN)
     row_numbers = unnamed and pd.to_numeric(frame[UNNAMED_COLUMN], errors="coerce").notna().all()
@@ -129,13 +139,7 @@ def detect_id_column(
     if not textual:
         # whole numbers are ids too, but also counts: named, never taken (a trial: a lab's
         # "Cell" of 25 unique numbers was told to add an id column it had)
-        numbered = [
-            c
-            for c in others
-            if usable(c)
-            and (v := pd.to_numeric(frame[c], errors="coerce")).notna().all()
-            and (v == v.round()).all()
-        ]
+        numbered = _numbered(frame, others, usable)
         hint = (
             f"; {shown(numbered)} {'holds' if len(numbered) == 1 else 'hold'} unique whole "
             f"numbers: if those are the ids, say so with --id-column {numbered[0]}"
@@ -151,6 +155,17 @@ def detect_id_column(
         f"{path}: cannot tell which column holds the cell ids ({', '.join(textual)}); "
         f"name one with --id-column (id_column=...)"
     )
+
+
+def _numbered(frame: pd.DataFrame, columns, usable) -> list[str]:
+    """The ``columns`` of unique whole numbers: ids, or counts (named, never taken)."""
+    return [
+        c
+        for c in columns
+        if usable(c)
+        and (v := pd.to_numeric(frame[c], errors="coerce")).notna().all()
+        and (v == v.round()).all()
+    ]
 
 
 def find_id_column(path: str | Path, schema: FeatureSchema, *, preferred: str | None = None) -> str:
