@@ -730,3 +730,13 @@ def test_a_named_id_column_is_said_in_the_page_s_words():
         "if those are the ids, type Cell in the 'Cell id column' box (More options)"
     )
     assert "--id-column" not in page_words("name one with --id-column (id_column=...)")
+
+
+def test_a_two_level_models_calls_above_its_classes_come_first():
+    """An app trial: a t-type model's 22 t-types, all 0, hid its subclass calls."""
+    table = pd.DataFrame({"predicted": ["Pvalb", "Pvalb", "Sst", "unassigned", "Sst A"]})
+    counts = results_view.call_counts(table, ["Sst A", "Sst B", "Vip A"])
+    assert list(counts) == ["Pvalb", "Sst", "Sst A", "Sst B", "Vip A", "unassigned"]
+    assert counts["Pvalb"] == 2 and counts["Sst B"] == 0 and counts["unassigned"] == 1
+    flat = results_view.call_counts(table.iloc[:3], ["Lamp5", "Pvalb", "Sst"])
+    assert list(flat) == ["Lamp5", "Pvalb", "Sst", "unassigned"]  # a flat model: its order

@@ -52,11 +52,13 @@ def _abstain() -> str:
 
 
 def call_counts(table: pd.DataFrame, classes: list[str]) -> dict[str, int]:
-    """Cells per call, every class of the model and ``unassigned`` included."""
+    """Cells per call, every class of the model and ``unassigned`` included; calls that are
+    not the model's classes (a two-level model's calls at the level above) first, most
+    made first (an app trial: a t-type model's 22 t-types, all 0, hid its 25 subclass calls
+    below the fold)."""
     counts = table["predicted"].astype(str).value_counts()
-    return {c: int(counts.get(c, 0)) for c in [*classes, _abstain()]} | {
-        str(c): int(n) for c, n in counts.items() if c not in classes
-    }
+    above = {str(c): int(n) for c, n in counts.items() if c not in classes and c != _abstain()}
+    return above | {c: int(counts.get(c, 0)) for c in [*classes, _abstain()]}
 
 
 def filter_calls(
