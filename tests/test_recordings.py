@@ -257,6 +257,12 @@ def test_the_nwb_path_gives_the_same_features_on_the_same_traces(tmp_path):
     from_abf, _ = extract_features(rec, sweep_qc_profile="none")
     from_nwb, _ = extract_features(back, sweep_qc_profile="none")
     pd.testing.assert_series_equal(from_abf, from_nwb, check_names=False, rtol=1e-6)
+    # a lab's own stimulus code (a new-user trial: "IC_steps" was refused): its sweeps read
+    # as steps, the step found in the command as for the ABF file, with a note
+    lab = read_nwb(write_nwb(rec, tmp_path / "lab.nwb", codes={"long_square": "IC_steps"}))
+    assert lab.start == pytest.approx(rec.start) and "'IC_steps' is not one" in lab.notes[0]
+    from_lab, _ = extract_features(lab, sweep_qc_profile="none")
+    pd.testing.assert_series_equal(from_abf, from_lab, check_names=False, rtol=1e-6)
     # sweeps of another stimulus (a ramp code) are not long squares: one clear error
     write_nwb(rec, tmp_path / "ramp.nwb", codes={"long_square": "C1RP25PR1S141203"})
     with pytest.raises(RecordingError, match=r"no long-square sweeps .*C1RP25PR1S141203"):

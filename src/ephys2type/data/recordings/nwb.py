@@ -97,10 +97,28 @@ def read_nwb(path: str | Path) -> Recording:
             kind = _stimulus_kind(str(s.stimulus_description))
             if kind is not None and int(s.sweep_number) in stimuli:
                 by_kind.setdefault(kind, []).append(s)
+        notes = []
         if "long_square" not in by_kind:
+            # a lab's own stimulus codes (a new-user trial: "IC_steps" was refused): the
+            # sweeps of its most used code no ontology knows, read as steps whose step is
+            # found in the command waveform, as an ABF file's is
+            unknown: dict[str, list] = {}
+            for s in responses:
+                code = str(s.stimulus_description)
+                if _stimulus_kind(code) is None and int(s.sweep_number) in stimuli:
+                    unknown.setdefault(code, []).append(s)
             codes = sorted({str(s.stimulus_description) for s in responses})
-            raise RecordingError(
-                f"{path}: no long-square sweeps (stimulus codes: {', '.join(codes[:8])})"
+            if not unknown:
+                raise RecordingError(
+                    f"{path}: no long-square sweeps (stimulus codes: {', '.join(codes[:8])}); "
+                    "ephys2type reads steps of current, by Allen stimulus code or, for other "
+                    "codes, from the command waveform"
+                )
+            code = max(unknown, key=lambda c: len(unknown[c]))
+            by_kind["long_square"] = unknown[code]
+            notes.append(
+                f"stimulus code {code!r} is not one of the Allen Institute's: its "
+                f"{len(unknown[code])} sweeps read as steps, the step found in their command"
             )
         sets = {
             kind: [
@@ -113,7 +131,6 @@ def read_nwb(path: str | Path) -> Recording:
     finally:
         io.close()
     sweeps = sets.pop("long_square")
-    notes = []
     if sets.pop("chirp", None):
         notes.append("chirp sweeps not analysed (ipfx 2.1.2 has no chirp cell features)")
     return Recording.from_steps(
