@@ -593,6 +593,7 @@ def test_predicting_a_file_leaves_the_callers_model_as_it_was(human, human_model
     assert model.refuse_failed_checks is False
 
 
+@pytest.mark.slow  # four batch checks, 9 s (make test-slow): make test's time
 def test_the_batch_check_is_a_method_and_is_what_predict_writes(human, human_model, tmp_path):
     from ephys2type.persist.predict import predict_cells
 

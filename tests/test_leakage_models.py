@@ -32,9 +32,9 @@ from ephys2type.testing.synthetic import make_synthetic
 #: A few epochs: the code paths (SMOTE, the inner validation split, early stopping) are what
 #: is tested, not the network's accuracy.
 QUICK_BILSTM = {"max_epochs": 4, "patience": 2}
-#: In make test (its time): the logistic regression and the forest as ``train`` deploys it; the
-#: rest, 1-5 s each, in make test-slow.
-FAST = {("logreg", False), ("logreg", True), ("rf", True)}
+#: In make test (its time): the logistic regression, plain and deployed; the rest, 1-5 s
+#: each, in make test-slow.
+FAST = {("logreg", False), ("logreg", True)}
 
 
 def _spec(name: str, as_deployed: bool):

@@ -167,6 +167,7 @@ def test_bad_inputs_are_one_clear_error():
         score_calls(_predictions(), LABELS, level="t_type")
 
 
+@pytest.mark.slow  # trains a forest (make test-slow): make test's time
 def test_score_command_on_predictions_of_a_trained_model(run_cli, clean_error, tmp_path):
     """train -> predict --out -> score: the numbers are the predictions file's own, the cells
     the model was trained on are left out, and a second --out is refused."""
