@@ -198,15 +198,8 @@ def test_score_command_on_predictions_of_a_trained_model(run_cli, clean_error, t
         ).code
         == 0
     )
-    result = run_cli(
-        "score",
-        "--predictions",
-        pred,
-        "--labels",
-        tmp_path / "labels.csv",
-        "--out",
-        tmp_path / "s.json",
-    )
+    score_args = ("score", "-p", pred, "-l", tmp_path / "labels.csv", "-o", tmp_path / "s.json")
+    result = run_cli(*score_args)
     assert result.code == 0, result.err
     assert "3 the model was trained on left out" in result.out
     saved = json.loads((tmp_path / "s.json").read_text())
@@ -219,18 +212,7 @@ def test_score_command_on_predictions_of_a_trained_model(run_cli, clean_error, t
     assert saved["called"]["k"] == called.sum() and saved["called"]["n"] == 30
     assert saved["calls_right"]["k"] == right.sum()
     assert sorted(saved["training_cells"]) == sorted(map(str, train.X.index[:3]))
-    clean_error(
-        run_cli(
-            "score",
-            "--predictions",
-            pred,
-            "--labels",
-            tmp_path / "labels.csv",
-            "--out",
-            tmp_path / "s.json",
-        ),
-        "already exists",
-    )
+    clean_error(run_cli(*score_args), "already exists")
     # without the summary beside it, the training cells cannot be left out: said, and scored
     (tmp_path / "bare.csv").write_text(pred.read_text())
     bare = run_cli(
