@@ -37,7 +37,8 @@ def score(
         str | None,
         typer.Option(
             help="With a two-level model's predictions: the level to score (e.g. subclass or "
-            "t_type; its <level> and <level>_set columns). Default: the predicted and set "
+            "t_type; its <level> and <level>_set columns). Default: the level its batch "
+            "estimate was made at (the subclass); a one-level model's predicted and set "
             "columns."
         ),
     ] = None,
