@@ -59,9 +59,10 @@ _FIRST_SPIKE = (
 #: Where the mouse table's spike times start counting: its times are the time since the
 #: stimulus began plus this (first spikes of a 3 ms short square at 0.502-0.515 s, of the
 #: long square's rheobase sweep from 0.508 s, of a ramp from 1.127 s, 1st-99th percentiles of
-#: the 3,906 cells). A recording's own clock starts wherever its protocol put the step (a new-user
-#: trial: 0.16 s, 0.217 s, 1.48 s for three ABF files), which put those columns 10 training SDs
-#: away and changed calls; they are measured from the stimulus onset and shifted to this.
+#: the 3,906 cells). A recording's own clock starts wherever its protocol put the step (the
+#: sample ABF files: 0.15-1.05 s), which put those columns far from the training cells' (a
+#: new-user trial: a simulated Allen-protocol cell's short-square spike 10 training SDs away)
+#: and changed calls; they are measured from the stimulus onset and shifted to this.
 TABLE_ONSET = 0.5
 
 
