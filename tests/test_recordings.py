@@ -40,6 +40,23 @@ def test_the_step_is_found_in_the_command_waveform():
     assert two.amplitudes[:3] == (-120.0, -60.0, 0.0) and two.rate == 10_000
 
 
+def test_a_command_whose_only_step_is_fixed_is_refused():
+    """A new-user trial: a ramp protocol's fixed -100 pA pulse was taken for the f-I step and
+    ipfx said "Cannot find rheobase sweep in spiking sweeps with amplitudes:"."""
+    rate, n = 10_000.0, 20_000
+    commands = []
+    for k in range(5):
+        c = np.zeros(n)
+        c[1_000:3_000] = -100.0  # a fixed 200 ms pulse
+        c[5_000:15_000] = np.linspace(0, 50.0 * (k + 1), 10_000)  # a ramp, not a step
+        commands.append(c)
+    with pytest.raises(RecordingError, match=r"no current step varies across its 5 sweeps"):
+        step_window(commands, rate, Path("ramp.abf"))
+    for k, c in enumerate(commands):  # with a step that varies, that step is taken
+        c[5_000:15_000] = 10.0 * (k + 1)
+    assert step_window(commands, rate, Path("steps.abf")) == (5_000, 15_000)
+
+
 def _independent(rec):
     """Input resistance from -dV/dI of the hyperpolarising steps (steady state: last 100 ms
     of the step vs 100 ms before it) and the spike count of each sweep (upward 0 mV crossings

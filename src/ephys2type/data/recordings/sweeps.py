@@ -155,4 +155,14 @@ def step_window(commands: list[np.ndarray], rate: float, path: Path) -> tuple[in
             f"{path}: no current step of at least {MIN_STEP_SECONDS * 1000:.0f} ms in the "
             "command waveform of any sweep"
         )
-    return min(levels, key=lambda w: (-len(levels[w]), w[0]))
+    window = min(levels, key=lambda w: (-len(levels[w]), w[0]))
+    if len(commands) > 1 and len(levels[window]) == 1:
+        # a new-user trial: a ramp protocol's fixed -100 pA pulse was read as the f-I step,
+        # and ipfx then said "Cannot find rheobase sweep in spiking sweeps with amplitudes:"
+        (level,) = levels[window]
+        raise RecordingError(
+            f"{path}: no current step varies across its {len(commands)} sweeps (the only "
+            f"step, {level:+.0f} pA, is the same in each; is the command a ramp?): features "
+            "are measured from a series of long square steps of increasing current"
+        )
+    return window
