@@ -366,8 +366,8 @@ def predict(
     summary is written to <out>.summary.json.
 
     The terminal shows each cell's id, call, probability, prediction set and reason (--wide
-    or --columns for more); models fitted on demand show a progress bar, or one line each
-    when the output is not a terminal.
+    for more; --columns shows the columns it names instead); models fitted on demand show a
+    progress bar, or one line each when the output is not a terminal.
 
     Example: ephys2type predict --model my-model --features cells.csv --out predictions.csv
 
