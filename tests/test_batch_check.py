@@ -164,6 +164,9 @@ def test_a_small_shift_with_an_accuracy_that_holds_is_a_note_not_a_warning():
     assert note.endswith("the estimated accuracy holds")
     assert cre_line.to_dict()["warning"] is None and cre_line.to_dict()["note"] == note
     assert "(p = 0.002;" in note  # the helper's p-value
+    cre_line.shift_p = 5 / 501  # two digits: 500 pseudo-batches give no more (a trial)
+    assert "(p = 0.01;" in cre_line.note()
+    cre_line.shift_p = 1 / 501 + 0.002
     # no pseudo-batch as extreme as the batch (p = 1 / 501): below what the test can show
     cre_line.shift_p = 1 / 501
     assert "(p < 0.002;" in cre_line.note()

@@ -263,7 +263,9 @@ class BatchSummary:
         named = ", ".join(_shift_phrase(f) for f in self.most_shifted_features[:3])
         # no pseudo-batch as extreme: the p-value is below the smallest the test can show
         floor = self.shift_p <= 1.0 / (N_NULL + 1) + 1e-12
-        p = f"p < {1.0 / N_NULL:.3g}" if floor else f"p = {self.shift_p:.3g}"
+        # two digits: a p-value of 500 pseudo-batches is good to about 1/500 (a trial read
+        # "p = 0.00998", which is 5/501)
+        p = f"p < {1.0 / N_NULL:.3g}" if floor else f"p = {self.shift_p:.2g}"
         these = self._judged_cells() or f"these {self.n_cells} cells"
         mix = (
             "even allowing for their mix of types"
