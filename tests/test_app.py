@@ -547,6 +547,14 @@ def test_a_recording_gives_its_features_checks_and_figure(at, mouse, tmp_path, r
     }
     assert (tmp_path / commands.FIGURES_DIR / f"{cell}.png").is_file()
     assert downloads.predictions(outcome) == _cli_predict(run_cli, tmp_path, predict_cmd)[0]
+    # called anyway: said at the top of the answer (an app trial found it only in the batch
+    # summary and the far-right column)
+    assert not any("called although a recording check failed" in w.value for w in at.warning)
+    at.checkbox(key="call_failed_checks").check().run()
+    _press_predict(at)
+    forced = [w.value for w in at.warning if "called although a recording check failed" in w.value]
+    called = at.session_state["outcome"].prediction.table.loc[cell, "predicted"] != "unassigned"
+    assert len(forced) == int(called) == 1, (forced, called)
 
 
 def test_a_long_training_says_its_time_so_far_and_raises_its_error():

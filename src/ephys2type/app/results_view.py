@@ -19,6 +19,7 @@ from ephys2type.app import commands, downloads, figures
 from ephys2type.app.prediction_run import Outcome
 from ephys2type.models.batch_check import FIELDS, MIN_SHIFT_CELLS, BatchSummary
 from ephys2type.persist.predict import Prediction
+from ephys2type.persist.prediction_lines import called_despite_checks
 from ephys2type.wording import plural
 from ephys2type.wording import shown as shortened
 
@@ -179,6 +180,12 @@ def show(st: ModuleType, outcome: Outcome) -> None:
     )
     for line in outcome.warnings:
         st.warning(f"warning: {line}")
+    if forced := called_despite_checks(prediction):  # an app trial: said only deep in the page
+        st.warning(
+            f"warning: {plural(forced, 'cell')} called although a recording check failed (the "
+            "box 'Call cells that failed a recording check' is ticked): the column "
+            "recording_checks says which check, and each cell's page shows its figure"
+        )
     if (message := batch.warning()) is not None:
         st.warning(f"warning: {message}")
     if (line := batch.note()) is not None:

@@ -42,6 +42,16 @@ def feature_set_line(use: FeatureSetUse, *, called: bool = False) -> str:
     return line
 
 
+def called_despite_checks(result: Prediction) -> int:
+    """How many cells were called although a recording check that leaves a cell unassigned
+    by default failed (``--call-failed-checks``)."""
+    checks = result.scores.recording_checks
+    if checks is None or result.model.refuse_failed_checks:
+        return 0
+    called = (result.table["predicted"] != ABSTAIN).to_numpy()
+    return sum(bool(c and b) for c, b in zip(called, checks.blocking, strict=True))
+
+
 def prediction_lines(result: Prediction, *, batch: bool = True) -> list[str]:
     """The batch in words, one line each: the calls per class; the cells unlike the training
     cells and those failing a training QC rule; why cells are unassigned (and how to have
@@ -85,15 +95,11 @@ def prediction_lines(result: Prediction, *, batch: bool = True) -> list[str]:
             )
             how = f" (after looking at their traces: --call-failed-checks calls them, or {where})"
         lines.append(f"{plural(n, 'cell')} {ABSTAIN}: {kind}{how}")
-    checks = result.scores.recording_checks
-    if checks is not None and not trained.refuse_failed_checks:
-        # called although a check that leaves a cell unassigned by default failed
-        flagged = zip(called, checks.blocking, strict=True)
-        if anyway := sum(bool(c and b) for c, b in flagged):
-            lines.append(
-                f"{plural(anyway, 'cell')} called although a recording check failed "
-                "(--call-failed-checks; the recording_checks column says which)"
-            )
+    if anyway := called_despite_checks(result):
+        lines.append(
+            f"{plural(anyway, 'cell')} called although a recording check failed "
+            "(--call-failed-checks; the recording_checks column says which)"
+        )
     if batch and (line := summary.accuracy_line()) is not None:
         lines.append(line)
     elif batch and summary.warning() is None:  # the warning says it when there is one
