@@ -111,3 +111,17 @@ def test_training_extremes_stay_inside_the_bulk_range():
     for feature in ("peak_t_short_square", "threshold_t_short_square", "f_i_curve_slope"):
         earliest = data.X.nsmallest(3, feature)
         assert not [s for s in ranges.unit_slips(earliest) if s.feature == feature]
+
+
+def test_a_value_a_thousand_times_off_gets_a_unit_hint():
+    """Too few cells for the column check (a new-user trial: tau in s on 2 cells was said
+    per cell, with no hint of the unit)."""
+    tau = pd.DataFrame({"tau": np.random.default_rng(0).lognormal(np.log(20.0), 0.4, 300)})
+    ranges = PlausibleRanges.fit(tau)
+    said = ranges.describe("tau", 0.021, "ms")
+    assert said.endswith(
+        "; a thousand times larger (21 ms) it would lie inside: is the column in another unit?"
+    )
+    assert "thousandth (21 ms)" in ranges.describe("tau", 21000.0, "ms")
+    # a value no power of a thousand brings inside gets no hint
+    assert "unit?" not in ranges.describe("tau", 5e9, "ms")

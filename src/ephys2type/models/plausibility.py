@@ -224,10 +224,21 @@ class PlausibleRanges:
         j = self.features.index(feature)
         shown = f" {unit}" if unit and unit != "1" else ""
         source = f" (your column {their!r})" if their and their != feature else ""
+        # a value a thousand times off lands inside: a unit slip too few cells show for the
+        # column check (a new-user trial: tau in s on 2 cells, said per cell with no hint)
+        hint = next(
+            (
+                f"; {word} ({value * factor:.4g}{shown}) it would lie inside: is the column "
+                "in another unit?"
+                for factor, word in ((1000.0, "a thousand times larger"), (1e-3, "a thousandth"))
+                if self.low[j] <= value * factor <= self.high[j]
+            ),
+            "",
+        )
         return (
             f"{feature} = {value:.4g}{shown}{source}, outside the plausible range "
             f"{self.low[j]:.4g} to {self.high[j]:.4g}{shown} (training median "
-            f"{self.center[j]:.4g})"
+            f"{self.center[j]:.4g}){hint}"
         )
 
     def to_dict(self) -> dict[str, Any]:
