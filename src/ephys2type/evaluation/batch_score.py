@@ -23,16 +23,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ephys2type.data.columns import level_names, proba_class, set_classes
 from ephys2type.errors import TableError
 from ephys2type.models.call_table import ABSTAIN
 from ephys2type.models.members import wilson_interval
 
 __all__ = ["BatchScore", "Rate", "score_calls"]
-
-#: The prefix of a predictions table's probability columns.
-PROBA = "proba:"
-#: How prediction sets are written in a predictions table's set column.
-SET_SEPARATOR = ";"
 
 
 @dataclass(frozen=True)
@@ -204,7 +200,7 @@ def score_calls(
     ``<level>_set`` columns, its stated accuracy ``<level>_expected_accuracy``; a cell is
     called at it when its ``call_level`` is that level or finer); default, the summary's
     level (the one its estimate was made at), else the ``predicted`` and ``set`` columns."""
-    levels = _levels(predictions)
+    levels = level_names(predictions)
     if level is None and levels:
         level = (summary or {}).get("level")
         if level is None:
@@ -257,14 +253,14 @@ def score_calls(
         finer = levels[levels.index(level) :] if level in levels else [level]
         called = called & rows["call_level"].astype(str).isin(finer).to_numpy()
     call = call.to_numpy(dtype=object)
-    sets = [_members(v) for v in rows[set_col]]
-    proba = [c for c in rows.columns if c.startswith(PROBA)]
-    names = np.asarray([c.removeprefix(PROBA) for c in proba], dtype=object)
+    sets = [frozenset(set_classes(v)) for v in rows[set_col]]
+    proba = [c for c in rows.columns if proba_class(c) is not None]
+    names = np.asarray([proba_class(c) for c in proba], dtype=object)
     # the level's classes: its probabilities' when they are of this level, else every class
     # its calls and sets name anywhere in the table (a two-level table's parent level)
     level_calls = set(table[call_col].dropna().astype(str)) - {ABSTAIN}
     of_level = bool(proba) and level_calls <= set(names)
-    known = set(names) if of_level else level_calls.union(*(_members(v) for v in table[set_col]))
+    known = set(names) if of_level else level_calls.union(*(set_classes(v) for v in table[set_col]))
     right = called & (call == y)
     inside = np.array([label in s for label, s in zip(y, sets, strict=True)])
     # what expected_accuracy and the estimate describe: the cells a model read
@@ -325,19 +321,3 @@ def score_calls(
         level=level,
         per_class=per_class,
     )
-
-
-def _levels(predictions: pd.DataFrame) -> list[str]:
-    """A two-level table's levels, coarse to fine (the ``<level>_set`` columns); [] for one."""
-    return [
-        str(c).removesuffix("_set")
-        for c in predictions.columns
-        if str(c).endswith("_set") and str(c) != "set"
-    ]
-
-
-def _members(value: Any) -> frozenset[str]:
-    """The classes of a set cell (``"Lamp5; Vip"``); empty for a blank one."""
-    if not isinstance(value, str):
-        return frozenset()
-    return frozenset(p.strip() for p in value.split(SET_SEPARATOR) if p.strip())

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 
-from ephys2type.data.columns import proba_columns
+from ephys2type.data.columns import proba_columns, set_classes
 from ephys2type.data.container import PatchSeqData
 from ephys2type.errors import Ephys2TypeError
 from ephys2type.evaluation.results import Evaluation
@@ -276,8 +276,8 @@ def _members(sets: pd.Series, labels: np.ndarray) -> np.ndarray:
     """Boolean cells x ``labels`` from '; '-joined sets (empty: no set)."""
     position = {str(c): k for k, c in enumerate(labels)}
     out = np.zeros((len(sets), len(labels)), dtype=bool)
-    for i, text in enumerate(sets.fillna("").astype(str)):
-        for label in filter(None, text.split("; ")):
+    for i, text in enumerate(sets):
+        for label in set_classes(text):
             out[i, position[label]] = True
     return out
 

@@ -25,6 +25,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from ephys2type.data.columns import set_classes
 from ephys2type.models.cell_scores import CellScores, Deciding
 from ephys2type.models.conformal import NO_CALL
 
@@ -217,7 +218,7 @@ class NoTypicalClass(Rule):
                     self.kind,
                     str(levels[up].iloc[i]),
                     at,
-                    str(levels[f"{up}_set"].iloc[i]).split("; "),
+                    set_classes(levels[f"{up}_set"].iloc[i]),
                     level=up,
                 )
             )

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ephys2type.data.columns import proba_columns
+from ephys2type.data.columns import SET_SEPARATOR, proba_columns
 from ephys2type.models.cell_scores import CellScores, Deciding
 from ephys2type.models.conformal import NO_CALL
 
@@ -80,7 +80,7 @@ def call_table(scores: CellScores, clf: Deciding, *, top: int = 2) -> pd.DataFra
         out["predicted"] = pd.Series(np.where(routed, top, ABSTAIN), dtype=object).to_numpy()
         out["probability"] = np.where(routed, proba.max(axis=1), np.nan)
         out["set"] = [
-            "; ".join(map(str, classes[row])) if s else ""
+            SET_SEPARATOR.join(map(str, classes[row])) if s else ""
             for row, s in zip(sets, routed, strict=True)
         ]
         out["set_size"] = np.where(routed, sets.sum(axis=1), 0)

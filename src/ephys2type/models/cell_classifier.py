@@ -52,6 +52,7 @@ from sklearn.utils._param_validation import Interval, Options
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d
 
+from ephys2type.data.columns import level_names
 from ephys2type.data.feature_frames import FeatureFrame, as_feature_frame
 from ephys2type.data.mapping import ColumnMapping
 from ephys2type.data.qc import rare_class_minimum
@@ -851,7 +852,7 @@ class CellTypeClassifier(ClassifierMixin, BaseEstimator):
         columns = ["reason", "expected_accuracy", "model_features", "out_of_distribution"]
         if "set" in table.columns:
             return table[[*columns, "set"]].reset_index(drop=True)
-        up, fine = _level_names(table)
+        up, fine = level_names(table)
         out = table[[*columns, f"{fine}_set", f"{up}_set", "call_level"]].rename(
             columns={f"{fine}_set": "set", f"{up}_set": "parent_set"}
         )
@@ -926,13 +927,6 @@ def _same(a: Any, b: Any) -> bool:
         return bool(a == b) if not isinstance(a, np.ndarray) else np.array_equal(a, b)
     except (TypeError, ValueError):
         return a is b
-
-
-def _level_names(table: pd.DataFrame) -> tuple[str, str]:
-    """The (parent, finest) level names of a two-level table: the prefixes of its two
-    ``<level>_set`` columns, in table order."""
-    sets = [c.removesuffix("_set") for c in table.columns if c.endswith("_set")]
-    return sets[0], sets[1]
 
 
 def _top(attention: pd.DataFrame, top: int, measured: Mapping[str, np.ndarray]) -> list[str]:

@@ -38,6 +38,7 @@ from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
+from ephys2type.data.columns import SET_SEPARATOR
 from ephys2type.models.accuracy_record import AccuracyRecord
 from ephys2type.models.calibration import fit_temperature, probability_logits, softmax
 from ephys2type.models.hierarchy import parent_probabilities, top_down
@@ -265,9 +266,9 @@ def levels_table(
     classes = np.asarray(classes, dtype=object)
     parents, _ = parent_probabilities(proba, classes, parent_of)
     table = top_down(proba, classes, parent_of)
-    table["parent_set"] = ["; ".join(parents[row]) for row in parent_sets]
+    table["parent_set"] = [SET_SEPARATOR.join(parents[row]) for row in parent_sets]
     table["parent_set_size"] = parent_sets.sum(axis=1)
-    table["set"] = ["; ".join(map(str, classes[row])) for row in sets]
+    table["set"] = [SET_SEPARATOR.join(map(str, classes[row])) for row in sets]
     table["set_size"] = sets.sum(axis=1)
     inside = parent_inside = None
     if call_inside_set:
